@@ -1,0 +1,165 @@
+"""The audit trail: append-only, hash-chained events.
+
+Each event's hash covers its own fields and the previous event's hash, so
+altering, deleting or re-ordering any stored event breaks every hash after it;
+``verify`` names the first event whose stored hash no longer matches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from engine.models import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces) with dates as ISO strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value)
+    raise TypeError(f"cannot put {type(value).__name__} into an audit event")
+
+
+def event_hash(
+    seq: int,
+    at: str,
+    actor: str,
+    command: str,
+    item_ref: str,
+    before: str,
+    after: str,
+    reason: str,
+    prev_hash: str,
+) -> str:
+    body = canonical([seq, at, actor, command, item_ref, before, after, reason, prev_hash])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass
+class PendingEvent:
+    command: str
+    item_ref: str
+    before: dict
+    after: dict
+    reason: str = ""
+
+
+def lock_head(session: Session) -> AuditHead:
+    """Lock the chain's tip for this transaction (row lock on PostgreSQL;
+    SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    row = session.execute(
+        select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+    ).first()
+    if row is None:
+        raise RuntimeError("audit_head row missing: run 'quorum db upgrade'")
+    return AuditHead(id=1, last_seq=row[0], last_hash=row[1])
+
+
+def append(
+    session: Session, head: AuditHead, events: list[PendingEvent], actor: str, at: dt.datetime
+) -> None:
+    """Append events after the (locked) head and move the head."""
+    if not events:
+        return
+    at_s = at.astimezone(dt.UTC).isoformat()
+    seq, prev = head.last_seq, head.last_hash or GENESIS
+    rows = []
+    for ev in events:
+        seq += 1
+        before, after = canonical(ev.before), canonical(ev.after)
+        h = event_hash(seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev)
+        rows.append(
+            {
+                "seq": seq,
+                "at": at_s,
+                "actor": actor,
+                "command": ev.command,
+                "item_ref": ev.item_ref,
+                "before": before,
+                "after": after,
+                "reason": ev.reason,
+                "prev_hash": prev,
+                "hash": h,
+            }
+        )
+        prev = h
+    session.execute(insert(AuditEvent), rows)
+    session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev)
+    )
+    head.last_seq, head.last_hash = seq, prev
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+    def message(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.events} events"
+        return f"audit chain broken at event {self.first_bad_seq}: {self.problem}"
+
+
+def verify(session: Session, batch: int = 5000) -> VerifyResult:
+    """Recompute every hash in order; report the first event that fails."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    last = 0
+    while True:
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).scalars().all()
+        if not rows:
+            break
+        for ev in rows:
+            if ev.seq != expected_seq:
+                return VerifyResult(False, count, expected_seq, f"event {expected_seq} is missing")
+            if ev.prev_hash != prev:
+                return VerifyResult(
+                    False, count, ev.seq, f"({ev.command} {ev.item_ref}) does not follow event {ev.seq - 1}"
+                )
+            h = event_hash(
+                ev.seq, ev.at, ev.actor, ev.command, ev.item_ref,
+                ev.before, ev.after, ev.reason, ev.prev_hash,
+            )
+            if h != ev.hash:
+                return VerifyResult(
+                    False, count, ev.seq,
+                    f"({ev.command} {ev.item_ref} by {ev.actor} at {ev.at}) was altered "
+                    "after it was written",
+                )
+            prev, expected_seq, count, last = ev.hash, ev.seq + 1, count + 1, ev.seq
+        session.expunge_all()
+    head = session.get(AuditHead, 1)
+    if head is not None and head.last_seq != count:
+        return VerifyResult(
+            False, count, count + 1, f"the chain head says {head.last_seq} events, found {count}"
+        )
+    return VerifyResult(True, count)
+
+
+def history(session: Session, item_ref: str) -> list[AuditEvent]:
+    return list(
+        session.execute(
+            select(AuditEvent).where(AuditEvent.item_ref == item_ref).order_by(AuditEvent.seq)
+        ).scalars()
+    )

@@ -1,0 +1,3 @@
+"""Command handlers, one module per area. Importing this registers them all."""
+
+from engine.handlers import directory, intake, programme  # noqa: F401

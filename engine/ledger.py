@@ -1,0 +1,83 @@
+"""The pot ledger, derived from money movements and never stored.
+
+For every pot:
+    allocated = Σ allocate
+    committed = Σ commit − Σ release − Σ recover − Σ repay   (held by grants)
+    paid      = Σ pay − Σ recover − Σ repay                  (drawn, net of money back)
+    available = allocated − committed
+Identity (tested): allocated = committed + available, 0 ≤ paid ≤ committed,
+available ≥ 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from engine.models import MoneyMovement, MovementKind, Pot, Programme
+
+
+@dataclass
+class PotLedger:
+    pot_id: int
+    name: str
+    programme: str
+    allocated_pence: int = 0
+    committed_pence: int = 0
+    paid_pence: int = 0
+    released_pence: int = 0
+    recovered_pence: int = 0
+    repaid_pence: int = 0
+
+    @property
+    def available_pence(self) -> int:
+        return self.allocated_pence - self.committed_pence
+
+    def identity_holds(self) -> bool:
+        return (
+            self.allocated_pence == self.committed_pence + self.available_pence
+            and 0 <= self.paid_pence <= self.committed_pence
+            and self.available_pence >= 0
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["available_pence"] = self.available_pence
+        return d
+
+
+def ledger(session: Session, programme_id: int | None = None, pot_ids: list[int] | None = None) -> list[PotLedger]:
+    """Ledger lines for every pot (of one programme, or some pots), in pot order."""
+    q = select(Pot.id, Pot.name, Programme.name).join(Programme, Programme.id == Pot.programme_id)
+    if programme_id is not None:
+        q = q.where(Pot.programme_id == programme_id)
+    if pot_ids is not None:
+        q = q.where(Pot.id.in_(pot_ids))
+    pots = {pid: PotLedger(pid, name, prog) for pid, name, prog in session.execute(q.order_by(Pot.id))}
+    if not pots:
+        return []
+    sums: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(MoneyMovement.pot_id, MoneyMovement.kind, func.sum(MoneyMovement.amount_pence))
+        .where(MoneyMovement.pot_id.in_(list(pots)))
+        .group_by(MoneyMovement.pot_id, MoneyMovement.kind)
+    )
+    for pot_id, kind, total in rows:
+        sums[pot_id][kind] = int(total or 0)
+    for pot_id, line in pots.items():
+        s = sums.get(pot_id, {})
+        back = s.get(MovementKind.RECOVER, 0) + s.get(MovementKind.REPAY, 0)
+        line.allocated_pence = s.get(MovementKind.ALLOCATE, 0)
+        line.released_pence = s.get(MovementKind.RELEASE, 0)
+        line.recovered_pence = s.get(MovementKind.RECOVER, 0)
+        line.repaid_pence = s.get(MovementKind.REPAY, 0)
+        line.committed_pence = s.get(MovementKind.COMMIT, 0) - line.released_pence - back
+        line.paid_pence = s.get(MovementKind.PAY, 0) - back
+    return list(pots.values())
+
+
+def pot_line(session: Session, pot_id: int) -> PotLedger:
+    return ledger(session, pot_ids=[pot_id])[0]

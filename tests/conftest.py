@@ -1,0 +1,51 @@
+"""Shared fixtures: a fresh database (SQLite file, and PostgreSQL when the
+test asks for it), a fixed clock, and a Quorum service on top."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.clock import FixedClock
+from engine.db import create_schema, make_engine
+from engine.service import Quorum
+
+pytest_plugins = ["pgfixture"]
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+BIDS_CSV = SHARED / "data" / "bids-2011-04.csv"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(dt.date(2011, 4, 1))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'quorum.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs twice: on SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'quorum.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(sqlite_url: str):
+    eng = make_engine(sqlite_url)
+    create_schema(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def q(engine, clock: FixedClock) -> Quorum:
+    return Quorum(engine, clock)
