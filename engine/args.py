@@ -38,7 +38,9 @@ class Args:
         self._seen.add(name)
         return self.data.get(name)
 
-    def text(self, name: str, *, required: bool = True, default: str = "", max_len: int = 500) -> str:
+    def text(
+        self, name: str, *, required: bool = True, default: str = "", max_len: int = 500
+    ) -> str:
         value = self.raw(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
@@ -101,7 +103,9 @@ class Args:
             return False
         raise self._fail(name, f"{value!r} is not yes or no")
 
-    def integer(self, name: str, *, required: bool = True, minimum: int | None = None) -> int | None:
+    def integer(
+        self, name: str, *, required: bool = True, minimum: int | None = None
+    ) -> int | None:
         value = self.raw(name)
         if value is None or value == "":
             if required:

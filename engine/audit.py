@@ -101,9 +101,7 @@ def append(
         )
         prev = h
     session.execute(insert(AuditEvent), rows)
-    session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev)
-    )
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev))
     head.last_seq, head.last_hash = seq, prev
 
 
@@ -125,9 +123,16 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
     prev, expected_seq, count = GENESIS, 1, 0
     last = 0
     while True:
-        rows = session.execute(
-            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.seq > last)
+                .order_by(AuditEvent.seq)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for ev in rows:
@@ -135,15 +140,27 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(False, count, expected_seq, f"event {expected_seq} is missing")
             if ev.prev_hash != prev:
                 return VerifyResult(
-                    False, count, ev.seq, f"({ev.command} {ev.item_ref}) does not follow event {ev.seq - 1}"
+                    False,
+                    count,
+                    ev.seq,
+                    f"({ev.command} {ev.item_ref}) does not follow event {ev.seq - 1}",
                 )
             h = event_hash(
-                ev.seq, ev.at, ev.actor, ev.command, ev.item_ref,
-                ev.before, ev.after, ev.reason, ev.prev_hash,
+                ev.seq,
+                ev.at,
+                ev.actor,
+                ev.command,
+                ev.item_ref,
+                ev.before,
+                ev.after,
+                ev.reason,
+                ev.prev_hash,
             )
             if h != ev.hash:
                 return VerifyResult(
-                    False, count, ev.seq,
+                    False,
+                    count,
+                    ev.seq,
                     f"({ev.command} {ev.item_ref} by {ev.actor} at {ev.at}) was altered "
                     "after it was written",
                 )

@@ -49,14 +49,18 @@ class PotLedger:
         return d
 
 
-def ledger(session: Session, programme_id: int | None = None, pot_ids: list[int] | None = None) -> list[PotLedger]:
+def ledger(
+    session: Session, programme_id: int | None = None, pot_ids: list[int] | None = None
+) -> list[PotLedger]:
     """Ledger lines for every pot (of one programme, or some pots), in pot order."""
     q = select(Pot.id, Pot.name, Programme.name).join(Programme, Programme.id == Pot.programme_id)
     if programme_id is not None:
         q = q.where(Pot.programme_id == programme_id)
     if pot_ids is not None:
         q = q.where(Pot.id.in_(pot_ids))
-    pots = {pid: PotLedger(pid, name, prog) for pid, name, prog in session.execute(q.order_by(Pot.id))}
+    pots = {
+        pid: PotLedger(pid, name, prog) for pid, name, prog in session.execute(q.order_by(Pot.id))
+    }
     if not pots:
         return []
     sums: dict[int, dict[str, int]] = defaultdict(dict)

@@ -103,7 +103,8 @@ class UnitOfWork:
 
     # --- authorisation -------------------------------------------------
     def require_role(self, *roles: str, what: str | None = None) -> None:
-        if not set(roles) & self.actor.roles:
+        """The system actor (setup, scheduler) may do anything a command allows."""
+        if not (set(roles) | {SYSTEM}) & self.actor.roles:
             raise PermissionDenied(
                 f"{what or self.command} needs the role {' or '.join(sorted(roles))}; "
                 f"{self.actor.label} has {', '.join(sorted(self.actor.roles)) or 'no roles'}"
@@ -114,15 +115,24 @@ class UnitOfWork:
         if self.actor.roles & {"officer", "director", SYSTEM}:
             return
         if self.actor.organisation_id != organisation_id:
-            raise PermissionDenied(
-                f"{self.actor.label} may {what} only for their own authority"
-            )
+            raise PermissionDenied(f"{self.actor.label} may {what} only for their own authority")
 
     # --- workflow -----------------------------------------------------
+    def _roles(self) -> set[str]:
+        return set(self.actor.roles) | ({"officer"} if SYSTEM in self.actor.roles else set())
+
+    def authorise(self, workflow: Workflow, trigger: str) -> None:
+        """Refuse early (naming the role needed) if this actor may never take ``trigger``."""
+        step = workflow.step(trigger)
+        if not step.roles & self._roles():
+            raise PermissionDenied(
+                f"{self.command} needs the role {' or '.join(sorted(step.roles))}; "
+                f"{self.actor.label} has {', '.join(sorted(self.actor.roles)) or 'no roles'}"
+            )
+
     def transition(self, workflow: Workflow, item: Any, trigger: str) -> str:
         """Ask the item's workflow; on success move the item and return the old state."""
-        roles = self.actor.roles | ({"officer"} if SYSTEM in self.actor.roles else set())
-        dest = workflow.check(trigger, item.state, roles, item=getattr(item, "ref", ""))
+        dest = workflow.check(trigger, item.state, self._roles(), item=getattr(item, "ref", ""))
         old = item.state
         item.state = dest
         return old
@@ -146,7 +156,14 @@ class UnitOfWork:
         )
 
     def notify(
-        self, *, key: str, to: str, template: str, subject: str, context: dict, channel: str = "email"
+        self,
+        *,
+        key: str,
+        to: str,
+        template: str,
+        subject: str,
+        context: dict,
+        channel: str = "email",
     ) -> None:
         self.messages.append(
             {
@@ -191,8 +208,14 @@ class Quorum:
         session = session or Session(self.engine)
         try:
             rows = session.execute(
-                select(Person.id, Person.name, Person.email, Person.organisation_id,
-                       Person.active, PersonRole.role)
+                select(
+                    Person.id,
+                    Person.name,
+                    Person.email,
+                    Person.organisation_id,
+                    Person.active,
+                    PersonRole.role,
+                )
                 .outerjoin(PersonRole, PersonRole.person_id == Person.id)
                 .where(func.lower(Person.email) == who.strip().lower())
             ).all()
@@ -221,6 +244,27 @@ class Quorum:
         key: str | None = None,
     ) -> list[dict]:
         """Run several commands in ONE transaction: all take effect or none."""
+        outcomes, _ = self._run(calls, actor, key=key, per_row=False, partial=False)
+        return outcomes  # type: ignore[return-value]
+
+    def execute_rows(
+        self, calls: list[tuple[str, dict | None]], actor: str | Actor, *, partial: bool = False
+    ) -> tuple[list[dict | QuorumError], bool]:
+        """Try every call (each in a savepoint) and report each outcome.
+
+        Returns (a result or the refusal for each call, whether anything was
+        committed). Unless ``partial``, one refusal means nothing is kept."""
+        return self._run(calls, actor, key=None, per_row=True, partial=partial)
+
+    def _run(
+        self,
+        calls: list[tuple[str, dict | None]],
+        actor: str | Actor,
+        *,
+        key: str | None,
+        per_row: bool,
+        partial: bool,
+    ) -> tuple[list, bool]:
         for name, _ in calls:
             if name not in REGISTRY:
                 raise NotFound(
@@ -234,35 +278,52 @@ class Quorum:
                     if key is not None:
                         done = session.get(CommandLog, key)
                         if done is not None:
-                            return done.result["results"]
+                            return done.result["results"], False
                     head = audit.lock_head(session)
                     who = self.actor(actor, session)
-                    results = []
+                    outcomes: list = []
                     events: list[audit.PendingEvent] = []
                     messages: list[dict] = []
+                    failed = False
                     for name, data in calls:
-                        spec = REGISTRY[name]
                         uow = UnitOfWork(session, who, self.clock, name)
-                        if spec.roles is not None:
-                            uow.require_role(*(spec.roles | {SYSTEM}))
-                        args = Args(name, data)
-                        results.append(spec.handler(uow, args))
-                        session.flush()
+                        if not per_row:
+                            outcomes.append(self._handle(uow, name, data))
+                        else:
+                            try:
+                                with session.begin_nested():
+                                    outcomes.append(self._handle(uow, name, data))
+                            except QuorumError as exc:
+                                outcomes.append(exc)
+                                failed = True
+                                continue
                         events.extend(uow.events)
                         messages.extend(uow.messages)
+                    if failed and not partial:
+                        raise _Abandon(outcomes)
                     now = self.clock.now()
                     audit.append(session, head, events, who.label, now)
                     if messages:
                         session.execute(
                             insert(Outbox),
-                            [dict(m, created_at=now, status="queued", attempts=0) for m in messages],
+                            [
+                                dict(m, created_at=now, status="queued", attempts=0)
+                                for m in messages
+                            ],
                         )
                     if key is not None:
                         session.add(
-                            CommandLog(key=key, command=label, actor=who.label,
-                                       result={"results": results}, at=now)
+                            CommandLog(
+                                key=key,
+                                command=label,
+                                actor=who.label,
+                                result={"results": outcomes},
+                                at=now,
+                            )
                         )
-            return results
+            return outcomes, bool(events)
+        except _Abandon as abandoned:  # rolled back by leaving the transaction
+            return abandoned.outcomes, False
         except StaleDataError:
             raise ConflictError(
                 "someone else changed this item at the same time; nothing was saved — "
@@ -273,8 +334,22 @@ class Quorum:
                 with Session(self.engine) as session:
                     done = session.get(CommandLog, key)
                     if done is not None:
-                        return done.result["results"]
+                        return done.result["results"], False
             raise QuorumError(f"{label}: refused by the database: {_short(exc)}") from None
+
+    @staticmethod
+    def _handle(uow: UnitOfWork, name: str, data: dict | None) -> dict:
+        spec = REGISTRY[name]
+        if spec.roles is not None:
+            uow.require_role(*spec.roles)
+        result = spec.handler(uow, Args(name, data))
+        uow.session.flush()
+        return result
+
+
+class _Abandon(Exception):
+    def __init__(self, outcomes: list) -> None:
+        self.outcomes = outcomes
 
 
 def _short(exc: IntegrityError) -> str:

@@ -75,8 +75,7 @@ class Workflow:
         step = self.step(trigger)
         if not step.roles & set(roles):
             raise PermissionDenied(
-                f"{trigger} on a {self.name} needs the role "
-                f"{' or '.join(sorted(step.roles))}",
+                f"{trigger} on a {self.name} needs the role {' or '.join(sorted(step.roles))}",
                 item=item or None,
             )
         if not self._machine.get_transitions(trigger, source=state):

@@ -20,7 +20,9 @@ BID = Workflow(
     },
     steps=[
         Step("submit", ("new",), "submitted", SPONSOR_OR_OFFICER, label="submit a bid"),
-        Step("amend", ("submitted",), "submitted", SPONSOR_OR_OFFICER, label="amend before scoring"),
+        Step(
+            "amend", ("submitted",), "submitted", SPONSOR_OR_OFFICER, label="amend before scoring"
+        ),
         Step(
             "withdraw",
             ("submitted", "scored", "referred_back", "deferred"),

@@ -61,7 +61,9 @@ def register_person(uow: UnitOfWork, args: Args) -> dict:
     name = args.text("name", max_len=200)
     email = args.text("email", max_len=254).lower()
     if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise ValidationError(f"register_person: email: {email!r} is not an email address", field="email")
+        raise ValidationError(
+            f"register_person: email: {email!r} is not an email address", field="email"
+        )
     allowed = [r.value for r in Role]
     roles = []
     for r in args.items("roles", required=True):
@@ -82,13 +84,21 @@ def register_person(uow: UnitOfWork, args: Args) -> dict:
         )
     exists = uow.session.execute(select(Person.id).where(func.lower(Person.email) == email)).first()
     if exists:
-        raise ValidationError(f"register_person: email: {email} is already registered", field="email")
+        raise ValidationError(
+            f"register_person: email: {email} is already registered", field="email"
+        )
     person = uow.add(Person(name=name, email=email, organisation_id=org.id if org else None))
     uow.flush()
     for r in sorted(set(roles)):
         uow.add(PersonRole(person_id=person.id, role=r))
     uow.record(
-        f"PERSON:{email}", {}, {"name": name, "email": email, "roles": sorted(set(roles)),
-                                 "organisation": org.name if org else None}
+        f"PERSON:{email}",
+        {},
+        {
+            "name": name,
+            "email": email,
+            "roles": sorted(set(roles)),
+            "organisation": org.name if org else None,
+        },
     )
     return {"person": email, "id": person.id, "roles": sorted(set(roles))}

@@ -8,7 +8,7 @@ from engine.args import Args, parse_date
 from engine.errors import NotFound, ValidationError
 from engine.handlers.directory import find_organisation
 from engine.handlers.programme import find_pot
-from engine.models import Bid, BidPartner, Milestone, Organisation
+from engine.models import Bid, BidPartner, Milestone, Organisation, Person, PersonRole
 from engine.money import format_pence
 from engine.refs import next_ref
 from engine.savings import parse_savings
@@ -74,15 +74,27 @@ def check_profile(uow: UnitOfWork, grant: int, profile: list[dict]) -> None:
 
 def bid_snapshot(uow: UnitOfWork, bid: Bid) -> dict:
     """What the audit trail and reports show of a bid."""
-    partners = uow.session.execute(
-        select(Organisation.name)
-        .join(BidPartner, BidPartner.organisation_id == Organisation.id)
-        .where(BidPartner.bid_id == bid.id)
-        .order_by(Organisation.name)
-    ).scalars().all() if bid.id else []
-    milestones = uow.session.execute(
-        select(Milestone).where(Milestone.bid_id == bid.id).order_by(Milestone.seq)
-    ).scalars().all() if bid.id else []
+    partners = (
+        uow.session.execute(
+            select(Organisation.name)
+            .join(BidPartner, BidPartner.organisation_id == Organisation.id)
+            .where(BidPartner.bid_id == bid.id)
+            .order_by(Organisation.name)
+        )
+        .scalars()
+        .all()
+        if bid.id
+        else []
+    )
+    milestones = (
+        uow.session.execute(
+            select(Milestone).where(Milestone.bid_id == bid.id).order_by(Milestone.seq)
+        )
+        .scalars()
+        .all()
+        if bid.id
+        else []
+    )
     return {
         "ref": bid.ref,
         "title": bid.title,
@@ -104,6 +116,33 @@ def bid_snapshot(uow: UnitOfWork, bid: Bid) -> dict:
             for m in milestones
         ],
     }
+
+
+def sponsor_contacts(
+    uow: UnitOfWork, org: Organisation, fallback_to_actor: bool = False
+) -> list[tuple[str, str]]:
+    """(name, email) of the authority's sponsor contacts; else its own address;
+    else (if asked) the person acting."""
+    rows = uow.cached(
+        ("contacts", org.id),
+        lambda: list(
+            uow.session.execute(
+                select(Person.name, Person.email)
+                .join(PersonRole, PersonRole.person_id == Person.id)
+                .where(
+                    Person.organisation_id == org.id, PersonRole.role == "sponsor", Person.active
+                )
+                .order_by(Person.email)
+            ).tuples()
+        ),
+    )
+    if rows:
+        return rows
+    if org.email:
+        return [(org.name, org.email)]
+    if fallback_to_actor and uow.actor.person_id is not None:
+        return [(uow.actor.name, uow.actor.email)]
+    return []
 
 
 def _apply_savings(bid: Bid, text: str) -> str:
@@ -137,6 +176,7 @@ def _set_milestones(uow: UnitOfWork, bid: Bid, profile: list[dict]) -> None:
 
 @command("submit_bid", summary="Submit a bid (sponsor for its own authority, or an officer)")
 def submit_bid(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(BID, "submit")
     ref = args.text("ref", required=False, max_len=40)
     title = args.text("title", max_len=300)
     sponsor = find_organisation(uow, args.text("sponsor", max_len=200))
@@ -164,11 +204,19 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
     else:
         ref = next_ref(uow.session, Bid, "bid")
     bid = Bid(
-        ref=ref, title=title, sponsor_id=sponsor.id, pot_id=pot.id if pot else None,
-        grant_requested_pence=grant, partnership=partnership,
+        ref=ref,
+        title=title,
+        sponsor_id=sponsor.id,
+        pot_id=pot.id if pot else None,
+        grant_requested_pence=grant,
+        partnership=partnership,
         partnership_as_written="" if partnership_raw is None else str(partnership_raw),
-        builds_on_proven=builds, invest_to_save=invest_to_save, published_points=points,
-        state="new", submitted_on=uow.today, submitted_by_id=uow.actor.person_id,
+        builds_on_proven=builds,
+        invest_to_save=invest_to_save,
+        published_points=points,
+        state="new",
+        submitted_on=uow.today,
+        submitted_by_id=uow.actor.person_id,
     )
     note = _apply_savings(bid, savings)
     uow.transition(BID, bid, "submit")
@@ -178,22 +226,34 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
     _set_milestones(uow, bid, profile)
     uow.flush()
     uow.record(bid.ref, {}, bid_snapshot(uow, bid))
-    if uow.actor.person_id is not None:
+    context = {
+        "ref": bid.ref,
+        "title": title,
+        "sponsor": sponsor.name,
+        "grant_pence": grant,
+        "savings_text": bid.savings_text,
+        "savings_note": note,
+    }
+    for name, email in sponsor_contacts(uow, sponsor, fallback_to_actor=True):
         uow.notify(
-            key=f"bid_received:{bid.ref}",
-            to=uow.actor.email,
+            key=f"bid_received:{bid.ref}:{email}",
+            to=email,
             template="bid_received",
             subject=f"Bid {bid.ref} received: {title}",
-            context={"name": uow.actor.name, "ref": bid.ref, "title": title,
-                     "sponsor": sponsor.name, "grant_pence": grant, "savings_text": bid.savings_text,
-                     "savings_note": note},
+            context={**context, "name": name},
         )
-    return {"ref": bid.ref, "state": bid.state, "savings": note,
-            "savings_readable": bid.savings_readable}
+    return {
+        "ref": bid.ref,
+        "state": bid.state,
+        "grant_pence": grant,
+        "savings": note,
+        "savings_readable": bid.savings_readable,
+    }
 
 
 @command("amend_bid", summary="Amend a bid before it is scored")
 def amend_bid(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(BID, "amend")
     bid = load_bid(uow, args.text("ref"))
     uow.check_version(bid, args)
     uow.require_scope(bid.sponsor_id, "amend bids")
@@ -206,7 +266,9 @@ def amend_bid(uow: UnitOfWork, args: Args) -> dict:
     if "savings" in args.data:
         _apply_savings(bid, args.text("savings", required=False, max_len=500))
     if "builds_on_proven" in args.data:
-        bid.builds_on_proven = tristate(args.raw("builds_on_proven"), "builds_on_proven", uow.command)
+        bid.builds_on_proven = tristate(
+            args.raw("builds_on_proven"), "builds_on_proven", uow.command
+        )
     if "partnership" in args.data:
         bid.partnership = tristate(args.raw("partnership"), "partnership", uow.command)
     if "invest_to_save" in args.data:
@@ -219,8 +281,11 @@ def amend_bid(uow: UnitOfWork, args: Args) -> dict:
     args.done()
     if profile is None:
         profile = [
-            {"outcome": m["outcome"], "due_on": parse_date(m["due_on"], "milestone"),
-             "payment_pence": m["payment_pence"]}
+            {
+                "outcome": m["outcome"],
+                "due_on": parse_date(m["due_on"], "milestone"),
+                "payment_pence": m["payment_pence"],
+            }
             for m in before["milestones"]
         ]
         if profile:
@@ -236,12 +301,12 @@ def amend_bid(uow: UnitOfWork, args: Args) -> dict:
     if not changed:
         raise ValidationError("amend_bid: nothing to change: give at least one new value")
     uow.record(bid.ref, {k: before[k] for k in changed}, {k: after[k] for k in changed}, reason)
-    return {"ref": bid.ref, "state": bid.state, "changed": sorted(changed),
-            "version": bid.version}
+    return {"ref": bid.ref, "state": bid.state, "changed": sorted(changed), "version": bid.version}
 
 
 @command("withdraw_bid", summary="Withdraw a bid that has not been decided")
 def withdraw_bid(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(BID, "withdraw")
     bid = load_bid(uow, args.text("ref"))
     reason = args.text("reason", max_len=2000)
     uow.check_version(bid, args)
@@ -250,4 +315,3 @@ def withdraw_bid(uow: UnitOfWork, args: Args) -> dict:
     old = uow.transition(BID, bid, "withdraw")
     uow.record(bid.ref, {"state": old}, {"state": bid.state}, reason)
     return {"ref": bid.ref, "state": bid.state}
-

@@ -35,7 +35,9 @@ def find_programme(uow: UnitOfWork, name: str | None, field: str = "programme") 
     )
 
 
-def find_pot(uow: UnitOfWork, name: str, programme: Programme | None = None, field: str = "pot") -> Pot:
+def find_pot(
+    uow: UnitOfWork, name: str, programme: Programme | None = None, field: str = "pot"
+) -> Pot:
     q = select(Pot)
     if programme is not None:
         q = q.where(Pot.programme_id == programme.id)
@@ -78,16 +80,31 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
     for pot_name, amount in pots.items():
         pot = uow.add(Pot(programme_id=prog.id, name=pot_name))
         uow.flush()
-        uow.add(MoneyMovement(pot_id=pot.id, kind=MovementKind.ALLOCATE, amount_pence=amount,
-                              booked_on=uow.today, item_ref=None, note=ratified_by))
+        uow.add(
+            MoneyMovement(
+                pot_id=pot.id,
+                kind=MovementKind.ALLOCATE,
+                amount_pence=amount,
+                booked_on=uow.today,
+                item_ref=None,
+                note=ratified_by,
+            )
+        )
     total = sum(pots.values())
     ref = next_ref(uow.session, ProgrammeChange, "programme_change")
-    uow.add(ProgrammeChange(
-        ref=ref, programme_id=prog.id, ratified_on=uow.today, ratified_by=ratified_by,
-        reason="programme established", old_total_pence=0, new_total_pence=total,
-        changes=[{"pot": k, "from_pence": 0, "to_pence": v} for k, v in pots.items()],
-        recorded_by_id=uow.actor.person_id,
-    ))
+    uow.add(
+        ProgrammeChange(
+            ref=ref,
+            programme_id=prog.id,
+            ratified_on=uow.today,
+            ratified_by=ratified_by,
+            reason="programme established",
+            old_total_pence=0,
+            new_total_pence=total,
+            changes=[{"pot": k, "from_pence": 0, "to_pence": v} for k, v in pots.items()],
+            recorded_by_id=uow.actor.person_id,
+        )
+    )
     uow.record(ref, {}, {"programme": name, "pots_pence": pots, "total_pence": total}, ratified_by)
     return {"programme": name, "ref": ref, "total_pence": total}
 
@@ -122,9 +139,15 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
                 field=f"pots.{pot_name}",
             )
         if amount != before:
-            uow.add(MoneyMovement(pot_id=pot_id, kind=MovementKind.ALLOCATE,
-                                  amount_pence=amount - before, booked_on=uow.today,
-                                  note=ratified_by))
+            uow.add(
+                MoneyMovement(
+                    pot_id=pot_id,
+                    kind=MovementKind.ALLOCATE,
+                    amount_pence=amount - before,
+                    booked_on=uow.today,
+                    note=ratified_by,
+                )
+            )
             changes.append({"pot": pot_name, "from_pence": before, "to_pence": amount})
     if not changes:
         raise ValidationError(
@@ -133,16 +156,28 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
         )
     new_total = old_total + sum(c["to_pence"] - c["from_pence"] for c in changes)
     ref = next_ref(uow.session, ProgrammeChange, "programme_change")
-    uow.add(ProgrammeChange(
-        ref=ref, programme_id=prog.id, ratified_on=uow.today, ratified_by=ratified_by,
-        reason=reason, old_total_pence=old_total, new_total_pence=new_total, changes=changes,
-        recorded_by_id=uow.actor.person_id,
-    ))
+    uow.add(
+        ProgrammeChange(
+            ref=ref,
+            programme_id=prog.id,
+            ratified_on=uow.today,
+            ratified_by=ratified_by,
+            reason=reason,
+            old_total_pence=old_total,
+            new_total_pence=new_total,
+            changes=changes,
+            recorded_by_id=uow.actor.person_id,
+        )
+    )
     uow.record(
         ref,
         {"total_pence": old_total, **{c["pot"]: c["from_pence"] for c in changes}},
         {"total_pence": new_total, **{c["pot"]: c["to_pence"] for c in changes}},
         f"{reason} ({ratified_by})",
     )
-    return {"ref": ref, "old_total_pence": old_total, "new_total_pence": new_total,
-            "changes": changes}
+    return {
+        "ref": ref,
+        "old_total_pence": old_total,
+        "new_total_pence": new_total,
+        "changes": changes,
+    }

@@ -1,0 +1,39 @@
+# Quorum: the two commands of the README's quick start are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DB     ?= sqlite:///quorum.db
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint bench demo clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Quorum needs Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: set up, load the demo programme into quorum.db, serve the web app with the scheduler
+run: $(STAMP)
+	$(BIN)/quorum --db $(DB) db upgrade
+	$(BIN)/quorum --db $(DB) demo
+	$(BIN)/quorum --db $(DB) serve --host $(HOST) --port $(PORT)
+
+## test: set up, lint, and run the whole suite (SQLite and a throwaway PostgreSQL)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## bench: command-path throughput against bare SQLAlchemy (figures in bench/results/)
+bench: $(STAMP)
+	$(BIN)/python -m bench.bench_commands --n 2000 --sync NORMAL --out bench/results/commands.json
+	$(BIN)/python -m bench.bench_commands --n 2000 --sync FULL --out bench/results/commands-full.json
+
+clean:
+	rm -rf $(VENV) quorum.db quorum.db-wal quorum.db-shm var
