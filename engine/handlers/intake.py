@@ -133,11 +133,11 @@ def sponsor_contacts(
                     Person.organisation_id == org.id, PersonRole.role == "sponsor", Person.active
                 )
                 .order_by(Person.email)
-            ).tuples()
+            ).all()
         ),
     )
     if rows:
-        return rows
+        return [(r[0], r[1]) for r in rows]
     if org.email:
         return [(org.name, org.email)]
     if fallback_to_actor and uow.actor.person_id is not None:
