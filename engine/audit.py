@@ -14,10 +14,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.models import AuditEvent, AuditHead
+from engine.rawsql import RawStatement
 
 GENESIS = "0" * 64
 
@@ -61,19 +63,71 @@ class PendingEvent:
     reason: str = ""
 
 
-def lock_head(session: Session) -> AuditHead:
-    """Lock the chain's tip for this transaction (row lock on PostgreSQL;
-    SQLite's BEGIN IMMEDIATE already serialises writers)."""
-    row = session.execute(
-        select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
-    ).first()
+@dataclass
+class Head:
+    last_seq: int
+    last_hash: str
+    directory_seq: int
+
+
+# Every command runs these three; they carry only text and integers, so they
+# go straight to the driver (engine/rawsql.py).
+_HEAD = select(AuditHead.last_seq, AuditHead.last_hash, AuditHead.directory_seq).where(
+    AuditHead.id == 1
+)
+_READ_HEAD = RawStatement(_HEAD)
+_READ_HEAD_LOCKED = RawStatement(_HEAD.with_for_update())
+_INSERT = RawStatement(
+    insert(AuditEvent).values(
+        {
+            c: bindparam(c)
+            for c in (
+                "seq",
+                "at",
+                "actor",
+                "command",
+                "item_ref",
+                "before",
+                "after",
+                "reason",
+                "prev_hash",
+                "hash",
+            )
+        }
+    )
+)
+_MOVE_HEAD = RawStatement(
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(last_seq=bindparam("seq"), last_hash=bindparam("hash"))
+)
+_MOVE_HEAD_AND_DIRECTORY = RawStatement(
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(last_seq=bindparam("seq"), last_hash=bindparam("hash"), directory_seq=bindparam("seq"))
+)
+
+
+def lock_head(conn: Connection) -> Head:
+    """Read (and on PostgreSQL row-lock) the chain's tip for this transaction.
+
+    Every write transaction starts here, so writers are serialised: SQLite's
+    BEGIN IMMEDIATE already holds the database's write lock; PostgreSQL waits
+    on this row."""
+    stmt = _READ_HEAD_LOCKED if conn.dialect.name == "postgresql" else _READ_HEAD
+    row = stmt.execute(conn).fetchone()
     if row is None:
         raise RuntimeError("audit_head row missing: run 'quorum db upgrade'")
-    return AuditHead(id=1, last_seq=row[0], last_hash=row[1])
+    return Head(row[0], row[1], row[2])
 
 
 def append(
-    session: Session, head: AuditHead, events: list[PendingEvent], actor: str, at: dt.datetime
+    conn: Connection,
+    head: Head,
+    events: list[PendingEvent],
+    actor: str,
+    at: dt.datetime,
+    directory_changed: bool = False,
 ) -> None:
     """Append events after the (locked) head and move the head."""
     if not events:
@@ -100,9 +154,15 @@ def append(
             }
         )
         prev = h
-    session.execute(insert(AuditEvent), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev))
+    if len(rows) == 1:
+        _INSERT.execute(conn, rows[0])
+    else:
+        _INSERT.executemany(conn, rows)
+    move = _MOVE_HEAD_AND_DIRECTORY if directory_changed else _MOVE_HEAD
+    move.execute(conn, {"seq": seq, "hash": prev})
     head.last_seq, head.last_hash = seq, prev
+    if directory_changed:
+        head.directory_seq = seq
 
 
 @dataclass

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from sqlalchemy import event, insert, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel, create_engine
 
 from engine import models  # noqa: F401  (registers every table)
@@ -52,6 +52,9 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
     """A new Engine with Quorum's connection settings applied."""
     url = database_url(url)
     if url.startswith("sqlite"):
+        # Every transaction ends in an explicit COMMIT or ROLLBACK (ours or the
+        # context manager's), so the pool's extra rollback on return is skipped.
+        kwargs.setdefault("pool_reset_on_return", None)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
     else:
@@ -75,7 +78,20 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers (the command path, see write_connection) take the write lock up
+        # front so two writers queue instead of deadlocking; readers start a
+        # deferred transaction and never block anyone in WAL mode.
+        # Straight to the driver: this runs once per transaction on the hot path.
+        immediate = conn._execution_options.get(WRITE_OPTION)
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "quorum_write"
+
+
+def write_connection(engine: Engine) -> Connection:
+    """A connection whose transactions are write transactions (BEGIN IMMEDIATE on SQLite)."""
+    return engine.connect().execution_options(**{WRITE_OPTION: True})
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -88,7 +104,9 @@ def create_schema(engine: Engine) -> None:
     Equivalent to ``upgrade`` on an empty database (tested), and faster."""
     SQLModel.metadata.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(insert(models.AuditHead).values(id=1, last_seq=0, last_hash=""))
+        conn.execute(
+            insert(models.AuditHead).values(id=1, last_seq=0, last_hash="", directory_seq=0)
+        )
     from alembic import command
 
     command.stamp(alembic_config(engine), "head")

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.models import MoneyMovement, MovementKind, Pot, Programme
@@ -83,5 +84,5 @@ def ledger(
     return list(pots.values())
 
 
-def pot_line(session: Session, pot_id: int) -> PotLedger:
+def pot_line(session: Session | Connection, pot_id: int) -> PotLedger:
     return ledger(session, pot_ids=[pot_id])[0]

@@ -160,7 +160,7 @@ class Bid(VersionedMixin, SQLModel, table=True):
     ref: str = Field(unique=True, index=True)
     title: str
     sponsor_id: int = Field(foreign_key="organisation.id", index=True)
-    pot_id: int | None = Field(default=None, foreign_key="pot.id", index=True)
+    pot_id: int | None = Field(default=None, foreign_key="pot.id")
     round_id: int | None = Field(default=None, foreign_key="round.id", index=True)
     grant_requested_pence: int
     savings_text: str = ""
@@ -185,7 +185,7 @@ class BidPartner(SQLModel, table=True):
     __tablename__ = "bid_partner"
     __table_args__ = (UniqueConstraint("bid_id", "organisation_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    bid_id: int = Field(foreign_key="bid.id", index=True)
+    bid_id: int = Field(foreign_key="bid.id")  # indexed by the unique (bid_id, organisation_id)
     organisation_id: int = Field(foreign_key="organisation.id")
 
 
@@ -197,7 +197,7 @@ class Milestone(VersionedMixin, SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("bid_id", "seq"),)
     id: int | None = Field(default=None, primary_key=True)
-    bid_id: int = Field(foreign_key="bid.id", index=True)
+    bid_id: int = Field(foreign_key="bid.id")  # indexed by the unique (bid_id, seq)
     grant_id: int | None = Field(default=None, foreign_key="grant_award.id", index=True)
     seq: int
     outcome: str
@@ -476,6 +476,9 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     last_seq: int = 0
     last_hash: str = ""
+    # seq of the last event that changed people, roles, organisations, programmes
+    # or pots: processes cache that reference data and reload it when this moves
+    directory_seq: int = 0
 
 
 class CommandLog(SQLModel, table=True):

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlmodel import Session, SQLModel
+import re
+from functools import cache
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from engine.rawsql import RawStatement
 
 PREFIX = {
     "bid": "B",
@@ -19,12 +25,21 @@ PREFIX = {
 }
 
 
-def next_ref(session: Session, model: type[SQLModel], kind: str) -> str:
-    """The next free reference. Safe because writers are serialised (see audit.lock_head)."""
-    prefix = PREFIX[kind]
-    n = (session.execute(select(func.max(model.id))).scalar() or 0) + 1
-    while True:
-        ref = f"{prefix}-{n:04d}"
-        if session.execute(select(model.id).where(model.ref == ref)).first() is None:
-            return ref
-        n += 1
+def next_ref(conn: Connection, model: type[SQLModel], kind: str) -> str:
+    """The next automatic reference: prefix and (highest id + 1).
+
+    Unique without probing: writers are serialised (audit.lock_head), ids only
+    grow, so max(id) + 1 exceeds every earlier automatic number; and explicit
+    refs may not look automatic (see check_explicit_ref)."""
+    n = (_max_id(model.__table__).execute(conn).fetchone()[0] or 0) + 1
+    return f"{PREFIX[kind]}-{n:04d}"
+
+
+def looks_automatic(ref: str, kind: str) -> bool:
+    return re.fullmatch(rf"{re.escape(PREFIX[kind])}-\d+", ref.strip(), re.IGNORECASE) is not None
+
+
+@cache
+def _max_id(table: Table) -> RawStatement:
+    """Built once per table; an integer result, so straight to the driver (engine/rawsql.py)."""
+    return RawStatement(select(func.max(table.c.id)))

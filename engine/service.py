@@ -16,18 +16,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, SQLModel
 
-from engine import audit
+from engine import audit, directory
 from engine.args import Args
 from engine.clock import Clock, SystemClock
+from engine.db import write_connection
+from engine.directory import Directory
 from engine.errors import ConflictError, NotFound, PermissionDenied, QuorumError
-from engine.models import CommandLog, Outbox, Person, PersonRole
+from engine.models import CommandLog, Outbox
 from workflows.base import Workflow
 
 SYSTEM = "system"
@@ -81,17 +85,29 @@ def command(
 
 
 @dataclass
-class UnitOfWork:
-    """What a handler sees: the session, the actor, the clock, and the places
-    to put audit events and outgoing messages."""
+class RunState:
+    """Shared by the commands of one transaction."""
 
-    session: Session
+    directory: Directory
+    changed: bool = False  # some command changed reference data
+    stale: bool = False  # ...and the snapshot above predates it
+
+
+@dataclass
+class UnitOfWork:
+    """What a handler sees: the connection (one transaction), the actor, the
+    clock, the reference data, and the places to put audit events and
+    outgoing messages. Handlers use SQLAlchemy Core on ``conn``; ``session``
+    gives an ORM Session on the same transaction for cold paths."""
+
+    conn: Connection
     actor: Actor
     clock: Clock
     command: str
+    run: RunState
     events: list[audit.PendingEvent] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
-    _cache: dict = field(default_factory=dict)
+    _session: Session | None = None
 
     @property
     def today(self) -> dt.date:
@@ -100,6 +116,24 @@ class UnitOfWork:
     @property
     def now(self) -> dt.datetime:
         return self.clock.now()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self.conn, expire_on_commit=False)
+        return self._session
+
+    @property
+    def directory(self) -> Directory:
+        if self.run.stale:
+            self.run.directory = directory.load(self.conn, -1)
+            self.run.stale = False
+        return self.run.directory
+
+    def touch_directory(self) -> None:
+        """Say this command changed people, roles, organisations, programmes or pots."""
+        self.run.changed = True
+        self.run.stale = True
 
     # --- authorisation -------------------------------------------------
     def require_role(self, *roles: str, what: str | None = None) -> None:
@@ -130,22 +164,34 @@ class UnitOfWork:
                 f"{self.actor.label} has {', '.join(sorted(self.actor.roles)) or 'no roles'}"
             )
 
-    def transition(self, workflow: Workflow, item: Any, trigger: str) -> str:
-        """Ask the item's workflow; on success move the item and return the old state."""
-        dest = workflow.check(trigger, item.state, self._roles(), item=getattr(item, "ref", ""))
-        old = item.state
-        item.state = dest
-        return old
+    def step(self, workflow: Workflow, trigger: str, state: str, ref: str) -> str:
+        """Ask the item's workflow whether ``trigger`` may fire now; the new state."""
+        return workflow.check(trigger, state, self._roles(), item=ref)
 
-    def check_version(self, item: Any, args: Args) -> None:
+    def check_version(self, ref: str, version: int, args: Args) -> None:
         """If the caller says which version it saw, refuse when it is stale."""
         seen = args.integer("version", required=False)
-        if seen is not None and seen != item.version:
+        if seen is not None and seen != version:
             raise ConflictError(
-                f"{item.ref} was changed by someone else since you loaded it "
-                f"(you saw version {seen}, it is now version {item.version}); reload and retry",
-                item=item.ref,
+                f"{ref} was changed by someone else since you loaded it "
+                f"(you saw version {seen}, it is now version {version}); reload and retry",
+                item=ref,
             )
+
+    def update_versioned(
+        self, model: type[SQLModel], row_id: int, seen: int, values: dict, ref: str
+    ) -> int:
+        """UPDATE ... SET values, version = seen + 1 WHERE id AND version = seen.
+        A row changed meanwhile is a conflict; returns the new version."""
+        stmt = _versioned_update(model.__table__, tuple(sorted(values)))
+        result = self.conn.execute(stmt, {**values, "_id": row_id, "_seen": seen})
+        if result.rowcount != 1:
+            raise ConflictError(
+                f"{ref} was changed by someone else at the same time; nothing was saved — "
+                "reload and try again",
+                item=ref,
+            )
+        return seen + 1
 
     # --- effects -------------------------------------------------------
     def record(
@@ -176,17 +222,14 @@ class UnitOfWork:
             }
         )
 
-    def add(self, obj: SQLModel) -> SQLModel:
-        self.session.add(obj)
-        return obj
-
-    def flush(self) -> None:
-        self.session.flush()
-
-    def cached(self, key: Any, loader: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            self._cache[key] = loader()
-        return self._cache[key]
+    def finish(self, ok: bool) -> None:
+        if self._session is not None:
+            try:
+                if ok:
+                    self._session.flush()
+            finally:
+                self._session.close()
+                self._session = None
 
 
 class Quorum:
@@ -197,37 +240,34 @@ class Quorum:
 
         self.engine = engine
         self.clock = clock or SystemClock()
+        self._directory: Directory | None = None
 
-    # --- actors ---------------------------------------------------------
-    def actor(self, who: str | Actor, session: Session | None = None) -> Actor:
+    # --- actors and reference data -------------------------------------
+    def _current_directory(self, conn: Connection, seq: int) -> Directory:
+        cached = self._directory
+        if cached is None or cached.seq != seq:
+            cached = directory.load(conn, seq)
+            self._directory = cached
+        return cached
+
+    @staticmethod
+    def _actor_from(who: str | Actor, d: Directory) -> Actor:
         if isinstance(who, Actor):
             return who
         if who == SYSTEM:
             return Actor.system()
-        own = session is None
-        session = session or Session(self.engine)
-        try:
-            rows = session.execute(
-                select(
-                    Person.id,
-                    Person.name,
-                    Person.email,
-                    Person.organisation_id,
-                    Person.active,
-                    PersonRole.role,
-                )
-                .outerjoin(PersonRole, PersonRole.person_id == Person.id)
-                .where(func.lower(Person.email) == who.strip().lower())
-            ).all()
-        finally:
-            if own:
-                session.close()
-        if not rows:
+        person = d.person(who)
+        if person is None:
             raise NotFound(f"no person with email {who!r}; ask an officer to add you", field="by")
-        pid, name, email, org, active, _ = rows[0]
-        if not active:
-            raise PermissionDenied(f"{email} is deactivated")
-        return Actor(name, email, frozenset(r[5] for r in rows if r[5]), pid, org)
+        if not person.active:
+            raise PermissionDenied(f"{person.email} is deactivated")
+        return Actor(person.name, person.email, person.roles, person.id, person.organisation_id)
+
+    def actor(self, who: str | Actor) -> Actor:
+        """Resolve an email (or 'system') to an Actor with its roles."""
+        with self.engine.connect() as conn:
+            head = audit.lock_head(conn)
+            return self._actor_from(who, self._current_directory(conn, head.directory_seq))
 
     # --- execution ------------------------------------------------------
     def execute(
@@ -272,55 +312,52 @@ class Quorum:
                     field="do",
                 )
         label = "+".join(sorted({c[0] for c in calls}))
+        run: RunState | None = None
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                with session.begin():
-                    if key is not None:
-                        done = session.get(CommandLog, key)
-                        if done is not None:
-                            return done.result["results"], False
-                    head = audit.lock_head(session)
-                    who = self.actor(actor, session)
-                    outcomes: list = []
-                    events: list[audit.PendingEvent] = []
-                    messages: list[dict] = []
-                    failed = False
-                    for name, data in calls:
-                        uow = UnitOfWork(session, who, self.clock, name)
-                        if not per_row:
-                            outcomes.append(self._handle(uow, name, data))
-                        else:
-                            try:
-                                with session.begin_nested():
-                                    outcomes.append(self._handle(uow, name, data))
-                            except QuorumError as exc:
-                                outcomes.append(exc)
-                                failed = True
-                                continue
-                        events.extend(uow.events)
-                        messages.extend(uow.messages)
-                    if failed and not partial:
-                        raise _Abandon(outcomes)
-                    now = self.clock.now()
-                    audit.append(session, head, events, who.label, now)
-                    if messages:
-                        session.execute(
-                            insert(Outbox),
-                            [
-                                dict(m, created_at=now, status="queued", attempts=0)
-                                for m in messages
-                            ],
-                        )
-                    if key is not None:
-                        session.add(
-                            CommandLog(
-                                key=key,
-                                command=label,
-                                actor=who.label,
-                                result={"results": outcomes},
-                                at=now,
-                            )
-                        )
+            with write_connection(self.engine) as conn, conn.begin():
+                if key is not None:
+                    done = conn.execute(_LOGGED, {"key": key}).first()
+                    if done is not None:
+                        return done[0]["results"], False
+                head = audit.lock_head(conn)
+                run = RunState(self._current_directory(conn, head.directory_seq))
+                who = self._actor_from(actor, run.directory)
+                outcomes: list = []
+                events: list[audit.PendingEvent] = []
+                messages: list[dict] = []
+                failed = False
+                for name, data in calls:
+                    uow = UnitOfWork(conn, who, self.clock, name, run)
+                    if not per_row:
+                        outcomes.append(self._handle(uow, name, data))
+                    else:
+                        try:
+                            with conn.begin_nested():
+                                outcomes.append(self._handle(uow, name, data))
+                        except QuorumError as exc:
+                            outcomes.append(exc)
+                            failed = True
+                            continue
+                    events.extend(uow.events)
+                    messages.extend(uow.messages)
+                if failed and not partial:
+                    raise _Abandon(outcomes)
+                now = self.clock.now()
+                audit.append(conn, head, events, who.label, now, directory_changed=run.changed)
+                if messages:
+                    rows = [dict(m, created_at=now, status="queued", attempts=0) for m in messages]
+                    conn.execute(_OUTBOX, rows[0] if len(rows) == 1 else rows)
+                if key is not None:
+                    conn.execute(
+                        _LOG,
+                        {
+                            "key": key,
+                            "command": label,
+                            "actor": who.label,
+                            "result": {"results": outcomes},
+                            "at": now,
+                        },
+                    )
             return outcomes, bool(events)
         except _Abandon as abandoned:  # rolled back by leaving the transaction
             return abandoned.outcomes, False
@@ -331,20 +368,43 @@ class Quorum:
             ) from None
         except IntegrityError as exc:
             if key is not None:
-                with Session(self.engine) as session:
-                    done = session.get(CommandLog, key)
+                with self.engine.connect() as conn:
+                    done = conn.execute(_LOGGED, {"key": key}).first()
                     if done is not None:
-                        return done.result["results"], False
+                        return done[0]["results"], False
             raise QuorumError(f"{label}: refused by the database: {_short(exc)}") from None
+        finally:
+            if run is not None and run.changed:
+                self._directory = None  # reload on next use (committed or not)
 
     @staticmethod
     def _handle(uow: UnitOfWork, name: str, data: dict | None) -> dict:
         spec = REGISTRY[name]
         if spec.roles is not None:
             uow.require_role(*spec.roles)
-        result = spec.handler(uow, Args(name, data))
-        uow.session.flush()
+        try:
+            result = spec.handler(uow, Args(name, data))
+        except BaseException:
+            uow.finish(ok=False)
+            raise
+        uow.finish(ok=True)
         return result
+
+
+_LOGGED = select(CommandLog.result).where(CommandLog.key == bindparam("key"))
+_LOG = insert(CommandLog)
+_OUTBOX = insert(Outbox)
+
+
+@cache
+def _versioned_update(table: Table, columns: tuple[str, ...]) -> Any:
+    """UPDATE table SET <columns>, version = version + 1 WHERE id = :_id AND version = :_seen,
+    built once per (table, columns)."""
+    return (
+        table.update()
+        .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_seen"))
+        .values({**{c: bindparam(c) for c in columns}, "version": table.c.version + 1})
+    )
 
 
 class _Abandon(Exception):

@@ -1,30 +1,19 @@
-"""Organisations and people."""
+"""Organisations and people (reference data: each change moves the
+directory generation so every process reloads its cache)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import insert
 
 from engine.args import Args
+from engine.directory import OrgRow
 from engine.errors import NotFound, ValidationError
 from engine.models import Organisation, OrgKind, Person, PersonRole, Role
 from engine.service import UnitOfWork, command
 
 
-def all_organisations(uow: UnitOfWork) -> dict[str, Organisation]:
-    """Every organisation by lower-cased name and alias (cached for the command)."""
-
-    def load() -> dict[str, Organisation]:
-        index: dict[str, Organisation] = {}
-        for org in uow.session.execute(select(Organisation)).scalars():
-            for name in (org.name, *org.aliases):
-                index[name.strip().lower()] = org
-        return index
-
-    return uow.cached("orgs", load)
-
-
-def find_organisation(uow: UnitOfWork, name: str, field: str = "sponsor") -> Organisation:
-    org = all_organisations(uow).get(str(name).strip().lower())
+def find_organisation(uow: UnitOfWork, name: str, field: str = "sponsor") -> OrgRow:
+    org = uow.directory.org(name)
     if org is None:
         raise NotFound(
             f"{uow.command}: {field}: unknown authority {name!r}; register it first "
@@ -41,19 +30,19 @@ def register_organisation(uow: UnitOfWork, args: Args) -> dict:
     aliases = [str(a).strip() for a in args.items("aliases") if str(a).strip()]
     email = args.text("email", required=False) or None
     args.done()
-    index = all_organisations(uow)
     for n in (name, *aliases):
-        if n.lower() in index:
+        taken = uow.directory.org(n)
+        if taken is not None:
             raise ValidationError(
-                f"register_organisation: name: {n!r} is already used by {index[n.lower()].name}",
-                field="name",
+                f"register_organisation: name: {n!r} is already used by {taken.name}", field="name"
             )
-    org = uow.add(Organisation(name=name, kind=kind, aliases=aliases, email=email))
-    uow.flush()
-    uow._cache.pop("orgs", None)
+    new_id = uow.conn.execute(
+        insert(Organisation).values(name=name, kind=kind, aliases=aliases, email=email)
+    ).inserted_primary_key[0]
+    uow.touch_directory()
     after = {"name": name, "kind": kind, "aliases": aliases, "email": email}
     uow.record(f"ORG:{name}", {}, after)
-    return {"organisation": name, "id": org.id}
+    return {"organisation": name, "id": new_id}
 
 
 @command("register_person", roles={"officer"}, summary="Add a person with roles")
@@ -74,6 +63,7 @@ def register_person(uow: UnitOfWork, args: Args) -> dict:
                 field="roles",
             )
         roles.append(r)
+    roles = sorted(set(roles))
     org_name = args.text("organisation", required=False)
     args.done()
     org = find_organisation(uow, org_name, "organisation") if org_name else None
@@ -82,23 +72,20 @@ def register_person(uow: UnitOfWork, args: Args) -> dict:
             "register_person: organisation: a sponsor contact must belong to an authority",
             field="organisation",
         )
-    exists = uow.session.execute(select(Person.id).where(func.lower(Person.email) == email)).first()
-    if exists:
+    if uow.directory.person(email) is not None:
         raise ValidationError(
             f"register_person: email: {email} is already registered", field="email"
         )
-    person = uow.add(Person(name=name, email=email, organisation_id=org.id if org else None))
-    uow.flush()
-    for r in sorted(set(roles)):
-        uow.add(PersonRole(person_id=person.id, role=r))
+    person_id = uow.conn.execute(
+        insert(Person).values(
+            name=name, email=email, organisation_id=org.id if org else None, active=True
+        )
+    ).inserted_primary_key[0]
+    uow.conn.execute(insert(PersonRole), [{"person_id": person_id, "role": r} for r in roles])
+    uow.touch_directory()
     uow.record(
         f"PERSON:{email}",
         {},
-        {
-            "name": name,
-            "email": email,
-            "roles": sorted(set(roles)),
-            "organisation": org.name if org else None,
-        },
+        {"name": name, "email": email, "roles": roles, "organisation": org.name if org else None},
     )
-    return {"person": email, "id": person.id, "roles": sorted(set(roles))}
+    return {"person": email, "id": person_id, "roles": roles}

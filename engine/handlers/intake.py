@@ -1,21 +1,32 @@
-"""Bid intake: submit, amend (before scoring), withdraw."""
+"""Bid intake: submit, amend (before scoring), withdraw.
+
+Hot path: Core statements on the command's connection, reference data from
+the directory cache, audit snapshots built from what was just written."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any
 
-from engine.args import Args, parse_date
+from sqlalchemy import bindparam, delete, insert, select
+
+from engine.args import Args
+from engine.directory import OrgRow
 from engine.errors import NotFound, ValidationError
 from engine.handlers.directory import find_organisation
 from engine.handlers.programme import find_pot
-from engine.models import Bid, BidPartner, Milestone, Organisation, Person, PersonRole
+from engine.models import Bid, BidPartner, Milestone, Organisation
 from engine.money import format_pence
-from engine.refs import next_ref
+from engine.refs import looks_automatic, next_ref
 from engine.savings import parse_savings
 from engine.service import UnitOfWork, command
 from workflows.bid import BID
 
-TRISTATE = ["yes", "no", "not_stated"]
+BID_T = Bid.__table__
+_BY_REF = select(BID_T).where(BID_T.c.ref == bindparam("ref"))
+_REF_TAKEN = select(BID_T.c.id).where(BID_T.c.ref == bindparam("ref"))
+_INSERT_BID = insert(Bid)
+_INSERT_MILESTONES = insert(Milestone)
+_INSERT_PARTNERS = insert(BidPartner)
 
 
 def tristate(value: object, field: str, command_name: str) -> str:
@@ -36,11 +47,12 @@ def tristate(value: object, field: str, command_name: str) -> str:
     )
 
 
-def load_bid(uow: UnitOfWork, ref: str) -> Bid:
-    bid = uow.session.execute(select(Bid).where(Bid.ref == ref)).scalar_one_or_none()
-    if bid is None:
+def load_bid(uow: UnitOfWork, ref: str) -> Any:
+    """The bid's row (all columns), or a refusal naming the ref."""
+    row = uow.conn.execute(_BY_REF, {"ref": ref}).first()
+    if row is None:
         raise NotFound(f"{uow.command}: ref: no bid {ref!r}", field="ref", item=ref)
-    return bid
+    return row
 
 
 def read_milestones(uow: UnitOfWork, raw: list) -> list[dict]:
@@ -72,72 +84,87 @@ def check_profile(uow: UnitOfWork, grant: int, profile: list[dict]) -> None:
         )
 
 
-def bid_snapshot(uow: UnitOfWork, bid: Bid) -> dict:
-    """What the audit trail and reports show of a bid."""
-    partners = (
-        uow.session.execute(
+def _profile_json(profile: list[dict]) -> list[dict]:
+    return [
+        {
+            "outcome": m["outcome"],
+            "due_on": m["due_on"].isoformat(),
+            "payment_pence": m["payment_pence"],
+        }
+        for m in profile
+    ]
+
+
+def _load_profile(uow: UnitOfWork, bid_id: int) -> list[dict]:
+    return [
+        {"outcome": m.outcome, "due_on": m.due_on, "payment_pence": m.payment_pence}
+        for m in uow.conn.execute(
+            select(Milestone.outcome, Milestone.due_on, Milestone.payment_pence)
+            .where(Milestone.bid_id == bid_id)
+            .order_by(Milestone.seq)
+        )
+    ]
+
+
+def _load_partners(uow: UnitOfWork, bid_id: int) -> list[str]:
+    return list(
+        uow.conn.execute(
             select(Organisation.name)
             .join(BidPartner, BidPartner.organisation_id == Organisation.id)
-            .where(BidPartner.bid_id == bid.id)
+            .where(BidPartner.bid_id == bid_id)
             .order_by(Organisation.name)
-        )
-        .scalars()
-        .all()
-        if bid.id
-        else []
+        ).scalars()
     )
-    milestones = (
-        uow.session.execute(
-            select(Milestone).where(Milestone.bid_id == bid.id).order_by(Milestone.seq)
-        )
-        .scalars()
-        .all()
-        if bid.id
-        else []
-    )
+
+
+def _savings_fields(text: str) -> tuple[dict, str]:
+    parsed = parse_savings(text)
     return {
-        "ref": bid.ref,
-        "title": bid.title,
-        "state": bid.state,
-        "sponsor_id": bid.sponsor_id,
-        "pot_id": bid.pot_id,
-        "grant_requested_pence": bid.grant_requested_pence,
-        "savings_text": bid.savings_text,
-        "savings_basis": bid.savings_basis,
-        "savings_amount_pence": bid.savings_amount_pence,
-        "savings_high_pence": bid.savings_high_pence,
-        "savings_years": bid.savings_years,
-        "partnership": bid.partnership,
-        "partners": list(partners),
-        "builds_on_proven": bid.builds_on_proven,
-        "invest_to_save": bid.invest_to_save,
-        "milestones": [
-            {"outcome": m.outcome, "due_on": m.due_on.isoformat(), "payment_pence": m.payment_pence}
-            for m in milestones
-        ],
-    }
+        "savings_text": parsed.text,
+        "savings_basis": parsed.basis.value,
+        "savings_amount_pence": parsed.amount_pence,
+        "savings_high_pence": parsed.high_pence,
+        "savings_years": parsed.years,
+        "savings_annual": parsed.annual,
+        "savings_readable": parsed.readable,
+    }, parsed.note
+
+
+def _partner_orgs(uow: UnitOfWork, names: list, sponsor_id: int) -> list[OrgRow]:
+    out: dict[int, OrgRow] = {}
+    for i, name in enumerate(names, start=1):
+        org = find_organisation(uow, str(name), f"partners[{i}]")
+        if org.id != sponsor_id:
+            out.setdefault(org.id, org)
+    return sorted(out.values(), key=lambda o: o.name)
+
+
+def _write_partners(uow: UnitOfWork, bid_id: int, orgs: list[OrgRow]) -> None:
+    if orgs:
+        uow.conn.execute(
+            _INSERT_PARTNERS, [{"bid_id": bid_id, "organisation_id": o.id} for o in orgs]
+        )
+
+
+def _write_profile(uow: UnitOfWork, bid_id: int, profile: list[dict]) -> None:
+    if profile:
+        uow.conn.execute(
+            _INSERT_MILESTONES,
+            [
+                {"bid_id": bid_id, "seq": i, "state": "planned", "version": 1, **m}
+                for i, m in enumerate(profile, start=1)
+            ],
+        )
 
 
 def sponsor_contacts(
-    uow: UnitOfWork, org: Organisation, fallback_to_actor: bool = False
+    uow: UnitOfWork, org: OrgRow, fallback_to_actor: bool = False
 ) -> list[tuple[str, str]]:
     """(name, email) of the authority's sponsor contacts; else its own address;
     else (if asked) the person acting."""
-    rows = uow.cached(
-        ("contacts", org.id),
-        lambda: list(
-            uow.session.execute(
-                select(Person.name, Person.email)
-                .join(PersonRole, PersonRole.person_id == Person.id)
-                .where(
-                    Person.organisation_id == org.id, PersonRole.role == "sponsor", Person.active
-                )
-                .order_by(Person.email)
-            ).all()
-        ),
-    )
-    if rows:
-        return [(r[0], r[1]) for r in rows]
+    contacts = uow.directory.contacts_by_org.get(org.id)
+    if contacts:
+        return [(p.name, p.email) for p in contacts]
     if org.email:
         return [(org.name, org.email)]
     if fallback_to_actor and uow.actor.person_id is not None:
@@ -145,33 +172,21 @@ def sponsor_contacts(
     return []
 
 
-def _apply_savings(bid: Bid, text: str) -> str:
-    parsed = parse_savings(text)
-    bid.savings_text = parsed.text
-    bid.savings_basis = parsed.basis.value
-    bid.savings_amount_pence = parsed.amount_pence
-    bid.savings_high_pence = parsed.high_pence
-    bid.savings_years = parsed.years
-    bid.savings_annual = parsed.annual
-    bid.savings_readable = parsed.readable
-    return parsed.note
-
-
-def _set_partners(uow: UnitOfWork, bid: Bid, names: list, sponsor_id: int) -> None:
-    uow.session.execute(delete(BidPartner).where(BidPartner.bid_id == bid.id))
-    seen = set()
-    for i, name in enumerate(names, start=1):
-        org = find_organisation(uow, str(name), f"partners[{i}]")
-        if org.id == sponsor_id or org.id in seen:
-            continue
-        seen.add(org.id)
-        uow.add(BidPartner(bid_id=bid.id, organisation_id=org.id))
-
-
-def _set_milestones(uow: UnitOfWork, bid: Bid, profile: list[dict]) -> None:
-    uow.session.execute(delete(Milestone).where(Milestone.bid_id == bid.id))
-    for seq, m in enumerate(profile, start=1):
-        uow.add(Milestone(bid_id=bid.id, seq=seq, **m))
+SNAPSHOT_FIELDS = (
+    "title",
+    "state",
+    "sponsor_id",
+    "pot_id",
+    "grant_requested_pence",
+    "savings_text",
+    "savings_basis",
+    "savings_amount_pence",
+    "savings_high_pence",
+    "savings_years",
+    "partnership",
+    "builds_on_proven",
+    "invest_to_save",
+)
 
 
 @command("submit_bid", summary="Submit a bid (sponsor for its own authority, or an officer)")
@@ -182,7 +197,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
     sponsor = find_organisation(uow, args.text("sponsor", max_len=200))
     grant = args.pence("grant")
     savings = args.text("savings", required=False, max_len=500)
-    partners = args.items("partners")
+    partner_names = args.items("partners")
     partnership_raw = args.raw("partnership")
     builds = tristate(args.raw("builds_on_proven"), "builds_on_proven", uow.command)
     invest_to_save = args.flag("invest_to_save")
@@ -193,61 +208,72 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
 
     uow.require_scope(sponsor.id, "submit bids")
     pot = find_pot(uow, pot_name) if pot_name else None
+    partners = _partner_orgs(uow, partner_names, sponsor.id)
     check_profile(uow, grant, profile)
     if partnership_raw in (None, "") and partners:
         partnership = "yes"
     else:
         partnership = tristate(partnership_raw, "partnership", uow.command)
+    conn = uow.conn
     if ref:
-        if uow.session.execute(select(Bid.id).where(Bid.ref == ref)).first():
+        if looks_automatic(ref, "bid"):
+            raise ValidationError(
+                f"submit_bid: ref: {ref!r} looks like an automatic reference (B-0001...); "
+                "leave ref out to get one, or choose another",
+                field="ref",
+            )
+        if conn.execute(_REF_TAKEN, {"ref": ref}).first():
             raise ValidationError(f"submit_bid: ref: {ref!r} is already used", field="ref")
     else:
-        ref = next_ref(uow.session, Bid, "bid")
-    bid = Bid(
-        ref=ref,
-        title=title,
-        sponsor_id=sponsor.id,
-        pot_id=pot.id if pot else None,
-        grant_requested_pence=grant,
-        partnership=partnership,
-        partnership_as_written="" if partnership_raw is None else str(partnership_raw),
-        builds_on_proven=builds,
-        invest_to_save=invest_to_save,
-        published_points=points,
-        state="new",
-        submitted_on=uow.today,
-        submitted_by_id=uow.actor.person_id,
-    )
-    note = _apply_savings(bid, savings)
-    uow.transition(BID, bid, "submit")
-    uow.add(bid)
-    uow.flush()
-    _set_partners(uow, bid, partners, sponsor.id)
-    _set_milestones(uow, bid, profile)
-    uow.flush()
-    uow.record(bid.ref, {}, bid_snapshot(uow, bid))
+        ref = next_ref(conn, Bid, "bid")
+    state = uow.step(BID, "submit", "new", ref)
+    saving, note = _savings_fields(savings)
+    row = {
+        "ref": ref,
+        "title": title,
+        "sponsor_id": sponsor.id,
+        "pot_id": pot.id if pot else None,
+        "round_id": None,
+        "grant_requested_pence": grant,
+        "partnership": partnership,
+        "partnership_as_written": "" if partnership_raw is None else str(partnership_raw),
+        "builds_on_proven": builds,
+        "invest_to_save": invest_to_save,
+        "published_points": points,
+        "state": state,
+        "submitted_on": uow.today,
+        "submitted_by_id": uow.actor.person_id,
+        "version": 1,
+        **saving,
+    }
+    bid_id = conn.execute(_INSERT_BID, row).inserted_primary_key[0]
+    _write_partners(uow, bid_id, partners)
+    _write_profile(uow, bid_id, profile)
+    after = {k: row[k] for k in SNAPSHOT_FIELDS}
+    after.update(ref=ref, partners=[o.name for o in partners], milestones=_profile_json(profile))
+    uow.record(ref, {}, after)
     context = {
-        "ref": bid.ref,
+        "ref": ref,
         "title": title,
         "sponsor": sponsor.name,
         "grant_pence": grant,
-        "savings_text": bid.savings_text,
+        "savings_text": saving["savings_text"],
         "savings_note": note,
     }
     for name, email in sponsor_contacts(uow, sponsor, fallback_to_actor=True):
         uow.notify(
-            key=f"bid_received:{bid.ref}:{email}",
+            key=f"bid_received:{ref}:{email}",
             to=email,
             template="bid_received",
-            subject=f"Bid {bid.ref} received: {title}",
+            subject=f"Bid {ref} received: {title}",
             context={**context, "name": name},
         )
     return {
-        "ref": bid.ref,
-        "state": bid.state,
+        "ref": ref,
+        "state": state,
         "grant_pence": grant,
         "savings": note,
-        "savings_readable": bid.savings_readable,
+        "savings_readable": saving["savings_readable"],
     }
 
 
@@ -255,53 +281,62 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
 def amend_bid(uow: UnitOfWork, args: Args) -> dict:
     uow.authorise(BID, "amend")
     bid = load_bid(uow, args.text("ref"))
-    uow.check_version(bid, args)
+    uow.check_version(bid.ref, bid.version, args)
     uow.require_scope(bid.sponsor_id, "amend bids")
-    uow.transition(BID, bid, "amend")
-    before = bid_snapshot(uow, bid)
+    uow.step(BID, "amend", bid.state, bid.ref)
+    new: dict[str, Any] = {}
     if args.has("title"):
-        bid.title = args.text("title", max_len=300)
+        new["title"] = args.text("title", max_len=300)
     if args.has("grant"):
-        bid.grant_requested_pence = args.pence("grant")
+        new["grant_requested_pence"] = args.pence("grant")
     if "savings" in args.data:
-        _apply_savings(bid, args.text("savings", required=False, max_len=500))
+        new.update(_savings_fields(args.text("savings", required=False, max_len=500))[0])
     if "builds_on_proven" in args.data:
-        bid.builds_on_proven = tristate(
+        new["builds_on_proven"] = tristate(
             args.raw("builds_on_proven"), "builds_on_proven", uow.command
         )
     if "partnership" in args.data:
-        bid.partnership = tristate(args.raw("partnership"), "partnership", uow.command)
+        new["partnership"] = tristate(args.raw("partnership"), "partnership", uow.command)
     if "invest_to_save" in args.data:
-        bid.invest_to_save = args.flag("invest_to_save")
+        new["invest_to_save"] = args.flag("invest_to_save")
     if args.has("pot"):
-        bid.pot_id = find_pot(uow, args.text("pot")).id
-    partners = args.items("partners") if "partners" in args.data else None
+        new["pot_id"] = find_pot(uow, args.text("pot")).id
+    partner_names = args.items("partners") if "partners" in args.data else None
     profile = read_milestones(uow, args.items("milestones")) if "milestones" in args.data else None
     reason = args.text("reason", required=False, max_len=2000)
     args.done()
-    if profile is None:
-        profile = [
-            {
-                "outcome": m["outcome"],
-                "due_on": parse_date(m["due_on"], "milestone"),
-                "payment_pence": m["payment_pence"],
-            }
-            for m in before["milestones"]
-        ]
-        if profile:
-            check_profile(uow, bid.grant_requested_pence, profile)
-    else:
-        check_profile(uow, bid.grant_requested_pence, profile)
-        _set_milestones(uow, bid, profile)
-    if partners is not None:
-        _set_partners(uow, bid, partners, bid.sponsor_id)
-    uow.flush()
-    after = bid_snapshot(uow, bid)
-    changed = {k for k in after if after[k] != before[k]}
-    if not changed:
+
+    changed = {k: v for k, v in new.items() if getattr(bid, k) != v}
+    before = {k: getattr(bid, k) for k in changed}
+    after = dict(changed)
+    grant = changed.get("grant_requested_pence", bid.grant_requested_pence)
+    if profile is not None:
+        old_profile = _load_profile(uow, bid.id)
+        check_profile(uow, grant, profile)
+        if profile != old_profile:
+            before["milestones"], after["milestones"] = (
+                _profile_json(old_profile),
+                _profile_json(profile),
+            )
+    elif "grant_requested_pence" in changed:
+        check_profile(uow, grant, _load_profile(uow, bid.id))
+    partners = None
+    if partner_names is not None:
+        partners = _partner_orgs(uow, partner_names, bid.sponsor_id)
+        old = _load_partners(uow, bid.id)
+        if [o.name for o in partners] != old:
+            before["partners"], after["partners"] = old, [o.name for o in partners]
+    if not after:
         raise ValidationError("amend_bid: nothing to change: give at least one new value")
-    uow.record(bid.ref, {k: before[k] for k in changed}, {k: after[k] for k in changed}, reason)
-    return {"ref": bid.ref, "state": bid.state, "changed": sorted(changed), "version": bid.version}
+    version = uow.update_versioned(Bid, bid.id, bid.version, changed, bid.ref)
+    if "milestones" in after:
+        uow.conn.execute(delete(Milestone).where(Milestone.bid_id == bid.id))
+        _write_profile(uow, bid.id, profile or [])
+    if "partners" in after:
+        uow.conn.execute(delete(BidPartner).where(BidPartner.bid_id == bid.id))
+        _write_partners(uow, bid.id, partners or [])
+    uow.record(bid.ref, before, after, reason)
+    return {"ref": bid.ref, "state": bid.state, "changed": sorted(after), "version": version}
 
 
 @command("withdraw_bid", summary="Withdraw a bid that has not been decided")
@@ -309,9 +344,10 @@ def withdraw_bid(uow: UnitOfWork, args: Args) -> dict:
     uow.authorise(BID, "withdraw")
     bid = load_bid(uow, args.text("ref"))
     reason = args.text("reason", max_len=2000)
-    uow.check_version(bid, args)
+    uow.check_version(bid.ref, bid.version, args)
     args.done()
     uow.require_scope(bid.sponsor_id, "withdraw bids")
-    old = uow.transition(BID, bid, "withdraw")
-    uow.record(bid.ref, {"state": old}, {"state": bid.state}, reason)
-    return {"ref": bid.ref, "state": bid.state}
+    state = uow.step(BID, "withdraw", bid.state, bid.ref)
+    version = uow.update_versioned(Bid, bid.id, bid.version, {"state": state}, bid.ref)
+    uow.record(bid.ref, {"state": bid.state}, {"state": state}, reason)
+    return {"ref": bid.ref, "state": state, "version": version}

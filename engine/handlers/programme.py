@@ -6,9 +6,10 @@ command that writes an ``allocate`` movement.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert
 
 from engine.args import Args
+from engine.directory import PotRow
 from engine.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.ledger import ledger
 from engine.models import MoneyMovement, MovementKind, Pot, Programme, ProgrammeChange
@@ -17,37 +18,46 @@ from engine.refs import next_ref
 from engine.service import UnitOfWork, command
 
 
-def find_programme(uow: UnitOfWork, name: str | None, field: str = "programme") -> Programme:
-    progs = list(uow.session.execute(select(Programme)).scalars())
+def find_programme(uow: UnitOfWork, name: str | None, field: str = "programme") -> tuple[int, str]:
+    """(id, name) of the named programme, or of the only one."""
+    progs = uow.directory.programmes
     if name:
-        for p in progs:
-            if p.name.lower() == name.strip().lower():
-                return p
+        for pid, pname in progs.items():
+            if pname.lower() == name.strip().lower():
+                return pid, pname
         raise NotFound(f"{uow.command}: {field}: no programme called {name!r}", field=field)
     if len(progs) == 1:
-        return progs[0]
+        return next(iter(progs.items()))
     if not progs:
         raise NotFound(f"{uow.command}: there is no programme yet", field=field)
     raise ValidationError(
         f"{uow.command}: {field}: there are {len(progs)} programmes; say which "
-        f"({', '.join(p.name for p in progs)})",
+        f"({', '.join(progs.values())})",
         field=field,
     )
 
 
 def find_pot(
-    uow: UnitOfWork, name: str, programme: Programme | None = None, field: str = "pot"
-) -> Pot:
-    q = select(Pot)
-    if programme is not None:
-        q = q.where(Pot.programme_id == programme.id)
-    pots = list(uow.session.execute(q).scalars())
-    for p in pots:
-        if p.name.lower() == str(name).strip().lower():
-            return p
+    uow: UnitOfWork, name: str, programme_id: int | None = None, field: str = "pot"
+) -> PotRow:
+    pots = [
+        p
+        for p in uow.directory.pots_named(name)
+        if programme_id is None or p.programme_id == programme_id
+    ]
+    if len(pots) == 1:
+        return pots[0]
+    if len(pots) > 1:
+        raise ValidationError(
+            f"{uow.command}: {field}: {name!r} is a pot of several programmes "
+            f"({', '.join(p.programme for p in pots)}); say which programme",
+            field=field,
+        )
+    known = [
+        p.name for p in uow.directory.pots if programme_id is None or p.programme_id == programme_id
+    ]
     raise NotFound(
-        f"{uow.command}: {field}: no pot called {name!r}; pots are: "
-        f"{', '.join(p.name for p in pots) or 'none'}",
+        f"{uow.command}: {field}: no pot called {name!r}; pots are: {', '.join(known) or 'none'}",
         field=field,
     )
 
@@ -73,17 +83,20 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
     args.done()
     if starts_on and ends_on and ends_on <= starts_on:
         raise ValidationError("create_programme: ends_on: must be after starts_on", field="ends_on")
-    if uow.session.execute(select(Programme.id).where(Programme.name == name)).first():
+    if any(p.lower() == name.lower() for p in uow.directory.programmes.values()):
         raise ValidationError(f"create_programme: name: {name!r} already exists", field="name")
-    prog = uow.add(Programme(name=name, starts_on=starts_on, ends_on=ends_on))
-    uow.flush()
+    conn = uow.conn
+    prog_id = conn.execute(
+        insert(Programme).values(name=name, starts_on=starts_on, ends_on=ends_on, version=1)
+    ).inserted_primary_key[0]
     for pot_name, amount in pots.items():
-        pot = uow.add(Pot(programme_id=prog.id, name=pot_name))
-        uow.flush()
-        uow.add(
-            MoneyMovement(
-                pot_id=pot.id,
-                kind=MovementKind.ALLOCATE,
+        pot_id = conn.execute(
+            insert(Pot).values(programme_id=prog_id, name=pot_name, version=1)
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(MoneyMovement).values(
+                pot_id=pot_id,
+                kind=MovementKind.ALLOCATE.value,
                 amount_pence=amount,
                 booked_on=uow.today,
                 item_ref=None,
@@ -91,11 +104,11 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
             )
         )
     total = sum(pots.values())
-    ref = next_ref(uow.session, ProgrammeChange, "programme_change")
-    uow.add(
-        ProgrammeChange(
+    ref = next_ref(conn, ProgrammeChange, "programme_change")
+    conn.execute(
+        insert(ProgrammeChange).values(
             ref=ref,
-            programme_id=prog.id,
+            programme_id=prog_id,
             ratified_on=uow.today,
             ratified_by=ratified_by,
             reason="programme established",
@@ -105,6 +118,7 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
             recorded_by_id=uow.actor.person_id,
         )
     )
+    uow.touch_directory()
     uow.record(ref, {}, {"programme": name, "pots_pence": pots, "total_pence": total}, ratified_by)
     return {"programme": name, "ref": ref, "total_pence": total}
 
@@ -115,20 +129,23 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
     summary="Record a Board-ratified change to pot allocations (and so the programme total)",
 )
 def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
-    prog = find_programme(uow, args.text("programme", required=False))
+    prog_id, _ = find_programme(uow, args.text("programme", required=False))
     new = _read_allocations(uow, args, "pots")
     ratified_by = args.text("ratified_by", max_len=300)
     reason = args.text("reason", max_len=2000)
     args.done()
-    lines = {line.name.lower(): line for line in ledger(uow.session, prog.id)}
+    conn = uow.conn
+    lines = {line.name.lower(): line for line in ledger(conn, prog_id)}
     old_total = sum(line.allocated_pence for line in lines.values())
     changes = []
     for pot_name, amount in new.items():
         line = lines.get(pot_name.lower())
         if line is None:
-            pot = uow.add(Pot(programme_id=prog.id, name=pot_name))
-            uow.flush()
-            pot_id, before, committed = pot.id, 0, 0
+            pot_id = conn.execute(
+                insert(Pot).values(programme_id=prog_id, name=pot_name, version=1)
+            ).inserted_primary_key[0]
+            before, committed = 0, 0
+            uow.touch_directory()
         else:
             pot_id, before, committed = line.pot_id, line.allocated_pence, line.committed_pence
             pot_name = line.name
@@ -139,10 +156,10 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
                 field=f"pots.{pot_name}",
             )
         if amount != before:
-            uow.add(
-                MoneyMovement(
+            conn.execute(
+                insert(MoneyMovement).values(
                     pot_id=pot_id,
-                    kind=MovementKind.ALLOCATE,
+                    kind=MovementKind.ALLOCATE.value,
                     amount_pence=amount - before,
                     booked_on=uow.today,
                     note=ratified_by,
@@ -155,11 +172,11 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
             field="pots",
         )
     new_total = old_total + sum(c["to_pence"] - c["from_pence"] for c in changes)
-    ref = next_ref(uow.session, ProgrammeChange, "programme_change")
-    uow.add(
-        ProgrammeChange(
+    ref = next_ref(conn, ProgrammeChange, "programme_change")
+    conn.execute(
+        insert(ProgrammeChange).values(
             ref=ref,
-            programme_id=prog.id,
+            programme_id=prog_id,
             ratified_on=uow.today,
             ratified_by=ratified_by,
             reason=reason,

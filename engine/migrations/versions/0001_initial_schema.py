@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 10:40:12.046668
+Create Date: 2026-11-22 11:07:07.865541
 """
 from alembic import op
 import sqlalchemy as sa
@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('last_seq', sa.Integer(), nullable=False),
     sa.Column('last_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('directory_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('command_log',
@@ -255,7 +256,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('bid', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_bid_pot_id'), ['pot_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_bid_ref'), ['ref'], unique=True)
         batch_op.create_index(batch_op.f('ix_bid_round_id'), ['round_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_bid_sponsor_id'), ['sponsor_id'], unique=False)
@@ -270,9 +270,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('bid_id', 'organisation_id')
     )
-    with op.batch_alter_table('bid_partner', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_bid_partner_bid_id'), ['bid_id'], unique=False)
-
     op.create_table('delegated_decision',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ref', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -432,7 +429,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('bid_id', 'seq')
     )
     with op.batch_alter_table('milestone', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_milestone_bid_id'), ['bid_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_milestone_grant_id'), ['grant_id'], unique=False)
 
     op.create_table('money_movement',
@@ -529,9 +525,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_payment_milestone_id'), ['milestone_id'], unique=False)
 
     # the audit chain's tip: one row, locked while appending (engine/audit.py)
-    op.bulk_insert(sa.table("audit_head", sa.column("id", sa.Integer),
-                            sa.column("last_seq", sa.Integer), sa.column("last_hash", sa.String)),
-                   [{"id": 1, "last_seq": 0, "last_hash": ""}])
+    op.bulk_insert(
+        sa.table("audit_head", sa.column("id", sa.Integer), sa.column("last_seq", sa.Integer),
+                 sa.column("last_hash", sa.String), sa.column("directory_seq", sa.Integer)),
+        [{"id": 1, "last_seq": 0, "last_hash": "", "directory_seq": 0}],
+    )
 
 
 def downgrade() -> None:
@@ -564,7 +562,6 @@ def downgrade() -> None:
     op.drop_table('money_movement')
     with op.batch_alter_table('milestone', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_milestone_grant_id'))
-        batch_op.drop_index(batch_op.f('ix_milestone_bid_id'))
 
     op.drop_table('milestone')
     with op.batch_alter_table('grant_return', schema=None) as batch_op:
@@ -591,16 +588,12 @@ def downgrade() -> None:
 
     op.drop_table('grant_award')
     op.drop_table('delegated_decision')
-    with op.batch_alter_table('bid_partner', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_bid_partner_bid_id'))
-
     op.drop_table('bid_partner')
     with op.batch_alter_table('bid', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_bid_state'))
         batch_op.drop_index(batch_op.f('ix_bid_sponsor_id'))
         batch_op.drop_index(batch_op.f('ix_bid_round_id'))
         batch_op.drop_index(batch_op.f('ix_bid_ref'))
-        batch_op.drop_index(batch_op.f('ix_bid_pot_id'))
 
     op.drop_table('bid')
     op.drop_table('round')
