@@ -39,7 +39,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -110,7 +109,7 @@ def read_settings(engine) -> dict:  # noqa: ANN001
         "synchronous": SYNC_NAMES.get(int(sync), str(sync)),
         "foreign_keys": bool(fks),
         "busy_timeout_ms": int(busy),
-        "begin": "BEGIN IMMEDIATE (engine 'begin' event)",
+        "begin": "BEGIN IMMEDIATE for writes, both sides (engine.db.write_connection)",
     }
 
 
@@ -122,9 +121,10 @@ def rate(count: int, seconds: float) -> float:
 
 
 def run_quorum(path: Path, n: int) -> dict:
+    from sqlmodel import Session
+
     from engine.audit import verify
     from engine.service import Quorum
-    from sqlmodel import Session
 
     engine = new_engine(path)
     q = Quorum(engine)
@@ -161,9 +161,10 @@ def run_quorum(path: Path, n: int) -> dict:
 
 def bid_rows(path: Path, refs: list[str] | None = None) -> list[dict]:
     """The bid rows as Quorum wrote them (every column but id), in id order."""
+    from sqlalchemy import select
+
     from engine.db import make_engine
     from engine.models import Bid
-    from sqlalchemy import select
 
     table = Bid.__table__
     engine = make_engine(f"sqlite:///{path}")
@@ -191,9 +192,11 @@ def as_submitted(row: dict) -> dict:
 def run_baseline(path: Path, rows: list[dict], warm: list[dict]) -> dict:
     """Bare Core: INSERT each bid row, then UPDATE each row's title; one
     transaction (BEGIN IMMEDIATE ... COMMIT) per row."""
+    from sqlalchemy import bindparam, insert, update
+
+    from engine.db import write_connection
     from engine.models import Bid
     from engine.service import Quorum
-    from sqlalchemy import bindparam, insert, update
 
     engine = new_engine(path)
     seed(Quorum(engine))  # same organisation / pot / person ids for the foreign keys
@@ -205,11 +208,11 @@ def run_baseline(path: Path, rows: list[dict], warm: list[dict]) -> dict:
         ids = []
         t0 = time.perf_counter()
         for row in batch:
-            with engine.begin() as conn:
+            with write_connection(engine) as conn, conn.begin():
                 ids.append(conn.execute(ins, as_submitted(row)).inserted_primary_key[0])
         t1 = time.perf_counter()
         for bid_id, row in zip(ids, batch, strict=True):
-            with engine.begin() as conn:
+            with write_connection(engine) as conn, conn.begin():
                 conn.execute(upd, {"b_id": bid_id, "b_title": row["title"]})
         t2 = time.perf_counter()
         return t1 - t0, t2 - t1
@@ -228,17 +231,21 @@ def run_same_writes(path: Path, rows: list[dict], warm: list[dict]) -> dict:
     """For information: the rows a command writes, as bare Core, one
     transaction per command. No reads, no validation, no ORM, no hashing
     beyond one sha256 per audit event."""
+    from sqlalchemy import bindparam, insert, update
+
+    from engine.db import write_connection
     from engine.models import AuditEvent, AuditHead, Bid, Milestone, Outbox
     from engine.service import Quorum
-    from sqlalchemy import bindparam, insert, update
 
     engine = new_engine(path)
     seed(Quorum(engine))
     bid_t, ms_t = Bid.__table__, Milestone.__table__
     ev_t, head_t, out_t = AuditEvent.__table__, AuditHead.__table__, Outbox.__table__
     ins_bid, ins_ms, ins_ev, ins_out = insert(bid_t), insert(ms_t), insert(ev_t), insert(out_t)
-    upd_head = update(head_t).where(head_t.c.id == 1).values(
-        last_seq=bindparam("h_seq"), last_hash=bindparam("h_hash")
+    upd_head = (
+        update(head_t)
+        .where(head_t.c.id == 1)
+        .values(last_seq=bindparam("h_seq"), last_hash=bindparam("h_hash"))
     )
     upd_bid = (
         update(bid_t)
@@ -254,35 +261,71 @@ def run_same_writes(path: Path, rows: list[dict], warm: list[dict]) -> dict:
         state["seq"] += 1
         h = hashlib.sha256(f"{state['seq']}{body}".encode()).hexdigest()
         now = dt.datetime.now(dt.UTC).isoformat()
-        conn.execute(ins_ev, {"seq": state["seq"], "at": now, "actor": OFFICER, "command": "x",
-                              "item_ref": ref, "before": "{}", "after": body, "reason": "",
-                              "prev_hash": h, "hash": h})
+        conn.execute(
+            ins_ev,
+            {
+                "seq": state["seq"],
+                "at": now,
+                "actor": OFFICER,
+                "command": "x",
+                "item_ref": ref,
+                "before": "{}",
+                "after": body,
+                "reason": "",
+                "prev_hash": h,
+                "hash": h,
+            },
+        )
         conn.execute(upd_head, {"h_seq": state["seq"], "h_hash": h})
 
     def one_pass(batch: list[dict]) -> tuple[float, float]:
         ids = []
         t0 = time.perf_counter()
         for row in batch:
-            with engine.begin() as conn:
+            with write_connection(engine) as conn, conn.begin():
                 bid_id = conn.execute(ins_bid, as_submitted(row)).inserted_primary_key[0]
-                conn.execute(ins_ms, [
-                    {"bid_id": bid_id, "seq": 1, "outcome": "Pilot service live",
-                     "due_on": dt.date(2011, 9, 30), "payment_pence": 6_000_000,
-                     "state": "planned", "version": 1},
-                    {"bid_id": bid_id, "seq": 2, "outcome": "Evaluation published",
-                     "due_on": dt.date(2012, 3, 31), "payment_pence": 4_000_000,
-                     "state": "planned", "version": 1},
-                ])
+                conn.execute(
+                    ins_ms,
+                    [
+                        {
+                            "bid_id": bid_id,
+                            "seq": 1,
+                            "outcome": "Pilot service live",
+                            "due_on": dt.date(2011, 9, 30),
+                            "payment_pence": 6_000_000,
+                            "state": "planned",
+                            "version": 1,
+                        },
+                        {
+                            "bid_id": bid_id,
+                            "seq": 2,
+                            "outcome": "Evaluation published",
+                            "due_on": dt.date(2012, 3, 31),
+                            "payment_pence": 4_000_000,
+                            "state": "planned",
+                            "version": 1,
+                        },
+                    ],
+                )
                 event(conn, row["ref"], json.dumps({"title": row["title"]}))
-                conn.execute(ins_out, {"key": f"bid_received:{row['ref']}", "channel": "email",
-                                       "to_addr": OFFICER, "template": "bid_received",
-                                       "subject": row["title"], "context": {"ref": row["ref"]},
-                                       "created_at": dt.datetime.now(dt.UTC),
-                                       "status": "queued", "attempts": 0})
+                conn.execute(
+                    ins_out,
+                    {
+                        "key": f"bid_received:{row['ref']}",
+                        "channel": "email",
+                        "to_addr": OFFICER,
+                        "template": "bid_received",
+                        "subject": row["title"],
+                        "context": {"ref": row["ref"]},
+                        "created_at": dt.datetime.now(dt.UTC),
+                        "status": "queued",
+                        "attempts": 0,
+                    },
+                )
             ids.append(bid_id)
         t1 = time.perf_counter()
         for bid_id, row in zip(ids, batch, strict=True):
-            with engine.begin() as conn:
+            with write_connection(engine) as conn, conn.begin():
                 conn.execute(upd_bid, {"b_id": bid_id, "b_title": row["title"], "b_version": 2})
                 event(conn, row["ref"], json.dumps({"title": row["title"]}))
         t2 = time.perf_counter()
@@ -326,6 +369,28 @@ def machine() -> dict:
     }
 
 
+def code_version() -> dict:
+    """Which code was measured: the commit, and files changed since it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {
+        "commit": git("rev-parse", "HEAD").strip(),
+        "uncommitted_changes": [
+            line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+        ],
+    }
+
+
 def run_once(workdir: Path, n: int, same_writes: bool) -> dict:
     qpath = workdir / "quorum.db"
     quorum = run_quorum(qpath, n)
@@ -342,7 +407,9 @@ def run_once(workdir: Path, n: int, same_writes: bool) -> dict:
     qrows = [{k: v for k, v in r.items() if k != "version"} for r in all_rows]
     brows = [{k: v for k, v in r.items() if k != "version"} for r in bid_rows(base_path)]
     if qrows != brows:
-        raise SystemExit("baseline bid rows differ from Quorum's: the comparison is not like for like")
+        raise SystemExit(
+            "baseline bid rows differ from Quorum's: the comparison is not like for like"
+        )
 
     out = {
         "settings_quorum": quorum["engine_settings"],
@@ -384,14 +451,24 @@ def median_of(runs: list[dict], section: str, key: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=2000, help="bids per phase (default 2000)")
-    ap.add_argument("--sync", default="NORMAL", choices=["NORMAL", "FULL", "EXTRA"],
-                    type=str.upper, help="SQLite synchronous level (QUORUM_SQLITE_SYNCHRONOUS)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="independent runs on fresh databases; rates are the median (default 3)")
+    ap.add_argument(
+        "--sync",
+        default="NORMAL",
+        choices=["NORMAL", "FULL", "EXTRA"],
+        type=str.upper,
+        help="SQLite synchronous level (QUORUM_SQLITE_SYNCHRONOUS)",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="independent runs on fresh databases; rates are the median (default 3)",
+    )
     ap.add_argument("--out", type=Path, default=Path("bench/results/commands.json"))
     ap.add_argument("--tmp", type=Path, default=None, help="where the temporary databases go")
-    ap.add_argument("--no-same-writes", action="store_true",
-                    help="skip the informational 'same writes' run")
+    ap.add_argument(
+        "--no-same-writes", action="store_true", help="skip the informational 'same writes' run"
+    )
     opts = ap.parse_args(argv)
     if opts.n < 1 or opts.repeat < 1:
         ap.error("--n and --repeat must be at least 1")
@@ -399,11 +476,15 @@ def main(argv: list[str] | None = None) -> int:
     # make_engine reads this: both databases get the same pragmas from the same code
     os.environ["QUORUM_SQLITE_SYNCHRONOUS"] = opts.sync
 
+    load_before = os.getloadavg()
     runs = []
     with tempfile.TemporaryDirectory(prefix="quorum-bench-", dir=opts.tmp) as tmp:
         for i in range(opts.repeat):
-            print(f"run {i + 1}/{opts.repeat}: n={opts.n} synchronous={opts.sync} in {tmp} ...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"run {i + 1}/{opts.repeat}: n={opts.n} synchronous={opts.sync} in {tmp} ...",
+                file=sys.stderr,
+                flush=True,
+            )
             runs.append(run_once(Path(tmp), opts.n, not opts.no_same_writes))
 
     settings = runs[0]["settings_quorum"]
@@ -414,7 +495,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"asked for synchronous={opts.sync}, got {settings['synchronous']}")
 
     q = {k: median_of(runs, "quorum", k) for k in ("submit_per_s", "amend_per_s", "combined_per_s")}
-    b = {k: median_of(runs, "baseline", k) for k in ("insert_per_s", "update_per_s", "combined_per_s")}
+    b = {
+        k: median_of(runs, "baseline", k)
+        for k in ("insert_per_s", "update_per_s", "combined_per_s")
+    }
     ratios = {
         "submit_vs_insert": q["submit_per_s"] / b["insert_per_s"],
         "amend_vs_update": q["amend_per_s"] / b["update_per_s"],
@@ -433,15 +517,25 @@ def main(argv: list[str] | None = None) -> int:
     targets["all_met"] = all(v for k, v in targets.items() if k.endswith("_met"))
     same = None
     if "same_writes" in runs[0]:
-        same = {k: median_of(runs, "same_writes", k)
-                for k in ("submit_per_s", "amend_per_s", "combined_per_s")}
+        same = {
+            k: median_of(runs, "same_writes", k)
+            for k in ("submit_per_s", "amend_per_s", "combined_per_s")
+        }
 
     result = {
         "benchmark": "commands",
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "settings": {**settings, "requested_synchronous": opts.sync,
-                     "tmp_dir": opts.tmp and str(opts.tmp) or tempfile.gettempdir()},
+        "machine": {
+            **machine(),
+            "load_average_1m_before": round(load_before[0], 2),
+            "load_average_1m_after": round(os.getloadavg()[0], 2),
+        },
+        "code": code_version(),
+        "settings": {
+            **settings,
+            "requested_synchronous": opts.sync,
+            "tmp_dir": opts.tmp and str(opts.tmp) or tempfile.gettempdir(),
+        },
         "n": opts.n,
         "warmup_commands": 2 * WARMUP,
         "repeat": opts.repeat,
@@ -455,30 +549,53 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     rows = [
-        ("submit_bid / INSERT", q["submit_per_s"], b["insert_per_s"], ratios["submit_vs_insert"],
-         same and same["submit_per_s"]),
-        ("amend_bid / UPDATE", q["amend_per_s"], b["update_per_s"], ratios["amend_vs_update"],
-         same and same["amend_per_s"]),
-        ("combined", q["combined_per_s"], b["combined_per_s"], ratios["combined"],
-         same and same["combined_per_s"]),
+        (
+            "submit_bid / INSERT",
+            q["submit_per_s"],
+            b["insert_per_s"],
+            ratios["submit_vs_insert"],
+            same and same["submit_per_s"],
+        ),
+        (
+            "amend_bid / UPDATE",
+            q["amend_per_s"],
+            b["update_per_s"],
+            ratios["amend_vs_update"],
+            same and same["amend_per_s"],
+        ),
+        (
+            "combined",
+            q["combined_per_s"],
+            b["combined_per_s"],
+            ratios["combined"],
+            same and same["combined_per_s"],
+        ),
     ]
     print(f"\nQuorum command throughput: n={opts.n} per phase, median of {opts.repeat} run(s)")
-    print(f"SQLite {result['machine']['sqlite']}, journal_mode={settings['journal_mode']}, "
-          f"synchronous={settings['synchronous']}, Python {result['machine']['python']}, "
-          f"{result['machine']['nproc']} CPU(s)\n")
-    print(f"{'phase':<22}{'Quorum cmd/s':>14}{'bare rows/s':>14}{'Quorum/bare':>13}"
-          f"{'same-writes/s':>15}")
+    print(
+        f"SQLite {result['machine']['sqlite']}, journal_mode={settings['journal_mode']}, "
+        f"synchronous={settings['synchronous']}, Python {result['machine']['python']}, "
+        f"{result['machine']['nproc']} CPU(s)\n"
+    )
+    print(
+        f"{'phase':<22}{'Quorum cmd/s':>14}{'bare rows/s':>14}{'Quorum/bare':>13}"
+        f"{'same-writes/s':>15}"
+    )
     for name, qr, br, ratio, sw in rows:
         sw_s = f"{sw:>15,.0f}" if sw is not None else f"{'-':>15}"
         print(f"{name:<22}{qr:>14,.0f}{br:>14,.0f}{ratio:>12.1%}{sw_s}")
     ok = "MET" if targets["combined_rate_met"] else "NOT MET"
-    print(f"\ntarget >= {TARGET_RATE:,.0f} commands/s (combined): {ok}"
-          f"  [submit {'met' if targets['submit_rate_met'] else 'not met'},"
-          f" amend {'met' if targets['amend_rate_met'] else 'not met'}]")
+    print(
+        f"\ntarget >= {TARGET_RATE:,.0f} commands/s (combined): {ok}"
+        f"  [submit {'met' if targets['submit_rate_met'] else 'not met'},"
+        f" amend {'met' if targets['amend_rate_met'] else 'not met'}]"
+    )
     ok = "MET" if targets["combined_ratio_met"] else "NOT MET"
-    print(f"target >= {TARGET_RATIO:.0%} of bare rate (combined): {ok}"
-          f"  [submit {'met' if targets['submit_ratio_met'] else 'not met'},"
-          f" amend {'met' if targets['amend_ratio_met'] else 'not met'}]")
+    print(
+        f"target >= {TARGET_RATIO:.0%} of bare rate (combined): {ok}"
+        f"  [submit {'met' if targets['submit_ratio_met'] else 'not met'},"
+        f" amend {'met' if targets['amend_ratio_met'] else 'not met'}]"
+    )
 
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(result, indent=2) + "\n")

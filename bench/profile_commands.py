@@ -35,33 +35,33 @@ from bench.bench_commands import OFFICER, WARMUP, amend_args, new_engine, seed, 
 # (label, file suffix, function name) -> cumulative time of that function
 PARTS = [
     ("Quorum.execute_batch (whole command)", "engine/service.py", "execute_batch"),
-    ("  Session() + begin (BEGIN IMMEDIATE, pool checkout)", "sqlalchemy/orm/session.py", "begin"),
-    ("  audit.lock_head (SELECT audit_head)", "engine/audit.py", "lock_head"),
-    ("  Quorum.actor (person + roles lookup)", "engine/service.py", "actor"),
+    ("  write_connection (pool checkout)", "engine/db.py", "write_connection"),
+    ("  audit.lock_head (read/lock the chain head)", "engine/audit.py", "lock_head"),
+    ("  directory reload (after reference data changed)", "engine/directory.py", "load"),
     ("  handler: submit_bid", "engine/handlers/intake.py", "submit_bid"),
     ("  handler: amend_bid", "engine/handlers/intake.py", "amend_bid"),
     ("    load_bid (SELECT bid)", "engine/handlers/intake.py", "load_bid"),
-    ("    find_organisation (all orgs, per command)", "engine/handlers/directory.py", "find_organisation"),
-    ("    find_pot (all pots)", "engine/handlers/programme.py", "find_pot"),
-    ("    next_ref (max(id) + probe)", "engine/refs.py", "next_ref"),
+    ("    find_organisation (cached)", "engine/handlers/directory.py", "find_organisation"),
+    ("    find_pot (cached directory)", "engine/handlers/programme.py", "find_pot"),
+    ("    next_ref (max(id))", "engine/refs.py", "next_ref"),
     ("    read_milestones (Args, dates, pounds)", "engine/handlers/intake.py", "read_milestones"),
-    ("    _apply_savings / parse_savings", "engine/handlers/intake.py", "_apply_savings"),
+    ("    _savings_fields / parse_savings", "engine/handlers/intake.py", "_savings_fields"),
     ("    Workflow.check (transitions Machine)", "workflows/base.py", "check"),
-    ("    _set_partners (DELETE bid_partner)", "engine/handlers/intake.py", "_set_partners"),
-    ("    _set_milestones (DELETE + add)", "engine/handlers/intake.py", "_set_milestones"),
-    ("    bid_snapshot (partners + milestones SELECTs)", "engine/handlers/intake.py", "bid_snapshot"),
-    ("    Bid(...) / Milestone(...) construction", "sqlmodel/main.py", "__init__"),
-    ("  Session.flush (all, incl. in handler)", "sqlalchemy/orm/session.py", "flush"),
+    ("    _write_profile (INSERT milestones)", "engine/handlers/intake.py", "_write_profile"),
+    ("    update_versioned (UPDATE ... WHERE version)", "engine/service.py", "update_versioned"),
     ("  audit.append (canonical JSON, sha256, INSERT, UPDATE head)", "engine/audit.py", "append"),
     ("    audit.canonical (json.dumps)", "engine/audit.py", "canonical"),
-    ("  Session.commit / transaction close (COMMIT)", "sqlalchemy/orm/session.py", "commit"),
-    ("  SessionTransaction.__exit__ (commit on with-block exit)", "sqlalchemy/engine/util.py", "__exit__"),
-    ("  Session.close", "sqlalchemy/orm/session.py", "close"),
-    ("  Session.execute (all ORM/Core executes)", "sqlalchemy/orm/session.py", "execute"),
-    ("  Connection._execute_context (statement setup+run)", "sqlalchemy/engine/base.py", "_execute_context"),
-    ("  SQL compile (cache misses)", "sqlalchemy/sql/compiler.py", "__init__"),
-    ("  cursor.execute (sqlite3 C: the SQL itself)", "~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
-    ("  ORM row loading (instances)", "sqlalchemy/orm/loading.py", "instances"),
+    ("  transaction exit (COMMIT)", "sqlalchemy/engine/util.py", "__exit__"),
+    (
+        "  Connection._execute_context (SQLAlchemy statements)",
+        "sqlalchemy/engine/base.py",
+        "_execute_context",
+    ),
+    (
+        "  cursor.execute (sqlite3 C: all SQL)",
+        "~",
+        "<method 'execute' of 'sqlite3.Cursor' objects>",
+    ),
 ]
 
 
@@ -120,8 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--sync", default="NORMAL", type=str.upper)
-    ap.add_argument("--pstats", type=Path, default=None,
-                    help="write <prefix>-submit.pstats and <prefix>-amend.pstats")
+    ap.add_argument(
+        "--pstats",
+        type=Path,
+        default=None,
+        help="write <prefix>-submit.pstats and <prefix>-amend.pstats",
+    )
     ap.add_argument("--top", type=int, default=25, help="also print the top N functions by tottime")
     opts = ap.parse_args(argv)
     os.environ["QUORUM_SQLITE_SYNCHRONOUS"] = opts.sync
@@ -200,9 +204,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"n={n} per phase, synchronous={opts.sync}\n")
     for phase in ("submit", "amend"):
-        print(f"=== {phase}: {plain[phase]:.3f} ms/command unprofiled "
-              f"({1e3 / plain[phase]:,.0f}/s); with SQL timing {sql_wall[phase]:.3f} ms; "
-              f"under cProfile {prof_wall[phase]:.3f} ms")
+        print(
+            f"=== {phase}: {plain[phase]:.3f} ms/command unprofiled "
+            f"({1e3 / plain[phase]:,.0f}/s); with SQL timing {sql_wall[phase]:.3f} ms; "
+            f"under cProfile {prof_wall[phase]:.3f} ms"
+        )
         print("\n  SQL statements per command (count, ms/command inside the sqlite3 driver):")
         rows = sorted(sql_by_phase[phase].items(), key=lambda kv: -kv[1][1])
         tot_c = tot_t = 0.0
@@ -210,12 +216,16 @@ def main(argv: list[str] | None = None) -> int:
             tot_c += c
             tot_t += t
             print(f"    {c / n:5.2f} x  {t / n * 1e3:7.3f} ms  {k}")
-        print(f"    {tot_c / n:5.2f} x  {tot_t / n * 1e3:7.3f} ms  TOTAL in driver "
-              f"({tot_t / n * 1e3 / sql_wall[phase]:.0%} of the command)")
+        print(
+            f"    {tot_c / n:5.2f} x  {tot_t / n * 1e3:7.3f} ms  TOTAL in driver "
+            f"({tot_t / n * 1e3 / sql_wall[phase]:.0%} of the command)"
+        )
         st = prof_stats[phase]
         total = st.total_tt  # type: ignore[attr-defined]
-        print(f"\n  cProfile cumulative, ms/command (profiled; share of profiled total "
-              f"{total / n * 1e3:.3f} ms):")
+        print(
+            f"\n  cProfile cumulative, ms/command (profiled; share of profiled total "
+            f"{total / n * 1e3:.3f} ms):"
+        )
         for label, suffix, name in PARTS:
             ct, calls = cumulative(st, suffix, name)
             if calls == 0:
@@ -226,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         for (file, line, func), (_cc, nc, tt, ct, _c) in items:
             short = re.sub(r".*site-packages/", "", file)
             short = re.sub(r".*/work/main/", "", short)
-            print(f"    {tt / n * 1e3:7.3f} ms own {ct / n * 1e3:7.3f} cum {nc / n:7.1f} calls"
-                  f"  {short}:{line} {func}")
+            print(
+                f"    {tt / n * 1e3:7.3f} ms own {ct / n * 1e3:7.3f} cum {nc / n:7.1f} calls"
+                f"  {short}:{line} {func}"
+            )
         print()
     return 0
 

@@ -24,8 +24,9 @@ def quorum(*args: str, db: str | None = None, actor: str | None = None, cwd: Pat
         cmd += ["--db", db]
     if actor:
         cmd += ["--as", actor]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=120)
+    return subprocess.run(
+        cmd + list(args), capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,12 @@ def test_demo_then_bids_list_shows_26_bids_totalling_2103290(demo_db: str) -> No
     assert sum(b["grant_requested_pence"] for b in listed) == 210_329_000
     shared_ict = next(b for b in listed if b["title"] == "Shared ICT")
     assert shared_ict["savings"] == {
-        "basis": "over_years", "amount_pence": 213_741_600, "high_pence": None, "years": 5,
-        "annual": False, "readable": True,
+        "basis": "over_years",
+        "amount_pence": 213_741_600,
+        "high_pence": None,
+        "years": 5,
+        "annual": False,
+        "readable": True,
     }
     assert shared_ict["published_points"] == 7
 
@@ -105,23 +110,37 @@ def _write_csv(path: Path, rows: list[str]) -> Path:
 def test_import_with_bad_rows_accepts_nothing_unless_partial(demo_db: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'q.db'}"
     assert quorum("demo", db=url).returncode == 0
-    bad = _write_csv(tmp_path / "bad.csv", [
-        '0,Rutland CC,Good bid,"12,000",none specified,yes,yes',
-        '0,Nowhere DC,Unknown sponsor,"5,000",none specified,yes,yes',
-        '0,Rutland CC,Negative,"-5,000",none specified,yes,yes',
-        '0,Rutland CC,Odd partnership,"5,000",none specified,perhaps,yes',
-    ])
-    out = quorum("bids", "import", str(bad), "--pot", "Projects", db=url,
-                 actor="officer@quorum.example")
+    bad = _write_csv(
+        tmp_path / "bad.csv",
+        [
+            '0,Rutland CC,Good bid,"12,000",none specified,yes,yes',
+            '0,Nowhere DC,Unknown sponsor,"5,000",none specified,yes,yes',
+            '0,Rutland CC,Negative,"-5,000",none specified,yes,yes',
+            '0,Rutland CC,Odd partnership,"5,000",none specified,perhaps,yes',
+        ],
+    )
+    out = quorum(
+        "bids", "import", str(bad), "--pot", "Projects", db=url, actor="officer@quorum.example"
+    )
     assert out.returncode == 1
-    assert "row 3 (Nowhere DC, Unknown sponsor): sponsor: unknown authority 'Nowhere DC'" in out.stderr
+    assert (
+        "row 3 (Nowhere DC, Unknown sponsor): sponsor: unknown authority 'Nowhere DC'" in out.stderr
+    )
     assert "row 4 (Rutland CC, Negative): grant: '-5,000' is negative" in out.stderr
     assert "row 5 (Rutland CC, Odd partnership): partnership: 'perhaps'" in out.stderr
     assert "nothing was imported" in out.stderr
     assert len(json.loads(quorum("bids", "list", "--json", db=url).stdout)) == 26
 
-    part = quorum("bids", "import", str(bad), "--pot", "Projects", "--partial", db=url,
-                  actor="officer@quorum.example")
+    part = quorum(
+        "bids",
+        "import",
+        str(bad),
+        "--pot",
+        "Projects",
+        "--partial",
+        db=url,
+        actor="officer@quorum.example",
+    )
     assert part.returncode == 0, part.stderr
     assert "imported 1 of 4 bids, £12,000 requested; skipped 3" in part.stdout
     titles = [b["title"] for b in json.loads(quorum("bids", "list", "--json", db=url).stdout)]
@@ -132,7 +151,9 @@ def test_import_xlsx(tmp_path: Path) -> None:
     from openpyxl import Workbook
 
     url = f"sqlite:///{tmp_path / 'q.db'}"
-    assert quorum("demo", "--bids", str(_write_csv(tmp_path / "none.csv", [])), db=url).returncode == 0
+    assert (
+        quorum("demo", "--bids", str(_write_csv(tmp_path / "none.csv", [])), db=url).returncode == 0
+    )
     wb = Workbook()
     ws = wb.active
     lines = BIDS_CSV.read_text(encoding="utf-8").splitlines()
@@ -141,8 +162,15 @@ def test_import_xlsx(tmp_path: Path) -> None:
     for row in csv.reader(lines):
         ws.append(row)
     wb.save(tmp_path / "bids.xlsx")
-    out = quorum("bids", "import", str(tmp_path / "bids.xlsx"), "--pot", "Projects", db=url,
-                 actor="officer@quorum.example")
+    out = quorum(
+        "bids",
+        "import",
+        str(tmp_path / "bids.xlsx"),
+        "--pot",
+        "Projects",
+        db=url,
+        actor="officer@quorum.example",
+    )
     assert out.returncode == 0, out.stderr
     assert "imported 26 of 26 bids, £2,103,290 requested" in out.stdout
 
@@ -151,11 +179,15 @@ def test_import_xlsx(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["grant=-100"], "grant: '-100' is negative"),
-        (["milestones=[{outcome: x, due: 2011-09-01, payment: 5}]"],
-         "payments add up to £5 but the grant requested is £1,000"),
+        (
+            ["milestones=[{outcome: x, due: 2011-09-01, payment: 5}]"],
+            "payments add up to £5 but the grant requested is £1,000",
+        ),
         (["sponsor=Atlantis"], "sponsor: unknown authority 'Atlantis'"),
-        (["milestones=[{outcome: x, due: 31/02/2011, payment: 1000}]"],
-         "milestones[1].due: '31/02/2011' is not a date"),
+        (
+            ["milestones=[{outcome: x, due: 31/02/2011, payment: 1000}]"],
+            "milestones[1].due: '31/02/2011' is not a date",
+        ),
     ],
 )
 def test_bad_bid_is_refused_naming_the_field_and_changes_nothing(
@@ -211,21 +243,27 @@ def test_replay_stops_at_a_failing_step_and_when_an_expected_error_does_not_happ
 ) -> None:
     text = (SCENARIOS / "intake-2011-04.yaml").read_text().split("steps:")[0]
     fail = tmp_path / "fail.yaml"
-    fail.write_text(text + """steps:
+    fail.write_text(
+        text
+        + """steps:
   - {on: 2011-04-05, by: Olivia Officer, do: submit_bid, title: A, sponsor: Rutland CC, grant: 10}
   - {on: 2011-04-06, by: Olivia Officer, do: withdraw_bid, ref: B-0009, reason: gone}
   - {on: 2011-04-07, by: Olivia Officer, do: withdraw_bid, ref: B-0001, reason: never runs}
-""")
+"""
+    )
     out = quorum("replay", str(fail))
     assert out.returncode == 1
     assert "step 2 (2011-04-06, officer@iep.example, withdraw_bid)" in out.stderr
     assert "no bid 'B-0009'" in out.stderr
     assert "never runs" not in out.stdout
     unexpected = tmp_path / "unexpected.yaml"
-    unexpected.write_text(text + """steps:
+    unexpected.write_text(
+        text
+        + """steps:
   - {on: 2011-04-05, by: Olivia Officer, do: submit_bid, title: A, sponsor: Rutland CC, grant: 10,
      expect: error}
-""")
+"""
+    )
     out = quorum("replay", str(unexpected), "--json")
     assert out.returncode == 1
     assert "expected an error, but it succeeded" in out.stderr
@@ -234,7 +272,9 @@ def test_replay_stops_at_a_failing_step_and_when_an_expected_error_does_not_happ
 
 def test_replay_bad_scenario_files_are_clear_errors(tmp_path: Path) -> None:
     f = tmp_path / "s.yaml"
-    f.write_text("programme: {name: P, pots: {A: 10}}\nsteps:\n  - {on: 2011-04-01, by: x, do: fly}\n")
+    f.write_text(
+        "programme: {name: P, pots: {A: 10}}\nsteps:\n  - {on: 2011-04-01, by: x, do: fly}\n"
+    )
     out = quorum("replay", str(f))
     assert out.returncode == 1 and "do: unknown verb 'fly'" in out.stderr
     f.write_text("steps: [\n")
