@@ -73,6 +73,60 @@ def _read_allocations(uow: UnitOfWork, args: Args, name: str) -> dict[str, int]:
     return out
 
 
+def _new_pot(uow: UnitOfWork, programme_id: int, name: str) -> int:
+    uow.touch_directory()
+    return uow.conn.execute(
+        insert(Pot).values(programme_id=programme_id, name=name, version=1)
+    ).inserted_primary_key[0]
+
+
+def _ratify(
+    uow: UnitOfWork,
+    programme_id: int,
+    changes: list[dict],
+    old_total: int,
+    ratified_by: str,
+    reason: str,
+) -> tuple[str, int]:
+    """The only writer of allocations: one movement per changed pot and the
+    ratification record. ``changes``: {pot, pot_id, from_pence, to_pence}."""
+    conn = uow.conn
+    for c in changes:
+        conn.execute(
+            insert(MoneyMovement).values(
+                pot_id=c["pot_id"],
+                kind=MovementKind.ALLOCATE.value,
+                amount_pence=c["to_pence"] - c["from_pence"],
+                booked_on=uow.today,
+                item_ref=None,
+                note=ratified_by,
+            )
+        )
+    public = [{k: c[k] for k in ("pot", "from_pence", "to_pence")} for c in changes]
+    new_total = old_total + sum(c["to_pence"] - c["from_pence"] for c in changes)
+    ref = next_ref(conn, ProgrammeChange, "programme_change")
+    conn.execute(
+        insert(ProgrammeChange).values(
+            ref=ref,
+            programme_id=programme_id,
+            ratified_on=uow.today,
+            ratified_by=ratified_by,
+            reason=reason,
+            old_total_pence=old_total,
+            new_total_pence=new_total,
+            changes=public,
+            recorded_by_id=uow.actor.person_id,
+        )
+    )
+    uow.record(
+        ref,
+        {"total_pence": old_total, **{c["pot"]: c["from_pence"] for c in public}},
+        {"total_pence": new_total, **{c["pot"]: c["to_pence"] for c in public}},
+        f"{reason} ({ratified_by})",
+    )
+    return ref, new_total
+
+
 @command("create_programme", roles={"director"}, summary="Establish a programme and its pots")
 def create_programme(uow: UnitOfWork, args: Args) -> dict:
     name = args.text("name", max_len=200)
@@ -85,41 +139,15 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
         raise ValidationError("create_programme: ends_on: must be after starts_on", field="ends_on")
     if any(p.lower() == name.lower() for p in uow.directory.programmes.values()):
         raise ValidationError(f"create_programme: name: {name!r} already exists", field="name")
-    conn = uow.conn
-    prog_id = conn.execute(
+    prog_id = uow.conn.execute(
         insert(Programme).values(name=name, starts_on=starts_on, ends_on=ends_on, version=1)
     ).inserted_primary_key[0]
-    for pot_name, amount in pots.items():
-        pot_id = conn.execute(
-            insert(Pot).values(programme_id=prog_id, name=pot_name, version=1)
-        ).inserted_primary_key[0]
-        conn.execute(
-            insert(MoneyMovement).values(
-                pot_id=pot_id,
-                kind=MovementKind.ALLOCATE.value,
-                amount_pence=amount,
-                booked_on=uow.today,
-                item_ref=None,
-                note=ratified_by,
-            )
-        )
-    total = sum(pots.values())
-    ref = next_ref(conn, ProgrammeChange, "programme_change")
-    conn.execute(
-        insert(ProgrammeChange).values(
-            ref=ref,
-            programme_id=prog_id,
-            ratified_on=uow.today,
-            ratified_by=ratified_by,
-            reason="programme established",
-            old_total_pence=0,
-            new_total_pence=total,
-            changes=[{"pot": k, "from_pence": 0, "to_pence": v} for k, v in pots.items()],
-            recorded_by_id=uow.actor.person_id,
-        )
-    )
     uow.touch_directory()
-    uow.record(ref, {}, {"programme": name, "pots_pence": pots, "total_pence": total}, ratified_by)
+    changes = [
+        {"pot": pot, "pot_id": _new_pot(uow, prog_id, pot), "from_pence": 0, "to_pence": amount}
+        for pot, amount in pots.items()
+    ]
+    ref, total = _ratify(uow, prog_id, changes, 0, ratified_by, "programme established")
     return {"programme": name, "ref": ref, "total_pence": total}
 
 
@@ -134,67 +162,35 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
     ratified_by = args.text("ratified_by", max_len=300)
     reason = args.text("reason", max_len=2000)
     args.done()
-    conn = uow.conn
-    lines = {line.name.lower(): line for line in ledger(conn, prog_id)}
+    lines = {line.name.lower(): line for line in ledger(uow.conn, prog_id)}
     old_total = sum(line.allocated_pence for line in lines.values())
     changes = []
     for pot_name, amount in new.items():
         line = lines.get(pot_name.lower())
         if line is None:
-            pot_id = conn.execute(
-                insert(Pot).values(programme_id=prog_id, name=pot_name, version=1)
-            ).inserted_primary_key[0]
-            before, committed = 0, 0
-            uow.touch_directory()
+            pot_id, name, before, committed = _new_pot(uow, prog_id, pot_name), pot_name, 0, 0
         else:
-            pot_id, before, committed = line.pot_id, line.allocated_pence, line.committed_pence
-            pot_name = line.name
+            pot_id, name = line.pot_id, line.name
+            before, committed = line.allocated_pence, line.committed_pence
         if amount < committed:
             raise MoneyRuleBroken(
-                f"ratify_programme_change: pots.{pot_name}: cannot set the pot to "
+                f"ratify_programme_change: pots.{name}: cannot set the pot to "
                 f"{format_pence(amount)}: {format_pence(committed)} is already committed from it",
-                field=f"pots.{pot_name}",
+                field=f"pots.{name}",
             )
         if amount != before:
-            conn.execute(
-                insert(MoneyMovement).values(
-                    pot_id=pot_id,
-                    kind=MovementKind.ALLOCATE.value,
-                    amount_pence=amount - before,
-                    booked_on=uow.today,
-                    note=ratified_by,
-                )
+            changes.append(
+                {"pot": name, "pot_id": pot_id, "from_pence": before, "to_pence": amount}
             )
-            changes.append({"pot": pot_name, "from_pence": before, "to_pence": amount})
     if not changes:
         raise ValidationError(
             "ratify_programme_change: pots: nothing changes; every pot already has that allocation",
             field="pots",
         )
-    new_total = old_total + sum(c["to_pence"] - c["from_pence"] for c in changes)
-    ref = next_ref(conn, ProgrammeChange, "programme_change")
-    conn.execute(
-        insert(ProgrammeChange).values(
-            ref=ref,
-            programme_id=prog_id,
-            ratified_on=uow.today,
-            ratified_by=ratified_by,
-            reason=reason,
-            old_total_pence=old_total,
-            new_total_pence=new_total,
-            changes=changes,
-            recorded_by_id=uow.actor.person_id,
-        )
-    )
-    uow.record(
-        ref,
-        {"total_pence": old_total, **{c["pot"]: c["from_pence"] for c in changes}},
-        {"total_pence": new_total, **{c["pot"]: c["to_pence"] for c in changes}},
-        f"{reason} ({ratified_by})",
-    )
+    ref, new_total = _ratify(uow, prog_id, changes, old_total, ratified_by, reason)
     return {
         "ref": ref,
         "old_total_pence": old_total,
         "new_total_pence": new_total,
-        "changes": changes,
+        "changes": [{k: c[k] for k in ("pot", "from_pence", "to_pence")} for c in changes],
     }
