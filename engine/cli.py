@@ -168,7 +168,7 @@ def bids_list(obj: Ctx, state: str | None, as_json: bool) -> None:
     """List bids with grant requested and savings."""
     ensure_schema(obj.engine)
     with Session(obj.engine) as s:
-        rows = views.bids(s, state=state)
+        rows = views.public(views.bids(s, state=state))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -190,7 +190,7 @@ def bids_list(obj: Ctx, state: str | None, as_json: bool) -> None:
 def bids_show(obj: Ctx, ref: str) -> None:
     """Show one bid as JSON."""
     with Session(obj.engine) as s:
-        for b in views.bids(s):
+        for b in views.public(views.bids(s)):
             if b["ref"] == ref:
                 click.echo(json.dumps(b, indent=2))
                 return
@@ -201,13 +201,17 @@ def bids_show(obj: Ctx, ref: str) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--partial", is_flag=True, help="Accept the good rows even if some rows are bad")
 @click.option("--pot", help="Pot the bids are for, when the file has no pot column")
+@click.option("--round", "round_ref", help="Round the bids enter (its pot is used)")
 @click.pass_obj
 @friendly
-def bids_import(obj: Ctx, file: Path, partial: bool, pot: str | None) -> None:
+def bids_import(
+    obj: Ctx, file: Path, partial: bool, pot: str | None, round_ref: str | None
+) -> None:
     """Import bids from a CSV or XLSX table (columns as in the April 2011 paper)."""
     from engine.importer import import_bids
 
-    report = import_bids(obj.service(), file, obj.actor(), partial=partial, pot=pot)
+    report = import_bids(obj.service(), file, obj.actor(), partial=partial, pot=pot,
+                         round_ref=round_ref)
     for p in report.problems:
         click.echo(f"  {p}", err=True)
     if report.problems and not report.committed:
@@ -231,6 +235,131 @@ def bids_withdraw(obj: Ctx, ref: str, reason: str) -> None:
     """Withdraw a bid."""
     r = obj.service().execute("withdraw_bid", {"ref": ref, "reason": reason}, obj.actor())
     click.echo(f"{r['ref']} is now {r['state']}")
+
+
+# ------------------------------------------------------------------ rounds and papers
+
+
+@main.group("round")
+def round_group() -> None:
+    """Bidding rounds: score, ranking with the funding line, what-if."""
+
+
+@round_group.command("score")
+@click.argument("ref")
+@click.option("--rules", help="Score with this rule set instead (a new, audited scoring)")
+@click.pass_obj
+@friendly
+def round_score(obj: Ctx, ref: str, rules: str | None) -> None:
+    """Score every bid in a closed round; store points and reasons per criterion."""
+    args = {"round": ref} | ({"rules": rules} if rules else {})
+    r = obj.service().execute("score_round", args, obj.actor())
+    recs = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(r["recommendations"].items()))
+    click.echo(f"scored {r['scored']} bids in {r['round']} with {r['rules']}: {recs}")
+
+
+def _round_table(rank: dict) -> None:
+    crit = [c["id"] for c in rank["criteria"]]
+    click.echo(f"{rank['round']} {rank['name']} — {rank['pot']} pot, {rank['rules']} "
+               f"{rank['rules_version']}")
+    click.echo(f"{'#':>3} {'ref':<8} {'pts':>3} " + " ".join(f"{c[:6]:>6}" for c in crit)
+               + f" {'grant':>10}  {'recommendation':<14} title")
+    for b in rank["bids"]:
+        mark = {"committed": "  (approved)", "below_line": "  (below the line)",
+                "not_eligible": f"  ({b['state'].replace('_', ' ')})"}.get(b["funding"], "")
+        click.echo(
+            f"{b['rank']:>3} {b['ref']:<8} {b['points']:>3} "
+            + " ".join(f"{c['points']:>6}" for c in b["criteria"])
+            + f" {format_pence(b['grant_requested_pence']):>10}  {b['recommendation']:<14} "
+            f"{b['title'][:40]}{mark}")
+    click.echo(f"available {format_pence(rank['available_pence'])}; above the line "
+               f"{format_pence(rank['funded_pence'])}; would remain "
+               f"{format_pence(rank['remaining_pence'])}")
+
+
+@round_group.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly
+def round_show(obj: Ctx, ref: str, as_json: bool) -> None:
+    """The ranked bids, points per criterion, and the funding line."""
+    with Session(obj.engine) as s:
+        rank = views.round_ranking(s, ref)
+    if as_json:
+        click.echo(json.dumps(rank, indent=2, default=str))
+    else:
+        _round_table(rank)
+
+
+@round_group.command("whatif")
+@click.argument("ref")
+@click.option("--rules", required=True, help="The other rule set (name or YAML file)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly
+def round_whatif(obj: Ctx, ref: str, rules: str, as_json: bool) -> None:
+    """How ranks and recommendations would change under another rule set (writes nothing)."""
+    with Session(obj.engine) as s:
+        w = views.round_whatif(s, ref, rules)
+    if as_json:
+        click.echo(json.dumps(w, indent=2))
+        return
+    click.echo(f"{w['round']}: {w['rules_now']} -> {w['rules_then']}: {w['changed']} bids change")
+    for b in w["bids"]:
+        if b["changed"]:
+            click.echo(
+                f"  {b['ref']:<8} rank {b['rank_now']:>3} -> {b['rank_then']:<3} points "
+                f"{b['points_now']} -> {b['points_then']}  {b['recommendation_now']} -> "
+                f"{b['recommendation_then']}  {b['title'][:40]}")
+
+
+@main.group()
+def paper() -> None:
+    """Board papers (Markdown or HTML)."""
+
+
+def _write_paper(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}")
+
+
+@paper.command("bids")
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md")
+@click.option("--out", type=click.Path(path_type=Path))
+@click.pass_obj
+@friendly
+def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
+    """The ranked bid table with points, savings, recommendation and what remains."""
+    from notifications.papers import render
+
+    with Session(obj.engine) as s:
+        rank = views.round_ranking(s, ref)
+    overrides = [f"{b['ref']} {c['criterion']}: {c['override_reason']}"
+                 for b in rank["bids"] for c in b["criteria"] if c["override_reason"]]
+    _write_paper(render("bids", {"round": rank, "overrides": overrides}, fmt), out)
+
+
+@paper.command("minutes")
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md")
+@click.option("--out", type=click.Path(path_type=Path))
+@click.pass_obj
+@friendly
+def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
+    """A meeting's decisions (with votes) and its numbered action list."""
+    from notifications.papers import render
+
+    with Session(obj.engine) as s:
+        meeting = next((m for m in views.meetings(s) if m["ref"] == ref), None)
+        titles = {b["ref"]: b["title"] for b in views.bids(s)}
+    if meeting is None:
+        raise QuorumError(f"no meeting {ref!r}")
+    _write_paper(render("minutes", {"meeting": meeting, "titles": titles}, fmt), out)
 
 
 # ------------------------------------------------------------------ generic command

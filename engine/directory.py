@@ -61,6 +61,15 @@ class Directory:
     def person(self, email: str) -> PersonRow | None:
         return self.people_by_email.get(str(email).strip().lower())
 
+    def person_called(self, who: str) -> PersonRow | None:
+        """A person by email or by name (case-insensitive)."""
+        found = self.person(who)
+        if found is not None:
+            return found
+        key = str(who).strip().lower()
+        named = [p for p in self.people_by_email.values() if p.name.lower() == key]
+        return named[0] if len(named) == 1 else None
+
     def pots_named(self, name: str) -> list[PotRow]:
         key = str(name).strip().lower()
         return [p for p in self.pots if p.name.lower() == key]

@@ -36,6 +36,7 @@ COLUMNS = {
     "invest_to_save": "invest_to_save",
     "published_points": "published_points",
     "pot": "pot",
+    "round": "round",
 }
 
 
@@ -113,6 +114,7 @@ def import_bids(
     *,
     partial: bool = False,
     pot: str | None = None,
+    round_ref: str | None = None,
 ) -> ImportReport:
     table = read_table(path)
     calls = []
@@ -128,7 +130,9 @@ def import_bids(
                 args[name] = [p.strip() for p in value.split(";") if p.strip()]
             else:
                 args[name] = value
-        if pot and "pot" not in args:
+        if round_ref and "round" not in args:
+            args["round"] = round_ref
+        elif pot and "pot" not in args and "round" not in args:
             args["pot"] = pot
         calls.append(("submit_bid", args))
         labels.append(f"{args.get('sponsor', '?')}, {args.get('title', '?')}")

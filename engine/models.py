@@ -223,12 +223,21 @@ class RuleSetVersion(SQLModel, table=True):
 
 
 class Score(SQLModel, table=True):
+    """One scoring of one bid by one rule set version. Re-scoring adds a new
+    row and marks the old one not current; nothing is overwritten."""
+
+    __table_args__ = (Index("ix_score_current", "bid_id", "current"),)
     id: int | None = Field(default=None, primary_key=True)
-    bid_id: int = Field(foreign_key="bid.id", index=True)
+    bid_id: int = Field(foreign_key="bid.id")
+    round_id: int | None = Field(default=None, foreign_key="round.id", index=True)
     rule_set_version_id: int = Field(foreign_key="rule_set_version.id")
-    total_points: int
+    total_points: int  # after any officer overrides
+    rules_total_points: int  # as the rules gave them
+    max_points: int
     recommendation: str
-    scored_at: dt.datetime
+    recommendation_reason: str = ""
+    missing: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    scored_on: dt.date
     current: bool = True
 
 
@@ -237,7 +246,9 @@ class CriterionScore(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     score_id: int = Field(foreign_key="score.id", index=True)
     criterion: str
+    question: str = ""
     points: int
+    max_points: int = 0
     reason: str
     override_points: int | None = None
     override_reason: str | None = None
@@ -255,6 +266,8 @@ class Meeting(VersionedMixin, SQLModel, table=True):
     held_on: dt.date
     quorum: int
     state: str = "scheduled"
+    # refs awaiting decision when attendance was taken (the agenda as it stood)
+    agenda: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version: int = 1
 
 
@@ -286,9 +299,11 @@ class Decision(SQLModel, table=True):
     item_ref: str = Field(index=True)
     meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
     delegated_decision_id: int | None = Field(default=None, foreign_key="delegated_decision.id")
-    outcome: str
+    outcome: str  # approve / reject / defer / refer_back / reversed
     amount_pence: int | None = None
     reasons: str = ""
+    missing: str = ""  # refer_back: what the sponsor must supply
+    state_before: str = ""  # the item's state before, so a reversal can restore it
     votes_for: int | None = None
     votes_against: int | None = None
     votes_abstain: int | None = None

@@ -161,6 +161,8 @@ def _run(path: Path, data: dict, engine: Any) -> ReplayResult:
         result.snapshot = {
             "items": views.items(session),
             "pots": views.pots(session),
+            "meetings": views.meetings(session),
+            "actions": views.actions(session),
             "outbox": views.outbox(session),
             "audit": views.audit_summary(session),
         }
@@ -230,7 +232,8 @@ def _import(q: Quorum, path: Path, args: dict, actor: str) -> dict:
     if not file:
         raise ValidationError("import_bids: file: is required", field="file")
     target = (path.parent / str(file)).resolve()
-    report = import_bids(q, target, actor, partial=bool(args.get("partial")), pot=args.get("pot"))
+    report = import_bids(q, target, actor, partial=bool(args.get("partial")), pot=args.get("pot"),
+                         round_ref=args.get("round"))
     if report.problems and not report.committed:
         raise ValidationError(
             "import_bids: nothing imported: " + "; ".join(str(p) for p in report.problems)

@@ -9,18 +9,39 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine import audit
+from engine.errors import NotFound
 from engine.ledger import ledger
-from engine.models import AuditEvent, Bid, BidPartner, Milestone, Organisation, Outbox, Pot
+from engine.models import (
+    Action,
+    AuditEvent,
+    Bid,
+    BidPartner,
+    CriterionScore,
+    Decision,
+    Interest,
+    Meeting,
+    MeetingMember,
+    Milestone,
+    Organisation,
+    Outbox,
+    Person,
+    Pot,
+    Round,
+    RuleSetVersion,
+    Score,
+)
 
 
 def bids(session: Session, state: str | None = None, sponsor_id: int | None = None) -> list[dict]:
     q = (
-        select(Bid, Organisation.name, Pot.name)
+        select(Bid, Organisation.name, Pot.name, Round.ref)
         .join(Organisation, Organisation.id == Bid.sponsor_id)
         .outerjoin(Pot, Pot.id == Bid.pot_id)
+        .outerjoin(Round, Round.id == Bid.round_id)
         .order_by(Bid.id)
     )
     if state:
@@ -28,7 +49,8 @@ def bids(session: Session, state: str | None = None, sponsor_id: int | None = No
     if sponsor_id is not None:
         q = q.where(Bid.sponsor_id == sponsor_id)
     rows = session.execute(q).all()
-    ids = [b.id for b, _, _ in rows]
+    ids = [b.id for b, _, _, _ in rows]
+    scores = current_scores(session, ids) if ids else {}
     partners: dict[int, list[str]] = defaultdict(list)
     milestones: dict[int, list[dict]] = defaultdict(list)
     if ids:
@@ -79,14 +101,31 @@ def bids(session: Session, state: str | None = None, sponsor_id: int | None = No
             "published_points": b.published_points,
             "submitted_on": b.submitted_on.isoformat(),
             "milestones": milestones.get(b.id, []),
+            "round": round_ref,
+            "score": scores.get(b.id),
+            "recommendation": scores[b.id]["recommendation"] if b.id in scores else None,
+            "id": b.id,
+            "_facts": {k: getattr(b, k) for k in FACT_FIELDS},
         }
-        for b, sponsor, pot in rows
+        for b, sponsor, pot, round_ref in rows
     ]
+
+
+FACT_FIELDS = (
+    "ref", "grant_requested_pence", "savings_text", "savings_basis", "savings_amount_pence",
+    "savings_high_pence", "savings_years", "savings_annual", "partnership", "builds_on_proven",
+    "invest_to_save",
+)
+
+
+def public(rows: list[dict]) -> list[dict]:
+    """Rows without internal keys (ids, facts) for JSON output."""
+    return [{k: v for k, v in r.items() if k not in ("id", "_facts")} for r in rows]
 
 
 def items(session: Session) -> list[dict]:
     """Every workflow item (bids now; grants, decisions, returns... as they arrive)."""
-    return bids(session)
+    return public(bids(session))
 
 
 def pots(session: Session) -> list[dict]:
@@ -135,3 +174,197 @@ def audit_summary(session: Session) -> dict:
 def select_one():  # noqa: ANN201
     """A trivial query for health checks."""
     return select(func.count()).select_from(Pot)
+
+
+# ------------------------------------------------------------------ scores, rounds, meetings
+
+
+def current_scores(
+    session: Session | Connection, bid_ids: list[int] | None = None
+) -> dict[int, dict]:
+    """bid id -> its current score with points per criterion (overrides shown
+    beside what the rules gave)."""
+    q = select(Score, RuleSetVersion.name, RuleSetVersion.version).join(
+        RuleSetVersion, RuleSetVersion.id == Score.rule_set_version_id
+    ).where(Score.current.is_(True))
+    if bid_ids is not None:
+        q = q.where(Score.bid_id.in_(bid_ids))
+    scores = {}
+    for row in session.execute(q):
+        s = row[0]
+        scores[s.id] = {
+            "bid_id": s.bid_id,
+            "points": s.total_points,
+            "rules_points": s.rules_total_points,
+            "max_points": s.max_points,
+            "recommendation": s.recommendation,
+            "recommendation_reason": s.recommendation_reason,
+            "missing": list(s.missing or []),
+            "rules": f"{row[1]} {row[2]}",
+            "scored_on": s.scored_on.isoformat(),
+            "criteria": [],
+        }
+    if scores:
+        for c in session.execute(
+            select(CriterionScore).where(CriterionScore.score_id.in_(list(scores)))
+            .order_by(CriterionScore.id)
+        ).scalars():
+            scores[c.score_id]["criteria"].append({
+                "criterion": c.criterion,
+                "question": c.question,
+                "points": c.override_points if c.override_points is not None else c.points,
+                "rules_points": c.points,
+                "max_points": c.max_points,
+                "reason": c.reason,
+                "override_reason": c.override_reason,
+            })
+    return {v.pop("bid_id"): v for v in scores.values()}
+
+
+# bids the funding line is drawn through: awaiting a decision, not referred back
+LINE_STATES = ("submitted", "scored", "deferred", "resubmitted")
+
+
+def round_ranking(session: Session | Connection, round_ref: str) -> dict:
+    """The round's bids ranked by the rule set's declared tie-break, with the
+    funding line: bids in rank order are funded while the pot's available
+    money lasts; the first that does not fit draws the line."""
+    from rules.scoring import BidScore, CriterionResult, bid_facts, load_rule_set
+
+    rnd = session.execute(select(Round).where(Round.ref == round_ref)).scalars().first()
+    if rnd is None:
+        raise NotFound(f"no round {round_ref!r}", field="round", item=round_ref)
+    rs = load_rule_set(rnd.rule_set)
+    rows = [r for r in bids(session) if r["round"] == round_ref]
+    ids = {r["ref"]: r["id"] for r in rows}
+    scores = current_scores(session, list(ids.values()))
+    facts, scored = [], []
+    for r in rows:
+        s = scores.get(r["id"])
+        if s is None or r["state"] in ("withdrawn",):
+            continue
+        fact_row = dict(r["_facts"], partner_count=len(r["partners"]))
+        facts.append(bid_facts(fact_row))
+        scored.append(BidScore(
+            ref=r["ref"], total=s["points"], max_total=s["max_points"],
+            criteria=tuple(CriterionResult(c["criterion"], c["question"], c["points"],
+                                           c["max_points"], c["points"] == c["max_points"],
+                                           c["reason"]) for c in s["criteria"]),
+            recommendation=s["recommendation"],
+            recommendation_reason=s["recommendation_reason"], missing=tuple(s["missing"]),
+        ))
+    ranked = rs.rank(facts, scored) if scored else []
+    line = ledger(session, pot_ids=[rnd.pot_id])[0]
+    available = line.available_pence
+    by_ref = {r["ref"]: r for r in rows}
+    out, running, drawn = [], 0, False
+    for rank, s in enumerate(ranked, start=1):
+        r = by_ref[s.ref]
+        ask = r["grant_requested_pence"]
+        if r["state"] == "approved":
+            funding = "committed"  # already approved: its money is out of `available`
+        elif r["state"] not in LINE_STATES:
+            funding = "not_eligible"  # referred back, rejected
+        elif not drawn and running + ask <= available:
+            funding, running = "above_line", running + ask
+        else:
+            funding, drawn = "below_line", True
+        out.append({
+            "rank": rank, "ref": s.ref, "sponsor": r["sponsor"], "title": r["title"],
+            "state": r["state"], "grant_requested_pence": ask,
+            "savings_as_written": r["savings_as_written"],
+            "points": s.total, "max_points": s.max_total,
+            "criteria": scores[r["id"]]["criteria"],
+            "recommendation": s.recommendation,
+            "recommendation_reason": s.recommendation_reason,
+            "funding": funding, "above_line": funding in ("committed", "above_line"),
+            "published_points": r["published_points"],
+        })
+    return {
+        "round": rnd.ref, "name": rnd.name, "pot": line.name, "state": rnd.state,
+        "rules": rs.name, "rules_version": rs.version,
+        "criteria": [{"id": c.id, "question": c.question} for c in rs.criteria],
+        "closes_on": rnd.closes_on.isoformat(),
+        "available_pence": available, "requested_pence": sum(b["grant_requested_pence"]
+                                                             for b in out),
+        "funded_pence": running, "remaining_pence": available - running,
+        "bids": out,
+        "below_line": [b["ref"] for b in out if b["funding"] == "below_line"],
+    }
+
+
+def meetings(session: Session | Connection) -> list[dict]:
+    people = {p.id: p.name for p in session.execute(select(Person)).scalars()}
+    out = []
+    for m in session.execute(select(Meeting).order_by(Meeting.held_on, Meeting.id)).scalars():
+        roll = session.execute(
+            select(MeetingMember.person_id, MeetingMember.present)
+            .where(MeetingMember.meeting_id == m.id)
+        ).all()
+        present = sorted(people[pid] for pid, here in roll if here)
+        decisions = [
+            {
+                "ref": d.ref, "item": d.item_ref, "outcome": d.outcome,
+                "amount_pence": d.amount_pence, "reasons": d.reasons, "missing": d.missing,
+                "votes": None if d.votes_for is None else {
+                    "for": d.votes_for, "against": d.votes_against, "abstain": d.votes_abstain},
+                "decided_on": d.decided_on.isoformat(),
+            }
+            for d in session.execute(
+                select(Decision).where(Decision.meeting_id == m.id).order_by(Decision.id)
+            ).scalars()
+        ]
+        interests = [
+            {"member": people[i.person_id], "item": i.item_ref, "nature": i.nature}
+            for i in session.execute(
+                select(Interest).where(Interest.meeting_id == m.id).order_by(Interest.id)
+            ).scalars()
+        ]
+        out.append({
+            "ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
+            "quorum": m.quorum, "members": sorted(people[pid] for pid, _ in roll),
+            "present": present, "quorate": len(present) >= m.quorum,
+            "agenda": list(m.agenda or []), "interests": interests, "decisions": decisions,
+            "actions": [a for a in actions(session) if a["meeting"] == m.ref],
+        })
+    return out
+
+
+def actions(session: Session | Connection) -> list[dict]:
+    return [
+        {"meeting": ref, "number": a.number, "what": a.what, "owner": a.owner,
+         "due_on": a.due_on.isoformat() if a.due_on else None, "state": a.state}
+        for a, ref in session.execute(
+            select(Action, Meeting.ref).join(Meeting, Meeting.id == Action.meeting_id)
+            .order_by(Meeting.held_on, Action.number)
+        )
+    ]
+
+
+def round_whatif(session: Session | Connection, round_ref: str, other_rules: str) -> dict:
+    """How ranks and recommendations would change under another rule set.
+    Reads only: nothing is written."""
+    from rules.scoring import bid_facts, load_rule_set
+
+    now = round_ranking(session, round_ref)
+    other = load_rule_set(other_rules)
+    rows = {r["ref"]: r for r in bids(session) if r["round"] == round_ref}
+    refs = [b["ref"] for b in now["bids"]]
+    facts = [bid_facts(dict(rows[ref]["_facts"], partner_count=len(rows[ref]["partners"])))
+             for ref in refs]
+    then = other.rank(facts, other.score(facts)) if facts else []
+    then_rank = {s.ref: (i, s) for i, s in enumerate(then, start=1)}
+    changes = []
+    for b in now["bids"]:
+        rank, s = then_rank[b["ref"]]
+        changes.append({
+            "ref": b["ref"], "title": b["title"],
+            "rank_now": b["rank"], "rank_then": rank,
+            "points_now": b["points"], "points_then": s.total,
+            "recommendation_now": b["recommendation"], "recommendation_then": s.recommendation,
+            "changed": rank != b["rank"] or s.recommendation != b["recommendation"]
+            or s.total != b["points"],
+        })
+    return {"round": round_ref, "rules_now": f"{now['rules']} {now['rules_version']}",
+            "rules_then": f"{other.name} {other.version}", "bids": changes,
+            "changed": sum(1 for c in changes if c["changed"])}

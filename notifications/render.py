@@ -1,5 +1,6 @@
-"""Jinja2 rendering for messages: ``templates/<name>.subject`` (one line),
-``<name>.txt`` (plain text) and optionally ``<name>.html``."""
+"""Jinja2 rendering for messages: ``templates/<name>.txt`` (plain text) and
+optionally ``<name>.html``. Subjects are set by the command that queues the
+message (they show in the outbox before anything is sent)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,6 @@ def environment() -> Environment:
     )
     env.filters["gbp"] = format_pence
     return env
-
-
-def subject(template: str, context: dict) -> str:
-    return environment().get_template(f"{template}.subject").render(context).strip()
 
 
 def body(template: str, context: dict) -> tuple[str, str | None]:

@@ -19,7 +19,8 @@ from engine.errors import PermissionDenied, TransitionRefused
 
 @dataclass(frozen=True)
 class Step:
-    """One transition: ``trigger`` takes an item from any of ``source`` to ``dest``."""
+    """One transition: ``trigger`` takes an item from any of ``source`` to ``dest``
+    (``dest="="``: the item stays in the state it was in)."""
 
     trigger: str
     source: tuple[str, ...]
@@ -37,7 +38,7 @@ class Workflow:
     steps: list[Step] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        unknown = {s for st in self.steps for s in (*st.source, st.dest)} - set(self.states)
+        unknown = {s for st in self.steps for s in (*st.source, st.dest)} - set(self.states) - {"="}
         if unknown:
             raise ValueError(f"workflow {self.name}: unknown states {sorted(unknown)}")
         self._machine = Machine(
@@ -46,6 +47,8 @@ class Workflow:
             initial=self.initial,
             transitions=[
                 {"trigger": st.trigger, "source": list(st.source), "dest": st.dest}
+                if st.dest != "="
+                else {"trigger": st.trigger, "source": list(st.source), "dest": None}
                 for st in self.steps
             ],
             auto_transitions=False,
@@ -85,7 +88,7 @@ class Workflow:
                 f"{trigger} is allowed only when it is {allowed}".replace("  ", " "),
                 item=item or None,
             )
-        return step.dest
+        return state if step.dest == "=" else step.dest
 
     def available(self, state: str, roles: Iterable[str]) -> dict[str, str | None]:
         """Each step from ``state`` -> None if this actor may take it, else why not."""
@@ -103,7 +106,7 @@ class Workflow:
         lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
         for st in self.steps:
             for src in st.source:
-                lines.append(f"    {src} --> {st.dest}: {st.trigger}")
+                lines.append(f"    {src} --> {src if st.dest == '=' else st.dest}: {st.trigger}")
         if current:
             lines.append(f"    class {current} current")
             lines.append("    classDef current fill:#ffd54f,stroke:#333")

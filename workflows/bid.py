@@ -1,9 +1,14 @@
-"""The bid: from submission through scoring to a board decision."""
+"""The bid: from submission through scoring to a board decision.
+
+A bid referred back goes to its sponsor, who may amend it and resubmit it;
+it is on every meeting's agenda until decided. Decisions are never edited:
+`reverse` (a new, audited decision) puts the bid back where it was."""
 
 from workflows.base import Step, Workflow, roles
 
 SPONSOR_OR_OFFICER = roles("sponsor", "officer")
 DECIDERS = roles("officer", "chair", "vice_chair")  # who records a board decision
+AWAITING_DECISION = ("scored", "deferred", "resubmitted", "referred_back")
 
 BID = Workflow(
     name="bid",
@@ -11,29 +16,34 @@ BID = Workflow(
     states={
         "new": "not yet submitted",
         "submitted": "received; may be amended until scored",
-        "scored": "scored against the round's criteria",
+        "scored": "scored against the round's criteria; awaiting the Board",
         "referred_back": "returned to the sponsor with what is missing",
+        "resubmitted": "re-worked after a referral; awaiting the Board again",
         "deferred": "decision put off to a later meeting",
-        "approved": "approved; becomes a grant",
+        "approved": "approved; a grant has been made",
         "rejected": "not funded",
         "withdrawn": "withdrawn by the sponsor or an officer",
     },
     steps=[
         Step("submit", ("new",), "submitted", SPONSOR_OR_OFFICER, label="submit a bid"),
         Step(
-            "amend", ("submitted",), "submitted", SPONSOR_OR_OFFICER, label="amend before scoring"
+            "amend",
+            ("submitted", "referred_back"),
+            "=",
+            SPONSOR_OR_OFFICER,
+            label="amend before scoring, or while referred back",
         ),
         Step(
             "withdraw",
-            ("submitted", "scored", "referred_back", "deferred"),
+            ("submitted", "scored", "referred_back", "resubmitted", "deferred"),
             "withdrawn",
             SPONSOR_OR_OFFICER,
         ),
-        Step("score", ("submitted", "scored"), "scored", roles("officer")),
-        Step("approve", ("scored", "deferred"), "approved", DECIDERS, rule="pot_can_cover"),
-        Step("reject", ("scored", "deferred"), "rejected", DECIDERS),
-        Step("defer", ("scored",), "deferred", DECIDERS),
-        Step("refer_back", ("scored", "deferred"), "referred_back", DECIDERS),
-        Step("resubmit", ("referred_back",), "submitted", SPONSOR_OR_OFFICER),
+        Step("score", ("submitted", "scored", "resubmitted"), "scored", roles("officer")),
+        Step("approve", AWAITING_DECISION, "approved", DECIDERS, rule="pot_can_cover"),
+        Step("reject", AWAITING_DECISION, "rejected", DECIDERS),
+        Step("defer", AWAITING_DECISION, "deferred", DECIDERS),
+        Step("refer_back", AWAITING_DECISION, "referred_back", DECIDERS),
+        Step("resubmit", ("referred_back",), "resubmitted", SPONSOR_OR_OFFICER),
     ],
 )

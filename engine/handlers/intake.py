@@ -202,12 +202,24 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
     builds = tristate(args.raw("builds_on_proven"), "builds_on_proven", uow.command)
     invest_to_save = args.flag("invest_to_save")
     pot_name = args.text("pot", required=False)
+    round_ref = args.text("round", required=False, max_len=40)
     profile = read_milestones(uow, args.items("milestones"))
     points = args.integer("published_points", required=False, minimum=0)
     args.done()
 
     uow.require_scope(sponsor.id, "submit bids")
     pot = find_pot(uow, pot_name) if pot_name else None
+    rnd = None
+    if round_ref:
+        from engine.handlers.rounds import check_round_accepts, load_round
+
+        rnd = load_round(uow, round_ref)
+        check_round_accepts(uow, rnd, grant)
+        if pot is not None and pot.id != rnd.pot_id:
+            raise ValidationError(
+                f"submit_bid: pot: round {rnd.ref} is for another pot; leave pot out", field="pot"
+            )
+        pot = next(p for p in uow.directory.pots if p.id == rnd.pot_id)
     partners = _partner_orgs(uow, partner_names, sponsor.id)
     check_profile(uow, grant, profile)
     if partnership_raw in (None, "") and partners:
@@ -233,7 +245,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
         "title": title,
         "sponsor_id": sponsor.id,
         "pot_id": pot.id if pot else None,
-        "round_id": None,
+        "round_id": rnd.id if rnd else None,
         "grant_requested_pence": grant,
         "partnership": partnership,
         "partnership_as_written": "" if partnership_raw is None else str(partnership_raw),
@@ -250,7 +262,8 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
     _write_partners(uow, bid_id, partners)
     _write_profile(uow, bid_id, profile)
     after = {k: row[k] for k in SNAPSHOT_FIELDS}
-    after.update(ref=ref, partners=[o.name for o in partners], milestones=_profile_json(profile))
+    after.update(ref=ref, partners=[o.name for o in partners], milestones=_profile_json(profile),
+                 round=rnd.ref if rnd else None)
     uow.record(ref, {}, after)
     context = {
         "ref": ref,
@@ -350,4 +363,18 @@ def withdraw_bid(uow: UnitOfWork, args: Args) -> dict:
     state = uow.step(BID, "withdraw", bid.state, bid.ref)
     version = uow.update_versioned(Bid, bid.id, bid.version, {"state": state}, bid.ref)
     uow.record(bid.ref, {"state": bid.state}, {"state": state}, reason)
+    return {"ref": bid.ref, "state": state, "version": version}
+
+
+@command("resubmit_bid", summary="Put a referred-back bid before the Board again")
+def resubmit_bid(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(BID, "resubmit")
+    bid = load_bid(uow, args.text("ref"))
+    uow.check_version(bid.ref, bid.version, args)
+    note = args.text("note", required=False, max_len=2000)
+    args.done()
+    uow.require_scope(bid.sponsor_id, "resubmit bids")
+    state = uow.step(BID, "resubmit", bid.state, bid.ref)
+    version = uow.update_versioned(Bid, bid.id, bid.version, {"state": state}, bid.ref)
+    uow.record(bid.ref, {"state": bid.state}, {"state": state}, note)
     return {"ref": bid.ref, "state": state, "version": version}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:07:07.865541
+Create Date: 2026-11-22 11:45:23.838121
 """
 from alembic import op
 import sqlalchemy as sa
@@ -105,6 +105,7 @@ def upgrade() -> None:
     sa.Column('held_on', sa.Date(), nullable=False),
     sa.Column('quorum', sa.Integer(), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('agenda', sa.JSON(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['programme_id'], ['programme.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -319,23 +320,32 @@ def upgrade() -> None:
     op.create_table('score',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('bid_id', sa.Integer(), nullable=False),
+    sa.Column('round_id', sa.Integer(), nullable=True),
     sa.Column('rule_set_version_id', sa.Integer(), nullable=False),
     sa.Column('total_points', sa.Integer(), nullable=False),
+    sa.Column('rules_total_points', sa.Integer(), nullable=False),
+    sa.Column('max_points', sa.Integer(), nullable=False),
     sa.Column('recommendation', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('scored_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('recommendation_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('missing', sa.JSON(), nullable=False),
+    sa.Column('scored_on', sa.Date(), nullable=False),
     sa.Column('current', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['bid_id'], ['bid.id'], ),
+    sa.ForeignKeyConstraint(['round_id'], ['round.id'], ),
     sa.ForeignKeyConstraint(['rule_set_version_id'], ['rule_set_version.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('score', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_score_bid_id'), ['bid_id'], unique=False)
+        batch_op.create_index('ix_score_current', ['bid_id', 'current'], unique=False)
+        batch_op.create_index(batch_op.f('ix_score_round_id'), ['round_id'], unique=False)
 
     op.create_table('criterion_score',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('score_id', sa.Integer(), nullable=False),
     sa.Column('criterion', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('question', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('max_points', sa.Integer(), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('override_points', sa.Integer(), nullable=True),
     sa.Column('override_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -356,6 +366,8 @@ def upgrade() -> None:
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('amount_pence', sa.Integer(), nullable=True),
     sa.Column('reasons', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('missing', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('state_before', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('votes_for', sa.Integer(), nullable=True),
     sa.Column('votes_against', sa.Integer(), nullable=True),
     sa.Column('votes_abstain', sa.Integer(), nullable=True),
@@ -579,7 +591,8 @@ def downgrade() -> None:
 
     op.drop_table('criterion_score')
     with op.batch_alter_table('score', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_score_bid_id'))
+        batch_op.drop_index(batch_op.f('ix_score_round_id'))
+        batch_op.drop_index('ix_score_current')
 
     op.drop_table('score')
     with op.batch_alter_table('grant_award', schema=None) as batch_op:

@@ -1,0 +1,285 @@
+"""Bidding rounds and declarative scoring.
+
+Scoring loads the round's bids, turns each into facts, asks the rule set
+(rules/, compiled to durable_rules) for points per criterion with reasons
+and a recommendation, and stores them in bulk: one Score and one
+CriterionScore per criterion per bid, one audit event per bid. Re-scoring
+adds new rows and marks the old ones not current; nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from engine.args import Args
+from engine.errors import NotFound, ValidationError
+from engine.handlers.programme import find_pot
+from engine.models import Bid, BidPartner, CriterionScore, Round, RuleSetVersion, Score
+from engine.money import format_pence
+from engine.refs import looks_automatic, next_ref
+from engine.service import UnitOfWork, command
+from workflows.bid import BID
+from workflows.round import ROUND
+
+ROUND_T = Round.__table__
+BID_T = Bid.__table__
+SCORABLE = ("submitted", "scored", "resubmitted")
+_ROUND_BY_REF = select(ROUND_T).where(ROUND_T.c.ref == bindparam("ref"))
+
+
+def load_round(uow: UnitOfWork, ref: str, field: str = "round") -> Any:
+    row = uow.conn.execute(_ROUND_BY_REF, {"ref": ref}).first()
+    if row is None:
+        raise NotFound(f"{uow.command}: {field}: no round {ref!r}", field=field, item=ref)
+    return row
+
+
+def rule_set(name: str) -> Any:
+    """The named rule set (rules/scoring/<name>.yaml or a path), validated."""
+    from rules.scoring import load_rule_set
+
+    return load_rule_set(name)
+
+
+def rule_set_version_id(uow: UnitOfWork, rs: Any) -> int:
+    """The stored copy of this rule set version (added the first time it is used)."""
+    t = RuleSetVersion.__table__
+    row = uow.conn.execute(
+        select(t.c.id, t.c.sha256).where(t.c.name == rs.name, t.c.version == rs.version)
+    ).first()
+    if row is not None:
+        if row.sha256 != rs.sha256:
+            raise ValidationError(
+                f"{uow.command}: rules: {rs.source} says version {rs.version} but its content "
+                f"differs from the {rs.name} {rs.version} already used; give it a new version",
+                field="rules",
+            )
+        return row.id
+    return uow.conn.execute(
+        insert(RuleSetVersion).values(
+            name=rs.name, version=rs.version, sha256=rs.sha256, body=rs.text, loaded_at=uow.now
+        )
+    ).inserted_primary_key[0]
+
+
+@command("open_round", summary="Open a bidding round against a pot")
+def open_round(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(ROUND, "open")
+    name = args.text("name", max_len=200)
+    pot = find_pot(uow, args.text("pot"))
+    closes_on = args.date("closes")
+    opens_on = args.date("opens", required=False) or uow.today
+    rules_name = args.text("rules", max_len=300)
+    cap = args.pence("cap", required=False)
+    ref = args.text("ref", required=False, max_len=40)
+    args.done()
+    if closes_on < opens_on:
+        raise ValidationError(
+            f"open_round: closes: {closes_on} is before the round opens ({opens_on})",
+            field="closes",
+        )
+    rs = rule_set(rules_name)
+    if ref:
+        if looks_automatic(ref, "round"):
+            raise ValidationError(
+                f"open_round: ref: {ref!r} looks like an automatic reference; leave ref out or "
+                "choose another", field="ref")
+        if uow.conn.execute(_ROUND_BY_REF, {"ref": ref}).first():
+            raise ValidationError(f"open_round: ref: {ref!r} is already used", field="ref")
+    else:
+        ref = next_ref(uow.conn, Round, "round")
+    state = uow.step(ROUND, "open", "new", ref)
+    uow.conn.execute(
+        insert(Round).values(
+            ref=ref, programme_id=pot.programme_id, pot_id=pot.id, name=name, opens_on=opens_on,
+            closes_on=closes_on, rule_set=rules_name, cap_pence=cap, state=state, version=1,
+        )
+    )
+    after = {"name": name, "pot": pot.name, "opens_on": opens_on, "closes_on": closes_on,
+             "rules": f"{rs.name} {rs.version}", "cap_pence": cap, "state": state}
+    uow.record(ref, {}, after)
+    return {"ref": ref, "state": state, "rules": f"{rs.name} {rs.version}"}
+
+
+@command("close_round", summary="Close a round: no new bids")
+def close_round(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(ROUND, "close")
+    rnd = load_round(uow, args.text("round"))
+    args.done()
+    state = uow.step(ROUND, "close", rnd.state, rnd.ref)
+    uow.update_versioned(Round, rnd.id, rnd.version, {"state": state}, rnd.ref)
+    n = uow.conn.execute(select(func.count()).where(BID_T.c.round_id == rnd.id)).scalar()
+    uow.record(rnd.ref, {"state": rnd.state}, {"state": state, "bids": n})
+    return {"ref": rnd.ref, "state": state, "bids": n}
+
+
+def check_round_accepts(uow: UnitOfWork, rnd: Any, grant_pence: int) -> None:
+    """Refuse a bid for a round that is closed, past its date, or over its cap."""
+    if rnd.state != "open" or uow.today > rnd.closes_on:
+        when = f"closed on {rnd.closes_on}" if uow.today > rnd.closes_on else "is closed"
+        raise ValidationError(
+            f"{uow.command}: round: {rnd.ref} ({rnd.name}) {when}; no new bids", field="round"
+        )
+    if uow.today < rnd.opens_on:
+        raise ValidationError(
+            f"{uow.command}: round: {rnd.ref} opens on {rnd.opens_on}", field="round"
+        )
+    if rnd.cap_pence is not None and grant_pence > rnd.cap_pence:
+        raise ValidationError(
+            f"{uow.command}: grant: {format_pence(grant_pence)} is above the round's cap of "
+            f"{format_pence(rnd.cap_pence)} per bid",
+            field="grant",
+        )
+
+
+def bid_fact_rows(conn: Any, where: Any) -> list[dict]:
+    """Bid rows (as mappings bid_facts reads) with their partner counts."""
+    partners = (
+        select(BidPartner.bid_id, func.count().label("n")).group_by(BidPartner.bid_id).subquery()
+    )
+    q = (
+        select(BID_T, func.coalesce(partners.c.n, 0).label("partner_count"))
+        .outerjoin(partners, partners.c.bid_id == BID_T.c.id)
+        .where(where)
+        .order_by(BID_T.c.id)
+    )
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+@command("score_round", summary="Score every bid in a closed round with its rule set")
+def score_round(uow: UnitOfWork, args: Args) -> dict:
+    from rules.scoring import bid_facts
+
+    uow.authorise(ROUND, "score")
+    rnd = load_round(uow, args.text("round"))
+    rules_name = args.text("rules", required=False, max_len=300) or rnd.rule_set
+    args.done()
+    uow.step(ROUND, "score", rnd.state, rnd.ref)
+    rs = rule_set(rules_name)
+    version_id = rule_set_version_id(uow, rs)
+    conn = uow.conn
+    bids = bid_fact_rows(
+        conn, (BID_T.c.round_id == rnd.id) & BID_T.c.state.in_(SCORABLE)
+    )
+    if not bids:
+        raise ValidationError(f"score_round: round: {rnd.ref} has no bids to score", field="round")
+    for b in bids:
+        uow.step(BID, "score", b["state"], b["ref"])
+    scores = rs.score([bid_facts(b) for b in bids])
+    by_ref = {b["ref"]: b for b in bids}
+    ids = [b["id"] for b in bids]
+    previous = {
+        bid_id: total
+        for bid_id, total in conn.execute(
+            select(Score.bid_id, Score.total_points).where(
+                Score.bid_id.in_(ids), Score.current.is_(True)
+            )
+        )
+    }
+    conn.execute(
+        update(Score).where(Score.bid_id.in_(ids), Score.current.is_(True)).values(current=False)
+    )
+    rows = [
+        {
+            "bid_id": by_ref[s.ref]["id"], "round_id": rnd.id, "rule_set_version_id": version_id,
+            "total_points": s.total, "rules_total_points": s.total, "max_points": s.max_total,
+            "recommendation": s.recommendation, "recommendation_reason": s.recommendation_reason,
+            "missing": list(s.missing), "scored_on": uow.today, "current": True,
+        }
+        for s in scores
+    ]
+    score_ids = conn.execute(
+        insert(Score).returning(Score.id, sort_by_parameter_order=True), rows
+    ).scalars().all()
+    conn.execute(
+        insert(CriterionScore),
+        [
+            {"score_id": sid, "criterion": c.criterion, "question": c.question,
+             "points": c.points, "max_points": c.max_points, "reason": c.reason}
+            for sid, s in zip(score_ids, scores, strict=True)
+            for c in s.criteria
+        ],
+    )
+    conn.execute(
+        update(Bid)
+        .where(Bid.id.in_(ids))
+        .values(state="scored", version=Bid.version + 1)
+    )
+    label = f"{rs.name} {rs.version}"
+    for s in scores:
+        b = by_ref[s.ref]
+        uow.record(
+            s.ref,
+            {"state": b["state"], "points": previous.get(b["id"])},
+            {"state": "scored", "points": s.total, "of": s.max_total, "rules": label,
+             "recommendation": s.recommendation,
+             "criteria": {c.criterion: c.points for c in s.criteria}},
+        )
+    if rules_name != rnd.rule_set:
+        uow.update_versioned(Round, rnd.id, rnd.version, {"rule_set": rules_name}, rnd.ref)
+    uow.record(rnd.ref, {}, {"scored": len(scores), "rules": label,
+                             "sha256": rs.sha256[:12]})
+    counts: dict[str, int] = {}
+    for s in scores:
+        counts[s.recommendation] = counts.get(s.recommendation, 0) + 1
+    return {"round": rnd.ref, "scored": len(scores), "rules": label, "recommendations": counts}
+
+
+@command("override_score", summary="Override a criterion's points with a written reason")
+def override_score(uow: UnitOfWork, args: Args) -> dict:
+    uow.require_role("officer")
+    ref = args.text("ref")
+    criterion = args.text("criterion", max_len=100)
+    points = args.integer("points", minimum=0)
+    reason = args.text("reason", max_len=2000)
+    args.done()
+    bid = uow.conn.execute(select(BID_T.c.id, BID_T.c.state).where(BID_T.c.ref == ref)).first()
+    if bid is None:
+        raise NotFound(f"override_score: ref: no bid {ref!r}", field="ref", item=ref)
+    score = uow.conn.execute(
+        select(Score).where(Score.bid_id == bid.id, Score.current.is_(True))
+    ).first()
+    if score is None:
+        raise ValidationError(f"override_score: ref: {ref} has not been scored", field="ref")
+    if bid.state not in ("scored", "deferred", "resubmitted", "referred_back"):
+        raise ValidationError(
+            f"override_score: ref: {ref} is {bid.state}; scores can be changed only before the "
+            "Board decides", field="ref")
+    crit_rows = uow.conn.execute(
+        select(CriterionScore).where(CriterionScore.score_id == score.id)
+    ).all()
+    row = next((c for c in crit_rows if c.criterion == criterion), None)
+    if row is None:
+        raise ValidationError(
+            f"override_score: criterion: {criterion!r} is not a criterion of this score; "
+            f"criteria: {', '.join(c.criterion for c in crit_rows)}",
+            field="criterion",
+        )
+    if points > row.max_points:
+        raise ValidationError(
+            f"override_score: points: {points} is above the criterion's maximum of "
+            f"{row.max_points}", field="points")
+    before = row.override_points if row.override_points is not None else row.points
+    uow.conn.execute(
+        update(CriterionScore).where(CriterionScore.id == row.id).values(
+            override_points=points, override_reason=reason,
+            override_by_id=uow.actor.person_id)
+    )
+    total = sum(
+        points if c.id == row.id else (c.override_points if c.override_points is not None
+                                       else c.points)
+        for c in crit_rows
+    )
+    uow.conn.execute(update(Score).where(Score.id == score.id).values(total_points=total))
+    uow.record(
+        ref,
+        {"criterion": criterion, "points": before, "total": score.total_points},
+        {"criterion": criterion, "points": points, "total": total,
+         "rules_gave": row.points},
+        reason,
+    )
+    return {"ref": ref, "criterion": criterion, "points": points, "rules_gave": row.points,
+            "total": total}
+

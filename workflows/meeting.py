@@ -1,0 +1,25 @@
+"""A Board meeting: scheduled, attendance taken, decisions and actions minuted."""
+
+from workflows.base import Step, Workflow, roles
+
+OFFICERS = roles("officer", "director")
+CLERKS = roles("officer", "chair", "vice_chair")
+
+MEETING = Workflow(
+    name="meeting",
+    initial="new",
+    states={
+        "new": "not yet scheduled",
+        "scheduled": "on the calendar; attendance, interests, decisions and actions recorded",
+        "closed": "minutes final",
+    },
+    steps=[
+        Step("schedule", ("new",), "scheduled", OFFICERS),
+        Step("record_attendance", ("scheduled",), "=", CLERKS),
+        Step("declare_interest", ("scheduled",), "=", roles("board_member", "chair",
+                                                            "vice_chair", "officer")),
+        Step("decide", ("scheduled",), "=", CLERKS),
+        Step("add_action", ("scheduled", "closed"), "=", CLERKS),
+        Step("close", ("scheduled",), "closed", CLERKS),
+    ],
+)
