@@ -125,30 +125,33 @@ def db_current(obj: Ctx) -> None:
 @click.pass_obj
 @friendly
 def demo(obj: Ctx, bids_file: Path | None) -> None:
-    """Load the April 2011 programme, its authorities, demo users and 26 bids."""
-    from engine.importer import import_bids
+    """Load the April 2011 programme, its authorities, demo users, and the 26 bids
+    entered into a round, closed and scored (engine/data/demo.yaml)."""
     from engine.models import Programme
-    from engine.replay import setup
+    from engine.replay import load, run
 
-    q = obj.service()
-    header = load_yaml((DATA / "demo.yaml").read_text())
+    scenario = DATA / "demo.yaml"
+    data = load(scenario)
+    ensure_schema(obj.engine)
     with Session(obj.engine) as s:
-        name = header["programme"]["name"]
+        name = data["programme"]["name"]
         if s.execute(select(Programme.id).where(Programme.name == name)).first():
             click.echo("demo programme already loaded; nothing to do")
             return
-    setup(q, header, "demo")
-    report = import_bids(
-        q, bids_file or DATA / "bids-2011-04.csv", "officer@quorum.example", pot="Projects"
-    )
-    if report.problems:
-        for p in report.problems:
-            click.echo(f"  {p}", err=True)
-        raise QuorumError("demo: the bid table has errors; nothing was imported")
+    if bids_file is not None:
+        for step in data["steps"]:
+            if step["do"] == "import_bids":
+                step["file"] = str(bids_file.resolve())
+    result = run(scenario, obj.url, data=data)
+    if not result.ok:
+        raise QuorumError(f"demo: {result.failed.message}")
+    bids = [i for i in result.snapshot["items"] if i["kind"] == "bid"]
+    requested = sum(b["grant_requested_pence"] for b in bids)
     click.echo(f"demo loaded into {obj.url}")
-    click.echo(f"  programme: {header['programme']['name']}")
-    click.echo(f"  bids: {len(report.accepted)}, {format_pence(report.requested_pence)} requested")
-    click.echo("  users (sign in by email): " + ", ".join(p["email"] for p in header["people"]))
+    click.echo(f"  programme: {name}")
+    click.echo(f"  bids: {len(bids)}, {format_pence(requested)} requested, in round EFF-2011 "
+               "(scored: 'quorum round show EFF-2011')")
+    click.echo("  users (sign in by email): " + ", ".join(p["email"] for p in data["people"]))
 
 
 # ------------------------------------------------------------------ bids

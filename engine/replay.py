@@ -127,9 +127,10 @@ def setup(q: Quorum, header: dict, where: str = "scenario") -> dict[str, str]:
     return names
 
 
-def run(path: Path, url: str | None = None) -> ReplayResult:
-    """Replay ``path`` on ``url`` (default: a fresh SQLite file in a temp dir)."""
-    data = load(path)
+def run(path: Path, url: str | None = None, data: dict | None = None) -> ReplayResult:
+    """Replay ``path`` on ``url`` (default: a fresh SQLite file in a temp dir).
+    ``data``: the scenario already loaded (paths in it are relative to ``path``)."""
+    data = data if data is not None else load(path)
     with tempfile.TemporaryDirectory(prefix="quorum-replay-") as tmp:
         engine = make_engine(url or f"sqlite:///{Path(tmp) / 'replay.db'}")
         try:

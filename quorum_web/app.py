@@ -79,12 +79,12 @@ def create_app(url: str | None = None, *, scheduler: bool = True) -> FastAPI:
     @app.get("/api/v1/bids")
     def api_bids(state: str | None = None) -> list[dict]:
         with Session(engine) as s:
-            return views.bids(s, state=state)
+            return views.public(views.bids(s, state=state))
 
     @app.get("/api/v1/bids/{ref}")
     def api_bid(ref: str) -> dict:
         with Session(engine) as s:
-            for b in views.bids(s):
+            for b in views.public(views.bids(s)):
                 if b["ref"] == ref:
                     return b
         raise HTTPException(404, detail=f"no bid {ref!r}")

@@ -148,29 +148,23 @@ def test_import_with_bad_rows_accepts_nothing_unless_partial(demo_db: str, tmp_p
 
 
 def test_import_xlsx(tmp_path: Path) -> None:
-    from openpyxl import Workbook
-
-    url = f"sqlite:///{tmp_path / 'q.db'}"
-    assert (
-        quorum("demo", "--bids", str(_write_csv(tmp_path / "none.csv", [])), db=url).returncode == 0
-    )
-    wb = Workbook()
-    ws = wb.active
-    lines = BIDS_CSV.read_text(encoding="utf-8").splitlines()
     import csv
 
-    for row in csv.reader(lines):
+    from openpyxl import Workbook
+
+    from engine.cli import DATA
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    header = (DATA / "demo.yaml").read_text(encoding="utf-8").split("\nsteps:")[0]
+    (tmp_path / "setup.yaml").write_text(header + "\nsteps: []\n", encoding="utf-8")
+    assert quorum("replay", str(tmp_path / "setup.yaml"), "--db", url).returncode == 0
+    wb = Workbook()
+    ws = wb.active
+    for row in csv.reader(BIDS_CSV.read_text(encoding="utf-8").splitlines()):
         ws.append(row)
     wb.save(tmp_path / "bids.xlsx")
-    out = quorum(
-        "bids",
-        "import",
-        str(tmp_path / "bids.xlsx"),
-        "--pot",
-        "Projects",
-        db=url,
-        actor="officer@quorum.example",
-    )
+    out = quorum("bids", "import", str(tmp_path / "bids.xlsx"), "--pot", "Projects", db=url,
+                 actor="officer@quorum.example")
     assert out.returncode == 0, out.stderr
     assert "imported 26 of 26 bids, £2,103,290 requested" in out.stdout
 
@@ -287,3 +281,73 @@ def test_replay_bad_scenario_files_are_clear_errors(tmp_path: Path) -> None:
     )
     out = quorum("replay", str(f))
     assert out.returncode == 1 and "steps run forward in time" in out.stderr
+
+
+V2 = Path(__file__).parent / "rules" / "efficiency-bids-2011-v2.yaml"
+
+
+def test_round_show_whatif_rescore_and_papers(demo_db: str, tmp_path: Path) -> None:
+    shown = quorum("round", "show", "EFF-2011", db=demo_db)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "B-0003" in lines[2] and "EM Public Sector Network" in lines[2]
+    assert lines[-1] == "available £750,000; above the line £650,900; would remain £99,100"
+
+    db_file = Path(demo_db.removeprefix("sqlite:///"))
+    before = db_file.read_bytes()
+    what = quorum("round", "whatif", "EFF-2011", "--rules", str(V2), "--json", db=demo_db)
+    assert what.returncode == 0, what.stderr
+    w = json.loads(what.stdout)
+    assert (w["rules_now"], w["rules_then"]) == ("efficiency-bids-2011 2011.1",
+                                                 "efficiency-bids-2011 2011.2")
+    fleet = next(b for b in w["bids"] if b["title"] == "Fleet Management")
+    assert (fleet["points_now"], fleet["points_then"]) == (6, 6)  # single-authority: no gain
+    ict = next(b for b in w["bids"] if b["title"] == "Shared ICT")
+    assert ict["points_then"] == 9 and ict["recommendation_then"] == "approve"
+    assert w["changed"] > 0
+    assert db_file.read_bytes() == before  # what-if writes nothing
+
+    md = quorum("paper", "bids", "EFF-2011", db=demo_db)
+    assert md.returncode == 0 and "| Would remain | £99,100 |" in md.stdout
+    html = quorum("paper", "bids", "EFF-2011", "--format", "html", "--out",
+                  str(tmp_path / "bids.html"), db=demo_db)
+    assert html.returncode == 0 and (tmp_path / "bids.html").read_text().startswith("<!doctype")
+
+
+def test_rescoring_with_a_new_version_keeps_the_old_scores(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    assert quorum("demo", db=url).returncode == 0
+    officer = "officer@quorum.example"
+    out = quorum("round", "score", "EFF-2011", "--rules", str(V2), db=url, actor=officer)
+    assert out.returncode == 0, out.stderr
+    assert "scored 26 bids in EFF-2011 with efficiency-bids-2011 2011.2" in out.stdout
+    con = sqlite3.connect(tmp_path / "q.db")
+    versions = con.execute(
+        "select v.version, s.current, count(*) from score s join rule_set_version v "
+        "on v.id = s.rule_set_version_id group by 1, 2 order by 1").fetchall()
+    assert versions == [("2011.1", 0, 26), ("2011.2", 1, 26)]
+    history = json.loads(quorum("audit", "show", "B-0001", "--json", db=url).stdout)
+    scorings = [e["after"]["rules"] for e in history if e["command"] == "score_round"]
+    assert scorings == ["efficiency-bids-2011 2011.1", "efficiency-bids-2011 2011.2"]
+    bad = quorum("round", "score", "EFF-2011", "--rules", "nonesuch", db=url, actor=officer)
+    assert bad.returncode == 1 and "nonesuch" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_override_keeps_the_original_points_visible(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    assert quorum("demo", db=url).returncode == 0
+    out = quorum("do", "override_score", "ref=B-0005", "criterion=savings", "points=2",
+                 "reason=savings are the schools' budgets, not the council's", db=url,
+                 actor="officer@quorum.example")
+    assert out.returncode == 0, out.stderr
+    bid = json.loads(quorum("bids", "show", "B-0005", db=url).stdout)
+    savings = next(c for c in bid["score"]["criteria"] if c["criterion"] == "savings")
+    assert (savings["points"], savings["rules_points"]) == (2, 5)
+    assert savings["override_reason"] == "savings are the schools' budgets, not the council's"
+    assert (bid["score"]["points"], bid["score"]["rules_points"]) == (4, 7)
+    # the recommendation follows the officer's points (7 -> 4: no longer every criterion)
+    assert bid["recommendation"] == "refer_back"
+    assert "break even within two years" in bid["score"]["recommendation_reason"]
+    too_many = quorum("do", "override_score", "ref=B-0005", "criterion=savings", "points=9",
+                      "reason=x", db=url, actor="officer@quorum.example")
+    assert too_many.returncode == 1 and "above the criterion's maximum of 5" in too_many.stderr

@@ -272,14 +272,31 @@ def override_score(uow: UnitOfWork, args: Args) -> dict:
                                        else c.points)
         for c in crit_rows
     )
-    uow.conn.execute(update(Score).where(Score.id == score.id).values(total_points=total))
+    from rules.scoring import bid_facts
+
+    rules_name = uow.conn.execute(
+        select(RuleSetVersion.name).where(RuleSetVersion.id == score.rule_set_version_id)
+    ).scalar()
+    rnd_rules = uow.conn.execute(select(ROUND_T.c.rule_set).where(
+        ROUND_T.c.id == score.round_id)).scalar() if score.round_id else None
+    rs = rule_set(rnd_rules or rules_name)
+    facts = bid_facts(bid_fact_rows(uow.conn, BID_T.c.id == bid.id)[0])
+    by_criterion = {
+        c.criterion: points if c.id == row.id else (
+            c.override_points if c.override_points is not None else c.points)
+        for c in crit_rows
+    }
+    recommendation, rec_reason, missing = rs.recommend(facts, by_criterion)
+    uow.conn.execute(update(Score).where(Score.id == score.id).values(
+        total_points=total, recommendation=recommendation,
+        recommendation_reason=rec_reason, missing=list(missing)))
     uow.record(
         ref,
         {"criterion": criterion, "points": before, "total": score.total_points},
         {"criterion": criterion, "points": points, "total": total,
-         "rules_gave": row.points},
+         "rules_gave": row.points, "recommendation": recommendation},
         reason,
     )
     return {"ref": ref, "criterion": criterion, "points": points, "rules_gave": row.points,
-            "total": total}
+            "total": total, "recommendation": recommendation}
 
