@@ -604,28 +604,21 @@ def _tristate(bid: Mapping[str, Any], key: str, ref: str) -> str:
 
 
 def _savings(bid: Mapping[str, Any], ref: str) -> ParsedSavings:
-    """The bid's savings: re-read from the text, or rebuilt from the stored fields
-    when they say otherwise (the row is what people saw when the bid came in)."""
+    """The bid's savings as stored when it came in (what people saw), rebuilt from
+    the row without re-reading the text; read from the text only when the row has
+    no parsed fields (e.g. a bid not yet stored)."""
     text = bid.get("savings_text") or ""
-    parsed = parse_savings(text)
     if bid.get("savings_basis") is None:
-        return parsed
-    stored = (
-        bid.get("savings_basis"),
-        bid.get("savings_amount_pence"),
-        bid.get("savings_high_pence"),
-        bid.get("savings_years"),
-        bool(bid.get("savings_annual")),
-    )
-    if stored == (parsed.basis.value, parsed.amount_pence, parsed.high_pence, parsed.years,
-                  parsed.annual):  # fmt: skip
-        return parsed
+        return parse_savings(text)
+    amount, high, years = (bid.get("savings_amount_pence"), bid.get("savings_high_pence"),
+                           bid.get("savings_years"))
+    annual = bool(bid.get("savings_annual"))
     try:
-        basis = SavingsBasis(stored[0])
-        checked = ParsedSavings(text, basis, *stored[1:], note="")  # type: ignore[arg-type]
+        basis = SavingsBasis(bid["savings_basis"])
+        return ParsedSavings(text, basis, amount, high, years, annual,
+                             note=_stored_note(basis, amount, high, years, annual))
     except (ValueError, TypeError) as exc:
         raise ScoringError(f"bid {ref}: savings fields are inconsistent: {exc}", item=ref) from None
-    return dataclasses.replace(checked, note=_stored_note(basis, *stored[1:]))  # type: ignore[arg-type]
 
 
 def _stored_note(
