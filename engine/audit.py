@@ -50,7 +50,10 @@ def event_hash(
     reason: str,
     prev_hash: str,
 ) -> str:
-    body = canonical([seq, at, actor, command, item_ref, before, after, reason, prev_hash])
+    """sha256 over the event's fields, each length-prefixed (unambiguous without
+    re-encoding the JSON already in ``before`` and ``after``)."""
+    fields = (str(seq), at, actor, command, item_ref, before, after, reason, prev_hash)
+    body = "".join(f"{len(f)}:{f};" for f in fields)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

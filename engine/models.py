@@ -229,7 +229,7 @@ class Score(SQLModel, table=True):
     __table_args__ = (Index("ix_score_current", "bid_id", "current"),)
     id: int | None = Field(default=None, primary_key=True)
     bid_id: int = Field(foreign_key="bid.id")
-    round_id: int | None = Field(default=None, foreign_key="round.id", index=True)
+    round_id: int | None = Field(default=None, foreign_key="round.id")
     rule_set_version_id: int = Field(foreign_key="rule_set_version.id")
     total_points: int  # after any officer overrides
     rules_total_points: int  # as the rules gave them

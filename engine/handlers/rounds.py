@@ -210,8 +210,9 @@ def score_round(uow: UnitOfWork, args: Args) -> dict:
     bids = bid_fact_rows(conn, (BID_T.c.round_id == rnd.id) & BID_T.c.state.in_(SCORABLE))
     if not bids:
         raise ValidationError(f"score_round: round: {rnd.ref} has no bids to score", field="round")
-    for b in bids:
-        uow.step(BID, "score", b["state"], b["ref"])
+    first_in_state = {b["state"]: b["ref"] for b in reversed(bids)}
+    for state, ref in first_in_state.items():  # each state once: the answer is the same
+        uow.step(BID, "score", state, ref)
     scores = rs.score([bid_facts(b) for b in bids])
     by_ref = {b["ref"]: b for b in bids}
     # the same bids as `bids`: writers are serialised, so nothing changed since the read
@@ -251,7 +252,9 @@ def score_round(uow: UnitOfWork, args: Args) -> dict:
     _INSERT_SCORES.executemany(conn, rows)
     new_ids = dict(
         conn.execute(
-            select(Score.bid_id, Score.id).where(Score.round_id == rnd.id, Score.current.is_(True))
+            select(Score.bid_id, Score.id).where(
+                Score.bid_id.in_(in_round), Score.current.is_(True)
+            )
         ).all()
     )
     score_ids = [new_ids[by_ref[s.ref]["id"]] for s in scores]

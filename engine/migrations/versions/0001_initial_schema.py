@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:45:23.838121
+Create Date: 2026-11-22 11:56:40.091688
 """
 from alembic import op
 import sqlalchemy as sa
@@ -337,7 +337,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('score', schema=None) as batch_op:
         batch_op.create_index('ix_score_current', ['bid_id', 'current'], unique=False)
-        batch_op.create_index(batch_op.f('ix_score_round_id'), ['round_id'], unique=False)
 
     op.create_table('criterion_score',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -591,7 +590,6 @@ def downgrade() -> None:
 
     op.drop_table('criterion_score')
     with op.batch_alter_table('score', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_score_round_id'))
         batch_op.drop_index('ix_score_current')
 
     op.drop_table('score')
