@@ -43,6 +43,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import code_version  # noqa: E402
+
 TARGET_RATE = 2000.0  # commands per second
 TARGET_RATIO = 0.25  # of the bare SQLAlchemy Core rate
 WARMUP = 20
@@ -366,28 +368,6 @@ def machine() -> dict:
         "python_implementation": platform.python_implementation(),
         "sqlite": sqlite3.sqlite_version,
         "sqlalchemy": sqlalchemy.__version__,
-    }
-
-
-def code_version() -> dict:
-    """Which code was measured: the commit, and files changed since it."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    return {
-        "commit": git("rev-parse", "HEAD").strip(),
-        "uncommitted_changes": [
-            line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
-        ],
     }
 
 

@@ -50,13 +50,24 @@ def setup(url: str, n: int, seed: int):  # noqa: ANN201
     clock = FixedClock(dt.date(2011, 3, 1))
     q = Quorum(engine, clock)
     q.execute_batch(
-        [("create_programme", {"name": "Bench", "pots": {"Projects": "1,000,000,000"}}),
-         ("register_person", {"name": "Officer", "email": OFFICER, "roles": ["officer"]})]
+        [
+            ("create_programme", {"name": "Bench", "pots": {"Projects": "1,000,000,000"}}),
+            ("register_person", {"name": "Officer", "email": OFFICER, "roles": ["officer"]}),
+        ]
         + [("register_organisation", {"name": f"Council {i}"}) for i in range(6)],
         "system",
     )
-    q.execute("open_round", {"ref": "BENCH", "name": "Bench round", "pot": "Projects",
-                             "closes": "2011-03-31", "rules": RULES}, OFFICER)
+    q.execute(
+        "open_round",
+        {
+            "ref": "BENCH",
+            "name": "Bench round",
+            "pot": "Projects",
+            "closes": "2011-03-31",
+            "rules": RULES,
+        },
+        OFFICER,
+    )
     bids = synthetic_bids(n, seed)
     with engine.begin() as conn:
         orgs = list(conn.execute(select(Organisation.id).order_by(Organisation.id)).scalars())
@@ -64,15 +75,30 @@ def setup(url: str, n: int, seed: int):  # noqa: ANN201
         rows = []
         for b in bids:
             fields = {k: v for k, v in b.items() if k != "partner_count"}
-            rows.append({**fields, "title": f"Bid {b['ref']}", "sponsor_id": orgs[0],
-                         "pot_id": rnd.pot_id, "round_id": rnd.id, "state": "submitted",
-                         "submitted_on": dt.date(2011, 3, 20), "version": 1,
-                         "partnership_as_written": b["partnership"], "savings_readable": True})
-        ids = conn.execute(insert(Bid).returning(Bid.id, sort_by_parameter_order=True),
-                           rows).scalars().all()
-        partners = [{"bid_id": bid_id, "organisation_id": orgs[1 + k]}
-                    for bid_id, b in zip(ids, bids, strict=True)
-                    for k in range(b["partner_count"])]
+            rows.append(
+                {
+                    **fields,
+                    "title": f"Bid {b['ref']}",
+                    "sponsor_id": orgs[0],
+                    "pot_id": rnd.pot_id,
+                    "round_id": rnd.id,
+                    "state": "submitted",
+                    "submitted_on": dt.date(2011, 3, 20),
+                    "version": 1,
+                    "partnership_as_written": b["partnership"],
+                    "savings_readable": True,
+                }
+            )
+        ids = (
+            conn.execute(insert(Bid).returning(Bid.id, sort_by_parameter_order=True), rows)
+            .scalars()
+            .all()
+        )
+        partners = [
+            {"bid_id": bid_id, "organisation_id": orgs[1 + k]}
+            for bid_id, b in zip(ids, bids, strict=True)
+            for k in range(b["partner_count"])
+        ]
         if partners:
             conn.execute(insert(BidPartner), partners)
     clock.set(dt.date(2011, 4, 1))
@@ -106,25 +132,39 @@ def run(n: int, rounds: int, seed: int) -> dict:
             t0 = time.perf_counter()
             rs.score_python(facts)
             python = time.perf_counter() - t0
-            rows.append({"round": r + 1, "end_to_end_s": round(e2e, 4),
-                         "bare_durable_s": round(floor, 4), "python_s": round(python, 4),
-                         "rss_mb": round(rss_mb(), 1)})
-            print(f"round {r + 1}: end to end {e2e:.3f} s, bare durable_rules {floor:.3f} s, "
-                  f"plain Python {python:.3f} s, RSS {rows[-1]['rss_mb']} MB", flush=True)
+            rows.append(
+                {
+                    "round": r + 1,
+                    "end_to_end_s": round(e2e, 4),
+                    "bare_durable_s": round(floor, 4),
+                    "python_s": round(python, 4),
+                    "rss_mb": round(rss_mb(), 1),
+                }
+            )
+            print(
+                f"round {r + 1}: end to end {e2e:.3f} s, bare durable_rules {floor:.3f} s, "
+                f"plain Python {python:.3f} s, RSS {rows[-1]['rss_mb']} MB",
+                flush=True,
+            )
         from sqlmodel import Session
 
         with Session(engine) as s:
             chain = verify(s)
         engine.dispose()
-    med = {k: statistics.median(r[k] for r in rows)
-           for k in ("end_to_end_s", "bare_durable_s", "python_s")}
+    med = {
+        k: statistics.median(r[k] for r in rows)
+        for k in ("end_to_end_s", "bare_durable_s", "python_s")
+    }
     overhead = med["end_to_end_s"] - med["bare_durable_s"]
     rss = [r["rss_mb"] for r in rows]
     return {
         "benchmark": "score_round",
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "n": n, "rounds_count": rounds, "seed": seed, "rules": RULES,
+        "n": n,
+        "rounds_count": rounds,
+        "seed": seed,
+        "rules": RULES,
         "statistic": "median over rounds",
         "median": med,
         "us_per_bid": {k.removesuffix("_s"): round(v / n * 1e6, 1) for k, v in med.items()},
@@ -157,10 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     opts.out.write_text(json.dumps(result, indent=2) + "\n")
     m, r, t = result["median"], result["ratios"], result["targets"]
     print(f"\nscore_round, {opts.n} bids, median of {opts.rounds} rounds:")
-    print(f"  end to end {m['end_to_end_s']:.3f} s; bare durable_rules {m['bare_durable_s']:.3f} s;"
-          f" plain Python {m['python_s']:.3f} s")
-    print(f"  end to end / bare {r['end_to_end_vs_bare']}x; own overhead / bare "
-          f"{r['own_overhead_vs_bare']}x; end to end / plain Python {r['end_to_end_vs_python']}x")
+    print(
+        f"  end to end {m['end_to_end_s']:.3f} s; bare durable_rules {m['bare_durable_s']:.3f} s;"
+        f" plain Python {m['python_s']:.3f} s"
+    )
+    print(
+        f"  end to end / bare {r['end_to_end_vs_bare']}x; own overhead / bare "
+        f"{r['own_overhead_vs_bare']}x; end to end / plain Python {r['end_to_end_vs_python']}x"
+    )
     print(f"  targets: {t}")
     print(f"  audit chain ok: {result['audit_chain_ok']} ({result['audit_events']} events)")
     print(f"written to {opts.out}")

@@ -43,6 +43,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import code_version  # noqa: E402
+
 RULES = "efficiency-bids-2011"
 RSS_GROWTH_LIMIT_MB = 15.0  # after round 2, RSS may not grow by more than this
 
@@ -314,27 +316,6 @@ def machine() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "durable_rules": durable_version,
-    }
-
-
-def code_version() -> dict:
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    return {
-        "commit": git("rev-parse", "HEAD").strip(),
-        "uncommitted_changes": [
-            line[3:] for line in git("status", "--porcelain").splitlines() if "rules" in line
-        ],
     }
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+from engine.errors import ValidationError
 from engine.rawsql import RawStatement
 
 PREFIX = {
@@ -33,6 +34,29 @@ def next_ref(conn: Connection, model: type[SQLModel], kind: str) -> str:
     refs may not look automatic (see check_explicit_ref)."""
     n = (_max_id(model.__table__).execute(conn).fetchone()[0] or 0) + 1
     return f"{PREFIX[kind]}-{n:04d}"
+
+
+def ref_for(
+    conn: Connection, model: type[SQLModel], kind: str, ref: str | None, command: str
+) -> str:
+    """The item's reference: the next automatic one, or the caller's own —
+    refused if it is taken or looks automatic (which keeps next_ref probe-free)."""
+    if not ref:
+        return next_ref(conn, model, kind)
+    if looks_automatic(ref, kind):
+        raise ValidationError(
+            f"{command}: ref: {ref!r} looks like an automatic reference "
+            f"({PREFIX[kind]}-0001...); leave ref out to get one, or choose another",
+            field="ref",
+        )
+    if conn.execute(_ref_taken(model.__table__), {"ref": ref}).first():
+        raise ValidationError(f"{command}: ref: {ref!r} is already used", field="ref")
+    return ref
+
+
+@cache
+def _ref_taken(table: Table) -> Select:
+    return select(table.c.id).where(table.c.ref == bindparam("ref"))
 
 
 def looks_automatic(ref: str, kind: str) -> bool:

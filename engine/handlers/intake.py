@@ -16,7 +16,7 @@ from engine.handlers.directory import find_organisation
 from engine.handlers.programme import find_pot
 from engine.models import Bid, BidPartner, Milestone, Organisation
 from engine.money import format_pence
-from engine.refs import looks_automatic, next_ref
+from engine.refs import ref_for
 from engine.savings import parse_savings
 from engine.service import UnitOfWork, command
 from workflows.bid import BID
@@ -227,17 +227,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
     else:
         partnership = tristate(partnership_raw, "partnership", uow.command)
     conn = uow.conn
-    if ref:
-        if looks_automatic(ref, "bid"):
-            raise ValidationError(
-                f"submit_bid: ref: {ref!r} looks like an automatic reference (B-0001...); "
-                "leave ref out to get one, or choose another",
-                field="ref",
-            )
-        if conn.execute(_REF_TAKEN, {"ref": ref}).first():
-            raise ValidationError(f"submit_bid: ref: {ref!r} is already used", field="ref")
-    else:
-        ref = next_ref(conn, Bid, "bid")
+    ref = ref_for(conn, Bid, "bid", ref, "submit_bid")
     state = uow.step(BID, "submit", "new", ref)
     saving, note = _savings_fields(savings)
     row = {

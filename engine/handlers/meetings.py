@@ -29,7 +29,7 @@ from engine.models import (
     Score,
 )
 from engine.money import format_pence
-from engine.refs import looks_automatic, next_ref
+from engine.refs import next_ref, ref_for
 from engine.service import UnitOfWork, command
 from workflows.bid import AWAITING_DECISION, BID
 from workflows.meeting import MEETING
@@ -112,17 +112,7 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> dict:
         raise ValidationError(
             f"schedule_meeting: quorum: {quorum} is more than the {len(people)} members",
             field="quorum")
-    if ref:
-        if looks_automatic(ref, "meeting"):
-            raise ValidationError(
-                f"schedule_meeting: ref: {ref!r} looks like an automatic reference; "
-                "leave ref out or choose another", field="ref")
-        if uow.conn.execute(_MEETING_BY_REF, {"ref": ref}).first():
-            raise ValidationError(
-                f"schedule_meeting: ref: {ref!r} is already used", field="ref"
-            )
-    else:
-        ref = next_ref(uow.conn, Meeting, "meeting")
+    ref = ref_for(uow.conn, Meeting, "meeting", ref, "schedule_meeting")
     state = uow.step(MEETING, "schedule", "new", ref)
     meeting_id = uow.conn.execute(
         insert(Meeting).values(ref=ref, programme_id=prog_id, title=title, held_on=held_on,

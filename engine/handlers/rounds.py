@@ -19,7 +19,7 @@ from engine.handlers.programme import find_pot
 from engine.models import Bid, BidPartner, CriterionScore, Round, RuleSetVersion, Score
 from engine.money import format_pence
 from engine.rawsql import RawStatement
-from engine.refs import looks_automatic, next_ref
+from engine.refs import ref_for
 from engine.service import UnitOfWork, command
 from workflows.bid import BID
 from workflows.round import ROUND
@@ -111,17 +111,7 @@ def open_round(uow: UnitOfWork, args: Args) -> dict:
             field="closes",
         )
     rs = rule_set(rules_name)
-    if ref:
-        if looks_automatic(ref, "round"):
-            raise ValidationError(
-                f"open_round: ref: {ref!r} looks like an automatic reference; leave ref out or "
-                "choose another",
-                field="ref",
-            )
-        if uow.conn.execute(_ROUND_BY_REF, {"ref": ref}).first():
-            raise ValidationError(f"open_round: ref: {ref!r} is already used", field="ref")
-    else:
-        ref = next_ref(uow.conn, Round, "round")
+    ref = ref_for(uow.conn, Round, "round", ref, "open_round")
     state = uow.step(ROUND, "open", "new", ref)
     uow.conn.execute(
         insert(Round).values(
