@@ -43,7 +43,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import code_version  # noqa: E402
+from bench.common import code_version, cpu_name  # noqa: E402
 
 TARGET_RATE = 2000.0  # commands per second
 TARGET_RATIO = 0.25  # of the bare SQLAlchemy Core rate
@@ -347,14 +347,7 @@ def machine() -> dict:
 
     import sqlalchemy
 
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -43,7 +43,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import code_version  # noqa: E402
+from bench.common import code_version, cpu_name  # noqa: E402
 
 RULES = "efficiency-bids-2011"
 RSS_GROWTH_LIMIT_MB = 15.0  # after round 2, RSS may not grow by more than this
@@ -296,14 +296,7 @@ def run(n: int, rounds: int, seed: int) -> dict:
 def machine() -> dict:
     import durable
 
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         from importlib.metadata import version
 

@@ -25,3 +25,14 @@ def code_version() -> dict:
             line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
         ],
     }
+
+
+def cpu_name() -> str:
+    """The CPU's model name, from /proc/cpuinfo ('' where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""

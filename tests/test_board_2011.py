@@ -6,7 +6,6 @@ README explains them, rather than bending the rules per bid."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -96,7 +95,7 @@ def test_the_april_2011_board(replayed) -> None:
     assert len(rank["bids"]) == 25  # 26 bids, B-0024 withdrawn
 
 
-def test_board_paper_and_minutes(replayed, tmp_path: Path) -> None:
+def test_board_paper_and_minutes(replayed) -> None:
     from notifications.papers import render
 
     _, engine = replayed
@@ -113,4 +112,3 @@ def test_board_paper_and_minutes(replayed, tmp_path: Path) -> None:
     assert "**B-0003** EM Public Sector Network: APPROVE — £125,000 (carried 7 to 0, 1 " in minutes
     assert "| 1 | Open a further bidding round for the £430,000 left" in minutes
     assert "Cllr Leicester: B-0003" in minutes
-    (tmp_path / "state.json").write_text(json.dumps(rank, default=str))

@@ -7,60 +7,25 @@ adapter must survive repeated rounds, duplicate bids, several versions of a
 rule set, threads, and rulesets that match nothing, without leaking memory.
 """
 
-import csv
 import json
 import os
 import threading
 from pathlib import Path
 
 import pytest
+from bidtable import april_bids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.bench_scoring import synthetic_bids
-from engine.money import parse_pounds
-from engine.savings import parse_savings
 from rules import durable_adapter
 from rules.scoring import RULES_DIR, bid_facts, load_rule_set, parse_rule_set
 
-BIDS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "bids-2011-04.csv"
 SHIPPED = RULES_DIR / "efficiency-bids-2011.yaml"
 
 
-def _tristate(text: str) -> str:
-    t = text.strip().lower()
-    if t == "yes" or t.startswith("yes "):
-        return "yes"
-    if t == "no" or t.startswith(("no ", "no(")):
-        return "no"
-    return "not_stated"
-
-
 def april_facts() -> list[dict]:
-    with BIDS_CSV.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    out = []
-    for i, row in enumerate(rows, start=1):
-        s = parse_savings(row["cashable_savings_as_written"])
-        out.append(
-            bid_facts(
-                {
-                    "ref": f"B-{i:04d}",
-                    "grant_requested_pence": parse_pounds(row["grant_requested_gbp"]),
-                    "savings_text": s.text,
-                    "savings_basis": s.basis.value,
-                    "savings_amount_pence": s.amount_pence,
-                    "savings_high_pence": s.high_pence,
-                    "savings_years": s.years,
-                    "savings_annual": s.annual,
-                    "partnership": _tristate(row["partnership_project"]),
-                    "partner_count": 0,
-                    "builds_on_proven": _tristate(row["builds_on_previous_good_practice"]),
-                    "invest_to_save": False,
-                }
-            )
-        )
-    return out
+    return [bid_facts(b) for b in april_bids()]
 
 
 @pytest.fixture(scope="module")
