@@ -1,7 +1,7 @@
 """The pot ledger, derived from money movements and never stored.
 
 For every pot:
-    allocated = Σ allocate
+    allocated = Σ allocate + Σ forfeit                        (forfeited deposits add to a pot)
     committed = Σ commit − Σ release − Σ recover − Σ repay   (held by grants)
     paid      = Σ pay − Σ recover − Σ repay                  (drawn, net of money back)
     available = allocated − committed
@@ -32,6 +32,7 @@ class PotLedger:
     released_pence: int = 0
     recovered_pence: int = 0
     repaid_pence: int = 0
+    forfeited_pence: int = 0
 
     @property
     def available_pence(self) -> int:
@@ -75,7 +76,8 @@ def ledger(
     for pot_id, line in pots.items():
         s = sums.get(pot_id, {})
         back = s.get(MovementKind.RECOVER, 0) + s.get(MovementKind.REPAY, 0)
-        line.allocated_pence = s.get(MovementKind.ALLOCATE, 0)
+        line.forfeited_pence = s.get(MovementKind.FORFEIT, 0)
+        line.allocated_pence = s.get(MovementKind.ALLOCATE, 0) + line.forfeited_pence
         line.released_pence = s.get(MovementKind.RELEASE, 0)
         line.recovered_pence = s.get(MovementKind.RECOVER, 0)
         line.repaid_pence = s.get(MovementKind.REPAY, 0)

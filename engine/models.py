@@ -59,6 +59,7 @@ class MovementKind(enum.StrEnum):
     PAY = "pay"  # a payment drawn against a verified milestone
     RECOVER = "recover"  # clawed-back money returned to the pot
     REPAY = "repay"  # invest-to-save repayment returned to the pot
+    FORFEIT = "forfeit"  # a deposit forfeited to the pot (adds to what it holds)
 
 
 # ---------------------------------------------------------------- people
@@ -70,6 +71,7 @@ class Organisation(SQLModel, table=True):
     kind: str = Field(default=OrgKind.OTHER.value)
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     email: str | None = None
+    population: int | None = None  # for deposits split by population share
 
 
 class Person(SQLModel, table=True):
@@ -323,15 +325,22 @@ class Action(SQLModel, table=True):
 
 
 class DelegatedDecision(VersionedMixin, SQLModel, table=True):
+    """A decision taken between meetings under the scheme of delegation: the
+    record a council publishes (what, amount, budget and its balance, why,
+    alternatives rejected, who signed and any interest they declared)."""
+
     __tablename__ = "delegated_decision"
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
+    title: str = ""
     bid_id: int | None = Field(default=None, foreign_key="bid.id")
     pot_id: int = Field(foreign_key="pot.id")
     amount_pence: int
-    pot_balance_pence: int
+    pot_balance_pence: int  # the pot's available balance when requested
     reasons: str
     alternatives: str = ""
+    rule_set_version_id: int | None = Field(default=None, foreign_key="rule_set_version.id")
+    decided_on: dt.date | None = None  # approved, declined or expired on
     state: str = "awaiting_signatures"
     requested_by_id: int = Field(foreign_key="person.id")
     requested_on: dt.date
@@ -348,6 +357,7 @@ class Signature(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id")
     decision: str  # approve / decline
     interest_declared: str | None = None
+    reason: str = ""
     signed_at: dt.datetime
 
 
@@ -366,11 +376,45 @@ class Grant(VersionedMixin, SQLModel, table=True):
     state: str = "active"
     approved_on: dt.date
     ends_on: dt.date | None = None
+    closed_on: dt.date | None = None
+    delegated_decision_id: int | None = Field(default=None, foreign_key="delegated_decision.id")
     version: int = 1
+
+
+class Evidence(SQLModel, table=True):
+    """Evidence a sponsor submits that a milestone's outcome was achieved; an
+    officer verifies or rejects it. Rejected evidence stays on record."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    files: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    submitted_by_id: int | None = Field(default=None, foreign_key="person.id")
+    submitted_on: dt.date
+    state: str = "submitted"  # submitted / verified / rejected
+    reviewed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    reviewed_on: dt.date | None = None
+    review_note: str = ""
+
+
+class GrantChange(SQLModel, table=True):
+    """An approved change to a grant: a milestone re-profiled, delivery extended."""
+
+    __tablename__ = "grant_change"
+    id: int | None = Field(default=None, primary_key=True)
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    kind: str  # reprofile / extend
+    approved_by: str  # who or which meeting approved it, e.g. "Board 12 Jan 2012, minute 4"
+    approved_on: dt.date
+    reason: str = ""
+    before: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    after: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class Payment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
     grant_id: int = Field(foreign_key="grant_award.id", index=True)
     milestone_id: int = Field(foreign_key="milestone.id", index=True)
     amount_pence: int
@@ -399,6 +443,8 @@ class Deposit(VersionedMixin, SQLModel, table=True):
     basis: str  # equal / population / explicit
     target_pence: int
     target_on: dt.date
+    lodged_on: dt.date
+    purpose: str = ""
     state: str = "lodged"
     settled_on: dt.date | None = None
     settlement: dict | None = Field(default=None, sa_column=Column(JSON))
@@ -412,6 +458,8 @@ class DepositShare(SQLModel, table=True):
     deposit_id: int = Field(foreign_key="deposit.id", index=True)
     organisation_id: int = Field(foreign_key="organisation.id")
     amount_pence: int
+    refunded_pence: int = 0
+    forfeited_pence: int = 0
 
 
 class Recovery(VersionedMixin, SQLModel, table=True):
@@ -420,8 +468,13 @@ class Recovery(VersionedMixin, SQLModel, table=True):
     grant_id: int = Field(foreign_key="grant_award.id", index=True)
     demanded_pence: int
     reason: str
-    state: str = "demanded"
+    authority: str = ""  # the decision behind the demand: a meeting minute or DD ref
+    state: str = "demanded"  # demanded / part_recovered / recovered / written_off
     demanded_on: dt.date
+    recovered_pence: int = 0
+    written_off_pence: int = 0
+    written_off_by: str = ""  # the approval for a write-off
+    closed_on: dt.date | None = None
     version: int = 1
 
 

@@ -23,6 +23,7 @@ PREFIX = {
     "recovery": "REC",
     "return": "RET",
     "programme_change": "PC",
+    "payment": "P",
 }
 
 

@@ -73,10 +73,11 @@ def describe(eng) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for table in sorted(insp.get_table_names()):
         out[table] = {
-            "columns": [
+            # order is not meaningful: a later migration adds columns at the end
+            "columns": sorted(
                 (c["name"], _affinity(c["type"]), bool(c["nullable"]))
                 for c in insp.get_columns(table)
-            ],
+            ),
             "primary_key": tuple(insp.get_pk_constraint(table)["constrained_columns"]),
             "indexes": sorted(
                 (ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
