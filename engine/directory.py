@@ -25,6 +25,7 @@ class OrgRow:
     kind: str
     aliases: tuple[str, ...]
     email: str | None
+    population: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,10 @@ def load(conn: Connection, seq: int) -> Directory:
             Organisation.kind,
             Organisation.aliases,
             Organisation.email,
+            Organisation.population,
         )
     ):
-        row = OrgRow(o.id, o.name, o.kind, tuple(o.aliases or ()), o.email)
+        row = OrgRow(o.id, o.name, o.kind, tuple(o.aliases or ()), o.email, o.population)
         d.orgs_by_id[row.id] = row
         for key in (row.name, *row.aliases):
             d.orgs_by_key[key.strip().lower()] = row

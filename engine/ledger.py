@@ -88,3 +88,73 @@ def ledger(
 
 def pot_line(session: Session | Connection, pot_id: int) -> PotLedger:
     return ledger(session, pot_ids=[pot_id])[0]
+
+
+@dataclass
+class GrantLedger:
+    """One grant's money, derived from its movements like the pot's:
+    committed = awarded − released − recovered − repaid (still held for it),
+    paid = Σ pay − recovered − repaid (drawn, net of money back),
+    unpaid = committed − paid (what may still be paid out).
+    Invariants (tested): 0 ≤ paid ≤ committed ≤ awarded."""
+
+    grant_id: int
+    awarded_pence: int = 0
+    paid_out_pence: int = 0  # Σ pay, before any money came back
+    released_pence: int = 0
+    recovered_pence: int = 0
+    repaid_pence: int = 0
+
+    @property
+    def committed_pence(self) -> int:
+        return self.awarded_pence - self.released_pence - self.recovered_pence - self.repaid_pence
+
+    @property
+    def paid_pence(self) -> int:
+        return self.paid_out_pence - self.recovered_pence - self.repaid_pence
+
+    @property
+    def unpaid_pence(self) -> int:
+        return self.committed_pence - self.paid_pence
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(
+            committed_pence=self.committed_pence,
+            paid_pence=self.paid_pence,
+            unpaid_pence=self.unpaid_pence,
+        )
+        return d
+
+
+def grant_lines(
+    conn: Session | Connection, grant_ids: list[int] | None = None
+) -> dict[int, GrantLedger]:
+    """Ledger lines for grants (all, or some), by grant id. ``awarded`` is the
+    grant's commit movements, so a reversal's release shows as released."""
+    q = (
+        select(MoneyMovement.grant_id, MoneyMovement.kind, func.sum(MoneyMovement.amount_pence))
+        .where(MoneyMovement.grant_id.is_not(None))
+        .group_by(MoneyMovement.grant_id, MoneyMovement.kind)
+    )
+    if grant_ids is not None:
+        q = q.where(MoneyMovement.grant_id.in_(grant_ids))
+    out: dict[int, GrantLedger] = {gid: GrantLedger(gid) for gid in grant_ids or []}
+    for grant_id, kind, total in conn.execute(q):
+        line = out.setdefault(grant_id, GrantLedger(grant_id))
+        amount = int(total or 0)
+        if kind == MovementKind.COMMIT:
+            line.awarded_pence = amount
+        elif kind == MovementKind.PAY:
+            line.paid_out_pence = amount
+        elif kind == MovementKind.RELEASE:
+            line.released_pence = amount
+        elif kind == MovementKind.RECOVER:
+            line.recovered_pence = amount
+        elif kind == MovementKind.REPAY:
+            line.repaid_pence = amount
+    return out
+
+
+def grant_line(conn: Session | Connection, grant_id: int) -> GrantLedger:
+    return grant_lines(conn, [grant_id])[grant_id]

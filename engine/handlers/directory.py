@@ -29,6 +29,7 @@ def register_organisation(uow: UnitOfWork, args: Args) -> dict:
     kind = args.choice("kind", [k.value for k in OrgKind], default=OrgKind.OTHER.value)
     aliases = [str(a).strip() for a in args.items("aliases") if str(a).strip()]
     email = args.text("email", required=False) or None
+    population = args.integer("population", required=False, minimum=1)
     args.done()
     for n in (name, *aliases):
         taken = uow.directory.org(n)
@@ -37,10 +38,14 @@ def register_organisation(uow: UnitOfWork, args: Args) -> dict:
                 f"register_organisation: name: {n!r} is already used by {taken.name}", field="name"
             )
     new_id = uow.conn.execute(
-        insert(Organisation).values(name=name, kind=kind, aliases=aliases, email=email)
+        insert(Organisation).values(
+            name=name, kind=kind, aliases=aliases, email=email, population=population
+        )
     ).inserted_primary_key[0]
     uow.touch_directory()
     after = {"name": name, "kind": kind, "aliases": aliases, "email": email}
+    if population is not None:
+        after["population"] = population
     uow.record(f"ORG:{name}", {}, after)
     return {"organisation": name, "id": new_id}
 
