@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,20 +128,27 @@ def setup(q: Quorum, header: dict, where: str = "scenario") -> dict[str, str]:
     return names
 
 
-def run(path: Path, url: str | None = None, data: dict | None = None) -> ReplayResult:
+StepHook = Callable[[StepRecord, Any], None]
+
+
+def run(
+    path: Path, url: str | None = None, data: dict | None = None, after_step: StepHook | None = None
+) -> ReplayResult:
     """Replay ``path`` on ``url`` (default: a fresh SQLite file in a temp dir).
-    ``data``: the scenario already loaded (paths in it are relative to ``path``)."""
+    ``data``: the scenario already loaded (paths in it are relative to ``path``).
+    ``after_step(record, engine)`` is called after every step (tests use it to
+    check invariants at each step)."""
     data = data if data is not None else load(path)
     with tempfile.TemporaryDirectory(prefix="quorum-replay-") as tmp:
         engine = make_engine(url or f"sqlite:///{Path(tmp) / 'replay.db'}")
         try:
             ensure_schema(engine)
-            return _run(path, data, engine)
+            return _run(path, data, engine, after_step)
         finally:
             engine.dispose()
 
 
-def _run(path: Path, data: dict, engine: Any) -> ReplayResult:
+def _run(path: Path, data: dict, engine: Any, after_step: StepHook | None = None) -> ReplayResult:
     steps = data.get("steps") or []
     start = data.get("start") or (
         steps[0].get("on") if steps and isinstance(steps[0], dict) else None
@@ -155,12 +163,14 @@ def _run(path: Path, data: dict, engine: Any) -> ReplayResult:
         record = _step(q, clock, people, path, i, raw, last_day)
         last_day = parse_date(record.on, "on")
         result.steps.append(record)
+        if after_step is not None:
+            after_step(record, engine)
         if not record.ok and not record.expected_error:
             result.failed = record
             break
     with Session(engine) as session:
         result.snapshot = {
-            "items": views.items(session),
+            "items": views.items(session, clock.today()),
             "pots": views.pots(session),
             "meetings": views.meetings(session),
             "actions": views.actions(session),

@@ -6,6 +6,7 @@ per-row queries), shared by the CLI, the web pages and the REST API.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
 from sqlalchemy import func, select
@@ -123,9 +124,28 @@ def public(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("id", "_facts")} for r in rows]
 
 
-def items(session: Session) -> list[dict]:
-    """Every workflow item (bids now; grants, decisions, returns... as they arrive)."""
-    return public(bids(session))
+def items(session: Session, today: dt.date | None = None) -> list[dict]:
+    """Every workflow item: bids (each with its grant's money when it has one),
+    then grants, delegated decisions and deposits. ``today``: the date late
+    repayments are judged against (the replay's clock)."""
+    from engine import views_money
+
+    grants = views_money.grants(session, today)
+    by_bid = {g["bid"]: g for g in grants}
+    rows = public(bids(session))
+    for row in rows:
+        g = by_bid.get(row["ref"])
+        row["grant"] = g["ref"] if g else None
+        row["paid_pence"] = g["paid_pence"] if g else 0
+        row["recovered_pence"] = g["recovered_pence"] if g else 0
+        if g:
+            row["milestones"] = g["milestones"]
+    return (
+        rows
+        + grants
+        + views_money.delegated_decisions(session)
+        + views_money.deposits(session)
+    )
 
 
 def pots(session: Session) -> list[dict]:
