@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -24,11 +25,6 @@ from engine.rawsql import RawStatement
 GENESIS = "0" * 64
 
 
-def canonical(value: Any) -> str:
-    """Canonical JSON (sorted keys, no spaces) with dates as ISO strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -37,6 +33,15 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return sorted(value)
     raise TypeError(f"cannot put {type(value).__name__} into an audit event")
+
+
+# json.dumps with these arguments, made once (json.dumps builds an encoder per call)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces) with dates as ISO strings."""
+    return _CANONICAL.encode(value)
 
 
 def event_hash(
@@ -52,9 +57,13 @@ def event_hash(
 ) -> str:
     """sha256 over the event's fields, each length-prefixed (unambiguous without
     re-encoding the JSON already in ``before`` and ``after``)."""
-    fields = (str(seq), at, actor, command, item_ref, before, after, reason, prev_hash)
-    body = "".join(f"{len(f)}:{f};" for f in fields)
-    return hashlib.sha256(body.encode()).hexdigest()
+    n = str(seq)
+    body = (
+        f"{len(n)}:{n};{len(at)}:{at};{len(actor)}:{actor};{len(command)}:{command};"
+        f"{len(item_ref)}:{item_ref};{len(before)}:{before};{len(after)}:{after};"
+        f"{len(reason)}:{reason};{len(prev_hash)}:{prev_hash};"
+    )
+    return sha256(body.encode()).hexdigest()
 
 
 @dataclass
@@ -80,25 +89,19 @@ _HEAD = select(AuditHead.last_seq, AuditHead.last_hash, AuditHead.directory_seq)
 )
 _READ_HEAD = RawStatement(_HEAD)
 _READ_HEAD_LOCKED = RawStatement(_HEAD.with_for_update())
-_INSERT = RawStatement(
-    insert(AuditEvent).values(
-        {
-            c: bindparam(c)
-            for c in (
-                "seq",
-                "at",
-                "actor",
-                "command",
-                "item_ref",
-                "before",
-                "after",
-                "reason",
-                "prev_hash",
-                "hash",
-            )
-        }
-    )
+_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "command",
+    "item_ref",
+    "before",
+    "after",
+    "reason",
+    "prev_hash",
+    "hash",
 )
+_INSERT = RawStatement(insert(AuditEvent).values({c: bindparam(c) for c in _COLUMNS}))
 _MOVE_HEAD = RawStatement(
     update(AuditHead)
     .where(AuditHead.id == 1)
@@ -132,35 +135,40 @@ def append(
     at: dt.datetime,
     directory_changed: bool = False,
 ) -> None:
-    """Append events after the (locked) head and move the head."""
+    """Append events after the (locked) head and move the head.
+
+    Events may share their ``before``/``after`` objects (a command recording
+    many items alike): each object is encoded once. The rows go to the driver
+    as they are made (a generator), hashing each after the one before."""
     if not events:
         return
     at_s = at.astimezone(dt.UTC).isoformat()
-    seq, prev = head.last_seq, head.last_hash or GENESIS
-    rows = []
-    for ev in events:
-        seq += 1
-        before, after = canonical(ev.before), canonical(ev.after)
-        h = event_hash(seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev)
-        rows.append(
-            {
-                "seq": seq,
-                "at": at_s,
-                "actor": actor,
-                "command": ev.command,
-                "item_ref": ev.item_ref,
-                "before": before,
-                "after": after,
-                "reason": ev.reason,
-                "prev_hash": prev,
-                "hash": h,
-            }
-        )
-        prev = h
-    if len(rows) == 1:
-        _INSERT.execute(conn, rows[0])
+    encoded: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept alive; its JSON)
+    tip: list[Any] = [head.last_seq, head.last_hash or GENESIS]  # seq and hash of the last row
+
+    def encode(value: Any) -> str:
+        found = encoded.get(id(value))
+        if found is None:
+            found = encoded[id(value)] = (value, canonical(value))
+        return found[1]
+
+    def rows() -> Iterator[tuple]:
+        seq, prev = tip
+        for ev in events:
+            seq += 1
+            before, after = encode(ev.before), encode(ev.after)
+            h = event_hash(
+                seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev
+            )
+            tip[:] = seq, h
+            yield (seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev, h)
+            prev = h
+
+    if len(events) == 1:
+        _INSERT.execute(conn, dict(zip(_COLUMNS, next(rows()), strict=True)))
     else:
-        _INSERT.executemany(conn, rows)
+        _INSERT.executemany_values(conn, _COLUMNS, rows())
+    seq, prev = tip
     move = _MOVE_HEAD_AND_DIRECTORY if directory_changed else _MOVE_HEAD
     move.execute(conn, {"seq": seq, "hash": prev})
     head.last_seq, head.last_hash = seq, prev

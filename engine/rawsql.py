@@ -10,6 +10,8 @@ driver gives them, so read only text and integers this way."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON
@@ -22,6 +24,7 @@ class RawStatement:
         self.stmt = stmt
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
         self._processors: dict[str, dict[str, Any]] = {}
+        self._names: dict[str, frozenset[str]] = {}
 
     def _for(self, conn: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         name = conn.dialect.name
@@ -40,6 +43,7 @@ class RawStatement:
                 for bind, key in compiled.bind_names.items()
                 if (proc := _processor(bind.type, conn)) is not None
             }
+            self._names[name] = frozenset(compiled.bind_names.values())
             found = self._compiled[name] = (str(compiled), positional, constants)
         return found
 
@@ -67,6 +71,75 @@ class RawStatement:
         cursor.executemany(
             sql, [self._params(order, constants, self._processed(conn, r)) for r in rows]
         )
+
+    def executemany_values(
+        self,
+        conn: Connection,
+        keys: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        common: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``executemany`` for rows given as tuples, ``row[j]`` being parameter
+        ``keys[j]``; ``common``: parameters with the same value in every row.
+
+        The same statements as ``executemany`` with a dict per row, without
+        making those dicts: common values are converted once, per-row values
+        that need converting (JSON, dates on SQLite...) once per object, and
+        ``rows`` may be a generator (the driver takes the rows one at a time:
+        thousands of them never all exist at once)."""
+        sql, order, constants = self._for(conn)
+        dialect = conn.dialect.name
+        procs = self._processors[dialect]
+        common = {k: _convert(procs.get(k), v) for k, v in (common or {}).items()}
+        given = [*keys, *common]
+        if len(set(given)) != len(given) or not set(given) <= self._names[dialect]:
+            raise ValueError(f"parameters {given} do not fit {sql!r}")
+        convert = [(j, procs[k]) for j, k in enumerate(keys) if k in procs]
+        params: Iterable[Any] = _converted(rows, convert) if convert else rows
+        fixed = {**constants, **common}
+        if order is None:  # named parameters (psycopg): the driver wants mappings
+            params = ({**fixed, **dict(zip(keys, r, strict=True))} for r in params)
+        else:
+            slot = {k: j for j, k in enumerate(keys)}
+            extra = tuple(fixed[k] for k in order if k not in slot)
+            slot.update((k, len(keys) + j) for j, k in enumerate(k for k in order if k not in slot))
+            where = [slot[k] for k in order]
+            if where != list(range(len(keys))) or extra:
+                pick = _picker(where)
+                params = (pick(tuple(r) + extra) for r in params)
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.executemany(sql, params)
+
+
+def _picker(where: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function giving a tuple's items at ``where``, as a tuple."""
+    if len(where) == 1:
+        (j,) = where
+        return lambda r: (r[j],)
+    return itemgetter(*where)
+
+
+def _convert(proc: Callable[[Any], Any] | None, value: Any) -> Any:
+    return proc(value) if proc is not None and value is not None else value
+
+
+def _converted(
+    rows: Iterable[Sequence[Any]], convert: list[tuple[int, Callable[[Any], Any]]]
+) -> Iterator[list[Any]]:
+    """The rows with the values at the given places converted, each object once
+    (bulk rows share dates, flags, lists...). By identity, not equality: 1 and
+    True or 1 and 1.0 are equal but convert differently to JSON."""
+    done: dict[tuple[int, int], tuple[Any, Any]] = {}  # (place, id) -> (object, converted)
+    for row in rows:
+        values = list(row)
+        for j, proc in convert:
+            v = values[j]
+            if v is not None:
+                found = done.get((j, id(v)))
+                if found is None:  # (keeping the object alive keeps its id unique)
+                    found = done[j, id(v)] = (v, proc(v))
+                values[j] = found[1]
+        yield values
 
 
 def _processor(type_: Any, conn: Connection) -> Any:

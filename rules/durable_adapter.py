@@ -41,8 +41,8 @@ serialises every call into it with a lock. What it does about each known trap:
   facts always carry every key (see rules.scoring.bid_facts).
 * **Exceptions raised in an action are swallowed** (``Promise.run`` stores
   them in the session state and carries on). Actions therefore do nothing but
-  append ``(message id, rule name)`` to the current call's list, and the
-  caller checks that every message got the rules it must get; all formatting
+  note the message id and the rule name in the current call's lists (:class:`Fired`),
+  and the caller checks that every message got the rules it must get; all formatting
   happens in Python afterwards.
 * Recommendations are posted as events (one exclusive rule matches each);
   measured, events and facts cost the same there.
@@ -52,12 +52,22 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from durable import engine as _de
 
-__all__ = ["CHUNK", "DurableRulesError", "NoRuleMatched", "register", "run", "stats"]
+__all__ = [
+    "CHUNK",
+    "DurableRulesError",
+    "Fired",
+    "NoRuleMatched",
+    "fire",
+    "register",
+    "run",
+    "stats",
+]
 
 # Messages per session. Measured here with durable_rules 2.0.28: 2,000 sessions
 # never deleted -> MemoryError; one session holding 10,000 facts, then
@@ -99,7 +109,8 @@ _host: _QuietHost | None = None
 _registered: dict[str, dict[str, dict]] = {}  # ruleset name -> {rule name: condition}
 _uses_always: set[str] = set()  # rulesets with an always-true rule
 _sessions = itertools.count(1)
-_sink: list[tuple[str, str]] | None = None  # the running call's (message id, rule name)
+# the running call's actions: message ids and rule names (see Fired)
+_sink: tuple[list[str], list[str]] | None = None
 _stats = {
     "calls": 0,
     "chunks": 0,
@@ -117,7 +128,9 @@ def _action(rule_name: str) -> Callable[[Any], None]:
     # session state), so a failing action would go unnoticed here: the caller
     # checks that every message got its rule(s).
     def act(c: Any) -> None:
-        _sink.append((c._m["m"]["id"], rule_name))  # type: ignore[union-attr]
+        ids, rules = _sink  # type: ignore[misc]
+        ids.append(c._m["m"]["id"])
+        rules.append(rule_name)
 
     return act
 
@@ -155,20 +168,61 @@ def is_registered(ruleset: str) -> bool:
         return ruleset in _registered
 
 
+@dataclass
+class Fired:
+    """What one call into a ruleset did: how many messages went in and, for each
+    action that ran, in the order they ran, its message's index (as text, the
+    message ``id``) and its rule's name. Flat lists of strings, not a list per
+    message: tens of thousands of small lists cost the garbage collector."""
+
+    count: int
+    ids: list[str]
+    rules: list[str]
+
+    def by_message(self) -> list[list[str]]:
+        """For each message, the rules that fired."""
+        fired: list[list[str]] = [[] for _ in range(self.count)]
+        for msg_id, rule_name in zip(self.ids, self.rules, strict=True):
+            fired[int(msg_id)].append(rule_name)
+        return fired
+
+    def of(self, index: int) -> list[str]:
+        """The rules that fired for one message (a scan: for error messages)."""
+        key = str(index)
+        return [r for i, r in zip(self.ids, self.rules, strict=True) if i == key]
+
+
 def run(
     ruleset: str, messages: Sequence[Mapping[str, Any]], mode: Mode = "facts"
 ) -> list[list[str]]:
     """Send ``messages`` through ``ruleset``; for each message, the rules that fired.
+    See :func:`fire`."""
+    return fire(ruleset, messages, mode).by_message()
+
+
+def fire(
+    ruleset: str,
+    messages: Iterable[Mapping[str, Any]],
+    mode: Mode = "facts",
+    *,
+    owned: bool = False,
+) -> Fired:
+    """Send ``messages`` through ``ruleset``; the actions that ran (:class:`Fired`).
 
     Messages go in chunks of :data:`CHUNK`, each into a fresh session that is
     deleted afterwards; ``mode`` "facts" asserts them (every matching rule
     fires), "events" posts them (the first matching rule consumes each).
+    ``messages`` may be a generator: it is read a chunk at a time, holding this
+    module's lock (so it must not call into this module).
     Each message needs a ``ref`` (for error messages); the ``id``, ``sid`` and
-    always-true fields are added here."""
+    always-true fields are added here: to copies, or, when the caller made the
+    messages for this call only (``owned``: dicts), to the messages themselves."""
     global _sink
     from rules.conditions import ALWAYS_FIELD, ALWAYS_VALUE
 
-    fired: list[list[str]] = [[] for _ in messages]
+    ids: list[str] = []
+    rules: list[str] = []
+    count = 0
     with _lock:
         if ruleset not in _registered or _host is None:
             raise DurableRulesError(f"durable_rules ruleset {ruleset!r} is not registered")
@@ -177,14 +231,24 @@ def run(
         send = host.assert_facts if mode == "facts" else host.post_batch
         # the always-true field, only where some rule tests it (every field costs)
         always = {ALWAYS_FIELD: ALWAYS_VALUE} if ruleset in _uses_always else {}
-        _sink = sink = []
+        pending = iter(messages)
+        _sink = (ids, rules)
         try:
-            for start in range(0, len(messages), CHUNK):
+            while chunk := list(itertools.islice(pending, CHUNK)):
                 sid = f"q{next(_sessions)}"
-                batch = [
-                    {**m, "id": str(i), "sid": sid, **always}
-                    for i, m in enumerate(messages[start : start + CHUNK], start=start)
-                ]
+                if owned:
+                    batch = cast(list[dict[str, Any]], chunk)
+                    for i, m in enumerate(batch, start=count):
+                        m["id"] = str(i)
+                        m["sid"] = sid
+                        if always:
+                            m.update(always)
+                else:
+                    batch = [
+                        {**m, "id": str(i), "sid": sid, **always}
+                        for i, m in enumerate(chunk, start=count)
+                    ]
+                count += len(batch)
                 try:
                     # assert (or post), then run the actions synchronously, in this thread
                     send(ruleset, batch)
@@ -211,11 +275,9 @@ def run(
         finally:
             _sink = None
         _stats["calls"] += 1
-        _stats["messages"] += len(messages)
-        _stats["actions"] += len(sink)
-    for msg_id, rule_name in sink:
-        fired[int(msg_id)].append(rule_name)
-    return fired
+        _stats["messages"] += count
+        _stats["actions"] += len(ids)
+    return Fired(count, ids, rules)
 
 
 def _abandon(sid: str) -> None:

@@ -256,10 +256,6 @@ class RuleSet:
         self.max_total = sum(c.max_points for c in criteria)
         base = f"{name}@{version}#{sha256[:10]}"
         self.durable_names = (f"{base}:criteria", f"{base}:recommend")
-        self._by_rule: dict[str, tuple[int, Outcome]] = {
-            o.rule: (i, o) for i, c in enumerate(criteria) for o in c.outcomes
-        }
-        self._rec_by_rule = {r.rule: r for r in recommendations}
         # What goes to durable_rules: only the fields the conditions read (and ref, to
         # name a bid in errors). Every field costs: durable_rules JSON-encodes each
         # batch and JSON-decodes each fired action's whole message.
@@ -276,6 +272,24 @@ class RuleSet:
             [(to_python(o.compiled), o) for o in c.outcomes] for c in criteria
         ]
         self._py_recommend = [(to_python(r.compiled), r) for r in recommendations]
+        # What score and score_python build results from (_Plan, _RecPlan, _Combo). A
+        # combination of outcomes, one per criterion, is numbered in mixed radix:
+        # criterion i's outcome k adds k * the numbers of outcomes of the criteria
+        # before it multiplied together.
+        plans: list[list[_Plan]] = []
+        place = 1
+        for i, c in enumerate(criteria):
+            plans.append([_Plan(c, o, 1 << i, k * place) for k, o in enumerate(c.outcomes)])
+            place *= len(c.outcomes)
+        self._plans = plans
+        self._plan_by_rule = {p.outcome.rule: p for ps in plans for p in ps}
+        self._py_plans = [
+            [(test, p) for (test, _), p in zip(tests, ps, strict=True)]
+            for tests, ps in zip(self._py_criteria, plans, strict=True)
+        ]
+        summary = _summary_values(criteria, [c.outcomes[0] for c in criteria], 0, 0, [])
+        self._rec_plans = {r.rule: _RecPlan(r, frozenset(summary)) for r in recommendations}
+        self._rec_summary = tuple(k for k in self._rec_fields if k in summary)
         self._registered = False
         self._register_lock = threading.Lock()
 
@@ -315,17 +329,20 @@ class RuleSet:
         self._check_facts(facts)
         self._ensure_registered()
         crit_name, rec_name = self.durable_names
-        fired = durable_adapter.run(crit_name, self.criteria_messages(facts), "facts")
-        chosen = [
-            self._pick_outcomes(f["ref"], names) for f, names in zip(facts, fired, strict=True)
-        ]
-        messages = [self.recommend_message(f, ch) for f, ch in zip(facts, chosen, strict=True)]
-        fired = durable_adapter.run(rec_name, messages, RECOMMEND_MODE)
-        recs = [
-            self._pick_recommendation(f["ref"], names)
-            for f, names in zip(facts, fired, strict=True)
-        ]
-        return [self._result(f, ch, r) for f, ch, r in zip(facts, chosen, recs, strict=True)]
+        keys = self._crit_fields  # the messages of criteria_messages, made a chunk at a time
+        fired = durable_adapter.fire(
+            crit_name, ({k: f[k] for k in keys} for f in facts), "facts", owned=True
+        )
+        combos = _Combos(self)
+        chosen = [combos.of(code) for code in self._combination_codes(facts, fired)]
+        fired = durable_adapter.fire(
+            rec_name,
+            (combo.message(f) for f, combo in zip(facts, chosen, strict=True)),
+            RECOMMEND_MODE,
+            owned=True,
+        )
+        recs = self._rec_plans_fired(facts, fired)
+        return [combo.result(f, rec) for f, combo, rec in zip(facts, chosen, recs, strict=True)]
 
     def recommend(
         self, facts: Mapping[str, Any], points: Mapping[str, int]
@@ -342,20 +359,23 @@ class RuleSet:
         )
         self._ensure_registered()
         _, rec_name = self.durable_names
-        fired = durable_adapter.run(rec_name, [self.recommend_message(facts, chosen)],
-                                    RECOMMEND_MODE)
-        result = self._result(facts, chosen, self._pick_recommendation(facts["ref"], fired[0]))
+        fired = durable_adapter.fire(rec_name, [self.recommend_message(facts, chosen)],
+                                     RECOMMEND_MODE)  # fmt: skip
+        (rec,) = self._rec_plans_fired([facts], fired)
+        result = self._result(facts, chosen, rec.recommendation)
         return result.recommendation, result.recommendation_reason, result.missing
 
     def score_python(self, facts: Sequence[dict]) -> list[BidScore]:
         """The same compiled conditions evaluated in plain Python (same results as score)."""
         self._check_facts(facts)
+        combos = _Combos(self)
+        rec_plans = [(test, self._rec_plans[r.rule]) for test, r in self._py_recommend]
         out = []
         for f in facts:
-            chosen = self.outcomes_python(f)
-            message = self.recommend_message(f, chosen)
-            rec = next(r for test, r in self._py_recommend if test(message))
-            out.append(self._result(f, chosen, rec))
+            code = sum(next(p.code for test, p in plans if test(f)) for plans in self._py_plans)
+            combo = combos.of(code)
+            message = combo.message(f)
+            out.append(combo.result(f, next(p for test, p in rec_plans if test(message))))
         return out
 
     def outcomes_python(self, facts: Mapping[str, Any]) -> Chosen:
@@ -385,30 +405,56 @@ class RuleSet:
         values["all_full"] = all_full
         return {k: values[k] if k in values else facts[k] for k in self._rec_fields}
 
-    def _pick_outcomes(self, ref: str, names: list[str]) -> Chosen:
-        chosen: list[Outcome | None] = [None] * len(self.criteria)
-        ok = len(names) == len(self.criteria)
-        for name in names:
-            i, outcome = self._by_rule[name]
+    def _combination_codes(
+        self, facts: Sequence[Mapping[str, Any]], fired: durable_adapter.Fired
+    ) -> list[int]:
+        """For each bid, the number of the combination of outcomes durable_rules
+        chose (exactly one per criterion, checked)."""
+        n = len(facts)
+        codes = [0] * n
+        seen = [0] * n  # bit i: criterion i has its outcome; bit len(criteria): twice
+        twice = 1 << len(self.criteria)
+        by_rule = self._plan_by_rule
+        for msg_id, rule in zip(fired.ids, fired.rules, strict=True):
+            i = int(msg_id)
+            plan = by_rule[rule]
+            if seen[i] & plan.bit:
+                seen[i] |= twice
+            seen[i] |= plan.bit
+            codes[i] += plan.code
+        if fired.count != n or seen.count(twice - 1) != n:
+            bad = next((i for i, s in enumerate(seen) if s != twice - 1), 0)
+            raise durable_adapter.DurableRulesError(
+                f"{self.source}: bid {facts[bad]['ref']}: durable_rules fired "
+                f"{sorted(fired.of(bad))}; expected exactly one outcome per criterion"
+            )
+        return codes
+
+    def _rec_plans_fired(
+        self, facts: Sequence[Mapping[str, Any]], fired: durable_adapter.Fired
+    ) -> list[_RecPlan]:
+        """For each bid, the recommendation durable_rules chose (exactly one, checked)."""
+        n = len(facts)
+        chosen: list[_RecPlan | None] = [None] * n
+        ok = fired.count == n
+        plans = self._rec_plans
+        for msg_id, rule in zip(fired.ids, fired.rules, strict=True):
+            i = int(msg_id)
             if chosen[i] is not None:
                 ok = False
-            chosen[i] = outcome
-        if not ok or any(c is None for c in chosen):
+            chosen[i] = plans[rule]
+        if not ok or None in chosen:
+            bad = next((i for i in range(n) if len(fired.of(i)) != 1), 0)
             raise durable_adapter.DurableRulesError(
-                f"{self.source}: bid {ref}: durable_rules fired {sorted(names)}; "
-                "expected exactly one outcome per criterion"
+                f"{self.source}: bid {facts[bad]['ref']}: durable_rules fired "
+                f"{sorted(fired.of(bad))}; expected exactly one recommendation"
             )
-        return tuple(chosen)  # type: ignore[arg-type]
-
-    def _pick_recommendation(self, ref: str, names: list[str]) -> Recommendation:
-        if len(names) != 1:
-            raise durable_adapter.DurableRulesError(
-                f"{self.source}: bid {ref}: durable_rules fired {sorted(names)}; "
-                "expected exactly one recommendation"
-            )
-        return self._rec_by_rule[names[0]]
+        return chosen  # type: ignore[return-value]
 
     def _result(self, facts: Mapping[str, Any], chosen: Chosen, rec: Recommendation) -> BidScore:
+        """One bid's result, formatting every reason from scratch: what ``recommend``
+        uses (its points may be an officer's), and the reference the prepared
+        results of score/score_python (_Combos) are tested against."""
         results = []
         missing = []
         total = 0
@@ -526,6 +572,158 @@ def _expected(spec: FactSpec) -> str:
     if spec.values:
         return "one of " + ", ".join(spec.values)
     return "text"
+
+
+class _Plan:
+    """One outcome of one criterion, prepared for building results: its points
+    and whether they are full marks, and its reason with ``{points}`` and
+    ``{max_points}`` (the outcome's constants) already filled in, so only facts
+    remain to fill in -- or, when none do, the whole CriterionResult, made once
+    (results are immutable)."""
+
+    __slots__ = ("outcome", "criterion", "bit", "code", "points", "full", "template", "result")
+
+    def __init__(self, criterion: Criterion, outcome: Outcome, bit: int, code: int) -> None:
+        self.outcome = outcome
+        self.criterion = criterion
+        self.bit = bit  # the criterion's bit
+        self.code = code  # what it adds to the number of a combination
+        self.points = outcome.points
+        self.full = outcome.points == criterion.max_points
+        self.template, uses_facts = _fill_in(
+            outcome.reason, {"points": outcome.points, "max_points": criterion.max_points}
+        )
+        self.result: CriterionResult | None = (
+            None if uses_facts else self.make(self.template.format_map({}))
+        )
+
+    def make(self, reason: str) -> CriterionResult:
+        c = self.criterion
+        return CriterionResult(c.id, c.question, self.points, c.max_points, self.full, reason)
+
+    def render(self, facts: Mapping[str, Any]) -> CriterionResult:
+        """The result for one bid's facts (when ``result`` is None: it reads facts)."""
+        return self.make(self.template.format_map(facts))
+
+
+class _RecPlan:
+    """A recommendation with its reason template and the facts (beyond the
+    criteria's summary: total, missing ...) the template reads."""
+
+    __slots__ = ("recommendation", "rule", "recommend", "reason", "uses_facts")
+
+    def __init__(self, recommendation: Recommendation, summary: frozenset[str]) -> None:
+        self.recommendation = recommendation
+        self.rule = recommendation.rule
+        self.recommend = recommendation.recommend
+        self.reason = recommendation.reason
+        self.uses_facts = any(
+            field is not None and field not in summary
+            for _, field, _, _ in string.Formatter().parse(self.reason)
+        )
+
+
+class _Values(dict):
+    """A recommendation reason's placeholders: the summary, then the facts."""
+
+    __slots__ = ("facts",)
+
+    def __init__(self, summary: Mapping[str, Any], facts: Mapping[str, Any]) -> None:
+        super().__init__(summary)
+        self.facts = facts
+
+    def __missing__(self, key: str) -> Any:
+        return self.facts[key]
+
+
+class _Combo:
+    """What one combination of outcomes (one per criterion) gives every bid
+    that has it: the total, the missing questions, the summary values the
+    recommendations read, and each recommendation's reason when it reads no
+    facts. Many bids share a combination: all this is worked out once."""
+
+    __slots__ = ("rule_set", "plans", "total", "missing", "summary", "rec_base", "reasons")
+
+    def __init__(self, rule_set: RuleSet, code: int) -> None:
+        self.rule_set = rule_set
+        plans = []
+        for outcomes in rule_set._plans:
+            code, k = divmod(code, len(outcomes))
+            plans.append(outcomes[k])
+        self.plans = tuple(plans)
+        self.total = sum(p.points for p in plans)
+        self.missing = tuple(p.criterion.question for p in plans if not p.full)
+        self.summary = _summary_values(
+            rule_set.criteria, [p.outcome for p in plans], self.total, rule_set.max_total,
+            self.missing,
+        )  # fmt: skip
+        self.rec_base = {k: self.summary[k] for k in rule_set._rec_summary}
+        self.reasons: dict[str, str] = {}
+
+    def message(self, facts: Mapping[str, Any]) -> dict:
+        """RuleSet.recommend_message for this combination."""
+        base = self.rec_base
+        return {k: base[k] if k in base else facts[k] for k in self.rule_set._rec_fields}
+
+    def result(self, facts: Mapping[str, Any], rec: _RecPlan) -> BidScore:
+        """RuleSet._result for this combination."""
+        if rec.uses_facts:
+            reason = rec.reason.format_map(_Values(self.summary, facts))
+        else:
+            found = self.reasons.get(rec.rule)
+            if found is None:
+                found = self.reasons[rec.rule] = rec.reason.format_map(self.summary)
+            reason = found
+        return BidScore(
+            ref=facts["ref"],
+            total=self.total,
+            max_total=self.rule_set.max_total,
+            criteria=tuple(p.result or p.render(facts) for p in self.plans),
+            recommendation=rec.recommend,
+            recommendation_reason=reason,
+            missing=self.missing,
+        )
+
+
+class _Combos(dict):
+    """The combinations met in one call, by their numbers."""
+
+    def __init__(self, rule_set: RuleSet) -> None:
+        super().__init__()
+        self.rule_set = rule_set
+
+    def of(self, code: int) -> _Combo:
+        combo = self.get(code)
+        if combo is None:
+            combo = self[code] = _Combo(self.rule_set, code)
+        return combo
+
+
+_CONVERSIONS: dict[str, Callable[[Any], str]] = {"r": repr, "s": str, "a": ascii}
+
+
+def _fill_in(template: str, values: Mapping[str, Any]) -> tuple[str, bool]:
+    """``template`` with the placeholders named in ``values`` formatted as
+    str.format would; the rest kept. Also: whether any placeholder remains."""
+    out = []
+    remains = False
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        if field in values:
+            value = values[field]
+            if conversion:
+                value = _CONVERSIONS[conversion](value)
+            text = format(value, spec or "")
+            out.append(text.replace("{", "{{").replace("}", "}}"))
+        else:
+            remains = True
+            out.append(
+                "{" + field + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "") + "}"
+            )  # fmt: skip
+    return "".join(out), remains
 
 
 def _summary_values(

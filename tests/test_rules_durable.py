@@ -40,13 +40,27 @@ def fired_actions(rules, fn, facts) -> tuple[list, int]:
     return out, durable_adapter.stats()["actions"] - before
 
 
+def from_scratch(rules, facts) -> list:
+    """Each bid's result the long way: outcomes in Python, every reason formatted
+    from scratch by RuleSet._result. score and score_python build results from
+    parts prepared once per rule set and per combination of outcomes; they must
+    give exactly this."""
+    out = []
+    for f in facts:
+        chosen = rules.outcomes_python(f)
+        message = rules.recommend_message(f, chosen)
+        rec = next(r for test, r in rules._py_recommend if test(message))
+        out.append(rules._result(f, chosen, rec))
+    return out
+
+
 # ---------------------------------------------------------------- the two paths agree
 
 
 def test_durable_and_python_agree_on_the_26_real_bids(rules):
     facts = april_facts()
     scores, actions = fired_actions(rules, rules.score, facts)
-    assert scores == rules.score_python(facts)
+    assert scores == rules.score_python(facts) == from_scratch(rules, facts)
     assert [s.total for s in scores[:3]] == [7, 7, 7]
     # exactly one action per criterion per bid, and one per recommendation
     assert actions == len(facts) * (len(rules.criteria) + 1)
@@ -55,7 +69,7 @@ def test_durable_and_python_agree_on_the_26_real_bids(rules):
 def test_durable_and_python_agree_on_2000_synthetic_bids(rules):
     facts = [bid_facts(b) for b in synthetic_bids(2000, seed=7)]
     scores, actions = fired_actions(rules, rules.score, facts)
-    assert scores == rules.score_python(facts)
+    assert scores == rules.score_python(facts) == from_scratch(rules, facts)
     assert actions == 2000 * 4
     # the synthetic bids reach every outcome of every criterion, and every recommendation
     reasons = {(c.criterion, c.points, c.reason.split(":")[0][:20]) for s in scores
@@ -100,7 +114,7 @@ def test_durable_and_python_agree_on_arbitrary_facts(rules, many):
     # facts as durable_rules might see them but bid_facts would rarely make them:
     # inconsistent combinations, boundaries, huge and zero amounts, unicode text
     facts = [{"ref": f"H-{i}", **f} for i, f in enumerate(many)]
-    assert rules.score(facts) == rules.score_python(facts)
+    assert rules.score(facts) == rules.score_python(facts) == from_scratch(rules, facts)
 
 
 # random rule files: random conditions over the facts, compiled both ways
@@ -171,12 +185,89 @@ def test_random_rule_files_agree_with_first_match_semantics(outcome_lists, seed)
         f["breakeven_years"] = 2.0
         f["partner_count"] = 2
     scores, actions = fired_actions(rs, rs.score, facts)
-    assert scores == rs.score_python(facts)
+    assert scores == rs.score_python(facts) == from_scratch(rs, facts)
     assert actions == len(facts) * (len(rs.criteria) + 1)
     for f, s in zip(facts, scores, strict=True):  # first match, as the file says
         for crit, result in zip(rs.criteria, s.criteria, strict=True):
             first = next(o for o in crit.outcomes if o.when is None or _holds(o.when, f))
             assert result.points == first.points
+
+
+def test_prepared_reasons_read_like_reasons_formatted_from_scratch(rules):
+    """Reasons are prepared once: {points} and {max_points} filled in per outcome
+    (with their conversions and format specs), a reason reading no facts made
+    once; what remains is formatted per bid. Braces, conversions and specs of
+    every kind give the same text as formatting the whole template per bid."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    for old, new in (
+        ('reason: "involves other councils"',
+         'reason: "{{points}} {points!r}/{max_points:>4} {max_points!s:*^7}"'),
+        ('reason: "a single-authority bid"', 'reason: "{points:+d} of {max_points:.2f}: {ref!r}"'),
+        ('reason: "builds on proven earlier work"',
+         'reason: "{points:b} {{{max_points}}} {grant!a} {breakeven_years:08.3f}"'),
+        ('reason: "meets every criterion ({total} of {max_total} points)"',
+         'reason: "{total}/{max_total} {grant} {savings_note!r} {all_full} {savings_full}"'),
+        ('reason: "{total} of {max_total} points, below the 2 needed to refer it back"',
+         'reason: "{{total}} {missing!r:.30} {partnership}"'),
+    ):  # fmt: skip
+        assert old in text
+        text = text.replace(old, new)
+    rs = parse_rule_set(text.replace('version: "2011.1"', 'version: "fmt"'), source="fmt.yaml")
+    facts = april_facts() + [bid_facts(b) for b in synthetic_bids(300, seed=3)]
+    scores = rs.score(facts)
+    assert scores == rs.score_python(facts) == from_scratch(rs, facts)
+    assert scores[0].criteria[0].reason == "{points} 1/   1 ***1***"
+    assert scores[0].criteria[2].reason == "1 {1} '\\xa3100,000' 0000.230"
+    assert scores[0].recommendation_reason == (
+        "7/7 £100,000 '£2,137,416 over 5 years' yes yes"
+    )
+
+
+def test_durable_rules_firing_other_than_one_outcome_per_criterion_is_refused(rules):
+    """score checks what durable_rules did: one outcome per criterion, one
+    recommendation, per bid; otherwise it names the bid and what fired."""
+    facts = april_facts()[:3]
+    ok = ["partnership/0", "savings/0", "track_record/0"]
+    twice = durable_adapter.Fired(
+        3, list("000111222"), [*ok, "partnership/0", "partnership/1", "savings/0", *ok]
+    )
+    with pytest.raises(durable_adapter.DurableRulesError) as exc:
+        rules._combination_codes(facts, twice)
+    assert f"bid {facts[1]['ref']}: durable_rules fired ['partnership/0', 'partnership/1', " \
+        "'savings/0']; expected exactly one outcome per criterion" in str(exc.value)
+    short = durable_adapter.Fired(3, list("00011122"), [*ok, *ok, *ok[:2]])
+    with pytest.raises(durable_adapter.DurableRulesError, match=facts[2]["ref"]):
+        rules._combination_codes(facts, short)
+    assert len(rules._combination_codes(facts, durable_adapter.Fired(3, list("000111222"),
+                                                                     ok * 3))) == 3  # fmt: skip
+    rec = "recommend/0"
+    for ids in (["0", "1", "1", "2"], ["0", "2"]):
+        fired = durable_adapter.Fired(3, ids, [rec] * len(ids))
+        with pytest.raises(durable_adapter.DurableRulesError) as exc:
+            rules._rec_plans_fired(facts, fired)
+        assert f"bid {facts[1]['ref']}: durable_rules fired" in str(exc.value)
+        assert "expected exactly one recommendation" in str(exc.value)
+
+
+def test_fire_reads_messages_a_chunk_at_a_time(rules):
+    """fire takes a generator (only a chunk's messages exist at once) and reports
+    the actions as flat lists; run groups them per message."""
+    crit_name, _ = rules.durable_names
+    rules._ensure_registered()
+    facts = [bid_facts(b) for b in synthetic_bids(durable_adapter.CHUNK * 2 + 7, seed=5)]
+    made = []
+
+    def messages():
+        for m in rules.criteria_messages(facts):
+            made.append(durable_adapter._stats["chunks"])  # (stats() would wait for the lock)
+            yield m
+
+    fired = durable_adapter.fire(crit_name, messages(), "facts", owned=True)
+    assert fired.count == len(facts) and len(fired.ids) == len(fired.rules) == 3 * len(facts)
+    assert len(set(made)) == 3  # made between chunks, not all at first
+    grouped = fired.by_message()
+    assert grouped == durable_adapter.run(crit_name, rules.criteria_messages(facts))
+    assert sorted(grouped[5]) == sorted(fired.of(5))
 
 
 def _holds(c, f) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from engine.args import Args
 from engine.errors import NotFound, ValidationError
@@ -171,6 +171,71 @@ def check_round_accepts(uow: UnitOfWork, rnd: Any, grant_pence: int) -> None:
         )
 
 
+# score_round's reads, straight to the driver (10,000 rows and more)
+_SCORABLE_STATE = or_(*(BID_T.c.state == s for s in SCORABLE))  # no expanding IN: raw SQL
+_FACT_COLUMNS = (
+    "id",
+    "ref",
+    "state",
+    "grant_requested_pence",
+    "savings_text",
+    "savings_basis",
+    "savings_amount_pence",
+    "savings_high_pence",
+    "savings_years",
+    "savings_annual",
+    "partnership",
+    "builds_on_proven",
+    "invest_to_save",
+)
+_PARTNERS = (
+    select(BidPartner.bid_id, func.count().label("n")).group_by(BidPartner.bid_id).subquery()
+)
+_SCORABLE_BIDS = RawStatement(
+    select(
+        *(BID_T.c[c] for c in _FACT_COLUMNS),
+        func.coalesce(_PARTNERS.c.n, 0).label("partner_count"),
+    )
+    .select_from(BID_T.outerjoin(_PARTNERS, _PARTNERS.c.bid_id == BID_T.c.id))
+    .where(BID_T.c.round_id == bindparam("in_round"), _SCORABLE_STATE)
+    .order_by(BID_T.c.id)
+)
+_IN_ROUND = (
+    select(BID_T.c.id)
+    .where(BID_T.c.round_id == bindparam("in_round"), _SCORABLE_STATE)
+    .scalar_subquery()
+)
+_CURRENT_POINTS = RawStatement(
+    select(Score.bid_id, Score.total_points).where(
+        Score.bid_id.in_(_IN_ROUND), Score.current.is_(True)
+    )
+)
+_CURRENT_IDS = RawStatement(
+    select(Score.bid_id, Score.id).where(Score.bid_id.in_(_IN_ROUND), Score.current.is_(True))
+)
+_SCORE_KEYS = (
+    "bid_id",
+    "total_points",
+    "rules_total_points",
+    "max_points",
+    "recommendation",
+    "recommendation_reason",
+    "missing",
+)
+_CRITERION_KEYS = ("score_id", "criterion", "question", "points", "max_points", "reason")
+
+
+def scorable_bids(conn: Any, round_id: int) -> list[dict]:
+    """The round's bids that can be scored, as bid_fact_rows gives them (the
+    columns bid_facts reads, with id and state), in id order. Read raw: the
+    booleans come as the driver gives them (0 and 1 on SQLite)."""
+    names = (*_FACT_COLUMNS, "partner_count")
+    return [
+        dict(zip(names, r, strict=True))
+        for r in _SCORABLE_BIDS.execute(conn, {"in_round": round_id})
+    ]
+
+
 def bid_fact_rows(conn: Any, where: Any) -> list[dict]:
     """Bid rows (as mappings bid_facts reads) with their partner counts."""
     partners = (
@@ -197,71 +262,53 @@ def score_round(uow: UnitOfWork, args: Args) -> dict:
     rs = rule_set(rules_name)
     version_id = rule_set_version_id(uow, rs)
     conn = uow.conn
-    bids = bid_fact_rows(conn, (BID_T.c.round_id == rnd.id) & BID_T.c.state.in_(SCORABLE))
+    bids = scorable_bids(conn, rnd.id)
     if not bids:
         raise ValidationError(f"score_round: round: {rnd.ref} has no bids to score", field="round")
     first_in_state = {b["state"]: b["ref"] for b in reversed(bids)}
     for state, ref in first_in_state.items():  # each state once: the answer is the same
         uow.step(BID, "score", state, ref)
-    scores = rs.score([bid_facts(b) for b in bids])
-    by_ref = {b["ref"]: b for b in bids}
+    scores = rs.score([bid_facts(b) for b in bids])  # in the order of the bids
     # the same bids as `bids`: writers are serialised, so nothing changed since the read
-    in_round = (
-        select(BID_T.c.id)
-        .where(BID_T.c.round_id == rnd.id, BID_T.c.state.in_(SCORABLE))
-        .scalar_subquery()
-    )
-    previous = dict(
-        conn.execute(
-            select(Score.bid_id, Score.total_points).where(
-                Score.bid_id.in_(in_round), Score.current.is_(True)
-            )
-        ).all()
-    )
+    in_round = {"in_round": rnd.id}
+    previous = dict(_CURRENT_POINTS.execute(conn, in_round).fetchall())
     conn.execute(
         update(Score)
-        .where(Score.bid_id.in_(in_round), Score.current.is_(True))
-        .values(current=False)
+        .where(Score.bid_id.in_(_IN_ROUND), Score.current.is_(True))
+        .values(current=False),
+        in_round,
     )
-    rows = [
+    _INSERT_SCORES.executemany_values(
+        conn,
+        _SCORE_KEYS,
+        (
+            (
+                b["id"],
+                s.total,
+                s.total,
+                s.max_total,
+                s.recommendation,
+                s.recommendation_reason,
+                s.missing,
+            )
+            for b, s in zip(bids, scores, strict=True)
+        ),
         {
-            "bid_id": by_ref[s.ref]["id"],
             "round_id": rnd.id,
             "rule_set_version_id": version_id,
-            "total_points": s.total,
-            "rules_total_points": s.total,
-            "max_points": s.max_total,
-            "recommendation": s.recommendation,
-            "recommendation_reason": s.recommendation_reason,
-            "missing": list(s.missing),
             "scored_on": uow.today,
             "current": True,
-        }
-        for s in scores
-    ]
-    _INSERT_SCORES.executemany(conn, rows)
-    new_ids = dict(
-        conn.execute(
-            select(Score.bid_id, Score.id).where(
-                Score.bid_id.in_(in_round), Score.current.is_(True)
-            )
-        ).all()
+        },
     )
-    score_ids = [new_ids[by_ref[s.ref]["id"]] for s in scores]
-    _INSERT_CRITERIA.executemany(
+    new_ids = dict(_CURRENT_IDS.execute(conn, in_round).fetchall())
+    _INSERT_CRITERIA.executemany_values(
         conn,
-        [
-            {
-                "score_id": sid,
-                "criterion": c.criterion,
-                "question": c.question,
-                "points": c.points,
-                "max_points": c.max_points,
-                "reason": c.reason,
-            }
-            for sid, s in zip(score_ids, scores, strict=True)
+        _CRITERION_KEYS,
+        (
+            (new_ids[b["id"]], c.criterion, c.question, c.points, c.max_points, c.reason)
+            for b, s in zip(bids, scores, strict=True)
             for c in s.criteria
-        ],
+        ),
     )
     conn.execute(
         update(Bid)
@@ -269,20 +316,26 @@ def score_round(uow: UnitOfWork, args: Args) -> dict:
         .values(state="scored", version=Bid.version + 1)
     )
     label = f"{rs.name} {rs.version}"
-    for s in scores:
-        b = by_ref[s.ref]
-        uow.record(
-            s.ref,
-            {"state": b["state"], "points": previous.get(b["id"])},
-            {
+    # Bids scored alike get the same before/after objects: audit.append encodes each once.
+    befores: dict[tuple, dict] = {}
+    afters: dict[tuple, dict] = {}
+    for b, s in zip(bids, scores, strict=True):
+        points = previous.get(b["id"])
+        before = befores.get((b["state"], points))
+        if before is None:
+            before = befores[b["state"], points] = {"state": b["state"], "points": points}
+        key = (s.total, s.max_total, s.recommendation, *(c.points for c in s.criteria))
+        after = afters.get(key)
+        if after is None:
+            after = afters[key] = {
                 "state": "scored",
                 "points": s.total,
                 "of": s.max_total,
                 "rules": label,
                 "recommendation": s.recommendation,
                 "criteria": {c.criterion: c.points for c in s.criteria},
-            },
-        )
+            }
+        uow.record(s.ref, before, after)
     if rules_name != rnd.rule_set:
         uow.update_versioned(Round, rnd.id, rnd.version, {"rule_set": rules_name}, rnd.ref)
     uow.record(rnd.ref, {}, {"scored": len(scores), "rules": label, "sha256": rs.sha256[:12]})
