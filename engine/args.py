@@ -149,9 +149,9 @@ class Args:
         if unknown:
             known = sorted(self._seen | set(also_allowed))
             raise ValidationError(
-                f"{self.command}: unknown field(s) {', '.join(sorted(unknown))}; "
+                f"{self.command}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
                 f"this command takes: {', '.join(known)}",
-                field=sorted(unknown)[0],
+                field=sorted(map(str, unknown))[0],
             )
 
 

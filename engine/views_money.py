@@ -23,15 +23,14 @@ from engine.models import (
     DepositShare,
     Evidence,
     Grant,
+    GrantChange,
     Milestone,
     Organisation,
     Payment,
     Person,
-    PersonRole,
     Pot,
     Recovery,
     RepaymentInstalment,
-    Signature,
 )
 
 Reader = Session | Connection
@@ -73,6 +72,47 @@ def _milestones(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
                 "state": m.state,
                 "evidence": evidence.get(m.id),
                 "verified_on": _iso(m.verified_on),
+            }
+        )
+    return out
+
+
+def _payments(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = defaultdict(list)
+    for p in conn.execute(
+        select(Payment.__table__, Milestone.seq, Person.name.label("released_by"))
+        .join(Milestone, Milestone.id == Payment.milestone_id)
+        .join(Person, Person.id == Payment.released_by_id)
+        .where(Payment.grant_id.in_(grant_ids))
+        .order_by(Payment.id)
+    ):
+        out[p.grant_id].append(
+            {
+                "ref": p.ref,
+                "milestone": p.seq,
+                "amount_pence": p.amount_pence,
+                "released_by": p.released_by,
+                "released_on": _iso(p.released_on),
+            }
+        )
+    return out
+
+
+def _changes(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = defaultdict(list)
+    for c in conn.execute(
+        select(GrantChange.__table__)
+        .where(GrantChange.grant_id.in_(grant_ids))
+        .order_by(GrantChange.id)
+    ):
+        out[c.grant_id].append(
+            {
+                "kind": c.kind,
+                "approved_by": c.approved_by,
+                "approved_on": _iso(c.approved_on),
+                "reason": c.reason,
+                "before": c.before,
+                "after": c.after,
             }
         )
     return out
@@ -155,6 +195,8 @@ def grants(
     milestones = _milestones(conn, ids)
     instalments = _instalments(conn, ids, today)
     recoveries = _recoveries(conn, ids)
+    payments = _payments(conn, ids)
+    changes = _changes(conn, ids)
     out = []
     for g in rows:
         line = money[g.id]
@@ -183,72 +225,20 @@ def grants(
                 "milestones": milestones.get(g.id, []),
                 "repayments": instalments.get(g.id, []),
                 "recoveries": recoveries.get(g.id, []),
+                "payments": payments.get(g.id, []),
+                "changes": changes.get(g.id, []),
             }
         )
     return out
 
 
 def delegated_decisions(conn: Reader) -> list[dict]:
-    """Every delegated decision with its signatures: the record a council publishes."""
-    rows = conn.execute(
-        select(
-            DelegatedDecision.__table__,
-            Pot.name.label("pot"),
-            Bid.ref.label("bid_ref"),
-            Person.name.label("requested_by"),
-        )
-        .join(Pot, Pot.id == DelegatedDecision.pot_id)
-        .outerjoin(Bid, Bid.id == DelegatedDecision.bid_id)
-        .join(Person, Person.id == DelegatedDecision.requested_by_id)
-        .order_by(DelegatedDecision.id)
-    ).all()
-    if not rows:
-        return []
-    ids = [r.id for r in rows]
-    roles: dict[int, list[str]] = defaultdict(list)
-    for person_id, role in conn.execute(
-        select(PersonRole.person_id, PersonRole.role).order_by(PersonRole.role)
-    ):
-        roles[person_id].append(role)
-    signatures: dict[int, list[dict]] = defaultdict(list)
-    for s in conn.execute(
-        select(Signature.__table__, Person.name.label("signer"))
-        .join(Person, Person.id == Signature.person_id)
-        .where(Signature.delegated_decision_id.in_(ids))
-        .order_by(Signature.id)
-    ):
-        signatures[s.delegated_decision_id].append(
-            {
-                "by": s.signer,
-                "roles": [r for r in roles.get(s.person_id, []) if r in ("chair", "vice_chair")],
-                "decision": s.decision,
-                "interest_declared": s.interest_declared,
-                "reason": s.reason,
-                "signed_at": s.signed_at.isoformat() if s.signed_at else None,
-            }
-        )
-    return [
-        {
-            "ref": r.ref,
-            "kind": "delegated_decision",
-            "title": r.title,
-            "bid": r.bid_ref,
-            "pot": r.pot,
-            "state": r.state,
-            "version": r.version,
-            "amount_pence": r.amount_pence,
-            "pot_balance_pence": r.pot_balance_pence,
-            "reasons": r.reasons,
-            "alternatives": r.alternatives,
-            "requested_by": r.requested_by,
-            "requested_on": _iso(r.requested_on),
-            "expires_on": _iso(r.expires_on),
-            "decided_on": _iso(r.decided_on),
-            "endorsed_on": _iso(r.endorsed_on),
-            "signatures": signatures.get(r.id, []),
-        }
-        for r in rows
-    ]
+    """Every delegated decision with its signatures: the record a council publishes
+    (built by the delegation module, which also renders the Board's report)."""
+    from engine.handlers.delegation import delegated_items
+
+    bind = conn.connection() if isinstance(conn, Session) else conn
+    return delegated_items(bind)
 
 
 def deposits(conn: Reader) -> list[dict]:

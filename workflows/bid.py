@@ -41,6 +41,15 @@ BID = Workflow(
         ),
         Step("score", ("submitted", "scored", "resubmitted"), "scored", roles("officer")),
         Step("approve", AWAITING_DECISION, "approved", DECIDERS, rule="pot_can_cover"),
+        # the Chair and Vice Chairs between meetings, under the scheme of delegation
+        # (workflows/delegated.py): the signature that satisfies the scheme approves
+        Step(
+            "approve_delegated",
+            ("submitted", *AWAITING_DECISION),
+            "approved",
+            roles("chair", "vice_chair", "system"),
+            rule="scheme_satisfied",
+        ),
         Step("reject", AWAITING_DECISION, "rejected", DECIDERS),
         Step("defer", AWAITING_DECISION, "deferred", DECIDERS),
         Step("refer_back", AWAITING_DECISION, "referred_back", DECIDERS),

@@ -1,3 +1,13 @@
 """Command handlers, one module per area. Importing this registers them all."""
 
-from engine.handlers import directory, intake, meetings, programme, rounds  # noqa: F401
+from engine.handlers import (  # noqa: F401
+    delegation,
+    directory,
+    grants,
+    intake,
+    meetings,
+    programme,
+    recovery,
+    returns,
+    rounds,
+)

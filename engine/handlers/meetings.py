@@ -150,7 +150,11 @@ def record_attendance(uow: UnitOfWork, args: Args) -> dict:
             .where(MeetingMember.meeting_id == m.id, MeetingMember.person_id == pid)
             .values(present=pid in ids)
         )
-    agenda = awaiting_decision(uow.conn, m.programme_id)
+    from engine.handlers.delegation import unreported_delegated
+
+    # bids awaiting a decision, then delegated decisions to report (to endorse or note)
+    agenda = awaiting_decision(uow.conn, m.programme_id) + unreported_delegated(
+        uow.conn, m.programme_id)
     uow.update_versioned(Meeting, m.id, m.version, {"agenda": agenda}, m.ref)
     quorate = len(ids) >= m.quorum
     uow.record(m.ref, {"present": sum(roll.values())},
@@ -325,34 +329,52 @@ def _subject(outcome: str, ref: str, title: str) -> str:
 
 def _approve(uow: UnitOfWork, bid: Any, amount: int, decision_ref: str) -> str:
     """Commit the money and make the grant; refuse if the pot cannot cover it."""
+    return commit_grant(uow, bid, amount, decision_ref)[0]
+
+
+def commit_grant(
+    uow: UnitOfWork,
+    bid: Any,
+    amount: int,
+    source_ref: str,
+    delegated_decision_id: int | None = None,
+    pot_id: int | None = None,
+) -> tuple[str, int]:
+    """Make ``bid`` a grant of ``amount`` from ``pot_id`` (default the bid's pot):
+    refuse if it is more than requested or the pot cannot cover it; insert the
+    grant (with the delegated decision behind it, if any), link the bid's
+    milestones and book the COMMIT movement (its note names ``source_ref``, the
+    decision or delegated decision). Returns (grant ref, grant id)."""
+    cmd = uow.command
     if amount > bid.grant_requested_pence:
         raise ValidationError(
-            f"decide: amount: {format_pence(amount)} is more than the "
+            f"{cmd}: amount: {format_pence(amount)} is more than the "
             f"{format_pence(bid.grant_requested_pence)} requested", field="amount")
-    if bid.pot_id is None:
+    pot_id = pot_id if pot_id is not None else bid.pot_id
+    if pot_id is None:
         raise ValidationError(
-            f"decide: item: {bid.ref} is not for any pot; amend it to name one", field="item")
-    line = pot_line(uow.conn, bid.pot_id)
+            f"{cmd}: item: {bid.ref} is not for any pot; amend it to name one", field="item")
+    line = pot_line(uow.conn, pot_id)
     if amount > line.available_pence:
         raise MoneyRuleBroken(
-            f"decide: amount: approving {format_pence(amount)} for {bid.ref} would overcommit "
+            f"{cmd}: amount: approving {format_pence(amount)} for {bid.ref} would overcommit "
             f"the {line.name} pot: {format_pence(line.available_pence)} is available "
             f"(allocated {format_pence(line.allocated_pence)}, committed "
             f"{format_pence(line.committed_pence)})", field="amount")
     conn = uow.conn
     grant_ref = next_ref(conn, Grant, "grant")
     grant_id = conn.execute(insert(Grant).values(
-        ref=grant_ref, bid_id=bid.id, accountable_body_id=bid.sponsor_id, pot_id=bid.pot_id,
+        ref=grant_ref, bid_id=bid.id, accountable_body_id=bid.sponsor_id, pot_id=pot_id,
         awarded_pence=amount, invest_to_save=bid.invest_to_save, state="active",
-        approved_on=uow.today, version=1,
+        approved_on=uow.today, delegated_decision_id=delegated_decision_id, version=1,
     )).inserted_primary_key[0]
     conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=grant_id))
     conn.execute(insert(MoneyMovement).values(
-        pot_id=bid.pot_id, kind=MovementKind.COMMIT.value, amount_pence=amount,
+        pot_id=pot_id, kind=MovementKind.COMMIT.value, amount_pence=amount,
         booked_on=uow.today, item_ref=bid.ref, grant_id=grant_id,
-        note=f"{decision_ref}: approved {bid.ref}",
+        note=f"{source_ref}: approved {bid.ref}",
     ))
-    return grant_ref
+    return grant_ref, grant_id
 
 
 @command("reverse_decision", summary="Reverse a mistaken decision with a new, audited one")
@@ -430,6 +452,9 @@ def close_meeting(uow: UnitOfWork, args: Args) -> dict:
     m = load_meeting(uow, args.text("meeting"))
     args.done()
     state = uow.step(MEETING, "close", m.state, m.ref)
+    from engine.handlers.delegation import note_declined
+
+    noted = note_declined(uow, m)  # declined delegated decisions on the agenda: reported
     uow.update_versioned(Meeting, m.id, m.version, {"state": state}, m.ref)
-    uow.record(m.ref, {"state": m.state}, {"state": state})
-    return {"meeting": m.ref, "state": state}
+    uow.record(m.ref, {"state": m.state}, {"state": state, **({"noted": noted} if noted else {})})
+    return {"meeting": m.ref, "state": state, **({"noted": noted} if noted else {})}

@@ -1,0 +1,29 @@
+"""A return a grant owes for a period: a quarterly progress report or a
+quarterly efficiency-savings return (savings delivered to date, savings
+anticipated). Issue 5's schedules create returns as ``due``; a sponsor may
+also submit one that was never scheduled (it is created and submitted at
+once). An officer accepts it or queries it back to the sponsor."""
+
+from workflows.base import Step, Workflow, roles
+
+RETURN = Workflow(
+    name="return",
+    initial="due",
+    states={
+        "due": "owed by the sponsor by its due date",
+        "submitted": "sent in; awaiting an officer's review",
+        "queried": "sent back to the sponsor with a question",
+        "accepted": "accepted by an officer; its figures count",
+    },
+    steps=[
+        Step(
+            "submit",
+            ("due", "submitted", "queried"),
+            "submitted",
+            roles("sponsor", "officer"),
+            label="send in (or correct before review)",
+        ),
+        Step("accept", ("submitted",), "accepted", roles("officer")),
+        Step("query", ("submitted",), "queried", roles("officer")),
+    ],
+)
