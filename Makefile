@@ -30,12 +30,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## bench: command throughput vs bare SQLAlchemy; scoring vs bare durable_rules (bench/results/)
+## bench: command throughput vs bare SQLAlchemy; scoring vs bare durable_rules; the deadline sweep (bench/results/)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_commands --n 2000 --sync NORMAL --out bench/results/commands.json
 	$(BIN)/python -m bench.bench_commands --n 2000 --sync FULL --out bench/results/commands-full.json
 	$(BIN)/python -m bench.bench_scoring --n 10000 --rounds 10 --out bench/results/scoring.json
 	$(BIN)/python -m bench.bench_score_round --n 10000 --rounds 10 --out bench/results/score_round.json
+	$(BIN)/python -m bench.bench_sweep --out bench/results/sweep.json
 
 clean:
 	rm -rf $(VENV) quorum.db quorum.db-wal quorum.db-shm var

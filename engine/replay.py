@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from sqlmodel import Session
 
-from engine import views
-from engine.args import parse_date
+from engine import views, views_returns
+from engine.args import Args, parse_date
 from engine.clock import FixedClock
 from engine.db import ensure_schema, make_engine
 from engine.errors import QuorumError, ValidationError
@@ -28,7 +28,7 @@ from engine.service import REGISTRY, Actor, Quorum
 from engine.yamlio import load_yaml
 
 STEP_KEYS = {"on", "by", "do", "expect", "key", "note", "error_contains"}
-REPLAY_VERBS = {"import_bids"}  # verbs the replay handles itself (they call commands)
+REPLAY_VERBS = {"import_bids", "advance_clock"}  # verbs the replay handles (they call commands)
 
 
 class ScenarioError(QuorumError):
@@ -159,8 +159,9 @@ def _run(path: Path, data: dict, engine: Any, after_step: StepHook | None = None
     people = setup(q, data, path.name)
     result = ReplayResult(scenario=str(data.get("title") or path.name))
     last_day = start_day
+    state: dict = {}  # what steps leave for later steps (advance_clock: the last day swept)
     for i, raw in enumerate(steps, start=1):
-        record = _step(q, clock, people, path, i, raw, last_day)
+        record = _step(q, clock, people, path, i, raw, last_day, state)
         last_day = parse_date(record.on, "on")
         result.steps.append(record)
         if after_step is not None:
@@ -174,6 +175,7 @@ def _run(path: Path, data: dict, engine: Any, after_step: StepHook | None = None
             "pots": views.pots(session),
             "meetings": views.meetings(session),
             "actions": views.actions(session),
+            "returns": views_returns.returns(session, clock.today()),
             "outbox": views.outbox(session),
             "audit": views.audit_summary(session),
         }
@@ -188,6 +190,7 @@ def _step(
     i: int,
     raw: Any,
     last_day: dt.date,
+    state: dict | None = None,
 ) -> StepRecord:
     where = f"step {i}"
     if not isinstance(raw, dict):
@@ -219,6 +222,10 @@ def _step(
     try:
         if verb == "import_bids":
             record.result = _import(q, path, args, actor)
+        elif verb == "advance_clock":
+            store = {} if state is None else state
+            record.result = _advance_clock(q, clock, path, day, args, store)
+            record.on = record.result["to"]
         else:
             record.result = q.execute(verb, args, actor, key=raw.get("key"))
     except QuorumError as exc:
@@ -250,3 +257,52 @@ def _import(q: Quorum, path: Path, args: dict, actor: str) -> dict:
             "import_bids: nothing imported: " + "; ".join(str(p) for p in report.problems)
         )
     return {"accepted": report.accepted, "problems": [str(p) for p in report.problems]}
+
+
+def _advance_clock(
+    q: Quorum, clock: FixedClock, path: Path, day: dt.date, args: dict, state: dict
+) -> dict:
+    """``advance_clock: {to: DATE}``: time passes from the step's day to ``to``, the
+    scheduler sweeping once each day (days already swept are not swept again;
+    days between two steps that no advance_clock covered were "downtime": not
+    swept, as if the scheduler had been stopped). Optional ``returns_rules`` and
+    ``reminder_rules``: rule files, relative to the scenario."""
+    a = Args("advance_clock", args)
+    to = a.date("to")
+    rule_args = {}
+    for name in ("returns_rules", "reminder_rules"):
+        value = a.text(name, required=False, max_len=1000)
+        if value:
+            rule_args[name] = str((path.parent / value).resolve())
+    a.done()
+    assert to is not None
+    if to < day:
+        raise ValidationError(
+            f"advance_clock: to: {to.isoformat()} is before the step's day ({day.isoformat()}); "
+            "the clock only moves forward",
+            field="to",
+        )
+    swept = state.get("swept")
+    first = max(day, swept + dt.timedelta(days=1)) if swept else day
+    scheduler = Actor.system("scheduler")
+    created = 0
+    queued: dict[str, int] = {}
+    n = 0
+    current = first
+    while current <= to:
+        clock.set(current)
+        out = q.execute("sweep", {"as_of": current, **rule_args}, scheduler)
+        created += out["returns_created_total"]
+        for rung, count in out["messages_queued"].items():
+            queued[rung] = queued.get(rung, 0) + count
+        n += 1
+        current += dt.timedelta(days=1)
+    clock.set(to)
+    state["swept"] = max(to, swept) if swept else to
+    return {
+        "from": first.isoformat() if n else None,
+        "to": to.isoformat(),
+        "days_swept": n,
+        "returns_created": created,
+        "messages_queued": dict(sorted(queued.items())),
+    }

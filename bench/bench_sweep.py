@@ -1,0 +1,339 @@
+"""The deadline sweep over 100,000 open returns, on SQLite and PostgreSQL.
+
+    python -m bench.bench_sweep [--grants 12500] [--db sqlite,postgresql]
+                                [--out bench/results/sweep.json]
+
+Setup (not measured): a programme, 50 accountable bodies each with a sponsor
+contact, a Director and a Chair (through the commands), then in bulk G grants
+approved in the first quarter of 2011/12 and, for each, the eight returns the shipped schedule
+(rules/returns.yaml) gives it for 2011/12 — progress and savings for four
+quarters — all outstanding: 100,000 open returns for G = 12,500.
+
+Measured: each sweep runs in a fresh child process (``--child``), which
+reports the sweep's wall time (``time.perf_counter`` around
+``engine.sweep.sweep``: the whole command — transaction, materialisation
+check, facts through durable_rules, the outbox INSERT ... SELECTs, the audit
+event — and, in the first sweep of the process, registering the ladder with
+durable_rules and compiling the statements) and its own peak RSS (VmHWM:
+everything the sweeping process ever held, imports included; not ru_maxrss,
+which on Linux carries the parent's peak across fork and exec). The sweeps,
+in order, on one database:
+
+1. ``catch_up`` 2012-01-16: the first sweep ever — Q1 and Q2 returns are late
+   past +28 days (Director and Chair escalations) and Q3 is 14 days from due
+   (first reminder): 125,000 messages queued at once. For information: a
+   scheduler that ran from the start never meets it.
+2. ``quiet_day`` 2012-01-17: nothing new to send; every outstanding return in
+   reach of the ladder is still considered (the escalations have no end).
+3. ``cohort_day`` 2012-01-27: the Q3 cohort's second reminder (25,000 messages).
+4. ``chase_day`` 2012-01-31: the Q3 cohort's chase (25,000 messages).
+
+Baselines, measured in each child before its sweep, on the same database:
+``count``, a bare ``SELECT count(*)`` over the open returns; ``bare_insert``, one
+``INSERT ... SELECT`` of one outbox-shaped row per open return (key from the
+ref, fixed texts, an empty context) into a temporary copy of the outbox,
+without the ladder, recipients or context — rolled back. Reported: seconds,
+ratios sweep / baseline, peak RSS; targets: every daily sweep (2-4) under 2 s
+and every sweep's process under 300 MB peak RSS. Results: bench/results/sweep.json.
+
+Not loading the returns into Python: the sweep reads only the distinct
+(kind, state, due date) facts (``facts`` in each result: 6 here); the peak RSS
+of the same sweeps over 10x fewer returns is measured too (``--small``) and
+compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, code_version, cpu_name  # noqa: E402
+
+SWEEPS = (
+    ("catch_up", dt.date(2012, 1, 16)),
+    ("quiet_day", dt.date(2012, 1, 17)),
+    ("cohort_day", dt.date(2012, 1, 27)),
+    ("chase_day", dt.date(2012, 1, 31)),
+)
+DAILY = ("quiet_day", "cohort_day", "chase_day")
+TARGET_S = 2.0
+TARGET_RSS_MB = 300.0
+ORGS = 50
+
+
+# ---------------------------------------------------------------- setup (not measured)
+
+
+def setup(url: str, n_grants: int) -> int:
+    """The programme, people and, in bulk, grants and their open returns. Returns
+    the number of open returns."""
+    from sqlalchemy import insert, select
+
+    from engine.clock import FixedClock
+    from engine.db import create_schema, make_engine
+    from engine.models import Bid, Grant, Organisation, Pot, Return
+    from engine.service import Quorum
+    from engine.sweep import return_ref
+    from rules.returns import load_return_rules, periods
+
+    engine = make_engine(url)
+    create_schema(engine)
+    q = Quorum(engine, FixedClock(dt.date(2010, 4, 1)))
+    calls = [("create_programme", {"name": "Bench", "pots": {"Projects": "1,000,000"}})]
+    calls += [
+        ("register_organisation", {"name": f"Partnership {i:02d}", "kind": "other"})
+        for i in range(ORGS)
+    ]
+    calls += [
+        ("register_person", {"name": "Dee Director", "email": "director@bench.example",
+                             "roles": ["director", "officer"]}),
+        ("register_person", {"name": "Cal Chair", "email": "chair@bench.example",
+                             "roles": ["chair"]}),
+    ]  # fmt: skip
+    calls += [
+        ("register_person", {"name": f"Sponsor {i:02d}", "email": f"sponsor{i:02d}@bench.example",
+                             "roles": ["sponsor"], "organisation": f"Partnership {i:02d}"})
+        for i in range(ORGS)
+    ]  # fmt: skip
+    q.execute_batch(calls, "system")
+    rules = load_return_rules()
+    quarters = list(periods("quarter", dt.date(2011, 4, 1), dt.date(2012, 3, 31)))
+    with engine.begin() as conn:
+        org_ids = list(
+            conn.execute(
+                select(Organisation.id)
+                .where(Organisation.name.startswith("Partnership "))
+                .order_by(Organisation.name)
+            ).scalars()
+        )
+        pot_id = conn.execute(select(Pot.id)).scalar()
+        bids, grants, returns = [], [], []
+        for i in range(n_grants):
+            approved = dt.date(2011, 4, 1) + dt.timedelta(days=i % 91)  # in Q1 2011/12
+            bids.append(
+                {"id": i + 1, "ref": f"BB-{i:06d}", "title": f"Project {i}",
+                 "sponsor_id": org_ids[i % ORGS], "pot_id": pot_id,
+                 "grant_requested_pence": 1_000_000, "state": "approved",
+                 "submitted_on": approved, "version": 1}
+            )  # fmt: skip
+            grants.append(
+                {"id": i + 1, "ref": f"GB-{i:06d}", "bid_id": i + 1,
+                 "accountable_body_id": org_ids[i % ORGS], "pot_id": pot_id,
+                 "awarded_pence": 1_000_000, "state": "active", "approved_on": approved,
+                 "version": 1}
+            )  # fmt: skip
+            for line in rules.default.lines:
+                for ps, pe in quarters:
+                    returns.append(
+                        {"ref": return_ref(f"GB-{i:06d}", line.kind, pe), "grant_id": i + 1,
+                         "kind": line.kind, "period_start": ps, "period_end": pe,
+                         "due_on": line.due(pe, rules.calendar), "state": "due", "version": 1}
+                    )  # fmt: skip
+        conn.execute(insert(Bid), bids)
+        conn.execute(insert(Grant), grants)
+        for start in range(0, len(returns), 20_000):
+            conn.execute(insert(Return), returns[start : start + 20_000])
+    with engine.connect() as conn:  # statistics, as a database in use would have them
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    engine.dispose()
+    return len(returns)
+
+
+# ---------------------------------------------------------------- the child: one sweep
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM): of this program only — unlike
+    ru_maxrss, which on Linux keeps the parent's peak across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover
+
+
+def child(url: str, as_of: str) -> dict:
+    from engine.clock import FixedClock
+    from engine.db import make_engine
+    from engine.sweep import sweep
+
+    day = dt.date.fromisoformat(as_of)
+    engine = make_engine(url)
+    rss_start = peak_rss_mb()  # after the imports
+    with engine.connect() as conn:
+        t0 = time.perf_counter()
+        open_returns = conn.exec_driver_sql(
+            "SELECT count(*) FROM grant_return WHERE state IN ('due', 'queried')"
+        ).scalar()
+        count_s = time.perf_counter() - t0
+        conn.rollback()
+    with engine.connect() as conn:
+        temp = "CREATE TEMP TABLE bench_outbox AS SELECT * FROM outbox WHERE 1 = 0"
+        conn.exec_driver_sql(temp)
+        t0 = time.perf_counter()
+        bare = conn.exec_driver_sql(
+            "INSERT INTO bench_outbox (key, channel, to_addr, template, subject, context, "
+            "created_at, status, attempts) SELECT 'return:' || ref || ':bare:x', 'email', "
+            "'x@bench.example', 'return_chase', 'bare', '{}', due_on, 'queued', 0 "
+            "FROM grant_return WHERE state IN ('due', 'queried')"
+        ).rowcount
+        bare_s = time.perf_counter() - t0
+        conn.rollback()
+    engine.dispose()
+    engine = make_engine(url)
+    clock = FixedClock(day)
+    t0 = time.perf_counter()
+    summary = sweep(engine, day, clock)
+    sweep_s = time.perf_counter() - t0
+    engine.dispose()
+    return {
+        "as_of": as_of,
+        "open_returns": open_returns,
+        "sweep_s": round(sweep_s, 4),
+        "count_s": round(count_s, 4),
+        "bare_insert_s": round(bare_s, 4),
+        "bare_insert_rows": bare,
+        "messages_queued": summary["messages_queued_total"],
+        "by_rung": summary["messages_queued"],
+        "returns_created": summary["returns_created_total"],
+        "facts": summary["facts"],
+        "rss_before_sweep_mb": round(rss_start, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def run_child(url: str, as_of: dt.date) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_sweep", "--child", url, as_of.isoformat()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"sweep child failed ({out.returncode}):\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_db(kind: str, n_grants: int, tmp: Path, pg) -> dict:  # noqa: ANN001
+    import uuid
+
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp / f'sweep-{n_grants}.db'}"
+    else:
+        url = pg.create_database(f"bench_sweep_{uuid.uuid4().hex[:8]}")
+    t0 = time.perf_counter()
+    n = setup(url, n_grants)
+    print(f"{kind}: {n} open returns set up in {time.perf_counter() - t0:.1f} s", flush=True)
+    rows = {}
+    for name, day in SWEEPS:
+        r = run_child(url, day)
+        r["vs_count"] = round(r["sweep_s"] / r["count_s"], 1) if r["count_s"] else None
+        r["vs_bare_insert"] = round(r["sweep_s"] / r["bare_insert_s"], 2)
+        rows[name] = r
+        print(
+            f"  {name:<10} {day}: sweep {r['sweep_s']:.3f} s, {r['messages_queued']} queued "
+            f"({r['facts']} facts); count(*) {r['count_s']:.3f} s (x{r['vs_count']}), bare "
+            f"INSERT..SELECT of {r['bare_insert_rows']} rows {r['bare_insert_s']:.3f} s "
+            f"(x{r['vs_bare_insert']}); peak RSS {r['peak_rss_mb']} MB",
+            flush=True,
+        )
+    return {"open_returns": n, "url_kind": kind, "sweeps": rows}
+
+
+def machine() -> dict:
+    import platform
+    import sqlite3
+
+    import sqlalchemy
+
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu_name(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sqlalchemy.__version__,
+        "loadavg": os.getloadavg()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--child"]:
+        print(json.dumps(child(argv[1], argv[2])))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grants", type=int, default=12_500, help="grants (8 open returns each)")
+    ap.add_argument("--db", default="sqlite,postgresql")
+    ap.add_argument("--small", type=int, default=1_250, help="grants for the memory comparison")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/sweep.json"))
+    opts = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT / "tests"))
+    result: dict = {
+        "benchmark": "sweep",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "code": code_version(),
+        "grants": opts.grants,
+        "targets": {"daily_sweep_s": TARGET_S, "peak_rss_mb": TARGET_RSS_MB},
+        "databases": {},
+    }
+    pg = None
+    kinds = [k.strip() for k in opts.db.split(",") if k.strip()]
+    with tempfile.TemporaryDirectory(prefix="quorum-bench-sweep-") as tmp:
+        try:
+            if "postgresql" in kinds:
+                from pgserver import PgServer
+
+                pg = PgServer()
+                pg.start()
+            for kind in kinds:
+                big = run_db(kind, opts.grants, Path(tmp), pg)
+                small = run_db(kind, opts.small, Path(tmp), pg)
+                rss_big = max(r["peak_rss_mb"] for r in big["sweeps"].values())
+                rss_small = max(r["peak_rss_mb"] for r in small["sweeps"].values())
+                daily = [big["sweeps"][k]["sweep_s"] for k in DAILY]
+                big["small"] = {"open_returns": small["open_returns"], "sweeps": small["sweeps"]}
+                big["peak_rss_mb"] = rss_big
+                big["peak_rss_mb_at_tenth"] = rss_small
+                big["met"] = {
+                    "daily_sweeps_under_2s": max(daily) < TARGET_S,
+                    "catch_up_under_2s": big["sweeps"]["catch_up"]["sweep_s"] < TARGET_S,
+                    "peak_rss_under_300mb": rss_big < TARGET_RSS_MB,
+                }
+                result["databases"][kind] = big
+        finally:
+            if pg is not None:
+                pg.stop()
+    result["machine"]["loadavg_after"] = os.getloadavg()[0]
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    opts.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nsweep over {opts.grants * 8} open returns:")
+    for kind, r in result["databases"].items():
+        print(
+            f"  {kind}: daily sweeps "
+            + ", ".join(f"{k} {r['sweeps'][k]['sweep_s']:.3f} s" for k in DAILY)
+            + f"; catch-up {r['sweeps']['catch_up']['sweep_s']:.3f} s "
+            f"({r['sweeps']['catch_up']['messages_queued']} messages); peak RSS "
+            f"{r['peak_rss_mb']} MB ({r['peak_rss_mb_at_tenth']} MB at a tenth); met {r['met']}"
+        )
+    print(f"written to {opts.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,416 @@
+"""The reminder, chase and escalation ladder for returns, evaluated by durable_rules.
+
+``rules/reminders.yaml`` (format in docs/returns.md) declares a ladder for
+every programme by default and optionally per programme by name. Each rung
+has a name (``reminder-14``, ``chase``, ``escalate-director``...), the
+template of its message, who receives it (``sponsor``: the contacts of the
+grant's accountable body; or everyone holding a role: ``officer``,
+``director``, ``chair``...), a subject, and a *window* in days relative to the
+return's due date (``from: -14, until: -4``; ``until`` left out: no end),
+optionally narrowed by a condition on the return (``when: {kind: savings}``).
+
+A rung applies to an outstanding return (state ``due`` or ``queried``) while
+the return's "days from due" lies in its window and its condition holds; the
+sweep (engine/sweep.py) sends each rung once per return and recipient, so
+after downtime a rung whose window has passed is skipped rather than sent
+late, and a rung whose window is still open is sent on the next sweep.
+
+Evaluation: the sweep reads the distinct (kind, state, due date) values present
+among outstanding returns — a few hundred at most, however many returns there
+are — makes one fact of each (``days_from_due``, ``kind``, ``state``) and asserts
+them into the ladder's durable_rules ruleset (through rules.durable_adapter,
+facts mode: every rung that applies fires). SQL then applies the answer to all
+returns at once. :meth:`Ladder.applicable_python` evaluates the same compiled
+conditions in plain Python (the tests check that both agree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import string
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import ValidationError
+from engine.yamlio import load_yaml
+from rules import durable_adapter
+from rules.conditions import (
+    FALSE,
+    MAX_GROUPS,
+    All,
+    Cond,
+    ConditionError,
+    FactSpec,
+    Leaf,
+    TooComplex,
+    describe,
+    exclusive,
+    groups,
+    parse_condition,
+    simplify,
+    to_durable,
+    to_python,
+)
+from rules.returns import KINDS
+
+__all__ = [
+    "DEFAULT_FILE",
+    "FACT_SPECS",
+    "OUTSTANDING",
+    "RECIPIENTS",
+    "SUBJECT_FIELDS",
+    "Ladder",
+    "LadderRules",
+    "RemindersError",
+    "Rung",
+    "load_ladder_rules",
+    "parse_ladder_rules",
+]
+
+RULES_DIR = Path(__file__).resolve().parent
+DEFAULT_FILE = RULES_DIR / "reminders.yaml"
+ENV_FILE = "QUORUM_REMINDERS_RULES"
+
+OUTSTANDING = ("due", "queried")  # return states the ladder chases
+RECIPIENTS: dict[str, str] = {
+    "sponsor": "the sponsor contacts of the grant's accountable body (else its email address)",
+    "officer": "everyone with the officer role",
+    "director": "everyone with the director role",
+    "chair": "everyone with the chair role",
+    "vice_chair": "everyone with the vice_chair role",
+    "finance": "everyone with the finance role",
+}
+FACT_SPECS: dict[str, FactSpec] = {
+    "days_from_due": FactSpec(numeric=True),
+    "kind": FactSpec(numeric=False, values=tuple(KINDS)),
+    "state": FactSpec(numeric=False, values=OUTSTANDING),
+}
+# {placeholders} a subject may use (filled in by SQL, see engine/sweep.py)
+SUBJECT_FIELDS: dict[str, str] = {
+    "return_ref": "the return's reference",
+    "grant_ref": "the grant's reference",
+    "title": "the project's title",
+    "organisation": "the accountable body",
+    "programme": "the programme",
+    "kind": "the return in words (quarterly progress report, benefits report, ...)",
+    "kind_code": "the return's kind (progress, savings, monitoring, benefits)",
+    "period": "the period in words (1 April to 30 June 2011 (Q1 2011/12))",
+    "period_start": "first day of the period (YYYY-MM-DD)",
+    "period_end": "last day of the period (YYYY-MM-DD)",
+    "due_date": "the due date in words (Monday 1 August 2011)",
+    "due_on": "the due date (YYYY-MM-DD)",
+    "days_late": "days past the due date (0 before it)",
+    "days_before": "days until the due date (0 after it)",
+    "name": "the recipient's name",
+    "role": "the recipient's role in words (sponsor contact, Director, Chair, ...)",
+}
+MAX_DAYS = 3660
+ALWAYS_RULE = "_every_fact"  # fires for every fact, so no fact is left unhandled
+
+_TOP_KEYS = ("name", "version", "title", "source", "description", "default", "programmes")
+_LADDER_KEYS = ("ladder",)
+_RUNG_KEYS = ("rung", "template", "from", "until", "to", "subject", "when")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
+_RUNG_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+_TEMPLATE_RE = re.compile(r"[a-z][a-z0-9_]{0,59}")
+
+
+class RemindersError(ValidationError):
+    """A ladder file that cannot be used; the message names the file and the key."""
+
+    def __init__(self, source: str, where: str, message: str) -> None:
+        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
+        super().__init__(text, field="reminder_rules")
+        self.source = source
+        self.where = where
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    template: str
+    from_day: int
+    until_day: int | None  # None: no end
+    to: tuple[str, ...]
+    subject: str
+    when: Cond | None
+    compiled: Cond  # window and condition, as durable_rules and Python evaluate it
+    where: str
+
+    def window(self) -> str:
+        def day(n: int) -> str:
+            if n == 0:
+                return "the due date"
+            return f"{abs(n)} day{'' if abs(n) == 1 else 's'} {'before' if n < 0 else 'after'}"
+
+        end = f" until {day(self.until_day)}" if self.until_day is not None else " on"
+        return f"from {day(self.from_day)}{end}"
+
+    def subject_parts(self) -> list[tuple[str, str | None]]:
+        """(literal text, field or None) pieces of the subject template."""
+        return [(lit, fld) for lit, fld, _, _ in string.Formatter().parse(self.subject)]
+
+
+@dataclass(frozen=True)
+class Ladder:
+    scope: str  # "default" or "programme <name>"
+    rungs: tuple[Rung, ...]
+    ruleset: str  # durable_rules ruleset name
+
+    def earliest(self) -> int:
+        return min(r.from_day for r in self.rungs)
+
+    def latest(self) -> int | None:
+        """The last day any rung applies (None: some rung has no end)."""
+        ends = [r.until_day for r in self.rungs]
+        return None if any(e is None for e in ends) else max(ends)  # type: ignore[type-var]
+
+    def register(self) -> None:
+        rules = {r.name: to_durable(r.compiled) for r in self.rungs if r.compiled != FALSE}
+        rules[ALWAYS_RULE] = to_durable(All(()))
+        durable_adapter.register(self.ruleset, rules)
+
+    def applicable(self, facts: Sequence[Mapping[str, Any]]) -> list[set[str]]:
+        """For each fact (days_from_due, kind, state, ref), the rungs that apply, by
+        durable_rules."""
+        if not facts:
+            return []
+        self.register()
+        fired = durable_adapter.run(self.ruleset, facts, mode="facts")
+        out: list[set[str]] = []
+        for f, names in zip(facts, fired, strict=True):
+            rungs = {n for n in names if n != ALWAYS_RULE}
+            if names.count(ALWAYS_RULE) != 1 or len(rungs) != len(names) - 1:
+                raise durable_adapter.DurableRulesError(
+                    f"durable_rules ruleset {self.ruleset!r}: fact {f.get('ref')} fired "
+                    f"{names}; every rung at most once and the catch-all exactly once"
+                )
+            out.append(rungs)
+        return out
+
+    def applicable_python(self, facts: Sequence[Mapping[str, Any]]) -> list[set[str]]:
+        """The same, in plain Python from the same compiled conditions."""
+        preds = [(r.name, to_python(r.compiled)) for r in self.rungs]
+        return [{name for name, p in preds if p(f)} for f in facts]
+
+
+@dataclass(frozen=True)
+class LadderRules:
+    name: str
+    version: str
+    title: str
+    sha256: str
+    source: str
+    default: Ladder
+    programmes: Mapping[str, Ladder]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def ladders(self) -> Iterator[Ladder]:
+        yield self.default
+        yield from self.programmes.values()
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def _where(base: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        return f"{base}.{key}" if base else key
+    return f"{base}[{key!r}]"
+
+
+def _mapping(raw: Any, src: str, where: str, allowed: tuple[str, ...]) -> dict:
+    if not isinstance(raw, dict):
+        raise RemindersError(src, where, f"must be a mapping with keys {', '.join(allowed)}")
+    unknown = [k for k in raw if k not in allowed]
+    if unknown:
+        raise RemindersError(
+            src,
+            _where(where, str(unknown[0])),
+            f"unknown key {unknown[0]!r}; allowed here: {', '.join(allowed)}",
+        )
+    return raw
+
+
+def _day(raw: Any, src: str, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or abs(raw) > MAX_DAYS:
+        raise RemindersError(
+            src,
+            where,
+            f"{raw!r} is not allowed; a whole number of days from the due date "
+            f"(negative: before it), -{MAX_DAYS} to {MAX_DAYS}",
+        )
+    return raw
+
+
+def _rung(raw: Any, src: str, where: str) -> Rung:
+    body = _mapping(raw, src, where, _RUNG_KEYS)
+    for key in ("rung", "template", "from", "to"):
+        if key not in body:
+            raise RemindersError(src, _where(where, key), "is required")
+    name = str(body["rung"])
+    if not _RUNG_RE.fullmatch(name) or name == ALWAYS_RULE:
+        raise RemindersError(
+            src,
+            _where(where, "rung"),
+            f"{name!r}: lower-case letters, digits and '-', "
+            "starting with a letter (it becomes part of each message's key)",
+        )
+    template = str(body["template"])
+    if not _TEMPLATE_RE.fullmatch(template):
+        raise RemindersError(
+            src, _where(where, "template"), f"{template!r}: a template name such as return_chase"
+        )
+    first = _day(body["from"], src, _where(where, "from"))
+    last = _day(body["until"], src, _where(where, "until")) if "until" in body else None
+    if last is not None and last < first:
+        raise RemindersError(
+            src, _where(where, "until"), f"{last} is before from ({first}); a window runs forward"
+        )
+    to = body["to"]
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not to:
+        raise RemindersError(
+            src, _where(where, "to"), f"a list of recipients: {', '.join(RECIPIENTS)}"
+        )
+    for i, who in enumerate(to):
+        if who not in RECIPIENTS:
+            raise RemindersError(
+                src,
+                _where(_where(where, "to"), i),
+                f"{who!r} is not a recipient; use: {', '.join(RECIPIENTS)}",
+            )
+    if len(set(to)) != len(to):
+        raise RemindersError(src, _where(where, "to"), "names a recipient twice")
+    subject = str(body.get("subject") or "{kind} {return_ref}: {title}")
+    try:
+        parts = list(string.Formatter().parse(subject))
+    except ValueError as exc:
+        raise RemindersError(src, _where(where, "subject"), f"{subject!r}: {exc}") from None
+    for _, fld, spec, conv in parts:
+        if fld is None:
+            continue
+        if fld not in SUBJECT_FIELDS or spec or conv:
+            raise RemindersError(
+                src,
+                _where(where, "subject"),
+                f"{{{fld}}} is not a subject field; use: "
+                + ", ".join(f"{{{f}}}" for f in SUBJECT_FIELDS),
+            )
+    when = None
+    if "when" in body:
+        try:
+            when = parse_condition(body["when"], _where(where, "when"), FACT_SPECS)
+        except ConditionError as exc:
+            raise RemindersError(src, exc.where, exc.message) from None
+    leaves: list[Cond] = [Leaf("days_from_due", "gte", first)]
+    if last is not None:
+        leaves.append(Leaf("days_from_due", "lte", last))
+    if when is not None:
+        leaves.append(when)
+    try:
+        compiled = simplify(exclusive(All(tuple(leaves))))
+    except TooComplex as exc:
+        raise RemindersError(src, _where(where, "when"), str(exc)) from None
+    if compiled != FALSE and groups(compiled) > MAX_GROUPS:
+        raise RemindersError(
+            src,
+            _where(where, "when"),
+            f"too complex for durable_rules ({groups(compiled)} and/or groups once compiled, "
+            f"at most {MAX_GROUPS}): {describe(compiled)}",
+        )
+    return Rung(name, template, first, last, tuple(to), subject, when, compiled, where)
+
+
+def _ladder(raw: Any, src: str, where: str, scope: str, ruleset: str) -> Ladder:
+    body = _mapping(raw, src, where, _LADDER_KEYS)
+    items = body.get("ladder")
+    lw = _where(where, "ladder")
+    if not isinstance(items, list) or not items:
+        raise RemindersError(src, lw, "is required: a list of rungs")
+    rungs: list[Rung] = []
+    seen: dict[str, str] = {}
+    for i, item in enumerate(items):
+        rung = _rung(item, src, _where(lw, i))
+        if rung.name in seen:
+            raise RemindersError(
+                src,
+                _where(_where(lw, i), "rung"),
+                f"{rung.name!r} is already used at "
+                f"{seen[rung.name]}; each rung is sent once per return, so names are unique",
+            )
+        seen[rung.name] = rung.where
+        rungs.append(rung)
+    return Ladder(scope, tuple(rungs), ruleset)
+
+
+def parse_ladder_rules(text: str, source: str = "reminders.yaml") -> LadderRules:
+    try:
+        raw = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise RemindersError(source, "", f"not valid YAML: {exc}") from None
+    body = _mapping(raw, source, "", _TOP_KEYS)
+    for key in ("name", "version", "default"):
+        if key not in body:
+            raise RemindersError(source, key, "is required")
+    name, version = str(body["name"]), str(body["version"])
+    if not _NAME_RE.fullmatch(name):
+        raise RemindersError(source, "name", f"{name!r}: letters, digits, '.', '_' or '-'")
+    if not _VERSION_RE.fullmatch(version):
+        raise RemindersError(source, "version", f"{version!r}: letters, digits, '.', '_', '+', '-'")
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    base = f"{name}@{version}#{sha[:10]}"
+    default = _ladder(body["default"], source, "default", "default", f"{base}:0")
+    found = body.get("programmes") or {}
+    if not isinstance(found, dict):
+        raise RemindersError(source, "programmes", "must be a mapping of programme name to ladder")
+    programmes = {
+        str(k): _ladder(v, source, _where("programmes", str(k)), f"programme {k}", f"{base}:{i}")
+        for i, (k, v) in enumerate(found.items(), start=1)
+    }
+    return LadderRules(name, version, str(body.get("title") or ""), sha, source, default,
+                       programmes)  # fmt: skip
+
+
+_cache: dict[tuple[str, int, int], LadderRules] = {}
+_cache_lock = threading.Lock()
+
+
+def rules_path(path: str | Path | None = None) -> Path:
+    """The file in force: explicit > $QUORUM_REMINDERS_RULES > rules/reminders.yaml."""
+    return Path(path or os.environ.get(ENV_FILE) or DEFAULT_FILE)
+
+
+def load_ladder_rules(path: str | Path | None = None) -> LadderRules:
+    """Read and validate a ladder file (cached while the file is unchanged)."""
+    p = rules_path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        raise RemindersError(str(p), "", "no such file") from None
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        try:
+            shown = str(p.resolve().relative_to(RULES_DIR.parent))
+        except ValueError:
+            shown = str(p)
+        found = parse_ladder_rules(p.read_text(encoding="utf-8"), shown)
+        with _cache_lock:
+            _cache[key] = found
+    return found

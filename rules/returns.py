@@ -1,0 +1,411 @@
+"""Return schedules: which returns a grant owes and when each falls due.
+
+``rules/returns.yaml`` (format in docs/returns.md) declares, for every
+programme by default, per programme by name, and optionally per grant by ref,
+a list of returns: a kind (quarterly progress report, quarterly
+efficiency-savings return, six-monthly monitoring, a benefits report on
+completion), how often it falls (``quarter``, ``half_year``, ``completion``)
+and how many days after its period ends it is due. A due date that falls on a
+weekend or an English bank holiday (the ``holidays`` package, United Kingdom,
+subdivision England) is moved by a declared rule: to the next working day, to
+the previous one, or not at all.
+
+:func:`load_return_rules` reads a file by path (default: the shipped one) and
+validates it strictly: every error names the file, the key and what is
+allowed. The sweep (engine/sweep.py) turns a schedule into rows of
+``grant_return`` for each period that has started.
+
+Periods are financial: the year runs 1 April to 31 March, quarters end
+30 June, 30 September, 31 December and 31 March; half-years end 30 September
+and 31 March. A grant owes a periodic return for every period that ends on or
+after the day it was approved and starts on or before the day it closed (an
+active grant owes them until it is closed); the benefits report's period runs
+from approval to completion: the earlier of the grant's end date and the day
+it closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import ValidationError
+from engine.yamlio import load_yaml
+
+__all__ = [
+    "CALENDARS",
+    "DEFAULT_FILE",
+    "EVERY",
+    "KINDS",
+    "MOVES",
+    "Calendar",
+    "ReturnLine",
+    "ReturnRules",
+    "ReturnRulesError",
+    "Schedule",
+    "calendar",
+    "due_date",
+    "load_return_rules",
+    "parse_return_rules",
+    "periods",
+]
+
+RULES_DIR = Path(__file__).resolve().parent
+DEFAULT_FILE = RULES_DIR / "returns.yaml"
+ENV_FILE = "QUORUM_RETURNS_RULES"
+
+# kind -> what people call it (the return commands accept progress and savings today)
+KINDS: dict[str, str] = {
+    "progress": "progress report",
+    "savings": "efficiency-savings return",
+    "monitoring": "monitoring return",
+    "benefits": "benefits report",
+}
+EVERY: dict[str, str] = {
+    "quarter": "each financial quarter (ending 30 Jun, 30 Sep, 31 Dec, 31 Mar)",
+    "half_year": "each financial half-year (ending 30 Sep, 31 Mar)",
+    "completion": "once, when the grant completes (its end date, or the day it closed if earlier)",
+}
+MOVES: dict[str, str] = {
+    "next_working_day": "a due date on a weekend or bank holiday moves to the next working day",
+    "previous_working_day": "...moves to the working day before",
+    "none": "due dates are never moved",
+}
+CALENDARS: dict[str, str] = {
+    "england": "weekends and bank holidays in England (holidays package: GB, subdivision ENG)",
+    "weekends": "weekends only",
+}
+MAX_DUE_DAYS = 366
+
+_TOP_KEYS = ("name", "version", "title", "source", "description", "calendar", "move", "default",
+             "programmes", "grants")  # fmt: skip
+_SCHEDULE_KEYS = ("returns", "move", "from")
+_LINE_KEYS = ("kind", "every", "due_days", "move")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
+
+
+class ReturnRulesError(ValidationError):
+    """A schedule file that cannot be used; the message names the file and the key."""
+
+    def __init__(self, source: str, where: str, message: str) -> None:
+        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
+        super().__init__(text, field="returns_rules")
+        self.source = source
+        self.where = where
+
+
+# ------------------------------------------------------------------ working days
+
+
+class Calendar:
+    """Working days: not a weekend and (for ``england``) not an English bank holiday."""
+
+    def __init__(self, name: str) -> None:
+        if name not in CALENDARS:
+            raise ValueError(f"calendar {name!r}: use one of {', '.join(CALENDARS)}")
+        self.name = name
+        self._years: dict[int, frozenset[dt.date]] = {}
+        self._lock = threading.Lock()
+
+    def holidays_in(self, year: int) -> frozenset[dt.date]:
+        found = self._years.get(year)
+        if found is None:
+            if self.name == "weekends":
+                found = frozenset()
+            else:
+                import holidays
+
+                found = frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
+            with self._lock:
+                self._years[year] = found
+        return found
+
+    def holiday_name(self, day: dt.date) -> str | None:
+        if self.name == "weekends" or day not in self.holidays_in(day.year):
+            return None
+        import holidays
+
+        return holidays.country_holidays("GB", subdiv="ENG", years=day.year).get(day)
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day.weekday() < 5 and day not in self.holidays_in(day.year)
+
+    def move(self, day: dt.date, rule: str) -> dt.date:
+        if rule == "none":
+            return day
+        step = dt.timedelta(days=1 if rule == "next_working_day" else -1)
+        while not self.is_working_day(day):
+            day += step
+        return day
+
+
+_calendars: dict[str, Calendar] = {}
+
+
+def calendar(name: str = "england") -> Calendar:
+    """The process-wide calendar of that name (holiday years are cached)."""
+    cal = _calendars.get(name)
+    if cal is None:
+        cal = _calendars.setdefault(name, Calendar(name))
+    return cal
+
+
+def due_date(period_end: dt.date, due_days: int, move: str, cal: Calendar) -> dt.date:
+    """period end + ``due_days``, moved off weekends and bank holidays by ``move``."""
+    return cal.move(period_end + dt.timedelta(days=due_days), move)
+
+
+# ------------------------------------------------------------------ periods
+
+
+def _quarter_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The financial quarter containing ``day`` (calendar quarters shifted so
+    Q1 is April-June): (first day, last day)."""
+    first_month = 3 * ((day.month - 1) // 3) + 1  # Jan, Apr, Jul, Oct
+    start = dt.date(day.year, first_month, 1)
+    end = _month_end(day.year, first_month + 2)
+    return start, end
+
+
+def _half_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The financial half-year containing ``day``: April-September or October-March."""
+    if 4 <= day.month <= 9:
+        return dt.date(day.year, 4, 1), dt.date(day.year, 9, 30)
+    year = day.year if day.month >= 10 else day.year - 1
+    return dt.date(year, 10, 1), dt.date(year + 1, 3, 31)
+
+
+def _month_end(year: int, month: int) -> dt.date:
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+def periods(every: str, first: dt.date, last: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
+    """Every financial quarter (or half-year) overlapping ``first``..``last``, in order."""
+    if every not in ("quarter", "half_year"):
+        raise ValueError(f"periods: every={every!r}")
+    of = _quarter_of if every == "quarter" else _half_of
+    start, end = of(first)
+    while start <= last:
+        yield start, end
+        start, end = of(end + dt.timedelta(days=1))
+
+
+# ------------------------------------------------------------------ the rules
+
+
+@dataclass(frozen=True)
+class ReturnLine:
+    kind: str
+    every: str
+    due_days: int
+    move: str
+    where: str  # e.g. programmes["EM IEP"].returns[1]
+
+    def due(self, period_end: dt.date, cal: Calendar) -> dt.date:
+        return due_date(period_end, self.due_days, self.move, cal)
+
+    def describe(self) -> str:
+        moved = {"none": "", "next_working_day": ", or the next working day",
+                 "previous_working_day": ", or the working day before"}[self.move]  # fmt: skip
+        when = {"quarter": "each quarter", "half_year": "each half-year",
+                "completion": "on completion"}[self.every]  # fmt: skip
+        after = "the grant completes" if self.every == "completion" else "the period ends"
+        return f"{KINDS[self.kind]} {when}, due {self.due_days} days after {after}{moved}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    scope: str  # "default", "programme <name>" or "grant <ref>"
+    lines: tuple[ReturnLine, ...]
+    first_period_end: dt.date | None  # "from": no returns for periods ending before it
+
+
+@dataclass(frozen=True)
+class ReturnRules:
+    name: str
+    version: str
+    title: str
+    sha256: str
+    source: str
+    calendar: Calendar
+    default: Schedule
+    programmes: Mapping[str, Schedule]
+    grants: Mapping[str, Schedule]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def schedules(self) -> Iterator[Schedule]:
+        yield self.default
+        yield from self.programmes.values()
+        yield from self.grants.values()
+
+
+def _where(base: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        return f"{base}.{key}" if base else key
+    return f"{base}[{key!r}]"
+
+
+def _mapping(raw: Any, src: str, where: str, allowed: tuple[str, ...]) -> dict:
+    if not isinstance(raw, dict):
+        raise ReturnRulesError(src, where, f"must be a mapping with keys {', '.join(allowed)}")
+    unknown = [k for k in raw if k not in allowed]
+    if unknown:
+        raise ReturnRulesError(
+            src,
+            _where(where, str(unknown[0])),
+            f"unknown key {unknown[0]!r}; allowed here: {', '.join(allowed)}",
+        )
+    return raw
+
+
+def _choice(raw: Any, src: str, where: str, allowed: Mapping[str, str]) -> str:
+    if not isinstance(raw, str) or raw not in allowed:
+        raise ReturnRulesError(
+            src, where, f"{raw!r} is not allowed; use one of: {', '.join(allowed)}"
+        )
+    return raw
+
+
+def _schedule(raw: Any, src: str, where: str, scope: str, move: str) -> Schedule:
+    body = _mapping(raw, src, where, _SCHEDULE_KEYS)
+    if "move" in body:
+        move = _choice(body["move"], src, _where(where, "move"), MOVES)
+    first = body.get("from")
+    if first is not None:
+        if isinstance(first, dt.datetime):
+            first = first.date()
+        if not isinstance(first, dt.date):
+            raise ReturnRulesError(
+                src, _where(where, "from"), f"{first!r} is not a date (write e.g. 2011-06-30)"
+            )
+    lines_raw = body.get("returns")
+    lw = _where(where, "returns")
+    if not isinstance(lines_raw, list) or not lines_raw:
+        raise ReturnRulesError(
+            src,
+            lw,
+            "is required: a list of returns, e.g. [{kind: progress, every: quarter, due_days: 30}]",
+        )
+    lines: list[ReturnLine] = []
+    seen: dict[str, str] = {}
+    for i, item in enumerate(lines_raw):
+        w = _where(lw, i)
+        line = _mapping(item, src, w, _LINE_KEYS)
+        for key in ("kind", "every", "due_days"):
+            if key not in line:
+                raise ReturnRulesError(src, _where(w, key), "is required")
+        kind = _choice(line["kind"], src, _where(w, "kind"), KINDS)
+        if kind in seen:
+            raise ReturnRulesError(
+                src,
+                _where(w, "kind"),
+                f"{kind} is already declared at {seen[kind]}; each kind once per schedule",
+            )
+        seen[kind] = w
+        every = _choice(line["every"], src, _where(w, "every"), EVERY)
+        days = line["due_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_DUE_DAYS:
+            raise ReturnRulesError(
+                src,
+                _where(w, "due_days"),
+                f"{days!r} is not allowed; a whole number of days from 0 to {MAX_DUE_DAYS}",
+            )
+        line_move = _choice(line["move"], src, _where(w, "move"), MOVES) if "move" in line else move
+        lines.append(ReturnLine(kind, every, days, line_move, w))
+    return Schedule(scope, tuple(lines), first)
+
+
+def parse_return_rules(text: str, source: str = "returns.yaml") -> ReturnRules:
+    """Validate and build the rules from the file's text; errors name the key."""
+    try:
+        raw = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ReturnRulesError(source, "", f"not valid YAML: {exc}") from None
+    body = _mapping(raw, source, "", _TOP_KEYS)
+    for key in ("name", "version", "default"):
+        if key not in body:
+            raise ReturnRulesError(source, key, "is required")
+    name, version = str(body["name"]), str(body["version"])
+    if not _NAME_RE.fullmatch(name):
+        raise ReturnRulesError(source, "name", f"{name!r}: letters, digits, '.', '_' or '-'")
+    if not _VERSION_RE.fullmatch(version):
+        raise ReturnRulesError(
+            source, "version", f"{version!r}: letters, digits, '.', '_', '+', '-'"
+        )
+    cal_name = _choice(body.get("calendar", "england"), source, "calendar", CALENDARS)
+    move = _choice(body.get("move", "next_working_day"), source, "move", MOVES)
+    default = _schedule(body["default"], source, "default", "default", move)
+    scoped: dict[str, dict[str, Schedule]] = {}
+    for key, label in (("programmes", "programme"), ("grants", "grant")):
+        found = body.get(key) or {}
+        if not isinstance(found, dict):
+            raise ReturnRulesError(
+                source,
+                key,
+                f"must be a mapping of {label} {'name' if label == 'programme' else 'ref'}"
+                " to its schedule",
+            )
+        scoped[key] = {
+            str(k): _schedule(v, source, _where(key, str(k)), f"{label} {k}", move)
+            for k, v in found.items()
+        }
+    return ReturnRules(
+        name=name,
+        version=version,
+        title=str(body.get("title") or ""),
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        source=source,
+        calendar=calendar(cal_name),
+        default=default,
+        programmes=scoped["programmes"],
+        grants=scoped["grants"],
+    )
+
+
+_cache: dict[tuple[str, int, int], ReturnRules] = {}
+_cache_lock = threading.Lock()
+
+
+def rules_path(path: str | Path | None = None) -> Path:
+    """The file in force: explicit > $QUORUM_RETURNS_RULES > rules/returns.yaml."""
+    return Path(path or os.environ.get(ENV_FILE) or DEFAULT_FILE)
+
+
+def load_return_rules(path: str | Path | None = None) -> ReturnRules:
+    """Read and validate a schedule file (cached while the file is unchanged)."""
+    p = rules_path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        raise ReturnRulesError(str(p), "", "no such file") from None
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        found = parse_return_rules(p.read_text(encoding="utf-8"), _display(p))
+        with _cache_lock:
+            _cache[key] = found
+    return found
+
+
+def _display(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(RULES_DIR.parent))
+    except ValueError:
+        return str(p)
