@@ -605,10 +605,11 @@ def test_return_queried_then_resubmitted_and_accepted(sqlite_url):
         },
         SPONSOR,
     )
+    # 30 Jun + 30 days is Saturday 30 Jul: due the next working day, Monday 1 Aug
     assert (first["period_start"], first["due_on"], first["days_late"]) == (
         "2011-04-01",
-        "2011-07-30",
-        6,
+        "2011-08-01",
+        4,
     )
     q.execute("query_return", {"return": first["return"], "reason": "anticipated figure?"}, OFFICER)
     refused(

@@ -37,7 +37,8 @@ _RETURN_FOR_PERIOD = select(RET_T).where(
     RET_T.c.kind == bindparam("kind"),
     RET_T.c.period_end == bindparam("period_end"),
 )
-KINDS = ("savings", "progress")
+KINDS = ("savings", "progress", "monitoring", "benefits")
+HALF_YEAR_ENDS = {(9, 30), (3, 31)}
 QUARTER_ENDS = ((3, 31), (6, 30), (9, 30), (12, 31))
 DAYS_TO_RETURN = 30  # default: a return is due 30 days after its quarter ends
 
@@ -75,6 +76,24 @@ def step(
         raise TransitionRefused(
             f"{uow.command}: {field}: {exc.message}", field=field, item=ref
         ) from None
+
+
+def period_start(kind: str, period_end: dt.date, approved_on: dt.date) -> dt.date | None:
+    """The first day of the period a return of ``kind`` ending on ``period_end``
+    covers, or None if no such period ends then: quarters for progress and
+    savings, financial half-years for monitoring, and from approval for a
+    benefits report (which covers the whole grant)."""
+    if kind == "benefits":
+        return approved_on
+    if kind == "monitoring":
+        if (period_end.month, period_end.day) not in HALF_YEAR_ENDS:
+            return None
+        return dt.date(
+            period_end.year if period_end.month == 9 else period_end.year - 1,
+            4 if period_end.month == 9 else 10,
+            1,
+        )
+    return quarter_start(period_end)
 
 
 def quarter_start(period_end: dt.date) -> dt.date | None:
@@ -120,10 +139,18 @@ def _figures(row: Any) -> dict:
     }
 
 
+def _default_due(period_end: dt.date) -> dt.date:
+    """A return sent in without a schedule is due as the shipped schedule would
+    have it: period end + 30 days, moved off weekends and bank holidays."""
+    from rules.returns import calendar, due_date
+
+    return due_date(period_end, DAYS_TO_RETURN, "next_working_day", calendar("england"))
+
+
 # ---------------------------------------------------------------- commands
 
 
-@command("submit_return", summary="A sponsor (or officer) sends in a quarterly return")
+@command("submit_return", summary="A sponsor (or officer) sends in a return for a period")
 def submit_return(uow: UnitOfWork, args: Args) -> dict:
     uow.authorise(RETURN, "submit")
     grant = load_grant(uow, args.text("grant", max_len=40))
@@ -134,11 +161,31 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
     due = args.date("due", required=False)
     args.done()
     uow.require_scope(grant.accountable_body_id, "send returns")
-    start = quarter_start(period_end)
+    conn = uow.conn
+    existing = conn.execute(
+        _RETURN_FOR_PERIOD, {"grant_id": grant.id, "kind": kind, "period_end": period_end}
+    ).first()
+    # a scheduled return (engine/sweep.py) covers the period its schedule set
+    start = (
+        existing.period_start
+        if existing is not None
+        else period_start(kind, period_end, grant.approved_on)
+    )
     if start is None:
         raise ValidationError(
-            f"submit_return: period_end: {long_date(period_end)} is not the end of a financial "
-            "quarter; returns are for quarters ending 30 Jun, 30 Sep, 31 Dec or 31 Mar",
+            f"submit_return: period_end: {long_date(period_end)} is not the end of a "
+            + (
+                "financial half-year; monitoring returns are for half-years ending 30 Sep or 31 Mar"
+                if kind == "monitoring"
+                else "financial quarter; returns are for quarters ending 30 Jun, 30 Sep, "
+                "31 Dec or 31 Mar"
+            ),
+            field="period_end",
+        )
+    if kind == "benefits" and period_end > uow.today:
+        raise ValidationError(
+            f"submit_return: period_end: a benefits report covers the grant up to its "
+            f"completion; {long_date(period_end)} is after today ({long_date(uow.today)})",
             field="period_end",
         )
     if start > uow.today:
@@ -160,19 +207,15 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
             f"({long_date(period_end)})",
             field="due",
         )
-    conn = uow.conn
     figures = {
         "savings_delivered_pence": delivered,
         "savings_anticipated_pence": anticipated,
         "submitted_on": uow.today,
     }
-    existing = conn.execute(
-        _RETURN_FOR_PERIOD, {"grant_id": grant.id, "kind": kind, "period_end": period_end}
-    ).first()
     if existing is None:
         ref = next_ref(conn, Return, "return")
         state = uow.step(RETURN, "submit", RETURN.initial, ref)
-        due_on = due or period_end + dt.timedelta(days=DAYS_TO_RETURN)
+        due_on = due or _default_due(period_end)
         conn.execute(
             insert(Return).values(
                 ref=ref,
