@@ -137,6 +137,7 @@ def demo(obj: Ctx, bids_file: Path | None) -> None:
         name = data["programme"]["name"]
         if s.execute(select(Programme.id).where(Programme.name == name)).first():
             click.echo("demo programme already loaded; nothing to do")
+            _demo_users(data["people"], "unless changed since")
             return
     if bids_file is not None:
         for step in data["steps"]:
@@ -151,7 +152,31 @@ def demo(obj: Ctx, bids_file: Path | None) -> None:
     click.echo(f"  programme: {name}")
     click.echo(f"  bids: {len(bids)}, {format_pence(requested)} requested, in round EFF-2011 "
                "(scored: 'quorum round show EFF-2011')")
-    click.echo("  users (sign in by email): " + ", ".join(p["email"] for p in data["people"]))
+    from engine.service import Quorum
+
+    Quorum(obj.engine).execute_batch(
+        [
+            ("set_password", {"email": p["email"], "password": demo_password(p["email"])})
+            for p in data["people"]
+        ],
+        "system",
+    )
+    _demo_users(data["people"])
+
+
+def demo_password(email: str) -> str:
+    """The demo's password for a demo user: 'quorum-' and the part before the @."""
+    return "quorum-" + email.split("@", 1)[0]
+
+
+def _demo_users(people: list[dict], note: str = "") -> None:
+    extra = f" ({note})" if note else ""
+    click.echo(f"  users: sign in at /login with email and password{extra}")
+    width = max(len(p["email"]) for p in people)
+    for p in people:
+        roles = ", ".join(p.get("roles", []))
+        org = f" — {p['organisation']}" if p.get("organisation") else ""
+        click.echo(f"    {p['email']:<{width}}  {demo_password(p['email']):<28} {roles}{org}")
 
 
 # ------------------------------------------------------------------ bids
@@ -319,10 +344,25 @@ def round_whatif(obj: Ctx, ref: str, rules: str, as_json: bool) -> None:
 
 @main.group()
 def paper() -> None:
-    """Board papers (Markdown or HTML)."""
+    """Board papers (Markdown, HTML or PDF)."""
 
 
-def _write_paper(text: str, out: Path | None) -> None:
+PAPER_FORMATS = click.Choice(["md", "html", "pdf"])
+
+
+def _write_paper(name: str, context: dict, fmt: str, out: Path | None) -> None:
+    """Render paper ``name`` as md, html or pdf to ``out`` (default stdout)."""
+    from notifications.papers import render, render_pdf
+
+    if fmt == "pdf":
+        data = render_pdf(name, context)
+        if out is None:
+            click.get_binary_stream("stdout").write(data)
+        else:
+            out.write_bytes(data)
+            click.echo(f"wrote {out}")
+        return
+    text = render(name, context, fmt)
     if out is None:
         click.echo(text)
     else:
@@ -332,37 +372,48 @@ def _write_paper(text: str, out: Path | None) -> None:
 
 @paper.command("bids")
 @click.argument("ref")
-@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md")
+@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
 @click.option("--out", type=click.Path(path_type=Path))
 @click.pass_obj
 @friendly
 def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """The ranked bid table with points, savings, recommendation and what remains."""
-    from notifications.papers import render
-
     with Session(obj.engine) as s:
         rank = views.round_ranking(s, ref)
     overrides = [f"{b['ref']} {c['criterion']}: {c['override_reason']}"
                  for b in rank["bids"] for c in b["criteria"] if c["override_reason"]]
-    _write_paper(render("bids", {"round": rank, "overrides": overrides}, fmt), out)
+    _write_paper("bids", {"round": rank, "overrides": overrides}, fmt, out)
 
 
 @paper.command("minutes")
 @click.argument("ref")
-@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md")
+@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
 @click.option("--out", type=click.Path(path_type=Path))
 @click.pass_obj
 @friendly
 def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """A meeting's decisions (with votes) and its numbered action list."""
-    from notifications.papers import render
-
     with Session(obj.engine) as s:
         meeting = next((m for m in views.meetings(s) if m["ref"] == ref), None)
         titles = {b["ref"]: b["title"] for b in views.bids(s)}
     if meeting is None:
         raise QuorumError(f"no meeting {ref!r}")
-    _write_paper(render("minutes", {"meeting": meeting, "titles": titles}, fmt), out)
+    _write_paper("minutes", {"meeting": meeting, "titles": titles}, fmt, out)
+
+
+@paper.command("delegated")
+@click.argument("ref")
+@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
+@click.option("--out", type=click.Path(path_type=Path))
+@click.pass_obj
+@friendly
+def paper_delegated(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
+    """"Delegated decisions – <period>" for a meeting: what, amount, budget, who signed, why."""
+    from engine.handlers.delegation import delegated_report
+
+    with obj.engine.connect() as conn:
+        report = delegated_report(conn, ref)
+    _write_paper("delegated", report, fmt, out)
 
 
 # ------------------------------------------------------------------ generic command
@@ -565,6 +616,358 @@ def replay(obj: Ctx, file: Path, as_json: bool, replay_db: str | None) -> None:
     if result.failed:
         click.echo(f"error: {result.failed.message}", err=True)
         sys.exit(1)
+
+
+# ------------------------------------------------------------------ outbox
+
+
+@main.group()
+def outbox() -> None:
+    """Outgoing messages: list, send and retry (docs/notifications.md)."""
+
+
+@outbox.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["queued", "sending", "sent", "failed"]),
+    help="Only messages in this state",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many (oldest first)")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON")
+@click.pass_obj
+@friendly
+def outbox_list(obj: Ctx, status: str | None, limit: int | None, as_json: bool) -> None:
+    """Messages in the outbox, oldest first, with their key, state and attempts."""
+    from notifications import dispatch as dispatcher
+
+    ensure_schema(obj.engine)
+    found = dispatcher.rows(obj.engine, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for m in found:
+        when = m["sent_at"] or m["next_attempt_at"] or m["created_at"]
+        click.echo(
+            f"{m['status']:<8} {m['attempts']:>3}  {(when or '')[:16]:<16}  {m['key']}\n"
+            f"{'':<31}to {m['to']}: {m['subject']}"
+        )
+        if m["last_error"] and m["status"] != "sent":
+            click.echo(f"{'':<31}last error: {m['last_error']}")
+    counts: dict[str, int] = {}
+    for m in found:
+        counts[m["status"]] = counts.get(m["status"], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    click.echo(f"{len(found)} message(s)" + (f": {summary}" if summary else ""))
+
+
+@outbox.command("send")
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most this many")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON")
+@click.pass_obj
+@friendly
+def outbox_send(obj: Ctx, limit: int | None, as_json: bool) -> None:
+    """Send the due messages once, through the configured channel (QUORUM_MAIL...)."""
+    import logging
+
+    from notifications.channels import channel_from_config
+    from notifications.dispatch import dispatch, grace_from_config
+
+    channel = channel_from_config()
+    grace = grace_from_config()
+    ensure_schema(obj.engine)
+    logging.getLogger("quorum.dispatch").addHandler(logging.NullHandler())  # printed below
+    summary = dispatch(obj.engine, channel, limit=limit, grace=grace)
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        click.echo(f"{channel.describe()}: {summary.line()}")
+        for problem in summary.errors:
+            click.echo(f"  not sent: {problem}")
+    if summary.halted:
+        click.echo(
+            f"warning: stopped early: {summary.halted}; the rest wait for the next run",
+            err=True,
+        )
+
+
+@outbox.command("retry")
+@click.argument("key", required=False)
+@click.option("--all-failed", is_flag=True, help="Every failed message")
+@click.pass_obj
+@friendly
+def outbox_retry(obj: Ctx, key: str | None, all_failed: bool) -> None:
+    """Queue a failed message again (attempts kept), or make a waiting one due now."""
+    from notifications.dispatch import retry
+
+    if key and all_failed:
+        raise QuorumError("give a message KEY or --all-failed, not both")
+    if not key and not all_failed:
+        raise QuorumError(
+            "give a message KEY (see 'quorum outbox list --status failed') or --all-failed"
+        )
+    ensure_schema(obj.engine)
+    keys = retry(obj.engine, key, all_failed=all_failed)
+    for k in keys:
+        click.echo(f"queued again: {k}")
+    click.echo(f"{len(keys)} message(s) queued; 'quorum outbox send' sends them now")
+
+
+# ------------------------------------------------------------------ returns, sweep, scheduler
+
+
+def _as_of(value: str | None, where: str) -> Any:
+    from engine.args import parse_date
+
+    return parse_date(value, where, field="as_of") if value else None
+
+
+@main.command("sweep")
+@click.option("--as-of", "as_of", help="Sweep as of this day (default today)")
+@click.option("--returns-rules", help="Schedule file instead of rules/returns.yaml")
+@click.option("--reminder-rules", help="Ladder file instead of rules/reminders.yaml")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")
+@click.pass_obj
+@friendly
+def sweep_cmd(
+    obj: Ctx, as_of: str | None, returns_rules: str | None, reminder_rules: str | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Run the deadline sweep once: create returns due, queue reminders, chases and
+    escalations (each once, ever). Runs as the system unless --as is given."""
+    from engine.service import Actor
+
+    args: dict[str, Any] = {}
+    day = _as_of(as_of, "sweep: --as-of")
+    if day is not None:
+        args["as_of"] = day
+    if returns_rules:
+        args["returns_rules"] = returns_rules
+    if reminder_rules:
+        args["reminder_rules"] = reminder_rules
+    actor = obj.actor_email or Actor.system("sweep")
+    r = obj.service().execute("sweep", args, actor)
+    if as_json:
+        click.echo(json.dumps(r, indent=2, default=str))
+        return
+    rungs = ", ".join(f"{k} {v}" for k, v in r["messages_queued"].items()) or "none"
+    made = ", ".join(f"{k} {v}" for k, v in r["returns_created"].items()) or "none"
+    click.echo(
+        f"sweep as of {r['as_of']}: {r['returns_created_total']} return(s) created ({made}); "
+        f"{r['messages_queued_total']} message(s) queued ({rungs})"
+    )
+    for label, n in (r.get("no_recipient") or {}).items():
+        click.echo(f"  warning: {n} return(s) with nobody to send {label}", err=True)
+
+
+@main.group("scheduler")
+def scheduler_group() -> None:
+    """The scheduler: the daily sweep and the outbox dispatcher, one process at a time."""
+
+
+@scheduler_group.command("run")
+@click.option("--sweep-at", help="Daily sweep time HH:MM (default 07:00, or QUORUM_SWEEP_AT)")
+@click.option("--timezone", help="Time zone of --sweep-at (default Europe/London)")
+@click.option(
+    "--dispatch-every", type=int, help="Seconds between outbox sends (default 30)"
+)
+@click.option("--wait", is_flag=True, help="If another scheduler runs, wait to take over")
+@click.pass_obj
+@friendly
+def scheduler_run(
+    obj: Ctx, sweep_at: str | None, timezone: str | None, dispatch_every: int | None, wait: bool
+) -> None:
+    """Run the scheduler until stopped (SIGTERM or Ctrl-C): the sweep daily and at
+    start, the dispatcher every few seconds. Exits with an error if another
+    scheduler holds the lock (unless --wait)."""
+    import logging
+
+    from engine import scheduler
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log = logging.getLogger("quorum")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    config = scheduler.settings(sweep_at, timezone, dispatch_every)
+    obj.service()  # schema up to date
+    scheduler.run_forever(obj.engine, config=config, wait=wait)
+    click.echo("scheduler stopped")
+
+
+@main.group("returns")
+def returns_group() -> None:
+    """Returns owed by grants: the list and the late ones."""
+
+
+@returns_group.command("list")
+@click.option("--state", help="Only returns in this state (due, submitted, queried, accepted)")
+@click.option("--as-of", "as_of", help="Days late as of this day (default today)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly
+def returns_list(obj: Ctx, state: str | None, as_of: str | None, as_json: bool) -> None:
+    """Every return with its due date, state and days late."""
+    import datetime as dt
+
+    from engine import views_returns
+
+    ensure_schema(obj.engine)
+    day = _as_of(as_of, "returns list: --as-of") or dt.date.today()
+    with obj.engine.connect() as conn:
+        rows = [r for r in views_returns.returns(conn, day) if not state or r["state"] == state]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        late = f"{r['days_late']} days late" if r["days_late"] else ""
+        click.echo(
+            f"{r['ref']:<36} {r['return_kind']:<10} {r['due_on']}  {r['state']:<9} {late:<14} "
+            f"{r['organisation'][:28]}"
+        )
+    click.echo(f"{len(rows)} returns")
+
+
+@returns_group.command("late")
+@click.option("--as-of", "as_of", help="Late as of this day (default today)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly
+def returns_late(obj: Ctx, as_of: str | None, as_json: bool) -> None:
+    """Late returns by partnership (accountable body) with days late; late repayments."""
+    import datetime as dt
+
+    from engine import views_returns
+
+    ensure_schema(obj.engine)
+    day = _as_of(as_of, "returns late: --as-of") or dt.date.today()
+    with obj.engine.connect() as conn:
+        late = views_returns.late_returns(conn, day)
+    if as_json:
+        click.echo(json.dumps(late, indent=2))
+        return
+    click.echo(f"late returns as of {late['as_of']}: {late['late_returns']}")
+    for p in late["partnerships"]:
+        click.echo(f"{p['partnership']} ({p['late']} late, up to {p['most_days_late']} days)")
+        for r in p["returns"]:
+            click.echo(
+                f"  {r['days_late']:>4} days  {r['ref']:<36} {r['kind_label']:<26} due "
+                f"{r['due_on']}  {r['title'][:40]}"
+            )
+    if late["late_instalments"]:
+        click.echo("late repayment instalments:")
+        for i in late["late_instalments"]:
+            click.echo(
+                f"  {i['days_late']:>4} days  {i['grant']} #{i['seq']} due {i['due_on']}: "
+                f"{format_pence(i['outstanding_pence'])} outstanding ({i['partnership']})"
+            )
+
+
+@paper.command("returns")
+@click.argument("ref")
+@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
+@click.option("--out", type=click.Path(path_type=Path))
+@click.pass_obj
+@friendly
+def paper_returns(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
+    """Late returns by partnership, with days late, as of a meeting's date."""
+    from engine import views_returns
+
+    with obj.engine.connect() as conn:
+        report = views_returns.meeting_paper(conn, ref)
+    _write_paper("returns", report, fmt, out)
+
+
+@main.group("calendar")
+def calendar_group() -> None:
+    """Due dates as a calendar."""
+
+
+@calendar_group.command("export")
+@click.option("--out", type=click.Path(path_type=Path), help="Write to FILE (default stdout)")
+@click.pass_obj
+@friendly
+def calendar_export(obj: Ctx, out: Path | None) -> None:
+    """An ICS file of every due date: returns, milestones, repayment instalments."""
+    import datetime as dt
+
+    from engine import views_returns
+
+    ensure_schema(obj.engine)
+    with obj.engine.connect() as conn:
+        ics = views_returns.calendar_ics(conn, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    if out is None:
+        click.echo(ics.decode("utf-8"), nl=False)
+    else:
+        out.write_bytes(ics)
+        click.echo(f"wrote {out} ({ics.count(b'BEGIN:VEVENT')} due dates)")
+
+
+# ------------------------------------------------------------------ API tokens
+
+
+@main.group()
+def token() -> None:
+    """API tokens for machine clients (Authorization: Bearer <token>)."""
+
+
+@token.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="What the token is for (shown in 'token list')")
+@click.pass_obj
+@friendly
+def token_create(obj: Ctx, email: str, name: str) -> None:
+    """Make a token for EMAIL and print it once (only its SHA-256 is kept)."""
+    from engine.handlers.accounts import new_token, token_hash
+    from engine.service import Actor
+
+    secret = new_token()
+    actor = obj.actor_email or Actor.system("token create")
+    r = obj.service().execute(
+        "create_api_token",
+        {"email": email, "name": name, "token_sha256": token_hash(secret)},
+        actor,
+    )
+    click.echo(f"token {r['token']} for {r['person']}" + (f" ({name})" if name else ""))
+    click.echo("copy it now; it is not shown again:", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+@click.option("--email", help="Only this person's tokens")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly
+def token_list(obj: Ctx, email: str | None, as_json: bool) -> None:
+    """Tokens (never the token itself): id, person, name, made, last used, revoked."""
+    from engine.handlers.accounts import tokens
+
+    obj.service()
+    with obj.engine.connect() as conn:
+        rows = tokens(conn, email)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for t in rows:
+        state = f"revoked {t['revoked_at'][:16]}" if t["revoked_at"] else "active"
+        used = (t["last_used_at"] or "never")[:16]
+        click.echo(
+            f"{t['id']:>4}  {t['person']:<34} {t['name'][:20]:<20} made {t['created_at'][:16]}  "
+            f"last used {used:<16}  {state}"
+        )
+    click.echo(f"{len(rows)} token(s)")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_obj
+@friendly
+def token_revoke(obj: Ctx, token_id: int) -> None:
+    """Revoke token TOKEN_ID (see 'quorum token list'): it stops working at once."""
+    from engine.service import Actor
+
+    actor = obj.actor_email or Actor.system("token revoke")
+    r = obj.service().execute("revoke_api_token", {"token": token_id}, actor)
+    click.echo(f"token {r['token']} of {r['person']} revoked")
 
 
 # ------------------------------------------------------------------ web

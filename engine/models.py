@@ -17,9 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
+
+# Money columns are 64-bit: PostgreSQL's INTEGER stops at £21,474,836.47.
+Money = BigInteger
 
 
 class VersionedMixin:
@@ -79,8 +82,11 @@ class Person(SQLModel, table=True):
     name: str
     email: str = Field(unique=True, index=True)
     organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
-    password_hash: str | None = None
+    password_hash: str | None = None  # argon2 (quorum_web/auth.py, engine/handlers/accounts.py)
     active: bool = True
+    # wrong passwords since the last sign-in or lock-out
+    failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locked_until: dt.datetime | None = None  # sign-in refused until then
 
 
 class PersonRole(SQLModel, table=True):
@@ -120,8 +126,8 @@ class ProgrammeChange(SQLModel, table=True):
     ratified_on: dt.date
     ratified_by: str  # the body and minute, e.g. "Board 20 April 2011, minute 5"
     reason: str
-    old_total_pence: int
-    new_total_pence: int
+    old_total_pence: int = Field(sa_type=Money)
+    new_total_pence: int = Field(sa_type=Money)
     changes: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
 
@@ -133,7 +139,7 @@ class MoneyMovement(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     pot_id: int = Field(foreign_key="pot.id", index=True)
     kind: str
-    amount_pence: int
+    amount_pence: int = Field(sa_type=Money)
     booked_on: dt.date
     item_ref: str | None = Field(default=None, index=True)
     grant_id: int | None = Field(default=None, foreign_key="grant_award.id", index=True)
@@ -152,7 +158,7 @@ class Round(VersionedMixin, SQLModel, table=True):
     opens_on: dt.date
     closes_on: dt.date
     rule_set: str
-    cap_pence: int | None = None
+    cap_pence: int | None = Field(default=None, sa_type=Money)
     state: str = "open"
     version: int = 1
 
@@ -164,11 +170,11 @@ class Bid(VersionedMixin, SQLModel, table=True):
     sponsor_id: int = Field(foreign_key="organisation.id", index=True)
     pot_id: int | None = Field(default=None, foreign_key="pot.id")
     round_id: int | None = Field(default=None, foreign_key="round.id", index=True)
-    grant_requested_pence: int
+    grant_requested_pence: int = Field(sa_type=Money)
     savings_text: str = ""
     savings_basis: str = "none_stated"
-    savings_amount_pence: int | None = None
-    savings_high_pence: int | None = None
+    savings_amount_pence: int | None = Field(default=None, sa_type=Money)
+    savings_high_pence: int | None = Field(default=None, sa_type=Money)
     savings_years: int | None = None
     savings_annual: bool = False
     savings_readable: bool = True
@@ -204,7 +210,7 @@ class Milestone(VersionedMixin, SQLModel, table=True):
     seq: int
     outcome: str
     due_on: dt.date
-    payment_pence: int
+    payment_pence: int = Field(sa_type=Money)
     state: str = "planned"
     verified_by_id: int | None = Field(default=None, foreign_key="person.id")
     verified_on: dt.date | None = None
@@ -302,7 +308,7 @@ class Decision(SQLModel, table=True):
     meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
     delegated_decision_id: int | None = Field(default=None, foreign_key="delegated_decision.id")
     outcome: str  # approve / reject / defer / refer_back / reversed
-    amount_pence: int | None = None
+    amount_pence: int | None = Field(default=None, sa_type=Money)
     reasons: str = ""
     missing: str = ""  # refer_back: what the sponsor must supply
     state_before: str = ""  # the item's state before, so a reversal can restore it
@@ -335,8 +341,8 @@ class DelegatedDecision(VersionedMixin, SQLModel, table=True):
     title: str = ""
     bid_id: int | None = Field(default=None, foreign_key="bid.id")
     pot_id: int = Field(foreign_key="pot.id")
-    amount_pence: int
-    pot_balance_pence: int  # the pot's available balance when requested
+    amount_pence: int = Field(sa_type=Money)
+    pot_balance_pence: int = Field(sa_type=Money)  # the pot's available balance when requested
     reasons: str
     alternatives: str = ""
     rule_set_version_id: int | None = Field(default=None, foreign_key="rule_set_version.id")
@@ -371,7 +377,7 @@ class Grant(VersionedMixin, SQLModel, table=True):
     bid_id: int = Field(foreign_key="bid.id", unique=True)
     accountable_body_id: int = Field(foreign_key="organisation.id", index=True)
     pot_id: int = Field(foreign_key="pot.id", index=True)
-    awarded_pence: int
+    awarded_pence: int = Field(sa_type=Money)
     invest_to_save: bool = False
     state: str = "active"
     approved_on: dt.date
@@ -417,7 +423,7 @@ class Payment(SQLModel, table=True):
     ref: str = Field(unique=True)
     grant_id: int = Field(foreign_key="grant_award.id", index=True)
     milestone_id: int = Field(foreign_key="milestone.id", index=True)
-    amount_pence: int
+    amount_pence: int = Field(sa_type=Money)
     released_by_id: int = Field(foreign_key="person.id")
     released_on: dt.date
 
@@ -429,8 +435,8 @@ class RepaymentInstalment(SQLModel, table=True):
     grant_id: int = Field(foreign_key="grant_award.id", index=True)
     seq: int
     due_on: dt.date
-    amount_pence: int
-    repaid_pence: int = 0
+    amount_pence: int = Field(sa_type=Money)
+    repaid_pence: int = Field(default=0, sa_type=Money)
     repaid_on: dt.date | None = None
 
 
@@ -439,9 +445,9 @@ class Deposit(VersionedMixin, SQLModel, table=True):
     ref: str = Field(unique=True)
     grant_id: int | None = Field(default=None, foreign_key="grant_award.id")
     pot_id: int = Field(foreign_key="pot.id")
-    total_pence: int
+    total_pence: int = Field(sa_type=Money)
     basis: str  # equal / population / explicit
-    target_pence: int
+    target_pence: int = Field(sa_type=Money)
     target_on: dt.date
     lodged_on: dt.date
     purpose: str = ""
@@ -457,22 +463,22 @@ class DepositShare(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     deposit_id: int = Field(foreign_key="deposit.id", index=True)
     organisation_id: int = Field(foreign_key="organisation.id")
-    amount_pence: int
-    refunded_pence: int = 0
-    forfeited_pence: int = 0
+    amount_pence: int = Field(sa_type=Money)
+    refunded_pence: int = Field(default=0, sa_type=Money)
+    forfeited_pence: int = Field(default=0, sa_type=Money)
 
 
 class Recovery(VersionedMixin, SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
     grant_id: int = Field(foreign_key="grant_award.id", index=True)
-    demanded_pence: int
+    demanded_pence: int = Field(sa_type=Money)
     reason: str
     authority: str = ""  # the decision behind the demand: a meeting minute or DD ref
     state: str = "demanded"  # demanded / part_recovered / recovered / written_off
     demanded_on: dt.date
-    recovered_pence: int = 0
-    written_off_pence: int = 0
+    recovered_pence: int = Field(default=0, sa_type=Money)
+    written_off_pence: int = Field(default=0, sa_type=Money)
     written_off_by: str = ""  # the approval for a write-off
     closed_on: dt.date | None = None
     version: int = 1
@@ -495,8 +501,8 @@ class Return(VersionedMixin, SQLModel, table=True):
     due_on: dt.date
     state: str = "due"
     submitted_on: dt.date | None = None
-    savings_delivered_pence: int | None = None
-    savings_anticipated_pence: int | None = None
+    savings_delivered_pence: int | None = Field(default=None, sa_type=Money)
+    savings_anticipated_pence: int | None = Field(default=None, sa_type=Money)
     version: int = 1
 
 
@@ -547,6 +553,38 @@ class AuditHead(SQLModel, table=True):
     # seq of the last event that changed people, roles, organisations, programmes
     # or pots: processes cache that reference data and reload it when this moves
     directory_seq: int = 0
+
+
+class ApiToken(SQLModel, table=True):
+    """A machine client's bearer token. Only its SHA-256 is stored; the token is
+    shown once when made (``quorum token create``)."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    name: str = ""
+    token_hash: str = Field(unique=True)  # sha256 hex of the token
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+
+
+class UsedLink(SQLModel, table=True):
+    """Single-use signed links (e.g. "sign this delegated decision"): a link's id
+    is recorded when it is used, so it works once."""
+
+    __tablename__ = "used_link"
+    jti: str = Field(primary_key=True)
+    used_at: dt.datetime
+
+
+class AppSetting(SQLModel, table=True):
+    """Settings every process of one installation shares (the web session key
+    when QUORUM_SECRET_KEY is not set)."""
+
+    __tablename__ = "app_setting"
+    name: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class CommandLog(SQLModel, table=True):

@@ -1,31 +1,72 @@
 """The web app: server-rendered pages and the REST API under /api/v1.
 
-Pages and endpoints are thin: they read views or call Quorum.execute, the
-same command path as the CLI. (Sign-in, roles per page and the officer,
-chair and sponsor pages arrive with issue 6.)
+Pages (quorum_web/pages.py) and endpoints (quorum_web/api.py) are thin: they
+read views or call ``Quorum.execute``, the same command path as the CLI.
+Sign-in, sessions, CSRF, lock-out, tokens and roles: quorum_web/auth.py.
+
+    create_app(url, *, scheduler=True, clock=None, https_only=None)
+
+``clock``: the one clock every date rule reads (tests pass a FixedClock; the
+lock-out and *My work* read it too). ``https_only``: mark the session cookie
+``Secure`` (default from QUORUM_HTTPS_ONLY, off).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
-from engine import audit, views
+from engine import views
+from engine.clock import Clock, SystemClock
 from engine.db import make_engine
 from engine.errors import QuorumError
-from engine.money import format_pence
+from engine.service import Quorum
+from quorum_web import api, pages, schemas
+from quorum_web.auth import SESSION_COOKIE, Auth, NotSignedIn, secret_key
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-TEMPLATES.env.filters["gbp"] = format_pence
+log = logging.getLogger("quorum.web")
+
+SESSION_HOURS = 12
+API_PREFIX = "/api/"
+# pages only: the API docs page loads Swagger UI from its CDN
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
 
-def create_app(url: str | None = None, *, scheduler: bool = True) -> FastAPI:
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _status(exc: QuorumError) -> int:
+    """Invalid input is 400; other refusals keep their own status (403, 404, 409, 422)."""
+    return 400 if exc.code == "invalid" else exc.http_status
+
+
+def create_app(
+    url: str | None = None,
+    *,
+    scheduler: bool = True,
+    clock: Clock | None = None,
+    https_only: bool | None = None,
+) -> FastAPI:
     engine = make_engine(url)
+    clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -42,62 +83,112 @@ def create_app(url: str | None = None, *, scheduler: bool = True) -> FastAPI:
     app = FastAPI(
         title="Quorum",
         version="1",
+        description=(
+            "Grant programmes run by boards: bids, rounds, meetings, delegated decisions, "
+            "grants, returns. Authenticate with `Authorization: Bearer <token>` "
+            "(`quorum token create EMAIL`). Errors are JSON `{error, message, field?, item?}`. "
+            "See docs/api.md."
+        ),
         lifespan=lifespan,
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    app.state.engine = engine
+    app.state.clock = clock
+    app.state.quorum = Quorum(engine, clock)
+    app.state.auth = Auth(engine, clock)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret_key(engine),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_HOURS * 3600,
+        same_site="lax",
+        https_only=_flag("QUORUM_HTTPS_ONLY") if https_only is None else https_only,
     )
 
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # noqa: ANN001, ANN202
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            if not request.url.path.startswith("/api/v1/docs"):
+                response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    # ---------------------------------------------------------------- errors
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"error": "unauthenticated", "message": exc.message},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/"
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
     @app.exception_handler(QuorumError)
-    async def refused(_: Request, exc: QuorumError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+    async def refused(request: Request, exc: QuorumError) -> Response:
+        if _is_api(request):
+            return JSONResponse(exc.to_dict(), status_code=_status(exc))
+        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 401: "Sign in"}
+        status = _status(exc)
+        return pages.error_page(request, status, titles.get(status, "Refused"), exc.message)
 
-    @app.get("/", response_class=HTMLResponse)
-    def home(request: Request) -> HTMLResponse:
-        with Session(engine) as s:
-            pots, bids = views.pots(s), views.bids(s)
-        return TEMPLATES.TemplateResponse(
-            request,
-            "home.html",
-            {
-                "pots": pots,
-                "bids": bids,
-                "requested": sum(b["grant_requested_pence"] for b in bids),
-            },
-        )
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        message = f"{'.'.join(where) or 'request'}: {first.get('msg', 'is not valid')}"
+        if first.get("type") == "json_invalid":
+            message = "the body is not valid JSON"
+        body = {"error": "invalid", "message": message}
+        if where:
+            body["field"] = where[0]
+        if _is_api(request):
+            return JSONResponse(body, status_code=400)
+        return pages.error_page(request, 400, "Not understood", message)
 
-    @app.get("/healthz")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
+        message = exc.detail if isinstance(exc.detail, str) else "refused"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"nothing at {request.url.path}"
+        if _is_api(request):
+            return JSONResponse(
+                {"error": codes.get(exc.status_code, "error"), "message": message},
+                status_code=exc.status_code,
+                headers=getattr(exc, "headers", None),
+            )
+        return pages.error_page(request, exc.status_code, "Not found", message)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        message = "something went wrong on our side; nothing was saved. It has been logged."
+        if _is_api(request):
+            return JSONResponse({"error": "internal", "message": message}, status_code=500)
+        return Response(message, status_code=500, media_type="text/plain")
+
+    # ---------------------------------------------------------------- routes
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
+
+    @app.get("/healthz", response_model=schemas.Health, include_in_schema=False)
     def healthz() -> dict:
         with Session(engine) as s:
             s.execute(views.select_one())
         return {"status": "ok"}
-
-    @app.get("/api/v1/pots")
-    def api_pots() -> list[dict]:
-        with Session(engine) as s:
-            return views.pots(s)
-
-    @app.get("/api/v1/bids")
-    def api_bids(state: str | None = None) -> list[dict]:
-        with Session(engine) as s:
-            return views.public(views.bids(s, state=state))
-
-    @app.get("/api/v1/bids/{ref}")
-    def api_bid(ref: str) -> dict:
-        with Session(engine) as s:
-            for b in views.public(views.bids(s)):
-                if b["ref"] == ref:
-                    return b
-        raise HTTPException(404, detail=f"no bid {ref!r}")
-
-    @app.get("/api/v1/audit/verify")
-    def api_audit_verify() -> dict:
-        with Session(engine) as s:
-            r = audit.verify(s)
-        return {
-            "ok": r.ok,
-            "events": r.events,
-            "first_bad_seq": r.first_bad_seq,
-            "message": r.message(),
-        }
 
     return app

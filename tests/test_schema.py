@@ -125,3 +125,20 @@ def test_both_have_the_audit_head_row(migrated, created):
         with eng.connect() as conn:
             rows = conn.execute(sa.text("SELECT id, last_seq, last_hash FROM audit_head")).all()
         assert [tuple(r) for r in rows] == [(1, 0, "")], eng.url
+
+
+def test_money_beyond_32_bits_after_upgrade(migrated):
+    """£50m is 5,000,000,000 pence: more than a 32-bit INTEGER holds (PostgreSQL)."""
+    import datetime as dt
+
+    from sqlmodel import Session
+
+    from engine.clock import FixedClock
+    from engine.ledger import ledger
+    from engine.service import Quorum
+
+    q = Quorum(migrated, FixedClock(dt.date(2011, 4, 1)))
+    q.execute("create_programme", {"name": "Big", "pots": {"Capital": "£50m"}}, "system")
+    with Session(migrated) as s:
+        (line,) = ledger(s)
+    assert line.allocated_pence == 5_000_000_000

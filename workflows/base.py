@@ -104,9 +104,14 @@ class Workflow:
     def mermaid(self, current: str | None = None) -> str:
         """A Mermaid state diagram of this workflow (current state highlighted)."""
         lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        # one edge per (source, destination), naming every step that takes it:
+        # Mermaid draws only one of several edges between the same two states
+        edges: dict[tuple[str, str], list[str]] = {}
         for st in self.steps:
             for src in st.source:
-                lines.append(f"    {src} --> {src if st.dest == '=' else st.dest}: {st.trigger}")
+                edges.setdefault((src, src if st.dest == "=" else st.dest), []).append(st.trigger)
+        for (src, dest), triggers in edges.items():
+            lines.append(f"    {src} --> {dest}: {', '.join(triggers)}")
         if current:
             lines.append(f"    class {current} current")
             lines.append("    classDef current fill:#ffd54f,stroke:#333")

@@ -2,6 +2,7 @@
 
 from engine import sweep  # noqa: F401  (the deadline sweep command, engine/sweep.py)
 from engine.handlers import (  # noqa: F401
+    accounts,
     delegation,
     directory,
     grants,

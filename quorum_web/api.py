@@ -1,0 +1,323 @@
+"""The REST API under /api/v1: read the items, run any command.
+
+Every endpoint declares the roles it allows (``require``); a sponsor sees only
+its own authority's bids, grants and returns, and another authority's item
+answers 404 exactly as a missing one does. Changes go through
+``POST /api/v1/commands/{name}``: the same ``Quorum.execute`` as the CLI and
+the pages. Errors are JSON ``{error, message, field?, item?}`` (docs/api.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Request
+from fastapi.security import HTTPBearer
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from engine import audit, handlers, views, views_money, views_returns
+from engine.errors import NotFound, ValidationError
+from engine.models import Bid as BidRow
+from engine.models import Grant as GrantRow
+from engine.models import Organisation, Pot, Round
+from engine.service import REGISTRY, Actor
+from quorum_web import schemas
+from quorum_web.auth import ALL_ROLES, CSRF_HEADER, STAFF, check_csrf, require
+from workflows.bid import BID
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.ErrorBody, "description": "Malformed request or invalid input"},
+    401: {"model": schemas.ErrorBody, "description": "Not signed in (no or bad token)"},
+    403: {"model": schemas.ErrorBody, "description": "Forbidden for your roles"},
+    404: {"model": schemas.ErrorBody, "description": "No such item (or not yours to see)"},
+    409: {"model": schemas.ErrorBody, "description": "Conflict with the item's state or version"},
+    422: {"model": schemas.ErrorBody, "description": "Refused by a rule"},
+}
+
+bearer = HTTPBearer(auto_error=False, description="An API token: quorum token create EMAIL")
+
+
+def single_query_values(request: Request) -> None:
+    """A query parameter given twice is refused, not silently read as its last value."""
+    keys = [k for k, _ in request.query_params.multi_items()]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValidationError(f"{twice[0]}: give it once", field=twice[0])
+
+
+router = APIRouter(
+    prefix="/api/v1",
+    responses=ERRORS,
+    dependencies=[Depends(bearer), Depends(single_query_values)],
+)
+
+assert handlers  # imported: every command is registered before the names below are read
+CommandName = Literal[tuple(sorted(REGISTRY))]  # type: ignore[valid-type]
+BidState = Literal[tuple(BID.states)]  # type: ignore[valid-type]
+
+ANYONE = require(ALL_ROLES)
+STAFF_ONLY = require(STAFF)
+AUDITORS = require({"officer", "director", "auditor"})
+
+
+def scope_of(actor: Actor) -> int | None:
+    """The authority a person's view is limited to (sponsors), or None (everything)."""
+    if actor.roles & STAFF:
+        return None
+    return actor.organisation_id if actor.organisation_id is not None else -1
+
+
+def _engine(request: Request) -> Any:
+    return request.app.state.engine
+
+
+def _today(request: Request) -> Any:
+    return request.app.state.clock.today()
+
+
+def find_bid(session: Session, ref: str, actor: Actor) -> dict:
+    """One bid as the views show it, or NotFound (also for another authority's bid)."""
+    sponsor_id = session.execute(select(BidRow.sponsor_id).where(BidRow.ref == ref)).scalar()
+    scope = scope_of(actor)
+    if sponsor_id is None or (scope is not None and sponsor_id != scope):
+        raise NotFound(f"no bid {ref!r}", field="ref", item=ref)
+    return next(b for b in views.bids(session, sponsor_id=sponsor_id) if b["ref"] == ref)
+
+
+def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> dict:
+    body = conn.execute(select(GrantRow.accountable_body_id).where(GrantRow.ref == ref)).scalar()
+    scope = scope_of(actor)
+    if body is None or (scope is not None and body != scope):
+        raise NotFound(f"no grant {ref!r}", field="ref", item=ref)
+    return next(
+        g for g in views_money.grants(conn, today, accountable_body_id=body) if g["ref"] == ref
+    )
+
+
+def org_name(conn: Any, org_id: int | None) -> str | None:
+    if org_id is None:
+        return None
+    return conn.execute(select(Organisation.name).where(Organisation.id == org_id)).scalar()
+
+
+def scoped_returns(conn: Any, actor: Actor, today: Any) -> list[dict]:
+    rows = views_returns.returns(conn, today)
+    scope = scope_of(actor)
+    if scope is None:
+        return rows
+    name = org_name(conn, scope)
+    return [r for r in rows if r["organisation"] == name]
+
+
+def rounds_list(session: Session) -> list[dict]:
+    counts = dict(
+        session.execute(select(BidRow.round_id, func.count()).group_by(BidRow.round_id)).all()
+    )
+    return [
+        {
+            "ref": r.ref,
+            "name": r.name,
+            "pot": pot,
+            "state": r.state,
+            "opens_on": r.opens_on.isoformat(),
+            "closes_on": r.closes_on.isoformat(),
+            "rule_set": r.rule_set,
+            "bids": int(counts.get(r.id, 0)),
+        }
+        for r, pot in session.execute(
+            select(Round, Pot.name)
+            .join(Pot, Pot.id == Round.pot_id)
+            .order_by(Round.opens_on, Round.id)
+        )
+    ]
+
+
+# ------------------------------------------------------------------ who am I
+
+
+@router.get("/me", response_model=schemas.Me, summary="Who the request is signed in as")
+def me(request: Request, actor: Actor = Depends(ANYONE)) -> dict:
+    with _engine(request).connect() as conn:
+        org = org_name(conn, actor.organisation_id)
+    return {
+        "name": actor.name,
+        "email": actor.email,
+        "roles": sorted(actor.roles),
+        "organisation": org,
+        "via": request.state.signed_in.via,
+    }
+
+
+# ------------------------------------------------------------------ bids
+
+
+@router.get("/bids", response_model=list[schemas.Bid], summary="Bids (a sponsor: its own)")
+def api_bids(
+    request: Request, state: BidState | None = None, actor: Actor = Depends(ANYONE)
+) -> list[dict]:
+    with Session(_engine(request)) as s:
+        return views.public(views.bids(s, state=state, sponsor_id=scope_of(actor)))
+
+
+@router.get("/bids/{ref}", response_model=schemas.Bid, summary="One bid")
+def api_bid(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> dict:
+    with Session(_engine(request)) as s:
+        return views.public([find_bid(s, ref, actor)])[0]
+
+
+# ------------------------------------------------------------------ grants
+
+
+@router.get("/grants", response_model=list[schemas.Grant], summary="Grants (a sponsor: its own)")
+def api_grants(request: Request, actor: Actor = Depends(ANYONE)) -> list[dict]:
+    with _engine(request).connect() as conn:
+        return views_money.grants(conn, _today(request), accountable_body_id=scope_of(actor))
+
+
+@router.get("/grants/{ref}", response_model=schemas.Grant, summary="One grant with its money")
+def api_grant(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> dict:
+    with _engine(request).connect() as conn:
+        return find_grant(conn, ref, actor, _today(request))
+
+
+# ------------------------------------------------------------------ rounds
+
+
+@router.get("/rounds", response_model=list[schemas.RoundSummary], summary="Bidding rounds")
+def api_rounds(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[dict]:
+    with Session(_engine(request)) as s:
+        return rounds_list(s)
+
+
+@router.get(
+    "/rounds/{ref}",
+    response_model=schemas.RoundRanking,
+    summary="A round's ranked bids, points per criterion and the funding line",
+)
+def api_round(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> dict:
+    with Session(_engine(request)) as s:
+        return views.round_ranking(s, ref)
+
+
+# ------------------------------------------------------------------ meetings
+
+
+@router.get("/meetings", response_model=list[schemas.Meeting], summary="Board meetings")
+def api_meetings(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[dict]:
+    with Session(_engine(request)) as s:
+        return views.meetings(s)
+
+
+@router.get("/meetings/{ref}", response_model=schemas.Meeting, summary="One meeting")
+def api_meeting(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> dict:
+    with Session(_engine(request)) as s:
+        for m in views.meetings(s):
+            if m["ref"] == ref:
+                return m
+    raise NotFound(f"no meeting {ref!r}", field="ref", item=ref)
+
+
+# ------------------------------------------------------------------ delegated decisions
+
+
+@router.get(
+    "/delegated-decisions",
+    response_model=list[schemas.DelegatedDecision],
+    summary="Delegated decisions with their signatures",
+)
+def api_delegated(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[dict]:
+    with _engine(request).connect() as conn:
+        return views_money.delegated_decisions(conn)
+
+
+@router.get(
+    "/delegated-decisions/{ref}",
+    response_model=schemas.DelegatedDecision,
+    summary="One delegated decision",
+)
+def api_delegated_one(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> dict:
+    with _engine(request).connect() as conn:
+        for d in views_money.delegated_decisions(conn):
+            if d["ref"] == ref:
+                return d
+    raise NotFound(f"no delegated decision {ref!r}", field="ref", item=ref)
+
+
+# ------------------------------------------------------------------ returns, pots, audit
+
+
+@router.get("/returns", response_model=list[schemas.ReturnRow], summary="Returns owed by grants")
+def api_returns(request: Request, actor: Actor = Depends(ANYONE)) -> list[dict]:
+    with _engine(request).connect() as conn:
+        return scoped_returns(conn, actor, _today(request))
+
+
+@router.get("/returns/{ref}", response_model=schemas.ReturnRow, summary="One return")
+def api_return(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> dict:
+    with _engine(request).connect() as conn:
+        for r in scoped_returns(conn, actor, _today(request)):
+            if r["ref"] == ref:
+                return r
+    raise NotFound(f"no return {ref!r}", field="ref", item=ref)
+
+
+@router.get("/pots", response_model=list[schemas.Pot], summary="The pot ledger")
+def api_pots(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[dict]:
+    with Session(_engine(request)) as s:
+        return views.pots(s)
+
+
+@router.get("/audit/verify", response_model=schemas.AuditCheck, summary="Check the audit chain")
+def api_audit_verify(request: Request, actor: Actor = Depends(AUDITORS)) -> dict:
+    with Session(_engine(request)) as s:
+        r = audit.verify(s)
+    return {
+        "ok": r.ok,
+        "events": r.events,
+        "first_bad_seq": r.first_bad_seq,
+        "message": r.message(),
+    }
+
+
+# ------------------------------------------------------------------ commands
+
+
+@router.get(
+    "/commands", response_model=list[schemas.CommandInfo], summary="Every command and its roles"
+)
+def api_commands(actor: Actor = Depends(ANYONE)) -> list[dict]:
+    return [
+        {
+            "name": name,
+            "roles": sorted(spec.roles) if spec.roles is not None else None,
+            "summary": spec.summary.strip().splitlines()[0] if spec.summary.strip() else "",
+        }
+        for name, spec in sorted(REGISTRY.items())
+    ]
+
+
+@router.post(
+    "/commands/{name}",
+    response_model=dict[str, Any],
+    summary="Run a command with a JSON object of its arguments",
+    description=(
+        "The same command handlers as the CLI (`quorum commands` lists them). The body is "
+        "the command's arguments; the answer is the handler's result. Send an "
+        "`Idempotency-Key` header to make a retry safe: the same key returns the first "
+        "result and does nothing else."
+    ),
+)
+def api_command(
+    request: Request,
+    name: CommandName = Path(description="A command: GET /api/v1/commands lists them"),
+    args: dict[str, Any] = Body(default_factory=dict),
+    idempotency_key: str | None = Header(
+        default=None, alias="Idempotency-Key", min_length=1, max_length=200
+    ),
+    actor: Actor = Depends(ANYONE),
+) -> dict:
+    if request.state.signed_in.via == "session":
+        # a browser's cookie is an ambient credential: script calls prove their origin
+        check_csrf(request, request.headers.get(CSRF_HEADER))
+    return request.app.state.quorum.execute(name, args, actor, key=idempotency_key)

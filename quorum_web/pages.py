@@ -1,0 +1,611 @@
+"""Server-rendered pages (Jinja2): sign-in, My work, rounds, bids, grants.
+
+Pages read the views and post their forms to ONE route, ``POST /do/{command}``,
+which checks the CSRF token, turns the form's fields into the command's
+arguments and runs ``Quorum.execute`` — the same path as the CLI and the API.
+A refusal re-renders the page the form came from with the message next to the
+form (and the field) it concerns; success redirects back with a note.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlmodel import Session
+from starlette.datastructures import UploadFile
+
+from engine import audit, views
+from engine.errors import NotFound, QuorumError, ValidationError
+from engine.models import Bid as BidRow
+from engine.models import Decision, Meeting, Milestone
+from engine.models import Grant as GrantRow
+from engine.money import format_pence
+from engine.service import REGISTRY, Actor
+from quorum_web import actions
+from quorum_web.api import find_bid, find_grant, rounds_list, scope_of
+from quorum_web.auth import (
+    ALL_ROLES,
+    CSRF_FIELD,
+    STAFF,
+    SignInRefused,
+    check_form_csrf,
+    csrf_token,
+    require,
+    start_session,
+)
+from workflows.bid import BID
+from workflows.grant import GRANT, MILESTONE
+from workflows.round import ROUND
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+MERMAID = STATIC / "vendor" / "mermaid.min.js"
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+TEMPLATES.env.filters["gbp"] = lambda p: "" if p is None else format_pence(p)
+TEMPLATES.env.filters["words"] = lambda s: str(s or "").replace("_", " ")
+TEMPLATES.env.globals["CSRF_FIELD"] = CSRF_FIELD
+
+MAX_RULES_UPLOAD = 256 * 1024
+
+router = APIRouter(include_in_schema=False)
+ANYONE = require(ALL_ROLES)
+STAFF_ONLY = require(STAFF)
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
+    if actor is None:
+        return []
+    items = [("/", "My work"), ("/bids", "Bids"), ("/grants", "Grants")]
+    if actor.roles & STAFF:
+        items.append(("/rounds", "Rounds"))
+    items.append(("/api/v1/docs", "API"))
+    items.append(("/account", "Account"))
+    return items
+
+
+def render(
+    request: Request, template: str, context: dict | None = None, status: int = 200
+) -> HTMLResponse:
+    who = getattr(request.state, "signed_in", None)
+    actor = who.actor if who is not None else None
+    ctx = {
+        "actor": actor,
+        "nav": nav_for(actor),
+        "staff": bool(actor and actor.roles & STAFF),
+        "path": request.url.path,
+        "csrf": csrf_token(request),
+        "flash": request.session.pop("flash", None),
+        "mermaid_js": MERMAID.is_file(),
+        "form_error": None,
+        "today": request.app.state.clock.today(),
+    }
+    ctx.update(context or {})
+    return TEMPLATES.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", {"title": title, "message": message}, status)
+
+
+def safe_next(value: Any, default: str = "/") -> str:
+    """Only a path on this site (no scheme, host or protocol-relative //host)."""
+    text = str(value or "")
+    if not text.startswith("/") or text.startswith("//") or "\\" in text or "\n" in text:
+        return default
+    return text
+
+
+def _engine(request: Request) -> Any:
+    return request.app.state.engine
+
+
+def _history(session: Session, refs: list[str]) -> list[dict]:
+    out = []
+    for ref in refs:
+        for e in audit.history(session, ref):
+            before, after = json.loads(e.before), json.loads(e.after)
+            changes = [
+                {"field": k, "before": before.get(k), "after": after.get(k)}
+                for k in sorted(set(before) | set(after))
+                if before.get(k) != after.get(k)
+            ]
+            out.append(
+                {
+                    "seq": e.seq,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "command": e.command,
+                    "reason": e.reason,
+                    "changes": changes,
+                }
+            )
+    return sorted(out, key=lambda e: e["seq"])
+
+
+def workflow_view(wf: Any, state: str) -> dict:
+    return {"name": wf.name, "mermaid": wf.mermaid(state), "states": wf.states, "current": state}
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:
+    if request.app.state.auth.identify(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", {"next": safe_next(next), "email": ""})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    form = await check_form_csrf(request)
+    email = str(form.get("email") or "")
+    target = safe_next(form.get("next"))
+    try:
+        actor, fingerprint = request.app.state.auth.sign_in(email, str(form.get("password") or ""))
+    except SignInRefused as exc:
+        return render(
+            request,
+            "login.html",
+            {"next": target, "email": email, "error": exc.message, "error_field": exc.field},
+            status=exc.http_status,
+        )
+    start_session(request, actor, fingerprint)
+    request.session["flash"] = f"Signed in as {actor.name}."
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/logout", response_class=HTMLResponse)
+def logout_page(request: Request) -> Response:
+    return render(request, "logout.html")
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await check_form_csrf(request)
+    request.session.clear()
+    request.session["flash"] = "Signed out."
+    return RedirectResponse("/login", status_code=303)
+
+
+# ------------------------------------------------------------------ My work
+
+
+def work_for(conn: Any, actor: Actor, today: dt.date) -> dict:
+    from engine.views_work import my_work
+
+    return my_work(conn, actor, today)
+
+
+@router.get("/", response_class=HTMLResponse)
+def my_work_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
+    with _engine(request).connect() as conn:
+        work = work_for(conn, actor, request.app.state.clock.today())
+    return render(request, "my_work.html", {"work": work})
+
+
+# ------------------------------------------------------------------ rounds
+
+
+@router.get("/rounds", response_class=HTMLResponse)
+def rounds_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
+    with Session(_engine(request)) as s:
+        rounds = rounds_list(s)
+    return render(request, "rounds.html", {"rounds": rounds})
+
+
+def rule_set_names() -> list[str]:
+    from rules.scoring import available
+
+    return available()
+
+
+def render_round(
+    request: Request,
+    actor: Actor,
+    ref: str,
+    *,
+    form_error: dict | None = None,
+    whatif: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    from engine.models import Round
+
+    with Session(_engine(request)) as s:
+        rnd = s.execute(select(Round).where(Round.ref == ref)).scalars().first()
+        if rnd is None:
+            raise NotFound(f"no round {ref!r}", field="round", item=ref)
+        ranking = views.round_ranking(s, ref)
+        unscored = s.execute(
+            select(BidRow.ref, BidRow.title, BidRow.state)
+            .where(BidRow.round_id == rnd.id)
+            .order_by(BidRow.id)
+        ).all()
+        history = _history(s, [ref])
+    ranked = {b["ref"] for b in ranking["bids"]}
+    avail = ROUND.available(rnd.state, actor.roles)
+    forms: list[actions.ActionForm] = []
+    if "close" in avail:
+        forms.append(
+            actions.ActionForm(
+                "close",
+                "close_round",
+                "Close the round to new bids",
+                {"round": ref},
+                unavailable=avail["close"],
+                button="Close the round",
+            )
+        )
+    score_why = avail.get("score", f"the round is {rnd.state}: close it before scoring")
+    forms.append(
+        actions.ActionForm(
+            "score",
+            "score_round",
+            "Score this round with its rule set",
+            {"round": ref},
+            unavailable=score_why,
+            button="Score this round",
+        )
+    )
+    override = actions.ActionForm(
+        "override",
+        "override_score",
+        "Override a criterion's points",
+        {},
+        [
+            actions.Input(
+                "ref",
+                "Bid",
+                "select",
+                True,
+                [(b["ref"], f"{b['ref']} {b['title']}") for b in ranking["bids"]],
+            ),
+            actions.Input(
+                "criterion",
+                "Criterion",
+                "select",
+                True,
+                [(c["id"], c["question"] or c["id"]) for c in ranking["criteria"]],
+            ),
+            actions.Input("points", "Points", "int", True),
+            actions.Input("reason", "Reason", "textarea", True),
+        ],
+        unavailable=None if "officer" in actor.roles else "needs role officer",
+    )
+    return render(
+        request,
+        "round.html",
+        {
+            "round": ranking,
+            "round_state": rnd.state,
+            "unscored": [u for u in unscored if u.ref not in ranked],
+            "forms": forms,
+            "override": override,
+            "rule_sets": [n for n in rule_set_names() if n != ranking["rules"]],
+            "whatif": whatif,
+            "form_error": form_error,
+            "history": history,
+            "workflow": workflow_view(ROUND, rnd.state),
+        },
+        status,
+    )
+
+
+@router.get("/rounds/{ref}", response_class=HTMLResponse)
+def round_page(
+    request: Request, ref: str, rules: str | None = None, actor: Actor = Depends(STAFF_ONLY)
+) -> Response:
+    whatif, error = None, None
+    if rules:
+        if rules not in rule_set_names():
+            error = _form_error(
+                "whatif",
+                ValidationError(
+                    f"round whatif: rules: no rule set named {rules!r}; choose one of "
+                    f"{', '.join(rule_set_names())} or upload a file",
+                    field="rules",
+                ),
+                {"rules": rules},
+            )
+        else:
+            try:
+                with Session(_engine(request)) as s:
+                    whatif = views.round_whatif(s, ref, rules)
+            except QuorumError as exc:
+                error = _form_error("whatif", exc, {"rules": rules})
+    status = _status(error["exc"]) if error else 200
+    return render_round(request, actor, ref, form_error=error, whatif=whatif, status=status)
+
+
+@router.post("/rounds/{ref}/whatif", response_class=HTMLResponse)
+async def round_whatif_upload(
+    request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)
+) -> Response:
+    """What-if against an uploaded rule set file (read only: nothing is written)."""
+    form = await check_form_csrf(request)
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ValidationError("round whatif: file: choose a rule set file (YAML)", field="file")
+        data = await upload.read(MAX_RULES_UPLOAD + 1)
+        if len(data) > MAX_RULES_UPLOAD:
+            raise ValidationError(
+                f"round whatif: file: larger than {MAX_RULES_UPLOAD // 1024} KB", field="file"
+            )
+        # a stable name per content: the rule set cache then knows a re-upload
+        sha = hashlib.sha256(data).hexdigest()[:32]
+        path = Path(tempfile.gettempdir()) / f"quorum-whatif-{sha}.yaml"
+        if not path.exists():
+            path.write_bytes(data)
+        with Session(_engine(request)) as s:
+            whatif = views.round_whatif(s, ref, str(path))
+    except QuorumError as exc:
+        error = _form_error("whatif", exc, {})
+        return render_round(request, actor, ref, form_error=error, status=_status(exc))
+    whatif["uploaded"] = upload.filename
+    return render_round(request, actor, ref, whatif=whatif)
+
+
+# ------------------------------------------------------------------ bids
+
+
+@router.get("/bids", response_class=HTMLResponse)
+def bids_page(
+    request: Request, state: str | None = None, actor: Actor = Depends(ANYONE)
+) -> Response:
+    with Session(_engine(request)) as s:
+        rows = views.bids(s, state=state or None, sponsor_id=scope_of(actor))
+    return render(
+        request,
+        "bids.html",
+        {
+            "bids": rows,
+            "state": state or "",
+            "states": list(BID.states),
+            "requested": sum(b["grant_requested_pence"] for b in rows),
+        },
+    )
+
+
+def render_bid(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None, status: int = 200
+) -> HTMLResponse:
+    with Session(_engine(request)) as s:
+        bid = find_bid(s, ref, actor)
+        grant = s.execute(select(GrantRow.ref).where(GrantRow.bid_id == bid["id"])).scalar()
+        meetings = [
+            {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state}
+            for m in s.execute(
+                select(Meeting).where(Meeting.state == "scheduled").order_by(Meeting.held_on)
+            ).scalars()
+        ]
+        decisions = (
+            s.execute(select(Decision).where(Decision.item_ref == ref).order_by(Decision.id))
+            .scalars()
+            .all()
+        )
+        history = _history(s, [ref])
+    return render(
+        request,
+        "bid.html",
+        {
+            "bid": bid,
+            "grant": grant,
+            "decisions": decisions,
+            "forms": actions.bid_actions(bid, actor, meetings),
+            "workflow": workflow_view(BID, bid["state"]),
+            "history": history,
+            "form_error": form_error,
+        },
+        status,
+    )
+
+
+@router.get("/bids/{ref}", response_class=HTMLResponse)
+def bid_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> Response:
+    return render_bid(request, actor, ref)
+
+
+# ------------------------------------------------------------------ grants
+
+
+@router.get("/grants", response_class=HTMLResponse)
+def grants_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
+    from engine import views_money
+
+    with _engine(request).connect() as conn:
+        rows = views_money.grants(
+            conn, request.app.state.clock.today(), accountable_body_id=scope_of(actor)
+        )
+    return render(request, "grants.html", {"grants": rows})
+
+
+def render_grant(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None, status: int = 200
+) -> HTMLResponse:
+    with _engine(request).connect() as conn:
+        grant = find_grant(conn, ref, actor, request.app.state.clock.today())
+        verified_by = dict(
+            conn.execute(
+                select(Milestone.seq, Milestone.verified_by_id)
+                .join(GrantRow, GrantRow.id == Milestone.grant_id)
+                .where(GrantRow.ref == ref)
+            ).all()
+        )
+    with Session(_engine(request)) as s:
+        history = _history(s, [ref])
+    milestones = [
+        dict(
+            m,
+            forms=actions.milestone_actions(
+                grant, m, actor, verified_by.get(m["seq"]) == actor.person_id
+            ),
+        )
+        for m in grant["milestones"]
+    ]
+    return render(
+        request,
+        "grant.html",
+        {
+            "grant": grant,
+            "milestones": milestones,
+            "forms": actions.grant_actions(grant, actor),
+            "workflow": workflow_view(GRANT, grant["state"]),
+            "milestone_workflow": workflow_view(MILESTONE, ""),
+            "history": history,
+            "form_error": form_error,
+        },
+        status,
+    )
+
+
+@router.get("/grants/{ref}", response_class=HTMLResponse)
+def grant_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> Response:
+    return render_grant(request, actor, ref)
+
+
+# ------------------------------------------------------------------ account
+
+
+def render_account(
+    request: Request,
+    actor: Actor,
+    ref: str = "",
+    *,
+    form_error: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    from engine.handlers.accounts import MIN_PASSWORD, tokens
+
+    with _engine(request).connect() as conn:
+        mine = tokens(conn, actor.email)
+    form = actions.ActionForm(
+        "password",
+        "set_password",
+        "Change your password",
+        {},
+        [
+            actions.Input("current_password", "Current password", "password", True),
+            actions.Input(
+                "password",
+                "New password",
+                "password",
+                True,
+                hint=f"at least {MIN_PASSWORD} characters",
+            ),
+        ],
+    )
+    return render(
+        request,
+        "account.html",
+        {"form": form, "tokens": mine, "form_error": form_error},
+        status,
+    )
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
+    return render_account(request, actor)
+
+
+# ------------------------------------------------------------------ the one form handler
+
+PageRenderer = Callable[..., HTMLResponse]
+PAGES: list[tuple[re.Pattern[str], PageRenderer]] = [
+    (re.compile(r"^/bids/(?P<ref>[^/?#]+)$"), render_bid),
+    (re.compile(r"^/grants/(?P<ref>[^/?#]+)$"), render_grant),
+    (re.compile(r"^/rounds/(?P<ref>[^/?#]+)$"), render_round),
+    (re.compile(r"^/account(?P<ref>)$"), render_account),
+]
+SKIP_FIELDS = {CSRF_FIELD, "_next", "_form"}
+
+
+def form_args(form: Any) -> dict:
+    """Form fields -> command arguments: empty fields left out (the command's
+    defaults apply), ``a.b`` fields gathered into a mapping ``a``."""
+    args: dict[str, Any] = {}
+    for name, value in form.multi_items():
+        if name in SKIP_FIELDS or isinstance(value, UploadFile):
+            continue
+        value = str(value).strip()
+        if value == "":
+            continue
+        if "." in name:
+            outer, inner = name.split(".", 1)
+            nested = args.setdefault(outer, {})
+            if isinstance(nested, dict):
+                nested[inner] = value
+        else:
+            args[name] = value
+    return args
+
+
+def _status(exc: QuorumError) -> int:
+    return 400 if exc.code == "invalid" else exc.http_status
+
+
+def _form_error(form_id: str, exc: QuorumError, values: dict) -> dict:
+    return {
+        "form": form_id,
+        "message": exc.message,
+        "field": exc.field,
+        "fields": values,
+        "exc": exc,
+    }
+
+
+def _summary(command: str, result: Any) -> str:
+    if not isinstance(result, dict):
+        return f"{command}: done."
+    parts = [
+        f"{k.replace('_', ' ')} {v}"
+        for k, v in result.items()
+        if isinstance(v, str | int) and not isinstance(v, bool) and k != "version"
+    ]
+    return f"{command.replace('_', ' ')}: done" + (f" — {', '.join(parts)}"[:300] if parts else "")
+
+
+@router.post("/do/{command}", response_class=HTMLResponse)
+async def do_command(request: Request, command: str, actor: Actor = Depends(ANYONE)) -> Response:
+    form = await check_form_csrf(request)
+    target = safe_next(form.get("_next"))
+    form_id = str(form.get("_form") or command)
+    args = form_args(form)
+    try:
+        if command not in REGISTRY:
+            raise NotFound(f"unknown command {command!r}", field="command")
+        result = request.app.state.quorum.execute(command, args, actor)
+    except QuorumError as exc:
+        error = _form_error(form_id, exc, args)
+        path = target.split("?", 1)[0].split("#", 1)[0]
+        for pattern, renderer in PAGES:
+            match = pattern.match(path)
+            if match:
+                try:
+                    return renderer(
+                        request, actor, match["ref"], form_error=error, status=_status(exc)
+                    )
+                except QuorumError:
+                    break  # the page itself is gone or not theirs: plain error page
+        return error_page(request, _status(exc), "Not done", exc.message)
+    if (
+        command == "set_password"
+        and str(args.get("email") or actor.email).lower() == (actor.email or "").lower()
+    ):
+        request.app.state.auth.refresh_session(request, actor)
+    request.session["flash"] = _summary(command, result)
+    return RedirectResponse(target, status_code=303)

@@ -1,0 +1,52 @@
+"""Helpers for the web tests: sign in as a browser does, make API tokens."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from engine.handlers.accounts import new_token, token_hash
+from engine.service import Quorum
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def password_for(email: str) -> str:
+    return "pw-" + email.split("@", 1)[0] + "-2011"
+
+
+def set_passwords(q: Quorum, *emails: str) -> None:
+    q.execute_batch(
+        [("set_password", {"email": e, "password": password_for(e)}) for e in emails], "system"
+    )
+
+
+def csrf_of(client: TestClient, path: str = "/login") -> str:
+    page = client.get(path)
+    found = CSRF_RE.search(page.text)
+    assert found, f"no CSRF field on {path} ({page.status_code})"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, email: str, password: str | None = None, follow: bool = False):
+    token = csrf_of(client, "/login")
+    return client.post(
+        "/login",
+        data={"csrf_token": token, "email": email, "password": password or password_for(email)},
+        follow_redirects=follow,
+    )
+
+
+def api_token(q: Quorum, email: str, name: str = "test") -> str:
+    secret = new_token()
+    q.execute(
+        "create_api_token",
+        {"email": email, "name": name, "token_sha256": token_hash(secret)},
+        "system",
+    )
+    return secret
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
