@@ -378,11 +378,9 @@ def _write_paper(name: str, context: dict, fmt: str, out: Path | None) -> None:
 @friendly
 def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """The ranked bid table with points, savings, recommendation and what remains."""
-    with Session(obj.engine) as s:
-        rank = views.round_ranking(s, ref)
-    overrides = [f"{b['ref']} {c['criterion']}: {c['override_reason']}"
-                 for b in rank["bids"] for c in b["criteria"] if c["override_reason"]]
-    _write_paper("bids", {"round": rank, "overrides": overrides}, fmt, out)
+    from engine.paper_contexts import bids_paper
+
+    _write_paper("bids", bids_paper(obj.engine, ref), fmt, out)
 
 
 @paper.command("minutes")
@@ -393,12 +391,9 @@ def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
 @friendly
 def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """A meeting's decisions (with votes) and its numbered action list."""
-    with Session(obj.engine) as s:
-        meeting = next((m for m in views.meetings(s) if m["ref"] == ref), None)
-        titles = {b["ref"]: b["title"] for b in views.bids(s)}
-    if meeting is None:
-        raise QuorumError(f"no meeting {ref!r}")
-    _write_paper("minutes", {"meeting": meeting, "titles": titles}, fmt, out)
+    from engine.paper_contexts import minutes_paper
+
+    _write_paper("minutes", minutes_paper(obj.engine, ref), fmt, out)
 
 
 @paper.command("delegated")

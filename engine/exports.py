@@ -162,13 +162,14 @@ def _xlsx_value(key: str, value: Any, raw_pence: bool) -> tuple[Any, str | None]
     return _text(value), "@"
 
 
-def deadlines_ics(conn: Any, stamp: dt.datetime) -> bytes:
+def deadlines_ics(conn: Any, stamp: dt.datetime, organisation: str | None = None) -> bytes:
     """Every due date (returns, milestones, repayment instalments) as an iCalendar
     file, one all-day event each with a stable uid; ``stamp`` is the DTSTAMP
-    (pass the clock's now). The builder behind ``quorum calendar export``."""
+    (pass the clock's now); ``organisation``: only that body's (a sponsor's).
+    The builder behind ``quorum calendar export``."""
     from engine.views_returns import calendar_ics
 
-    return calendar_ics(conn, stamp)
+    return calendar_ics(conn, stamp, organisation)
 
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")

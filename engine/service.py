@@ -271,10 +271,23 @@ class Quorum:
 
     # --- execution ------------------------------------------------------
     def execute(
-        self, name: str, args: dict | None, actor: str | Actor, *, key: str | None = None
+        self,
+        name: str,
+        args: dict | None,
+        actor: str | Actor,
+        *,
+        key: str | None = None,
+        before: Callable[[Connection], None] | None = None,
     ) -> dict:
-        """Run one command in one transaction. Returns the handler's result."""
-        return self.execute_batch([(name, args)], actor, key=key)[0]
+        """Run one command in one transaction. Returns the handler's result.
+
+        ``before(conn)`` runs first inside the same transaction (e.g. consuming a
+        single-use link): if it raises, nothing runs; if the command is refused,
+        what it wrote is rolled back with the rest."""
+        outcomes, _ = self._run(
+            [(name, args)], actor, key=key, per_row=False, partial=False, before=before
+        )
+        return outcomes[0]
 
     def execute_batch(
         self,
@@ -304,6 +317,7 @@ class Quorum:
         key: str | None,
         per_row: bool,
         partial: bool,
+        before: Callable[[Connection], None] | None = None,
     ) -> tuple[list, bool]:
         for name, _ in calls:
             if name not in REGISTRY:
@@ -322,6 +336,8 @@ class Quorum:
                 head = audit.lock_head(conn)
                 run = RunState(self._current_directory(conn, head.directory_seq))
                 who = self._actor_from(actor, run.directory)
+                if before is not None:
+                    before(conn)
                 outcomes: list = []
                 events: list[audit.PendingEvent] = []
                 messages: list[dict] = []

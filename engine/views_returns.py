@@ -217,6 +217,7 @@ def calendar_items(db: Session | Connection) -> list[dict]:
                 "description": f"Return {r.ref} for {r.period_start.isoformat()} to "
                 f"{r.period_end.isoformat()}; state {r.state}",
                 "category": "return",
+                "organisation": r.organisation,
             }
         )
     for m in db.execute(
@@ -236,6 +237,7 @@ def calendar_items(db: Session | Connection) -> list[dict]:
                 "summary": f"Milestone {m[1]} due: {m[0]} {m[2]} ({m[6]})",
                 "description": f"Payment {format_pence(m[4])} against evidence; state {m[5]}",
                 "category": "milestone",
+                "organisation": m[6],
             }
         )
     for i in db.execute(
@@ -254,14 +256,18 @@ def calendar_items(db: Session | Connection) -> list[dict]:
                 "summary": f"Repayment {i[1]} due: {i[0]} ({i[5]})",
                 "description": f"{format_pence(i[3])} due, {format_pence(i[4])} repaid",
                 "category": "repayment",
+                "organisation": i[5],
             }
         )
     items.sort(key=lambda x: (x["date"], x["uid"]))
     return items
 
 
-def calendar_ics(db: Session | Connection, stamp: dt.datetime) -> bytes:
-    """An iCalendar file with one all-day VEVENT per due date (``stamp``: DTSTAMP)."""
+def calendar_ics(
+    db: Session | Connection, stamp: dt.datetime, organisation: str | None = None
+) -> bytes:
+    """An iCalendar file with one all-day VEVENT per due date (``stamp``: DTSTAMP);
+    ``organisation``: only that accountable body's due dates (a sponsor's view)."""
     from icalendar import Calendar, Event
 
     cal = Calendar()
@@ -270,6 +276,8 @@ def calendar_ics(db: Session | Connection, stamp: dt.datetime) -> bytes:
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", "Quorum due dates")
     for item in calendar_items(db):
+        if organisation is not None and item["organisation"] != organisation:
+            continue
         ev = Event()
         ev.add("uid", item["uid"])
         ev.add("dtstamp", stamp)

@@ -21,7 +21,7 @@ from workflows.grant import GRANT, MILESTONE
 class Input:
     name: str
     label: str
-    kind: str = "text"  # text, textarea, money, date, int, select
+    kind: str = "text"  # text, textarea, money, date, int, select, file
     required: bool = False
     options: list[tuple[str, str]] = field(default_factory=list)  # (value, label)
     value: str = ""
@@ -38,6 +38,7 @@ class ActionForm:
     unavailable: str | None = None  # why this user cannot take it now
     button: str = ""
     style: str = ""  # "danger" for irreversible steps
+    post_to: str = ""  # default: /do/{command}
 
 
 def _state_reason(wf_name: str, trigger: str, state: str) -> str:
@@ -276,8 +277,17 @@ def milestone_actions(
                 "submit_evidence",
                 "Submit evidence",
                 key,
-                [Input("summary", "What was achieved, and where the proof is", "textarea", True)],
+                [
+                    Input("summary", "What was achieved, and where the proof is", "textarea", True),
+                    Input(
+                        "files",
+                        "Files",
+                        "file",
+                        hint="pdf, png, jpg, docx, xlsx, csv or txt; at most 10 MB each",
+                    ),
+                ],
                 unavailable=avail["submit_evidence"],
+                post_to=f"/grants/{ref}/milestones/{seq}/evidence",
             )
         )
     if "verify" in avail:

@@ -30,7 +30,7 @@ from engine.clock import Clock, SystemClock
 from engine.db import make_engine
 from engine.errors import QuorumError
 from engine.service import Quorum
-from quorum_web import api, pages, schemas
+from quorum_web import api, pages, pages_board, pages_sponsor, schemas
 from quorum_web.auth import SESSION_COOKIE, Auth, NotSignedIn, secret_key
 
 log = logging.getLogger("quorum.web")
@@ -182,7 +182,9 @@ def create_app(
 
     # ---------------------------------------------------------------- routes
     app.include_router(api.router)
+    app.include_router(pages_sponsor.router)  # first: /bids/new before /bids/{ref}
     app.include_router(pages.router)
+    app.include_router(pages_board.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
 
     @app.get("/healthz", response_model=schemas.Health, include_in_schema=False)

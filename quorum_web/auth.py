@@ -33,21 +33,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from fastapi import Request
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import Clock
 from engine.db import write_connection
-from engine.errors import PermissionDenied, QuorumError, ValidationError
+from engine.errors import PermissionDenied, QuorumError
 from engine.handlers.accounts import (
     hash_password,
     needs_rehash,
     token_hash,
     verify_password,
 )
-from engine.models import ApiToken, AppSetting, Person, PersonRole, Role, UsedLink
+from engine.models import ApiToken, AppSetting, Person, PersonRole, Role
 from engine.service import Actor
 
 SESSION_COOKIE = "quorum_session"
@@ -345,42 +344,7 @@ def start_session(request: Request, actor: Actor, fingerprint: str) -> None:
 
 
 # ------------------------------------------------------------------ signed single-use links
+# (engine/links.py: the engine makes them when it queues an email)
+from engine.links import link_serializer, make_link_token, read_link_token, use_link  # noqa: E402
 
-
-def link_serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt="quorum-link")
-
-
-def make_link_token(secret: str, purpose: str, item: str, email: str) -> str:
-    """A signed token for one person to do one thing to one item, once."""
-    return link_serializer(secret).dumps(
-        {"p": purpose, "i": item, "e": email.lower(), "j": secrets.token_urlsafe(12)}
-    )
-
-
-def read_link_token(
-    secret: str, token: str, purpose: str, max_age: dt.timedelta, actor: Actor
-) -> dict:
-    """Check a link's signature, age and addressee (it still needs sign-in)."""
-    try:
-        data = link_serializer(secret).loads(token, max_age=int(max_age.total_seconds()))
-    except SignatureExpired:
-        raise ValidationError("this link has expired; open the item from My work") from None
-    except BadSignature:
-        raise ValidationError("this link is not valid (it was changed or cut short)") from None
-    if data.get("p") != purpose:
-        raise ValidationError("this link is for something else")
-    if data.get("e") != (actor.email or "").lower():
-        raise PermissionDenied(
-            f"this link was sent to {data.get('e')}; you are signed in as {actor.email}"
-        )
-    return data
-
-
-def use_link(engine: Engine, jti: str, now: dt.datetime) -> None:
-    """Record a link as used; a second use is refused."""
-    try:
-        with write_connection(engine) as conn, conn.begin():
-            conn.execute(insert(UsedLink).values(jti=jti, used_at=now))
-    except IntegrityError:
-        raise ValidationError("this link has already been used") from None
+__all__ = ["link_serializer", "make_link_token", "read_link_token", "use_link"]

@@ -1,4 +1,6 @@
-"""Server-rendered pages (Jinja2): sign-in, My work, rounds, bids, grants.
+"""Server-rendered pages (Jinja2): sign-in, My work, rounds, bids, grants
+(meetings, papers, delegated decisions and the dashboard: pages_board.py; a
+new bid, evidence upload, returns and recoveries: pages_sponsor.py).
 
 Pages read the views and post their forms to ONE route, ``POST /do/{command}``,
 which checks the CSRF token, turns the form's fields into the command's
@@ -32,7 +34,7 @@ from engine.models import Decision, Meeting, Milestone
 from engine.models import Grant as GrantRow
 from engine.money import format_pence
 from engine.service import REGISTRY, Actor
-from quorum_web import actions
+from quorum_web import actions, exporting
 from quorum_web.api import find_bid, find_grant, rounds_list, scope_of
 from quorum_web.auth import (
     ALL_ROLES,
@@ -69,9 +71,12 @@ STAFF_ONLY = require(STAFF)
 def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
     if actor is None:
         return []
-    items = [("/", "My work"), ("/bids", "Bids"), ("/grants", "Grants")]
+    items = [("/", "My work"), ("/bids", "Bids"), ("/grants", "Grants"), ("/returns", "Returns")]
     if actor.roles & STAFF:
         items.append(("/rounds", "Rounds"))
+        items.append(("/meetings", "Meetings"))
+        items.append(("/delegated", "Delegated"))
+        items.append(("/dashboard", "Dashboard"))
     items.append(("/api/v1/docs", "API"))
     items.append(("/account", "Account"))
     return items
@@ -191,11 +196,16 @@ def work_for(conn: Any, actor: Actor, today: dt.date) -> dict:
     return my_work(conn, actor, today)
 
 
+WORK_SHOWN = 25  # items listed per section of My work
+
+
 @router.get("/", response_class=HTMLResponse)
 def my_work_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
     with _engine(request).connect() as conn:
         work = work_for(conn, actor, request.app.state.clock.today())
-    return render(request, "my_work.html", {"work": work})
+    # the oldest of each kind are listed (the counts stay whole): a long list
+    # reads no better and renders slower (bench/bench_web.py)
+    return render(request, "my_work.html", {"work": work, "work_shown": WORK_SHOWN})
 
 
 # ------------------------------------------------------------------ rounds
@@ -214,6 +224,39 @@ def rule_set_names() -> list[str]:
     return available()
 
 
+RANK_PAGE = 100  # ranked bids shown per page of a round
+
+
+def _unranked(bid: Any) -> Any:
+    """Bids a ranking leaves out: withdrawn, or without a current score."""
+    from sqlalchemy import exists, or_
+
+    from engine.models import Score
+
+    scored = exists().where(Score.bid_id == bid.id, Score.current.is_(True))
+    return or_(bid.state == "withdrawn", ~scored)
+
+
+def ranking_page(bids: list[dict], page: Any) -> tuple[list[dict], dict]:
+    """One page of a long ranking (RANK_PAGE a page), the line's page, and the
+    first bid below the line (where the line is drawn)."""
+    pages = max(1, -(-len(bids) // RANK_PAGE))
+    line = next((i for i, b in enumerate(bids) if b["funding"] == "below_line"), None)
+    line_page = 1 if line is None else line // RANK_PAGE + 1
+    try:
+        n = min(max(int(str(page)), 1), pages)
+    except ValueError:
+        n = line_page if page == "line" else 1
+    return bids[(n - 1) * RANK_PAGE : n * RANK_PAGE], {
+        "page": n,
+        "pages": pages,
+        "size": RANK_PAGE,
+        "total": len(bids),
+        "line_page": line_page,
+        "line_ref": None if line is None else bids[line]["ref"],
+    }
+
+
 def render_round(
     request: Request,
     actor: Actor,
@@ -229,14 +272,16 @@ def render_round(
         rnd = s.execute(select(Round).where(Round.ref == ref)).scalars().first()
         if rnd is None:
             raise NotFound(f"no round {ref!r}", field="round", item=ref)
-        ranking = views.round_ranking(s, ref)
+        ranking = views.round_ranking_cached(s, ref)
+        ranked = {b["ref"] for b in ranking["bids"]}
         unscored = s.execute(
             select(BidRow.ref, BidRow.title, BidRow.state)
             .where(BidRow.round_id == rnd.id)
+            .where(_unranked(BidRow))
             .order_by(BidRow.id)
         ).all()
         history = _history(s, [ref])
-    ranked = {b["ref"] for b in ranking["bids"]}
+    shown, pager = ranking_page(ranking["bids"], request.query_params.get("page"))
     avail = ROUND.available(rnd.state, actor.roles)
     forms: list[actions.ActionForm] = []
     if "close" in avail:
@@ -273,7 +318,9 @@ def render_round(
                 "select",
                 True,
                 [(b["ref"], f"{b['ref']} {b['title']}") for b in ranking["bids"]],
-            ),
+            )
+            if len(ranking["bids"]) <= RANK_PAGE
+            else actions.Input("ref", "Bid", "text", True, hint="its ref, e.g. B-0001"),
             actions.Input(
                 "criterion",
                 "Criterion",
@@ -291,6 +338,8 @@ def render_round(
         "round.html",
         {
             "round": ranking,
+            "shown": shown,
+            "pager": pager,
             "round_state": rnd.state,
             "unscored": [u for u in unscored if u.ref not in ranked],
             "forms": forms,
@@ -307,8 +356,16 @@ def render_round(
 
 @router.get("/rounds/{ref}", response_class=HTMLResponse)
 def round_page(
-    request: Request, ref: str, rules: str | None = None, actor: Actor = Depends(STAFF_ONLY)
+    request: Request,
+    ref: str,
+    rules: str | None = None,
+    format: str | None = None,  # noqa: A002 (the query parameter's name)
+    actor: Actor = Depends(STAFF_ONLY),
 ) -> Response:
+    if exporting.wants_export(format):
+        with Session(_engine(request)) as s:
+            ranking = views.round_ranking(s, ref)
+        return exporting.export(ranking["bids"], "round", format, f"round-{ref}")
     whatif, error = None, None
     if rules:
         if rules not in rule_set_names():
@@ -365,10 +422,15 @@ async def round_whatif_upload(
 
 @router.get("/bids", response_class=HTMLResponse)
 def bids_page(
-    request: Request, state: str | None = None, actor: Actor = Depends(ANYONE)
+    request: Request,
+    state: str | None = None,
+    format: str | None = None,  # noqa: A002 (the query parameter's name)
+    actor: Actor = Depends(ANYONE),
 ) -> Response:
     with Session(_engine(request)) as s:
         rows = views.bids(s, state=state or None, sponsor_id=scope_of(actor))
+    if exporting.wants_export(format):
+        return exporting.export(rows, "bids", format)
     return render(
         request,
         "bids.html",
@@ -424,13 +486,19 @@ def bid_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> Resp
 
 
 @router.get("/grants", response_class=HTMLResponse)
-def grants_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
+def grants_page(
+    request: Request,
+    format: str | None = None,  # noqa: A002 (the query parameter's name)
+    actor: Actor = Depends(ANYONE),
+) -> Response:
     from engine import views_money
 
     with _engine(request).connect() as conn:
         rows = views_money.grants(
             conn, request.app.state.clock.today(), accountable_body_id=scope_of(actor)
         )
+    if exporting.wants_export(format):
+        return exporting.export(rows, "grants", format)
     return render(request, "grants.html", {"grants": rows})
 
 
@@ -531,7 +599,7 @@ PAGES: list[tuple[re.Pattern[str], PageRenderer]] = [
     (re.compile(r"^/rounds/(?P<ref>[^/?#]+)$"), render_round),
     (re.compile(r"^/account(?P<ref>)$"), render_account),
 ]
-SKIP_FIELDS = {CSRF_FIELD, "_next", "_form"}
+SKIP_FIELDS = {CSRF_FIELD, "_next", "_form", "_done"}
 
 
 def form_args(form: Any) -> dict:
@@ -549,6 +617,8 @@ def form_args(form: Any) -> dict:
             nested = args.setdefault(outer, {})
             if isinstance(nested, dict):
                 nested[inner] = value
+        elif name in args and isinstance(args[name], str):
+            args[name] = f"{args[name]}; {value}"  # repeated (checkboxes): a list
         else:
             args[name] = value
     return args
@@ -608,4 +678,5 @@ async def do_command(request: Request, command: str, actor: Actor = Depends(ANYO
     ):
         request.app.state.auth.refresh_session(request, actor)
     request.session["flash"] = _summary(command, result)
-    return RedirectResponse(target, status_code=303)
+    # _done: where to go on success when it is not the page the form came from
+    return RedirectResponse(safe_next(form.get("_done"), target), status_code=303)

@@ -21,6 +21,7 @@ from moneykit import (
     DIRECTOR,
     FINANCE,
     OFFICER,
+    OFFICER2,
     SPONSOR,
     SPONSOR2,
     VICE1,
@@ -47,6 +48,7 @@ PEOPLE = {
 ALL = frozenset(PEOPLE)
 STAFF = ALL - {"sponsor"}
 AUDIT = frozenset({"officer", "director", "auditor"})
+BIDDERS = frozenset({"sponsor", "officer"})
 PUBLIC = None
 V2_RULES = Path(__file__).parent / "rules" / "efficiency-bids-2011-v2.yaml"
 
@@ -71,6 +73,22 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/rounds"): STAFF,
     ("GET", "/rounds/{ref}"): STAFF,
     ("POST", "/rounds/{ref}/whatif"): STAFF,
+    ("GET", "/bids/new"): BIDDERS,
+    ("POST", "/bids/preview"): BIDDERS,
+    ("POST", "/grants/{ref}/milestones/{seq}/evidence"): BIDDERS,
+    ("GET", "/dashboard"): STAFF,
+    ("GET", "/calendar.ics"): ALL,
+    ("GET", "/recoveries/{ref}"): ALL,
+    ("GET", "/returns"): ALL,
+    ("GET", "/returns/{ref}"): ALL,
+    ("GET", "/rounds/{ref}/paper.{fmt}"): STAFF,
+    ("GET", "/meetings"): STAFF,
+    ("GET", "/meetings/{ref}"): STAFF,
+    ("GET", "/meetings/{ref}/papers/{name}.{fmt}"): STAFF,
+    ("GET", "/delegated"): STAFF,
+    ("GET", "/delegated/{ref}"): STAFF,
+    ("GET", "/delegated/{ref}/sign"): STAFF,  # the link itself names its one signatory
+    ("POST", "/delegated/{ref}/sign"): STAFF,
     ("POST", "/do/{command}"): ALL,  # and then the command's own roles: see below
     # API
     ("GET", "/api/v1/me"): ALL,
@@ -108,6 +126,17 @@ def world(tmp_path_factory: pytest.TempPathFactory):
             {"grant": grant, "kind": "progress", "period_end": "2011-06-30"},
             who,
         )["return"]
+    recoveries = {}
+    for grant, who in ((ours, SPONSOR), (theirs, SPONSOR2)):
+        key = {"grant": grant, "milestone": 1}
+        q.execute("submit_evidence", {**key, "summary": "done"}, who)
+        q.execute("verify_milestone", key, OFFICER)
+        q.execute("release_payment", key, OFFICER2)
+        recoveries[grant] = q.execute(
+            "demand_refund",
+            {"grant": grant, "amount": "1,000", "reason": "not delivered", "authority": "Board"},
+            OFFICER,
+        )["recovery"]
     dd = q.execute(
         "request_delegated_decision",
         {"bid": _bid(engine, "Delegated ask"), "reasons": "urgent", "alternatives": "wait"},
@@ -162,6 +191,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
                 "meeting": "BOARD-APR",
                 "round": "R1",
                 "dd": dd,
+                "recovery": recoveries[ours],
+                "their_recovery": recoveries[theirs],
                 "scored": scored,
             },
         }
@@ -201,11 +232,16 @@ def test_every_route_has_a_matrix_entry(world) -> None:
 
 
 def concrete(key: tuple[str, str], refs: dict) -> str:
-    path = key[1]
+    path = key[1].replace("{name}.{fmt}", "minutes.html").replace("{fmt}", "html")
+    path = path.replace("{seq}", "1")
+    if "/delegated/" in path:
+        return path.replace("{ref}", refs["dd"])
     if "/grants/" in path:
         return path.replace("{ref}", refs["grant"])
     if "/bids/" in path:
         return path.replace("{ref}", refs["bid"])
+    if "/recoveries/" in path:
+        return path.replace("{ref}", refs["recovery"])
     if "/returns/" in path:
         return path.replace("{ref}", refs["return"])
     if "/meetings/" in path:
@@ -243,7 +279,12 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
     allowed = MATRIX[key]
     refs = world["refs"]
     api = key[1].startswith("/api/")
-    gate_passed = {"/api/v1/commands/{name}": 400, "/do/{command}": 404}
+    gate_passed = {
+        "/api/v1/commands/{name}": 400,
+        "/do/{command}": 404,
+        "/delegated/{ref}/sign": 400,  # passes the gate, then: no token from an email
+        "/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
+    }
     for role in sorted(PEOPLE):
         if api:
             r = call(world["anon"], key, refs, headers=bearer(world["tokens"][role]))
@@ -346,12 +387,16 @@ def test_a_sponsor_lists_only_its_own_items(world) -> None:
         "/api/v1/returns/{their_return}",
         "/bids/{their_bid}",
         "/grants/{their_grant}",
+        "/returns/{their_return}",
+        "/recoveries/{their_recovery}",
     ],
 )
 def test_a_sponsor_guessing_another_authoritys_ref_gets_404(world, path: str) -> None:
     refs = world["refs"]
     theirs = path.format(**refs)
-    missing = path.format(their_bid="B-9999", their_grant="G-9999", their_return="R-9999")
+    missing = path.format(
+        their_bid="B-9999", their_grant="G-9999", their_return="R-9999", their_recovery="REC-9999"
+    )
     if path.startswith("/api/"):
         auth = bearer(world["tokens"]["sponsor"])
         got, none = (

@@ -403,7 +403,12 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
         for p in uow.directory.people_by_email.values()
         if p.active and scheme.counting_role(p.roles)
     ]
+    from engine.links import SIGN_LINK_DAYS, SIGN_PURPOSE, base_url, link_secret, make_link_token
+
+    secret = link_secret(conn) if signatories else ""
+    link_expires = uow.now + dt.timedelta(days=SIGN_LINK_DAYS)
     for p in signatories:
+        token = make_link_token(secret, SIGN_PURPOSE, ref, p.email, link_expires)
         uow.notify(
             key=f"delegated_signature_request:{ref}:{p.email}",
             to=p.email,
@@ -415,6 +420,8 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
                 "name": p.name,
                 "email": p.email,
                 "role": ROLE_LABELS[scheme.counting_role(p.roles) or "any"],
+                "sign_url": f"{base_url()}/delegated/{ref}/sign?t={token}",
+                "sign_url_expires": link_expires.date().isoformat(),
             },
         )
     return {

@@ -1,0 +1,309 @@
+"""Sponsor pages: submit a bid (with the savings parser's reading shown back
+first), upload milestone evidence (quorum_web/uploads.py keeps the files
+safe), returns (list, one return, submit; officers accept or query).
+
+The bid form posts to ``/do/submit_bid`` like every other form; the preview
+(``POST /bids/preview``) only reads the savings text back and saves nothing.
+The evidence upload has its own route because it carries files: it checks
+every file before storing any, then runs ``submit_evidence`` with the stored
+names, and removes the files again if the command is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlmodel import Session
+from starlette.datastructures import UploadFile
+
+from engine.errors import NotFound, QuorumError, ValidationError
+from engine.models import Organisation
+from engine.savings import parse_savings
+from engine.service import Actor
+from quorum_web import exporting, pages, uploads
+from quorum_web.actions import ActionForm, Input
+from quorum_web.api import org_name, rounds_list, scope_of, scoped_returns
+from quorum_web.auth import ALL_ROLES, check_form_csrf, require
+from workflows.grant import EVIDENCE_FROM
+from workflows.returns import RETURN
+
+router = APIRouter(include_in_schema=False)
+BIDDERS = require({"sponsor", "officer"})
+EVIDENCE = require(EVIDENCE_FROM - {"system"})  # and then the command's scope check
+ANYONE = require(ALL_ROLES)
+TRISTATE = [("yes", "Yes"), ("no", "No"), ("not_stated", "Not stated")]
+
+
+def _engine(request: Request) -> Any:
+    return request.app.state.engine
+
+
+# ------------------------------------------------------------------ submit a bid
+
+
+def bid_form(request: Request, actor: Actor) -> ActionForm:
+    with Session(_engine(request)) as s:
+        rounds = [r for r in rounds_list(s) if r["state"] == "open"]
+        orgs = [o for (o,) in s.execute(select(Organisation.name).order_by(Organisation.name))]
+    scope = scope_of(actor)
+    hidden: dict[str, str] = {}
+    inputs = [Input("title", "Title", required=True)]
+    if scope is None:
+        inputs.append(
+            Input("sponsor", "Sponsoring authority", "select", True, [(o, o) for o in orgs])
+        )
+    else:
+        with _engine(request).connect() as conn:
+            hidden["sponsor"] = org_name(conn, scope) or ""
+    inputs += [
+        Input("grant", "Grant requested (£)", "money", True),
+        Input(
+            "savings",
+            "Savings, as you would write them",
+            hint="e.g. 50,000 per annum; 2.1m over 5 years; 20-30k a year",
+        ),
+        Input("partnership", "Partnership with other councils?", "select", False, TRISTATE),
+        Input("partners", "Partner authorities", hint="separate with ;"),
+        Input("builds_on_proven", "Builds on proven work?", "select", False, TRISTATE),
+        Input(
+            "round",
+            "Round",
+            "select",
+            False,
+            [(r["ref"], f"{r['ref']} {r['name']} (closes {r['closes_on']})") for r in rounds],
+        ),
+    ]
+    return ActionForm("submit_bid", "submit_bid", "Submit the bid", hidden, inputs)
+
+
+def render_new_bid(
+    request: Request,
+    actor: Actor,
+    ref: str = "",
+    *,
+    form_error: dict | None = None,
+    status: int = 200,
+    values: dict | None = None,
+    reading: Any = None,
+) -> HTMLResponse:
+    form = bid_form(request, actor)
+    if values:
+        for inp in form.inputs:
+            inp.value = str(values.get(inp.name, ""))
+    return pages.render(
+        request,
+        "bid_new.html",
+        {"form": form, "reading": reading, "form_error": form_error},
+        status,
+    )
+
+
+@router.get("/bids/new", response_class=HTMLResponse)
+def new_bid_page(request: Request, actor: Actor = Depends(BIDDERS)) -> Response:
+    return render_new_bid(request, actor)
+
+
+@router.post("/bids/preview", response_class=HTMLResponse)
+async def preview_bid(request: Request, actor: Actor = Depends(BIDDERS)) -> Response:
+    """Show the savings parser's reading of the text; nothing is saved."""
+    form = await check_form_csrf(request)
+    values = pages.form_args(form)
+    reading = parse_savings(values.get("savings"))
+    return render_new_bid(request, actor, values=values, reading=reading)
+
+
+# ------------------------------------------------------------------ evidence upload
+
+
+@router.post("/grants/{ref}/milestones/{seq}/evidence", response_class=HTMLResponse)
+async def upload_evidence(
+    request: Request, ref: str, seq: int, actor: Actor = Depends(EVIDENCE)
+) -> Response:
+    form = await check_form_csrf(request)
+    form_id = f"evidence-{seq}"
+    summary = str(form.get("summary") or "").strip()
+    values = {"summary": summary}
+    stored: list[str] = []
+    try:
+        with _engine(request).connect() as conn:  # not theirs: 404, before any file is read
+            from quorum_web.api import find_grant
+
+            find_grant(conn, ref, actor, request.app.state.clock.today())
+        files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+        if len(files) > uploads.MAX_FILES:
+            raise ValidationError(
+                f"submit_evidence: files: at most {uploads.MAX_FILES} files at once",
+                field="files",
+            )
+        limit = uploads.max_bytes()
+        checked = []
+        for f in files:
+            data = await f.read(limit + 1)
+            checked.append(uploads.check(f.filename or "", data, limit))
+        stored = uploads.store(
+            ref, seq, checked, actor.label, request.app.state.clock.now().isoformat()
+        )
+        args: dict[str, Any] = {"grant": ref, "milestone": seq, "summary": summary}
+        if stored:
+            args["files"] = stored
+        result = request.app.state.quorum.execute("submit_evidence", args, actor)
+    except QuorumError as exc:
+        uploads.discard(stored)
+        if isinstance(exc, NotFound) and exc.item == ref:
+            raise
+        error = pages._form_error(form_id, exc, values)
+        return pages.render_grant(request, actor, ref, form_error=error, status=pages._status(exc))
+    except BaseException:
+        uploads.discard(stored)
+        raise
+    request.session["flash"] = pages._summary("submit_evidence", result) + (
+        f" ({len(stored)} file{'s' if len(stored) != 1 else ''} stored)" if stored else ""
+    )
+    return RedirectResponse(f"/grants/{ref}#milestone-{seq}", status_code=303)
+
+
+# ------------------------------------------------------------------ returns
+
+RETURN_FILTERS = ("due", "late", "submitted", "queried", "accepted")
+
+
+@router.get("/returns", response_class=HTMLResponse)
+def returns_page(
+    request: Request,
+    show: str | None = None,
+    format: str | None = None,  # noqa: A002 (the query parameter's name)
+    actor: Actor = Depends(ANYONE),
+) -> Response:
+    with _engine(request).connect() as conn:
+        rows = scoped_returns(conn, actor, request.app.state.clock.today())
+    if show == "late":
+        rows = [r for r in rows if r["days_late"] > 0 and r["state"] in ("due", "queried")]
+    elif show in RETURN_FILTERS:
+        rows = [r for r in rows if r["state"] == show]
+    rows.sort(key=lambda r: (r["due_on"], r["ref"]))
+    if exporting.wants_export(format):
+        return exporting.export(rows, "returns", format)
+    return pages.render(
+        request,
+        "returns.html",
+        {"returns": rows, "show": show or "", "filters": RETURN_FILTERS},
+    )
+
+
+def return_forms(ret: dict, actor: Actor) -> list[ActionForm]:
+    avail = RETURN.available(ret["state"], actor.roles)
+    forms = []
+    if "submit" in avail:
+        inputs = []
+        if ret["return_kind"] == "savings":
+            inputs = [
+                Input("savings_delivered", "Savings delivered to date (£)", "money", True),
+                Input("savings_anticipated", "Savings anticipated (£)", "money", True),
+            ]
+        forms.append(
+            ActionForm(
+                "submit",
+                "submit_return",
+                "Send in this return" if ret["state"] == "due" else "Send it in again, corrected",
+                {
+                    "grant": ret["grant"],
+                    "kind": ret["return_kind"],
+                    "period_end": ret["period_end"],
+                },
+                inputs,
+                unavailable=avail["submit"],
+            )
+        )
+    if "accept" in avail:
+        forms.append(
+            ActionForm(
+                "accept",
+                "accept_return",
+                "Accept the return",
+                {"return": ret["ref"]},
+                unavailable=avail["accept"],
+                button="Accept",
+            )
+        )
+        forms.append(
+            ActionForm(
+                "query",
+                "query_return",
+                "Query it back to the sponsor",
+                {"return": ret["ref"]},
+                [Input("reason", "Question", "textarea", True)],
+                unavailable=avail["query"],
+            )
+        )
+    return forms
+
+
+def render_return(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None, status: int = 200
+) -> HTMLResponse:
+    with _engine(request).connect() as conn:
+        found = [
+            r
+            for r in scoped_returns(conn, actor, request.app.state.clock.today())
+            if r["ref"] == ref
+        ]
+    if not found:
+        raise NotFound(f"no return {ref!r}", field="ref", item=ref)
+    ret = found[0]
+    with Session(_engine(request)) as s:
+        history = pages._history(s, [ref])
+    return pages.render(
+        request,
+        "return.html",
+        {
+            "ret": ret,
+            "forms": return_forms(ret, actor),
+            "history": history,
+            "workflow": pages.workflow_view(RETURN, ret["state"]),
+            "form_error": form_error,
+        },
+        status,
+    )
+
+
+@router.get("/returns/{ref}", response_class=HTMLResponse)
+def return_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> Response:
+    return render_return(request, actor, ref)
+
+
+pages.PAGES[:0] = [(re.compile(r"^/bids/new(?P<ref>)$"), render_new_bid)]
+pages.PAGES.append((re.compile(r"^/returns/(?P<ref>[^/?#]+)$"), render_return))
+
+
+# ------------------------------------------------------------------ recoveries (read only)
+
+
+@router.get("/recoveries/{ref}", response_class=HTMLResponse)
+def recovery_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> Response:
+    """A refund demand: what was demanded, why, on whose authority, what has
+    come back or been written off (a sponsor: only its own authority's)."""
+    from engine.models import Grant, Recovery
+    from quorum_web.api import find_grant
+
+    with _engine(request).connect() as conn:
+        grant_ref = conn.execute(
+            select(Grant.ref)
+            .join(Recovery, Recovery.grant_id == Grant.id)
+            .where(Recovery.ref == ref)
+        ).scalar()
+        if grant_ref is None:
+            raise NotFound(f"no recovery {ref!r}", field="ref", item=ref)
+        try:
+            grant = find_grant(conn, grant_ref, actor, request.app.state.clock.today())
+        except NotFound:
+            raise NotFound(f"no recovery {ref!r}", field="ref", item=ref) from None
+    recovery = next(r for r in grant["recoveries"] if r["ref"] == ref)
+    with Session(_engine(request)) as s:
+        history = pages._history(s, [ref])
+    return pages.render(
+        request, "recovery.html", {"r": recovery, "grant": grant, "history": history}
+    )

@@ -1,0 +1,148 @@
+"""Milestone evidence files, stored safely.
+
+- size: at most ``QUORUM_UPLOAD_MAX_MB`` (default 10) MB a file, 10 files at once;
+- type: an allow-list of extensions, each checked against the file's first
+  bytes (a ``.pdf`` must start ``%PDF-``, a ``.docx`` must be a zip holding
+  ``word/``, a ``.csv``/``.txt`` must be UTF-8 text with no NUL bytes...);
+- names: a name with a path in it (``/``, ``\\``, ``..``, a drive, NUL) is
+  refused outright; the file is stored under a generated name in
+  ``QUORUM_UPLOAD_DIR`` (default ``var/uploads``) ``/<grant>/<milestone>/``,
+  with the original name, size, SHA-256, who and when in a ``.json`` beside it.
+
+:func:`check` reads and refuses before anything is written; :func:`store`
+writes; :func:`discard` removes what :func:`store` wrote (the command was
+refused). The command (``submit_evidence``) gets the stored names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ValidationError
+
+ALLOWED = ("pdf", "png", "jpg", "jpeg", "docx", "xlsx", "csv", "txt")
+MAX_FILES = 10
+_REF = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def upload_dir() -> Path:
+    return Path(os.environ.get("QUORUM_UPLOAD_DIR", "").strip() or "var/uploads")
+
+
+def max_bytes() -> int:
+    try:
+        mb = float(os.environ.get("QUORUM_UPLOAD_MAX_MB", "") or 10)
+    except ValueError:
+        mb = 10
+    return int(mb * 1024 * 1024)
+
+
+@dataclass
+class Checked:
+    original: str
+    ext: str
+    data: bytes
+
+
+def _refuse(message: str) -> ValidationError:
+    return ValidationError(f"submit_evidence: files: {message}", field="files")
+
+
+def safe_original(name: str) -> str:
+    """The name as given, if it is a plain file name; refused otherwise."""
+    if not name or len(name) > 200:
+        raise _refuse("a file name must be 1 to 200 characters")
+    bad = (
+        "/" in name
+        or "\\" in name
+        or ".." in name
+        or "\x00" in name
+        or re.match(r"^[A-Za-z]:", name) is not None
+        or name.startswith(("~", "."))
+        or any(ord(c) < 32 for c in name)
+    )
+    if bad:
+        raise _refuse(f"{name!r} is not a plain file name (no folders, '..' or drive letters)")
+    return name
+
+
+def _sniff(ext: str, data: bytes) -> bool:
+    if ext == "pdf":
+        return data.startswith(b"%PDF-")
+    if ext == "png":
+        return data.startswith(b"\x89PNG\r\n\x1a\n")
+    if ext in ("jpg", "jpeg"):
+        return data.startswith(b"\xff\xd8\xff")
+    if ext in ("docx", "xlsx"):
+        if not data.startswith(b"PK\x03\x04"):
+            return False
+        try:
+            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except zipfile.BadZipFile:
+            return False
+        inner = "word/" if ext == "docx" else "xl/"
+        return any(n.startswith(inner) for n in names)
+    if ext in ("csv", "txt"):
+        if b"\x00" in data:
+            return False
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    return False
+
+
+def check(original: str, data: bytes, limit: int | None = None) -> Checked:
+    """Refuse a bad name, a too-big file, a type not allowed, or content that
+    does not match its extension. Writes nothing."""
+    name = safe_original(original)
+    limit = max_bytes() if limit is None else limit
+    if len(data) > limit:
+        raise _refuse(f"{name} is larger than {limit // (1024 * 1024)} MB")
+    if not data:
+        raise _refuse(f"{name} is empty")
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext not in ALLOWED:
+        raise _refuse(f"{name}: only {', '.join(ALLOWED)} files are accepted")
+    if not _sniff(ext, data):
+        raise _refuse(f"{name}: its content is not a {ext} file")
+    return Checked(name, ext, data)
+
+
+def store(grant: str, milestone: int, files: list[Checked], who: str, at: str) -> list[str]:
+    """Write the files; their stored names (relative to the upload folder)."""
+    if not _REF.match(grant):
+        raise _refuse(f"grant {grant!r} cannot name a folder")
+    folder = upload_dir() / grant / str(int(milestone))
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = []
+    for f in files:
+        name = f"{secrets.token_hex(16)}.{f.ext}"
+        path = folder / name
+        with open(path, "xb") as out:
+            out.write(f.data)
+        meta = {
+            "original_name": f.original,
+            "size": len(f.data),
+            "sha256": hashlib.sha256(f.data).hexdigest(),
+            "uploaded_by": who,
+            "uploaded_at": at,
+        }
+        (folder / f"{name}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        stored.append(f"{grant}/{int(milestone)}/{name}")
+    return stored
+
+
+def discard(stored: list[str]) -> None:
+    for rel in stored:
+        for path in (upload_dir() / rel, upload_dir() / f"{rel}.json"):
+            path.unlink(missing_ok=True)
