@@ -774,19 +774,25 @@ def scheduler_run(
     """Run the scheduler until stopped (SIGTERM or Ctrl-C): the sweep daily and at
     start, the dispatcher every few seconds. Exits with an error if another
     scheduler holds the lock (unless --wait)."""
-    import logging
-
     from engine import scheduler
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    log = logging.getLogger("quorum")
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    _log_to_stderr()
     config = scheduler.settings(sweep_at, timezone, dispatch_every)
     obj.service()  # schema up to date
     scheduler.run_forever(obj.engine, config=config, wait=wait)
     click.echo("scheduler stopped")
+
+
+def _log_to_stderr() -> None:
+    """Show Quorum's own log lines (scheduler, sweep, dispatch) on stderr."""
+    import logging
+
+    log = logging.getLogger("quorum")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 @main.group("returns")
@@ -981,6 +987,7 @@ def serve(obj: Ctx, host: str, port: int, no_scheduler: bool) -> None:
     from quorum_web.app import create_app
 
     obj.service()  # schema up to date before serving
+    _log_to_stderr()  # the scheduler says when it starts, sweeps and sends
     app = create_app(obj.url, scheduler=not no_scheduler)
     click.echo(f"Quorum at http://{host}:{port}  (database {obj.url})")
     uvicorn.run(app, host=host, port=port, log_level="info")
