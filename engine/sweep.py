@@ -8,7 +8,9 @@ as of a day, in ONE transaction (the ``sweep`` command on the command bus):
    (rules/returns.yaml) that has started by the sweep's day, a ``grant_return``
    row in state ``due``, with its due date moved off weekends and bank
    holidays. One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per schedule
-   line: the unique (grant, kind, period end) makes it idempotent. Refs are
+   line, for the periods some grant still lacks a return for (found first, so
+   due dates and the bank-holiday tables behind them are only worked out when
+   needed): the unique (grant, kind, period end) makes it idempotent. Refs are
    derived from the grant, kind and period (``RET-G-0001-progress-2011-06-30``)
    so every run, in any order, names a return the same way.
 2. **Decide the rungs.** The distinct (kind, state, due date) values among
@@ -21,8 +23,10 @@ as of a day, in ONE transaction (the ``sweep`` command on the command bus):
    NOTHING`` over all returns the rung applies to, under the key
    ``return:<ref>:<rung>:<email>``: each rung is queued once per return and
    recipient, ever, whoever runs the sweep and however often. The message's
-   context is built as JSON by the database (``json_object`` on SQLite,
-   ``json_build_object`` on PostgreSQL).
+   context is JSON text put together by the database from pieces quoted once:
+   the words about dates once per distinct (kind, period, due date), those about
+   grants once per grant, those about people once per person — the same text on
+   SQLite and PostgreSQL.
 4. **One audit event** for the sweep (``SWEEP-<date>``) with the counts per
    kind and per rung, not one per message.
 
@@ -36,6 +40,7 @@ unique outbox key makes a second run queue nothing even without it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,7 +57,6 @@ from sqlalchemy import (
     cast,
     exists,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -113,22 +117,41 @@ def return_ref(grant_ref: str, kind: str, period_end: dt.date) -> str:
 # ------------------------------------------------------------------ portable SQL pieces
 
 
-class json_object(FunctionElement):  # noqa: N801  (an SQL function)
-    """A JSON object from alternating keys and values, built by the database."""
+class json_text(FunctionElement):  # noqa: N801
+    """A value as JSON text: a quoted and escaped string, a number, or null."""
+
+    type = String()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(json_text)
+def _json_text(element: json_text, compiler: Any, **kw: Any) -> str:
+    return f"json_quote({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_text, "postgresql")
+def _json_text_pg(element: json_text, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"coalesce(to_json(CAST({value} AS TEXT))::text, 'null')"
+
+
+class as_json(FunctionElement):  # noqa: N801
+    """JSON text as the JSON column takes it (PostgreSQL: cast to json, which checks it)."""
 
     type = JSON()
     inherit_cache = True
-    name = "json_object"
+    name = "as_json"
 
 
-@compiles(json_object)
-def _json_object(element: json_object, compiler: Any, **kw: Any) -> str:
-    return f"json_object({compiler.process(element.clauses, **kw)})"
+@compiles(as_json)
+def _as_json(element: as_json, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
 
 
-@compiles(json_object, "postgresql")
-def _json_object_pg(element: json_object, compiler: Any, **kw: Any) -> str:
-    return f"json_build_object({compiler.process(element.clauses, **kw)})"
+@compiles(as_json, "postgresql")
+def _as_json_pg(element: as_json, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS JSON)"
 
 
 class days_between(FunctionElement):  # noqa: N801
@@ -167,24 +190,6 @@ def _iso_date(element: iso_date, compiler: Any, **kw: Any) -> str:
 @compiles(iso_date, "postgresql")
 def _iso_date_pg(element: iso_date, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
-
-
-class json_array(FunctionElement):  # noqa: N801
-    """A JSON array of the arguments (objects stay objects), built by the database."""
-
-    type = JSON()
-    inherit_cache = True
-    name = "json_array"
-
-
-@compiles(json_array)
-def _json_array(element: json_array, compiler: Any, **kw: Any) -> str:
-    return f"json_array({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(json_array, "postgresql")
-def _json_array_pg(element: json_array, compiler: Any, **kw: Any) -> str:
-    return f"json_build_array({compiler.process(element.clauses, **kw)})"
 
 
 def _date_part(part: str, sqlite_format: str, pg_field: str) -> type:
@@ -262,72 +267,108 @@ def _num(x: ColumnElement) -> ColumnElement:
     return cast(x, String)
 
 
-def _month_name(d: ColumnElement) -> ColumnElement:
-    # CASE x WHEN ...: x is worked out once (CASE WHEN x = 1 ... would redo it per branch)
-    return case({i: _text(n) for i, n in enumerate(_MONTH_NAMES, start=1)}, value=month_of(d))
+# The words below are worked out from a date's parts (integers selected once, see
+# _due_words), once per distinct date: not per message.
 
 
-def _date_words(d: ColumnElement, weekday: bool = True) -> ColumnElement:
+@dataclass(frozen=True)
+class _Day:
+    """A date's parts as columns: day of the week (0 = Sunday), day, month, year."""
+
+    weekday: Any
+    day: Any
+    month: Any
+    year: Any
+
+
+def _day_parts(d: ColumnElement, prefix: str, weekday: bool = True) -> list[ColumnElement]:
+    """The columns _day() reads, labelled with ``prefix``."""
+    out = [day_of(d).label(f"{prefix}d"), month_of(d).label(f"{prefix}m"),
+           year_of(d).label(f"{prefix}y")]  # fmt: skip
+    return [weekday_of(d).label(f"{prefix}w"), *out] if weekday else out
+
+
+def _day(c: Any, prefix: str, weekday: bool = True) -> _Day:
+    return _Day(
+        c[f"{prefix}w"] if weekday else None, c[f"{prefix}d"], c[f"{prefix}m"], c[f"{prefix}y"]
+    )
+
+
+def _month_name(month: ColumnElement) -> ColumnElement:
+    return case({_int(i): _text(n) for i, n in enumerate(_MONTH_NAMES, start=1)}, value=month)
+
+
+def _date_words(d: _Day, weekday: bool = True) -> ColumnElement:
     """Friday 29 July 2011 (or 29 July 2011)."""
-    words = _num(day_of(d)) + _text(" ") + _month_name(d) + _text(" ") + _num(year_of(d))
+    words = _num(d.day) + _text(" ") + _month_name(d.month) + _text(" ") + _num(d.year)
     if not weekday:
         return words
-    w = weekday_of(d)
-    return case({i: _text(n) for i, n in enumerate(_WEEKDAYS)}, value=w) + _text(" ") + words
+    name = case({_int(i): _text(n) for i, n in enumerate(_WEEKDAYS)}, value=d.weekday)
+    return name + _text(" ") + words
 
 
 def _two_digits(n: ColumnElement) -> ColumnElement:
-    r = n % 100
-    return case((r < 10, _text("0") + _num(r)), else_=_num(r))
+    r = n % _int(100)
+    return case((r < _int(10), _text("0") + _num(r)), else_=_num(r))
 
 
-def _period_shape(start: ColumnElement, end: ColumnElement) -> tuple[ColumnElement, ColumnElement]:
-    span = days_between(end, start)
-    em = month_of(end)
-    first = day_of(start) == 1
-    quarter = and_(first, or_(*(em == m for m in (3, 6, 9, 12))), span.between(88, 92))
-    half = and_(first, or_(em == 3, em == 9), span.between(180, 183))
+def _period_shape(start: _Day, end: _Day, span: Any) -> tuple[ColumnElement, ColumnElement]:
+    """Whether a period (``span``: days from start to end) is a financial quarter or
+    half-year."""
+    first = start.day == _int(1)
+    quarter = and_(first, end.month.in_(_ints(3, 6, 9, 12)), span.between(_int(88), _int(92)))
+    half = and_(first, end.month.in_(_ints(3, 9)), span.between(_int(180), _int(183)))
     return quarter, half
 
 
-def _period_words(start: ColumnElement, end: ColumnElement) -> ColumnElement:
+def _period_words(start: _Day, end: _Day, span: Any) -> ColumnElement:
     """1 April to 30 June 2011 (Q1 2011/12); 1 October 2011 to 31 March 2012 (H2 2011/12)."""
-    sy, ey, em = year_of(start), year_of(end), month_of(end)
-    fy_start = case((em >= 4, ey), else_=ey - 1)
-    fy = _num(fy_start) + _text("/") + _two_digits(fy_start + 1)
-    quarter, half = _period_shape(start, end)
-    q = case({6: _text("1"), 9: _text("2"), 12: _text("3")}, value=em, else_=_text("4"))
+    em = end.month
+    fy_start = case((em >= _int(4), end.year), else_=end.year - _int(1))
+    fy = _num(fy_start) + _text("/") + _two_digits(fy_start + _int(1))
+    quarter, half = _period_shape(start, end, span)
+    q = case(
+        {_int(6): _text("1"), _int(9): _text("2"), _int(12): _text("3")}, value=em, else_=_text("4")
+    )
     label = case(
         (quarter, _text(" (Q") + q + _text(" ") + fy + _text(")")),
-        (half, _text(" (H") + case((em == 9, _text("1")), else_=_text("2")) + _text(" ") + fy
+        (half, _text(" (H") + case((em == _int(9), _text("1")), else_=_text("2")) + _text(" ") + fy
          + _text(")")),
         else_=_text(""),
     )  # fmt: skip
     return (
-        _num(day_of(start))
+        _num(start.day)
         + _text(" ")
-        + _month_name(start)
-        + case((sy != ey, _text(" ") + _num(sy)), else_=_text(""))
+        + _month_name(start.month)
+        + case((start.year != end.year, _text(" ") + _num(start.year)), else_=_text(""))
         + _text(" to ")
         + _date_words(end, weekday=False)
         + label
     )
 
 
-def _kind_words(kind: ColumnElement, start: ColumnElement, end: ColumnElement) -> ColumnElement:
+def _kind_words(kind: ColumnElement, start: _Day, end: _Day, span: Any) -> ColumnElement:
     """quarterly efficiency-savings return, six-monthly monitoring return, benefits report."""
-    quarter, half = _period_shape(start, end)
+    quarter, half = _period_shape(start, end, span)
     often = case((quarter, _text("quarterly ")), (half, _text("six-monthly ")), else_=_text(""))
     return often + case({k: _text(w) for k, w in KIND_WORDS.items()}, value=kind, else_=kind)
 
 
 def _text(value: str) -> ColumnElement:
-    """A string constant with a known type (PostgreSQL cannot guess a bare parameter's)."""
-    return cast(literal(value, String), String)
+    """A string constant, written into the statement as a literal: PostgreSQL knows
+    its type (it cannot guess a bare parameter's), and the large cached statements
+    carry few parameters (each one costs in every execution: the drivers convert
+    the statement's placeholders, PostgreSQL parses the values)."""
+    return literal_column("'" + value.replace("'", "''") + "'", String)
 
 
-def _key(name: str) -> ColumnElement:
-    return literal_column("'" + name.replace("'", "''") + "'", String)
+def _int(value: int) -> ColumnElement:
+    """An integer constant, written into the statement."""
+    return literal_column(str(int(value)), Integer)
+
+
+def _ints(*values: int) -> list[ColumnElement]:
+    return [_int(v) for v in values]
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:
@@ -446,22 +487,59 @@ def _scopes(conn: Connection, rules: ReturnRules) -> list[tuple[Schedule, Scope,
     return out
 
 
-@lru_cache(maxsize=64)
-def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -> RawStatement:
-    """INSERT the returns of ``kind`` for n periods (parameters ps_i, pe_i, due_i, sfx_i)
-    that the covered grants owe and do not have yet."""
-    v = union_all(
+def _periods_values(n_rows: int, due: bool) -> Any:
+    """The n periods (parameters ps_i, pe_i; with ``due``, due_i and sfx_i too) as rows."""
+    return union_all(
         *(
             select(
                 bindparam(f"ps{i}", type_=Date).label("ps"),
                 bindparam(f"pe{i}", type_=Date).label("pe"),
-                bindparam(f"due{i}", type_=Date).label("due"),
-                cast(bindparam(f"sfx{i}", type_=String), String).label("suffix"),
+                *(
+                    (
+                        bindparam(f"due{i}", type_=Date).label("due"),
+                        cast(bindparam(f"sfx{i}", type_=String), String).label("suffix"),
+                    )
+                    if due
+                    else ()
+                ),
             )
             for i in range(n_rows)
         )
     ).subquery("v")
+
+
+def _owed(scope: Scope, kind: str, v: Any) -> tuple[Any, list[ColumnElement]]:
+    """FROM and WHERE: the covered grants' periods in ``v`` that they owe a return
+    of ``kind`` for and do not have one yet."""
     grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
+    return grants.join(v, true()), [
+        _in(G.c.state, OWING),
+        *scope.sql(),
+        v.c.pe >= G.c.approved_on,
+        or_(G.c.closed_on.is_(None), v.c.ps <= G.c.closed_on),
+        ~exists(
+            select(R.c.id).where(
+                R.c.grant_id == G.c.id, R.c.kind == _text(kind), R.c.period_end == v.c.pe
+            )
+        ),
+    ]
+
+
+@lru_cache(maxsize=64)
+def _missing_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -> RawStatement:
+    """Which of n periods (parameters ps_i, pe_i) some covered grant owes a return of
+    ``kind`` for and does not have yet: their ends."""
+    v = _periods_values(n_rows, due=False)
+    from_, where = _owed(scope, kind, v)
+    return RawStatement(select(v.c.pe).distinct().select_from(from_).where(*where))
+
+
+@lru_cache(maxsize=64)
+def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -> RawStatement:
+    """INSERT the returns of ``kind`` for n periods (parameters ps_i, pe_i, due_i, sfx_i)
+    that the covered grants owe and do not have yet."""
+    v = _periods_values(n_rows, due=True)
+    from_, where = _owed(scope, kind, v)
     sel = (
         select(
             (_text("RET-") + G.c.ref + v.c.suffix).label("ref"),
@@ -471,20 +549,10 @@ def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -
             v.c.pe,
             v.c.due,
             _text("due"),
-            cast(literal(1, Integer), Integer),
+            _int(1),
         )
-        .select_from(grants.join(v, true()))
-        .where(
-            _in(G.c.state, OWING),
-            *scope.sql(),
-            v.c.pe >= G.c.approved_on,
-            or_(G.c.closed_on.is_(None), v.c.ps <= G.c.closed_on),
-            ~exists(
-                select(R.c.id).where(
-                    R.c.grant_id == G.c.id, R.c.kind == _text(kind), R.c.period_end == v.c.pe
-                )
-            ),
-        )
+        .select_from(from_)
+        .where(*where)
     )
     mod = pg_dialect if dialect == "postgresql" else sqlite_dialect
     cols = ["ref", "grant_id", "kind", "period_start", "period_end", "due_on", "state", "version"]
@@ -492,6 +560,9 @@ def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -
 
 
 def _materialise(conn: Connection, as_of: dt.date, rules: ReturnRules) -> Counter:
+    """Step 1. The periods some grant still lacks a return for are found first, so
+    that due dates (and the bank-holiday tables they need) are worked out only for
+    those: on most days there are none."""
     created: Counter = Counter()
     for schedule, scope, params in _scopes(conn, rules):
         grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
@@ -507,12 +578,20 @@ def _materialise(conn: Connection, as_of: dt.date, rules: ReturnRules) -> Counte
             if line.every == "completion":
                 n = _materialise_completion(conn, as_of, rules, schedule, line, scope, params)
             else:
-                rows = [
-                    (ps, pe, line.due(pe, rules.calendar))
+                spans = [
+                    (ps, pe)
                     for ps, pe in periods(line.every, first, as_of)
                     if ps <= as_of
                     and (schedule.first_period_end is None or pe >= schedule.first_period_end)
                 ]
+                if not spans:
+                    continue
+                values = dict(params)
+                for i, (ps, pe) in enumerate(spans):
+                    values.update({f"ps{i}": ps, f"pe{i}": pe})
+                stmt = _missing_statement(conn.dialect.name, scope, line.kind, len(spans))
+                lacking = {_as_date(row[0]) for row in stmt.execute(conn, values).fetchall()}
+                rows = [(ps, pe, line.due(pe, rules.calendar)) for ps, pe in spans if pe in lacking]
                 if not rows:
                     continue
                 values = dict(params)
@@ -526,6 +605,11 @@ def _materialise(conn: Connection, as_of: dt.date, rules: ReturnRules) -> Counte
             if n:
                 created[line.kind] += n
     return created
+
+
+def _as_date(value: Any) -> dt.date:
+    """A date as the driver gives it (SQLite: ISO text)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def _materialise_completion(
@@ -735,11 +819,27 @@ def _queue_statement(
     the people the rung names (``p``, MATERIALIZED: a handful of rows), the
     pairs already queued dropped (``x``: one probe of the outbox key's index
     each, MATERIALIZED: only new pairs go on), and only then the titles and
-    names joined for the new messages. Left to itself a planner may start from
-    the people and walk every return of every grant; LEFT JOINs (with filters a
-    planner cannot read as "not null") keep SQLite to the order written.
-    ``fallback``: also send to a body's own address when it has no contact."""
-    columns = [R.c.id.label("rid"), R.c.ref]
+    names joined for the new messages: what a message says is worked out once per
+    distinct value, not once per message — the words about dates (kind, period,
+    due date, days late or before, next escalation) once per distinct (kind,
+    period, due date) among the new pairs (``d``: a handful of rows, however
+    many messages), those about grants once per grant (``g``), names and
+    addresses once per person (``p``) — and each context is JSON text put
+    together from those pieces, quoted once. On SQLite, LEFT JOINs (with
+    filters a planner cannot read as "not null") keep the planner to the order
+    written; on PostgreSQL the people are joined to the returns with a plain
+    join, which it can size (a LEFT JOIN with such a filter it takes for a
+    single row, and then looks up every grant one at a time). ``fallback``:
+    also send to a body's own address when it has no contact."""
+    pg = dialect == "postgresql"
+    columns = [
+        R.c.ref,
+        R.c.grant_id.label("gid"),
+        R.c.kind,
+        R.c.period_start.label("ps"),
+        R.c.period_end.label("pe"),
+        R.c.due_on.label("due"),
+    ]
     if who == "sponsor":
         columns.append(
             select(G.c.accountable_body_id)
@@ -754,7 +854,14 @@ def _queue_statement(
     )
     t = targets.c
     people = (
-        select(PERSON.c.organisation_id.label("org"), PERSON.c.name, PERSON.c.email)
+        select(
+            PERSON.c.organisation_id.label("org"),
+            PERSON.c.name,
+            PERSON.c.email,
+            func.lower(PERSON.c.email).label("lower_email"),
+            json_text(PERSON.c.name).label("jname"),
+            json_text(PERSON.c.email).label("jemail"),
+        )
         .select_from(PERSON.join(ROLE, ROLE.c.person_id == PERSON.c.id))
         .where(ROLE.c.role == _text(who), PERSON.c.active.is_(True))
         .cte("p")
@@ -762,35 +869,62 @@ def _queue_statement(
     )
     p = people.c
 
-    def pair(from_: Any, name: ColumnElement, email: ColumnElement, *extra: ColumnElement) -> Any:
-        key = _text("return:") + t.ref + _text(f":{rung.name}:") + func.lower(email)
+    def pair(right: Any, on: ColumnElement, who: Any, *extra: Any) -> Any:
+        name, email = who.name, who.email
+        key = _text("return:") + t.ref + _text(f":{rung.name}:") + who.lower_email
+        if pg:  # an inner join, which PostgreSQL can size
+            from_ = targets.join(right, on)
+            has_email = and_(email.is_not(None), email != _text(""))
+        else:  # the order written (see above)
+            from_ = targets.outerjoin(right, on)
+            has_email = func.coalesce(email, _text("")) != _text("")
         return (
-            select(t.rid, name.label("name"), email.label("email"), key.label("key"))
-            .select_from(from_)
-            .where(
-                func.coalesce(email, _text("")) != _text(""),
-                *extra,
-                ~exists(select(OUT.c.id).where(OUT.c.key == key)),
+            select(
+                t.ref,
+                t.gid,
+                t.kind,
+                t.ps,
+                t.pe,
+                t.due,
+                name.label("name"),
+                email.label("email"),
+                who.jname,
+                who.jemail,
+                key.label("key"),
             )
+            .select_from(from_)
+            .where(has_email, *extra, ~exists(select(OUT.c.id).where(OUT.c.key == key)))
         )
 
     if who == "sponsor":  # the body's sponsor contacts; without any, its own address
-        pairs: Any = pair(targets.outerjoin(people, p.org == t.body), p.name, p.email)
+        pairs: Any = pair(people, p.org == t.body, p)
         if fallback:
-            pairs = union_all(
-                pairs,
-                pair(
-                    targets.outerjoin(ORG, ORG.c.id == t.body),
+            bodies = (
+                select(
+                    ORG.c.id,
                     ORG.c.name,
                     ORG.c.email,
-                    ~exists(select(p.email).where(p.org == t.body)),
-                ),
+                    func.lower(ORG.c.email).label("lower_email"),
+                    json_text(ORG.c.name).label("jname"),
+                    json_text(ORG.c.email).label("jemail"),
+                )
+                .where(ORG.c.id.not_in(select(p.org).where(p.org.is_not(None))))
+                .subquery("b")
             )
+            pairs = union_all(pairs, pair(bodies, bodies.c.id == t.body, bodies.c))
     else:
-        pairs = pair(targets.outerjoin(people, true()), p.name, p.email)
+        pairs = pair(people, true(), p)
     fresh = pairs.cte("x").prefix_with("MATERIALIZED")
     x = fresh.c
-    context, values = _context(rung, who, escalation, x)
+    words = _due_words(x, escalation)
+    w = words.c
+    grants = _grant_words(x, who)
+    g = grants.c
+    context, values = _context(rung, who, x, w, g)
+    # LEFT JOINs to d and g on PostgreSQL too: it cannot size an equality on
+    # columns of two CTEs, would take the join for a single row and then choose a
+    # lookup per message for every later step; a LEFT JOIN keeps at least the rows
+    # of x in its estimate.
     sel = (
         select(
             x.key,
@@ -801,81 +935,214 @@ def _queue_statement(
             context,
             bindparam("now", type_=OUT.c.created_at.type),
             _text("queued"),
-            cast(literal(0, Integer), Integer),
+            _int(0),
         )
         .select_from(
-            fresh.outerjoin(R, R.c.id == x.rid)
-            .outerjoin(G, G.c.id == R.c.grant_id)
-            .outerjoin(POT, POT.c.id == G.c.pot_id)
-            .outerjoin(PROG, PROG.c.id == POT.c.programme_id)
-            .outerjoin(BID, BID.c.id == G.c.bid_id)
-            .outerjoin(ORG, ORG.c.id == G.c.accountable_body_id)
+            fresh.outerjoin(
+                words, and_(w.kind == x.kind, w.ps == x.ps, w.pe == x.pe, w.due == x.due)
+            ).outerjoin(grants, g.gid == x.gid)
         )
         .where(x.key.is_not(None))  # SQLite: an upsert's SELECT needs a WHERE (parsing)
     )
-    mod = pg_dialect if dialect == "postgresql" else sqlite_dialect
+    mod = pg_dialect if pg else sqlite_dialect
     cols = ["key", "channel", "to_addr", "template", "subject", "context", "created_at", "status",
             "attempts"]  # fmt: skip
     return RawStatement(mod.insert(OUT).from_select(cols, sel).on_conflict_do_nothing())
 
 
-def _context(
-    rung: Rung, who: str, escalation: tuple[str, int] | None, x: Any
-) -> tuple[ColumnElement, dict[str, ColumnElement]]:
-    """The message's context (JSON, built by the database) and the values a
-    subject may use. The keys the templates read (notifications/templates/
-    return_*.txt): name, role, organisation, return_ref, grant_ref, title, kind,
-    period, due_date, days_before, days_late, escalation, history, figures.
-    Parameters: as_of (the sweep's day), as_of_words."""
-    days = days_between(bindparam("as_of", type_=Date), R.c.due_on)
+def _due_words(x: Any, escalation: tuple[str, int] | None) -> Any:
+    """``d``: per distinct (kind, period start, period end, due date) among the new
+    pairs ``x``, the words and numbers a message says about them — and the same as
+    two pieces of JSON text, ready to be put into each context. Worked out in three
+    steps (the dates' parts, the words, the JSON) so that each expression is written
+    once. Parameter: as_of."""
+    keys = select(x.kind, x.ps, x.pe, x.due).distinct().subquery("k")
+    k = keys.c
+    parts = [
+        *_day_parts(k.ps, "s", weekday=False),
+        *_day_parts(k.pe, "e", weekday=False),
+        *_day_parts(k.due, "d"),
+        days_between(k.pe, k.ps).label("span"),
+        days_between(bindparam("as_of", type_=Date), k.due).label("days"),
+        iso_date(k.ps).label("ps_iso"),
+        iso_date(k.pe).label("pe_iso"),
+        iso_date(k.due).label("due_iso"),
+    ]
+    if escalation is not None:
+        parts += _day_parts(add_days(k.due, literal_column(str(int(escalation[1])))), "n")
+    dp = select(k.kind, k.ps, k.pe, k.due, *parts).select_from(keys).subquery("dp")
+    c = dp.c
+    start, end = _day(c, "s", weekday=False), _day(c, "e", weekday=False)
     if escalation is None:
         next_up: ColumnElement = _text("")
     else:
-        whom, after = escalation
-        next_up = _text(f"{whom} on ") + _date_words(
-            add_days(R.c.due_on, literal_column(str(int(after))))
+        next_up = _text(f"{escalation[0]} on ") + _date_words(_day(c, "n"))
+    dw = select(
+        c.kind, c.ps, c.pe, c.due, c.ps_iso, c.pe_iso, c.due_iso,
+        _kind_words(c.kind, start, end, c.span).label("kind_w"),
+        _period_words(start, end, c.span).label("period_w"),
+        _date_words(_day(c, "d")).label("due_w"),
+        case((c.days < _int(0), -c.days), else_=_int(0)).label("days_before"),
+        case((c.days > _int(0), c.days), else_=_int(0)).label("days_late"),
+        next_up.label("escalation"),
+    ).subquery("dw")  # fmt: skip
+    w = dw.c
+    return (
+        select(
+            w.kind,
+            w.ps,
+            w.pe,
+            w.due,
+            w.kind_w,
+            w.period_w,
+            w.due_w,
+            w.days_before,
+            w.days_late,
+            w.escalation,
+            w.ps_iso,
+            w.pe_iso,
+            w.due_iso,
+            _json_concat(
+                ',"kind":',
+                json_text(w.kind_w),
+                ',"period":',
+                json_text(w.period_w),
+                ',"due_date":',
+                json_text(w.due_w),
+                ',"days_before":',
+                _num(w.days_before),
+                ',"days_late":',
+                _num(w.days_late),
+                ',"escalation":',
+                json_text(w.escalation),
+            ).label("dates_json"),
+            _json_concat(
+                ',"kind_code":',
+                json_text(w.kind),
+                ',"period_start":',
+                json_text(w.ps_iso),
+                ',"period_end":',
+                json_text(w.pe_iso),
+                ',"due_on":',
+                json_text(w.due_iso),
+            ).label("iso_json"),
         )
-    values: dict[str, ColumnElement] = {
-        "name": x.name,
-        "role": _text(ROLE_WORDS[who]),
-        "organisation": ORG.c.name,
-        "return_ref": R.c.ref,
-        "grant_ref": G.c.ref,
-        "title": BID.c.title,
-        "kind": _kind_words(R.c.kind, R.c.period_start, R.c.period_end),
-        "period": _period_words(R.c.period_start, R.c.period_end),
-        "due_date": _date_words(R.c.due_on),
-        "days_before": case((days < 0, -days), else_=0),
-        "days_late": case((days > 0, days), else_=0),
-        "escalation": next_up,
-        "programme": PROG.c.name,
-        "kind_code": R.c.kind,
-        "period_start": iso_date(R.c.period_start),
-        "period_end": iso_date(R.c.period_end),
-        "due_on": iso_date(R.c.due_on),
-        "email": x.email,
-    }
+        .select_from(dw)
+        .cte("d")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def _json_concat(*parts: str | ColumnElement) -> ColumnElement:
+    """Text put together from constants and text expressions (adjacent constants
+    merged into one literal)."""
+    merged: list[str | ColumnElement] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    out: ColumnElement | None = None
+    for part in merged:
+        piece = _text(part) if isinstance(part, str) else part
+        out = piece if out is None else out + piece
+    assert out is not None
+    return out
+
+
+def _grant_words(x: Any, who: str) -> Any:
+    """``g``: per distinct grant among the new pairs ``x``, what a message says
+    about it (its ref, title, accountable body, programme; for those escalated to,
+    the money at stake), plain for subjects and quoted as JSON for contexts."""
+    keys = select(x.gid).distinct().subquery("gk")
     if who == "sponsor":
-        figures = json_array()
+        figures: ColumnElement = _text("[]")
     else:  # those escalated to see the money at stake
         paid = (
             select(func.coalesce(func.sum(PAY.c.amount_pence), 0))
             .where(PAY.c.grant_id == G.c.id)
             .scalar_subquery()
         )
-        figures = json_array(
-            json_object(_key("label"), _text("Grant awarded"), _key("pence"), G.c.awarded_pence),
-            json_object(_key("label"), _text("Paid to date"), _key("pence"), paid),
+        figures = _json_concat(
+            '[{"label":"Grant awarded","pence":',
+            func.coalesce(_num(G.c.awarded_pence), _text("null")),
+            '},{"label":"Paid to date","pence":',
+            _num(paid),
+            "}]",
         )
-    extra = {
-        "history": json_array(),  # see docs/returns.md: not filled in by the sweep
-        "figures": figures,
-        "rung": _text(rung.name),
-        "as_of": cast(bindparam("as_of_text", type_=String), String),
-        "date": cast(bindparam("as_of_words", type_=String), String),
+    return (
+        select(
+            keys.c.gid,
+            G.c.ref.label("grant_ref"),
+            BID.c.title,
+            ORG.c.name.label("organisation"),
+            PROG.c.name.label("programme"),
+            _json_concat(',"organisation":', json_text(ORG.c.name)).label("org_json"),
+            _json_concat(
+                ',"grant_ref":', json_text(G.c.ref), ',"title":', json_text(BID.c.title)
+            ).label("grant_json"),
+            _json_concat(',"programme":', json_text(PROG.c.name)).label("programme_json"),
+            figures.label("figures_json"),
+        )
+        .select_from(
+            keys.outerjoin(G, G.c.id == keys.c.gid)
+            .outerjoin(POT, POT.c.id == G.c.pot_id)
+            .outerjoin(PROG, PROG.c.id == POT.c.programme_id)
+            .outerjoin(BID, BID.c.id == G.c.bid_id)
+            .outerjoin(ORG, ORG.c.id == G.c.accountable_body_id)
+        )
+        .cte("g")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def _context(
+    rung: Rung, who: str, x: Any, w: Any, g: Any
+) -> tuple[ColumnElement, dict[str, ColumnElement]]:
+    """The message's context (JSON text put together by the database from pieces
+    already quoted: per date in ``d``, per grant in ``g``, per person in ``x``) and
+    the values a subject may use. The keys the templates read (notifications/
+    templates/return_*.txt): name, role, organisation, return_ref, grant_ref,
+    title, kind, period, due_date, days_before, days_late, escalation, history,
+    figures. Parameter: ctx_tail (the keys the same in every message of the
+    sweep: rung, as_of and date, and the closing brace)."""
+    values: dict[str, ColumnElement] = {
+        "name": x.name,
+        "role": _text(ROLE_WORDS[who]),
+        "organisation": g.organisation,
+        "return_ref": x.ref,
+        "grant_ref": g.grant_ref,
+        "title": g.title,
+        "kind": w.kind_w,
+        "period": w.period_w,
+        "due_date": w.due_w,
+        "days_before": w.days_before,
+        "days_late": w.days_late,
+        "escalation": w.escalation,
+        "programme": g.programme,
+        "kind_code": x.kind,
+        "period_start": w.ps_iso,
+        "period_end": w.pe_iso,
+        "due_on": w.due_iso,
+        "email": x.email,
     }
-    context = json_object(*(part for k, v in {**values, **extra}.items() for part in (_key(k), v)))
-    return context, values
+    role = json.dumps(ROLE_WORDS[who], ensure_ascii=False)
+    context = _json_concat(
+        '{"name":', x.jname, f',"role":{role}', g.org_json,
+        ',"return_ref":', json_text(x.ref), g.grant_json, w.dates_json,
+        g.programme_json, w.iso_json, ',"email":', x.jemail,
+        ',"history":[],"figures":', g.figures_json,  # history: see docs/returns.md
+        cast(bindparam("ctx_tail", type_=String), String),
+    )  # fmt: skip
+    return as_json(context), values
+
+
+def _context_tail(rung: Rung, as_of: dt.date) -> str:
+    """The end of every context the rung queues in a sweep: the keys that are the
+    same in each, as JSON text (as the database writes it: no spaces, non-ASCII
+    as is), and the closing brace."""
+    tail = {"rung": rung.name, "as_of": as_of.isoformat(), "date": _long(as_of)}
+    return "," + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:]
 
 
 def _next_escalation(ladder: Ladder, rung: Rung) -> tuple[str, int] | None:
@@ -918,8 +1185,7 @@ def _queue(
         **_terms_params(terms),
         "as_of": as_of,
         "now": now,
-        "as_of_text": as_of.isoformat(),
-        "as_of_words": _long(as_of),
+        "ctx_tail": _context_tail(rung, as_of),
     }
     return _run(conn, stmt, params)
 
