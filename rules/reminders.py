@@ -58,6 +58,7 @@ from rules.conditions import (
     to_durable,
     to_python,
 )
+from rules.filecheck import mapping, where
 from rules.returns import KINDS
 
 __all__ = [
@@ -224,25 +225,11 @@ class LadderRules:
 # ------------------------------------------------------------------ parsing
 
 
-def _where(base: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{base}[{key}]"
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-        return f"{base}.{key}" if base else key
-    return f"{base}[{key!r}]"
+_where = where
 
 
-def _mapping(raw: Any, src: str, where: str, allowed: tuple[str, ...]) -> dict:
-    if not isinstance(raw, dict):
-        raise RemindersError(src, where, f"must be a mapping with keys {', '.join(allowed)}")
-    unknown = [k for k in raw if k not in allowed]
-    if unknown:
-        raise RemindersError(
-            src,
-            _where(where, str(unknown[0])),
-            f"unknown key {unknown[0]!r}; allowed here: {', '.join(allowed)}",
-        )
-    return raw
+def _mapping(raw: Any, src: str, at: str, allowed: tuple[str, ...]) -> dict:
+    return mapping(raw, src, at, allowed, RemindersError)
 
 
 def _day(raw: Any, src: str, where: str) -> int:

@@ -40,6 +40,7 @@ import yaml
 
 from engine.errors import ValidationError
 from engine.yamlio import load_yaml
+from rules.filecheck import mapping, where
 
 __all__ = [
     "CALENDARS",
@@ -253,25 +254,11 @@ class ReturnRules:
         yield from self.grants.values()
 
 
-def _where(base: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{base}[{key}]"
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-        return f"{base}.{key}" if base else key
-    return f"{base}[{key!r}]"
+_where = where
 
 
-def _mapping(raw: Any, src: str, where: str, allowed: tuple[str, ...]) -> dict:
-    if not isinstance(raw, dict):
-        raise ReturnRulesError(src, where, f"must be a mapping with keys {', '.join(allowed)}")
-    unknown = [k for k in raw if k not in allowed]
-    if unknown:
-        raise ReturnRulesError(
-            src,
-            _where(where, str(unknown[0])),
-            f"unknown key {unknown[0]!r}; allowed here: {', '.join(allowed)}",
-        )
-    return raw
+def _mapping(raw: Any, src: str, at: str, allowed: tuple[str, ...]) -> dict:
+    return mapping(raw, src, at, allowed, ReturnRulesError)
 
 
 def _choice(raw: Any, src: str, where: str, allowed: Mapping[str, str]) -> str:

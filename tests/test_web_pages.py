@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from moneykit import OFFICER, OFFICER2, SPONSOR, bid_refs, grant_ref, money_board
-from webkit import csrf_of, set_passwords, sign_in
+from webkit import closed_second_round, csrf_of, set_passwords, sign_in
 
 from quorum_web.app import create_app
 
@@ -23,31 +23,7 @@ def world(sqlite_url):
     q, engine, clock = money_board(sqlite_url)
     set_passwords(q, OFFICER, OFFICER2, SPONSOR)
     clock.set(dt.date(2011, 7, 5))
-    q.execute(
-        "open_round",
-        {
-            "ref": "R2",
-            "name": "Autumn",
-            "pot": "Projects",
-            "closes": "2011-07-31",
-            "rules": "efficiency-bids-2011",
-        },
-        OFFICER,
-    )
-    scored = q.execute(
-        "submit_bid",
-        {
-            "title": "Shared payroll",
-            "sponsor": "Rutland CC",
-            "grant": "20,000",
-            "savings": "50,000 per annum",
-            "partnership": "yes",
-            "round": "R2",
-        },
-        OFFICER,
-    )["ref"]
-    clock.set(dt.date(2011, 8, 1))
-    q.execute("close_round", {"round": "R2"}, OFFICER)
+    scored = closed_second_round(q, clock, OFFICER)
     app = create_app(sqlite_url, scheduler=False, clock=clock)
     people = {}
     for email in (OFFICER, OFFICER2, SPONSOR):

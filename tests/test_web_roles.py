@@ -29,7 +29,7 @@ from moneykit import (
     money_board,
 )
 from starlette.routing import Mount, Route
-from webkit import api_token, bearer, csrf_of, set_passwords, sign_in
+from webkit import api_token, bearer, closed_second_round, csrf_of, set_passwords, sign_in
 
 from quorum_web.app import create_app
 
@@ -142,31 +142,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         {"bid": _bid(engine, "Delegated ask"), "reasons": "urgent", "alternatives": "wait"},
         OFFICER,
     )["ref"]
-    q.execute(
-        "open_round",
-        {
-            "ref": "R2",
-            "name": "Autumn",
-            "pot": "Projects",
-            "closes": "2011-07-31",
-            "rules": "efficiency-bids-2011",
-        },
-        OFFICER,
-    )
-    scored = q.execute(
-        "submit_bid",
-        {
-            "title": "Shared payroll",
-            "sponsor": "Rutland CC",
-            "grant": "20,000",
-            "savings": "50,000 per annum",
-            "partnership": "yes",
-            "round": "R2",
-        },
-        OFFICER,
-    )["ref"]
-    clock.set(dt.date(2011, 8, 1))
-    q.execute("close_round", {"round": "R2"}, OFFICER)
+    scored = closed_second_round(q, clock, OFFICER)
     q.execute("score_round", {"round": "R2"}, OFFICER)
     app = create_app(url, scheduler=False, clock=clock)
     with TestClient(app) as anon:

@@ -50,3 +50,36 @@ def api_token(q: Quorum, email: str, name: str = "test") -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def closed_second_round(q: Quorum, clock, officer: str) -> str:
+    """Round R2 (Projects pot) with one bid, "Shared payroll", closed on
+    1 Aug 2011 and not yet scored; the clock is left there. Returns the bid's ref."""
+    import datetime as dt
+
+    q.execute(
+        "open_round",
+        {
+            "ref": "R2",
+            "name": "Autumn",
+            "pot": "Projects",
+            "closes": "2011-07-31",
+            "rules": "efficiency-bids-2011",
+        },
+        officer,
+    )
+    ref = q.execute(
+        "submit_bid",
+        {
+            "title": "Shared payroll",
+            "sponsor": "Rutland CC",
+            "grant": "20,000",
+            "savings": "50,000 per annum",
+            "partnership": "yes",
+            "round": "R2",
+        },
+        officer,
+    )["ref"]
+    clock.set(dt.date(2011, 8, 1))
+    q.execute("close_round", {"round": "R2"}, officer)
+    return ref
