@@ -29,6 +29,7 @@ from quorum_web.actions import ActionForm, Input
 from quorum_web.api import org_name, rounds_list, scope_of, scoped_returns
 from quorum_web.auth import ALL_ROLES, check_form_csrf, require
 from workflows.grant import EVIDENCE_FROM
+from workflows.recovery import RECOVERY
 from workflows.returns import RETURN
 
 router = APIRouter(include_in_schema=False)
@@ -279,11 +280,53 @@ pages.PAGES[:0] = [(re.compile(r"^/bids/new(?P<ref>)$"), render_new_bid)]
 pages.PAGES.append((re.compile(r"^/returns/(?P<ref>[^/?#]+)$"), render_return))
 
 
-# ------------------------------------------------------------------ recoveries (read only)
+# ------------------------------------------------------------------ recoveries
 
 
-@router.get("/recoveries/{ref}", response_class=HTMLResponse)
-def recovery_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> Response:
+def recovery_forms(recovery: dict, actor: Actor) -> list[ActionForm]:
+    """Record money received (officer, finance) and write off the rest
+    (director, chair), as the recovery's workflow allows now."""
+    avail = RECOVERY.available(recovery["state"], actor.roles)
+    forms = []
+    if "recover_part" in avail:
+        forms.append(
+            ActionForm(
+                "receive",
+                "record_recovery",
+                "Record money received",
+                {"recovery": recovery["ref"]},
+                [
+                    Input("amount", "Amount received (£)", "money", True),
+                    Input("received_on", "Received on (default today)", "date"),
+                ],
+                unavailable=avail["recover_part"],
+            )
+        )
+    if "write_off" in avail:
+        forms.append(
+            ActionForm(
+                "write-off",
+                "write_off",
+                "Write off what is outstanding",
+                {"recovery": recovery["ref"]},
+                [
+                    Input(
+                        "approved_by",
+                        "Approved by (who, or which meeting and minute)",
+                        required=True,
+                    ),
+                    Input("reason", "Reason", "textarea", True),
+                ],
+                unavailable=avail["write_off"],
+                style="danger",
+            )
+        )
+    return forms
+
+
+def render_recovery(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None, status: int = 200
+) -> HTMLResponse:
     """A refund demand: what was demanded, why, on whose authority, what has
     come back or been written off (a sponsor: only its own authority's)."""
     from engine.models import Grant, Recovery
@@ -305,5 +348,22 @@ def recovery_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) ->
     with Session(_engine(request)) as s:
         history = pages._history(s, [ref])
     return pages.render(
-        request, "recovery.html", {"r": recovery, "grant": grant, "history": history}
+        request,
+        "recovery.html",
+        {
+            "r": recovery,
+            "grant": grant,
+            "history": history,
+            "forms": recovery_forms(recovery, actor),
+            "form_error": form_error,
+        },
+        status,
     )
+
+
+@router.get("/recoveries/{ref}", response_class=HTMLResponse)
+def recovery_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> Response:
+    return render_recovery(request, actor, ref)
+
+
+pages.PAGES.append((re.compile(r"^/recoveries/(?P<ref>[^/?#]+)$"), render_recovery))

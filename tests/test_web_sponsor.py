@@ -356,3 +356,41 @@ def test_a_recovery_page_reads_the_demand(world) -> None:
         assert text in page.text
     assert world["people"][SPONSOR2].get(f"/recoveries/{ref}").status_code == 404
     assert world["people"][OFFICER].get("/recoveries/REC-9999").status_code == 404
+
+
+def test_an_officer_records_money_received_on_the_recovery_page(world) -> None:
+    from moneykit import OFFICER2
+
+    q, grant = world["q"], world["grant"]
+    key = {"grant": grant, "milestone": 1}
+    q.execute("submit_evidence", {**key, "summary": "done"}, SPONSOR)
+    q.execute("verify_milestone", key, OFFICER)
+    q.execute("release_payment", key, OFFICER2)
+    ref = q.execute(
+        "demand_refund",
+        {"grant": grant, "amount": "1,000", "reason": "not delivered", "authority": "Board min 7"},
+        OFFICER,
+    )["recovery"]
+    officer, sam = world["people"][OFFICER], world["people"][SPONSOR]
+    # a sponsor sees the step and why it is not theirs to take
+    assert "needs role finance or officer" in sam.get(f"/recoveries/{ref}").text
+
+    def post(**fields):
+        data = {
+            "csrf_token": csrf_of(officer, f"/recoveries/{ref}"),
+            "_next": f"/recoveries/{ref}",
+            "_form": "receive",
+            "recovery": ref,
+        }
+        return officer.post("/do/record_recovery", data={**data, **fields},
+                            follow_redirects=False)
+
+    before = dump(world["engine"])
+    refused = post(amount="1,500")  # only £1,000 is outstanding
+    assert 400 <= refused.status_code < 500  # a money rule: refused, re-rendered
+    assert "outstanding" in refused.text and 'id="form-receive"' in refused.text
+    assert dump(world["engine"]) == before
+    assert post(amount="400").status_code == 303
+    page = officer.get(f"/recoveries/{ref}")
+    assert "part recovered" in page.text
+    assert "£400" in page.text and "£600" in page.text  # recovered, outstanding
