@@ -5,10 +5,14 @@ passes its own error class, whose messages name the file and the key."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 ErrorFactory = Callable[[str, str, str], Exception]  # (source, where, message)
+T = TypeVar("T")
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def where(base: str, key: str | int) -> str:
@@ -32,3 +36,36 @@ def mapping(raw: Any, src: str, at: str, allowed: tuple[str, ...], error: ErrorF
             f"unknown key {unknown[0]!r}; allowed here: {', '.join(allowed)}",
         )
     return raw
+
+
+class CachedFiles(Generic[T]):
+    """Rule files read, validated and kept while unchanged on disk (keyed by
+    path, modification time and size), safe to share between threads."""
+
+    def __init__(self, parse: Callable[[str, str], T], error: ErrorFactory) -> None:
+        self._parse = parse  # (text, name shown in errors) -> rules
+        self._error = error
+        self._cache: dict[tuple[str, int, int], T] = {}
+        self._lock = threading.Lock()
+
+    def load(self, p: Path) -> T:
+        try:
+            st = p.stat()
+        except OSError:
+            raise self._error(str(p), "", "no such file") from None
+        key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+        with self._lock:
+            found = self._cache.get(key)
+        if found is None:
+            found = self._parse(p.read_text(encoding="utf-8"), shown(p))
+            with self._lock:
+                self._cache[key] = found
+        return found
+
+
+def shown(p: Path) -> str:
+    """A rule file's name as errors show it: relative to the project when inside it."""
+    try:
+        return str(p.resolve().relative_to(PROJECT))
+    except ValueError:
+        return str(p)

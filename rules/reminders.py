@@ -30,7 +30,6 @@ import hashlib
 import os
 import re
 import string
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,7 @@ from rules.conditions import (
     to_durable,
     to_python,
 )
-from rules.filecheck import mapping, where
+from rules.filecheck import CachedFiles, mapping, where
 from rules.returns import KINDS
 
 __all__ = [
@@ -373,8 +372,7 @@ def parse_ladder_rules(text: str, source: str = "reminders.yaml") -> LadderRules
                        programmes)  # fmt: skip
 
 
-_cache: dict[tuple[str, int, int], LadderRules] = {}
-_cache_lock = threading.Lock()
+_files = CachedFiles(parse_ladder_rules, RemindersError)
 
 
 def rules_path(path: str | Path | None = None) -> Path:
@@ -384,20 +382,4 @@ def rules_path(path: str | Path | None = None) -> Path:
 
 def load_ladder_rules(path: str | Path | None = None) -> LadderRules:
     """Read and validate a ladder file (cached while the file is unchanged)."""
-    p = rules_path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        raise RemindersError(str(p), "", "no such file") from None
-    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
-    with _cache_lock:
-        found = _cache.get(key)
-    if found is None:
-        try:
-            shown = str(p.resolve().relative_to(RULES_DIR.parent))
-        except ValueError:
-            shown = str(p)
-        found = parse_ladder_rules(p.read_text(encoding="utf-8"), shown)
-        with _cache_lock:
-            _cache[key] = found
-    return found
+    return _files.load(rules_path(path))

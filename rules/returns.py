@@ -40,7 +40,7 @@ import yaml
 
 from engine.errors import ValidationError
 from engine.yamlio import load_yaml
-from rules.filecheck import mapping, where
+from rules.filecheck import CachedFiles, mapping, where
 
 __all__ = [
     "CALENDARS",
@@ -365,8 +365,7 @@ def parse_return_rules(text: str, source: str = "returns.yaml") -> ReturnRules:
     )
 
 
-_cache: dict[tuple[str, int, int], ReturnRules] = {}
-_cache_lock = threading.Lock()
+_files = CachedFiles(parse_return_rules, ReturnRulesError)
 
 
 def rules_path(path: str | Path | None = None) -> Path:
@@ -376,23 +375,4 @@ def rules_path(path: str | Path | None = None) -> Path:
 
 def load_return_rules(path: str | Path | None = None) -> ReturnRules:
     """Read and validate a schedule file (cached while the file is unchanged)."""
-    p = rules_path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        raise ReturnRulesError(str(p), "", "no such file") from None
-    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
-    with _cache_lock:
-        found = _cache.get(key)
-    if found is None:
-        found = parse_return_rules(p.read_text(encoding="utf-8"), _display(p))
-        with _cache_lock:
-            _cache[key] = found
-    return found
-
-
-def _display(p: Path) -> str:
-    try:
-        return str(p.resolve().relative_to(RULES_DIR.parent))
-    except ValueError:
-        return str(p)
+    return _files.load(rules_path(path))
