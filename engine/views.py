@@ -367,6 +367,7 @@ def round_ranking(session: Session | Connection, round_ref: str) -> dict:
 
 def meetings(session: Session | Connection) -> list[dict]:
     people = {p.id: p.name for p in session.execute(select(Person)).scalars()}
+    every_action = actions(session)  # once, not once per meeting
     out = []
     for m in session.execute(select(Meeting).order_by(Meeting.held_on, Meeting.id)).scalars():
         roll = session.execute(
@@ -397,7 +398,7 @@ def meetings(session: Session | Connection) -> list[dict]:
             "quorum": m.quorum, "members": sorted(people[pid] for pid, _ in roll),
             "present": present, "quorate": len(present) >= m.quorum,
             "agenda": list(m.agenda or []), "interests": interests, "decisions": decisions,
-            "actions": [a for a in actions(session) if a["meeting"] == m.ref],
+            "actions": [a for a in every_action if a["meeting"] == m.ref],
         })
     return out
 
