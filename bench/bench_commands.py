@@ -60,7 +60,7 @@ SYNC_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 def new_engine(path: Path):  # noqa: ANN201
     """An engine made exactly as Quorum makes one, on a new schema."""
-    from engine.db import create_schema, make_engine
+    from engine.store.db import create_schema, make_engine
 
     engine = make_engine(f"sqlite:///{path}")
     create_schema(engine)
@@ -111,7 +111,7 @@ def read_settings(engine) -> dict:  # noqa: ANN001
         "synchronous": SYNC_NAMES.get(int(sync), str(sync)),
         "foreign_keys": bool(fks),
         "busy_timeout_ms": int(busy),
-        "begin": "BEGIN IMMEDIATE for writes, both sides (engine.db.write_connection)",
+        "begin": "BEGIN IMMEDIATE for writes, both sides (engine.store.db.write_connection)",
     }
 
 
@@ -125,8 +125,8 @@ def rate(count: int, seconds: float) -> float:
 def run_quorum(path: Path, n: int) -> dict:
     from sqlmodel import Session
 
-    from engine.audit import verify
-    from engine.service import Quorum
+    from engine.commands.service import Quorum
+    from engine.store.audit import verify
 
     engine = new_engine(path)
     q = Quorum(engine)
@@ -165,8 +165,8 @@ def bid_rows(path: Path, refs: list[str] | None = None) -> list[dict]:
     """The bid rows as Quorum wrote them (every column but id), in id order."""
     from sqlalchemy import select
 
-    from engine.db import make_engine
-    from engine.models import Bid
+    from engine.store.db import make_engine
+    from engine.store.models import Bid
 
     table = Bid.__table__
     engine = make_engine(f"sqlite:///{path}")
@@ -196,9 +196,9 @@ def run_baseline(path: Path, rows: list[dict], warm: list[dict]) -> dict:
     transaction (BEGIN IMMEDIATE ... COMMIT) per row."""
     from sqlalchemy import bindparam, insert, update
 
-    from engine.db import write_connection
-    from engine.models import Bid
-    from engine.service import Quorum
+    from engine.commands.service import Quorum
+    from engine.store.db import write_connection
+    from engine.store.models import Bid
 
     engine = new_engine(path)
     seed(Quorum(engine))  # same organisation / pot / person ids for the foreign keys
@@ -235,9 +235,9 @@ def run_same_writes(path: Path, rows: list[dict], warm: list[dict]) -> dict:
     beyond one sha256 per audit event."""
     from sqlalchemy import bindparam, insert, update
 
-    from engine.db import write_connection
-    from engine.models import AuditEvent, AuditHead, Bid, Milestone, Outbox
-    from engine.service import Quorum
+    from engine.commands.service import Quorum
+    from engine.store.db import write_connection
+    from engine.store.models import AuditEvent, AuditHead, Bid, Milestone, Outbox
 
     engine = new_engine(path)
     seed(Quorum(engine))

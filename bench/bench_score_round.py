@@ -40,10 +40,10 @@ def setup(url: str, n: int, seed: int):  # noqa: ANN201
     setting up is not what is measured)."""
     from sqlalchemy import insert, select
 
-    from engine.clock import FixedClock
-    from engine.db import create_schema, make_engine
-    from engine.models import Bid, BidPartner, Organisation, Round
-    from engine.service import Quorum
+    from engine.commands.service import Quorum
+    from engine.domain.clock import FixedClock
+    from engine.store.db import create_schema, make_engine
+    from engine.store.models import Bid, BidPartner, Organisation, Round
 
     engine = make_engine(url)
     create_schema(engine)
@@ -107,7 +107,7 @@ def setup(url: str, n: int, seed: int):  # noqa: ANN201
 
 
 def run(n: int, rounds: int, seed: int) -> dict:
-    from engine.audit import verify
+    from engine.store.audit import verify
     from rules.scoring import bid_facts, load_rule_set
 
     rs = load_rule_set(RULES)

@@ -84,7 +84,7 @@ def synthetic_bids(n: int, seed: int = 2011) -> list[dict]:
     write them (totals, per annum, over N years, ranges, "none specified",
     bounds and nonsense), including breakeven exactly at two years; partnership
     and track record yes/no/not stated; partner counts 0 to 4."""
-    from engine.savings import parse_savings
+    from engine.domain.savings import parse_savings
 
     rnd = random.Random(seed)
     bids = []

@@ -11,7 +11,7 @@ quarters — all outstanding: 100,000 open returns for G = 12,500.
 
 Measured: each sweep runs in a fresh child process (``--child``), which
 reports the sweep's wall time (``time.perf_counter`` around
-``engine.sweep.sweep``: the whole command — transaction, materialisation
+``engine.commands.sweep.sweep``: the whole command — transaction, materialisation
 check, facts through durable_rules, the outbox INSERT ... SELECTs, the audit
 event — and, in the first sweep of the process, registering the ladder with
 durable_rules and compiling the statements) and its own peak RSS (VmHWM:
@@ -85,11 +85,11 @@ def setup(url: str, n_grants: int) -> int:
     the number of open returns."""
     from sqlalchemy import insert, select
 
-    from engine.clock import FixedClock
-    from engine.db import create_schema, make_engine
-    from engine.models import Bid, Grant, Organisation, Pot, Return
-    from engine.service import Quorum
-    from engine.sweep import return_ref
+    from engine.commands.service import Quorum
+    from engine.commands.sweep import return_ref
+    from engine.domain.clock import FixedClock
+    from engine.store.db import create_schema, make_engine
+    from engine.store.models import Bid, Grant, Organisation, Pot, Return
     from rules.returns import load_return_rules, periods
 
     engine = make_engine(url)
@@ -169,9 +169,9 @@ def peak_rss_mb() -> float:
 
 
 def child(url: str, as_of: str) -> dict:
-    from engine.clock import FixedClock
-    from engine.db import make_engine
-    from engine.sweep import sweep
+    from engine.commands.sweep import sweep
+    from engine.domain.clock import FixedClock
+    from engine.store.db import make_engine
 
     day = dt.date.fromisoformat(as_of)
     engine = make_engine(url)

@@ -77,10 +77,10 @@ def setup(url: str, n_bids: int, n_grants: int, seed: int) -> dict:
     from sqlalchemy import insert, select
 
     from bench.bench_scoring import synthetic_bids
-    from engine.clock import FixedClock
-    from engine.db import create_schema, make_engine
-    from engine.models import Bid, BidPartner, Milestone, Organisation, Round
-    from engine.service import Quorum
+    from engine.commands.service import Quorum
+    from engine.domain.clock import FixedClock
+    from engine.store.db import create_schema, make_engine
+    from engine.store.models import Bid, BidPartner, Milestone, Organisation, Round
 
     t_start = time.perf_counter()
     engine = make_engine(url)
@@ -359,8 +359,8 @@ def summary(run: dict) -> dict:
 def actor_for(conn, email: str):  # noqa: ANN001, ANN201
     from sqlalchemy import select
 
-    from engine.models import Person, PersonRole
-    from engine.service import Actor
+    from engine.commands.service import Actor
+    from engine.store.models import Person, PersonRole
 
     p = conn.execute(
         select(Person.id, Person.name, Person.email, Person.organisation_id).where(
@@ -378,9 +378,9 @@ def in_process(url: str, repeat: int) -> dict:
     time: no HTTP, no sign-in check, no template."""
     from sqlmodel import Session
 
-    from engine import views
-    from engine.db import make_engine
-    from engine.views_work import my_work
+    from engine.read import views
+    from engine.read.work import my_work
+    from engine.store.db import make_engine
 
     engine = make_engine(url)
     today = dt.datetime.now(dt.UTC).date()

@@ -34,23 +34,47 @@ from bench.bench_commands import OFFICER, WARMUP, amend_args, new_engine, seed, 
 
 # (label, file suffix, function name) -> cumulative time of that function
 PARTS = [
-    ("Quorum.execute_batch (whole command)", "engine/service.py", "execute_batch"),
-    ("  write_connection (pool checkout)", "engine/db.py", "write_connection"),
-    ("  audit.lock_head (read/lock the chain head)", "engine/audit.py", "lock_head"),
-    ("  directory reload (after reference data changed)", "engine/directory.py", "load"),
-    ("  handler: submit_bid", "engine/handlers/intake.py", "submit_bid"),
-    ("  handler: amend_bid", "engine/handlers/intake.py", "amend_bid"),
-    ("    load_bid (SELECT bid)", "engine/handlers/intake.py", "load_bid"),
-    ("    find_organisation (cached)", "engine/handlers/directory.py", "find_organisation"),
-    ("    find_pot (cached directory)", "engine/handlers/programme.py", "find_pot"),
-    ("    next_ref (max(id))", "engine/refs.py", "next_ref"),
-    ("    read_milestones (Args, dates, pounds)", "engine/handlers/intake.py", "read_milestones"),
-    ("    _savings_fields / parse_savings", "engine/handlers/intake.py", "_savings_fields"),
+    ("Quorum.execute_batch (whole command)", "engine/commands/service.py", "execute_batch"),
+    ("  write_connection (pool checkout)", "engine/store/db.py", "write_connection"),
+    ("  audit.lock_head (read/lock the chain head)", "engine/store/audit.py", "lock_head"),
+    ("  directory reload (after reference data changed)", "engine/store/directory.py", "load"),
+    ("  handler: submit_bid", "engine/commands/handlers/intake.py", "submit_bid"),
+    ("  handler: amend_bid", "engine/commands/handlers/intake.py", "amend_bid"),
+    ("    load_bid (SELECT bid)", "engine/commands/handlers/intake.py", "load_bid"),
+    (
+        "    find_organisation (cached)",
+        "engine/commands/handlers/directory.py",
+        "find_organisation",
+    ),
+    ("    find_pot (cached directory)", "engine/commands/handlers/programme.py", "find_pot"),
+    ("    next_ref (max(id))", "engine/store/refs.py", "next_ref"),
+    (
+        "    read_milestones (Args, dates, pounds)",
+        "engine/commands/handlers/intake.py",
+        "read_milestones",
+    ),
+    (
+        "    _savings_fields / parse_savings",
+        "engine/commands/handlers/intake.py",
+        "_savings_fields",
+    ),
     ("    Workflow.check (transitions Machine)", "workflows/base.py", "check"),
-    ("    _write_profile (INSERT milestones)", "engine/handlers/intake.py", "_write_profile"),
-    ("    update_versioned (UPDATE ... WHERE version)", "engine/service.py", "update_versioned"),
-    ("  audit.append (canonical JSON, sha256, INSERT, UPDATE head)", "engine/audit.py", "append"),
-    ("    audit.canonical (json.dumps)", "engine/audit.py", "canonical"),
+    (
+        "    _write_profile (INSERT milestones)",
+        "engine/commands/handlers/intake.py",
+        "_write_profile",
+    ),
+    (
+        "    update_versioned (UPDATE ... WHERE version)",
+        "engine/commands/service.py",
+        "update_versioned",
+    ),
+    (
+        "  audit.append (canonical JSON, sha256, INSERT, UPDATE head)",
+        "engine/store/audit.py",
+        "append",
+    ),
+    ("    audit.canonical (json.dumps)", "engine/store/audit.py", "canonical"),
     ("  transaction exit (COMMIT)", "sqlalchemy/engine/util.py", "__exit__"),
     (
         "  Connection._execute_context (SQLAlchemy statements)",
@@ -94,7 +118,7 @@ def shape(sql: str) -> str:
 
 
 def fresh(tmp: Path, name: str):  # noqa: ANN201
-    from engine.service import Quorum
+    from engine.commands.service import Quorum
 
     engine = new_engine(tmp / f"{name}.db")
     q = Quorum(engine)

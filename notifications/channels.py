@@ -33,7 +33,7 @@ from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Protocol
 
-from engine.errors import QuorumError
+from engine.domain.errors import QuorumError
 
 DEFAULT_SENDER = "Quorum <quorum@localhost>"
 DEFAULT_OUTBOX_DIR = "var/outbox"

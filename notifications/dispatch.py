@@ -47,10 +47,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from engine.clock import Clock, SystemClock
-from engine.db import write_connection
-from engine.errors import NotFound, QuorumError
-from engine.models import Outbox, Person, PersonRole, Role
+from engine.domain.clock import Clock, SystemClock
+from engine.domain.errors import NotFound, QuorumError
+from engine.store.db import write_connection
+from engine.store.models import Outbox, Person, PersonRole, Role
 from notifications import render
 from notifications.channels import (
     DEFAULT_SENDER,

@@ -8,7 +8,7 @@ import io
 from functools import cache
 from typing import Any
 
-from engine.errors import QuorumError
+from engine.domain.errors import QuorumError
 from notifications.render import environment
 
 FORMATS = {"md": "md", "markdown": "md", "html": "html"}

@@ -8,7 +8,7 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound, select_autoescape
 
-from engine.money import format_pence
+from engine.domain.money import format_pence
 
 
 @cache

@@ -16,12 +16,16 @@ from fastapi.security import HTTPBearer
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from engine import audit, handlers, views, views_money, views_returns
-from engine.errors import NotFound, ValidationError
-from engine.models import Bid as BidRow
-from engine.models import Grant as GrantRow
-from engine.models import Organisation, Pot, Round
-from engine.service import REGISTRY, Actor
+from engine.commands import handlers
+from engine.commands.service import REGISTRY, Actor
+from engine.domain.errors import NotFound, ValidationError
+from engine.read import money as views_money
+from engine.read import returns as views_returns
+from engine.read import views
+from engine.store import audit
+from engine.store.models import Bid as BidRow
+from engine.store.models import Grant as GrantRow
+from engine.store.models import Organisation, Pot, Round
 from quorum_web import schemas
 from quorum_web.auth import ALL_ROLES, CSRF_HEADER, STAFF, check_csrf, require
 from workflows.bid import BID

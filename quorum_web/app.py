@@ -25,11 +25,11 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from engine import views
-from engine.clock import Clock, SystemClock
-from engine.db import make_engine
-from engine.errors import QuorumError
-from engine.service import Quorum
+from engine.commands.service import Quorum
+from engine.domain.clock import Clock, SystemClock
+from engine.domain.errors import QuorumError
+from engine.read import views
+from engine.store.db import make_engine
 from quorum_web import api, pages, pages_board, pages_sponsor, schemas
 from quorum_web.auth import SESSION_COOKIE, Auth, NotSignedIn, secret_key
 
@@ -72,7 +72,7 @@ def create_app(
     async def lifespan(app: FastAPI):  # noqa: ANN202
         sched = None
         if scheduler:
-            from engine import scheduler as sch
+            from engine.entry import scheduler as sch
 
             sched = sch.start(engine)
         yield

@@ -1,6 +1,6 @@
 """Sign-in, sessions, CSRF, lock-out, API tokens, roles per route, signed links.
 
-- **Passwords**: argon2id (engine/handlers/accounts.py), re-hashed at sign-in
+- **Passwords**: argon2id (engine/commands/handlers/accounts.py), re-hashed at sign-in
   when the hasher's parameters change. ``set_password`` is a command.
 - **Sessions**: Starlette's signed-cookie sessions (itsdangerous), SameSite=Lax,
   HttpOnly, ``Secure`` when ``https_only``. The cookie holds the person's id, a
@@ -37,17 +37,17 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.clock import Clock
-from engine.db import write_connection
-from engine.errors import PermissionDenied, QuorumError
-from engine.handlers.accounts import (
+from engine.commands.handlers.accounts import (
     hash_password,
     needs_rehash,
     token_hash,
     verify_password,
 )
-from engine.models import ApiToken, AppSetting, Person, PersonRole, Role
-from engine.service import Actor
+from engine.commands.service import Actor
+from engine.domain.clock import Clock
+from engine.domain.errors import PermissionDenied, QuorumError
+from engine.store.db import write_connection
+from engine.store.models import ApiToken, AppSetting, Person, PersonRole, Role
 
 SESSION_COOKIE = "quorum_session"
 CSRF_FIELD = "csrf_token"
@@ -344,7 +344,7 @@ def start_session(request: Request, actor: Actor, fingerprint: str) -> None:
 
 
 # ------------------------------------------------------------------ signed single-use links
-# (engine/links.py: the engine makes them when it queues an email)
-from engine.links import link_serializer, make_link_token, read_link_token, use_link  # noqa: E402
+# (engine/store/links.py: the engine makes them when it queues an email)
+from engine.store.links import link_serializer, make_link_token, read_link_token, use_link  # noqa: E402
 
 __all__ = ["link_serializer", "make_link_token", "read_link_token", "use_link"]

@@ -17,8 +17,8 @@ image (``<img src="/dashboard/pots.svg">``, ``image/svg+xml``). Show the same
 figures in a table beside it: a chart is a picture of the table, not a
 replacement for it.
 
-Inputs are the dashboard's rows (``engine.views_dashboard.programme_dashboard``,
-or ``engine.views.pots`` for pots): amounts in pence, drawn in pounds.
+Inputs are the dashboard's rows (``engine.read.dashboard.programme_dashboard``,
+or ``engine.read.views.pots`` for pots): amounts in pence, drawn in pounds.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def late_returns_chart(
     rows: Iterable[Mapping[str, Any]], *, title: str = "Late returns by partnership"
 ) -> str:
     """Horizontal bars: late returns per partnership (``late_returns``, or
-    ``late`` as ``engine.views_returns.late_returns`` gives it). Partnerships
+    ``late`` as ``engine.read.returns.late_returns`` gives it). Partnerships
     with none are left out."""
 
     def late(r: Mapping[str, Any]) -> int:

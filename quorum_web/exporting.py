@@ -1,5 +1,5 @@
 """``?format=csv|xlsx`` on the list pages: the same rows the page shows, through
-engine/exports.py (money in pounds, formula injection neutralised)."""
+engine/read/exports.py (money in pounds, formula injection neutralised)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from engine.errors import ValidationError
-from engine.exports import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
+from engine.domain.errors import ValidationError
+from engine.read.exports import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
 
 FORMATS = ("csv", "xlsx")
 

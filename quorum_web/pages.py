@@ -27,13 +27,14 @@ from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from engine import audit, views
-from engine.errors import NotFound, QuorumError, ValidationError
-from engine.models import Bid as BidRow
-from engine.models import Decision, Meeting, Milestone
-from engine.models import Grant as GrantRow
-from engine.money import format_pence
-from engine.service import REGISTRY, Actor
+from engine.commands.service import REGISTRY, Actor
+from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.domain.money import format_pence
+from engine.read import views
+from engine.store import audit
+from engine.store.models import Bid as BidRow
+from engine.store.models import Decision, Meeting, Milestone
+from engine.store.models import Grant as GrantRow
 from quorum_web import actions, exporting
 from quorum_web.api import find_bid, find_grant, rounds_list, scope_of
 from quorum_web.auth import (
@@ -191,7 +192,7 @@ async def logout(request: Request) -> Response:
 
 
 def work_for(conn: Any, actor: Actor, today: dt.date) -> dict:
-    from engine.views_work import my_work
+    from engine.read.work import my_work
 
     return my_work(conn, actor, today)
 
@@ -231,7 +232,7 @@ def _unranked(bid: Any) -> Any:
     """Bids a ranking leaves out: withdrawn, or without a current score."""
     from sqlalchemy import exists, or_
 
-    from engine.models import Score
+    from engine.store.models import Score
 
     scored = exists().where(Score.bid_id == bid.id, Score.current.is_(True))
     return or_(bid.state == "withdrawn", ~scored)
@@ -266,7 +267,7 @@ def render_round(
     whatif: dict | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    from engine.models import Round
+    from engine.store.models import Round
 
     with Session(_engine(request)) as s:
         rnd = s.execute(select(Round).where(Round.ref == ref)).scalars().first()
@@ -491,7 +492,7 @@ def grants_page(
     format: str | None = None,  # noqa: A002 (the query parameter's name)
     actor: Actor = Depends(ANYONE),
 ) -> Response:
-    from engine import views_money
+    from engine.read import money as views_money
 
     with _engine(request).connect() as conn:
         rows = views_money.grants(
@@ -557,7 +558,7 @@ def render_account(
     form_error: dict | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    from engine.handlers.accounts import MIN_PASSWORD, tokens
+    from engine.commands.handlers.accounts import MIN_PASSWORD, tokens
 
     with _engine(request).connect() as conn:
         mine = tokens(conn, actor.email)

@@ -18,11 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import Session
 
-from engine import views
-from engine.errors import NotFound, QuorumError, ValidationError
-from engine.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_link_token, use_link
-from engine.models import DelegatedDecision, Meeting, MeetingMember, Person
-from engine.service import Actor
+from engine.commands.service import Actor
+from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.read import views
+from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_link_token, use_link
+from engine.store.models import DelegatedDecision, Meeting, MeetingMember, Person
 from quorum_web import exporting, pages
 from quorum_web.actions import ActionForm, Input
 from quorum_web.auth import ALL_ROLES, STAFF, check_form_csrf, require, secret_key
@@ -42,7 +42,7 @@ def _engine(request: Request) -> Any:
 
 
 def _dd_items(conn: Any, ref: str | None = None) -> list[dict]:
-    from engine.handlers.delegation import delegated_items
+    from engine.commands.handlers.delegation import delegated_items
 
     where = DelegatedDecision.__table__.c.ref == ref if ref is not None else None
     return delegated_items(conn, where)
@@ -249,7 +249,7 @@ def meeting_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY))
 
 
 def paper_response(request: Request, name: str, ref: str, fmt: str) -> Response:
-    from engine.paper_contexts import paper_context
+    from engine.read.papers import paper_context
     from notifications.papers import PdfUnavailable, render, render_pdf
 
     if fmt not in PAPER_FORMATS:
@@ -475,7 +475,7 @@ async def sign_by_link(request: Request, ref: str, actor: Actor = Depends(SIGNER
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
-    from engine.views_dashboard import programme_dashboard
+    from engine.read.dashboard import programme_dashboard
     from quorum_web import charts
 
     with _engine(request).connect() as conn:
@@ -497,7 +497,7 @@ def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Resp
 @router.get("/calendar.ics")
 def calendar(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
     """Every due date as iCalendar; a sponsor's: only its own authority's."""
-    from engine.exports import ICS_TYPE, deadlines_ics
+    from engine.read.exports import ICS_TYPE, deadlines_ics
     from quorum_web.api import org_name, scope_of
 
     stamp = request.app.state.clock.now().replace(microsecond=0)

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from engine.errors import NotFound, QuorumError, ValidationError
-from engine.models import Organisation
-from engine.savings import parse_savings
-from engine.service import Actor
+from engine.commands.service import Actor
+from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.domain.savings import parse_savings
+from engine.store.models import Organisation
 from quorum_web import exporting, pages, uploads
 from quorum_web.actions import ActionForm, Input
 from quorum_web.api import org_name, rounds_list, scope_of, scoped_returns
@@ -329,7 +329,7 @@ def render_recovery(
 ) -> HTMLResponse:
     """A refund demand: what was demanded, why, on whose authority, what has
     come back or been written off (a sponsor: only its own authority's)."""
-    from engine.models import Grant, Recovery
+    from engine.store.models import Grant, Recovery
     from quorum_web.api import find_grant
 
     with _engine(request).connect() as conn:

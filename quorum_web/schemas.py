@@ -1,6 +1,6 @@
 """Response models for the REST API: what /api/v1/openapi.json promises.
 
-They mirror the read-side views (engine/views*.py) field for field; FastAPI
+They mirror the read-side views (engine/read/) field for field; FastAPI
 validates every response against them, so the document stays truthful (and
 tests/test_api_schema.py checks it from the outside with schemathesis).
 Amounts are integer pence; dates are ISO-8601 text.

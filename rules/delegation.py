@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import ValidationError
-from engine.money import MoneyError, format_pence, parse_pounds
-from engine.yamlio import load_yaml
+from engine.domain.errors import ValidationError
+from engine.domain.money import MoneyError, format_pence, parse_pounds
+from engine.domain.yamlio import load_yaml
 
 __all__ = [
     "DEFAULT_SCHEME",

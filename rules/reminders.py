@@ -11,7 +11,7 @@ optionally narrowed by a condition on the return (``when: {kind: savings}``).
 
 A rung applies to an outstanding return (state ``due`` or ``queried``) while
 the return's "days from due" lies in its window and its condition holds; the
-sweep (engine/sweep.py) sends each rung once per return and recipient, so
+sweep (engine/commands/sweep.py) sends each rung once per return and recipient, so
 after downtime a rung whose window has passed is skipped rather than sent
 late, and a rung whose window is still open is sent on the next sweep.
 
@@ -37,8 +37,8 @@ from typing import Any
 
 import yaml
 
-from engine.errors import ValidationError
-from engine.yamlio import load_yaml
+from engine.domain.errors import ValidationError
+from engine.domain.yamlio import load_yaml
 from rules import durable_adapter
 from rules.conditions import (
     FALSE,
@@ -92,7 +92,7 @@ FACT_SPECS: dict[str, FactSpec] = {
     "kind": FactSpec(numeric=False, values=tuple(KINDS)),
     "state": FactSpec(numeric=False, values=OUTSTANDING),
 }
-# {placeholders} a subject may use (filled in by SQL, see engine/sweep.py)
+# {placeholders} a subject may use (filled in by SQL, see engine/commands/sweep.py)
 SUBJECT_FIELDS: dict[str, str] = {
     "return_ref": "the return's reference",
     "grant_ref": "the grant's reference",

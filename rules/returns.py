@@ -12,7 +12,7 @@ the previous one, or not at all.
 
 :func:`load_return_rules` reads a file by path (default: the shipped one) and
 validates it strictly: every error names the file, the key and what is
-allowed. The sweep (engine/sweep.py) turns a schedule into rows of
+allowed. The sweep (engine/commands/sweep.py) turns a schedule into rows of
 ``grant_return`` for each period that has started.
 
 Periods are financial: the year runs 1 April to 31 March, quarters end
@@ -38,8 +38,8 @@ from typing import Any
 
 import yaml
 
-from engine.errors import ValidationError
-from engine.yamlio import load_yaml
+from engine.domain.errors import ValidationError
+from engine.domain.yamlio import load_yaml
 from rules.filecheck import CachedFiles, mapping, where
 
 __all__ = [

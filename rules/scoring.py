@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ValidationError
-from engine.money import format_pence
-from engine.savings import ParsedSavings, SavingsBasis, parse_savings
-from engine.yamlio import load_yaml
+from engine.domain.errors import ValidationError
+from engine.domain.money import format_pence
+from engine.domain.savings import ParsedSavings, SavingsBasis, parse_savings
+from engine.domain.yamlio import load_yaml
 from rules import durable_adapter
 from rules.conditions import (
     FALSE,

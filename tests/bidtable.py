@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from engine.money import parse_pounds
-from engine.savings import parse_savings
+from engine.domain.money import parse_pounds
+from engine.domain.savings import parse_savings
 
 BIDS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "bids-2011-04.csv"
 

@@ -89,8 +89,8 @@ def free_port() -> int:
 
 
 def quorum(db_url: str, *args: str, env: dict | None = None, actor: str | None = None) -> str:
-    """Run the CLI (``python -m engine.cli``) and return its output; fail on error."""
-    cmd = [sys.executable, "-m", "engine.cli", "--db", db_url]
+    """Run the CLI (``python -m engine.entry.cli``) and return its output; fail on error."""
+    cmd = [sys.executable, "-m", "engine.entry.cli", "--db", db_url]
     if actor:
         cmd += ["--as", actor]
     done = subprocess.run(
@@ -114,7 +114,7 @@ def serve(
     base = f"http://127.0.0.1:{port}"
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "--db", db_url, "serve", "--port", str(port)]
+        [sys.executable, "-m", "engine.entry.cli", "--db", db_url, "serve", "--port", str(port)]
         + ["--no-scheduler"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "QUORUM_BASE_URL": base, **(env or {})},

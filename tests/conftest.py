@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.clock import FixedClock
-from engine.db import create_schema, make_engine
-from engine.service import Quorum
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.store.db import create_schema, make_engine
 
 pytest_plugins = ["pgfixture"]
 

@@ -16,11 +16,11 @@ import datetime as dt
 from sqlalchemy import MetaData, select
 from sqlmodel import Session
 
-from engine.clock import FixedClock
-from engine.db import create_schema, make_engine
-from engine.ledger import grant_lines, ledger
-from engine.models import Bid, Grant
-from engine.service import Quorum
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.store.db import create_schema, make_engine
+from engine.store.ledger import grant_lines, ledger
+from engine.store.models import Bid, Grant
 
 OFFICER = "olive@m.example"  # officer: verifies evidence
 OFFICER2 = "otto@m.example"  # officer: releases payments (four eyes)

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import Session
 
-from engine import audit
-from engine.db import create_schema, make_engine
-from engine.models import AuditEvent, Bid
-from engine.service import Quorum
+from engine.commands.service import Quorum
+from engine.store import audit
+from engine.store.db import create_schema, make_engine
+from engine.store.models import AuditEvent, Bid
 
 ALPHA = "Alpha County Council"
 SPONSOR = "sponsor@alpha.example.org"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from engine import views
-from engine.db import make_engine
-from engine.replay import run
+from engine.entry.replay import run
+from engine.read import views
+from engine.store.db import make_engine
 
 SCENARIO = Path(__file__).parent / "scenarios" / "board-2011-04.yaml"
 PAPER_TOP = {

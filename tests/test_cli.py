@@ -19,7 +19,7 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 def quorum(*args: str, db: str | None = None, actor: str | None = None, cwd: Path | None = None):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("QUORUM_DATABASE_URL", None)
-    cmd = [sys.executable, "-m", "engine.cli"]
+    cmd = [sys.executable, "-m", "engine.entry.cli"]
     if db:
         cmd += ["--db", db]
     if actor:
@@ -152,7 +152,7 @@ def test_import_xlsx(tmp_path: Path) -> None:
 
     from openpyxl import Workbook
 
-    from engine.cli import DATA
+    from engine.entry.cli import DATA
 
     url = f"sqlite:///{tmp_path / 'q.db'}"
     header = (DATA / "demo.yaml").read_text(encoding="utf-8").split("\nsteps:")[0]

@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from engine import audit
-from engine.db import create_schema, make_engine
-from engine.errors import ConflictError
-from engine.models import AuditEvent, Bid
-from engine.service import Quorum
+from engine.commands.service import Quorum
+from engine.domain.errors import ConflictError
+from engine.store import audit
+from engine.store.db import create_schema, make_engine
+from engine.store.models import AuditEvent, Bid
 
 OFFICER = "officer@board.example.org"
 ALPHA = "Alpha County Council"

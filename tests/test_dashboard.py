@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 from moneykit import OFFICER, OFFICER2, SPONSOR, SPONSOR2, grant_ref, money_board
 from sqlalchemy import event, insert, select
 
-from engine.models import Grant, Return
-from engine.views_dashboard import programme_dashboard
+from engine.read.dashboard import programme_dashboard
+from engine.store.models import Grant, Return
 from quorum_web.charts import late_returns_chart, pots_chart, savings_chart
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -27,8 +27,8 @@ from moneykit import (
 from sqlalchemy import select
 from sqlmodel import Session
 
-from engine import audit
-from engine.errors import (
+from engine.commands.handlers.delegation import delegated_items, delegated_report
+from engine.domain.errors import (
     ConflictError,
     MoneyRuleBroken,
     NotFound,
@@ -36,9 +36,9 @@ from engine.errors import (
     TransitionRefused,
     ValidationError,
 )
-from engine.handlers.delegation import delegated_items, delegated_report
-from engine.ledger import ledger
-from engine.models import (
+from engine.store import audit
+from engine.store.ledger import ledger
+from engine.store.models import (
     Bid,
     DelegatedDecision,
     Grant,
@@ -689,7 +689,16 @@ def test_paper_delegated_renders_signatories_amounts_and_totals(board, sqlite_ur
 
     def paper(*extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "engine.cli", "--db", sqlite_url, "paper", "delegated", *extra],
+            [
+                sys.executable,
+                "-m",
+                "engine.entry.cli",
+                "--db",
+                sqlite_url,
+                "paper",
+                "delegated",
+                *extra,
+            ],
             capture_output=True,
             text=True,
             env=env,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.clock import FixedClock
-from engine.db import create_schema, make_engine
-from engine.errors import NotFound
-from engine.service import Quorum
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.domain.errors import NotFound
+from engine.store.db import create_schema, make_engine
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ import pytest
 from smtpserver import MailServer, by_message_id
 from sqlalchemy import insert, select
 
-from engine.db import create_schema, make_engine
-from engine.models import Outbox
+from engine.store.db import create_schema, make_engine
+from engine.store.models import Outbox
 from notifications.dispatch import message_id
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,7 @@ def dispatcher_env(server: MailServer) -> dict[str, str]:
 
 def start(url: str, server: MailServer) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "--db", url, "outbox", "send"],
+        [sys.executable, "-m", "engine.entry.cli", "--db", url, "outbox", "send"],
         env=dispatcher_env(server),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

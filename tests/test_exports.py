@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from openpyxl import load_workbook
 
-from engine.exports import deadlines_ics, to_csv, to_xlsx
+from engine.read.exports import deadlines_ics, to_csv, to_xlsx
 
 COLUMNS = [
     ("ref", "Ref"),

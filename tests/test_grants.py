@@ -33,10 +33,10 @@ from moneykit import (
 from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
-from engine import audit
-from engine.clock import FixedClock
-from engine.db import make_engine
-from engine.errors import (
+from engine.commands.handlers.grants import add_months
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.domain.errors import (
     ConflictError,
     MoneyRuleBroken,
     NotFound,
@@ -45,9 +45,10 @@ from engine.errors import (
     TransitionRefused,
     ValidationError,
 )
-from engine.handlers.grants import add_months
-from engine.ledger import grant_line, ledger
-from engine.models import (
+from engine.store import audit
+from engine.store.db import make_engine
+from engine.store.ledger import grant_line, ledger
+from engine.store.models import (
     Evidence,
     Grant,
     GrantChange,
@@ -56,7 +57,6 @@ from engine.models import (
     Outbox,
     Payment,
 )
-from engine.service import Quorum
 from notifications import render
 from workflows.grant import GRANT, MILESTONE
 

@@ -14,17 +14,25 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
-from engine import audit
-from engine.db import create_schema, make_engine
-from engine.errors import (
+from engine.commands.service import Quorum
+from engine.domain.errors import (
     ConflictError,
     NotFound,
     PermissionDenied,
     TransitionRefused,
     ValidationError,
 )
-from engine.models import AuditEvent, Bid, BidPartner, CommandLog, Milestone, Organisation, Outbox
-from engine.service import Quorum
+from engine.store import audit
+from engine.store.db import create_schema, make_engine
+from engine.store.models import (
+    AuditEvent,
+    Bid,
+    BidPartner,
+    CommandLog,
+    Milestone,
+    Organisation,
+    Outbox,
+)
 
 ALPHA = "Alpha County Council"
 BETA = "Beta District Council"

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
-from engine.clock import FixedClock
-from engine.db import create_schema, make_engine
-from engine.errors import (
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.domain.errors import (
     ConflictError,
     MoneyRuleBroken,
     NotFound,
@@ -35,9 +35,9 @@ from engine.errors import (
     TransitionRefused,
     ValidationError,
 )
-from engine.ledger import ledger
-from engine.models import Bid, MoneyMovement, Pot, ProgrammeChange
-from engine.service import Quorum
+from engine.store.db import create_schema, make_engine
+from engine.store.ledger import ledger
+from engine.store.models import Bid, MoneyMovement, Pot, ProgrammeChange
 
 PROGRAMME = "Transformation Fund"
 ORGS = {"A": "Alpha County Council", "B": "Beta District Council"}

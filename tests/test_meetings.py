@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import MetaData, select, text
 from sqlmodel import Session
 
-from engine import views
-from engine.clock import FixedClock
-from engine.db import create_schema, make_engine
-from engine.errors import MoneyRuleBroken, TransitionRefused, ValidationError
-from engine.ledger import ledger
-from engine.models import Grant
-from engine.service import Quorum
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.domain.errors import MoneyRuleBroken, TransitionRefused, ValidationError
+from engine.read import views
+from engine.store.db import create_schema, make_engine
+from engine.store.ledger import ledger
+from engine.store.models import Grant
 
 OFFICER = "officer@b.example"
 MEMBERS = [f"Cllr {n}" for n in ("Ash", "Birch", "Cedar", "Damson", "Elm", "Fir", "Gorse")]

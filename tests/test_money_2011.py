@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from engine import audit
-from engine.ledger import grant_lines, ledger
-from engine.replay import StepRecord, run
-from engine.yamlio import load_yaml
+from engine.domain.yamlio import load_yaml
+from engine.entry.replay import StepRecord, run
+from engine.store import audit
+from engine.store.ledger import grant_lines, ledger
 
 SCENARIO = Path(__file__).parent / "scenarios" / "money-2011-12.yaml"
 POUND = 100

@@ -24,11 +24,11 @@ from smtpserver import MailServer, by_message_id, self_signed_cert
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
-from engine.clock import FixedClock
-from engine.db import create_schema, make_engine
-from engine.errors import NotFound, QuorumError
-from engine.models import Outbox
-from engine.service import Quorum
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.domain.errors import NotFound, QuorumError
+from engine.store.db import create_schema, make_engine
+from engine.store.models import Outbox
 from notifications import dispatch as dispatcher
 from notifications import render
 from notifications.channels import (
@@ -874,7 +874,7 @@ def quorum(*args: str, db: str, env: dict[str, str] | None = None):
             del full[name]
     full.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "--db", db, *args],
+        [sys.executable, "-m", "engine.entry.cli", "--db", db, *args],
         capture_output=True,
         text=True,
         env=full,

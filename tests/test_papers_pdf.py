@@ -13,8 +13,8 @@ import pytest
 from moneykit import money_board
 from sqlmodel import Session
 
-from engine import views
-from engine.errors import QuorumError
+from engine.domain.errors import QuorumError
+from engine.read import views
 from notifications import papers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,7 +118,7 @@ def test_cli_paper_format_pdf(board, tmp_path: Path) -> None:
     url, _ = board
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("QUORUM_DATABASE_URL", None)
-    cli = [sys.executable, "-m", "engine.cli", "--db", url, "paper"]
+    cli = [sys.executable, "-m", "engine.entry.cli", "--db", url, "paper"]
     out = tmp_path / "bids.pdf"
     done = subprocess.run(
         cli + ["bids", "R1", "--format", "pdf", "--out", str(out)],

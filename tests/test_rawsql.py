@@ -1,4 +1,4 @@
-"""engine/rawsql.py: statements sent straight to the driver store exactly what
+"""engine/store/rawsql.py: statements sent straight to the driver store exactly what
 SQLAlchemy would, on SQLite and PostgreSQL; rows given as tuples
 (``executemany_values``) exactly what rows given as dicts do."""
 
@@ -21,8 +21,8 @@ from sqlalchemy import (
     select,
 )
 
-from engine.db import make_engine
-from engine.rawsql import RawStatement
+from engine.store.db import make_engine
+from engine.store.rawsql import RawStatement
 
 META = MetaData()
 THING = Table(

@@ -35,10 +35,10 @@ from moneykit import (
 from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
-from engine import audit
-from engine.clock import FixedClock
-from engine.db import make_engine
-from engine.errors import (
+from engine.commands.handlers.recovery import late_instalments, repayment_schedule, split_pence
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
     PermissionDenied,
@@ -46,9 +46,10 @@ from engine.errors import (
     TransitionRefused,
     ValidationError,
 )
-from engine.handlers.recovery import late_instalments, repayment_schedule, split_pence
-from engine.ledger import grant_line, ledger
-from engine.models import (
+from engine.store import audit
+from engine.store.db import make_engine
+from engine.store.ledger import grant_line, ledger
+from engine.store.models import (
     Deposit,
     DepositShare,
     Grant,
@@ -57,7 +58,6 @@ from engine.models import (
     Recovery,
     RepaymentInstalment,
 )
-from engine.service import Quorum
 from notifications.render import body
 
 MINUTE = "Board 12 Jan 2012, minute 7"
@@ -1188,7 +1188,7 @@ def _doc_blocks() -> list[str]:
 
 @pytest.mark.parametrize("strand", ["invest_to_save", "deposits", "clawback"])
 def test_documented_scenarios_replay(tmp_path, strand):
-    from engine.replay import run
+    from engine.entry.replay import run
 
     setup, *strands = _doc_blocks()
     assert len(strands) == 3

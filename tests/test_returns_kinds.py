@@ -1,4 +1,4 @@
-"""Monitoring and benefits returns: the scheduled ones (engine/sweep.py) can be
+"""Monitoring and benefits returns: the scheduled ones (engine/commands/sweep.py) can be
 sent in and accepted like quarterly ones; ad hoc ones must end on a period of
 their kind."""
 
@@ -12,9 +12,9 @@ from moneykit import OFFICER, SPONSOR, dump, money_board
 from sqlalchemy import select
 from test_sweep import LADDER, SCHEDULE
 
-from engine.errors import ValidationError
-from engine.models import Return
-from engine.sweep import sweep
+from engine.commands.sweep import sweep
+from engine.domain.errors import ValidationError
+from engine.store.models import Return
 
 D = dt.date
 

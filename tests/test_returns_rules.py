@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.sweep import _runs
+from engine.commands.sweep import _runs
 from rules.reminders import RemindersError, load_ladder_rules, parse_ladder_rules
 from rules.returns import (
     ReturnRulesError,

@@ -20,10 +20,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from engine import audit, views_returns
-from engine.db import make_engine
-from engine.models import AuditEvent, Return
-from engine.replay import run
+from engine.entry.replay import run
+from engine.read import returns as views_returns
+from engine.store import audit
+from engine.store.db import make_engine
+from engine.store.models import AuditEvent, Return
 
 SCENARIO = Path(__file__).parent / "scenarios" / "returns-2011-12.yaml"
 D = dt.date
@@ -153,7 +154,7 @@ def test_the_exact_reminders_chases_and_escalations_each_once(year, expected_key
     # and each on the day it should have gone: the sweep's day is in its context
     engine = make_engine(year["_url"])
     try:
-        from engine.models import Outbox
+        from engine.store.models import Outbox
 
         with Session(engine) as s:
             queued_on = {

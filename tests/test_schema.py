@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from engine.db import create_schema, current_revision, head_revision, make_engine, upgrade
+from engine.store.db import create_schema, current_revision, head_revision, make_engine, upgrade
 
 
 @pytest.fixture
@@ -133,9 +133,9 @@ def test_money_beyond_32_bits_after_upgrade(migrated):
 
     from sqlmodel import Session
 
-    from engine.clock import FixedClock
-    from engine.ledger import ledger
-    from engine.service import Quorum
+    from engine.commands.service import Quorum
+    from engine.domain.clock import FixedClock
+    from engine.store.ledger import ledger
 
     q = Quorum(migrated, FixedClock(dt.date(2011, 4, 1)))
     q.execute("create_programme", {"name": "Big", "pots": {"Capital": "£50m"}}, "system")

@@ -19,9 +19,9 @@ from moneykit import CHAIR, DIRECTOR, MEMBERS, OFFICER, money_board
 from sqlalchemy import func, select, text, update
 from sqlmodel import Session
 
-from engine.errors import ValidationError
-from engine.models import AuditEvent, Organisation, Outbox, Person, Return
-from engine.sweep import sweep
+from engine.commands.sweep import sweep
+from engine.domain.errors import ValidationError
+from engine.store.models import AuditEvent, Organisation, Outbox, Person, Return
 
 REPO = Path(__file__).resolve().parents[1]
 D = dt.date
@@ -242,7 +242,7 @@ def quorum(*args: str, db: str, env: dict | None = None) -> subprocess.Completed
     full = {k: v for k, v in os.environ.items() if not k.startswith("QUORUM_")}
     full.update(PYTHONPATH=str(REPO), **(env or {}))
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "--db", db, *args],
+        [sys.executable, "-m", "engine.entry.cli", "--db", db, *args],
         capture_output=True, text=True, env=full, timeout=120,
     )  # fmt: skip
 
@@ -324,8 +324,8 @@ def test_sweep_late_board_paper_and_calendar_commands(sqlite_url, tmp_path: Path
 
 
 def test_scheduler_holds_its_lock_sweeps_at_start_and_dispatches(sqlite_url, tmp_path) -> None:
-    from engine.clock import FixedClock
-    from engine.scheduler import LockHeld, QuorumScheduler, settings, start
+    from engine.domain.clock import FixedClock
+    from engine.entry.scheduler import LockHeld, QuorumScheduler, settings, start
     from notifications.channels import FileChannel
 
     q, engine, clock = money_board(sqlite_url)
@@ -363,7 +363,7 @@ def test_scheduler_holds_its_lock_sweeps_at_start_and_dispatches(sqlite_url, tmp
 
 
 def test_scheduler_settings_refuse_bad_values() -> None:
-    from engine.scheduler import settings
+    from engine.entry.scheduler import settings
 
     with pytest.raises(ValidationError, match=r"sweep time '7am' \(--sweep-at or QUORUM_SWEEP_AT"):
         settings("7am", env={})
@@ -379,7 +379,7 @@ def test_scheduler_settings_refuse_bad_values() -> None:
 
 
 def test_advance_clock_sweeps_each_day_and_refuses_going_back(tmp_path: Path) -> None:
-    from engine.replay import run
+    from engine.entry.replay import run
 
     scenario = tmp_path / "s.yaml"
     scenario.write_text(

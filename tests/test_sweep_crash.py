@@ -28,10 +28,10 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from bench.bench_sweep import setup as seed_returns
-from engine.db import create_schema, make_engine
-from engine.models import AuditEvent, Outbox, Return
-from engine.scheduler import LOCK_KEY
-from engine.sweep import return_ref
+from engine.commands.sweep import return_ref
+from engine.entry.scheduler import LOCK_KEY
+from engine.store.db import create_schema, make_engine
+from engine.store.models import AuditEvent, Outbox, Return
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = "2012-01-16"
@@ -47,7 +47,7 @@ def env(**extra: str) -> dict[str, str]:
 
 def cli(*args: str, db: str, **popen) -> subprocess.Popen:  # noqa: ANN003
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "--db", db, *args],
+        [sys.executable, "-m", "engine.entry.cli", "--db", db, *args],
         env=popen.pop("env", None) or env(),
         **popen,
     )
@@ -55,7 +55,8 @@ def cli(*args: str, db: str, **popen) -> subprocess.Popen:  # noqa: ANN003
 
 def sweep_once(url: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "--db", url, "sweep", "--as-of", AS_OF, "--json"],
+        [sys.executable, "-m", "engine.entry.cli", "--db", url,
+         "sweep", "--as-of", AS_OF, "--json"],
         capture_output=True, text=True, env=env(), timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -191,7 +192,7 @@ def test_two_sweeps_at_once_queue_nothing_twice(db_url: str) -> None:
             [
                 sys.executable,
                 "-m",
-                "engine.cli",
+                "engine.entry.cli",
                 "--db",
                 db_url,
                 "sweep",

@@ -20,8 +20,8 @@ from moneykit import (
 )
 from sqlalchemy import event, insert, select
 
-from engine.models import Grant, Return
-from engine.views_work import my_work, sections_for
+from engine.read.work import my_work, sections_for
+from engine.store.models import Grant, Return
 
 VICE1 = "vera@m.example"
 ASH = "ash@m.example"  # Cllr Ash, board member

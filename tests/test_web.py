@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 from webkit import api_token, bearer, set_passwords, sign_in
 
-from engine.importer import import_bids
-from engine.replay import setup
-from engine.yamlio import load_yaml
+from engine.domain.yamlio import load_yaml
+from engine.entry.importer import import_bids
+from engine.entry.replay import setup
 from quorum_web.app import create_app
 
 OFFICER = "officer@quorum.example"
@@ -16,7 +16,7 @@ OFFICER = "officer@quorum.example"
 
 @pytest.fixture
 def client(q, sqlite_url, clock):
-    from engine.cli import DATA
+    from engine.entry.cli import DATA
 
     setup(q, load_yaml((DATA / "demo.yaml").read_text()))
     import_bids(q, DATA / "bids-2011-04.csv", OFFICER, pot="Projects")

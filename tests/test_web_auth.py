@@ -15,7 +15,7 @@ from moneykit import OFFICER, SPONSOR, bid_refs, dump, money_board
 from sqlalchemy import select
 from webkit import api_token, bearer, csrf_of, password_for, set_passwords, sign_in
 
-from engine.models import Bid, Person
+from engine.store.models import Bid, Person
 from quorum_web import auth
 from quorum_web.app import create_app
 
@@ -173,7 +173,7 @@ def test_changing_the_password_signs_out_other_sessions(board) -> None:
 
 def test_set_password_needs_the_current_one_or_an_officer(board) -> None:
     q, engine, *_ = board
-    from engine.errors import PermissionDenied, ValidationError
+    from engine.domain.errors import PermissionDenied, ValidationError
 
     with pytest.raises(ValidationError, match="current_password"):
         q.execute("set_password", {"password": "long-enough-pw", "current_password": "x"}, SPONSOR)
@@ -276,7 +276,7 @@ def test_an_api_token_works_until_revoked(client: TestClient, board) -> None:
 
 def test_a_token_is_only_made_for_yourself(board) -> None:
     q = board[0]
-    from engine.errors import PermissionDenied
+    from engine.domain.errors import PermissionDenied
 
     with pytest.raises(PermissionDenied):
         q.execute("create_api_token", {"email": SPONSOR, "token_sha256": "a" * 64}, OFFICER)
@@ -289,7 +289,7 @@ def test_token_cli_creates_lists_and_revokes(board) -> None:
 
     def quorum(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "engine.cli", "--db", url, *args],
+            [sys.executable, "-m", "engine.entry.cli", "--db", url, *args],
             capture_output=True,
             text=True,
             env=env,
@@ -330,7 +330,7 @@ def test_signed_links_are_for_one_person_and_work_once(board) -> None:
     link = auth.make_link_token(secret, "sign", "DD-0001", chair.email)
     data = auth.read_link_token(secret, link, "sign", dt.timedelta(days=7), chair)
     assert data["i"] == "DD-0001"
-    from engine.errors import PermissionDenied, ValidationError
+    from engine.domain.errors import PermissionDenied, ValidationError
 
     with pytest.raises(PermissionDenied):
         auth.read_link_token(secret, link, "sign", dt.timedelta(days=7), q.actor(OFFICER))
@@ -345,7 +345,7 @@ def test_the_demo_prints_passwords_that_sign_in(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     out = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "--db", url, "demo"],
+        [sys.executable, "-m", "engine.entry.cli", "--db", url, "demo"],
         capture_output=True,
         text=True,
         env=env,

@@ -15,7 +15,7 @@ from moneykit import CHAIR, MEMBERS, OFFICER, SPONSOR, VICE1, VICE2, bid_refs, m
 from sqlalchemy import select
 from webkit import csrf_of, password_for, set_passwords, sign_in
 
-from engine.models import Outbox, Signature, UsedLink
+from engine.store.models import Outbox, Signature, UsedLink
 from notifications.render import body
 from quorum_web.app import create_app
 

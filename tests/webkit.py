@@ -6,8 +6,8 @@ import re
 
 from fastapi.testclient import TestClient
 
-from engine.handlers.accounts import new_token, token_hash
-from engine.service import Quorum
+from engine.commands.handlers.accounts import new_token, token_hash
+from engine.commands.service import Quorum
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from transitions import Machine
 
-from engine.errors import PermissionDenied, TransitionRefused
+from engine.domain.errors import PermissionDenied, TransitionRefused
 
 
 @dataclass(frozen=True)

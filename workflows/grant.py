@@ -7,7 +7,7 @@ extended, each with the approval recorded.
 
 Each milestone is paid only against evidence an officer has verified, and
 only by someone other than the verifier (four eyes; checked by the handler,
-engine/handlers/grants.py, which knows who verified). A milestone may be paid
+engine/commands/handlers/grants.py, which knows who verified). A milestone may be paid
 in parts: ``pay_part`` leaves it part paid, ``pay`` (the payment that brings
 it to its full amount) makes it paid. Closing the grant cancels the
 milestones that never got evidence."""

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from engine.errors import ValidationError
-from engine.money import MoneyError, format_pence, parse_pounds
+from engine.domain.errors import ValidationError
+from engine.domain.money import MoneyError, format_pence, parse_pounds
 
 
 @pytest.mark.parametrize(

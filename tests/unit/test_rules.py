@@ -12,7 +12,7 @@ from bidtable import april_bids, tristate  # noqa: F401
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import ValidationError
+from engine.domain.errors import ValidationError
 from rules.conditions import (
     FALSE,
     TRUE,

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.money import format_pence
-from engine.savings import ParsedSavings, SavingsBasis, parse_savings
+from engine.domain.money import format_pence
+from engine.domain.savings import ParsedSavings, SavingsBasis, parse_savings
 
 B = SavingsBasis
 BIDS_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "bids-2011-04.csv"

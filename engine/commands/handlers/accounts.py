@@ -1,0 +1,231 @@
+"""Accounts: passwords (argon2) and API tokens for machine clients.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults); a hash made with
+older parameters is re-hashed at the next successful sign-in. Nothing secret
+ever reaches the audit trail or the idempotency log: events say *that* a
+password was set or a token made, never the password, the hash or the token.
+
+API tokens are made by the entry point (``quorum token create``), which shows
+the token once; the command stores only its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, insert, select, update
+
+from engine.commands.args import Args
+from engine.commands.service import SYSTEM, UnitOfWork, command
+from engine.domain.errors import NotFound, PermissionDenied, ValidationError
+from engine.store.models import ApiToken, Person
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+TOKEN_PREFIX = "qk_"
+
+
+@cache
+def hasher() -> PasswordHasher:
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """True if ``password`` matches ``stored``; a person without a password never matches.
+    (A dummy hash is checked when there is none, so timing does not say which.)"""
+    try:
+        return hasher().verify(stored or _dummy_hash(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    try:
+        return hasher().check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+@cache
+def _dummy_hash() -> str:
+    return hasher().hash(secrets.token_urlsafe(16))
+
+
+def new_token() -> str:
+    """A fresh bearer token (shown once; only its SHA-256 is stored)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check_password(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(
+            f"set_password: {field}: is {len(password)} characters; use at least {MIN_PASSWORD}",
+            field=field,
+        )
+    if len(password) > MAX_PASSWORD:
+        raise ValidationError(
+            f"set_password: {field}: is longer than {MAX_PASSWORD} characters", field=field
+        )
+
+
+def _person(uow: UnitOfWork, email: str, field: str = "email") -> Person:
+    row = uow.conn.execute(
+        select(Person.id, Person.email, Person.password_hash, Person.active).where(
+            func.lower(Person.email) == email.strip().lower()
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"{uow.command}: {field}: no person with email {email!r}", field=field)
+    return row
+
+
+def _is_admin(uow: UnitOfWork) -> bool:
+    return bool(uow.actor.roles & {"officer", SYSTEM})
+
+
+@command(
+    "set_password",
+    summary="Set a person's sign-in password (an officer for anyone; a person for themselves)",
+)
+def set_password(uow: UnitOfWork, args: Args) -> dict:
+    email = args.text("email", required=False, max_len=254) or uow.actor.email
+    password = args.raw("password")
+    current = args.raw("current_password")
+    args.done()
+    if not isinstance(password, str) or not password:
+        raise ValidationError("set_password: password: is required", field="password")
+    person = _person(uow, email)
+    own = uow.actor.person_id == person.id
+    if not own and not _is_admin(uow):
+        raise PermissionDenied(
+            f"set_password: {uow.actor.label} may set only their own password "
+            "(an officer may set anyone's)",
+            field="email",
+        )
+    if own and SYSTEM not in uow.actor.roles:
+        # a signed-in person proves it is them, even an officer changing their own
+        if not isinstance(current, str) or not verify_password(person.password_hash, current):
+            raise ValidationError(
+                "set_password: current_password: is wrong (give your current password to "
+                "change it)",
+                field="current_password",
+            )
+    _check_password(password)
+    uow.conn.execute(
+        update(Person)
+        .where(Person.id == person.id)
+        .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
+    )
+    uow.record(
+        f"PERSON:{person.email}",
+        {"password": "set" if person.password_hash else "none"},
+        {"password": "changed"},
+    )
+    return {"person": person.email, "password": "changed"}
+
+
+@command(
+    "create_api_token",
+    summary="Register an API token (its SHA-256) for a person: 'quorum token create'",
+)
+def create_api_token(uow: UnitOfWork, args: Args) -> dict:
+    email = args.text("email", required=False, max_len=254) or uow.actor.email
+    name = args.text("name", required=False, max_len=100)
+    digest = args.text("token_sha256", max_len=64).lower()
+    args.done()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValidationError(
+            "create_api_token: token_sha256: must be 64 hexadecimal characters",
+            field="token_sha256",
+        )
+    person = _person(uow, email)
+    # a token acts as its person: only they (or the system, from the CLI) may make one
+    if uow.actor.person_id != person.id and SYSTEM not in uow.actor.roles:
+        raise PermissionDenied(
+            f"create_api_token: {uow.actor.label} may make tokens only for themselves",
+            field="email",
+        )
+    if not person.active:
+        raise ValidationError(
+            f"create_api_token: email: {person.email} is deactivated", field="email"
+        )
+    taken = uow.conn.execute(select(ApiToken.id).where(ApiToken.token_hash == digest)).first()
+    if taken is not None:
+        raise ValidationError(
+            "create_api_token: token_sha256: that token is already registered",
+            field="token_sha256",
+        )
+    token_id = uow.conn.execute(
+        insert(ApiToken).values(
+            person_id=person.id, name=name, token_hash=digest, created_at=uow.now
+        )
+    ).inserted_primary_key[0]
+    uow.record(f"PERSON:{person.email}", {}, {"api_token": token_id, "name": name})
+    return {"token": token_id, "person": person.email, "name": name}
+
+
+@command("revoke_api_token", summary="Revoke an API token: it stops working at once")
+def revoke_api_token(uow: UnitOfWork, args: Args) -> dict:
+    token_id = args.integer("token", minimum=1)
+    args.done()
+    row = uow.conn.execute(
+        select(ApiToken.id, ApiToken.revoked_at, Person.email)
+        .join(Person, Person.id == ApiToken.person_id)
+        .where(ApiToken.id == token_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"revoke_api_token: token: no token {token_id}", field="token")
+    own = uow.actor.email and uow.actor.email.lower() == row.email.lower()
+    if not own and not _is_admin(uow):
+        raise PermissionDenied(
+            f"revoke_api_token: {uow.actor.label} may revoke only their own tokens",
+            field="token",
+        )
+    if row.revoked_at is not None:
+        raise ValidationError(
+            f"revoke_api_token: token: token {token_id} was already revoked", field="token"
+        )
+    uow.conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=uow.now))
+    uow.record(f"PERSON:{row.email}", {"api_token": token_id}, {"revoked": True})
+    return {"token": token_id, "person": row.email, "revoked": True}
+
+
+def tokens(conn: object, email: str | None = None) -> list[dict]:
+    """API tokens (never the token itself): id, person, name, made, last used, revoked."""
+    q = (
+        select(
+            ApiToken.id,
+            ApiToken.name,
+            ApiToken.created_at,
+            ApiToken.last_used_at,
+            ApiToken.revoked_at,
+            Person.email,
+        )
+        .join(Person, Person.id == ApiToken.person_id)
+        .order_by(ApiToken.id)
+    )
+    if email:
+        q = q.where(func.lower(Person.email) == email.strip().lower())
+    return [
+        {
+            "id": t.id,
+            "person": t.email,
+            "name": t.name,
+            "created_at": t.created_at.isoformat(),
+            "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+        }
+        for t in conn.execute(q)  # type: ignore[attr-defined]
+    ]

@@ -1,0 +1,993 @@
+"""Delegated decisions: funding approved between Board meetings by the Chair
+and Vice Chairs under the scheme of delegation, then reported to the Board.
+
+    request_delegated_decision (officer) -> awaiting_signatures
+    sign (chair / vice_chair) -> awaiting_signatures | approved | declined
+    expire_delegated_decisions (system / officer) -> expired
+    endorse (at a meeting) -> endorsed
+    close_meeting notes the declined ones that were on its agenda (reported)
+
+The scheme (rules/delegation.yaml, rules/delegation.py) is stored as it was
+when the request was made (rule_set_version) and every signature is judged
+by that version. Approval commits the money and makes the grant through
+engine.commands.handlers.meetings.commit_grant, re-checking the limits and the pot's
+balance at that moment; a declined or expired request commits nothing.
+
+The read side for the "Delegated decisions" board paper and for the items
+list is at the end: :func:`delegated_report`, :func:`delegated_items`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.engine import Connection
+
+from engine.commands.args import Args
+from engine.commands.service import UnitOfWork, command
+from engine.domain.errors import (
+    MoneyRuleBroken,
+    NotFound,
+    PermissionDenied,
+    TransitionRefused,
+    ValidationError,
+)
+from engine.domain.money import format_pence
+from engine.store.directory import PersonRow
+from engine.store.ledger import pot_line
+from engine.store.models import (
+    Bid,
+    Decision,
+    DelegatedDecision,
+    Grant,
+    Interest,
+    Meeting,
+    Organisation,
+    Person,
+    PersonRole,
+    Pot,
+    Programme,
+    RuleSetVersion,
+    Signature,
+)
+from engine.store.refs import next_ref, ref_for
+from rules.delegation import (
+    ROLE_LABELS,
+    Evaluation,
+    Scheme,
+    SchemeError,
+    Signer,
+    load_scheme,
+    scheme_from_body,
+)
+from workflows.bid import AWAITING_DECISION, BID
+from workflows.delegated import DECIDED, DELEGATED, OPEN
+
+DD_T = DelegatedDecision.__table__
+BID_T = Bid.__table__
+UNDECIDED = ("submitted", *AWAITING_DECISION)
+APPROVED = ("approved", "endorsed")
+_DD_BY_REF = select(DD_T).where(DD_T.c.ref == bindparam("ref"))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def load_dd(uow: UnitOfWork, ref: str, field: str = "item", what: str = "") -> Any:
+    row = uow.conn.execute(_DD_BY_REF, {"ref": ref}).first()
+    if row is None:
+        raise NotFound(
+            f"{uow.command}: {field}: no delegated decision {ref!r}{what}", field=field, item=ref
+        )
+    return row
+
+
+def _store_scheme(uow: UnitOfWork, scheme: Scheme) -> int:
+    """The stored copy of this scheme version (added the first time it is used)."""
+    t = RuleSetVersion.__table__
+    row = uow.conn.execute(
+        select(t.c.id, t.c.sha256).where(t.c.name == scheme.name, t.c.version == scheme.version)
+    ).first()
+    if row is not None:
+        if row.sha256 != scheme.sha256:
+            raise ValidationError(
+                f"{uow.command}: scheme: {scheme.source} says {scheme.name} version "
+                f"{scheme.version} but its content differs from the {scheme.name} "
+                f"{scheme.version} already used; give it a new version",
+                field="scheme",
+            )
+        return row.id
+    return uow.conn.execute(
+        insert(RuleSetVersion).values(
+            name=scheme.name,
+            version=scheme.version,
+            sha256=scheme.sha256,
+            body=scheme.text,
+            loaded_at=uow.now,
+        )
+    ).inserted_primary_key[0]
+
+
+def stored_scheme(conn: Connection, rule_set_version_id: int | None) -> Scheme:
+    """The scheme a request was made under, from its stored copy."""
+    if rule_set_version_id is None:
+        return load_scheme()
+    row = conn.execute(
+        select(RuleSetVersion.name, RuleSetVersion.version, RuleSetVersion.body).where(
+            RuleSetVersion.id == rule_set_version_id
+        )
+    ).first()
+    return scheme_from_body(row.body, f"{row.name} {row.version} (as stored)")
+
+
+def _people_by_id(uow: UnitOfWork) -> dict[int, PersonRow]:
+    return {p.id: p for p in uow.directory.people_by_email.values()}
+
+
+def _conflicts(conn: Connection, refs: list[str]) -> dict[int, tuple[str, str]]:
+    """person id -> (item ref, nature) of a declared interest in any of ``refs``."""
+    out: dict[int, tuple[str, str]] = {}
+    for pid, item, nature in conn.execute(
+        select(Interest.person_id, Interest.item_ref, Interest.nature)
+        .where(Interest.item_ref.in_(refs))
+        .order_by(Interest.id)
+    ):
+        out.setdefault(pid, (item, nature))
+    return out
+
+
+def _signatures(conn: Connection, dd_id: int) -> list[Any]:
+    return list(
+        conn.execute(
+            select(Signature.__table__)
+            .where(Signature.delegated_decision_id == dd_id)
+            .order_by(Signature.id)
+        )
+    )
+
+
+def evaluate(uow: UnitOfWork, scheme: Scheme, dd: Any, bid_ref: str | None) -> Evaluation:
+    """The scheme's judgement on this request's signatures as they stand: every
+    active signatory (by the role they count under) and everyone who signed."""
+    people = _people_by_id(uow)
+    signed = {s.person_id: s.decision for s in _signatures(uow.conn, dd.id)}
+    conflicted = _conflicts(uow.conn, [dd.ref] + ([bid_ref] if bid_ref else []))
+    signers = []
+    ids = {p.id for p in people.values() if p.active and scheme.counting_role(p.roles)}
+    for pid in sorted(ids | set(signed)):
+        p = people[pid]
+        signers.append(
+            Signer(p.name, scheme.counting_role(p.roles), signed.get(pid), pid in conflicted)
+        )
+    return scheme.evaluate(signers)
+
+
+def _approved_in_period(
+    conn: Connection, programme_id: int, start: dt.date, end: dt.date, exclude_id: int | None
+) -> int:
+    """Delegated approvals of the programme's pots decided between start and end."""
+    q = (
+        select(func.coalesce(func.sum(DD_T.c.amount_pence), 0))
+        .join(Pot.__table__, Pot.__table__.c.id == DD_T.c.pot_id)
+        .where(
+            Pot.__table__.c.programme_id == programme_id,
+            DD_T.c.state.in_(APPROVED),
+            DD_T.c.decided_on >= start,
+            DD_T.c.decided_on <= end,
+        )
+    )
+    if exclude_id is not None:
+        q = q.where(DD_T.c.id != exclude_id)
+    return int(conn.execute(q).scalar() or 0)
+
+
+def _check_limits(
+    uow: UnitOfWork,
+    scheme: Scheme,
+    amount: int,
+    pot_name: str,
+    programme_id: int,
+    exclude_id: int | None,
+    what: str,
+) -> None:
+    """The scheme's limits on one amount from one pot, judged today; refuses naming the limit."""
+    cmd = uow.command
+    ok, why = scheme.check_pot(pot_name)
+    if not ok:
+        raise ValidationError(f"{cmd}: pot: {why}", field="pot")
+    ok, why = scheme.check_amount(amount)
+    if not ok:
+        raise MoneyRuleBroken(f"{cmd}: amount: {what}{why}", field="amount")
+    period = scheme.period_of(uow.today)
+    if period is not None:
+        so_far = _approved_in_period(uow.conn, programme_id, period.start, period.end, exclude_id)
+        ok, why = scheme.check_period(so_far, amount, uow.today)
+        if not ok:
+            raise MoneyRuleBroken(f"{cmd}: amount: {what}{why}", field="amount")
+
+
+def _bid_by_id(conn: Connection, bid_id: int) -> Any:
+    return conn.execute(select(BID_T).where(BID_T.c.id == bid_id)).first()
+
+
+def _context(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme) -> dict:
+    pot = next(p for p in uow.directory.pots if p.id == dd.pot_id)
+    requester = _people_by_id(uow).get(dd.requested_by_id)
+    return {
+        "ref": dd.ref,
+        "title": dd.title,
+        "bid": bid.ref if bid is not None else None,
+        "sponsor": uow.directory.orgs_by_id[bid.sponsor_id].name if bid is not None else "",
+        "amount_pence": dd.amount_pence,
+        "pot": pot.name,
+        "pot_balance_pence": dd.pot_balance_pence,
+        "reasons": dd.reasons,
+        "alternatives": dd.alternatives,
+        "requested_by": requester.name if requester else "",
+        "requested_on": dd.requested_on.isoformat(),
+        "expires_on": dd.expires_on.isoformat() if dd.expires_on else "",
+        "scheme": str(scheme),
+        "requires": scheme.describe(),
+    }
+
+
+def _tell_requester(
+    uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, outcome: str, extra: dict
+) -> None:
+    requester = _people_by_id(uow).get(dd.requested_by_id)
+    if requester is None or not requester.active:
+        return
+    words = {"approved": "approved", "declined": "declined", "expired": "expired"}[outcome]
+    uow.notify(
+        key=f"delegated_decision_outcome:{dd.ref}:{requester.email}",
+        to=requester.email,
+        template="delegated_decision_outcome",
+        subject=f"Delegated decision {dd.ref} {words}: {dd.title}",
+        context={
+            **_context(uow, dd, bid, scheme),
+            "name": requester.name,
+            "outcome": outcome,
+            **extra,
+        },
+    )
+
+
+def _signature_rows(uow: UnitOfWork, dd_id: int, scheme: Scheme) -> list[dict]:
+    people = _people_by_id(uow)
+    out = []
+    for s in _signatures(uow.conn, dd_id):
+        p = people.get(s.person_id)
+        role = scheme.counting_role(p.roles) if p else None
+        out.append(
+            {
+                "name": p.name if p else str(s.person_id),
+                "role": ROLE_LABELS.get(role or "", ""),
+                "decision": s.decision,
+                "interest_declared": s.interest_declared,
+                "reason": s.reason,
+                "signed_on": s.signed_at.date().isoformat(),
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------ request
+
+
+@command(
+    "request_delegated_decision",
+    summary="Ask the Chair and Vice Chairs to approve funding for a bid under the scheme",
+)
+def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(DELEGATED, "request")
+    bid_ref = args.text("bid", max_len=40)
+    amount = args.pence("amount", required=False)
+    pot_name = args.text("pot", required=False, max_len=200)
+    reasons = args.text("reasons", max_len=4000)
+    alternatives = args.text("alternatives", max_len=4000)
+    title = args.text("title", required=False, max_len=200)
+    scheme_arg = args.text("scheme", required=False, max_len=1000)
+    ref = args.text("ref", required=False, max_len=40)
+    args.done()
+    cmd = uow.command
+    if uow.actor.person_id is None:
+        raise PermissionDenied(
+            f"{cmd}: a delegated decision is requested by a named officer, not by {uow.actor.label}"
+        )
+    try:
+        scheme = load_scheme(scheme_arg or None)
+    except SchemeError as exc:
+        raise ValidationError(f"{cmd}: scheme: {exc.message}", field="scheme") from None
+    conn = uow.conn
+    bid = conn.execute(select(BID_T).where(BID_T.c.ref == bid_ref)).first()
+    if bid is None:
+        raise NotFound(f"{cmd}: bid: no bid {bid_ref!r}", field="bid", item=bid_ref)
+    if bid.state not in UNDECIDED:
+        raise TransitionRefused(
+            f"{cmd}: bid: {bid.ref} is {bid.state}; a delegated decision is only for a bid "
+            f"awaiting a decision ({', '.join(UNDECIDED)})",
+            item=bid.ref,
+        )
+    open_dd = conn.execute(
+        select(DD_T.c.ref, DD_T.c.expires_on).where(DD_T.c.bid_id == bid.id, DD_T.c.state == OPEN)
+    ).first()
+    if open_dd is not None:
+        raise ValidationError(
+            f"{cmd}: bid: {bid.ref} already has an open request, {open_dd.ref} (awaiting "
+            f"signatures until {open_dd.expires_on}); only one at a time",
+            field="bid",
+        )
+    if amount is None:
+        amount = bid.grant_requested_pence
+    elif amount > bid.grant_requested_pence:
+        raise ValidationError(
+            f"{cmd}: amount: {format_pence(amount)} is more than the "
+            f"{format_pence(bid.grant_requested_pence)} {bid.ref} requested",
+            field="amount",
+        )
+    from engine.commands.handlers.programme import find_pot
+
+    bid_pot = next((p for p in uow.directory.pots if p.id == bid.pot_id), None)
+    if pot_name:
+        pot = find_pot(uow, pot_name, bid_pot.programme_id if bid_pot else None)
+    elif bid_pot is not None:
+        pot = bid_pot
+    else:
+        raise ValidationError(
+            f"{cmd}: pot: {bid.ref} names no pot; say which pot the money comes from",
+            field="pot",
+        )
+    what = f"{bid.ref}: "
+    _check_limits(uow, scheme, amount, pot.name, pot.programme_id, None, what)
+    line = pot_line(conn, pot.id)
+    if amount > line.available_pence:
+        raise MoneyRuleBroken(
+            f"{cmd}: amount: {format_pence(amount)} is more than the {pot.name} pot has "
+            f"available: {format_pence(line.available_pence)} (allocated "
+            f"{format_pence(line.allocated_pence)}, committed "
+            f"{format_pence(line.committed_pence)})",
+            field="amount",
+        )
+    ref = ref_for(conn, DelegatedDecision, "delegated_decision", ref, cmd)
+    state = uow.step(DELEGATED, "request", "new", ref)
+    scheme_id = _store_scheme(uow, scheme)
+    title = title or bid.title
+    expires_on = scheme.expires_on(uow.today)
+    dd_id = conn.execute(
+        insert(DelegatedDecision).values(
+            ref=ref,
+            title=title,
+            bid_id=bid.id,
+            pot_id=pot.id,
+            amount_pence=amount,
+            pot_balance_pence=line.available_pence,
+            reasons=reasons,
+            alternatives=alternatives,
+            rule_set_version_id=scheme_id,
+            state=state,
+            requested_by_id=uow.actor.person_id,
+            requested_on=uow.today,
+            expires_on=expires_on,
+            version=1,
+        )
+    ).inserted_primary_key[0]
+    dd = conn.execute(select(DD_T).where(DD_T.c.id == dd_id)).first()
+    judged = evaluate(uow, scheme, dd, bid.ref)
+    if judged.outcome == "declined":
+        raise ValidationError(
+            f"{cmd}: nobody could approve this under {scheme}: it needs {scheme.describe()}; "
+            f"{judged.why}",
+            field="bid",
+        )
+    uow.record(
+        ref,
+        {},
+        {
+            "state": state,
+            "bid": bid.ref,
+            "title": title,
+            "amount_pence": amount,
+            "pot": pot.name,
+            "pot_balance_pence": line.available_pence,
+            "alternatives": alternatives,
+            "scheme": str(scheme),
+            "expires_on": expires_on,
+        },
+        reasons,
+    )
+    context = _context(uow, dd, bid, scheme)
+    signatories = [
+        p
+        for p in uow.directory.people_by_email.values()
+        if p.active and scheme.counting_role(p.roles)
+    ]
+    from engine.store.links import (
+        SIGN_LINK_DAYS,
+        SIGN_PURPOSE,
+        base_url,
+        link_secret,
+        make_link_token,
+    )
+
+    secret = link_secret(conn) if signatories else ""
+    link_expires = uow.now + dt.timedelta(days=SIGN_LINK_DAYS)
+    for p in signatories:
+        token = make_link_token(secret, SIGN_PURPOSE, ref, p.email, link_expires)
+        uow.notify(
+            key=f"delegated_signature_request:{ref}:{p.email}",
+            to=p.email,
+            template="delegated_signature_request",
+            subject=f"Delegated decision {ref}: your signature is asked — {title} "
+            f"({format_pence(amount)})",
+            context={
+                **context,
+                "name": p.name,
+                "email": p.email,
+                "role": ROLE_LABELS[scheme.counting_role(p.roles) or "any"],
+                "sign_url": f"{base_url()}/delegated/{ref}/sign?t={token}",
+                "sign_url_expires": link_expires.date().isoformat(),
+            },
+        )
+    return {
+        "ref": ref,
+        "state": state,
+        "bid": bid.ref,
+        "amount_pence": amount,
+        "pot": pot.name,
+        "pot_balance_pence": line.available_pence,
+        "expires_on": expires_on.isoformat(),
+        "scheme": str(scheme),
+        "requires": scheme.describe(),
+        "signatories": sorted(p.name for p in signatories),
+    }
+
+
+# ------------------------------------------------------------------ sign
+
+
+@command("sign", summary="A Chair or Vice Chair approves or declines a delegated decision")
+def sign(uow: UnitOfWork, args: Args) -> dict:
+    ref = args.text("item", max_len=40)
+    decision = args.choice("decision", ("approve", "decline"))
+    interest = args.text("interest", required=False, max_len=1000)
+    reason = args.text("reason", required=False, max_len=4000)
+    args.done()
+    cmd = uow.command
+    conn = uow.conn
+    dd = load_dd(uow, ref)
+    uow.check_version(dd.ref, dd.version, args)
+    scheme = stored_scheme(conn, dd.rule_set_version_id)
+    me = uow.directory.person(uow.actor.email) if uow.actor.person_id is not None else None
+    role = scheme.counting_role(me.roles) if me is not None else None
+    if me is None or role is None:
+        held = ", ".join(sorted(uow.actor.roles)) or "no roles"
+        raise PermissionDenied(
+            f"{cmd}: {uow.actor.name} may not sign {dd.ref}: under the scheme {scheme} only "
+            f"{', '.join(scheme.signatories)} sign; {uow.actor.name} has {held}",
+            item=dd.ref,
+        )
+    earlier = next((s for s in _signatures(conn, dd.id) if s.person_id == me.id), None)
+    if earlier is not None:
+        raise ValidationError(
+            f"{cmd}: item: {me.name} has already signed {dd.ref} ({earlier.decision}d on "
+            f"{earlier.signed_at.date().isoformat()}); a signatory signs once",
+            field="item",
+        )
+    if dd.state == "expired":
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} expired: it was open until {dd.expires_on} and nobody may "
+            "sign it now; nothing was committed (make a new request)",
+            item=dd.ref,
+        )
+    if dd.state != OPEN:
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} was already {dd.state} on {dd.decided_on}; signing is closed",
+            item=dd.ref,
+        )
+    if dd.expires_on is not None and uow.today > dd.expires_on:
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} expired: it was open until {dd.expires_on} and nobody may "
+            "sign it now; nothing was committed (make a new request)",
+            item=dd.ref,
+        )
+    bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
+    if interest and decision == "approve":
+        raise ValidationError(
+            f"{cmd}: decision: {me.name} declares an interest in {dd.ref} and so cannot approve "
+            "it; sign decision: decline with the interest",
+            field="decision",
+        )
+    conflict = _conflicts(conn, [dd.ref] + ([bid.ref] if bid is not None else [])).get(me.id)
+    if conflict is not None and decision == "approve":
+        raise ValidationError(
+            f"{cmd}: decision: {me.name} declared an interest in {conflict[0]} "
+            f"({conflict[1]}) and cannot approve {dd.ref}; they may decline it",
+            field="decision",
+        )
+    if decision == "decline" and not reason:
+        if not interest:
+            raise ValidationError(
+                f"{cmd}: reason: say why you decline {dd.ref} (it goes on the published record)",
+                field="reason",
+            )
+        reason = f"declared an interest: {interest}"
+    if interest:
+        conn.execute(
+            insert(Interest).values(
+                person_id=me.id,
+                item_ref=dd.ref,
+                meeting_id=None,
+                nature=interest,
+                declared_on=uow.today,
+            )
+        )
+    declared = interest or (conflict[1] if conflict is not None else None)
+    conn.execute(
+        insert(Signature).values(
+            delegated_decision_id=dd.id,
+            person_id=me.id,
+            decision=decision,
+            interest_declared=declared,
+            reason=reason or "",
+            signed_at=uow.now,
+        )
+    )
+    judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
+    signed = {"signatory": me.name, "role": ROLE_LABELS[role], "decision": decision}
+    if declared:
+        signed["interest"] = declared
+    result: dict[str, Any] = {"item": dd.ref, "signed": signed, "why": judged.why}
+    if judged.outcome == "approved":
+        state = uow.step(DELEGATED, "approve", dd.state, dd.ref)
+        result.update(_approve(uow, dd, bid, scheme, judged))
+    elif judged.outcome == "declined":
+        state = uow.step(DELEGATED, "decline", dd.state, dd.ref)
+        uow.update_versioned(
+            DelegatedDecision, dd.id, dd.version, {"state": state, "decided_on": uow.today}, dd.ref
+        )
+        _tell_requester(
+            uow,
+            dd,
+            bid,
+            scheme,
+            "declined",
+            {"why": judged.why, "signatures": _signature_rows(uow, dd.id, scheme)},
+        )
+    else:
+        state = uow.step(DELEGATED, "sign", dd.state, dd.ref)
+        uow.update_versioned(DelegatedDecision, dd.id, dd.version, {}, dd.ref)  # a new version
+    uow.record(dd.ref, {"state": dd.state}, {"state": state, **signed, "why": judged.why}, reason)
+    result["state"] = state
+    return result
+
+
+def _approve(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, judged: Evaluation) -> dict:
+    """The scheme is satisfied: re-check the limits and the pot now, commit the
+    money and make the grant; the bid is approved."""
+    from engine.commands.handlers.intake import sponsor_contacts
+    from engine.commands.handlers.meetings import commit_grant
+
+    cmd = uow.command
+    conn = uow.conn
+    if bid is None or bid.state not in UNDECIDED:
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} cannot be approved: its bid "
+            f"{bid.ref if bid is not None else '(none)'} is "
+            f"{bid.state if bid is not None else 'missing'}, not awaiting a decision; "
+            "decline the request instead",
+            item=dd.ref,
+        )
+    bid_state = uow.step(BID, "approve_delegated", bid.state, bid.ref)
+    pot = next(p for p in uow.directory.pots if p.id == dd.pot_id)
+    _check_limits(
+        uow,
+        scheme,
+        dd.amount_pence,
+        pot.name,
+        pot.programme_id,
+        dd.id,
+        f"{dd.ref} cannot be approved now: ",
+    )
+    decision_ref = next_ref(conn, Decision, "decision")
+    grant_ref, _ = commit_grant(uow, bid, dd.amount_pence, dd.ref, dd.id, pot_id=dd.pot_id)
+    conn.execute(
+        insert(Decision).values(
+            ref=decision_ref,
+            item_ref=bid.ref,
+            meeting_id=None,
+            delegated_decision_id=dd.id,
+            outcome="approve",
+            amount_pence=dd.amount_pence,
+            reasons=dd.reasons,
+            state_before=bid.state,
+            decided_on=uow.today,
+        )
+    )
+    uow.update_versioned(Bid, bid.id, bid.version, {"state": bid_state}, bid.ref)
+    uow.update_versioned(
+        DelegatedDecision,
+        dd.id,
+        dd.version,
+        {"state": "approved", "decided_on": uow.today},
+        dd.ref,
+    )
+    uow.record(
+        bid.ref,
+        {"state": bid.state},
+        {
+            "state": bid_state,
+            "decision": decision_ref,
+            "delegated_decision": dd.ref,
+            "amount_pence": dd.amount_pence,
+            "pot": pot.name,
+            "grant": grant_ref,
+        },
+        dd.reasons,
+    )
+    signatures = _signature_rows(uow, dd.id, scheme)
+    _tell_requester(
+        uow,
+        dd,
+        bid,
+        scheme,
+        "approved",
+        {"why": judged.why, "grant": grant_ref, "signatures": signatures},
+    )
+    sponsor = uow.directory.orgs_by_id[bid.sponsor_id]
+    letter = {
+        "ref": bid.ref,
+        "title": bid.title,
+        "sponsor": sponsor.name,
+        "outcome": "approve",
+        "meeting": f"The Chair and Vice Chairs, under the scheme of delegation ({dd.ref})",
+        "date": uow.today.isoformat(),
+        "amount_pence": dd.amount_pence,
+        "requested_pence": bid.grant_requested_pence,
+        "reasons": dd.reasons,
+        "missing": "",
+        "grant": grant_ref,
+    }
+    for name, email in sponsor_contacts(uow, sponsor):
+        uow.notify(
+            key=f"decision_letter:{decision_ref}:{email}",
+            to=email,
+            template="decision_letter",
+            subject=f"Bid {bid.ref} approved: {bid.title}",
+            context={**letter, "name": name},
+        )
+    return {
+        "grant": grant_ref,
+        "decision": decision_ref,
+        "bid": bid.ref,
+        "amount_pence": dd.amount_pence,
+    }
+
+
+# ------------------------------------------------------------------ expire
+
+
+@command(
+    "expire_delegated_decisions",
+    summary="Expire every delegated decision still unsigned after its expiry date (daily sweep)",
+)
+def expire_delegated_decisions(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(DELEGATED, "expire")
+    as_of = args.date("as_of", required=False) or uow.today
+    args.done()
+    if as_of > uow.today:
+        raise ValidationError(
+            f"{uow.command}: as_of: {as_of} is after today ({uow.today}); requests expire only "
+            "once their time has passed",
+            field="as_of",
+        )
+    conn = uow.conn
+    expired = []
+    rows = conn.execute(
+        select(DD_T).where(DD_T.c.state == OPEN, DD_T.c.expires_on < as_of).order_by(DD_T.c.id)
+    ).all()
+    for dd in rows:
+        state = uow.step(DELEGATED, "expire", dd.state, dd.ref)
+        on = dd.expires_on + dt.timedelta(days=1)
+        uow.update_versioned(
+            DelegatedDecision, dd.id, dd.version, {"state": state, "decided_on": on}, dd.ref
+        )
+        scheme = stored_scheme(conn, dd.rule_set_version_id)
+        bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
+        judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
+        uow.record(
+            dd.ref,
+            {"state": dd.state},
+            {"state": state, "open_until": dd.expires_on, "why": judged.why},
+            "not decided before it expired",
+        )
+        _tell_requester(
+            uow,
+            dd,
+            bid,
+            scheme,
+            "expired",
+            {"why": judged.why, "signatures": _signature_rows(uow, dd.id, scheme)},
+        )
+        expired.append(dd.ref)
+    return {"as_of": as_of.isoformat(), "expired": expired}
+
+
+# ------------------------------------------------------------------ report back
+
+
+@command("endorse", summary="A Board meeting endorses a delegated decision reported to it")
+def endorse(uow: UnitOfWork, args: Args) -> dict:
+    from engine.commands.handlers.meetings import load_meeting
+
+    uow.authorise(DELEGATED, "endorse")
+    m = load_meeting(uow, args.text("meeting"))
+    ref = args.text("item", max_len=40)
+    args.done()
+    cmd = uow.command
+    never = " — endorsing a decision that was never made"
+    dd = load_dd(uow, ref, what=f"{never} (the Board decides bids with decide)")
+    uow.check_version(dd.ref, dd.version, args)
+    if dd.state == OPEN:
+        scheme = stored_scheme(uow.conn, dd.rule_set_version_id)
+        bid = _bid_by_id(uow.conn, dd.bid_id) if dd.bid_id is not None else None
+        judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} is still awaiting signatures ({judged.why}): it has not "
+            f"been decided{never}",
+            item=dd.ref,
+        )
+    if dd.state in ("declined", "expired"):
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} was {dd.state} on {dd.decided_on}, so nothing was approved"
+            f"{never}; only an approved delegated decision is endorsed (a declined one is "
+            "reported for information and noted when the meeting closes)",
+            item=dd.ref,
+        )
+    if dd.state == "endorsed":
+        at = uow.conn.execute(
+            select(Meeting.ref).where(Meeting.id == dd.reported_meeting_id)
+        ).scalar()
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} was already endorsed at {at} on {dd.endorsed_on}",
+            item=dd.ref,
+        )
+    if m.state != "scheduled":
+        raise TransitionRefused(
+            f"{cmd}: meeting: {m.ref} is {m.state}; endorse at a meeting that is not yet closed",
+            item=m.ref,
+        )
+    if uow.today < m.held_on:
+        raise ValidationError(
+            f"{cmd}: meeting: {m.ref} takes place on {m.held_on}; it cannot endorse before then",
+            field="meeting",
+        )
+    pot = next(p for p in uow.directory.pots if p.id == dd.pot_id)
+    if pot.programme_id != m.programme_id:
+        raise ValidationError(
+            f"{cmd}: item: {dd.ref} drew on the {pot.name} pot of {pot.programme}, not on "
+            f"{uow.directory.programmes.get(m.programme_id)}, whose Board {m.ref} is",
+            field="item",
+        )
+    if dd.decided_on > m.held_on:
+        raise ValidationError(
+            f"{cmd}: item: {dd.ref} was approved on {dd.decided_on}, after {m.ref} "
+            f"({m.held_on}); it goes to the next meeting",
+            field="item",
+        )
+    state = uow.step(DELEGATED, "endorse", dd.state, dd.ref)
+    uow.update_versioned(
+        DelegatedDecision,
+        dd.id,
+        dd.version,
+        {"state": state, "reported_meeting_id": m.id, "endorsed_on": m.held_on},
+        dd.ref,
+    )
+    uow.record(
+        dd.ref, {"state": dd.state}, {"state": state, "meeting": m.ref, "endorsed_on": m.held_on}
+    )
+    return {"item": dd.ref, "state": state, "meeting": m.ref, "endorsed_on": m.held_on.isoformat()}
+
+
+def unreported_delegated(conn: Connection, programme_id: int) -> list[str]:
+    """Refs of the programme's delegated decisions to report to its next meeting:
+    decided (approved or declined) and not yet reported at a meeting."""
+    pot = Pot.__table__
+    return list(
+        conn.execute(
+            select(DD_T.c.ref)
+            .join(pot, pot.c.id == DD_T.c.pot_id)
+            .where(
+                pot.c.programme_id == programme_id,
+                DD_T.c.state.in_(DECIDED),
+                DD_T.c.reported_meeting_id.is_(None),
+            )
+            .order_by(DD_T.c.decided_on, DD_T.c.id)
+        ).scalars()
+    )
+
+
+def note_declined(uow: UnitOfWork, meeting: Any) -> list[str]:
+    """When a meeting closes: the declined delegated decisions on its agenda were
+    reported to it for information; mark them reported. Returns their refs."""
+    refs = list(meeting.agenda or [])
+    if not refs:
+        return []
+    rows = uow.conn.execute(
+        select(DD_T)
+        .where(
+            DD_T.c.ref.in_(refs), DD_T.c.state == "declined", DD_T.c.reported_meeting_id.is_(None)
+        )
+        .order_by(DD_T.c.id)
+    ).all()
+    for dd in rows:
+        uow.step(DELEGATED, "note", dd.state, dd.ref)
+        uow.update_versioned(
+            DelegatedDecision, dd.id, dd.version, {"reported_meeting_id": meeting.id}, dd.ref
+        )
+        uow.record(
+            dd.ref,
+            {"reported_at": None},
+            {"reported_at": meeting.ref, "state": dd.state},
+            "reported for information",
+        )
+    return [dd.ref for dd in rows]
+
+
+# ------------------------------------------------------------------ read side
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _long_date(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
+    """Delegated decisions as items of kind ``delegated_decision``, with their
+    signatures (for ``--json`` and the paper)."""
+    people = dict(conn.execute(select(Person.id, Person.name)).all())
+    roles: dict[int, set[str]] = {}
+    for pid, role in conn.execute(select(PersonRole.person_id, PersonRole.role)):
+        roles.setdefault(pid, set()).add(role)
+    meetings = dict(conn.execute(select(Meeting.id, Meeting.ref)).all())
+    pot_t, bid_t, org_t = Pot.__table__, Bid.__table__, Organisation.__table__
+    q = (
+        select(
+            DD_T,
+            pot_t.c.name.label("pot_name"),
+            Programme.__table__.c.name.label("programme"),
+            bid_t.c.ref.label("bid_ref"),
+            org_t.c.name.label("sponsor"),
+            RuleSetVersion.__table__.c.name.label("scheme_name"),
+            RuleSetVersion.__table__.c.version.label("scheme_version"),
+            Grant.__table__.c.ref.label("grant_ref"),
+        )
+        .join(pot_t, pot_t.c.id == DD_T.c.pot_id)
+        .join(Programme.__table__, Programme.__table__.c.id == pot_t.c.programme_id)
+        .outerjoin(bid_t, bid_t.c.id == DD_T.c.bid_id)
+        .outerjoin(org_t, org_t.c.id == bid_t.c.sponsor_id)
+        .outerjoin(
+            RuleSetVersion.__table__, RuleSetVersion.__table__.c.id == DD_T.c.rule_set_version_id
+        )
+        .outerjoin(Grant.__table__, Grant.__table__.c.delegated_decision_id == DD_T.c.id)
+        .order_by(DD_T.c.id)
+    )
+    if where is not None:
+        q = q.where(where)
+    rows = conn.execute(q).all()
+    sigs: dict[int, list[dict]] = {}
+    schemes: dict[int | None, Scheme] = {}
+    if rows:
+        for s in conn.execute(
+            select(Signature.__table__)
+            .where(Signature.delegated_decision_id.in_([r.id for r in rows]))
+            .order_by(Signature.id)
+        ):
+            dd = next(r for r in rows if r.id == s.delegated_decision_id)
+            if dd.rule_set_version_id not in schemes:
+                schemes[dd.rule_set_version_id] = stored_scheme(conn, dd.rule_set_version_id)
+            role = schemes[dd.rule_set_version_id].counting_role(roles.get(s.person_id, ()))
+            sigs.setdefault(s.delegated_decision_id, []).append(
+                {
+                    "name": people.get(s.person_id, str(s.person_id)),
+                    "role": ROLE_LABELS.get(role or "", ""),
+                    "decision": s.decision,
+                    "interest_declared": s.interest_declared,
+                    "reason": s.reason,
+                    "signed_at": s.signed_at.isoformat(),
+                    "signed_on": s.signed_at.date().isoformat(),
+                }
+            )
+    out = []
+    for r in rows:
+        out.append(
+            {
+                "ref": r.ref,
+                "kind": "delegated_decision",
+                "title": r.title,
+                "state": r.state,
+                "version": r.version,
+                "bid": r.bid_ref,
+                "accountable_body": r.sponsor,
+                "programme": r.programme,
+                "pot": r.pot_name,
+                "amount_pence": r.amount_pence,
+                "pot_balance_pence": r.pot_balance_pence,
+                "reasons": r.reasons,
+                "alternatives": r.alternatives,
+                "scheme": f"{r.scheme_name} {r.scheme_version}" if r.scheme_name else None,
+                "requested_by": people.get(r.requested_by_id),
+                "requested_on": _iso(r.requested_on),
+                "expires_on": _iso(r.expires_on),
+                "decided_on": _iso(r.decided_on),
+                "grant": r.grant_ref,
+                "reported_at": meetings.get(r.reported_meeting_id),
+                "endorsed_on": _iso(r.endorsed_on),
+                "signatures": sigs.get(r.id, []),
+            }
+        )
+    return out
+
+
+def delegated_report(conn: Connection, meeting_ref: str) -> dict:
+    """The "Delegated decisions – <period>" paper for a meeting: every delegated
+    decision of its programme decided (approved or declined) by the meeting's
+    date and not reported at an earlier meeting, or reported at this one.
+    The period runs from the day after the programme's previous meeting (or
+    from the first such decision, if there was none) to this meeting's date."""
+    m = conn.execute(select(Meeting.__table__).where(Meeting.ref == meeting_ref)).first()
+    if m is None:
+        raise NotFound(f"paper delegated: no meeting {meeting_ref!r}", field="meeting")
+    previous = conn.execute(
+        select(func.max(Meeting.held_on)).where(
+            Meeting.programme_id == m.programme_id, Meeting.held_on < m.held_on
+        )
+    ).scalar()
+    pot_ids = select(Pot.id).where(Pot.programme_id == m.programme_id)
+    reported_here = DD_T.c.reported_meeting_id == m.id
+    unreported = (
+        DD_T.c.reported_meeting_id.is_(None)
+        & DD_T.c.state.in_((*DECIDED, "endorsed"))
+        & (DD_T.c.decided_on <= m.held_on)
+    )
+    items = delegated_items(conn, DD_T.c.pot_id.in_(pot_ids) & (reported_here | unreported))
+    items.sort(key=lambda d: (d["decided_on"] or "", d["ref"]))
+    start = previous + dt.timedelta(days=1) if previous else None
+    if start is None and items:
+        start = dt.date.fromisoformat(items[0]["decided_on"])
+    label = (
+        f"{_long_date(start)} to {_long_date(m.held_on)}"
+        if start
+        else f"up to {_long_date(m.held_on)}"
+    )
+    approved = [d for d in items if d["state"] in APPROVED]
+    declined = [d for d in items if d["state"] == "declined"]
+    by_pot: dict[str, int] = {}
+    for d in approved:
+        by_pot[d["pot"]] = by_pot.get(d["pot"], 0) + d["amount_pence"]
+    return {
+        "meeting": {
+            "ref": m.ref,
+            "title": m.title,
+            "date": m.held_on.isoformat(),
+            "long_date": _long_date(m.held_on),
+        },
+        "period": {
+            "from": start.isoformat() if start else None,
+            "to": m.held_on.isoformat(),
+            "label": label,
+        },
+        "decisions": items,
+        "totals": {
+            "count": len(items),
+            "approved_count": len(approved),
+            "approved_pence": sum(d["amount_pence"] for d in approved),
+            "declined_count": len(declined),
+            "declined_pence": sum(d["amount_pence"] for d in declined),
+            "by_pot": [{"pot": k, "approved_pence": v} for k, v in sorted(by_pot.items())],
+        },
+    }

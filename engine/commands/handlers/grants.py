@@ -1,0 +1,824 @@
+"""Grants after approval: milestone evidence, verification, four-eyes payments,
+re-profiling, extension and closure.
+
+Money rules (each refusal names the field and the figures):
+
+- a payment is released only for a milestone whose evidence was verified,
+  by someone other than the person who verified it (four eyes);
+- never above what is left of the milestone (its amount less what was
+  already paid on it), never above what the grant may still pay
+  (``grant_line(...).unpaid_pence``: awarded − released − paid out, so money
+  recovered or repaid never makes room for more payments);
+- part payments are allowed: the milestone is ``part_paid`` until the
+  payment that brings it to its full amount makes it ``paid``;
+- a re-profile (or an added milestone) may not push the profile above what
+  the grant can pay in all: Σ milestone amounts ≤ paid so far + unpaid
+  (= awarded − released when every payment was against a milestone);
+- closing releases the grant's unpaid commitment to its pot (a RELEASE
+  movement), cancels milestones that never got evidence, and is refused
+  while evidence awaits review or a verified milestone is not yet paid.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import bindparam, func, insert, select
+
+from engine.commands.args import Args
+from engine.commands.service import UnitOfWork, command
+from engine.domain.errors import (
+    MoneyRuleBroken,
+    NotFound,
+    PermissionDenied,
+    TransitionRefused,
+    ValidationError,
+)
+from engine.domain.money import format_pence
+from engine.store.ledger import GrantLedger, grant_line, pot_line
+from engine.store.models import (
+    Bid,
+    Evidence,
+    Grant,
+    GrantChange,
+    Milestone,
+    MoneyMovement,
+    MovementKind,
+    Payment,
+)
+from engine.store.refs import next_ref
+from workflows.grant import GRANT, MILESTONE, PAYABLE
+
+GRANT_T = Grant.__table__
+MS_T = Milestone.__table__
+EV_T = Evidence.__table__
+_GRANT_BY_REF = (
+    select(GRANT_T, Bid.title.label("title"))
+    .join(Bid.__table__, Bid.id == GRANT_T.c.bid_id)
+    .where(GRANT_T.c.ref == bindparam("ref"))
+)
+_MILESTONES = select(MS_T).where(MS_T.c.grant_id == bindparam("grant_id")).order_by(MS_T.c.seq)
+_PAID_BY_MILESTONE = (
+    select(Payment.milestone_id, func.sum(Payment.amount_pence))
+    .where(Payment.grant_id == bindparam("grant_id"))
+    .group_by(Payment.milestone_id)
+)
+_OPEN_EVIDENCE = (
+    select(EV_T)
+    .where(EV_T.c.milestone_id == bindparam("milestone_id"), EV_T.c.state == "submitted")
+    .order_by(EV_T.c.id.desc())
+    .limit(1)
+)
+
+# Why a milestone in the wrong state cannot take the step, per trigger.
+_ONLY_WHEN = {
+    "submit_evidence": "evidence is submitted for a milestone that is planned or whose "
+    "evidence was rejected",
+    "verify": "only evidence awaiting review can be verified (the milestone must be evidenced)",
+    "reject_evidence": "only evidence awaiting review can be rejected (the milestone must be "
+    "evidenced)",
+    "pay": "a payment is released only after the milestone's evidence has been verified",
+    "reprofile": "a milestone paid in full or cancelled cannot be re-profiled",
+}
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_grant(uow: UnitOfWork, ref: str) -> Any:
+    """The grant's row (all columns, plus its bid's ``title``), or a refusal naming the ref."""
+    row = uow.conn.execute(_GRANT_BY_REF, {"ref": ref}).first()
+    if row is None:
+        raise NotFound(f"{uow.command}: grant: no grant {ref!r}", field="grant", item=ref)
+    return row
+
+
+def milestones_of(uow: UnitOfWork, grant_id: int) -> list[Any]:
+    return list(uow.conn.execute(_MILESTONES, {"grant_id": grant_id}))
+
+
+def paid_by_milestone(uow: UnitOfWork, grant_id: int) -> dict[int, int]:
+    """milestone id -> pence paid on it."""
+    return {
+        mid: int(total or 0)
+        for mid, total in uow.conn.execute(_PAID_BY_MILESTONE, {"grant_id": grant_id})
+    }
+
+
+def load_milestone(uow: UnitOfWork, grant: Any, seq: int) -> Any:
+    rows = milestones_of(uow, grant.id)
+    for m in rows:
+        if m.seq == seq:
+            return m
+    have = ", ".join(str(m.seq) for m in rows) or "none (add one with add_milestone)"
+    raise NotFound(
+        f"{uow.command}: milestone: {grant.ref} has no milestone {seq}; its milestones are: {have}",
+        field="milestone",
+        item=grant.ref,
+    )
+
+
+def _label(grant: Any, m: Any) -> str:
+    return f"{grant.ref} milestone {m.seq} ({m.outcome})"
+
+
+def _name(uow: UnitOfWork, person_id: int | None) -> str:
+    if person_id is None:
+        return "the system"
+    for p in uow.directory.people_by_email.values():
+        if p.id == person_id:
+            return f"{p.name} ({p.email})"
+    return f"person #{person_id}"
+
+
+def _grant_step(uow: UnitOfWork, trigger: str, grant: Any) -> str:
+    try:
+        return uow.step(GRANT, trigger, grant.state, grant.ref)
+    except TransitionRefused as exc:
+        raise TransitionRefused(
+            f"{uow.command}: grant: {exc.message}", field="grant", item=grant.ref
+        ) from None
+
+
+def _milestone_step(uow: UnitOfWork, trigger: str, grant: Any, m: Any, why: str = "") -> str:
+    try:
+        return uow.step(MILESTONE, trigger, m.state, grant.ref)
+    except TransitionRefused:
+        hint = why or _ONLY_WHEN.get(trigger, "")
+        raise TransitionRefused(
+            f"{uow.command}: milestone: {_label(grant, m)} is {m.state} "
+            f"({MILESTONE.states[m.state]}); {hint}",
+            field="milestone",
+            item=grant.ref,
+        ) from None
+
+
+def _money(line: GrantLedger) -> str:
+    parts = [f"awarded {format_pence(line.awarded_pence)}"]
+    if line.released_pence:
+        parts.append(f"released {format_pence(line.released_pence)}")
+    parts.append(f"paid {format_pence(line.paid_out_pence)}")
+    if line.recovered_pence or line.repaid_pence:
+        parts.append(f"of which {format_pence(line.recovered_pence + line.repaid_pence)} came back")
+    return ", ".join(parts)
+
+
+def _contacts(uow: UnitOfWork, grant: Any) -> tuple[str, list[tuple[str, str]]]:
+    from engine.commands.handlers.intake import sponsor_contacts
+
+    org = uow.directory.orgs_by_id[grant.accountable_body_id]
+    return org.name, sponsor_contacts(uow, org)
+
+
+def _figures(uow: UnitOfWork, grant: Any, m: Any, body: str) -> dict:
+    """What every grant message carries: the grant, the milestone and the money."""
+    line = grant_line(uow.conn, grant.id)
+    paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
+    return {
+        "grant": grant.ref,
+        "title": grant.title,
+        "body": body,
+        "milestone": m.seq,
+        "outcome": m.outcome,
+        "due_on": m.due_on.isoformat(),
+        "milestone_pence": m.payment_pence,
+        "milestone_paid_pence": paid,
+        "milestone_left_pence": m.payment_pence - paid,
+        "awarded_pence": line.awarded_pence,
+        "grant_paid_pence": line.paid_pence,
+        "grant_unpaid_pence": line.unpaid_pence,
+    }
+
+
+def _check_due(uow: UnitOfWork, grant: Any, due: dt.date, field: str) -> None:
+    if due < grant.approved_on:
+        raise ValidationError(
+            f"{uow.command}: {field}: {due} is before {grant.ref} was approved "
+            f"({grant.approved_on}); a milestone falls due during delivery",
+            field=field,
+        )
+    if grant.ends_on is not None and due > grant.ends_on:
+        raise ValidationError(
+            f"{uow.command}: {field}: {due} is after {grant.ref}'s delivery ends "
+            f"({grant.ends_on}); extend the grant first (extend_grant)",
+            field=field,
+        )
+
+
+def _check_profile(
+    uow: UnitOfWork, grant: Any, amounts: dict[int, int], extra: int = 0, field: str = "amount"
+) -> int:
+    """Refuse a change that pushes the profile above what the grant can pay in all.
+
+    ``amounts``: new amounts by milestone id; ``extra``: a milestone being added.
+    The grant can pay in all what it has paid on its milestones plus what it may
+    still pay (unpaid). A change that does not raise the profile is let through
+    even if the profile was already above (a grant approved for less than the
+    bid's profile). Returns the new profile total."""
+    rows = [m for m in milestones_of(uow, grant.id) if m.state != "cancelled"]
+    paid = paid_by_milestone(uow, grant.id)
+    old_total = sum(m.payment_pence for m in rows)
+    new_total = sum(amounts.get(m.id, m.payment_pence) for m in rows) + extra
+    line = grant_line(uow.conn, grant.id)
+    can_pay = sum(paid.get(m.id, 0) for m in rows) + line.unpaid_pence
+    if new_total > can_pay and new_total > old_total:
+        raise MoneyRuleBroken(
+            f"{uow.command}: {field}: the profile would total {format_pence(new_total)} "
+            f"(now {format_pence(old_total)}), but {grant.ref} can pay at most "
+            f"{format_pence(can_pay)} in all ({_money(line)}; "
+            f"{format_pence(line.unpaid_pence)} may still be paid); the milestones may not "
+            "add up to more than the grant",
+            field=field,
+            item=grant.ref,
+        )
+    return new_total
+
+
+def _files(args: Args) -> list[str]:
+    files = args.items("files")
+    out = []
+    for i, f in enumerate(files, start=1):
+        if not isinstance(f, str) or not f.strip() or len(f) > 300:
+            raise ValidationError(
+                f"{args.command}: files[{i}]: {f!r} is not a file name (text, at most 300 "
+                "characters)",
+                field="files",
+            )
+        out.append(f.strip())
+    return out
+
+
+def _scope(uow: UnitOfWork, grant: Any, what: str) -> None:
+    try:
+        uow.require_scope(grant.accountable_body_id, what)
+    except PermissionDenied as exc:
+        body = uow.directory.orgs_by_id[grant.accountable_body_id].name
+        raise PermissionDenied(
+            f"{uow.command}: grant: {grant.ref} is a grant to {body}; {exc.message}",
+            field="grant",
+            item=grant.ref,
+        ) from None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``months`` later; a month-end stays a month-end (30 June + 6 = 31 December,
+    31 August + 6 = 29 February in a leap year)."""
+    later = day + relativedelta(months=months)
+    if day.day == calendar.monthrange(day.year, day.month)[1]:
+        later = later.replace(day=calendar.monthrange(later.year, later.month)[1])
+    return later
+
+
+# ---------------------------------------------------------------- evidence
+
+
+@command("submit_evidence", summary="Submit evidence that a grant's milestone was achieved")
+def submit_evidence(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(MILESTONE, "submit_evidence")
+    grant = load_grant(uow, args.text("grant", max_len=40))
+    seq = args.integer("milestone", minimum=1)
+    summary = args.text("summary", max_len=8000)
+    files = _files(args)
+    args.done()
+    _scope(uow, grant, "submit evidence")
+    _grant_step(uow, "submit_evidence", grant)
+    m = load_milestone(uow, grant, seq)
+    uow.check_version(grant.ref, m.version, args)
+    state = _milestone_step(uow, "submit_evidence", grant, m)
+    evidence_id = uow.conn.execute(
+        insert(Evidence).values(
+            milestone_id=m.id,
+            summary=summary,
+            files=files,
+            submitted_by_id=uow.actor.person_id,
+            submitted_on=uow.today,
+            state="submitted",
+        )
+    ).inserted_primary_key[0]
+    uow.update_versioned(Milestone, m.id, m.version, {"state": state}, grant.ref)
+    uow.record(
+        grant.ref,
+        {"milestone": seq, "state": m.state},
+        {
+            "milestone": seq,
+            "state": state,
+            "evidence": evidence_id,
+            "summary": summary,
+            "files": files,
+        },
+    )
+    return {"grant": grant.ref, "milestone": seq, "state": state, "evidence": evidence_id}
+
+
+def _review(uow: UnitOfWork, args: Args, trigger: str, note_field: str, required: bool) -> dict:
+    uow.authorise(MILESTONE, trigger)
+    grant = load_grant(uow, args.text("grant", max_len=40))
+    seq = args.integer("milestone", minimum=1)
+    note = args.text(note_field, required=required, max_len=4000)
+    args.done()
+    _grant_step(uow, trigger, grant)
+    m = load_milestone(uow, grant, seq)
+    uow.check_version(grant.ref, m.version, args)
+    state = _milestone_step(uow, trigger, grant, m)
+    evidence = uow.conn.execute(_OPEN_EVIDENCE, {"milestone_id": m.id}).first()
+    if evidence is None:  # evidenced always has a submission; a guard, not a path
+        raise ValidationError(
+            f"{uow.command}: milestone: {_label(grant, m)} has no evidence awaiting review",
+            field="milestone",
+        )
+    verdict = "verified" if trigger == "verify" else "rejected"
+    uow.conn.execute(
+        EV_T.update()
+        .where(EV_T.c.id == evidence.id)
+        .values(
+            state=verdict,
+            reviewed_by_id=uow.actor.person_id,
+            reviewed_on=uow.today,
+            review_note=note,
+        )
+    )
+    values: dict[str, Any] = {"state": state}
+    if verdict == "verified":
+        values.update(verified_by_id=uow.actor.person_id, verified_on=uow.today)
+    uow.update_versioned(Milestone, m.id, m.version, values, grant.ref)
+    uow.record(
+        grant.ref,
+        {"milestone": seq, "state": m.state},
+        {
+            "milestone": seq,
+            "state": state,
+            "evidence": evidence.id,
+            verdict + "_by": uow.actor.label,
+        },
+        note,
+    )
+    body, contacts = _contacts(uow, grant)
+    context = {
+        **_figures(uow, grant, m, body),
+        "reviewed_by": uow.actor.name,
+        "reviewed_on": uow.today.isoformat(),
+        "note": note,
+        "submitted_on": evidence.submitted_on.isoformat(),
+        "evidence_summary": evidence.summary,
+    }
+    template = f"evidence_{verdict}"
+    subject = {
+        "verified": f"{grant.ref}: evidence for milestone {seq} verified",
+        "rejected": f"{grant.ref}: evidence for milestone {seq} not accepted",
+    }[verdict]
+    for name, email in contacts:
+        uow.notify(
+            key=f"{template}:{grant.ref}/{seq}:{evidence.id}:{email}",
+            to=email,
+            template=template,
+            subject=subject,
+            context={**context, "name": name},
+        )
+    return {"grant": grant.ref, "milestone": seq, "state": state, "evidence": evidence.id}
+
+
+@command("verify_milestone", summary="An officer verifies a milestone's evidence")
+def verify_milestone(uow: UnitOfWork, args: Args) -> dict:
+    return _review(uow, args, "verify", "note", required=False)
+
+
+@command("reject_evidence", summary="An officer rejects a milestone's evidence, with the reason")
+def reject_evidence(uow: UnitOfWork, args: Args) -> dict:
+    return _review(uow, args, "reject_evidence", "reason", required=True)
+
+
+# ---------------------------------------------------------------- payment
+
+
+@command(
+    "release_payment",
+    summary="Release a payment for a verified milestone (not by its verifier)",
+)
+def release_payment(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(MILESTONE, "pay")
+    grant = load_grant(uow, args.text("grant", max_len=40))
+    seq = args.integer("milestone", minimum=1)
+    amount = args.pence("amount", required=False)
+    args.done()
+    _grant_step(uow, "pay", grant)
+    m = load_milestone(uow, grant, seq)
+    uow.check_version(grant.ref, m.version, args)
+    if m.state == "paid":
+        why = "it has been paid in full; nothing is left to pay on it"
+    else:
+        why = _ONLY_WHEN["pay"]
+    _milestone_step(uow, "pay", grant, m, why)
+    if m.verified_by_id == uow.actor.person_id:
+        raise PermissionDenied(
+            f"release_payment: by: {_name(uow, m.verified_by_id)} verified {_label(grant, m)} "
+            f"on {m.verified_on}; four eyes: the payment must be released by someone other "
+            "than the verifier (another officer, or finance)",
+            field="by",
+            item=grant.ref,
+        )
+    paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
+    left = m.payment_pence - paid
+    if amount is None:
+        amount = left
+        if amount <= 0:
+            raise MoneyRuleBroken(
+                f"release_payment: milestone: nothing is left to pay on {_label(grant, m)} "
+                f"(its amount is {format_pence(m.payment_pence)}, {format_pence(paid)} paid)",
+                field="milestone",
+                item=grant.ref,
+            )
+    if amount > left:
+        raise MoneyRuleBroken(
+            f"release_payment: amount: {format_pence(amount)} is more than is left to pay on "
+            f"{_label(grant, m)}: its amount is {format_pence(m.payment_pence)} and "
+            f"{format_pence(paid)} has been paid, so at most {format_pence(left)}",
+            field="amount",
+            item=grant.ref,
+        )
+    line = grant_line(uow.conn, grant.id)
+    if amount > line.unpaid_pence:
+        raise MoneyRuleBroken(
+            f"release_payment: amount: {format_pence(amount)} is more than remains of "
+            f"{grant.ref}: {_money(line)}, so at most {format_pence(line.unpaid_pence)} "
+            "may still be paid",
+            field="amount",
+            item=grant.ref,
+        )
+    conn = uow.conn
+    full = paid + amount == m.payment_pence
+    state = uow.step(MILESTONE, "pay" if full else "pay_part", m.state, grant.ref)
+    pay_ref = next_ref(conn, Payment, "payment")
+    conn.execute(
+        insert(Payment).values(
+            ref=pay_ref,
+            grant_id=grant.id,
+            milestone_id=m.id,
+            amount_pence=amount,
+            released_by_id=uow.actor.person_id,
+            released_on=uow.today,
+        )
+    )
+    conn.execute(
+        insert(MoneyMovement).values(
+            pot_id=grant.pot_id,
+            kind=MovementKind.PAY.value,
+            amount_pence=amount,
+            booked_on=uow.today,
+            item_ref=pay_ref,
+            grant_id=grant.id,
+            note=f"{grant.ref} milestone {m.seq}: {m.outcome}"[:500],
+        )
+    )
+    uow.update_versioned(Milestone, m.id, m.version, {"state": state}, grant.ref)
+    uow.record(
+        grant.ref,
+        {
+            "milestone": seq,
+            "state": m.state,
+            "milestone_paid_pence": paid,
+            "grant_paid_pence": line.paid_pence,
+        },
+        {
+            "milestone": seq,
+            "state": state,
+            "payment": pay_ref,
+            "amount_pence": amount,
+            "milestone_paid_pence": paid + amount,
+            "grant_paid_pence": line.paid_pence + amount,
+        },
+    )
+    body, contacts = _contacts(uow, grant)
+    context = {
+        **_figures(uow, grant, m, body),
+        "payment": pay_ref,
+        "amount_pence": amount,
+        "released_on": uow.today.isoformat(),
+        "part": not full,
+    }
+    for name, email in contacts:
+        uow.notify(
+            key=f"payment_released:{pay_ref}:{email}",
+            to=email,
+            template="payment_released",
+            subject=f"{grant.ref}: payment {pay_ref} of {format_pence(amount)} released",
+            context={**context, "name": name},
+        )
+    return {
+        "payment": pay_ref,
+        "grant": grant.ref,
+        "milestone": seq,
+        "amount_pence": amount,
+        "state": state,
+        "milestone_paid_pence": paid + amount,
+        "milestone_left_pence": left - amount,
+        "grant_paid_pence": line.paid_pence + amount,
+        "grant_unpaid_pence": line.unpaid_pence - amount,
+    }
+
+
+# ---------------------------------------------------------------- changes
+
+
+def _change(
+    uow: UnitOfWork,
+    grant: Any,
+    kind: str,
+    approved_by: str,
+    reason: str,
+    before: dict,
+    after: dict,
+) -> int:
+    return uow.conn.execute(
+        insert(GrantChange).values(
+            grant_id=grant.id,
+            kind=kind,
+            approved_by=approved_by,
+            approved_on=uow.today,
+            reason=reason,
+            before=before,
+            after=after,
+            recorded_by_id=uow.actor.person_id,
+        )
+    ).inserted_primary_key[0]
+
+
+def _line_json(m: Any) -> dict:
+    return {
+        "milestone": m.seq,
+        "outcome": m.outcome,
+        "due_on": m.due_on.isoformat(),
+        "payment_pence": m.payment_pence,
+    }
+
+
+@command(
+    "reprofile_milestone",
+    summary="Re-profile a milestone (due date, amount, outcome) with the approval recorded",
+)
+def reprofile_milestone(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(MILESTONE, "reprofile")
+    grant = load_grant(uow, args.text("grant", max_len=40))
+    seq = args.integer("milestone", minimum=1)
+    due = args.date("due", required=False)
+    amount = args.pence("amount", required=False, allow_zero=True)
+    outcome = args.text("outcome", required=False, max_len=1000) or None
+    approved_by = args.text("approved_by", max_len=300)
+    reason = args.text("reason", required=False, max_len=4000)
+    args.done()
+    _grant_step(uow, "reprofile", grant)
+    m = load_milestone(uow, grant, seq)
+    uow.check_version(grant.ref, m.version, args)
+    _milestone_step(uow, "reprofile", grant, m)
+    values: dict[str, Any] = {}
+    if due is not None and due != m.due_on:
+        _check_due(uow, grant, due, "due")
+        values["due_on"] = due
+    if outcome is not None and outcome != m.outcome:
+        values["outcome"] = outcome
+    paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
+    total = None
+    if amount is not None and amount != m.payment_pence:
+        if amount < paid:
+            raise MoneyRuleBroken(
+                f"reprofile_milestone: amount: {format_pence(amount)} is less than the "
+                f"{format_pence(paid)} already paid on {_label(grant, m)}",
+                field="amount",
+                item=grant.ref,
+            )
+        total = _check_profile(uow, grant, {m.id: amount})
+        values["payment_pence"] = amount
+    if not values:
+        raise ValidationError(
+            f"reprofile_milestone: nothing to change: give due, amount or outcome different "
+            f"from {_label(grant, m)}'s (due {m.due_on}, amount "
+            f"{format_pence(m.payment_pence)})",
+            field="due",
+        )
+    state = m.state
+    if m.state in PAYABLE and paid >= values.get("payment_pence", m.payment_pence):
+        state = uow.step(MILESTONE, "settle", m.state, grant.ref)  # nothing more is owed
+        values["state"] = state
+    before = _line_json(m)
+    after = {
+        **before,
+        "outcome": values.get("outcome", m.outcome),
+        "due_on": values.get("due_on", m.due_on).isoformat(),
+        "payment_pence": values.get("payment_pence", m.payment_pence),
+    }
+    change_id = _change(uow, grant, "reprofile", approved_by, reason, before, after)
+    uow.update_versioned(Milestone, m.id, m.version, values, grant.ref)
+    uow.record(
+        grant.ref,
+        {**before, "state": m.state},
+        {**after, "state": state, "approved_by": approved_by, "change": change_id},
+        reason,
+    )
+    out = {
+        "grant": grant.ref,
+        "milestone": seq,
+        "state": state,
+        "change": change_id,
+        "before": before,
+        "after": after,
+    }
+    if total is not None:
+        out["profile_pence"] = total
+    return out
+
+
+@command(
+    "add_milestone",
+    summary="Add a milestone to a grant's profile (e.g. one made without a profile)",
+)
+def add_milestone(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(GRANT, "reprofile")
+    grant = load_grant(uow, args.text("grant", max_len=40))
+    outcome = args.text("outcome", max_len=1000)
+    due = args.date("due")
+    amount = args.pence("amount")
+    approved_by = args.text("approved_by", max_len=300)
+    reason = args.text("reason", required=False, max_len=4000)
+    args.done()
+    _grant_step(uow, "reprofile", grant)
+    uow.check_version(grant.ref, grant.version, args)
+    _check_due(uow, grant, due, "due")
+    total = _check_profile(uow, grant, {}, extra=amount)
+    conn = uow.conn
+    seq = (
+        conn.execute(
+            select(func.max(Milestone.seq)).where(Milestone.bid_id == grant.bid_id)
+        ).scalar()
+        or 0
+    ) + 1
+    conn.execute(
+        insert(Milestone).values(
+            bid_id=grant.bid_id,
+            grant_id=grant.id,
+            seq=seq,
+            outcome=outcome,
+            due_on=due,
+            payment_pence=amount,
+            state="planned",
+            version=1,
+        )
+    )
+    after = {
+        "milestone": seq,
+        "outcome": outcome,
+        "due_on": due.isoformat(),
+        "payment_pence": amount,
+    }
+    change_id = _change(uow, grant, "reprofile", approved_by, reason, {}, after)
+    uow.record(
+        grant.ref,
+        {},
+        {**after, "approved_by": approved_by, "change": change_id, "profile_pence": total},
+        reason,
+    )
+    return {
+        "grant": grant.ref,
+        "milestone": seq,
+        "state": "planned",
+        "change": change_id,
+        "profile_pence": total,
+    }
+
+
+@command("extend_grant", summary="Extend a grant's delivery (by months or to a date)")
+def extend_grant(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(GRANT, "extend")
+    grant = load_grant(uow, args.text("grant", max_len=40))
+    months = args.integer("months", required=False, minimum=1)
+    until = args.date("until", required=False)
+    approved_by = args.text("approved_by", max_len=300)
+    reason = args.text("reason", required=False, max_len=4000)
+    args.done()
+    if (months is None) == (until is None):
+        raise ValidationError(
+            "extend_grant: months: give either months (e.g. 6) or until (a date), not "
+            + ("both" if months is not None else "neither"),
+            field="months",
+        )
+    _grant_step(uow, "extend", grant)
+    uow.check_version(grant.ref, grant.version, args)
+    if grant.ends_on is not None:
+        base, base_is = grant.ends_on, "its end date"
+    else:
+        dues = [m.due_on for m in milestones_of(uow, grant.id) if m.state != "cancelled"]
+        if dues:
+            base, base_is = max(dues), "its last milestone's due date (it had no end date)"
+        else:
+            base, base_is = grant.approved_on, "its approval date (no end date, no milestones)"
+    new_end = add_months(base, months) if months is not None else until
+    if new_end <= base:
+        raise ValidationError(
+            f"extend_grant: until: {new_end} is not later than {grant.ref}'s delivery end "
+            f"({base}, {base_is}); an extension must move it later",
+            field="until",
+        )
+    before = {
+        "ends_on": grant.ends_on.isoformat() if grant.ends_on else None,
+        "extended_from": base.isoformat(),
+        "from": base_is,
+    }
+    after = {"ends_on": new_end.isoformat(), "months": months}
+    change_id = _change(uow, grant, "extend", approved_by, reason, before, after)
+    uow.update_versioned(Grant, grant.id, grant.version, {"ends_on": new_end}, grant.ref)
+    uow.record(
+        grant.ref, before, {**after, "approved_by": approved_by, "change": change_id}, reason
+    )
+    return {
+        "grant": grant.ref,
+        "ends_on": new_end.isoformat(),
+        "extended_from": base.isoformat(),
+        "from": base_is,
+        "change": change_id,
+    }
+
+
+# ---------------------------------------------------------------- closure
+
+
+@command("close_grant", summary="Close a grant: release unspent money to its pot")
+def close_grant(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(GRANT, "close")
+    grant = load_grant(uow, args.text("grant", max_len=40))
+    reason = args.text("reason", max_len=4000)
+    args.done()
+    state = _grant_step(uow, "close", grant)
+    uow.check_version(grant.ref, grant.version, args)
+    rows = milestones_of(uow, grant.id)
+    paid = paid_by_milestone(uow, grant.id)
+    blockers = []
+    for m in rows:
+        left = m.payment_pence - paid.get(m.id, 0)
+        if m.state == "evidenced":
+            blockers.append(
+                f"milestone {m.seq} ({m.outcome}) has evidence awaiting review: verify it or "
+                "reject it"
+            )
+        elif m.state in PAYABLE and left > 0:
+            blockers.append(
+                f"milestone {m.seq} ({m.outcome}) is verified and {format_pence(left)} of it is "
+                "unpaid: release the payment, or re-profile its amount down to what was paid "
+                "(with the approval)"
+            )
+    if blockers:
+        raise TransitionRefused(
+            f"close_grant: grant: {grant.ref} cannot close yet: " + "; ".join(blockers),
+            field="grant",
+            item=grant.ref,
+        )
+    cancelled, settled = [], []
+    for m in rows:
+        if m.state in ("planned", "evidence_rejected"):
+            new = uow.step(MILESTONE, "cancel", m.state, grant.ref)
+            cancelled.append(m.seq)
+        elif m.state in PAYABLE:  # verified, nothing left to pay (a £0 line)
+            new = uow.step(MILESTONE, "settle", m.state, grant.ref)
+            settled.append(m.seq)
+        else:
+            continue
+        uow.update_versioned(Milestone, m.id, m.version, {"state": new}, grant.ref)
+    line = grant_line(uow.conn, grant.id)
+    release = line.unpaid_pence
+    if release > 0:
+        uow.conn.execute(
+            insert(MoneyMovement).values(
+                pot_id=grant.pot_id,
+                kind=MovementKind.RELEASE.value,
+                amount_pence=release,
+                booked_on=uow.today,
+                item_ref=grant.ref,
+                grant_id=grant.id,
+                note=f"{grant.ref} closed: unspent commitment released",
+            )
+        )
+    uow.update_versioned(
+        Grant, grant.id, grant.version, {"state": state, "closed_on": uow.today}, grant.ref
+    )
+    uow.record(
+        grant.ref,
+        {"state": grant.state, "unpaid_pence": release, "paid_pence": line.paid_pence},
+        {
+            "state": state,
+            "closed_on": uow.today,
+            "released_pence": release,
+            "cancelled_milestones": cancelled,
+            "settled_milestones": settled,
+        },
+        reason,
+    )
+    pot = pot_line(uow.conn, grant.pot_id)
+    return {
+        "grant": grant.ref,
+        "state": state,
+        "released_pence": release,
+        "paid_pence": line.paid_pence,
+        "cancelled_milestones": cancelled,
+        "pot": pot.name,
+        "pot_available_pence": pot.available_pence,
+    }

@@ -1,0 +1,196 @@
+"""Programmes, pots, and ratified changes to their allocations.
+
+Allocations change only through a recorded ratification: there is no other
+command that writes an ``allocate`` movement.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import insert
+
+from engine.commands.args import Args
+from engine.commands.service import UnitOfWork, command
+from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
+from engine.domain.money import format_pence
+from engine.store.directory import PotRow
+from engine.store.ledger import ledger
+from engine.store.models import MoneyMovement, MovementKind, Pot, Programme, ProgrammeChange
+from engine.store.refs import next_ref
+
+
+def find_programme(uow: UnitOfWork, name: str | None, field: str = "programme") -> tuple[int, str]:
+    """(id, name) of the named programme, or of the only one."""
+    progs = uow.directory.programmes
+    if name:
+        for pid, pname in progs.items():
+            if pname.lower() == name.strip().lower():
+                return pid, pname
+        raise NotFound(f"{uow.command}: {field}: no programme called {name!r}", field=field)
+    if len(progs) == 1:
+        return next(iter(progs.items()))
+    if not progs:
+        raise NotFound(f"{uow.command}: there is no programme yet", field=field)
+    raise ValidationError(
+        f"{uow.command}: {field}: there are {len(progs)} programmes; say which "
+        f"({', '.join(progs.values())})",
+        field=field,
+    )
+
+
+def find_pot(
+    uow: UnitOfWork, name: str, programme_id: int | None = None, field: str = "pot"
+) -> PotRow:
+    pots = [
+        p
+        for p in uow.directory.pots_named(name)
+        if programme_id is None or p.programme_id == programme_id
+    ]
+    if len(pots) == 1:
+        return pots[0]
+    if len(pots) > 1:
+        raise ValidationError(
+            f"{uow.command}: {field}: {name!r} is a pot of several programmes "
+            f"({', '.join(p.programme for p in pots)}); say which programme",
+            field=field,
+        )
+    known = [
+        p.name for p in uow.directory.pots if programme_id is None or p.programme_id == programme_id
+    ]
+    raise NotFound(
+        f"{uow.command}: {field}: no pot called {name!r}; pots are: {', '.join(known) or 'none'}",
+        field=field,
+    )
+
+
+def _read_allocations(uow: UnitOfWork, args: Args, name: str) -> dict[str, int]:
+    raw = args.mapping(name)
+    if not raw:
+        raise ValidationError(f"{uow.command}: {name}: name at least one pot", field=name)
+    out: dict[str, int] = {}
+    for pot_name, amount in raw.items():
+        sub = Args(uow.command, {f"{name}.{pot_name}": amount})
+        out[str(pot_name).strip()] = sub.pence(f"{name}.{pot_name}", allow_zero=True)
+    return out
+
+
+def _new_pot(uow: UnitOfWork, programme_id: int, name: str) -> int:
+    uow.touch_directory()
+    return uow.conn.execute(
+        insert(Pot).values(programme_id=programme_id, name=name, version=1)
+    ).inserted_primary_key[0]
+
+
+def _ratify(
+    uow: UnitOfWork,
+    programme_id: int,
+    changes: list[dict],
+    old_total: int,
+    ratified_by: str,
+    reason: str,
+) -> tuple[str, int]:
+    """The only writer of allocations: one movement per changed pot and the
+    ratification record. ``changes``: {pot, pot_id, from_pence, to_pence}."""
+    conn = uow.conn
+    for c in changes:
+        conn.execute(
+            insert(MoneyMovement).values(
+                pot_id=c["pot_id"],
+                kind=MovementKind.ALLOCATE.value,
+                amount_pence=c["to_pence"] - c["from_pence"],
+                booked_on=uow.today,
+                item_ref=None,
+                note=ratified_by,
+            )
+        )
+    public = [{k: c[k] for k in ("pot", "from_pence", "to_pence")} for c in changes]
+    new_total = old_total + sum(c["to_pence"] - c["from_pence"] for c in changes)
+    ref = next_ref(conn, ProgrammeChange, "programme_change")
+    conn.execute(
+        insert(ProgrammeChange).values(
+            ref=ref,
+            programme_id=programme_id,
+            ratified_on=uow.today,
+            ratified_by=ratified_by,
+            reason=reason,
+            old_total_pence=old_total,
+            new_total_pence=new_total,
+            changes=public,
+            recorded_by_id=uow.actor.person_id,
+        )
+    )
+    uow.record(
+        ref,
+        {"total_pence": old_total, **{c["pot"]: c["from_pence"] for c in public}},
+        {"total_pence": new_total, **{c["pot"]: c["to_pence"] for c in public}},
+        f"{reason} ({ratified_by})",
+    )
+    return ref, new_total
+
+
+@command("create_programme", roles={"director"}, summary="Establish a programme and its pots")
+def create_programme(uow: UnitOfWork, args: Args) -> dict:
+    name = args.text("name", max_len=200)
+    pots = _read_allocations(uow, args, "pots")
+    starts_on = args.date("starts_on", required=False)
+    ends_on = args.date("ends_on", required=False)
+    ratified_by = args.text("ratified_by", required=False, default="establishment of the programme")
+    args.done()
+    if starts_on and ends_on and ends_on <= starts_on:
+        raise ValidationError("create_programme: ends_on: must be after starts_on", field="ends_on")
+    if any(p.lower() == name.lower() for p in uow.directory.programmes.values()):
+        raise ValidationError(f"create_programme: name: {name!r} already exists", field="name")
+    prog_id = uow.conn.execute(
+        insert(Programme).values(name=name, starts_on=starts_on, ends_on=ends_on, version=1)
+    ).inserted_primary_key[0]
+    uow.touch_directory()
+    changes = [
+        {"pot": pot, "pot_id": _new_pot(uow, prog_id, pot), "from_pence": 0, "to_pence": amount}
+        for pot, amount in pots.items()
+    ]
+    ref, total = _ratify(uow, prog_id, changes, 0, ratified_by, "programme established")
+    return {"programme": name, "ref": ref, "total_pence": total}
+
+
+@command(
+    "ratify_programme_change",
+    roles={"officer", "director"},
+    summary="Record a Board-ratified change to pot allocations (and so the programme total)",
+)
+def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
+    prog_id, _ = find_programme(uow, args.text("programme", required=False))
+    new = _read_allocations(uow, args, "pots")
+    ratified_by = args.text("ratified_by", max_len=300)
+    reason = args.text("reason", max_len=2000)
+    args.done()
+    lines = {line.name.lower(): line for line in ledger(uow.conn, prog_id)}
+    old_total = sum(line.allocated_pence for line in lines.values())
+    changes = []
+    for pot_name, amount in new.items():
+        line = lines.get(pot_name.lower())
+        if line is None:
+            pot_id, name, before, committed = _new_pot(uow, prog_id, pot_name), pot_name, 0, 0
+        else:
+            pot_id, name = line.pot_id, line.name
+            before, committed = line.allocated_pence, line.committed_pence
+        if amount < committed:
+            raise MoneyRuleBroken(
+                f"ratify_programme_change: pots.{name}: cannot set the pot to "
+                f"{format_pence(amount)}: {format_pence(committed)} is already committed from it",
+                field=f"pots.{name}",
+            )
+        if amount != before:
+            changes.append(
+                {"pot": name, "pot_id": pot_id, "from_pence": before, "to_pence": amount}
+            )
+    if not changes:
+        raise ValidationError(
+            "ratify_programme_change: pots: nothing changes; every pot already has that allocation",
+            field="pots",
+        )
+    ref, new_total = _ratify(uow, prog_id, changes, old_total, ratified_by, reason)
+    return {
+        "ref": ref,
+        "old_total_pence": old_total,
+        "new_total_pence": new_total,
+        "changes": [{k: c[k] for k in ("pot", "from_pence", "to_pence")} for c in changes],
+    }

@@ -1,0 +1,312 @@
+"""Returns a grant owes: quarterly progress reports and efficiency-savings
+returns (savings delivered to date, savings anticipated).
+
+The minimal part that deposit settlement reads: a sponsor (or an officer)
+submits a return for a financial quarter; an officer accepts it or queries it
+back to the sponsor. Issue 5 adds schedules (returns created ``due`` ahead of
+time), reminders and the sweep on top: ``submit_return`` fills such a
+scheduled return when one exists for the same grant, kind and quarter.
+
+Also here, because the money handlers share them: finding a grant by ref,
+financial quarters, and dates in words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.engine import Connection
+
+from engine.commands.args import Args
+from engine.commands.service import UnitOfWork, command
+from engine.domain.errors import NotFound, TransitionRefused, ValidationError
+from engine.domain.money import format_pence
+from engine.store.models import Grant, Return
+from engine.store.refs import next_ref
+from workflows.base import Workflow
+from workflows.returns import RETURN
+
+GRANT_T = Grant.__table__
+RET_T = Return.__table__
+_GRANT_BY_REF = select(GRANT_T).where(GRANT_T.c.ref == bindparam("ref"))
+_RETURN_BY_REF = select(RET_T).where(RET_T.c.ref == bindparam("ref"))
+_RETURN_FOR_PERIOD = select(RET_T).where(
+    RET_T.c.grant_id == bindparam("grant_id"),
+    RET_T.c.kind == bindparam("kind"),
+    RET_T.c.period_end == bindparam("period_end"),
+)
+KINDS = ("savings", "progress", "monitoring", "benefits")
+HALF_YEAR_ENDS = {(9, 30), (3, 31)}
+QUARTER_ENDS = ((3, 31), (6, 30), (9, 30), (12, 31))
+DAYS_TO_RETURN = 30  # default: a return is due 30 days after its quarter ends
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def long_date(day: dt.date) -> str:
+    """31 Mar 2012"""
+    return f"{day.day} {day:%b %Y}"
+
+
+def load_grant(uow: UnitOfWork, ref: str, field: str = "grant") -> Any:
+    """The grant's row (all columns), or a refusal naming the field; a
+    cancelled grant (its approval reversed) is refused too."""
+    row = uow.conn.execute(_GRANT_BY_REF, {"ref": ref}).first()
+    if row is None:
+        raise NotFound(f"{uow.command}: {field}: no grant {ref!r}", field=field, item=ref)
+    if row.state == "cancelled":
+        raise ValidationError(
+            f"{uow.command}: {field}: {ref} was cancelled (its approval was reversed)",
+            field=field,
+            item=ref,
+        )
+    return row
+
+
+def step(
+    uow: UnitOfWork, workflow: Workflow, trigger: str, state: str, ref: str, field: str
+) -> str:
+    """Ask the item's workflow (as ``uow.step``), naming the command and field in a refusal."""
+    try:
+        return uow.step(workflow, trigger, state, ref)
+    except TransitionRefused as exc:
+        raise TransitionRefused(
+            f"{uow.command}: {field}: {exc.message}", field=field, item=ref
+        ) from None
+
+
+def period_start(kind: str, period_end: dt.date, approved_on: dt.date) -> dt.date | None:
+    """The first day of the period a return of ``kind`` ending on ``period_end``
+    covers, or None if no such period ends then: quarters for progress and
+    savings, financial half-years for monitoring, and from approval for a
+    benefits report (which covers the whole grant)."""
+    if kind == "benefits":
+        return approved_on
+    if kind == "monitoring":
+        if (period_end.month, period_end.day) not in HALF_YEAR_ENDS:
+            return None
+        return dt.date(
+            period_end.year if period_end.month == 9 else period_end.year - 1,
+            4 if period_end.month == 9 else 10,
+            1,
+        )
+    return quarter_start(period_end)
+
+
+def quarter_start(period_end: dt.date) -> dt.date | None:
+    """The first day of the financial quarter ending on ``period_end``, or
+    None if it is not a quarter end (30 Jun, 30 Sep, 31 Dec, 31 Mar)."""
+    if (period_end.month, period_end.day) not in QUARTER_ENDS:
+        return None
+    return dt.date(period_end.year, period_end.month - 2, 1)
+
+
+# ---------------------------------------------------------------- reads
+
+
+def latest_accepted_savings(conn: Connection, grant_id: int, by: dt.date) -> Any:
+    """The grant's latest accepted savings return whose period ends on or before
+    ``by`` (its ``savings_delivered_pence`` is cumulative, to date), or None."""
+    return conn.execute(
+        select(RET_T)
+        .where(
+            RET_T.c.grant_id == grant_id,
+            RET_T.c.kind == "savings",
+            RET_T.c.state == "accepted",
+            RET_T.c.period_end <= by,
+        )
+        .order_by(RET_T.c.period_end.desc())
+        .limit(1)
+    ).first()
+
+
+def load_return(uow: UnitOfWork, ref: str) -> Any:
+    row = uow.conn.execute(_RETURN_BY_REF, {"ref": ref}).first()
+    if row is None:
+        raise NotFound(f"{uow.command}: return: no return {ref!r}", field="return", item=ref)
+    return row
+
+
+def _figures(row: Any) -> dict:
+    return {
+        "state": row.state,
+        "savings_delivered_pence": row.savings_delivered_pence,
+        "savings_anticipated_pence": row.savings_anticipated_pence,
+        "due_on": row.due_on,
+    }
+
+
+def _default_due(period_end: dt.date) -> dt.date:
+    """A return sent in without a schedule is due as the shipped schedule would
+    have it: period end + 30 days, moved off weekends and bank holidays."""
+    from rules.returns import calendar, due_date
+
+    return due_date(period_end, DAYS_TO_RETURN, "next_working_day", calendar("england"))
+
+
+# ---------------------------------------------------------------- commands
+
+
+@command("submit_return", summary="A sponsor (or officer) sends in a return for a period")
+def submit_return(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(RETURN, "submit")
+    grant = load_grant(uow, args.text("grant", max_len=40))
+    kind = args.choice("kind", KINDS)
+    period_end = args.date("period_end")
+    delivered = args.pence("savings_delivered", required=kind == "savings", allow_zero=True)
+    anticipated = args.pence("savings_anticipated", required=kind == "savings", allow_zero=True)
+    due = args.date("due", required=False)
+    args.done()
+    uow.require_scope(grant.accountable_body_id, "send returns")
+    conn = uow.conn
+    existing = conn.execute(
+        _RETURN_FOR_PERIOD, {"grant_id": grant.id, "kind": kind, "period_end": period_end}
+    ).first()
+    # a scheduled return (engine/commands/sweep.py) covers the period its schedule set
+    start = (
+        existing.period_start
+        if existing is not None
+        else period_start(kind, period_end, grant.approved_on)
+    )
+    if start is None:
+        raise ValidationError(
+            f"submit_return: period_end: {long_date(period_end)} is not the end of a "
+            + (
+                "financial half-year; monitoring returns are for half-years ending 30 Sep or 31 Mar"
+                if kind == "monitoring"
+                else "financial quarter; returns are for quarters ending 30 Jun, 30 Sep, "
+                "31 Dec or 31 Mar"
+            ),
+            field="period_end",
+        )
+    if kind == "benefits" and period_end > uow.today:
+        raise ValidationError(
+            f"submit_return: period_end: a benefits report covers the grant up to its "
+            f"completion; {long_date(period_end)} is after today ({long_date(uow.today)})",
+            field="period_end",
+        )
+    if start > uow.today:
+        raise ValidationError(
+            f"submit_return: period_end: the quarter {long_date(start)} to "
+            f"{long_date(period_end)} has not begun (today is {long_date(uow.today)})",
+            field="period_end",
+        )
+    if period_end < grant.approved_on:
+        raise ValidationError(
+            f"submit_return: period_end: {grant.ref} was approved on "
+            f"{long_date(grant.approved_on)}; the quarter ending {long_date(period_end)} is "
+            "before it",
+            field="period_end",
+        )
+    if due is not None and due < period_end:
+        raise ValidationError(
+            f"submit_return: due: {long_date(due)} is before the quarter ends "
+            f"({long_date(period_end)})",
+            field="due",
+        )
+    figures = {
+        "savings_delivered_pence": delivered,
+        "savings_anticipated_pence": anticipated,
+        "submitted_on": uow.today,
+    }
+    if existing is None:
+        ref = next_ref(conn, Return, "return")
+        state = uow.step(RETURN, "submit", RETURN.initial, ref)
+        due_on = due or _default_due(period_end)
+        conn.execute(
+            insert(Return).values(
+                ref=ref,
+                grant_id=grant.id,
+                kind=kind,
+                period_start=start,
+                period_end=period_end,
+                due_on=due_on,
+                state=state,
+                version=1,
+                **figures,
+            )
+        )
+        before: dict = {}
+    else:
+        ref = existing.ref
+        uow.check_version(ref, existing.version, args)
+        if existing.state == "accepted":
+            raise ValidationError(
+                f"submit_return: period_end: {ref} ({kind}, quarter ending "
+                f"{long_date(period_end)}) was already accepted; an accepted return cannot be "
+                "changed",
+                field="period_end",
+                item=ref,
+            )
+        state = step(uow, RETURN, "submit", existing.state, ref, "period_end")
+        if due is not None and due != existing.due_on:
+            raise ValidationError(
+                f"submit_return: due: {ref} is already due on {long_date(existing.due_on)}; "
+                "its due date is not changed by submitting it",
+                field="due",
+            )
+        due_on = existing.due_on
+        uow.update_versioned(
+            Return, existing.id, existing.version, {**figures, "state": state}, ref
+        )
+        before = _figures(existing)
+    after = {
+        "grant": grant.ref,
+        "kind": kind,
+        "period": f"{start.isoformat()}..{period_end.isoformat()}",
+        "state": state,
+        "due_on": due_on,
+        "savings_delivered_pence": delivered,
+        "savings_anticipated_pence": anticipated,
+    }
+    late = (uow.today - due_on).days
+    reason = f"submitted {late} days late" if late > 0 else ""
+    uow.record(ref, before, after, reason)
+    result = {
+        "return": ref,
+        "grant": grant.ref,
+        "kind": kind,
+        "period_start": start.isoformat(),
+        "period_end": period_end.isoformat(),
+        "due_on": due_on.isoformat(),
+        "state": state,
+        "days_late": max(late, 0),
+    }
+    if kind == "savings":
+        result.update(savings_delivered_pence=delivered, savings_anticipated_pence=anticipated)
+    return result
+
+
+@command("accept_return", summary="An officer accepts a submitted return; its figures count")
+def accept_return(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(RETURN, "accept")
+    ret = load_return(uow, args.text("return", max_len=40))
+    args.done()
+    uow.check_version(ret.ref, ret.version, args)
+    state = step(uow, RETURN, "accept", ret.state, ret.ref, "return")
+    uow.update_versioned(Return, ret.id, ret.version, {"state": state}, ret.ref)
+    uow.record(ret.ref, {"state": ret.state}, {"state": state})
+    out = {"return": ret.ref, "state": state, "kind": ret.kind}
+    if ret.kind == "savings":
+        out["savings_delivered_pence"] = ret.savings_delivered_pence
+        out["summary"] = (
+            f"savings delivered {format_pence(ret.savings_delivered_pence or 0)} to "
+            f"{long_date(ret.period_end)}"
+        )
+    return out
+
+
+@command("query_return", summary="An officer sends a submitted return back with a question")
+def query_return(uow: UnitOfWork, args: Args) -> dict:
+    uow.authorise(RETURN, "query")
+    ret = load_return(uow, args.text("return", max_len=40))
+    reason = args.text("reason", max_len=4000)
+    args.done()
+    uow.check_version(ret.ref, ret.version, args)
+    state = step(uow, RETURN, "query", ret.state, ret.ref, "return")
+    uow.update_versioned(Return, ret.id, ret.version, {"state": state}, ret.ref)
+    uow.record(ret.ref, {"state": ret.state}, {"state": state, "query": reason}, reason)
+    return {"return": ret.ref, "state": state, "reason": reason}

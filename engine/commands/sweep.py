@@ -1,0 +1,1373 @@
+"""The deadline sweep: returns owed, reminders, chases and escalations, from data.
+
+Due dates live in the database; nothing is scheduled per deadline. One sweep,
+as of a day, in ONE transaction (the ``sweep`` command on the command bus):
+
+1. **Materialise returns.** For every grant that owes returns (active, or
+   closed for the periods before it closed) and each period of its schedule
+   (rules/returns.yaml) that has started by the sweep's day, a ``grant_return``
+   row in state ``due``, with its due date moved off weekends and bank
+   holidays. One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per schedule
+   line, for the periods some grant still lacks a return for (found first, so
+   due dates and the bank-holiday tables behind them are only worked out when
+   needed): the unique (grant, kind, period end) makes it idempotent. Refs are
+   derived from the grant, kind and period (``RET-G-0001-progress-2011-06-30``)
+   so every run, in any order, names a return the same way.
+2. **Decide the rungs.** The distinct (kind, state, due date) values among
+   outstanding returns (``due`` or ``queried``) in reach of the ladder are read
+   — a few hundred at most, however many returns there are — and asserted as
+   facts into the ladder's durable_rules ruleset (rules/reminders.py), which
+   says which rungs apply to which "days from due".
+3. **Queue the messages.** For each rung and recipient, one
+   ``INSERT INTO outbox ... SELECT ... WHERE NOT EXISTS ... ON CONFLICT DO
+   NOTHING`` over all returns the rung applies to, under the key
+   ``return:<ref>:<rung>:<email>``: each rung is queued once per return and
+   recipient, ever, whoever runs the sweep and however often. The message's
+   context is JSON text put together by the database from pieces quoted once:
+   the words about dates once per distinct (kind, period, due date), those about
+   grants once per grant, those about people once per person — the same text on
+   SQLite and PostgreSQL.
+4. **One audit event** for the sweep (``SWEEP-<date>``) with the counts per
+   kind and per rung, not one per message.
+
+Nothing here loads returns into Python: only the distinct facts of step 2 and
+the few grants reaching completion in step 1. A sweep killed part-way leaves
+nothing (one transaction); run again, it queues everything due exactly once.
+Two sweeps at once are serialised by the audit chain's head lock, and the
+unique outbox key makes a second run queue nothing even without it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import JSON
+
+from engine.commands.args import Args
+from engine.commands.service import UnitOfWork, command
+from engine.domain.clock import Clock
+from engine.domain.errors import ValidationError
+from engine.store.models import (
+    Bid,
+    Grant,
+    Organisation,
+    Outbox,
+    Payment,
+    Person,
+    PersonRole,
+    Pot,
+    Programme,
+    Return,
+)
+from engine.store.rawsql import RawStatement
+from rules.reminders import OUTSTANDING, Ladder, LadderRules, Rung, load_ladder_rules
+from rules.returns import ReturnRules, Schedule, load_return_rules, periods
+
+__all__ = ["OWING", "return_ref", "run_sweep", "sweep"]
+
+R = Return.__table__
+G = Grant.__table__
+POT = Pot.__table__
+PROG = Programme.__table__
+BID = Bid.__table__
+ORG = Organisation.__table__
+PERSON = Person.__table__
+ROLE = PersonRole.__table__
+OUT = Outbox.__table__
+PAY = Payment.__table__
+
+OWING = ("active", "closed")  # grant states that owe returns (closed: periods before closing)
+NOT_CHASED = ("cancelled",)  # an approval reversed: its returns are not chased
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def return_ref(grant_ref: str, kind: str, period_end: dt.date) -> str:
+    """The ref the sweep gives a scheduled return (the same in SQL below)."""
+    return f"RET-{grant_ref}-{kind}-{period_end.isoformat()}"
+
+
+# ------------------------------------------------------------------ portable SQL pieces
+
+
+class json_text(FunctionElement):  # noqa: N801
+    """A value as JSON text: a quoted and escaped string, a number, or null."""
+
+    type = String()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(json_text)
+def _json_text(element: json_text, compiler: Any, **kw: Any) -> str:
+    return f"json_quote({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_text, "postgresql")
+def _json_text_pg(element: json_text, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"coalesce(to_json(CAST({value} AS TEXT))::text, 'null')"
+
+
+class as_json(FunctionElement):  # noqa: N801
+    """JSON text as the JSON column takes it (PostgreSQL: cast to json, which checks it)."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "as_json"
+
+
+@compiles(as_json)
+def _as_json(element: as_json, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(as_json, "postgresql")
+def _as_json_pg(element: as_json, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS JSON)"
+
+
+class days_between(FunctionElement):  # noqa: N801
+    """later - earlier, in whole days."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between)
+def _days_between(element: days_between, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(julianday({a}) - julianday({b}) AS INTEGER)"
+
+
+@compiles(days_between, "postgresql")
+def _days_between_pg(element: days_between, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({a} - {b})"
+
+
+class iso_date(FunctionElement):  # noqa: N801
+    """A date as YYYY-MM-DD text."""
+
+    type = String()
+    inherit_cache = True
+    name = "iso_date"
+
+
+@compiles(iso_date)
+def _iso_date(element: iso_date, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"  # SQLite keeps ISO text
+
+
+@compiles(iso_date, "postgresql")
+def _iso_date_pg(element: iso_date, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
+
+
+def _date_part(part: str, sqlite_format: str, pg_field: str) -> type:
+    """An SQL function giving one part of a date as an integer."""
+
+    cls = type(part, (FunctionElement,), {"type": Integer(), "inherit_cache": True, "name": part})
+
+    @compiles(cls)
+    def _sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+        d = compiler.process(element.clauses, **kw)
+        return f"CAST(strftime('{sqlite_format}', {d}) AS INTEGER)"
+
+    @compiles(cls, "postgresql")
+    def _pg(element: Any, compiler: Any, **kw: Any) -> str:
+        return (
+            f"CAST(EXTRACT({pg_field} FROM {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+        )
+
+    return cls
+
+
+year_of = _date_part("year_of", "%Y", "YEAR")
+month_of = _date_part("month_of", "%m", "MONTH")
+day_of = _date_part("day_of", "%d", "DAY")
+weekday_of = _date_part("weekday_of", "%w", "DOW")  # 0 = Sunday in both
+
+
+class add_days(FunctionElement):  # noqa: N801
+    """A date plus a whole number of days (the number is a constant of ours)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "add_days"
+
+
+@compiles(add_days)
+def _add_days(element: add_days, compiler: Any, **kw: Any) -> str:
+    d, n = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date({d}, CAST({n} AS TEXT) || ' days')"
+
+
+@compiles(add_days, "postgresql")
+def _add_days_pg(element: add_days, compiler: Any, **kw: Any) -> str:
+    d, n = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({d} + {n})"
+
+
+_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
+                "September", "October", "November", "December")  # fmt: skip
+_WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+ROLE_WORDS = {
+    "sponsor": "sponsor contact",
+    "officer": "programme officer",
+    "director": "Director",
+    "chair": "Chair",
+    "vice_chair": "Vice Chair",
+    "finance": "finance officer",
+}
+ESCALATED_TO = {
+    "officer": "the programme team",
+    "director": "the Director",
+    "chair": "the Chair",
+    "vice_chair": "the Vice Chairs",
+    "finance": "the finance team",
+}
+KIND_WORDS = {
+    "progress": "progress report",
+    "savings": "efficiency-savings return",
+    "monitoring": "monitoring return",
+    "benefits": "benefits report",
+}
+
+
+def _num(x: ColumnElement) -> ColumnElement:
+    return cast(x, String)
+
+
+# The words below are worked out from a date's parts (integers selected once, see
+# _due_words), once per distinct date: not per message.
+
+
+@dataclass(frozen=True)
+class _Day:
+    """A date's parts as columns: day of the week (0 = Sunday), day, month, year."""
+
+    weekday: Any
+    day: Any
+    month: Any
+    year: Any
+
+
+def _day_parts(d: ColumnElement, prefix: str, weekday: bool = True) -> list[ColumnElement]:
+    """The columns _day() reads, labelled with ``prefix``."""
+    out = [day_of(d).label(f"{prefix}d"), month_of(d).label(f"{prefix}m"),
+           year_of(d).label(f"{prefix}y")]  # fmt: skip
+    return [weekday_of(d).label(f"{prefix}w"), *out] if weekday else out
+
+
+def _day(c: Any, prefix: str, weekday: bool = True) -> _Day:
+    return _Day(
+        c[f"{prefix}w"] if weekday else None, c[f"{prefix}d"], c[f"{prefix}m"], c[f"{prefix}y"]
+    )
+
+
+def _month_name(month: ColumnElement) -> ColumnElement:
+    return case({_int(i): _text(n) for i, n in enumerate(_MONTH_NAMES, start=1)}, value=month)
+
+
+def _date_words(d: _Day, weekday: bool = True) -> ColumnElement:
+    """Friday 29 July 2011 (or 29 July 2011)."""
+    words = _num(d.day) + _text(" ") + _month_name(d.month) + _text(" ") + _num(d.year)
+    if not weekday:
+        return words
+    name = case({_int(i): _text(n) for i, n in enumerate(_WEEKDAYS)}, value=d.weekday)
+    return name + _text(" ") + words
+
+
+def _two_digits(n: ColumnElement) -> ColumnElement:
+    r = n % _int(100)
+    return case((r < _int(10), _text("0") + _num(r)), else_=_num(r))
+
+
+def _period_shape(start: _Day, end: _Day, span: Any) -> tuple[ColumnElement, ColumnElement]:
+    """Whether a period (``span``: days from start to end) is a financial quarter or
+    half-year."""
+    first = start.day == _int(1)
+    quarter = and_(first, end.month.in_(_ints(3, 6, 9, 12)), span.between(_int(88), _int(92)))
+    half = and_(first, end.month.in_(_ints(3, 9)), span.between(_int(180), _int(183)))
+    return quarter, half
+
+
+def _period_words(start: _Day, end: _Day, span: Any) -> ColumnElement:
+    """1 April to 30 June 2011 (Q1 2011/12); 1 October 2011 to 31 March 2012 (H2 2011/12)."""
+    em = end.month
+    fy_start = case((em >= _int(4), end.year), else_=end.year - _int(1))
+    fy = _num(fy_start) + _text("/") + _two_digits(fy_start + _int(1))
+    quarter, half = _period_shape(start, end, span)
+    q = case(
+        {_int(6): _text("1"), _int(9): _text("2"), _int(12): _text("3")}, value=em, else_=_text("4")
+    )
+    label = case(
+        (quarter, _text(" (Q") + q + _text(" ") + fy + _text(")")),
+        (half, _text(" (H") + case((em == _int(9), _text("1")), else_=_text("2")) + _text(" ") + fy
+         + _text(")")),
+        else_=_text(""),
+    )  # fmt: skip
+    return (
+        _num(start.day)
+        + _text(" ")
+        + _month_name(start.month)
+        + case((start.year != end.year, _text(" ") + _num(start.year)), else_=_text(""))
+        + _text(" to ")
+        + _date_words(end, weekday=False)
+        + label
+    )
+
+
+def _kind_words(kind: ColumnElement, start: _Day, end: _Day, span: Any) -> ColumnElement:
+    """quarterly efficiency-savings return, six-monthly monitoring return, benefits report."""
+    quarter, half = _period_shape(start, end, span)
+    often = case((quarter, _text("quarterly ")), (half, _text("six-monthly ")), else_=_text(""))
+    return often + case({k: _text(w) for k, w in KIND_WORDS.items()}, value=kind, else_=kind)
+
+
+def _text(value: str) -> ColumnElement:
+    """A string constant, written into the statement as a literal: PostgreSQL knows
+    its type (it cannot guess a bare parameter's), and the large cached statements
+    carry few parameters (each one costs in every execution: the drivers convert
+    the statement's placeholders, PostgreSQL parses the values)."""
+    return literal_column("'" + value.replace("'", "''") + "'", String)
+
+
+def _int(value: int) -> ColumnElement:
+    """An integer constant, written into the statement."""
+    return literal_column(str(int(value)), Integer)
+
+
+def _ints(*values: int) -> list[ColumnElement]:
+    return [_int(v) for v in values]
+
+
+def _insert_ignore(conn: Connection, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, for the connection's dialect."""
+    mod = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+    return mod.insert(table)
+
+
+def _long(day: dt.date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+# ------------------------------------------------------------------ cached statements
+#
+# A sweep runs the same few statements every day with different values: each is
+# built once per shape (which rung, how many date ranges, which scope), compiled
+# once per dialect and sent straight to the driver (engine/store/rawsql.py), the values
+# as parameters. Building and compiling these large statements costs more than
+# SQLite takes to run them on a small database.
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which grants a schedule or ladder covers: their programme is :pid (``eq``) or
+    not one of n others (``not_in``), and (schedules) the grant is :gid or not one
+    of m grants with a schedule of their own."""
+
+    programme: str = "any"  # any / eq / not_in
+    n_programmes: int = 0
+    grant: str = "any"  # any / eq / not_in
+    n_grants: int = 0
+
+    def sql(self) -> list[ColumnElement]:
+        out: list[ColumnElement] = []
+        if self.programme == "eq":
+            out.append(POT.c.programme_id == bindparam("pid", type_=Integer))
+        elif self.programme == "not_in":
+            out.append(
+                POT.c.programme_id.not_in(
+                    [bindparam(f"xp{i}", type_=Integer) for i in range(self.n_programmes)]
+                )
+            )
+        if self.grant == "eq":
+            out.append(G.c.id == bindparam("gid", type_=Integer))
+        elif self.grant == "not_in":
+            out.append(
+                G.c.id.not_in([bindparam(f"xg{i}", type_=Integer) for i in range(self.n_grants)])
+            )
+        return out
+
+    @property
+    def needs_pot(self) -> bool:
+        return self.programme != "any"
+
+
+def _scope(
+    programme: int | list[int] | None = None, grant: int | list[int] | None = None
+) -> tuple[Scope, dict[str, int]]:
+    params: dict[str, int] = {}
+    if isinstance(programme, int):
+        params["pid"] = programme
+        p_kind, n_p = "eq", 0
+    elif programme:
+        params.update({f"xp{i}": v for i, v in enumerate(programme)})
+        p_kind, n_p = "not_in", len(programme)
+    else:
+        p_kind, n_p = "any", 0
+    if isinstance(grant, int):
+        params["gid"] = grant
+        g_kind, n_g = "eq", 0
+    elif grant:
+        params.update({f"xg{i}": v for i, v in enumerate(grant)})
+        g_kind, n_g = "not_in", len(grant)
+    else:
+        g_kind, n_g = "any", 0
+    return Scope(p_kind, n_p, g_kind, n_g), params
+
+
+def _in(column: ColumnElement, values: Sequence[str]) -> ColumnElement:
+    """column IN (constants), with the constants as plain parameters (no expansion)."""
+    return column.in_([_text(v) for v in values])
+
+
+def _run(conn: Connection, stmt: RawStatement, params: dict[str, Any]) -> int:
+    """Execute a cached INSERT; how many rows it wrote. (Python's sqlite3 reports -1
+    for a statement that starts with WITH, so SQLite itself is asked.)"""
+    cursor = stmt.execute(conn, params)
+    if cursor.rowcount is not None and cursor.rowcount >= 0:
+        return int(cursor.rowcount)
+    if conn.dialect.name == "sqlite":
+        return int(conn.connection.driver_connection.execute("SELECT changes()").fetchone()[0])
+    raise RuntimeError("the database did not say how many rows were inserted")
+
+
+# ------------------------------------------------------------------ 1. materialise returns
+
+
+def _scopes(conn: Connection, rules: ReturnRules) -> list[tuple[Schedule, Scope, dict]]:
+    """Each schedule with the grants it covers (a Scope and its parameters)."""
+    prog_ids = {name: pid for pid, name in conn.execute(select(PROG.c.id, PROG.c.name))}
+    grant_ids: dict[str, int] = {}
+    if rules.grants:
+        grant_ids = {
+            ref: gid
+            for gid, ref in conn.execute(
+                select(G.c.id, G.c.ref).where(G.c.ref.in_(list(rules.grants)))
+            )
+        }
+    overridden = sorted(grant_ids.values())
+    named = {name: prog_ids[name] for name in rules.programmes if name in prog_ids}
+    out = [(rules.default, *_scope(sorted(named.values()) or None, overridden or None))]
+    for name, pid in named.items():
+        out.append((rules.programmes[name], *_scope(pid, overridden or None)))
+    for ref, gid in grant_ids.items():
+        out.append((rules.grants[ref], *_scope(None, gid)))
+    return out
+
+
+def _periods_values(n_rows: int, due: bool) -> Any:
+    """The n periods (parameters ps_i, pe_i; with ``due``, due_i and sfx_i too) as rows."""
+    return union_all(
+        *(
+            select(
+                bindparam(f"ps{i}", type_=Date).label("ps"),
+                bindparam(f"pe{i}", type_=Date).label("pe"),
+                *(
+                    (
+                        bindparam(f"due{i}", type_=Date).label("due"),
+                        cast(bindparam(f"sfx{i}", type_=String), String).label("suffix"),
+                    )
+                    if due
+                    else ()
+                ),
+            )
+            for i in range(n_rows)
+        )
+    ).subquery("v")
+
+
+def _owed(scope: Scope, kind: str, v: Any) -> tuple[Any, list[ColumnElement]]:
+    """FROM and WHERE: the covered grants' periods in ``v`` that they owe a return
+    of ``kind`` for and do not have one yet."""
+    grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
+    return grants.join(v, true()), [
+        _in(G.c.state, OWING),
+        *scope.sql(),
+        v.c.pe >= G.c.approved_on,
+        or_(G.c.closed_on.is_(None), v.c.ps <= G.c.closed_on),
+        ~exists(
+            select(R.c.id).where(
+                R.c.grant_id == G.c.id, R.c.kind == _text(kind), R.c.period_end == v.c.pe
+            )
+        ),
+    ]
+
+
+@lru_cache(maxsize=64)
+def _missing_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -> RawStatement:
+    """Which of n periods (parameters ps_i, pe_i) some covered grant owes a return of
+    ``kind`` for and does not have yet: their ends."""
+    v = _periods_values(n_rows, due=False)
+    from_, where = _owed(scope, kind, v)
+    return RawStatement(select(v.c.pe).distinct().select_from(from_).where(*where))
+
+
+@lru_cache(maxsize=64)
+def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -> RawStatement:
+    """INSERT the returns of ``kind`` for n periods (parameters ps_i, pe_i, due_i, sfx_i)
+    that the covered grants owe and do not have yet."""
+    v = _periods_values(n_rows, due=True)
+    from_, where = _owed(scope, kind, v)
+    sel = (
+        select(
+            (_text("RET-") + G.c.ref + v.c.suffix).label("ref"),
+            G.c.id,
+            _text(kind),
+            v.c.ps,
+            v.c.pe,
+            v.c.due,
+            _text("due"),
+            _int(1),
+        )
+        .select_from(from_)
+        .where(*where)
+    )
+    mod = pg_dialect if dialect == "postgresql" else sqlite_dialect
+    cols = ["ref", "grant_id", "kind", "period_start", "period_end", "due_on", "state", "version"]
+    return RawStatement(mod.insert(R).from_select(cols, sel).on_conflict_do_nothing())
+
+
+def _materialise(conn: Connection, as_of: dt.date, rules: ReturnRules) -> Counter:
+    """Step 1. The periods some grant still lacks a return for are found first, so
+    that due dates (and the bank-holiday tables they need) are worked out only for
+    those: on most days there are none."""
+    created: Counter = Counter()
+    for schedule, scope, params in _scopes(conn, rules):
+        grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
+        first = conn.execute(
+            select(func.min(G.c.approved_on))
+            .select_from(grants)
+            .where(G.c.state.in_(OWING), *scope.sql()),
+            params,
+        ).scalar()
+        if first is None:
+            continue
+        for line in schedule.lines:
+            if line.every == "completion":
+                n = _materialise_completion(conn, as_of, rules, schedule, line, scope, params)
+            else:
+                spans = [
+                    (ps, pe)
+                    for ps, pe in periods(line.every, first, as_of)
+                    if ps <= as_of
+                    and (schedule.first_period_end is None or pe >= schedule.first_period_end)
+                ]
+                if not spans:
+                    continue
+                values = dict(params)
+                for i, (ps, pe) in enumerate(spans):
+                    values.update({f"ps{i}": ps, f"pe{i}": pe})
+                stmt = _missing_statement(conn.dialect.name, scope, line.kind, len(spans))
+                lacking = {_as_date(row[0]) for row in stmt.execute(conn, values).fetchall()}
+                rows = [(ps, pe, line.due(pe, rules.calendar)) for ps, pe in spans if pe in lacking]
+                if not rows:
+                    continue
+                values = dict(params)
+                for i, (ps, pe, due) in enumerate(rows):
+                    values.update(
+                        {f"ps{i}": ps, f"pe{i}": pe, f"due{i}": due,
+                         f"sfx{i}": f"-{line.kind}-{pe.isoformat()}"}
+                    )  # fmt: skip
+                stmt = _materialise_statement(conn.dialect.name, scope, line.kind, len(rows))
+                n = _run(conn, stmt, values)
+            if n:
+                created[line.kind] += n
+    return created
+
+
+def _as_date(value: Any) -> dt.date:
+    """A date as the driver gives it (SQLite: ISO text)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def _materialise_completion(
+    conn: Connection,
+    as_of: dt.date,
+    rules: ReturnRules,
+    schedule: Schedule,
+    line: Any,
+    scope: Scope,
+    params: dict,
+) -> int:
+    """A once-per-grant return (benefits report) for grants that have completed:
+    the earlier of their end date and the day they closed. Only the few grants
+    completed and still without one are read."""
+    done = case(
+        (
+            and_(
+                G.c.closed_on.is_not(None), or_(G.c.ends_on.is_(None), G.c.closed_on < G.c.ends_on)
+            ),
+            G.c.closed_on,
+        ),
+        else_=G.c.ends_on,
+    )
+    grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
+    found = conn.execute(
+        select(G.c.id, G.c.ref, G.c.approved_on, done.label("done"))
+        .select_from(grants)
+        .where(
+            G.c.state.in_(OWING),
+            *scope.sql(),
+            done.is_not(None),
+            done <= as_of,
+            ~exists(select(R.c.id).where(R.c.grant_id == G.c.id, R.c.kind == line.kind)),
+        ),
+        params,
+    ).all()
+    rows = [
+        {
+            "ref": return_ref(g.ref, line.kind, g.done),
+            "grant_id": g.id,
+            "kind": line.kind,
+            "period_start": g.approved_on,
+            "period_end": g.done,
+            "due_on": line.due(g.done, rules.calendar),
+            "state": "due",
+            "version": 1,
+        }
+        for g in found
+        if schedule.first_period_end is None or g.done >= schedule.first_period_end
+    ]
+    if not rows:
+        return 0
+    stmt = _insert_ignore(conn, R).values(rows).on_conflict_do_nothing()
+    result = conn.execute(stmt.execution_options(preserve_rowcount=True))
+    return max(int(result.rowcount or 0), 0)
+
+
+# ------------------------------------------------------------------ 2. which rungs apply
+
+
+Term = tuple[str, str, dt.date, dt.date]  # kind, state, first due date, last due date
+
+
+def _runs(present: Sequence[dt.date], chosen: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """The chosen dates as ranges of consecutive *present* dates: BETWEEN a AND b
+    then selects exactly the chosen ones among those present."""
+    out: list[tuple[dt.date, dt.date]] = []
+    start = prev = None
+    for day in present:
+        if day in chosen:
+            if start is None:
+                start = day
+            prev = day
+        elif start is not None:
+            out.append((start, prev))  # type: ignore[arg-type]
+            start = None
+    if start is not None:
+        out.append((start, prev))  # type: ignore[arg-type]
+    return out
+
+
+@dataclass
+class Plan:
+    """A ladder, the programmes it covers, and per rung the returns it applies to."""
+
+    ladder: Ladder
+    scope: Scope
+    params: dict
+    terms: dict[str, list[Term]]
+
+
+def _decide(conn: Connection, as_of: dt.date, ladders: LadderRules) -> tuple[list[Plan], int]:
+    """For each ladder: per rung, the (kind, state, due-date range) terms selecting
+    the outstanding returns it applies to, decided by durable_rules over the distinct
+    (kind, state, due date) values present. Also the number of those facts."""
+    prog_ids = {name: pid for pid, name in conn.execute(select(PROG.c.id, PROG.c.name))}
+    named = {prog_ids[n]: lad for n, lad in ladders.programmes.items() if n in prog_ids}
+    all_ladders = [ladders.default, *named.values()]
+    earliest = min(lad.earliest() for lad in all_ladders)
+    ends = [lad.latest() for lad in all_ladders]
+    where = [R.c.state.in_(OUTSTANDING), R.c.due_on <= as_of - dt.timedelta(days=earliest)]
+    if None not in ends:
+        where.append(R.c.due_on >= as_of - dt.timedelta(days=max(ends)))  # type: ignore[type-var]
+    if named:  # the programme decides the ladder
+        facts_q = (
+            select(R.c.kind, R.c.state, R.c.due_on, POT.c.programme_id)
+            .select_from(R.join(G, G.c.id == R.c.grant_id).join(POT, POT.c.id == G.c.pot_id))
+            .where(*where)
+            .distinct()
+        )
+    else:  # one ladder for all: the index on (state, due_on) and the rows' kinds suffice
+        facts_q = select(R.c.kind, R.c.state, R.c.due_on).where(*where).distinct()
+    grouped: dict[int | None, dict[tuple[str, str], list[dt.date]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    n_facts = 0
+    for row in conn.execute(facts_q):
+        pid = row[3] if named else None
+        grouped[pid if pid in named else None][(row[0], row[1])].append(row[2])
+        n_facts += 1
+    plans: list[Plan] = []
+    for key, ladder in [(None, ladders.default), *named.items()]:
+        scope, params = _scope(key if key is not None else (sorted(named) or None))
+        present = grouped.get(key)
+        terms: dict[str, list[Term]] = {}
+        if present:
+            facts, index = [], []
+            for (kind, state), dues in sorted(present.items()):
+                dues.sort()
+                for due in dues:
+                    facts.append(
+                        {
+                            "ref": f"{kind}/{state}/{due.isoformat()}",
+                            "days_from_due": (as_of - due).days,
+                            "kind": kind,
+                            "state": state,
+                        }
+                    )
+                    index.append((kind, state, due))
+            chosen: dict[str, dict[tuple[str, str], set[dt.date]]] = defaultdict(
+                lambda: defaultdict(set)
+            )
+            for (kind, state, due), rungs in zip(index, ladder.applicable(facts), strict=True):
+                for rung in rungs:
+                    chosen[rung][(kind, state)].add(due)
+            for rung, by_pair in chosen.items():
+                terms[rung] = [
+                    (kind, state, a, b)
+                    for (kind, state), dues in sorted(by_pair.items())
+                    for a, b in _runs(present[(kind, state)], dues)
+                ]
+        plans.append(Plan(ladder, scope, params, terms))
+    return plans, n_facts
+
+
+def _terms_sql(n: int) -> ColumnElement:
+    """The returns selected by n terms (parameters k_i, s_i, a_i, b_i)."""
+    return or_(
+        *(
+            and_(
+                R.c.kind == bindparam(f"k{i}", type_=String),
+                R.c.state == bindparam(f"s{i}", type_=String),
+                R.c.due_on.between(bindparam(f"a{i}", type_=Date), bindparam(f"b{i}", type_=Date)),
+            )
+            for i in range(n)
+        )
+    )
+
+
+def _terms_params(terms: list[Term]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, (kind, state, a, b) in enumerate(terms):
+        out.update({f"k{i}": kind, f"s{i}": state, f"a{i}": a, f"b{i}": b})
+    return out
+
+
+def _grant_filters(scope: Scope) -> list[ColumnElement]:
+    """Conditions on a return's grant, as correlated subqueries: the grant is not
+    cancelled and (``scope``) belongs to the ladder's programmes. The returns stay
+    the only table in FROM, so the index on (state, due_on) drives."""
+    grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
+    out = [~exists(select(G.c.id).where(G.c.id == R.c.grant_id, _in(G.c.state, NOT_CHASED)))]
+    if scope.needs_pot:
+        out.append(exists(select(G.c.id).select_from(grants).where(G.c.id == R.c.grant_id,
+                                                                     *scope.sql())))  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------ 3. queue the messages
+
+
+@lru_cache(maxsize=256)
+def _queue_statement(
+    dialect: str,
+    rung: Rung,
+    who: str,
+    escalation: tuple[str, int] | None,
+    n_terms: int,
+    scope: Scope,
+    fallback: bool,
+) -> RawStatement:
+    """One INSERT ... SELECT queueing ``rung`` for ``who`` on the returns n terms select.
+
+    Built so that the work is proportional to the returns the rung applies to,
+    whatever the planner does: the targeted returns first (``t``: the returns
+    table alone in FROM, so the index on (state, due_on) drives), paired with
+    the people the rung names (``p``, MATERIALIZED: a handful of rows), the
+    pairs already queued dropped (``x``: one probe of the outbox key's index
+    each, MATERIALIZED: only new pairs go on), and only then the titles and
+    names joined for the new messages: what a message says is worked out once per
+    distinct value, not once per message — the words about dates (kind, period,
+    due date, days late or before, next escalation) once per distinct (kind,
+    period, due date) among the new pairs (``d``: a handful of rows, however
+    many messages), those about grants once per grant (``g``), names and
+    addresses once per person (``p``) — and each context is JSON text put
+    together from those pieces, quoted once. On SQLite, LEFT JOINs (with
+    filters a planner cannot read as "not null") keep the planner to the order
+    written; on PostgreSQL the people are joined to the returns with a plain
+    join, which it can size (a LEFT JOIN with such a filter it takes for a
+    single row, and then looks up every grant one at a time). ``fallback``:
+    also send to a body's own address when it has no contact."""
+    pg = dialect == "postgresql"
+    columns = [
+        R.c.ref,
+        R.c.grant_id.label("gid"),
+        R.c.kind,
+        R.c.period_start.label("ps"),
+        R.c.period_end.label("pe"),
+        R.c.due_on.label("due"),
+    ]
+    if who == "sponsor":
+        columns.append(
+            select(G.c.accountable_body_id)
+            .where(G.c.id == R.c.grant_id)
+            .scalar_subquery()
+            .label("body")
+        )
+    targets = (
+        select(*columns)
+        .where(_in(R.c.state, OUTSTANDING), _terms_sql(n_terms), *_grant_filters(scope))
+        .cte("t")
+    )
+    t = targets.c
+    people = (
+        select(
+            PERSON.c.organisation_id.label("org"),
+            PERSON.c.name,
+            PERSON.c.email,
+            func.lower(PERSON.c.email).label("lower_email"),
+            json_text(PERSON.c.name).label("jname"),
+            json_text(PERSON.c.email).label("jemail"),
+        )
+        .select_from(PERSON.join(ROLE, ROLE.c.person_id == PERSON.c.id))
+        .where(ROLE.c.role == _text(who), PERSON.c.active.is_(True))
+        .cte("p")
+        .prefix_with("MATERIALIZED")
+    )
+    p = people.c
+
+    def pair(right: Any, on: ColumnElement, who: Any, *extra: Any) -> Any:
+        name, email = who.name, who.email
+        key = _text("return:") + t.ref + _text(f":{rung.name}:") + who.lower_email
+        if pg:  # an inner join, which PostgreSQL can size
+            from_ = targets.join(right, on)
+            has_email = and_(email.is_not(None), email != _text(""))
+        else:  # the order written (see above)
+            from_ = targets.outerjoin(right, on)
+            has_email = func.coalesce(email, _text("")) != _text("")
+        return (
+            select(
+                t.ref,
+                t.gid,
+                t.kind,
+                t.ps,
+                t.pe,
+                t.due,
+                name.label("name"),
+                email.label("email"),
+                who.jname,
+                who.jemail,
+                key.label("key"),
+            )
+            .select_from(from_)
+            .where(has_email, *extra, ~exists(select(OUT.c.id).where(OUT.c.key == key)))
+        )
+
+    if who == "sponsor":  # the body's sponsor contacts; without any, its own address
+        pairs: Any = pair(people, p.org == t.body, p)
+        if fallback:
+            bodies = (
+                select(
+                    ORG.c.id,
+                    ORG.c.name,
+                    ORG.c.email,
+                    func.lower(ORG.c.email).label("lower_email"),
+                    json_text(ORG.c.name).label("jname"),
+                    json_text(ORG.c.email).label("jemail"),
+                )
+                .where(ORG.c.id.not_in(select(p.org).where(p.org.is_not(None))))
+                .subquery("b")
+            )
+            pairs = union_all(pairs, pair(bodies, bodies.c.id == t.body, bodies.c))
+    else:
+        pairs = pair(people, true(), p)
+    fresh = pairs.cte("x").prefix_with("MATERIALIZED")
+    x = fresh.c
+    words = _due_words(x, escalation)
+    w = words.c
+    grants = _grant_words(x, who)
+    g = grants.c
+    context, values = _context(rung, who, x, w, g)
+    # LEFT JOINs to d and g on PostgreSQL too: it cannot size an equality on
+    # columns of two CTEs, would take the join for a single row and then choose a
+    # lookup per message for every later step; a LEFT JOIN keeps at least the rows
+    # of x in its estimate.
+    sel = (
+        select(
+            x.key,
+            _text("email"),
+            x.email,
+            _text(rung.template),
+            _subject(rung, values),
+            context,
+            bindparam("now", type_=OUT.c.created_at.type),
+            _text("queued"),
+            _int(0),
+        )
+        .select_from(
+            fresh.outerjoin(
+                words, and_(w.kind == x.kind, w.ps == x.ps, w.pe == x.pe, w.due == x.due)
+            ).outerjoin(grants, g.gid == x.gid)
+        )
+        .where(x.key.is_not(None))  # SQLite: an upsert's SELECT needs a WHERE (parsing)
+    )
+    mod = pg_dialect if pg else sqlite_dialect
+    cols = ["key", "channel", "to_addr", "template", "subject", "context", "created_at", "status",
+            "attempts"]  # fmt: skip
+    return RawStatement(mod.insert(OUT).from_select(cols, sel).on_conflict_do_nothing())
+
+
+def _due_words(x: Any, escalation: tuple[str, int] | None) -> Any:
+    """``d``: per distinct (kind, period start, period end, due date) among the new
+    pairs ``x``, the words and numbers a message says about them — and the same as
+    two pieces of JSON text, ready to be put into each context. Worked out in three
+    steps (the dates' parts, the words, the JSON) so that each expression is written
+    once. Parameter: as_of."""
+    keys = select(x.kind, x.ps, x.pe, x.due).distinct().subquery("k")
+    k = keys.c
+    parts = [
+        *_day_parts(k.ps, "s", weekday=False),
+        *_day_parts(k.pe, "e", weekday=False),
+        *_day_parts(k.due, "d"),
+        days_between(k.pe, k.ps).label("span"),
+        days_between(bindparam("as_of", type_=Date), k.due).label("days"),
+        iso_date(k.ps).label("ps_iso"),
+        iso_date(k.pe).label("pe_iso"),
+        iso_date(k.due).label("due_iso"),
+    ]
+    if escalation is not None:
+        parts += _day_parts(add_days(k.due, literal_column(str(int(escalation[1])))), "n")
+    dp = select(k.kind, k.ps, k.pe, k.due, *parts).select_from(keys).subquery("dp")
+    c = dp.c
+    start, end = _day(c, "s", weekday=False), _day(c, "e", weekday=False)
+    if escalation is None:
+        next_up: ColumnElement = _text("")
+    else:
+        next_up = _text(f"{escalation[0]} on ") + _date_words(_day(c, "n"))
+    dw = select(
+        c.kind, c.ps, c.pe, c.due, c.ps_iso, c.pe_iso, c.due_iso,
+        _kind_words(c.kind, start, end, c.span).label("kind_w"),
+        _period_words(start, end, c.span).label("period_w"),
+        _date_words(_day(c, "d")).label("due_w"),
+        case((c.days < _int(0), -c.days), else_=_int(0)).label("days_before"),
+        case((c.days > _int(0), c.days), else_=_int(0)).label("days_late"),
+        next_up.label("escalation"),
+    ).subquery("dw")  # fmt: skip
+    w = dw.c
+    return (
+        select(
+            w.kind,
+            w.ps,
+            w.pe,
+            w.due,
+            w.kind_w,
+            w.period_w,
+            w.due_w,
+            w.days_before,
+            w.days_late,
+            w.escalation,
+            w.ps_iso,
+            w.pe_iso,
+            w.due_iso,
+            _json_concat(
+                ',"kind":',
+                json_text(w.kind_w),
+                ',"period":',
+                json_text(w.period_w),
+                ',"due_date":',
+                json_text(w.due_w),
+                ',"days_before":',
+                _num(w.days_before),
+                ',"days_late":',
+                _num(w.days_late),
+                ',"escalation":',
+                json_text(w.escalation),
+            ).label("dates_json"),
+            _json_concat(
+                ',"kind_code":',
+                json_text(w.kind),
+                ',"period_start":',
+                json_text(w.ps_iso),
+                ',"period_end":',
+                json_text(w.pe_iso),
+                ',"due_on":',
+                json_text(w.due_iso),
+            ).label("iso_json"),
+        )
+        .select_from(dw)
+        .cte("d")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def _json_concat(*parts: str | ColumnElement) -> ColumnElement:
+    """Text put together from constants and text expressions (adjacent constants
+    merged into one literal)."""
+    merged: list[str | ColumnElement] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    out: ColumnElement | None = None
+    for part in merged:
+        piece = _text(part) if isinstance(part, str) else part
+        out = piece if out is None else out + piece
+    assert out is not None
+    return out
+
+
+def _grant_words(x: Any, who: str) -> Any:
+    """``g``: per distinct grant among the new pairs ``x``, what a message says
+    about it (its ref, title, accountable body, programme; for those escalated to,
+    the money at stake), plain for subjects and quoted as JSON for contexts."""
+    keys = select(x.gid).distinct().subquery("gk")
+    if who == "sponsor":
+        figures: ColumnElement = _text("[]")
+    else:  # those escalated to see the money at stake
+        paid = (
+            select(func.coalesce(func.sum(PAY.c.amount_pence), 0))
+            .where(PAY.c.grant_id == G.c.id)
+            .scalar_subquery()
+        )
+        figures = _json_concat(
+            '[{"label":"Grant awarded","pence":',
+            func.coalesce(_num(G.c.awarded_pence), _text("null")),
+            '},{"label":"Paid to date","pence":',
+            _num(paid),
+            "}]",
+        )
+    return (
+        select(
+            keys.c.gid,
+            G.c.ref.label("grant_ref"),
+            BID.c.title,
+            ORG.c.name.label("organisation"),
+            PROG.c.name.label("programme"),
+            _json_concat(',"organisation":', json_text(ORG.c.name)).label("org_json"),
+            _json_concat(
+                ',"grant_ref":', json_text(G.c.ref), ',"title":', json_text(BID.c.title)
+            ).label("grant_json"),
+            _json_concat(',"programme":', json_text(PROG.c.name)).label("programme_json"),
+            figures.label("figures_json"),
+        )
+        .select_from(
+            keys.outerjoin(G, G.c.id == keys.c.gid)
+            .outerjoin(POT, POT.c.id == G.c.pot_id)
+            .outerjoin(PROG, PROG.c.id == POT.c.programme_id)
+            .outerjoin(BID, BID.c.id == G.c.bid_id)
+            .outerjoin(ORG, ORG.c.id == G.c.accountable_body_id)
+        )
+        .cte("g")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def _context(
+    rung: Rung, who: str, x: Any, w: Any, g: Any
+) -> tuple[ColumnElement, dict[str, ColumnElement]]:
+    """The message's context (JSON text put together by the database from pieces
+    already quoted: per date in ``d``, per grant in ``g``, per person in ``x``) and
+    the values a subject may use. The keys the templates read (notifications/
+    templates/return_*.txt): name, role, organisation, return_ref, grant_ref,
+    title, kind, period, due_date, days_before, days_late, escalation, history,
+    figures. Parameter: ctx_tail (the keys the same in every message of the
+    sweep: rung, as_of and date, and the closing brace)."""
+    values: dict[str, ColumnElement] = {
+        "name": x.name,
+        "role": _text(ROLE_WORDS[who]),
+        "organisation": g.organisation,
+        "return_ref": x.ref,
+        "grant_ref": g.grant_ref,
+        "title": g.title,
+        "kind": w.kind_w,
+        "period": w.period_w,
+        "due_date": w.due_w,
+        "days_before": w.days_before,
+        "days_late": w.days_late,
+        "escalation": w.escalation,
+        "programme": g.programme,
+        "kind_code": x.kind,
+        "period_start": w.ps_iso,
+        "period_end": w.pe_iso,
+        "due_on": w.due_iso,
+        "email": x.email,
+    }
+    role = json.dumps(ROLE_WORDS[who], ensure_ascii=False)
+    context = _json_concat(
+        '{"name":', x.jname, f',"role":{role}', g.org_json,
+        ',"return_ref":', json_text(x.ref), g.grant_json, w.dates_json,
+        g.programme_json, w.iso_json, ',"email":', x.jemail,
+        ',"history":[],"figures":', g.figures_json,  # history: see docs/returns.md
+        cast(bindparam("ctx_tail", type_=String), String),
+    )  # fmt: skip
+    return as_json(context), values
+
+
+def _context_tail(rung: Rung, as_of: dt.date) -> str:
+    """The end of every context the rung queues in a sweep: the keys that are the
+    same in each, as JSON text (as the database writes it: no spaces, non-ASCII
+    as is), and the closing brace."""
+    tail = {"rung": rung.name, "as_of": as_of.isoformat(), "date": _long(as_of)}
+    return "," + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:]
+
+
+def _next_escalation(ladder: Ladder, rung: Rung) -> tuple[str, int] | None:
+    """Who a return goes to next after ``rung``, and how many days after its due
+    date: the first later rung naming someone other than the sponsor."""
+    later = sorted(
+        (r for r in ladder.rungs if r.from_day > rung.from_day and set(r.to) - {"sponsor"}),
+        key=lambda r: r.from_day,
+    )
+    if not later:
+        return None
+    nxt = later[0]
+    whom = next(w for w in nxt.to if w != "sponsor")
+    return ESCALATED_TO[whom], nxt.from_day
+
+
+def _queue(
+    conn: Connection,
+    as_of: dt.date,
+    now: dt.datetime,
+    plan: Plan,
+    rung: Rung,
+    who: str,
+    fallback: bool,
+) -> int:
+    """Queue ``rung`` for ``who`` on every return the plan says it applies to;
+    returns how many messages were queued (each key at most once, ever)."""
+    terms = plan.terms[rung.name]
+    stmt = _queue_statement(
+        conn.dialect.name,
+        rung,
+        who,
+        _next_escalation(plan.ladder, rung),
+        len(terms),
+        plan.scope,
+        fallback and who == "sponsor",
+    )
+    params = {
+        **plan.params,
+        **_terms_params(terms),
+        "as_of": as_of,
+        "now": now,
+        "ctx_tail": _context_tail(rung, as_of),
+    }
+    return _run(conn, stmt, params)
+
+
+def _unaddressed(conn: Connection, plan: Plan, rung: Rung, who: str) -> int:
+    """Returns the rung applies to that have nobody to send to: no one holds the
+    role, or (sponsor) the accountable body has no sponsor contact and no email.
+    Checked on the people first, so the returns are counted only when it happens."""
+    people = (
+        select(PERSON.c.organisation_id)
+        .select_from(PERSON.join(ROLE, ROLE.c.person_id == PERSON.c.id))
+        .where(ROLE.c.role == who, PERSON.c.active.is_(True))
+    )
+    if who == "sponsor":
+        bodies = _bodies_without_contacts(conn, with_email=False)
+        if not bodies:
+            return 0
+        extra = [
+            exists(
+                select(G.c.id).where(G.c.id == R.c.grant_id, G.c.accountable_body_id.in_(bodies))
+            )
+        ]
+    else:
+        if conn.execute(select(func.count()).select_from(people.subquery())).scalar():
+            return 0
+        extra = []
+    terms = plan.terms[rung.name]
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(R)
+            .where(
+                R.c.state.in_(OUTSTANDING),
+                _terms_sql(len(terms)),
+                *_grant_filters(plan.scope),
+                *extra,
+            ),
+            {**plan.params, **_terms_params(terms)},
+        ).scalar()
+        or 0
+    )
+
+
+def _bodies_without_contacts(conn: Connection, *, with_email: bool) -> list[int]:
+    """Organisations with no active sponsor contact, with (or without) an email of
+    their own. A few rows: the organisations, not the returns."""
+    contacts = (
+        select(PERSON.c.organisation_id)
+        .select_from(PERSON.join(ROLE, ROLE.c.person_id == PERSON.c.id))
+        .where(
+            ROLE.c.role == "sponsor",
+            PERSON.c.active.is_(True),
+            PERSON.c.organisation_id.is_not(None),
+        )
+    )
+    has_email = and_(ORG.c.email.is_not(None), ORG.c.email != "")
+    return list(
+        conn.execute(
+            select(ORG.c.id).where(
+                has_email if with_email else ~has_email, ORG.c.id.not_in(contacts)
+            )
+        ).scalars()
+    )
+
+
+def _subject(rung: Rung, values: dict[str, ColumnElement]) -> ColumnElement:
+    out: ColumnElement | None = None
+    for text, fld in rung.subject_parts():
+        for piece in (
+            _text(text) if text else None,
+            cast(values[fld], String) if fld else None,
+        ):
+            if piece is not None:
+                out = piece if out is None else out + piece
+    return out if out is not None else _text("")
+
+
+# ------------------------------------------------------------------ the sweep
+
+
+def run_sweep(
+    conn: Connection,
+    as_of: dt.date,
+    now: dt.datetime,
+    returns_rules: ReturnRules,
+    ladder_rules: LadderRules,
+) -> dict:
+    """Steps 1-3 on ``conn`` (inside the caller's transaction); the summary."""
+    if conn.dialect.name == "postgresql":
+        # A few statements, each over many rows: compiling them (JIT) costs more
+        # than it saves, and the sorts and hashes fit in memory. This transaction only.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    created = _materialise(conn, as_of, returns_rules)
+    plans, n_facts = _decide(conn, as_of, ladder_rules)
+    queued: Counter = Counter()
+    no_recipient: dict[str, int] = {}
+    fallback = bool(_bodies_without_contacts(conn, with_email=True))
+    for plan in plans:
+        for rung in plan.ladder.rungs:
+            if rung.name not in plan.terms:
+                continue
+            for who in rung.to:
+                n = _queue(conn, as_of, now, plan, rung, who, fallback)
+                if n:
+                    queued[rung.name] += n
+                missing = _unaddressed(conn, plan, rung, who)
+                if missing:
+                    label = f"{rung.name} to {who}"
+                    no_recipient[label] = no_recipient.get(label, 0) + missing
+    summary: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "returns_rules": f"{returns_rules.label} ({returns_rules.sha256[:12]})",
+        "reminder_rules": f"{ladder_rules.label} ({ladder_rules.sha256[:12]})",
+        "returns_created": dict(sorted(created.items())),
+        "messages_queued": dict(sorted(queued.items())),
+        "facts": n_facts,
+    }
+    if no_recipient:
+        summary["no_recipient"] = no_recipient
+    late = _late_instalments(conn, as_of)
+    if late is not None:
+        summary["late_instalments"] = len(late)
+        summary["late_instalments_pence"] = sum(i["outstanding_pence"] for i in late)
+    return summary
+
+
+def _late_instalments(conn: Connection, as_of: dt.date) -> list[dict] | None:
+    try:
+        from engine.commands.handlers.recovery import late_instalments
+    except ImportError:  # pragma: no cover - the money commands not installed
+        return None
+    return late_instalments(conn, as_of)
+
+
+@command(
+    "sweep",
+    roles=("officer", "director"),
+    summary="The deadline sweep: create returns due, queue reminders, chases and escalations",
+)
+def sweep_command(uow: UnitOfWork, args: Args) -> dict:
+    as_of = args.date("as_of", required=False) or uow.today
+    returns_file = args.text("returns_rules", required=False, max_len=1000) or None
+    ladder_file = args.text("reminder_rules", required=False, max_len=1000) or None
+    args.done()
+    if as_of > uow.today:
+        raise ValidationError(
+            f"sweep: as_of: {as_of.isoformat()} is in the future (today is "
+            f"{uow.today.isoformat()}); a sweep runs as of today or a day already passed",
+            field="as_of",
+        )
+    summary = run_sweep(
+        uow.conn, as_of, uow.now, load_return_rules(returns_file), load_ladder_rules(ladder_file)
+    )
+    created = sum(summary["returns_created"].values())
+    queued = sum(summary["messages_queued"].values())
+    uow.record(
+        f"SWEEP-{as_of.isoformat()}",
+        {},
+        summary,
+        f"sweep as of {_long(as_of)}: {created} return(s) created, {queued} message(s) queued",
+    )
+    return {**summary, "returns_created_total": created, "messages_queued_total": queued}
+
+
+def sweep(
+    engine: Engine,
+    as_of: dt.date | None = None,
+    clock: Clock | None = None,
+    *,
+    returns_rules: str | None = None,
+    reminder_rules: str | None = None,
+    actor: str = "scheduler",
+) -> dict:
+    """Run one sweep through the command bus (one transaction) as the system."""
+    from engine.commands.service import Actor, Quorum
+
+    args: dict[str, Any] = {}
+    if as_of is not None:
+        args["as_of"] = as_of
+    if returns_rules:
+        args["returns_rules"] = returns_rules
+    if reminder_rules:
+        args["reminder_rules"] = reminder_rules
+    return Quorum(engine, clock).execute("sweep", args, Actor.system(actor))

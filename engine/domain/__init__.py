@@ -1,0 +1,2 @@
+"""The domain: money, savings, dates and the rules of arithmetic every layer shares. Imports
+nothing from the other layers."""

@@ -1,0 +1,441 @@
+"""The scheduler: one APScheduler per process, in-memory job store, one process at a time.
+
+Deadlines live in the database, never in scheduler jobs (DESIGN.md): the
+scheduler runs three jobs, whatever the number of returns —
+
+- ``sweep``: the deadline sweep (engine/commands/sweep.py), daily at 07:00 Europe/London
+  (``QUORUM_SWEEP_AT``, ``QUORUM_TIMEZONE``), and once at start to catch up on
+  any days the scheduler was down;
+- ``dispatch_outbox``: the dispatcher (notifications/dispatch.py), every 30 s
+  (``QUORUM_DISPATCH_SECONDS``), and once at start;
+- ``lock_watch`` (PostgreSQL): checks the lock's connection is alive.
+
+APScheduler 3 must never share a job store between schedulers, so each
+process has its own in-memory store, and only one process schedules at a
+time: it holds :class:`SchedulerLock` for its whole life — on PostgreSQL a
+session-level advisory lock (``pg_try_advisory_lock``) on a connection of its
+own, on SQLite an exclusive ``flock`` on ``<database>.scheduler.lock`` next to
+the database file. A second scheduler waits for the lock or exits saying who
+holds it. The lock is the first line only: even two schedulers at once send
+nothing twice (the outbox's unique keys, the dispatcher's row claiming).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from engine.domain.clock import Clock, SystemClock
+from engine.domain.errors import QuorumError, ValidationError
+
+log = logging.getLogger("quorum.scheduler")
+
+# PostgreSQL advisory lock key: the first 8 bytes of sha256("quorum:scheduler"), signed
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"quorum:scheduler").digest()[:8], "big", signed=True)
+DEFAULT_SWEEP_AT = "07:00"
+DEFAULT_TIMEZONE = "Europe/London"
+DEFAULT_DISPATCH_SECONDS = 30
+LOCK_WATCH_SECONDS = 30
+
+
+class LockHeld(QuorumError):
+    """Another scheduler holds the lock."""
+
+    code = "scheduler_running"
+    http_status = 409
+
+
+def outbox_folder() -> Path:
+    return Path(os.environ.get("QUORUM_OUTBOX_DIR", "var/outbox"))
+
+
+# ------------------------------------------------------------------ settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    sweep_hour: int = 7
+    sweep_minute: int = 0
+    timezone: str = DEFAULT_TIMEZONE
+    dispatch_seconds: int = DEFAULT_DISPATCH_SECONDS
+
+    @property
+    def sweep_at(self) -> str:
+        return f"{self.sweep_hour:02d}:{self.sweep_minute:02d}"
+
+
+def settings(
+    sweep_at: str | None = None,
+    timezone: str | None = None,
+    dispatch_seconds: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Explicit values > QUORUM_SWEEP_AT / QUORUM_TIMEZONE / QUORUM_DISPATCH_SECONDS > defaults.
+    A bad value is refused naming the setting and what is allowed."""
+    env = dict(os.environ) if env is None else env
+    at = sweep_at or env.get("QUORUM_SWEEP_AT") or DEFAULT_SWEEP_AT
+    try:
+        hh, mm = (int(x) for x in at.strip().split(":"))
+        if not (0 <= hh < 24 and 0 <= mm < 60):
+            raise ValueError
+    except ValueError:
+        raise ValidationError(
+            f"sweep time {at!r} (--sweep-at or QUORUM_SWEEP_AT): write HH:MM, e.g. 07:00",
+            field="sweep_at",
+        ) from None
+    tz = timezone or env.get("QUORUM_TIMEZONE") or DEFAULT_TIMEZONE
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(tz)
+    except Exception:
+        raise ValidationError(
+            f"time zone {tz!r} (--timezone or QUORUM_TIMEZONE): use a name such as "
+            "Europe/London or UTC",
+            field="timezone",
+        ) from None
+    raw = dispatch_seconds if dispatch_seconds is not None else env.get("QUORUM_DISPATCH_SECONDS")
+    try:
+        every = int(raw) if raw not in (None, "") else DEFAULT_DISPATCH_SECONDS
+        if every < 1:
+            raise ValueError
+    except ValueError:
+        raise ValidationError(
+            f"dispatch interval {raw!r} (--dispatch-every or QUORUM_DISPATCH_SECONDS): a whole "
+            "number of seconds, 1 or more",
+            field="dispatch_every",
+        ) from None
+    return Settings(hh, mm, tz, every)
+
+
+# ------------------------------------------------------------------ the lock
+
+
+class SchedulerLock:
+    """One scheduler per database: a PostgreSQL session advisory lock, or an
+    exclusive flock on a file next to the SQLite database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.kind = engine.dialect.name
+        self._conn: Connection | None = None
+        self._fd: int | None = None
+        self._local = False
+        self.path: Path | None = None
+        if self.kind == "sqlite":
+            database = make_url(str(engine.url)).database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self.path = (
+                    Path(database).resolve().with_name(Path(database).name + ".scheduler.lock")
+                )
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None or self._fd is not None or self._local
+
+    def describe(self) -> str:
+        if self.kind == "postgresql":
+            return f"PostgreSQL advisory lock {LOCK_KEY}"
+        if self.path is not None:
+            return f"lock file {self.path}"
+        return "an in-process lock (in-memory database)"
+
+    def try_acquire(self) -> bool:
+        if self.kind == "postgresql":
+            conn = self.engine.connect()
+            try:
+                got = bool(
+                    conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({LOCK_KEY})").scalar()
+                )
+                conn.commit()  # a session lock outlives the transaction; the connection is ours
+            except Exception:
+                conn.close()
+                raise
+            if got:
+                self._conn = conn
+            else:
+                conn.close()
+            return got
+        if self.path is None:
+            self._local = True
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """Who holds the lock, as far as can be told."""
+        try:
+            if self.kind == "postgresql":
+                with self.engine.connect() as conn:
+                    pid = conn.exec_driver_sql(
+                        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        f"AND objid = {LOCK_KEY & 0xFFFFFFFF} AND classid = "
+                        f"{(LOCK_KEY >> 32) & 0xFFFFFFFF} LIMIT 1"
+                    ).scalar()
+                return f"database backend pid {pid}" if pid else "another session"
+            if self.path is not None and self.path.exists():
+                text = self.path.read_text().strip()
+                return f"process {text}" if text else "another process"
+        except Exception:  # only for the message
+            pass
+        return "another process"
+
+    def acquire(self, wait: bool = False, poll: float = 2.0, timeout: float | None = None) -> None:
+        """Take the lock, or raise :class:`LockHeld` (``wait``: keep trying)."""
+        started = time.monotonic()
+        announced = False
+        while True:
+            if self.try_acquire():
+                return
+            if not wait or (timeout is not None and time.monotonic() - started >= timeout):
+                raise LockHeld(
+                    f"another scheduler is running ({self.holder()} holds the {self.describe()}); "
+                    "only one scheduler may run at a time — stop it first, or pass --wait to "
+                    "take over when it stops"
+                )
+            if not announced:
+                log.warning("another scheduler holds the %s (%s); waiting for it",
+                            self.describe(), self.holder())  # fmt: skip
+                announced = True
+            time.sleep(poll)
+
+    def alive(self) -> bool:
+        """Is the lock still ours? (PostgreSQL: the session holding it is still up.)"""
+        if self.kind != "postgresql":
+            return self.held
+        if self._conn is None:
+            return False
+        try:
+            self._conn.exec_driver_sql("SELECT 1").scalar()
+            self._conn.commit()
+            return True
+        except Exception:
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.exec_driver_sql(f"SELECT pg_advisory_unlock({LOCK_KEY})")
+                self._conn.commit()
+            except Exception:  # the session is gone: so is its lock
+                pass
+            finally:
+                try:
+                    self._conn.close()
+                except Exception:
+                    pass
+                self._conn = None
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+        self._local = False
+
+
+# ------------------------------------------------------------------ the scheduler
+
+
+class QuorumScheduler:
+    """The process's scheduler and its lock. ``shutdown`` stops both."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock | None = None,
+        config: Settings | None = None,
+        channel: Any = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock or SystemClock()
+        self.config = config or settings()
+        self.lock = SchedulerLock(engine)
+        self._channel = channel
+        self.scheduler: BackgroundScheduler | None = None
+        self.runs: dict[str, int] = {"sweep": 0, "dispatch_outbox": 0}
+
+    @property
+    def holds_lock(self) -> bool:
+        return self.scheduler is not None
+
+    def channel(self) -> Any:
+        if self._channel is None:
+            try:
+                from notifications.channels import channel_from_config
+            except ImportError:  # pragma: no cover - older notifications package
+                from notifications.channels import FileChannel
+
+                self._channel = FileChannel(outbox_folder())
+            else:
+                self._channel = channel_from_config()  # QUORUM_MAIL=file|smtp
+        return self._channel
+
+    # --- jobs -----------------------------------------------------------
+    def run_sweep(self) -> dict | None:
+        from engine.commands.sweep import sweep
+
+        try:
+            summary = sweep(self.engine, clock=self.clock)
+        except Exception:
+            log.exception("sweep failed; it runs again at the next scheduled time")
+            return None
+        self.runs["sweep"] += 1
+        log.info(
+            "sweep as of %s: %d return(s) created, %d message(s) queued %s",
+            summary["as_of"],
+            summary["returns_created_total"],
+            summary["messages_queued_total"],
+            summary["messages_queued"] or "",
+        )
+        return summary
+
+    def run_dispatch(self) -> None:
+        from notifications.dispatch import dispatch
+
+        try:
+            channel = self.channel()
+            summary = dispatch(self.engine, channel, clock=self.clock)
+        except Exception:
+            log.exception("dispatch failed; it runs again in %d s", self.config.dispatch_seconds)
+            return
+        self.runs["dispatch_outbox"] += 1
+        if summary:
+            line = summary.line() if hasattr(summary, "line") else str(summary)
+            log.info("outbox: %s", line)
+
+    def watch_lock(self) -> None:
+        if self.lock.alive():
+            return
+        log.error("the scheduler lock's database session was lost; pausing until it is back")
+        assert self.scheduler is not None
+        for job in ("sweep", "dispatch_outbox"):
+            self.scheduler.pause_job(job)
+        self.lock.release()
+        try:
+            self.lock.acquire(wait=False)
+        except (LockHeld, Exception) as exc:  # another scheduler took over, or no database
+            log.error("could not take the lock back (%s); this scheduler stays paused", exc)
+            return
+        for job in ("sweep", "dispatch_outbox"):
+            self.scheduler.resume_job(job)
+        log.info("lock taken back; jobs resumed")
+
+    # --- life -----------------------------------------------------------
+    def start(self, *, wait: bool = False, poll: float = 2.0, dispatch: bool = True) -> None:
+        """Take the lock (or raise LockHeld), then start the jobs; the sweep and
+        the dispatcher also run once straight away, to catch up."""
+        self.lock.acquire(wait=wait, poll=poll)
+        cfg = self.config
+        scheduler = BackgroundScheduler(timezone=cfg.timezone)
+        now = dt.datetime.now(dt.UTC)
+        scheduler.add_job(
+            self.run_sweep,
+            "cron",
+            hour=cfg.sweep_hour,
+            minute=cfg.sweep_minute,
+            id="sweep",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=6 * 3600,
+            next_run_time=now,  # catch up at start, then daily
+        )
+        if dispatch:
+            scheduler.add_job(
+                self.run_dispatch,
+                "interval",
+                seconds=cfg.dispatch_seconds,
+                id="dispatch_outbox",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now + dt.timedelta(seconds=1),  # after the catch-up sweep
+            )
+        if self.lock.kind == "postgresql":
+            scheduler.add_job(
+                self.watch_lock,
+                "interval",
+                seconds=LOCK_WATCH_SECONDS,
+                id="lock_watch",
+                max_instances=1,
+                coalesce=True,
+            )
+        scheduler.start()
+        self.scheduler = scheduler
+        log.info(
+            "scheduler running (pid %d), holding the %s: sweep daily at %s %s and at start, "
+            "dispatch every %d s",
+            os.getpid(),
+            self.lock.describe(),
+            cfg.sweep_at,
+            cfg.timezone,
+            cfg.dispatch_seconds,
+        )
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self.scheduler is not None:
+            try:
+                self.scheduler.shutdown(wait=wait)
+            finally:
+                self.scheduler = None
+        self.lock.release()
+
+
+def start(engine: Engine, interval_seconds: int | None = None) -> QuorumScheduler | None:
+    """The scheduler inside another process (``quorum serve``): started if this
+    process can take the lock; otherwise None (another scheduler runs the jobs,
+    and this process only serves)."""
+    sched = QuorumScheduler(engine, config=settings(dispatch_seconds=interval_seconds))
+    try:
+        sched.start(wait=False)
+    except LockHeld as exc:
+        log.warning("not starting the scheduler here: %s", exc.message)
+        return None
+    return sched
+
+
+def run_forever(
+    engine: Engine,
+    *,
+    config: Settings | None = None,
+    wait: bool = False,
+    poll: float = 2.0,
+    stop: threading.Event | None = None,
+) -> None:
+    """``quorum scheduler run``: hold the lock and run the jobs until SIGTERM or
+    SIGINT (or ``stop`` is set); raises LockHeld if another scheduler runs."""
+    stop = stop or threading.Event()
+    sched = QuorumScheduler(engine, config=config)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        sched.start(wait=wait, poll=poll)
+        while not stop.wait(1.0):
+            pass
+        log.info("scheduler stopping")
+    finally:
+        sched.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

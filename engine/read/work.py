@@ -1,0 +1,747 @@
+"""*My work*: what is waiting for one user, by section, oldest first.
+
+    my_work(conn, actor, today) -> {"as_of", "total", "sections": {key: section}}
+
+Each section is ``{"key", "title", "roles", "count", "items"}``; each item is
+``{"kind", "ref", "title", "action", "since", "due", "link", ...}`` with dates
+as ISO text (``since``: waiting since; ``due``: the date it is due or was due)
+and extra keys per section (``milestone``, ``amount_pence``, ``days_late``...).
+Only the sections for the actor's roles are present, in a fixed order, even
+when empty (so a page can say "nothing waiting"):
+
+section (who sees it): what is in it
+
+- ``bids_to_score`` (officer): bids in closed rounds with no current score
+- ``evidence_to_verify`` (officer): milestone evidence submitted, awaiting review
+- ``payments_to_release`` (officer, finance): verified milestones with money
+  left to pay, except those this person verified (four eyes)
+- ``returns_to_review`` (officer): returns submitted, awaiting accept / query
+- ``late_returns`` (officer, director): returns due or queried, past due
+- ``late_repayments`` (officer, director, finance): instalments past due, not
+  fully repaid
+- ``recoveries_outstanding`` (officer, director, finance): refund demands not
+  yet recovered or written off
+- ``signatures_awaited`` (chair, vice_chair): delegated decisions open and not
+  expired, where the scheme they were requested under counts this person, and
+  this person has not signed
+- ``referred_back`` (sponsor): their authority's bids referred back, with what
+  is missing
+- ``evidence_rejected`` (sponsor): their milestones whose evidence was
+  rejected, with the reason
+- ``returns_late`` (sponsor): their returns still due after the due date
+- ``returns_queried`` (sponsor): their returns sent back with a question
+- ``returns_due`` (sponsor): their returns due within ``horizon_days`` (30)
+- ``next_meeting`` (board_member, chair, vice_chair): the next scheduled
+  meeting's agenda (as fixed at attendance, else as it stands); the section
+  also carries ``meeting``; it is not counted in ``total``
+
+A sponsor sees only items of its own authority (``actor.organisation_id``;
+none without one). Links are page paths (``LINKS``), e.g. ``/bids/B-0001``,
+``/grants/G-0001#milestone-2``.
+
+Cost: one query per section shown (two for ``signatures_awaited`` and three
+for ``next_meeting``), whatever the number of items; no query per item.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from engine.commands.service import Actor
+from engine.store.models import (
+    Bid,
+    Decision,
+    DelegatedDecision,
+    Evidence,
+    Grant,
+    Meeting,
+    MeetingMember,
+    Milestone,
+    Organisation,
+    Payment,
+    Pot,
+    Recovery,
+    RepaymentInstalment,
+    Return,
+    Round,
+    RuleSetVersion,
+    Score,
+    Signature,
+)
+
+Reader = Session | Connection
+
+BID = Bid.__table__
+RND = Round.__table__
+SCORE = Score.__table__
+GRANT = Grant.__table__
+MS = Milestone.__table__
+EV = Evidence.__table__
+PAY = Payment.__table__
+RET = Return.__table__
+INST = RepaymentInstalment.__table__
+REC = Recovery.__table__
+DD = DelegatedDecision.__table__
+SIG = Signature.__table__
+RSV = RuleSetVersion.__table__
+DEC = Decision.__table__
+MEET = Meeting.__table__
+MM = MeetingMember.__table__
+ORG = Organisation.__table__
+POT = Pot.__table__
+
+# page paths for each kind of item: the web app serves these
+LINKS = {
+    "bid": "/bids/{ref}",
+    "round": "/rounds/{ref}",
+    "grant": "/grants/{ref}",
+    "milestone": "/grants/{ref}#milestone-{seq}",
+    "return": "/returns/{ref}",
+    "recovery": "/recoveries/{ref}",
+    "delegated": "/delegated/{ref}",
+    "meeting": "/meetings/{ref}",
+}
+
+OUTSTANDING_RETURN = ("due", "queried")  # as rules.reminders.OUTSTANDING
+OPEN_RECOVERY = ("demanded", "part_recovered")
+PAYABLE = ("verified", "part_paid")
+AWAITING_DECISION = ("scored", "deferred", "resubmitted", "referred_back")
+
+
+def link(kind: str, ref: str, seq: int | None = None) -> str:
+    return LINKS[kind].format(ref=ref, seq=seq)
+
+
+def _iso(d: dt.date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _item(
+    kind: str,
+    ref: str,
+    title: str,
+    action: str,
+    since: dt.date | None,
+    due: dt.date | None,
+    href: str,
+    **extra: Any,
+) -> dict:
+    return {
+        "kind": kind,
+        "ref": ref,
+        "title": title,
+        "action": action,
+        "since": _iso(since),
+        "due": _iso(due),
+        "link": href,
+        **extra,
+    }
+
+
+def _oldest_first(items: list[dict]) -> list[dict]:
+    return sorted(items, key=lambda i: (i["since"] or i["due"] or "9999", i["ref"]))
+
+
+# ------------------------------------------------------------------ officer sections
+
+
+def bids_to_score(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    current = exists().where(SCORE.c.bid_id == BID.c.id, SCORE.c.current.is_(True))
+    rows = conn.execute(
+        select(BID.c.ref, BID.c.title, BID.c.state, RND.c.ref.label("round"), RND.c.closes_on)
+        .join(RND, RND.c.id == BID.c.round_id)
+        .where(
+            RND.c.state == "closed",
+            BID.c.state.in_(("submitted", "resubmitted")),
+            ~current,
+        )
+        .order_by(RND.c.closes_on, BID.c.id)
+    )
+    return [
+        _item(
+            "bid",
+            r.ref,
+            r.title,
+            f"score round {r.round}",
+            r.closes_on,
+            None,
+            link("round", r.round),
+            round=r.round,
+            state=r.state,
+        )
+        for r in rows
+    ]
+
+
+def _milestone_rows(where: list, *cols: Any) -> Any:
+    return (
+        select(
+            GRANT.c.ref.label("grant"),
+            BID.c.title,
+            MS.c.seq,
+            MS.c.outcome,
+            MS.c.due_on,
+            MS.c.payment_pence,
+            ORG.c.name.label("body"),
+            *cols,
+        )
+        .select_from(
+            MS.join(GRANT, GRANT.c.id == MS.c.grant_id)
+            .join(BID, BID.c.id == GRANT.c.bid_id)
+            .join(ORG, ORG.c.id == GRANT.c.accountable_body_id)
+        )
+        .where(*where)
+    )
+
+
+def evidence_to_verify(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    rows = conn.execute(
+        _milestone_rows(
+            [MS.c.state == "evidenced", EV.c.state == "submitted", GRANT.c.state == "active"],
+            EV.c.submitted_on,
+            EV.c.summary,
+        ).join(EV, EV.c.milestone_id == MS.c.id)
+    )
+    return [
+        _item(
+            "milestone",
+            r.grant,
+            f"{r.title} — milestone {r.seq}: {r.outcome}",
+            "verify or reject the evidence",
+            r.submitted_on,
+            r.due_on,
+            link("milestone", r.grant, r.seq),
+            milestone=r.seq,
+            organisation=r.body,
+            summary=r.summary,
+            amount_pence=r.payment_pence,
+        )
+        for r in rows
+    ]
+
+
+def payments_to_release(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    paid = (
+        select(PAY.c.milestone_id, func.sum(PAY.c.amount_pence).label("paid"))
+        .group_by(PAY.c.milestone_id)
+        .subquery()
+    )
+    paid_so_far = func.coalesce(paid.c.paid, 0)
+    where = [
+        MS.c.state.in_(PAYABLE),
+        GRANT.c.state == "active",
+        MS.c.payment_pence > paid_so_far,
+    ]
+    if actor.person_id is not None:  # four eyes: not the verifier
+        where.append(or_(MS.c.verified_by_id.is_(None), MS.c.verified_by_id != actor.person_id))
+    rows = conn.execute(
+        _milestone_rows(where, MS.c.verified_on, paid_so_far.label("paid")).outerjoin(
+            paid, paid.c.milestone_id == MS.c.id
+        )
+    )
+    return [
+        _item(
+            "milestone",
+            r.grant,
+            f"{r.title} — milestone {r.seq}: {r.outcome}",
+            "release the payment",
+            r.verified_on,
+            r.due_on,
+            link("milestone", r.grant, r.seq),
+            milestone=r.seq,
+            organisation=r.body,
+            amount_pence=r.payment_pence - int(r.paid),
+            paid_pence=int(r.paid),
+        )
+        for r in rows
+    ]
+
+
+def _return_rows(where: list) -> Any:
+    return (
+        select(
+            RET.c.ref,
+            RET.c.kind,
+            RET.c.period_end,
+            RET.c.due_on,
+            RET.c.state,
+            RET.c.submitted_on,
+            GRANT.c.ref.label("grant"),
+            BID.c.title,
+            ORG.c.name.label("body"),
+        )
+        .select_from(
+            RET.join(GRANT, GRANT.c.id == RET.c.grant_id)
+            .join(BID, BID.c.id == GRANT.c.bid_id)
+            .join(ORG, ORG.c.id == GRANT.c.accountable_body_id)
+        )
+        .where(GRANT.c.state != "cancelled", *where)
+        .order_by(RET.c.due_on, RET.c.id)
+    )
+
+
+def _return_item(r: Any, action: str, since: dt.date | None, today: dt.date) -> dict:
+    late = (today - r.due_on).days if r.state in OUTSTANDING_RETURN else 0
+    return _item(
+        "return",
+        r.ref,
+        f"{r.kind.capitalize()} return, quarter to {r.period_end.isoformat()}: {r.grant} {r.title}",
+        action,
+        since,
+        r.due_on,
+        link("return", r.ref),
+        grant=r.grant,
+        return_kind=r.kind,
+        organisation=r.body,
+        state=r.state,
+        days_late=max(late, 0),
+    )
+
+
+def returns_to_review(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    rows = conn.execute(_return_rows([RET.c.state == "submitted"]))
+    return [_return_item(r, "accept or query it", r.submitted_on, today) for r in rows]
+
+
+def late_returns(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    rows = conn.execute(_return_rows([RET.c.state.in_(OUTSTANDING_RETURN), RET.c.due_on < today]))
+    return [_return_item(r, "chase the sponsor", r.due_on, today) for r in rows]
+
+
+def late_repayments(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    rows = conn.execute(
+        select(
+            GRANT.c.ref.label("grant"),
+            BID.c.title,
+            ORG.c.name.label("body"),
+            INST.c.seq,
+            INST.c.due_on,
+            INST.c.amount_pence,
+            INST.c.repaid_pence,
+        )
+        .select_from(
+            INST.join(GRANT, GRANT.c.id == INST.c.grant_id)
+            .join(BID, BID.c.id == GRANT.c.bid_id)
+            .join(ORG, ORG.c.id == GRANT.c.accountable_body_id)
+        )
+        .where(INST.c.due_on < today, INST.c.repaid_pence < INST.c.amount_pence)
+        .order_by(INST.c.due_on, GRANT.c.ref, INST.c.seq)
+    )
+    return [
+        _item(
+            "grant",
+            r.grant,
+            f"{r.title} — repayment {r.seq}",
+            "chase the repayment, or record it",
+            r.due_on,
+            r.due_on,
+            link("grant", r.grant),
+            instalment=r.seq,
+            organisation=r.body,
+            amount_pence=r.amount_pence - r.repaid_pence,
+            days_late=(today - r.due_on).days,
+        )
+        for r in rows
+    ]
+
+
+def recoveries_outstanding(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    rows = conn.execute(
+        select(
+            REC.c.ref,
+            REC.c.state,
+            REC.c.demanded_on,
+            REC.c.demanded_pence,
+            REC.c.recovered_pence,
+            REC.c.written_off_pence,
+            REC.c.reason,
+            GRANT.c.ref.label("grant"),
+            BID.c.title,
+            ORG.c.name.label("body"),
+        )
+        .select_from(
+            REC.join(GRANT, GRANT.c.id == REC.c.grant_id)
+            .join(BID, BID.c.id == GRANT.c.bid_id)
+            .join(ORG, ORG.c.id == GRANT.c.accountable_body_id)
+        )
+        .where(REC.c.state.in_(OPEN_RECOVERY))
+        .order_by(REC.c.demanded_on, REC.c.id)
+    )
+    return [
+        _item(
+            "recovery",
+            r.ref,
+            f"Refund of {r.grant} {r.title}: {r.reason}",
+            "record money received, or write off the rest",
+            r.demanded_on,
+            None,
+            link("recovery", r.ref),
+            grant=r.grant,
+            organisation=r.body,
+            state=r.state,
+            amount_pence=r.demanded_pence - r.recovered_pence - r.written_off_pence,
+        )
+        for r in rows
+    ]
+
+
+# ------------------------------------------------------------------ chair and vice chairs
+
+
+def signatures_awaited(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    from engine.commands.handlers.delegation import stored_scheme
+    from rules.delegation import scheme_from_body
+
+    if actor.person_id is None:
+        return []
+    signed = exists().where(
+        SIG.c.delegated_decision_id == DD.c.id, SIG.c.person_id == actor.person_id
+    )
+    rows = list(
+        conn.execute(
+            select(
+                DD.c.ref,
+                DD.c.title,
+                DD.c.amount_pence,
+                DD.c.requested_on,
+                DD.c.expires_on,
+                DD.c.rule_set_version_id,
+                BID.c.ref.label("bid"),
+            )
+            .outerjoin(BID, BID.c.id == DD.c.bid_id)
+            .where(
+                DD.c.state == "awaiting_signatures",
+                or_(DD.c.expires_on.is_(None), DD.c.expires_on >= today),
+                ~signed,
+            )
+            .order_by(DD.c.requested_on, DD.c.id)
+        )
+    )
+    if not rows:
+        return []
+    # which schemes count this person: one query for the stored schemes in use
+    bind = conn.connection() if isinstance(conn, Session) else conn
+    ids = {r.rule_set_version_id for r in rows}
+    counts: dict[int | None, bool] = {}
+    stored = {
+        rid: body
+        for rid, body in conn.execute(
+            select(RSV.c.id, RSV.c.body).where(RSV.c.id.in_([i for i in ids if i is not None]))
+        )
+    }
+    for rid in ids:
+        if rid is None:
+            scheme = stored_scheme(bind, None)  # the scheme in force
+        else:
+            scheme = scheme_from_body(stored[rid], f"rule set version {rid} (as stored)")
+        counts[rid] = scheme.counting_role(actor.roles) is not None
+    return [
+        _item(
+            "delegated",
+            r.ref,
+            r.title,
+            "approve or decline (sign)",
+            r.requested_on,
+            r.expires_on,
+            link("delegated", r.ref),
+            bid=r.bid,
+            amount_pence=r.amount_pence,
+        )
+        for r in rows
+        if counts[r.rule_set_version_id]
+    ]
+
+
+# ------------------------------------------------------------------ sponsor sections
+
+
+def referred_back(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    if actor.organisation_id is None:
+        return []
+    latest = (
+        select(DEC.c.item_ref, func.max(DEC.c.id).label("id"))
+        .where(DEC.c.outcome == "refer_back")
+        .group_by(DEC.c.item_ref)
+        .subquery()
+    )
+    dec = DEC.alias("d")
+    rows = conn.execute(
+        select(BID.c.ref, BID.c.title, dec.c.decided_on, dec.c.missing, dec.c.reasons)
+        .select_from(
+            BID.outerjoin(latest, latest.c.item_ref == BID.c.ref).outerjoin(
+                dec, dec.c.id == latest.c.id
+            )
+        )
+        .where(BID.c.state == "referred_back", BID.c.sponsor_id == actor.organisation_id)
+        .order_by(BID.c.id)
+    )
+    return [
+        _item(
+            "bid",
+            r.ref,
+            r.title,
+            "supply what is missing, then resubmit",
+            r.decided_on,
+            None,
+            link("bid", r.ref),
+            missing=r.missing or "",
+            reasons=r.reasons or "",
+        )
+        for r in rows
+    ]
+
+
+def evidence_rejected(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    if actor.organisation_id is None:
+        return []
+    last = (
+        select(func.max(EV.c.id))
+        .where(EV.c.milestone_id == MS.c.id, EV.c.state == "rejected")
+        .correlate(MS)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        _milestone_rows(
+            [
+                MS.c.state == "evidence_rejected",
+                GRANT.c.state == "active",
+                GRANT.c.accountable_body_id == actor.organisation_id,
+            ],
+            EV.c.reviewed_on,
+            EV.c.review_note,
+        ).outerjoin(EV, EV.c.id == last)
+    )
+    return [
+        _item(
+            "milestone",
+            r.grant,
+            f"{r.title} — milestone {r.seq}: {r.outcome}",
+            "submit new evidence",
+            r.reviewed_on,
+            r.due_on,
+            link("milestone", r.grant, r.seq),
+            milestone=r.seq,
+            reason=r.review_note or "",
+        )
+        for r in rows
+    ]
+
+
+def _own_returns(actor: Actor, *where: Any) -> Any:
+    return _return_rows([GRANT.c.accountable_body_id == actor.organisation_id, *where])
+
+
+def returns_due(conn: Reader, actor: Actor, today: dt.date, horizon_days: int = 30) -> list[dict]:
+    if actor.organisation_id is None:
+        return []
+    until = today + dt.timedelta(days=horizon_days)
+    rows = conn.execute(
+        _own_returns(actor, RET.c.state == "due", RET.c.due_on >= today, RET.c.due_on <= until)
+    )
+    return [_return_item(r, "send it in", None, today) for r in rows]
+
+
+def returns_late(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    if actor.organisation_id is None:
+        return []
+    rows = conn.execute(_own_returns(actor, RET.c.state == "due", RET.c.due_on < today))
+    return [_return_item(r, "send it in: it is late", r.due_on, today) for r in rows]
+
+
+def returns_queried(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    if actor.organisation_id is None:
+        return []
+    rows = conn.execute(_own_returns(actor, RET.c.state == "queried"))
+    return [_return_item(r, "answer the query and resubmit", r.submitted_on, today) for r in rows]
+
+
+# ------------------------------------------------------------------ board members
+
+
+def next_meeting(conn: Reader, actor: Actor, today: dt.date) -> tuple[dict | None, list[dict]]:
+    """The next scheduled meeting (one this person is a member of, if any is)
+    and its agenda: as fixed when attendance was taken, else as it stands
+    (bids awaiting a decision and delegated decisions to report)."""
+    mine = (
+        exists().where(MM.c.meeting_id == MEET.c.id, MM.c.person_id == actor.person_id)
+        if actor.person_id is not None
+        else literal(False)
+    )
+    m = conn.execute(
+        select(
+            MEET.c.id, MEET.c.ref, MEET.c.title, MEET.c.held_on, MEET.c.programme_id, MEET.c.agenda
+        )  # fmt: skip
+        .where(MEET.c.state == "scheduled", MEET.c.held_on >= today)
+        .order_by(mine.desc(), MEET.c.held_on, MEET.c.id)
+        .limit(1)
+    ).first()
+    if m is None:
+        return None, []
+    meeting = {
+        "ref": m.ref,
+        "title": m.title,
+        "date": m.held_on.isoformat(),
+        "link": link("meeting", m.ref),
+        "agenda_fixed": bool(m.agenda),
+    }
+    fixed = list(m.agenda or [])
+    in_programme = POT.c.programme_id == m.programme_id
+    bid_where = (
+        BID.c.ref.in_(fixed) if fixed else and_(in_programme, BID.c.state.in_(AWAITING_DECISION))
+    )
+    dd_where = (
+        DD.c.ref.in_(fixed)
+        if fixed
+        else and_(
+            in_programme,
+            DD.c.state.in_(("approved", "declined")),
+            DD.c.reported_meeting_id.is_(None),
+        )
+    )
+    items = []
+    for r in conn.execute(
+        select(
+            BID.c.ref,
+            BID.c.title,
+            BID.c.state,
+            BID.c.submitted_on,
+            BID.c.grant_requested_pence,
+            ORG.c.name.label("sponsor"),
+        )  # fmt: skip
+        .select_from(
+            BID.join(POT, POT.c.id == BID.c.pot_id).join(ORG, ORG.c.id == BID.c.sponsor_id)
+        )
+        .where(bid_where)
+        .order_by(BID.c.id)
+    ):
+        items.append(
+            _item(
+                "bid",
+                r.ref,
+                r.title,
+                "read before the meeting",
+                r.submitted_on,
+                m.held_on,
+                link("bid", r.ref),
+                state=r.state,
+                organisation=r.sponsor,
+                amount_pence=r.grant_requested_pence,
+            )
+        )
+    for r in conn.execute(
+        select(DD.c.ref, DD.c.title, DD.c.state, DD.c.decided_on, DD.c.amount_pence)
+        .join(POT, POT.c.id == DD.c.pot_id)
+        .where(dd_where)
+        .order_by(DD.c.decided_on, DD.c.id)
+    ):
+        items.append(
+            _item(
+                "delegated",
+                r.ref,
+                r.title,
+                "endorse" if r.state == "approved" else "note (for information)",
+                r.decided_on,
+                m.held_on,
+                link("delegated", r.ref),
+                state=r.state,
+                amount_pence=r.amount_pence,
+            )
+        )
+    if fixed:  # the agenda's own order
+        order = {ref: i for i, ref in enumerate(fixed)}
+        items.sort(key=lambda i: order.get(i["ref"], len(order)))
+    return meeting, items
+
+
+# ------------------------------------------------------------------ putting it together
+
+Section = Callable[[Reader, Actor, dt.date], list[dict]]
+
+SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
+    ("bids_to_score", "Bids to score", frozenset({"officer"}), bids_to_score),
+    ("evidence_to_verify", "Evidence to verify", frozenset({"officer"}), evidence_to_verify),
+    (
+        "payments_to_release",
+        "Payments to release",
+        frozenset({"officer", "finance"}),
+        payments_to_release,
+    ),
+    ("returns_to_review", "Returns to review", frozenset({"officer"}), returns_to_review),
+    ("late_returns", "Late returns", frozenset({"officer", "director"}), late_returns),
+    (
+        "late_repayments",
+        "Late repayments",
+        frozenset({"officer", "director", "finance"}),
+        late_repayments,
+    ),
+    (
+        "recoveries_outstanding",
+        "Refunds outstanding",
+        frozenset({"officer", "director", "finance"}),
+        recoveries_outstanding,
+    ),
+    (
+        "signatures_awaited",
+        "Delegated decisions awaiting your signature",
+        frozenset({"chair", "vice_chair"}),
+        signatures_awaited,
+    ),
+    ("referred_back", "Bids referred back to you", frozenset({"sponsor"}), referred_back),
+    ("evidence_rejected", "Evidence not accepted", frozenset({"sponsor"}), evidence_rejected),
+    ("returns_late", "Returns overdue", frozenset({"sponsor"}), returns_late),
+    ("returns_queried", "Returns queried", frozenset({"sponsor"}), returns_queried),
+    ("returns_due", "Returns due soon", frozenset({"sponsor"}), returns_due),
+]
+BOARD = frozenset({"board_member", "chair", "vice_chair"})
+
+
+def sections_for(roles: Iterable[str]) -> list[str]:
+    """The section keys a person with these roles sees, in order."""
+    held = set(roles)
+    keys = [key for key, _, who, _ in SECTIONS if who & held]
+    return keys + (["next_meeting"] if BOARD & held else [])
+
+
+def my_work(conn: Reader, actor: Actor, today: dt.date, *, horizon_days: int = 30) -> dict:
+    """What is waiting for ``actor`` on ``today``: see the module docstring."""
+    held = set(actor.roles)
+    sections: dict[str, dict] = {}
+    for key, title, who, fn in SECTIONS:
+        if not who & held:
+            continue
+        if fn is returns_due:
+            items = returns_due(conn, actor, today, horizon_days)
+        else:
+            items = fn(conn, actor, today)
+        items = _oldest_first(items)
+        sections[key] = {
+            "key": key,
+            "title": title,
+            "roles": sorted(who),
+            "count": len(items),
+            "items": items,
+        }
+    if BOARD & held:
+        meeting, items = next_meeting(conn, actor, today)
+        sections["next_meeting"] = {
+            "key": "next_meeting",
+            "title": f"Next meeting: {meeting['title']} on {meeting['date']}"
+            if meeting
+            else "Next meeting: none scheduled",
+            "roles": sorted(BOARD),
+            "meeting": meeting,
+            "count": len(items),
+            "items": items,
+        }
+    return {
+        "as_of": today.isoformat(),
+        "who": actor.email,
+        "total": sum(s["count"] for k, s in sections.items() if k != "next_meeting"),
+        "sections": sections,
+    }

@@ -1,0 +1,155 @@
+"""Database engines, SQLite settings, schema creation and migrations.
+
+SQLite is the embedded default (``sqlite:///quorum.db``); PostgreSQL is used
+by URL (``postgresql+psycopg://...``), from ``--db`` or ``QUORUM_DATABASE_URL``.
+
+SQLite settings for a system of record (see docs/operations.md):
+- ``journal_mode=WAL``: readers never block the writer, and a crash mid-write
+  cannot corrupt the file.
+- ``synchronous=NORMAL`` (default; ``QUORUM_SQLITE_SYNCHRONOUS=FULL`` to
+  change): every commit survives a process crash; a power cut can lose the
+  last commits but never corrupts. Because nothing leaves Quorum before it is
+  durable, the outbox dispatcher forces a WAL checkpoint (an fsync) before it
+  sends anything, so no message is ever sent for a change a power cut undid.
+- ``foreign_keys=ON``, ``busy_timeout=10000``, and every write transaction
+  starts with ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import SQLModel, create_engine
+
+from engine.store import models  # noqa: F401  (registers every table)
+
+DEFAULT_URL = "sqlite:///quorum.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(explicit: str | None = None) -> str:
+    """The URL in force: explicit > QUORUM_DATABASE_URL > sqlite:///quorum.db."""
+    url = explicit or os.environ.get("QUORUM_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def sqlite_synchronous() -> str:
+    level = os.environ.get("QUORUM_SQLITE_SYNCHRONOUS", "NORMAL").upper()
+    if level not in {"NORMAL", "FULL", "EXTRA"}:
+        raise ValueError(
+            f"QUORUM_SQLITE_SYNCHRONOUS={level!r}: allowed values are NORMAL, FULL, EXTRA"
+        )
+    return level
+
+
+def make_engine(url: str | None = None, **kwargs: object) -> Engine:
+    """A new Engine with Quorum's connection settings applied."""
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        # Every transaction ends in an explicit COMMIT or ROLLBACK (ours or the
+        # context manager's), so the pool's extra rollback on return is skipped.
+        kwargs.setdefault("pool_reset_on_return", None)
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    synchronous = sqlite_synchronous()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+        # Take transaction control from pysqlite so BEGIN IMMEDIATE is ours.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # noqa: ANN001
+        # Writers (the command path, see write_connection) take the write lock up
+        # front so two writers queue instead of deadlocking; readers start a
+        # deferred transaction and never block anyone in WAL mode.
+        # Straight to the driver: this runs once per transaction on the hot path.
+        immediate = conn._execution_options.get(WRITE_OPTION)
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "quorum_write"
+
+
+def write_connection(engine: Engine) -> Connection:
+    """A connection whose transactions are write transactions (BEGIN IMMEDIATE on SQLite)."""
+    return engine.connect().execution_options(**{WRITE_OPTION: True})
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table from the models and stamp the migration head.
+
+    Equivalent to ``upgrade`` on an empty database (tested), and faster."""
+    SQLModel.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(models.AuditHead).values(id=1, last_seq=0, last_hash="", directory_seq=0)
+        )
+    from alembic import command
+
+    command.stamp(alembic_config(engine), "head")
+
+
+def alembic_config(engine: Engine):  # noqa: ANN201  (alembic.config.Config)
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema up to ``revision`` with Alembic."""
+    from alembic import command
+
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def is_empty(engine: Engine) -> bool:
+    return not inspect(engine).get_table_names()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema on an empty database, or migrate an existing one."""
+    if is_empty(engine):
+        create_schema(engine)
+    else:
+        upgrade(engine)
+
+
+@cache
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config(None)  # type: ignore[arg-type]
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""

@@ -1,0 +1,160 @@
+"""The pot ledger, derived from money movements and never stored.
+
+For every pot:
+    allocated = Σ allocate + Σ forfeit                        (forfeited deposits add to a pot)
+    committed = Σ commit − Σ release − Σ recover − Σ repay   (held by grants)
+    paid      = Σ pay − Σ recover − Σ repay                  (drawn, net of money back)
+    available = allocated − committed
+Identity (tested): allocated = committed + available, 0 ≤ paid ≤ committed,
+available ≥ 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from engine.store.models import MoneyMovement, MovementKind, Pot, Programme
+
+
+@dataclass
+class PotLedger:
+    pot_id: int
+    name: str
+    programme: str
+    allocated_pence: int = 0
+    committed_pence: int = 0
+    paid_pence: int = 0
+    released_pence: int = 0
+    recovered_pence: int = 0
+    repaid_pence: int = 0
+    forfeited_pence: int = 0
+
+    @property
+    def available_pence(self) -> int:
+        return self.allocated_pence - self.committed_pence
+
+    def identity_holds(self) -> bool:
+        return (
+            self.allocated_pence == self.committed_pence + self.available_pence
+            and 0 <= self.paid_pence <= self.committed_pence
+            and self.available_pence >= 0
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["available_pence"] = self.available_pence
+        return d
+
+
+def ledger(
+    session: Session, programme_id: int | None = None, pot_ids: list[int] | None = None
+) -> list[PotLedger]:
+    """Ledger lines for every pot (of one programme, or some pots), in pot order."""
+    q = select(Pot.id, Pot.name, Programme.name).join(Programme, Programme.id == Pot.programme_id)
+    if programme_id is not None:
+        q = q.where(Pot.programme_id == programme_id)
+    if pot_ids is not None:
+        q = q.where(Pot.id.in_(pot_ids))
+    pots = {
+        pid: PotLedger(pid, name, prog) for pid, name, prog in session.execute(q.order_by(Pot.id))
+    }
+    if not pots:
+        return []
+    sums: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(MoneyMovement.pot_id, MoneyMovement.kind, func.sum(MoneyMovement.amount_pence))
+        .where(MoneyMovement.pot_id.in_(list(pots)))
+        .group_by(MoneyMovement.pot_id, MoneyMovement.kind)
+    )
+    for pot_id, kind, total in rows:
+        sums[pot_id][kind] = int(total or 0)
+    for pot_id, line in pots.items():
+        s = sums.get(pot_id, {})
+        back = s.get(MovementKind.RECOVER, 0) + s.get(MovementKind.REPAY, 0)
+        line.forfeited_pence = s.get(MovementKind.FORFEIT, 0)
+        line.allocated_pence = s.get(MovementKind.ALLOCATE, 0) + line.forfeited_pence
+        line.released_pence = s.get(MovementKind.RELEASE, 0)
+        line.recovered_pence = s.get(MovementKind.RECOVER, 0)
+        line.repaid_pence = s.get(MovementKind.REPAY, 0)
+        line.committed_pence = s.get(MovementKind.COMMIT, 0) - line.released_pence - back
+        line.paid_pence = s.get(MovementKind.PAY, 0) - back
+    return list(pots.values())
+
+
+def pot_line(session: Session | Connection, pot_id: int) -> PotLedger:
+    return ledger(session, pot_ids=[pot_id])[0]
+
+
+@dataclass
+class GrantLedger:
+    """One grant's money, derived from its movements like the pot's:
+    committed = awarded − released − recovered − repaid (still held for it),
+    paid = Σ pay − recovered − repaid (drawn, net of money back),
+    unpaid = committed − paid (what may still be paid out).
+    Invariants (tested): 0 ≤ paid ≤ committed ≤ awarded."""
+
+    grant_id: int
+    awarded_pence: int = 0
+    paid_out_pence: int = 0  # Σ pay, before any money came back
+    released_pence: int = 0
+    recovered_pence: int = 0
+    repaid_pence: int = 0
+
+    @property
+    def committed_pence(self) -> int:
+        return self.awarded_pence - self.released_pence - self.recovered_pence - self.repaid_pence
+
+    @property
+    def paid_pence(self) -> int:
+        return self.paid_out_pence - self.recovered_pence - self.repaid_pence
+
+    @property
+    def unpaid_pence(self) -> int:
+        return self.committed_pence - self.paid_pence
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(
+            committed_pence=self.committed_pence,
+            paid_pence=self.paid_pence,
+            unpaid_pence=self.unpaid_pence,
+        )
+        return d
+
+
+def grant_lines(
+    conn: Session | Connection, grant_ids: list[int] | None = None
+) -> dict[int, GrantLedger]:
+    """Ledger lines for grants (all, or some), by grant id. ``awarded`` is the
+    grant's commit movements, so a reversal's release shows as released."""
+    q = (
+        select(MoneyMovement.grant_id, MoneyMovement.kind, func.sum(MoneyMovement.amount_pence))
+        .where(MoneyMovement.grant_id.is_not(None))
+        .group_by(MoneyMovement.grant_id, MoneyMovement.kind)
+    )
+    if grant_ids is not None:
+        q = q.where(MoneyMovement.grant_id.in_(grant_ids))
+    out: dict[int, GrantLedger] = {gid: GrantLedger(gid) for gid in grant_ids or []}
+    for grant_id, kind, total in conn.execute(q):
+        line = out.setdefault(grant_id, GrantLedger(grant_id))
+        amount = int(total or 0)
+        if kind == MovementKind.COMMIT:
+            line.awarded_pence = amount
+        elif kind == MovementKind.PAY:
+            line.paid_out_pence = amount
+        elif kind == MovementKind.RELEASE:
+            line.released_pence = amount
+        elif kind == MovementKind.RECOVER:
+            line.recovered_pence = amount
+        elif kind == MovementKind.REPAY:
+            line.repaid_pence = amount
+    return out
+
+
+def grant_line(conn: Session | Connection, grant_id: int) -> GrantLedger:
+    return grant_lines(conn, [grant_id])[grant_id]

@@ -1,0 +1,598 @@
+"""The schema: every table Quorum needs, designed for the whole domain.
+
+Conventions
+- Money is integer pence (``*_pence``), never floats.
+- Dates are ``date``; instants are timezone-aware UTC ``datetime`` from the clock.
+- Workflow items (bids, grants, delegated decisions, returns, recoveries, ...)
+  carry a human ``ref``, a ``state`` owned by their workflow in ``workflows/``,
+  and a ``version`` used for optimistic locking: a stale write raises
+  ``StaleDataError``, which the command layer reports as a conflict.
+- Pot balances are never stored: they are derived from ``money_movement``.
+- ``audit_event`` is append-only and hash-chained; ``outbox`` holds messages
+  until the transaction that queued them has committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy.orm import declared_attr
+from sqlmodel import Field, SQLModel
+
+# Money columns are 64-bit: PostgreSQL's INTEGER stops at £21,474,836.47.
+Money = BigInteger
+
+
+class VersionedMixin:
+    """Optimistic locking: UPDATE ... WHERE version = :seen."""
+
+    @declared_attr
+    def __mapper_args__(cls) -> dict:  # noqa: N805
+        return {"version_id_col": cls.__table__.c.version}
+
+
+class Role(enum.StrEnum):
+    OFFICER = "officer"
+    DIRECTOR = "director"
+    CHAIR = "chair"
+    VICE_CHAIR = "vice_chair"
+    BOARD_MEMBER = "board_member"
+    SPONSOR = "sponsor"
+    FINANCE = "finance"
+    AUDITOR = "auditor"
+
+
+class OrgKind(enum.StrEnum):
+    COUNTY = "county"
+    UNITARY = "unitary"
+    DISTRICT = "district"
+    SUB_REGIONAL_PARTNERSHIP = "sub_regional_partnership"
+    OTHER = "other"
+
+
+class MovementKind(enum.StrEnum):
+    """Kinds of pot money movement. Amounts are positive except ALLOCATE,
+    which may be negative when a ratified change reduces a pot."""
+
+    ALLOCATE = "allocate"  # budget put into (or taken out of) a pot, ratified
+    COMMIT = "commit"  # approval ties money to a grant
+    RELEASE = "release"  # unspent commitment returned (closure, lower award)
+    PAY = "pay"  # a payment drawn against a verified milestone
+    RECOVER = "recover"  # clawed-back money returned to the pot
+    REPAY = "repay"  # invest-to-save repayment returned to the pot
+    FORFEIT = "forfeit"  # a deposit forfeited to the pot (adds to what it holds)
+
+
+# ---------------------------------------------------------------- people
+
+
+class Organisation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    kind: str = Field(default=OrgKind.OTHER.value)
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    email: str | None = None
+    population: int | None = None  # for deposits split by population share
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    email: str = Field(unique=True, index=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
+    password_hash: str | None = None  # argon2 (quorum_web/auth.py, commands/handlers/accounts.py)
+    active: bool = True
+    # wrong passwords since the last sign-in or lock-out
+    failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locked_until: dt.datetime | None = None  # sign-in refused until then
+
+
+class PersonRole(SQLModel, table=True):
+    __tablename__ = "person_role"
+    __table_args__ = (UniqueConstraint("person_id", "role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str
+
+
+# ---------------------------------------------------------------- money
+
+
+class Programme(VersionedMixin, SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    starts_on: dt.date | None = None
+    ends_on: dt.date | None = None
+    version: int = 1
+
+
+class Pot(VersionedMixin, SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("programme_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programme.id", index=True)
+    name: str
+    version: int = 1
+
+
+class ProgrammeChange(SQLModel, table=True):
+    """A ratified change to a programme's pots (and so its total)."""
+
+    __tablename__ = "programme_change"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    programme_id: int = Field(foreign_key="programme.id", index=True)
+    ratified_on: dt.date
+    ratified_by: str  # the body and minute, e.g. "Board 20 April 2011, minute 5"
+    reason: str
+    old_total_pence: int = Field(sa_type=Money)
+    new_total_pence: int = Field(sa_type=Money)
+    changes: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class MoneyMovement(SQLModel, table=True):
+    """The pot ledger. Balances are sums over these rows, never edited."""
+
+    __tablename__ = "money_movement"
+    id: int | None = Field(default=None, primary_key=True)
+    pot_id: int = Field(foreign_key="pot.id", index=True)
+    kind: str
+    amount_pence: int = Field(sa_type=Money)
+    booked_on: dt.date
+    item_ref: str | None = Field(default=None, index=True)
+    grant_id: int | None = Field(default=None, foreign_key="grant_award.id", index=True)
+    note: str = ""
+
+
+# ---------------------------------------------------------------- bids and rounds
+
+
+class Round(VersionedMixin, SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    programme_id: int = Field(foreign_key="programme.id")
+    pot_id: int = Field(foreign_key="pot.id")
+    name: str
+    opens_on: dt.date
+    closes_on: dt.date
+    rule_set: str
+    cap_pence: int | None = Field(default=None, sa_type=Money)
+    state: str = "open"
+    version: int = 1
+
+
+class Bid(VersionedMixin, SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True, index=True)
+    title: str
+    sponsor_id: int = Field(foreign_key="organisation.id", index=True)
+    pot_id: int | None = Field(default=None, foreign_key="pot.id")
+    round_id: int | None = Field(default=None, foreign_key="round.id", index=True)
+    grant_requested_pence: int = Field(sa_type=Money)
+    savings_text: str = ""
+    savings_basis: str = "none_stated"
+    savings_amount_pence: int | None = Field(default=None, sa_type=Money)
+    savings_high_pence: int | None = Field(default=None, sa_type=Money)
+    savings_years: int | None = None
+    savings_annual: bool = False
+    savings_readable: bool = True
+    partnership: str = "not_stated"  # yes / no / not_stated, as declared
+    partnership_as_written: str = ""
+    builds_on_proven: str = "not_stated"  # yes / no / not_stated
+    invest_to_save: bool = False
+    published_points: int | None = None  # points a board paper gave, kept for comparison
+    state: str = Field(default="submitted", index=True)
+    submitted_on: dt.date
+    submitted_by_id: int | None = Field(default=None, foreign_key="person.id")
+    version: int = 1
+
+
+class BidPartner(SQLModel, table=True):
+    __tablename__ = "bid_partner"
+    __table_args__ = (UniqueConstraint("bid_id", "organisation_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    bid_id: int = Field(foreign_key="bid.id")  # indexed by the unique (bid_id, organisation_id)
+    organisation_id: int = Field(foreign_key="organisation.id")
+
+
+class Milestone(VersionedMixin, SQLModel, table=True):
+    """A line of a milestone and funding profile: outcome, due date, payment.
+
+    Belongs to a bid; when the bid becomes a grant the same rows gain its
+    ``grant_id`` and move through evidence → verified → paid."""
+
+    __table_args__ = (UniqueConstraint("bid_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    bid_id: int = Field(foreign_key="bid.id")  # indexed by the unique (bid_id, seq)
+    grant_id: int | None = Field(default=None, foreign_key="grant_award.id", index=True)
+    seq: int
+    outcome: str
+    due_on: dt.date
+    payment_pence: int = Field(sa_type=Money)
+    state: str = "planned"
+    verified_by_id: int | None = Field(default=None, foreign_key="person.id")
+    verified_on: dt.date | None = None
+    version: int = 1
+
+
+class RuleSetVersion(SQLModel, table=True):
+    """A rule file as it was when used: name, version and content hash."""
+
+    __tablename__ = "rule_set_version"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    version: str
+    sha256: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    loaded_at: dt.datetime
+
+
+class Score(SQLModel, table=True):
+    """One scoring of one bid by one rule set version. Re-scoring adds a new
+    row and marks the old one not current; nothing is overwritten."""
+
+    __table_args__ = (Index("ix_score_current", "bid_id", "current"),)
+    id: int | None = Field(default=None, primary_key=True)
+    bid_id: int = Field(foreign_key="bid.id")
+    round_id: int | None = Field(default=None, foreign_key="round.id")
+    rule_set_version_id: int = Field(foreign_key="rule_set_version.id")
+    total_points: int  # after any officer overrides
+    rules_total_points: int  # as the rules gave them
+    max_points: int
+    recommendation: str
+    recommendation_reason: str = ""
+    missing: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    scored_on: dt.date
+    current: bool = True
+
+
+class CriterionScore(SQLModel, table=True):
+    __tablename__ = "criterion_score"
+    id: int | None = Field(default=None, primary_key=True)
+    score_id: int = Field(foreign_key="score.id", index=True)
+    criterion: str
+    question: str = ""
+    points: int
+    max_points: int = 0
+    reason: str
+    override_points: int | None = None
+    override_reason: str | None = None
+    override_by_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+# ---------------------------------------------------------------- meetings and decisions
+
+
+class Meeting(VersionedMixin, SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    programme_id: int = Field(foreign_key="programme.id")
+    title: str
+    held_on: dt.date
+    quorum: int
+    state: str = "scheduled"
+    # refs awaiting decision when attendance was taken (the agenda as it stood)
+    agenda: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+
+
+class MeetingMember(SQLModel, table=True):
+    __tablename__ = "meeting_member"
+    __table_args__ = (UniqueConstraint("meeting_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    present: bool = False
+
+
+class Interest(SQLModel, table=True):
+    """A declaration of interest by a person in an item (meeting or delegated)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    item_ref: str = Field(index=True)
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    nature: str
+    declared_on: dt.date
+
+
+class Decision(SQLModel, table=True):
+    """A decision on an item. Never edited: a mistake is reversed by a new one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    item_ref: str = Field(index=True)
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    delegated_decision_id: int | None = Field(default=None, foreign_key="delegated_decision.id")
+    outcome: str  # approve / reject / defer / refer_back / reversed
+    amount_pence: int | None = Field(default=None, sa_type=Money)
+    reasons: str = ""
+    missing: str = ""  # refer_back: what the sponsor must supply
+    state_before: str = ""  # the item's state before, so a reversal can restore it
+    votes_for: int | None = None
+    votes_against: int | None = None
+    votes_abstain: int | None = None
+    decided_on: dt.date
+    reverses_id: int | None = Field(default=None, foreign_key="decision.id")
+
+
+class Action(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("meeting_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    number: int
+    what: str
+    owner: str
+    due_on: dt.date | None = None
+    state: str = "open"
+
+
+class DelegatedDecision(VersionedMixin, SQLModel, table=True):
+    """A decision taken between meetings under the scheme of delegation: the
+    record a council publishes (what, amount, budget and its balance, why,
+    alternatives rejected, who signed and any interest they declared)."""
+
+    __tablename__ = "delegated_decision"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    title: str = ""
+    bid_id: int | None = Field(default=None, foreign_key="bid.id")
+    pot_id: int = Field(foreign_key="pot.id")
+    amount_pence: int = Field(sa_type=Money)
+    pot_balance_pence: int = Field(sa_type=Money)  # the pot's available balance when requested
+    reasons: str
+    alternatives: str = ""
+    rule_set_version_id: int | None = Field(default=None, foreign_key="rule_set_version.id")
+    decided_on: dt.date | None = None  # approved, declined or expired on
+    state: str = "awaiting_signatures"
+    requested_by_id: int = Field(foreign_key="person.id")
+    requested_on: dt.date
+    expires_on: dt.date | None = None
+    reported_meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    endorsed_on: dt.date | None = None
+    version: int = 1
+
+
+class Signature(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("delegated_decision_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    delegated_decision_id: int = Field(foreign_key="delegated_decision.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    decision: str  # approve / decline
+    interest_declared: str | None = None
+    reason: str = ""
+    signed_at: dt.datetime
+
+
+# ---------------------------------------------------------------- grants and money out/in
+
+
+class Grant(VersionedMixin, SQLModel, table=True):
+    __tablename__ = "grant_award"  # "grant" is an SQL keyword
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    bid_id: int = Field(foreign_key="bid.id", unique=True)
+    accountable_body_id: int = Field(foreign_key="organisation.id", index=True)
+    pot_id: int = Field(foreign_key="pot.id", index=True)
+    awarded_pence: int = Field(sa_type=Money)
+    invest_to_save: bool = False
+    state: str = "active"
+    approved_on: dt.date
+    ends_on: dt.date | None = None
+    closed_on: dt.date | None = None
+    delegated_decision_id: int | None = Field(default=None, foreign_key="delegated_decision.id")
+    version: int = 1
+
+
+class Evidence(SQLModel, table=True):
+    """Evidence a sponsor submits that a milestone's outcome was achieved; an
+    officer verifies or rejects it. Rejected evidence stays on record."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    files: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    submitted_by_id: int | None = Field(default=None, foreign_key="person.id")
+    submitted_on: dt.date
+    state: str = "submitted"  # submitted / verified / rejected
+    reviewed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    reviewed_on: dt.date | None = None
+    review_note: str = ""
+
+
+class GrantChange(SQLModel, table=True):
+    """An approved change to a grant: a milestone re-profiled, delivery extended."""
+
+    __tablename__ = "grant_change"
+    id: int | None = Field(default=None, primary_key=True)
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    kind: str  # reprofile / extend
+    approved_by: str  # who or which meeting approved it, e.g. "Board 12 Jan 2012, minute 4"
+    approved_on: dt.date
+    reason: str = ""
+    before: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    after: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class Payment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    amount_pence: int = Field(sa_type=Money)
+    released_by_id: int = Field(foreign_key="person.id")
+    released_on: dt.date
+
+
+class RepaymentInstalment(SQLModel, table=True):
+    __tablename__ = "repayment_instalment"
+    __table_args__ = (UniqueConstraint("grant_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    seq: int
+    due_on: dt.date
+    amount_pence: int = Field(sa_type=Money)
+    repaid_pence: int = Field(default=0, sa_type=Money)
+    repaid_on: dt.date | None = None
+
+
+class Deposit(VersionedMixin, SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    grant_id: int | None = Field(default=None, foreign_key="grant_award.id")
+    pot_id: int = Field(foreign_key="pot.id")
+    total_pence: int = Field(sa_type=Money)
+    basis: str  # equal / population / explicit
+    target_pence: int = Field(sa_type=Money)
+    target_on: dt.date
+    lodged_on: dt.date
+    purpose: str = ""
+    state: str = "lodged"
+    settled_on: dt.date | None = None
+    settlement: dict | None = Field(default=None, sa_column=Column(JSON))
+    version: int = 1
+
+
+class DepositShare(SQLModel, table=True):
+    __tablename__ = "deposit_share"
+    __table_args__ = (UniqueConstraint("deposit_id", "organisation_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    deposit_id: int = Field(foreign_key="deposit.id", index=True)
+    organisation_id: int = Field(foreign_key="organisation.id")
+    amount_pence: int = Field(sa_type=Money)
+    refunded_pence: int = Field(default=0, sa_type=Money)
+    forfeited_pence: int = Field(default=0, sa_type=Money)
+
+
+class Recovery(VersionedMixin, SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    demanded_pence: int = Field(sa_type=Money)
+    reason: str
+    authority: str = ""  # the decision behind the demand: a meeting minute or DD ref
+    state: str = "demanded"  # demanded / part_recovered / recovered / written_off
+    demanded_on: dt.date
+    recovered_pence: int = Field(default=0, sa_type=Money)
+    written_off_pence: int = Field(default=0, sa_type=Money)
+    written_off_by: str = ""  # the approval for a write-off
+    closed_on: dt.date | None = None
+    version: int = 1
+
+
+class Return(VersionedMixin, SQLModel, table=True):
+    """A periodic return owed by a grant: progress, savings, monitoring, benefits."""
+
+    __tablename__ = "grant_return"  # "return" is an SQL keyword
+    __table_args__ = (
+        UniqueConstraint("grant_id", "kind", "period_end"),
+        Index("ix_return_open_due", "state", "due_on"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    kind: str
+    period_start: dt.date
+    period_end: dt.date
+    due_on: dt.date
+    state: str = "due"
+    submitted_on: dt.date | None = None
+    savings_delivered_pence: int | None = Field(default=None, sa_type=Money)
+    savings_anticipated_pence: int | None = Field(default=None, sa_type=Money)
+    version: int = 1
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+class Outbox(SQLModel, table=True):
+    """Messages queued inside a command's transaction, sent after commit."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # exactly-once: one row per logical message
+    channel: str = "email"
+    to_addr: str
+    template: str
+    subject: str
+    context: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime
+    status: str = Field(default="queued", index=True)  # queued / sent / failed
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+    last_error: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained record of every command's effect."""
+
+    __tablename__ = "audit_event"
+    seq: int = Field(primary_key=True)
+    at: str  # ISO-8601 UTC, stored as text so the hash is reproducible
+    actor: str
+    command: str
+    item_ref: str = Field(index=True)
+    before: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON
+    after: str = Field(sa_column=Column(Text, nullable=False))
+    reason: str = ""
+    prev_hash: str
+    hash: str
+
+
+class AuditHead(SQLModel, table=True):
+    """One row: the chain's tip. Locked while appending so the chain stays linear."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    last_seq: int = 0
+    last_hash: str = ""
+    # seq of the last event that changed people, roles, organisations, programmes
+    # or pots: processes cache that reference data and reload it when this moves
+    directory_seq: int = 0
+
+
+class ApiToken(SQLModel, table=True):
+    """A machine client's bearer token. Only its SHA-256 is stored; the token is
+    shown once when made (``quorum token create``)."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    name: str = ""
+    token_hash: str = Field(unique=True)  # sha256 hex of the token
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+
+
+class UsedLink(SQLModel, table=True):
+    """Single-use signed links (e.g. "sign this delegated decision"): a link's id
+    is recorded when it is used, so it works once."""
+
+    __tablename__ = "used_link"
+    jti: str = Field(primary_key=True)
+    used_at: dt.datetime
+
+
+class AppSetting(SQLModel, table=True):
+    """Settings every process of one installation shares (the web session key
+    when QUORUM_SECRET_KEY is not set)."""
+
+    __tablename__ = "app_setting"
+    name: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CommandLog(SQLModel, table=True):
+    """Idempotency: a command retried with the same key returns the first result."""
+
+    __tablename__ = "command_log"
+    key: str = Field(primary_key=True)
+    command: str
+    actor: str
+    result: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: dt.datetime

@@ -1,0 +1,70 @@
+"""Human references for items: B-0001 (bid), G-0001 (grant), ..."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from sqlalchemy import Select, Table, bindparam, func, select
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from engine.domain.errors import ValidationError
+from engine.store.rawsql import RawStatement
+
+PREFIX = {
+    "bid": "B",
+    "grant": "G",
+    "delegated_decision": "DD",
+    "round": "RD",
+    "meeting": "M",
+    "decision": "D",
+    "deposit": "DEP",
+    "recovery": "REC",
+    "return": "RET",
+    "programme_change": "PC",
+    "payment": "P",
+}
+
+
+def next_ref(conn: Connection, model: type[SQLModel], kind: str) -> str:
+    """The next automatic reference: prefix and (highest id + 1).
+
+    Unique without probing: writers are serialised (audit.lock_head), ids only
+    grow, so max(id) + 1 exceeds every earlier automatic number; and explicit
+    refs may not look automatic (see check_explicit_ref)."""
+    n = (_max_id(model.__table__).execute(conn).fetchone()[0] or 0) + 1
+    return f"{PREFIX[kind]}-{n:04d}"
+
+
+def ref_for(
+    conn: Connection, model: type[SQLModel], kind: str, ref: str | None, command: str
+) -> str:
+    """The item's reference: the next automatic one, or the caller's own —
+    refused if it is taken or looks automatic (which keeps next_ref probe-free)."""
+    if not ref:
+        return next_ref(conn, model, kind)
+    if looks_automatic(ref, kind):
+        raise ValidationError(
+            f"{command}: ref: {ref!r} looks like an automatic reference "
+            f"({PREFIX[kind]}-0001...); leave ref out to get one, or choose another",
+            field="ref",
+        )
+    if conn.execute(_ref_taken(model.__table__), {"ref": ref}).first():
+        raise ValidationError(f"{command}: ref: {ref!r} is already used", field="ref")
+    return ref
+
+
+@cache
+def _ref_taken(table: Table) -> Select:
+    return select(table.c.id).where(table.c.ref == bindparam("ref"))
+
+
+def looks_automatic(ref: str, kind: str) -> bool:
+    return re.fullmatch(rf"{re.escape(PREFIX[kind])}-\d+", ref.strip(), re.IGNORECASE) is not None
+
+
+@cache
+def _max_id(table: Table) -> RawStatement:
+    """Built once per table; an integer result, so straight to the driver (store/rawsql.py)."""
+    return RawStatement(select(func.max(table.c.id)))
