@@ -169,8 +169,8 @@ def peak_rss_mb() -> float:
 
 
 def child(url: str, as_of: str) -> dict:
-    from engine.commands.sweep import sweep
     from engine.domain.clock import FixedClock
+    from engine.entry.scheduler import sweep
     from engine.store.db import make_engine
 
     day = dt.date.fromisoformat(as_of)

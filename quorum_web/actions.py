@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.commands.service import Actor
+from engine.domain.actor import Actor
 from workflows.bid import BID
 from workflows.delegated import DELEGATED
 from workflows.grant import GRANT, MILESTONE

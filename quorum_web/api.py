@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from engine.commands import handlers
-from engine.commands.service import REGISTRY, Actor
+from engine.commands.service import REGISTRY
+from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, ValidationError
 from engine.read import money as views_money
 from engine.read import returns as views_returns

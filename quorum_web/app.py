@@ -28,6 +28,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from engine.commands.service import Quorum
 from engine.domain.clock import Clock, SystemClock
 from engine.domain.errors import QuorumError
+from engine.entry import scheduler as sch
 from engine.read import views
 from engine.store.db import make_engine
 from quorum_web import api, pages, pages_board, pages_sponsor, schemas
@@ -72,8 +73,6 @@ def create_app(
     async def lifespan(app: FastAPI):  # noqa: ANN202
         sched = None
         if scheduler:
-            from engine.entry import scheduler as sch
-
             sched = sch.start(engine)
         yield
         if sched is not None:

@@ -43,7 +43,7 @@ from engine.commands.handlers.accounts import (
     token_hash,
     verify_password,
 )
-from engine.commands.service import Actor
+from engine.domain.actor import Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import PermissionDenied, QuorumError
 from engine.store.db import write_connection

@@ -27,13 +27,17 @@ from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from engine.commands.service import REGISTRY, Actor
+from engine.commands.handlers.accounts import MIN_PASSWORD, tokens
+from engine.commands.service import REGISTRY
+from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
+from engine.read import money as views_money
 from engine.read import views
+from engine.read.work import my_work
 from engine.store import audit
 from engine.store.models import Bid as BidRow
-from engine.store.models import Decision, Meeting, Milestone
+from engine.store.models import Decision, Meeting, Milestone, Round, Score
 from engine.store.models import Grant as GrantRow
 from quorum_web import actions, exporting
 from quorum_web.api import find_bid, find_grant, rounds_list, scope_of
@@ -47,6 +51,7 @@ from quorum_web.auth import (
     require,
     start_session,
 )
+from rules.scoring import available
 from workflows.bid import BID
 from workflows.grant import GRANT, MILESTONE
 from workflows.round import ROUND
@@ -192,8 +197,6 @@ async def logout(request: Request) -> Response:
 
 
 def work_for(conn: Any, actor: Actor, today: dt.date) -> dict:
-    from engine.read.work import my_work
-
     return my_work(conn, actor, today)
 
 
@@ -220,8 +223,6 @@ def rounds_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Respons
 
 
 def rule_set_names() -> list[str]:
-    from rules.scoring import available
-
     return available()
 
 
@@ -231,8 +232,6 @@ RANK_PAGE = 100  # ranked bids shown per page of a round
 def _unranked(bid: Any) -> Any:
     """Bids a ranking leaves out: withdrawn, or without a current score."""
     from sqlalchemy import exists, or_
-
-    from engine.store.models import Score
 
     scored = exists().where(Score.bid_id == bid.id, Score.current.is_(True))
     return or_(bid.state == "withdrawn", ~scored)
@@ -267,8 +266,6 @@ def render_round(
     whatif: dict | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    from engine.store.models import Round
-
     with Session(_engine(request)) as s:
         rnd = s.execute(select(Round).where(Round.ref == ref)).scalars().first()
         if rnd is None:
@@ -492,8 +489,6 @@ def grants_page(
     format: str | None = None,  # noqa: A002 (the query parameter's name)
     actor: Actor = Depends(ANYONE),
 ) -> Response:
-    from engine.read import money as views_money
-
     with _engine(request).connect() as conn:
         rows = views_money.grants(
             conn, request.app.state.clock.today(), accountable_body_id=scope_of(actor)
@@ -558,8 +553,6 @@ def render_account(
     form_error: dict | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    from engine.commands.handlers.accounts import MIN_PASSWORD, tokens
-
     with _engine(request).connect() as conn:
         mine = tokens(conn, actor.email)
     form = actions.ActionForm(

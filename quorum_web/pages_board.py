@@ -18,14 +18,21 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import Session
 
-from engine.commands.service import Actor
+from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.read import views
+from engine.read.dashboard import programme_dashboard
+from engine.read.delegation import delegated_items
+from engine.read.exports import ICS_TYPE, deadlines_ics
+from engine.read.papers import paper_context
 from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_link_token, use_link
 from engine.store.models import DelegatedDecision, Meeting, MeetingMember, Person
-from quorum_web import exporting, pages
+from notifications.papers import PdfUnavailable, render, render_pdf
+from quorum_web import charts, exporting, pages
 from quorum_web.actions import ActionForm, Input
+from quorum_web.api import org_name, scope_of
 from quorum_web.auth import ALL_ROLES, STAFF, check_form_csrf, require, secret_key
+from workflows.bid import AWAITING_DECISION
 from workflows.delegated import DELEGATED, OPEN
 from workflows.meeting import MEETING
 
@@ -42,8 +49,6 @@ def _engine(request: Request) -> Any:
 
 
 def _dd_items(conn: Any, ref: str | None = None) -> list[dict]:
-    from engine.commands.handlers.delegation import delegated_items
-
     where = DelegatedDecision.__table__.c.ref == ref if ref is not None else None
     return delegated_items(conn, where)
 
@@ -171,8 +176,6 @@ def _meeting_forms(meeting: dict, actor: Actor, agenda: list[dict], roll: list[d
 def render_meeting(
     request: Request, actor: Actor, ref: str, *, form_error: dict | None = None, status: int = 200
 ) -> HTMLResponse:
-    from workflows.bid import AWAITING_DECISION
-
     with Session(_engine(request)) as s:
         meeting = next((m for m in views.meetings(s) if m["ref"] == ref), None)
         if meeting is None:
@@ -249,9 +252,6 @@ def meeting_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY))
 
 
 def paper_response(request: Request, name: str, ref: str, fmt: str) -> Response:
-    from engine.read.papers import paper_context
-    from notifications.papers import PdfUnavailable, render, render_pdf
-
     if fmt not in PAPER_FORMATS:
         raise NotFound(f"papers come as {' or '.join(PAPER_FORMATS)}, not {fmt!r}", field="format")
     context = paper_context(_engine(request), name, ref)
@@ -475,9 +475,6 @@ async def sign_by_link(request: Request, ref: str, actor: Actor = Depends(SIGNER
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
-    from engine.read.dashboard import programme_dashboard
-    from quorum_web import charts
-
     with _engine(request).connect() as conn:
         board = programme_dashboard(conn, request.app.state.clock.today())
     return pages.render(
@@ -497,9 +494,6 @@ def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Resp
 @router.get("/calendar.ics")
 def calendar(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
     """Every due date as iCalendar; a sponsor's: only its own authority's."""
-    from engine.read.exports import ICS_TYPE, deadlines_ics
-    from quorum_web.api import org_name, scope_of
-
     stamp = request.app.state.clock.now().replace(microsecond=0)
     with _engine(request).connect() as conn:
         scope = scope_of(actor)

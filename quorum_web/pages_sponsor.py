@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from engine.commands.service import Actor
+from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.domain.savings import parse_savings
-from engine.store.models import Organisation
+from engine.store.models import Grant, Organisation, Recovery
 from quorum_web import exporting, pages, uploads
 from quorum_web.actions import ActionForm, Input
-from quorum_web.api import org_name, rounds_list, scope_of, scoped_returns
+from quorum_web.api import find_grant, org_name, rounds_list, scope_of, scoped_returns
 from quorum_web.auth import ALL_ROLES, check_form_csrf, require
 from workflows.grant import EVIDENCE_FROM
 from workflows.recovery import RECOVERY
@@ -131,8 +131,6 @@ async def upload_evidence(
     stored: list[str] = []
     try:
         with _engine(request).connect() as conn:  # not theirs: 404, before any file is read
-            from quorum_web.api import find_grant
-
             find_grant(conn, ref, actor, request.app.state.clock.today())
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
         if len(files) > uploads.MAX_FILES:
@@ -329,9 +327,6 @@ def render_recovery(
 ) -> HTMLResponse:
     """A refund demand: what was demanded, why, on whose authority, what has
     come back or been written off (a sponsor: only its own authority's)."""
-    from engine.store.models import Grant, Recovery
-    from quorum_web.api import find_grant
-
     with _engine(request).connect() as conn:
         grant_ref = conn.execute(
             select(Grant.ref)

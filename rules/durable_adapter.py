@@ -58,6 +58,8 @@ from typing import Any, Literal, cast
 
 from durable import engine as _de
 
+from rules.conditions import ALWAYS_FIELD, ALWAYS_VALUE
+
 __all__ = [
     "CHUNK",
     "DurableRulesError",
@@ -141,8 +143,6 @@ def register(ruleset: str, rules: Mapping[str, dict]) -> None:
     Registering the same name again with the same rules does nothing; with
     different rules it is refused (a name must identify one definition)."""
     global _host
-    from rules.conditions import ALWAYS_FIELD, ALWAYS_VALUE
-
     rules = {k: dict(v) for k, v in rules.items()}
     with _lock:
         known = _registered.get(ruleset)
@@ -218,8 +218,6 @@ def fire(
     always-true fields are added here: to copies, or, when the caller made the
     messages for this call only (``owned``: dicts), to the messages themselves."""
     global _sink
-    from rules.conditions import ALWAYS_FIELD, ALWAYS_VALUE
-
     ids: list[str] = []
     rules: list[str] = []
     count = 0

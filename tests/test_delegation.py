@@ -27,7 +27,6 @@ from moneykit import (
 from sqlalchemy import select
 from sqlmodel import Session
 
-from engine.commands.handlers.delegation import delegated_items, delegated_report
 from engine.domain.errors import (
     ConflictError,
     MoneyRuleBroken,
@@ -36,6 +35,7 @@ from engine.domain.errors import (
     TransitionRefused,
     ValidationError,
 )
+from engine.read.delegation import delegated_items, delegated_report
 from engine.store import audit
 from engine.store.ledger import ledger
 from engine.store.models import (

@@ -35,7 +35,7 @@ from moneykit import (
 from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
-from engine.commands.handlers.recovery import late_instalments, repayment_schedule, split_pence
+from engine.commands.handlers.recovery import split_pence
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
 from engine.domain.errors import (
@@ -46,6 +46,7 @@ from engine.domain.errors import (
     TransitionRefused,
     ValidationError,
 )
+from engine.read.repayments import late_instalments, repayment_schedule
 from engine.store import audit
 from engine.store.db import make_engine
 from engine.store.ledger import grant_line, ledger

@@ -12,8 +12,8 @@ from moneykit import OFFICER, SPONSOR, dump, money_board
 from sqlalchemy import select
 from test_sweep import LADDER, SCHEDULE
 
-from engine.commands.sweep import sweep
 from engine.domain.errors import ValidationError
+from engine.entry.scheduler import sweep
 from engine.store.models import Return
 
 D = dt.date

@@ -19,8 +19,8 @@ from moneykit import CHAIR, DIRECTOR, MEMBERS, OFFICER, money_board
 from sqlalchemy import func, select, text, update
 from sqlmodel import Session
 
-from engine.commands.sweep import sweep
 from engine.domain.errors import ValidationError
+from engine.entry.scheduler import sweep
 from engine.store.models import AuditEvent, Organisation, Outbox, Person, Return
 
 REPO = Path(__file__).resolve().parents[1]

@@ -65,16 +65,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import JSON
 
 from engine.commands.args import Args
-from engine.commands.service import UnitOfWork, command
-from engine.domain.clock import Clock
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
+from engine.read.repayments import late_instalments
 from engine.store.models import (
     Bid,
     Grant,
@@ -91,7 +92,7 @@ from engine.store.rawsql import RawStatement
 from rules.reminders import OUTSTANDING, Ladder, LadderRules, Rung, load_ladder_rules
 from rules.returns import ReturnRules, Schedule, load_return_rules, periods
 
-__all__ = ["OWING", "return_ref", "run_sweep", "sweep"]
+__all__ = ["OWING", "return_ref", "run_sweep"]
 
 R = Return.__table__
 G = Grant.__table__
@@ -1306,19 +1307,11 @@ def run_sweep(
     }
     if no_recipient:
         summary["no_recipient"] = no_recipient
-    late = _late_instalments(conn, as_of)
+    late = late_instalments(conn, as_of)
     if late is not None:
         summary["late_instalments"] = len(late)
         summary["late_instalments_pence"] = sum(i["outstanding_pence"] for i in late)
     return summary
-
-
-def _late_instalments(conn: Connection, as_of: dt.date) -> list[dict] | None:
-    try:
-        from engine.commands.handlers.recovery import late_instalments
-    except ImportError:  # pragma: no cover - the money commands not installed
-        return None
-    return late_instalments(conn, as_of)
 
 
 @command(
@@ -1349,25 +1342,3 @@ def sweep_command(uow: UnitOfWork, args: Args) -> dict:
         f"sweep as of {_long(as_of)}: {created} return(s) created, {queued} message(s) queued",
     )
     return {**summary, "returns_created_total": created, "messages_queued_total": queued}
-
-
-def sweep(
-    engine: Engine,
-    as_of: dt.date | None = None,
-    clock: Clock | None = None,
-    *,
-    returns_rules: str | None = None,
-    reminder_rules: str | None = None,
-    actor: str = "scheduler",
-) -> dict:
-    """Run one sweep through the command bus (one transaction) as the system."""
-    from engine.commands.service import Actor, Quorum
-
-    args: dict[str, Any] = {}
-    if as_of is not None:
-        args["as_of"] = as_of
-    if returns_rules:
-        args["returns_rules"] = returns_rules
-    if reminder_rules:
-        args["reminder_rules"] = reminder_rules
-    return Quorum(engine, clock).execute("sweep", args, Actor.system(actor))

@@ -11,7 +11,8 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.commands.service import Actor, Quorum
+from engine.commands.service import Quorum
+from engine.domain.actor import Actor
 from engine.domain.errors import QuorumError, ValidationError
 
 # column heading (normalised) -> submit_bid argument

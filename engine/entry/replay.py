@@ -20,10 +20,12 @@ import yaml
 from sqlmodel import Session
 
 from engine.commands.args import Args, parse_date
-from engine.commands.service import REGISTRY, Actor, Quorum
+from engine.commands.service import REGISTRY, Quorum
+from engine.domain.actor import Actor
 from engine.domain.clock import FixedClock
 from engine.domain.errors import QuorumError, ValidationError
 from engine.domain.yamlio import load_yaml
+from engine.entry.importer import import_bids
 from engine.read import returns as views_returns
 from engine.read import views
 from engine.store.db import ensure_schema, make_engine
@@ -245,8 +247,6 @@ def _step(
 
 
 def _import(q: Quorum, path: Path, args: dict, actor: str) -> dict:
-    from engine.entry.importer import import_bids
-
     file = args.get("file")
     if not file:
         raise ValidationError("import_bids: file: is required", field="file")

@@ -37,8 +37,12 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from engine.commands.service import Quorum
+from engine.domain.actor import Actor
 from engine.domain.clock import Clock, SystemClock
 from engine.domain.errors import QuorumError, ValidationError
+from notifications.channels import channel_from_config
+from notifications.dispatch import dispatch
 
 log = logging.getLogger("quorum.scheduler")
 
@@ -55,6 +59,26 @@ class LockHeld(QuorumError):
 
     code = "scheduler_running"
     http_status = 409
+
+
+def sweep(
+    engine: Engine,
+    as_of: dt.date | None = None,
+    clock: Clock | None = None,
+    *,
+    returns_rules: str | None = None,
+    reminder_rules: str | None = None,
+    actor: str = "scheduler",
+) -> dict:
+    """Run one sweep through the command bus (one transaction) as the system."""
+    args: dict[str, Any] = {}
+    if as_of is not None:
+        args["as_of"] = as_of
+    if returns_rules:
+        args["returns_rules"] = returns_rules
+    if reminder_rules:
+        args["reminder_rules"] = reminder_rules
+    return Quorum(engine, clock).execute("sweep", args, Actor.system(actor))
 
 
 def outbox_folder() -> Path:
@@ -282,20 +306,11 @@ class QuorumScheduler:
 
     def channel(self) -> Any:
         if self._channel is None:
-            try:
-                from notifications.channels import channel_from_config
-            except ImportError:  # pragma: no cover - older notifications package
-                from notifications.channels import FileChannel
-
-                self._channel = FileChannel(outbox_folder())
-            else:
-                self._channel = channel_from_config()  # QUORUM_MAIL=file|smtp
+            self._channel = channel_from_config()  # QUORUM_MAIL=file|smtp
         return self._channel
 
     # --- jobs -----------------------------------------------------------
     def run_sweep(self) -> dict | None:
-        from engine.commands.sweep import sweep
-
         try:
             summary = sweep(self.engine, clock=self.clock)
         except Exception:
@@ -312,8 +327,6 @@ class QuorumScheduler:
         return summary
 
     def run_dispatch(self) -> None:
-        from notifications.dispatch import dispatch
-
         try:
             channel = self.channel()
             summary = dispatch(self.engine, channel, clock=self.clock)

@@ -46,6 +46,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from engine.read.returns import calendar_ics
+
 __all__ = ["to_csv", "to_xlsx", "deadlines_ics", "CSV_TYPE", "XLSX_TYPE", "ICS_TYPE"]
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -167,8 +169,6 @@ def deadlines_ics(conn: Any, stamp: dt.datetime, organisation: str | None = None
     file, one all-day event each with a stable uid; ``stamp`` is the DTSTAMP
     (pass the clock's now); ``organisation``: only that body's (a sponsor's).
     The builder behind ``quorum calendar export``."""
-    from engine.read.returns import calendar_ics
-
     return calendar_ics(conn, stamp, organisation)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from engine.read.delegation import delegated_items
 from engine.store.ledger import grant_lines
 from engine.store.models import (
     Bid,
@@ -235,8 +236,6 @@ def grants(
 def delegated_decisions(conn: Reader) -> list[dict]:
     """Every delegated decision with its signatures: the record a council publishes
     (built by the delegation module, which also renders the Board's report)."""
-    from engine.commands.handlers.delegation import delegated_items
-
     bind = conn.connection() if isinstance(conn, Session) else conn
     return delegated_items(bind)
 

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.domain.errors import NotFound
+from engine.read import returns as views_returns
 from engine.read import views
+from engine.read.delegation import delegated_report
 
 PAPERS = ("bids", "minutes", "delegated", "returns")
 
@@ -37,15 +39,11 @@ def minutes_paper(engine: Any, meeting_ref: str) -> dict:
 
 
 def delegated_paper(engine: Any, meeting_ref: str) -> dict:
-    from engine.commands.handlers.delegation import delegated_report
-
     with engine.connect() as conn:
         return delegated_report(conn, meeting_ref)
 
 
 def returns_paper(engine: Any, meeting_ref: str) -> dict:
-    from engine.read import returns as views_returns
-
     with engine.connect() as conn:
         return views_returns.meeting_paper(conn, meeting_ref)
 

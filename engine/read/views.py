@@ -15,11 +15,13 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.domain.errors import NotFound
+from engine.read import money as views_money
 from engine.store import audit
 from engine.store.ledger import ledger
 from engine.store.models import (
     Action,
     AuditEvent,
+    AuditHead,
     Bid,
     BidPartner,
     CriterionScore,
@@ -36,6 +38,7 @@ from engine.store.models import (
     RuleSetVersion,
     Score,
 )
+from rules.scoring import BidScore, CriterionResult, bid_facts, load_rule_set
 
 
 def bids(
@@ -153,8 +156,6 @@ def items(session: Session, today: dt.date | None = None) -> list[dict]:
     """Every workflow item: bids (each with its grant's money when it has one),
     then grants, delegated decisions and deposits. ``today``: the date late
     repayments are judged against (the replay's clock)."""
-    from engine.read import money as views_money
-
     grants = views_money.grants(session, today)
     by_bid = {g["bid"]: g for g in grants}
     rows = public(bids(session))
@@ -302,8 +303,6 @@ def round_ranking(session: Session | Connection, round_ref: str) -> dict:
     """The round's bids ranked by the rule set's declared tie-break, with the
     funding line: bids in rank order are funded while the pot's available
     money lasts; the first that does not fit draws the line."""
-    from rules.scoring import BidScore, CriterionResult, bid_facts, load_rule_set
-
     rnd = session.execute(select(Round).where(Round.ref == round_ref)).scalars().first()
     if rnd is None:
         raise NotFound(f"no round {round_ref!r}", field="round", item=round_ref)
@@ -417,8 +416,6 @@ def actions(session: Session | Connection) -> list[dict]:
 def round_whatif(session: Session | Connection, round_ref: str, other_rules: str) -> dict:
     """How ranks and recommendations would change under another rule set.
     Reads only: nothing is written."""
-    from rules.scoring import bid_facts, load_rule_set
-
     now = round_ranking(session, round_ref)
     other = load_rule_set(other_rules)
     rows = {r["ref"]: r for r in bids(session) if r["round"] == round_ref}
@@ -455,8 +452,6 @@ _RANKINGS_MAX = 8
 def round_ranking_cached(session: Session | Connection, round_ref: str) -> dict:
     """:func:`round_ranking`, reused while nothing has been written since (the
     audit chain's tip has not moved). The answer is shared: do not modify it."""
-    from engine.store.models import AuditHead
-
     tip = session.execute(select(AuditHead.last_seq).where(AuditHead.id == 1)).scalar() or 0
     bind = session.get_bind() if isinstance(session, Session) else session
     key = (str(bind.engine.url), round_ref, tip)

@@ -53,7 +53,8 @@ from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from engine.commands.service import Actor
+from engine.domain.actor import Actor
+from engine.read.delegation import stored_scheme
 from engine.store.models import (
     Bid,
     Decision,
@@ -74,6 +75,7 @@ from engine.store.models import (
     Score,
     Signature,
 )
+from rules.delegation import scheme_from_body
 
 Reader = Session | Connection
 
@@ -395,9 +397,6 @@ def recoveries_outstanding(conn: Reader, actor: Actor, today: dt.date) -> list[d
 
 
 def signatures_awaited(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
-    from engine.commands.handlers.delegation import stored_scheme
-    from rules.delegation import scheme_from_body
-
     if actor.person_id is None:
         return []
     signed = exists().where(

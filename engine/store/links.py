@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.domain.errors import PermissionDenied, ValidationError
+from engine.store.db import write_connection
 from engine.store.models import AppSetting, UsedLink
 
 SIGN_PURPOSE = "sign"
@@ -136,8 +137,6 @@ def use_link(target: Engine | Connection, jti: str, now: dt.datetime) -> None:
         except IntegrityError:
             raise refused from None
         return
-    from engine.store.db import write_connection
-
     try:
         with write_connection(target) as conn, conn.begin():
             conn.execute(insert(UsedLink).values(jti=jti, used_at=now))

@@ -20,7 +20,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, insert, select, update
 
 from engine.commands.args import Args
-from engine.commands.service import SYSTEM, UnitOfWork, command
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
+from engine.domain.actor import SYSTEM
 from engine.domain.errors import NotFound, PermissionDenied, ValidationError
 from engine.store.models import ApiToken, Person
 

@@ -10,11 +10,11 @@ and Vice Chairs under the scheme of delegation, then reported to the Board.
 The scheme (rules/delegation.yaml, rules/delegation.py) is stored as it was
 when the request was made (rule_set_version) and every signature is judged
 by that version. Approval commits the money and makes the grant through
-engine.commands.handlers.meetings.commit_grant, re-checking the limits and the pot's
+engine.commands.awards.commit_grant, re-checking the limits and the pot's
 balance at that moment; a declined or expired request commits nothing.
 
-The read side for the "Delegated decisions" board paper and for the items
-list is at the end: :func:`delegated_report`, :func:`delegated_items`.
+The read side (the "Delegated decisions" board paper, the items list, the
+stored scheme) is engine/read/delegation.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Connection
 
 from engine.commands.args import Args
-from engine.commands.service import UnitOfWork, command
+from engine.commands.awards import commit_grant
+from engine.commands.handlers.intake import sponsor_contacts
+from engine.commands.handlers.programme import find_pot
+from engine.commands.lookups import load_meeting
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -35,20 +40,17 @@ from engine.domain.errors import (
     ValidationError,
 )
 from engine.domain.money import format_pence
+from engine.read.delegation import APPROVED, stored_scheme
 from engine.store.directory import PersonRow
 from engine.store.ledger import pot_line
+from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, base_url, link_secret, make_link_token
 from engine.store.models import (
     Bid,
     Decision,
     DelegatedDecision,
-    Grant,
     Interest,
     Meeting,
-    Organisation,
-    Person,
-    PersonRole,
     Pot,
-    Programme,
     RuleSetVersion,
     Signature,
 )
@@ -60,15 +62,13 @@ from rules.delegation import (
     SchemeError,
     Signer,
     load_scheme,
-    scheme_from_body,
 )
 from workflows.bid import AWAITING_DECISION, BID
-from workflows.delegated import DECIDED, DELEGATED, OPEN
+from workflows.delegated import DELEGATED, OPEN
 
 DD_T = DelegatedDecision.__table__
 BID_T = Bid.__table__
 UNDECIDED = ("submitted", *AWAITING_DECISION)
-APPROVED = ("approved", "endorsed")
 _DD_BY_REF = select(DD_T).where(DD_T.c.ref == bindparam("ref"))
 
 
@@ -108,18 +108,6 @@ def _store_scheme(uow: UnitOfWork, scheme: Scheme) -> int:
             loaded_at=uow.now,
         )
     ).inserted_primary_key[0]
-
-
-def stored_scheme(conn: Connection, rule_set_version_id: int | None) -> Scheme:
-    """The scheme a request was made under, from its stored copy."""
-    if rule_set_version_id is None:
-        return load_scheme()
-    row = conn.execute(
-        select(RuleSetVersion.name, RuleSetVersion.version, RuleSetVersion.body).where(
-            RuleSetVersion.id == rule_set_version_id
-        )
-    ).first()
-    return scheme_from_body(row.body, f"{row.name} {row.version} (as stored)")
 
 
 def _people_by_id(uow: UnitOfWork) -> dict[int, PersonRow]:
@@ -327,8 +315,6 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
             f"{format_pence(bid.grant_requested_pence)} {bid.ref} requested",
             field="amount",
         )
-    from engine.commands.handlers.programme import find_pot
-
     bid_pot = next((p for p in uow.directory.pots if p.id == bid.pot_id), None)
     if pot_name:
         pot = find_pot(uow, pot_name, bid_pot.programme_id if bid_pot else None)
@@ -403,14 +389,6 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
         for p in uow.directory.people_by_email.values()
         if p.active and scheme.counting_role(p.roles)
     ]
-    from engine.store.links import (
-        SIGN_LINK_DAYS,
-        SIGN_PURPOSE,
-        base_url,
-        link_secret,
-        make_link_token,
-    )
-
     secret = link_secret(conn) if signatories else ""
     link_expires = uow.now + dt.timedelta(days=SIGN_LINK_DAYS)
     for p in signatories:
@@ -566,9 +544,6 @@ def sign(uow: UnitOfWork, args: Args) -> dict:
 def _approve(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, judged: Evaluation) -> dict:
     """The scheme is satisfied: re-check the limits and the pot now, commit the
     money and make the grant; the bid is approved."""
-    from engine.commands.handlers.intake import sponsor_contacts
-    from engine.commands.handlers.meetings import commit_grant
-
     cmd = uow.command
     conn = uow.conn
     if bid is None or bid.state not in UNDECIDED:
@@ -719,8 +694,6 @@ def expire_delegated_decisions(uow: UnitOfWork, args: Args) -> dict:
 
 @command("endorse", summary="A Board meeting endorses a delegated decision reported to it")
 def endorse(uow: UnitOfWork, args: Args) -> dict:
-    from engine.commands.handlers.meetings import load_meeting
-
     uow.authorise(DELEGATED, "endorse")
     m = load_meeting(uow, args.text("meeting"))
     ref = args.text("item", max_len=40)
@@ -790,24 +763,6 @@ def endorse(uow: UnitOfWork, args: Args) -> dict:
     return {"item": dd.ref, "state": state, "meeting": m.ref, "endorsed_on": m.held_on.isoformat()}
 
 
-def unreported_delegated(conn: Connection, programme_id: int) -> list[str]:
-    """Refs of the programme's delegated decisions to report to its next meeting:
-    decided (approved or declined) and not yet reported at a meeting."""
-    pot = Pot.__table__
-    return list(
-        conn.execute(
-            select(DD_T.c.ref)
-            .join(pot, pot.c.id == DD_T.c.pot_id)
-            .where(
-                pot.c.programme_id == programme_id,
-                DD_T.c.state.in_(DECIDED),
-                DD_T.c.reported_meeting_id.is_(None),
-            )
-            .order_by(DD_T.c.decided_on, DD_T.c.id)
-        ).scalars()
-    )
-
-
 def note_declined(uow: UnitOfWork, meeting: Any) -> list[str]:
     """When a meeting closes: the declined delegated decisions on its agenda were
     reported to it for information; mark them reported. Returns their refs."""
@@ -833,161 +788,3 @@ def note_declined(uow: UnitOfWork, meeting: Any) -> list[str]:
             "reported for information",
         )
     return [dd.ref for dd in rows]
-
-
-# ------------------------------------------------------------------ read side
-
-
-def _iso(day: dt.date | None) -> str | None:
-    return day.isoformat() if day else None
-
-
-def _long_date(day: dt.date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
-def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
-    """Delegated decisions as items of kind ``delegated_decision``, with their
-    signatures (for ``--json`` and the paper)."""
-    people = dict(conn.execute(select(Person.id, Person.name)).all())
-    roles: dict[int, set[str]] = {}
-    for pid, role in conn.execute(select(PersonRole.person_id, PersonRole.role)):
-        roles.setdefault(pid, set()).add(role)
-    meetings = dict(conn.execute(select(Meeting.id, Meeting.ref)).all())
-    pot_t, bid_t, org_t = Pot.__table__, Bid.__table__, Organisation.__table__
-    q = (
-        select(
-            DD_T,
-            pot_t.c.name.label("pot_name"),
-            Programme.__table__.c.name.label("programme"),
-            bid_t.c.ref.label("bid_ref"),
-            org_t.c.name.label("sponsor"),
-            RuleSetVersion.__table__.c.name.label("scheme_name"),
-            RuleSetVersion.__table__.c.version.label("scheme_version"),
-            Grant.__table__.c.ref.label("grant_ref"),
-        )
-        .join(pot_t, pot_t.c.id == DD_T.c.pot_id)
-        .join(Programme.__table__, Programme.__table__.c.id == pot_t.c.programme_id)
-        .outerjoin(bid_t, bid_t.c.id == DD_T.c.bid_id)
-        .outerjoin(org_t, org_t.c.id == bid_t.c.sponsor_id)
-        .outerjoin(
-            RuleSetVersion.__table__, RuleSetVersion.__table__.c.id == DD_T.c.rule_set_version_id
-        )
-        .outerjoin(Grant.__table__, Grant.__table__.c.delegated_decision_id == DD_T.c.id)
-        .order_by(DD_T.c.id)
-    )
-    if where is not None:
-        q = q.where(where)
-    rows = conn.execute(q).all()
-    sigs: dict[int, list[dict]] = {}
-    schemes: dict[int | None, Scheme] = {}
-    if rows:
-        for s in conn.execute(
-            select(Signature.__table__)
-            .where(Signature.delegated_decision_id.in_([r.id for r in rows]))
-            .order_by(Signature.id)
-        ):
-            dd = next(r for r in rows if r.id == s.delegated_decision_id)
-            if dd.rule_set_version_id not in schemes:
-                schemes[dd.rule_set_version_id] = stored_scheme(conn, dd.rule_set_version_id)
-            role = schemes[dd.rule_set_version_id].counting_role(roles.get(s.person_id, ()))
-            sigs.setdefault(s.delegated_decision_id, []).append(
-                {
-                    "name": people.get(s.person_id, str(s.person_id)),
-                    "role": ROLE_LABELS.get(role or "", ""),
-                    "decision": s.decision,
-                    "interest_declared": s.interest_declared,
-                    "reason": s.reason,
-                    "signed_at": s.signed_at.isoformat(),
-                    "signed_on": s.signed_at.date().isoformat(),
-                }
-            )
-    out = []
-    for r in rows:
-        out.append(
-            {
-                "ref": r.ref,
-                "kind": "delegated_decision",
-                "title": r.title,
-                "state": r.state,
-                "version": r.version,
-                "bid": r.bid_ref,
-                "accountable_body": r.sponsor,
-                "programme": r.programme,
-                "pot": r.pot_name,
-                "amount_pence": r.amount_pence,
-                "pot_balance_pence": r.pot_balance_pence,
-                "reasons": r.reasons,
-                "alternatives": r.alternatives,
-                "scheme": f"{r.scheme_name} {r.scheme_version}" if r.scheme_name else None,
-                "requested_by": people.get(r.requested_by_id),
-                "requested_on": _iso(r.requested_on),
-                "expires_on": _iso(r.expires_on),
-                "decided_on": _iso(r.decided_on),
-                "grant": r.grant_ref,
-                "reported_at": meetings.get(r.reported_meeting_id),
-                "endorsed_on": _iso(r.endorsed_on),
-                "signatures": sigs.get(r.id, []),
-            }
-        )
-    return out
-
-
-def delegated_report(conn: Connection, meeting_ref: str) -> dict:
-    """The "Delegated decisions – <period>" paper for a meeting: every delegated
-    decision of its programme decided (approved or declined) by the meeting's
-    date and not reported at an earlier meeting, or reported at this one.
-    The period runs from the day after the programme's previous meeting (or
-    from the first such decision, if there was none) to this meeting's date."""
-    m = conn.execute(select(Meeting.__table__).where(Meeting.ref == meeting_ref)).first()
-    if m is None:
-        raise NotFound(f"paper delegated: no meeting {meeting_ref!r}", field="meeting")
-    previous = conn.execute(
-        select(func.max(Meeting.held_on)).where(
-            Meeting.programme_id == m.programme_id, Meeting.held_on < m.held_on
-        )
-    ).scalar()
-    pot_ids = select(Pot.id).where(Pot.programme_id == m.programme_id)
-    reported_here = DD_T.c.reported_meeting_id == m.id
-    unreported = (
-        DD_T.c.reported_meeting_id.is_(None)
-        & DD_T.c.state.in_((*DECIDED, "endorsed"))
-        & (DD_T.c.decided_on <= m.held_on)
-    )
-    items = delegated_items(conn, DD_T.c.pot_id.in_(pot_ids) & (reported_here | unreported))
-    items.sort(key=lambda d: (d["decided_on"] or "", d["ref"]))
-    start = previous + dt.timedelta(days=1) if previous else None
-    if start is None and items:
-        start = dt.date.fromisoformat(items[0]["decided_on"])
-    label = (
-        f"{_long_date(start)} to {_long_date(m.held_on)}"
-        if start
-        else f"up to {_long_date(m.held_on)}"
-    )
-    approved = [d for d in items if d["state"] in APPROVED]
-    declined = [d for d in items if d["state"] == "declined"]
-    by_pot: dict[str, int] = {}
-    for d in approved:
-        by_pot[d["pot"]] = by_pot.get(d["pot"], 0) + d["amount_pence"]
-    return {
-        "meeting": {
-            "ref": m.ref,
-            "title": m.title,
-            "date": m.held_on.isoformat(),
-            "long_date": _long_date(m.held_on),
-        },
-        "period": {
-            "from": start.isoformat() if start else None,
-            "to": m.held_on.isoformat(),
-            "label": label,
-        },
-        "decisions": items,
-        "totals": {
-            "count": len(items),
-            "approved_count": len(approved),
-            "approved_pence": sum(d["amount_pence"] for d in approved),
-            "declined_count": len(declined),
-            "declined_pence": sum(d["amount_pence"] for d in declined),
-            "by_pot": [{"pot": k, "approved_pence": v} for k, v in sorted(by_pot.items())],
-        },
-    }

@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import insert
 
 from engine.commands.args import Args
-from engine.commands.service import UnitOfWork, command
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, ValidationError
 from engine.store.directory import OrgRow
 from engine.store.models import Organisation, OrgKind, Person, PersonRole, Role

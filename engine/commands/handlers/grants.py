@@ -29,7 +29,9 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import bindparam, func, insert, select
 
 from engine.commands.args import Args
-from engine.commands.service import UnitOfWork, command
+from engine.commands.handlers.intake import sponsor_contacts
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -167,8 +169,6 @@ def _money(line: GrantLedger) -> str:
 
 
 def _contacts(uow: UnitOfWork, grant: Any) -> tuple[str, list[tuple[str, str]]]:
-    from engine.commands.handlers.intake import sponsor_contacts
-
     org = uow.directory.orgs_by_id[grant.accountable_body_id]
     return org.name, sponsor_contacts(uow, org)
 

@@ -12,7 +12,9 @@ from sqlalchemy import bindparam, delete, insert, select
 from engine.commands.args import Args
 from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.programme import find_pot
-from engine.commands.service import UnitOfWork, command
+from engine.commands.handlers.rounds import check_round_accepts, load_round
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.domain.savings import parse_savings
@@ -211,8 +213,6 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
     pot = find_pot(uow, pot_name) if pot_name else None
     rnd = None
     if round_ref:
-        from engine.commands.handlers.rounds import check_round_accepts, load_round
-
         rnd = load_round(uow, round_ref)
         check_round_accepts(uow, rnd, grant)
         if pot is not None and pot.id != rnd.pot_id:

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from engine.commands.args import Args
-from engine.commands.service import UnitOfWork, command
+from engine.commands.awards import commit_grant
+from engine.commands.handlers.delegation import note_declined
+from engine.commands.handlers.intake import load_bid, sponsor_contacts
+from engine.commands.handlers.programme import find_programme
+from engine.commands.lookups import load_meeting
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
+from engine.read.delegation import unreported_delegated
 from engine.store.directory import PersonRow
-from engine.store.ledger import pot_line
 from engine.store.models import (
     Action,
     Bid,
@@ -28,23 +34,15 @@ from engine.store.models import (
     Milestone,
     MoneyMovement,
     MovementKind,
+    Pot,
     Score,
 )
 from engine.store.refs import next_ref, ref_for
 from workflows.bid import AWAITING_DECISION, BID
 from workflows.meeting import MEETING
 
-M_T = Meeting.__table__
 BID_T = Bid.__table__
-_MEETING_BY_REF = select(M_T).where(M_T.c.ref == bindparam("ref"))
 OUTCOMES = ("approve", "reject", "defer", "refer_back")
-
-
-def load_meeting(uow: UnitOfWork, ref: str) -> Any:
-    row = uow.conn.execute(_MEETING_BY_REF, {"ref": ref}).first()
-    if row is None:
-        raise NotFound(f"{uow.command}: meeting: no meeting {ref!r}", field="meeting", item=ref)
-    return row
 
 
 def person(uow: UnitOfWork, who: Any, field: str) -> PersonRow:
@@ -79,8 +77,6 @@ def interested(uow: UnitOfWork, meeting_id: int, item_ref: str) -> set[int]:
 def awaiting_decision(conn: Any, programme_id: int) -> list[str]:
     """Refs of bids of the programme awaiting a Board decision, including every
     bid referred back at an earlier meeting; withdrawn and decided bids are not."""
-    from engine.store.models import Pot
-
     return list(
         conn.execute(
             select(BID_T.c.ref)
@@ -102,8 +98,6 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> dict:
     ref = args.text("ref", required=False, max_len=40)
     programme = args.text("programme", required=False)
     args.done()
-    from engine.commands.handlers.programme import find_programme
-
     prog_id, prog_name = find_programme(uow, programme)
     people = [person(uow, n, f"members[{i}]") for i, n in enumerate(names, start=1)]
     if len({p.id for p in people}) != len(people):
@@ -150,8 +144,6 @@ def record_attendance(uow: UnitOfWork, args: Args) -> dict:
             .where(MeetingMember.meeting_id == m.id, MeetingMember.person_id == pid)
             .values(present=pid in ids)
         )
-    from engine.commands.handlers.delegation import unreported_delegated
-
     # bids awaiting a decision, then delegated decisions to report (to endorse or note)
     agenda = awaiting_decision(uow.conn, m.programme_id) + unreported_delegated(
         uow.conn, m.programme_id)
@@ -254,8 +246,6 @@ def decide(uow: UnitOfWork, args: Args) -> dict:
         raise ValidationError(
             f"decide: meeting: {m.ref} takes place on {m.held_on}; it cannot decide before then",
             field="meeting")
-    from engine.commands.handlers.intake import load_bid, sponsor_contacts
-
     bid = load_bid(uow, ref)
     new_state = uow.step(BID, outcome, bid.state, bid.ref)
     roll = members(uow, m.id)
@@ -332,51 +322,6 @@ def _approve(uow: UnitOfWork, bid: Any, amount: int, decision_ref: str) -> str:
     return commit_grant(uow, bid, amount, decision_ref)[0]
 
 
-def commit_grant(
-    uow: UnitOfWork,
-    bid: Any,
-    amount: int,
-    source_ref: str,
-    delegated_decision_id: int | None = None,
-    pot_id: int | None = None,
-) -> tuple[str, int]:
-    """Make ``bid`` a grant of ``amount`` from ``pot_id`` (default the bid's pot):
-    refuse if it is more than requested or the pot cannot cover it; insert the
-    grant (with the delegated decision behind it, if any), link the bid's
-    milestones and book the COMMIT movement (its note names ``source_ref``, the
-    decision or delegated decision). Returns (grant ref, grant id)."""
-    cmd = uow.command
-    if amount > bid.grant_requested_pence:
-        raise ValidationError(
-            f"{cmd}: amount: {format_pence(amount)} is more than the "
-            f"{format_pence(bid.grant_requested_pence)} requested", field="amount")
-    pot_id = pot_id if pot_id is not None else bid.pot_id
-    if pot_id is None:
-        raise ValidationError(
-            f"{cmd}: item: {bid.ref} is not for any pot; amend it to name one", field="item")
-    line = pot_line(uow.conn, pot_id)
-    if amount > line.available_pence:
-        raise MoneyRuleBroken(
-            f"{cmd}: amount: approving {format_pence(amount)} for {bid.ref} would overcommit "
-            f"the {line.name} pot: {format_pence(line.available_pence)} is available "
-            f"(allocated {format_pence(line.allocated_pence)}, committed "
-            f"{format_pence(line.committed_pence)})", field="amount")
-    conn = uow.conn
-    grant_ref = next_ref(conn, Grant, "grant")
-    grant_id = conn.execute(insert(Grant).values(
-        ref=grant_ref, bid_id=bid.id, accountable_body_id=bid.sponsor_id, pot_id=pot_id,
-        awarded_pence=amount, invest_to_save=bid.invest_to_save, state="active",
-        approved_on=uow.today, delegated_decision_id=delegated_decision_id, version=1,
-    )).inserted_primary_key[0]
-    conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=grant_id))
-    conn.execute(insert(MoneyMovement).values(
-        pot_id=pot_id, kind=MovementKind.COMMIT.value, amount_pence=amount,
-        booked_on=uow.today, item_ref=bid.ref, grant_id=grant_id,
-        note=f"{source_ref}: approved {bid.ref}",
-    ))
-    return grant_ref, grant_id
-
-
 @command("reverse_decision", summary="Reverse a mistaken decision with a new, audited one")
 def reverse_decision(uow: UnitOfWork, args: Args) -> dict:
     uow.require_role("officer", "chair", "vice_chair")
@@ -396,8 +341,6 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> dict:
         raise ValidationError(
             f"reverse_decision: decision: {ref} is not the latest decision on {d.item_ref}; "
             "reverse the later one first", field="decision")
-    from engine.commands.handlers.intake import load_bid
-
     bid = load_bid(uow, d.item_ref)
     after: dict[str, Any] = {"state": d.state_before, "reverses": ref}
     if d.outcome == "approve":
@@ -452,8 +395,6 @@ def close_meeting(uow: UnitOfWork, args: Args) -> dict:
     m = load_meeting(uow, args.text("meeting"))
     args.done()
     state = uow.step(MEETING, "close", m.state, m.ref)
-    from engine.commands.handlers.delegation import note_declined
-
     noted = note_declined(uow, m)  # declined delegated decisions on the agenda: reported
     uow.update_versioned(Meeting, m.id, m.version, {"state": state}, m.ref)
     uow.record(m.ref, {"state": m.state}, {"state": state, **({"noted": noted} if noted else {})})

@@ -9,7 +9,8 @@ from __future__ import annotations
 from sqlalchemy import insert
 
 from engine.commands.args import Args
-from engine.commands.service import UnitOfWork, command
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.store.directory import PotRow

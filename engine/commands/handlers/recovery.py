@@ -30,7 +30,8 @@ from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_pot
 from engine.commands.handlers.returns import latest_accepted_savings, load_grant, long_date, step
-from engine.commands.service import UnitOfWork, command
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import MoneyRuleBroken, NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
 from engine.store.directory import OrgRow
@@ -426,72 +427,6 @@ def record_repayment(uow: UnitOfWork, args: Args) -> dict:
         "owed_pence": owed - amount,
         "summary": f"{gbp(amount)} repaid on {long_date(on)}: {words}",
     }
-
-
-def repayment_schedule(conn: Connection, grant_id: int, today: dt.date) -> list[dict]:
-    """A grant's instalments for views: each with what is repaid and outstanding,
-    ``status`` (repaid / part_repaid / due / late), ``late`` (late now),
-    ``repaid_late`` (cleared after its due date) and ``days_late`` (now, or
-    when it was cleared)."""
-    out = []
-    for r in conn.execute(_INSTALMENTS, {"grant_id": grant_id}):
-        outstanding = r.amount_pence - r.repaid_pence
-        late = outstanding > 0 and r.due_on < today
-        if outstanding == 0:
-            status = "repaid"
-            days = max((r.repaid_on - r.due_on).days, 0) if r.repaid_on else 0
-        else:
-            status = "late" if late else ("part_repaid" if r.repaid_pence else "due")
-            days = (today - r.due_on).days if late else 0
-        out.append(
-            {
-                "seq": r.seq,
-                "due_on": r.due_on.isoformat(),
-                "amount_pence": r.amount_pence,
-                "repaid_pence": r.repaid_pence,
-                "outstanding_pence": outstanding,
-                "repaid_on": r.repaid_on.isoformat() if r.repaid_on else None,
-                "status": status,
-                "late": late,
-                "repaid_late": outstanding == 0 and days > 0,
-                "days_late": days,
-            }
-        )
-    return out
-
-
-def late_instalments(conn: Connection, today: dt.date, grant_id: int | None = None) -> list[dict]:
-    """Instalments whose due date has passed (before ``today``) and which are not
-    fully repaid, oldest first: grant ref, seq, due, amount, repaid, days late.
-    One query; used by the reminder sweep and the views."""
-    q = (
-        select(
-            GRANT_T.c.ref,
-            INST_T.c.grant_id,
-            INST_T.c.seq,
-            INST_T.c.due_on,
-            INST_T.c.amount_pence,
-            INST_T.c.repaid_pence,
-        )
-        .join(GRANT_T, GRANT_T.c.id == INST_T.c.grant_id)
-        .where(INST_T.c.due_on < today, INST_T.c.repaid_pence < INST_T.c.amount_pence)
-        .order_by(INST_T.c.due_on, GRANT_T.c.ref, INST_T.c.seq)
-    )
-    if grant_id is not None:
-        q = q.where(INST_T.c.grant_id == grant_id)
-    return [
-        {
-            "grant": r.ref,
-            "grant_id": r.grant_id,
-            "seq": r.seq,
-            "due_on": r.due_on.isoformat(),
-            "amount_pence": r.amount_pence,
-            "repaid_pence": r.repaid_pence,
-            "outstanding_pence": r.amount_pence - r.repaid_pence,
-            "days_late": (today - r.due_on).days,
-        }
-        for r in conn.execute(q)
-    ]
 
 
 # ================================================================ deposits

@@ -20,11 +20,13 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 
 from engine.commands.args import Args
-from engine.commands.service import UnitOfWork, command
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
 from engine.store.models import Grant, Return
 from engine.store.refs import next_ref
+from rules.returns import calendar, due_date
 from workflows.base import Workflow
 from workflows.returns import RETURN
 
@@ -142,8 +144,6 @@ def _figures(row: Any) -> dict:
 def _default_due(period_end: dt.date) -> dt.date:
     """A return sent in without a schedule is due as the shipped schedule would
     have it: period end + 30 days, moved off weekends and bank holidays."""
-    from rules.returns import calendar, due_date
-
     return due_date(period_end, DAYS_TO_RETURN, "next_working_day", calendar("england"))
 
 

@@ -15,12 +15,14 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from engine.commands.args import Args
 from engine.commands.handlers.programme import find_pot
-from engine.commands.service import UnitOfWork, command
+from engine.commands.registry import command
+from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.store.models import Bid, BidPartner, CriterionScore, Round, RuleSetVersion, Score
 from engine.store.rawsql import RawStatement
 from engine.store.refs import ref_for
+from rules.scoring import bid_facts, load_rule_set
 from workflows.bid import BID
 from workflows.round import ROUND
 
@@ -68,8 +70,6 @@ def load_round(uow: UnitOfWork, ref: str, field: str = "round") -> Any:
 
 def rule_set(name: str) -> Any:
     """The named rule set (rules/scoring/<name>.yaml or a path), validated."""
-    from rules.scoring import load_rule_set
-
     return load_rule_set(name)
 
 
@@ -252,8 +252,6 @@ def bid_fact_rows(conn: Any, where: Any) -> list[dict]:
 
 @command("score_round", summary="Score every bid in a closed round with its rule set")
 def score_round(uow: UnitOfWork, args: Args) -> dict:
-    from rules.scoring import bid_facts
-
     uow.authorise(ROUND, "score")
     rnd = load_round(uow, args.text("round"))
     rules_name = args.text("rules", required=False, max_len=300) or rnd.rule_set
@@ -395,8 +393,6 @@ def override_score(uow: UnitOfWork, args: Args) -> dict:
         else (c.override_points if c.override_points is not None else c.points)
         for c in crit_rows
     )
-    from rules.scoring import bid_facts
-
     rules_name = uow.conn.execute(
         select(RuleSetVersion.name).where(RuleSetVersion.id == score.rule_set_version_id)
     ).scalar()

@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from engine.store import models  # noqa: F401
+from engine.store.db import make_engine
 
 target_metadata = SQLModel.metadata
 config = context.config
@@ -12,8 +13,6 @@ config = context.config
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
-        from engine.store.db import make_engine
-
         engine = make_engine(config.get_main_option("sqlalchemy.url") or None)
     with engine.connect() as connection:
         context.configure(

@@ -1,0 +1,43 @@
+"""The command registry: every handler registers itself here with
+:func:`command` when its module is imported.
+
+Handlers import this module (and :mod:`engine.commands.uow`), never the bus
+(:mod:`engine.commands.service`); the bus imports the handlers package, so
+registration happens once, at import, with no cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from engine.commands.args import Args
+from engine.commands.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    handler: Callable[[UnitOfWork, Args], dict]
+    roles: frozenset[str] | None  # None: the item's workflow decides
+    summary: str
+
+
+REGISTRY: dict[str, CommandSpec] = {}
+
+
+def command(
+    name: str, *, roles: Iterable[str] | None = None, summary: str = ""
+) -> Callable[[Callable[[UnitOfWork, Args], dict]], Callable[[UnitOfWork, Args], dict]]:
+    """Register a handler. ``roles``: who may call it; leave None when the
+    handler asks a workflow, which declares its own roles per step."""
+
+    def deco(fn: Callable[[UnitOfWork, Args], dict]) -> Callable[[UnitOfWork, Args], dict]:
+        if name in REGISTRY:
+            raise ValueError(f"command {name} registered twice")
+        REGISTRY[name] = CommandSpec(
+            name, fn, frozenset(roles) if roles is not None else None, summary or (fn.__doc__ or "")
+        )
+        return fn
+
+    return deco

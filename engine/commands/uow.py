@@ -1,0 +1,184 @@
+"""The unit of work a handler sees: one transaction, the actor, the clock, the
+reference data, and the places to put audit events and outgoing messages.
+
+The bus (:mod:`engine.commands.service`) makes one per command and commits
+what it collected; handlers take it as their first argument.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Table, bindparam
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, SQLModel
+
+from engine.commands.args import Args
+from engine.domain.actor import SYSTEM, Actor
+from engine.domain.clock import Clock
+from engine.domain.errors import ConflictError, PermissionDenied
+from engine.store import audit, directory
+from engine.store.directory import Directory
+from workflows.base import Workflow
+
+
+@dataclass
+class RunState:
+    """Shared by the commands of one transaction."""
+
+    directory: Directory
+    changed: bool = False  # some command changed reference data
+    stale: bool = False  # ...and the snapshot above predates it
+
+
+@dataclass
+class UnitOfWork:
+    """What a handler sees: the connection (one transaction), the actor, the
+    clock, the reference data, and the places to put audit events and
+    outgoing messages. Handlers use SQLAlchemy Core on ``conn``; ``session``
+    gives an ORM Session on the same transaction for cold paths."""
+
+    conn: Connection
+    actor: Actor
+    clock: Clock
+    command: str
+    run: RunState
+    events: list[audit.PendingEvent] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    _session: Session | None = None
+
+    @property
+    def today(self) -> dt.date:
+        return self.clock.today()
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self.conn, expire_on_commit=False)
+        return self._session
+
+    @property
+    def directory(self) -> Directory:
+        if self.run.stale:
+            self.run.directory = directory.load(self.conn, -1)
+            self.run.stale = False
+        return self.run.directory
+
+    def touch_directory(self) -> None:
+        """Say this command changed people, roles, organisations, programmes or pots."""
+        self.run.changed = True
+        self.run.stale = True
+
+    # --- authorisation -------------------------------------------------
+    def require_role(self, *roles: str, what: str | None = None) -> None:
+        """The system actor (setup, scheduler) may do anything a command allows."""
+        if not (set(roles) | {SYSTEM}) & self.actor.roles:
+            raise PermissionDenied(
+                f"{what or self.command} needs the role {' or '.join(sorted(roles))}; "
+                f"{self.actor.label} has {', '.join(sorted(self.actor.roles)) or 'no roles'}"
+            )
+
+    def require_scope(self, organisation_id: int, what: str) -> None:
+        """A sponsor acts only for its own authority; officers act for all."""
+        if self.actor.roles & {"officer", "director", SYSTEM}:
+            return
+        if self.actor.organisation_id != organisation_id:
+            raise PermissionDenied(f"{self.actor.label} may {what} only for their own authority")
+
+    # --- workflow -----------------------------------------------------
+    def _roles(self) -> set[str]:
+        return set(self.actor.roles) | ({"officer"} if SYSTEM in self.actor.roles else set())
+
+    def authorise(self, workflow: Workflow, trigger: str) -> None:
+        """Refuse early (naming the role needed) if this actor may never take ``trigger``."""
+        step = workflow.step(trigger)
+        if not step.roles & self._roles():
+            raise PermissionDenied(
+                f"{self.command} needs the role {' or '.join(sorted(step.roles))}; "
+                f"{self.actor.label} has {', '.join(sorted(self.actor.roles)) or 'no roles'}"
+            )
+
+    def step(self, workflow: Workflow, trigger: str, state: str, ref: str) -> str:
+        """Ask the item's workflow whether ``trigger`` may fire now; the new state."""
+        return workflow.check(trigger, state, self._roles(), item=ref)
+
+    def check_version(self, ref: str, version: int, args: Args) -> None:
+        """If the caller says which version it saw, refuse when it is stale."""
+        seen = args.integer("version", required=False)
+        if seen is not None and seen != version:
+            raise ConflictError(
+                f"{ref} was changed by someone else since you loaded it "
+                f"(you saw version {seen}, it is now version {version}); reload and retry",
+                item=ref,
+            )
+
+    def update_versioned(
+        self, model: type[SQLModel], row_id: int, seen: int, values: dict, ref: str
+    ) -> int:
+        """UPDATE ... SET values, version = seen + 1 WHERE id AND version = seen.
+        A row changed meanwhile is a conflict; returns the new version."""
+        stmt = _versioned_update(model.__table__, tuple(sorted(values)))
+        result = self.conn.execute(stmt, {**values, "_id": row_id, "_seen": seen})
+        if result.rowcount != 1:
+            raise ConflictError(
+                f"{ref} was changed by someone else at the same time; nothing was saved — "
+                "reload and try again",
+                item=ref,
+            )
+        return seen + 1
+
+    # --- effects -------------------------------------------------------
+    def record(
+        self, item_ref: str, before: dict, after: dict, reason: str = "", command: str | None = None
+    ) -> None:
+        self.events.append(
+            audit.PendingEvent(command or self.command, item_ref, before, after, reason)
+        )
+
+    def notify(
+        self,
+        *,
+        key: str,
+        to: str,
+        template: str,
+        subject: str,
+        context: dict,
+        channel: str = "email",
+    ) -> None:
+        self.messages.append(
+            {
+                "key": key,
+                "to_addr": to,
+                "template": template,
+                "subject": subject,
+                "context": context,
+                "channel": channel,
+            }
+        )
+
+    def finish(self, ok: bool) -> None:
+        if self._session is not None:
+            try:
+                if ok:
+                    self._session.flush()
+            finally:
+                self._session.close()
+                self._session = None
+
+
+@cache
+def _versioned_update(table: Table, columns: tuple[str, ...]) -> Any:
+    """UPDATE table SET <columns>, version = version + 1 WHERE id = :_id AND version = :_seen,
+    built once per (table, columns)."""
+    return (
+        table.update()
+        .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_seen"))
+        .values({**{c: bindparam(c) for c in columns}, "version": table.c.version + 1})
+    )

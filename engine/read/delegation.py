@@ -1,0 +1,221 @@
+"""Delegated decisions, read side: the "Delegated decisions" board paper
+(:func:`delegated_report`), the items list (:func:`delegated_items`), the
+decisions to report to a meeting (:func:`unreported_delegated`) and the
+scheme a request was made under (:func:`stored_scheme`).
+
+The commands are engine/commands/handlers/delegation.py; they read through
+this module, never the reverse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from engine.domain.errors import NotFound
+from engine.store.models import (
+    Bid,
+    DelegatedDecision,
+    Grant,
+    Meeting,
+    Organisation,
+    Person,
+    PersonRole,
+    Pot,
+    Programme,
+    RuleSetVersion,
+    Signature,
+)
+from rules.delegation import ROLE_LABELS, Scheme, load_scheme, scheme_from_body
+from workflows.delegated import DECIDED
+
+DD_T = DelegatedDecision.__table__
+APPROVED = ("approved", "endorsed")
+
+
+def stored_scheme(conn: Connection, rule_set_version_id: int | None) -> Scheme:
+    """The scheme a request was made under, from its stored copy."""
+    if rule_set_version_id is None:
+        return load_scheme()
+    row = conn.execute(
+        select(RuleSetVersion.name, RuleSetVersion.version, RuleSetVersion.body).where(
+            RuleSetVersion.id == rule_set_version_id
+        )
+    ).first()
+    return scheme_from_body(row.body, f"{row.name} {row.version} (as stored)")
+
+
+def unreported_delegated(conn: Connection, programme_id: int) -> list[str]:
+    """Refs of the programme's delegated decisions to report to its next meeting:
+    decided (approved or declined) and not yet reported at a meeting."""
+    pot = Pot.__table__
+    return list(
+        conn.execute(
+            select(DD_T.c.ref)
+            .join(pot, pot.c.id == DD_T.c.pot_id)
+            .where(
+                pot.c.programme_id == programme_id,
+                DD_T.c.state.in_(DECIDED),
+                DD_T.c.reported_meeting_id.is_(None),
+            )
+            .order_by(DD_T.c.decided_on, DD_T.c.id)
+        ).scalars()
+    )
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _long_date(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
+    """Delegated decisions as items of kind ``delegated_decision``, with their
+    signatures (for ``--json`` and the paper)."""
+    people = dict(conn.execute(select(Person.id, Person.name)).all())
+    roles: dict[int, set[str]] = {}
+    for pid, role in conn.execute(select(PersonRole.person_id, PersonRole.role)):
+        roles.setdefault(pid, set()).add(role)
+    meetings = dict(conn.execute(select(Meeting.id, Meeting.ref)).all())
+    pot_t, bid_t, org_t = Pot.__table__, Bid.__table__, Organisation.__table__
+    q = (
+        select(
+            DD_T,
+            pot_t.c.name.label("pot_name"),
+            Programme.__table__.c.name.label("programme"),
+            bid_t.c.ref.label("bid_ref"),
+            org_t.c.name.label("sponsor"),
+            RuleSetVersion.__table__.c.name.label("scheme_name"),
+            RuleSetVersion.__table__.c.version.label("scheme_version"),
+            Grant.__table__.c.ref.label("grant_ref"),
+        )
+        .join(pot_t, pot_t.c.id == DD_T.c.pot_id)
+        .join(Programme.__table__, Programme.__table__.c.id == pot_t.c.programme_id)
+        .outerjoin(bid_t, bid_t.c.id == DD_T.c.bid_id)
+        .outerjoin(org_t, org_t.c.id == bid_t.c.sponsor_id)
+        .outerjoin(
+            RuleSetVersion.__table__, RuleSetVersion.__table__.c.id == DD_T.c.rule_set_version_id
+        )
+        .outerjoin(Grant.__table__, Grant.__table__.c.delegated_decision_id == DD_T.c.id)
+        .order_by(DD_T.c.id)
+    )
+    if where is not None:
+        q = q.where(where)
+    rows = conn.execute(q).all()
+    sigs: dict[int, list[dict]] = {}
+    schemes: dict[int | None, Scheme] = {}
+    if rows:
+        for s in conn.execute(
+            select(Signature.__table__)
+            .where(Signature.delegated_decision_id.in_([r.id for r in rows]))
+            .order_by(Signature.id)
+        ):
+            dd = next(r for r in rows if r.id == s.delegated_decision_id)
+            if dd.rule_set_version_id not in schemes:
+                schemes[dd.rule_set_version_id] = stored_scheme(conn, dd.rule_set_version_id)
+            role = schemes[dd.rule_set_version_id].counting_role(roles.get(s.person_id, ()))
+            sigs.setdefault(s.delegated_decision_id, []).append(
+                {
+                    "name": people.get(s.person_id, str(s.person_id)),
+                    "role": ROLE_LABELS.get(role or "", ""),
+                    "decision": s.decision,
+                    "interest_declared": s.interest_declared,
+                    "reason": s.reason,
+                    "signed_at": s.signed_at.isoformat(),
+                    "signed_on": s.signed_at.date().isoformat(),
+                }
+            )
+    out = []
+    for r in rows:
+        out.append(
+            {
+                "ref": r.ref,
+                "kind": "delegated_decision",
+                "title": r.title,
+                "state": r.state,
+                "version": r.version,
+                "bid": r.bid_ref,
+                "accountable_body": r.sponsor,
+                "programme": r.programme,
+                "pot": r.pot_name,
+                "amount_pence": r.amount_pence,
+                "pot_balance_pence": r.pot_balance_pence,
+                "reasons": r.reasons,
+                "alternatives": r.alternatives,
+                "scheme": f"{r.scheme_name} {r.scheme_version}" if r.scheme_name else None,
+                "requested_by": people.get(r.requested_by_id),
+                "requested_on": _iso(r.requested_on),
+                "expires_on": _iso(r.expires_on),
+                "decided_on": _iso(r.decided_on),
+                "grant": r.grant_ref,
+                "reported_at": meetings.get(r.reported_meeting_id),
+                "endorsed_on": _iso(r.endorsed_on),
+                "signatures": sigs.get(r.id, []),
+            }
+        )
+    return out
+
+
+def delegated_report(conn: Connection, meeting_ref: str) -> dict:
+    """The "Delegated decisions – <period>" paper for a meeting: every delegated
+    decision of its programme decided (approved or declined) by the meeting's
+    date and not reported at an earlier meeting, or reported at this one.
+    The period runs from the day after the programme's previous meeting (or
+    from the first such decision, if there was none) to this meeting's date."""
+    m = conn.execute(select(Meeting.__table__).where(Meeting.ref == meeting_ref)).first()
+    if m is None:
+        raise NotFound(f"paper delegated: no meeting {meeting_ref!r}", field="meeting")
+    previous = conn.execute(
+        select(func.max(Meeting.held_on)).where(
+            Meeting.programme_id == m.programme_id, Meeting.held_on < m.held_on
+        )
+    ).scalar()
+    pot_ids = select(Pot.id).where(Pot.programme_id == m.programme_id)
+    reported_here = DD_T.c.reported_meeting_id == m.id
+    unreported = (
+        DD_T.c.reported_meeting_id.is_(None)
+        & DD_T.c.state.in_((*DECIDED, "endorsed"))
+        & (DD_T.c.decided_on <= m.held_on)
+    )
+    items = delegated_items(conn, DD_T.c.pot_id.in_(pot_ids) & (reported_here | unreported))
+    items.sort(key=lambda d: (d["decided_on"] or "", d["ref"]))
+    start = previous + dt.timedelta(days=1) if previous else None
+    if start is None and items:
+        start = dt.date.fromisoformat(items[0]["decided_on"])
+    label = (
+        f"{_long_date(start)} to {_long_date(m.held_on)}"
+        if start
+        else f"up to {_long_date(m.held_on)}"
+    )
+    approved = [d for d in items if d["state"] in APPROVED]
+    declined = [d for d in items if d["state"] == "declined"]
+    by_pot: dict[str, int] = {}
+    for d in approved:
+        by_pot[d["pot"]] = by_pot.get(d["pot"], 0) + d["amount_pence"]
+    return {
+        "meeting": {
+            "ref": m.ref,
+            "title": m.title,
+            "date": m.held_on.isoformat(),
+            "long_date": _long_date(m.held_on),
+        },
+        "period": {
+            "from": start.isoformat() if start else None,
+            "to": m.held_on.isoformat(),
+            "label": label,
+        },
+        "decisions": items,
+        "totals": {
+            "count": len(items),
+            "approved_count": len(approved),
+            "approved_pence": sum(d["amount_pence"] for d in approved),
+            "declined_count": len(declined),
+            "declined_pence": sum(d["amount_pence"] for d in declined),
+            "by_pot": [{"pot": k, "approved_pence": v} for k, v in sorted(by_pot.items())],
+        },
+    }
