@@ -19,8 +19,8 @@ class QuorumError(Exception):
         self.field = field
         self.item = item
 
-    def to_dict(self) -> dict:
-        body: dict = {"error": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, str]:
+        body: dict[str, str] = {"error": self.code, "message": self.message}
         if self.field:
             body["field"] = self.field
         if self.item:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.store.models import AuditEvent, AuditHead
 from engine.store.rawsql import RawStatement
@@ -70,8 +70,8 @@ def event_hash(
 class PendingEvent:
     command: str
     item_ref: str
-    before: dict
-    after: dict
+    before: dict[str, Any]
+    after: dict[str, Any]
     reason: str = ""
 
 
@@ -84,9 +84,9 @@ class Head:
 
 # Every command runs these three; they carry only text and integers, so they
 # go straight to the driver (engine/store/rawsql.py).
-_HEAD = select(AuditHead.last_seq, AuditHead.last_hash, AuditHead.directory_seq).where(
-    AuditHead.id == 1
-)
+_HEAD = select(
+    col(AuditHead.last_seq), col(AuditHead.last_hash), col(AuditHead.directory_seq)
+).where(col(AuditHead.id) == 1)
 _READ_HEAD = RawStatement(_HEAD)
 _READ_HEAD_LOCKED = RawStatement(_HEAD.with_for_update())
 _COLUMNS = (
@@ -104,12 +104,12 @@ _COLUMNS = (
 _INSERT = RawStatement(insert(AuditEvent).values({c: bindparam(c) for c in _COLUMNS}))
 _MOVE_HEAD = RawStatement(
     update(AuditHead)
-    .where(AuditHead.id == 1)
+    .where(col(AuditHead.id) == 1)
     .values(last_seq=bindparam("seq"), last_hash=bindparam("hash"))
 )
 _MOVE_HEAD_AND_DIRECTORY = RawStatement(
     update(AuditHead)
-    .where(AuditHead.id == 1)
+    .where(col(AuditHead.id) == 1)
     .values(last_seq=bindparam("seq"), last_hash=bindparam("hash"), directory_seq=bindparam("seq"))
 )
 
@@ -152,7 +152,7 @@ def append(
             found = encoded[id(value)] = (value, canonical(value))
         return found[1]
 
-    def rows() -> Iterator[tuple]:
+    def rows() -> Iterator[tuple[Any, ...]]:
         seq, prev = tip
         for ev in events:
             seq += 1
@@ -194,11 +194,11 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
     prev, expected_seq, count = GENESIS, 1, 0
     last = 0
     while True:
-        rows = (
+        rows: Sequence[AuditEvent] = (
             session.execute(
                 select(AuditEvent)
-                .where(AuditEvent.seq > last)
-                .order_by(AuditEvent.seq)
+                .where(col(AuditEvent.seq) > last)
+                .order_by(col(AuditEvent.seq))
                 .limit(batch)
             )
             .scalars()
@@ -248,6 +248,8 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
 def history(session: Session, item_ref: str) -> list[AuditEvent]:
     return list(
         session.execute(
-            select(AuditEvent).where(AuditEvent.item_ref == item_ref).order_by(AuditEvent.seq)
+            select(AuditEvent)
+            .where(col(AuditEvent.item_ref) == item_ref)
+            .order_by(col(AuditEvent.seq))
         ).scalars()
     )

@@ -20,12 +20,16 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel, create_engine
 
 from engine.store import models  # noqa: F401  (registers every table)
+
+if TYPE_CHECKING:  # alembic is imported only when migrations run
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///quorum.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -66,7 +70,7 @@ def _configure_sqlite(engine: Engine) -> None:
     synchronous = sqlite_synchronous()
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # the DB-API connection
         # Take transaction control from pysqlite so BEGIN IMMEDIATE is ours.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -77,7 +81,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:  # noqa: ANN001
+    def _on_begin(conn: Any) -> None:  # the Connection; typed Any: its driver is used raw
         # Writers (the command path, see write_connection) take the write lock up
         # front so two writers queue instead of deadlocking; readers start a
         # deferred transaction and never block anyone in WAL mode.
@@ -112,7 +116,7 @@ def create_schema(engine: Engine) -> None:
     command.stamp(alembic_config(engine), "head")
 
 
-def alembic_config(engine: Engine):  # noqa: ANN201  (alembic.config.Config)
+def alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
 
     cfg = Config()

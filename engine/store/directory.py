@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlmodel import col
 
 from engine.store.models import Organisation, Person, PersonRole, Pot, Programme
+
+_PROGRAMME = Programme.__table__  # Core columns: their ids are never None
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,12 @@ def load(conn: Connection, seq: int) -> Directory:
     d = Directory(seq=seq)
     for o in conn.execute(
         select(
-            Organisation.id,
-            Organisation.name,
-            Organisation.kind,
-            Organisation.aliases,
-            Organisation.email,
-            Organisation.population,
+            col(Organisation.id),
+            col(Organisation.name),
+            col(Organisation.kind),
+            col(Organisation.aliases),
+            col(Organisation.email),
+            col(Organisation.population),
         )
     ):
         row = OrgRow(o.id, o.name, o.kind, tuple(o.aliases or ()), o.email, o.population)
@@ -93,22 +96,30 @@ def load(conn: Connection, seq: int) -> Directory:
         for key in (row.name, *row.aliases):
             d.orgs_by_key[key.strip().lower()] = row
     roles: dict[int, set[str]] = {}
-    for pid, role in conn.execute(select(PersonRole.person_id, PersonRole.role)):
+    for pid, role in conn.execute(select(col(PersonRole.person_id), col(PersonRole.role))):
         roles.setdefault(pid, set()).add(role)
     for p in conn.execute(
         select(
-            Person.id, Person.name, Person.email, Person.organisation_id, Person.active
-        ).order_by(Person.email)
+            col(Person.id),
+            col(Person.name),
+            col(Person.email),
+            col(Person.organisation_id),
+            col(Person.active),
+        ).order_by(col(Person.email))
     ):
-        row = PersonRow(
+        person = PersonRow(
             p.id, p.name, p.email, p.organisation_id, bool(p.active), frozenset(roles.get(p.id, ()))
         )
-        d.people_by_email[row.email.lower()] = row
-        if row.active and "sponsor" in row.roles and row.organisation_id is not None:
-            d.contacts_by_org.setdefault(row.organisation_id, []).append(row)
-    d.programmes = {pid: name for pid, name in conn.execute(select(Programme.id, Programme.name))}
+        d.people_by_email[person.email.lower()] = person
+        if person.active and "sponsor" in person.roles and person.organisation_id is not None:
+            d.contacts_by_org.setdefault(person.organisation_id, []).append(person)
+    d.programmes = {
+        pid: name for pid, name in conn.execute(select(_PROGRAMME.c.id, _PROGRAMME.c.name)).tuples()
+    }
     d.pots = [
         PotRow(p.id, p.name, p.programme_id, d.programmes.get(p.programme_id, ""))
-        for p in conn.execute(select(Pot.id, Pot.name, Pot.programme_id).order_by(Pot.id))
+        for p in conn.execute(
+            select(col(Pot.id), col(Pot.name), col(Pot.programme_id)).order_by(col(Pot.id))
+        )
     ]
     return d

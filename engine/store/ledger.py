@@ -13,12 +13,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.store.models import MoneyMovement, MovementKind, Pot, Programme
+
+# Core tables: typed columns, and the ids read back are never None
+_POT = Pot.__table__
+_PROG = Programme.__table__
+_MOVE = MoneyMovement.__table__
 
 
 @dataclass
@@ -45,33 +51,34 @@ class PotLedger:
             and self.available_pence >= 0
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["available_pence"] = self.available_pence
         return d
 
 
 def ledger(
-    session: Session, programme_id: int | None = None, pot_ids: list[int] | None = None
+    session: Session | Connection, programme_id: int | None = None, pot_ids: list[int] | None = None
 ) -> list[PotLedger]:
     """Ledger lines for every pot (of one programme, or some pots), in pot order."""
-    q = select(Pot.id, Pot.name, Programme.name).join(Programme, Programme.id == Pot.programme_id)
+    q = select(_POT.c.id, _POT.c.name, _PROG.c.name).join(_PROG, _PROG.c.id == _POT.c.programme_id)
     if programme_id is not None:
-        q = q.where(Pot.programme_id == programme_id)
+        q = q.where(_POT.c.programme_id == programme_id)
     if pot_ids is not None:
-        q = q.where(Pot.id.in_(pot_ids))
+        q = q.where(_POT.c.id.in_(pot_ids))
     pots = {
-        pid: PotLedger(pid, name, prog) for pid, name, prog in session.execute(q.order_by(Pot.id))
+        pid: PotLedger(pid, name, prog)
+        for pid, name, prog in session.execute(q.order_by(_POT.c.id)).tuples()
     }
     if not pots:
         return []
     sums: dict[int, dict[str, int]] = defaultdict(dict)
     rows = session.execute(
-        select(MoneyMovement.pot_id, MoneyMovement.kind, func.sum(MoneyMovement.amount_pence))
-        .where(MoneyMovement.pot_id.in_(list(pots)))
-        .group_by(MoneyMovement.pot_id, MoneyMovement.kind)
+        select(_MOVE.c.pot_id, _MOVE.c.kind, func.sum(_MOVE.c.amount_pence))
+        .where(_MOVE.c.pot_id.in_(list(pots)))
+        .group_by(_MOVE.c.pot_id, _MOVE.c.kind)
     )
-    for pot_id, kind, total in rows:
+    for pot_id, kind, total in rows.tuples():
         sums[pot_id][kind] = int(total or 0)
     for pot_id, line in pots.items():
         s = sums.get(pot_id, {})
@@ -117,7 +124,7 @@ class GrantLedger:
     def unpaid_pence(self) -> int:
         return self.committed_pence - self.paid_pence
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(
             committed_pence=self.committed_pence,
@@ -133,14 +140,14 @@ def grant_lines(
     """Ledger lines for grants (all, or some), by grant id. ``awarded`` is the
     grant's commit movements, so a reversal's release shows as released."""
     q = (
-        select(MoneyMovement.grant_id, MoneyMovement.kind, func.sum(MoneyMovement.amount_pence))
-        .where(MoneyMovement.grant_id.is_not(None))
-        .group_by(MoneyMovement.grant_id, MoneyMovement.kind)
+        select(_MOVE.c.grant_id, _MOVE.c.kind, func.sum(_MOVE.c.amount_pence))
+        .where(_MOVE.c.grant_id.is_not(None))
+        .group_by(_MOVE.c.grant_id, _MOVE.c.kind)
     )
     if grant_ids is not None:
-        q = q.where(MoneyMovement.grant_id.in_(grant_ids))
+        q = q.where(_MOVE.c.grant_id.in_(grant_ids))
     out: dict[int, GrantLedger] = {gid: GrantLedger(gid) for gid in grant_ids or []}
-    for grant_id, kind, total in conn.execute(q):
+    for grant_id, kind, total in conn.execute(q).tuples():
         line = out.setdefault(grant_id, GrantLedger(grant_id))
         amount = int(total or 0)
         if kind == MovementKind.COMMIT:

@@ -25,6 +25,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from engine.domain.errors import PermissionDenied, ValidationError
 from engine.store.db import write_connection
@@ -55,7 +56,7 @@ def link_secret(conn: Connection) -> str:
     env = env_secret()
     if env:
         return env
-    query = select(AppSetting.value).where(AppSetting.name == SECRET_SETTING)
+    query = select(col(AppSetting.value)).where(col(AppSetting.name) == SECRET_SETTING)
     found = conn.execute(query).scalar()
     if found:
         return found
@@ -100,7 +101,7 @@ def read_link_token(
     max_age: dt.timedelta,
     actor: Any,
     now: dt.datetime | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Check a link's signature, age and addressee (it still needs sign-in).
     ``now``: the app's clock, checked against the expiry the token carries."""
     expired = "this link has expired; open the item from My work"
@@ -123,7 +124,9 @@ def read_link_token(
 
 
 def link_used(conn: Connection, jti: str) -> bool:
-    return conn.execute(select(UsedLink.jti).where(UsedLink.jti == jti)).first() is not None
+    return (
+        conn.execute(select(col(UsedLink.jti)).where(col(UsedLink.jti) == jti)).first() is not None
+    )
 
 
 def use_link(target: Engine | Connection, jti: str, now: dt.datetime) -> None:

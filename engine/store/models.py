@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any, ClassVar
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
@@ -25,11 +27,21 @@ from sqlmodel import Field, SQLModel
 Money = BigInteger
 
 
+class TableModel(SQLModel):
+    """Base of every table model. SQLModel sets ``__table__`` (the Core table the
+    hot paths query) on each table class but does not declare it; this says so
+    to the type checker. Not a table itself."""
+
+    __table__: ClassVar[sa.Table]
+
+
 class VersionedMixin:
     """Optimistic locking: UPDATE ... WHERE version = :seen."""
 
-    @declared_attr
-    def __mapper_args__(cls) -> dict:  # noqa: N805
+    __table__: ClassVar[sa.Table]
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
         return {"version_id_col": cls.__table__.c.version}
 
 
@@ -68,7 +80,7 @@ class MovementKind(enum.StrEnum):
 # ---------------------------------------------------------------- people
 
 
-class Organisation(SQLModel, table=True):
+class Organisation(TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True)
     kind: str = Field(default=OrgKind.OTHER.value)
@@ -77,7 +89,7 @@ class Organisation(SQLModel, table=True):
     population: int | None = None  # for deposits split by population share
 
 
-class Person(SQLModel, table=True):
+class Person(TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str
     email: str = Field(unique=True, index=True)
@@ -89,7 +101,7 @@ class Person(SQLModel, table=True):
     locked_until: dt.datetime | None = None  # sign-in refused until then
 
 
-class PersonRole(SQLModel, table=True):
+class PersonRole(TableModel, table=True):
     __tablename__ = "person_role"
     __table_args__ = (UniqueConstraint("person_id", "role"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -100,7 +112,7 @@ class PersonRole(SQLModel, table=True):
 # ---------------------------------------------------------------- money
 
 
-class Programme(VersionedMixin, SQLModel, table=True):
+class Programme(VersionedMixin, TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
     starts_on: dt.date | None = None
@@ -108,7 +120,7 @@ class Programme(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class Pot(VersionedMixin, SQLModel, table=True):
+class Pot(VersionedMixin, TableModel, table=True):
     __table_args__ = (UniqueConstraint("programme_id", "name"),)
     id: int | None = Field(default=None, primary_key=True)
     programme_id: int = Field(foreign_key="programme.id", index=True)
@@ -116,7 +128,7 @@ class Pot(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class ProgrammeChange(SQLModel, table=True):
+class ProgrammeChange(TableModel, table=True):
     """A ratified change to a programme's pots (and so its total)."""
 
     __tablename__ = "programme_change"
@@ -128,11 +140,13 @@ class ProgrammeChange(SQLModel, table=True):
     reason: str
     old_total_pence: int = Field(sa_type=Money)
     new_total_pence: int = Field(sa_type=Money)
-    changes: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    changes: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
 
 
-class MoneyMovement(SQLModel, table=True):
+class MoneyMovement(TableModel, table=True):
     """The pot ledger. Balances are sums over these rows, never edited."""
 
     __tablename__ = "money_movement"
@@ -149,7 +163,7 @@ class MoneyMovement(SQLModel, table=True):
 # ---------------------------------------------------------------- bids and rounds
 
 
-class Round(VersionedMixin, SQLModel, table=True):
+class Round(VersionedMixin, TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
     programme_id: int = Field(foreign_key="programme.id")
@@ -163,7 +177,7 @@ class Round(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class Bid(VersionedMixin, SQLModel, table=True):
+class Bid(VersionedMixin, TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True, index=True)
     title: str
@@ -189,7 +203,7 @@ class Bid(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class BidPartner(SQLModel, table=True):
+class BidPartner(TableModel, table=True):
     __tablename__ = "bid_partner"
     __table_args__ = (UniqueConstraint("bid_id", "organisation_id"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -197,7 +211,7 @@ class BidPartner(SQLModel, table=True):
     organisation_id: int = Field(foreign_key="organisation.id")
 
 
-class Milestone(VersionedMixin, SQLModel, table=True):
+class Milestone(VersionedMixin, TableModel, table=True):
     """A line of a milestone and funding profile: outcome, due date, payment.
 
     Belongs to a bid; when the bid becomes a grant the same rows gain its
@@ -217,7 +231,7 @@ class Milestone(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class RuleSetVersion(SQLModel, table=True):
+class RuleSetVersion(TableModel, table=True):
     """A rule file as it was when used: name, version and content hash."""
 
     __tablename__ = "rule_set_version"
@@ -230,7 +244,7 @@ class RuleSetVersion(SQLModel, table=True):
     loaded_at: dt.datetime
 
 
-class Score(SQLModel, table=True):
+class Score(TableModel, table=True):
     """One scoring of one bid by one rule set version. Re-scoring adds a new
     row and marks the old one not current; nothing is overwritten."""
 
@@ -249,7 +263,7 @@ class Score(SQLModel, table=True):
     current: bool = True
 
 
-class CriterionScore(SQLModel, table=True):
+class CriterionScore(TableModel, table=True):
     __tablename__ = "criterion_score"
     id: int | None = Field(default=None, primary_key=True)
     score_id: int = Field(foreign_key="score.id", index=True)
@@ -266,7 +280,7 @@ class CriterionScore(SQLModel, table=True):
 # ---------------------------------------------------------------- meetings and decisions
 
 
-class Meeting(VersionedMixin, SQLModel, table=True):
+class Meeting(VersionedMixin, TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
     programme_id: int = Field(foreign_key="programme.id")
@@ -279,7 +293,7 @@ class Meeting(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class MeetingMember(SQLModel, table=True):
+class MeetingMember(TableModel, table=True):
     __tablename__ = "meeting_member"
     __table_args__ = (UniqueConstraint("meeting_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -288,7 +302,7 @@ class MeetingMember(SQLModel, table=True):
     present: bool = False
 
 
-class Interest(SQLModel, table=True):
+class Interest(TableModel, table=True):
     """A declaration of interest by a person in an item (meeting or delegated)."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -299,7 +313,7 @@ class Interest(SQLModel, table=True):
     declared_on: dt.date
 
 
-class Decision(SQLModel, table=True):
+class Decision(TableModel, table=True):
     """A decision on an item. Never edited: a mistake is reversed by a new one."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -319,7 +333,7 @@ class Decision(SQLModel, table=True):
     reverses_id: int | None = Field(default=None, foreign_key="decision.id")
 
 
-class Action(SQLModel, table=True):
+class Action(TableModel, table=True):
     __table_args__ = (UniqueConstraint("meeting_id", "number"),)
     id: int | None = Field(default=None, primary_key=True)
     meeting_id: int = Field(foreign_key="meeting.id", index=True)
@@ -330,7 +344,7 @@ class Action(SQLModel, table=True):
     state: str = "open"
 
 
-class DelegatedDecision(VersionedMixin, SQLModel, table=True):
+class DelegatedDecision(VersionedMixin, TableModel, table=True):
     """A decision taken between meetings under the scheme of delegation: the
     record a council publishes (what, amount, budget and its balance, why,
     alternatives rejected, who signed and any interest they declared)."""
@@ -356,7 +370,7 @@ class DelegatedDecision(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class Signature(SQLModel, table=True):
+class Signature(TableModel, table=True):
     __table_args__ = (UniqueConstraint("delegated_decision_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
     delegated_decision_id: int = Field(foreign_key="delegated_decision.id", index=True)
@@ -370,7 +384,7 @@ class Signature(SQLModel, table=True):
 # ---------------------------------------------------------------- grants and money out/in
 
 
-class Grant(VersionedMixin, SQLModel, table=True):
+class Grant(VersionedMixin, TableModel, table=True):
     __tablename__ = "grant_award"  # "grant" is an SQL keyword
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
@@ -387,7 +401,7 @@ class Grant(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class Evidence(SQLModel, table=True):
+class Evidence(TableModel, table=True):
     """Evidence a sponsor submits that a milestone's outcome was achieved; an
     officer verifies or rejects it. Rejected evidence stays on record."""
 
@@ -403,7 +417,7 @@ class Evidence(SQLModel, table=True):
     review_note: str = ""
 
 
-class GrantChange(SQLModel, table=True):
+class GrantChange(TableModel, table=True):
     """An approved change to a grant: a milestone re-profiled, delivery extended."""
 
     __tablename__ = "grant_change"
@@ -413,12 +427,12 @@ class GrantChange(SQLModel, table=True):
     approved_by: str  # who or which meeting approved it, e.g. "Board 12 Jan 2012, minute 4"
     approved_on: dt.date
     reason: str = ""
-    before: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    after: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
 
 
-class Payment(SQLModel, table=True):
+class Payment(TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
     grant_id: int = Field(foreign_key="grant_award.id", index=True)
@@ -428,7 +442,7 @@ class Payment(SQLModel, table=True):
     released_on: dt.date
 
 
-class RepaymentInstalment(SQLModel, table=True):
+class RepaymentInstalment(TableModel, table=True):
     __tablename__ = "repayment_instalment"
     __table_args__ = (UniqueConstraint("grant_id", "seq"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -440,7 +454,7 @@ class RepaymentInstalment(SQLModel, table=True):
     repaid_on: dt.date | None = None
 
 
-class Deposit(VersionedMixin, SQLModel, table=True):
+class Deposit(VersionedMixin, TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
     grant_id: int | None = Field(default=None, foreign_key="grant_award.id")
@@ -453,11 +467,11 @@ class Deposit(VersionedMixin, SQLModel, table=True):
     purpose: str = ""
     state: str = "lodged"
     settled_on: dt.date | None = None
-    settlement: dict | None = Field(default=None, sa_column=Column(JSON))
+    settlement: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     version: int = 1
 
 
-class DepositShare(SQLModel, table=True):
+class DepositShare(TableModel, table=True):
     __tablename__ = "deposit_share"
     __table_args__ = (UniqueConstraint("deposit_id", "organisation_id"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -468,7 +482,7 @@ class DepositShare(SQLModel, table=True):
     forfeited_pence: int = Field(default=0, sa_type=Money)
 
 
-class Recovery(VersionedMixin, SQLModel, table=True):
+class Recovery(VersionedMixin, TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
     grant_id: int = Field(foreign_key="grant_award.id", index=True)
@@ -484,7 +498,7 @@ class Recovery(VersionedMixin, SQLModel, table=True):
     version: int = 1
 
 
-class Return(VersionedMixin, SQLModel, table=True):
+class Return(VersionedMixin, TableModel, table=True):
     """A periodic return owed by a grant: progress, savings, monitoring, benefits."""
 
     __tablename__ = "grant_return"  # "return" is an SQL keyword
@@ -509,7 +523,7 @@ class Return(VersionedMixin, SQLModel, table=True):
 # ---------------------------------------------------------------- plumbing
 
 
-class Outbox(SQLModel, table=True):
+class Outbox(TableModel, table=True):
     """Messages queued inside a command's transaction, sent after commit."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -518,7 +532,7 @@ class Outbox(SQLModel, table=True):
     to_addr: str
     template: str
     subject: str
-    context: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: dt.datetime
     status: str = Field(default="queued", index=True)  # queued / sent / failed
     attempts: int = 0
@@ -527,7 +541,7 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = None
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(TableModel, table=True):
     """Append-only, hash-chained record of every command's effect."""
 
     __tablename__ = "audit_event"
@@ -543,7 +557,7 @@ class AuditEvent(SQLModel, table=True):
     hash: str
 
 
-class AuditHead(SQLModel, table=True):
+class AuditHead(TableModel, table=True):
     """One row: the chain's tip. Locked while appending so the chain stays linear."""
 
     __tablename__ = "audit_head"
@@ -555,7 +569,7 @@ class AuditHead(SQLModel, table=True):
     directory_seq: int = 0
 
 
-class ApiToken(SQLModel, table=True):
+class ApiToken(TableModel, table=True):
     """A machine client's bearer token. Only its SHA-256 is stored; the token is
     shown once when made (``quorum token create``)."""
 
@@ -569,7 +583,7 @@ class ApiToken(SQLModel, table=True):
     revoked_at: dt.datetime | None = None
 
 
-class UsedLink(SQLModel, table=True):
+class UsedLink(TableModel, table=True):
     """Single-use signed links (e.g. "sign this delegated decision"): a link's id
     is recorded when it is used, so it works once."""
 
@@ -578,7 +592,7 @@ class UsedLink(SQLModel, table=True):
     used_at: dt.datetime
 
 
-class AppSetting(SQLModel, table=True):
+class AppSetting(TableModel, table=True):
     """Settings every process of one installation shares (the web session key
     when QUORUM_SECRET_KEY is not set)."""
 
@@ -587,12 +601,12 @@ class AppSetting(SQLModel, table=True):
     value: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class CommandLog(SQLModel, table=True):
+class CommandLog(TableModel, table=True):
     """Idempotency: a command retried with the same key returns the first result."""
 
     __tablename__ = "command_log"
     key: str = Field(primary_key=True)
     command: str
     actor: str
-    result: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: dt.datetime

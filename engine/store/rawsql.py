@@ -12,11 +12,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+def _driver(conn: Connection) -> Any:
+    """The DB-API connection under ``conn`` (always there while it is open)."""
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("rawsql: the connection is closed; it has no driver connection")
+    return driver
 
 
 class RawStatement:
@@ -30,8 +39,8 @@ class RawStatement:
         name = conn.dialect.name
         found = self._compiled.get(name)
         if found is None:
-            compiled = self.stmt.compile(dialect=conn.dialect)
-            positional = tuple(compiled.positiontup) if compiled.positional else None
+            compiled = cast(SQLCompiler, self.stmt.compile(dialect=conn.dialect))
+            positional = tuple(compiled.positiontup or ()) if compiled.positional else None
             # the statement's own constants (e.g. "WHERE id = 1") with the callers' names
             constants = {
                 name: bind.effective_value
@@ -54,20 +63,20 @@ class RawStatement:
         return {k: (procs[k](v) if k in procs and v is not None else v) for k, v in params.items()}
 
     @staticmethod
-    def _params(order: tuple[str, ...] | None, constants: dict, params: dict[str, Any]) -> Any:
+    def _params(order: tuple[str, ...] | None, constants: dict[str, Any], params: dict[str, Any]) -> Any:
         merged = {**constants, **params}
         return tuple(merged[k] for k in order) if order is not None else merged
 
     def execute(self, conn: Connection, params: dict[str, Any] | None = None) -> Any:
         """Run it; returns the driver cursor (fetchone/fetchall, rowcount)."""
         sql, order, constants = self._for(conn)
-        cursor = conn.connection.driver_connection.cursor()
+        cursor = _driver(conn).cursor()
         cursor.execute(sql, self._params(order, constants, self._processed(conn, params or {})))
         return cursor
 
     def executemany(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         sql, order, constants = self._for(conn)
-        cursor = conn.connection.driver_connection.cursor()
+        cursor = _driver(conn).cursor()
         cursor.executemany(
             sql, [self._params(order, constants, self._processed(conn, r)) for r in rows]
         )
@@ -107,7 +116,7 @@ class RawStatement:
             if where != list(range(len(keys))) or extra:
                 pick = _picker(where)
                 params = (pick(tuple(r) + extra) for r in params)
-        cursor = conn.connection.driver_connection.cursor()
+        cursor = _driver(conn).cursor()
         cursor.executemany(sql, params)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from engine.domain.errors import ValidationError
+from engine.store.models import TableModel
 from engine.store.rawsql import RawStatement
 
 PREFIX = {
@@ -27,7 +28,7 @@ PREFIX = {
 }
 
 
-def next_ref(conn: Connection, model: type[SQLModel], kind: str) -> str:
+def next_ref(conn: Connection, model: type[TableModel], kind: str) -> str:
     """The next automatic reference: prefix and (highest id + 1).
 
     Unique without probing: writers are serialised (audit.lock_head), ids only
@@ -38,7 +39,7 @@ def next_ref(conn: Connection, model: type[SQLModel], kind: str) -> str:
 
 
 def ref_for(
-    conn: Connection, model: type[SQLModel], kind: str, ref: str | None, command: str
+    conn: Connection, model: type[TableModel], kind: str, ref: str | None, command: str
 ) -> str:
     """The item's reference: the next automatic one, or the caller's own —
     refused if it is taken or looks automatic (which keeps next_ref probe-free)."""
@@ -56,7 +57,7 @@ def ref_for(
 
 
 @cache
-def _ref_taken(table: Table) -> Select:
+def _ref_taken(table: Table) -> Select[Any]:
     return select(table.c.id).where(table.c.ref == bindparam("ref"))
 
 
