@@ -63,7 +63,9 @@ class RawStatement:
         return {k: (procs[k](v) if k in procs and v is not None else v) for k, v in params.items()}
 
     @staticmethod
-    def _params(order: tuple[str, ...] | None, constants: dict[str, Any], params: dict[str, Any]) -> Any:
+    def _params(
+        order: tuple[str, ...] | None, constants: dict[str, Any], params: dict[str, Any]
+    ) -> Any:
         merged = {**constants, **params}
         return tuple(merged[k] for k in order) if order is not None else merged
 
