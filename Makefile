@@ -22,9 +22,12 @@ run: $(STAMP)
 	$(BIN)/quorum --db $(DB) demo
 	$(BIN)/quorum --db $(DB) serve --host $(HOST) --port $(PORT)
 
-## test: set up, lint, and run the whole suite (SQLite and a throwaway PostgreSQL)
+## test: set up, lint, check the layers' import contracts and the types, and run the whole
+## suite (SQLite and a throwaway PostgreSQL)
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

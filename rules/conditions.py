@@ -184,7 +184,7 @@ def _flat(c: Cond) -> Cond:
     for x in c.items:
         x = _flat(x)
         if type(x) is kind:
-            items.extend(x.items)  # type: ignore[union-attr]
+            items.extend(x.items)
         else:
             items.append(x)
     if len(items) == 1:

@@ -15,13 +15,14 @@ points (CLI, web, REST, scheduler, replay) only parse input and render output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import col
 
 from engine.commands import handlers  # noqa: F401  (importing the handlers registers them)
 from engine.commands.args import Args
@@ -105,17 +106,17 @@ class Quorum:
 
     def execute_batch(
         self,
-        calls: list[tuple[str, dict | None]],
+        calls: Sequence[tuple[str, dict | None]],
         actor: str | Actor,
         *,
         key: str | None = None,
     ) -> list[dict]:
         """Run several commands in ONE transaction: all take effect or none."""
         outcomes, _ = self._run(calls, actor, key=key, per_row=False, partial=False)
-        return outcomes  # type: ignore[return-value]
+        return outcomes
 
     def execute_rows(
-        self, calls: list[tuple[str, dict | None]], actor: str | Actor, *, partial: bool = False
+        self, calls: Sequence[tuple[str, dict | None]], actor: str | Actor, *, partial: bool = False
     ) -> tuple[list[dict | QuorumError], bool]:
         """Try every call (each in a savepoint) and report each outcome.
 
@@ -125,7 +126,7 @@ class Quorum:
 
     def _run(
         self,
-        calls: list[tuple[str, dict | None]],
+        calls: Sequence[tuple[str, dict | None]],
         actor: str | Actor,
         *,
         key: str | None,
@@ -221,7 +222,7 @@ class Quorum:
         return result
 
 
-_LOGGED = select(CommandLog.result).where(CommandLog.key == bindparam("key"))
+_LOGGED = select(col(CommandLog.result)).where(col(CommandLog.key) == bindparam("key"))
 _LOG = insert(CommandLog)
 _OUTBOX = insert(Outbox)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from engine.commands.args import Args
 from engine.domain.actor import SYSTEM, Actor
@@ -22,6 +22,7 @@ from engine.domain.clock import Clock
 from engine.domain.errors import ConflictError, PermissionDenied
 from engine.store import audit, directory
 from engine.store.directory import Directory
+from engine.store.models import TableModel
 from workflows.base import Workflow
 
 
@@ -120,7 +121,7 @@ class UnitOfWork:
             )
 
     def update_versioned(
-        self, model: type[SQLModel], row_id: int, seen: int, values: dict, ref: str
+        self, model: type[TableModel], row_id: int, seen: int, values: dict, ref: str
     ) -> int:
         """UPDATE ... SET values, version = seen + 1 WHERE id AND version = seen.
         A row changed meanwhile is a conflict; returns the new version."""
