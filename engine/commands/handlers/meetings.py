@@ -31,7 +31,9 @@ from engine.store.models import (
     Score,
 )
 from engine.store.refs import next_ref, ref_for
+from rules.guards import PotCover
 from workflows.bid import AWAITING_DECISION, BID
+from workflows.grant import GRANT
 from workflows.meeting import MEETING
 
 M_T = Meeting.__table__
@@ -113,7 +115,7 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> dict:
             f"schedule_meeting: quorum: {quorum} is more than the {len(people)} members",
             field="quorum")
     ref = ref_for(uow.conn, Meeting, "meeting", ref, "schedule_meeting")
-    state = uow.step(MEETING, "schedule", "new", ref)
+    state = uow.fire(MEETING, "schedule", "new", ref).dest
     meeting_id = uow.conn.execute(
         insert(Meeting).values(ref=ref, programme_id=prog_id, title=title, held_on=held_on,
                                quorum=quorum, state=state, agenda=[], version=1)
@@ -291,17 +293,19 @@ def decide(uow: UnitOfWork, args: Args) -> dict:
     decision_ref = next_ref(conn, Decision, "decision")
     after: dict[str, Any] = {"state": new_state, "decision": decision_ref, "meeting": m.ref}
     grant_ref = None
+    cover = None
     if outcome == "approve":
         amount = amount or bid.grant_requested_pence
-        grant_ref = _approve(uow, bid, amount, decision_ref)
+        grant_ref, _, cover = commit_grant(uow, bid, amount, decision_ref)
         after.update(amount_pence=amount, grant=grant_ref)
+    decided = uow.fire(BID, outcome, bid.state, bid.ref, cover)
     conn.execute(insert(Decision).values(
         ref=decision_ref, item_ref=ref, meeting_id=m.id, outcome=outcome, amount_pence=amount,
         reasons=reasons, missing=missing, state_before=bid.state,
         votes_for=votes and votes["for"], votes_against=votes and votes["against"],
         votes_abstain=votes and votes["abstain"], decided_on=uow.today,
     ))
-    uow.update_versioned(Bid, bid.id, bid.version, {"state": new_state}, ref)
+    uow.update_versioned(Bid, bid.id, bid.version, {}, ref, decided)
     if votes:
         after["votes"] = votes
     uow.record(ref, {"state": bid.state}, after, reasons or missing)
@@ -327,11 +331,6 @@ def _subject(outcome: str, ref: str, title: str) -> str:
     }[outcome]
 
 
-def _approve(uow: UnitOfWork, bid: Any, amount: int, decision_ref: str) -> str:
-    """Commit the money and make the grant; refuse if the pot cannot cover it."""
-    return commit_grant(uow, bid, amount, decision_ref)[0]
-
-
 def commit_grant(
     uow: UnitOfWork,
     bid: Any,
@@ -339,12 +338,14 @@ def commit_grant(
     source_ref: str,
     delegated_decision_id: int | None = None,
     pot_id: int | None = None,
-) -> tuple[str, int]:
+) -> tuple[str, int, PotCover]:
     """Make ``bid`` a grant of ``amount`` from ``pot_id`` (default the bid's pot):
     refuse if it is more than requested or the pot cannot cover it; insert the
     grant (with the delegated decision behind it, if any), link the bid's
     milestones and book the COMMIT movement (its note names ``source_ref``, the
-    decision or delegated decision). Returns (grant ref, grant id)."""
+    decision or delegated decision). The grant's ``award`` step guards the pot
+    (rules/guards.py ``pot_can_cover``). Returns (grant ref, grant id, the pot
+    cover judged, for the bid's own guarded step)."""
     cmd = uow.command
     if amount > bid.grant_requested_pence:
         raise ValidationError(
@@ -355,17 +356,14 @@ def commit_grant(
         raise ValidationError(
             f"{cmd}: item: {bid.ref} is not for any pot; amend it to name one", field="item")
     line = pot_line(uow.conn, pot_id)
-    if amount > line.available_pence:
-        raise MoneyRuleBroken(
-            f"{cmd}: amount: approving {format_pence(amount)} for {bid.ref} would overcommit "
-            f"the {line.name} pot: {format_pence(line.available_pence)} is available "
-            f"(allocated {format_pence(line.allocated_pence)}, committed "
-            f"{format_pence(line.committed_pence)})", field="amount")
+    cover = PotCover(cmd, bid.ref, amount, line.name, line.available_pence,
+                     line.allocated_pence, line.committed_pence)
     conn = uow.conn
     grant_ref = next_ref(conn, Grant, "grant")
+    award = uow.fire(GRANT, "award", "new", grant_ref, cover)
     grant_id = conn.execute(insert(Grant).values(
         ref=grant_ref, bid_id=bid.id, accountable_body_id=bid.sponsor_id, pot_id=pot_id,
-        awarded_pence=amount, invest_to_save=bid.invest_to_save, state="active",
+        awarded_pence=amount, invest_to_save=bid.invest_to_save, state=award.dest,
         approved_on=uow.today, delegated_decision_id=delegated_decision_id, version=1,
     )).inserted_primary_key[0]
     conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=grant_id))
@@ -374,7 +372,7 @@ def commit_grant(
         booked_on=uow.today, item_ref=bid.ref, grant_id=grant_id,
         note=f"{source_ref}: approved {bid.ref}",
     ))
-    return grant_ref, grant_id
+    return grant_ref, grant_id, cover
 
 
 @command("reverse_decision", summary="Reverse a mistaken decision with a new, audited one")
@@ -399,7 +397,9 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> dict:
     from engine.commands.handlers.intake import load_bid
 
     bid = load_bid(uow, d.item_ref)
-    after: dict[str, Any] = {"state": d.state_before, "reverses": ref}
+    back = uow.fire(BID, "reverse", bid.state, bid.ref, back_to=d.state_before)
+    after: dict[str, Any] = {"state": back.dest, "reverses": ref}
+    reversal_ref = next_ref(conn, Decision, "decision")
     if d.outcome == "approve":
         grant = conn.execute(select(Grant.__table__).where(Grant.bid_id == bid.id)).first()
         paid = conn.execute(
@@ -410,23 +410,29 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> dict:
             raise MoneyRuleBroken(
                 f"reverse_decision: {grant.ref} has already paid {format_pence(paid)}; "
                 "recover the money instead (demand_refund)", field="decision")
+        cancel = uow.fire(GRANT, "cancel", grant.state, grant.ref)
         conn.execute(insert(MoneyMovement).values(
             pot_id=grant.pot_id, kind=MovementKind.RELEASE.value,
             amount_pence=grant.awarded_pence, booked_on=uow.today, item_ref=bid.ref,
             grant_id=grant.id, note=f"approval {ref} reversed",
         ))
-        uow.update_versioned(Grant, grant.id, grant.version, {"state": "cancelled"}, grant.ref)
+        uow.update_versioned(Grant, grant.id, grant.version, {}, grant.ref, cancel)
         conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=None))
         after["released_pence"] = grant.awarded_pence
-    reversal_ref = next_ref(conn, Decision, "decision")
+        if d.delegated_decision_id is not None:  # approved under delegation: revoke it too
+            from engine.commands.handlers.delegation import revoke
+
+            after["delegated_decision"] = revoke(
+                uow, d.delegated_decision_id, ref, reversal_ref, reason
+            )
     conn.execute(insert(Decision).values(
         ref=reversal_ref, item_ref=d.item_ref, meeting_id=d.meeting_id, outcome="reversed",
         reasons=reason, state_before=bid.state, decided_on=uow.today, reverses_id=d.id,
     ))
-    uow.update_versioned(Bid, bid.id, bid.version, {"state": d.state_before}, bid.ref)
+    uow.update_versioned(Bid, bid.id, bid.version, {}, bid.ref, back)
     uow.record(d.item_ref, {"state": bid.state, "decision": ref}, after, reason)
     return {"decision": reversal_ref, "reverses": ref, "item": d.item_ref,
-            "state": d.state_before}
+            "state": back.dest}
 
 
 @command("add_action", summary="Add a numbered action to a meeting's minutes")
@@ -451,10 +457,11 @@ def close_meeting(uow: UnitOfWork, args: Args) -> dict:
     uow.authorise(MEETING, "close")
     m = load_meeting(uow, args.text("meeting"))
     args.done()
-    state = uow.step(MEETING, "close", m.state, m.ref)
+    closing = uow.fire(MEETING, "close", m.state, m.ref)
+    state = closing.dest
     from engine.commands.handlers.delegation import note_declined
 
     noted = note_declined(uow, m)  # declined delegated decisions on the agenda: reported
-    uow.update_versioned(Meeting, m.id, m.version, {"state": state}, m.ref)
+    uow.update_versioned(Meeting, m.id, m.version, {}, m.ref, closing)
     uow.record(m.ref, {"state": m.state}, {"state": state, **({"noted": noted} if noted else {})})
     return {"meeting": m.ref, "state": state, **({"noted": noted} if noted else {})}
