@@ -484,7 +484,8 @@ _OUTBOX = insert(Outbox)
 @cache
 def _versioned_update(table: Table, columns: tuple[str, ...], from_state: bool = False) -> Any:
     """UPDATE table SET <columns>, version = version + 1 WHERE id = :_id AND version = :_seen
-    (AND state = :_from, for a transition), built once per (table, columns)."""
+    (and, for a transition, the row is still in the state it was fired from), built once
+    per (table, columns)."""
     where = [table.c.id == bindparam("_id"), table.c.version == bindparam("_seen")]
     if from_state:
         where.append(table.c.state == bindparam("_from"))

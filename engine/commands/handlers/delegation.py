@@ -356,7 +356,8 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
             field="amount",
         )
     ref = ref_for(conn, DelegatedDecision, "delegated_decision", ref, cmd)
-    state = uow.fire(DELEGATED, "request", "new", ref).dest
+    created = uow.fire(DELEGATED, "request", "new", ref)
+    state = created.dest
     scheme_id = _store_scheme(uow, scheme)
     title = title or bid.title
     expires_on = scheme.expires_on(uow.today)
@@ -371,7 +372,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
             reasons=reasons,
             alternatives=alternatives,
             rule_set_version_id=scheme_id,
-            state=state,
+            state=created.dest,
             requested_by_id=uow.actor.person_id,
             requested_on=uow.today,
             expires_on=expires_on,

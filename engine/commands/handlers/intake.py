@@ -230,7 +230,8 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
         partnership = tristate(partnership_raw, "partnership", uow.command)
     conn = uow.conn
     ref = ref_for(conn, Bid, "bid", ref, "submit_bid")
-    state = uow.fire(BID, "submit", "new", ref).dest
+    created = uow.fire(BID, "submit", "new", ref)
+    state = created.dest
     saving, note = _savings_fields(savings)
     row = {
         "ref": ref,
@@ -244,7 +245,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
         "builds_on_proven": builds,
         "invest_to_save": invest_to_save,
         "published_points": points,
-        "state": state,
+        "state": created.dest,
         "submitted_on": uow.today,
         "submitted_by_id": uow.actor.person_id,
         "version": 1,

@@ -115,10 +115,10 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> dict:
             f"schedule_meeting: quorum: {quorum} is more than the {len(people)} members",
             field="quorum")
     ref = ref_for(uow.conn, Meeting, "meeting", ref, "schedule_meeting")
-    state = uow.fire(MEETING, "schedule", "new", ref).dest
+    created = uow.fire(MEETING, "schedule", "new", ref)
     meeting_id = uow.conn.execute(
         insert(Meeting).values(ref=ref, programme_id=prog_id, title=title, held_on=held_on,
-                               quorum=quorum, state=state, agenda=[], version=1)
+                               quorum=quorum, state=created.dest, agenda=[], version=1)
     ).inserted_primary_key[0]
     uow.conn.execute(
         insert(MeetingMember),

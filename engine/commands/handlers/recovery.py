@@ -629,7 +629,8 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> dict:
         )
     conn = uow.conn
     ref = next_ref(conn, Deposit, "deposit")
-    state = uow.fire(DEPOSIT, "lodge", DEPOSIT.initial, ref).dest
+    created = uow.fire(DEPOSIT, "lodge", DEPOSIT.initial, ref)
+    state = created.dest
     deposit_id = conn.execute(
         insert(Deposit).values(
             ref=ref,
@@ -641,7 +642,7 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> dict:
             target_on=target_on,
             lodged_on=uow.today,
             purpose=purpose,
-            state=state,
+            state=created.dest,
             version=1,
         )
     ).inserted_primary_key[0]
@@ -949,7 +950,8 @@ def demand_refund(uow: UnitOfWork, args: Args) -> dict:
         )
     amount = amount if amount is not None else can
     ref = next_ref(conn, Recovery, "recovery")
-    state = uow.fire(RECOVERY, "demand", RECOVERY.initial, ref).dest
+    created = uow.fire(RECOVERY, "demand", RECOVERY.initial, ref)
+    state = created.dest
     conn.execute(
         insert(Recovery).values(
             ref=ref,
@@ -957,7 +959,7 @@ def demand_refund(uow: UnitOfWork, args: Args) -> dict:
             demanded_pence=amount,
             reason=reason,
             authority=authority,
-            state=state,
+            state=created.dest,
             demanded_on=uow.today,
             recovered_pence=0,
             written_off_pence=0,

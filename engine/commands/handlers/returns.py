@@ -215,7 +215,8 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
     }
     if existing is None:
         ref = next_ref(conn, Return, "return")
-        state = uow.fire(RETURN, "submit", RETURN.initial, ref).dest
+        created = uow.fire(RETURN, "submit", RETURN.initial, ref)
+        state = created.dest
         due_on = due or _default_due(period_end)
         conn.execute(
             insert(Return).values(
@@ -225,7 +226,7 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
                 period_start=start,
                 period_end=period_end,
                 due_on=due_on,
-                state=state,
+                state=created.dest,
                 version=1,
                 **figures,
             )

@@ -112,7 +112,8 @@ def open_round(uow: UnitOfWork, args: Args) -> dict:
         )
     rs = rule_set(rules_name)
     ref = ref_for(uow.conn, Round, "round", ref, "open_round")
-    state = uow.fire(ROUND, "open", "new", ref).dest
+    created = uow.fire(ROUND, "open", "new", ref)
+    state = created.dest
     uow.conn.execute(
         insert(Round).values(
             ref=ref,
@@ -123,7 +124,7 @@ def open_round(uow: UnitOfWork, args: Args) -> dict:
             closes_on=closes_on,
             rule_set=rules_name,
             cap_pence=cap,
-            state=state,
+            state=created.dest,
             version=1,
         )
     )
