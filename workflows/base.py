@@ -151,7 +151,7 @@ class Workflow:
         elif context is not None:
             raise TypeError(f"{self.name} step {trigger} has no guard to give a context to")
         if step.dest == BACK:
-            if back_to not in step.back_to:
+            if back_to is None or back_to not in step.back_to:
                 raise TransitionRefused(
                     f"cannot {trigger} {self.name} {item}: it would go back to "
                     f"{back_to or 'no state'}; {trigger} goes back only to "

@@ -776,7 +776,7 @@ def endorse(uow: UnitOfWork, args: Args) -> dict:
     if dd.state == "revoked":
         raise TransitionRefused(
             f"{cmd}: item: {dd.ref} was revoked: the approval it made was reversed, its grant "
-            f"cancelled and the money released, so there is nothing to endorse{never}",
+            "cancelled and the money released, so there is nothing to endorse",
             item=dd.ref,
         )
     if dd.state in ("declined", "expired"):
