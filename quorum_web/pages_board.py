@@ -32,12 +32,13 @@ from quorum_web import charts, exporting, pages
 from quorum_web.actions import ActionForm, Input
 from quorum_web.api import org_name, scope_of
 from quorum_web.auth import ALL_ROLES, STAFF, check_form_csrf, require, secret_key
-from workflows.bid import AWAITING_DECISION
+from workflows.bid import BID
 from workflows.delegated import DELEGATED, OPEN
 from workflows.meeting import MEETING
 
 router = APIRouter(include_in_schema=False)
 STAFF_ONLY = require(STAFF)
+DECISIONS = ("approve", "refer_back", "defer", "reject")  # the bid steps `decide` takes
 ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
@@ -134,40 +135,46 @@ def _meeting_forms(meeting: dict, actor: Actor, agenda: list[dict], roll: list[d
     item_forms = {}
     for a in agenda:
         if a["kind"] == "bid":
+            # the outcomes the bid's workflow allows from its state (None: this actor may)
+            allowed = {
+                t: w for t, w in BID.available(a["state"], actor.roles).items() if t in DECISIONS
+            }
+            item_why = (
+                None
+                if None in allowed.values()
+                else next(iter(allowed.values()), None)
+                or f"{a['ref']} is {a['state'].replace('_', ' ')}"
+            )
             item_forms[a["ref"]] = ActionForm(
                 f"decide-{a['ref']}",
                 "decide",
                 f"Decide {a['ref']}",
                 {"meeting": ref, "item": a["ref"]},
                 [
-                    Input("outcome", "Outcome", "select", True, outcomes),
+                    Input(
+                        "outcome",
+                        "Outcome",
+                        "select",
+                        True,
+                        [o for o in outcomes if o[0] in allowed] or outcomes,
+                    ),
                     Input("amount", "Amount (£)", "money", hint="approve: empty = amount asked"),
                     Input("reasons", "Reasons", "textarea"),
                     Input("missing", "What is missing (refer back)", "textarea"),
                     *votes,
                 ],
-                unavailable=why("decide")
-                or (
-                    None
-                    if a["state"] in ("submitted", "scored", "resubmitted", "deferred")
-                    or a.get("undecided")
-                    else f"{a['ref']} is {a['state'].replace('_', ' ')}"
-                ),
+                unavailable=why("decide") or item_why,
             )
         else:
-            endorse_roles = DELEGATED.step("endorse").roles
-            state_why = None if a["state"] == "approved" else f"{a['ref']} is {a['state']}"
+            dd_avail = DELEGATED.available(a["state"], actor.roles)
             item_forms[a["ref"]] = ActionForm(
                 f"endorse-{a['ref']}",
                 "endorse",
                 f"Endorse {a['ref']}",
                 {"meeting": ref, "item": a["ref"]},
-                unavailable=state_why
-                or (
-                    None
-                    if endorse_roles & actor.roles
-                    else f"needs role {' or '.join(sorted(endorse_roles))}"
-                ),
+                unavailable=dd_avail["endorse"]
+                if "endorse" in dd_avail
+                else f"{a['ref']} is {a['state']}",
                 button="Endorse",
             )
     return {"forms": forms, "item_forms": item_forms, "attendance_why": attendance_why}
@@ -218,7 +225,6 @@ def render_meeting(
                     "state": b.get("state", ""),
                     "amount_pence": b.get("grant_requested_pence"),
                     "href": f"/bids/{item}",
-                    "undecided": b.get("state") in (*AWAITING_DECISION, "submitted"),
                 }
             )
     decided = {d["item"] for d in meeting["decisions"]}

@@ -4,11 +4,13 @@ A bid referred back goes to its sponsor, who may amend it and resubmit it;
 it is on every meeting's agenda until decided. Decisions are never edited:
 `reverse` (a new, audited decision) puts the bid back where it was."""
 
-from workflows.base import Step, Workflow, roles
+from workflows.base import BACK, Step, Workflow, roles
 
 SPONSOR_OR_OFFICER = roles("sponsor", "officer")
 DECIDERS = roles("officer", "chair", "vice_chair")  # who records a board decision
 AWAITING_DECISION = ("scored", "deferred", "resubmitted", "referred_back")
+# what a decision leaves a bid in (resubmitted: a referral the sponsor acted on)
+DECIDED = ("approved", "rejected", "deferred", "referred_back", "resubmitted")
 
 BID = Workflow(
     name="bid",
@@ -54,5 +56,15 @@ BID = Workflow(
         Step("defer", AWAITING_DECISION, "deferred", DECIDERS),
         Step("refer_back", AWAITING_DECISION, "referred_back", DECIDERS),
         Step("resubmit", ("referred_back",), "resubmitted", SPONSOR_OR_OFFICER),
+        # reverse_decision: a new, audited decision; an approval's grant is cancelled
+        # (workflows/grant.py) and a delegated one revoked (workflows/delegated.py)
+        Step(
+            "reverse",
+            DECIDED,
+            BACK,
+            DECIDERS,
+            label="a decision reversed: back to where it was before it",
+            back_to=("submitted", *AWAITING_DECISION),
+        ),
     ],
 )

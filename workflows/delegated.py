@@ -8,7 +8,11 @@ decline that leaves the scheme unsatisfiable declines it; a request nobody
 decided by its expiry date expires. A declined or expired request commits
 nothing. The Board endorses an approved one (``endorse``); a declined one is
 reported for information (``note``, done when the meeting that had it on its
-agenda closes)."""
+agenda closes). An approval the Board later reverses (reverse_decision: the
+grant cancelled, the money released) revokes the delegated decision
+(``revoke``): it can no longer be endorsed. A request still awaiting
+signatures after its expiry date is expired by the scheduler's daily sweep
+(engine/commands/sweep.py), or when a new request for its bid is made."""
 
 from workflows.base import Step, Workflow, roles
 
@@ -28,6 +32,7 @@ DELEGATED = Workflow(
         "declined": "declined: the scheme can no longer be satisfied; nothing committed",
         "expired": "not decided by its expiry date; nothing committed",
         "endorsed": "approved, reported to and endorsed by a Board meeting",
+        "revoked": "its approval was reversed: the grant cancelled, the money released",
     },
     steps=[
         Step("request", ("new",), OPEN, REQUESTERS, label="request a delegated decision"),
@@ -37,5 +42,12 @@ DELEGATED = Workflow(
         Step("expire", (OPEN,), "expired", roles("officer", "director", "system")),
         Step("endorse", ("approved",), "endorsed", ENDORSERS),
         Step("note", ("declined",), "=", ENDORSERS, label="reported to a meeting for information"),
+        Step(
+            "revoke",
+            ("approved", "endorsed"),
+            "revoked",
+            ENDORSERS,
+            label="the approval it made was reversed",
+        ),
     ],
 )

@@ -33,7 +33,14 @@ GRANT = Workflow(
         "cancelled": "the approval was reversed; the commitment released",
     },
     steps=[
-        Step("award", ("new",), "active", DECIDERS, label="a bid is approved"),
+        Step(
+            "award",
+            ("new",),
+            "active",
+            DECIDERS,
+            rule="pot_can_cover",
+            label="a bid is approved (by the Board, or under delegation)",
+        ),
         Step("submit_evidence", ("active",), "=", EVIDENCE_FROM),
         Step("verify", ("active",), "=", OFFICERS),
         Step("reject_evidence", ("active",), "=", OFFICERS),
@@ -47,8 +54,9 @@ GRANT = Workflow(
 
 MILESTONE = Workflow(
     name="milestone",
-    initial="planned",
+    initial="new",
     states={
+        "new": "not yet in the bid's profile",
         "planned": "awaiting evidence that its outcome was achieved",
         "evidenced": "evidence submitted; awaiting an officer's verification",
         "evidence_rejected": "evidence rejected with a reason; awaiting new evidence",
@@ -58,6 +66,7 @@ MILESTONE = Workflow(
         "cancelled": "never evidenced; cancelled when the grant closed",
     },
     steps=[
+        Step("plan", ("new",), "planned", EVIDENCE_FROM, label="in the bid's profile, or added"),
         Step("submit_evidence", ("planned", "evidence_rejected"), "evidenced", EVIDENCE_FROM),
         Step("verify", ("evidenced",), "verified", OFFICERS),
         Step("reject_evidence", ("evidenced",), "evidence_rejected", OFFICERS),

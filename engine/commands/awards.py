@@ -10,11 +10,13 @@ from typing import Any
 from sqlalchemy import insert, update
 
 from engine.commands.uow import UnitOfWork
-from engine.domain.errors import MoneyRuleBroken, ValidationError
+from engine.domain.errors import ValidationError
 from engine.domain.money import format_pence
 from engine.store.ledger import pot_line
 from engine.store.models import Grant, Milestone, MoneyMovement, MovementKind
 from engine.store.refs import next_ref
+from rules.guards import PotCover
+from workflows.grant import GRANT
 
 
 def commit_grant(
@@ -24,12 +26,14 @@ def commit_grant(
     source_ref: str,
     delegated_decision_id: int | None = None,
     pot_id: int | None = None,
-) -> tuple[str, int]:
+) -> tuple[str, int, PotCover]:
     """Make ``bid`` a grant of ``amount`` from ``pot_id`` (default the bid's pot):
     refuse if it is more than requested or the pot cannot cover it; insert the
     grant (with the delegated decision behind it, if any), link the bid's
     milestones and book the COMMIT movement (its note names ``source_ref``, the
-    decision or delegated decision). Returns (grant ref, grant id)."""
+    decision or delegated decision). The grant's ``award`` step guards the pot
+    (rules/guards.py ``pot_can_cover``). Returns (grant ref, grant id, the pot
+    cover judged, for the bid's own guarded step)."""
     cmd = uow.command
     if amount > bid.grant_requested_pence:
         raise ValidationError(
@@ -40,17 +44,14 @@ def commit_grant(
         raise ValidationError(
             f"{cmd}: item: {bid.ref} is not for any pot; amend it to name one", field="item")
     line = pot_line(uow.conn, pot_id)
-    if amount > line.available_pence:
-        raise MoneyRuleBroken(
-            f"{cmd}: amount: approving {format_pence(amount)} for {bid.ref} would overcommit "
-            f"the {line.name} pot: {format_pence(line.available_pence)} is available "
-            f"(allocated {format_pence(line.allocated_pence)}, committed "
-            f"{format_pence(line.committed_pence)})", field="amount")
+    cover = PotCover(cmd, bid.ref, amount, line.name, line.available_pence,
+                     line.allocated_pence, line.committed_pence)
     conn = uow.conn
     grant_ref = next_ref(conn, Grant, "grant")
+    award = uow.fire(GRANT, "award", "new", grant_ref, cover)
     grant_id = conn.execute(insert(Grant).values(
         ref=grant_ref, bid_id=bid.id, accountable_body_id=bid.sponsor_id, pot_id=pot_id,
-        awarded_pence=amount, invest_to_save=bid.invest_to_save, state="active",
+        awarded_pence=amount, invest_to_save=bid.invest_to_save, state=award.dest,
         approved_on=uow.today, delegated_decision_id=delegated_decision_id, version=1,
     )).inserted_primary_key[0]
     conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=grant_id))
@@ -59,4 +60,4 @@ def commit_grant(
         booked_on=uow.today, item_ref=bid.ref, grant_id=grant_id,
         note=f"{source_ref}: approved {bid.ref}",
     ))
-    return grant_ref, grant_id
+    return grant_ref, grant_id, cover

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col
 
-from engine.commands import handlers  # noqa: F401  (importing the handlers registers them)
+from engine.commands import handlers, sweep  # noqa: F401  (importing them registers the commands)
 from engine.commands.args import Args
 from engine.commands.registry import REGISTRY, CommandSpec, command
 from engine.commands.uow import RunState, UnitOfWork

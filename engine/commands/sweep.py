@@ -29,6 +29,9 @@ as of a day, in ONE transaction (the ``sweep`` command on the command bus):
    SQLite and PostgreSQL.
 4. **One audit event** for the sweep (``SWEEP-<date>``) with the counts per
    kind and per rung, not one per message.
+5. **Expire delegated requests** still awaiting signatures after their expiry
+   date, each through its workflow's ``expire`` step (audited, its requester
+   told): a handful a day at most; a second run finds none.
 
 Nothing here loads returns into Python: only the distinct facts of step 2 and
 the few grants reaching completion in step 1. A sweep killed part-way leaves
@@ -72,6 +75,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import JSON
 
 from engine.commands.args import Args
+from engine.commands.handlers.delegation import expire_lapsed
 from engine.commands.registry import command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
@@ -91,6 +95,7 @@ from engine.store.models import (
 from engine.store.rawsql import RawStatement
 from rules.reminders import OUTSTANDING, Ladder, LadderRules, Rung, load_ladder_rules
 from rules.returns import ReturnRules, Schedule, load_return_rules, periods
+from workflows.returns import RETURN
 
 __all__ = ["OWING", "return_ref", "run_sweep"]
 
@@ -104,6 +109,7 @@ PERSON = Person.__table__
 ROLE = PersonRole.__table__
 OUT = Outbox.__table__
 PAY = Payment.__table__
+DUE = RETURN.step("fall_due").dest  # the state a return is created in (every row, set-based)
 
 OWING = ("active", "closed")  # grant states that owe returns (closed: periods before closing)
 NOT_CHASED = ("cancelled",)  # an approval reversed: its returns are not chased
@@ -549,7 +555,7 @@ def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -
             v.c.ps,
             v.c.pe,
             v.c.due,
-            _text("due"),
+            _text(DUE),
             _int(1),
         )
         .select_from(from_)
@@ -655,7 +661,7 @@ def _materialise_completion(
             "period_start": g.approved_on,
             "period_end": g.done,
             "due_on": line.due(g.done, rules.calendar),
-            "state": "due",
+            "state": DUE,
             "version": 1,
         }
         for g in found
@@ -1330,9 +1336,12 @@ def sweep_command(uow: UnitOfWork, args: Args) -> dict:
             f"{uow.today.isoformat()}); a sweep runs as of today or a day already passed",
             field="as_of",
         )
+    uow.fire(RETURN, "fall_due", "new", f"SWEEP-{as_of.isoformat()}")  # may this actor?
     summary = run_sweep(
         uow.conn, as_of, uow.now, load_return_rules(returns_file), load_ladder_rules(ladder_file)
     )
+    # requests for a delegated decision past their expiry date expire (workflow step, audited)
+    expired = expire_lapsed(uow, as_of)
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
     uow.record(
@@ -1341,4 +1350,9 @@ def sweep_command(uow: UnitOfWork, args: Args) -> dict:
         summary,
         f"sweep as of {_long(as_of)}: {created} return(s) created, {queued} message(s) queued",
     )
-    return {**summary, "returns_created_total": created, "messages_queued_total": queued}
+    return {
+        **summary,
+        "returns_created_total": created,
+        "messages_queued_total": queued,
+        "delegated_expired": expired,
+    }

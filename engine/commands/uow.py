@@ -23,7 +23,24 @@ from engine.domain.errors import ConflictError, PermissionDenied
 from engine.store import audit, directory
 from engine.store.directory import Directory
 from engine.store.models import TableModel
-from workflows.base import Workflow
+from workflows.base import Transition, Workflow
+
+# tables whose ``state`` column a workflow owns: table -> Workflow.name
+STATEFUL: dict[str, str] = {
+    "bid": "bid",
+    "round": "round",
+    "meeting": "meeting",
+    "milestone": "milestone",
+    "grant_award": "grant",
+    "delegated_decision": "delegated decision",
+    "grant_return": "return",
+    "recovery": "recovery",
+    "deposit": "deposit",
+}
+
+
+class StateNotFromWorkflow(TypeError):
+    """A write of a ``state`` that no workflow step produced: a programming error."""
 
 
 @dataclass
@@ -107,8 +124,27 @@ class UnitOfWork:
             )
 
     def step(self, workflow: Workflow, trigger: str, state: str, ref: str) -> str:
-        """Ask the item's workflow whether ``trigger`` may fire now; the new state."""
+        """Ask the item's workflow whether ``trigger`` may fire now; the new state
+        (a check only: to write it, :meth:`fire` the step)."""
         return workflow.check(trigger, state, self._roles(), item=ref)
+
+    def fire(
+        self,
+        workflow: Workflow,
+        trigger: str,
+        state: str,
+        ref: str,
+        context: object = None,
+        *,
+        back_to: str | None = None,
+    ) -> Transition:
+        """Fire ``trigger`` on an item in ``state`` as this actor (role, state and the
+        step's guard on ``context``): the Transition to give :meth:`update_versioned`."""
+        return workflow.fire(state, trigger, self._roles(), context, item=ref, back_to=back_to)
+
+    def fire_many(self, workflow: Workflow, trigger: str, examples: dict[str, str]) -> Transition:
+        """One step for many items (each state -> an item in it), for a set-based UPDATE."""
+        return workflow.fire_many(examples, trigger, self._roles())
 
     def check_version(self, ref: str, version: int, args: Args) -> None:
         """If the caller says which version it saw, refuse when it is stale."""
@@ -121,12 +157,45 @@ class UnitOfWork:
             )
 
     def update_versioned(
-        self, model: type[TableModel], row_id: int, seen: int, values: dict, ref: str
+        self,
+        model: type[TableModel],
+        row_id: int,
+        seen: int,
+        values: dict,
+        ref: str,
+        transition: Transition | None = None,
     ) -> int:
         """UPDATE ... SET values, version = seen + 1 WHERE id AND version = seen.
-        A row changed meanwhile is a conflict; returns the new version."""
-        stmt = _versioned_update(model.__table__, tuple(sorted(values)))
-        result = self.conn.execute(stmt, {**values, "_id": row_id, "_seen": seen})
+        A row changed meanwhile is a conflict; returns the new version.
+
+        ``values`` never carries ``state``: a new state comes only from the
+        ``transition`` the item's workflow fired (:meth:`fire`), and is written
+        only if the row is still in the state it was fired from."""
+        if "state" in values:
+            raise StateNotFromWorkflow(
+                f"{self.command}: {ref}: state is written only by a workflow step; "
+                "fire the step (UnitOfWork.fire) and pass its Transition, not a state value"
+            )
+        table = model.__table__
+        params = {**values, "_id": row_id, "_seen": seen}
+        source = None
+        if transition is not None:
+            owner = STATEFUL.get(table.name)
+            if owner != transition.workflow:
+                raise StateNotFromWorkflow(
+                    f"{self.command}: {ref}: a {transition.workflow} step cannot set the state "
+                    f"of a {table.name} row"
+                )
+            if len(transition.sources) != 1:
+                raise StateNotFromWorkflow(
+                    f"{self.command}: {ref}: a bulk transition is written by its own UPDATE"
+                )
+            if transition.moves:
+                params["state"] = transition.dest
+                params["_from"] = source = transition.sources[0]
+        columns = tuple(sorted(k for k in params if not k.startswith("_")))
+        stmt = _versioned_update(table, columns, source is not None)
+        result = self.conn.execute(stmt, params)
         if result.rowcount != 1:
             raise ConflictError(
                 f"{ref} was changed by someone else at the same time; nothing was saved — "
@@ -175,11 +244,15 @@ class UnitOfWork:
 
 
 @cache
-def _versioned_update(table: Table, columns: tuple[str, ...]) -> Any:
-    """UPDATE table SET <columns>, version = version + 1 WHERE id = :_id AND version = :_seen,
-    built once per (table, columns)."""
+def _versioned_update(table: Table, columns: tuple[str, ...], from_state: bool = False) -> Any:
+    """UPDATE table SET <columns>, version = version + 1 WHERE id = :_id AND version = :_seen
+    (and, for a transition, the row is still in the state it was fired from), built once
+    per (table, columns)."""
+    where = [table.c.id == bindparam("_id"), table.c.version == bindparam("_seen")]
+    if from_state:
+        where.append(table.c.state == bindparam("_from"))
     return (
         table.update()
-        .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_seen"))
+        .where(*where)
         .values({**{c: bindparam(c) for c in columns}, "version": table.c.version + 1})
     )

@@ -5,7 +5,8 @@ scheduler runs three jobs, whatever the number of returns —
 
 - ``sweep``: the deadline sweep (engine/commands/sweep.py), daily at 07:00 Europe/London
   (``QUORUM_SWEEP_AT``, ``QUORUM_TIMEZONE``), and once at start to catch up on
-  any days the scheduler was down;
+  any days the scheduler was down; it also expires the delegated-decision
+  requests past their expiry date (their workflow's ``expire`` step);
 - ``dispatch_outbox``: the dispatcher (notifications/dispatch.py), every 30 s
   (``QUORUM_DISPATCH_SECONDS``), and once at start;
 - ``lock_watch`` (PostgreSQL): checks the lock's connection is alive.
@@ -318,11 +319,13 @@ class QuorumScheduler:
             return None
         self.runs["sweep"] += 1
         log.info(
-            "sweep as of %s: %d return(s) created, %d message(s) queued %s",
+            "sweep as of %s: %d return(s) created, %d message(s) queued %s, "
+            "%d delegated request(s) expired",
             summary["as_of"],
             summary["returns_created_total"],
             summary["messages_queued_total"],
             summary["messages_queued"] or "",
+            len(summary["delegated_expired"]),
         )
         return summary
 

@@ -1,6 +1,5 @@
 """Command handlers, one module per area. Importing this registers them all."""
 
-from engine.commands import sweep  # noqa: F401  (the deadline sweep command, engine/commands/sweep.py)
 from engine.commands.handlers import (  # noqa: F401
     accounts,
     delegation,

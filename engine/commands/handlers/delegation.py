@@ -63,6 +63,8 @@ from rules.delegation import (
     Signer,
     load_scheme,
 )
+from rules.guards import SchemeJudgement
+from workflows.base import Transition
 from workflows.bid import AWAITING_DECISION, BID
 from workflows.delegated import DELEGATED, OPEN
 
@@ -299,8 +301,11 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
             item=bid.ref,
         )
     open_dd = conn.execute(
-        select(DD_T.c.ref, DD_T.c.expires_on).where(DD_T.c.bid_id == bid.id, DD_T.c.state == OPEN)
+        select(DD_T).where(DD_T.c.bid_id == bid.id, DD_T.c.state == OPEN)
     ).first()
+    if open_dd is not None and open_dd.expires_on is not None and open_dd.expires_on < uow.today:
+        _expire(uow, open_dd)  # lapsed, and the daily sweep has not run yet: it expires now
+        open_dd = None
     if open_dd is not None:
         raise ValidationError(
             f"{cmd}: bid: {bid.ref} already has an open request, {open_dd.ref} (awaiting "
@@ -337,7 +342,8 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
             field="amount",
         )
     ref = ref_for(conn, DelegatedDecision, "delegated_decision", ref, cmd)
-    state = uow.step(DELEGATED, "request", "new", ref)
+    created = uow.fire(DELEGATED, "request", "new", ref)
+    state = created.dest
     scheme_id = _store_scheme(uow, scheme)
     title = title or bid.title
     expires_on = scheme.expires_on(uow.today)
@@ -352,7 +358,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
             reasons=reasons,
             alternatives=alternatives,
             rule_set_version_id=scheme_id,
-            state=state,
+            state=created.dest,
             requested_by_id=uow.actor.person_id,
             requested_on=uow.today,
             expires_on=expires_on,
@@ -517,13 +523,16 @@ def sign(uow: UnitOfWork, args: Args) -> dict:
     if declared:
         signed["interest"] = declared
     result: dict[str, Any] = {"item": dd.ref, "signed": signed, "why": judged.why}
+    verdict = SchemeJudgement(cmd, dd.ref, judged.outcome, judged.why)
     if judged.outcome == "approved":
-        state = uow.step(DELEGATED, "approve", dd.state, dd.ref)
-        result.update(_approve(uow, dd, bid, scheme, judged))
+        approving = uow.fire(DELEGATED, "approve", dd.state, dd.ref, verdict)
+        state = approving.dest
+        result.update(_approve(uow, dd, bid, scheme, judged, approving))
     elif judged.outcome == "declined":
-        state = uow.step(DELEGATED, "decline", dd.state, dd.ref)
+        declining = uow.fire(DELEGATED, "decline", dd.state, dd.ref, verdict)
+        state = declining.dest
         uow.update_versioned(
-            DelegatedDecision, dd.id, dd.version, {"state": state, "decided_on": uow.today}, dd.ref
+            DelegatedDecision, dd.id, dd.version, {"decided_on": uow.today}, dd.ref, declining
         )
         _tell_requester(
             uow,
@@ -541,7 +550,9 @@ def sign(uow: UnitOfWork, args: Args) -> dict:
     return result
 
 
-def _approve(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, judged: Evaluation) -> dict:
+def _approve(
+    uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, judged: Evaluation, approving: Transition
+) -> dict:
     """The scheme is satisfied: re-check the limits and the pot now, commit the
     money and make the grant; the bid is approved."""
     cmd = uow.command
@@ -554,7 +565,9 @@ def _approve(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, judged: Evaluat
             "decline the request instead",
             item=dd.ref,
         )
-    bid_state = uow.step(BID, "approve_delegated", bid.state, bid.ref)
+    verdict = SchemeJudgement(cmd, dd.ref, judged.outcome, judged.why)
+    bid_approved = uow.fire(BID, "approve_delegated", bid.state, bid.ref, verdict)
+    bid_state = bid_approved.dest
     pot = next(p for p in uow.directory.pots if p.id == dd.pot_id)
     _check_limits(
         uow,
@@ -566,7 +579,7 @@ def _approve(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, judged: Evaluat
         f"{dd.ref} cannot be approved now: ",
     )
     decision_ref = next_ref(conn, Decision, "decision")
-    grant_ref, _ = commit_grant(uow, bid, dd.amount_pence, dd.ref, dd.id, pot_id=dd.pot_id)
+    grant_ref, _, _ = commit_grant(uow, bid, dd.amount_pence, dd.ref, dd.id, pot_id=dd.pot_id)
     conn.execute(
         insert(Decision).values(
             ref=decision_ref,
@@ -580,13 +593,9 @@ def _approve(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, judged: Evaluat
             decided_on=uow.today,
         )
     )
-    uow.update_versioned(Bid, bid.id, bid.version, {"state": bid_state}, bid.ref)
+    uow.update_versioned(Bid, bid.id, bid.version, {}, bid.ref, bid_approved)
     uow.update_versioned(
-        DelegatedDecision,
-        dd.id,
-        dd.version,
-        {"state": "approved", "decided_on": uow.today},
-        dd.ref,
+        DelegatedDecision, dd.id, dd.version, {"decided_on": uow.today}, dd.ref, approving
     )
     uow.record(
         bid.ref,
@@ -657,36 +666,62 @@ def expire_delegated_decisions(uow: UnitOfWork, args: Args) -> dict:
             "once their time has passed",
             field="as_of",
         )
-    conn = uow.conn
-    expired = []
-    rows = conn.execute(
+    return {"as_of": as_of.isoformat(), "expired": expire_lapsed(uow, as_of)}
+
+
+def expire_lapsed(uow: UnitOfWork, as_of: dt.date) -> list[str]:
+    """Expire every request still awaiting signatures whose expiry date is before
+    ``as_of``, through the workflow's ``expire`` step (the daily sweep and
+    ``expire_delegated_decisions`` both run this). Returns their refs; a second
+    run finds none (idempotent)."""
+    rows = uow.conn.execute(
         select(DD_T).where(DD_T.c.state == OPEN, DD_T.c.expires_on < as_of).order_by(DD_T.c.id)
     ).all()
     for dd in rows:
-        state = uow.step(DELEGATED, "expire", dd.state, dd.ref)
-        on = dd.expires_on + dt.timedelta(days=1)
-        uow.update_versioned(
-            DelegatedDecision, dd.id, dd.version, {"state": state, "decided_on": on}, dd.ref
-        )
-        scheme = stored_scheme(conn, dd.rule_set_version_id)
-        bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
-        judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
-        uow.record(
-            dd.ref,
-            {"state": dd.state},
-            {"state": state, "open_until": dd.expires_on, "why": judged.why},
-            "not decided before it expired",
-        )
-        _tell_requester(
-            uow,
-            dd,
-            bid,
-            scheme,
-            "expired",
-            {"why": judged.why, "signatures": _signature_rows(uow, dd.id, scheme)},
-        )
-        expired.append(dd.ref)
-    return {"as_of": as_of.isoformat(), "expired": expired}
+        _expire(uow, dd)
+    return [dd.ref for dd in rows]
+
+
+def _expire(uow: UnitOfWork, dd: Any) -> None:
+    """One request past its expiry date: expired (audited), its requester told."""
+    conn = uow.conn
+    expiring = uow.fire(DELEGATED, "expire", dd.state, dd.ref)
+    on = dd.expires_on + dt.timedelta(days=1)
+    uow.update_versioned(DelegatedDecision, dd.id, dd.version, {"decided_on": on}, dd.ref, expiring)
+    scheme = stored_scheme(conn, dd.rule_set_version_id)
+    bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
+    judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
+    uow.record(
+        dd.ref,
+        {"state": dd.state},
+        {"state": expiring.dest, "open_until": dd.expires_on, "why": judged.why},
+        "not decided before it expired",
+        command="expire_delegated_decisions",
+    )
+    _tell_requester(
+        uow,
+        dd,
+        bid,
+        scheme,
+        "expired",
+        {"why": judged.why, "signatures": _signature_rows(uow, dd.id, scheme)},
+    )
+
+
+def revoke(uow: UnitOfWork, dd_id: int, decision_ref: str, reversal_ref: str, reason: str) -> str:
+    """The approval ``decision_ref`` that a delegated decision made is reversed
+    (reverse_decision, which cancels the grant and releases the money): the
+    delegated decision is revoked, so it can no longer be endorsed. Its ref."""
+    dd = uow.conn.execute(select(DD_T).where(DD_T.c.id == dd_id)).one()
+    revoking = uow.fire(DELEGATED, "revoke", dd.state, dd.ref)
+    uow.update_versioned(DelegatedDecision, dd.id, dd.version, {}, dd.ref, revoking)
+    uow.record(
+        dd.ref,
+        {"state": dd.state},
+        {"state": revoking.dest, "reversed": decision_ref, "by": reversal_ref},
+        reason,
+    )
+    return str(dd.ref)
 
 
 # ------------------------------------------------------------------ report back
@@ -709,6 +744,12 @@ def endorse(uow: UnitOfWork, args: Args) -> dict:
         raise TransitionRefused(
             f"{cmd}: item: {dd.ref} is still awaiting signatures ({judged.why}): it has not "
             f"been decided{never}",
+            item=dd.ref,
+        )
+    if dd.state == "revoked":
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} was revoked: the approval it made was reversed, its grant "
+            "cancelled and the money released, so there is nothing to endorse",
             item=dd.ref,
         )
     if dd.state in ("declined", "expired"):
@@ -749,13 +790,15 @@ def endorse(uow: UnitOfWork, args: Args) -> dict:
             f"({m.held_on}); it goes to the next meeting",
             field="item",
         )
-    state = uow.step(DELEGATED, "endorse", dd.state, dd.ref)
+    endorsing = uow.fire(DELEGATED, "endorse", dd.state, dd.ref)
+    state = endorsing.dest
     uow.update_versioned(
         DelegatedDecision,
         dd.id,
         dd.version,
-        {"state": state, "reported_meeting_id": m.id, "endorsed_on": m.held_on},
+        {"reported_meeting_id": m.id, "endorsed_on": m.held_on},
         dd.ref,
+        endorsing,
     )
     uow.record(
         dd.ref, {"state": dd.state}, {"state": state, "meeting": m.ref, "endorsed_on": m.held_on}

@@ -52,6 +52,7 @@ from engine.store.models import (
     Payment,
 )
 from engine.store.refs import next_ref
+from workflows.base import Transition
 from workflows.grant import GRANT, MILESTONE, PAYABLE
 
 GRANT_T = Grant.__table__
@@ -136,18 +137,20 @@ def _name(uow: UnitOfWork, person_id: int | None) -> str:
     return f"person #{person_id}"
 
 
-def _grant_step(uow: UnitOfWork, trigger: str, grant: Any) -> str:
+def _grant_step(uow: UnitOfWork, trigger: str, grant: Any) -> Transition:
     try:
-        return uow.step(GRANT, trigger, grant.state, grant.ref)
+        return uow.fire(GRANT, trigger, grant.state, grant.ref)
     except TransitionRefused as exc:
         raise TransitionRefused(
             f"{uow.command}: grant: {exc.message}", field="grant", item=grant.ref
         ) from None
 
 
-def _milestone_step(uow: UnitOfWork, trigger: str, grant: Any, m: Any, why: str = "") -> str:
+def _milestone_step(
+    uow: UnitOfWork, trigger: str, grant: Any, m: Any, why: str = ""
+) -> Transition:
     try:
-        return uow.step(MILESTONE, trigger, m.state, grant.ref)
+        return uow.fire(MILESTONE, trigger, m.state, grant.ref)
     except TransitionRefused:
         hint = why or _ONLY_WHEN.get(trigger, "")
         raise TransitionRefused(
@@ -287,7 +290,8 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> dict:
     _grant_step(uow, "submit_evidence", grant)
     m = load_milestone(uow, grant, seq)
     uow.check_version(grant.ref, m.version, args)
-    state = _milestone_step(uow, "submit_evidence", grant, m)
+    moved = _milestone_step(uow, "submit_evidence", grant, m)
+    state = moved.dest
     evidence_id = uow.conn.execute(
         insert(Evidence).values(
             milestone_id=m.id,
@@ -298,7 +302,7 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> dict:
             state="submitted",
         )
     ).inserted_primary_key[0]
-    uow.update_versioned(Milestone, m.id, m.version, {"state": state}, grant.ref)
+    uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
     uow.record(
         grant.ref,
         {"milestone": seq, "state": m.state},
@@ -322,7 +326,8 @@ def _review(uow: UnitOfWork, args: Args, trigger: str, note_field: str, required
     _grant_step(uow, trigger, grant)
     m = load_milestone(uow, grant, seq)
     uow.check_version(grant.ref, m.version, args)
-    state = _milestone_step(uow, trigger, grant, m)
+    moved = _milestone_step(uow, trigger, grant, m)
+    state = moved.dest
     evidence = uow.conn.execute(_OPEN_EVIDENCE, {"milestone_id": m.id}).first()
     if evidence is None:  # evidenced always has a submission; a guard, not a path
         raise ValidationError(
@@ -340,10 +345,10 @@ def _review(uow: UnitOfWork, args: Args, trigger: str, note_field: str, required
             review_note=note,
         )
     )
-    values: dict[str, Any] = {"state": state}
+    values: dict[str, Any] = {}
     if verdict == "verified":
         values.update(verified_by_id=uow.actor.person_id, verified_on=uow.today)
-    uow.update_versioned(Milestone, m.id, m.version, values, grant.ref)
+    uow.update_versioned(Milestone, m.id, m.version, values, grant.ref, moved)
     uow.record(
         grant.ref,
         {"milestone": seq, "state": m.state},
@@ -449,7 +454,8 @@ def release_payment(uow: UnitOfWork, args: Args) -> dict:
         )
     conn = uow.conn
     full = paid + amount == m.payment_pence
-    state = uow.step(MILESTONE, "pay" if full else "pay_part", m.state, grant.ref)
+    moved = uow.fire(MILESTONE, "pay" if full else "pay_part", m.state, grant.ref)
+    state = moved.dest
     pay_ref = next_ref(conn, Payment, "payment")
     conn.execute(
         insert(Payment).values(
@@ -472,7 +478,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> dict:
             note=f"{grant.ref} milestone {m.seq}: {m.outcome}"[:500],
         )
     )
-    uow.update_versioned(Milestone, m.id, m.version, {"state": state}, grant.ref)
+    uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
     uow.record(
         grant.ref,
         {
@@ -598,9 +604,10 @@ def reprofile_milestone(uow: UnitOfWork, args: Args) -> dict:
             field="due",
         )
     state = m.state
+    moved = None
     if m.state in PAYABLE and paid >= values.get("payment_pence", m.payment_pence):
-        state = uow.step(MILESTONE, "settle", m.state, grant.ref)  # nothing more is owed
-        values["state"] = state
+        moved = uow.fire(MILESTONE, "settle", m.state, grant.ref)  # nothing more is owed
+        state = moved.dest
     before = _line_json(m)
     after = {
         **before,
@@ -609,7 +616,7 @@ def reprofile_milestone(uow: UnitOfWork, args: Args) -> dict:
         "payment_pence": values.get("payment_pence", m.payment_pence),
     }
     change_id = _change(uow, grant, "reprofile", approved_by, reason, before, after)
-    uow.update_versioned(Milestone, m.id, m.version, values, grant.ref)
+    uow.update_versioned(Milestone, m.id, m.version, values, grant.ref, moved)
     uow.record(
         grant.ref,
         {**before, "state": m.state},
@@ -653,6 +660,7 @@ def add_milestone(uow: UnitOfWork, args: Args) -> dict:
         ).scalar()
         or 0
     ) + 1
+    planned = uow.fire(MILESTONE, "plan", "new", grant.ref)
     conn.execute(
         insert(Milestone).values(
             bid_id=grant.bid_id,
@@ -661,7 +669,7 @@ def add_milestone(uow: UnitOfWork, args: Args) -> dict:
             outcome=outcome,
             due_on=due,
             payment_pence=amount,
-            state="planned",
+            state=planned.dest,
             version=1,
         )
     )
@@ -681,7 +689,7 @@ def add_milestone(uow: UnitOfWork, args: Args) -> dict:
     return {
         "grant": grant.ref,
         "milestone": seq,
-        "state": "planned",
+        "state": planned.dest,
         "change": change_id,
         "profile_pence": total,
     }
@@ -748,7 +756,8 @@ def close_grant(uow: UnitOfWork, args: Args) -> dict:
     grant = load_grant(uow, args.text("grant", max_len=40))
     reason = args.text("reason", max_len=4000)
     args.done()
-    state = _grant_step(uow, "close", grant)
+    closing = _grant_step(uow, "close", grant)
+    state = closing.dest
     uow.check_version(grant.ref, grant.version, args)
     rows = milestones_of(uow, grant.id)
     paid = paid_by_milestone(uow, grant.id)
@@ -775,14 +784,14 @@ def close_grant(uow: UnitOfWork, args: Args) -> dict:
     cancelled, settled = [], []
     for m in rows:
         if m.state in ("planned", "evidence_rejected"):
-            new = uow.step(MILESTONE, "cancel", m.state, grant.ref)
+            new = uow.fire(MILESTONE, "cancel", m.state, grant.ref)
             cancelled.append(m.seq)
         elif m.state in PAYABLE:  # verified, nothing left to pay (a £0 line)
-            new = uow.step(MILESTONE, "settle", m.state, grant.ref)
+            new = uow.fire(MILESTONE, "settle", m.state, grant.ref)
             settled.append(m.seq)
         else:
             continue
-        uow.update_versioned(Milestone, m.id, m.version, {"state": new}, grant.ref)
+        uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, new)
     line = grant_line(uow.conn, grant.id)
     release = line.unpaid_pence
     if release > 0:
@@ -798,7 +807,7 @@ def close_grant(uow: UnitOfWork, args: Args) -> dict:
             )
         )
     uow.update_versioned(
-        Grant, grant.id, grant.version, {"state": state, "closed_on": uow.today}, grant.ref
+        Grant, grant.id, grant.version, {"closed_on": uow.today}, grant.ref, closing
     )
     uow.record(
         grant.ref,

@@ -22,6 +22,7 @@ from engine.store.directory import OrgRow
 from engine.store.models import Bid, BidPartner, Milestone, Organisation
 from engine.store.refs import ref_for
 from workflows.bid import BID
+from workflows.grant import MILESTONE
 
 BID_T = Bid.__table__
 _BY_REF = select(BID_T).where(BID_T.c.ref == bindparam("ref"))
@@ -150,10 +151,11 @@ def _write_partners(uow: UnitOfWork, bid_id: int, orgs: list[OrgRow]) -> None:
 
 def _write_profile(uow: UnitOfWork, bid_id: int, profile: list[dict]) -> None:
     if profile:
+        planned = uow.fire(MILESTONE, "plan", "new", f"bid #{bid_id}")
         uow.conn.execute(
             _INSERT_MILESTONES,
             [
-                {"bid_id": bid_id, "seq": i, "state": "planned", "version": 1, **m}
+                {"bid_id": bid_id, "seq": i, "state": planned.dest, "version": 1, **m}
                 for i, m in enumerate(profile, start=1)
             ],
         )
@@ -228,7 +230,8 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
         partnership = tristate(partnership_raw, "partnership", uow.command)
     conn = uow.conn
     ref = ref_for(conn, Bid, "bid", ref, "submit_bid")
-    state = uow.step(BID, "submit", "new", ref)
+    created = uow.fire(BID, "submit", "new", ref)
+    state = created.dest
     saving, note = _savings_fields(savings)
     row = {
         "ref": ref,
@@ -242,7 +245,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
         "builds_on_proven": builds,
         "invest_to_save": invest_to_save,
         "published_points": points,
-        "state": state,
+        "state": created.dest,
         "submitted_on": uow.today,
         "submitted_by_id": uow.actor.person_id,
         "version": 1,
@@ -350,8 +353,9 @@ def withdraw_bid(uow: UnitOfWork, args: Args) -> dict:
     uow.check_version(bid.ref, bid.version, args)
     args.done()
     uow.require_scope(bid.sponsor_id, "withdraw bids")
-    state = uow.step(BID, "withdraw", bid.state, bid.ref)
-    version = uow.update_versioned(Bid, bid.id, bid.version, {"state": state}, bid.ref)
+    moved = uow.fire(BID, "withdraw", bid.state, bid.ref)
+    state = moved.dest
+    version = uow.update_versioned(Bid, bid.id, bid.version, {}, bid.ref, moved)
     uow.record(bid.ref, {"state": bid.state}, {"state": state}, reason)
     return {"ref": bid.ref, "state": state, "version": version}
 
@@ -364,7 +368,8 @@ def resubmit_bid(uow: UnitOfWork, args: Args) -> dict:
     note = args.text("note", required=False, max_len=2000)
     args.done()
     uow.require_scope(bid.sponsor_id, "resubmit bids")
-    state = uow.step(BID, "resubmit", bid.state, bid.ref)
-    version = uow.update_versioned(Bid, bid.id, bid.version, {"state": state}, bid.ref)
+    moved = uow.fire(BID, "resubmit", bid.state, bid.ref)
+    state = moved.dest
+    version = uow.update_versioned(Bid, bid.id, bid.version, {}, bid.ref, moved)
     uow.record(bid.ref, {"state": bid.state}, {"state": state}, note)
     return {"ref": bid.ref, "state": state, "version": version}

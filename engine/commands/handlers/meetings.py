@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 
 from engine.commands.args import Args
 from engine.commands.awards import commit_grant
-from engine.commands.handlers.delegation import note_declined
+from engine.commands.handlers.delegation import note_declined, revoke
 from engine.commands.handlers.intake import load_bid, sponsor_contacts
 from engine.commands.handlers.programme import find_programme
 from engine.commands.lookups import load_meeting
@@ -39,6 +39,7 @@ from engine.store.models import (
 )
 from engine.store.refs import next_ref, ref_for
 from workflows.bid import AWAITING_DECISION, BID
+from workflows.grant import GRANT
 from workflows.meeting import MEETING
 
 BID_T = Bid.__table__
@@ -107,10 +108,10 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> dict:
             f"schedule_meeting: quorum: {quorum} is more than the {len(people)} members",
             field="quorum")
     ref = ref_for(uow.conn, Meeting, "meeting", ref, "schedule_meeting")
-    state = uow.step(MEETING, "schedule", "new", ref)
+    created = uow.fire(MEETING, "schedule", "new", ref)
     meeting_id = uow.conn.execute(
         insert(Meeting).values(ref=ref, programme_id=prog_id, title=title, held_on=held_on,
-                               quorum=quorum, state=state, agenda=[], version=1)
+                               quorum=quorum, state=created.dest, agenda=[], version=1)
     ).inserted_primary_key[0]
     uow.conn.execute(
         insert(MeetingMember),
@@ -281,17 +282,19 @@ def decide(uow: UnitOfWork, args: Args) -> dict:
     decision_ref = next_ref(conn, Decision, "decision")
     after: dict[str, Any] = {"state": new_state, "decision": decision_ref, "meeting": m.ref}
     grant_ref = None
+    cover = None
     if outcome == "approve":
         amount = amount or bid.grant_requested_pence
-        grant_ref = _approve(uow, bid, amount, decision_ref)
+        grant_ref, _, cover = commit_grant(uow, bid, amount, decision_ref)
         after.update(amount_pence=amount, grant=grant_ref)
+    decided = uow.fire(BID, outcome, bid.state, bid.ref, cover)
     conn.execute(insert(Decision).values(
         ref=decision_ref, item_ref=ref, meeting_id=m.id, outcome=outcome, amount_pence=amount,
         reasons=reasons, missing=missing, state_before=bid.state,
         votes_for=votes and votes["for"], votes_against=votes and votes["against"],
         votes_abstain=votes and votes["abstain"], decided_on=uow.today,
     ))
-    uow.update_versioned(Bid, bid.id, bid.version, {"state": new_state}, ref)
+    uow.update_versioned(Bid, bid.id, bid.version, {}, ref, decided)
     if votes:
         after["votes"] = votes
     uow.record(ref, {"state": bid.state}, after, reasons or missing)
@@ -317,9 +320,6 @@ def _subject(outcome: str, ref: str, title: str) -> str:
     }[outcome]
 
 
-def _approve(uow: UnitOfWork, bid: Any, amount: int, decision_ref: str) -> str:
-    """Commit the money and make the grant; refuse if the pot cannot cover it."""
-    return commit_grant(uow, bid, amount, decision_ref)[0]
 
 
 @command("reverse_decision", summary="Reverse a mistaken decision with a new, audited one")
@@ -342,7 +342,9 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> dict:
             f"reverse_decision: decision: {ref} is not the latest decision on {d.item_ref}; "
             "reverse the later one first", field="decision")
     bid = load_bid(uow, d.item_ref)
-    after: dict[str, Any] = {"state": d.state_before, "reverses": ref}
+    back = uow.fire(BID, "reverse", bid.state, bid.ref, back_to=d.state_before)
+    after: dict[str, Any] = {"state": back.dest, "reverses": ref}
+    reversal_ref = next_ref(conn, Decision, "decision")
     if d.outcome == "approve":
         grant = conn.execute(select(Grant.__table__).where(Grant.bid_id == bid.id)).first()
         paid = conn.execute(
@@ -353,23 +355,27 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> dict:
             raise MoneyRuleBroken(
                 f"reverse_decision: {grant.ref} has already paid {format_pence(paid)}; "
                 "recover the money instead (demand_refund)", field="decision")
+        cancel = uow.fire(GRANT, "cancel", grant.state, grant.ref)
         conn.execute(insert(MoneyMovement).values(
             pot_id=grant.pot_id, kind=MovementKind.RELEASE.value,
             amount_pence=grant.awarded_pence, booked_on=uow.today, item_ref=bid.ref,
             grant_id=grant.id, note=f"approval {ref} reversed",
         ))
-        uow.update_versioned(Grant, grant.id, grant.version, {"state": "cancelled"}, grant.ref)
+        uow.update_versioned(Grant, grant.id, grant.version, {}, grant.ref, cancel)
         conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=None))
         after["released_pence"] = grant.awarded_pence
-    reversal_ref = next_ref(conn, Decision, "decision")
+        if d.delegated_decision_id is not None:  # approved under delegation: revoke it too
+            after["delegated_decision"] = revoke(
+                uow, d.delegated_decision_id, ref, reversal_ref, reason
+            )
     conn.execute(insert(Decision).values(
         ref=reversal_ref, item_ref=d.item_ref, meeting_id=d.meeting_id, outcome="reversed",
         reasons=reason, state_before=bid.state, decided_on=uow.today, reverses_id=d.id,
     ))
-    uow.update_versioned(Bid, bid.id, bid.version, {"state": d.state_before}, bid.ref)
+    uow.update_versioned(Bid, bid.id, bid.version, {}, bid.ref, back)
     uow.record(d.item_ref, {"state": bid.state, "decision": ref}, after, reason)
     return {"decision": reversal_ref, "reverses": ref, "item": d.item_ref,
-            "state": d.state_before}
+            "state": back.dest}
 
 
 @command("add_action", summary="Add a numbered action to a meeting's minutes")
@@ -394,8 +400,9 @@ def close_meeting(uow: UnitOfWork, args: Args) -> dict:
     uow.authorise(MEETING, "close")
     m = load_meeting(uow, args.text("meeting"))
     args.done()
-    state = uow.step(MEETING, "close", m.state, m.ref)
+    closing = uow.fire(MEETING, "close", m.state, m.ref)
+    state = closing.dest
     noted = note_declined(uow, m)  # declined delegated decisions on the agenda: reported
-    uow.update_versioned(Meeting, m.id, m.version, {"state": state}, m.ref)
+    uow.update_versioned(Meeting, m.id, m.version, {}, m.ref, closing)
     uow.record(m.ref, {"state": m.state}, {"state": state, **({"noted": noted} if noted else {})})
     return {"meeting": m.ref, "state": state, **({"noted": noted} if noted else {})}

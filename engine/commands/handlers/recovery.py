@@ -564,7 +564,8 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> dict:
         )
     conn = uow.conn
     ref = next_ref(conn, Deposit, "deposit")
-    state = uow.step(DEPOSIT, "lodge", DEPOSIT.initial, ref)
+    created = uow.fire(DEPOSIT, "lodge", DEPOSIT.initial, ref)
+    state = created.dest
     deposit_id = conn.execute(
         insert(Deposit).values(
             ref=ref,
@@ -576,7 +577,7 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> dict:
             target_on=target_on,
             lodged_on=uow.today,
             purpose=purpose,
-            state=state,
+            state=created.dest,
             version=1,
         )
     ).inserted_primary_key[0]
@@ -746,9 +747,10 @@ def settle_deposit(uow: UnitOfWork, args: Args) -> dict:
     shares = _deposit_shares(conn, dep.id)
     pot_name = next(p.name for p in uow.directory.pots if p.id == dep.pot_id)
     calc = settlement_of(uow, dep, shares, pot_name)
-    state = step(
+    settled = step(
         uow, DEPOSIT, "refund" if calc["met"] else "forfeit", dep.state, dep.ref, "deposit"
     )
+    state = settled.dest
     for s in shares:
         conn.execute(
             update(DepositShare)
@@ -773,8 +775,9 @@ def settle_deposit(uow: UnitOfWork, args: Args) -> dict:
         Deposit,
         dep.id,
         dep.version,
-        {"state": state, "settled_on": uow.today, "settlement": calc},
+        {"settled_on": uow.today, "settlement": calc},
         dep.ref,
+        settled,
     )
     uow.record(
         dep.ref, {"state": dep.state}, {"state": state, "settlement": calc}, calc["explanation"]
@@ -882,7 +885,8 @@ def demand_refund(uow: UnitOfWork, args: Args) -> dict:
         )
     amount = amount if amount is not None else can
     ref = next_ref(conn, Recovery, "recovery")
-    state = uow.step(RECOVERY, "demand", RECOVERY.initial, ref)
+    created = uow.fire(RECOVERY, "demand", RECOVERY.initial, ref)
+    state = created.dest
     conn.execute(
         insert(Recovery).values(
             ref=ref,
@@ -890,7 +894,7 @@ def demand_refund(uow: UnitOfWork, args: Args) -> dict:
             demanded_pence=amount,
             reason=reason,
             authority=authority,
-            state=state,
+            state=created.dest,
             demanded_on=uow.today,
             recovered_pence=0,
             written_off_pence=0,
@@ -984,7 +988,8 @@ def record_recovery(uow: UnitOfWork, args: Args) -> dict:
         )
     recovered = rec.recovered_pence + amount
     trigger = "recover_in_full" if recovered == rec.demanded_pence else "recover_part"
-    state = step(uow, RECOVERY, trigger, rec.state, rec.ref, "recovery")
+    moved = step(uow, RECOVERY, trigger, rec.state, rec.ref, "recovery")
+    state = moved.dest
     _movement(
         uow,
         grant.pot_id,
@@ -995,10 +1000,10 @@ def record_recovery(uow: UnitOfWork, args: Args) -> dict:
         grant.id,
         f"{rec.ref}: recovered from {grant.ref}",
     )
-    values: dict = {"recovered_pence": recovered, "state": state}
+    values: dict = {"recovered_pence": recovered}
     if state == "recovered":
         values["closed_on"] = on
-    uow.update_versioned(Recovery, rec.id, rec.version, values, rec.ref)
+    uow.update_versioned(Recovery, rec.id, rec.version, values, rec.ref, moved)
     left = rec.demanded_pence - recovered
     words = (
         f"{gbp(amount)} received on {long_date(on)}; {gbp(recovered)} of "
@@ -1030,19 +1035,20 @@ def write_off(uow: UnitOfWork, args: Args) -> dict:
     reason = args.text("reason", max_len=4000)
     args.done()
     uow.check_version(rec.ref, rec.version, args)
-    state = step(uow, RECOVERY, "write_off", rec.state, rec.ref, "recovery")
+    moved = step(uow, RECOVERY, "write_off", rec.state, rec.ref, "recovery")
+    state = moved.dest
     outstanding = rec.demanded_pence - rec.recovered_pence
     uow.update_versioned(
         Recovery,
         rec.id,
         rec.version,
         {
-            "state": state,
             "written_off_pence": outstanding,
             "written_off_by": approved_by,
             "closed_on": uow.today,
         },
         rec.ref,
+        moved,
     )
     uow.record(
         rec.ref,

@@ -27,7 +27,7 @@ from engine.domain.money import format_pence
 from engine.store.models import Grant, Return
 from engine.store.refs import next_ref
 from rules.returns import calendar, due_date
-from workflows.base import Workflow
+from workflows.base import Transition, Workflow
 from workflows.returns import RETURN
 
 GRANT_T = Grant.__table__
@@ -70,10 +70,11 @@ def load_grant(uow: UnitOfWork, ref: str, field: str = "grant") -> Any:
 
 def step(
     uow: UnitOfWork, workflow: Workflow, trigger: str, state: str, ref: str, field: str
-) -> str:
-    """Ask the item's workflow (as ``uow.step``), naming the command and field in a refusal."""
+) -> Transition:
+    """Fire the item's workflow step (as ``uow.fire``), naming the command and field in a
+    refusal."""
     try:
-        return uow.step(workflow, trigger, state, ref)
+        return uow.fire(workflow, trigger, state, ref)
     except TransitionRefused as exc:
         raise TransitionRefused(
             f"{uow.command}: {field}: {exc.message}", field=field, item=ref
@@ -214,7 +215,8 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
     }
     if existing is None:
         ref = next_ref(conn, Return, "return")
-        state = uow.step(RETURN, "submit", RETURN.initial, ref)
+        created = uow.fire(RETURN, "submit", RETURN.initial, ref)
+        state = created.dest
         due_on = due or _default_due(period_end)
         conn.execute(
             insert(Return).values(
@@ -224,7 +226,7 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
                 period_start=start,
                 period_end=period_end,
                 due_on=due_on,
-                state=state,
+                state=created.dest,
                 version=1,
                 **figures,
             )
@@ -241,7 +243,8 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
                 field="period_end",
                 item=ref,
             )
-        state = step(uow, RETURN, "submit", existing.state, ref, "period_end")
+        moved = step(uow, RETURN, "submit", existing.state, ref, "period_end")
+        state = moved.dest
         if due is not None and due != existing.due_on:
             raise ValidationError(
                 f"submit_return: due: {ref} is already due on {long_date(existing.due_on)}; "
@@ -250,7 +253,7 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
             )
         due_on = existing.due_on
         uow.update_versioned(
-            Return, existing.id, existing.version, {**figures, "state": state}, ref
+            Return, existing.id, existing.version, figures, ref, moved
         )
         before = _figures(existing)
     after = {
@@ -286,8 +289,9 @@ def accept_return(uow: UnitOfWork, args: Args) -> dict:
     ret = load_return(uow, args.text("return", max_len=40))
     args.done()
     uow.check_version(ret.ref, ret.version, args)
-    state = step(uow, RETURN, "accept", ret.state, ret.ref, "return")
-    uow.update_versioned(Return, ret.id, ret.version, {"state": state}, ret.ref)
+    moved = step(uow, RETURN, "accept", ret.state, ret.ref, "return")
+    state = moved.dest
+    uow.update_versioned(Return, ret.id, ret.version, {}, ret.ref, moved)
     uow.record(ret.ref, {"state": ret.state}, {"state": state})
     out = {"return": ret.ref, "state": state, "kind": ret.kind}
     if ret.kind == "savings":
@@ -306,7 +310,8 @@ def query_return(uow: UnitOfWork, args: Args) -> dict:
     reason = args.text("reason", max_len=4000)
     args.done()
     uow.check_version(ret.ref, ret.version, args)
-    state = step(uow, RETURN, "query", ret.state, ret.ref, "return")
-    uow.update_versioned(Return, ret.id, ret.version, {"state": state}, ret.ref)
+    moved = step(uow, RETURN, "query", ret.state, ret.ref, "return")
+    state = moved.dest
+    uow.update_versioned(Return, ret.id, ret.version, {}, ret.ref, moved)
     uow.record(ret.ref, {"state": ret.state}, {"state": state, "query": reason}, reason)
     return {"return": ret.ref, "state": state, "reason": reason}

@@ -112,7 +112,8 @@ def open_round(uow: UnitOfWork, args: Args) -> dict:
         )
     rs = rule_set(rules_name)
     ref = ref_for(uow.conn, Round, "round", ref, "open_round")
-    state = uow.step(ROUND, "open", "new", ref)
+    created = uow.fire(ROUND, "open", "new", ref)
+    state = created.dest
     uow.conn.execute(
         insert(Round).values(
             ref=ref,
@@ -123,7 +124,7 @@ def open_round(uow: UnitOfWork, args: Args) -> dict:
             closes_on=closes_on,
             rule_set=rules_name,
             cap_pence=cap,
-            state=state,
+            state=created.dest,
             version=1,
         )
     )
@@ -145,8 +146,9 @@ def close_round(uow: UnitOfWork, args: Args) -> dict:
     uow.authorise(ROUND, "close")
     rnd = load_round(uow, args.text("round"))
     args.done()
-    state = uow.step(ROUND, "close", rnd.state, rnd.ref)
-    uow.update_versioned(Round, rnd.id, rnd.version, {"state": state}, rnd.ref)
+    moved = uow.fire(ROUND, "close", rnd.state, rnd.ref)
+    state = moved.dest
+    uow.update_versioned(Round, rnd.id, rnd.version, {}, rnd.ref, moved)
     n = uow.conn.execute(select(func.count()).where(BID_T.c.round_id == rnd.id)).scalar()
     uow.record(rnd.ref, {"state": rnd.state}, {"state": state, "bids": n})
     return {"ref": rnd.ref, "state": state, "bids": n}
@@ -263,9 +265,9 @@ def score_round(uow: UnitOfWork, args: Args) -> dict:
     bids = scorable_bids(conn, rnd.id)
     if not bids:
         raise ValidationError(f"score_round: round: {rnd.ref} has no bids to score", field="round")
+    # each state once (the answer is the same), naming its first bid if refused
     first_in_state = {b["state"]: b["ref"] for b in reversed(bids)}
-    for state, ref in first_in_state.items():  # each state once: the answer is the same
-        uow.step(BID, "score", state, ref)
+    scoring = uow.fire_many(BID, "score", first_in_state)
     scores = rs.score([bid_facts(b) for b in bids])  # in the order of the bids
     # the same bids as `bids`: writers are serialised, so nothing changed since the read
     in_round = {"in_round": rnd.id}
@@ -310,8 +312,8 @@ def score_round(uow: UnitOfWork, args: Args) -> dict:
     )
     conn.execute(
         update(Bid)
-        .where(Bid.round_id == rnd.id, Bid.state.in_(SCORABLE))
-        .values(state="scored", version=Bid.version + 1)
+        .where(Bid.round_id == rnd.id, Bid.state.in_(scoring.sources))
+        .values(state=scoring.dest, version=Bid.version + 1)
     )
     label = f"{rs.name} {rs.version}"
     # Bids scored alike get the same before/after objects: audit.append encodes each once.
@@ -326,7 +328,7 @@ def score_round(uow: UnitOfWork, args: Args) -> dict:
         after = afters.get(key)
         if after is None:
             after = afters[key] = {
-                "state": "scored",
+                "state": scoring.dest,
                 "points": s.total,
                 "of": s.max_total,
                 "rules": label,

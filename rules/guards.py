@@ -1,0 +1,116 @@
+"""The named guards a workflow step may carry (``Step.rule``): the one place
+where a step's business rule is judged.
+
+Each guard takes a small typed context (built by the handler from what it has
+already read: no guard queries the database) and returns ``None`` when the step
+may fire, or the refusal (a :class:`~engine.domain.errors.QuorumError`, whose
+message says why and what to do) when it may not. ``Workflow.fire``
+(workflows/base.py) looks the step's guard up here and raises the refusal;
+firing a guarded step without its context, or with the wrong kind of context,
+is a programming error (``TypeError``), never a silent pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.domain.errors import MoneyRuleBroken, QuorumError, TransitionRefused
+from engine.domain.money import format_pence
+
+
+@dataclass(frozen=True)
+class PotCover:
+    """Money about to be committed from a pot, and the pot's balance now."""
+
+    command: str  # the command asking, named at the start of the refusal
+    item: str  # the bid the money is for
+    amount_pence: int
+    pot: str
+    available_pence: int
+    allocated_pence: int
+    committed_pence: int
+
+
+@dataclass(frozen=True)
+class SchemeJudgement:
+    """The scheme of delegation's verdict on a request's signatures so far."""
+
+    command: str
+    item: str  # the delegated decision
+    outcome: str  # "approved", "declined" or "awaiting" (rules/delegation.py Evaluation)
+    why: str
+
+
+Guard = Callable[[Any], QuorumError | None]
+
+
+@dataclass(frozen=True)
+class _Registered:
+    context: type
+    check: Guard
+
+
+GUARDS: dict[str, _Registered] = {}
+
+
+def guard(name: str, context: type) -> Callable[[Guard], Guard]:
+    """Register ``fn`` as the guard ``name``, taking a ``context`` instance."""
+
+    def deco(fn: Guard) -> Guard:
+        if name in GUARDS:
+            raise ValueError(f"guard {name} registered twice")
+        GUARDS[name] = _Registered(context, fn)
+        return fn
+
+    return deco
+
+
+def judge(name: str, context: object) -> QuorumError | None:
+    """Run the guard ``name`` on ``context``: None, or the refusal."""
+    try:
+        registered = GUARDS[name]
+    except KeyError:
+        raise TypeError(f"no guard named {name!r}; known: {', '.join(sorted(GUARDS))}") from None
+    if not isinstance(context, registered.context):
+        raise TypeError(
+            f"guard {name} needs a {registered.context.__name__} context, "
+            f"not {type(context).__name__}"
+        )
+    return registered.check(context)
+
+
+@guard("pot_can_cover", PotCover)
+def pot_can_cover(c: PotCover) -> QuorumError | None:
+    """The pot has enough uncommitted money for the grant."""
+    if c.amount_pence <= c.available_pence:
+        return None
+    return MoneyRuleBroken(
+        f"{c.command}: amount: approving {format_pence(c.amount_pence)} for {c.item} would "
+        f"overcommit the {c.pot} pot: {format_pence(c.available_pence)} is available "
+        f"(allocated {format_pence(c.allocated_pence)}, committed "
+        f"{format_pence(c.committed_pence)})",
+        field="amount",
+    )
+
+
+@guard("scheme_satisfied", SchemeJudgement)
+def scheme_satisfied(c: SchemeJudgement) -> QuorumError | None:
+    """The signatures so far satisfy the scheme of delegation."""
+    if c.outcome == "approved":
+        return None
+    return TransitionRefused(
+        f"{c.command}: item: {c.item} is not approved under its scheme: {c.why}", item=c.item
+    )
+
+
+@guard("scheme_unsatisfiable", SchemeJudgement)
+def scheme_unsatisfiable(c: SchemeJudgement) -> QuorumError | None:
+    """The declines so far leave the scheme impossible to satisfy."""
+    if c.outcome == "declined":
+        return None
+    return TransitionRefused(
+        f"{c.command}: item: {c.item} can still be approved under its scheme: {c.why}",
+        item=c.item,
+    )
