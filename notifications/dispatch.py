@@ -121,7 +121,7 @@ def build(row: Any, sender: str = SENDER, now: dt.datetime | None = None) -> Ema
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = row.to_addr
-    msg["Subject"] = row.subject
+    msg["Subject"] = render.subject(row.subject, row.context)
     msg["Message-ID"] = message_id(row.key, sender)
     msg["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
     msg["X-Quorum-Key"] = row.key
@@ -303,13 +303,14 @@ def _claim(
             .where(c.id == found.id)
             .values(status="sending", attempts=c.attempts + 1, next_attempt_at=now + grace)
         )
+    context = found.context or {}
     return _Claimed(
         found.id,
         found.key,
         found.to_addr,
         found.template,
-        found.subject,
-        found.context or {},
+        render.subject(found.subject, context),
+        context,
         found.created_at,
         found.attempts + 1,
         found.status == "sending",
@@ -402,7 +403,8 @@ def _report_stuck(engine: Engine, clock: Clock) -> int:
     day = now.date().isoformat()
     with write_connection(engine) as conn, conn.begin():
         rows = conn.execute(
-            select(c.key, c.to_addr, c.subject, c.attempts, c.created_at, c.last_error)
+            select(c.key, c.to_addr, c.subject, c.context, c.attempts, c.created_at,
+                   c.last_error)
             .where(stuck_where)
             .order_by(c.id)
             .limit(DELAYED_LISTED)
@@ -411,7 +413,7 @@ def _report_stuck(engine: Engine, clock: Clock) -> int:
             {
                 "key": r.key,
                 "to_addr": r.to_addr,
-                "subject": r.subject,
+                "subject": render.subject(r.subject, r.context or {}),
                 "attempts": r.attempts,
                 "queued_at": _when(r.created_at),
                 "last_error": r.last_error or "",
@@ -527,7 +529,7 @@ def rows(engine: Engine, status: str | None = None, limit: int | None = None) ->
             "key": r.key,
             "to": r.to_addr,
             "template": r.template,
-            "subject": r.subject,
+            "subject": render.subject(r.subject, r.context or {}),
             "status": r.status,
             "attempts": r.attempts,
             "created_at": iso(r.created_at),
