@@ -28,6 +28,7 @@ from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
 from engine.commands.service import REGISTRY, Actor
+from engine.domain import words
 from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
 from engine.read import views
@@ -55,7 +56,7 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 MERMAID = STATIC / "vendor" / "mermaid.min.js"
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
-TEMPLATES.env.filters["gbp"] = lambda p: "" if p is None else format_pence(p)
+words.install(TEMPLATES.env, gbp=lambda p: "" if p is None else format_pence(p))
 TEMPLATES.env.filters["words"] = lambda s: str(s or "").replace("_", " ")
 TEMPLATES.env.globals["CSRF_FIELD"] = CSRF_FIELD
 
