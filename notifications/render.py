@@ -39,7 +39,3 @@ def body(template: str, context: dict) -> tuple[str, str | None]:
         html = None
     return text, html
 
-
-def subject(stored: str, context: dict) -> str:
-    """The subject as sent and shown (words.message_subject)."""
-    return words.message_subject(stored, context)

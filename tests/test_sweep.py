@@ -21,8 +21,8 @@ from sqlmodel import Session
 
 from engine.commands.sweep import sweep
 from engine.domain.errors import ValidationError
+from engine.domain.words import message_subject
 from engine.store.models import AuditEvent, Organisation, Outbox, Person, Return
-from notifications import render
 
 REPO = Path(__file__).resolve().parents[1]
 D = dt.date
@@ -204,7 +204,7 @@ def test_per_programme_and_per_grant_schedules_and_ladders(db_url, tmp_path: Pat
         ).all()  # fmt: skip
     # the rung's subject template is stored; its words are written when rendered
     assert stored[0][1] == "{role}: {kind} {return_ref} is {days_late} days late"
-    subjects = [(to, render.subject(subject, ctx)) for to, subject, ctx in stored]
+    subjects = [(to, message_subject(subject, ctx)) for to, subject, ctx in stored]
     assert subjects[0] == (
         OFFICER, "programme officer: six-monthly monitoring return "
         "RET-G-0001-monitoring-2011-09-30 is 8 days late",
@@ -452,7 +452,7 @@ def test_outbox_rows_are_the_same_on_both_databases(db_url) -> None:
         "figures": [], "rung": "chase", "as_of": "2011-08-02", "date": "2 Aug 2011",
     }  # fmt: skip
     assert chase[1] == "Overdue: {kind} for {grant_ref} ({title}) was due on {due_date}"
-    assert render.subject(chase[1], stored) == (
+    assert message_subject(chase[1], stored) == (
         "Overdue: quarterly efficiency-savings return for G-0002 (Invest to save) was due on "
         "Monday 1 August 2011"
     )
@@ -473,3 +473,45 @@ def test_outbox_rows_are_the_same_on_both_databases(db_url) -> None:
     )
     assert "Grant awarded: £100,000" in body(up[2], ctx)[0]
     assert len(rows) == 3 * 4  # reminder-14, chase, Director (the -3 window was never swept)
+
+
+def test_a_swept_message_is_sent_in_words_though_stored_in_codes(sqlite_url, tmp_path) -> None:
+    """The outbox row holds codes and ISO dates and the rung's subject template;
+    the email the dispatcher sends reads in words (engine/domain/words.py), and the
+    outbox listing shows the subject as sent."""
+    from email import message_from_bytes
+    from email.policy import default
+
+    from engine.read.views import outbox
+    from notifications.channels import FileChannel
+    from notifications.dispatch import dispatch, message_id
+
+    q, engine, clock = money_board(sqlite_url)
+    clock.set(D(2011, 8, 2))
+    sweep(engine, clock=clock)
+    key = f"return:{q1('G-0002', 'savings')}:chase:{MEL}"
+    with engine.connect() as c:
+        subject, context = c.execute(
+            select(Outbox.subject, Outbox.context).where(Outbox.key == key)
+        ).one()
+    stored = json.dumps(context)
+    for words in ("Monday", "August", "quarterly", "Q1", "2011/12", "sponsor contact"):
+        assert words not in stored and words not in subject, words
+    want = (
+        "Overdue: quarterly efficiency-savings return for G-0002 (Invest to save) was due on "
+        "Monday 1 August 2011"
+    )
+    with Session(engine) as s:
+        assert next(m for m in outbox(s) if m["key"] == key)["subject"] == want
+    folder = tmp_path / "mail"
+    assert dispatch(engine, FileChannel(folder), clock).failed == 0
+    sent = {
+        m["X-Quorum-Key"]: m
+        for m in (message_from_bytes(p.read_bytes(), policy=default) for p in folder.iterdir())
+    }
+    msg = sent[key]
+    assert msg["Subject"] == want and msg["Message-ID"] == message_id(key)
+    text_body = msg.get_body(("plain",)).get_content()
+    assert "1 April to 30 June 2011 (Q1 2011/12)" in text_body
+    assert "the Director on Monday 15 August 2011" in text_body
+    engine.dispose()

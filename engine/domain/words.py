@@ -21,13 +21,15 @@ function / filter      gives                                 used for
 =====================  ===================================  =====================
 
 Each date function takes a ``datetime.date`` or its ISO text (as a JSON
-context carries it).
+context carries it), and remembers its last few thousand answers: a dispatcher
+sending the sweep's messages meets the same few dates again and again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from engine.domain.money import format_pence
@@ -54,6 +56,7 @@ __all__ = [
     "return_message",
     "role_words",
     "short_date",
+    "shown_subject",
 ]
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -97,24 +100,28 @@ def _day(value: dt.date | str) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
 
+@lru_cache(maxsize=4096)
 def long_date(value: dt.date | str) -> str:
     """Monday 1 August 2011."""
     d = _day(value)
     return f"{WEEKDAYS[d.weekday()]} {date_words(d)}"
 
 
+@lru_cache(maxsize=4096)
 def date_words(value: dt.date | str) -> str:
     """1 August 2011."""
     d = _day(value)
     return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
+@lru_cache(maxsize=4096)
 def short_date(value: dt.date | str) -> str:
     """1 Aug 2011."""
     d = _day(value)
     return f"{d.day} {MONTHS[d.month - 1][:3]} {d.year}"
 
 
+@lru_cache(maxsize=4096)
 def financial_year(value: dt.date | str) -> str:
     """The financial year (April to March) containing the day: 2011/12."""
     d = _day(value)
@@ -127,6 +134,7 @@ def quarter_of(value: dt.date | str) -> int:
     return (_day(value).month - 4) % 12 // 3 + 1
 
 
+@lru_cache(maxsize=4096)
 def period_shape(start: dt.date | str, end: dt.date | str) -> str | None:
     """``quarter`` or ``half_year`` when the period is a financial quarter or
     half-year (from the 1st, ending in the right month, about the right length);
@@ -142,6 +150,7 @@ def period_shape(start: dt.date | str, end: dt.date | str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def period_words(start: dt.date | str, end: dt.date | str) -> str:
     """1 April to 30 June 2011 (Q1 2011/12); 1 October 2011 to 31 March 2012
     (H2 2011/12); 20 April to 10 November 2011."""
@@ -156,6 +165,7 @@ def period_words(start: dt.date | str, end: dt.date | str) -> str:
     return f"{first} to {date_words(e)}{label}"
 
 
+@lru_cache(maxsize=4096)
 def kind_words(
     kind: str, start: dt.date | str | None = None, end: dt.date | str | None = None
 ) -> str:
@@ -172,6 +182,7 @@ def role_words(role: str) -> str:
     return ROLE_WORDS.get(role, role)
 
 
+@lru_cache(maxsize=4096)
 def escalation_words(role: str | None, on: dt.date | str | None) -> str:
     """the Director on Monday 15 August 2011; empty when there is no one next."""
     if not role or on is None:
@@ -229,6 +240,16 @@ def message_subject(subject: str, context: Mapping[str, Any]) -> str:
     if not _is_return_message(context):
         return subject
     return subject.format_map(return_message(context))
+
+
+def shown_subject(subject: str, context: Mapping[str, Any]) -> str:
+    """The subject for a list or a notice about a message: as sent, or as
+    stored when it cannot be written (a broken context may be what such a
+    notice reports)."""
+    try:
+        return message_subject(subject, context)
+    except (KeyError, ValueError, TypeError):
+        return subject
 
 
 # ------------------------------------------------------------------ Jinja

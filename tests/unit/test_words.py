@@ -137,3 +137,12 @@ def test_every_jinja_environment_has_the_filters() -> None:
     assert TEMPLATES.env.filters["gbp"](125_050) == render.environment().filters["gbp"](125_050)
     page = TEMPLATES.env.from_string("{{ d | long_date }} {{ d | financial_year }}")
     assert page.render(d="2011-08-01") == "Monday 1 August 2011 2011/12"
+
+
+def test_a_shown_subject_survives_a_broken_context() -> None:
+    stored = "Overdue: {kind} for {grant_ref}"
+    broken = {**STORED, "due_on": "not a date"}
+    with pytest.raises(ValueError):
+        message_subject(stored, broken)
+    assert words.shown_subject(stored, broken) == stored
+    assert words.shown_subject(stored, STORED) == message_subject(stored, STORED)
