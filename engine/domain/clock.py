@@ -49,4 +49,3 @@ def _as_datetime(when: dt.date | dt.datetime) -> dt.datetime:
     if isinstance(when, dt.datetime):
         return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
     return dt.datetime(when.year, when.month, when.day, 9, 0, tzinfo=dt.UTC)
-
