@@ -57,7 +57,6 @@ STATIC = HERE / "static"
 MERMAID = STATIC / "vendor" / "mermaid.min.js"
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 words.install(TEMPLATES.env, gbp=lambda p: "" if p is None else format_pence(p))
-TEMPLATES.env.filters["words"] = lambda s: str(s or "").replace("_", " ")
 TEMPLATES.env.globals["CSRF_FIELD"] = CSRF_FIELD
 
 MAX_RULES_UPLOAD = 256 * 1024

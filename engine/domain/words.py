@@ -17,6 +17,7 @@ function / filter      gives                                 used for
 ``period_words``       1 April to 30 June 2011 (Q1 2011/12)  what a return covers
 ``kind_words``         quarterly efficiency-savings return   a return's kind
 ``role_words``         programme officer                     a person's role
+``code_words``         awaiting decision                     a state (filter ``words``)
 ``gbp``                £1,250.50                             pence (money.format_pence)
 =====================  ===================================  =====================
 
@@ -41,6 +42,7 @@ __all__ = [
     "MONTHS",
     "ROLE_WORDS",
     "WEEKDAYS",
+    "code_words",
     "date_words",
     "days_words",
     "escalation_words",
@@ -190,6 +192,12 @@ def escalation_words(role: str | None, on: dt.date | str | None) -> str:
     return f"{ESCALATED_TO.get(role, role)} on {long_date(on)}"
 
 
+def code_words(code: str | None) -> str:
+    """A state or other code as words: awaiting_decision -> awaiting decision
+    (None -> empty)."""
+    return str(code or "").replace("_", " ")
+
+
 def days_words(n: int) -> str:
     """1 day, 14 days."""
     return f"{n} day" if n == 1 else f"{n} days"
@@ -263,6 +271,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "kind_words": kind_words,
     "role_words": role_words,
     "days_words": days_words,
+    "words": code_words,
     "gbp": format_pence,
 }
 
