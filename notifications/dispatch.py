@@ -47,6 +47,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
+from engine.domain import words
 from engine.domain.clock import Clock, SystemClock
 from engine.domain.errors import NotFound, QuorumError
 from engine.store.db import write_connection
@@ -121,7 +122,7 @@ def build(row: Any, sender: str = SENDER, now: dt.datetime | None = None) -> Ema
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = row.to_addr
-    msg["Subject"] = row.subject
+    msg["Subject"] = words.message_subject(row.subject, row.context)
     msg["Message-ID"] = message_id(row.key, sender)
     msg["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
     msg["X-Quorum-Key"] = row.key
@@ -359,17 +360,18 @@ def _fail(
             .values(status="failed", next_attempt_at=None, last_error=reply[:1000])
         )
         if done.rowcount == 1 and row.template not in NOTICE_TEMPLATES:
+            subject = words.shown_subject(row.subject, row.context)
             for name, email in officers(conn):
                 _queue(
                     conn,
                     key=f"delivery_failed:{row.key}:{email}",
                     to_addr=email,
                     template="delivery_failed",
-                    subject=f"Undeliverable: {row.subject} (to {row.to_addr})",
+                    subject=f"Undeliverable: {subject} (to {row.to_addr})",
                     context={
                         "name": name,
                         "to_addr": row.to_addr,
-                        "subject": row.subject,
+                        "subject": subject,
                         "key": row.key,
                         "template": row.template,
                         "reply": reply,
@@ -402,7 +404,8 @@ def _report_stuck(engine: Engine, clock: Clock) -> int:
     day = now.date().isoformat()
     with write_connection(engine) as conn, conn.begin():
         rows = conn.execute(
-            select(c.key, c.to_addr, c.subject, c.attempts, c.created_at, c.last_error)
+            select(c.key, c.to_addr, c.subject, c.context, c.attempts, c.created_at,
+                   c.last_error)
             .where(stuck_where)
             .order_by(c.id)
             .limit(DELAYED_LISTED)
@@ -411,7 +414,7 @@ def _report_stuck(engine: Engine, clock: Clock) -> int:
             {
                 "key": r.key,
                 "to_addr": r.to_addr,
-                "subject": r.subject,
+                "subject": words.shown_subject(r.subject, r.context or {}),
                 "attempts": r.attempts,
                 "queued_at": _when(r.created_at),
                 "last_error": r.last_error or "",
@@ -527,7 +530,7 @@ def rows(engine: Engine, status: str | None = None, limit: int | None = None) ->
             "key": r.key,
             "to": r.to_addr,
             "template": r.template,
-            "subject": r.subject,
+            "subject": words.shown_subject(r.subject, r.context or {}),
             "status": r.status,
             "attempts": r.attempts,
             "created_at": iso(r.created_at),

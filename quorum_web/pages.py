@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 
 from engine.commands.handlers.accounts import MIN_PASSWORD, tokens
 from engine.commands.service import REGISTRY
+from engine.domain import words
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
@@ -60,8 +61,7 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 MERMAID = STATIC / "vendor" / "mermaid.min.js"
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
-TEMPLATES.env.filters["gbp"] = lambda p: "" if p is None else format_pence(p)
-TEMPLATES.env.filters["words"] = lambda s: str(s or "").replace("_", " ")
+words.install(TEMPLATES.env, gbp=lambda p: "" if p is None else format_pence(p))
 TEMPLATES.env.globals["CSRF_FIELD"] = CSRF_FIELD
 
 MAX_RULES_UPLOAD = 256 * 1024

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from engine.domain.errors import ValidationError
 from engine.domain.money import MoneyError, format_pence, parse_pounds
+from engine.domain.words import financial_year, quarter_of
 from engine.domain.yamlio import load_yaml
 
 __all__ = [
@@ -340,15 +341,16 @@ def period_of(kind: str, day: dt.date) -> Period:
     if kind == "financial_year":
         start = dt.date(day.year if day.month >= 4 else day.year - 1, 4, 1)
         end = dt.date(start.year + 1, 3, 31)
-        return Period(start, end, f"the financial year {start.year}/{(start.year + 1) % 100:02d}")
+        return Period(start, end, f"the financial year {financial_year(start)}")
     if kind == "financial_quarter":
         first = ((day.month - 4) % 12) // 3 * 3 + 4  # 4, 7, 10, 13
         year = day.year if day.month >= 4 else day.year - 1
         start = dt.date(year + (first > 12), (first - 1) % 12 + 1, 1)
         nxt = dt.date(start.year + (start.month == 10), (start.month + 2) % 12 + 1, 1)
-        quarter = (first - 4) // 3 + 1
         return Period(
-            start, nxt - dt.timedelta(days=1), f"quarter {quarter} of {year}/{(year + 1) % 100:02d}"
+            start,
+            nxt - dt.timedelta(days=1),
+            f"quarter {quarter_of(start)} of {financial_year(start)}",
         )
     if kind == "calendar_year":
         return Period(dt.date(day.year, 1, 1), dt.date(day.year, 12, 31), str(day.year))

@@ -92,7 +92,8 @@ FACT_SPECS: dict[str, FactSpec] = {
     "kind": FactSpec(numeric=False, values=tuple(KINDS)),
     "state": FactSpec(numeric=False, values=OUTSTANDING),
 }
-# {placeholders} a subject may use (filled in by SQL, see engine/commands/sweep.py)
+# {placeholders} a subject may use (filled in when the message is rendered:
+# engine/domain/words.py, message_subject)
 SUBJECT_FIELDS: dict[str, str] = {
     "return_ref": "the return's reference",
     "grant_ref": "the grant's reference",

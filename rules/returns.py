@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from engine.domain.errors import ValidationError
+from engine.domain.words import KIND_WORDS
 from engine.domain.yamlio import load_yaml
 from rules.filecheck import CachedFiles, mapping, where
 
@@ -64,13 +65,8 @@ RULES_DIR = Path(__file__).resolve().parent
 DEFAULT_FILE = RULES_DIR / "returns.yaml"
 ENV_FILE = "QUORUM_RETURNS_RULES"
 
-# kind -> what people call it (the return commands accept progress and savings today)
-KINDS: dict[str, str] = {
-    "progress": "progress report",
-    "savings": "efficiency-savings return",
-    "monitoring": "monitoring return",
-    "benefits": "benefits report",
-}
+# kind -> what people call it (the words live in engine/domain/words.py)
+KINDS: dict[str, str] = KIND_WORDS
 EVERY: dict[str, str] = {
     "quarter": "each financial quarter (ending 30 Jun, 30 Sep, 31 Dec, 31 Mar)",
     "half_year": "each financial half-year (ending 30 Sep, 31 Mar)",

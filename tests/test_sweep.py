@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text, update
 from sqlmodel import Session
 
 from engine.domain.errors import ValidationError
+from engine.domain.words import message_subject
 from engine.entry.scheduler import sweep
 from engine.store.models import AuditEvent, Organisation, Outbox, Person, Return
 
@@ -197,10 +198,13 @@ def test_per_programme_and_per_grant_schedules_and_ladders(db_url, tmp_path: Pat
     out = run(D(2011, 11, 8))
     assert out["messages_queued"] == {"escalate-officer": 2}  # both officers
     with engine.connect() as c:
-        subjects = c.execute(
-            select(Outbox.to_addr, Outbox.subject).where(Outbox.key.like("%escalate-officer%"))
-            .order_by(Outbox.to_addr)
+        stored = c.execute(
+            select(Outbox.to_addr, Outbox.subject, Outbox.context)
+            .where(Outbox.key.like("%escalate-officer%")).order_by(Outbox.to_addr)
         ).all()  # fmt: skip
+    # the rung's subject template is stored; its words are written when rendered
+    assert stored[0][1] == "{role}: {kind} {return_ref} is {days_late} days late"
+    subjects = [(to, message_subject(subject, ctx)) for to, subject, ctx in stored]
     assert subjects[0] == (
         OFFICER, "programme officer: six-monthly monitoring return "
         "RET-G-0001-monitoring-2011-09-30 is 8 days late",
@@ -407,8 +411,10 @@ def test_advance_clock_sweeps_each_day_and_refuses_going_back(tmp_path: Path) ->
 
 
 def test_outbox_rows_are_the_same_on_both_databases(db_url) -> None:
-    """The context is JSON built by the database (json_object / json_build_object):
-    the same text and types on SQLite and PostgreSQL, rendered by the real templates."""
+    """The context is JSON built by the database: the same text and types on SQLite
+    and PostgreSQL — data, codes, ISO dates and numbers, no words — and rendered by
+    the real templates, which get the words from engine/domain/words.py."""
+    from engine.domain.words import return_message
     from notifications.render import body
 
     q, engine, clock = money_board(db_url)
@@ -424,7 +430,17 @@ def test_outbox_rows_are_the_same_on_both_databases(db_url) -> None:
         ).all()
     engine.dispose()
     chase = next(r for r in rows if r[0] == f"return:{q1('G-0002', 'savings')}:chase:{MEL}")
-    ctx = chase[3] if isinstance(chase[3], dict) else json.loads(chase[3])
+    stored = chase[3] if isinstance(chase[3], dict) else json.loads(chase[3])
+    assert stored == {
+        "name": "Mel", "role_code": "sponsor", "organisation": "Melton BC",
+        "return_ref": q1("G-0002", "savings"), "grant_ref": "G-0002", "title": "Invest to save",
+        "kind_code": "savings", "period_start": "2011-04-01", "period_end": "2011-06-30",
+        "due_on": "2011-08-01", "days_before": 0, "days_late": 1,
+        "escalation_to": "director", "escalation_on": "2011-08-15",
+        "programme": "P", "email": MEL, "history": [], "figures": [], "rung": "chase",
+        "as_of": "2011-08-02",
+    }  # fmt: skip
+    ctx = return_message(stored)  # as rendered for sending
     assert ctx == {
         "name": "Mel", "role": "sponsor contact", "organisation": "Melton BC",
         "return_ref": q1("G-0002", "savings"), "grant_ref": "G-0002", "title": "Invest to save",
@@ -435,17 +451,19 @@ def test_outbox_rows_are_the_same_on_both_databases(db_url) -> None:
         "period_end": "2011-06-30", "due_on": "2011-08-01", "email": MEL, "history": [],
         "figures": [], "rung": "chase", "as_of": "2011-08-02", "date": "2 Aug 2011",
     }  # fmt: skip
-    assert chase[1] == (
+    assert chase[1] == "Overdue: {kind} for {grant_ref} ({title}) was due on {due_date}"
+    assert message_subject(chase[1], stored) == (
         "Overdue: quarterly efficiency-savings return for G-0002 (Invest to save) was due on "
         "Monday 1 August 2011"
     )
+    assert body(chase[2], stored) == body(chase[2], ctx)
     text_body, _ = body(chase[2], ctx)
     assert "It is 1 day late." in text_body and "the Director on Monday 15 August 2011" in (
         text_body
     )
     up = next(r for r in rows if r[0] == f"return:{q1('G-0001', 'progress')}:escalate-director:"
               f"{DEE}")  # fmt: skip
-    ctx = up[3] if isinstance(up[3], dict) else json.loads(up[3])
+    ctx = return_message(up[3] if isinstance(up[3], dict) else json.loads(up[3]))
     assert ctx["figures"] == [{"label": "Grant awarded", "pence": 10_000_000},
                               {"label": "Paid to date", "pence": 0}]  # fmt: skip
     assert (ctx["days_late"], ctx["role"], ctx["escalation"]) == (
@@ -455,3 +473,45 @@ def test_outbox_rows_are_the_same_on_both_databases(db_url) -> None:
     )
     assert "Grant awarded: £100,000" in body(up[2], ctx)[0]
     assert len(rows) == 3 * 4  # reminder-14, chase, Director (the -3 window was never swept)
+
+
+def test_a_swept_message_is_sent_in_words_though_stored_in_codes(sqlite_url, tmp_path) -> None:
+    """The outbox row holds codes and ISO dates and the rung's subject template;
+    the email the dispatcher sends reads in words (engine/domain/words.py), and the
+    outbox listing shows the subject as sent."""
+    from email import message_from_bytes
+    from email.policy import default
+
+    from engine.read.views import outbox
+    from notifications.channels import FileChannel
+    from notifications.dispatch import dispatch, message_id
+
+    q, engine, clock = money_board(sqlite_url)
+    clock.set(D(2011, 8, 2))
+    sweep(engine, clock=clock)
+    key = f"return:{q1('G-0002', 'savings')}:chase:{MEL}"
+    with engine.connect() as c:
+        subject, context = c.execute(
+            select(Outbox.subject, Outbox.context).where(Outbox.key == key)
+        ).one()
+    stored = json.dumps(context)
+    for words in ("Monday", "August", "quarterly", "Q1", "2011/12", "sponsor contact"):
+        assert words not in stored and words not in subject, words
+    want = (
+        "Overdue: quarterly efficiency-savings return for G-0002 (Invest to save) was due on "
+        "Monday 1 August 2011"
+    )
+    with Session(engine) as s:
+        assert next(m for m in outbox(s) if m["key"] == key)["subject"] == want
+    folder = tmp_path / "mail"
+    assert dispatch(engine, FileChannel(folder), clock).failed == 0
+    sent = {
+        m["X-Quorum-Key"]: m
+        for m in (message_from_bytes(p.read_bytes(), policy=default) for p in folder.iterdir())
+    }
+    msg = sent[key]
+    assert msg["Subject"] == want and msg["Message-ID"] == message_id(key)
+    text_body = msg.get_body(("plain",)).get_content()
+    assert "1 April to 30 June 2011 (Q1 2011/12)" in text_body
+    assert "the Director on Monday 15 August 2011" in text_body
+    engine.dispose()

@@ -24,9 +24,12 @@ as of a day, in ONE transaction (the ``sweep`` command on the command bus):
    ``return:<ref>:<rung>:<email>``: each rung is queued once per return and
    recipient, ever, whoever runs the sweep and however often. The message's
    context is JSON text put together by the database from pieces quoted once:
-   the words about dates once per distinct (kind, period, due date), those about
-   grants once per grant, those about people once per person — the same text on
-   SQLite and PostgreSQL.
+   the codes and ISO dates once per distinct (kind, period, due date), the
+   grant's facts once per grant, the person's once per person — the same text
+   on SQLite and PostgreSQL. No words: the context holds data, codes, ISO
+   dates and numbers, and the subject is the rung's template; the words
+   (Monday 1 August 2011, Q1 2011/12, quarterly progress report, Director) are
+   written when the message is rendered, by engine/domain/words.py.
 4. **One audit event** for the sweep (``SWEEP-<date>``) with the counts per
    kind and per rung, not one per message.
 5. **Expire delegated requests** still awaiting signatures after their expiry
@@ -79,6 +82,7 @@ from engine.commands.handlers.delegation import expire_lapsed
 from engine.commands.registry import command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
+from engine.domain.words import short_date
 from engine.read.repayments import late_instalments
 from engine.store.models import (
     Bid,
@@ -113,7 +117,6 @@ DUE = RETURN.step("fall_due").dest  # the state a return is created in (every ro
 
 OWING = ("active", "closed")  # grant states that owe returns (closed: periods before closing)
 NOT_CHASED = ("cancelled",)  # an approval reversed: its returns are not chased
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def return_ref(grant_ref: str, kind: str, period_end: dt.date) -> str:
@@ -199,31 +202,6 @@ def _iso_date_pg(element: iso_date, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
 
 
-def _date_part(part: str, sqlite_format: str, pg_field: str) -> type:
-    """An SQL function giving one part of a date as an integer."""
-
-    cls = type(part, (FunctionElement,), {"type": Integer(), "inherit_cache": True, "name": part})
-
-    @compiles(cls)
-    def _sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-        d = compiler.process(element.clauses, **kw)
-        return f"CAST(strftime('{sqlite_format}', {d}) AS INTEGER)"
-
-    @compiles(cls, "postgresql")
-    def _pg(element: Any, compiler: Any, **kw: Any) -> str:
-        return (
-            f"CAST(EXTRACT({pg_field} FROM {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-        )
-
-    return cls
-
-
-year_of = _date_part("year_of", "%Y", "YEAR")
-month_of = _date_part("month_of", "%m", "MONTH")
-day_of = _date_part("day_of", "%d", "DAY")
-weekday_of = _date_part("weekday_of", "%w", "DOW")  # 0 = Sunday in both
-
-
 class add_days(FunctionElement):  # noqa: N801
     """A date plus a whole number of days (the number is a constant of ours)."""
 
@@ -244,123 +222,6 @@ def _add_days_pg(element: add_days, compiler: Any, **kw: Any) -> str:
     return f"({d} + {n})"
 
 
-_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
-                "September", "October", "November", "December")  # fmt: skip
-_WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-ROLE_WORDS = {
-    "sponsor": "sponsor contact",
-    "officer": "programme officer",
-    "director": "Director",
-    "chair": "Chair",
-    "vice_chair": "Vice Chair",
-    "finance": "finance officer",
-}
-ESCALATED_TO = {
-    "officer": "the programme team",
-    "director": "the Director",
-    "chair": "the Chair",
-    "vice_chair": "the Vice Chairs",
-    "finance": "the finance team",
-}
-KIND_WORDS = {
-    "progress": "progress report",
-    "savings": "efficiency-savings return",
-    "monitoring": "monitoring return",
-    "benefits": "benefits report",
-}
-
-
-def _num(x: ColumnElement) -> ColumnElement:
-    return cast(x, String)
-
-
-# The words below are worked out from a date's parts (integers selected once, see
-# _due_words), once per distinct date: not per message.
-
-
-@dataclass(frozen=True)
-class _Day:
-    """A date's parts as columns: day of the week (0 = Sunday), day, month, year."""
-
-    weekday: Any
-    day: Any
-    month: Any
-    year: Any
-
-
-def _day_parts(d: ColumnElement, prefix: str, weekday: bool = True) -> list[ColumnElement]:
-    """The columns _day() reads, labelled with ``prefix``."""
-    out = [day_of(d).label(f"{prefix}d"), month_of(d).label(f"{prefix}m"),
-           year_of(d).label(f"{prefix}y")]  # fmt: skip
-    return [weekday_of(d).label(f"{prefix}w"), *out] if weekday else out
-
-
-def _day(c: Any, prefix: str, weekday: bool = True) -> _Day:
-    return _Day(
-        c[f"{prefix}w"] if weekday else None, c[f"{prefix}d"], c[f"{prefix}m"], c[f"{prefix}y"]
-    )
-
-
-def _month_name(month: ColumnElement) -> ColumnElement:
-    return case({_int(i): _text(n) for i, n in enumerate(_MONTH_NAMES, start=1)}, value=month)
-
-
-def _date_words(d: _Day, weekday: bool = True) -> ColumnElement:
-    """Friday 29 July 2011 (or 29 July 2011)."""
-    words = _num(d.day) + _text(" ") + _month_name(d.month) + _text(" ") + _num(d.year)
-    if not weekday:
-        return words
-    name = case({_int(i): _text(n) for i, n in enumerate(_WEEKDAYS)}, value=d.weekday)
-    return name + _text(" ") + words
-
-
-def _two_digits(n: ColumnElement) -> ColumnElement:
-    r = n % _int(100)
-    return case((r < _int(10), _text("0") + _num(r)), else_=_num(r))
-
-
-def _period_shape(start: _Day, end: _Day, span: Any) -> tuple[ColumnElement, ColumnElement]:
-    """Whether a period (``span``: days from start to end) is a financial quarter or
-    half-year."""
-    first = start.day == _int(1)
-    quarter = and_(first, end.month.in_(_ints(3, 6, 9, 12)), span.between(_int(88), _int(92)))
-    half = and_(first, end.month.in_(_ints(3, 9)), span.between(_int(180), _int(183)))
-    return quarter, half
-
-
-def _period_words(start: _Day, end: _Day, span: Any) -> ColumnElement:
-    """1 April to 30 June 2011 (Q1 2011/12); 1 October 2011 to 31 March 2012 (H2 2011/12)."""
-    em = end.month
-    fy_start = case((em >= _int(4), end.year), else_=end.year - _int(1))
-    fy = _num(fy_start) + _text("/") + _two_digits(fy_start + _int(1))
-    quarter, half = _period_shape(start, end, span)
-    q = case(
-        {_int(6): _text("1"), _int(9): _text("2"), _int(12): _text("3")}, value=em, else_=_text("4")
-    )
-    label = case(
-        (quarter, _text(" (Q") + q + _text(" ") + fy + _text(")")),
-        (half, _text(" (H") + case((em == _int(9), _text("1")), else_=_text("2")) + _text(" ") + fy
-         + _text(")")),
-        else_=_text(""),
-    )  # fmt: skip
-    return (
-        _num(start.day)
-        + _text(" ")
-        + _month_name(start.month)
-        + case((start.year != end.year, _text(" ") + _num(start.year)), else_=_text(""))
-        + _text(" to ")
-        + _date_words(end, weekday=False)
-        + label
-    )
-
-
-def _kind_words(kind: ColumnElement, start: _Day, end: _Day, span: Any) -> ColumnElement:
-    """quarterly efficiency-savings return, six-monthly monitoring return, benefits report."""
-    quarter, half = _period_shape(start, end, span)
-    often = case((quarter, _text("quarterly ")), (half, _text("six-monthly ")), else_=_text(""))
-    return often + case({k: _text(w) for k, w in KIND_WORDS.items()}, value=kind, else_=kind)
-
-
 def _text(value: str) -> ColumnElement:
     """A string constant, written into the statement as a literal: PostgreSQL knows
     its type (it cannot guess a bare parameter's), and the large cached statements
@@ -374,18 +235,14 @@ def _int(value: int) -> ColumnElement:
     return literal_column(str(int(value)), Integer)
 
 
-def _ints(*values: int) -> list[ColumnElement]:
-    return [_int(v) for v in values]
+def _num(x: ColumnElement) -> ColumnElement:
+    return cast(x, String)
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING, for the connection's dialect."""
     mod = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
     return mod.insert(table)
-
-
-def _long(day: dt.date) -> str:
-    return f"{day.day} {day:%b %Y}"
 
 
 # ------------------------------------------------------------------ cached statements
@@ -826,11 +683,11 @@ def _queue_statement(
     the people the rung names (``p``, MATERIALIZED: a handful of rows), the
     pairs already queued dropped (``x``: one probe of the outbox key's index
     each, MATERIALIZED: only new pairs go on), and only then the titles and
-    names joined for the new messages: what a message says is worked out once per
-    distinct value, not once per message — the words about dates (kind, period,
-    due date, days late or before, next escalation) once per distinct (kind,
-    period, due date) among the new pairs (``d``: a handful of rows, however
-    many messages), those about grants once per grant (``g``), names and
+    names joined for the new messages: what a message records is worked out once
+    per distinct value, not once per message — the kind's code, the ISO dates
+    and the next escalation once per distinct (kind, period, due date) among the
+    new pairs (``d``: a handful of rows, however many messages), the grant's
+    facts once per grant (``g``), names and
     addresses once per person (``p``) — and each context is JSON text put
     together from those pieces, quoted once. On SQLite, LEFT JOINs (with
     filters a planner cannot read as "not null") keep the planner to the order
@@ -923,11 +780,11 @@ def _queue_statement(
         pairs = pair(people, true(), p)
     fresh = pairs.cte("x").prefix_with("MATERIALIZED")
     x = fresh.c
-    words = _due_words(x, escalation)
+    words = _due_dates(x, escalation)
     w = words.c
-    grants = _grant_words(x, who)
+    grants = _grant_facts(x, who)
     g = grants.c
-    context, values = _context(rung, who, x, w, g)
+    context = _context(who, x, w, g)
     # LEFT JOINs to d and g on PostgreSQL too: it cannot size an equality on
     # columns of two CTEs, would take the join for a single row and then choose a
     # lookup per message for every later step; a LEFT JOIN keeps at least the rows
@@ -938,7 +795,7 @@ def _queue_statement(
             _text("email"),
             x.email,
             _text(rung.template),
-            _subject(rung, values),
+            _text(rung.subject),  # filled in when rendered: words.message_subject
             context,
             bindparam("now", type_=OUT.c.created_at.type),
             _text("queued"),
@@ -957,84 +814,50 @@ def _queue_statement(
     return RawStatement(mod.insert(OUT).from_select(cols, sel).on_conflict_do_nothing())
 
 
-def _due_words(x: Any, escalation: tuple[str, int] | None) -> Any:
+def _due_dates(x: Any, escalation: tuple[str, int] | None) -> Any:
     """``d``: per distinct (kind, period start, period end, due date) among the new
-    pairs ``x``, the words and numbers a message says about them — and the same as
-    two pieces of JSON text, ready to be put into each context. Worked out in three
-    steps (the dates' parts, the words, the JSON) so that each expression is written
-    once. Parameter: as_of."""
-    keys = select(x.kind, x.ps, x.pe, x.due).distinct().subquery("k")
+    pairs ``x``, what a message records about them — the kind's code, the ISO
+    dates, the days before or after the due date (parameter: as_of) and, when
+    the ladder has a later rung, who it goes to next and on what day — as one
+    piece of JSON text, ready to be put into each context. No words: those are
+    worked out from these when the message is rendered (engine/domain/words.py,
+    ``return_message``)."""
+    found = select(x.kind, x.ps, x.pe, x.due).distinct().subquery("k0")
+    keys = select(
+        *found.c, days_between(bindparam("as_of", type_=Date), found.c.due).label("days")
+    ).subquery("k")
     k = keys.c
-    parts = [
-        *_day_parts(k.ps, "s", weekday=False),
-        *_day_parts(k.pe, "e", weekday=False),
-        *_day_parts(k.due, "d"),
-        days_between(k.pe, k.ps).label("span"),
-        days_between(bindparam("as_of", type_=Date), k.due).label("days"),
-        iso_date(k.ps).label("ps_iso"),
-        iso_date(k.pe).label("pe_iso"),
-        iso_date(k.due).label("due_iso"),
-    ]
-    if escalation is not None:
-        parts += _day_parts(add_days(k.due, literal_column(str(int(escalation[1])))), "n")
-    dp = select(k.kind, k.ps, k.pe, k.due, *parts).select_from(keys).subquery("dp")
-    c = dp.c
-    start, end = _day(c, "s", weekday=False), _day(c, "e", weekday=False)
     if escalation is None:
-        next_up: ColumnElement = _text("")
+        nxt: list[str | ColumnElement] = [',"escalation_to":null,"escalation_on":null']
     else:
-        next_up = _text(f"{escalation[0]} on ") + _date_words(_day(c, "n"))
-    dw = select(
-        c.kind, c.ps, c.pe, c.due, c.ps_iso, c.pe_iso, c.due_iso,
-        _kind_words(c.kind, start, end, c.span).label("kind_w"),
-        _period_words(start, end, c.span).label("period_w"),
-        _date_words(_day(c, "d")).label("due_w"),
-        case((c.days < _int(0), -c.days), else_=_int(0)).label("days_before"),
-        case((c.days > _int(0), c.days), else_=_int(0)).label("days_late"),
-        next_up.label("escalation"),
-    ).subquery("dw")  # fmt: skip
-    w = dw.c
+        whom, after = escalation
+        nxt = [
+            f',"escalation_to":{json.dumps(whom)},"escalation_on":',
+            json_text(iso_date(add_days(k.due, _int(after)))),
+        ]
     return (
         select(
-            w.kind,
-            w.ps,
-            w.pe,
-            w.due,
-            w.kind_w,
-            w.period_w,
-            w.due_w,
-            w.days_before,
-            w.days_late,
-            w.escalation,
-            w.ps_iso,
-            w.pe_iso,
-            w.due_iso,
-            _json_concat(
-                ',"kind":',
-                json_text(w.kind_w),
-                ',"period":',
-                json_text(w.period_w),
-                ',"due_date":',
-                json_text(w.due_w),
-                ',"days_before":',
-                _num(w.days_before),
-                ',"days_late":',
-                _num(w.days_late),
-                ',"escalation":',
-                json_text(w.escalation),
-            ).label("dates_json"),
+            k.kind,
+            k.ps,
+            k.pe,
+            k.due,
             _json_concat(
                 ',"kind_code":',
-                json_text(w.kind),
+                json_text(k.kind),
                 ',"period_start":',
-                json_text(w.ps_iso),
+                json_text(iso_date(k.ps)),
                 ',"period_end":',
-                json_text(w.pe_iso),
+                json_text(iso_date(k.pe)),
                 ',"due_on":',
-                json_text(w.due_iso),
-            ).label("iso_json"),
+                json_text(iso_date(k.due)),
+                ',"days_before":',
+                _num(case((k.days < _int(0), -k.days), else_=_int(0))),
+                ',"days_late":',
+                _num(case((k.days > _int(0), k.days), else_=_int(0))),
+                *nxt,
+            ).label("dates_json"),
         )
-        .select_from(dw)
+        .select_from(keys)
         .cte("d")
         .prefix_with("MATERIALIZED")
     )
@@ -1057,10 +880,10 @@ def _json_concat(*parts: str | ColumnElement) -> ColumnElement:
     return out
 
 
-def _grant_words(x: Any, who: str) -> Any:
-    """``g``: per distinct grant among the new pairs ``x``, what a message says
+def _grant_facts(x: Any, who: str) -> Any:
+    """``g``: per distinct grant among the new pairs ``x``, what a message records
     about it (its ref, title, accountable body, programme; for those escalated to,
-    the money at stake), plain for subjects and quoted as JSON for contexts."""
+    the money at stake), quoted as JSON for contexts."""
     keys = select(x.gid).distinct().subquery("gk")
     if who == "sponsor":
         figures: ColumnElement = _text("[]")
@@ -1080,10 +903,6 @@ def _grant_words(x: Any, who: str) -> Any:
     return (
         select(
             keys.c.gid,
-            G.c.ref.label("grant_ref"),
-            BID.c.title,
-            ORG.c.name.label("organisation"),
-            PROG.c.name.label("programme"),
             _json_concat(',"organisation":', json_text(ORG.c.name)).label("org_json"),
             _json_concat(
                 ',"grant_ref":', json_text(G.c.ref), ',"title":', json_text(BID.c.title)
@@ -1103,58 +922,37 @@ def _grant_words(x: Any, who: str) -> Any:
     )
 
 
-def _context(
-    rung: Rung, who: str, x: Any, w: Any, g: Any
-) -> tuple[ColumnElement, dict[str, ColumnElement]]:
-    """The message's context (JSON text put together by the database from pieces
-    already quoted: per date in ``d``, per grant in ``g``, per person in ``x``) and
-    the values a subject may use. The keys the templates read (notifications/
-    templates/return_*.txt): name, role, organisation, return_ref, grant_ref,
-    title, kind, period, due_date, days_before, days_late, escalation, history,
-    figures. Parameter: ctx_tail (the keys the same in every message of the
-    sweep: rung, as_of and date, and the closing brace)."""
-    values: dict[str, ColumnElement] = {
-        "name": x.name,
-        "role": _text(ROLE_WORDS[who]),
-        "organisation": g.organisation,
-        "return_ref": x.ref,
-        "grant_ref": g.grant_ref,
-        "title": g.title,
-        "kind": w.kind_w,
-        "period": w.period_w,
-        "due_date": w.due_w,
-        "days_before": w.days_before,
-        "days_late": w.days_late,
-        "escalation": w.escalation,
-        "programme": g.programme,
-        "kind_code": x.kind,
-        "period_start": w.ps_iso,
-        "period_end": w.pe_iso,
-        "due_on": w.due_iso,
-        "email": x.email,
-    }
-    role = json.dumps(ROLE_WORDS[who], ensure_ascii=False)
-    context = _json_concat(
-        '{"name":', x.jname, f',"role":{role}', g.org_json,
-        ',"return_ref":', json_text(x.ref), g.grant_json, w.dates_json,
-        g.programme_json, w.iso_json, ',"email":', x.jemail,
-        ',"history":[],"figures":', g.figures_json,  # history: see docs/returns.md
-        cast(bindparam("ctx_tail", type_=String), String),
+def _context(who: str, x: Any, w: Any, g: Any) -> ColumnElement:
+    """The message's context: JSON text put together by the database from pieces
+    already quoted (per date in ``d``, per grant in ``g``, per person in ``x``).
+    Data and codes only — names, refs, title, ISO dates, the kind and role codes,
+    figures in pence; the words the templates read (kind, period, due_date, role,
+    escalation, date) and the day counts are added when the message is rendered
+    (engine/domain/words.py, ``return_message``; docs/notifications.md).
+    Parameter: ctx_tail (the keys the same in every message of the sweep: rung
+    and as_of, and the closing brace)."""
+    return as_json(
+        _json_concat(
+            '{"name":', x.jname, f',"role_code":{json.dumps(who)}', g.org_json,
+            ',"return_ref":', json_text(x.ref), g.grant_json, w.dates_json,
+            g.programme_json, ',"email":', x.jemail,
+            ',"history":[],"figures":', g.figures_json,  # history: see docs/returns.md
+            cast(bindparam("ctx_tail", type_=String), String),
+        )
     )  # fmt: skip
-    return as_json(context), values
 
 
 def _context_tail(rung: Rung, as_of: dt.date) -> str:
     """The end of every context the rung queues in a sweep: the keys that are the
     same in each, as JSON text (as the database writes it: no spaces, non-ASCII
     as is), and the closing brace."""
-    tail = {"rung": rung.name, "as_of": as_of.isoformat(), "date": _long(as_of)}
+    tail = {"rung": rung.name, "as_of": as_of.isoformat()}
     return "," + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:]
 
 
 def _next_escalation(ladder: Ladder, rung: Rung) -> tuple[str, int] | None:
-    """Who a return goes to next after ``rung``, and how many days after its due
-    date: the first later rung naming someone other than the sponsor."""
+    """Who (the role) a return goes to next after ``rung``, and how many days after
+    its due date: the first later rung naming someone other than the sponsor."""
     later = sorted(
         (r for r in ladder.rungs if r.from_day > rung.from_day and set(r.to) - {"sponsor"}),
         key=lambda r: r.from_day,
@@ -1162,8 +960,7 @@ def _next_escalation(ladder: Ladder, rung: Rung) -> tuple[str, int] | None:
     if not later:
         return None
     nxt = later[0]
-    whom = next(w for w in nxt.to if w != "sponsor")
-    return ESCALATED_TO[whom], nxt.from_day
+    return next(w for w in nxt.to if w != "sponsor"), nxt.from_day
 
 
 def _queue(
@@ -1258,18 +1055,6 @@ def _bodies_without_contacts(conn: Connection, *, with_email: bool) -> list[int]
     )
 
 
-def _subject(rung: Rung, values: dict[str, ColumnElement]) -> ColumnElement:
-    out: ColumnElement | None = None
-    for text, fld in rung.subject_parts():
-        for piece in (
-            _text(text) if text else None,
-            cast(values[fld], String) if fld else None,
-        ):
-            if piece is not None:
-                out = piece if out is None else out + piece
-    return out if out is not None else _text("")
-
-
 # ------------------------------------------------------------------ the sweep
 
 
@@ -1348,7 +1133,7 @@ def sweep_command(uow: UnitOfWork, args: Args) -> dict:
         f"SWEEP-{as_of.isoformat()}",
         {},
         summary,
-        f"sweep as of {_long(as_of)}: {created} return(s) created, {queued} message(s) queued",
+        f"sweep as of {short_date(as_of)}: {created} return(s) created, {queued} message(s) queued",
     )
     return {
         **summary,

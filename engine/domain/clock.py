@@ -49,9 +49,3 @@ def _as_datetime(when: dt.date | dt.datetime) -> dt.datetime:
     if isinstance(when, dt.datetime):
         return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
     return dt.datetime(when.year, when.month, when.day, 9, 0, tzinfo=dt.UTC)
-
-
-def financial_year(day: dt.date) -> str:
-    """The financial year (April to March) containing ``day``, as '2011/12'."""
-    start = day.year if day.month >= 4 else day.year - 1
-    return f"{start}/{(start + 1) % 100:02d}"

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from engine.domain.errors import NotFound
+from engine.domain.words import date_words
 from engine.store.models import (
     Bid,
     DelegatedDecision,
@@ -68,10 +69,6 @@ def unreported_delegated(conn: Connection, programme_id: int) -> list[str]:
 
 def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
-
-
-def _long_date(day: dt.date) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
@@ -188,9 +185,9 @@ def delegated_report(conn: Connection, meeting_ref: str) -> dict:
     if start is None and items:
         start = dt.date.fromisoformat(items[0]["decided_on"])
     label = (
-        f"{_long_date(start)} to {_long_date(m.held_on)}"
+        f"{date_words(start)} to {date_words(m.held_on)}"
         if start
-        else f"up to {_long_date(m.held_on)}"
+        else f"up to {date_words(m.held_on)}"
     )
     approved = [d for d in items if d["state"] in APPROVED]
     declined = [d for d in items if d["state"] == "declined"]
@@ -202,7 +199,7 @@ def delegated_report(conn: Connection, meeting_ref: str) -> dict:
             "ref": m.ref,
             "title": m.title,
             "date": m.held_on.isoformat(),
-            "long_date": _long_date(m.held_on),
+            "long_date": date_words(m.held_on),
         },
         "period": {
             "from": start.isoformat() if start else None,

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.domain.errors import NotFound
+from engine.domain.words import shown_subject
 from engine.read import money as views_money
 from engine.store import audit
 from engine.store.ledger import ledger
@@ -198,7 +199,7 @@ def outbox(session: Session) -> list[dict]:
             "key": m.key,
             "to": m.to_addr,
             "template": m.template,
-            "subject": m.subject,
+            "subject": shown_subject(m.subject, m.context or {}),
             "status": m.status,
             "attempts": m.attempts,
             "created_at": m.created_at.isoformat() if m.created_at else None,

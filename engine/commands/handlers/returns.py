@@ -24,6 +24,7 @@ from engine.commands.registry import command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
+from engine.domain.words import short_date as long_date  # 31 Mar 2012
 from engine.store.models import Grant, Return
 from engine.store.refs import next_ref
 from rules.returns import calendar, due_date
@@ -46,11 +47,6 @@ DAYS_TO_RETURN = 30  # default: a return is due 30 days after its quarter ends
 
 
 # ---------------------------------------------------------------- shared helpers
-
-
-def long_date(day: dt.date) -> str:
-    """31 Mar 2012"""
-    return f"{day.day} {day:%b %Y}"
 
 
 def load_grant(uow: UnitOfWork, ref: str, field: str = "grant") -> Any:
