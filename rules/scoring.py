@@ -28,7 +28,7 @@ from engine.domain.errors import ValidationError
 from engine.domain.money import format_pence
 from engine.domain.savings import ParsedSavings, SavingsBasis, parse_savings
 from engine.domain.yamlio import load_yaml
-from rules import durable_adapter
+from rules import durable_adapter, loader
 from rules.conditions import (
     FALSE,
     MAX_GROUPS,
@@ -43,6 +43,7 @@ from rules.conditions import (
     to_durable,
     to_python,
 )
+from rules.loader import Keys
 
 __all__ = [
     "FACTS",
@@ -131,11 +132,49 @@ _RESERVED = frozenset(
     {"all", "any", "total", "max_total", "all_full", "missing", "points", "max_points",
      "id", "sid", "otherwise", "recommend", "q_"}
 )  # fmt: skip
-_TOP_KEYS = ("name", "version", "title", "source", "description", "criteria",
-             "recommendations", "tie_break")  # fmt: skip
-_CRITERION_KEYS = ("id", "question", "weight", "outcomes")
-_OUTCOME_KEYS = ("when", "otherwise", "points", "reason")
-_RECOMMEND_KEYS = ("when", "otherwise", "recommend", "reason")
+
+
+# ------------------------------------------------------------------ the file's model
+
+
+class RuleSetFile(Keys):
+    """The top level of a scoring rule set (docs/rules.md)."""
+
+    name: Any = None
+    version: Any = None
+    title: Any = None
+    source: Any = None
+    description: Any = None
+    criteria: Any = None
+    recommendations: Any = None
+    tie_break: Any = None
+
+
+class CriterionModel(Keys):
+    """One entry of ``criteria``."""
+
+    id: Any = None
+    question: Any = None
+    weight: Any = None
+    outcomes: Any = None
+
+
+class OutcomeModel(Keys):
+    """One entry of a criterion's ``outcomes``."""
+
+    when: Any = None
+    otherwise: Any = None
+    points: Any = None
+    reason: Any = None
+
+
+class RecommendationModel(Keys):
+    """One entry of ``recommendations``."""
+
+    when: Any = None
+    otherwise: Any = None
+    recommend: Any = None
+    reason: Any = None
 
 
 class RuleFileError(ValidationError):
@@ -844,33 +883,26 @@ def _savings_note(parsed: ParsedSavings) -> str:
 
 # ------------------------------------------------------------------ loading
 
-_cache: dict[tuple[str, str], RuleSet] = {}
-_cache_lock = threading.Lock()
+def _build(text: str, source: str, path: Path | None, sha256: str) -> RuleSet:
+    return _Parser(source).parse(text, path, sha256)
+
+
+FORMAT: loader.Format[RuleSet] = loader.Format(kind="scoring", build=_build, error=RuleFileError)
 
 
 def load_rule_set(name_or_path: str | Path) -> RuleSet:
     """A rule set by name (rules/scoring/<name>.yaml) or path, validated and compiled.
 
-    Cached by (resolved path, sha256 of the content): editing the file gives a
-    new RuleSet on the next call."""
-    path = _resolve(name_or_path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RuleFileError(path.name, "", f"cannot be read: {exc.strerror}") from None
-    sha = hashlib.sha256(data).hexdigest()
-    key = (str(path), sha)
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RuleFileError(path.name, "", f"is not UTF-8 text ({exc.reason})") from None
-    rs = parse_rule_set(text, source=path.name, path=path, sha256=sha)
-    with _cache_lock:
-        return _cache.setdefault(key, rs)
+    Cached (rules.loader) by resolved path and the sha256 of the content: editing
+    the file gives a new RuleSet on the next call."""
+    return loader.load(FORMAT, _resolve(name_or_path))
+
+
+def rule_set_from_text(text: str, source: str) -> RuleSet:
+    """A rule set from text that is not a file (a what-if upload): validated and
+    compiled, never cached nor registered with durable_rules (see
+    :meth:`RuleSet.score_python` and rules/durable_adapter.py)."""
+    return loader.parse(FORMAT, text, source)
 
 
 def available() -> list[str]:
@@ -921,7 +953,7 @@ class _Parser:
             raise self.fail(where, f"is not valid YAML: {problem}") from None
         if not isinstance(doc, dict):
             raise self.fail("", "must be a YAML mapping with name, version, criteria, ...")
-        self.keys(doc, "top level", _TOP_KEYS)
+        self.keys(doc, "top level", RuleSetFile)
         name = self.text(doc, "name", "", required=True)
         if not _NAME_RE.fullmatch(name):
             raise self.fail("name", f"{name!r}: use letters, digits, '.', '_' and '-'")
@@ -959,10 +991,10 @@ class _Parser:
 
     # -- pieces
 
-    def keys(self, mapping: Mapping, where: str, allowed: Sequence[str]) -> None:
-        for key in mapping:
-            if key not in allowed:
-                raise self.fail(where, f"unknown key {key!r}; keys are: {', '.join(allowed)}")
+    def keys(self, mapping: Mapping, where: str, model: type[Keys]) -> None:
+        loader.check(
+            model, mapping, source=self.source, at=where, error=RuleFileError, wording="scoring"
+        )
 
     def text(self, mapping: Mapping, key: str, where: str, *, required: bool) -> str:
         at = f"{where}.{key}" if where else key
@@ -1043,7 +1075,7 @@ class _Parser:
         out = []
         for i, item in enumerate(self.items(raw, "criteria", example)):
             where = f"criteria[{i}]"
-            self.keys(item, where, _CRITERION_KEYS)
+            self.keys(item, where, CriterionModel)
             cid = self.text(item, "id", where, required=True)
             if not _ID_RE.fullmatch(cid):
                 raise self.fail(f"{where}.id", f"{cid!r}: use lower-case letters, digits and _")
@@ -1059,7 +1091,7 @@ class _Parser:
             parsed = []
             for k, o in enumerate(raw_outcomes):
                 at = f"{where}.outcomes[{k}]"
-                self.keys(o, at, _OUTCOME_KEYS)
+                self.keys(o, at, OutcomeModel)
                 whens.append(self.condition(o, at, facts, last=k == len(raw_outcomes) - 1))
                 if "points" not in o:
                     raise self.fail(f"{at}.points", "missing")
@@ -1097,7 +1129,7 @@ class _Parser:
         parsed = []
         for k, item in enumerate(entries):
             where = f"recommendations[{k}]"
-            self.keys(item, where, _RECOMMEND_KEYS)
+            self.keys(item, where, RecommendationModel)
             whens.append(self.condition(item, where, facts, last=k == len(entries) - 1))
             recommend = item.get("recommend")
             if recommend not in RECOMMENDATIONS:
