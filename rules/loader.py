@@ -40,6 +40,7 @@ __all__ = [
     "load",
     "load_text",
     "parse",
+    "parse_file",
     "shown",
     "where",
 ]
@@ -194,24 +195,38 @@ class _Cache:
 _cache = _Cache(MAX_ENTRIES)
 
 
-def load(fmt: Format[T], path: Path) -> T:
-    """The rules in the file at ``path`` (resolved by the format's module), built
-    once per content and kept in the bounded cache."""
+def _read(fmt: Format[Any], path: Path) -> tuple[bytes, str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise fmt.unreadable(fmt, path, exc) from None
-    sha = hashlib.sha256(data).hexdigest()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _decode(fmt: Format[Any], data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fmt.error(source, "", f"is not UTF-8 text ({exc.reason})") from None
+
+
+def load(fmt: Format[T], path: Path) -> T:
+    """The rules in the file at ``path`` (resolved by the format's module), built
+    once per content and kept in the bounded cache."""
+    data, sha = _read(fmt, path)
     key = (fmt.kind, str(path.resolve()), sha)
     found = _cache.get(key)
     if found is not None:
         return found
     source = fmt.source(path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise fmt.error(source, "", f"is not UTF-8 text ({exc.reason})") from None
-    return _cache.put(key, fmt.build(text, source, path.resolve(), sha))
+    return _cache.put(key, fmt.build(_decode(fmt, data, source), source, path.resolve(), sha))
+
+
+def parse_file(fmt: Format[T], path: Path) -> T:
+    """The rules in a file read once for a preview (what-if): built, never cached."""
+    data, sha = _read(fmt, path)
+    source = fmt.source(path)
+    return fmt.build(_decode(fmt, data, source), source, path.resolve(), sha)
 
 
 def load_text(fmt: Format[T], text: str, source: str) -> T:

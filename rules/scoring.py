@@ -279,6 +279,7 @@ class RuleSet:
         criteria: tuple[Criterion, ...],
         recommendations: tuple[Recommendation, ...],
         tie_break: tuple[tuple[str, str], ...],
+        transient: bool = False,
     ) -> None:
         self.name = name
         self.version = version
@@ -329,6 +330,9 @@ class RuleSet:
         summary = _summary_values(criteria, [c.outcomes[0] for c in criteria], 0, 0, [])
         self._rec_plans = {r.rule: _RecPlan(r, frozenset(summary)) for r in recommendations}
         self._rec_summary = tuple(k for k in self._rec_fields if k in summary)
+        # A transient rule set (a what-if upload) is never registered with
+        # durable_rules: score() evaluates it in plain Python (see rules/durable_adapter.py)
+        self.transient = transient
         self._registered = False
         self._register_lock = threading.Lock()
 
@@ -355,6 +359,11 @@ class RuleSet:
     def _ensure_registered(self) -> None:
         if self._registered:
             return
+        if self.transient:
+            raise durable_adapter.DurableRulesError(
+                f"{self.source}: a what-if rule set is evaluated in plain Python and never "
+                "registered with durable_rules (registered rulesets are never freed)"
+            )
         with self._register_lock:
             if not self._registered:
                 for name, rules in self.durable_definitions().items():
@@ -364,7 +373,10 @@ class RuleSet:
     # -- scoring
 
     def score(self, facts: Sequence[dict]) -> list[BidScore]:
-        """Score bids' facts through durable_rules (the product path)."""
+        """Score bids' facts through durable_rules (the product path); a transient
+        rule set (what-if) through :meth:`score_python`, which gives the same results."""
+        if self.transient:
+            return self.score_python(facts)
         self._check_facts(facts)
         self._ensure_registered()
         crit_name, rec_name = self.durable_names
@@ -887,7 +899,15 @@ def _build(text: str, source: str, path: Path | None, sha256: str) -> RuleSet:
     return _Parser(source).parse(text, path, sha256)
 
 
+def _build_transient(text: str, source: str, path: Path | None, sha256: str) -> RuleSet:
+    return _Parser(source).parse(text, path, sha256, transient=True)
+
+
 FORMAT: loader.Format[RuleSet] = loader.Format(kind="scoring", build=_build, error=RuleFileError)
+# what-if: the same format, built as a transient rule set (scored in plain Python)
+WHATIF: loader.Format[RuleSet] = loader.Format(
+    kind="scoring", build=_build_transient, error=RuleFileError
+)
 
 
 def load_rule_set(name_or_path: str | Path) -> RuleSet:
@@ -900,9 +920,26 @@ def load_rule_set(name_or_path: str | Path) -> RuleSet:
 
 def rule_set_from_text(text: str, source: str) -> RuleSet:
     """A rule set from text that is not a file (a what-if upload): validated and
-    compiled, never cached nor registered with durable_rules (see
-    :meth:`RuleSet.score_python` and rules/durable_adapter.py)."""
-    return loader.parse(FORMAT, text, source)
+    compiled as a *transient* rule set, never cached nor registered with
+    durable_rules (its :meth:`RuleSet.score` is :meth:`RuleSet.score_python`; why:
+    rules/durable_adapter.py, "Rulesets are never unregistered")."""
+    return loader.parse(WHATIF, text, source)
+
+
+def whatif_rule_set(name_or_path: str | Path | RuleSet) -> RuleSet:
+    """The rule set a what-if compares against: one already built (an upload, see
+    :func:`rule_set_from_text`), a shipped one by name (loaded and cached like any
+    rule set in use), or a file by path read once as a transient rule set, like
+    an upload (an edited file is a new rule set each time, so none is kept)."""
+    if isinstance(name_or_path, RuleSet):
+        return name_or_path
+    if isinstance(name_or_path, str) and not _is_path(name_or_path.strip()):
+        return load_rule_set(name_or_path)
+    return loader.parse_file(WHATIF, _resolve(name_or_path))
+
+
+def _is_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.endswith((".yaml", ".yml"))
 
 
 def available() -> list[str]:
@@ -916,7 +953,7 @@ def _resolve(name_or_path: str | Path) -> Path:
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise RuleFileError("rules", "", f"{name_or_path!r} is not a rule set name or path")
     text = name_or_path.strip()
-    if "/" in text or "\\" in text or text.endswith((".yaml", ".yml")):
+    if _is_path(text):
         return Path(text).resolve()
     if not _NAME_RE.fullmatch(text):
         raise RuleFileError(text, "", "is not a rule set name (letters, digits, '.', '_', '-')")
@@ -943,7 +980,9 @@ class _Parser:
     def fail(self, where: str, message: str) -> RuleFileError:
         return RuleFileError(self.source, where, message)
 
-    def parse(self, text: str, path: Path | None, sha256: str) -> RuleSet:
+    def parse(
+        self, text: str, path: Path | None, sha256: str, *, transient: bool = False
+    ) -> RuleSet:
         try:
             doc = load_yaml(text)
         except Exception as exc:  # yaml.YAMLError and its marks
@@ -987,6 +1026,7 @@ class _Parser:
             criteria=criteria,
             recommendations=recommendations,
             tie_break=tie_break,
+            transient=transient,
         )
 
     # -- pieces

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -36,6 +36,9 @@ from engine.store.models import (
     RuleSetVersion,
     Score,
 )
+
+if TYPE_CHECKING:
+    from rules.scoring import RuleSet
 
 
 def bids(
@@ -414,13 +417,14 @@ def actions(session: Session | Connection) -> list[dict]:
     ]
 
 
-def round_whatif(session: Session | Connection, round_ref: str, other_rules: str) -> dict:
-    """How ranks and recommendations would change under another rule set.
-    Reads only: nothing is written."""
-    from rules.scoring import bid_facts, load_rule_set
+def round_whatif(session: Session | Connection, round_ref: str, other_rules: str | RuleSet) -> dict:
+    """How ranks and recommendations would change under another rule set (a
+    shipped one by name, a file by path, or one parsed from an upload).
+    Reads only: nothing is written, and a file or upload is not kept."""
+    from rules.scoring import bid_facts, whatif_rule_set
 
     now = round_ranking(session, round_ref)
-    other = load_rule_set(other_rules)
+    other = whatif_rule_set(other_rules)
     rows = {r["ref"]: r for r in bids(session) if r["round"] == round_ref}
     refs = [b["ref"] for b in now["bids"]]
     facts = [bid_facts(dict(rows[ref]["_facts"], partner_count=len(rows[ref]["partners"])))
