@@ -17,8 +17,9 @@ from webkit import closed_second_round, csrf_of, set_passwords, sign_in
 
 from quorum_web.app import create_app
 from rules import durable_adapter, loader
+from rules.reminders import RemindersError, parse_ladder_rules
 from rules.returns import DEFAULT_FILE as RETURNS_FILE
-from rules.returns import load_return_rules
+from rules.returns import ReturnRulesError, load_return_rules, parse_return_rules
 from rules.scoring import (
     RULES_DIR,
     SAMPLE_FACTS,
@@ -145,3 +146,39 @@ def test_whatif_uploads_on_the_round_page_leave_nothing_behind(
         files={"file": ("bad.yaml", b"\xff\xfe", "application/x-yaml")},
     )
     assert bad.status_code == 400 and "bad.yaml is not UTF-8 text" in bad.text
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "message"),
+    [
+        (
+            "returns",
+            'name: r\nversion: "1"\ndefault:\n  returns:\n    - {kind: progress, every: quarter}\n',
+            "r.yaml: default.returns[0].due_days: is required",
+        ),
+        (
+            "returns",
+            'name: r\nversion: "1"\ndefault:\n  returns: [{kind: progress}]\n  frm: 2011-06-30\n',
+            "r.yaml: default.frm: unknown key 'frm'; allowed here: returns, move, from",
+        ),
+        (
+            "reminders",
+            'name: r\nversion: "1"\ndefault:\n  ladder:\n    - {rung: chase, template: t, '
+            "from: 1}\n",
+            "r.yaml: default.ladder[0].to: is required",
+        ),
+        (
+            "reminders",
+            'name: r\nversion: "1"\ndefault:\n  ladder: []\n  rungs: []\n',
+            "r.yaml: default.rungs: unknown key 'rungs'; allowed here: ladder",
+        ),
+    ],
+)
+def test_the_models_errors_keep_the_formats_wording(parse, text, message) -> None:
+    fn, error = {
+        "returns": (parse_return_rules, ReturnRulesError),
+        "reminders": (parse_ladder_rules, RemindersError),
+    }[parse]
+    with pytest.raises(error) as caught:
+        fn(text, "r.yaml")
+    assert str(caught.value) == message
