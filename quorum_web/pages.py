@@ -12,10 +12,8 @@ form (and the field) it concerns; success redirects back with a note.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,7 @@ from quorum_web.auth import (
     require,
     start_session,
 )
-from rules.scoring import available
+from rules.scoring import available, rule_set_from_text
 from workflows.bid import BID
 from workflows.grant import GRANT, MILESTONE
 from workflows.round import ROUND
@@ -401,13 +399,18 @@ async def round_whatif_upload(
             raise ValidationError(
                 f"round whatif: file: larger than {MAX_RULES_UPLOAD // 1024} KB", field="file"
             )
-        # a stable name per content: the rule set cache then knows a re-upload
-        sha = hashlib.sha256(data).hexdigest()[:32]
-        path = Path(tempfile.gettempdir()) / f"quorum-whatif-{sha}.yaml"
-        if not path.exists():
-            path.write_bytes(data)
+        # parsed from the upload, evaluated and released: no file, no cache entry,
+        # nothing registered with durable_rules (rules.scoring.rule_set_from_text)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                f"round whatif: file: {upload.filename} is not UTF-8 text ({exc.reason})",
+                field="file",
+            ) from None
+        other = rule_set_from_text(text, upload.filename)
         with Session(_engine(request)) as s:
-            whatif = views.round_whatif(s, ref, str(path))
+            whatif = views.round_whatif(s, ref, other)
     except QuorumError as exc:
         error = _form_error("whatif", exc, {})
         return render_round(request, actor, ref, form_error=error, status=_status(exc))

@@ -23,17 +23,18 @@ see rules/durable_adapter.py).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.domain.errors import ValidationError
 from engine.domain.money import MoneyError, format_pence, parse_pounds
 from engine.domain.words import financial_year, quarter_of
 from engine.domain.yamlio import load_yaml
+from rules import loader
+from rules.loader import Keys
 
 __all__ = [
     "DEFAULT_SCHEME",
@@ -62,20 +63,37 @@ PERIODS = {
 }
 ROLE_LABELS = {"chair": "Chair", "vice_chair": "Vice Chair", ANY: "signatory"}
 
-_TOP_KEYS = (
-    "name",
-    "version",
-    "title",
-    "source",
-    "description",
-    "signatories",
-    "requires",
-    "limits",
-    "pots",
-    "open_for_days",
-)
-_LIMIT_KEYS = ("per_decision", "per_period", "period")
-_REQUIRE_KEYS = ("role", "at_least")
+
+
+class SchemeFile(Keys):
+    """The top level of a scheme of delegation (docs/delegation.md)."""
+
+    name: Any = None
+    version: Any = None
+    title: Any = None
+    source: Any = None
+    description: Any = None
+    signatories: Any = None
+    requires: Any = None
+    limits: Any = None
+    pots: Any = None
+    open_for_days: Any = None
+
+
+class LimitsModel(Keys):
+    """``limits``."""
+
+    per_decision: Any = None
+    per_period: Any = None
+    period: Any = None
+
+
+class RequirementModel(Keys):
+    """One entry of ``requires``."""
+
+    role: Any = None
+    at_least: Any = None
+
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -359,28 +377,23 @@ def period_of(kind: str, day: dt.date) -> Period:
 
 # ------------------------------------------------------------------ loading
 
-_cache: dict[str, Scheme] = {}
-_cache_lock = threading.Lock()
+FORMAT: loader.Format[Scheme] = loader.Format(
+    kind="delegation",
+    build=lambda text, source, _path, sha: _Parser(source).parse(text, sha),
+    error=SchemeError,
+)
 
 
 def load_scheme(name_or_path: str | Path | None = None) -> Scheme:
     """The scheme by path, or by name (``rules/<name>.yaml``); the shipped one by
-    default. Validated; cached by content, so an edited file is read afresh."""
-    path = _resolve(name_or_path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SchemeError(path.name, "", f"cannot be read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SchemeError(path.name, "", f"is not UTF-8 text ({exc.reason})") from None
-    return parse_scheme(text, source=path.name)
+    default. Validated; cached by content (rules.loader), so an edited file is
+    read afresh."""
+    return loader.load(FORMAT, _resolve(name_or_path))
 
 
 def scheme_from_body(body: str, source: str) -> Scheme:
     """A stored copy of a scheme (rule_set_version.body), parsed (and cached)."""
-    return parse_scheme(body, source=source)
+    return loader.load_text(FORMAT, body, source)
 
 
 def _resolve(name_or_path: str | Path | None) -> Path:
@@ -413,15 +426,8 @@ def _resolve(name_or_path: str | Path | None) -> Path:
 
 
 def parse_scheme(text: str, *, source: str = "scheme") -> Scheme:
-    """Validate a scheme file's text (``source`` names it in errors)."""
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    with _cache_lock:
-        cached = _cache.get(sha)
-    if cached is not None:
-        return cached
-    scheme = _Parser(source).parse(text, sha)
-    with _cache_lock:
-        return _cache.setdefault(sha, scheme)
+    """Validate a scheme file's text (``source`` names it in errors); not cached."""
+    return loader.parse(FORMAT, text, source)
 
 
 class _Parser:
@@ -431,14 +437,10 @@ class _Parser:
     def fail(self, where: str, message: str) -> SchemeError:
         return SchemeError(self.source, where, message)
 
-    def keys(self, mapping: Mapping, where: str, allowed: Sequence[str]) -> None:
-        for key in mapping:
-            if key not in allowed:
-                raise self.fail(
-                    f"{where}.{key}" if where else str(key),
-                    f"unknown key {key!r}; keys {'of ' + where + ' ' if where else ''}are: "
-                    f"{', '.join(allowed)}",
-                )
+    def keys(self, mapping: Mapping, where: str, model: type[Keys]) -> None:
+        loader.check(
+            model, mapping, source=self.source, at=where, error=SchemeError, wording="delegation"
+        )
 
     def text(self, doc: Mapping, key: str, *, required: bool) -> str:
         if key not in doc:
@@ -479,7 +481,7 @@ class _Parser:
                 "must be a YAML mapping with name, version, signatories, "
                 "requires, limits, pots and open_for_days",
             )
-        self.keys(doc, "", _TOP_KEYS)
+        self.keys(doc, "", SchemeFile)
         name = self.text(doc, "name", required=True)
         if not _NAME_RE.fullmatch(name):
             raise self.fail("name", f"{name!r}: use letters, digits, '.', '_' and '-'")
@@ -542,7 +544,7 @@ class _Parser:
                 raise self.fail(
                     where, f"{item!r} must be a mapping with role and at_least ({example})"
                 )
-            self.keys(item, where, _REQUIRE_KEYS)
+            self.keys(item, where, RequirementModel)
             if "role" not in item:
                 raise self.fail(f"{where}.role", f"missing; one of {', '.join(roles_allowed)}")
             role = item["role"]
@@ -574,8 +576,9 @@ class _Parser:
         if raw is None:
             raise self.fail("limits", "missing; give per_decision (and per_period with period)")
         if not isinstance(raw, dict):
-            raise self.fail("limits", f"{raw!r} must be a mapping of {', '.join(_LIMIT_KEYS)}")
-        self.keys(raw, "limits", _LIMIT_KEYS)
+            allowed = ", ".join(LimitsModel.allowed())
+            raise self.fail("limits", f"{raw!r} must be a mapping of {allowed}")
+        self.keys(raw, "limits", LimitsModel)
         if "per_decision" not in raw:
             raise self.fail("limits.per_decision", 'missing; an amount in pounds, e.g. "50,000"')
         per_decision = self.amount(raw["per_decision"], "limits.per_decision")

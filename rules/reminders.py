@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
 from engine.domain.errors import ValidationError
 from engine.domain.yamlio import load_yaml
-from rules import durable_adapter
+from rules import durable_adapter, loader
 from rules.conditions import (
     FALSE,
     MAX_GROUPS,
@@ -57,7 +58,7 @@ from rules.conditions import (
     to_durable,
     to_python,
 )
-from rules.filecheck import CachedFiles, mapping, where
+from rules.loader import Keys, where
 from rules.returns import KINDS
 
 __all__ = [
@@ -115,9 +116,6 @@ SUBJECT_FIELDS: dict[str, str] = {
 MAX_DAYS = 3660
 ALWAYS_RULE = "_every_fact"  # fires for every fact, so no fact is left unhandled
 
-_TOP_KEYS = ("name", "version", "title", "source", "description", "default", "programmes")
-_LADDER_KEYS = ("ladder",)
-_RUNG_KEYS = ("rung", "template", "from", "until", "to", "subject", "when")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
 _RUNG_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
@@ -225,11 +223,41 @@ class LadderRules:
 # ------------------------------------------------------------------ parsing
 
 
+class LadderRulesFile(Keys):
+    """The top level of a ladder file (docs/returns.md)."""
+
+    name: Any
+    version: Any
+    title: Any = None
+    source: Any = None
+    description: Any = None
+    default: Any
+    programmes: Any = None
+
+
+class LadderModel(Keys):
+    """``default`` or ``programmes.<name>``."""
+
+    ladder: Any = None
+
+
+class RungModel(Keys):
+    """One rung of a ladder."""
+
+    rung: Any
+    template: Any
+    from_: Any = Field(alias="from")
+    until: Any = None
+    to: Any
+    subject: Any = None
+    when: Any = None
+
+
 _where = where
 
 
-def _mapping(raw: Any, src: str, at: str, allowed: tuple[str, ...]) -> dict:
-    return mapping(raw, src, at, allowed, RemindersError)
+def _mapping(raw: Any, src: str, at: str, model: type[Keys]) -> dict:
+    return loader.check(model, raw, source=src, at=at, error=RemindersError, wording="schedule")
 
 
 def _day(raw: Any, src: str, where: str) -> int:
@@ -244,10 +272,7 @@ def _day(raw: Any, src: str, where: str) -> int:
 
 
 def _rung(raw: Any, src: str, where: str) -> Rung:
-    body = _mapping(raw, src, where, _RUNG_KEYS)
-    for key in ("rung", "template", "from", "to"):
-        if key not in body:
-            raise RemindersError(src, _where(where, key), "is required")
+    body = _mapping(raw, src, where, RungModel)
     name = str(body["rung"])
     if not _RUNG_RE.fullmatch(name) or name == ALWAYS_RULE:
         raise RemindersError(
@@ -324,7 +349,7 @@ def _rung(raw: Any, src: str, where: str) -> Rung:
 
 
 def _ladder(raw: Any, src: str, where: str, scope: str, ruleset: str) -> Ladder:
-    body = _mapping(raw, src, where, _LADDER_KEYS)
+    body = _mapping(raw, src, where, LadderModel)
     items = body.get("ladder")
     lw = _where(where, "ladder")
     if not isinstance(items, list) or not items:
@@ -345,21 +370,20 @@ def _ladder(raw: Any, src: str, where: str, scope: str, ruleset: str) -> Ladder:
     return Ladder(scope, tuple(rungs), ruleset)
 
 
-def parse_ladder_rules(text: str, source: str = "reminders.yaml") -> LadderRules:
+def parse_ladder_rules(
+    text: str, source: str = "reminders.yaml", sha256: str | None = None
+) -> LadderRules:
     try:
         raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise RemindersError(source, "", f"not valid YAML: {exc}") from None
-    body = _mapping(raw, source, "", _TOP_KEYS)
-    for key in ("name", "version", "default"):
-        if key not in body:
-            raise RemindersError(source, key, "is required")
+    body = _mapping(raw, source, "", LadderRulesFile)
     name, version = str(body["name"]), str(body["version"])
     if not _NAME_RE.fullmatch(name):
         raise RemindersError(source, "name", f"{name!r}: letters, digits, '.', '_' or '-'")
     if not _VERSION_RE.fullmatch(version):
         raise RemindersError(source, "version", f"{version!r}: letters, digits, '.', '_', '+', '-'")
-    sha = hashlib.sha256(text.encode()).hexdigest()
+    sha = sha256 or hashlib.sha256(text.encode()).hexdigest()
     base = f"{name}@{version}#{sha[:10]}"
     default = _ladder(body["default"], source, "default", "default", f"{base}:0")
     found = body.get("programmes") or {}
@@ -373,7 +397,13 @@ def parse_ladder_rules(text: str, source: str = "reminders.yaml") -> LadderRules
                        programmes)  # fmt: skip
 
 
-_files = CachedFiles(parse_ladder_rules, RemindersError)
+FORMAT: loader.Format[LadderRules] = loader.Format(
+    kind="reminders",
+    build=lambda text, source, _path, sha: parse_ladder_rules(text, source, sha),
+    error=RemindersError,
+    source=loader.shown,
+    unreadable=lambda fmt, p, _exc: fmt.error(str(p), "", "no such file"),
+)
 
 
 def rules_path(path: str | Path | None = None) -> Path:
@@ -383,4 +413,4 @@ def rules_path(path: str | Path | None = None) -> Path:
 
 def load_ladder_rules(path: str | Path | None = None) -> LadderRules:
     """Read and validate a ladder file (cached while the file is unchanged)."""
-    return _files.load(rules_path(path))
+    return loader.load(FORMAT, rules_path(path))

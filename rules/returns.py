@@ -37,11 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
 from engine.domain.errors import ValidationError
 from engine.domain.words import KIND_WORDS
 from engine.domain.yamlio import load_yaml
-from rules.filecheck import CachedFiles, mapping, where
+from rules import loader
+from rules.loader import Keys, where
 
 __all__ = [
     "CALENDARS",
@@ -83,10 +85,6 @@ CALENDARS: dict[str, str] = {
 }
 MAX_DUE_DAYS = 366
 
-_TOP_KEYS = ("name", "version", "title", "source", "description", "calendar", "move", "default",
-             "programmes", "grants")  # fmt: skip
-_SCHEDULE_KEYS = ("returns", "move", "from")
-_LINE_KEYS = ("kind", "every", "due_days", "move")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
 
@@ -250,11 +248,46 @@ class ReturnRules:
         yield from self.grants.values()
 
 
+# ------------------------------------------------------------------ the file's model
+
+
+class ReturnRulesFile(Keys):
+    """The top level of a schedule file (docs/returns.md)."""
+
+    name: Any
+    version: Any
+    title: Any = None
+    source: Any = None
+    description: Any = None
+    calendar: Any = None
+    move: Any = None
+    default: Any
+    programmes: Any = None
+    grants: Any = None
+
+
+class ScheduleModel(Keys):
+    """``default``, ``programmes.<name>`` or ``grants.<ref>``."""
+
+    returns: Any = None
+    move: Any = None
+    from_: Any = Field(None, alias="from")
+
+
+class ReturnLineModel(Keys):
+    """One entry of a schedule's ``returns``."""
+
+    kind: Any
+    every: Any
+    due_days: Any
+    move: Any = None
+
+
 _where = where
 
 
-def _mapping(raw: Any, src: str, at: str, allowed: tuple[str, ...]) -> dict:
-    return mapping(raw, src, at, allowed, ReturnRulesError)
+def _mapping(raw: Any, src: str, at: str, model: type[Keys]) -> dict:
+    return loader.check(model, raw, source=src, at=at, error=ReturnRulesError, wording="schedule")
 
 
 def _choice(raw: Any, src: str, where: str, allowed: Mapping[str, str]) -> str:
@@ -266,7 +299,7 @@ def _choice(raw: Any, src: str, where: str, allowed: Mapping[str, str]) -> str:
 
 
 def _schedule(raw: Any, src: str, where: str, scope: str, move: str) -> Schedule:
-    body = _mapping(raw, src, where, _SCHEDULE_KEYS)
+    body = _mapping(raw, src, where, ScheduleModel)
     if "move" in body:
         move = _choice(body["move"], src, _where(where, "move"), MOVES)
     first = body.get("from")
@@ -289,10 +322,7 @@ def _schedule(raw: Any, src: str, where: str, scope: str, move: str) -> Schedule
     seen: dict[str, str] = {}
     for i, item in enumerate(lines_raw):
         w = _where(lw, i)
-        line = _mapping(item, src, w, _LINE_KEYS)
-        for key in ("kind", "every", "due_days"):
-            if key not in line:
-                raise ReturnRulesError(src, _where(w, key), "is required")
+        line = _mapping(item, src, w, ReturnLineModel)
         kind = _choice(line["kind"], src, _where(w, "kind"), KINDS)
         if kind in seen:
             raise ReturnRulesError(
@@ -314,16 +344,15 @@ def _schedule(raw: Any, src: str, where: str, scope: str, move: str) -> Schedule
     return Schedule(scope, tuple(lines), first)
 
 
-def parse_return_rules(text: str, source: str = "returns.yaml") -> ReturnRules:
+def parse_return_rules(
+    text: str, source: str = "returns.yaml", sha256: str | None = None
+) -> ReturnRules:
     """Validate and build the rules from the file's text; errors name the key."""
     try:
         raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ReturnRulesError(source, "", f"not valid YAML: {exc}") from None
-    body = _mapping(raw, source, "", _TOP_KEYS)
-    for key in ("name", "version", "default"):
-        if key not in body:
-            raise ReturnRulesError(source, key, "is required")
+    body = _mapping(raw, source, "", ReturnRulesFile)
     name, version = str(body["name"]), str(body["version"])
     if not _NAME_RE.fullmatch(name):
         raise ReturnRulesError(source, "name", f"{name!r}: letters, digits, '.', '_' or '-'")
@@ -352,7 +381,7 @@ def parse_return_rules(text: str, source: str = "returns.yaml") -> ReturnRules:
         name=name,
         version=version,
         title=str(body.get("title") or ""),
-        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        sha256=sha256 or hashlib.sha256(text.encode()).hexdigest(),
         source=source,
         calendar=calendar(cal_name),
         default=default,
@@ -361,7 +390,13 @@ def parse_return_rules(text: str, source: str = "returns.yaml") -> ReturnRules:
     )
 
 
-_files = CachedFiles(parse_return_rules, ReturnRulesError)
+FORMAT: loader.Format[ReturnRules] = loader.Format(
+    kind="returns",
+    build=lambda text, source, _path, sha: parse_return_rules(text, source, sha),
+    error=ReturnRulesError,
+    source=loader.shown,
+    unreadable=lambda fmt, p, _exc: fmt.error(str(p), "", "no such file"),
+)
 
 
 def rules_path(path: str | Path | None = None) -> Path:
@@ -371,4 +406,4 @@ def rules_path(path: str | Path | None = None) -> Path:
 
 def load_return_rules(path: str | Path | None = None) -> ReturnRules:
     """Read and validate a schedule file (cached while the file is unchanged)."""
-    return _files.load(rules_path(path))
+    return loader.load(FORMAT, rules_path(path))

@@ -28,7 +28,7 @@ from engine.domain.errors import ValidationError
 from engine.domain.money import format_pence
 from engine.domain.savings import ParsedSavings, SavingsBasis, parse_savings
 from engine.domain.yamlio import load_yaml
-from rules import durable_adapter
+from rules import durable_adapter, loader
 from rules.conditions import (
     FALSE,
     MAX_GROUPS,
@@ -43,6 +43,7 @@ from rules.conditions import (
     to_durable,
     to_python,
 )
+from rules.loader import Keys
 
 __all__ = [
     "FACTS",
@@ -131,11 +132,49 @@ _RESERVED = frozenset(
     {"all", "any", "total", "max_total", "all_full", "missing", "points", "max_points",
      "id", "sid", "otherwise", "recommend", "q_"}
 )  # fmt: skip
-_TOP_KEYS = ("name", "version", "title", "source", "description", "criteria",
-             "recommendations", "tie_break")  # fmt: skip
-_CRITERION_KEYS = ("id", "question", "weight", "outcomes")
-_OUTCOME_KEYS = ("when", "otherwise", "points", "reason")
-_RECOMMEND_KEYS = ("when", "otherwise", "recommend", "reason")
+
+
+# ------------------------------------------------------------------ the file's model
+
+
+class RuleSetFile(Keys):
+    """The top level of a scoring rule set (docs/rules.md)."""
+
+    name: Any = None
+    version: Any = None
+    title: Any = None
+    source: Any = None
+    description: Any = None
+    criteria: Any = None
+    recommendations: Any = None
+    tie_break: Any = None
+
+
+class CriterionModel(Keys):
+    """One entry of ``criteria``."""
+
+    id: Any = None
+    question: Any = None
+    weight: Any = None
+    outcomes: Any = None
+
+
+class OutcomeModel(Keys):
+    """One entry of a criterion's ``outcomes``."""
+
+    when: Any = None
+    otherwise: Any = None
+    points: Any = None
+    reason: Any = None
+
+
+class RecommendationModel(Keys):
+    """One entry of ``recommendations``."""
+
+    when: Any = None
+    otherwise: Any = None
+    recommend: Any = None
+    reason: Any = None
 
 
 class RuleFileError(ValidationError):
@@ -240,6 +279,7 @@ class RuleSet:
         criteria: tuple[Criterion, ...],
         recommendations: tuple[Recommendation, ...],
         tie_break: tuple[tuple[str, str], ...],
+        transient: bool = False,
     ) -> None:
         self.name = name
         self.version = version
@@ -290,6 +330,9 @@ class RuleSet:
         summary = _summary_values(criteria, [c.outcomes[0] for c in criteria], 0, 0, [])
         self._rec_plans = {r.rule: _RecPlan(r, frozenset(summary)) for r in recommendations}
         self._rec_summary = tuple(k for k in self._rec_fields if k in summary)
+        # A transient rule set (a what-if upload) is never registered with
+        # durable_rules: score() evaluates it in plain Python (see rules/durable_adapter.py)
+        self.transient = transient
         self._registered = False
         self._register_lock = threading.Lock()
 
@@ -316,6 +359,11 @@ class RuleSet:
     def _ensure_registered(self) -> None:
         if self._registered:
             return
+        if self.transient:
+            raise durable_adapter.DurableRulesError(
+                f"{self.source}: a what-if rule set is evaluated in plain Python and never "
+                "registered with durable_rules (registered rulesets are never freed)"
+            )
         with self._register_lock:
             if not self._registered:
                 for name, rules in self.durable_definitions().items():
@@ -325,7 +373,10 @@ class RuleSet:
     # -- scoring
 
     def score(self, facts: Sequence[dict]) -> list[BidScore]:
-        """Score bids' facts through durable_rules (the product path)."""
+        """Score bids' facts through durable_rules (the product path); a transient
+        rule set (what-if) through :meth:`score_python`, which gives the same results."""
+        if self.transient:
+            return self.score_python(facts)
         self._check_facts(facts)
         self._ensure_registered()
         crit_name, rec_name = self.durable_names
@@ -844,33 +895,51 @@ def _savings_note(parsed: ParsedSavings) -> str:
 
 # ------------------------------------------------------------------ loading
 
-_cache: dict[tuple[str, str], RuleSet] = {}
-_cache_lock = threading.Lock()
+def _build(text: str, source: str, path: Path | None, sha256: str) -> RuleSet:
+    return _Parser(source).parse(text, path, sha256)
+
+
+def _build_transient(text: str, source: str, path: Path | None, sha256: str) -> RuleSet:
+    return _Parser(source).parse(text, path, sha256, transient=True)
+
+
+FORMAT: loader.Format[RuleSet] = loader.Format(kind="scoring", build=_build, error=RuleFileError)
+# what-if: the same format, built as a transient rule set (scored in plain Python)
+WHATIF: loader.Format[RuleSet] = loader.Format(
+    kind="scoring", build=_build_transient, error=RuleFileError
+)
 
 
 def load_rule_set(name_or_path: str | Path) -> RuleSet:
     """A rule set by name (rules/scoring/<name>.yaml) or path, validated and compiled.
 
-    Cached by (resolved path, sha256 of the content): editing the file gives a
-    new RuleSet on the next call."""
-    path = _resolve(name_or_path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RuleFileError(path.name, "", f"cannot be read: {exc.strerror}") from None
-    sha = hashlib.sha256(data).hexdigest()
-    key = (str(path), sha)
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RuleFileError(path.name, "", f"is not UTF-8 text ({exc.reason})") from None
-    rs = parse_rule_set(text, source=path.name, path=path, sha256=sha)
-    with _cache_lock:
-        return _cache.setdefault(key, rs)
+    Cached (rules.loader) by resolved path and the sha256 of the content: editing
+    the file gives a new RuleSet on the next call."""
+    return loader.load(FORMAT, _resolve(name_or_path))
+
+
+def rule_set_from_text(text: str, source: str) -> RuleSet:
+    """A rule set from text that is not a file (a what-if upload): validated and
+    compiled as a *transient* rule set, never cached nor registered with
+    durable_rules (its :meth:`RuleSet.score` is :meth:`RuleSet.score_python`; why:
+    rules/durable_adapter.py, "Rulesets are never unregistered")."""
+    return loader.parse(WHATIF, text, source)
+
+
+def whatif_rule_set(name_or_path: str | Path | RuleSet) -> RuleSet:
+    """The rule set a what-if compares against: one already built (an upload, see
+    :func:`rule_set_from_text`), a shipped one by name (loaded and cached like any
+    rule set in use), or a file by path read once as a transient rule set, like
+    an upload (an edited file is a new rule set each time, so none is kept)."""
+    if isinstance(name_or_path, RuleSet):
+        return name_or_path
+    if isinstance(name_or_path, str) and not _is_path(name_or_path.strip()):
+        return load_rule_set(name_or_path)
+    return loader.parse_file(WHATIF, _resolve(name_or_path))
+
+
+def _is_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.endswith((".yaml", ".yml"))
 
 
 def available() -> list[str]:
@@ -884,7 +953,7 @@ def _resolve(name_or_path: str | Path) -> Path:
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise RuleFileError("rules", "", f"{name_or_path!r} is not a rule set name or path")
     text = name_or_path.strip()
-    if "/" in text or "\\" in text or text.endswith((".yaml", ".yml")):
+    if _is_path(text):
         return Path(text).resolve()
     if not _NAME_RE.fullmatch(text):
         raise RuleFileError(text, "", "is not a rule set name (letters, digits, '.', '_', '-')")
@@ -911,7 +980,9 @@ class _Parser:
     def fail(self, where: str, message: str) -> RuleFileError:
         return RuleFileError(self.source, where, message)
 
-    def parse(self, text: str, path: Path | None, sha256: str) -> RuleSet:
+    def parse(
+        self, text: str, path: Path | None, sha256: str, *, transient: bool = False
+    ) -> RuleSet:
         try:
             doc = load_yaml(text)
         except Exception as exc:  # yaml.YAMLError and its marks
@@ -921,7 +992,7 @@ class _Parser:
             raise self.fail(where, f"is not valid YAML: {problem}") from None
         if not isinstance(doc, dict):
             raise self.fail("", "must be a YAML mapping with name, version, criteria, ...")
-        self.keys(doc, "top level", _TOP_KEYS)
+        self.keys(doc, "top level", RuleSetFile)
         name = self.text(doc, "name", "", required=True)
         if not _NAME_RE.fullmatch(name):
             raise self.fail("name", f"{name!r}: use letters, digits, '.', '_' and '-'")
@@ -955,14 +1026,15 @@ class _Parser:
             criteria=criteria,
             recommendations=recommendations,
             tie_break=tie_break,
+            transient=transient,
         )
 
     # -- pieces
 
-    def keys(self, mapping: Mapping, where: str, allowed: Sequence[str]) -> None:
-        for key in mapping:
-            if key not in allowed:
-                raise self.fail(where, f"unknown key {key!r}; keys are: {', '.join(allowed)}")
+    def keys(self, mapping: Mapping, where: str, model: type[Keys]) -> None:
+        loader.check(
+            model, mapping, source=self.source, at=where, error=RuleFileError, wording="scoring"
+        )
 
     def text(self, mapping: Mapping, key: str, where: str, *, required: bool) -> str:
         at = f"{where}.{key}" if where else key
@@ -1043,7 +1115,7 @@ class _Parser:
         out = []
         for i, item in enumerate(self.items(raw, "criteria", example)):
             where = f"criteria[{i}]"
-            self.keys(item, where, _CRITERION_KEYS)
+            self.keys(item, where, CriterionModel)
             cid = self.text(item, "id", where, required=True)
             if not _ID_RE.fullmatch(cid):
                 raise self.fail(f"{where}.id", f"{cid!r}: use lower-case letters, digits and _")
@@ -1059,7 +1131,7 @@ class _Parser:
             parsed = []
             for k, o in enumerate(raw_outcomes):
                 at = f"{where}.outcomes[{k}]"
-                self.keys(o, at, _OUTCOME_KEYS)
+                self.keys(o, at, OutcomeModel)
                 whens.append(self.condition(o, at, facts, last=k == len(raw_outcomes) - 1))
                 if "points" not in o:
                     raise self.fail(f"{at}.points", "missing")
@@ -1097,7 +1169,7 @@ class _Parser:
         parsed = []
         for k, item in enumerate(entries):
             where = f"recommendations[{k}]"
-            self.keys(item, where, _RECOMMEND_KEYS)
+            self.keys(item, where, RecommendationModel)
             whens.append(self.condition(item, where, facts, last=k == len(entries) - 1))
             recommend = item.get("recommend")
             if recommend not in RECOMMENDATIONS:

@@ -39,7 +39,14 @@ from engine.store.models import (
     RuleSetVersion,
     Score,
 )
-from rules.scoring import BidScore, CriterionResult, bid_facts, load_rule_set
+from rules.scoring import (
+    BidScore,
+    CriterionResult,
+    RuleSet,
+    bid_facts,
+    load_rule_set,
+    whatif_rule_set,
+)
 
 
 def bids(
@@ -414,11 +421,12 @@ def actions(session: Session | Connection) -> list[dict]:
     ]
 
 
-def round_whatif(session: Session | Connection, round_ref: str, other_rules: str) -> dict:
-    """How ranks and recommendations would change under another rule set.
-    Reads only: nothing is written."""
+def round_whatif(session: Session | Connection, round_ref: str, other_rules: str | RuleSet) -> dict:
+    """How ranks and recommendations would change under another rule set (a
+    shipped one by name, a file by path, or one parsed from an upload).
+    Reads only: nothing is written, and a file or upload is not kept."""
     now = round_ranking(session, round_ref)
-    other = load_rule_set(other_rules)
+    other = whatif_rule_set(other_rules)
     rows = {r["ref"]: r for r in bids(session) if r["round"] == round_ref}
     refs = [b["ref"] for b in now["bids"]]
     facts = [bid_facts(dict(rows[ref]["_facts"], partner_count=len(rows[ref]["partners"])))
