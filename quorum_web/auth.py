@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from engine.commands.handlers.accounts import (
 from engine.commands.service import Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import PermissionDenied, QuorumError
+from engine.settings import get_settings
 from engine.store.db import write_connection
 from engine.store.models import ApiToken, AppSetting, Person, PersonRole, Role
 
@@ -83,10 +83,8 @@ class SignInRefused(QuorumError):
 
 def secret_key(engine: Engine) -> str:
     """QUORUM_SECRET_KEY, else the installation's generated key (made once, race-free)."""
-    env = os.environ.get("QUORUM_SECRET_KEY", "").strip()
+    env = get_settings().secret_key  # at least 32 characters (Settings checks)
     if env:
-        if len(env) < 32:
-            raise ValueError("QUORUM_SECRET_KEY must be at least 32 characters")
         return env
     with engine.connect() as conn:
         found = conn.execute(

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -40,6 +39,7 @@ import yaml
 
 from engine.domain.errors import ValidationError
 from engine.domain.yamlio import load_yaml
+from engine.settings import get_settings
 from rules.filecheck import CachedFiles, mapping, where
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
 
 RULES_DIR = Path(__file__).resolve().parent
 DEFAULT_FILE = RULES_DIR / "returns.yaml"
-ENV_FILE = "QUORUM_RETURNS_RULES"
 
 # kind -> what people call it (the return commands accept progress and savings today)
 KINDS: dict[str, str] = {
@@ -370,7 +369,7 @@ _files = CachedFiles(parse_return_rules, ReturnRulesError)
 
 def rules_path(path: str | Path | None = None) -> Path:
     """The file in force: explicit > $QUORUM_RETURNS_RULES > rules/returns.yaml."""
-    return Path(path or os.environ.get(ENV_FILE) or DEFAULT_FILE)
+    return Path(path or get_settings().returns_rules or DEFAULT_FILE)
 
 
 def load_return_rules(path: str | Path | None = None) -> ReturnRules:

@@ -8,7 +8,6 @@ prints a traceback. Changes are made as ``--as EMAIL`` (or
 from __future__ import annotations
 
 import json
-import os
 import sys
 from functools import wraps
 from pathlib import Path
@@ -22,6 +21,7 @@ from engine.domain.errors import QuorumError
 from engine.domain.money import format_pence
 from engine.domain.yamlio import load_yaml
 from engine.read import views
+from engine.settings import SettingsError, get_settings
 from engine.store import audit
 from engine.store.db import current_revision, database_url, ensure_schema, make_engine, upgrade
 
@@ -31,7 +31,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 class Ctx:
     def __init__(self, db: str | None, actor: str | None) -> None:
         self.url = database_url(db)
-        self.actor_email = actor or os.environ.get("QUORUM_ACTOR")
+        self.actor_email = actor or get_settings().actor
         self._engine = None
 
     @property
@@ -62,7 +62,7 @@ def friendly(fn):  # noqa: ANN001, ANN201
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except QuorumError as exc:
+        except (QuorumError, SettingsError) as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(1)
         except Exception as exc:  # database unreachable, disk full...
@@ -84,6 +84,11 @@ def friendly(fn):  # noqa: ANN001, ANN201
 @click.pass_context
 def main(ctx: click.Context, db: str | None, actor: str | None) -> None:
     """Quorum: rules-driven workflow and approvals for grant programmes run by boards."""
+    try:
+        get_settings()  # every QUORUM_* value checked before any command runs
+    except SettingsError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
     ctx.obj = Ctx(db, actor)
 
 
