@@ -395,7 +395,7 @@ def _report_stuck(engine: Engine, clock: Clock) -> int:
     if not count:
         return 0
     now = clock.now()
-    day = now.date().isoformat()
+    day = clock.today().isoformat()
     with write_connection(engine) as conn, conn.begin():
         rows = conn.execute(
             select(c.key, c.to_addr, c.subject, c.attempts, c.created_at, c.last_error)

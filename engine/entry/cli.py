@@ -17,6 +17,7 @@ import click
 from sqlalchemy import select
 from sqlmodel import Session
 
+from engine.domain.clock import SystemClock
 from engine.domain.errors import QuorumError
 from engine.domain.money import format_pence
 from engine.domain.yamlio import load_yaml
@@ -819,7 +820,7 @@ def returns_list(obj: Ctx, state: str | None, as_of: str | None, as_json: bool) 
     from engine.read import returns as views_returns
 
     ensure_schema(obj.engine)
-    day = _as_of(as_of, "returns list: --as-of") or dt.date.today()
+    day = _as_of(as_of, "returns list: --as-of") or SystemClock().today()
     with obj.engine.connect() as conn:
         rows = [r for r in views_returns.returns(conn, day) if not state or r["state"] == state]
     if as_json:
@@ -846,7 +847,7 @@ def returns_late(obj: Ctx, as_of: str | None, as_json: bool) -> None:
     from engine.read import returns as views_returns
 
     ensure_schema(obj.engine)
-    day = _as_of(as_of, "returns late: --as-of") or dt.date.today()
+    day = _as_of(as_of, "returns late: --as-of") or SystemClock().today()
     with obj.engine.connect() as conn:
         late = views_returns.late_returns(conn, day)
     if as_json:
@@ -901,7 +902,7 @@ def calendar_export(obj: Ctx, out: Path | None) -> None:
 
     ensure_schema(obj.engine)
     with obj.engine.connect() as conn:
-        ics = views_returns.calendar_ics(conn, dt.datetime.now(dt.UTC).replace(microsecond=0))
+        ics = views_returns.calendar_ics(conn, SystemClock().now())
     if out is None:
         click.echo(ics.decode("utf-8"), nl=False)
     else:

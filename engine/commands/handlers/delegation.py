@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from engine.commands.args import Args
 from engine.commands.service import UnitOfWork, command
+from engine.domain.clock import local_date
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -267,7 +268,7 @@ def _signature_rows(uow: UnitOfWork, dd_id: int, scheme: Scheme) -> list[dict]:
                 "decision": s.decision,
                 "interest_declared": s.interest_declared,
                 "reason": s.reason,
-                "signed_on": s.signed_at.date().isoformat(),
+                "signed_on": local_date(s.signed_at).isoformat(),
             }
         )
     return out
@@ -427,7 +428,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
                 "email": p.email,
                 "role": ROLE_LABELS[scheme.counting_role(p.roles) or "any"],
                 "sign_url": f"{base_url()}/delegated/{ref}/sign?t={token}",
-                "sign_url_expires": link_expires.date().isoformat(),
+                "sign_url_expires": local_date(link_expires).isoformat(),
             },
         )
     return {
@@ -472,7 +473,7 @@ def sign(uow: UnitOfWork, args: Args) -> dict:
     if earlier is not None:
         raise ValidationError(
             f"{cmd}: item: {me.name} has already signed {dd.ref} ({earlier.decision}d on "
-            f"{earlier.signed_at.date().isoformat()}); a signatory signs once",
+            f"{local_date(earlier.signed_at).isoformat()}); a signatory signs once",
             field="item",
         )
     if dd.state == "expired":
@@ -899,7 +900,7 @@ def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
                     "interest_declared": s.interest_declared,
                     "reason": s.reason,
                     "signed_at": s.signed_at.isoformat(),
-                    "signed_on": s.signed_at.date().isoformat(),
+                    "signed_on": local_date(s.signed_at).isoformat(),
                 }
             )
     out = []
