@@ -369,7 +369,7 @@ class _FromMapping(Settings):
 def _build(cls: type[Settings], values: dict[str, Any]) -> Settings:
     """Make the object; pydantic's error list becomes one message, a line per problem."""
     try:
-        return cls(**values)
+        made = cls(**values)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -380,6 +380,9 @@ def _build(cls: type[Settings], values: dict[str, Any]) -> Settings:
                 name = PREFIX + "_".join(str(p) for p in err["loc"]).upper()
                 lines.append(f"{name}={err.get('input')!r}: {err['msg']}")
         raise SettingsError("\n".join(dict.fromkeys(lines))) from None
+    if type(made) is not Settings:  # validated already: hand back the one type
+        made = Settings.model_construct(made.model_fields_set, **dict(made))
+    return made
 
 
 # ---------------------------------------------------------------- the one object

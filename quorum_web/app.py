@@ -61,6 +61,7 @@ def create_app(
     clock: Clock | None = None,
     https_only: bool | None = None,
 ) -> FastAPI:
+    settings = get_settings()  # a bad QUORUM_* value stops the app here, naming it
     engine = make_engine(url)
     clock = clock or SystemClock()
 
@@ -101,7 +102,7 @@ def create_app(
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_HOURS * 3600,
         same_site="lax",
-        https_only=get_settings().https_only if https_only is None else https_only,
+        https_only=settings.https_only if https_only is None else https_only,
     )
 
     @app.middleware("http")

@@ -815,7 +815,6 @@ def returns_group() -> None:
 @friendly
 def returns_list(obj: Ctx, state: str | None, as_of: str | None, as_json: bool) -> None:
     """Every return with its due date, state and days late."""
-    import datetime as dt
 
     from engine.read import returns as views_returns
 
@@ -842,7 +841,6 @@ def returns_list(obj: Ctx, state: str | None, as_of: str | None, as_json: bool) 
 @friendly
 def returns_late(obj: Ctx, as_of: str | None, as_json: bool) -> None:
     """Late returns by partnership (accountable body) with days late; late repayments."""
-    import datetime as dt
 
     from engine.read import returns as views_returns
 
@@ -896,7 +894,6 @@ def calendar_group() -> None:
 @friendly
 def calendar_export(obj: Ctx, out: Path | None) -> None:
     """An ICS file of every due date: returns, milestones, repayment instalments."""
-    import datetime as dt
 
     from engine.read import returns as views_returns
 
