@@ -329,7 +329,10 @@ def check_csrf(request: Request, sent: str | None) -> None:
 
 
 async def check_form_csrf(request: Request) -> dict:
-    """Parse the form and check its CSRF field; the form's fields as a dict."""
+    """Parse the form and check its CSRF field; the form's fields as a dict.
+    A dependency (``form: dict = Depends(check_form_csrf)``): the body is read
+    on the event loop, then the endpoint, a plain ``def``, runs in the thread
+    pool, so its transaction and password checks never block the loop."""
     form = await request.form()
     check_csrf(request, form.get(CSRF_FIELD))  # type: ignore[arg-type]
     return form  # type: ignore[return-value]
