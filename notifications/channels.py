@@ -23,7 +23,6 @@ see ``docs/notifications.md`` for the list.
 
 from __future__ import annotations
 
-import os
 import re
 import smtplib
 import ssl
@@ -34,11 +33,16 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.domain.errors import QuorumError
+from engine.settings import (
+    DEFAULT_OUTBOX_DIR,
+    DEFAULT_SENDER,
+    TLS_MODES,
+    Settings,
+    SettingsError,
+    get_settings,
+)
+from engine.settings import DEFAULT_SMTP_TIMEOUT as DEFAULT_TIMEOUT
 
-DEFAULT_SENDER = "Quorum <quorum@localhost>"
-DEFAULT_OUTBOX_DIR = "var/outbox"
-DEFAULT_TIMEOUT = 30.0
-TLS_MODES = ("none", "starttls", "ssl")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 # Reconnect after this many messages: some servers cap messages per connection.
 MESSAGES_PER_CONNECTION = 100
@@ -320,63 +324,17 @@ ENV_VARS = {
 
 
 def channel_from_config(env: Mapping[str, str] | None = None) -> FileChannel | SmtpChannel:
-    """The channel the environment asks for. Raises :class:`ConfigError`
-    naming the variable when a value cannot be used."""
-    env = os.environ if env is None else env
-
-    def get(name: str) -> str | None:
-        value = env.get(name)
-        return value.strip() if value is not None and value.strip() else None
-
-    sender = get("QUORUM_MAIL_FROM") or DEFAULT_SENDER
-    _check_sender(sender)
-    kind = (get("QUORUM_MAIL") or "file").lower()
-    if kind == "file":
-        return FileChannel(Path(get("QUORUM_OUTBOX_DIR") or DEFAULT_OUTBOX_DIR), sender=sender)
-    if kind != "smtp":
-        raise ConfigError(f"QUORUM_MAIL={kind!r}: allowed values are file, smtp")
-
-    host = get("QUORUM_SMTP_HOST")
-    if host is None:
-        raise ConfigError(
-            "QUORUM_SMTP_HOST is not set: QUORUM_MAIL=smtp needs the SMTP server's name"
-        )
-    tls = (get("QUORUM_SMTP_TLS") or "starttls").lower()
-    if tls not in TLS_MODES:
-        raise ConfigError(f"QUORUM_SMTP_TLS={tls!r}: allowed values are {', '.join(TLS_MODES)}")
-    port = None
-    if (raw := get("QUORUM_SMTP_PORT")) is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-            raise ConfigError(f"QUORUM_SMTP_PORT={raw!r}: a port number from 1 to 65535 is needed")
-        port = int(raw)
-    timeout = DEFAULT_TIMEOUT
-    if (raw := get("QUORUM_SMTP_TIMEOUT")) is not None:
-        try:
-            timeout = float(raw)
-        except ValueError:
-            timeout = -1.0
-        if not 0 < timeout <= 3600:
-            raise ConfigError(
-                f"QUORUM_SMTP_TIMEOUT={raw!r}: a number of seconds above 0 (at most 3600) is needed"
-            )
-    user = get("QUORUM_SMTP_USER")
-    password = env.get("QUORUM_SMTP_PASSWORD") or None  # spaces may be part of a password
-    if password and not user:
-        raise ConfigError(
-            "QUORUM_SMTP_PASSWORD is set but QUORUM_SMTP_USER is not: set both, or neither"
-        )
-    if user and not password:
-        raise ConfigError(
-            f"QUORUM_SMTP_USER={user!r} is set but QUORUM_SMTP_PASSWORD is not: set both, "
-            "or neither"
-        )
+    """The channel the settings ask for (the process's, or those ``env`` gives).
+    Raises :class:`ConfigError` naming the variable when a value cannot be used."""
+    try:
+        conf = get_settings() if env is None else Settings.from_env(env)
+    except SettingsError as exc:
+        raise ConfigError(exc.message) from None
+    if conf.mail == "file":
+        return FileChannel(conf.outbox_dir, sender=conf.mail_from)
+    assert conf.smtp_host is not None  # Settings refuses smtp without a host
     context = None
-    if (cafile := get("QUORUM_SMTP_CA_FILE")) is not None:
-        if tls == "none":
-            raise ConfigError(
-                "QUORUM_SMTP_CA_FILE is set but QUORUM_SMTP_TLS=none: it is only used with "
-                "starttls or ssl"
-            )
+    if (cafile := conf.smtp_ca_file) is not None:
         try:
             context = ssl.create_default_context(cafile=cafile)
         except (OSError, ssl.SSLError) as exc:
@@ -384,25 +342,15 @@ def channel_from_config(env: Mapping[str, str] | None = None) -> FileChannel | S
                 f"QUORUM_SMTP_CA_FILE={cafile!r}: cannot read a PEM certificate from it ({exc})"
             ) from None
     return SmtpChannel(
-        host,
-        port,
-        tls=tls,
-        username=user,
-        password=password,
-        sender=sender,
-        timeout=timeout,
+        conf.smtp_host,
+        conf.smtp_port,
+        tls=conf.smtp_tls,
+        username=conf.smtp_user,
+        password=conf.smtp_password,
+        sender=conf.mail_from,
+        timeout=conf.smtp_timeout,
         ssl_context=context,
     )
-
-
-def _check_sender(sender: str) -> None:
-    _, addr = parseaddr(sender)
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in addr):
-        raise ConfigError(
-            f"QUORUM_MAIL_FROM={sender!r}: an email address is needed, e.g. "
-            "'Grants Team <grants@board.example.org>' or grants@board.example.org"
-        )
 
 
 def sender_domain(sender: str) -> str:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -50,6 +49,7 @@ from sqlalchemy.engine import Connection, Engine
 from engine.domain import words
 from engine.domain.clock import Clock, SystemClock
 from engine.domain.errors import NotFound, QuorumError
+from engine.settings import Settings, SettingsError, get_settings
 from engine.store.db import write_connection
 from engine.store.models import Outbox, Person, PersonRole, Role
 from notifications import render
@@ -145,15 +145,11 @@ def backoff(attempts: int) -> dt.timedelta:
 def grace_from_config(env: Mapping[str, str] | None = None) -> dt.timedelta:
     """``QUORUM_MAIL_GRACE_SECONDS``: how long a claimed message may stay
     ``sending`` before it is in doubt and sent again (default 600)."""
-    env = os.environ if env is None else env
-    raw = (env.get("QUORUM_MAIL_GRACE_SECONDS") or "").strip()
-    if not raw:
-        return DEFAULT_GRACE
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(
-            f"QUORUM_MAIL_GRACE_SECONDS={raw!r}: a whole number of seconds, 1 or more, is needed"
-        )
-    return dt.timedelta(seconds=int(raw))
+    try:
+        conf = get_settings() if env is None else Settings.from_env(env)
+    except SettingsError as exc:
+        raise ConfigError(exc.message) from None
+    return dt.timedelta(seconds=conf.mail_grace_seconds)
 
 
 # ---------------------------------------------------------------- the run
@@ -401,7 +397,7 @@ def _report_stuck(engine: Engine, clock: Clock) -> int:
     if not count:
         return 0
     now = clock.now()
-    day = now.date().isoformat()
+    day = clock.today().isoformat()
     with write_connection(engine) as conn, conn.begin():
         rows = conn.execute(
             select(c.key, c.to_addr, c.subject, c.context, c.attempts, c.created_at,

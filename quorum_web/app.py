@@ -14,7 +14,6 @@ lock-out and *My work* read it too). ``https_only``: mark the session cookie
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -30,6 +29,7 @@ from engine.domain.clock import Clock, SystemClock
 from engine.domain.errors import QuorumError
 from engine.entry import scheduler as sch
 from engine.read import views
+from engine.settings import get_settings
 from engine.store.db import make_engine
 from quorum_web import api, pages, pages_board, pages_sponsor, schemas
 from quorum_web.auth import SESSION_COOKIE, Auth, NotSignedIn, secret_key
@@ -44,10 +44,6 @@ CSP = (
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _is_api(request: Request) -> bool:
@@ -66,6 +62,7 @@ def create_app(
     clock: Clock | None = None,
     https_only: bool | None = None,
 ) -> FastAPI:
+    settings = get_settings()  # a bad QUORUM_* value stops the app here, naming it
     engine = make_engine(url)
     clock = clock or SystemClock()
 
@@ -104,7 +101,7 @@ def create_app(
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_HOURS * 3600,
         same_site="lax",
-        https_only=_flag("QUORUM_HTTPS_ONLY") if https_only is None else https_only,
+        https_only=settings.https_only if https_only is None else https_only,
     )
 
     @app.middleware("http")

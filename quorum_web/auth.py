@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from engine.commands.handlers.accounts import (
 from engine.domain.actor import Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import PermissionDenied, QuorumError
+from engine.settings import get_settings
 from engine.store.db import write_connection
 from engine.store.models import ApiToken, AppSetting, Person, PersonRole, Role
 
@@ -83,10 +83,8 @@ class SignInRefused(QuorumError):
 
 def secret_key(engine: Engine) -> str:
     """QUORUM_SECRET_KEY, else the installation's generated key (made once, race-free)."""
-    env = os.environ.get("QUORUM_SECRET_KEY", "").strip()
+    env = get_settings().secret_key  # at least 32 characters (Settings checks)
     if env:
-        if len(env) < 32:
-            raise ValueError("QUORUM_SECRET_KEY must be at least 32 characters")
         return env
     with engine.connect() as conn:
         found = conn.execute(
@@ -331,7 +329,10 @@ def check_csrf(request: Request, sent: str | None) -> None:
 
 
 async def check_form_csrf(request: Request) -> dict:
-    """Parse the form and check its CSRF field; the form's fields as a dict."""
+    """Parse the form and check its CSRF field; the form's fields as a dict.
+    A dependency (``form: dict = Depends(check_form_csrf)``): the body is read
+    on the event loop, then the endpoint, a plain ``def``, runs in the thread
+    pool, so its transaction and password checks never block the loop."""
     form = await request.form()
     check_csrf(request, form.get(CSRF_FIELD))  # type: ignore[arg-type]
     return form  # type: ignore[return-value]

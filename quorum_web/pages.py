@@ -160,8 +160,7 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
-    form = await check_form_csrf(request)
+def login(request: Request, form: dict = Depends(check_form_csrf)) -> Response:
     email = str(form.get("email") or "")
     target = safe_next(form.get("next"))
     try:
@@ -183,9 +182,8 @@ def logout_page(request: Request) -> Response:
     return render(request, "logout.html")
 
 
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    await check_form_csrf(request)
+@router.post("/logout", dependencies=[Depends(check_form_csrf)])
+def logout(request: Request) -> Response:
     request.session.clear()
     request.session["flash"] = "Signed out."
     return RedirectResponse("/login", status_code=303)
@@ -385,16 +383,18 @@ def round_page(
 
 
 @router.post("/rounds/{ref}/whatif", response_class=HTMLResponse)
-async def round_whatif_upload(
-    request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)
+def round_whatif_upload(
+    request: Request,
+    ref: str,
+    actor: Actor = Depends(STAFF_ONLY),
+    form: dict = Depends(check_form_csrf),
 ) -> Response:
     """What-if against an uploaded rule set file (read only: nothing is written)."""
-    form = await check_form_csrf(request)
     upload = form.get("file")
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise ValidationError("round whatif: file: choose a rule set file (YAML)", field="file")
-        data = await upload.read(MAX_RULES_UPLOAD + 1)
+        data = upload.file.read(MAX_RULES_UPLOAD + 1)  # a thread-pool thread: may block
         if len(data) > MAX_RULES_UPLOAD:
             raise ValidationError(
                 f"round whatif: file: larger than {MAX_RULES_UPLOAD // 1024} KB", field="file"
@@ -647,8 +647,12 @@ def _summary(command: str, result: Any) -> str:
 
 
 @router.post("/do/{command}", response_class=HTMLResponse)
-async def do_command(request: Request, command: str, actor: Actor = Depends(ANYONE)) -> Response:
-    form = await check_form_csrf(request)
+def do_command(
+    request: Request,
+    command: str,
+    actor: Actor = Depends(ANYONE),
+    form: dict = Depends(check_form_csrf),
+) -> Response:
     target = safe_next(form.get("_next"))
     form_id = str(form.get("_form") or command)
     args = form_args(form)

@@ -446,12 +446,16 @@ def sign_link_page(
 
 
 @router.post("/delegated/{ref}/sign", response_class=HTMLResponse)
-async def sign_by_link(request: Request, ref: str, actor: Actor = Depends(SIGNERS)) -> Response:
+def sign_by_link(
+    request: Request,
+    ref: str,
+    actor: Actor = Depends(SIGNERS),
+    form: dict = Depends(check_form_csrf),
+) -> Response:
     """Sign from the emailed link. The link is consumed in the SAME transaction
     as the ``sign`` command (Quorum.execute's ``before`` hook): if the command
     is refused, the transaction rolls back and the link stays usable; if two
     posts race, the second finds the link used and signs nothing."""
-    form = await check_form_csrf(request)
     token = str(form.get("t") or "")
     try:
         data = _check_link(request, ref, token, actor)

@@ -109,9 +109,10 @@ def new_bid_page(request: Request, actor: Actor = Depends(BIDDERS)) -> Response:
 
 
 @router.post("/bids/preview", response_class=HTMLResponse)
-async def preview_bid(request: Request, actor: Actor = Depends(BIDDERS)) -> Response:
+def preview_bid(
+    request: Request, actor: Actor = Depends(BIDDERS), form: dict = Depends(check_form_csrf)
+) -> Response:
     """Show the savings parser's reading of the text; nothing is saved."""
-    form = await check_form_csrf(request)
     values = pages.form_args(form)
     reading = parse_savings(values.get("savings"))
     return render_new_bid(request, actor, values=values, reading=reading)
@@ -121,10 +122,13 @@ async def preview_bid(request: Request, actor: Actor = Depends(BIDDERS)) -> Resp
 
 
 @router.post("/grants/{ref}/milestones/{seq}/evidence", response_class=HTMLResponse)
-async def upload_evidence(
-    request: Request, ref: str, seq: int, actor: Actor = Depends(EVIDENCE)
+def upload_evidence(
+    request: Request,
+    ref: str,
+    seq: int,
+    actor: Actor = Depends(EVIDENCE),
+    form: dict = Depends(check_form_csrf),
 ) -> Response:
-    form = await check_form_csrf(request)
     form_id = f"evidence-{seq}"
     summary = str(form.get("summary") or "").strip()
     values = {"summary": summary}
@@ -141,7 +145,7 @@ async def upload_evidence(
         limit = uploads.max_bytes()
         checked = []
         for f in files:
-            data = await f.read(limit + 1)
+            data = f.file.read(limit + 1)  # a thread-pool thread: may block
             checked.append(uploads.check(f.filename or "", data, limit))
         stored = uploads.store(
             ref, seq, checked, actor.label, request.app.state.clock.now().isoformat()

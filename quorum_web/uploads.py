@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import secrets
 import zipfile
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.domain.errors import ValidationError
+from engine.settings import get_settings
 
 ALLOWED = ("pdf", "png", "jpg", "jpeg", "docx", "xlsx", "csv", "txt")
 MAX_FILES = 10
@@ -34,15 +34,11 @@ _REF = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 def upload_dir() -> Path:
-    return Path(os.environ.get("QUORUM_UPLOAD_DIR", "").strip() or "var/uploads")
+    return get_settings().upload_dir
 
 
 def max_bytes() -> int:
-    try:
-        mb = float(os.environ.get("QUORUM_UPLOAD_MAX_MB", "") or 10)
-    except ValueError:
-        mb = 10
-    return int(mb * 1024 * 1024)
+    return int(get_settings().upload_max_mb * 1024 * 1024)
 
 
 @dataclass

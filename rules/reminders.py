@@ -27,7 +27,6 @@ conditions in plain Python (the tests check that both agree).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import string
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +39,7 @@ from pydantic import Field
 
 from engine.domain.errors import ValidationError
 from engine.domain.yamlio import load_yaml
+from engine.settings import get_settings
 from rules import durable_adapter, loader
 from rules.conditions import (
     FALSE,
@@ -77,7 +77,6 @@ __all__ = [
 
 RULES_DIR = Path(__file__).resolve().parent
 DEFAULT_FILE = RULES_DIR / "reminders.yaml"
-ENV_FILE = "QUORUM_REMINDERS_RULES"
 
 OUTSTANDING = ("due", "queried")  # return states the ladder chases
 RECIPIENTS: dict[str, str] = {
@@ -408,7 +407,7 @@ FORMAT: loader.Format[LadderRules] = loader.Format(
 
 def rules_path(path: str | Path | None = None) -> Path:
     """The file in force: explicit > $QUORUM_REMINDERS_RULES > rules/reminders.yaml."""
-    return Path(path or os.environ.get(ENV_FILE) or DEFAULT_FILE)
+    return Path(path or get_settings().reminders_rules or DEFAULT_FILE)
 
 
 def load_ladder_rules(path: str | Path | None = None) -> LadderRules:

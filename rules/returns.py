@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -42,6 +41,7 @@ from pydantic import Field
 from engine.domain.errors import ValidationError
 from engine.domain.words import KIND_WORDS
 from engine.domain.yamlio import load_yaml
+from engine.settings import get_settings
 from rules import loader
 from rules.loader import Keys, where
 
@@ -65,7 +65,6 @@ __all__ = [
 
 RULES_DIR = Path(__file__).resolve().parent
 DEFAULT_FILE = RULES_DIR / "returns.yaml"
-ENV_FILE = "QUORUM_RETURNS_RULES"
 
 # kind -> what people call it (the words live in engine/domain/words.py)
 KINDS: dict[str, str] = KIND_WORDS
@@ -401,7 +400,7 @@ FORMAT: loader.Format[ReturnRules] = loader.Format(
 
 def rules_path(path: str | Path | None = None) -> Path:
     """The file in force: explicit > $QUORUM_RETURNS_RULES > rules/returns.yaml."""
-    return Path(path or os.environ.get(ENV_FILE) or DEFAULT_FILE)
+    return Path(path or get_settings().returns_rules or DEFAULT_FILE)
 
 
 def load_return_rules(path: str | Path | None = None) -> ReturnRules:

@@ -2,12 +2,28 @@
 
 Production uses :class:`SystemClock`; tests and scenario replays use
 :class:`FixedClock`, which they move forward step by step.
+
+``now()`` is an instant (aware, UTC). ``today()`` is the calendar date in
+Europe/London, where the programme lives: from 00:00 to 01:00 BST the UTC
+date is still yesterday's. Code that needs a date from an instant uses
+:func:`local_date`, never ``.date()`` on a UTC datetime or ``date.today()``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def local_date(instant: dt.datetime) -> dt.date:
+    """The Europe/London calendar date of ``instant`` (a naive datetime is UTC,
+    as the database gives them back)."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=dt.UTC)
+    return instant.astimezone(LONDON).date()
 
 
 class Clock(Protocol):
@@ -17,17 +33,19 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """Wall-clock time in UTC."""
+    """Wall-clock time: ``now()`` in UTC, ``today()`` in Europe/London."""
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
     def today(self) -> dt.date:
-        return self.now().date()
+        return local_date(self.now())
 
 
 class FixedClock:
-    """A clock that only moves when told to."""
+    """A clock that only moves when told to. Built on a date it stands at 09:00
+    UTC that day (the same date in London); built on an instant, ``today()``
+    is that instant's date in London, as for :class:`SystemClock`."""
 
     def __init__(self, start: dt.date | dt.datetime) -> None:
         self._now = _as_datetime(start)
@@ -36,7 +54,7 @@ class FixedClock:
         return self._now
 
     def today(self) -> dt.date:
-        return self._now.date()
+        return local_date(self._now)
 
     def set(self, when: dt.date | dt.datetime) -> None:
         self._now = _as_datetime(when)

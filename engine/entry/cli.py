@@ -8,7 +8,6 @@ prints a traceback. Changes are made as ``--as EMAIL`` (or
 from __future__ import annotations
 
 import json
-import os
 import sys
 from functools import wraps
 from pathlib import Path
@@ -22,6 +21,7 @@ from engine.commands.args import parse_date
 from engine.commands.handlers.accounts import new_token, token_hash, tokens
 from engine.commands.service import REGISTRY, Quorum
 from engine.domain.actor import Actor
+from engine.domain.clock import SystemClock
 from engine.domain.errors import QuorumError
 from engine.domain.money import format_pence
 from engine.domain.yamlio import load_yaml
@@ -32,6 +32,7 @@ from engine.read import returns as views_returns
 from engine.read import views
 from engine.read.delegation import delegated_report
 from engine.read.papers import bids_paper, minutes_paper
+from engine.settings import SettingsError, get_settings
 from engine.store import audit
 from engine.store.db import current_revision, database_url, ensure_schema, make_engine, upgrade
 from engine.store.models import Organisation, Person, PersonRole, Programme
@@ -46,7 +47,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 class Ctx:
     def __init__(self, db: str | None, actor: str | None) -> None:
         self.url = database_url(db)
-        self.actor_email = actor or os.environ.get("QUORUM_ACTOR")
+        self.actor_email = actor or get_settings().actor
         self._engine = None
 
     @property
@@ -75,7 +76,7 @@ def friendly(fn):  # noqa: ANN001, ANN201
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except QuorumError as exc:
+        except (QuorumError, SettingsError) as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(1)
         except Exception as exc:  # database unreachable, disk full...
@@ -97,6 +98,11 @@ def friendly(fn):  # noqa: ANN001, ANN201
 @click.pass_context
 def main(ctx: click.Context, db: str | None, actor: str | None) -> None:
     """Quorum: rules-driven workflow and approvals for grant programmes run by boards."""
+    try:
+        get_settings()  # every QUORUM_* value checked before any command runs
+    except SettingsError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
     ctx.obj = Ctx(db, actor)
 
 
@@ -785,10 +791,9 @@ def returns_group() -> None:
 @friendly
 def returns_list(obj: Ctx, state: str | None, as_of: str | None, as_json: bool) -> None:
     """Every return with its due date, state and days late."""
-    import datetime as dt
 
     ensure_schema(obj.engine)
-    day = _as_of(as_of, "returns list: --as-of") or dt.date.today()
+    day = _as_of(as_of, "returns list: --as-of") or SystemClock().today()
     with obj.engine.connect() as conn:
         rows = [r for r in views_returns.returns(conn, day) if not state or r["state"] == state]
     if as_json:
@@ -810,10 +815,9 @@ def returns_list(obj: Ctx, state: str | None, as_of: str | None, as_json: bool) 
 @friendly
 def returns_late(obj: Ctx, as_of: str | None, as_json: bool) -> None:
     """Late returns by partnership (accountable body) with days late; late repayments."""
-    import datetime as dt
 
     ensure_schema(obj.engine)
-    day = _as_of(as_of, "returns late: --as-of") or dt.date.today()
+    day = _as_of(as_of, "returns late: --as-of") or SystemClock().today()
     with obj.engine.connect() as conn:
         late = views_returns.late_returns(conn, day)
     if as_json:
@@ -860,11 +864,10 @@ def calendar_group() -> None:
 @friendly
 def calendar_export(obj: Ctx, out: Path | None) -> None:
     """An ICS file of every due date: returns, milestones, repayment instalments."""
-    import datetime as dt
 
     ensure_schema(obj.engine)
     with obj.engine.connect() as conn:
-        ics = views_returns.calendar_ics(conn, dt.datetime.now(dt.UTC).replace(microsecond=0))
+        ics = views_returns.calendar_ics(conn, SystemClock().now())
     if out is None:
         click.echo(ics.decode("utf-8"), nl=False)
     else:

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from engine.commands.args import Args, parse_date
 from engine.commands.service import REGISTRY, Quorum
 from engine.domain.actor import Actor
-from engine.domain.clock import FixedClock
+from engine.domain.clock import FixedClock, SystemClock
 from engine.domain.errors import QuorumError, ValidationError
 from engine.domain.yamlio import load_yaml
 from engine.entry.importer import import_bids
@@ -156,7 +156,7 @@ def _run(path: Path, data: dict, engine: Any, after_step: StepHook | None = None
     start = data.get("start") or (
         steps[0].get("on") if steps and isinstance(steps[0], dict) else None
     )
-    start_day = parse_date(start, f"{path.name}: start") if start else dt.date.today()
+    start_day = parse_date(start, f"{path.name}: start") if start else SystemClock().today()
     clock = FixedClock(start_day)
     q = Quorum(engine, clock)
     people = setup(q, data, path.name)

@@ -42,6 +42,16 @@ from engine.commands.service import Quorum
 from engine.domain.actor import Actor
 from engine.domain.clock import Clock, SystemClock
 from engine.domain.errors import QuorumError, ValidationError
+from engine.settings import (
+    DEFAULT_DISPATCH_SECONDS,
+    DEFAULT_TIMEZONE,
+    SettingsError,
+    get_settings,
+    parse_dispatch_seconds,
+    parse_sweep_at,
+    parse_timezone,
+)
+from engine.settings import Settings as AppSettings
 from notifications.channels import channel_from_config
 from notifications.dispatch import dispatch
 
@@ -49,9 +59,6 @@ log = logging.getLogger("quorum.scheduler")
 
 # PostgreSQL advisory lock key: the first 8 bytes of sha256("quorum:scheduler"), signed
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"quorum:scheduler").digest()[:8], "big", signed=True)
-DEFAULT_SWEEP_AT = "07:00"
-DEFAULT_TIMEZONE = "Europe/London"
-DEFAULT_DISPATCH_SECONDS = 30
 LOCK_WATCH_SECONDS = 30
 
 
@@ -83,7 +90,15 @@ def sweep(
 
 
 def outbox_folder() -> Path:
-    return Path(os.environ.get("QUORUM_OUTBOX_DIR", "var/outbox"))
+    return get_settings().outbox_dir
+
+
+# the option each setting's message names, for the refusal's field
+_FIELDS = {
+    "sweep_at": "QUORUM_SWEEP_AT",
+    "timezone": "QUORUM_TIMEZONE",
+    "dispatch_every": "QUORUM_DISPATCH_SECONDS",
+}
 
 
 # ------------------------------------------------------------------ settings
@@ -109,39 +124,20 @@ def settings(
 ) -> Settings:
     """Explicit values > QUORUM_SWEEP_AT / QUORUM_TIMEZONE / QUORUM_DISPATCH_SECONDS > defaults.
     A bad value is refused naming the setting and what is allowed."""
-    env = dict(os.environ) if env is None else env
-    at = sweep_at or env.get("QUORUM_SWEEP_AT") or DEFAULT_SWEEP_AT
     try:
-        hh, mm = (int(x) for x in at.strip().split(":"))
-        if not (0 <= hh < 24 and 0 <= mm < 60):
-            raise ValueError
-    except ValueError:
-        raise ValidationError(
-            f"sweep time {at!r} (--sweep-at or QUORUM_SWEEP_AT): write HH:MM, e.g. 07:00",
-            field="sweep_at",
-        ) from None
-    tz = timezone or env.get("QUORUM_TIMEZONE") or DEFAULT_TIMEZONE
-    try:
-        from zoneinfo import ZoneInfo
-
-        ZoneInfo(tz)
-    except Exception:
-        raise ValidationError(
-            f"time zone {tz!r} (--timezone or QUORUM_TIMEZONE): use a name such as "
-            "Europe/London or UTC",
-            field="timezone",
-        ) from None
-    raw = dispatch_seconds if dispatch_seconds is not None else env.get("QUORUM_DISPATCH_SECONDS")
-    try:
-        every = int(raw) if raw not in (None, "") else DEFAULT_DISPATCH_SECONDS
-        if every < 1:
-            raise ValueError
-    except ValueError:
-        raise ValidationError(
-            f"dispatch interval {raw!r} (--dispatch-every or QUORUM_DISPATCH_SECONDS): a whole "
-            "number of seconds, 1 or more",
-            field="dispatch_every",
-        ) from None
+        conf = get_settings() if env is None else AppSettings.from_env(env)
+        hh, mm = parse_sweep_at(sweep_at or conf.sweep_at)
+        tz = parse_timezone(timezone or conf.timezone)
+        every = (
+            conf.dispatch_seconds
+            if dispatch_seconds is None
+            else parse_dispatch_seconds(dispatch_seconds)
+        )
+    except SettingsError as exc:
+        field = next(
+            (f for f, words in _FIELDS.items() if words in exc.message), "settings"
+        )
+        raise ValidationError(exc.message, field=field) from None
     return Settings(hh, mm, tz, every)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from engine.domain.clock import local_date
 from engine.domain.errors import NotFound
 from engine.domain.words import date_words
 from engine.store.models import (
@@ -124,7 +125,7 @@ def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
                     "interest_declared": s.interest_declared,
                     "reason": s.reason,
                     "signed_at": s.signed_at.isoformat(),
-                    "signed_on": s.signed_at.date().isoformat(),
+                    "signed_on": local_date(s.signed_at).isoformat(),
                 }
             )
     out = []

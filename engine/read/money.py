@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from engine.domain.clock import SystemClock
 from engine.read.delegation import delegated_items
 from engine.store.ledger import grant_lines
 from engine.store.models import (
@@ -170,7 +171,7 @@ def grants(
 ) -> list[dict]:
     """Every grant with its money (derived from movements), milestones,
     repayment schedule (late instalments flagged as of ``today``) and recoveries."""
-    today = today or dt.date.today()
+    today = today or SystemClock().today()
     q = (
         select(
             Grant.__table__,

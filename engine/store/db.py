@@ -17,7 +17,6 @@ SQLite settings for a system of record (see docs/operations.md):
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,30 +25,25 @@ from sqlalchemy import event, insert, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel, create_engine
 
+from engine.settings import get_settings
 from engine.store import models  # noqa: F401  (registers every table)
 
 if TYPE_CHECKING:  # alembic is imported only when migrations run
     from alembic.config import Config
 
-DEFAULT_URL = "sqlite:///quorum.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def database_url(explicit: str | None = None) -> str:
     """The URL in force: explicit > QUORUM_DATABASE_URL > sqlite:///quorum.db."""
-    url = explicit or os.environ.get("QUORUM_DATABASE_URL") or DEFAULT_URL
+    url = explicit or get_settings().database_url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
 def sqlite_synchronous() -> str:
-    level = os.environ.get("QUORUM_SQLITE_SYNCHRONOUS", "NORMAL").upper()
-    if level not in {"NORMAL", "FULL", "EXTRA"}:
-        raise ValueError(
-            f"QUORUM_SQLITE_SYNCHRONOUS={level!r}: allowed values are NORMAL, FULL, EXTRA"
-        )
-    return level
+    return get_settings().sqlite_synchronous  # NORMAL, FULL or EXTRA (Settings checks)
 
 
 def make_engine(url: str | None = None, **kwargs: object) -> Engine:

@@ -17,7 +17,6 @@ recorded in ``used_link`` when it is used: it works once.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from typing import Any
 
@@ -28,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from engine.domain.errors import PermissionDenied, ValidationError
+from engine.settings import get_settings
 from engine.store.db import write_connection
 from engine.store.models import AppSetting, UsedLink
 
@@ -37,16 +37,11 @@ SECRET_SETTING = "session_secret"
 
 
 def base_url() -> str:
-    return (os.environ.get("QUORUM_BASE_URL", "").strip() or "http://127.0.0.1:8000").rstrip("/")
+    return get_settings().base_url
 
 
 def env_secret() -> str | None:
-    env = os.environ.get("QUORUM_SECRET_KEY", "").strip()
-    if not env:
-        return None
-    if len(env) < 32:
-        raise ValueError("QUORUM_SECRET_KEY must be at least 32 characters")
-    return env
+    return get_settings().secret_key  # at least 32 characters (Settings checks)
 
 
 def link_secret(conn: Connection) -> str:

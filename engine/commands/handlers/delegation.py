@@ -32,6 +32,7 @@ from engine.commands.handlers.programme import find_pot
 from engine.commands.lookups import load_meeting
 from engine.commands.registry import command
 from engine.commands.uow import UnitOfWork
+from engine.domain.clock import local_date
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -257,7 +258,7 @@ def _signature_rows(uow: UnitOfWork, dd_id: int, scheme: Scheme) -> list[dict]:
                 "decision": s.decision,
                 "interest_declared": s.interest_declared,
                 "reason": s.reason,
-                "signed_on": s.signed_at.date().isoformat(),
+                "signed_on": local_date(s.signed_at).isoformat(),
             }
         )
     return out
@@ -411,7 +412,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
                 "email": p.email,
                 "role": ROLE_LABELS[scheme.counting_role(p.roles) or "any"],
                 "sign_url": f"{base_url()}/delegated/{ref}/sign?t={token}",
-                "sign_url_expires": link_expires.date().isoformat(),
+                "sign_url_expires": local_date(link_expires).isoformat(),
             },
         )
     return {
@@ -456,7 +457,7 @@ def sign(uow: UnitOfWork, args: Args) -> dict:
     if earlier is not None:
         raise ValidationError(
             f"{cmd}: item: {me.name} has already signed {dd.ref} ({earlier.decision}d on "
-            f"{earlier.signed_at.date().isoformat()}); a signatory signs once",
+            f"{local_date(earlier.signed_at).isoformat()}); a signatory signs once",
             field="item",
         )
     if dd.state == "expired":

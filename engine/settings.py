@@ -1,0 +1,426 @@
+"""Every QUORUM_* environment variable, read and validated in one place.
+
+A leaf module: it imports nothing from the project, so every layer may read it.
+Entry points (``quorum`` commands, ``quorum serve``, the scheduler) call
+:func:`get_settings` at start; a bad value stops them there with
+:class:`SettingsError`, whose message names the variable, the value and what
+is allowed. Modules read the one object through :func:`get_settings` rather
+than ``os.environ``.
+
+The object is cached for the environment it was read from: it is read again
+only when a ``QUORUM_*`` variable changes (so ``monkeypatch.setenv`` in a test
+is seen). :func:`override_settings` puts a given object in force for a block
+(tests); :func:`reset_settings` drops the cache. :meth:`Settings.from_env`
+reads an explicit mapping instead of the process environment (the helpers
+that take ``env=`` use it).
+
+A blank value (empty or spaces) counts as unset, as it always has; values
+are stripped, except ``QUORUM_SMTP_PASSWORD`` (spaces may be part of a
+password).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PREFIX = "QUORUM_"
+
+DEFAULT_DATABASE_URL = "sqlite:///quorum.db"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_SENDER = "Quorum <quorum@localhost>"
+DEFAULT_OUTBOX_DIR = "var/outbox"
+DEFAULT_UPLOAD_DIR = "var/uploads"
+DEFAULT_SMTP_TIMEOUT = 30.0
+DEFAULT_SWEEP_AT = "07:00"
+DEFAULT_TIMEZONE = "Europe/London"
+DEFAULT_DISPATCH_SECONDS = 30
+SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
+TLS_MODES = ("none", "starttls", "ssl")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """One or more QUORUM_* values cannot be used; ``message`` says which,
+    what was wrong and what is allowed (one line per variable)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# ---------------------------------------------------------------- the parsers
+# Shared with the entry points that also take the value from a command-line
+# option (``quorum scheduler --sweep-at`` ...), so both give the same message.
+
+
+def parse_sweep_at(raw: str) -> tuple[int, int]:
+    try:
+        hh, mm = (int(x) for x in raw.strip().split(":"))
+        if not (0 <= hh < 24 and 0 <= mm < 60):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(
+            f"sweep time {raw!r} (--sweep-at or QUORUM_SWEEP_AT): write HH:MM, e.g. 07:00"
+        ) from None
+    return hh, mm
+
+
+def parse_timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except Exception:  # ValueError, ZoneInfoNotFoundError, IsADirectoryError ...
+        raise SettingsError(
+            f"time zone {raw!r} (--timezone or QUORUM_TIMEZONE): use a name such as "
+            "Europe/London or UTC"
+        ) from None
+    return raw
+
+
+def parse_dispatch_seconds(raw: object) -> int:
+    try:
+        every = int(str(raw).strip())
+        if every < 1:
+            raise ValueError
+    except ValueError:
+        raise SettingsError(
+            f"dispatch interval {raw!r} (--dispatch-every or QUORUM_DISPATCH_SECONDS): a whole "
+            "number of seconds, 1 or more"
+        ) from None
+    return every
+
+
+def check_sender(sender: str) -> str:
+    _, addr = parseaddr(sender)
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() for c in addr):
+        raise SettingsError(
+            f"QUORUM_MAIL_FROM={sender!r}: an email address is needed, e.g. "
+            "'Grants Team <grants@board.example.org>' or grants@board.example.org"
+        )
+    return sender
+
+
+# ---------------------------------------------------------------- the object
+
+
+class Settings(BaseSettings):
+    """The installation's settings: field ``x`` is the variable ``QUORUM_X``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, case_sensitive=False, extra="ignore", frozen=True,
+        validate_default=False,  # the defaults are valid by construction
+    )
+
+    # who a CLI change is made as (``--as`` wins)
+    actor: str | None = None
+    # storage
+    database_url: str = DEFAULT_DATABASE_URL
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    # web
+    secret_key: str | None = Field(default=None, repr=False)
+    https_only: bool = False
+    base_url: str = DEFAULT_BASE_URL
+    upload_dir: Path = Path(DEFAULT_UPLOAD_DIR)
+    upload_max_mb: float = 10.0
+    # rule files in force (None: the file shipped in rules/)
+    returns_rules: Path | None = None
+    reminders_rules: Path | None = None
+    # mail
+    mail: Literal["file", "smtp"] = "file"
+    mail_from: str = DEFAULT_SENDER
+    mail_grace_seconds: int = 600
+    outbox_dir: Path = Path(DEFAULT_OUTBOX_DIR)
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_timeout: float = DEFAULT_SMTP_TIMEOUT
+    smtp_ca_file: str | None = None
+    # scheduler
+    sweep_at: str = DEFAULT_SWEEP_AT
+    timezone: str = DEFAULT_TIMEZONE
+    dispatch_seconds: int = DEFAULT_DISPATCH_SECONDS
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)  # no .env file, no secrets folder
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """The settings an explicit mapping of variables gives (the process
+        environment is not read). Raises :class:`SettingsError`."""
+        values = {
+            name[len(PREFIX) :].lower(): value
+            for name, value in env.items()
+            if name.upper().startswith(PREFIX)
+        }
+        return _build(_FromMapping, values)
+
+    # ------------------------------------------------------------ validation
+    # Every field has a "before" validator, so each refusal carries our words.
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = {}
+        for key, value in data.items():
+            if isinstance(value, str):
+                value = value if key == "smtp_password" else value.strip()
+                if not value:
+                    continue
+            out[key] = value
+        return out
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if "://" not in v:
+            raise ValueError(
+                f"QUORUM_DATABASE_URL={v!r}: a database URL is needed, e.g. "
+                "sqlite:///quorum.db or postgresql://user@host/quorum"
+            )
+        return v
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _synchronous(cls, v: str) -> str:
+        level = str(v).upper()
+        if level not in SYNCHRONOUS_LEVELS:
+            raise ValueError(
+                f"QUORUM_SQLITE_SYNCHRONOUS={level!r}: allowed values are NORMAL, FULL, EXTRA"
+            )
+        return level
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _secret_key(cls, v: str) -> str:
+        if len(v) < 32:  # the value itself is never echoed
+            raise ValueError(
+                f"QUORUM_SECRET_KEY must be at least 32 characters (it has {len(v)}); "
+                "leave it unset to use the key generated and kept in the database"
+            )
+        return v
+
+    @field_validator("https_only", mode="before")
+    @classmethod
+    def _flag(cls, v: object) -> bool:
+        if isinstance(v, bool):
+            return v
+        word = str(v).strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ValueError(f"QUORUM_HTTPS_ONLY={v!r}: allowed values are 1, true, yes, on, 0, "
+                         "false, no, off")  # fmt: skip
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(
+                f"QUORUM_BASE_URL={v!r}: the site's address is needed, starting http:// or "
+                "https://, e.g. https://grants.example.org"
+            )
+        return v.rstrip("/")
+
+    @field_validator("upload_max_mb", mode="before")
+    @classmethod
+    def _upload_max_mb(cls, v: object) -> float:
+        try:
+            mb = float(str(v))
+            if not 0 < mb < float("inf"):
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"QUORUM_UPLOAD_MAX_MB={v!r}: a number of megabytes above 0 is needed, e.g. 10"
+            ) from None
+        return mb
+
+    @field_validator("mail", mode="before")
+    @classmethod
+    def _mail(cls, v: str) -> str:
+        kind = str(v).lower()
+        if kind not in ("file", "smtp"):
+            raise ValueError(f"QUORUM_MAIL={kind!r}: allowed values are file, smtp")
+        return kind
+
+    @field_validator("mail_from", mode="before")
+    @classmethod
+    def _mail_from(cls, v: str) -> str:
+        return check_sender(v)
+
+    @field_validator("mail_grace_seconds", mode="before")
+    @classmethod
+    def _grace(cls, v: object) -> int:
+        raw = str(v)
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(
+                f"QUORUM_MAIL_GRACE_SECONDS={raw!r}: a whole number of seconds, 1 or more, "
+                "is needed"
+            )
+        return int(raw)
+
+    @field_validator("smtp_port", mode="before")
+    @classmethod
+    def _port(cls, v: object) -> int:
+        raw = str(v)
+        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+            raise ValueError(f"QUORUM_SMTP_PORT={raw!r}: a port number from 1 to 65535 is needed")
+        return int(raw)
+
+    @field_validator("smtp_tls", mode="before")
+    @classmethod
+    def _tls(cls, v: str) -> str:
+        tls = str(v).lower()
+        if tls not in TLS_MODES:
+            raise ValueError(f"QUORUM_SMTP_TLS={tls!r}: allowed values are {', '.join(TLS_MODES)}")
+        return tls
+
+    @field_validator("smtp_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: object) -> float:
+        try:
+            timeout = float(str(v))
+        except ValueError:
+            timeout = -1.0
+        if not 0 < timeout <= 3600:
+            raise ValueError(
+                f"QUORUM_SMTP_TIMEOUT={v!r}: a number of seconds above 0 (at most 3600) is needed"
+            )
+        return timeout
+
+    @field_validator("sweep_at", mode="before")
+    @classmethod
+    def _sweep_at(cls, v: str) -> str:
+        hh, mm = parse_sweep_at(v)
+        return f"{hh:02d}:{mm:02d}"
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        return parse_timezone(v)
+
+    @field_validator("dispatch_seconds", mode="before")
+    @classmethod
+    def _dispatch(cls, v: object) -> int:
+        return parse_dispatch_seconds(v)
+
+    @model_validator(mode="after")
+    def _mail_settings_agree(self) -> Settings:
+        if self.mail != "smtp":  # the SMTP variables are only read for smtp
+            return self
+        if self.smtp_host is None:
+            raise ValueError(
+                "QUORUM_SMTP_HOST is not set: QUORUM_MAIL=smtp needs the SMTP server's name"
+            )
+        if self.smtp_password and not self.smtp_user:
+            raise ValueError(
+                "QUORUM_SMTP_PASSWORD is set but QUORUM_SMTP_USER is not: set both, or neither"
+            )
+        if self.smtp_user and not self.smtp_password:
+            raise ValueError(
+                f"QUORUM_SMTP_USER={self.smtp_user!r} is set but QUORUM_SMTP_PASSWORD is not: "
+                "set both, or neither"
+            )
+        if self.smtp_ca_file is not None and self.smtp_tls == "none":
+            raise ValueError(
+                "QUORUM_SMTP_CA_FILE is set but QUORUM_SMTP_TLS=none: it is only used with "
+                "starttls or ssl"
+            )
+        return self
+
+
+class _FromMapping(Settings):
+    """Settings read only from the values given (see :meth:`Settings.from_env`)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _build(cls: type[Settings], values: dict[str, Any]) -> Settings:
+    """Make the object; pydantic's error list becomes one message, a line per problem."""
+    try:
+        made = cls(**values)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, ValueError):
+                lines.append(str(cause))
+            else:  # a type check of ours that has no words of its own (not expected)
+                name = PREFIX + "_".join(str(p) for p in err["loc"]).upper()
+                lines.append(f"{name}={err.get('input')!r}: {err['msg']}")
+        raise SettingsError("\n".join(dict.fromkeys(lines))) from None
+    if type(made) is not Settings:  # validated already: hand back the one type
+        made = Settings.model_construct(made.model_fields_set, **dict(made))
+    return made
+
+
+# ---------------------------------------------------------------- the one object
+
+_cache: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+_override: Settings | None = None
+
+
+def _snapshot() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(PREFIX)))
+
+
+def get_settings() -> Settings:
+    """The settings in force: an override (tests), else the process environment's
+    (read once per distinct set of QUORUM_* values). Raises :class:`SettingsError`."""
+    global _cache
+    if _override is not None:
+        return _override
+    snap = _snapshot()
+    if _cache is None or _cache[0] != snap:
+        _cache = (snap, _build(Settings, {}))
+    return _cache[1]
+
+
+def reset_settings() -> None:
+    """Forget the cached object: the next :func:`get_settings` reads the environment."""
+    global _cache
+    _cache = None
+
+
+@contextmanager
+def override_settings(settings: Settings | None = None, **values: Any) -> Iterator[Settings]:
+    """Put ``settings`` (or the defaults with ``values`` applied, validated as
+    the environment would be) in force for the block."""
+    global _override
+    chosen = settings if settings is not None else _build(_FromMapping, values)
+    before, _override = _override, chosen
+    try:
+        yield chosen
+    finally:
+        _override = before
