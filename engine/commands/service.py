@@ -26,6 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, SQLModel
 
 from engine.commands.args import Args
+from engine.commands.contracts import CONTRACTS, Contract
 from engine.domain.clock import Clock, SystemClock
 from engine.domain.errors import ConflictError, NotFound, PermissionDenied, QuorumError
 from engine.store import audit, directory
@@ -62,6 +63,7 @@ class CommandSpec:
     handler: Callable[[UnitOfWork, Args], dict]
     roles: frozenset[str] | None  # None: the item's workflow decides
     summary: str
+    contract: type[Contract]  # what it takes (engine/commands/contracts.py)
 
 
 REGISTRY: dict[str, CommandSpec] = {}
@@ -71,13 +73,20 @@ def command(
     name: str, *, roles: Iterable[str] | None = None, summary: str = ""
 ) -> Callable[[Callable[[UnitOfWork, Args], dict]], Callable[[UnitOfWork, Args], dict]]:
     """Register a handler. ``roles``: who may call it; leave None when the
-    handler asks a workflow, which declares its own roles per step."""
+    handler asks a workflow, which declares its own roles per step. Its arguments
+    are read through the contract of the same name (engine/commands/contracts.py)."""
 
     def deco(fn: Callable[[UnitOfWork, Args], dict]) -> Callable[[UnitOfWork, Args], dict]:
         if name in REGISTRY:
             raise ValueError(f"command {name} registered twice")
+        if name not in CONTRACTS:
+            raise ValueError(f"command {name} has no contract in engine/commands/contracts.py")
         REGISTRY[name] = CommandSpec(
-            name, fn, frozenset(roles) if roles is not None else None, summary or (fn.__doc__ or "")
+            name,
+            fn,
+            frozenset(roles) if roles is not None else None,
+            summary or (fn.__doc__ or ""),
+            CONTRACTS[name],
         )
         return fn
 
@@ -394,12 +403,13 @@ class Quorum:
                 self._directory = None  # reload on next use (committed or not)
 
     @staticmethod
-    def _handle(uow: UnitOfWork, name: str, data: dict | None) -> dict:
+    def _handle(uow: UnitOfWork, name: str, data: dict | Contract | None) -> dict:
         spec = REGISTRY[name]
         if spec.roles is not None:
             uow.require_role(*spec.roles)
         try:
-            result = spec.handler(uow, Args(name, data))
+            # read through the contract on the handler's first read, after its role check
+            result = spec.handler(uow, Args(name, data, spec.contract))
         except BaseException:
             uow.finish(ok=False)
             raise

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 
 from engine.commands.args import Args
+from engine.commands.contracts import OUTCOMES
 from engine.commands.service import UnitOfWork, command
 from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
@@ -37,7 +38,6 @@ from workflows.meeting import MEETING
 M_T = Meeting.__table__
 BID_T = Bid.__table__
 _MEETING_BY_REF = select(M_T).where(M_T.c.ref == bindparam("ref"))
-OUTCOMES = ("approve", "reject", "defer", "refer_back")
 
 
 def load_meeting(uow: UnitOfWork, ref: str) -> Any:
