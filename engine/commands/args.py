@@ -32,24 +32,17 @@ __all__ = ["NO", "YES", "Args", "parse_date"]
 
 class Args:
     def __init__(
-        self,
-        command: str,
-        data: dict[str, Any] | Contract | None,
-        contract: type[Contract] | None = None,
+        self, command: str, data: dict[str, Any] | None, contract: type[Contract] | None = None
     ) -> None:
         self.command = command
+        self.data = dict(data or {})
         self._contract = contract
         self._typed: dict[str, Any] | None = None
-        if isinstance(data, Contract):  # read already (the REST API's body)
-            self._contract = type(data)
-            self._typed = data.values()
-            data = data.given
-        self.data = dict(data or {})
         self._seen: set[str] = set()
 
     def _values(self) -> dict[str, Any] | None:
         if self._typed is None and self._contract is not None:
-            self._typed = self._contract.model_validate(self.data).values()
+            self._typed = self._contract.read(self.data)
         return self._typed
 
     def _read(self, name: str, reader: Any, *args: Any, **opts: Any) -> Any:

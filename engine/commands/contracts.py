@@ -27,8 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
-from pydantic_core.core_schema import ValidatorFunctionWrapHandler
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.domain import fields
 from engine.domain.errors import ValidationError
@@ -84,64 +83,63 @@ class Contract(BaseModel):
 
     command: ClassVar[str] = ""
     wire_names: ClassVar[dict[str, str]] = {}  # Python name -> the argument's name
+    renamed: ClassVar[tuple[tuple[str, str], ...]] = ()  # (return_, return)
     required_fields: ClassVar[tuple[str, ...]] = ()
-    _given: dict[str, Any] = PrivateAttr(default_factory=dict)
+    known: ClassVar[str] = ""  # the argument names, for the refusal of an unknown one
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls.wire_names = {name: f.alias or name for name, f in cls.model_fields.items()}
-        cls.required_fields = tuple(
-            cls.wire_names[name]
-            for name, f in cls.model_fields.items()
-            if any(isinstance(m, fields.Spec) and m.required for m in f.metadata)
-        )
+        cls.renamed = tuple((a, w) for a, w in cls.wire_names.items() if a != w)
+        cls.known = ", ".join(sorted(cls.wire_names.values()))
+        required = []
+        for name, f in cls.model_fields.items():
+            spec = next(m for m in f.metadata if isinstance(m, fields.Spec))
+            wire = cls.wire_names[name]
+            if spec.name not in ("", wire):
+                raise ValueError(f"{cls.__name__}.{name}: its field is {spec.name}'s already")
+            spec.name = wire
+            if spec.required:
+                required.append(wire)
+        cls.required_fields = tuple(required)
         if cls.command:
             if cls.command in CONTRACTS:
                 raise ValueError(f"two contracts for {cls.command}")
             CONTRACTS[cls.command] = cls
 
-    @model_validator(mode="wrap")
     @classmethod
-    def _read(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Contract:
-        # FieldProblem is no ValueError: it leaves pydantic at once (engine/domain/fields.py);
-        # ValidationError is no ValueError either, so it leaves FastAPI's body reading too
+    def read(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Every argument, typed, by its name (``version`` only if given); a
+        ValidationError naming the first field at fault, in the order declared."""
         try:
-            model = handler(data)
-            extra = model.__pydantic_extra__ or {}
-            version = fields.integer(extra.get(VERSION), VERSION, required=False)
-            unknown = sorted(str(k) for k in extra if k != VERSION)
-            if unknown:
-                raise FieldProblem(
-                    unknown[0],
-                    f"unknown field(s) {', '.join(unknown)}; "
-                    f"this command takes: {', '.join(sorted(cls.wire_names.values()))}",
-                )
+            # FieldProblem is no ValueError: it leaves pydantic at once (engine/domain/fields.py)
+            model = cls.model_validate(data)
+            values = dict(model.__dict__)
+            for attr, wire in cls.renamed:
+                values[wire] = values.pop(attr)
+            extra = model.__pydantic_extra__
+            if extra:
+                version = fields.integer(extra.get(VERSION), VERSION, required=False)
+                unknown = sorted(str(k) for k in extra if k != VERSION)
+                if unknown:
+                    raise FieldProblem(
+                        unknown[0],
+                        f"unknown field(s) {', '.join(unknown)}; this command takes: {cls.known}",
+                    )
+                if version is not None:
+                    values[VERSION] = version
         except FieldProblem as problem:
             raise ValidationError(f"{cls.command}: {problem.detail}", field=problem.field) from None
-        model._given = dict(data) if isinstance(data, dict) else {}
-        model.__pydantic_extra__ = {VERSION: version} if version is not None else {}
-        return model
-
-    @property
-    def given(self) -> dict[str, Any]:
-        """The arguments as the caller gave them (which were given, and how)."""
-        return self._given
-
-    def values(self) -> dict[str, Any]:
-        """Every argument, typed, by its name (``version`` only if given)."""
-        out = {self.wire_names[k]: v for k, v in self.__dict__.items()}
-        if self.__pydantic_extra__:
-            out.update(self.__pydantic_extra__)
-        return out
+        return values
 
 
 CONTRACTS: dict[str, type[Contract]] = {}
 
 
-def read(command: str, data: dict[str, Any] | None) -> Contract:
+def read(command: str, data: dict[str, Any] | None) -> dict[str, Any]:
     """``data`` read through ``command``'s contract (ValidationError naming the field)."""
-    return CONTRACTS[command].model_validate(data or {})
+    return CONTRACTS[command].read(data or {})
 
 
 # ---------------------------------------------------------------- shapes read by handlers

@@ -403,7 +403,7 @@ class Quorum:
                 self._directory = None  # reload on next use (committed or not)
 
     @staticmethod
-    def _handle(uow: UnitOfWork, name: str, data: dict | Contract | None) -> dict:
+    def _handle(uow: UnitOfWork, name: str, data: dict | None) -> dict:
         spec = REGISTRY[name]
         if spec.roles is not None:
             uow.require_role(*spec.roles)

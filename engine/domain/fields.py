@@ -27,9 +27,9 @@ Traps of pydantic handled here (each with the line that handles it):
 - a missing field is not validated unless asked: every field has the default
   ``None`` with ``validate_default=True`` so "is required" comes from the
   reader, with the reader's message (``_field``).
-- ``info.field_name`` is the Python name; a field whose wire name is a Python
-  keyword is declared with a trailing underscore and an alias (``return_``
-  for ``return``), and ``_wire`` strips it.
+- ``info.field_name`` is the Python name, not the argument's (``return_`` for
+  ``return``), and asking for ``info`` at all makes every call slower: each
+  field's :class:`Spec` is named by its contract instead (``_field``).
 - the JSON schema of a plain validator is whatever we say it is
   (``WithJsonSchema``): every schema below admits everything its reader
   accepts (schemathesis sends values outside it and expects a refusal).
@@ -213,25 +213,36 @@ def parse_date(value: Any, where: str, field: str | None = None) -> dt.date:
 
 
 class Spec:
-    """Marks a contract field: whether the JSON schema lists it as required."""
+    """Marks a contract field: its name (set by the contract) and whether the JSON schema
+    lists it as required."""
 
-    __slots__ = ("required",)
+    __slots__ = ("name", "required")
 
     def __init__(self, required: bool) -> None:
+        self.name = ""
         self.required = required
 
 
-def _wire(info: ValidationInfo) -> str:
-    name = info.field_name or "?"
-    return name[:-1] if name.endswith("_") else name  # return_ -> return
+def _field(
+    read: Callable[..., Any], schema: dict, required: bool, *, with_info: bool = False
+) -> Any:
+    spec = Spec(required)
+    # the reader gets the field's own name from its Spec, named once by its contract: a
+    # validator without ValidationInfo is the cheaper call (the bus reads every command)
+    if with_info:
 
+        def validate_with(value: Any, info: ValidationInfo) -> Any:
+            return read(value, spec.name, info)
 
-def _field(read: Callable[[Any, str, ValidationInfo], Any], schema: dict, required: bool) -> Any:
-    def validate(value: Any, info: ValidationInfo) -> Any:
-        return read(value, _wire(info), info)
+        validator = PlainValidator(validate_with)
+    else:
 
+        def validate(value: Any) -> Any:
+            return read(value, spec.name)
+
+        validator = PlainValidator(validate)
     info: Any = Field(default=None, validate_default=True)
-    info.metadata.extend([PlainValidator(validate), WithJsonSchema(schema), Spec(required)])
+    info.metadata.extend([validator, WithJsonSchema(schema), spec])
     return info
 
 
@@ -257,7 +268,7 @@ def Text(  # noqa: N802 - a type, named like one
     """Text (a number is read as its digits), stripped, at most ``max_len`` characters
     after stripping."""
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str) -> Any:
         return text(
             value, name, required=required, default=default, max_len=max_len, if_given=if_given
         )
@@ -283,21 +294,23 @@ def Pence(  # noqa: N802
     """An amount written in pounds, read exactly as integer pence (money.parse_pounds).
     ``required_when=(field, value)``: required when an earlier field has that value."""
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str, info: ValidationInfo | None = None) -> Any:
         must = required
-        if required_when is not None:
+        if required_when is not None and info is not None:
             must = info.data.get(required_when[0]) == required_when[1]
         return pence(value, name, required=must, allow_zero=allow_zero)
 
     number: dict = {"type": "number", "minimum": 0 if allow_zero else 0.01}
     schema = {"anyOf": [{"type": "string"}, number], "description": description or _POUNDS}
-    return _field(read, _nullable(schema, not required), required)
+    return _field(
+        read, _nullable(schema, not required), required, with_info=required_when is not None
+    )
 
 
 def UKDate(*, required: bool = True, description: str = "") -> Any:  # noqa: N802
     """A date: ISO (2011-04-20) or as people write it, day first (20/04/2011, 'July 2011')."""
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str) -> Any:
         return date(value, name, required=required)
 
     schema = {
@@ -315,7 +328,7 @@ def Choice(  # noqa: N802
     """One of ``allowed`` (case, spaces and hyphens are forgiven: 'Approve' is approve)."""
     allowed = tuple(allowed)
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str) -> Any:
         return choice(value, name, allowed, default=default)
 
     schema = _described({"enum": list(allowed)}, description)
@@ -328,7 +341,7 @@ _YES_NO = sorted(YES | NO | {v.upper() for v in YES | NO} | {v.title() for v in 
 def YesNo(*, default: bool = False, description: str = "") -> Any:  # noqa: N802
     """yes or no: true/false, yes/no, y/n, 1/0."""
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str) -> Any:
         return flag(value, name, default=default)
 
     schema = {
@@ -343,7 +356,7 @@ def Integer(  # noqa: N802
 ) -> Any:
     """A whole number (or its digits as text)."""
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str) -> Any:
         return integer(value, name, required=required, minimum=minimum)
 
     number: dict = {"type": "integer"}
@@ -362,7 +375,7 @@ def Items(  # noqa: N802
 ) -> Any:
     """A list; as text, items separated by ';' ('Ashford; Dover')."""
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str) -> Any:
         return items(value, name, required=required)
 
     item_schema = item if item is not None else {"type": ["string", "number"]}
@@ -378,7 +391,7 @@ def Mapping(  # noqa: N802
 ) -> Any:
     """An object of name: value."""
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str) -> Any:
         return mapping(value, name, required=required)
 
     schema = _described({"type": "object", "additionalProperties": values}, description)
@@ -389,7 +402,7 @@ def Raw(schema: dict, *, required: bool = False) -> Any:
     """Passed to the handler as given (it reads the value itself); ``schema`` says what
     it accepts."""
 
-    def read(value: Any, name: str, info: ValidationInfo) -> Any:
+    def read(value: Any, name: str) -> Any:
         return value
 
     return _field(read, schema, required)
