@@ -127,6 +127,12 @@ REFUSALS = [
         "create_programme: pots: must be a mapping of name: value, got list",
         "pots",
     ),
+    (
+        "register_person",
+        {"name": "A", "email": "a@b.example", "roles": ["officer", {"x": 1}]},
+        "register_person: roles[2]: must be a name, got dict",
+        "roles[2]",
+    ),
     # required only with another field's value
     (
         "submit_return",

@@ -149,7 +149,10 @@ _NAMES_TEXT = "a list of names, or as text separated by ';'"
 MILESTONE = {
     "type": "object",
     "properties": {
-        "outcome": {"type": ["string", "number"], "description": "at most 1000 characters"},
+        "outcome": {
+            "type": ["string", "number", "boolean"],
+            "description": "text, at most 1000 characters",
+        },
         "due": DATE_SCHEMA,
         "payment": POUNDS_SCHEMA,
     },
@@ -226,7 +229,7 @@ class RegisterOrganisation(Contract):
     command = "register_organisation"
     name: Annotated[str, Text(200)]
     kind: Annotated[str, Choice([k.value for k in OrgKind], default=OrgKind.OTHER.value)]
-    aliases: Annotated[list[Any], Items(_NAME, description=_NAMES_TEXT)]
+    aliases: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     email: Annotated[str, Text(required=False)]
     population: Annotated[int | None, Integer(required=False, minimum=1)]
 
@@ -237,7 +240,7 @@ class RegisterPerson(Contract):
     email: Annotated[str, Text(254)]
     roles: Annotated[
         list[Any],
-        Items(_NAME, required=True, description=f"roles: {', '.join(r.value for r in Role)}"),
+        Items(required=True, description=f"roles: {', '.join(r.value for r in Role)}"),
     ]
     organisation: Annotated[str, Text(required=False)]
 
@@ -248,7 +251,9 @@ class SetPassword(Contract):
         str, Text(254, required=False, description="whose password (default: your own)")
     ]
     password: Annotated[Any, Raw({"type": "string", "minLength": 1}, required=True)]
-    current_password: Annotated[Any, Raw({"anyOf": [{"type": "string"}, {"type": "null"}]})]
+    current_password: Annotated[
+        Any, Raw({"description": "your current password, to change your own"})
+    ]
 
 
 class CreateApiToken(Contract):
@@ -275,7 +280,7 @@ class SubmitBid(Contract):
     savings: Annotated[
         str, Text(500, required=False, description="the savings as written, e.g. '£2m a year'")
     ]
-    partners: Annotated[list[Any], Items(_NAME, description=_NAMES_TEXT)]
+    partners: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     partnership: Annotated[Any, Raw(_TRISTATE)]
     builds_on_proven: Annotated[Any, Raw(_TRISTATE)]
     invest_to_save: Annotated[bool, YesNo()]
@@ -295,7 +300,7 @@ class AmendBid(Contract):
     partnership: Annotated[Any, Raw(_TRISTATE)]
     invest_to_save: Annotated[bool, YesNo()]
     pot: Annotated[str | None, Text(if_given=True)]
-    partners: Annotated[list[Any], Items(_NAME, description=_NAMES_TEXT)]
+    partners: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     milestones: Annotated[list[Any], _MILESTONES]
     reason: Annotated[str, Text(2000, required=False)]
 
@@ -350,7 +355,7 @@ class ScheduleMeeting(Contract):
     title: Annotated[str, Text(200)]
     date: Annotated[dt.date, UKDate()]
     quorum: Annotated[int, Integer(minimum=1)]
-    members: Annotated[list[Any], Items(_NAME, required=True, description=_NAMES_TEXT)]
+    members: Annotated[list[Any], Items(required=True, description=_NAMES_TEXT)]
     ref: Annotated[str, Text(40, required=False)]
     programme: Annotated[str, Text(required=False)]
 
@@ -358,7 +363,7 @@ class ScheduleMeeting(Contract):
 class RecordAttendance(Contract):
     command = "record_attendance"
     meeting: Annotated[str, Text()]
-    present: Annotated[list[Any], Items(_NAME, required=True, description=_NAMES_TEXT)]
+    present: Annotated[list[Any], Items(required=True, description=_NAMES_TEXT)]
 
 
 class DeclareInterest(Contract):
@@ -573,7 +578,7 @@ class LodgeDeposit(Contract):
     target: Annotated[int, Pence()]
     target_date: Annotated[dt.date, UKDate()]
     purpose: Annotated[str, Text(2000, required=False)]
-    partners: Annotated[list[Any], Items(_NAME, description=_NAMES_TEXT)]
+    partners: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     shares: Annotated[
         dict[str, Any],
         Mapping(POUNDS_SCHEMA, required=False, description="basis explicit: {authority: amount}"),

@@ -373,10 +373,19 @@ def Items(  # noqa: N802
     text_items: bool = True,
     description: str = "",
 ) -> Any:
-    """A list; as text, items separated by ';' ('Ashford; Dover')."""
+    """A list; as text, items separated by ';' ('Ashford; Dover'). Without ``item`` (the
+    schema of one element, which its handler reads), a list of names: text or numbers."""
 
     def read(value: Any, name: str) -> Any:
-        return items(value, name, required=required)
+        found = items(value, name, required=required)
+        if item is None:
+            for i, element in enumerate(found, start=1):
+                if isinstance(element, bool) or not isinstance(element, str | int | float):
+                    where = f"{name}[{i}]"
+                    raise FieldProblem(
+                        where, f"{where}: must be a name, got {type(element).__name__}"
+                    )
+        return found
 
     item_schema = item if item is not None else {"type": ["string", "number"]}
     kinds: list[dict] = [{"type": "array", "items": item_schema}]
