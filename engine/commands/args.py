@@ -63,11 +63,7 @@ class Args:
         return self.data.get(name) not in (None, "")
 
     def raw(self, name: str) -> Any:
-        self._seen.add(name)
-        typed = self._values()
-        if typed is not None and name in typed:
-            return typed[name]
-        return self.data.get(name)
+        return self._read(name, _as_given)
 
     def text(
         self, name: str, *, required: bool = True, default: str = "", max_len: int = 500
@@ -111,3 +107,7 @@ class Args:
                 f"this command takes: {', '.join(known)}",
                 field=sorted(map(str, unknown))[0],
             )
+
+
+def _as_given(value: Any, name: str) -> Any:
+    return value

@@ -10,10 +10,11 @@ command bus prefixes the command's name, so every message keeps the form
 The same readers serve two callers, so there is one copy of each rule:
 
 - the command contracts (engine/commands/contracts.py): each field of a
-  contract is one of the annotated types below (:func:`Text`, :func:`Pence`,
-  :func:`UKDate`, :func:`Choice`, :func:`YesNo`, :func:`Integer`,
-  :func:`Items`, :func:`Mapping`, :func:`Raw`), which carries its reader and
-  the JSON schema the OpenAPI document publishes;
+  contract is made by one of the makers below (``title: Annotated[str,
+  Text(300)]``; :func:`Text`, :func:`Pence`, :func:`UKDate`, :func:`Choice`,
+  :func:`YesNo`, :func:`Integer`, :func:`Items`, :func:`Mapping`,
+  :func:`Raw`), which carries its reader and the JSON schema the OpenAPI
+  document publishes;
 - :class:`engine.commands.args.Args`, for the nested values a handler reads
   itself (one milestone of a profile, one share of a deposit).
 
@@ -22,8 +23,9 @@ Traps of pydantic handled here (each with the line that handles it):
 - pydantic turns a ``ValueError`` raised in a validator into its own error
   and keeps going; ``MoneyError`` is a ``ValueError``. :class:`FieldProblem`
   is not, so it leaves ``model_validate`` at once, unchanged: the first
-  problem in field order is the one reported, as before (``_reader`` below,
-  and ``pence`` catching ``MoneyError``).
+  problem in field order is the one reported, as before (``_field`` below,
+  and ``pence`` catching ``MoneyError``); the contract turns it into the
+  command's ValidationError (``Contract.read``).
 - a missing field is not validated unless asked: every field has the default
   ``None`` with ``validate_default=True`` so "is required" comes from the
   reader, with the reader's message (``_field``).
