@@ -140,6 +140,12 @@ REFUSALS = [
         "submit_return: savings_delivered: is required (an amount in pounds, e.g. 100,000)",
         "savings_delivered",
     ),
+    (
+        "lodge_deposit",
+        {"grant": "G", "amount": "10", "basis": "explicit", "target": "5", "target_date": "2012"},
+        "lodge_deposit: shares: is required (a mapping of name: value)",
+        "shares",
+    ),
     # a field whose name is a Python keyword
     ("accept_return", {}, "accept_return: return: is required", "return"),
     # amend: a field given must be given whole
@@ -186,6 +192,8 @@ def test_contract_reads_typed_values() -> None:
     }
     assert contracts.read("amend_bid", {"ref": "B-1", "title": ""})["title"] is None
     assert contracts.read("accept_return", {"return": "R-1"})["return"] == "R-1"
+    equal = {"grant": "G", "amount": "10", "basis": "equal", "target": "5", "target_date": "2012"}
+    assert contracts.read("lodge_deposit", {**equal, "shares": ""})["shares"] == {}
 
 
 def test_args_reads_through_the_contract_once_and_refuses_fields_it_lacks() -> None:

@@ -581,7 +581,12 @@ class LodgeDeposit(Contract):
     partners: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     shares: Annotated[
         dict[str, Any],
-        Mapping(POUNDS_SCHEMA, required=False, description="basis explicit: {authority: amount}"),
+        Mapping(
+            POUNDS_SCHEMA,
+            required=False,
+            required_when=("basis", "explicit"),
+            description="basis explicit: {authority: amount}",
+        ),
     ]
 
 

@@ -398,15 +398,30 @@ def Items(  # noqa: N802
 
 
 def Mapping(  # noqa: N802
-    values: dict, *, required: bool = True, description: str = ""
+    values: dict,
+    *,
+    required: bool = True,
+    required_when: tuple[str, str] | None = None,
+    description: str = "",
 ) -> Any:
-    """An object of name: value."""
+    """An object of name: value. ``required_when=(field, value)``: required when an
+    earlier field has that value; otherwise absent (null or '') is {}."""
 
-    def read(value: Any, name: str) -> Any:
-        return mapping(value, name, required=required)
+    def read(value: Any, name: str, info: ValidationInfo | None = None) -> Any:
+        must = required
+        if required_when is not None and info is not None:
+            must = info.data.get(required_when[0]) == required_when[1]
+        if not must and _missing(value):
+            return {}
+        return mapping(value, name, required=must)
 
     schema = _described({"type": "object", "additionalProperties": values}, description)
-    return _field(read, {"anyOf": [schema, {"type": "null"}]} if not required else schema, required)
+    return _field(
+        read,
+        _nullable(schema, not required),
+        required,
+        with_info=required_when is not None,
+    )
 
 
 def Raw(schema: dict, *, required: bool = False) -> Any:
