@@ -9,9 +9,10 @@ the pages. Errors are JSON ``{error, message, field?, item?}`` (docs/api.md).
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request
 from fastapi.security import HTTPBearer
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -302,15 +303,22 @@ def api_commands(actor: Actor = Depends(ANYONE)) -> list[dict]:
     ]
 
 
+_RUN = (
+    "The same command handlers as the CLI (`quorum commands` lists them). The body is "
+    "the command's arguments; the answer is the handler's result. Send an "
+    "`Idempotency-Key` header to make a retry safe: the same key returns the first "
+    "result and does nothing else."
+)
+
+
 @router.post(
     "/commands/{name}",
     response_model=dict[str, Any],
     summary="Run a command with a JSON object of its arguments",
     description=(
-        "The same command handlers as the CLI (`quorum commands` lists them). The body is "
-        "the command's arguments; the answer is the handler's result. Send an "
-        "`Idempotency-Key` header to make a retry safe: the same key returns the first "
-        "result and does nothing else."
+        _RUN + " The body is the named command's schema: each command is published as "
+        "its own operation, `POST /api/v1/commands/<name>`, whose request body is that "
+        "command's contract (components/schemas); this operation takes any of them."
     ),
 )
 def api_command(
@@ -326,3 +334,60 @@ def api_command(
         # a browser's cookie is an ambient credential: script calls prove their origin
         check_csrf(request, request.headers.get(CSRF_HEADER))
     return request.app.state.quorum.execute(name, args, actor, key=idempotency_key)
+
+
+# ------------------------------------------------------------------ the published commands
+
+
+def publish_commands(app: FastAPI) -> None:
+    """Publish every command's contract in the app's OpenAPI document: one operation per
+    command, ``POST /api/v1/commands/<name>`` (served by the route above, which reads the
+    body through the same contract on the command bus), with the contract as its request
+    body; ``POST /api/v1/commands/{name}`` takes any of them."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            add_commands(plain())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def add_commands(doc: dict[str, Any]) -> None:
+    components = doc.setdefault("components", {}).setdefault("schemas", {})
+    generic_path = f"{router.prefix}/commands/{{name}}"
+    generic = doc["paths"][generic_path]["post"]
+    refs = []
+    for name, spec in sorted(REGISTRY.items()):
+        contract = spec.contract
+        schema_name = contract.__name__
+        if schema_name in components:
+            raise ValueError(f"the contract {schema_name} clashes with a schema of the API")
+        components[schema_name] = contract.model_json_schema()
+        ref = {"$ref": f"#/components/schemas/{schema_name}"}
+        refs.append(ref)
+        operation = copy.deepcopy(generic)
+        operation["parameters"] = [p for p in operation["parameters"] if p["in"] != "path"]
+        operation["operationId"] = f"command_{name}"
+        operation["summary"] = spec.summary.strip().splitlines()[0] if spec.summary else name
+        roles = ", ".join(sorted(spec.roles)) if spec.roles is not None else None
+        operation["description"] = (
+            f"Runs {name}: {_RUN} Who may: "
+            + (roles or "as the item's workflow allows, step by step")
+            + "."
+        )
+        operation["requestBody"] = _body(ref, f"The arguments of {name}.")
+        doc["paths"][f"{router.prefix}/commands/{name}"] = {"post": operation}
+    generic["requestBody"] = _body(
+        {"anyOf": refs}, "The named command's arguments: its schema (see its own operation)."
+    )
+
+
+def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    # not required: no body is read as {} (a command with nothing to say, e.g. sweep)
+    return {
+        "required": False,
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }

@@ -178,6 +178,7 @@ def create_app(
 
     # ---------------------------------------------------------------- routes
     app.include_router(api.router)
+    api.publish_commands(app)  # each command's contract in the OpenAPI document
     app.include_router(pages_sponsor.router)  # first: /bids/new before /bids/{ref}
     app.include_router(pages.router)
     app.include_router(pages_board.router)

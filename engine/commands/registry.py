@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from engine.commands.args import Args
+from engine.commands.contracts import CONTRACTS, Contract
 from engine.commands.uow import UnitOfWork
 
 
@@ -21,6 +22,7 @@ class CommandSpec:
     handler: Callable[[UnitOfWork, Args], dict]
     roles: frozenset[str] | None  # None: the item's workflow decides
     summary: str
+    contract: type[Contract]  # what it takes (engine/commands/contracts.py)
 
 
 REGISTRY: dict[str, CommandSpec] = {}
@@ -30,13 +32,20 @@ def command(
     name: str, *, roles: Iterable[str] | None = None, summary: str = ""
 ) -> Callable[[Callable[[UnitOfWork, Args], dict]], Callable[[UnitOfWork, Args], dict]]:
     """Register a handler. ``roles``: who may call it; leave None when the
-    handler asks a workflow, which declares its own roles per step."""
+    handler asks a workflow, which declares its own roles per step. Its arguments
+    are read through the contract of the same name (engine/commands/contracts.py)."""
 
     def deco(fn: Callable[[UnitOfWork, Args], dict]) -> Callable[[UnitOfWork, Args], dict]:
         if name in REGISTRY:
             raise ValueError(f"command {name} registered twice")
+        if name not in CONTRACTS:
+            raise ValueError(f"command {name} has no contract in engine/commands/contracts.py")
         REGISTRY[name] = CommandSpec(
-            name, fn, frozenset(roles) if roles is not None else None, summary or (fn.__doc__ or "")
+            name,
+            fn,
+            frozenset(roles) if roles is not None else None,
+            summary or (fn.__doc__ or ""),
+            CONTRACTS[name],
         )
         return fn
 

@@ -214,7 +214,8 @@ class Quorum:
         if spec.roles is not None:
             uow.require_role(*spec.roles)
         try:
-            result = spec.handler(uow, Args(name, data))
+            # read through the contract on the handler's first read, after its role check
+            result = spec.handler(uow, Args(name, data, spec.contract))
         except BaseException:
             uow.finish(ok=False)
             raise

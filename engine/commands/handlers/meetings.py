@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select, update
 
 from engine.commands.args import Args
 from engine.commands.awards import commit_grant
+from engine.commands.contracts import OUTCOMES
 from engine.commands.handlers.delegation import note_declined, revoke
 from engine.commands.handlers.intake import load_bid, sponsor_contacts
 from engine.commands.handlers.programme import find_programme
@@ -43,7 +44,7 @@ from workflows.grant import GRANT
 from workflows.meeting import MEETING
 
 BID_T = Bid.__table__
-OUTCOMES = ("approve", "reject", "defer", "refer_back")
+
 
 
 def person(uow: UnitOfWork, who: Any, field: str) -> PersonRow:

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from engine.commands.args import Args
+from engine.commands.contracts import BASES
 from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_pot
@@ -62,7 +63,6 @@ _INSTALMENTS = (
 )
 _DEPOSIT_BY_REF = select(DEP_T).where(DEP_T.c.ref == bindparam("ref"))
 _RECOVERY_BY_REF = select(REC_T).where(REC_T.c.ref == bindparam("ref"))
-BASES = ("equal", "population", "explicit")
 
 
 def gbp(pence: int) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 
 from engine.commands.args import Args
+from engine.commands.contracts import KINDS
 from engine.commands.registry import command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
@@ -40,7 +41,6 @@ _RETURN_FOR_PERIOD = select(RET_T).where(
     RET_T.c.kind == bindparam("kind"),
     RET_T.c.period_end == bindparam("period_end"),
 )
-KINDS = ("savings", "progress", "monitoring", "benefits")
 HALF_YEAR_ENDS = {(9, 30), (3, 31)}
 QUARTER_ENDS = ((3, 31), (6, 30), (9, 30), (12, 31))
 DAYS_TO_RETURN = 30  # default: a return is due 30 days after its quarter ends
