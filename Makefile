@@ -41,5 +41,12 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_score_round --n 10000 --rounds 10 --out bench/results/score_round.json
 	$(BIN)/python -m bench.bench_sweep --out bench/results/sweep.json
 
+## bench-compare BASE=/path/to/other/checkout: every benchmark on BASE and on this checkout,
+## interleaved, each with its own venv; before/after table (bench/compare.py; COMPARE_ARGS=...)
+.PHONY: bench-compare
+bench-compare: $(STAMP)
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=/path/to/other/checkout [COMPARE_ARGS=...]"; exit 1; }
+	$(BIN)/python bench/compare.py --base $(BASE) --new . $(COMPARE_ARGS)
+
 clean:
 	rm -rf $(VENV) quorum.db quorum.db-wal quorum.db-shm var
