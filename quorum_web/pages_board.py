@@ -27,7 +27,8 @@ from engine.read.exports import ICS_TYPE, deadlines_ics
 from engine.read.papers import paper_context
 from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_link_token, use_link
 from engine.store.models import DelegatedDecision, Meeting, MeetingMember, Person
-from notifications.papers import PdfUnavailable, render, render_pdf
+from notifications import papers
+from notifications.papers import PdfUnavailable, render
 from quorum_web import charts, exporting, pages
 from quorum_web.actions import ActionForm, Input
 from quorum_web.api import org_name, scope_of
@@ -264,7 +265,7 @@ def paper_response(request: Request, name: str, ref: str, fmt: str) -> Response:
     if fmt == "html":
         return HTMLResponse(render(name, context, "html"))
     try:
-        data = render_pdf(name, context)
+        data = papers.render_pdf(name, context)
     except PdfUnavailable as exc:
         return pages.error_page(request, 503, "PDF not available", exc.message)
     return Response(
