@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from engine.commands.handlers.accounts import MIN_PASSWORD, tokens
+from engine.commands.handlers.accounts import MIN_PASSWORD
 from engine.commands.service import REGISTRY
 from engine.domain import words
 from engine.domain.actor import Actor
@@ -33,6 +33,7 @@ from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
 from engine.read import money as views_money
 from engine.read import views
+from engine.read.accounts import tokens
 from engine.read.work import my_work
 from engine.store import audit
 from engine.store.models import Bid as BidRow

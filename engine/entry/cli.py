@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from engine.commands.args import parse_date
-from engine.commands.handlers.accounts import new_token, token_hash, tokens
+from engine.commands.handlers.accounts import new_token, token_hash
 from engine.commands.service import REGISTRY, Quorum
 from engine.domain.actor import Actor
 from engine.domain.clock import SystemClock
@@ -30,6 +30,7 @@ from engine.entry.importer import import_bids
 from engine.entry.replay import load, run
 from engine.read import returns as views_returns
 from engine.read import views
+from engine.read.accounts import tokens
 from engine.read.delegation import delegated_report
 from engine.read.papers import bids_paper, minutes_paper
 from engine.settings import SettingsError, get_settings

@@ -289,3 +289,19 @@ def calendar_ics(
         ev.add("transp", "TRANSPARENT")
         cal.add_component(ev)
     return cal.to_ical()
+
+
+def latest_accepted_savings(conn: Connection, grant_id: int, by: dt.date) -> Any:
+    """The grant's latest accepted savings return whose period ends on or before
+    ``by`` (its ``savings_delivered_pence`` is cumulative, to date), or None."""
+    return conn.execute(
+        select(R)
+        .where(
+            R.c.grant_id == grant_id,
+            R.c.kind == "savings",
+            R.c.state == "accepted",
+            R.c.period_end <= by,
+        )
+        .order_by(R.c.period_end.desc())
+        .limit(1)
+    ).first()

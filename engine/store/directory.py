@@ -10,7 +10,9 @@ stale inside a write transaction, in this process or any other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -114,7 +116,10 @@ def load(conn: Connection, seq: int) -> Directory:
         if person.active and "sponsor" in person.roles and person.organisation_id is not None:
             d.contacts_by_org.setdefault(person.organisation_id, []).append(person)
     d.programmes = {
-        pid: name for pid, name in conn.execute(select(_PROGRAMME.c.id, _PROGRAMME.c.name)).tuples()
+        pid: name
+        for pid, name in cast(
+            Iterable[tuple[int, str]], conn.execute(select(_PROGRAMME.c.id, _PROGRAMME.c.name))
+        )
     }
     d.pots = [
         PotRow(p.id, p.name, p.programme_id, d.programmes.get(p.programme_id, ""))

@@ -12,8 +12,9 @@ available ≥ 0.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -68,7 +69,9 @@ def ledger(
         q = q.where(_POT.c.id.in_(pot_ids))
     pots = {
         pid: PotLedger(pid, name, prog)
-        for pid, name, prog in session.execute(q.order_by(_POT.c.id)).tuples()
+        for pid, name, prog in cast(
+            Iterable[tuple[int, str, str]], session.execute(q.order_by(_POT.c.id))
+        )
     }
     if not pots:
         return []
@@ -78,7 +81,7 @@ def ledger(
         .where(_MOVE.c.pot_id.in_(list(pots)))
         .group_by(_MOVE.c.pot_id, _MOVE.c.kind)
     )
-    for pot_id, kind, total in rows.tuples():
+    for pot_id, kind, total in cast(Iterable[tuple[int, str, int | None]], rows):
         sums[pot_id][kind] = int(total or 0)
     for pot_id, line in pots.items():
         s = sums.get(pot_id, {})
@@ -147,7 +150,7 @@ def grant_lines(
     if grant_ids is not None:
         q = q.where(_MOVE.c.grant_id.in_(grant_ids))
     out: dict[int, GrantLedger] = {gid: GrantLedger(gid) for gid in grant_ids or []}
-    for grant_id, kind, total in conn.execute(q).tuples():
+    for grant_id, kind, total in cast(Iterable[tuple[int, str, int | None]], conn.execute(q)):
         line = out.setdefault(grant_id, GrantLedger(grant_id))
         amount = int(total or 0)
         if kind == MovementKind.COMMIT:

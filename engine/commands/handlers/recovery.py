@@ -30,12 +30,13 @@ from engine.commands.contracts import BASES
 from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_pot
-from engine.commands.handlers.returns import latest_accepted_savings, load_grant, step
+from engine.commands.handlers.returns import load_grant, step
 from engine.commands.registry import command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import MoneyRuleBroken, NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
 from engine.domain.words import short_date as long_date  # 31 Mar 2012
+from engine.read.returns import latest_accepted_savings
 from engine.store.directory import OrgRow
 from engine.store.ledger import grant_line
 from engine.store.models import (

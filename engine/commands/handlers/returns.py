@@ -17,7 +17,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.engine import Connection
 
 from engine.commands.args import Args
 from engine.commands.contracts import KINDS
@@ -104,22 +103,6 @@ def quarter_start(period_end: dt.date) -> dt.date | None:
 
 
 # ---------------------------------------------------------------- reads
-
-
-def latest_accepted_savings(conn: Connection, grant_id: int, by: dt.date) -> Any:
-    """The grant's latest accepted savings return whose period ends on or before
-    ``by`` (its ``savings_delivered_pence`` is cumulative, to date), or None."""
-    return conn.execute(
-        select(RET_T)
-        .where(
-            RET_T.c.grant_id == grant_id,
-            RET_T.c.kind == "savings",
-            RET_T.c.state == "accepted",
-            RET_T.c.period_end <= by,
-        )
-        .order_by(RET_T.c.period_end.desc())
-        .limit(1)
-    ).first()
 
 
 def load_return(uow: UnitOfWork, ref: str) -> Any:
