@@ -276,9 +276,21 @@ def clean_env(checkout: Path) -> dict[str, str]:
     return env
 
 
-def run_one(checkout: Path, bench: str, args: list[str], out: Path, timeout: float) -> dict:
+def code_state(checkout: Path) -> str:
+    """HEAD and the tracked files changed: what a run measures, checked before and after it."""
+    return (
+        git(checkout, "rev-parse", "HEAD")
+        + " "
+        + git(checkout, "status", "--porcelain", "--untracked-files=no").replace("\n", ";")
+    )
+
+
+def run_one(
+    checkout: Path, bench: str, args: list[str], out: Path, timeout: float, expected: str
+) -> dict:
     python = checkout / ".venv" / "bin" / "python"
     cmd = [str(python), "-m", MODULES[bench], *args, "--out", str(out)]
+    state_before = code_state(checkout)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     try:
@@ -303,7 +315,12 @@ def run_one(checkout: Path, bench: str, args: list[str], out: Path, timeout: flo
     }
     # a benchmark exits 1 when a target is missed (web, scoring's RSS) but its JSON
     # is complete: the figures count, and the exit status is kept with them
-    if out.exists():
+    state_after = code_state(checkout)
+    if state_before != expected or state_after != expected:
+        # someone committed, merged or edited in that checkout: not the code described
+        run["error"] = f"the checkout changed: {expected} -> {state_before} -> {state_after}"
+        run["code_state"] = [state_before, state_after]
+    elif out.exists():
         run["figures"] = {
             k: v["value"] for k, v in figures(bench, json.loads(out.read_text())).items()
         }
@@ -496,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         except (OSError, KeyError, ValueError, TypeError):
             result["benchmarks"][b]["recorded"] = {}
+    states = {side: code_state(path) for side, path in sides.items()}
     tmp = Path(tempfile.mkdtemp(prefix="quorum-compare-"))
     t_start = time.perf_counter()
     loads = []
@@ -507,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
                     out = tmp / f"{b}-{side}-{r + 1}.json"
                     print(f"[{time.perf_counter() - t_start:6.0f} s] round {r + 1}/{opts.rounds} "
                           f"{b:<13} {side:<4} ...", end="", flush=True)  # fmt: skip
-                    run = run_one(sides[side], b, args[b], out, opts.timeout)
+                    run = run_one(sides[side], b, args[b], out, opts.timeout, states[side])
                     failed = []
                     # durable_rules' stock Host (the scoring floor) fails now and then
                     # under load (error code 307), on either side: run it again, keep
@@ -515,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                     while "error" in run and len(failed) < opts.retries:
                         failed.append(run)
                         print(f" FAILED ({run['wall_s']:.0f} s), again ...", end="", flush=True)
-                        run = run_one(sides[side], b, args[b], out, opts.timeout)
+                        run = run_one(sides[side], b, args[b], out, opts.timeout, states[side])
                     if failed:
                         run["failed_attempts"] = failed
                     loads.append(run["load_1m_before"])
