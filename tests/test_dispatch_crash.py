@@ -35,7 +35,9 @@ from notifications.dispatch import message_id
 REPO = Path(__file__).resolve().parents[1]
 N = 300
 KILLS = 3
-GRACE = 6  # seconds a claim is leased: after it, an unconfirmed message is sent again
+GRACE = 12  # seconds a claim is leased: after it, an unconfirmed message is sent again
+# (longer than a loaded machine takes to start `quorum outbox send`: the restarted
+# dispatcher must find the in-flight message still leased)
 SENDER = "grants@board.example.org"
 NOW = dt.datetime(2011, 4, 1, 9, 0, tzinfo=dt.UTC)
 
