@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, overload
 
 from engine.commands.contracts import VERSION, Contract
 from engine.domain import fields
@@ -65,34 +65,63 @@ class Args:
     def raw(self, name: str) -> Any:
         return self._read(name, _as_given)
 
+    # Each reader below returns what the contract (or the reader of
+    # engine/domain/fields.py) made of the field: ``_read`` is untyped because
+    # the contract's values come back by name, so each states its type here.
+    # ``required=True`` (the default) never gives None: the overloads say so.
+
     def text(
         self, name: str, *, required: bool = True, default: str = "", max_len: int = 500
     ) -> str:
-        return self._read(name, fields.text, required=required, default=default, max_len=max_len)
+        value: str = self._read(
+            name, fields.text, required=required, default=default, max_len=max_len
+        )
+        return value
 
+    @overload
+    def pence(self, name: str, *, required: Literal[True] = ..., allow_zero: bool = ...) -> int: ...
+    @overload
+    def pence(self, name: str, *, required: bool, allow_zero: bool = ...) -> int | None: ...
     def pence(self, name: str, *, required: bool = True, allow_zero: bool = False) -> int | None:
         """An amount written in pounds (100000, '100,000', '£1.5m') -> pence."""
-        return self._read(name, fields.pence, required=required, allow_zero=allow_zero)
+        value: int | None = self._read(name, fields.pence, required=required, allow_zero=allow_zero)
+        return value
 
+    @overload
+    def date(self, name: str, *, required: Literal[True] = ...) -> dt.date: ...
+    @overload
+    def date(self, name: str, *, required: bool) -> dt.date | None: ...
     def date(self, name: str, *, required: bool = True) -> dt.date | None:
-        return self._read(name, fields.date, required=required)
+        value: dt.date | None = self._read(name, fields.date, required=required)
+        return value
 
     def choice(self, name: str, allowed: Iterable[str], *, default: str | None = None) -> str:
-        return self._read(name, fields.choice, allowed, default=default)
+        value: str = self._read(name, fields.choice, allowed, default=default)
+        return value
 
     def flag(self, name: str, *, default: bool = False) -> bool:
-        return self._read(name, fields.flag, default=default)
+        value: bool = self._read(name, fields.flag, default=default)
+        return value
 
+    @overload
+    def integer(
+        self, name: str, *, required: Literal[True] = ..., minimum: int | None = ...
+    ) -> int: ...
+    @overload
+    def integer(self, name: str, *, required: bool, minimum: int | None = ...) -> int | None: ...
     def integer(
         self, name: str, *, required: bool = True, minimum: int | None = None
     ) -> int | None:
-        return self._read(name, fields.integer, required=required, minimum=minimum)
+        value: int | None = self._read(name, fields.integer, required=required, minimum=minimum)
+        return value
 
-    def items(self, name: str, *, required: bool = False) -> list:
-        return self._read(name, fields.items, required=required)
+    def items(self, name: str, *, required: bool = False) -> list[Any]:
+        value: list[Any] = self._read(name, fields.items, required=required)
+        return value
 
-    def mapping(self, name: str, *, required: bool = True) -> dict:
-        return self._read(name, fields.mapping, required=required)
+    def mapping(self, name: str, *, required: bool = True) -> dict[str, Any]:
+        value: dict[str, Any] = self._read(name, fields.mapping, required=required)
+        return value
 
     def done(self, *also_allowed: str) -> None:
         """Refuse fields the command does not know (its contract has refused them already)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
-from engine.commands.uow import UnitOfWork
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import ValidationError
 from engine.domain.money import format_pence
 from engine.store.ledger import pot_line
@@ -49,11 +49,11 @@ def commit_grant(
     conn = uow.conn
     grant_ref = next_ref(conn, Grant, "grant")
     award = uow.fire(GRANT, "award", "new", grant_ref, cover)
-    grant_id = conn.execute(insert(Grant).values(
+    grant_id = inserted_id(conn.execute(insert(Grant).values(
         ref=grant_ref, bid_id=bid.id, accountable_body_id=bid.sponsor_id, pot_id=pot_id,
         awarded_pence=amount, invest_to_save=bid.invest_to_save, state=award.dest,
         approved_on=uow.today, delegated_decision_id=delegated_decision_id, version=1,
-    )).inserted_primary_key[0]
+    )))
     conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=grant_id))
     conn.execute(insert(MoneyMovement).values(
         pot_id=pot_id, kind=MovementKind.COMMIT.value, amount_pence=amount,

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from engine.commands.args import Args
 from engine.commands.contracts import CONTRACTS, Contract
 from engine.commands.uow import UnitOfWork
 
+Result = dict[str, Any]
+"""A command's answer: JSON values by name, printed by the CLI, returned by the
+REST API and kept in the command log. The entry points read its fields by name
+(replay adds up the sweep's counts), so the values are JSON's ``Any``."""
+Handler = Callable[[UnitOfWork, Args], Result]
+
 
 @dataclass(frozen=True)
 class CommandSpec:
     name: str
-    handler: Callable[[UnitOfWork, Args], dict]
+    handler: Handler
     roles: frozenset[str] | None  # None: the item's workflow decides
     summary: str
     contract: type[Contract]  # what it takes (engine/commands/contracts.py)
@@ -30,12 +37,12 @@ REGISTRY: dict[str, CommandSpec] = {}
 
 def command(
     name: str, *, roles: Iterable[str] | None = None, summary: str = ""
-) -> Callable[[Callable[[UnitOfWork, Args], dict]], Callable[[UnitOfWork, Args], dict]]:
+) -> Callable[[Handler], Handler]:
     """Register a handler. ``roles``: who may call it; leave None when the
     handler asks a workflow, which declares its own roles per step. Its arguments
     are read through the contract of the same name (engine/commands/contracts.py)."""
 
-    def deco(fn: Callable[[UnitOfWork, Args], dict]) -> Callable[[UnitOfWork, Args], dict]:
+    def deco(fn: Handler) -> Handler:
         if name in REGISTRY:
             raise ValueError(f"command {name} registered twice")
         if name not in CONTRACTS:

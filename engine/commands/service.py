@@ -16,7 +16,7 @@ points (CLI, web, REST, scheduler, replay) only parse input and render output.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
@@ -26,7 +26,7 @@ from sqlmodel import col
 
 from engine.commands import handlers, sweep  # noqa: F401  (importing them registers the commands)
 from engine.commands.args import Args
-from engine.commands.registry import REGISTRY, CommandSpec, command
+from engine.commands.registry import REGISTRY, CommandSpec, Result, command
 from engine.commands.uow import RunState, UnitOfWork
 from engine.domain.actor import SYSTEM, Actor
 from engine.domain.clock import Clock, SystemClock
@@ -88,12 +88,12 @@ class Quorum:
     def execute(
         self,
         name: str,
-        args: dict | None,
+        args: dict[str, Any] | None,
         actor: str | Actor,
         *,
         key: str | None = None,
         before: Callable[[Connection], None] | None = None,
-    ) -> dict:
+    ) -> Result:
         """Run one command in one transaction. Returns the handler's result.
 
         ``before(conn)`` runs first inside the same transaction (e.g. consuming a
@@ -102,22 +102,26 @@ class Quorum:
         outcomes, _ = self._run(
             [(name, args)], actor, key=key, per_row=False, partial=False, before=before
         )
-        return outcomes[0]
+        return cast(Result, outcomes[0])  # not per_row: a refusal raised, none is kept
 
     def execute_batch(
         self,
-        calls: Sequence[tuple[str, dict | None]],
+        calls: Sequence[tuple[str, dict[str, Any] | None]],
         actor: str | Actor,
         *,
         key: str | None = None,
-    ) -> list[dict]:
+    ) -> list[Result]:
         """Run several commands in ONE transaction: all take effect or none."""
         outcomes, _ = self._run(calls, actor, key=key, per_row=False, partial=False)
-        return outcomes
+        return cast(list[Result], outcomes)  # not per_row: a refusal raised, none is kept
 
     def execute_rows(
-        self, calls: Sequence[tuple[str, dict | None]], actor: str | Actor, *, partial: bool = False
-    ) -> tuple[list[dict | QuorumError], bool]:
+        self,
+        calls: Sequence[tuple[str, dict[str, Any] | None]],
+        actor: str | Actor,
+        *,
+        partial: bool = False,
+    ) -> tuple[list[Result | QuorumError], bool]:
         """Try every call (each in a savepoint) and report each outcome.
 
         Returns (a result or the refusal for each call, whether anything was
@@ -126,14 +130,14 @@ class Quorum:
 
     def _run(
         self,
-        calls: Sequence[tuple[str, dict | None]],
+        calls: Sequence[tuple[str, dict[str, Any] | None]],
         actor: str | Actor,
         *,
         key: str | None,
         per_row: bool,
         partial: bool,
         before: Callable[[Connection], None] | None = None,
-    ) -> tuple[list, bool]:
+    ) -> tuple[list[Result | QuorumError], bool]:
         for name, _ in calls:
             if name not in REGISTRY:
                 raise NotFound(
@@ -153,9 +157,9 @@ class Quorum:
                 who = self._actor_from(actor, run.directory)
                 if before is not None:
                     before(conn)
-                outcomes: list = []
+                outcomes: list[Result | QuorumError] = []
                 events: list[audit.PendingEvent] = []
-                messages: list[dict] = []
+                messages: list[dict[str, Any]] = []
                 failed = False
                 for name, data in calls:
                     uow = UnitOfWork(conn, who, self.clock, name, run)
@@ -209,7 +213,7 @@ class Quorum:
                 self._directory = None  # reload on next use (committed or not)
 
     @staticmethod
-    def _handle(uow: UnitOfWork, name: str, data: dict | None) -> dict:
+    def _handle(uow: UnitOfWork, name: str, data: dict[str, Any] | None) -> Result:
         spec = REGISTRY[name]
         if spec.roles is not None:
             uow.require_role(*spec.roles)
@@ -229,7 +233,7 @@ _OUTBOX = insert(Outbox)
 
 
 class _Abandon(Exception):
-    def __init__(self, outcomes: list) -> None:
+    def __init__(self, outcomes: list[Result | QuorumError]) -> None:
         self.outcomes = outcomes
 
 

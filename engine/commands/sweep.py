@@ -79,7 +79,7 @@ from sqlalchemy.types import JSON
 
 from engine.commands.args import Args
 from engine.commands.handlers.delegation import expire_lapsed
-from engine.commands.registry import command
+from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
 from engine.domain.words import short_date
@@ -1110,7 +1110,7 @@ def run_sweep(
     roles=("officer", "director"),
     summary="The deadline sweep: create returns due, queue reminders, chases and escalations",
 )
-def sweep_command(uow: UnitOfWork, args: Args) -> dict:
+def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     as_of = args.date("as_of", required=False) or uow.today
     returns_file = args.text("returns_rules", required=False, max_len=1000) or None
     ladder_file = args.text("reminder_rules", required=False, max_len=1000) or None

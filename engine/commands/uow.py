@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult
 from sqlmodel import Session
 
 from engine.commands.args import Args
@@ -37,6 +37,16 @@ STATEFUL: dict[str, str] = {
     "recovery": "recovery",
     "deposit": "deposit",
 }
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id the database gave the one row an INSERT wrote. SQLAlchemy types
+    ``inserted_primary_key`` as optional (None for a statement that is not a
+    single-row INSERT), so it is read here once instead of at every insert."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise TypeError("inserted_id: not a single-row INSERT")
+    return int(key[0])
 
 
 class StateNotFromWorkflow(TypeError):
@@ -65,7 +75,7 @@ class UnitOfWork:
     command: str
     run: RunState
     events: list[audit.PendingEvent] = field(default_factory=list)
-    messages: list[dict] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
     _session: Session | None = None
 
     @property
@@ -161,7 +171,7 @@ class UnitOfWork:
         model: type[TableModel],
         row_id: int,
         seen: int,
-        values: dict,
+        values: dict[str, Any],
         ref: str,
         transition: Transition | None = None,
     ) -> int:
@@ -206,7 +216,12 @@ class UnitOfWork:
 
     # --- effects -------------------------------------------------------
     def record(
-        self, item_ref: str, before: dict, after: dict, reason: str = "", command: str | None = None
+        self,
+        item_ref: str,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        reason: str = "",
+        command: str | None = None,
     ) -> None:
         self.events.append(
             audit.PendingEvent(command or self.command, item_ref, before, after, reason)
@@ -219,7 +234,7 @@ class UnitOfWork:
         to: str,
         template: str,
         subject: str,
-        context: dict,
+        context: dict[str, Any],
         channel: str = "email",
     ) -> None:
         self.messages.append(

@@ -20,8 +20,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, insert, select, update
 
 from engine.commands.args import Args
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.actor import SYSTEM
 from engine.domain.errors import NotFound, PermissionDenied, ValidationError
 from engine.store.models import ApiToken, Person
@@ -101,7 +101,7 @@ def _is_admin(uow: UnitOfWork) -> bool:
     "set_password",
     summary="Set a person's sign-in password (an officer for anyone; a person for themselves)",
 )
-def set_password(uow: UnitOfWork, args: Args) -> dict:
+def set_password(uow: UnitOfWork, args: Args) -> Result:
     email = args.text("email", required=False, max_len=254) or uow.actor.email
     password = args.raw("password")
     current = args.raw("current_password")
@@ -142,7 +142,7 @@ def set_password(uow: UnitOfWork, args: Args) -> dict:
     "create_api_token",
     summary="Register an API token (its SHA-256) for a person: 'quorum token create'",
 )
-def create_api_token(uow: UnitOfWork, args: Args) -> dict:
+def create_api_token(uow: UnitOfWork, args: Args) -> Result:
     email = args.text("email", required=False, max_len=254) or uow.actor.email
     name = args.text("name", required=False, max_len=100)
     digest = args.text("token_sha256", max_len=64).lower()
@@ -169,17 +169,17 @@ def create_api_token(uow: UnitOfWork, args: Args) -> dict:
             "create_api_token: token_sha256: that token is already registered",
             field="token_sha256",
         )
-    token_id = uow.conn.execute(
+    token_id = inserted_id(uow.conn.execute(
         insert(ApiToken).values(
             person_id=person.id, name=name, token_hash=digest, created_at=uow.now
         )
-    ).inserted_primary_key[0]
+    ))
     uow.record(f"PERSON:{person.email}", {}, {"api_token": token_id, "name": name})
     return {"token": token_id, "person": person.email, "name": name}
 
 
 @command("revoke_api_token", summary="Revoke an API token: it stops working at once")
-def revoke_api_token(uow: UnitOfWork, args: Args) -> dict:
+def revoke_api_token(uow: UnitOfWork, args: Args) -> Result:
     token_id = args.integer("token", minimum=1)
     args.done()
     row = uow.conn.execute(

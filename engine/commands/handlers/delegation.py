@@ -30,8 +30,8 @@ from engine.commands.awards import commit_grant
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_pot
 from engine.commands.lookups import load_meeting
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.clock import local_date
 from engine.domain.errors import (
     MoneyRuleBroken,
@@ -102,7 +102,7 @@ def _store_scheme(uow: UnitOfWork, scheme: Scheme) -> int:
                 field="scheme",
             )
         return row.id
-    return uow.conn.execute(
+    return inserted_id(uow.conn.execute(
         insert(RuleSetVersion).values(
             name=scheme.name,
             version=scheme.version,
@@ -110,7 +110,7 @@ def _store_scheme(uow: UnitOfWork, scheme: Scheme) -> int:
             body=scheme.text,
             loaded_at=uow.now,
         )
-    ).inserted_primary_key[0]
+    ))
 
 
 def _people_by_id(uow: UnitOfWork) -> dict[int, PersonRow]:
@@ -271,7 +271,7 @@ def _signature_rows(uow: UnitOfWork, dd_id: int, scheme: Scheme) -> list[dict]:
     "request_delegated_decision",
     summary="Ask the Chair and Vice Chairs to approve funding for a bid under the scheme",
 )
-def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
+def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(DELEGATED, "request")
     bid_ref = args.text("bid", max_len=40)
     amount = args.pence("amount", required=False)
@@ -348,7 +348,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
     scheme_id = _store_scheme(uow, scheme)
     title = title or bid.title
     expires_on = scheme.expires_on(uow.today)
-    dd_id = conn.execute(
+    dd_id = inserted_id(conn.execute(
         insert(DelegatedDecision).values(
             ref=ref,
             title=title,
@@ -365,7 +365,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
             expires_on=expires_on,
             version=1,
         )
-    ).inserted_primary_key[0]
+    ))
     dd = conn.execute(select(DD_T).where(DD_T.c.id == dd_id)).first()
     judged = evaluate(uow, scheme, dd, bid.ref)
     if judged.outcome == "declined":
@@ -433,7 +433,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("sign", summary="A Chair or Vice Chair approves or declines a delegated decision")
-def sign(uow: UnitOfWork, args: Args) -> dict:
+def sign(uow: UnitOfWork, args: Args) -> Result:
     ref = args.text("item", max_len=40)
     decision = args.choice("decision", ("approve", "decline"))
     interest = args.text("interest", required=False, max_len=1000)
@@ -657,7 +657,7 @@ def _approve(
     "expire_delegated_decisions",
     summary="Expire every delegated decision still unsigned after its expiry date (daily sweep)",
 )
-def expire_delegated_decisions(uow: UnitOfWork, args: Args) -> dict:
+def expire_delegated_decisions(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(DELEGATED, "expire")
     as_of = args.date("as_of", required=False) or uow.today
     args.done()
@@ -729,7 +729,7 @@ def revoke(uow: UnitOfWork, dd_id: int, decision_ref: str, reversal_ref: str, re
 
 
 @command("endorse", summary="A Board meeting endorses a delegated decision reported to it")
-def endorse(uow: UnitOfWork, args: Args) -> dict:
+def endorse(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(DELEGATED, "endorse")
     m = load_meeting(uow, args.text("meeting"))
     ref = args.text("item", max_len=40)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import insert
 
 from engine.commands.args import Args
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
 from engine.store.directory import OrgRow
 from engine.store.models import Organisation, OrgKind, Person, PersonRole, Role
@@ -25,7 +25,7 @@ def find_organisation(uow: UnitOfWork, name: str, field: str = "sponsor") -> Org
 
 
 @command("register_organisation", roles={"officer"}, summary="Add an authority or partnership")
-def register_organisation(uow: UnitOfWork, args: Args) -> dict:
+def register_organisation(uow: UnitOfWork, args: Args) -> Result:
     name = args.text("name", max_len=200)
     kind = args.choice("kind", [k.value for k in OrgKind], default=OrgKind.OTHER.value)
     aliases = [str(a).strip() for a in args.items("aliases") if str(a).strip()]
@@ -38,11 +38,11 @@ def register_organisation(uow: UnitOfWork, args: Args) -> dict:
             raise ValidationError(
                 f"register_organisation: name: {n!r} is already used by {taken.name}", field="name"
             )
-    new_id = uow.conn.execute(
+    new_id = inserted_id(uow.conn.execute(
         insert(Organisation).values(
             name=name, kind=kind, aliases=aliases, email=email, population=population
         )
-    ).inserted_primary_key[0]
+    ))
     uow.touch_directory()
     after = {"name": name, "kind": kind, "aliases": aliases, "email": email}
     if population is not None:
@@ -52,7 +52,7 @@ def register_organisation(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("register_person", roles={"officer"}, summary="Add a person with roles")
-def register_person(uow: UnitOfWork, args: Args) -> dict:
+def register_person(uow: UnitOfWork, args: Args) -> Result:
     name = args.text("name", max_len=200)
     email = args.text("email", max_len=254).lower()
     if "@" not in email or email.startswith("@") or email.endswith("@"):
@@ -82,11 +82,11 @@ def register_person(uow: UnitOfWork, args: Args) -> dict:
         raise ValidationError(
             f"register_person: email: {email} is already registered", field="email"
         )
-    person_id = uow.conn.execute(
+    person_id = inserted_id(uow.conn.execute(
         insert(Person).values(
             name=name, email=email, organisation_id=org.id if org else None, active=True
         )
-    ).inserted_primary_key[0]
+    ))
     uow.conn.execute(insert(PersonRole), [{"person_id": person_id, "role": r} for r in roles])
     uow.touch_directory()
     uow.record(

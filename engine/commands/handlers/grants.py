@@ -30,8 +30,8 @@ from sqlalchemy import bindparam, func, insert, select
 
 from engine.commands.args import Args
 from engine.commands.handlers.intake import sponsor_contacts
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -279,7 +279,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 
 @command("submit_evidence", summary="Submit evidence that a grant's milestone was achieved")
-def submit_evidence(uow: UnitOfWork, args: Args) -> dict:
+def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "submit_evidence")
     grant = load_grant(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
@@ -292,7 +292,7 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> dict:
     uow.check_version(grant.ref, m.version, args)
     moved = _milestone_step(uow, "submit_evidence", grant, m)
     state = moved.dest
-    evidence_id = uow.conn.execute(
+    evidence_id = inserted_id(uow.conn.execute(
         insert(Evidence).values(
             milestone_id=m.id,
             summary=summary,
@@ -301,7 +301,7 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> dict:
             submitted_on=uow.today,
             state="submitted",
         )
-    ).inserted_primary_key[0]
+    ))
     uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
     uow.record(
         grant.ref,
@@ -386,12 +386,12 @@ def _review(uow: UnitOfWork, args: Args, trigger: str, note_field: str, required
 
 
 @command("verify_milestone", summary="An officer verifies a milestone's evidence")
-def verify_milestone(uow: UnitOfWork, args: Args) -> dict:
+def verify_milestone(uow: UnitOfWork, args: Args) -> Result:
     return _review(uow, args, "verify", "note", required=False)
 
 
 @command("reject_evidence", summary="An officer rejects a milestone's evidence, with the reason")
-def reject_evidence(uow: UnitOfWork, args: Args) -> dict:
+def reject_evidence(uow: UnitOfWork, args: Args) -> Result:
     return _review(uow, args, "reject_evidence", "reason", required=True)
 
 
@@ -402,7 +402,7 @@ def reject_evidence(uow: UnitOfWork, args: Args) -> dict:
     "release_payment",
     summary="Release a payment for a verified milestone (not by its verifier)",
 )
-def release_payment(uow: UnitOfWork, args: Args) -> dict:
+def release_payment(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "pay")
     grant = load_grant(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
@@ -537,7 +537,7 @@ def _change(
     before: dict,
     after: dict,
 ) -> int:
-    return uow.conn.execute(
+    return inserted_id(uow.conn.execute(
         insert(GrantChange).values(
             grant_id=grant.id,
             kind=kind,
@@ -548,7 +548,7 @@ def _change(
             after=after,
             recorded_by_id=uow.actor.person_id,
         )
-    ).inserted_primary_key[0]
+    ))
 
 
 def _line_json(m: Any) -> dict:
@@ -564,7 +564,7 @@ def _line_json(m: Any) -> dict:
     "reprofile_milestone",
     summary="Re-profile a milestone (due date, amount, outcome) with the approval recorded",
 )
-def reprofile_milestone(uow: UnitOfWork, args: Args) -> dict:
+def reprofile_milestone(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "reprofile")
     grant = load_grant(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
@@ -640,7 +640,7 @@ def reprofile_milestone(uow: UnitOfWork, args: Args) -> dict:
     "add_milestone",
     summary="Add a milestone to a grant's profile (e.g. one made without a profile)",
 )
-def add_milestone(uow: UnitOfWork, args: Args) -> dict:
+def add_milestone(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(GRANT, "reprofile")
     grant = load_grant(uow, args.text("grant", max_len=40))
     outcome = args.text("outcome", max_len=1000)
@@ -696,7 +696,7 @@ def add_milestone(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("extend_grant", summary="Extend a grant's delivery (by months or to a date)")
-def extend_grant(uow: UnitOfWork, args: Args) -> dict:
+def extend_grant(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(GRANT, "extend")
     grant = load_grant(uow, args.text("grant", max_len=40))
     months = args.integer("months", required=False, minimum=1)
@@ -751,7 +751,7 @@ def extend_grant(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("close_grant", summary="Close a grant: release unspent money to its pot")
-def close_grant(uow: UnitOfWork, args: Args) -> dict:
+def close_grant(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(GRANT, "close")
     grant = load_grant(uow, args.text("grant", max_len=40))
     reason = args.text("reason", max_len=4000)

@@ -13,8 +13,8 @@ from engine.commands.args import Args
 from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.programme import find_pot
 from engine.commands.handlers.rounds import check_round_accepts, load_round
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.domain.savings import parse_savings
@@ -194,7 +194,7 @@ SNAPSHOT_FIELDS = (
 
 
 @command("submit_bid", summary="Submit a bid (sponsor for its own authority, or an officer)")
-def submit_bid(uow: UnitOfWork, args: Args) -> dict:
+def submit_bid(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(BID, "submit")
     ref = args.text("ref", required=False, max_len=40)
     title = args.text("title", max_len=300)
@@ -251,7 +251,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
         "version": 1,
         **saving,
     }
-    bid_id = conn.execute(_INSERT_BID, row).inserted_primary_key[0]
+    bid_id = inserted_id(conn.execute(_INSERT_BID, row))
     _write_partners(uow, bid_id, partners)
     _write_profile(uow, bid_id, profile)
     after = {k: row[k] for k in SNAPSHOT_FIELDS}
@@ -284,7 +284,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("amend_bid", summary="Amend a bid before it is scored")
-def amend_bid(uow: UnitOfWork, args: Args) -> dict:
+def amend_bid(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(BID, "amend")
     bid = load_bid(uow, args.text("ref"))
     uow.check_version(bid.ref, bid.version, args)
@@ -346,7 +346,7 @@ def amend_bid(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("withdraw_bid", summary="Withdraw a bid that has not been decided")
-def withdraw_bid(uow: UnitOfWork, args: Args) -> dict:
+def withdraw_bid(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(BID, "withdraw")
     bid = load_bid(uow, args.text("ref"))
     reason = args.text("reason", max_len=2000)
@@ -361,7 +361,7 @@ def withdraw_bid(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("resubmit_bid", summary="Put a referred-back bid before the Board again")
-def resubmit_bid(uow: UnitOfWork, args: Args) -> dict:
+def resubmit_bid(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(BID, "resubmit")
     bid = load_bid(uow, args.text("ref"))
     uow.check_version(bid.ref, bid.version, args)

@@ -18,8 +18,8 @@ from engine.commands.handlers.delegation import note_declined, revoke
 from engine.commands.handlers.intake import load_bid, sponsor_contacts
 from engine.commands.handlers.programme import find_programme
 from engine.commands.lookups import load_meeting
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.read.delegation import unreported_delegated
@@ -91,7 +91,7 @@ def awaiting_decision(conn: Any, programme_id: int) -> list[str]:
 
 
 @command("schedule_meeting", summary="Schedule a Board meeting with its members and quorum")
-def schedule_meeting(uow: UnitOfWork, args: Args) -> dict:
+def schedule_meeting(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "schedule")
     title = args.text("title", max_len=200)
     held_on = args.date("date")
@@ -110,10 +110,10 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> dict:
             field="quorum")
     ref = ref_for(uow.conn, Meeting, "meeting", ref, "schedule_meeting")
     created = uow.fire(MEETING, "schedule", "new", ref)
-    meeting_id = uow.conn.execute(
+    meeting_id = inserted_id(uow.conn.execute(
         insert(Meeting).values(ref=ref, programme_id=prog_id, title=title, held_on=held_on,
                                quorum=quorum, state=created.dest, agenda=[], version=1)
-    ).inserted_primary_key[0]
+    ))
     uow.conn.execute(
         insert(MeetingMember),
         [{"meeting_id": meeting_id, "person_id": p.id, "present": False} for p in people],
@@ -124,7 +124,7 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("record_attendance", summary="Record who is present; fixes the agenda as it stands")
-def record_attendance(uow: UnitOfWork, args: Args) -> dict:
+def record_attendance(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "record_attendance")
     m = load_meeting(uow, args.text("meeting"))
     names = args.items("present", required=True)
@@ -159,7 +159,7 @@ def record_attendance(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("declare_interest", summary="A member declares an interest in an item")
-def declare_interest(uow: UnitOfWork, args: Args) -> dict:
+def declare_interest(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "declare_interest")
     m = load_meeting(uow, args.text("meeting"))
     item = args.text("item", max_len=40)
@@ -233,7 +233,7 @@ def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
 
 
 @command("decide", summary="Record the Board's decision on a bid at a meeting")
-def decide(uow: UnitOfWork, args: Args) -> dict:
+def decide(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "decide")
     m = load_meeting(uow, args.text("meeting"))
     ref = args.text("item", max_len=40)
@@ -324,7 +324,7 @@ def _subject(outcome: str, ref: str, title: str) -> str:
 
 
 @command("reverse_decision", summary="Reverse a mistaken decision with a new, audited one")
-def reverse_decision(uow: UnitOfWork, args: Args) -> dict:
+def reverse_decision(uow: UnitOfWork, args: Args) -> Result:
     uow.require_role("officer", "chair", "vice_chair")
     ref = args.text("decision", max_len=40)
     reason = args.text("reason", max_len=4000)
@@ -380,7 +380,7 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("add_action", summary="Add a numbered action to a meeting's minutes")
-def add_action(uow: UnitOfWork, args: Args) -> dict:
+def add_action(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "add_action")
     m = load_meeting(uow, args.text("meeting"))
     what = args.text("what", max_len=2000)
@@ -397,7 +397,7 @@ def add_action(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("close_meeting", summary="Close a meeting: its minutes are final")
-def close_meeting(uow: UnitOfWork, args: Args) -> dict:
+def close_meeting(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "close")
     m = load_meeting(uow, args.text("meeting"))
     args.done()

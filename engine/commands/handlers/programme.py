@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import insert
 
 from engine.commands.args import Args
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.store.directory import PotRow
@@ -76,9 +76,9 @@ def _read_allocations(uow: UnitOfWork, args: Args, name: str) -> dict[str, int]:
 
 def _new_pot(uow: UnitOfWork, programme_id: int, name: str) -> int:
     uow.touch_directory()
-    return uow.conn.execute(
+    return inserted_id(uow.conn.execute(
         insert(Pot).values(programme_id=programme_id, name=name, version=1)
-    ).inserted_primary_key[0]
+    ))
 
 
 def _ratify(
@@ -129,7 +129,7 @@ def _ratify(
 
 
 @command("create_programme", roles={"director"}, summary="Establish a programme and its pots")
-def create_programme(uow: UnitOfWork, args: Args) -> dict:
+def create_programme(uow: UnitOfWork, args: Args) -> Result:
     name = args.text("name", max_len=200)
     pots = _read_allocations(uow, args, "pots")
     starts_on = args.date("starts_on", required=False)
@@ -140,9 +140,9 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
         raise ValidationError("create_programme: ends_on: must be after starts_on", field="ends_on")
     if any(p.lower() == name.lower() for p in uow.directory.programmes.values()):
         raise ValidationError(f"create_programme: name: {name!r} already exists", field="name")
-    prog_id = uow.conn.execute(
+    prog_id = inserted_id(uow.conn.execute(
         insert(Programme).values(name=name, starts_on=starts_on, ends_on=ends_on, version=1)
-    ).inserted_primary_key[0]
+    ))
     uow.touch_directory()
     changes = [
         {"pot": pot, "pot_id": _new_pot(uow, prog_id, pot), "from_pence": 0, "to_pence": amount}
@@ -157,7 +157,7 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
     roles={"officer", "director"},
     summary="Record a Board-ratified change to pot allocations (and so the programme total)",
 )
-def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
+def ratify_programme_change(uow: UnitOfWork, args: Args) -> Result:
     prog_id, _ = find_programme(uow, args.text("programme", required=False))
     new = _read_allocations(uow, args, "pots")
     ratified_by = args.text("ratified_by", max_len=300)

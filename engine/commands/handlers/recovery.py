@@ -31,8 +31,8 @@ from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_pot
 from engine.commands.handlers.returns import load_grant, step
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import MoneyRuleBroken, NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
 from engine.domain.words import short_date as long_date  # 31 Mar 2012
@@ -183,7 +183,7 @@ def _need_invest_to_save(uow: UnitOfWork, grant: Any) -> None:
     roles={"officer"},
     summary="Set an invest-to-save grant's repayment schedule (dated instalments)",
 )
-def set_repayment_schedule(uow: UnitOfWork, args: Args) -> dict:
+def set_repayment_schedule(uow: UnitOfWork, args: Args) -> Result:
     grant = load_grant(uow, args.text("grant", max_len=40))
     _need_invest_to_save(uow, grant)
     rows = _read_instalments(uow, args, grant, grant.approved_on)
@@ -234,7 +234,7 @@ def set_repayment_schedule(uow: UnitOfWork, args: Args) -> dict:
     roles={"officer"},
     summary="Replace the unpaid instalments of a repayment schedule, with an approval",
 )
-def reschedule_repayments(uow: UnitOfWork, args: Args) -> dict:
+def reschedule_repayments(uow: UnitOfWork, args: Args) -> Result:
     grant = load_grant(uow, args.text("grant", max_len=40))
     _need_invest_to_save(uow, grant)
     rows = _read_instalments(uow, args, grant, uow.today)
@@ -329,7 +329,7 @@ def _instalment_json(r: Any) -> dict:
     roles={"officer", "finance"},
     summary="Record money repaid on an invest-to-save grant; it returns to the pot",
 )
-def record_repayment(uow: UnitOfWork, args: Args) -> dict:
+def record_repayment(uow: UnitOfWork, args: Args) -> Result:
     grant = load_grant(uow, args.text("grant", max_len=40))
     amount = args.pence("amount")
     on = _received_on(uow, args, grant)
@@ -537,7 +537,7 @@ def _shares(uow: UnitOfWork, args: Args, basis: str, total: int) -> list[tuple[O
     roles={"officer"},
     summary="Partners lodge a deposit against a savings target and a date",
 )
-def lodge_deposit(uow: UnitOfWork, args: Args) -> dict:
+def lodge_deposit(uow: UnitOfWork, args: Args) -> Result:
     grant_ref = args.text("grant", required=False, max_len=40)
     pot_name = args.text("pot", required=False, max_len=200)
     total = args.pence("amount")
@@ -568,7 +568,7 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> dict:
     ref = next_ref(conn, Deposit, "deposit")
     created = uow.fire(DEPOSIT, "lodge", DEPOSIT.initial, ref)
     state = created.dest
-    deposit_id = conn.execute(
+    deposit_id = inserted_id(conn.execute(
         insert(Deposit).values(
             ref=ref,
             grant_id=grant.id if grant else None,
@@ -582,7 +582,7 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> dict:
             state=created.dest,
             version=1,
         )
-    ).inserted_primary_key[0]
+    ))
     conn.execute(
         insert(DepositShare),
         [
@@ -726,7 +726,7 @@ def settlement_of(uow: UnitOfWork, dep: Any, shares: list[Any], pot_name: str) -
     roles={"officer"},
     summary="On or after its target date, refund a deposit or forfeit it to the pot",
 )
-def settle_deposit(uow: UnitOfWork, args: Args) -> dict:
+def settle_deposit(uow: UnitOfWork, args: Args) -> Result:
     dep = load_deposit(uow, args.text("deposit", max_len=40))
     args.done()
     uow.check_version(dep.ref, dep.version, args)
@@ -857,7 +857,7 @@ def demand_position(conn: Connection, grant_id: int) -> dict:
 
 
 @command("demand_refund", summary="Demand that a grant be refunded (all or part): a recovery")
-def demand_refund(uow: UnitOfWork, args: Args) -> dict:
+def demand_refund(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(RECOVERY, "demand")
     grant = load_grant(uow, args.text("grant", max_len=40))
     amount = args.pence("amount", required=False)
@@ -949,7 +949,7 @@ def demand_refund(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("record_recovery", summary="Record money received against a refund demand")
-def record_recovery(uow: UnitOfWork, args: Args) -> dict:
+def record_recovery(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(RECOVERY, "recover_part")
     rec = load_recovery(uow, args.text("recovery", max_len=40))
     amount = args.pence("amount")
@@ -1030,7 +1030,7 @@ def record_recovery(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("write_off", summary="Write off what is still outstanding on a recovery, with approval")
-def write_off(uow: UnitOfWork, args: Args) -> dict:
+def write_off(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(RECOVERY, "write_off")
     rec = load_recovery(uow, args.text("recovery", max_len=40))
     approved_by = args.text("approved_by", max_len=500)

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, insert, select
 
 from engine.commands.args import Args
 from engine.commands.contracts import KINDS
-from engine.commands.registry import command
+from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
@@ -131,7 +131,7 @@ def _default_due(period_end: dt.date) -> dt.date:
 
 
 @command("submit_return", summary="A sponsor (or officer) sends in a return for a period")
-def submit_return(uow: UnitOfWork, args: Args) -> dict:
+def submit_return(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(RETURN, "submit")
     grant = load_grant(uow, args.text("grant", max_len=40))
     kind = args.choice("kind", KINDS)
@@ -263,7 +263,7 @@ def submit_return(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("accept_return", summary="An officer accepts a submitted return; its figures count")
-def accept_return(uow: UnitOfWork, args: Args) -> dict:
+def accept_return(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(RETURN, "accept")
     ret = load_return(uow, args.text("return", max_len=40))
     args.done()
@@ -283,7 +283,7 @@ def accept_return(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("query_return", summary="An officer sends a submitted return back with a question")
-def query_return(uow: UnitOfWork, args: Args) -> dict:
+def query_return(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(RETURN, "query")
     ret = load_return(uow, args.text("return", max_len=40))
     reason = args.text("reason", max_len=4000)

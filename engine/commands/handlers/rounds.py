@@ -15,8 +15,8 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from engine.commands.args import Args
 from engine.commands.handlers.programme import find_pot
-from engine.commands.registry import command
-from engine.commands.uow import UnitOfWork
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.store.models import Bid, BidPartner, CriterionScore, Round, RuleSetVersion, Score
@@ -87,15 +87,15 @@ def rule_set_version_id(uow: UnitOfWork, rs: Any) -> int:
                 field="rules",
             )
         return row.id
-    return uow.conn.execute(
+    return inserted_id(uow.conn.execute(
         insert(RuleSetVersion).values(
             name=rs.name, version=rs.version, sha256=rs.sha256, body=rs.text, loaded_at=uow.now
         )
-    ).inserted_primary_key[0]
+    ))
 
 
 @command("open_round", summary="Open a bidding round against a pot")
-def open_round(uow: UnitOfWork, args: Args) -> dict:
+def open_round(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(ROUND, "open")
     name = args.text("name", max_len=200)
     pot = find_pot(uow, args.text("pot"))
@@ -142,7 +142,7 @@ def open_round(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("close_round", summary="Close a round: no new bids")
-def close_round(uow: UnitOfWork, args: Args) -> dict:
+def close_round(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(ROUND, "close")
     rnd = load_round(uow, args.text("round"))
     args.done()
@@ -253,7 +253,7 @@ def bid_fact_rows(conn: Any, where: Any) -> list[dict]:
 
 
 @command("score_round", summary="Score every bid in a closed round with its rule set")
-def score_round(uow: UnitOfWork, args: Args) -> dict:
+def score_round(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(ROUND, "score")
     rnd = load_round(uow, args.text("round"))
     rules_name = args.text("rules", required=False, max_len=300) or rnd.rule_set
@@ -346,7 +346,7 @@ def score_round(uow: UnitOfWork, args: Args) -> dict:
 
 
 @command("override_score", summary="Override a criterion's points with a written reason")
-def override_score(uow: UnitOfWork, args: Args) -> dict:
+def override_score(uow: UnitOfWork, args: Args) -> Result:
     uow.require_role("officer")
     ref = args.text("ref")
     criterion = args.text("criterion", max_len=100)
