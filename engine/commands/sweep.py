@@ -47,8 +47,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import typing
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -127,7 +128,7 @@ def return_ref(grant_ref: str, kind: str, period_end: dt.date) -> str:
 # ------------------------------------------------------------------ portable SQL pieces
 
 
-class json_text(FunctionElement):  # noqa: N801
+class json_text(FunctionElement[str]):  # noqa: N801
     """A value as JSON text: a quoted and escaped string, a number, or null."""
 
     type = String()
@@ -146,7 +147,7 @@ def _json_text_pg(element: json_text, compiler: Any, **kw: Any) -> str:
     return f"coalesce(to_json(CAST({value} AS TEXT))::text, 'null')"
 
 
-class as_json(FunctionElement):  # noqa: N801
+class as_json(FunctionElement[Any]):  # noqa: N801
     """JSON text as the JSON column takes it (PostgreSQL: cast to json, which checks it)."""
 
     type = JSON()
@@ -156,7 +157,7 @@ class as_json(FunctionElement):  # noqa: N801
 
 @compiles(as_json)
 def _as_json(element: as_json, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
+    return str(compiler.process(element.clauses, **kw))
 
 
 @compiles(as_json, "postgresql")
@@ -164,7 +165,7 @@ def _as_json_pg(element: as_json, compiler: Any, **kw: Any) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS JSON)"
 
 
-class days_between(FunctionElement):  # noqa: N801
+class days_between(FunctionElement[int]):  # noqa: N801
     """later - earlier, in whole days."""
 
     type = Integer()
@@ -184,7 +185,7 @@ def _days_between_pg(element: days_between, compiler: Any, **kw: Any) -> str:
     return f"({a} - {b})"
 
 
-class iso_date(FunctionElement):  # noqa: N801
+class iso_date(FunctionElement[str]):  # noqa: N801
     """A date as YYYY-MM-DD text."""
 
     type = String()
@@ -202,7 +203,7 @@ def _iso_date_pg(element: iso_date, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
 
 
-class add_days(FunctionElement):  # noqa: N801
+class add_days(FunctionElement[dt.date]):  # noqa: N801
     """A date plus a whole number of days (the number is a constant of ours)."""
 
     type = Date()
@@ -222,7 +223,7 @@ def _add_days_pg(element: add_days, compiler: Any, **kw: Any) -> str:
     return f"({d} + {n})"
 
 
-def _text(value: str) -> ColumnElement:
+def _text(value: str) -> ColumnElement[Any]:
     """A string constant, written into the statement as a literal: PostgreSQL knows
     its type (it cannot guess a bare parameter's), and the large cached statements
     carry few parameters (each one costs in every execution: the drivers convert
@@ -230,12 +231,12 @@ def _text(value: str) -> ColumnElement:
     return literal_column("'" + value.replace("'", "''") + "'", String)
 
 
-def _int(value: int) -> ColumnElement:
+def _int(value: int) -> ColumnElement[Any]:
     """An integer constant, written into the statement."""
     return literal_column(str(int(value)), Integer)
 
 
-def _num(x: ColumnElement) -> ColumnElement:
+def _num(x: ColumnElement[Any]) -> ColumnElement[Any]:
     return cast(x, String)
 
 
@@ -265,8 +266,8 @@ class Scope:
     grant: str = "any"  # any / eq / not_in
     n_grants: int = 0
 
-    def sql(self) -> list[ColumnElement]:
-        out: list[ColumnElement] = []
+    def sql(self) -> list[ColumnElement[Any]]:
+        out: list[ColumnElement[Any]] = []
         if self.programme == "eq":
             out.append(POT.c.programme_id == bindparam("pid", type_=Integer))
         elif self.programme == "not_in":
@@ -311,7 +312,7 @@ def _scope(
     return Scope(p_kind, n_p, g_kind, n_g), params
 
 
-def _in(column: ColumnElement, values: Sequence[str]) -> ColumnElement:
+def _in(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[Any]:
     """column IN (constants), with the constants as plain parameters (no expansion)."""
     return column.in_([_text(v) for v in values])
 
@@ -322,23 +323,31 @@ def _run(conn: Connection, stmt: RawStatement, params: dict[str, Any]) -> int:
     cursor = stmt.execute(conn, params)
     if cursor.rowcount is not None and cursor.rowcount >= 0:
         return int(cursor.rowcount)
-    if conn.dialect.name == "sqlite":
-        return int(conn.connection.driver_connection.execute("SELECT changes()").fetchone()[0])
+    raw = conn.connection.driver_connection  # typed optional: None once detached
+    if conn.dialect.name == "sqlite" and raw is not None:
+        return int(raw.execute("SELECT changes()").fetchone()[0])
     raise RuntimeError("the database did not say how many rows were inserted")
 
 
 # ------------------------------------------------------------------ 1. materialise returns
 
 
-def _scopes(conn: Connection, rules: ReturnRules) -> list[tuple[Schedule, Scope, dict]]:
+def _programme_ids(conn: Connection) -> dict[str, int]:
+    """Every programme's id by its name."""
+    rows = typing.cast(Iterable[tuple[int, str]], conn.execute(select(PROG.c.id, PROG.c.name)))
+    return {name: pid for pid, name in rows}
+
+
+def _scopes(conn: Connection, rules: ReturnRules) -> list[tuple[Schedule, Scope, dict[str, Any]]]:
     """Each schedule with the grants it covers (a Scope and its parameters)."""
-    prog_ids = {name: pid for pid, name in conn.execute(select(PROG.c.id, PROG.c.name))}
+    prog_ids = _programme_ids(conn)
     grant_ids: dict[str, int] = {}
     if rules.grants:
         grant_ids = {
             ref: gid
-            for gid, ref in conn.execute(
-                select(G.c.id, G.c.ref).where(G.c.ref.in_(list(rules.grants)))
+            for gid, ref in typing.cast(
+                Iterable[tuple[int, str]],
+                conn.execute(select(G.c.id, G.c.ref).where(G.c.ref.in_(list(rules.grants)))),
             )
         }
     overridden = sorted(grant_ids.values())
@@ -372,7 +381,7 @@ def _periods_values(n_rows: int, due: bool) -> Any:
     ).subquery("v")
 
 
-def _owed(scope: Scope, kind: str, v: Any) -> tuple[Any, list[ColumnElement]]:
+def _owed(scope: Scope, kind: str, v: Any) -> tuple[Any, list[ColumnElement[Any]]]:
     """FROM and WHERE: the covered grants' periods in ``v`` that they owe a return
     of ``kind`` for and do not have one yet."""
     grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
@@ -423,11 +432,11 @@ def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -
     return RawStatement(mod.insert(R).from_select(cols, sel).on_conflict_do_nothing())
 
 
-def _materialise(conn: Connection, as_of: dt.date, rules: ReturnRules) -> Counter:
+def _materialise(conn: Connection, as_of: dt.date, rules: ReturnRules) -> Counter[str]:
     """Step 1. The periods some grant still lacks a return for are found first, so
     that due dates (and the bank-holiday tables they need) are worked out only for
     those: on most days there are none."""
-    created: Counter = Counter()
+    created: Counter[str] = Counter()
     for schedule, scope, params in _scopes(conn, rules):
         grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
         first = conn.execute(
@@ -483,7 +492,7 @@ def _materialise_completion(
     schedule: Schedule,
     line: Any,
     scope: Scope,
-    params: dict,
+    params: dict[str, Any],
 ) -> int:
     """A once-per-grant return (benefits report) for grants that have completed:
     the earlier of their end date and the day they closed. Only the few grants
@@ -561,7 +570,7 @@ class Plan:
 
     ladder: Ladder
     scope: Scope
-    params: dict
+    params: dict[str, Any]
     terms: dict[str, list[Term]]
 
 
@@ -569,14 +578,15 @@ def _decide(conn: Connection, as_of: dt.date, ladders: LadderRules) -> tuple[lis
     """For each ladder: per rung, the (kind, state, due-date range) terms selecting
     the outstanding returns it applies to, decided by durable_rules over the distinct
     (kind, state, due date) values present. Also the number of those facts."""
-    prog_ids = {name: pid for pid, name in conn.execute(select(PROG.c.id, PROG.c.name))}
+    prog_ids = _programme_ids(conn)
     named = {prog_ids[n]: lad for n, lad in ladders.programmes.items() if n in prog_ids}
     all_ladders = [ladders.default, *named.values()]
     earliest = min(lad.earliest() for lad in all_ladders)
     ends = [lad.latest() for lad in all_ladders]
     where = [R.c.state.in_(OUTSTANDING), R.c.due_on <= as_of - dt.timedelta(days=earliest)]
-    if None not in ends:
-        where.append(R.c.due_on >= as_of - dt.timedelta(days=max(ends)))  # type: ignore[type-var]
+    bounded = [end for end in ends if end is not None]
+    if len(bounded) == len(ends):  # every ladder ends: nothing older applies
+        where.append(R.c.due_on >= as_of - dt.timedelta(days=max(bounded)))
     if named:  # the programme decides the ladder
         facts_q = (
             select(R.c.kind, R.c.state, R.c.due_on, POT.c.programme_id)
@@ -629,7 +639,7 @@ def _decide(conn: Connection, as_of: dt.date, ladders: LadderRules) -> tuple[lis
     return plans, n_facts
 
 
-def _terms_sql(n: int) -> ColumnElement:
+def _terms_sql(n: int) -> ColumnElement[Any]:
     """The returns selected by n terms (parameters k_i, s_i, a_i, b_i)."""
     return or_(
         *(
@@ -650,7 +660,7 @@ def _terms_params(terms: list[Term]) -> dict[str, Any]:
     return out
 
 
-def _grant_filters(scope: Scope) -> list[ColumnElement]:
+def _grant_filters(scope: Scope) -> list[ColumnElement[Any]]:
     """Conditions on a return's grant, as correlated subqueries: the grant is not
     cancelled and (``scope``) belongs to the ladder's programmes. The returns stay
     the only table in FROM, so the index on (state, due_on) drives."""
@@ -733,7 +743,7 @@ def _queue_statement(
     )
     p = people.c
 
-    def pair(right: Any, on: ColumnElement, who: Any, *extra: Any) -> Any:
+    def pair(right: Any, on: ColumnElement[Any], who: Any, *extra: Any) -> Any:
         name, email = who.name, who.email
         key = _text("return:") + t.ref + _text(f":{rung.name}:") + who.lower_email
         if pg:  # an inner join, which PostgreSQL can size
@@ -828,7 +838,7 @@ def _due_dates(x: Any, escalation: tuple[str, int] | None) -> Any:
     ).subquery("k")
     k = keys.c
     if escalation is None:
-        nxt: list[str | ColumnElement] = [',"escalation_to":null,"escalation_on":null']
+        nxt: list[str | ColumnElement[Any]] = [',"escalation_to":null,"escalation_on":null']
     else:
         whom, after = escalation
         nxt = [
@@ -863,16 +873,16 @@ def _due_dates(x: Any, escalation: tuple[str, int] | None) -> Any:
     )
 
 
-def _json_concat(*parts: str | ColumnElement) -> ColumnElement:
+def _json_concat(*parts: str | ColumnElement[Any]) -> ColumnElement[Any]:
     """Text put together from constants and text expressions (adjacent constants
     merged into one literal)."""
-    merged: list[str | ColumnElement] = []
+    merged: list[str | ColumnElement[Any]] = []
     for part in parts:
         if isinstance(part, str) and merged and isinstance(merged[-1], str):
             merged[-1] += part
         else:
             merged.append(part)
-    out: ColumnElement | None = None
+    out: ColumnElement[Any] | None = None
     for part in merged:
         piece = _text(part) if isinstance(part, str) else part
         out = piece if out is None else out + piece
@@ -886,7 +896,7 @@ def _grant_facts(x: Any, who: str) -> Any:
     the money at stake), quoted as JSON for contexts."""
     keys = select(x.gid).distinct().subquery("gk")
     if who == "sponsor":
-        figures: ColumnElement = _text("[]")
+        figures: ColumnElement[Any] = _text("[]")
     else:  # those escalated to see the money at stake
         paid = (
             select(func.coalesce(func.sum(PAY.c.amount_pence), 0))
@@ -922,7 +932,7 @@ def _grant_facts(x: Any, who: str) -> Any:
     )
 
 
-def _context(who: str, x: Any, w: Any, g: Any) -> ColumnElement:
+def _context(who: str, x: Any, w: Any, g: Any) -> ColumnElement[Any]:
     """The message's context: JSON text put together by the database from pieces
     already quoted (per date in ``d``, per grant in ``g``, per person in ``x``).
     Data and codes only — names, refs, title, ISO dates, the kind and role codes,
@@ -1064,7 +1074,7 @@ def run_sweep(
     now: dt.datetime,
     returns_rules: ReturnRules,
     ladder_rules: LadderRules,
-) -> dict:
+) -> dict[str, Any]:
     """Steps 1-3 on ``conn`` (inside the caller's transaction); the summary."""
     if conn.dialect.name == "postgresql":
         # A few statements, each over many rows: compiling them (JIT) costs more
@@ -1073,7 +1083,7 @@ def run_sweep(
         conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
     created = _materialise(conn, as_of, returns_rules)
     plans, n_facts = _decide(conn, as_of, ladder_rules)
-    queued: Counter = Counter()
+    queued: Counter[str] = Counter()
     no_recipient: dict[str, int] = {}
     fallback = bool(_bodies_without_contacts(conn, with_email=True))
     for plan in plans:

@@ -44,7 +44,7 @@ def register_organisation(uow: UnitOfWork, args: Args) -> Result:
         )
     ))
     uow.touch_directory()
-    after = {"name": name, "kind": kind, "aliases": aliases, "email": email}
+    after: dict[str, object] = {"name": name, "kind": kind, "aliases": aliases, "email": email}
     if population is not None:
         after["population"] = population
     uow.record(f"ORG:{name}", {}, after)

@@ -6,6 +6,8 @@ command that writes an ``allocate`` movement.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import insert
 
 from engine.commands.args import Args
@@ -84,7 +86,7 @@ def _new_pot(uow: UnitOfWork, programme_id: int, name: str) -> int:
 def _ratify(
     uow: UnitOfWork,
     programme_id: int,
-    changes: list[dict],
+    changes: list[dict[str, Any]],
     old_total: int,
     ratified_by: str,
     reason: str,
@@ -165,7 +167,7 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> Result:
     args.done()
     lines = {line.name.lower(): line for line in ledger(uow.conn, prog_id)}
     old_total = sum(line.allocated_pence for line in lines.values())
-    changes = []
+    changes: list[dict[str, Any]] = []
     for pot_name, amount in new.items():
         line = lines.get(pot_name.lower())
         if line is None:

@@ -112,7 +112,7 @@ def load_return(uow: UnitOfWork, ref: str) -> Any:
     return row
 
 
-def _figures(row: Any) -> dict:
+def _figures(row: Any) -> dict[str, Any]:
     return {
         "state": row.state,
         "savings_delivered_pence": row.savings_delivered_pence,
@@ -210,7 +210,7 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
                 **figures,
             )
         )
-        before: dict = {}
+        before: dict[str, Any] = {}
     else:
         ref = existing.ref
         uow.check_version(ref, existing.version, args)
