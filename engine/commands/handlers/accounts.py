@@ -17,7 +17,8 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.registry import Result, command
@@ -82,11 +83,13 @@ def _check_password(password: str, field: str = "password") -> None:
         )
 
 
-def _person(uow: UnitOfWork, email: str, field: str = "email") -> Person:
+def _person(
+    uow: UnitOfWork, email: str, field: str = "email"
+) -> Row[int | None, str, str | None, bool]:
     row = uow.conn.execute(
-        select(Person.id, Person.email, Person.password_hash, Person.active).where(
-            func.lower(Person.email) == email.strip().lower()
-        )
+        select(
+            col(Person.id), col(Person.email), col(Person.password_hash), col(Person.active)
+        ).where(func.lower(col(Person.email)) == email.strip().lower())
     ).first()
     if row is None:
         raise NotFound(f"{uow.command}: {field}: no person with email {email!r}", field=field)
@@ -127,7 +130,7 @@ def set_password(uow: UnitOfWork, args: Args) -> Result:
     _check_password(password)
     uow.conn.execute(
         update(Person)
-        .where(Person.id == person.id)
+        .where(col(Person.id) == person.id)
         .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
     )
     uow.record(
@@ -163,7 +166,9 @@ def create_api_token(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(
             f"create_api_token: email: {person.email} is deactivated", field="email"
         )
-    taken = uow.conn.execute(select(ApiToken.id).where(ApiToken.token_hash == digest)).first()
+    taken = uow.conn.execute(
+        select(col(ApiToken.id)).where(col(ApiToken.token_hash) == digest)
+    ).first()
     if taken is not None:
         raise ValidationError(
             "create_api_token: token_sha256: that token is already registered",
@@ -183,9 +188,9 @@ def revoke_api_token(uow: UnitOfWork, args: Args) -> Result:
     token_id = args.integer("token", minimum=1)
     args.done()
     row = uow.conn.execute(
-        select(ApiToken.id, ApiToken.revoked_at, Person.email)
-        .join(Person, Person.id == ApiToken.person_id)
-        .where(ApiToken.id == token_id)
+        select(col(ApiToken.id), col(ApiToken.revoked_at), col(Person.email))
+        .join(Person, col(Person.id) == col(ApiToken.person_id))
+        .where(col(ApiToken.id) == token_id)
     ).first()
     if row is None:
         raise NotFound(f"revoke_api_token: token: no token {token_id}", field="token")
@@ -199,7 +204,9 @@ def revoke_api_token(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(
             f"revoke_api_token: token: token {token_id} was already revoked", field="token"
         )
-    uow.conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=uow.now))
+    uow.conn.execute(
+        update(ApiToken).where(col(ApiToken.id) == token_id).values(revoked_at=uow.now)
+    )
     uow.record(f"PERSON:{row.email}", {"api_token": token_id}, {"revoked": True})
     return {"token": token_id, "person": row.email, "revoked": True}
 

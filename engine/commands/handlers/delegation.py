@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Connection
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.awards import commit_grant
@@ -101,16 +102,18 @@ def _store_scheme(uow: UnitOfWork, scheme: Scheme) -> int:
                 f"{scheme.version} already used; give it a new version",
                 field="scheme",
             )
-        return row.id
-    return inserted_id(uow.conn.execute(
-        insert(RuleSetVersion).values(
-            name=scheme.name,
-            version=scheme.version,
-            sha256=scheme.sha256,
-            body=scheme.text,
-            loaded_at=uow.now,
+        return int(row.id)
+    return inserted_id(
+        uow.conn.execute(
+            insert(RuleSetVersion).values(
+                name=scheme.name,
+                version=scheme.version,
+                sha256=scheme.sha256,
+                body=scheme.text,
+                loaded_at=uow.now,
+            )
         )
-    ))
+    )
 
 
 def _people_by_id(uow: UnitOfWork) -> dict[int, PersonRow]:
@@ -121,9 +124,9 @@ def _conflicts(conn: Connection, refs: list[str]) -> dict[int, tuple[str, str]]:
     """person id -> (item ref, nature) of a declared interest in any of ``refs``."""
     out: dict[int, tuple[str, str]] = {}
     for pid, item, nature in conn.execute(
-        select(Interest.person_id, Interest.item_ref, Interest.nature)
-        .where(Interest.item_ref.in_(refs))
-        .order_by(Interest.id)
+        select(col(Interest.person_id), col(Interest.item_ref), col(Interest.nature))
+        .where(col(Interest.item_ref).in_(refs))
+        .order_by(col(Interest.id))
     ):
         out.setdefault(pid, (item, nature))
     return out
@@ -133,8 +136,8 @@ def _signatures(conn: Connection, dd_id: int) -> list[Any]:
     return list(
         conn.execute(
             select(Signature.__table__)
-            .where(Signature.delegated_decision_id == dd_id)
-            .order_by(Signature.id)
+            .where(col(Signature.delegated_decision_id) == dd_id)
+            .order_by(col(Signature.id))
         )
     )
 
@@ -203,7 +206,7 @@ def _bid_by_id(conn: Connection, bid_id: int) -> Any:
     return conn.execute(select(BID_T).where(BID_T.c.id == bid_id)).first()
 
 
-def _context(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme) -> dict:
+def _context(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme) -> dict[str, Any]:
     pot = next(p for p in uow.directory.pots if p.id == dd.pot_id)
     requester = _people_by_id(uow).get(dd.requested_by_id)
     return {
@@ -225,7 +228,7 @@ def _context(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme) -> dict:
 
 
 def _tell_requester(
-    uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, outcome: str, extra: dict
+    uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, outcome: str, extra: dict[str, Any]
 ) -> None:
     requester = _people_by_id(uow).get(dd.requested_by_id)
     if requester is None or not requester.active:
@@ -245,7 +248,7 @@ def _tell_requester(
     )
 
 
-def _signature_rows(uow: UnitOfWork, dd_id: int, scheme: Scheme) -> list[dict]:
+def _signature_rows(uow: UnitOfWork, dd_id: int, scheme: Scheme) -> list[dict[str, Any]]:
     people = _people_by_id(uow)
     out = []
     for s in _signatures(uow.conn, dd_id):
@@ -348,24 +351,26 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
     scheme_id = _store_scheme(uow, scheme)
     title = title or bid.title
     expires_on = scheme.expires_on(uow.today)
-    dd_id = inserted_id(conn.execute(
-        insert(DelegatedDecision).values(
-            ref=ref,
-            title=title,
-            bid_id=bid.id,
-            pot_id=pot.id,
-            amount_pence=amount,
-            pot_balance_pence=line.available_pence,
-            reasons=reasons,
-            alternatives=alternatives,
-            rule_set_version_id=scheme_id,
-            state=created.dest,
-            requested_by_id=uow.actor.person_id,
-            requested_on=uow.today,
-            expires_on=expires_on,
-            version=1,
+    dd_id = inserted_id(
+        conn.execute(
+            insert(DelegatedDecision).values(
+                ref=ref,
+                title=title,
+                bid_id=bid.id,
+                pot_id=pot.id,
+                amount_pence=amount,
+                pot_balance_pence=line.available_pence,
+                reasons=reasons,
+                alternatives=alternatives,
+                rule_set_version_id=scheme_id,
+                state=created.dest,
+                requested_by_id=uow.actor.person_id,
+                requested_on=uow.today,
+                expires_on=expires_on,
+                version=1,
+            )
         )
-    ))
+    )
     dd = conn.execute(select(DD_T).where(DD_T.c.id == dd_id)).first()
     judged = evaluate(uow, scheme, dd, bid.ref)
     if judged.outcome == "declined":
@@ -553,7 +558,7 @@ def sign(uow: UnitOfWork, args: Args) -> Result:
 
 def _approve(
     uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, judged: Evaluation, approving: Transition
-) -> dict:
+) -> dict[str, Any]:
     """The scheme is satisfied: re-check the limits and the pot now, commit the
     money and make the grant; the bid is approved."""
     cmd = uow.command
@@ -762,7 +767,7 @@ def endorse(uow: UnitOfWork, args: Args) -> Result:
         )
     if dd.state == "endorsed":
         at = uow.conn.execute(
-            select(Meeting.ref).where(Meeting.id == dd.reported_meeting_id)
+            select(col(Meeting.ref)).where(col(Meeting.id) == dd.reported_meeting_id)
         ).scalar()
         raise TransitionRefused(
             f"{cmd}: item: {dd.ref} was already endorsed at {at} on {dd.endorsed_on}",

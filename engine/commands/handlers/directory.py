@@ -38,11 +38,13 @@ def register_organisation(uow: UnitOfWork, args: Args) -> Result:
             raise ValidationError(
                 f"register_organisation: name: {n!r} is already used by {taken.name}", field="name"
             )
-    new_id = inserted_id(uow.conn.execute(
-        insert(Organisation).values(
-            name=name, kind=kind, aliases=aliases, email=email, population=population
+    new_id = inserted_id(
+        uow.conn.execute(
+            insert(Organisation).values(
+                name=name, kind=kind, aliases=aliases, email=email, population=population
+            )
         )
-    ))
+    )
     uow.touch_directory()
     after: dict[str, object] = {"name": name, "kind": kind, "aliases": aliases, "email": email}
     if population is not None:
@@ -82,11 +84,13 @@ def register_person(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(
             f"register_person: email: {email} is already registered", field="email"
         )
-    person_id = inserted_id(uow.conn.execute(
-        insert(Person).values(
-            name=name, email=email, organisation_id=org.id if org else None, active=True
+    person_id = inserted_id(
+        uow.conn.execute(
+            insert(Person).values(
+                name=name, email=email, organisation_id=org.id if org else None, active=True
+            )
         )
-    ))
+    )
     uow.conn.execute(insert(PersonRole), [{"person_id": person_id, "role": r} for r in roles])
     uow.touch_directory()
     uow.record(

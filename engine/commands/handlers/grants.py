@@ -27,6 +27,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import bindparam, func, insert, select
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.handlers.intake import sponsor_contacts
@@ -59,15 +60,15 @@ GRANT_T = Grant.__table__
 MS_T = Milestone.__table__
 EV_T = Evidence.__table__
 _GRANT_BY_REF = (
-    select(GRANT_T, Bid.title.label("title"))
-    .join(Bid.__table__, Bid.id == GRANT_T.c.bid_id)
+    select(GRANT_T, col(Bid.title).label("title"))
+    .join(Bid.__table__, col(Bid.id) == GRANT_T.c.bid_id)
     .where(GRANT_T.c.ref == bindparam("ref"))
 )
 _MILESTONES = select(MS_T).where(MS_T.c.grant_id == bindparam("grant_id")).order_by(MS_T.c.seq)
 _PAID_BY_MILESTONE = (
-    select(Payment.milestone_id, func.sum(Payment.amount_pence))
-    .where(Payment.grant_id == bindparam("grant_id"))
-    .group_by(Payment.milestone_id)
+    select(col(Payment.milestone_id), func.sum(col(Payment.amount_pence)))
+    .where(col(Payment.grant_id) == bindparam("grant_id"))
+    .group_by(col(Payment.milestone_id))
 )
 _OPEN_EVIDENCE = (
     select(EV_T)
@@ -176,7 +177,7 @@ def _contacts(uow: UnitOfWork, grant: Any) -> tuple[str, list[tuple[str, str]]]:
     return org.name, sponsor_contacts(uow, org)
 
 
-def _figures(uow: UnitOfWork, grant: Any, m: Any, body: str) -> dict:
+def _figures(uow: UnitOfWork, grant: Any, m: Any, body: str) -> dict[str, Any]:
     """What every grant message carries: the grant, the milestone and the money."""
     line = grant_line(uow.conn, grant.id)
     paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
@@ -224,7 +225,7 @@ def _check_profile(
     rows = [m for m in milestones_of(uow, grant.id) if m.state != "cancelled"]
     paid = paid_by_milestone(uow, grant.id)
     old_total = sum(m.payment_pence for m in rows)
-    new_total = sum(amounts.get(m.id, m.payment_pence) for m in rows) + extra
+    new_total: int = sum(amounts.get(m.id, m.payment_pence) for m in rows) + extra
     line = grant_line(uow.conn, grant.id)
     can_pay = sum(paid.get(m.id, 0) for m in rows) + line.unpaid_pence
     if new_total > can_pay and new_total > old_total:
@@ -317,7 +318,9 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     return {"grant": grant.ref, "milestone": seq, "state": state, "evidence": evidence_id}
 
 
-def _review(uow: UnitOfWork, args: Args, trigger: str, note_field: str, required: bool) -> dict:
+def _review(
+    uow: UnitOfWork, args: Args, trigger: str, note_field: str, required: bool
+) -> dict[str, Any]:
     uow.authorise(MILESTONE, trigger)
     grant = load_grant(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
@@ -534,8 +537,8 @@ def _change(
     kind: str,
     approved_by: str,
     reason: str,
-    before: dict,
-    after: dict,
+    before: dict[str, Any],
+    after: dict[str, Any],
 ) -> int:
     return inserted_id(uow.conn.execute(
         insert(GrantChange).values(
@@ -551,7 +554,7 @@ def _change(
     ))
 
 
-def _line_json(m: Any) -> dict:
+def _line_json(m: Any) -> dict[str, Any]:
     return {
         "milestone": m.seq,
         "outcome": m.outcome,
@@ -720,7 +723,12 @@ def extend_grant(uow: UnitOfWork, args: Args) -> Result:
             base, base_is = max(dues), "its last milestone's due date (it had no end date)"
         else:
             base, base_is = grant.approved_on, "its approval date (no end date, no milestones)"
-    new_end = add_months(base, months) if months is not None else until
+    if months is not None:
+        new_end = add_months(base, months)
+    elif until is not None:
+        new_end = until
+    else:  # cannot happen: refused above (neither months nor until)
+        raise AssertionError("extend_grant: months or until")
     if new_end <= base:
         raise ValidationError(
             f"extend_grant: until: {new_end} is not later than {grant.ref}'s delivery end "

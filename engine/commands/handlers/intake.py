@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.handlers.directory import find_organisation
@@ -58,7 +59,7 @@ def load_bid(uow: UnitOfWork, ref: str) -> Any:
     return row
 
 
-def read_milestones(uow: UnitOfWork, raw: list) -> list[dict]:
+def read_milestones(uow: UnitOfWork, raw: list[Any]) -> list[dict[str, Any]]:
     out = []
     for i, m in enumerate(raw, start=1):
         where = f"milestones[{i}]"
@@ -75,7 +76,7 @@ def read_milestones(uow: UnitOfWork, raw: list) -> list[dict]:
     return out
 
 
-def check_profile(uow: UnitOfWork, grant: int, profile: list[dict]) -> None:
+def check_profile(uow: UnitOfWork, grant: int, profile: list[dict[str, Any]]) -> None:
     if not profile:
         return
     total = sum(m["payment_pence"] for m in profile)
@@ -87,7 +88,7 @@ def check_profile(uow: UnitOfWork, grant: int, profile: list[dict]) -> None:
         )
 
 
-def _profile_json(profile: list[dict]) -> list[dict]:
+def _profile_json(profile: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "outcome": m["outcome"],
@@ -98,13 +99,13 @@ def _profile_json(profile: list[dict]) -> list[dict]:
     ]
 
 
-def _load_profile(uow: UnitOfWork, bid_id: int) -> list[dict]:
+def _load_profile(uow: UnitOfWork, bid_id: int) -> list[dict[str, Any]]:
     return [
         {"outcome": m.outcome, "due_on": m.due_on, "payment_pence": m.payment_pence}
         for m in uow.conn.execute(
-            select(Milestone.outcome, Milestone.due_on, Milestone.payment_pence)
-            .where(Milestone.bid_id == bid_id)
-            .order_by(Milestone.seq)
+            select(col(Milestone.outcome), col(Milestone.due_on), col(Milestone.payment_pence))
+            .where(col(Milestone.bid_id) == bid_id)
+            .order_by(col(Milestone.seq))
         )
     ]
 
@@ -112,15 +113,15 @@ def _load_profile(uow: UnitOfWork, bid_id: int) -> list[dict]:
 def _load_partners(uow: UnitOfWork, bid_id: int) -> list[str]:
     return list(
         uow.conn.execute(
-            select(Organisation.name)
-            .join(BidPartner, BidPartner.organisation_id == Organisation.id)
-            .where(BidPartner.bid_id == bid_id)
+            select(col(Organisation.name))
+            .join(BidPartner, col(BidPartner.organisation_id) == col(Organisation.id))
+            .where(col(BidPartner.bid_id) == bid_id)
             .order_by(Organisation.name)
         ).scalars()
     )
 
 
-def _savings_fields(text: str) -> tuple[dict, str]:
+def _savings_fields(text: str) -> tuple[dict[str, Any], str]:
     parsed = parse_savings(text)
     return {
         "savings_text": parsed.text,
@@ -133,7 +134,7 @@ def _savings_fields(text: str) -> tuple[dict, str]:
     }, parsed.note
 
 
-def _partner_orgs(uow: UnitOfWork, names: list, sponsor_id: int) -> list[OrgRow]:
+def _partner_orgs(uow: UnitOfWork, names: list[Any], sponsor_id: int) -> list[OrgRow]:
     out: dict[int, OrgRow] = {}
     for i, name in enumerate(names, start=1):
         org = find_organisation(uow, str(name), f"partners[{i}]")
@@ -149,7 +150,7 @@ def _write_partners(uow: UnitOfWork, bid_id: int, orgs: list[OrgRow]) -> None:
         )
 
 
-def _write_profile(uow: UnitOfWork, bid_id: int, profile: list[dict]) -> None:
+def _write_profile(uow: UnitOfWork, bid_id: int, profile: list[dict[str, Any]]) -> None:
     if profile:
         planned = uow.fire(MILESTONE, "plan", "new", f"bid #{bid_id}")
         uow.conn.execute(

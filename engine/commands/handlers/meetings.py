@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.awards import commit_grant
@@ -59,8 +60,8 @@ def members(uow: UnitOfWork, meeting_id: int) -> dict[int, bool]:
     return {
         pid: bool(present)
         for pid, present in uow.conn.execute(
-            select(MeetingMember.person_id, MeetingMember.present).where(
-                MeetingMember.meeting_id == meeting_id
+            select(col(MeetingMember.person_id), col(MeetingMember.present)).where(
+                col(MeetingMember.meeting_id) == meeting_id
             )
         )
     }
@@ -69,8 +70,8 @@ def members(uow: UnitOfWork, meeting_id: int) -> dict[int, bool]:
 def interested(uow: UnitOfWork, meeting_id: int, item_ref: str) -> set[int]:
     return set(
         uow.conn.execute(
-            select(Interest.person_id).where(
-                Interest.meeting_id == meeting_id, Interest.item_ref == item_ref
+            select(col(Interest.person_id)).where(
+                col(Interest.meeting_id) == meeting_id, col(Interest.item_ref) == item_ref
             )
         ).scalars()
     )
@@ -143,7 +144,7 @@ def record_attendance(uow: UnitOfWork, args: Args) -> Result:
     for pid in roll:
         uow.conn.execute(
             update(MeetingMember)
-            .where(MeetingMember.meeting_id == m.id, MeetingMember.person_id == pid)
+            .where(MeetingMember.meeting_id == m.id, col(MeetingMember.person_id) == pid)
             .values(present=pid in ids)
         )
     # bids awaiting a decision, then delegated decisions to report (to endorse or note)
@@ -272,7 +273,9 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError("decide: amount: only an approval has an amount", field="amount")
     if outcome == "refer_back" and not missing:
         current = uow.conn.execute(
-            select(Score.missing).where(Score.bid_id == bid.id, Score.current.is_(True))
+            select(col(Score.missing)).where(
+                col(Score.bid_id) == bid.id, col(Score.current).is_(True)
+            )
         ).scalar()
         missing = "; ".join(current or []) or ""
         if not missing:
@@ -330,7 +333,7 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> Result:
     reason = args.text("reason", max_len=4000)
     args.done()
     conn = uow.conn
-    d = conn.execute(select(Decision.__table__).where(Decision.ref == ref)).first()
+    d = conn.execute(select(Decision.__table__).where(col(Decision.ref) == ref)).first()
     if d is None:
         raise NotFound(f"reverse_decision: decision: no decision {ref!r}", field="decision")
     if d.outcome == "reversed":
@@ -348,9 +351,14 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> Result:
     reversal_ref = next_ref(conn, Decision, "decision")
     if d.outcome == "approve":
         grant = conn.execute(select(Grant.__table__).where(Grant.bid_id == bid.id)).first()
+        if grant is None:  # an approval made a grant; a row without one is not reversed here
+            raise NotFound(
+                f"reverse_decision: decision: {ref} approved {bid.ref} but it has no grant; "
+                "nothing to release", field="decision")
         paid = conn.execute(
             select(func.coalesce(func.sum(MoneyMovement.amount_pence), 0)).where(
-                MoneyMovement.grant_id == grant.id, MoneyMovement.kind == MovementKind.PAY.value)
+                col(MoneyMovement.grant_id) == grant.id,
+                col(MoneyMovement.kind) == MovementKind.PAY.value)
         ).scalar()
         if paid:
             raise MoneyRuleBroken(

@@ -78,9 +78,9 @@ def _read_allocations(uow: UnitOfWork, args: Args, name: str) -> dict[str, int]:
 
 def _new_pot(uow: UnitOfWork, programme_id: int, name: str) -> int:
     uow.touch_directory()
-    return inserted_id(uow.conn.execute(
-        insert(Pot).values(programme_id=programme_id, name=name, version=1)
-    ))
+    return inserted_id(
+        uow.conn.execute(insert(Pot).values(programme_id=programme_id, name=name, version=1))
+    )
 
 
 def _ratify(
@@ -142,9 +142,11 @@ def create_programme(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError("create_programme: ends_on: must be after starts_on", field="ends_on")
     if any(p.lower() == name.lower() for p in uow.directory.programmes.values()):
         raise ValidationError(f"create_programme: name: {name!r} already exists", field="name")
-    prog_id = inserted_id(uow.conn.execute(
-        insert(Programme).values(name=name, starts_on=starts_on, ends_on=ends_on, version=1)
-    ))
+    prog_id = inserted_id(
+        uow.conn.execute(
+            insert(Programme).values(name=name, starts_on=starts_on, ends_on=ends_on, version=1)
+        )
+    )
     uow.touch_directory()
     changes = [
         {"pot": pot, "pot_id": _new_pot(uow, prog_id, pot), "from_pence": 0, "to_pence": amount}

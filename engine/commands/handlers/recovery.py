@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.contracts import BASES
@@ -114,9 +115,11 @@ def _received_on(uow: UnitOfWork, args: Args, grant: Any) -> dt.date:
 # ================================================================ invest to save
 
 
-def _read_instalments(uow: UnitOfWork, args: Args, grant: Any, earliest: dt.date) -> list[dict]:
+def _read_instalments(
+    uow: UnitOfWork, args: Args, grant: Any, earliest: dt.date
+) -> list[dict[str, Any]]:
     raw = args.items("instalments", required=True)
-    out = []
+    out: list[dict[str, Any]] = []
     for i, item in enumerate(raw, start=1):
         where = f"instalments[{i}]"
         if not isinstance(item, dict):
@@ -150,7 +153,7 @@ def _read_instalments(uow: UnitOfWork, args: Args, grant: Any, earliest: dt.date
     return sorted(out, key=lambda i: i["due_on"])
 
 
-def _schedule_words(rows: list[dict]) -> str:
+def _schedule_words(rows: list[dict[str, Any]]) -> str:
     return ", ".join(f"{gbp(r['amount_pence'])} by {long_date(r['due_on'])}" for r in rows)
 
 
@@ -306,7 +309,7 @@ def reschedule_repayments(uow: UnitOfWork, args: Args) -> Result:
     }
 
 
-def _instalment_dict(r: Any) -> dict:
+def _instalment_dict(r: Any) -> dict[str, Any]:
     return {
         "seq": r.seq,
         "due_on": r.due_on,
@@ -315,7 +318,7 @@ def _instalment_dict(r: Any) -> dict:
     }
 
 
-def _instalment_json(r: Any) -> dict:
+def _instalment_json(r: Any) -> dict[str, Any]:
     return {
         "seq": r.seq,
         "due_on": r.due_on.isoformat(),
@@ -451,7 +454,7 @@ def split_pence(total: int, weights: list[int]) -> list[int]:
     return shares
 
 
-def _partners(uow: UnitOfWork, names: list) -> list[OrgRow]:
+def _partners(uow: UnitOfWork, names: list[Any]) -> list[OrgRow]:
     if not names:
         raise ValidationError(
             "lodge_deposit: partners: name the partner authorities putting up the deposit",
@@ -498,7 +501,7 @@ def _shares(uow: UnitOfWork, args: Args, basis: str, total: int) -> list[tuple[O
                         "use basis equal or explicit",
                         field=where,
                     )
-            weights = [org.population for org in orgs]
+            weights = [org.population or 0 for org in orgs]  # each has one (checked above)
         return list(zip(orgs, split_pence(total, weights), strict=True))
     if names:
         raise ValidationError(
@@ -552,7 +555,7 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> Result:
             field="grant",
         )
     grant = load_grant(uow, grant_ref) if grant_ref else None
-    if pot_name:
+    if pot_name or grant is None:  # no grant: a pot is named (refused above otherwise)
         pot = find_pot(uow, pot_name)
     else:
         pot = next(p for p in uow.directory.pots if p.id == grant.pot_id)
@@ -568,21 +571,23 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> Result:
     ref = next_ref(conn, Deposit, "deposit")
     created = uow.fire(DEPOSIT, "lodge", DEPOSIT.initial, ref)
     state = created.dest
-    deposit_id = inserted_id(conn.execute(
-        insert(Deposit).values(
-            ref=ref,
-            grant_id=grant.id if grant else None,
-            pot_id=pot.id,
-            total_pence=total,
-            basis=basis,
-            target_pence=target,
-            target_on=target_on,
-            lodged_on=uow.today,
-            purpose=purpose,
-            state=created.dest,
-            version=1,
+    deposit_id = inserted_id(
+        conn.execute(
+            insert(Deposit).values(
+                ref=ref,
+                grant_id=grant.id if grant else None,
+                pot_id=pot.id,
+                total_pence=total,
+                basis=basis,
+                target_pence=target,
+                target_on=target_on,
+                lodged_on=uow.today,
+                purpose=purpose,
+                state=created.dest,
+                version=1,
+            )
         )
-    ))
+    )
     conn.execute(
         insert(DepositShare),
         [
@@ -641,12 +646,14 @@ def load_deposit(uow: UnitOfWork, ref: str) -> Any:
 
 
 def _deposit_shares(conn: Connection, deposit_id: int) -> list[Any]:
-    return conn.execute(
-        select(SHARE_T, Organisation.name)
-        .join(Organisation, Organisation.id == SHARE_T.c.organisation_id)
-        .where(SHARE_T.c.deposit_id == deposit_id)
-        .order_by(Organisation.name)
-    ).all()
+    return list(
+        conn.execute(
+            select(SHARE_T, col(Organisation.name))
+            .join(Organisation, col(Organisation.id) == SHARE_T.c.organisation_id)
+            .where(SHARE_T.c.deposit_id == deposit_id)
+            .order_by(Organisation.name)
+        ).all()
+    )
 
 
 def _savings_grants(uow: UnitOfWork, dep: Any, partner_ids: list[int]) -> list[Any]:
@@ -657,10 +664,10 @@ def _savings_grants(uow: UnitOfWork, dep: Any, partner_ids: list[int]) -> list[A
         q = q.where(GRANT_T.c.id == dep.grant_id)
     else:
         q = q.where(GRANT_T.c.pot_id == dep.pot_id, GRANT_T.c.accountable_body_id.in_(partner_ids))
-    return uow.conn.execute(q.order_by(GRANT_T.c.ref)).all()
+    return list(uow.conn.execute(q.order_by(GRANT_T.c.ref)).all())
 
 
-def settlement_of(uow: UnitOfWork, dep: Any, shares: list[Any], pot_name: str) -> dict:
+def settlement_of(uow: UnitOfWork, dep: Any, shares: list[Any], pot_name: str) -> dict[str, Any]:
     """Work out (without writing anything) how a deposit settles: the savings
     returns read, delivered vs target, and each partner's refund or forfeit."""
     used = []
@@ -832,7 +839,7 @@ def load_recovery(uow: UnitOfWork, ref: str) -> Any:
     return row
 
 
-def demand_position(conn: Connection, grant_id: int) -> dict:
+def demand_position(conn: Connection, grant_id: int) -> dict[str, Any]:
     """What may still be demanded from a grant: its net paid, less what open
     recoveries still have outstanding, less what was written off."""
     paid = grant_line(conn, grant_id).paid_pence
@@ -917,7 +924,7 @@ def demand_refund(uow: UnitOfWork, args: Args) -> Result:
         reason,
     )
     body = uow.directory.orgs_by_id[grant.accountable_body_id]
-    title = conn.execute(select(Bid.title).where(Bid.id == grant.bid_id)).scalar() or ""
+    title = conn.execute(select(col(Bid.title)).where(col(Bid.id) == grant.bid_id)).scalar() or ""
     for name, email in sponsor_contacts(uow, body):
         uow.notify(
             key=f"refund_demand:{ref}:{email}",
@@ -953,7 +960,7 @@ def record_recovery(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(RECOVERY, "recover_part")
     rec = load_recovery(uow, args.text("recovery", max_len=40))
     amount = args.pence("amount")
-    grant = uow.conn.execute(select(GRANT_T).where(GRANT_T.c.id == rec.grant_id)).first()
+    grant = uow.conn.execute(select(GRANT_T).where(GRANT_T.c.id == rec.grant_id)).one()  # FK
     on = _received_on(uow, args, grant)
     args.done()
     uow.check_version(rec.ref, rec.version, args)
@@ -1002,7 +1009,7 @@ def record_recovery(uow: UnitOfWork, args: Args) -> Result:
         grant.id,
         f"{rec.ref}: recovered from {grant.ref}",
     )
-    values: dict = {"recovered_pence": recovered}
+    values: dict[str, Any] = {"recovered_pence": recovered}
     if state == "recovered":
         values["closed_on"] = on
     uow.update_versioned(Recovery, rec.id, rec.version, values, rec.ref, moved)

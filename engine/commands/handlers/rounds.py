@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.handlers.programme import find_pot
@@ -86,12 +87,14 @@ def rule_set_version_id(uow: UnitOfWork, rs: Any) -> int:
                 f"differs from the {rs.name} {rs.version} already used; give it a new version",
                 field="rules",
             )
-        return row.id
-    return inserted_id(uow.conn.execute(
-        insert(RuleSetVersion).values(
-            name=rs.name, version=rs.version, sha256=rs.sha256, body=rs.text, loaded_at=uow.now
+        return int(row.id)
+    return inserted_id(
+        uow.conn.execute(
+            insert(RuleSetVersion).values(
+                name=rs.name, version=rs.version, sha256=rs.sha256, body=rs.text, loaded_at=uow.now
+            )
         )
-    ))
+    )
 
 
 @command("open_round", summary="Open a bidding round against a pot")
@@ -191,7 +194,9 @@ _FACT_COLUMNS = (
     "invest_to_save",
 )
 _PARTNERS = (
-    select(BidPartner.bid_id, func.count().label("n")).group_by(BidPartner.bid_id).subquery()
+    select(col(BidPartner.bid_id), func.count().label("n"))
+    .group_by(col(BidPartner.bid_id))
+    .subquery()
 )
 _SCORABLE_BIDS = RawStatement(
     select(
@@ -208,12 +213,14 @@ _IN_ROUND = (
     .scalar_subquery()
 )
 _CURRENT_POINTS = RawStatement(
-    select(Score.bid_id, Score.total_points).where(
-        Score.bid_id.in_(_IN_ROUND), Score.current.is_(True)
+    select(col(Score.bid_id), col(Score.total_points)).where(
+        col(Score.bid_id).in_(_IN_ROUND), col(Score.current).is_(True)
     )
 )
 _CURRENT_IDS = RawStatement(
-    select(Score.bid_id, Score.id).where(Score.bid_id.in_(_IN_ROUND), Score.current.is_(True))
+    select(col(Score.bid_id), col(Score.id)).where(
+        col(Score.bid_id).in_(_IN_ROUND), col(Score.current).is_(True)
+    )
 )
 _SCORE_KEYS = (
     "bid_id",
@@ -227,7 +234,7 @@ _SCORE_KEYS = (
 _CRITERION_KEYS = ("score_id", "criterion", "question", "points", "max_points", "reason")
 
 
-def scorable_bids(conn: Any, round_id: int) -> list[dict]:
+def scorable_bids(conn: Any, round_id: int) -> list[dict[str, Any]]:
     """The round's bids that can be scored, as bid_fact_rows gives them (the
     columns bid_facts reads, with id and state), in id order. Read raw: the
     booleans come as the driver gives them (0 and 1 on SQLite)."""
@@ -238,10 +245,12 @@ def scorable_bids(conn: Any, round_id: int) -> list[dict]:
     ]
 
 
-def bid_fact_rows(conn: Any, where: Any) -> list[dict]:
+def bid_fact_rows(conn: Any, where: Any) -> list[dict[str, Any]]:
     """Bid rows (as mappings bid_facts reads) with their partner counts."""
     partners = (
-        select(BidPartner.bid_id, func.count().label("n")).group_by(BidPartner.bid_id).subquery()
+        select(col(BidPartner.bid_id), func.count().label("n"))
+        .group_by(col(BidPartner.bid_id))
+        .subquery()
     )
     q = (
         select(BID_T, func.coalesce(partners.c.n, 0).label("partner_count"))
@@ -274,7 +283,7 @@ def score_round(uow: UnitOfWork, args: Args) -> Result:
     previous = dict(_CURRENT_POINTS.execute(conn, in_round).fetchall())
     conn.execute(
         update(Score)
-        .where(Score.bid_id.in_(_IN_ROUND), Score.current.is_(True))
+        .where(col(Score.bid_id).in_(_IN_ROUND), col(Score.current).is_(True))
         .values(current=False),
         in_round,
     )
@@ -312,13 +321,13 @@ def score_round(uow: UnitOfWork, args: Args) -> Result:
     )
     conn.execute(
         update(Bid)
-        .where(Bid.round_id == rnd.id, Bid.state.in_(scoring.sources))
+        .where(Bid.round_id == rnd.id, col(Bid.state).in_(scoring.sources))
         .values(state=scoring.dest, version=Bid.version + 1)
     )
     label = f"{rs.name} {rs.version}"
     # Bids scored alike get the same before/after objects: audit.append encodes each once.
-    befores: dict[tuple, dict] = {}
-    afters: dict[tuple, dict] = {}
+    befores: dict[tuple[Any, ...], dict[str, Any]] = {}
+    afters: dict[tuple[Any, ...], dict[str, Any]] = {}
     for b, s in zip(bids, scores, strict=True):
         points = previous.get(b["id"])
         before = befores.get((b["state"], points))
@@ -357,7 +366,7 @@ def override_score(uow: UnitOfWork, args: Args) -> Result:
     if bid is None:
         raise NotFound(f"override_score: ref: no bid {ref!r}", field="ref", item=ref)
     score = uow.conn.execute(
-        select(Score).where(Score.bid_id == bid.id, Score.current.is_(True))
+        select(Score).where(Score.bid_id == bid.id, col(Score.current).is_(True))
     ).first()
     if score is None:
         raise ValidationError(f"override_score: ref: {ref} has not been scored", field="ref")
@@ -396,8 +405,8 @@ def override_score(uow: UnitOfWork, args: Args) -> Result:
         for c in crit_rows
     )
     rules_name = uow.conn.execute(
-        select(RuleSetVersion.name).where(RuleSetVersion.id == score.rule_set_version_id)
-    ).scalar()
+        select(col(RuleSetVersion.name)).where(col(RuleSetVersion.id) == score.rule_set_version_id)
+    ).scalar_one()  # a score always names its rule set version (foreign key)
     rnd_rules = (
         uow.conn.execute(select(ROUND_T.c.rule_set).where(ROUND_T.c.id == score.round_id)).scalar()
         if score.round_id
