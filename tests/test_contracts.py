@@ -133,6 +133,15 @@ REFUSALS = [
         "register_person: roles[2]: must be a name, got dict",
         "roles[2]",
     ),
+    # the kinds of return, in the order the commands have always listed them
+    # (engine/domain/words.py RETURN_KINDS; the rule files list KIND_WORDS's order)
+    (
+        "submit_return",
+        {"grant": "G-1", "kind": "minutes", "period_end": "2011-06-30"},
+        "submit_return: kind: 'minutes' is not allowed; use one of: savings, progress, "
+        "monitoring, benefits",
+        "kind",
+    ),
     # required only with another field's value
     (
         "submit_return",

@@ -45,12 +45,13 @@ from engine.domain.fields import (
     UKDate,
     YesNo,
 )
+from engine.domain.words import RETURN_KINDS
 from engine.store.models import OrgKind, Role
 
 # choices shared with the handlers that act on them
 OUTCOMES = ("approve", "reject", "defer", "refer_back")  # a Board decision on a bid
 BASES = ("equal", "population", "explicit")  # how a deposit is shared between partners
-KINDS = ("savings", "progress", "monitoring", "benefits")  # kinds of return
+KINDS = RETURN_KINDS  # kinds of return (engine/domain/words.py, with their words)
 VERSION = "version"  # taken by every command: the version of the item the caller saw
 
 _VERSION_SCHEMA = {

@@ -40,6 +40,7 @@ __all__ = [
     "FILTERS",
     "KIND_WORDS",
     "MONTHS",
+    "RETURN_KINDS",
     "ROLE_WORDS",
     "WEEKDAYS",
     "code_words",
@@ -72,6 +73,11 @@ KIND_WORDS: dict[str, str] = {
     "monitoring": "monitoring return",
     "benefits": "benefits report",
 }
+# The kinds of return, as the commands list them (submit_return's choices and its
+# refusal, "use one of: savings, progress, monitoring, benefits"): savings first, then
+# in KIND_WORDS's order (which the rule files' refusals list). One list of kinds:
+# a new kind goes into KIND_WORDS.
+RETURN_KINDS: tuple[str, ...] = ("savings", *(k for k in KIND_WORDS if k != "savings"))
 # role -> the recipient's role in a message
 ROLE_WORDS: dict[str, str] = {
     "sponsor": "sponsor contact",

@@ -146,3 +146,10 @@ def test_a_shown_subject_survives_a_broken_context() -> None:
         message_subject(stored, broken)
     assert words.shown_subject(stored, broken) == stored
     assert words.shown_subject(stored, STORED) == message_subject(stored, STORED)
+
+
+def test_one_list_of_return_kinds_in_two_orders() -> None:
+    # the commands list savings first; the rule files and the words follow KIND_WORDS
+    assert words.RETURN_KINDS == ("savings", "progress", "monitoring", "benefits")
+    assert tuple(words.KIND_WORDS) == ("progress", "savings", "monitoring", "benefits")
+    assert sorted(words.RETURN_KINDS) == sorted(words.KIND_WORDS)
