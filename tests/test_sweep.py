@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from moneykit import CHAIR, DIRECTOR, MEMBERS, OFFICER, money_board
+from moneykit import CHAIR, DIRECTOR, MEMBERS, OFFICER, bid_refs, money_board
 from sqlalchemy import func, select, text, update
 from sqlmodel import Session
 
@@ -251,6 +251,27 @@ def quorum(*args: str, db: str, env: dict | None = None) -> subprocess.Completed
     )  # fmt: skip
 
 
+def test_the_sweep_line_counts_the_delegated_requests_it_expired(sqlite_url) -> None:
+    q, engine, clock = money_board(sqlite_url)
+    clock.set(D(2011, 5, 2))
+    (bid,) = bid_refs(engine, "Delegated ask")
+    dd = q.execute(
+        "request_delegated_decision",
+        {"bid": bid, "reasons": "the offer lapses", "alternatives": "wait for the Board"},
+        OFFICER,
+    )["ref"]
+    q.execute("sign", {"item": dd, "decision": "approve"}, CHAIR)  # one signature: not enough
+    engine.dispose()
+    last_day = quorum("sweep", "--as-of", "2011-05-30", db=sqlite_url)
+    assert last_day.returncode == 0, last_day.stderr
+    assert last_day.stdout.strip().endswith("; 0 delegated request(s) expired (none)")
+    out = quorum("sweep", "--as-of", "2011-05-31", db=sqlite_url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith(f"; 1 delegated request(s) expired ({dd})"), out.stdout
+    again = json.loads(quorum("sweep", "--as-of", "2011-05-31", "--json", db=sqlite_url).stdout)
+    assert again["delegated_expired"] == []  # once
+
+
 def test_sweep_late_board_paper_and_calendar_commands(sqlite_url, tmp_path: Path) -> None:
     q, engine, clock = money_board(sqlite_url)
     clock.set(D(2011, 8, 25))
@@ -261,7 +282,7 @@ def test_sweep_late_board_paper_and_calendar_commands(sqlite_url, tmp_path: Path
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == (
         "sweep as of 2011-08-25: 8 return(s) created (progress 4, savings 4); 4 message(s) "
-        "queued (escalate-director 4)"
+        "queued (escalate-director 4); 0 delegated request(s) expired (none)"
     )
     again = json.loads(quorum("sweep", "--as-of", "2011-08-25", "--json", db=sqlite_url).stdout)
     assert again["messages_queued_total"] == 0 and again["as_of"] == "2011-08-25"

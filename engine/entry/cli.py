@@ -732,9 +732,11 @@ def sweep_cmd(
         return
     rungs = ", ".join(f"{k} {v}" for k, v in r["messages_queued"].items()) or "none"
     made = ", ".join(f"{k} {v}" for k, v in r["returns_created"].items()) or "none"
+    expired = r["delegated_expired"]
     click.echo(
         f"sweep as of {r['as_of']}: {r['returns_created_total']} return(s) created ({made}); "
-        f"{r['messages_queued_total']} message(s) queued ({rungs})"
+        f"{r['messages_queued_total']} message(s) queued ({rungs}); "
+        f"{len(expired)} delegated request(s) expired ({', '.join(expired) or 'none'})"
     )
     for label, n in (r.get("no_recipient") or {}).items():
         click.echo(f"  warning: {n} return(s) with nobody to send {label}", err=True)
