@@ -550,17 +550,15 @@ def _runs(present: Sequence[dt.date], chosen: set[dt.date]) -> list[tuple[dt.dat
     """The chosen dates as ranges of consecutive *present* dates: BETWEEN a AND b
     then selects exactly the chosen ones among those present."""
     out: list[tuple[dt.date, dt.date]] = []
-    start = prev = None
+    run: tuple[dt.date, dt.date] | None = None  # the run being read: (first, last)
     for day in present:
         if day in chosen:
-            if start is None:
-                start = day
-            prev = day
-        elif start is not None:
-            out.append((start, prev))  # type: ignore[arg-type]
-            start = None
-    if start is not None:
-        out.append((start, prev))  # type: ignore[arg-type]
+            run = (run[0] if run else day, day)
+        elif run is not None:
+            out.append(run)
+            run = None
+    if run is not None:
+        out.append(run)
     return out
 
 
