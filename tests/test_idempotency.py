@@ -28,7 +28,7 @@ from test_cli import quorum
 from webkit import api_token, bearer
 
 from engine.commands.service import Quorum
-from engine.domain.errors import KeyInProgress, KeyReused, QuorumError
+from engine.domain.errors import KeyInProgress, KeyReused, QuorumError, ValidationError
 from engine.settings import override_settings
 from engine.store import audit, idempotency
 from engine.store.db import create_schema, make_engine, upgrade
@@ -153,6 +153,15 @@ def test_same_key_other_arguments_is_refused_naming_them(paid) -> None:
     # the same arguments as the contract reads them are the same request
     same = {"grant": "G-0001", "milestone": "1", "amount": "£10,000.00"}
     assert q.execute("release_payment", same, OFFICER2, key="pay-G-0001-1") == first
+    assert dump(engine) == before
+
+
+def test_a_key_is_short_printable_text(paid) -> None:
+    q, engine, _, _ = paid
+    before = dump(engine)
+    for bad, why in (("", "has 0"), ("k" * 201, "has 201"), ("a\x00b", "not printable")):
+        with pytest.raises(ValidationError, match=f"idempotency key: 1 to 200 printable.*{why}"):
+            q.execute("release_payment", PAY, FINANCE, key=bad)
     assert dump(engine) == before
 
 

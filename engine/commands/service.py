@@ -38,6 +38,7 @@ from engine.domain.errors import (
     NotFound,
     PermissionDenied,
     QuorumError,
+    ValidationError,
 )
 from engine.settings import get_settings
 from engine.store import audit, directory, idempotency
@@ -60,6 +61,7 @@ __all__ = [
 
 # How long a retry waits for the first request with its key before answering 409.
 KEY_WAIT_SECONDS = 10.0
+KEY_MAX = 200  # characters in an idempotency key (the API's Idempotency-Key header too)
 
 
 class Quorum:
@@ -231,19 +233,29 @@ class Quorum:
     ) -> list | tuple[idempotency.Key, str]:
         """The stored results of this caller's first request with ``key``, or the
         claim (key, token) to run it now. Waits (bounded) while the first runs."""
+        if not 0 < len(key) <= KEY_MAX or not key.isprintable():
+            raise ValidationError(
+                f"idempotency key: 1 to {KEY_MAX} printable characters (e.g. a UUID); "
+                f"this one has {len(key)}" + ("" if key.isprintable() else ", some not printable"),
+                field="key",
+            )
         fingerprint = idempotency.Fingerprint.of(_canonical(calls))
         person_id, who = (
             (actor.person_id, actor.label) if isinstance(actor, Actor) else (None, actor)
         )
         deadline = time.monotonic() + self.key_wait_seconds
-        pause = 0.02
+        pause, raced = 0.02, 0
         while True:
             try:
                 with write_connection(self.engine) as conn, conn.begin():
                     scoped = idempotency.Key(idempotency.scope(conn, person_id, who), label, key)
                     got = idempotency.claim(conn, scoped, fingerprint, self.clock.now(), _key_ttl())
-            except IntegrityError:  # another request inserted the key first: read it again
-                continue
+            except IntegrityError:
+                raced += 1  # another request inserted the key first: read it again (its
+                if raced < 3:  # insert committed before ours failed, so the read finds it)
+                    continue
+                raise
+            raced = 0
             if isinstance(got, idempotency.Claimed):
                 return scoped, got.token
             if isinstance(got, idempotency.Done):
