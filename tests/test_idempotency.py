@@ -422,13 +422,13 @@ def test_many_callers_at_once_on_postgresql(pg_url) -> None:
 # ------------------------------------------------------------------ the upgrade
 
 
-def test_keys_logged_before_0005_stay_their_callers(sqlite_url) -> None:
-    engine = make_engine(sqlite_url)
+def test_keys_logged_before_0005_stay_their_callers(db_url) -> None:
+    engine = make_engine(db_url)
     upgrade(engine, "0004")
     at = dt.datetime(2011, 4, 1, 9, tzinfo=dt.UTC)
     with engine.begin() as c:
         c.execute(text("INSERT INTO person (id, name, email, active, failed_logins) "
-                       "VALUES (7, 'Olive', 'Olive@B.example', 1, 0)"))
+                       "VALUES (7, 'Olive', 'Olive@B.example', :yes, 0)"), {"yes": True})
         c.execute(text("INSERT INTO command_log (key, command, actor, result, at) "
                        "VALUES ('k', 'withdraw_bid', 'olive@b.example', :r, :at)"),
                   {"r": json.dumps({"results": [{"ref": "B-0009"}]}), "at": at})
