@@ -16,6 +16,7 @@ points (CLI, web, REST, scheduler, replay) only parse input and render output.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,6 +59,8 @@ __all__ = [
     "command",
 ]
 
+
+log = logging.getLogger(__name__)
 
 # How long a retry waits for the first request with its key before answering 409.
 KEY_WAIT_SECONDS = 10.0
@@ -270,8 +273,12 @@ class Quorum:
             pause = min(pause * 2, 0.25)
 
     def _release(self, scoped: idempotency.Key, token: str) -> None:
-        with write_connection(self.engine) as conn, conn.begin():
-            idempotency.release(conn, scoped, token)
+        try:
+            with write_connection(self.engine) as conn, conn.begin():
+                idempotency.release(conn, scoped, token)
+        except Exception:  # the database is gone: the claim's lease frees the key later
+            log.warning("could not release idempotency key %r; its lease will", scoped.key,
+                        exc_info=True)
 
     @staticmethod
     def _handle(uow: UnitOfWork, name: str, data: dict | None) -> dict:
