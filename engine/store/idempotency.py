@@ -167,8 +167,7 @@ def claim(
         differ = fp.differing(row.field_hashes or {})
         raise KeyReused(
             f"idempotency key {key.key!r} was first used with other arguments: "
-            f"{', '.join(differ) or 'the arguments'} differ(s); "
-            "use a new key for a new request",
+            f"{', '.join(differ) or 'the command'} — use a new key for a new request",
             field="key",
         )
     if row.status == DONE:
