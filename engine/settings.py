@@ -43,6 +43,7 @@ DEFAULT_SMTP_TIMEOUT = 30.0
 DEFAULT_SWEEP_AT = "07:00"
 DEFAULT_TIMEZONE = "Europe/London"
 DEFAULT_DISPATCH_SECONDS = 30
+DEFAULT_IDEMPOTENCY_KEY_HOURS = 24
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 TLS_MODES = ("none", "starttls", "ssl")
 _TRUE = {"1", "true", "yes", "on"}
@@ -151,6 +152,8 @@ class Settings(BaseSettings):
     sweep_at: str = DEFAULT_SWEEP_AT
     timezone: str = DEFAULT_TIMEZONE
     dispatch_seconds: int = DEFAULT_DISPATCH_SECONDS
+    # commands: how long an idempotency key is remembered (docs/security.md)
+    idempotency_key_hours: int = DEFAULT_IDEMPOTENCY_KEY_HOURS
 
     @classmethod
     def settings_customise_sources(
@@ -278,6 +281,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"QUORUM_MAIL_GRACE_SECONDS={raw!r}: a whole number of seconds, 1 or more, "
                 "is needed"
+            )
+        return int(raw)
+
+    @field_validator("idempotency_key_hours", mode="before")
+    @classmethod
+    def _key_hours(cls, v: object) -> int:
+        raw = str(v)
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(
+                f"QUORUM_IDEMPOTENCY_KEY_HOURS={raw!r}: a whole number of hours, 1 or more, "
+                "is needed (default 24)"
             )
         return int(raw)
 

@@ -306,8 +306,12 @@ def api_commands(actor: Actor = Depends(ANYONE)) -> list[dict]:
 _RUN = (
     "The same command handlers as the CLI (`quorum commands` lists them). The body is "
     "the command's arguments; the answer is the handler's result. Send an "
-    "`Idempotency-Key` header to make a retry safe: the same key returns the first "
-    "result and does nothing else."
+    "`Idempotency-Key` header (a new random value, e.g. a UUID, per action) to make a "
+    "retry safe: the same key from the same caller on the same command returns the "
+    "first result and does nothing else; with other arguments it is refused (422, "
+    "naming the fields that differ); while the first request still runs, a retry waits "
+    "for it, then gets its result or 409 `in_progress`. Keys are per caller and expire "
+    "(QUORUM_IDEMPOTENCY_KEY_HOURS, 24 by default)."
 )
 
 

@@ -89,8 +89,9 @@ def run_operation(operation, mode: GenerationMode, **fixed: dict) -> list[str]:
     def check(case) -> None:
         key = (case.headers or {}).get("Idempotency-Key")
         if key is not None and 0 < len(key) <= 200:
-            # a key replays its first answer, whatever the body (docs/api.md): keys are
-            # per operation and mode here, as a client's name one intention each
+            # a key replays its first answer to the same body, and refuses another body
+            # (422, docs/api.md): keys are per operation and mode here, as a client's
+            # name one intention each
             digest = hashlib.sha256(key.encode()).hexdigest()
             case.headers["Idempotency-Key"] = f"{operation.label}/{mode.value}/{digest}"
         case.call_and_validate(excluded_checks=excluded)

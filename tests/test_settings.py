@@ -50,6 +50,7 @@ def test_defaults(clean_env) -> None:
     )  # fmt: skip
     assert (s.smtp_timeout, s.smtp_ca_file) == (30.0, None)
     assert (s.sweep_at, s.timezone, s.dispatch_seconds) == ("07:00", "Europe/London", 30)
+    assert s.idempotency_key_hours == 24
     # what the modules read
     assert db.database_url() == "sqlite:///quorum.db"
     assert db.sqlite_synchronous() == "NORMAL"
@@ -107,6 +108,13 @@ def test_every_bad_value_is_listed_at_once(clean_env) -> None:
     assert len(lines) == 2
     assert any("QUORUM_SMTP_PORT" in line for line in lines)
     assert any("QUORUM_SWEEP_AT" in line for line in lines)
+
+
+def test_idempotency_key_hours_is_a_whole_number_of_hours(clean_env) -> None:
+    assert Settings.from_env({"QUORUM_IDEMPOTENCY_KEY_HOURS": "48"}).idempotency_key_hours == 48
+    for bad in ("0", "1.5", "a day"):
+        with pytest.raises(SettingsError, match="QUORUM_IDEMPOTENCY_KEY_HOURS=.*whole number"):
+            Settings.from_env({"QUORUM_IDEMPOTENCY_KEY_HOURS": bad})
 
 
 def test_an_environment_change_and_an_override_are_seen(clean_env, tmp_path) -> None:

@@ -1,7 +1,7 @@
 """One path for every action: the command bus and its unit of work.
 
-    entry point -> Quorum.execute(command, args, actor)
-        -> [idempotency check] -> authorise -> handler(uow, args)
+    entry point -> Quorum.execute(command, args, actor, key)
+        -> [claim the caller's key: engine/store/idempotency.py] -> authorise -> handler(uow, args)
            (load item, ask its workflow, apply money effects, record audit
            events, queue notifications) -> append audit chain -> outbox
         -> commit   (one database transaction; nothing is sent before it)
@@ -15,14 +15,17 @@ points (CLI, web, REST, scheduler, replay) only parse input and render output.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select
+from pydantic import BaseModel
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
-from sqlmodel import col
 
 from engine.commands import handlers, sweep  # noqa: F401  (importing them registers the commands)
 from engine.commands.args import Args
@@ -30,11 +33,19 @@ from engine.commands.registry import REGISTRY, CommandSpec, Result, command
 from engine.commands.uow import RunState, UnitOfWork
 from engine.domain.actor import SYSTEM, Actor
 from engine.domain.clock import Clock, SystemClock
-from engine.domain.errors import ConflictError, NotFound, PermissionDenied, QuorumError
-from engine.store import audit, directory
+from engine.domain.errors import (
+    ConflictError,
+    KeyInProgress,
+    NotFound,
+    PermissionDenied,
+    QuorumError,
+    ValidationError,
+)
+from engine.settings import get_settings
+from engine.store import audit, directory, idempotency
 from engine.store.db import write_connection
 from engine.store.directory import Directory
-from engine.store.models import CommandLog, Outbox
+from engine.store.models import Outbox
 
 # Re-exported for the entry points and the web, which talk to the bus only.
 __all__ = [
@@ -49,6 +60,13 @@ __all__ = [
 ]
 
 
+log = logging.getLogger(__name__)
+
+# How long a retry waits for the first request with its key before answering 409.
+KEY_WAIT_SECONDS = 10.0
+KEY_MAX = 200  # characters in an idempotency key (the API's Idempotency-Key header too)
+
+
 class Quorum:
     """The application service every entry point talks to."""
 
@@ -56,6 +74,7 @@ class Quorum:
         self.engine = engine
         self.clock = clock or SystemClock()
         self._directory: Directory | None = None
+        self.key_wait_seconds = KEY_WAIT_SECONDS
 
     # --- actors and reference data -------------------------------------
     def _current_directory(self, conn: Connection, seq: int) -> Directory:
@@ -145,13 +164,16 @@ class Quorum:
                     field="do",
                 )
         label = "+".join(sorted({c[0] for c in calls}))
+        claim: tuple[idempotency.Key, str] | None = None
+        if key is not None:
+            claimed = self._claim(calls, actor, label, key)
+            if isinstance(claimed, list):
+                return claimed, False  # the first result, to the caller who sent the key
+            claim = claimed
         run: RunState | None = None
+        committed = False
         try:
             with write_connection(self.engine) as conn, conn.begin():
-                if key is not None:
-                    done = conn.execute(_LOGGED, {"key": key}).first()
-                    if done is not None:
-                        return done[0]["results"], False
                 head = audit.lock_head(conn)
                 run = RunState(self._current_directory(conn, head.directory_seq))
                 who = self._actor_from(actor, run.directory)
@@ -182,17 +204,16 @@ class Quorum:
                 if messages:
                     rows = [dict(m, created_at=now, status="queued", attempts=0) for m in messages]
                     conn.execute(_OUTBOX, rows[0] if len(rows) == 1 else rows)
-                if key is not None:
-                    conn.execute(
-                        _LOG,
-                        {
-                            "key": key,
-                            "command": label,
-                            "actor": who.label,
-                            "result": {"results": outcomes},
-                            "at": now,
-                        },
+                if claim is not None and not idempotency.complete(
+                    conn, claim[0], claim[1], {"results": outcomes}, now, _key_ttl()
+                ):
+                    raise KeyInProgress(
+                        f"{label}: this request outlasted its hold on idempotency key "
+                        f"{key!r} and a retry took it over; nothing was saved here — retry "
+                        "with the same key for the retry's result",
+                        field="key",
                     )
+            committed = True
             return outcomes, bool(events)
         except _Abandon as abandoned:  # rolled back by leaving the transaction
             return abandoned.outcomes, False
@@ -202,15 +223,66 @@ class Quorum:
                 "reload and try again"
             ) from None
         except IntegrityError as exc:
-            if key is not None:
-                with self.engine.connect() as conn:
-                    done = conn.execute(_LOGGED, {"key": key}).first()
-                    if done is not None:
-                        return done[0]["results"], False
             raise QuorumError(f"{label}: refused by the database: {_short(exc)}") from None
         finally:
+            if claim is not None and not committed:
+                self._release(*claim)  # nothing was written: a retry runs afresh
             if run is not None and run.changed:
                 self._directory = None  # reload on next use (committed or not)
+
+    # --- idempotency keys (engine/store/idempotency.py) ------------------
+    def _claim(
+        self,
+        calls: Sequence[tuple[str, dict | None]],
+        actor: str | Actor,
+        label: str,
+        key: str,
+    ) -> list | tuple[idempotency.Key, str]:
+        """The stored results of this caller's first request with ``key``, or the
+        claim (key, token) to run it now. Waits (bounded) while the first runs."""
+        if not 0 < len(key) <= KEY_MAX or not key.isprintable():
+            raise ValidationError(
+                f"idempotency key: 1 to {KEY_MAX} printable characters (e.g. a UUID); "
+                f"this one has {len(key)}" + ("" if key.isprintable() else ", some not printable"),
+                field="key",
+            )
+        fingerprint = idempotency.Fingerprint.of(_canonical(calls))
+        person_id, who = (
+            (actor.person_id, actor.label) if isinstance(actor, Actor) else (None, actor)
+        )
+        deadline = time.monotonic() + self.key_wait_seconds
+        pause, raced = 0.02, 0
+        while True:
+            try:
+                with write_connection(self.engine) as conn, conn.begin():
+                    scoped = idempotency.Key(idempotency.scope(conn, person_id, who), label, key)
+                    got = idempotency.claim(conn, scoped, fingerprint, self.clock.now(), _key_ttl())
+            except IntegrityError:
+                raced += 1  # another request inserted the key first: read it again (its
+                if raced < 3:  # insert committed before ours failed, so the read finds it)
+                    continue
+                raise
+            raced = 0
+            if isinstance(got, idempotency.Claimed):
+                return scoped, got.token
+            if isinstance(got, idempotency.Done):
+                return list(got.result["results"])
+            if time.monotonic() >= deadline:
+                raise KeyInProgress(
+                    f"{label}: the first request with idempotency key {key!r} is still in "
+                    "progress; retry with the same key in a moment for its result",
+                    field="key",
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    def _release(self, scoped: idempotency.Key, token: str) -> None:
+        try:
+            with write_connection(self.engine) as conn, conn.begin():
+                idempotency.release(conn, scoped, token)
+        except Exception:  # the database is gone: the claim's lease frees the key later
+            log.warning("could not release idempotency key %r; its lease will", scoped.key,
+                        exc_info=True)
 
     @staticmethod
     def _handle(uow: UnitOfWork, name: str, data: dict[str, Any] | None) -> Result:
@@ -227,14 +299,48 @@ class Quorum:
         return result
 
 
-_LOGGED = select(col(CommandLog.result)).where(col(CommandLog.key) == bindparam("key"))
-_LOG = insert(CommandLog)
 _OUTBOX = insert(Outbox)
 
 
 class _Abandon(Exception):
     def __init__(self, outcomes: list[Result | QuorumError]) -> None:
         self.outcomes = outcomes
+
+
+def _key_ttl() -> dt.timedelta:
+    return dt.timedelta(hours=get_settings().idempotency_key_hours)
+
+
+def _canonical(calls: Sequence[tuple[str, dict | None]]) -> dict[str, Any]:
+    """Each argument as the command's contract reads it ("10,000" and "£10k" are one
+    amount), by field name (``<n>.<command>.<field>`` in a batch); the arguments as
+    sent when the contract refuses them (the command will be refused too)."""
+    out: dict[str, Any] = {}
+    for n, (name, data) in enumerate(calls, 1):
+        try:
+            values = REGISTRY[name].contract.read(data or {})
+        except QuorumError:
+            values = {str(k): v for k, v in (data or {}).items()}
+        prefix = f"{n}.{name}." if len(calls) > 1 else ""
+        out.update({prefix + k: _plain(v) for k, v in values.items()})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON the same in every process (sets sorted, models dumped)."""
+    if isinstance(value, BaseModel):
+        return _plain(value.model_dump())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_plain(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def _short(exc: IntegrityError) -> str:

@@ -35,6 +35,8 @@ as of a day, in ONE transaction (the ``sweep`` command on the command bus):
 5. **Expire delegated requests** still awaiting signatures after their expiry
    date, each through its workflow's ``expire`` step (audited, its requester
    told): a handful a day at most; a second run finds none.
+6. **Forget expired idempotency keys** (``command_log`` rows older than
+   ``QUORUM_IDEMPOTENCY_KEY_HOURS``: engine/store/idempotency.py ``prune``).
 
 Nothing here loads returns into Python: only the distinct facts of step 2 and
 the few grants reaching completion in step 1. A sweep killed part-way leaves
@@ -85,6 +87,7 @@ from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
 from engine.domain.words import short_date
 from engine.read.repayments import late_instalments
+from engine.store import idempotency
 from engine.store.models import (
     Bid,
     Grant,
@@ -1135,6 +1138,7 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     )
     # requests for a delegated decision past their expiry date expire (workflow step, audited)
     expired = expire_lapsed(uow, as_of)
+    idempotency.prune(uow.conn, uow.now)  # idempotency keys past QUORUM_IDEMPOTENCY_KEY_HOURS
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
     uow.record(

@@ -69,3 +69,17 @@ class MoneyRuleBroken(QuorumError):
 
     code = "money_rule"
     http_status = 409
+
+
+class KeyReused(QuorumError):
+    """An idempotency key sent again with other arguments (docs/security.md "Idempotency")."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+
+
+class KeyInProgress(QuorumError):
+    """The first request with this idempotency key is still running: retry with the same key."""
+
+    code = "in_progress"
+    http_status = 409

@@ -423,7 +423,11 @@ def paper_delegated(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
 @main.command("do")
 @click.argument("verb")
 @click.argument("pairs", nargs=-1)
-@click.option("--key", help="Idempotency key: a retry with the same key does nothing new")
+@click.option(
+    "--key",
+    help="Idempotency key (yours, for this command; e.g. a UUID): a retry with the same "
+    "key and arguments returns the first result and does nothing new",
+)
 @click.pass_obj
 @friendly
 def do(obj: Ctx, verb: str, pairs: tuple[str, ...], key: str | None) -> None:

@@ -602,11 +602,25 @@ class AppSetting(TableModel, table=True):
 
 
 class CommandLog(TableModel, table=True):
-    """Idempotency: a command retried with the same key returns the first result."""
+    """Idempotency keys (engine/store/idempotency.py, docs/security.md "Idempotency").
+
+    A key belongs to one caller and one command: (actor, command, key). The row is
+    written ``running`` in a short transaction of its own before the command runs
+    (holding a lease until ``lease_until``), and becomes ``done`` with the result in
+    the command's own transaction. ``request_hash`` and ``field_hashes`` are the
+    SHA-256 fingerprint of the validated arguments (no values are kept)."""
 
     __tablename__ = "command_log"
+    actor: str = Field(primary_key=True)  # "person:<id>", or "actor:<label>" (system)
+    command: str = Field(primary_key=True)
     key: str = Field(primary_key=True)
-    command: str
-    actor: str
+    request_hash: str
+    field_hashes: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    status: str  # running | done
+    token: str  # the run holding the lease (or that wrote the result)
+    lease_until: dt.datetime
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: dt.datetime
+    expires_at: dt.datetime = Field(index=True)

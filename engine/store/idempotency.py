@@ -1,0 +1,216 @@
+"""Idempotency keys: one caller's one command, run once (docs/security.md "Idempotency").
+
+A key is scoped to (actor, command, key): the same text sent by another
+caller, or on another command, is another key. The command bus
+(engine/commands/service.py) uses these steps:
+
+1. :func:`claim`, in a short transaction of its own, before the command:
+   no live row -> insert one ``running`` with a fresh token and a lease
+   (``lease_until``) -> :class:`Claimed`; a live row with another
+   fingerprint -> :class:`KeyReused` naming the fields that differ (never a
+   value: only hashes are kept); ``done`` -> :class:`Done` with the stored
+   result; ``running`` within its lease -> :class:`Busy` (the bus waits and
+   asks again, then answers 409 "in progress").
+2. :func:`complete`, inside the command's own transaction: the row becomes
+   ``done`` with the result, but only if it still carries this run's token.
+   So the effects and the result commit together or not at all.
+3. :func:`release` after a refusal or a failure: the row is deleted (if
+   still ours), so a retry runs the command afresh (nothing was written).
+
+The traps, and the line that handles each:
+
+- Two first requests at once: the primary key lets one insert win; the
+  other's IntegrityError sends it round again (``claim`` is retried by the
+  bus) and it finds the winner's row.
+- A process killed while its command runs: its transaction rolls back, its
+  ``running`` row stays. The row holds the key only until ``lease_until``;
+  after that :func:`claim` takes it over (``_take_over``: UPDATE ... WHERE
+  token = the one read, so two retries cannot both take it).
+- A run slower than its lease, taken over by a retry: :func:`complete`
+  finds another token and refuses, so that run rolls back and only the
+  retry's effects stay (the audit head lock serialises the two).
+- Expired keys: a row past ``expires_at`` counts as absent (taken over like a
+  lapsed one) and :func:`prune` (the daily sweep) deletes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import col
+
+from engine.domain.errors import KeyReused
+from engine.store.models import CommandLog, Person
+
+RUNNING = "running"
+DONE = "done"
+# How long a claim holds its key while the command runs: well above the slowest
+# command (a sweep of a large board takes seconds); a killed process's key is free
+# again after it.
+LEASE = dt.timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """SHA-256 of each argument (by field name) and of them all."""
+
+    digest: str
+    fields: dict[str, str]
+
+    @classmethod
+    def of(cls, canonical: dict[str, Any]) -> Fingerprint:
+        fields = {
+            name: _sha256(json.dumps([name, value], sort_keys=True, default=str))
+            for name, value in canonical.items()
+        }
+        return cls(_sha256(json.dumps(sorted(fields.items()))), fields)
+
+    def differing(self, stored: dict[str, str]) -> list[str]:
+        names = set(self.fields) | set(stored)
+        return sorted(n for n in names if self.fields.get(n) != stored.get(n))
+
+
+@dataclass(frozen=True)
+class Key:
+    """Whose key, on which command."""
+
+    actor: str
+    command: str
+    key: str
+
+    def params(self) -> dict[str, str]:
+        return {"k_actor": self.actor, "k_command": self.command, "k_key": self.key}
+
+
+@dataclass(frozen=True)
+class Claimed:
+    token: str
+
+
+@dataclass(frozen=True)
+class Done:
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Busy:
+    pass
+
+
+def scope(conn: Connection, person_id: int | None, label: str) -> str:
+    """The caller a key belongs to: ``person:<id>``, else ``actor:<label>`` (the
+    system and the scheduler). An email is looked up (case-insensitive)."""
+    if person_id is None:
+        person_id = conn.execute(
+            select(col(Person.id)).where(func.lower(Person.email) == label.strip().lower())
+        ).scalar()
+    return f"person:{person_id}" if person_id is not None else f"actor:{label.strip().lower()}"
+
+
+_PK = and_(
+    col(CommandLog.actor) == bindparam("k_actor"),
+    col(CommandLog.command) == bindparam("k_command"),
+    col(CommandLog.key) == bindparam("k_key"),
+)  # bind names that are no column's: execute() params matching a column would be SET
+_READ = select(
+    col(CommandLog.status),
+    col(CommandLog.token),
+    col(CommandLog.request_hash),
+    col(CommandLog.field_hashes),
+    col(CommandLog.result),
+    col(CommandLog.lease_until),
+    col(CommandLog.expires_at),
+).where(_PK)
+
+
+def claim(
+    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta
+) -> Claimed | Done | Busy:
+    """Step 1 (its own transaction). Raises KeyReused; an IntegrityError means
+    another claim won the insert: ask again."""
+    pk = key.params()
+    row = conn.execute(_READ, pk).first()
+    token = uuid.uuid4().hex
+    values = {
+        "request_hash": fp.digest,
+        "field_hashes": fp.fields,
+        "status": RUNNING,
+        "token": token,
+        "lease_until": now + LEASE,
+        "result": {},
+        "at": now,
+        "expires_at": now + ttl,
+    }
+    if row is None:
+        conn.execute(
+            insert(CommandLog).values(actor=key.actor, command=key.command, key=key.key, **values)
+        )
+        return Claimed(token)
+    lapsed = _utc(row.lease_until) <= now if row.status == RUNNING else False
+    if _utc(row.expires_at) <= now or lapsed:
+        # an expired key may be used again; a lapsed claim (its process died) is taken over
+        taken = conn.execute(
+            update(CommandLog)
+            .where(_PK, col(CommandLog.token) == bindparam("seen"))
+            .values(**values),
+            {**pk, "seen": row.token},
+        )
+        return Claimed(token) if taken.rowcount == 1 else Busy()
+    if row.request_hash and row.request_hash != fp.digest:  # "": logged before 0005
+        differ = fp.differing(row.field_hashes or {})
+        raise KeyReused(
+            f"idempotency key {key.key!r} was first used with other arguments: "
+            f"{', '.join(differ) or 'the command'} — use a new key for a new request",
+            field="key",
+        )
+    if row.status == DONE:
+        return Done(row.result)
+    return Busy()
+
+
+def complete(
+    conn: Connection, key: Key, token: str, result: dict[str, Any], now: dt.datetime,
+    ttl: dt.timedelta,
+) -> bool:
+    """Step 2 (in the command's transaction): False if the claim was taken over."""
+    done = conn.execute(
+        update(CommandLog)
+        .where(_PK, col(CommandLog.token) == bindparam("k_token"))
+        .values(status=DONE, result=result, at=now, expires_at=now + ttl),
+        {**key.params(), "k_token": token},
+    )
+    return done.rowcount == 1
+
+
+def release(conn: Connection, key: Key, token: str) -> None:
+    """Step 3 (its own transaction): forget a claim whose command did nothing."""
+    conn.execute(
+        delete(CommandLog).where(_PK, col(CommandLog.token) == bindparam("k_token")),
+        {**key.params(), "k_token": token},
+    )
+
+
+def prune(conn: Connection, now: dt.datetime) -> int:
+    """Delete expired keys (not a claim still within its lease). Returns how many."""
+    gone = conn.execute(
+        delete(CommandLog).where(
+            col(CommandLog.expires_at) <= now,
+            or_(col(CommandLog.status) == DONE, col(CommandLog.lease_until) <= now),
+        )
+    )
+    return gone.rowcount
+
+
+def _utc(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
