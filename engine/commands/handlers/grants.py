@@ -31,6 +31,7 @@ from sqlalchemy import bindparam, func, insert, select
 from engine.commands.args import Args
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.registry import command
+from engine.commands.second_factor import check_second_factor, pot_programme
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import (
     MoneyRuleBroken,
@@ -407,6 +408,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> dict:
     grant = load_grant(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
     amount = args.pence("amount", required=False)
+    otp = args.text("otp", required=False, max_len=20)
     args.done()
     _grant_step(uow, "pay", grant)
     m = load_milestone(uow, grant, seq)
@@ -424,6 +426,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> dict:
             field="by",
             item=grant.ref,
         )
+    check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
     paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
     left = m.payment_pence - paid
     if amount is None:

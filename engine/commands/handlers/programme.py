@@ -6,7 +6,7 @@ command that writes an ``allocate`` movement.
 
 from __future__ import annotations
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 
 from engine.commands.args import Args
 from engine.commands.registry import command
@@ -15,7 +15,14 @@ from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.store.directory import PotRow
 from engine.store.ledger import ledger
-from engine.store.models import MoneyMovement, MovementKind, Pot, Programme, ProgrammeChange
+from engine.store.models import (
+    MoneyMovement,
+    MovementKind,
+    Pot,
+    Programme,
+    ProgrammeChange,
+    Role,
+)
 from engine.store.refs import next_ref
 
 
@@ -195,3 +202,41 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
         "new_total_pence": new_total,
         "changes": [{k: c[k] for k in ("pot", "from_pence", "to_pence")} for c in changes],
     }
+
+
+SECOND_FACTOR_ACTIONS = ("sign", "release_payment")  # engine/commands/second_factor.py
+
+
+@command(
+    "configure_second_factor",
+    roles={"director"},
+    summary="Name the roles that must give a second factor (TOTP) to sign or to release payments",
+)
+def configure_second_factor(uow: UnitOfWork, args: Args) -> dict:
+    prog_id, prog_name = find_programme(uow, args.text("programme", required=False))
+    allowed = [r.value for r in Role]
+    config: dict[str, list[str]] = {}
+    for action in SECOND_FACTOR_ACTIONS:
+        roles = set()
+        for r in args.items(action):
+            r = str(r).strip().lower().replace(" ", "_")
+            if r not in allowed:
+                raise ValidationError(
+                    f"configure_second_factor: {action}: {r!r} is not a role; roles are: "
+                    f"{', '.join(allowed)}",
+                    field=action,
+                )
+            roles.add(r)
+        if roles:
+            config[action] = sorted(roles)
+    args.done()
+    before = uow.conn.execute(
+        select(Programme.second_factor).where(Programme.id == prog_id)  # type: ignore[arg-type]
+    ).scalar()
+    uow.conn.execute(
+        update(Programme).where(Programme.id == prog_id).values(second_factor=config)  # type: ignore[arg-type]
+    )
+    uow.record(
+        f"PROGRAMME:{prog_name}", {"second_factor": before or {}}, {"second_factor": config}
+    )
+    return {"programme": prog_name, "second_factor": config}
