@@ -90,6 +90,23 @@ def test_a_cookie_copied_before_sign_out_no_longer_works_after_it(board, app) ->
     assert len(rows(engine, OFFICER)) == 2
 
 
+def test_sign_out_ends_a_copied_cookie_on_sqlite_and_postgresql(db_url) -> None:
+    q, engine, clock = money_board(db_url)
+    try:
+        set_passwords(q, OFFICER)
+        app = create_app(db_url, scheduler=False, clock=clock)
+        browser = signed_in(app, OFFICER)
+        stolen = copy_of(browser, app)
+        clock.advance(minutes=5)  # last seen is written: the row is touched
+        assert works(stolen)
+        assert post(browser, "/logout").status_code == 303
+        assert not works(stolen) and not works(browser)
+        (row,) = rows(engine, OFFICER)
+        assert row.revoked_reason == sessions.SIGNED_OUT
+    finally:
+        engine.dispose()
+
+
 def test_a_forged_or_unknown_session_id_signs_nobody_in(board, app) -> None:
     browser = signed_in(app, OFFICER)
     with write_connection(board[1]) as c, c.begin():
