@@ -148,7 +148,8 @@ def test_a_payment_needs_a_fresh_code_from_a_role_the_programme_names(board) -> 
     with pytest.raises(ValidationError) as no_code:
         pay(q, ours)
     assert no_code.value.field == "otp"
-    assert "P requires a second factor from the role officer to release payments" in no_code.value.message
+    want = "P requires a second factor from the role officer to release payments"
+    assert want in no_code.value.message
     code = totp.code_at(secret, clock.now())
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     with pytest.raises(ValidationError, match="otp: is wrong or out of date"):
@@ -185,7 +186,8 @@ def test_a_signature_needs_a_fresh_code_when_the_programme_asks(board) -> None:
     )["ref"]
     chair, vice = enrol(q, engine, clock, CHAIR), enrol(q, engine, clock, VICE1)
     before = counts(engine)
-    with pytest.raises(ValidationError, match="otp: P requires a second factor from the role chair to sign delegated"):
+    want = "otp: P requires a second factor from the role chair to sign delegated"
+    with pytest.raises(ValidationError, match=want):
         q.execute("sign", {"item": dd, "decision": "approve"}, CHAIR)
     with pytest.raises(ValidationError, match="otp: is wrong"):
         q.execute("sign", {"item": dd, "decision": "approve", "otp": "000000"}, CHAIR)
