@@ -8,6 +8,7 @@ signatures and payments need no code, as before."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,8 +28,12 @@ from moneykit import (
 from sqlalchemy import func, select
 from webkit import api_token, bearer, csrf_of, set_passwords, sign_in
 
+from engine.commands.service import Quorum
 from engine.domain import totp
+from engine.domain.clock import FixedClock
 from engine.domain.errors import NotFound, PermissionDenied, ValidationError
+from engine.domain.yamlio import load_yaml
+from engine.store.db import create_schema, make_engine
 from engine.store.factors import start_enrolment
 from engine.store.models import (
     AuditEvent,
@@ -40,6 +45,7 @@ from engine.store.models import (
 )
 from quorum_web.app import create_app
 
+DEMO = Path(__file__).resolve().parents[1] / "engine" / "data" / "demo.yaml"
 ON = {"sign": ["chair", "vice_chair"], "release_payment": ["finance", "officer"]}
 
 
@@ -304,3 +310,38 @@ def test_the_code_through_the_web_form_and_the_api_field(board, sqlite_url) -> N
     r = api.post("/api/v1/commands/release_payment", json=body, headers=fin)
     assert r.status_code == 200, r.text
 
+
+
+def test_a_programme_declares_it_when_established(sqlite_url) -> None:
+    """The programme's header (a scenario's or the demo's ``programme:``) may name
+    the roles; the demo names none."""
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    clock = FixedClock(dt.date(2011, 4, 1))
+    q = Quorum(engine, clock)
+    with pytest.raises(ValidationError, match="second_factor.pay: not an action"):
+        q.execute(
+            "create_programme",
+            {"name": "P", "pots": {"Main": "1,000"}, "second_factor": {"pay": ["finance"]}},
+            "system",
+        )
+    with pytest.raises(ValidationError, match="second_factor.sign: 'mayor' is not a role"):
+        q.execute(
+            "create_programme",
+            {"name": "P", "pots": {"Main": "1,000"}, "second_factor": {"sign": "chair; mayor"}},
+            "system",
+        )
+    out = q.execute(
+        "create_programme",
+        {"name": "P", "pots": {"Main": "1,000"}, "second_factor": {"sign": "vice chair; chair"}},
+        "system",
+    )
+    assert out["second_factor"] == {"sign": ["chair", "vice_chair"]}
+    with engine.connect() as c:
+        assert c.execute(select(Programme.second_factor)).scalar_one() == out["second_factor"]
+    engine.dispose()
+
+
+def test_the_demo_requires_no_second_factor() -> None:
+    header = load_yaml(DEMO.read_text(encoding="utf-8"))["programme"]
+    assert "second_factor" not in header  # off: the quick start signs and pays without codes

@@ -212,6 +212,21 @@ class CreateProgramme(Contract):
     starts_on: Annotated[dt.date | None, UKDate(required=False)]
     ends_on: Annotated[dt.date | None, UKDate(required=False)]
     ratified_by: Annotated[str, Text(required=False, default="establishment of the programme")]
+    second_factor: Annotated[
+        Any,
+        Raw(
+            {
+                "type": "object",
+                "properties": {
+                    "sign": {"type": ["array", "string"]},
+                    "release_payment": {"type": ["array", "string"]},
+                },
+                "additionalProperties": False,
+                "description": "roles that must give a second factor (TOTP) per action, "
+                "e.g. {sign: [chair, vice_chair], release_payment: [finance]}; default none",
+            }
+        ),
+    ]
 
 
 class RatifyProgrammeChange(Contract):

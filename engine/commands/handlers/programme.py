@@ -6,6 +6,8 @@ command that writes an ``allocate`` movement.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import insert, select, update
 
 from engine.commands.args import Args
@@ -142,13 +144,20 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
     starts_on = args.date("starts_on", required=False)
     ends_on = args.date("ends_on", required=False)
     ratified_by = args.text("ratified_by", required=False, default="establishment of the programme")
+    second_factor = _second_factor_roles(uow, args.raw("second_factor") or {})
     args.done()
     if starts_on and ends_on and ends_on <= starts_on:
         raise ValidationError("create_programme: ends_on: must be after starts_on", field="ends_on")
     if any(p.lower() == name.lower() for p in uow.directory.programmes.values()):
         raise ValidationError(f"create_programme: name: {name!r} already exists", field="name")
     prog_id = uow.conn.execute(
-        insert(Programme).values(name=name, starts_on=starts_on, ends_on=ends_on, version=1)
+        insert(Programme).values(
+            name=name,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            version=1,
+            second_factor=second_factor,
+        )
     ).inserted_primary_key[0]
     uow.touch_directory()
     changes = [
@@ -156,7 +165,11 @@ def create_programme(uow: UnitOfWork, args: Args) -> dict:
         for pot, amount in pots.items()
     ]
     ref, total = _ratify(uow, prog_id, changes, 0, ratified_by, "programme established")
-    return {"programme": name, "ref": ref, "total_pence": total}
+    out: dict[str, Any] = {"programme": name, "ref": ref, "total_pence": total}
+    if second_factor:
+        uow.record(f"PROGRAMME:{name}", {}, {"second_factor": second_factor})
+        out["second_factor"] = second_factor
+    return out
 
 
 @command(
@@ -207,6 +220,41 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> dict:
 SECOND_FACTOR_ACTIONS = ("sign", "release_payment")  # engine/commands/second_factor.py
 
 
+def _second_factor_roles(uow: UnitOfWork, given: Any) -> dict[str, list[str]]:
+    """{action: sorted roles} from {action: [roles] or 'a; b'}; each role checked."""
+    where = "second_factor" if uow.command == "create_programme" else ""
+    if not isinstance(given, dict):
+        raise ValidationError(
+            f"{uow.command}: second_factor: give {{sign: [roles], release_payment: [roles]}}",
+            field="second_factor",
+        )
+    allowed = [r.value for r in Role]
+    config: dict[str, list[str]] = {}
+    for action, listed in given.items():
+        name = f"{where}.{action}" if where else str(action)
+        if action not in SECOND_FACTOR_ACTIONS:
+            raise ValidationError(
+                f"{uow.command}: {name}: not an action; actions are: "
+                f"{', '.join(SECOND_FACTOR_ACTIONS)}",
+                field=name,
+            )
+        items = listed.split(";") if isinstance(listed, str) else listed or []
+        roles = set()
+        for r in items:
+            r = str(r).strip().lower().replace(" ", "_")
+            if not r:
+                continue
+            if r not in allowed:
+                raise ValidationError(
+                    f"{uow.command}: {name}: {r!r} is not a role; roles are: {', '.join(allowed)}",
+                    field=name,
+                )
+            roles.add(r)
+        if roles:
+            config[action] = sorted(roles)
+    return config
+
+
 @command(
     "configure_second_factor",
     roles={"director"},
@@ -214,21 +262,9 @@ SECOND_FACTOR_ACTIONS = ("sign", "release_payment")  # engine/commands/second_fa
 )
 def configure_second_factor(uow: UnitOfWork, args: Args) -> dict:
     prog_id, prog_name = find_programme(uow, args.text("programme", required=False))
-    allowed = [r.value for r in Role]
-    config: dict[str, list[str]] = {}
-    for action in SECOND_FACTOR_ACTIONS:
-        roles = set()
-        for r in args.items(action):
-            r = str(r).strip().lower().replace(" ", "_")
-            if r not in allowed:
-                raise ValidationError(
-                    f"configure_second_factor: {action}: {r!r} is not a role; roles are: "
-                    f"{', '.join(allowed)}",
-                    field=action,
-                )
-            roles.add(r)
-        if roles:
-            config[action] = sorted(roles)
+    config = _second_factor_roles(
+        uow, {action: args.items(action) for action in SECOND_FACTOR_ACTIONS}
+    )
     args.done()
     before = uow.conn.execute(
         select(Programme.second_factor).where(Programme.id == prog_id)  # type: ignore[arg-type]
