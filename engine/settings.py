@@ -44,6 +44,9 @@ DEFAULT_SWEEP_AT = "07:00"
 DEFAULT_TIMEZONE = "Europe/London"
 DEFAULT_DISPATCH_SECONDS = 30
 DEFAULT_IDEMPOTENCY_KEY_HOURS = 24
+DEFAULT_SESSION_IDLE_MINUTES = 120  # a web session unused this long ends
+DEFAULT_SESSION_MAX_HOURS = 12  # and every web session ends this long after sign-in
+MAX_SESSION_HOURS = 24 * 30
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 TLS_MODES = ("none", "starttls", "ssl")
 _TRUE = {"1", "true", "yes", "on"}
@@ -133,6 +136,9 @@ class Settings(BaseSettings):
     base_url: str = DEFAULT_BASE_URL
     upload_dir: Path = Path(DEFAULT_UPLOAD_DIR)
     upload_max_mb: float = 10.0
+    # web sessions (quorum_web/auth.py, engine/store/sessions.py; docs/security.md)
+    session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
+    session_max_hours: int = DEFAULT_SESSION_MAX_HOURS
     # rule files in force (None: the file shipped in rules/)
     returns_rules: Path | None = None
     reminders_rules: Path | None = None
@@ -259,6 +265,28 @@ class Settings(BaseSettings):
                 f"QUORUM_UPLOAD_MAX_MB={v!r}: a number of megabytes above 0 is needed, e.g. 10"
             ) from None
         return mb
+
+    @field_validator("session_idle_minutes", mode="before")
+    @classmethod
+    def _session_idle(cls, v: object) -> int:
+        raw = str(v)
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SESSION_HOURS * 60:
+            raise ValueError(
+                f"QUORUM_SESSION_IDLE_MINUTES={raw!r}: a whole number of minutes from 1 to "
+                f"{MAX_SESSION_HOURS * 60} is needed, e.g. {DEFAULT_SESSION_IDLE_MINUTES}"
+            )
+        return int(raw)
+
+    @field_validator("session_max_hours", mode="before")
+    @classmethod
+    def _session_max(cls, v: object) -> int:
+        raw = str(v)
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SESSION_HOURS:
+            raise ValueError(
+                f"QUORUM_SESSION_MAX_HOURS={raw!r}: a whole number of hours from 1 to "
+                f"{MAX_SESSION_HOURS} is needed, e.g. {DEFAULT_SESSION_MAX_HOURS}"
+            )
+        return int(raw)
 
     @field_validator("mail", mode="before")
     @classmethod

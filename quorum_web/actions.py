@@ -259,8 +259,16 @@ def grant_actions(grant: dict, actor: Actor) -> list[ActionForm]:
     return forms
 
 
+OTP_INPUT = Input(
+    "otp",
+    "Authenticator code",
+    hint="the six digits your authenticator app shows now, if your programme asks for a "
+    "second factor",
+)
+
+
 def milestone_actions(
-    grant: dict, milestone: dict, actor: Actor, verified_by_me: bool
+    grant: dict, milestone: dict, actor: Actor, verified_by_me: bool, *, otp: bool = False
 ) -> list[ActionForm]:
     """Forms for one milestone: evidence, verify or reject it, release payment, re-profile."""
     roles = set(actor.roles)
@@ -329,7 +337,8 @@ def milestone_actions(
                         "Amount (£)",
                         "money",
                         hint=f"empty: what is left (£{left / 100:,.2f})",
-                    )
+                    ),
+                    *([OTP_INPUT] if otp else []),
                 ],
                 unavailable=why,
             )

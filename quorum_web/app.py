@@ -36,7 +36,6 @@ from quorum_web.auth import SESSION_COOKIE, Auth, NotSignedIn, secret_key
 
 log = logging.getLogger("quorum.web")
 
-SESSION_HOURS = 12
 API_PREFIX = "/api/"
 # pages only: the API docs page loads Swagger UI from its CDN
 CSP = (
@@ -99,7 +98,7 @@ def create_app(
         SessionMiddleware,
         secret_key=secret_key(engine),
         session_cookie=SESSION_COOKIE,
-        max_age=SESSION_HOURS * 3600,
+        max_age=settings.session_max_hours * 3600,  # the server-side row decides
         same_site="lax",
         https_only=settings.https_only if https_only is None else https_only,
     )

@@ -2,10 +2,14 @@
 
 - **Passwords**: argon2id (engine/commands/handlers/accounts.py), re-hashed at sign-in
   when the hasher's parameters change. ``set_password`` is a command.
-- **Sessions**: Starlette's signed-cookie sessions (itsdangerous), SameSite=Lax,
-  HttpOnly, ``Secure`` when ``https_only``. The cookie holds the person's id, a
-  fingerprint of their password hash (changing the password signs out every
-  other session) and the CSRF token. Nothing else is trusted from it.
+- **Sessions**: server-side, one ``web_session`` row per sign-in
+  (engine/store/sessions.py). Starlette's signed cookie (itsdangerous,
+  SameSite=Lax, HttpOnly, ``Secure`` when ``https_only``) carries a random
+  session id (only its SHA-256 is stored) and the CSRF token; every request
+  looks the row up, so a session revoked (sign-out, password change, role
+  change, "sign out everywhere"), idle longer than QUORUM_SESSION_IDLE_MINUTES
+  or older than QUORUM_SESSION_MAX_HOURS signs nobody in, even with a cookie
+  copied before (docs/security.md).
 - **Secret key**: ``QUORUM_SECRET_KEY`` if set; otherwise one generated on first
   start and kept in the database (``app_setting``), so every web process on the
   same database shares it (docs/operations.md).
@@ -25,7 +29,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterable
@@ -46,10 +49,12 @@ from engine.domain.actor import Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import PermissionDenied, QuorumError
 from engine.settings import get_settings
+from engine.store import sessions
 from engine.store.db import write_connection
 from engine.store.models import ApiToken, AppSetting, Person, PersonRole, Role
 
 SESSION_COOKIE = "quorum_session"
+SESSION_ID = "sid"  # the cookie's key for the server-side session's id
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_FAILED = 5
@@ -114,10 +119,6 @@ class SignedIn:
     via: str  # "session" or "token"
 
 
-def _fingerprint(password_hash: str | None) -> str:
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
-
-
 def _roles(conn: object, person_id: int) -> frozenset[str]:
     return frozenset(
         conn.execute(select(PersonRole.role).where(PersonRole.person_id == person_id)).scalars()  # type: ignore[attr-defined]
@@ -148,8 +149,8 @@ class Auth:
         self.clock = clock
 
     # --- sign-in --------------------------------------------------------
-    def sign_in(self, email: str, password: str) -> tuple[Actor, str]:
-        """The actor and the session fingerprint, or SignInRefused saying why."""
+    def sign_in(self, email: str, password: str) -> Actor:
+        """The actor, or SignInRefused saying why."""
         email = (email or "").strip().lower()
         now = self.clock.now()
         with self.engine.connect() as conn:
@@ -174,16 +175,13 @@ class Auth:
         changes: dict = {}
         if row.failed_logins or row.locked_until is not None:
             changes.update(failed_logins=0, locked_until=None)
-        stored = row.password_hash
-        if needs_rehash(stored):
-            stored = hash_password(password)
-            changes["password_hash"] = stored
+        if needs_rehash(row.password_hash):
+            changes["password_hash"] = hash_password(password)
         if changes:
             with write_connection(self.engine) as conn, conn.begin():
                 conn.execute(update(Person).where(Person.id == row.id).values(**changes))
         with self.engine.connect() as conn:
-            actor = _actor(conn, row)
-        return actor, _fingerprint(stored)
+            return _actor(conn, row)
 
     def _count_failure(self, person_id: int, now: dt.datetime) -> dt.datetime | None:
         """Count one wrong password; the time the lock ends if this one locks it."""
@@ -205,16 +203,26 @@ class Auth:
             return until
 
     # --- who is asking --------------------------------------------------
+    @staticmethod
+    def limits() -> sessions.Limits:
+        settings = get_settings()
+        return sessions.Limits(
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            absolute=dt.timedelta(hours=settings.session_max_hours),
+        )
+
     def from_session(self, session: dict) -> Actor | None:
-        pid = session.get("uid")
-        if not isinstance(pid, int):
+        """The person of a live server-side session (the cookie's ``sid``), else None."""
+        sid = session.get(SESSION_ID)
+        if not isinstance(sid, str) or not sid:
             return None
+        pid = sessions.find_session(self.engine, sid, self.clock.now(), self.limits())
+        if pid is None:
+            return None  # revoked, idle or too old: sign in again
         with self.engine.connect() as conn:
             row = conn.execute(select(*_PERSON_COLS).where(Person.id == pid)).first()
             if row is None or not row.active:
                 return None
-            if not hmac.compare_digest(str(session.get("pw", "")), _fingerprint(row.password_hash)):
-                return None  # the password changed since: sign in again
             return _actor(conn, row)
 
     def from_token(self, token: str) -> Actor:
@@ -244,13 +252,35 @@ class Auth:
                 )
         return actor
 
+    def start_session(self, request: Request, actor: Actor) -> None:
+        """A fresh server-side session for a signed-in person: a new id and a new
+        CSRF token (no fixation); the one the browser had, if any, is ended."""
+        self.end_session(request)
+        sid = sessions.open_session(
+            self.engine,
+            actor.person_id,  # type: ignore[arg-type]
+            self.clock.now(),
+            request.headers.get("user-agent", ""),
+        )
+        request.session.clear()
+        request.session.update({SESSION_ID: sid, "csrf": secrets.token_urlsafe(32)})
+        if hasattr(request.state, "signed_in"):
+            del request.state.signed_in
+
+    def end_session(self, request: Request, reason: str = sessions.SIGNED_OUT) -> None:
+        """Revoke this browser's session (sign-out) and forget it in the cookie."""
+        sid = request.session.get(SESSION_ID)
+        if isinstance(sid, str) and sid:
+            sessions.end_session(self.engine, sid, self.clock.now(), reason)
+        request.session.clear()
+
     def refresh_session(self, request: Request, actor: Actor) -> None:
-        """Keep this session signed in after its person changed their own password."""
-        with self.engine.connect() as conn:
-            stored = conn.execute(
-                select(Person.password_hash).where(Person.id == actor.person_id)
-            ).scalar()
-        request.session["pw"] = _fingerprint(stored)
+        """Keep this browser signed in after its person changed their own password
+        (which ended all their sessions): a new session, kept flash message."""
+        flash = request.session.get("flash")
+        self.start_session(request, actor)
+        if flash:
+            request.session["flash"] = flash
 
     def identify(self, request: Request) -> SignedIn | None:
         """The signed-in actor (bearer token first, then the session), cached per request."""
@@ -267,9 +297,8 @@ class Auth:
             actor = self.from_session(request.session)
             if actor is not None:
                 found = SignedIn(actor, "session")
-            elif "uid" in request.session:
-                request.session.pop("uid", None)
-                request.session.pop("pw", None)
+            elif SESSION_ID in request.session:
+                request.session.pop(SESSION_ID, None)
         request.state.signed_in = found
         return found
 
@@ -338,10 +367,10 @@ async def check_form_csrf(request: Request) -> dict:
     return form  # type: ignore[return-value]
 
 
-def start_session(request: Request, actor: Actor, fingerprint: str) -> None:
-    """A fresh session for a signed-in person (a new CSRF token too: no fixation)."""
-    request.session.clear()
-    request.session.update(uid=actor.person_id, pw=fingerprint, csrf=secrets.token_urlsafe(32))
+def start_session(request: Request, actor: Actor) -> None:
+    """A fresh server-side session for a signed-in person (see :meth:`Auth.start_session`)."""
+    auth: Auth = request.app.state.auth
+    auth.start_session(request, actor)
 
 
 # ------------------------------------------------------------------ signed single-use links

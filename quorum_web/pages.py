@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from engine.commands.handlers.accounts import MIN_PASSWORD
+from engine.commands.handlers.accounts import MIN_PASSWORD, SESSION_ADMINS
 from engine.commands.service import REGISTRY
 from engine.domain import words
 from engine.domain.actor import Actor
@@ -33,12 +33,14 @@ from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
 from engine.read import money as views_money
 from engine.read import views
-from engine.read.accounts import tokens
+from engine.read.accounts import second_factor, tokens, web_sessions
 from engine.read.work import my_work
 from engine.store import audit
+from engine.store.factors import start_enrolment
 from engine.store.models import Bid as BidRow
 from engine.store.models import Decision, Meeting, Milestone, Round, Score
 from engine.store.models import Grant as GrantRow
+from engine.store.sessions import EVERYWHERE
 from quorum_web import actions, exporting
 from quorum_web.api import find_bid, find_grant, rounds_list, scope_of
 from quorum_web.auth import (
@@ -165,7 +167,7 @@ def login(request: Request, form: dict = Depends(check_form_csrf)) -> Response:
     email = str(form.get("email") or "")
     target = safe_next(form.get("next"))
     try:
-        actor, fingerprint = request.app.state.auth.sign_in(email, str(form.get("password") or ""))
+        actor = request.app.state.auth.sign_in(email, str(form.get("password") or ""))
     except SignInRefused as exc:
         return render(
             request,
@@ -173,7 +175,7 @@ def login(request: Request, form: dict = Depends(check_form_csrf)) -> Response:
             {"next": target, "email": email, "error": exc.message, "error_field": exc.field},
             status=exc.http_status,
         )
-    start_session(request, actor, fingerprint)
+    start_session(request, actor)
     request.session["flash"] = f"Signed in as {actor.name}."
     return RedirectResponse(target, status_code=303)
 
@@ -185,7 +187,7 @@ def logout_page(request: Request) -> Response:
 
 @router.post("/logout", dependencies=[Depends(check_form_csrf)])
 def logout(request: Request) -> Response:
-    request.session.clear()
+    request.app.state.auth.end_session(request)  # the server-side session ends too
     request.session["flash"] = "Signed out."
     return RedirectResponse("/login", status_code=303)
 
@@ -514,13 +516,14 @@ def render_grant(
                 .where(GrantRow.ref == ref)
             ).all()
         )
+        otp = second_factor(conn, actor.person_id) is not None
     with Session(_engine(request)) as s:
         history = _history(s, [ref])
     milestones = [
         dict(
             m,
             forms=actions.milestone_actions(
-                grant, m, actor, verified_by.get(m["seq"]) == actor.person_id
+                grant, m, actor, verified_by.get(m["seq"]) == actor.person_id, otp=otp
             ),
         )
         for m in grant["milestones"]
@@ -557,8 +560,13 @@ def render_account(
     form_error: dict | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    auth = request.app.state.auth
     with _engine(request).connect() as conn:
         mine = tokens(conn, actor.email)
+        live = web_sessions(
+            conn, actor.person_id, request.app.state.clock.now(), auth.limits()  # type: ignore[arg-type]
+        )
+        factor = second_factor(conn, actor.person_id, actor.email)
     form = actions.ActionForm(
         "password",
         "set_password",
@@ -575,10 +583,66 @@ def render_account(
             ),
         ],
     )
+    session_forms = [
+        actions.ActionForm(
+            "everywhere",
+            "sign_out_everywhere",
+            "Sign out everywhere",
+            {},
+            button="Sign out everywhere",
+            style="danger",
+        )
+    ]
+    if actor.roles & SESSION_ADMINS:
+        session_forms.append(
+            actions.ActionForm(
+                "everywhere-other",
+                "sign_out_everywhere",
+                "Sign someone else out everywhere",
+                {},
+                [actions.Input("email", "Their email", required=True)],
+                button="Sign them out everywhere",
+                style="danger",
+            )
+        )
+    factor_forms = []
+    if factor is not None and factor["confirmed_at"] is None:
+        factor_forms.append(
+            actions.ActionForm(
+                "confirm-2fa",
+                "confirm_second_factor",
+                "Confirm your second factor",
+                {},
+                [actions.Input("code", "Code from your app", required=True, hint="six digits")],
+                button="Confirm",
+            )
+        )
+    elif factor is not None:
+        factor_forms.append(
+            actions.ActionForm(
+                "remove-2fa",
+                "remove_second_factor",
+                "Remove your second factor",
+                {},
+                [actions.Input("otp", "A current code", required=True)],
+                button="Remove",
+                style="danger",
+            )
+        )
     return render(
         request,
         "account.html",
-        {"form": form, "tokens": mine, "form_error": form_error},
+        {
+            "form": form,
+            "tokens": mine,
+            "form_error": form_error,
+            "sessions": live,
+            "idle_minutes": int(auth.limits().idle.total_seconds() // 60),
+            "max_hours": int(auth.limits().absolute.total_seconds() // 3600),
+            "session_forms": session_forms,
+            "factor": factor,
+            "factor_forms": factor_forms,
+        },
         status,
     )
 
@@ -586,6 +650,23 @@ def render_account(
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
     return render_account(request, actor)
+
+
+@router.post("/account/second-factor", response_class=HTMLResponse)
+def start_second_factor(
+    request: Request, actor: Actor = Depends(ANYONE), form: dict = Depends(check_form_csrf)
+) -> Response:
+    """Start setting up a second factor: a new secret, shown on the account page
+    until the person confirms it with a code (``confirm_second_factor``)."""
+    try:
+        start_enrolment(_engine(request), actor.person_id, request.app.state.clock.now())  # type: ignore[arg-type]
+    except QuorumError as exc:
+        error = _form_error("start-2fa", exc, {})
+        return render_account(request, actor, form_error=error, status=_status(exc))
+    request.session["flash"] = (
+        "Add the key below to your authenticator app, then confirm it with a code."
+    )
+    return RedirectResponse("/account#second-factor", status_code=303)
 
 
 # ------------------------------------------------------------------ the one form handler
@@ -674,11 +755,13 @@ def do_command(
                 except QuorumError:
                     break  # the page itself is gone or not theirs: plain error page
         return error_page(request, _status(exc), "Not done", exc.message)
-    if (
-        command == "set_password"
-        and str(args.get("email") or actor.email).lower() == (actor.email or "").lower()
-    ):
+    own = str(args.get("email") or actor.email).lower() == (actor.email or "").lower()
+    if command == "set_password" and own:
         request.app.state.auth.refresh_session(request, actor)
+    if command == "sign_out_everywhere" and own:
+        request.app.state.auth.end_session(request, EVERYWHERE)
+        request.session["flash"] = "Signed out everywhere: sign in again."
+        return RedirectResponse("/login", status_code=303)
     request.session["flash"] = _summary(command, result)
     # _done: where to go on success when it is not the page the form came from
     return RedirectResponse(safe_next(form.get("_done"), target), status_code=303)

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
-from engine.read import views
+from engine.read import accounts, views
 from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
@@ -30,7 +30,7 @@ from engine.store.models import DelegatedDecision, Meeting, MeetingMember, Perso
 from notifications import papers
 from notifications.papers import PdfUnavailable, render
 from quorum_web import charts, exporting, pages
-from quorum_web.actions import ActionForm, Input
+from quorum_web.actions import OTP_INPUT, ActionForm, Input
 from quorum_web.api import org_name, scope_of
 from quorum_web.auth import ALL_ROLES, STAFF, check_form_csrf, require, secret_key
 from workflows.bid import BID
@@ -324,7 +324,9 @@ def _current_balance(request: Request, pot: str) -> int | None:
     return None if line is None else line.get("available_pence")
 
 
-def sign_forms(dd: dict, actor: Actor, link: str | None = None) -> list[ActionForm]:
+def sign_forms(
+    dd: dict, actor: Actor, link: str | None = None, *, otp: bool = False
+) -> list[ActionForm]:
     """Approve / decline for a signatory (the scheme's check stays the command's)."""
     if dd["state"] != OPEN:
         return []
@@ -344,6 +346,7 @@ def sign_forms(dd: dict, actor: Actor, link: str | None = None) -> list[ActionFo
             "sign",
             "Approve",
             {**base, "decision": "approve"},
+            [OTP_INPUT] if otp else [],
             unavailable=why,
             button="Approve",
             post_to=post_to,
@@ -361,6 +364,7 @@ def sign_forms(dd: dict, actor: Actor, link: str | None = None) -> list[ActionFo
                     "textarea",
                     hint="declaring an interest means you decline",
                 ),
+                *([OTP_INPUT] if otp else []),
             ],
             unavailable=why,
             button="Decline",
@@ -383,7 +387,9 @@ def render_delegated(
     dd = _dd(request, ref)
     with Session(_engine(request)) as s:
         history = pages._history(s, [ref])
-    forms = [] if link_problem else sign_forms(dd, actor, link)
+    with _engine(request).connect() as conn:
+        otp = accounts.second_factor(conn, actor.person_id) is not None
+    forms = [] if link_problem else sign_forms(dd, actor, link, otp=otp)
     return pages.render(
         request,
         "delegated.html",

@@ -70,6 +70,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/grants"): ALL,
     ("GET", "/grants/{ref}"): ALL,
     ("GET", "/account"): ALL,
+    # start setting up one's own second factor (a secret for oneself only; confirmed
+    # by the audited command confirm_second_factor): anyone signed in
+    ("POST", "/account/second-factor"): ALL,
     ("GET", "/rounds"): STAFF,
     ("GET", "/rounds/{ref}"): STAFF,
     ("POST", "/rounds/{ref}/whatif"): STAFF,
@@ -260,6 +263,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/do/{command}": 404,
         "/delegated/{ref}/sign": 400,  # passes the gate, then: no token from an email
         "/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
+        "/account/second-factor": 303,  # the key is made: back to the account page
     }
     for role in sorted(PEOPLE):
         if api:

@@ -213,6 +213,21 @@ class CreateProgramme(Contract):
     starts_on: Annotated[dt.date | None, UKDate(required=False)]
     ends_on: Annotated[dt.date | None, UKDate(required=False)]
     ratified_by: Annotated[str, Text(required=False, default="establishment of the programme")]
+    second_factor: Annotated[
+        Any,
+        Raw(
+            {
+                "type": "object",
+                "properties": {
+                    "sign": {"type": ["array", "string"]},
+                    "release_payment": {"type": ["array", "string"]},
+                },
+                "additionalProperties": False,
+                "description": "roles that must give a second factor (TOTP) per action, "
+                "e.g. {sign: [chair, vice_chair], release_payment: [finance]}; default none",
+            }
+        ),
+    ]
 
 
 class RatifyProgrammeChange(Contract):
@@ -267,6 +282,40 @@ class CreateApiToken(Contract):
 class RevokeApiToken(Contract):
     command = "revoke_api_token"
     token: Annotated[int, Integer(minimum=1)]
+
+
+class SignOutEverywhere(Contract):
+    command = "sign_out_everywhere"
+    email: Annotated[
+        str,
+        Text(254, required=False, description="whose web sessions end (default: your own)"),
+    ]
+
+
+class ConfirmSecondFactor(Contract):
+    command = "confirm_second_factor"
+    code: Annotated[str, Text(20, description="the code your authenticator app shows now")]
+
+
+class RemoveSecondFactor(Contract):
+    command = "remove_second_factor"
+    email: Annotated[
+        str, Text(254, required=False, description="whose second factor (default: your own)")
+    ]
+    otp: Annotated[
+        str, Text(20, required=False, description="a current code, to remove your own")
+    ]
+
+
+class ConfigureSecondFactor(Contract):
+    command = "configure_second_factor"
+    programme: Annotated[str, Text(required=False)]
+    sign: Annotated[
+        list[str], Items(description="roles that must give a code to sign delegated decisions")
+    ]
+    release_payment: Annotated[
+        list[str], Items(description="roles that must give a code to release payments")
+    ]
 
 
 # ---------------------------------------------------------------- bids and rounds
@@ -423,6 +472,15 @@ class Sign(Contract):
     decision: Annotated[str, Choice(("approve", "decline"))]
     interest: Annotated[str, Text(1000, required=False)]
     reason: Annotated[str, Text(4000, required=False)]
+    otp: Annotated[
+        str,
+        Text(
+            20,
+            required=False,
+            description="the code your authenticator app shows now, when the programme "
+            "requires a second factor for your role (docs/security.md)",
+        ),
+    ]
 
 
 class ExpireDelegatedDecisions(Contract):
@@ -470,6 +528,15 @@ class ReleasePayment(Contract):
     milestone: Annotated[int, Integer(minimum=1)]
     amount: Annotated[
         int | None, Pence(required=False, description="default: the milestone's payment")
+    ]
+    otp: Annotated[
+        str,
+        Text(
+            20,
+            required=False,
+            description="the code your authenticator app shows now, when the programme "
+            "requires a second factor for your role (docs/security.md)",
+        ),
     ]
 
 

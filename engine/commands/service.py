@@ -168,7 +168,7 @@ class Quorum:
         if key is not None:
             claimed = self._claim(calls, actor, label, key)
             if isinstance(claimed, list):
-                return claimed, False  # the first result, to the caller who sent the key
+                return list[Result | QuorumError](claimed), False  # the first result, to its caller
             claim = claimed
         run: RunState | None = None
         committed = False
@@ -233,11 +233,11 @@ class Quorum:
     # --- idempotency keys (engine/store/idempotency.py) ------------------
     def _claim(
         self,
-        calls: Sequence[tuple[str, dict | None]],
+        calls: Sequence[tuple[str, dict[str, Any] | None]],
         actor: str | Actor,
         label: str,
         key: str,
-    ) -> list | tuple[idempotency.Key, str]:
+    ) -> list[Result] | tuple[idempotency.Key, str]:
         """The stored results of this caller's first request with ``key``, or the
         claim (key, token) to run it now. Waits (bounded) while the first runs."""
         if not 0 < len(key) <= KEY_MAX or not key.isprintable():
@@ -311,7 +311,7 @@ def _key_ttl() -> dt.timedelta:
     return dt.timedelta(hours=get_settings().idempotency_key_hours)
 
 
-def _canonical(calls: Sequence[tuple[str, dict | None]]) -> dict[str, Any]:
+def _canonical(calls: Sequence[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
     """Each argument as the command's contract reads it ("10,000" and "£10k" are one
     amount), by field name (``<n>.<command>.<field>`` in a batch); the arguments as
     sent when the contract refuses them (the command will be refused too)."""

@@ -118,6 +118,12 @@ class Programme(VersionedMixin, TableModel, table=True):
     starts_on: dt.date | None = None
     ends_on: dt.date | None = None
     version: int = 1
+    # roles that must give a second factor (TOTP), per action: {"sign": ["chair"],
+    # "release_payment": ["finance"]} (engine/commands/second_factor.py); {}: none
+    second_factor: dict[str, list[str]] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False, server_default=sa.text("'{}'")),
+    )
 
 
 class Pot(VersionedMixin, TableModel, table=True):
@@ -581,6 +587,36 @@ class ApiToken(TableModel, table=True):
     created_at: dt.datetime
     last_used_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
+
+
+class WebSession(TableModel, table=True):
+    """One row per web sign-in (engine/store/sessions.py). The cookie carries a
+    random id; only its SHA-256 is stored. Checked on every request: revoked,
+    idle or past its absolute limit, it no longer signs anyone in."""
+
+    __tablename__ = "web_session"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    token_hash: str = Field(unique=True)  # sha256 hex of the id in the cookie
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    user_agent: str = ""
+    revoked_at: dt.datetime | None = None
+    revoked_reason: str = ""
+
+
+class SecondFactor(TableModel, table=True):
+    """A person's TOTP secret (RFC 6238; engine/domain/totp.py). ``confirmed_at``
+    is set when they proved it with a code; ``last_step`` is the time step of the
+    last code accepted, so a code is used once."""
+
+    __tablename__ = "second_factor"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", unique=True)
+    secret: str = Field(repr=False)  # base32
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None = None
+    last_step: int = Field(default=0, sa_type=BigInteger)
 
 
 class UsedLink(TableModel, table=True):

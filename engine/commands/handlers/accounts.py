@@ -17,15 +17,18 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
+from engine.domain import totp
 from engine.domain.actor import SYSTEM
 from engine.domain.errors import NotFound, PermissionDenied, ValidationError
-from engine.store.models import ApiToken, Person
+from engine.store.factors import factor_of
+from engine.store.models import ApiToken, Person, SecondFactor
+from engine.store.sessions import EVERYWHERE, PASSWORD_CHANGED, revoke_sessions
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -100,6 +103,10 @@ def _is_admin(uow: UnitOfWork) -> bool:
     return bool(uow.actor.roles & {"officer", SYSTEM})
 
 
+SESSION_ADMINS = frozenset({"officer", "director", SYSTEM})
+FACTOR_ADMINS = frozenset({"director", SYSTEM})
+
+
 @command(
     "set_password",
     summary="Set a person's sign-in password (an officer for anyone; a person for themselves)",
@@ -133,6 +140,9 @@ def set_password(uow: UnitOfWork, args: Args) -> Result:
         .where(col(Person.id) == person.id)
         .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
     )
+    # every web session of theirs ends (the web app gives the person who changed
+    # their own password a fresh one); API tokens are separate
+    revoke_sessions(uow.conn, person.id, PASSWORD_CHANGED, uow.now)
     uow.record(
         f"PERSON:{person.email}",
         {"password": "set" if person.password_hash else "none"},
@@ -210,3 +220,100 @@ def revoke_api_token(uow: UnitOfWork, args: Args) -> Result:
     uow.record(f"PERSON:{row.email}", {"api_token": token_id}, {"revoked": True})
     return {"token": token_id, "person": row.email, "revoked": True}
 
+
+
+# ---------------------------------------------------------------- web sessions
+
+
+@command(
+    "sign_out_everywhere",
+    summary="End every web session of a person (yours; an officer or director: anyone's)",
+)
+def sign_out_everywhere(uow: UnitOfWork, args: Args) -> Result:
+    email = args.text("email", required=False, max_len=254) or uow.actor.email
+    args.done()
+    if not email:
+        raise ValidationError("sign_out_everywhere: email: whose sessions?", field="email")
+    person = _person(uow, email)
+    if uow.actor.person_id != person.id and not uow.actor.roles & SESSION_ADMINS:
+        raise PermissionDenied(
+            f"sign_out_everywhere: {uow.actor.label} may sign out only themselves "
+            "(an officer or director may sign out anyone)",
+            field="email",
+        )
+    ended = revoke_sessions(uow.conn, person.id, EVERYWHERE, uow.now)
+    uow.record(f"PERSON:{person.email}", {}, {"web_sessions_ended": ended})
+    return {"person": person.email, "sessions_ended": ended}
+
+
+# ---------------------------------------------------------------- second factor
+
+
+@command(
+    "confirm_second_factor",
+    summary="Confirm the second factor (TOTP) you set up, with a code from your app",
+)
+def confirm_second_factor(uow: UnitOfWork, args: Args) -> Result:
+    code = args.text("code", max_len=20)
+    args.done()
+    pid = uow.actor.person_id
+    factor = factor_of(uow.conn, pid) if pid is not None else None
+    if factor is None:
+        raise ValidationError(
+            "confirm_second_factor: code: you have not started setting up a second factor "
+            "(Account page: Set up a second factor)",
+            field="code",
+        )
+    if factor.confirmed_at is not None:
+        raise ValidationError(
+            "confirm_second_factor: code: your second factor is already confirmed", field="code"
+        )
+    try:
+        step = totp.check(factor.secret, code, uow.now, factor.last_step)
+    except totp.CodeRefused as why:
+        raise ValidationError(f"confirm_second_factor: code: {why}", field="code") from None
+    uow.conn.execute(
+        update(SecondFactor)
+        .where(SecondFactor.id == factor.id)  # type: ignore[arg-type]
+        .values(confirmed_at=uow.now, last_step=step)
+    )
+    uow.record(f"PERSON:{uow.actor.email}", {"second_factor": None}, {"second_factor": "confirmed"})
+    return {"person": uow.actor.email, "second_factor": "confirmed"}
+
+
+@command(
+    "remove_second_factor",
+    summary="Remove a second factor (your own, with a current code; a director: anyone's)",
+)
+def remove_second_factor(uow: UnitOfWork, args: Args) -> Result:
+    email = args.text("email", required=False, max_len=254) or uow.actor.email
+    code = args.text("otp", required=False, max_len=20)
+    args.done()
+    person = _person(uow, email or "")
+    own = uow.actor.person_id == person.id
+    if not own and not uow.actor.roles & FACTOR_ADMINS:
+        raise PermissionDenied(
+            f"remove_second_factor: {uow.actor.label} may remove only their own second factor "
+            "(a director may remove anyone's, e.g. after a lost phone)",
+            field="email",
+        )
+    factor = factor_of(uow.conn, person.id)
+    if factor is None:
+        raise NotFound(
+            f"remove_second_factor: email: {person.email} has no second factor", field="email"
+        )
+    if own and factor.confirmed_at is not None and SYSTEM not in uow.actor.roles:
+        if not code:
+            raise ValidationError(
+                "remove_second_factor: otp: give a current code from your authenticator app "
+                "to remove it",
+                field="otp",
+            )
+        try:
+            totp.check(factor.secret, code, uow.now, factor.last_step)
+        except totp.CodeRefused as why:
+            raise ValidationError(f"remove_second_factor: otp: {why}", field="otp") from None
+    uow.conn.execute(delete(SecondFactor).where(SecondFactor.id == factor.id))  # type: ignore[arg-type]
+    before = "confirmed" if factor.confirmed_at is not None else "not confirmed"
+    uow.record(f"PERSON:{person.email}", {"second_factor": before}, {"second_factor": None})
+    return {"person": person.email, "second_factor": "removed"}

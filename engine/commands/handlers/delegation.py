@@ -32,6 +32,7 @@ from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_pot
 from engine.commands.lookups import load_meeting
 from engine.commands.registry import Result, command
+from engine.commands.second_factor import check_second_factor, pot_programme
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.clock import local_date
 from engine.domain.errors import (
@@ -443,6 +444,7 @@ def sign(uow: UnitOfWork, args: Args) -> Result:
     decision = args.choice("decision", ("approve", "decline"))
     interest = args.text("interest", required=False, max_len=1000)
     reason = args.text("reason", required=False, max_len=4000)
+    otp = args.text("otp", required=False, max_len=20)
     args.done()
     cmd = uow.command
     conn = uow.conn
@@ -482,6 +484,7 @@ def sign(uow: UnitOfWork, args: Args) -> Result:
             "sign it now; nothing was committed (make a new request)",
             item=dd.ref,
         )
+    check_second_factor(uow, pot_programme(uow, dd.pot_id), "sign", otp)
     bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
     if interest and decision == "approve":
         raise ValidationError(

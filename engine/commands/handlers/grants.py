@@ -32,6 +32,7 @@ from sqlmodel import col
 from engine.commands.args import Args
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.registry import Result, command
+from engine.commands.second_factor import check_second_factor, pot_programme
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import (
     MoneyRuleBroken,
@@ -410,6 +411,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     grant = load_grant(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
     amount = args.pence("amount", required=False)
+    otp = args.text("otp", required=False, max_len=20)
     args.done()
     _grant_step(uow, "pay", grant)
     m = load_milestone(uow, grant, seq)
@@ -427,6 +429,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
             field="by",
             item=grant.ref,
         )
+    check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
     paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
     left = m.payment_pence - paid
     if amount is None:

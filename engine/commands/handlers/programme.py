@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.registry import Result, command
@@ -17,7 +18,14 @@ from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.store.directory import PotRow
 from engine.store.ledger import ledger
-from engine.store.models import MoneyMovement, MovementKind, Pot, Programme, ProgrammeChange
+from engine.store.models import (
+    MoneyMovement,
+    MovementKind,
+    Pot,
+    Programme,
+    ProgrammeChange,
+    Role,
+)
 from engine.store.refs import next_ref
 
 
@@ -137,6 +145,7 @@ def create_programme(uow: UnitOfWork, args: Args) -> Result:
     starts_on = args.date("starts_on", required=False)
     ends_on = args.date("ends_on", required=False)
     ratified_by = args.text("ratified_by", required=False, default="establishment of the programme")
+    second_factor = _second_factor_roles(uow, args.raw("second_factor") or {})
     args.done()
     if starts_on and ends_on and ends_on <= starts_on:
         raise ValidationError("create_programme: ends_on: must be after starts_on", field="ends_on")
@@ -144,7 +153,13 @@ def create_programme(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(f"create_programme: name: {name!r} already exists", field="name")
     prog_id = inserted_id(
         uow.conn.execute(
-            insert(Programme).values(name=name, starts_on=starts_on, ends_on=ends_on, version=1)
+            insert(Programme).values(
+                name=name,
+                starts_on=starts_on,
+                ends_on=ends_on,
+                version=1,
+                second_factor=second_factor,
+            )
         )
     )
     uow.touch_directory()
@@ -153,7 +168,11 @@ def create_programme(uow: UnitOfWork, args: Args) -> Result:
         for pot, amount in pots.items()
     ]
     ref, total = _ratify(uow, prog_id, changes, 0, ratified_by, "programme established")
-    return {"programme": name, "ref": ref, "total_pence": total}
+    out: dict[str, Any] = {"programme": name, "ref": ref, "total_pence": total}
+    if second_factor:
+        uow.record(f"PROGRAMME:{name}", {}, {"second_factor": second_factor})
+        out["second_factor"] = second_factor
+    return out
 
 
 @command(
@@ -199,3 +218,64 @@ def ratify_programme_change(uow: UnitOfWork, args: Args) -> Result:
         "new_total_pence": new_total,
         "changes": [{k: c[k] for k in ("pot", "from_pence", "to_pence")} for c in changes],
     }
+
+
+SECOND_FACTOR_ACTIONS = ("sign", "release_payment")  # engine/commands/second_factor.py
+
+
+def _second_factor_roles(uow: UnitOfWork, given: Any) -> dict[str, list[str]]:
+    """{action: sorted roles} from {action: [roles] or 'a; b'}; each role checked."""
+    where = "second_factor" if uow.command == "create_programme" else ""
+    if not isinstance(given, dict):
+        raise ValidationError(
+            f"{uow.command}: second_factor: give {{sign: [roles], release_payment: [roles]}}",
+            field="second_factor",
+        )
+    allowed = [r.value for r in Role]
+    config: dict[str, list[str]] = {}
+    for action, listed in given.items():
+        name = f"{where}.{action}" if where else str(action)
+        if action not in SECOND_FACTOR_ACTIONS:
+            raise ValidationError(
+                f"{uow.command}: {name}: not an action; actions are: "
+                f"{', '.join(SECOND_FACTOR_ACTIONS)}",
+                field=name,
+            )
+        items = listed.split(";") if isinstance(listed, str) else listed or []
+        roles = set()
+        for r in items:
+            r = str(r).strip().lower().replace(" ", "_")
+            if not r:
+                continue
+            if r not in allowed:
+                raise ValidationError(
+                    f"{uow.command}: {name}: {r!r} is not a role; roles are: {', '.join(allowed)}",
+                    field=name,
+                )
+            roles.add(r)
+        if roles:
+            config[action] = sorted(roles)
+    return config
+
+
+@command(
+    "configure_second_factor",
+    roles={"director"},
+    summary="Name the roles that must give a second factor (TOTP) to sign or to release payments",
+)
+def configure_second_factor(uow: UnitOfWork, args: Args) -> Result:
+    prog_id, prog_name = find_programme(uow, args.text("programme", required=False))
+    config = _second_factor_roles(
+        uow, {action: args.items(action) for action in SECOND_FACTOR_ACTIONS}
+    )
+    args.done()
+    before = uow.conn.execute(
+        select(col(Programme.second_factor)).where(col(Programme.id) == prog_id)
+    ).scalar()
+    uow.conn.execute(
+        update(Programme).where(col(Programme.id) == prog_id).values(second_factor=config)
+    )
+    uow.record(
+        f"PROGRAMME:{prog_name}", {"second_factor": before or {}}, {"second_factor": config}
+    )
+    return {"programme": prog_name, "second_factor": config}
