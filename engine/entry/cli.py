@@ -31,8 +31,7 @@ from engine.entry.replay import load, run
 from engine.read import returns as views_returns
 from engine.read import views
 from engine.read.accounts import tokens
-from engine.read.delegation import delegated_report
-from engine.read.papers import bids_paper, minutes_paper
+from engine.read.papers import paper_context
 from engine.read.reconcile import integrity_report
 from engine.settings import SettingsError, get_settings, is_key_id
 from engine.store import audit
@@ -393,7 +392,7 @@ def _write_paper(name: str, context: dict, fmt: str, out: Path | None) -> None:
 @friendly
 def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """The ranked bid table with points, savings, recommendation and what remains."""
-    _write_paper("bids", bids_paper(obj.engine, ref), fmt, out)
+    _write_paper("bids", paper_context(obj.engine, "bids", ref), fmt, out)
 
 
 @paper.command("minutes")
@@ -404,7 +403,7 @@ def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
 @friendly
 def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """A meeting's decisions (with votes) and its numbered action list."""
-    _write_paper("minutes", minutes_paper(obj.engine, ref), fmt, out)
+    _write_paper("minutes", paper_context(obj.engine, "minutes", ref), fmt, out)
 
 
 @paper.command("delegated")
@@ -415,9 +414,7 @@ def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
 @friendly
 def paper_delegated(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """"Delegated decisions – <period>" for a meeting: what, amount, budget, who signed, why."""
-    with obj.engine.connect() as conn:
-        report = delegated_report(conn, ref)
-    _write_paper("delegated", report, fmt, out)
+    _write_paper("delegated", paper_context(obj.engine, "delegated", ref), fmt, out)
 
 
 # ------------------------------------------------------------------ generic command
@@ -900,9 +897,7 @@ def returns_late(obj: Ctx, as_of: str | None, as_json: bool) -> None:
 @friendly
 def paper_returns(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """Late returns by partnership, with days late, as of a meeting's date."""
-    with obj.engine.connect() as conn:
-        report = views_returns.meeting_paper(conn, ref)
-    _write_paper("returns", report, fmt, out)
+    _write_paper("returns", paper_context(obj.engine, "returns", ref), fmt, out)
 
 
 @main.group("calendar")
