@@ -47,6 +47,7 @@ DEFAULT_IDEMPOTENCY_KEY_HOURS = 24
 DEFAULT_SESSION_IDLE_MINUTES = 120  # a web session unused this long ends
 DEFAULT_SESSION_MAX_HOURS = 12  # and every web session ends this long after sign-in
 MAX_SESSION_HOURS = 24 * 30
+DEFAULT_CHECKPOINT_DIR = "var/checkpoints"
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 TLS_MODES = ("none", "starttls", "ssl")
 _TRUE = {"1", "true", "yes", "on"}
@@ -101,6 +102,12 @@ def parse_dispatch_seconds(raw: object) -> int:
             "number of seconds, 1 or more"
         ) from None
     return every
+
+
+def is_key_id(key_id: str) -> bool:
+    """An audit key's id: 1 to 32 of letters, digits, '.', '_', '-' (stored per event)."""
+    return 0 < len(key_id) <= 32 and all(c.isascii() and (c.isalnum() or c in "._-")
+                                         for c in key_id)  # fmt: skip
 
 
 def check_sender(sender: str) -> str:
@@ -160,6 +167,15 @@ class Settings(BaseSettings):
     dispatch_seconds: int = DEFAULT_DISPATCH_SECONDS
     # commands: how long an idempotency key is remembered (docs/security.md)
     idempotency_key_hours: int = DEFAULT_IDEMPOTENCY_KEY_HOURS
+    # audit trail (engine/store/auditkeys.py, engine/store/checkpoints.py): the HMAC
+    # keyring file ("KEY_ID SECRET" per line, the last line the current key) and/or
+    # one key "KEY_ID:SECRET" (then the current key); neither: the development key
+    audit_keyring: Path | None = None
+    audit_key: str | None = Field(default=None, repr=False)
+    # signed checkpoints of the chain's head: where they are written, and the
+    # Ed25519 private key (PEM) that signs them (unset: the development key)
+    checkpoint_dir: Path = Path(DEFAULT_CHECKPOINT_DIR)
+    checkpoint_key_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -229,6 +245,18 @@ class Settings(BaseSettings):
                 "leave it unset to use the key generated and kept in the database"
             )
         return v
+
+    @field_validator("audit_key", mode="before")
+    @classmethod
+    def _audit_key(cls, v: str) -> str:
+        key_id, colon, secret = str(v).partition(":")
+        if not colon or not is_key_id(key_id) or len(secret) < 32:
+            raise ValueError(  # the secret itself is never echoed
+                f"QUORUM_AUDIT_KEY: write KEY_ID:SECRET, the id 1 to 32 letters, digits, '.', "
+                f"'_' or '-' and the secret at least 32 characters (it has {len(secret)}), "
+                "e.g. 2026a:<64 hex digits from 'quorum audit new-key'>"
+            )
+        return str(v)
 
     @field_validator("https_only", mode="before")
     @classmethod

@@ -19,6 +19,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 BIDS_CSV = SHARED / "data" / "bids-2011-04.csv"
 
 
+@pytest.fixture(autouse=True)
+def _checkpoint_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's audit checkpoints (written by every sweep) go to its own folder,
+    not var/checkpoints in the working directory (subprocesses inherit it)."""
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setenv("QUORUM_CHECKPOINT_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(dt.date(2011, 4, 1))

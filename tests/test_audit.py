@@ -83,7 +83,9 @@ def test_altered_event_is_named(engine):
 
 
 def test_altered_event_with_recomputed_hash_breaks_the_next_link(engine):
-    """Re-hashing a forged event does not help: the next event's prev_hash no longer matches."""
+    """Re-hashing a forged event does not help: without the key its own HMAC fails
+    (issue 11: it used to verify on its own), and the next event's prev_hash no
+    longer matches."""
     with Session(engine) as s:
         ev = s.get(AuditEvent, 3)
         forged_after = ev.after.replace(SPONSOR, "someone@else.example.org")
@@ -94,8 +96,10 @@ def test_altered_event_with_recomputed_hash_breaks_the_next_link(engine):
 
     result = verify(engine)
     assert not result.ok
-    assert result.first_bad_seq == 4
-    assert "event 4" in result.message()
+    assert result.first_bad_seq == 3
+    assert "event 3" in result.message() and "HMAC" in result.message()
+    assert any(p.startswith("event 4:") and "does not follow event 3" in p
+               for p in result.problems), result.problems
 
 
 def test_deleted_event_is_named(engine):

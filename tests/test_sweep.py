@@ -243,7 +243,8 @@ def test_refusals_name_the_field(sqlite_url, tmp_path: Path) -> None:
 
 
 def quorum(*args: str, db: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("QUORUM_")}
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith("QUORUM_") or k == "QUORUM_CHECKPOINT_DIR"}  # conftest's
     full.update(PYTHONPATH=str(REPO), **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "engine.entry.cli", "--db", db, *args],

@@ -40,7 +40,8 @@ VICTIM = "quorum-sweep-victim"
 
 
 def env(**extra: str) -> dict[str, str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("QUORUM_")}
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith("QUORUM_") or k == "QUORUM_CHECKPOINT_DIR"}  # conftest's
     full.update(PYTHONPATH=str(REPO), **extra)
     return full
 

@@ -13,7 +13,7 @@ from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import ValidationError
 from engine.domain.money import format_pence
 from engine.store.ledger import pot_line
-from engine.store.models import Grant, Milestone, MoneyMovement, MovementKind
+from engine.store.models import Grant, Milestone, MovementKind
 from engine.store.refs import next_ref
 from rules.guards import PotCover
 from workflows.grant import GRANT
@@ -55,9 +55,6 @@ def commit_grant(
         approved_on=uow.today, delegated_decision_id=delegated_decision_id, version=1,
     )))
     conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=grant_id))
-    conn.execute(insert(MoneyMovement).values(
-        pot_id=pot_id, kind=MovementKind.COMMIT.value, amount_pence=amount,
-        booked_on=uow.today, item_ref=bid.ref, grant_id=grant_id,
-        note=f"{source_ref}: approved {bid.ref}",
-    ))
+    uow.book(pot_id, MovementKind.COMMIT, amount, uow.today, bid.ref, grant_id,
+             f"{source_ref}: approved {bid.ref}")
     return grant_ref, grant_id, cover

@@ -195,7 +195,7 @@ class Quorum:
                             outcomes.append(exc)
                             failed = True
                             continue
-                    events.extend(uow.events)
+                    events.extend(uow.audit_events())
                     messages.extend(uow.messages)
                 if failed and not partial:
                     raise _Abandon(outcomes)

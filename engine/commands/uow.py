@@ -20,9 +20,9 @@ from engine.commands.args import Args
 from engine.domain.actor import SYSTEM, Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import ConflictError, PermissionDenied
-from engine.store import audit, directory
+from engine.store import audit, directory, ledger
 from engine.store.directory import Directory
-from engine.store.models import TableModel
+from engine.store.models import MovementKind, TableModel
 from workflows.base import Transition, Workflow
 
 # tables whose ``state`` column a workflow owns: table -> Workflow.name
@@ -76,6 +76,7 @@ class UnitOfWork:
     run: RunState
     events: list[audit.PendingEvent] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    movements: list[dict[str, Any]] = field(default_factory=list)  # booked, for the audit event
     _session: Session | None = None
 
     @property
@@ -226,6 +227,35 @@ class UnitOfWork:
         self.events.append(
             audit.PendingEvent(command or self.command, item_ref, before, after, reason)
         )
+
+    def book(
+        self,
+        pot_id: int,
+        kind: MovementKind,
+        amount_pence: int,
+        booked_on: dt.date,
+        item_ref: str | None,
+        grant_id: int | None = None,
+        note: str = "",
+    ) -> None:
+        """Book a money movement (the only way handlers write one): the audit event
+        of this command records it, so ``quorum audit verify`` can re-derive the
+        ledgers."""
+        self.movements.append(
+            ledger.book(self.conn, pot_id, kind, amount_pence, booked_on, item_ref, grant_id,
+                        note)  # fmt: skip
+        )
+
+    def audit_events(self) -> list[audit.PendingEvent]:
+        """The events to chain: the movements booked go with the last event
+        (a command that booked money without recording an event gets one)."""
+        if self.movements:
+            if not self.events:
+                self.record(self.movements[0]["item_ref"] or self.command, {}, {})
+            last = self.events[-1]
+            last.money = [*(last.money or []), *self.movements]
+            self.movements = []
+        return self.events
 
     def notify(
         self,

@@ -31,10 +31,12 @@ from engine.entry.replay import load, run
 from engine.read import returns as views_returns
 from engine.read import views
 from engine.read.accounts import tokens
-from engine.read.delegation import delegated_report
-from engine.read.papers import bids_paper, minutes_paper
-from engine.settings import SettingsError, get_settings
+from engine.read.papers import paper_context
+from engine.read.reconcile import integrity_report
+from engine.settings import SettingsError, get_settings, is_key_id
 from engine.store import audit
+from engine.store.auditkeys import new_secret
+from engine.store.checkpoints import checkpoint_file, new_signing_key_pem, write_checkpoint
 from engine.store.db import current_revision, database_url, ensure_schema, make_engine, upgrade
 from engine.store.models import Organisation, Person, PersonRole, Programme
 from notifications import dispatch as dispatcher
@@ -390,7 +392,7 @@ def _write_paper(name: str, context: dict, fmt: str, out: Path | None) -> None:
 @friendly
 def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """The ranked bid table with points, savings, recommendation and what remains."""
-    _write_paper("bids", bids_paper(obj.engine, ref), fmt, out)
+    _write_paper("bids", paper_context(obj.engine, "bids", ref), fmt, out)
 
 
 @paper.command("minutes")
@@ -401,7 +403,7 @@ def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
 @friendly
 def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """A meeting's decisions (with votes) and its numbered action list."""
-    _write_paper("minutes", minutes_paper(obj.engine, ref), fmt, out)
+    _write_paper("minutes", paper_context(obj.engine, "minutes", ref), fmt, out)
 
 
 @paper.command("delegated")
@@ -412,9 +414,7 @@ def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
 @friendly
 def paper_delegated(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """"Delegated decisions – <period>" for a meeting: what, amount, budget, who signed, why."""
-    with obj.engine.connect() as conn:
-        report = delegated_report(conn, ref)
-    _write_paper("delegated", report, fmt, out)
+    _write_paper("delegated", paper_context(obj.engine, "delegated", ref), fmt, out)
 
 
 # ------------------------------------------------------------------ generic command
@@ -530,13 +530,60 @@ def audit_group() -> None:
 @click.pass_obj
 @friendly
 def audit_verify(obj: Ctx) -> None:
-    """Check every event's hash; exit 1 naming the first broken event."""
-    with Session(obj.engine) as s:
-        result = audit.verify(s)
-    if not result.ok:
-        click.echo(f"error: {result.message()}", err=True)
+    """Check the audit trail: every event's keyed hash and link, the chain
+    against the signed checkpoints, and every money row against the ledgers
+    re-derived from the events. Exit 1 naming each problem."""
+    report = integrity_report(obj.engine)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        problems = report.problems()
+        first = report.chain.message() if not report.chain.ok else "the audit trail does not verify"
+        click.echo(f"error: {first} ({len(problems)} problem(s) in all)", err=True)
+        for p in problems:
+            click.echo(f"  {p}", err=True)
         sys.exit(1)
-    click.echo(result.message())
+
+
+@audit_group.command("checkpoint")
+@click.pass_obj
+@friendly
+def audit_checkpoint(obj: Ctx) -> None:
+    """Sign a checkpoint of the chain's head (count and hash) and append it to the
+    checkpoint file outside the database (QUORUM_CHECKPOINT_DIR). The sweep does
+    this too. Refused if the events since the last checkpoint do not verify."""
+    cp = write_checkpoint(obj.engine, SystemClock().now())
+    if cp is None:
+        click.echo("audit chain is empty: nothing to checkpoint")
+        return
+    click.echo(f"checkpoint {cp.at}: {cp.count} events, head {cp.short_head}… signed by "
+               f"{cp.signer}, in {checkpoint_file()}")  # fmt: skip
+
+
+@audit_group.command("new-key")
+@click.argument("key_id")
+def audit_new_key(key_id: str) -> None:
+    """Print a new keyring line 'KEY_ID SECRET' (append it to QUORUM_AUDIT_KEYRING
+    to rotate: the last line is the current key)."""
+    if not is_key_id(key_id):
+        click.echo("error: KEY_ID: 1 to 32 letters, digits, '.', '_' or '-'", err=True)
+        sys.exit(1)
+    click.echo(f"{key_id} {new_secret()}")
+
+
+@audit_group.command("new-signing-key")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def audit_new_signing_key(path: Path) -> None:
+    """Write a new Ed25519 private key (PEM) for QUORUM_CHECKPOINT_KEY_FILE (never
+    over an existing file)."""
+    try:
+        with path.open("xb") as fh:
+            fh.write(new_signing_key_pem())
+    except FileExistsError:
+        click.echo(f"error: {path} exists; choose a new file name", err=True)
+        sys.exit(1)
+    path.chmod(0o600)
+    click.echo(f"signing key written to {path} (mode 600); set QUORUM_CHECKPOINT_KEY_FILE")
 
 
 @audit_group.command("show")
@@ -731,6 +778,7 @@ def sweep_cmd(
         args["reminder_rules"] = reminder_rules
     actor = obj.actor_email or Actor.system("sweep")
     r = obj.service().execute("sweep", args, actor)
+    scheduler.checkpoint_after_sweep(obj.engine)
     if as_json:
         click.echo(json.dumps(r, indent=2, default=str))
         return
@@ -855,9 +903,7 @@ def returns_late(obj: Ctx, as_of: str | None, as_json: bool) -> None:
 @friendly
 def paper_returns(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """Late returns by partnership, with days late, as of a meeting's date."""
-    with obj.engine.connect() as conn:
-        report = views_returns.meeting_paper(conn, ref)
-    _write_paper("returns", report, fmt, out)
+    _write_paper("returns", paper_context(obj.engine, "returns", ref), fmt, out)
 
 
 @main.group("calendar")

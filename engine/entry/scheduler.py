@@ -52,6 +52,7 @@ from engine.settings import (
     parse_timezone,
 )
 from engine.settings import Settings as AppSettings
+from engine.store.checkpoints import Checkpoint, write_checkpoint
 from notifications.channels import channel_from_config
 from notifications.dispatch import dispatch
 
@@ -86,7 +87,20 @@ def sweep(
         args["returns_rules"] = returns_rules
     if reminder_rules:
         args["reminder_rules"] = reminder_rules
-    return Quorum(engine, clock).execute("sweep", args, Actor.system(actor))
+    out = Quorum(engine, clock).execute("sweep", args, Actor.system(actor))
+    checkpoint_after_sweep(engine, clock)
+    return out
+
+
+def checkpoint_after_sweep(engine: Engine, clock: Clock | None = None) -> Checkpoint | None:
+    """Every sweep ends by writing a signed checkpoint of the audit chain's head
+    outside the database (engine/store/checkpoints.py). The sweep's own work is
+    committed already: a chain that no longer verifies is logged, not signed."""
+    try:
+        return write_checkpoint(engine, (clock or SystemClock()).now())
+    except QuorumError as exc:
+        log.error("audit checkpoint not written: %s", exc.message)
+        return None
 
 
 def outbox_folder() -> Path:

@@ -11,6 +11,7 @@ from engine.domain.errors import NotFound
 from engine.read import returns as views_returns
 from engine.read import views
 from engine.read.delegation import delegated_report
+from engine.store.checkpoints import latest_checkpoint
 
 PAPERS = ("bids", "minutes", "delegated", "returns")
 
@@ -48,7 +49,18 @@ def returns_paper(engine: Any, meeting_ref: str) -> dict:
         return views_returns.meeting_paper(conn, meeting_ref)
 
 
+def audit_footer(engine: Any) -> dict | None:
+    """The latest signed checkpoint of the audit chain, for every paper's footer:
+    its event count, short head hash and time (None before the first)."""
+    with engine.connect() as conn:
+        cp = latest_checkpoint(conn)
+    if cp is None:
+        return None
+    return {"count": cp.count, "head": cp.short_head, "at": cp.at}
+
+
 def paper_context(engine: Any, name: str, ref: str) -> dict:
+    """Paper ``name``'s context, with the audit checkpoint for its footer."""
     builders = {
         "bids": bids_paper,
         "minutes": minutes_paper,
@@ -57,4 +69,4 @@ def paper_context(engine: Any, name: str, ref: str) -> dict:
     }
     if name not in builders:
         raise NotFound(f"no paper {name!r}; papers are {', '.join(PAPERS)}", field="paper")
-    return builders[name](engine, ref)
+    return {**builders[name](engine, ref), "audit_checkpoint": audit_footer(engine)}

@@ -1,17 +1,28 @@
-"""The audit trail: append-only, hash-chained events.
+"""The audit trail: append-only, hash-chained events, keyed.
 
-Each event's hash covers its own fields and the previous event's hash, so
-altering, deleting or re-ordering any stored event breaks every hash after it;
-``verify`` names the first event whose stored hash no longer matches.
+Each event's hash covers its own fields (with the money movements the command
+booked) and the previous event's hash, so altering, deleting or re-ordering
+any stored event breaks the chain; ``verify`` names every event that no
+longer matches. The hash is an HMAC-SHA256 with a key kept outside the
+database (engine/store/auditkeys.py): someone who can write to the database
+but does not hold the key cannot make a rewritten event verify, even by
+recomputing every later hash. The event stores the id of its key (rotation).
+
+Events written before the chain was keyed (up to ``audit_head.legacy_seq``,
+recorded by migration 0008) keep their unkeyed sha256 (:func:`event_hash`) and
+verify with it; every later event must be keyed. The signed checkpoints
+(engine/store/checkpoints.py) pin the head outside the database, which is what
+catches a rewrite of the legacy part or a truncation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import hmac
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
@@ -19,6 +30,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
+from engine.store.auditkeys import DEV_KEY_ID, Keyring, keyring
 from engine.store.models import AuditEvent, AuditHead
 from engine.store.rawsql import RawStatement
 
@@ -66,6 +78,31 @@ def event_hash(
     return sha256(body.encode()).hexdigest()
 
 
+def _keyed_body(
+    seq: int, at: str, actor: str, command: str, item_ref: str, before: str, after: str,
+    reason: str, prev_hash: str, money: str, key_id: str,
+) -> bytes:  # fmt: skip
+    n = str(seq)
+    return (
+        f"{len(n)}:{n};{len(at)}:{at};{len(actor)}:{actor};{len(command)}:{command};"
+        f"{len(item_ref)}:{item_ref};{len(before)}:{before};{len(after)}:{after};"
+        f"{len(reason)}:{reason};{len(prev_hash)}:{prev_hash};{len(money)}:{money};"
+        f"{len(key_id)}:{key_id};"
+    ).encode()
+
+
+def keyed_hash(
+    keys: Keyring, key_id: str, seq: int, at: str, actor: str, command: str, item_ref: str,
+    before: str, after: str, reason: str, prev_hash: str, money: str,
+) -> str:  # fmt: skip
+    """HMAC-SHA256 (key ``key_id``) over the event's fields, its money and the key id,
+    each length-prefixed as in :func:`event_hash`."""
+    body = _keyed_body(
+        seq, at, actor, command, item_ref, before, after, reason, prev_hash, money, key_id
+    )
+    return keys.mac(key_id, body)
+
+
 @dataclass
 class PendingEvent:
     command: str
@@ -73,6 +110,7 @@ class PendingEvent:
     before: dict[str, Any]
     after: dict[str, Any]
     reason: str = ""
+    money: list[dict[str, Any]] | None = None  # movements booked (engine/store/ledger.py book)
 
 
 @dataclass
@@ -100,6 +138,8 @@ _COLUMNS = (
     "reason",
     "prev_hash",
     "hash",
+    "money",
+    "key_id",
 )
 _INSERT = RawStatement(insert(AuditEvent).values({c: bindparam(c) for c in _COLUMNS}))
 _MOVE_HEAD = RawStatement(
@@ -143,6 +183,8 @@ def append(
     if not events:
         return
     at_s = at.astimezone(dt.UTC).isoformat()
+    keys = keyring()
+    key_id = keys.current
     encoded: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept alive; its JSON)
     tip: list[Any] = [head.last_seq, head.last_hash or GENESIS]  # seq and hash of the last row
 
@@ -157,11 +199,16 @@ def append(
         for ev in events:
             seq += 1
             before, after = encode(ev.before), encode(ev.after)
-            h = event_hash(
-                seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev
+            money = canonical(ev.money) if ev.money else ""
+            h = keyed_hash(
+                keys, key_id, seq, at_s, actor, ev.command, ev.item_ref, before, after,
+                ev.reason, prev, money,
             )
             tip[:] = seq, h
-            yield (seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev, h)
+            yield (
+                seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev, h,
+                money, key_id,
+            )
             prev = h
 
     if len(events) == 1:
@@ -176,12 +223,26 @@ def append(
         head.directory_seq = seq
 
 
+MAX_PROBLEMS = 50
+
+
 @dataclass
 class VerifyResult:
+    """The chain checked: ``events`` is how many verified before the first
+    problem (all of them when ``ok``); ``problems`` names each problem found."""
+
     ok: bool
     events: int
     first_bad_seq: int | None = None
     problem: str = ""
+    problems: list[str] = field(default_factory=list)
+    total: int = 0  # events stored
+    last_hash: str = GENESIS  # the stored hash of the last event
+    legacy_seq: int = 0  # events up to here carry the legacy unkeyed hash
+    legacy_movement: int = 0
+    development_key: bool = False  # some event was verified with the development key
+    key_ids: list[str] = field(default_factory=list)  # the keys the events name
+    pinned: dict[int, str] = field(default_factory=dict)  # stored hash at the seqs asked for
 
     def message(self) -> str:
         if self.ok:
@@ -189,10 +250,43 @@ class VerifyResult:
         return f"audit chain broken at event {self.first_bad_seq}: {self.problem}"
 
 
-def verify(session: Session, batch: int = 5000) -> VerifyResult:
-    """Recompute every hash in order; report the first event that fails."""
+def verify(
+    session: Session,
+    batch: int = 5000,
+    keys: Keyring | None = None,
+    *,
+    pins: Collection[int] = (),
+    since: tuple[int, str] | None = None,
+) -> VerifyResult:
+    """Check every event: its link to the one before, its hash (HMAC with the key
+    it names, or the legacy sha256 up to the recorded boundary), and the head.
+    Every problem is named (up to :data:`MAX_PROBLEMS`), the first one first.
+
+    ``pins``: seqs whose stored hash to report (``pinned``; the checkpoints'
+    counts). ``since``: (seq, hash) already known good (a checkpoint's): only the
+    events after it are checked, the first against that hash."""
+    keys = keys if keys is not None else keyring()
+    head = session.get(AuditHead, 1)
+    legacy = head.legacy_seq if head is not None else 0
+    result = VerifyResult(True, 0, legacy_seq=legacy,
+                          legacy_movement=head.legacy_movement if head is not None else 0)
+    more = 0
+
+    def bad(seq: int, problem: str) -> None:
+        nonlocal more
+        if result.ok:
+            result.ok, result.first_bad_seq, result.problem = False, seq, problem
+        if len(result.problems) < MAX_PROBLEMS:
+            result.problems.append(f"event {seq}: {problem}")
+        else:
+            more += 1
+
     prev, expected_seq, count = GENESIS, 1, 0
     last = 0
+    if since is not None:
+        last, prev = since
+        expected_seq = last + 1
+    used: set[str] = set()
     while True:
         rows: Sequence[AuditEvent] = (
             session.execute(
@@ -207,42 +301,54 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
         if not rows:
             break
         for ev in rows:
+            what = f"({ev.command} {ev.item_ref} by {ev.actor} at {ev.at})"
             if ev.seq != expected_seq:
-                return VerifyResult(False, count, expected_seq, f"event {expected_seq} is missing")
-            if ev.prev_hash != prev:
-                return VerifyResult(
-                    False,
-                    count,
-                    ev.seq,
-                    f"({ev.command} {ev.item_ref}) does not follow event {ev.seq - 1}",
-                )
-            h = event_hash(
-                ev.seq,
-                ev.at,
-                ev.actor,
-                ev.command,
-                ev.item_ref,
-                ev.before,
-                ev.after,
-                ev.reason,
-                ev.prev_hash,
-            )
-            if h != ev.hash:
-                return VerifyResult(
-                    False,
-                    count,
-                    ev.seq,
-                    f"({ev.command} {ev.item_ref} by {ev.actor} at {ev.at}) was altered "
-                    "after it was written",
-                )
-            prev, expected_seq, count, last = ev.hash, ev.seq + 1, count + 1, ev.seq
+                gap = (f"event {expected_seq} is missing" if ev.seq == expected_seq + 1 else
+                       f"events {expected_seq} to {ev.seq - 1} are missing")  # fmt: skip
+                bad(expected_seq, gap)
+            elif ev.prev_hash != prev:
+                bad(ev.seq, f"({ev.command} {ev.item_ref}) does not follow event {ev.seq - 1}")
+            if ev.seq <= legacy:
+                if ev.key_id or ev.money:
+                    bad(ev.seq, f"{what} is before the keyed chain began (event {legacy + 1}) "
+                                "but carries a key id or money: it was rewritten")  # fmt: skip
+                h = event_hash(ev.seq, ev.at, ev.actor, ev.command, ev.item_ref, ev.before,
+                               ev.after, ev.reason, ev.prev_hash)  # fmt: skip
+                if h != ev.hash:
+                    bad(ev.seq, f"{what} was altered after it was written (legacy unkeyed hash)")
+            elif not ev.key_id:
+                bad(ev.seq, f"{what} has no key id, but every event after {legacy} is keyed: "
+                            "it was inserted or rewritten without the key")  # fmt: skip
+            elif not keys.has(ev.key_id):
+                bad(ev.seq, f"{what} names audit key {ev.key_id!r}, which the keyring "
+                            f"({keys.source}) does not hold: add it, or the event was forged")
+            else:
+                used.add(ev.key_id)
+                h = keyed_hash(keys, ev.key_id, ev.seq, ev.at, ev.actor, ev.command,
+                               ev.item_ref, ev.before, ev.after, ev.reason, ev.prev_hash,
+                               ev.money)  # fmt: skip
+                if not hmac.compare_digest(h, ev.hash):
+                    bad(ev.seq, f"{what} was altered after it was written (its HMAC under "
+                                f"key {ev.key_id!r} does not match)")  # fmt: skip
+            if ev.seq in pins:
+                result.pinned[ev.seq] = ev.hash
+            if result.ok:
+                count += 1
+            prev, expected_seq, last = ev.hash, ev.seq + 1, ev.seq
+            result.total += 1
         session.expunge_all()
-    head = session.get(AuditHead, 1)
-    if head is not None and head.last_seq != count:
-        return VerifyResult(
-            False, count, count + 1, f"the chain head says {head.last_seq} events, found {count}"
-        )
-    return VerifyResult(True, count)
+    result.last_hash = prev
+    if head is not None and head.last_seq != last:
+        bad(last + 1 if head.last_seq > last else head.last_seq + 1,
+            f"the chain head says {head.last_seq} events, found {last}")  # fmt: skip
+    elif head is not None and last and head.last_hash != prev:
+        bad(last, f"the chain head's hash is not event {last}'s hash")
+    if more:
+        result.problems.append(f"... and {more} more problems in the chain")
+    result.events = count
+    result.key_ids = sorted(used)
+    result.development_key = DEV_KEY_ID in used or (not used and keys.development)
+    return result
 
 
 def history(session: Session, item_ref: str) -> list[AuditEvent]:

@@ -11,12 +11,13 @@ available ≥ 0.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -56,6 +57,31 @@ class PotLedger:
         d = asdict(self)
         d["available_pence"] = self.available_pence
         return d
+
+
+def book(
+    conn: Connection,
+    pot_id: int,
+    kind: MovementKind,
+    amount_pence: int,
+    booked_on: dt.date,
+    item_ref: str | None,
+    grant_id: int | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """Insert one money movement; return what the audit event records of it
+    (its id and money fields), from which the ledgers are re-derived
+    (engine/read/reconcile.py). Handlers book through ``UnitOfWork.book``."""
+    movement_id = cast(Any, conn.execute(
+        insert(MoneyMovement).values(
+            pot_id=pot_id, kind=kind.value, amount_pence=amount_pence, booked_on=booked_on,
+            item_ref=item_ref, grant_id=grant_id, note=note,
+        )
+    )).inserted_primary_key[0]  # fmt: skip
+    return {
+        "id": movement_id, "pot_id": pot_id, "kind": kind.value, "amount_pence": amount_pence,
+        "booked_on": booked_on.isoformat(), "item_ref": item_ref, "grant_id": grant_id,
+    }  # fmt: skip
 
 
 def ledger(

@@ -560,7 +560,11 @@ class AuditEvent(TableModel, table=True):
     after: str = Field(sa_column=Column(Text, nullable=False))
     reason: str = ""
     prev_hash: str
-    hash: str
+    hash: str  # HMAC-SHA256 with key ``key_id`` (engine/store/auditkeys.py); sha256 if legacy
+    # the money movements the command booked, canonical JSON ("" when none): the
+    # ledgers are re-derived from these (engine/read/reconcile.py)
+    money: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    key_id: str = Field(default="", sa_column_kwargs={"server_default": ""})  # "": legacy
 
 
 class AuditHead(TableModel, table=True):
@@ -573,6 +577,10 @@ class AuditHead(TableModel, table=True):
     # seq of the last event that changed people, roles, organisations, programmes
     # or pots: processes cache that reference data and reload it when this moves
     directory_seq: int = 0
+    # events up to this seq (and movements up to this id) were written before the
+    # chain was keyed (migration 0008): they verify with the legacy unkeyed hash
+    legacy_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    legacy_movement: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ApiToken(TableModel, table=True):

@@ -49,7 +49,6 @@ from engine.store.models import (
     Grant,
     GrantChange,
     Milestone,
-    MoneyMovement,
     MovementKind,
     Payment,
 )
@@ -473,17 +472,8 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
             released_on=uow.today,
         )
     )
-    conn.execute(
-        insert(MoneyMovement).values(
-            pot_id=grant.pot_id,
-            kind=MovementKind.PAY.value,
-            amount_pence=amount,
-            booked_on=uow.today,
-            item_ref=pay_ref,
-            grant_id=grant.id,
-            note=f"{grant.ref} milestone {m.seq}: {m.outcome}"[:500],
-        )
-    )
+    uow.book(grant.pot_id, MovementKind.PAY, amount, uow.today, pay_ref, grant.id,
+             f"{grant.ref} milestone {m.seq}: {m.outcome}"[:500])
     uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
     uow.record(
         grant.ref,
@@ -806,17 +796,8 @@ def close_grant(uow: UnitOfWork, args: Args) -> Result:
     line = grant_line(uow.conn, grant.id)
     release = line.unpaid_pence
     if release > 0:
-        uow.conn.execute(
-            insert(MoneyMovement).values(
-                pot_id=grant.pot_id,
-                kind=MovementKind.RELEASE.value,
-                amount_pence=release,
-                booked_on=uow.today,
-                item_ref=grant.ref,
-                grant_id=grant.id,
-                note=f"{grant.ref} closed: unspent commitment released",
-            )
-        )
+        uow.book(grant.pot_id, MovementKind.RELEASE, release, uow.today, grant.ref, grant.id,
+                 f"{grant.ref} closed: unspent commitment released")
     uow.update_versioned(
         Grant, grant.id, grant.version, {"closed_on": uow.today}, grant.ref, closing
     )

@@ -365,11 +365,8 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> Result:
                 f"reverse_decision: {grant.ref} has already paid {format_pence(paid)}; "
                 "recover the money instead (demand_refund)", field="decision")
         cancel = uow.fire(GRANT, "cancel", grant.state, grant.ref)
-        conn.execute(insert(MoneyMovement).values(
-            pot_id=grant.pot_id, kind=MovementKind.RELEASE.value,
-            amount_pence=grant.awarded_pence, booked_on=uow.today, item_ref=bid.ref,
-            grant_id=grant.id, note=f"approval {ref} reversed",
-        ))
+        uow.book(grant.pot_id, MovementKind.RELEASE, grant.awarded_pence, uow.today, bid.ref,
+                 grant.id, f"approval {ref} reversed")
         uow.update_versioned(Grant, grant.id, grant.version, {}, grant.ref, cancel)
         conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=None))
         after["released_pence"] = grant.awarded_pence

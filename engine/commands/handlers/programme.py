@@ -19,7 +19,6 @@ from engine.domain.money import format_pence
 from engine.store.directory import PotRow
 from engine.store.ledger import ledger
 from engine.store.models import (
-    MoneyMovement,
     MovementKind,
     Pot,
     Programme,
@@ -103,16 +102,8 @@ def _ratify(
     ratification record. ``changes``: {pot, pot_id, from_pence, to_pence}."""
     conn = uow.conn
     for c in changes:
-        conn.execute(
-            insert(MoneyMovement).values(
-                pot_id=c["pot_id"],
-                kind=MovementKind.ALLOCATE.value,
-                amount_pence=c["to_pence"] - c["from_pence"],
-                booked_on=uow.today,
-                item_ref=None,
-                note=ratified_by,
-            )
-        )
+        uow.book(c["pot_id"], MovementKind.ALLOCATE, c["to_pence"] - c["from_pence"],
+                 uow.today, None, note=ratified_by)
     public = [{k: c[k] for k in ("pot", "from_pence", "to_pence")} for c in changes]
     new_total = old_total + sum(c["to_pence"] - c["from_pence"] for c in changes)
     ref = next_ref(conn, ProgrammeChange, "programme_change")

@@ -46,7 +46,6 @@ from engine.store.models import (
     DepositShare,
     Grant,
     GrantChange,
-    MoneyMovement,
     MovementKind,
     Organisation,
     Recovery,
@@ -81,17 +80,7 @@ def _movement(
     grant_id: int | None,
     note: str,
 ) -> None:
-    uow.conn.execute(
-        insert(MoneyMovement).values(
-            pot_id=pot_id,
-            kind=kind.value,
-            amount_pence=amount,
-            booked_on=on,
-            item_ref=ref,
-            grant_id=grant_id,
-            note=note,
-        )
-    )
+    uow.book(pot_id, kind, amount, on, ref, grant_id, note)
 
 
 def _received_on(uow: UnitOfWork, args: Args, grant: Any) -> dt.date:
