@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request
 from fastapi.security import HTTPBearer
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from engine.commands import handlers
@@ -23,11 +23,11 @@ from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, ValidationError
 from engine.read import money as views_money
 from engine.read import returns as views_returns
-from engine.read import views
+from engine.read import shapes, views
 from engine.store import audit
 from engine.store.models import Bid as BidRow
 from engine.store.models import Grant as GrantRow
-from engine.store.models import Organisation, Pot, Round
+from engine.store.models import Organisation
 from quorum_web import schemas
 from quorum_web.auth import ALL_ROLES, CSRF_HEADER, STAFF, check_csrf, require
 from workflows.bid import BID
@@ -82,7 +82,7 @@ def _today(request: Request) -> Any:
     return request.app.state.clock.today()
 
 
-def find_bid(session: Session, ref: str, actor: Actor) -> dict:
+def find_bid(session: Session, ref: str, actor: Actor) -> shapes.BidRecord:
     """One bid as the views show it, or NotFound (also for another authority's bid)."""
     sponsor_id = session.execute(select(BidRow.sponsor_id).where(BidRow.ref == ref)).scalar()
     scope = scope_of(actor)
@@ -91,7 +91,7 @@ def find_bid(session: Session, ref: str, actor: Actor) -> dict:
     return next(b for b in views.bids(session, sponsor_id=sponsor_id) if b["ref"] == ref)
 
 
-def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> dict:
+def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> shapes.Grant:
     body = conn.execute(select(GrantRow.accountable_body_id).where(GrantRow.ref == ref)).scalar()
     scope = scope_of(actor)
     if body is None or (scope is not None and body != scope):
@@ -107,36 +107,13 @@ def org_name(conn: Any, org_id: int | None) -> str | None:
     return conn.execute(select(Organisation.name).where(Organisation.id == org_id)).scalar()
 
 
-def scoped_returns(conn: Any, actor: Actor, today: Any) -> list[dict]:
+def scoped_returns(conn: Any, actor: Actor, today: Any) -> list[shapes.ReturnRow]:
     rows = views_returns.returns(conn, today)
     scope = scope_of(actor)
     if scope is None:
         return rows
     name = org_name(conn, scope)
     return [r for r in rows if r["organisation"] == name]
-
-
-def rounds_list(session: Session) -> list[dict]:
-    counts = dict(
-        session.execute(select(BidRow.round_id, func.count()).group_by(BidRow.round_id)).all()
-    )
-    return [
-        {
-            "ref": r.ref,
-            "name": r.name,
-            "pot": pot,
-            "state": r.state,
-            "opens_on": r.opens_on.isoformat(),
-            "closes_on": r.closes_on.isoformat(),
-            "rule_set": r.rule_set,
-            "bids": int(counts.get(r.id, 0)),
-        }
-        for r, pot in session.execute(
-            select(Round, Pot.name)
-            .join(Pot, Pot.id == Round.pot_id)
-            .order_by(Round.opens_on, Round.id)
-        )
-    ]
 
 
 # ------------------------------------------------------------------ who am I
@@ -157,32 +134,37 @@ def me(request: Request, actor: Actor = Depends(ANYONE)) -> dict:
 
 # ------------------------------------------------------------------ bids
 
+# The response models are the views' own shapes (engine/read/shapes.py, TypedDicts):
+# FastAPI validates each answer against its shape once, here at the edge, and
+# publishes the shape in the OpenAPI document. A bid row's internal keys (id,
+# facts) are not in the Bid shape, so they are dropped, never published.
 
-@router.get("/bids", response_model=list[schemas.Bid], summary="Bids (a sponsor: its own)")
+
+@router.get("/bids", response_model=list[shapes.Bid], summary="Bids (a sponsor: its own)")
 def api_bids(
     request: Request, state: BidState | None = None, actor: Actor = Depends(ANYONE)
-) -> list[dict]:
+) -> list[shapes.BidRecord]:
     with Session(_engine(request)) as s:
-        return views.public(views.bids(s, state=state, sponsor_id=scope_of(actor)))
+        return views.bids(s, state=state, sponsor_id=scope_of(actor))
 
 
-@router.get("/bids/{ref}", response_model=schemas.Bid, summary="One bid")
-def api_bid(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> dict:
+@router.get("/bids/{ref}", response_model=shapes.Bid, summary="One bid")
+def api_bid(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> shapes.BidRecord:
     with Session(_engine(request)) as s:
-        return views.public([find_bid(s, ref, actor)])[0]
+        return find_bid(s, ref, actor)
 
 
 # ------------------------------------------------------------------ grants
 
 
-@router.get("/grants", response_model=list[schemas.Grant], summary="Grants (a sponsor: its own)")
-def api_grants(request: Request, actor: Actor = Depends(ANYONE)) -> list[dict]:
+@router.get("/grants", response_model=list[shapes.Grant], summary="Grants (a sponsor: its own)")
+def api_grants(request: Request, actor: Actor = Depends(ANYONE)) -> list[shapes.Grant]:
     with _engine(request).connect() as conn:
         return views_money.grants(conn, _today(request), accountable_body_id=scope_of(actor))
 
 
-@router.get("/grants/{ref}", response_model=schemas.Grant, summary="One grant with its money")
-def api_grant(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> dict:
+@router.get("/grants/{ref}", response_model=shapes.Grant, summary="One grant with its money")
+def api_grant(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> shapes.Grant:
     with _engine(request).connect() as conn:
         return find_grant(conn, ref, actor, _today(request))
 
@@ -190,18 +172,22 @@ def api_grant(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> dic
 # ------------------------------------------------------------------ rounds
 
 
-@router.get("/rounds", response_model=list[schemas.RoundSummary], summary="Bidding rounds")
-def api_rounds(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[dict]:
+@router.get("/rounds", response_model=list[shapes.RoundSummary], summary="Bidding rounds")
+def api_rounds(
+    request: Request, actor: Actor = Depends(STAFF_ONLY)
+) -> list[shapes.RoundSummary]:
     with Session(_engine(request)) as s:
-        return rounds_list(s)
+        return views.rounds(s)
 
 
 @router.get(
     "/rounds/{ref}",
-    response_model=schemas.RoundRanking,
+    response_model=shapes.RoundRanking,
     summary="A round's ranked bids, points per criterion and the funding line",
 )
-def api_round(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> dict:
+def api_round(
+    request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)
+) -> shapes.RoundRanking:
     with Session(_engine(request)) as s:
         return views.round_ranking(s, ref)
 
@@ -209,14 +195,14 @@ def api_round(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) ->
 # ------------------------------------------------------------------ meetings
 
 
-@router.get("/meetings", response_model=list[schemas.Meeting], summary="Board meetings")
-def api_meetings(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[dict]:
+@router.get("/meetings", response_model=list[shapes.Meeting], summary="Board meetings")
+def api_meetings(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[shapes.Meeting]:
     with Session(_engine(request)) as s:
         return views.meetings(s)
 
 
-@router.get("/meetings/{ref}", response_model=schemas.Meeting, summary="One meeting")
-def api_meeting(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> dict:
+@router.get("/meetings/{ref}", response_model=shapes.Meeting, summary="One meeting")
+def api_meeting(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> shapes.Meeting:
     with Session(_engine(request)) as s:
         for m in views.meetings(s):
             if m["ref"] == ref:
@@ -229,20 +215,24 @@ def api_meeting(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) 
 
 @router.get(
     "/delegated-decisions",
-    response_model=list[schemas.DelegatedDecision],
+    response_model=list[shapes.DelegatedDecision],
     summary="Delegated decisions with their signatures",
 )
-def api_delegated(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[dict]:
+def api_delegated(
+    request: Request, actor: Actor = Depends(STAFF_ONLY)
+) -> list[shapes.DelegatedDecision]:
     with _engine(request).connect() as conn:
         return views_money.delegated_decisions(conn)
 
 
 @router.get(
     "/delegated-decisions/{ref}",
-    response_model=schemas.DelegatedDecision,
+    response_model=shapes.DelegatedDecision,
     summary="One delegated decision",
 )
-def api_delegated_one(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> dict:
+def api_delegated_one(
+    request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)
+) -> shapes.DelegatedDecision:
     with _engine(request).connect() as conn:
         for d in views_money.delegated_decisions(conn):
             if d["ref"] == ref:
@@ -253,14 +243,14 @@ def api_delegated_one(request: Request, ref: str, actor: Actor = Depends(STAFF_O
 # ------------------------------------------------------------------ returns, pots, audit
 
 
-@router.get("/returns", response_model=list[schemas.ReturnRow], summary="Returns owed by grants")
-def api_returns(request: Request, actor: Actor = Depends(ANYONE)) -> list[dict]:
+@router.get("/returns", response_model=list[shapes.ReturnRow], summary="Returns owed by grants")
+def api_returns(request: Request, actor: Actor = Depends(ANYONE)) -> list[shapes.ReturnRow]:
     with _engine(request).connect() as conn:
         return scoped_returns(conn, actor, _today(request))
 
 
-@router.get("/returns/{ref}", response_model=schemas.ReturnRow, summary="One return")
-def api_return(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> dict:
+@router.get("/returns/{ref}", response_model=shapes.ReturnRow, summary="One return")
+def api_return(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> shapes.ReturnRow:
     with _engine(request).connect() as conn:
         for r in scoped_returns(conn, actor, _today(request)):
             if r["ref"] == ref:
@@ -268,8 +258,8 @@ def api_return(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> di
     raise NotFound(f"no return {ref!r}", field="ref", item=ref)
 
 
-@router.get("/pots", response_model=list[schemas.Pot], summary="The pot ledger")
-def api_pots(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[dict]:
+@router.get("/pots", response_model=list[shapes.Pot], summary="The pot ledger")
+def api_pots(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[shapes.Pot]:
     with Session(_engine(request)) as s:
         return views.pots(s)
 

@@ -42,7 +42,7 @@ from engine.store.models import Decision, Meeting, Milestone, Round, Score
 from engine.store.models import Grant as GrantRow
 from engine.store.sessions import EVERYWHERE
 from quorum_web import actions, exporting
-from quorum_web.api import find_bid, find_grant, rounds_list, scope_of
+from quorum_web.api import find_bid, find_grant, scope_of
 from quorum_web.auth import (
     ALL_ROLES,
     CSRF_FIELD,
@@ -217,7 +217,7 @@ def my_work_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
 @router.get("/rounds", response_class=HTMLResponse)
 def rounds_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
     with Session(_engine(request)) as s:
-        rounds = rounds_list(s)
+        rounds = views.rounds(s)
     return render(request, "rounds.html", {"rounds": rounds})
 
 

@@ -23,10 +23,11 @@ from starlette.datastructures import UploadFile
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.domain.savings import parse_savings
+from engine.read import views
 from engine.store.models import Grant, Organisation, Recovery
 from quorum_web import exporting, pages, uploads
 from quorum_web.actions import ActionForm, Input
-from quorum_web.api import find_grant, org_name, rounds_list, scope_of, scoped_returns
+from quorum_web.api import find_grant, org_name, scope_of, scoped_returns
 from quorum_web.auth import ALL_ROLES, check_form_csrf, require
 from workflows.grant import EVIDENCE_FROM
 from workflows.recovery import RECOVERY
@@ -48,7 +49,7 @@ def _engine(request: Request) -> Any:
 
 def bid_form(request: Request, actor: Actor) -> ActionForm:
     with Session(_engine(request)) as s:
-        rounds = [r for r in rounds_list(s) if r["state"] == "open"]
+        rounds = [r for r in views.rounds(s) if r["state"] == "open"]
         orgs = [o for (o,) in s.execute(select(Organisation.name).order_by(Organisation.name))]
     scope = scope_of(actor)
     hidden: dict[str, str] = {}

@@ -81,15 +81,18 @@ def _latest_savings(conn: Reader, today: dt.date) -> dict[int, tuple[int, int]]:
         )
         .where(*ok)
     )
-    return {g: (int(d or 0), int(a or 0)) for g, d, a in rows}
+    return {
+        r.grant_id: (int(r.savings_delivered_pence or 0), int(r.savings_anticipated_pence or 0))
+        for r in rows
+    }
 
 
 def _late_returns(conn: Reader, today: dt.date) -> dict[int, int]:
     """grant id -> its late returns."""
     return {
-        g: int(n)
-        for g, n in conn.execute(
-            select(RET.c.grant_id, func.count())
+        r.grant_id: int(r.late)
+        for r in conn.execute(
+            select(RET.c.grant_id, func.count().label("late"))
             .where(RET.c.state.in_(OUTSTANDING_RETURN), RET.c.due_on < today)
             .group_by(RET.c.grant_id)
         )
@@ -117,14 +120,14 @@ def programme_dashboard(conn: Reader, today: dt.date, programme_id: int | None =
         row = by_body.setdefault(
             g.name, {"partnership": g.name, **{k: 0 for k in PARTNERSHIP_KEYS}}
         )
-        line = money.get(g.id)
-        if line is not None:
-            row["paid_pence"] += line.paid_pence
+        grant_line = money.get(g.id)
+        if grant_line is not None:
+            row["paid_pence"] += grant_line.paid_pence
         if g.state == "cancelled":
             continue
         row["grants"] += 1
-        if line is not None:
-            row["awarded_pence"] += line.awarded_pence
+        if grant_line is not None:
+            row["awarded_pence"] += grant_line.awarded_pence
         delivered, anticipated = savings.get(g.id, (0, 0))
         row["savings_delivered_pence"] += delivered
         row["savings_anticipated_pence"] += anticipated

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from engine.domain.clock import local_date
 from engine.domain.errors import NotFound
 from engine.domain.words import date_words
+from engine.read import shapes
 from engine.store.models import (
     Bid,
     DelegatedDecision,
@@ -35,6 +36,9 @@ from rules.delegation import ROLE_LABELS, Scheme, load_scheme, scheme_from_body
 from workflows.delegated import DECIDED
 
 DD_T = DelegatedDecision.__table__
+RSV_T = RuleSetVersion.__table__
+PERSON_T = Person.__table__
+MEETING_T = Meeting.__table__
 APPROVED = ("approved", "endorsed")
 
 
@@ -43,10 +47,10 @@ def stored_scheme(conn: Connection, rule_set_version_id: int | None) -> Scheme:
     if rule_set_version_id is None:
         return load_scheme()
     row = conn.execute(
-        select(RuleSetVersion.name, RuleSetVersion.version, RuleSetVersion.body).where(
-            RuleSetVersion.id == rule_set_version_id
+        select(RSV_T.c.name, RSV_T.c.version, RSV_T.c.body).where(
+            RSV_T.c.id == rule_set_version_id
         )
-    ).first()
+    ).one()
     return scheme_from_body(row.body, f"{row.name} {row.version} (as stored)")
 
 
@@ -72,14 +76,19 @@ def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
+def delegated_items(conn: Connection, where: Any = None) -> list[shapes.DelegatedDecision]:
     """Delegated decisions as items of kind ``delegated_decision``, with their
-    signatures (for ``--json`` and the paper)."""
-    people = dict(conn.execute(select(Person.id, Person.name)).all())
+    signatures (for ``--json``, the paper and the REST API)."""
+    people: dict[int, str] = {
+        p.id: p.name for p in conn.execute(select(PERSON_T.c.id, PERSON_T.c.name))
+    }
     roles: dict[int, set[str]] = {}
-    for pid, role in conn.execute(select(PersonRole.person_id, PersonRole.role)):
-        roles.setdefault(pid, set()).add(role)
-    meetings = dict(conn.execute(select(Meeting.id, Meeting.ref)).all())
+    role_t = PersonRole.__table__
+    for r in conn.execute(select(role_t.c.person_id, role_t.c.role)):
+        roles.setdefault(r.person_id, set()).add(r.role)
+    meetings: dict[int, str] = {
+        m.id: m.ref for m in conn.execute(select(MEETING_T.c.id, MEETING_T.c.ref))
+    }
     pot_t, bid_t, org_t = Pot.__table__, Bid.__table__, Organisation.__table__
     q = (
         select(
@@ -105,13 +114,14 @@ def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
     if where is not None:
         q = q.where(where)
     rows = conn.execute(q).all()
-    sigs: dict[int, list[dict]] = {}
+    sigs: dict[int, list[shapes.SignatureLine]] = {}
     schemes: dict[int | None, Scheme] = {}
     if rows:
+        signature_t = Signature.__table__
         for s in conn.execute(
-            select(Signature.__table__)
-            .where(Signature.delegated_decision_id.in_([r.id for r in rows]))
-            .order_by(Signature.id)
+            select(signature_t)
+            .where(signature_t.c.delegated_decision_id.in_([r.id for r in rows]))
+            .order_by(signature_t.c.id)
         ):
             dd = next(r for r in rows if r.id == s.delegated_decision_id)
             if dd.rule_set_version_id not in schemes:
@@ -128,7 +138,7 @@ def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
                     "signed_on": local_date(s.signed_at).isoformat(),
                 }
             )
-    out = []
+    out: list[shapes.DelegatedDecision] = []
     for r in rows:
         out.append(
             {
@@ -159,21 +169,22 @@ def delegated_items(conn: Connection, where: Any = None) -> list[dict]:
     return out
 
 
-def delegated_report(conn: Connection, meeting_ref: str) -> dict:
+def delegated_report(conn: Connection, meeting_ref: str) -> dict[str, Any]:
     """The "Delegated decisions – <period>" paper for a meeting: every delegated
     decision of its programme decided (approved or declined) by the meeting's
     date and not reported at an earlier meeting, or reported at this one.
     The period runs from the day after the programme's previous meeting (or
     from the first such decision, if there was none) to this meeting's date."""
-    m = conn.execute(select(Meeting.__table__).where(Meeting.ref == meeting_ref)).first()
+    m = conn.execute(select(MEETING_T).where(MEETING_T.c.ref == meeting_ref)).first()
     if m is None:
         raise NotFound(f"paper delegated: no meeting {meeting_ref!r}", field="meeting")
     previous = conn.execute(
-        select(func.max(Meeting.held_on)).where(
-            Meeting.programme_id == m.programme_id, Meeting.held_on < m.held_on
+        select(func.max(MEETING_T.c.held_on)).where(
+            MEETING_T.c.programme_id == m.programme_id, MEETING_T.c.held_on < m.held_on
         )
     ).scalar()
-    pot_ids = select(Pot.id).where(Pot.programme_id == m.programme_id)
+    pot_t = Pot.__table__
+    pot_ids = select(pot_t.c.id).where(pot_t.c.programme_id == m.programme_id)
     reported_here = DD_T.c.reported_meeting_id == m.id
     unreported = (
         DD_T.c.reported_meeting_id.is_(None)
@@ -183,8 +194,9 @@ def delegated_report(conn: Connection, meeting_ref: str) -> dict:
     items = delegated_items(conn, DD_T.c.pot_id.in_(pot_ids) & (reported_here | unreported))
     items.sort(key=lambda d: (d["decided_on"] or "", d["ref"]))
     start = previous + dt.timedelta(days=1) if previous else None
-    if start is None and items:
-        start = dt.date.fromisoformat(items[0]["decided_on"])
+    first_decided = items[0]["decided_on"] if items else None  # each one here is decided
+    if start is None and first_decided is not None:
+        start = dt.date.fromisoformat(first_decided)
     label = (
         f"{date_words(start)} to {date_words(m.held_on)}"
         if start

@@ -188,9 +188,11 @@ def to_xlsx(
     from openpyxl.cell.cell import TYPE_STRING
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.worksheet import Worksheet
 
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new workbook's one sheet (typed as maybe a chart)
     ws.title = _SHEET_BAD.sub(" ", sheet)[:31] or "Export"
     bold = Font(bold=True)
     headers = [_header(k, h, raw_pence) for k, h in columns]

@@ -2,20 +2,23 @@
 milestones, payments, repayment schedules and recoveries; delegated decisions
 with their signatures; deposits with their settlement.
 
-Like ``engine.read.views``: plain dicts, amounts in pence, a fixed handful of
-queries however many items there are (no query per row).
+Like ``engine.read.views``: plain dicts typed by their shapes
+(engine/read/shapes.py), amounts in pence, a fixed handful of queries however
+many items there are (no query per row).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.domain.clock import SystemClock
+from engine.read import shapes
 from engine.read.delegation import delegated_items
 from engine.store.ledger import grant_lines
 from engine.store.models import (
@@ -37,32 +40,50 @@ from engine.store.models import (
 
 Reader = Session | Connection
 
+# Core tables: their columns type-check in queries (SQLModel types a model's
+# attributes as their Python values)
+BID_T = Bid.__table__
+DD_T = DelegatedDecision.__table__
+DEPOSIT_T = Deposit.__table__
+SHARE_T = DepositShare.__table__
+EVIDENCE_T = Evidence.__table__
+GRANT_T = Grant.__table__
+CHANGE_T = GrantChange.__table__
+MILESTONE_T = Milestone.__table__
+ORG_T = Organisation.__table__
+PAYMENT_T = Payment.__table__
+PERSON_T = Person.__table__
+POT_T = Pot.__table__
+RECOVERY_T = Recovery.__table__
+INSTALMENT_T = RepaymentInstalment.__table__
+
 
 def _iso(d: dt.date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def _milestones(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
-    paid = dict(
-        conn.execute(
-            select(Payment.milestone_id, func.sum(Payment.amount_pence))
-            .where(Payment.grant_id.in_(grant_ids))
-            .group_by(Payment.milestone_id)
-        ).all()
-    )
+def _milestones(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.GrantMilestone]]:
+    paid: dict[int, int | None] = {
+        p.milestone_id: p.paid
+        for p in conn.execute(
+            select(PAYMENT_T.c.milestone_id, func.sum(PAYMENT_T.c.amount_pence).label("paid"))
+            .where(PAYMENT_T.c.grant_id.in_(grant_ids))
+            .group_by(PAYMENT_T.c.milestone_id)
+        )
+    }
     evidence: dict[int, str] = {}
-    for milestone_id, state in conn.execute(
-        select(Evidence.milestone_id, Evidence.state)
-        .join(Milestone, Milestone.id == Evidence.milestone_id)
-        .where(Milestone.grant_id.in_(grant_ids))
-        .order_by(Evidence.id)
+    for e in conn.execute(
+        select(EVIDENCE_T.c.milestone_id, EVIDENCE_T.c.state)
+        .join(MILESTONE_T, MILESTONE_T.c.id == EVIDENCE_T.c.milestone_id)
+        .where(MILESTONE_T.c.grant_id.in_(grant_ids))
+        .order_by(EVIDENCE_T.c.id)
     ):
-        evidence[milestone_id] = state  # the latest submission's state
-    out: dict[int, list[dict]] = defaultdict(list)
+        evidence[e.milestone_id] = e.state  # the latest submission's state
+    out: dict[int, list[shapes.GrantMilestone]] = defaultdict(list)
     for m in conn.execute(
-        select(Milestone.__table__)
-        .where(Milestone.grant_id.in_(grant_ids))
-        .order_by(Milestone.grant_id, Milestone.seq)
+        select(MILESTONE_T)
+        .where(MILESTONE_T.c.grant_id.in_(grant_ids))
+        .order_by(MILESTONE_T.c.grant_id, MILESTONE_T.c.seq)
     ):
         out[m.grant_id].append(
             {
@@ -79,14 +100,14 @@ def _milestones(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
     return out
 
 
-def _payments(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = defaultdict(list)
+def _payments(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.PaymentLine]]:
+    out: dict[int, list[shapes.PaymentLine]] = defaultdict(list)
     for p in conn.execute(
-        select(Payment.__table__, Milestone.seq, Person.name.label("released_by"))
-        .join(Milestone, Milestone.id == Payment.milestone_id)
-        .join(Person, Person.id == Payment.released_by_id)
-        .where(Payment.grant_id.in_(grant_ids))
-        .order_by(Payment.id)
+        select(PAYMENT_T, MILESTONE_T.c.seq, PERSON_T.c.name.label("released_by"))
+        .join(MILESTONE_T, MILESTONE_T.c.id == PAYMENT_T.c.milestone_id)
+        .join(PERSON_T, PERSON_T.c.id == PAYMENT_T.c.released_by_id)
+        .where(PAYMENT_T.c.grant_id.in_(grant_ids))
+        .order_by(PAYMENT_T.c.id)
     ):
         out[p.grant_id].append(
             {
@@ -100,12 +121,10 @@ def _payments(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
     return out
 
 
-def _changes(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = defaultdict(list)
+def _changes(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.GrantChange]]:
+    out: dict[int, list[shapes.GrantChange]] = defaultdict(list)
     for c in conn.execute(
-        select(GrantChange.__table__)
-        .where(GrantChange.grant_id.in_(grant_ids))
-        .order_by(GrantChange.id)
+        select(CHANGE_T).where(CHANGE_T.c.grant_id.in_(grant_ids)).order_by(CHANGE_T.c.id)
     ):
         out[c.grant_id].append(
             {
@@ -120,12 +139,14 @@ def _changes(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
     return out
 
 
-def _instalments(conn: Reader, grant_ids: list[int], today: dt.date) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = defaultdict(list)
+def _instalments(
+    conn: Reader, grant_ids: list[int], today: dt.date
+) -> dict[int, list[shapes.Instalment]]:
+    out: dict[int, list[shapes.Instalment]] = defaultdict(list)
     for r in conn.execute(
-        select(RepaymentInstalment.__table__)
-        .where(RepaymentInstalment.grant_id.in_(grant_ids))
-        .order_by(RepaymentInstalment.grant_id, RepaymentInstalment.seq)
+        select(INSTALMENT_T)
+        .where(INSTALMENT_T.c.grant_id.in_(grant_ids))
+        .order_by(INSTALMENT_T.c.grant_id, INSTALMENT_T.c.seq)
     ):
         owing = r.amount_pence - r.repaid_pence
         late_now = owing > 0 and r.due_on < today
@@ -145,10 +166,10 @@ def _instalments(conn: Reader, grant_ids: list[int], today: dt.date) -> dict[int
     return out
 
 
-def _recoveries(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = defaultdict(list)
+def _recoveries(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.RecoveryLine]]:
+    out: dict[int, list[shapes.RecoveryLine]] = defaultdict(list)
     for r in conn.execute(
-        select(Recovery.__table__).where(Recovery.grant_id.in_(grant_ids)).order_by(Recovery.id)
+        select(RECOVERY_T).where(RECOVERY_T.c.grant_id.in_(grant_ids)).order_by(RECOVERY_T.c.id)
     ):
         out[r.grant_id].append(
             {
@@ -168,27 +189,27 @@ def _recoveries(conn: Reader, grant_ids: list[int]) -> dict[int, list[dict]]:
 
 def grants(
     conn: Reader, today: dt.date | None = None, accountable_body_id: int | None = None
-) -> list[dict]:
+) -> list[shapes.Grant]:
     """Every grant with its money (derived from movements), milestones,
     repayment schedule (late instalments flagged as of ``today``) and recoveries."""
     today = today or SystemClock().today()
     q = (
         select(
-            Grant.__table__,
-            Bid.ref.label("bid_ref"),
-            Bid.title,
-            Organisation.name.label("body"),
-            Pot.name.label("pot"),
-            DelegatedDecision.ref.label("dd_ref"),
+            GRANT_T,
+            BID_T.c.ref.label("bid_ref"),
+            BID_T.c.title,
+            ORG_T.c.name.label("body"),
+            POT_T.c.name.label("pot"),
+            DD_T.c.ref.label("dd_ref"),
         )
-        .join(Bid, Bid.id == Grant.bid_id)
-        .join(Organisation, Organisation.id == Grant.accountable_body_id)
-        .join(Pot, Pot.id == Grant.pot_id)
-        .outerjoin(DelegatedDecision, DelegatedDecision.id == Grant.delegated_decision_id)
-        .order_by(Grant.id)
+        .join(BID_T, BID_T.c.id == GRANT_T.c.bid_id)
+        .join(ORG_T, ORG_T.c.id == GRANT_T.c.accountable_body_id)
+        .join(POT_T, POT_T.c.id == GRANT_T.c.pot_id)
+        .outerjoin(DD_T, DD_T.c.id == GRANT_T.c.delegated_decision_id)
+        .order_by(GRANT_T.c.id)
     )
     if accountable_body_id is not None:
-        q = q.where(Grant.accountable_body_id == accountable_body_id)
+        q = q.where(GRANT_T.c.accountable_body_id == accountable_body_id)
     rows = conn.execute(q).all()
     ids = [g.id for g in rows]
     if not ids:
@@ -199,7 +220,7 @@ def grants(
     recoveries = _recoveries(conn, ids)
     payments = _payments(conn, ids)
     changes = _changes(conn, ids)
-    out = []
+    out: list[shapes.Grant] = []
     for g in rows:
         line = money[g.id]
         out.append(
@@ -234,28 +255,28 @@ def grants(
     return out
 
 
-def delegated_decisions(conn: Reader) -> list[dict]:
+def delegated_decisions(conn: Reader) -> list[shapes.DelegatedDecision]:
     """Every delegated decision with its signatures: the record a council publishes
     (built by the delegation module, which also renders the Board's report)."""
     bind = conn.connection() if isinstance(conn, Session) else conn
     return delegated_items(bind)
 
 
-def deposits(conn: Reader) -> list[dict]:
+def deposits(conn: Reader) -> list[dict[str, Any]]:
     rows = conn.execute(
-        select(Deposit.__table__, Grant.ref.label("grant_ref"), Pot.name.label("pot"))
-        .outerjoin(Grant, Grant.id == Deposit.grant_id)
-        .join(Pot, Pot.id == Deposit.pot_id)
-        .order_by(Deposit.id)
+        select(DEPOSIT_T, GRANT_T.c.ref.label("grant_ref"), POT_T.c.name.label("pot"))
+        .outerjoin(GRANT_T, GRANT_T.c.id == DEPOSIT_T.c.grant_id)
+        .join(POT_T, POT_T.c.id == DEPOSIT_T.c.pot_id)
+        .order_by(DEPOSIT_T.c.id)
     ).all()
     if not rows:
         return []
-    shares: dict[int, list[dict]] = defaultdict(list)
+    shares: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for s in conn.execute(
-        select(DepositShare.__table__, Organisation.name.label("partner"))
-        .join(Organisation, Organisation.id == DepositShare.organisation_id)
-        .where(DepositShare.deposit_id.in_([r.id for r in rows]))
-        .order_by(DepositShare.id)
+        select(SHARE_T, ORG_T.c.name.label("partner"))
+        .join(ORG_T, ORG_T.c.id == SHARE_T.c.organisation_id)
+        .where(SHARE_T.c.deposit_id.in_([r.id for r in rows]))
+        .order_by(SHARE_T.c.id)
     ):
         shares[s.deposit_id].append(
             {

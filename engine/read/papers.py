@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlmodel import Session
 
 from engine.domain.errors import NotFound
 from engine.read import returns as views_returns

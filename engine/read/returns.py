@@ -1,7 +1,8 @@
 """Read-side views of returns: the list, the late-returns board and the calendar.
 
-Plain dicts (amounts in pence, dates as ISO text) shared by the CLI, the
-board paper (``quorum paper returns``), ``replay --json`` and the web.
+Plain dicts (amounts in pence, dates as ISO text; the list typed by its shape,
+engine/read/shapes.py) shared by the CLI, the board paper (``quorum paper
+returns``), ``replay --json``, the web and the REST API.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlmodel import Session
 
 from engine.domain.errors import NotFound
 from engine.domain.money import format_pence
+from engine.read import shapes
 from engine.store.models import (
     Bid,
     Grant,
@@ -81,7 +83,7 @@ def _rows(db: Session | Connection, where: list | None = None) -> list[Any]:
     return list(db.execute(q))
 
 
-def returns(db: Session | Connection, today: dt.date) -> list[dict]:
+def returns(db: Session | Connection, today: dt.date) -> list[shapes.ReturnRow]:
     """Every return: ref, grant, kind, period, due date, state, days late."""
     return [
         {
@@ -183,10 +185,11 @@ def _late_instalments(
 
 def meeting_paper(db: Session | Connection, meeting_ref: str) -> dict:
     """The late-returns paper for a meeting: as of the meeting's date, for its programme."""
+    meeting = Meeting.__table__
     m = db.execute(
-        select(Meeting.id, Meeting.ref, Meeting.title, Meeting.held_on, Meeting.programme_id).where(
-            Meeting.ref == meeting_ref
-        )
+        select(
+            meeting.c.id, meeting.c.ref, meeting.c.title, meeting.c.held_on, meeting.c.programme_id
+        ).where(meeting.c.ref == meeting_ref)
     ).first()
     if m is None:
         raise NotFound(f"paper returns: no meeting {meeting_ref!r}", field="meeting")

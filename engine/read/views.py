@@ -1,6 +1,7 @@
 """Read-side views: what lists, reports and ``replay --json`` show.
 
-Plain dicts with amounts in pence, built with a handful of queries (no
+Plain dicts typed by their shapes (engine/read/shapes.py, the REST API's
+response models) with amounts in pence, built with a handful of queries (no
 per-row queries), shared by the CLI, the web pages and the REST API.
 """
 
@@ -8,15 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.domain.errors import NotFound
 from engine.domain.words import shown_subject
 from engine.read import money as views_money
+from engine.read import shapes
 from engine.store import audit
 from engine.store.ledger import ledger
 from engine.store.models import (
@@ -48,60 +51,73 @@ from rules.scoring import (
     whatif_rule_set,
 )
 
+# Core tables: their columns type-check in queries (SQLModel types a model's
+# attributes as their Python values) and read as fast
+BID_T = Bid.__table__
+ORG_T = Organisation.__table__
+POT_T = Pot.__table__
+ROUND_T = Round.__table__
+SCORE_T = Score.__table__
+CRIT_T = CriterionScore.__table__
+RSV_T = RuleSetVersion.__table__
+MEETING_T = Meeting.__table__
+PERSON_T = Person.__table__
+
 
 def bids(
-    session: Session,
+    session: Session | Connection,
     state: str | None = None,
     sponsor_id: int | None = None,
     round_id: int | None = None,
-) -> list[dict]:
+) -> list[shapes.BidRecord]:
     # plain columns, not ORM objects, and the related rows found by a subquery
     # rather than a list of ids: a round of 10,000 bids reads in a fraction of
     # the time (bench/bench_web.py)
     filters = []
     if state:
-        filters.append(Bid.state == state)
+        filters.append(BID_T.c.state == state)
     if sponsor_id is not None:
-        filters.append(Bid.sponsor_id == sponsor_id)
+        filters.append(BID_T.c.sponsor_id == sponsor_id)
     if round_id is not None:
-        filters.append(Bid.round_id == round_id)
+        filters.append(BID_T.c.round_id == round_id)
     q = (
         select(
-            *Bid.__table__.c,
-            Organisation.name.label("_sponsor"),
-            Pot.name.label("_pot"),
-            Round.ref.label("_round"),
+            *BID_T.c,
+            ORG_T.c.name.label("_sponsor"),
+            POT_T.c.name.label("_pot"),
+            ROUND_T.c.ref.label("_round"),
         )
-        .join(Organisation, Organisation.id == Bid.sponsor_id)
-        .outerjoin(Pot, Pot.id == Bid.pot_id)
-        .outerjoin(Round, Round.id == Bid.round_id)
+        .join(ORG_T, ORG_T.c.id == BID_T.c.sponsor_id)
+        .outerjoin(POT_T, POT_T.c.id == BID_T.c.pot_id)
+        .outerjoin(ROUND_T, ROUND_T.c.id == BID_T.c.round_id)
         .where(*filters)
-        .order_by(Bid.id)
+        .order_by(BID_T.c.id)
     )
     rows = session.execute(q).all()
-    ids = select(Bid.id).where(*filters).scalar_subquery() if filters else None
+    ids = select(BID_T.c.id).where(*filters).scalar_subquery() if filters else None
     scores = current_scores(session, ids) if rows else {}
     partners: dict[int, list[str]] = defaultdict(list)
-    milestones: dict[int, list[dict]] = defaultdict(list)
+    milestones: dict[int, list[shapes.BidMilestone]] = defaultdict(list)
     if rows:
+        partner_t, milestone_t = BidPartner.__table__, Milestone.__table__
         pq = (
-            select(BidPartner.bid_id, Organisation.name)
-            .join(Organisation, Organisation.id == BidPartner.organisation_id)
-            .order_by(Organisation.name)
+            select(partner_t.c.bid_id, ORG_T.c.name)
+            .join(ORG_T, ORG_T.c.id == partner_t.c.organisation_id)
+            .order_by(ORG_T.c.name)
         )
         mq = select(
-            Milestone.bid_id,
-            Milestone.seq,
-            Milestone.outcome,
-            Milestone.due_on,
-            Milestone.payment_pence,
-            Milestone.state,
-        ).order_by(Milestone.bid_id, Milestone.seq)
+            milestone_t.c.bid_id,
+            milestone_t.c.seq,
+            milestone_t.c.outcome,
+            milestone_t.c.due_on,
+            milestone_t.c.payment_pence,
+            milestone_t.c.state,
+        ).order_by(milestone_t.c.bid_id, milestone_t.c.seq)
         if ids is not None:
-            pq = pq.where(BidPartner.bid_id.in_(ids))
-            mq = mq.where(Milestone.bid_id.in_(ids))
-        for bid_id, name in session.execute(pq):
-            partners[bid_id].append(name)
+            pq = pq.where(partner_t.c.bid_id.in_(ids))
+            mq = mq.where(milestone_t.c.bid_id.in_(ids))
+        for p in session.execute(pq):
+            partners[p.bid_id].append(p.name)
         for m in session.execute(mq):
             milestones[m.bid_id].append(
                 {
@@ -155,18 +171,25 @@ FACT_FIELDS = (
 )
 
 
-def public(rows: list[dict]) -> list[dict]:
+INTERNAL = ("id", "_facts")  # the keys a BidRecord adds to a Bid
+
+
+def public(rows: list[shapes.BidRecord]) -> list[shapes.Bid]:
     """Rows without internal keys (ids, facts) for JSON output."""
-    return [{k: v for k, v in r.items() if k not in ("id", "_facts")} for r in rows]
+    return [
+        cast(shapes.Bid, {k: v for k, v in r.items() if k not in INTERNAL}) for r in rows
+    ]
 
 
-def items(session: Session, today: dt.date | None = None) -> list[dict]:
+def items(session: Session, today: dt.date | None = None) -> list[Mapping[str, Any]]:
     """Every workflow item: bids (each with its grant's money when it has one),
     then grants, delegated decisions and deposits. ``today``: the date late
     repayments are judged against (the replay's clock)."""
     grants = views_money.grants(session, today)
     by_bid = {g["bid"]: g for g in grants}
-    rows = public(bids(session))
+    rows: list[dict[str, Any]] = [
+        {k: v for k, v in r.items() if k not in INTERNAL} for r in bids(session)
+    ]
     for row in rows:
         g = by_bid.get(row["ref"])
         row["grant"] = g["ref"] if g else None
@@ -174,15 +197,15 @@ def items(session: Session, today: dt.date | None = None) -> list[dict]:
         row["recovered_pence"] = g["recovered_pence"] if g else 0
         if g:
             row["milestones"] = g["milestones"]
-    return (
-        rows
-        + grants
-        + views_money.delegated_decisions(session)
-        + views_money.deposits(session)
-    )
+    return [
+        *rows,
+        *grants,
+        *views_money.delegated_decisions(session),
+        *views_money.deposits(session),
+    ]
 
 
-def pots(session: Session) -> list[dict]:
+def pots(session: Session) -> list[shapes.Pot]:
     return [
         {
             "name": line.name,
@@ -200,7 +223,34 @@ def pots(session: Session) -> list[dict]:
     ]
 
 
-def outbox(session: Session) -> list[dict]:
+def rounds(session: Session | Connection) -> list[shapes.RoundSummary]:
+    """Every bidding round with its pot and how many bids it holds."""
+    counts: dict[int | None, int] = {
+        c.round_id: c.n
+        for c in session.execute(
+            select(BID_T.c.round_id, func.count().label("n")).group_by(BID_T.c.round_id)
+        )
+    }
+    return [
+        {
+            "ref": r.ref,
+            "name": r.name,
+            "pot": r.pot,
+            "state": r.state,
+            "opens_on": r.opens_on.isoformat(),
+            "closes_on": r.closes_on.isoformat(),
+            "rule_set": r.rule_set,
+            "bids": int(counts.get(r.id, 0)),
+        }
+        for r in session.execute(
+            select(*ROUND_T.c, POT_T.c.name.label("pot"))
+            .join(POT_T, POT_T.c.id == ROUND_T.c.pot_id)
+            .order_by(ROUND_T.c.opens_on, ROUND_T.c.id)
+        )
+    ]
+
+
+def outbox(session: Session) -> list[dict[str, Any]]:
     return [
         {
             "key": m.key,
@@ -212,11 +262,11 @@ def outbox(session: Session) -> list[dict]:
             "created_at": m.created_at.isoformat() if m.created_at else None,
             "sent_at": m.sent_at.isoformat() if m.sent_at else None,
         }
-        for m in session.execute(select(Outbox).order_by(Outbox.id)).scalars()
+        for m in session.scalars(select(Outbox).order_by(col(Outbox.id)))
     ]
 
 
-def audit_summary(session: Session) -> dict:
+def audit_summary(session: Session) -> dict[str, Any]:
     result = audit.verify(session)
     return {
         "events": session.execute(select(func.count()).select_from(AuditEvent)).scalar() or 0,
@@ -233,63 +283,67 @@ def select_one():  # noqa: ANN201
 # ------------------------------------------------------------------ scores, rounds, meetings
 
 
-def current_scores(session: Session | Connection, bid_ids: Any = None) -> dict[int, dict]:
+def current_scores(
+    session: Session | Connection, bid_ids: Any = None
+) -> dict[int, shapes.BidScore]:
     """bid id -> its current score with points per criterion (overrides shown
     beside what the rules gave). ``bid_ids``: a list of ids, or a subquery
     giving them; None: every bid."""
-    filters = [Score.current.is_(True)]
+    filters = [SCORE_T.c.current.is_(True)]
     if bid_ids is not None:
-        filters.append(Score.bid_id.in_(bid_ids))
+        filters.append(SCORE_T.c.bid_id.in_(bid_ids))
     q = (
         select(
-            Score.id,
-            Score.bid_id,
-            Score.total_points,
-            Score.rules_total_points,
-            Score.max_points,
-            Score.recommendation,
-            Score.recommendation_reason,
-            Score.missing,
-            Score.scored_on,
-            RuleSetVersion.name,
-            RuleSetVersion.version,
+            SCORE_T.c.id,
+            SCORE_T.c.bid_id,
+            SCORE_T.c.total_points,
+            SCORE_T.c.rules_total_points,
+            SCORE_T.c.max_points,
+            SCORE_T.c.recommendation,
+            SCORE_T.c.recommendation_reason,
+            SCORE_T.c.missing,
+            SCORE_T.c.scored_on,
+            RSV_T.c.name,
+            RSV_T.c.version,
         )
-        .join(RuleSetVersion, RuleSetVersion.id == Score.rule_set_version_id)
+        .join(RSV_T, RSV_T.c.id == SCORE_T.c.rule_set_version_id)
         .where(*filters)
     )
-    scores = {}
+    scores: dict[int, tuple[int, shapes.BidScore]] = {}  # score id -> (bid id, score)
     for s in session.execute(q):
-        scores[s.id] = {
-            "bid_id": s.bid_id,
-            "points": s.total_points,
-            "rules_points": s.rules_total_points,
-            "max_points": s.max_points,
-            "recommendation": s.recommendation,
-            "recommendation_reason": s.recommendation_reason,
-            "missing": list(s.missing or []),
-            "rules": f"{s.name} {s.version}",
-            "scored_on": s.scored_on.isoformat(),
-            "criteria": [],
-        }
+        scores[s.id] = (
+            s.bid_id,
+            {
+                "points": s.total_points,
+                "rules_points": s.rules_total_points,
+                "max_points": s.max_points,
+                "recommendation": s.recommendation,
+                "recommendation_reason": s.recommendation_reason,
+                "missing": list(s.missing or []),
+                "rules": f"{s.name} {s.version}",
+                "scored_on": s.scored_on.isoformat(),
+                "criteria": [],
+            },
+        )
     if scores:
         for c in session.execute(
             select(
-                CriterionScore.score_id,
-                CriterionScore.criterion,
-                CriterionScore.question,
-                CriterionScore.points,
-                CriterionScore.override_points,
-                CriterionScore.max_points,
-                CriterionScore.reason,
-                CriterionScore.override_reason,
+                CRIT_T.c.score_id,
+                CRIT_T.c.criterion,
+                CRIT_T.c.question,
+                CRIT_T.c.points,
+                CRIT_T.c.override_points,
+                CRIT_T.c.max_points,
+                CRIT_T.c.reason,
+                CRIT_T.c.override_reason,
             )
-            .join(Score, Score.id == CriterionScore.score_id)
+            .join(SCORE_T, SCORE_T.c.id == CRIT_T.c.score_id)
             .where(*filters)
-            .order_by(CriterionScore.id)
+            .order_by(CRIT_T.c.id)
         ):
             if c.score_id not in scores:  # pragma: no cover - scored in between
                 continue
-            scores[c.score_id]["criteria"].append(
+            scores[c.score_id][1]["criteria"].append(
                 {
                     "criterion": c.criterion,
                     "question": c.question,
@@ -300,43 +354,46 @@ def current_scores(session: Session | Connection, bid_ids: Any = None) -> dict[i
                     "override_reason": c.override_reason,
                 }
             )
-    return {v.pop("bid_id"): v for v in scores.values()}
+    return dict(scores.values())
 
 
 # bids the funding line is drawn through: awaiting a decision, not referred back
 LINE_STATES = ("submitted", "scored", "deferred", "resubmitted")
 
 
-def round_ranking(session: Session | Connection, round_ref: str) -> dict:
+def round_ranking(session: Session | Connection, round_ref: str) -> shapes.RoundRanking:
     """The round's bids ranked by the rule set's declared tie-break, with the
     funding line: bids in rank order are funded while the pot's available
     money lasts; the first that does not fit draws the line."""
-    rnd = session.execute(select(Round).where(Round.ref == round_ref)).scalars().first()
+    rnd = session.execute(select(ROUND_T).where(ROUND_T.c.ref == round_ref)).first()
     if rnd is None:
         raise NotFound(f"no round {round_ref!r}", field="round", item=round_ref)
     rs = load_rule_set(rnd.rule_set)
     rows = bids(session, round_id=rnd.id)
-    scores = {r["id"]: r["score"] for r in rows if r["score"] is not None}
     facts, scored = [], []
+    criteria: dict[str, list[shapes.CriterionPoints]] = {}  # bid ref -> its points
     for r in rows:
-        s = scores.get(r["id"])
-        if s is None or r["state"] in ("withdrawn",):
+        score = r["score"]
+        if score is None or r["state"] in ("withdrawn",):
             continue
+        criteria[r["ref"]] = score["criteria"]
         fact_row = dict(r["_facts"], partner_count=len(r["partners"]))
         facts.append(bid_facts(fact_row))
         scored.append(BidScore(
-            ref=r["ref"], total=s["points"], max_total=s["max_points"],
+            ref=r["ref"], total=score["points"], max_total=score["max_points"],
             criteria=tuple(CriterionResult(c["criterion"], c["question"], c["points"],
                                            c["max_points"], c["points"] == c["max_points"],
-                                           c["reason"]) for c in s["criteria"]),
-            recommendation=s["recommendation"],
-            recommendation_reason=s["recommendation_reason"], missing=tuple(s["missing"]),
+                                           c["reason"]) for c in score["criteria"]),
+            recommendation=score["recommendation"],
+            recommendation_reason=score["recommendation_reason"], missing=tuple(score["missing"]),
         ))
     ranked = rs.rank(facts, scored) if scored else []
     line = ledger(session, pot_ids=[rnd.pot_id])[0]
     available = line.available_pence
     by_ref = {r["ref"]: r for r in rows}
-    out, running, drawn = [], 0, False
+    out: list[shapes.RankedBid] = []
+    running, drawn = 0, False
+    funding: shapes.Funding
     for rank, s in enumerate(ranked, start=1):
         r = by_ref[s.ref]
         ask = r["grant_requested_pence"]
@@ -353,7 +410,7 @@ def round_ranking(session: Session | Connection, round_ref: str) -> dict:
             "state": r["state"], "grant_requested_pence": ask,
             "savings_as_written": r["savings_as_written"],
             "points": s.total, "max_points": s.max_total,
-            "criteria": scores[r["id"]]["criteria"],
+            "criteria": criteria[s.ref],
             "recommendation": s.recommendation,
             "recommendation_reason": s.recommendation_reason,
             "funding": funding, "above_line": funding in ("committed", "above_line"),
@@ -372,17 +429,23 @@ def round_ranking(session: Session | Connection, round_ref: str) -> dict:
     }
 
 
-def meetings(session: Session | Connection) -> list[dict]:
-    people = {p.id: p.name for p in session.execute(select(Person)).scalars()}
+def meetings(session: Session | Connection) -> list[shapes.Meeting]:
+    people: dict[int, str] = {
+        p.id: p.name for p in session.execute(select(PERSON_T.c.id, PERSON_T.c.name))
+    }
     every_action = actions(session)  # once, not once per meeting
-    out = []
-    for m in session.execute(select(Meeting).order_by(Meeting.held_on, Meeting.id)).scalars():
+    out: list[shapes.Meeting] = []
+    decision_t, interest_t = Decision.__table__, Interest.__table__
+    member_t = MeetingMember.__table__
+    for m in session.execute(
+        select(MEETING_T).order_by(MEETING_T.c.held_on, MEETING_T.c.id)
+    ):
         roll = session.execute(
-            select(MeetingMember.person_id, MeetingMember.present)
-            .where(MeetingMember.meeting_id == m.id)
+            select(member_t.c.person_id, member_t.c.present)
+            .where(member_t.c.meeting_id == m.id)
         ).all()
-        present = sorted(people[pid] for pid, here in roll if here)
-        decisions = [
+        present = sorted(people[r.person_id] for r in roll if r.present)
+        decisions: list[shapes.MeetingDecision] = [
             {
                 "ref": d.ref, "item": d.item_ref, "outcome": d.outcome,
                 "amount_pence": d.amount_pence, "reasons": d.reasons, "missing": d.missing,
@@ -391,18 +454,22 @@ def meetings(session: Session | Connection) -> list[dict]:
                 "decided_on": d.decided_on.isoformat(),
             }
             for d in session.execute(
-                select(Decision).where(Decision.meeting_id == m.id).order_by(Decision.id)
-            ).scalars()
+                select(decision_t)
+                .where(decision_t.c.meeting_id == m.id)
+                .order_by(decision_t.c.id)
+            )
         ]
-        interests = [
+        interests: list[shapes.MeetingInterest] = [
             {"member": people[i.person_id], "item": i.item_ref, "nature": i.nature}
             for i in session.execute(
-                select(Interest).where(Interest.meeting_id == m.id).order_by(Interest.id)
-            ).scalars()
+                select(interest_t)
+                .where(interest_t.c.meeting_id == m.id)
+                .order_by(interest_t.c.id)
+            )
         ]
         out.append({
             "ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
-            "quorum": m.quorum, "members": sorted(people[pid] for pid, _ in roll),
+            "quorum": m.quorum, "members": sorted(people[r.person_id] for r in roll),
             "present": present, "quorate": len(present) >= m.quorum,
             "agenda": list(m.agenda or []), "interests": interests, "decisions": decisions,
             "actions": [a for a in every_action if a["meeting"] == m.ref],
@@ -410,18 +477,22 @@ def meetings(session: Session | Connection) -> list[dict]:
     return out
 
 
-def actions(session: Session | Connection) -> list[dict]:
+def actions(session: Session | Connection) -> list[shapes.MeetingAction]:
+    action_t = Action.__table__
     return [
-        {"meeting": ref, "number": a.number, "what": a.what, "owner": a.owner,
+        {"meeting": a.meeting_ref, "number": a.number, "what": a.what, "owner": a.owner,
          "due_on": a.due_on.isoformat() if a.due_on else None, "state": a.state}
-        for a, ref in session.execute(
-            select(Action, Meeting.ref).join(Meeting, Meeting.id == Action.meeting_id)
-            .order_by(Meeting.held_on, Action.number)
+        for a in session.execute(
+            select(action_t, MEETING_T.c.ref.label("meeting_ref"))
+            .join(MEETING_T, MEETING_T.c.id == action_t.c.meeting_id)
+            .order_by(MEETING_T.c.held_on, action_t.c.number)
         )
     ]
 
 
-def round_whatif(session: Session | Connection, round_ref: str, other_rules: str | RuleSet) -> dict:
+def round_whatif(
+    session: Session | Connection, round_ref: str, other_rules: str | RuleSet
+) -> dict[str, Any]:
     """How ranks and recommendations would change under another rule set (a
     shipped one by name, a file by path, or one parsed from an upload).
     Reads only: nothing is written, and a file or upload is not kept."""
@@ -433,7 +504,7 @@ def round_whatif(session: Session | Connection, round_ref: str, other_rules: str
              for ref in refs]
     then = other.rank(facts, other.score(facts)) if facts else []
     then_rank = {s.ref: (i, s) for i, s in enumerate(then, start=1)}
-    changes = []
+    changes: list[dict[str, Any]] = []
     for b in now["bids"]:
         rank, s = then_rank[b["ref"]]
         changes.append({
@@ -454,14 +525,15 @@ def round_whatif(session: Session | Connection, round_ref: str, other_rules: str
 # money) is a command, and every command appends to the chain, so a ranking
 # computed at tip N is still right while the tip is N. Per process; safe with
 # several processes because the key is read from the database each time.
-_RANKINGS: dict[tuple[str, str, int], dict] = {}
+_RANKINGS: dict[tuple[str, str, int], shapes.RoundRanking] = {}
 _RANKINGS_MAX = 8
 
 
-def round_ranking_cached(session: Session | Connection, round_ref: str) -> dict:
+def round_ranking_cached(session: Session | Connection, round_ref: str) -> shapes.RoundRanking:
     """:func:`round_ranking`, reused while nothing has been written since (the
     audit chain's tip has not moved). The answer is shared: do not modify it."""
-    tip = session.execute(select(AuditHead.last_seq).where(AuditHead.id == 1)).scalar() or 0
+    head = AuditHead.__table__
+    tip = session.execute(select(head.c.last_seq).where(head.c.id == 1)).scalar() or 0
     bind = session.get_bind() if isinstance(session, Session) else session
     key = (str(bind.engine.url), round_ref, tip)
     found = _RANKINGS.get(key)

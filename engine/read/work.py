@@ -428,9 +428,9 @@ def signatures_awaited(conn: Reader, actor: Actor, today: dt.date) -> list[dict]
     bind = conn.connection() if isinstance(conn, Session) else conn
     ids = {r.rule_set_version_id for r in rows}
     counts: dict[int | None, bool] = {}
-    stored = {
-        rid: body
-        for rid, body in conn.execute(
+    stored: dict[int, str] = {
+        r.id: r.body
+        for r in conn.execute(
             select(RSV.c.id, RSV.c.body).where(RSV.c.id.in_([i for i in ids if i is not None]))
         )
     }
