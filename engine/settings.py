@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "QUORUM_"
@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     base_url: str = DEFAULT_BASE_URL
     upload_dir: Path = Path(DEFAULT_UPLOAD_DIR)
     upload_max_mb: float = 10.0
+    # bid imports (CSV/XLSX, engine/entry/importer.py): file size, rows, an XLSX's unzipped size
+    import_max_mb: float = 5.0
+    import_max_rows: int = 5000
+    import_max_unzipped_mb: float = 50.0
     # rule files in force (None: the file shipped in rules/)
     returns_rules: Path | None = None
     reminders_rules: Path | None = None
@@ -256,6 +260,34 @@ class Settings(BaseSettings):
                 f"QUORUM_UPLOAD_MAX_MB={v!r}: a number of megabytes above 0 is needed, e.g. 10"
             ) from None
         return mb
+
+    @field_validator("import_max_mb", "import_max_unzipped_mb", mode="before")
+    @classmethod
+    def _import_mb(cls, v: object, info: ValidationInfo) -> float:
+        try:
+            mb = float(str(v))
+            if not 0 < mb < float("inf"):
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"QUORUM_{str(info.field_name).upper()}={v!r}: a number of megabytes above 0 "
+                "is needed, e.g. 5"
+            ) from None
+        return mb
+
+    @field_validator("import_max_rows", mode="before")
+    @classmethod
+    def _import_rows(cls, v: object) -> int:
+        try:
+            rows = int(str(v).strip())
+            if rows < 1:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"QUORUM_IMPORT_MAX_ROWS={v!r}: a whole number of rows above 0 is needed, "
+                "e.g. 5000"
+            ) from None
+        return rows
 
     @field_validator("mail", mode="before")
     @classmethod

@@ -141,9 +141,16 @@ class Contract(BaseModel):
     def read(cls, data: dict[str, Any]) -> dict[str, Any]:
         """Every argument, typed, by its name (``version`` only if given); a
         ValidationError naming the first field at fault, in the order declared."""
+        if not isinstance(data, dict):
+            raise ValidationError(
+                f"{cls.command}: the arguments must be a mapping of name: value, "
+                f"got {type(data).__name__}"
+            )
         try:
             for key in data:  # pydantic cannot even hold a name with a lone surrogate
-                if key not in cls.specs and fields.text_problem(str(key), "") is not None:
+                if key not in cls.specs and (
+                    not isinstance(key, str) or fields.text_problem(key, "") is not None
+                ):
                     name = fields.shown(str(key))
                     raise FieldProblem(
                         name, f"unknown field {name}; this command takes: {cls.known}"
