@@ -99,8 +99,8 @@ REFUSALS = [
         "submit_bid",
         {"title": "T", "sponsor": "Kent", "grant": "5", "titel": "T"},
         "submit_bid: unknown field(s) titel; this command takes: builds_on_proven, grant, "
-        "grant_pence, invest_to_save, milestones, partners, partnership, pot, published_points, ref, round, "
-        "savings, sponsor, title",
+        "grant_pence, invest_to_save, milestones, partners, partnership, pot, published_points, "
+        "ref, round, savings, sponsor, title",
         "titel",
     ),
     (

@@ -260,6 +260,10 @@ def flag(value: Any, name: str, *, default: bool = False) -> bool:
     raise _fail(name, f"{value!r} is not yes or no")
 
 
+# A whole number fits a PostgreSQL INTEGER column (a larger one was a 500 there).
+MAX_INTEGER = 2**31 - 1
+
+
 def integer(
     value: Any, name: str, *, required: bool = True, minimum: int | None = None
 ) -> int | None:
@@ -275,6 +279,8 @@ def integer(
         raise _fail(name, f"{value!r} is not a whole number") from None
     if minimum is not None and number < minimum:
         raise _fail(name, f"{number} is below the minimum of {minimum}")
+    if abs(number) > MAX_INTEGER:
+        raise _fail(name, f"{number} is above the maximum of {MAX_INTEGER:,}")
     return number
 
 
@@ -504,7 +510,7 @@ def Integer(  # noqa: N802
     def read(value: Any, name: str) -> Any:
         return integer(value, name, required=required, minimum=minimum)
 
-    number: dict[str, Any] = {"type": "integer"}
+    number: dict[str, Any] = {"type": "integer", "maximum": MAX_INTEGER}
     if minimum is not None:
         number["minimum"] = minimum
     schema = {"anyOf": [number, {"type": "string", "pattern": r"^\s*[-+]?[0-9]+\s*$"}]}

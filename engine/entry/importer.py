@@ -113,19 +113,16 @@ def _rows_within(path: Path, rows: Iterable[list[str]]) -> Iterator[list[str]]:
 
 
 def _read_csv(path: Path) -> list[list[str]]:
-    line = 0
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            rows = []
-            for row in _rows_within(path, reader):
-                line = reader.line_num
-                rows.append(row)
-            return rows
-    except UnicodeDecodeError:
-        raise _refuse(path, "is not UTF-8 text; save it as CSV UTF-8") from None
-    except csv.Error as exc:
-        raise _refuse(path, f"line {line + 1}: not readable as CSV ({exc})") from None
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            return list(_rows_within(path, reader))
+        except UnicodeDecodeError:
+            raise _refuse(path, "is not UTF-8 text; save it as CSV UTF-8") from None
+        except csv.Error as exc:
+            raise _refuse(
+                path, f"line {reader.line_num}: not readable as CSV ({exc})"
+            ) from None
 
 
 def _check_zip(path: Path) -> None:
