@@ -43,6 +43,9 @@ COMMAND_EXAMPLES = 4  # per command and mode: 46 commands, each example a transa
 POISON = ["\x00", "\ud800", "\udfff", "\x1b", "\x7f", "\x85", "\r\n", "\u2028", "\t", "\x01"]
 
 
+refused_for_text: set[str] = set()  # operations a poisoned case was refused by, by name
+
+
 def poisoned(value: Any, chars: Any) -> Any:
     """``value`` with a bad character put in the middle of each string in it."""
     if isinstance(value, str):
@@ -123,10 +126,13 @@ def run_operation(
             if isinstance(case.body, dict | list | str):
                 # as a client sends it: JSON text, a lone surrogate escaped as \ud800
                 case.body = json.dumps(poisoned(case.body, chars)).encode()
-            if case.path_parameters:
-                case.path_parameters = poisoned(case.path_parameters, chars)
+            if case.path_parameters:  # a URL carries UTF-8: no lone surrogate in it
+                in_url = itertools.cycle([c for c in POISON if not "\ud800" <= c <= "\udfff"])
+                case.path_parameters = poisoned(case.path_parameters, in_url)
             response = case.call()
             assert response.status_code < 500, (response.status_code, response.text[:500])
+            if response.status_code == 400 and "at character" in response.text:
+                refused_for_text.add(operation.label)  # refused naming the bad character
             return
         case.call_and_validate(excluded_checks=excluded)
 
@@ -160,3 +166,9 @@ def test_api_keeps_its_promises(app_and_token) -> None:
                 operation, GenerationMode.POSITIVE, path_parameters={"ref": ref}
             )
     assert not failures, "\n\n".join(dict.fromkeys(failures))
+    # the poisoned cases reached the readers: most commands refused one naming the bad
+    # character (a command whose few examples hold no text, or are refused first for
+    # another reason, may not; 40 of 46 did when this was written)
+    assert len(refused_for_text & commands) >= len(commands) * 3 // 4, sorted(
+        commands - refused_for_text
+    )

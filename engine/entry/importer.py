@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ def _check_size(path: Path) -> None:
         )
 
 
-def _rows_within(path: Path, rows: Iterable[list[str]]) -> Iterator[list[str]]:
+def _rows_within(path: Path, rows: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
     limit = get_settings().import_max_rows
     for n, row in enumerate(rows, start=1):
         if n > limit + 1:  # the headings and ``limit`` rows of bids
@@ -116,7 +116,7 @@ def _read_csv(path: Path) -> list[list[str]]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         try:
-            return list(_rows_within(path, reader))
+            return [list(row) for row in _rows_within(path, reader)]
         except UnicodeDecodeError:
             raise _refuse(path, "is not UTF-8 text; save it as CSV UTF-8") from None
         except csv.Error as exc:

@@ -222,9 +222,11 @@ def _step(
     expect = raw.get("expect")
     if expect not in (None, "error", "ok"):
         raise ScenarioError(f"{path.name}: {where}: expect: use 'error' or leave it out")
-    key = raw.get("key")
-    if key is not None and (
-        not isinstance(key, str | int) or not 0 < len(str(key)) <= 200 or text_problem(str(key), "")
+    step_key = raw.get("key")
+    if step_key is not None and (
+        not isinstance(step_key, str | int)
+        or not 0 < len(str(step_key)) <= 200
+        or text_problem(str(step_key), "")
     ):
         raise ScenarioError(
             f"{path.name}: {where}: key: an idempotency key is one line of text, 1 to 200 "
@@ -244,7 +246,9 @@ def _step(
             record.result = _advance_clock(q, clock, path, day, args, store)
             record.on = record.result["to"]
         else:
-            record.result = q.execute(verb, args, actor, key=None if key is None else str(key))
+            record.result = q.execute(
+                verb, args, actor, key=None if step_key is None else str(step_key)
+            )
     except QuorumError as exc:
         record.ok = False
         record.message = f"{where} ({day}, {actor}, {verb}): {exc.message}"
