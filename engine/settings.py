@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "QUORUM_"
@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     # web sessions (quorum_web/auth.py, engine/store/sessions.py; docs/security.md)
     session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
     session_max_hours: int = DEFAULT_SESSION_MAX_HOURS
+    # bid imports (CSV/XLSX, engine/entry/importer.py): file size, rows, an XLSX's unzipped size
+    import_max_mb: float = 5.0
+    import_max_rows: int = 5000
+    import_max_unzipped_mb: float = 50.0
     # rule files in force (None: the file shipped in rules/)
     returns_rules: Path | None = None
     reminders_rules: Path | None = None
@@ -315,6 +319,33 @@ class Settings(BaseSettings):
                 f"{MAX_SESSION_HOURS} is needed, e.g. {DEFAULT_SESSION_MAX_HOURS}"
             )
         return int(raw)
+    @field_validator("import_max_mb", "import_max_unzipped_mb", mode="before")
+    @classmethod
+    def _import_mb(cls, v: object, info: ValidationInfo) -> float:
+        try:
+            mb = float(str(v))
+            if not 0 < mb < float("inf"):
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"QUORUM_{str(info.field_name).upper()}={v!r}: a number of megabytes above 0 "
+                "is needed, e.g. 5"
+            ) from None
+        return mb
+
+    @field_validator("import_max_rows", mode="before")
+    @classmethod
+    def _import_rows(cls, v: object) -> int:
+        try:
+            rows = int(str(v).strip())
+            if rows < 1:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"QUORUM_IMPORT_MAX_ROWS={v!r}: a whole number of rows above 0 is needed, "
+                "e.g. 5000"
+            ) from None
+        return rows
 
     @field_validator("mail", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from engine.commands import handlers
+from engine.commands.contracts import refuse_numbers_as_pounds
 from engine.commands.service import REGISTRY
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, ValidationError
@@ -327,6 +328,7 @@ def api_command(
     if request.state.signed_in.via == "session":
         # a browser's cookie is an ambient credential: script calls prove their origin
         check_csrf(request, request.headers.get(CSRF_HEADER))
+    refuse_numbers_as_pounds(name, args)  # 1250: pounds or pence? (docs/api.md)
     return request.app.state.quorum.execute(name, args, actor, key=idempotency_key)
 
 

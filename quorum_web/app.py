@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -31,7 +31,7 @@ from engine.entry import scheduler as sch
 from engine.read import views
 from engine.settings import get_settings
 from engine.store.db import make_engine
-from quorum_web import api, pages, pages_board, pages_sponsor, schemas
+from quorum_web import api, inputs, pages, pages_board, pages_sponsor, schemas
 from quorum_web.auth import SESSION_COOKIE, Auth, NotSignedIn, secret_key
 
 log = logging.getLogger("quorum.web")
@@ -89,6 +89,7 @@ def create_app(
         docs_url="/api/v1/docs",
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        dependencies=[Depends(inputs.clean_url)],  # no NUL, control or surrogate in a URL
     )
     app.state.engine = engine
     app.state.clock = clock

@@ -48,6 +48,7 @@ from engine.commands.handlers.accounts import (
 from engine.domain.actor import Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import PermissionDenied, QuorumError
+from engine.domain.fields import text_problem
 from engine.settings import get_settings
 from engine.store import sessions
 from engine.store.db import write_connection
@@ -152,6 +153,12 @@ class Auth:
     def sign_in(self, email: str, password: str) -> Actor:
         """The actor, or SignInRefused saying why."""
         email = (email or "").strip().lower()
+        for field, problem in (
+            ("email", text_problem(email, "email")),
+            ("password", text_problem(password or "", "password", lines=True)),
+        ):
+            if problem is not None:  # a NUL is a 500 on PostgreSQL: never sent to the database
+                raise SignInRefused(problem, field=field)
         now = self.clock.now()
         with self.engine.connect() as conn:
             row = conn.execute(

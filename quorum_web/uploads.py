@@ -7,7 +7,9 @@
 - names: a name with a path in it (``/``, ``\\``, ``..``, a drive, NUL) is
   refused outright; the file is stored under a generated name in
   ``QUORUM_UPLOAD_DIR`` (default ``var/uploads``) ``/<grant>/<milestone>/``,
-  with the original name, size, SHA-256, who and when in a ``.json`` beside it.
+  with the original name, size, SHA-256, who and when in a ``.json`` beside it;
+  its path there is its id (engine/store/files.py), the only name the
+  ``submit_evidence`` command takes for it, and only for that grant.
 
 :func:`check` reads and refuses before anything is written; :func:`store`
 writes; :func:`discard` removes what :func:`store` wrote (the command was
@@ -20,21 +22,17 @@ import hashlib
 import io
 import json
 import re
-import secrets
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from engine.domain.errors import ValidationError
+from engine.domain.fields import text_problem
 from engine.settings import get_settings
+from engine.store.files import ALLOWED, GRANT_FOLDER, new_file_id, upload_dir
 
-ALLOWED = ("pdf", "png", "jpg", "jpeg", "docx", "xlsx", "csv", "txt")
+__all__ = ["ALLOWED", "MAX_FILES", "check", "discard", "max_bytes", "store", "upload_dir"]
+
 MAX_FILES = 10
-_REF = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-
-
-def upload_dir() -> Path:
-    return get_settings().upload_dir
 
 
 def max_bytes() -> int:
@@ -63,10 +61,12 @@ def safe_original(name: str) -> str:
         or "\x00" in name
         or re.match(r"^[A-Za-z]:", name) is not None
         or name.startswith(("~", "."))
-        or any(ord(c) < 32 for c in name)
     )
     if bad:
         raise _refuse(f"{name!r} is not a plain file name (no folders, '..' or drive letters)")
+    problem = text_problem(name, "a file name")  # control characters, lone surrogates
+    if problem is not None:
+        raise _refuse(f"{name!r}: {problem}")
     return name
 
 
@@ -115,14 +115,16 @@ def check(original: str, data: bytes, limit: int | None = None) -> Checked:
 
 
 def store(grant: str, milestone: int, files: list[Checked], who: str, at: str) -> list[str]:
-    """Write the files; their stored names (relative to the upload folder)."""
-    if not _REF.match(grant):
+    """Write the files; their ids (engine/store/files.py: paths relative to the upload
+    folder), the only names ``submit_evidence`` takes."""
+    if not GRANT_FOLDER.fullmatch(grant):
         raise _refuse(f"grant {grant!r} cannot name a folder")
     folder = upload_dir() / grant / str(int(milestone))
     folder.mkdir(parents=True, exist_ok=True)
     stored = []
     for f in files:
-        name = f"{secrets.token_hex(16)}.{f.ext}"
+        file_id = new_file_id(grant, milestone, f.ext)
+        name = file_id.rsplit("/", 1)[1]
         path = folder / name
         with open(path, "xb") as out:
             out.write(f.data)
@@ -134,7 +136,7 @@ def store(grant: str, milestone: int, files: list[Checked], who: str, at: str) -
             "uploaded_at": at,
         }
         (folder / f"{name}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        stored.append(f"{grant}/{int(milestone)}/{name}")
+        stored.append(file_id)
     return stored
 
 

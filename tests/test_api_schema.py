@@ -7,6 +7,11 @@ Every command is an operation of its own (``POST /api/v1/commands/<name>``,
 its body the command's contract), and ``POST /api/v1/commands/{name}`` takes
 any of them: a body outside the named command's schema must be refused.
 
+Then every operation again with poisoned text (issue 11): each string of a
+generated body and each path parameter gets a NUL, a lone surrogate, another
+control character or a line break put in it, and the body is sent as the
+JSON a client would send (``"\\ud800"`` escaped): refused, never a 5xx.
+
 (schemathesis' pytest fixture loader does not run under pytest 9, so the
 operations are driven here with their Hypothesis strategies directly.)
 """
@@ -15,6 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
+import json
+from typing import Any
 
 import pytest
 import schemathesis
@@ -30,6 +38,24 @@ from quorum_web.app import create_app
 
 EXAMPLES = 15  # per operation and mode: bounded, a few seconds in all
 COMMAND_EXAMPLES = 4  # per command and mode: 46 commands, each example a transaction
+# put into every string of a poisoned case: NUL, lone surrogates, C0, DEL, C1 controls,
+# line breaks (a one-line field refuses them, a long-text field takes them)
+POISON = ["\x00", "\ud800", "\udfff", "\x1b", "\x7f", "\x85", "\r\n", "\u2028", "\t", "\x01"]
+
+
+refused_for_text: set[str] = set()  # operations a poisoned case was refused by, by name
+
+
+def poisoned(value: Any, chars: Any) -> Any:
+    """``value`` with a bad character put in the middle of each string in it."""
+    if isinstance(value, str):
+        middle = len(value) // 2
+        return value[:middle] + next(chars) + value[middle:]
+    if isinstance(value, list):
+        return [poisoned(v, chars) for v in value]
+    if isinstance(value, dict):
+        return {k: poisoned(v, chars) for k, v in value.items()}
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +94,9 @@ def app_and_token(tmp_path_factory: pytest.TempPathFactory):
     return app, api_token(q, OFFICER)
 
 
-def run_operation(operation, mode: GenerationMode, **fixed: dict) -> list[str]:
+def run_operation(
+    operation, mode: GenerationMode, poison: bool = False, **fixed: dict
+) -> list[str]:
     failures: list[str] = []
     # A command's body may match its schema and still be refused by the state of things:
     # a ref that does not exist (404), a step the item's workflow does not allow (409), a
@@ -94,6 +122,19 @@ def run_operation(operation, mode: GenerationMode, **fixed: dict) -> list[str]:
             # name one intention each
             digest = hashlib.sha256(key.encode()).hexdigest()
             case.headers["Idempotency-Key"] = f"{operation.label}/{mode.value}/{digest}"
+        if poison:
+            chars = itertools.cycle(POISON)
+            if isinstance(case.body, dict | list | str):
+                # as a client sends it: JSON text, a lone surrogate escaped as \ud800
+                case.body = json.dumps(poisoned(case.body, chars)).encode()
+            if case.path_parameters:  # a URL carries UTF-8: no lone surrogate in it
+                in_url = itertools.cycle([c for c in POISON if not "\ud800" <= c <= "\udfff"])
+                case.path_parameters = poisoned(case.path_parameters, in_url)
+            response = case.call()
+            assert response.status_code < 500, (response.status_code, response.text[:500])
+            if response.status_code == 400 and "at character" in response.text:
+                refused_for_text.add(operation.label)  # refused naming the bad character
+            return
         case.call_and_validate(excluded_checks=excluded)
 
     try:
@@ -118,6 +159,7 @@ def test_api_keeps_its_promises(app_and_token) -> None:
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             failures += run_operation(operation, mode)
+        failures += run_operation(operation, GenerationMode.POSITIVE, poison=True)
         # random refs are all 404s: also ask for items that exist, whole and valid
         ref = app.state.known.get(operation.path)
         if ref is not None:
@@ -125,3 +167,9 @@ def test_api_keeps_its_promises(app_and_token) -> None:
                 operation, GenerationMode.POSITIVE, path_parameters={"ref": ref}
             )
     assert not failures, "\n\n".join(dict.fromkeys(failures))
+    # the poisoned cases reached the readers: most commands refused one naming the bad
+    # character (a command whose few examples hold no text, or are refused first for
+    # another reason, may not; 40 of 46 did when this was written)
+    assert len(refused_for_text & commands) >= len(commands) * 3 // 4, sorted(
+        commands - refused_for_text
+    )

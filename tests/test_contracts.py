@@ -99,8 +99,8 @@ REFUSALS = [
         "submit_bid",
         {"title": "T", "sponsor": "Kent", "grant": "5", "titel": "T"},
         "submit_bid: unknown field(s) titel; this command takes: builds_on_proven, grant, "
-        "invest_to_save, milestones, partners, partnership, pot, published_points, ref, round, "
-        "savings, sponsor, title",
+        "grant_pence, invest_to_save, milestones, partners, partnership, pot, published_points, "
+        "ref, round, savings, sponsor, title",
         "titel",
     ),
     (
@@ -259,7 +259,11 @@ def test_openapi_publishes_every_command_with_its_contract(world) -> None:
         assert schemas[spec.contract.__name__] == spec.contract.model_json_schema()
         assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]
     submit = schemas["SubmitBid"]
-    assert submit["required"] == ["title", "sponsor", "grant"]
+    # the grant in pounds (a string) or in pence (grant_pence, an integer): one of them
+    assert submit["required"] == ["title", "sponsor"]
+    assert submit["allOf"] == [{"anyOf": [{"required": ["grant"]}, {"required": ["grant_pence"]}]}]
+    assert submit["properties"]["grant"]["type"] == "string"
+    assert submit["properties"]["grant_pence"]["anyOf"][0]["type"] == "integer"
     assert submit["additionalProperties"] is False
     assert "version" in submit["properties"]
 

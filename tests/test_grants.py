@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import io
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -58,6 +60,7 @@ from engine.store.models import (
     Payment,
 )
 from notifications import render
+from quorum_web import uploads
 from workflows.grant import GRANT, MILESTONE
 
 BOARD_DAY = dt.date(2011, 4, 20)
@@ -237,7 +240,21 @@ def messages(engine, template: str) -> list[Outbox]:
 # ---------------------------------------------------------------- the whole life of a grant
 
 
-def test_a_grant_from_evidence_to_closure_with_underspend(db_url: str) -> None:
+def uploaded(g: str, seq: int, *names: str) -> list[str]:
+    """Files stored as the evidence page stores them (quorum_web/uploads.py): their ids,
+    the only names submit_evidence takes."""
+    docx = io.BytesIO()
+    with zipfile.ZipFile(docx, "w") as z:
+        z.writestr("word/document.xml", "<w/>")
+    content = {"pdf": b"%PDF-1.4\n%%EOF\n", "docx": docx.getvalue()}
+    checked = [uploads.check(n, content[n.rsplit(".", 1)[1]]) for n in names]
+    return uploads.store(g, seq, checked, "test", "2011-07-04T09:00:00+01:00")
+
+
+def test_a_grant_from_evidence_to_closure_with_underspend(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUORUM_UPLOAD_DIR", str(tmp_path / "uploads"))
     q, engine, clock = money_board(db_url)
     try:
         g = grant_ref(engine, "Shared ICT")
@@ -246,7 +263,8 @@ def test_a_grant_from_evidence_to_closure_with_underspend(db_url: str) -> None:
 
         # milestone 1: evidence from the sponsor, verified by Olive, paid by Otto
         clock.set(dt.date(2011, 7, 4))
-        out = ev(q, g, 1, files=["contract.pdf", "minutes.docx"])
+        first_files = uploaded(g, 1, "contract.pdf", "minutes.docx")
+        out = ev(q, g, 1, files=first_files)
         assert out["state"] == "evidenced"
         steady(engine)
         clock.set(dt.date(2011, 7, 6))
@@ -286,7 +304,7 @@ def test_a_grant_from_evidence_to_closure_with_underspend(db_url: str) -> None:
         assert out["state"] == "evidence_rejected"
         steady(engine)
         clock.set(dt.date(2012, 1, 16))
-        ev(q, g, 2, files=["go-live.pdf"])
+        ev(q, g, 2, files=uploaded(g, 2, "go-live.pdf"))
         verify(q, g, 2, by=OFFICER2)
         out = pay(q, g, 2, by=FINANCE, amount="25,000")
         assert (out["state"], out["milestone_left_pence"]) == ("part_paid", 1_500_000)
@@ -350,7 +368,7 @@ def test_a_grant_from_evidence_to_closure_with_underspend(db_url: str) -> None:
             assert changes[1].before["payment_pence"] == 2_000_000
             evidence = s.execute(select(Evidence).order_by(Evidence.id)).scalars().all()
             assert [e.state for e in evidence] == ["verified", "rejected", "verified", "verified"]
-            assert evidence[0].files == ["contract.pdf", "minutes.docx"]
+            assert evidence[0].files == first_files
             assert evidence[1].review_note == "no go-live report attached"
             payments = s.execute(select(Payment).order_by(Payment.id)).scalars().all()
             assert [p.ref for p in payments] == ["P-0001", "P-0002", "P-0003", "P-0004"]
@@ -544,17 +562,12 @@ def test_a_closed_grant_pays_nothing(board) -> None:
 
 def test_who_may_do_what(board) -> None:
     q, engine, _ = board
-    refused(
-        engine,
-        PermissionDenied,
-        r"submit_evidence: grant: G-0001 is a grant to Rutland CC; mel@melton.example may "
-        r"submit evidence only for their own authority",
-        ev,
-        q,
-        "G-0001",
-        1,
-        by=SPONSOR2,
-    )
+    # another authority's grant is refused exactly as one that does not exist (issue 11)
+    for ref in ("G-0001", "G-0999"):
+        refused(
+            engine, NotFound, rf"^submit_evidence: grant: no grant '{ref}'$", ev, q, ref, 1,
+            by=SPONSOR2,
+        )
     ev(q, "G-0001", 1, by=OFFICER)  # an officer may submit on a sponsor's behalf
     refused(
         engine,
@@ -1037,8 +1050,8 @@ def plan(cmd: Cmd, g: str, model: GrantModel) -> tuple[str, dict, str, type | No
     if cmd.verb == "evidence":
         actor = {"own": OWNER[g], "other": OTHER[g], "officer": OFFICER}[cmd.who]
         args = {**base, "summary": "done"}
-        if cmd.who == "other":
-            return "submit_evidence", args, actor, PermissionDenied
+        if cmd.who == "other":  # not theirs to see: as if it did not exist
+            return "submit_evidence", args, actor, NotFound
         if not active:
             return "submit_evidence", args, actor, TransitionRefused
         if m is None:

@@ -286,10 +286,15 @@ def test_sponsor_may_not_submit_for_another_authority(world):
 
 def test_sponsor_may_not_amend_or_withdraw_another_authoritys_bid(world):
     world.run("submit_bid", good_bid(), SPONSOR_A)
-    _refused(world, "amend_bid", {"ref": "B-0001", "title": "Hijacked"}, SPONSOR_B,
-             PermissionDenied)
-    _refused(world, "withdraw_bid", {"ref": "B-0001", "reason": "no"}, SPONSOR_B,
-             PermissionDenied)
+    # another authority's bid is refused exactly as a bid that does not exist (issue 11)
+    for ref in ("B-0001", "B-0999"):
+        for name, args in (
+            ("amend_bid", {"ref": ref, "title": "Hijacked", "version": 99}),
+            ("withdraw_bid", {"ref": ref, "reason": "no", "version": 99}),
+            ("resubmit_bid", {"ref": ref, "version": 99}),
+        ):
+            err = _refused(world, name, args, SPONSOR_B, NotFound)
+            assert (err.message, err.field) == (f"{name}: ref: no bid {ref!r}", "ref")
 
 
 def test_amend_after_withdraw_is_refused(world):

@@ -203,7 +203,8 @@ def plan_amend(cmd: Amend, bid: ModelBid, version: int):
     if cmd.change == "stale":
         args["version"] = version + 1
         args["title"] = bid.title + " (stale)"
-        return "amend_bid", args, actor, ConflictError, None
+        # another authority's bid is not theirs to see, stale or not: as if missing (issue 11)
+        return "amend_bid", args, actor, NotFound if cmd.actor == "other" else ConflictError, None
     if cmd.with_version:
         args["version"] = version
     new_title, new_grant, new_profile = bid.title, bid.grant, bid.profile
@@ -220,8 +221,8 @@ def plan_amend(cmd: Amend, bid: ModelBid, version: int):
         new_grant, new_profile = cmd.grant * 100, as_profile(items)
     else:  # same
         args["title"] = bid.title
-    if cmd.actor == "other":
-        expect = PermissionDenied
+    if cmd.actor == "other":  # not theirs to see: as a bid that does not exist (issue 11)
+        expect = NotFound
     elif bid.state != "submitted":
         expect = TransitionRefused
     elif new_profile and sum(p[2] for p in new_profile) != new_grant:
@@ -238,10 +239,10 @@ def plan_withdraw(cmd: Withdraw, bid: ModelBid, version: int):
     if cmd.stale:
         args["version"] = version + 1
     actor = actor_for(cmd.actor, bid.org)
-    if cmd.stale:
+    if cmd.actor == "other":  # not theirs to see, stale or not: as if missing (issue 11)
+        expect = NotFound
+    elif cmd.stale:
         expect = ConflictError
-    elif cmd.actor == "other":
-        expect = PermissionDenied
     elif bid.state != "submitted":
         expect = TransitionRefused
     else:

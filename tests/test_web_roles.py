@@ -409,4 +409,6 @@ def test_a_sponsor_cannot_act_on_another_authoritys_grant(world) -> None:
             "_next": f"/grants/{their}",
         },
     )
-    assert r.status_code == 403
+    # not theirs to see: the 404 of a grant that does not exist (issue 11), not a 403
+    assert r.status_code == 404
+    assert f"no grant &#39;{their}&#39;" in r.text and "is a grant to" not in r.text

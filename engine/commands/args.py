@@ -35,6 +35,11 @@ class Args:
         self, command: str, data: dict[str, Any] | None, contract: type[Contract] | None = None
     ) -> None:
         self.command = command
+        if data is not None and not isinstance(data, dict):  # a scenario's "programme: x"
+            raise ValidationError(
+                f"{command}: the arguments must be a mapping of name: value, "
+                f"got {type(data).__name__}"
+            )
         self.data = dict(data or {})
         self._contract = contract
         self._typed: dict[str, Any] | None = None

@@ -20,6 +20,13 @@ request body of ``POST /api/v1/commands/<name>`` (docs/api.md).
 Nested shapes (one milestone of a profile, one instalment, one share) are
 published here and read by their handlers, which name the element at fault
 ("milestones[2].due: ...").
+
+Money and text as the API takes them (docs/security.md "Input limits",
+docs/api.md): every amount in pounds (``amount``) may instead be given in
+integer pence under ``amount_pence`` (not both); the REST API refuses a bare
+JSON number where pounds are meant (:func:`refuse_numbers_as_pounds`: is 1250
+pounds or pence?), while the CLI and scenario files may still write 1250 for
+£1,250. Every text is clean (engine/domain/fields.py).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from engine.domain import fields
 from engine.domain.errors import ValidationError
 from engine.domain.fields import (
     DATE_SCHEMA,
+    PENCE_SCHEMA,
     POUNDS_SCHEMA,
     Choice,
     FieldProblem,
@@ -68,9 +76,20 @@ def _schema_extra(schema: dict[str, Any], model: type[BaseModel]) -> None:
         prop.pop("default", None)
         prop.pop("title", None)
     props[VERSION] = {"anyOf": [_VERSION_SCHEMA, {"type": "null"}, {"const": ""}]}
-    schema["required"] = list(contract.required_fields)
+    either = []
+    for wire in contract.pounds_fields:
+        pence_name = f"{wire}_pence"
+        props[pence_name] = {
+            "anyOf": [PENCE_SCHEMA, {"type": "null"}, {"const": ""}],
+            "description": f"{wire} in integer pence (instead of {wire} in pounds)",
+        }
+        if wire in contract.required_fields:
+            either.append({"anyOf": [{"required": [wire]}, {"required": [pence_name]}]})
+    schema["required"] = [w for w in contract.required_fields if w not in contract.pounds_fields]
     if not schema["required"]:
         del schema["required"]
+    if either:
+        schema["allOf"] = either
     schema["additionalProperties"] = False
     schema["title"] = model.__name__
     if contract.command:
@@ -87,23 +106,33 @@ class Contract(BaseModel):
     renamed: ClassVar[tuple[tuple[str, str], ...]] = ()  # (return_, return)
     required_fields: ClassVar[tuple[str, ...]] = ()
     known: ClassVar[str] = ""  # the argument names, for the refusal of an unknown one
+    specs: ClassVar[dict[str, fields.Spec]] = {}  # the argument's name -> its field
+    pounds_fields: ClassVar[tuple[str, ...]] = ()  # amounts in pounds: also <name>_pence
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls.wire_names = {name: f.alias or name for name, f in cls.model_fields.items()}
         cls.renamed = tuple((a, w) for a, w in cls.wire_names.items() if a != w)
-        cls.known = ", ".join(sorted(cls.wire_names.values()))
         required = []
+        cls.specs = {}
         for name, f in cls.model_fields.items():
-            spec = next(m for m in f.metadata if isinstance(m, fields.Spec))
+            spec = fields.spec_of(f)
             wire = cls.wire_names[name]
             if spec.name not in ("", wire):
                 raise ValueError(f"{cls.__name__}.{name}: its field is {spec.name}'s already")
             spec.name = wire
+            cls.specs[wire] = spec
             if spec.required:
                 required.append(wire)
         cls.required_fields = tuple(required)
+        cls.pounds_fields = tuple(w for w, spec in cls.specs.items() if spec.pounds)
+        clash = {f"{w}_pence" for w in cls.pounds_fields} & set(cls.specs)
+        if clash:
+            raise ValueError(f"{cls.__name__}: {', '.join(sorted(clash))} is a field already")
+        cls.known = ", ".join(
+            sorted([*cls.wire_names.values(), *(f"{w}_pence" for w in cls.pounds_fields)])
+        )
         if cls.command:
             if cls.command in CONTRACTS:
                 raise ValueError(f"two contracts for {cls.command}")
@@ -113,7 +142,22 @@ class Contract(BaseModel):
     def read(cls, data: dict[str, Any]) -> dict[str, Any]:
         """Every argument, typed, by its name (``version`` only if given); a
         ValidationError naming the first field at fault, in the order declared."""
+        if not isinstance(data, dict):
+            raise ValidationError(
+                f"{cls.command}: the arguments must be a mapping of name: value, "
+                f"got {type(data).__name__}"
+            )
         try:
+            for key in data:  # pydantic cannot even hold a name with a lone surrogate
+                if key not in cls.specs and (
+                    not isinstance(key, str) or fields.text_problem(key, "") is not None
+                ):
+                    name = fields.shown(str(key))
+                    raise FieldProblem(
+                        name, f"unknown field {name}; this command takes: {cls.known}"
+                    )
+            if cls.pounds_fields:
+                data = cls._given_in_pence(data)
             # FieldProblem is no ValueError: it leaves pydantic at once (engine/domain/fields.py)
             model = cls.model_validate(data)
             values = dict(model.__dict__)
@@ -124,9 +168,12 @@ class Contract(BaseModel):
                 version = fields.integer(extra.get(VERSION), VERSION, required=False)
                 unknown = sorted(str(k) for k in extra if k != VERSION)
                 if unknown:
+                    # a name is shown as given only if it is clean text (a NUL, a lone
+                    # surrogate would break the answer)
+                    shown = [fields.shown(k) for k in unknown]
                     raise FieldProblem(
-                        unknown[0],
-                        f"unknown field(s) {', '.join(unknown)}; this command takes: {cls.known}",
+                        shown[0],
+                        f"unknown field(s) {', '.join(shown)}; this command takes: {cls.known}",
                     )
                 if version is not None:
                     values[VERSION] = version
@@ -134,8 +181,58 @@ class Contract(BaseModel):
             raise ValidationError(f"{cls.command}: {problem.detail}", field=problem.field) from None
         return values
 
+    @classmethod
+    def _given_in_pence(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``amount_pence: 125000`` read as ``amount``, checked (0 to £1bn); not both."""
+        for wire in cls.pounds_fields:
+            pence_name = f"{wire}_pence"
+            if pence_name not in data:
+                continue
+            given = data[pence_name]
+            data = {k: v for k, v in data.items() if k != pence_name}
+            if fields._missing(given):
+                continue
+            if not fields._missing(data.get(wire)):
+                raise FieldProblem(
+                    pence_name,
+                    f"{pence_name}: give {wire} (in pounds) or {pence_name} (in pence), not both",
+                )
+            data[wire] = fields.pence_given(given, pence_name)
+        return data
+
 
 CONTRACTS: dict[str, type[Contract]] = {}
+
+
+def refuse_numbers_as_pounds(command: str, data: dict[str, Any]) -> None:
+    """The REST API's rule: an amount in pounds is a string ("1,250.00", "£1250"), or
+    integer pence under ``<field>_pence``; a bare JSON number (1250: pounds or pence?) is
+    refused, naming the field and the forms accepted. CLI and scenario files are not
+    JSON and may write 1250 for £1,250."""
+    contract = CONTRACTS[command]
+
+    def check(value: Any, where: str, pence_name: str | None) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return
+        instead = f", or integer pence as {pence_name} (125000 for £1,250)" if pence_name else ""
+        raise ValidationError(
+            f"{command}: {fields.shown(where)}: {value!r} is a bare number, pounds or pence? "
+            f'give pounds as a string, e.g. "1,250.00" or "£1250"{instead}',
+            field=where.split("[")[0].split(".")[0],
+        )
+
+    for wire, spec in contract.specs.items():
+        value = data.get(wire)
+        if spec.pounds:
+            check(value, wire, f"{wire}_pence")
+        elif spec.pounds_keys and isinstance(value, list):
+            for i, element in enumerate(value, start=1):
+                if isinstance(element, dict):
+                    for key in spec.pounds_keys:
+                        check(element.get(key), f"{wire}[{i}].{key}", None)
+        elif spec.pounds_values and isinstance(value, dict):
+            for key, element in value.items():
+                check(element, f"{wire}.{key}", None)
 
 
 def read(command: str, data: dict[str, Any] | None) -> dict[str, Any]:
@@ -238,7 +335,7 @@ class RatifyProgrammeChange(Contract):
         Mapping(POUNDS_SCHEMA, description="each pot's new allocation {pot: amount}"),
     ]
     ratified_by: Annotated[str, Text(300)]
-    reason: Annotated[str, Text(2000)]
+    reason: Annotated[str, Text(2000, lines=True)]
 
 
 class RegisterOrganisation(Contract):
@@ -328,7 +425,13 @@ class SubmitBid(Contract):
     sponsor: Annotated[str, Text(200)]
     grant: Annotated[int, Pence()]
     savings: Annotated[
-        str, Text(500, required=False, description="the savings as written, e.g. '£2m a year'")
+        str,
+        Text(
+            500,
+            required=False,
+            lines=True,
+            description="the savings as written, e.g. '£2m a year'",
+        ),
     ]
     partners: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     partnership: Annotated[Any, Raw(_TRISTATE)]
@@ -345,26 +448,26 @@ class AmendBid(Contract):
     ref: Annotated[str, Text()]
     title: Annotated[str | None, Text(300, if_given=True)]
     grant: Annotated[int | None, Pence(required=False)]
-    savings: Annotated[str, Text(500, required=False)]
+    savings: Annotated[str, Text(500, required=False, lines=True)]
     builds_on_proven: Annotated[Any, Raw(_TRISTATE)]
     partnership: Annotated[Any, Raw(_TRISTATE)]
     invest_to_save: Annotated[bool, YesNo()]
     pot: Annotated[str | None, Text(if_given=True)]
     partners: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     milestones: Annotated[list[Any], _MILESTONES]
-    reason: Annotated[str, Text(2000, required=False)]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
 
 
 class WithdrawBid(Contract):
     command = "withdraw_bid"
     ref: Annotated[str, Text()]
-    reason: Annotated[str, Text(2000)]
+    reason: Annotated[str, Text(2000, lines=True)]
 
 
 class ResubmitBid(Contract):
     command = "resubmit_bid"
     ref: Annotated[str, Text()]
-    note: Annotated[str, Text(2000, required=False)]
+    note: Annotated[str, Text(2000, required=False, lines=True)]
 
 
 class OpenRound(Contract):
@@ -394,7 +497,7 @@ class OverrideScore(Contract):
     ref: Annotated[str, Text()]
     criterion: Annotated[str, Text(100)]
     points: Annotated[int, Integer(minimum=0)]
-    reason: Annotated[str, Text(2000)]
+    reason: Annotated[str, Text(2000, lines=True)]
 
 
 # ---------------------------------------------------------------- meetings and delegation
@@ -420,7 +523,7 @@ class DeclareInterest(Contract):
     command = "declare_interest"
     meeting: Annotated[str, Text()]
     item: Annotated[str, Text(40)]
-    nature: Annotated[str, Text(1000)]
+    nature: Annotated[str, Text(1000, lines=True)]
     member: Annotated[str, Text(required=False)]
 
 
@@ -430,21 +533,21 @@ class Decide(Contract):
     item: Annotated[str, Text(40)]
     outcome: Annotated[str, Choice(OUTCOMES)]
     amount: Annotated[int | None, Pence(required=False)]
-    reasons: Annotated[str, Text(4000, required=False)]
-    missing: Annotated[str, Text(4000, required=False)]
+    reasons: Annotated[str, Text(4000, required=False, lines=True)]
+    missing: Annotated[str, Text(4000, required=False, lines=True)]
     votes: Annotated[Any, Raw(_VOTES)]
 
 
 class ReverseDecision(Contract):
     command = "reverse_decision"
     decision: Annotated[str, Text(40)]
-    reason: Annotated[str, Text(4000)]
+    reason: Annotated[str, Text(4000, lines=True)]
 
 
 class AddAction(Contract):
     command = "add_action"
     meeting: Annotated[str, Text()]
-    what: Annotated[str, Text(2000)]
+    what: Annotated[str, Text(2000, lines=True)]
     owner: Annotated[str, Text(200)]
     due: Annotated[dt.date | None, UKDate(required=False)]
 
@@ -459,10 +562,10 @@ class RequestDelegatedDecision(Contract):
     bid: Annotated[str, Text(40)]
     amount: Annotated[int | None, Pence(required=False)]
     pot: Annotated[str, Text(200, required=False)]
-    reasons: Annotated[str, Text(4000)]
-    alternatives: Annotated[str, Text(4000)]
+    reasons: Annotated[str, Text(4000, lines=True)]
+    alternatives: Annotated[str, Text(4000, lines=True)]
     title: Annotated[str, Text(200, required=False)]
-    scheme: Annotated[str, Text(1000, required=False)]
+    scheme: Annotated[str, Text(1000, required=False, lines=True)]
     ref: Annotated[str, Text(40, required=False)]
 
 
@@ -470,8 +573,8 @@ class Sign(Contract):
     command = "sign"
     item: Annotated[str, Text(40)]
     decision: Annotated[str, Choice(("approve", "decline"))]
-    interest: Annotated[str, Text(1000, required=False)]
-    reason: Annotated[str, Text(4000, required=False)]
+    interest: Annotated[str, Text(1000, required=False, lines=True)]
+    reason: Annotated[str, Text(4000, required=False, lines=True)]
     otp: Annotated[
         str,
         Text(
@@ -501,7 +604,7 @@ class SubmitEvidence(Contract):
     command = "submit_evidence"
     grant: Annotated[str, Text(40)]
     milestone: Annotated[int, Integer(minimum=1)]
-    summary: Annotated[str, Text(8000)]
+    summary: Annotated[str, Text(8000, lines=True)]
     files: Annotated[
         list[Any],
         Items(_FILES, text_items=True, description="file names (at most 300 characters each)"),
@@ -512,14 +615,14 @@ class VerifyMilestone(Contract):
     command = "verify_milestone"
     grant: Annotated[str, Text(40)]
     milestone: Annotated[int, Integer(minimum=1)]
-    note: Annotated[str, Text(4000, required=False)]
+    note: Annotated[str, Text(4000, required=False, lines=True)]
 
 
 class RejectEvidence(Contract):
     command = "reject_evidence"
     grant: Annotated[str, Text(40)]
     milestone: Annotated[int, Integer(minimum=1)]
-    reason: Annotated[str, Text(4000)]
+    reason: Annotated[str, Text(4000, lines=True)]
 
 
 class ReleasePayment(Contract):
@@ -548,7 +651,7 @@ class ReprofileMilestone(Contract):
     amount: Annotated[int | None, Pence(required=False, allow_zero=True)]
     outcome: Annotated[str, Text(1000, required=False)]
     approved_by: Annotated[str, Text(300)]
-    reason: Annotated[str, Text(4000, required=False)]
+    reason: Annotated[str, Text(4000, required=False, lines=True)]
 
 
 class AddMilestone(Contract):
@@ -558,7 +661,7 @@ class AddMilestone(Contract):
     due: Annotated[dt.date, UKDate()]
     amount: Annotated[int, Pence()]
     approved_by: Annotated[str, Text(300)]
-    reason: Annotated[str, Text(4000, required=False)]
+    reason: Annotated[str, Text(4000, required=False, lines=True)]
 
 
 class ExtendGrant(Contract):
@@ -567,13 +670,13 @@ class ExtendGrant(Contract):
     months: Annotated[int | None, Integer(required=False, minimum=1)]
     until: Annotated[dt.date | None, UKDate(required=False)]
     approved_by: Annotated[str, Text(300)]
-    reason: Annotated[str, Text(4000, required=False)]
+    reason: Annotated[str, Text(4000, required=False, lines=True)]
 
 
 class CloseGrant(Contract):
     command = "close_grant"
     grant: Annotated[str, Text(40)]
-    reason: Annotated[str, Text(4000)]
+    reason: Annotated[str, Text(4000, lines=True)]
 
 
 # ---------------------------------------------------------------- returns and the sweep
@@ -601,7 +704,7 @@ class AcceptReturn(Contract):
 class QueryReturn(Contract):
     command = "query_return"
     return_: Annotated[str, Text(40)] = Field(alias="return")
-    reason: Annotated[str, Text(4000)]
+    reason: Annotated[str, Text(4000, lines=True)]
 
 
 class Sweep(Contract):
@@ -625,7 +728,7 @@ class RescheduleRepayments(Contract):
     grant: Annotated[str, Text(40)]
     instalments: Annotated[list[Any], Items(INSTALMENT, required=True, text_items=False)]
     approved_by: Annotated[str, Text(500)]
-    reason: Annotated[str, Text(4000)]
+    reason: Annotated[str, Text(4000, lines=True)]
 
 
 class RecordRepayment(Contract):
@@ -645,7 +748,7 @@ class LodgeDeposit(Contract):
     basis: Annotated[str, Choice(BASES)]
     target: Annotated[int, Pence()]
     target_date: Annotated[dt.date, UKDate()]
-    purpose: Annotated[str, Text(2000, required=False)]
+    purpose: Annotated[str, Text(2000, required=False, lines=True)]
     partners: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     shares: Annotated[
         dict[str, Any],
@@ -667,7 +770,7 @@ class DemandRefund(Contract):
     command = "demand_refund"
     grant: Annotated[str, Text(40)]
     amount: Annotated[int | None, Pence(required=False, description="default: everything paid")]
-    reason: Annotated[str, Text(4000)]
+    reason: Annotated[str, Text(4000, lines=True)]
     authority: Annotated[str, Text(500)]
 
 
@@ -684,4 +787,4 @@ class WriteOff(Contract):
     command = "write_off"
     recovery: Annotated[str, Text(40)]
     approved_by: Annotated[str, Text(500)]
-    reason: Annotated[str, Text(4000)]
+    reason: Annotated[str, Text(4000, lines=True)]

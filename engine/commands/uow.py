@@ -19,7 +19,7 @@ from sqlmodel import Session
 from engine.commands.args import Args
 from engine.domain.actor import SYSTEM, Actor
 from engine.domain.clock import Clock
-from engine.domain.errors import ConflictError, PermissionDenied
+from engine.domain.errors import ConflictError, PermissionDenied, QuorumError
 from engine.store import audit, directory, ledger
 from engine.store.directory import Directory
 from engine.store.models import MovementKind, TableModel
@@ -114,11 +114,16 @@ class UnitOfWork:
                 f"{self.actor.label} has {', '.join(sorted(self.actor.roles)) or 'no roles'}"
             )
 
-    def require_scope(self, organisation_id: int, what: str) -> None:
-        """A sponsor acts only for its own authority; officers act for all."""
+    def require_scope(
+        self, organisation_id: int, what: str, missing: QuorumError | None = None
+    ) -> None:
+        """A sponsor acts only for its own authority; officers act for all. ``missing``:
+        the refusal of an item the actor may not see, the same as if it did not exist."""
         if self.actor.roles & {"officer", "director", SYSTEM}:
             return
         if self.actor.organisation_id != organisation_id:
+            if missing is not None:
+                raise missing
             raise PermissionDenied(f"{self.actor.label} may {what} only for their own authority")
 
     # --- workflow -----------------------------------------------------

@@ -35,11 +35,21 @@ Traps of pydantic handled here (each with the line that handles it):
 - the JSON schema of a plain validator is whatever we say it is
   (``WithJsonSchema``): every schema below admits everything its reader
   accepts (schemathesis sends values outside it and expects a refusal).
+
+Clean text (docs/security.md "Input limits"): every text that enters through a
+contract (a field, a name in a list, a key of a mapping, a value passed raw)
+is refused by name if it holds NUL or another control character, or an
+unpaired surrogate (:func:`text_problem`; PostgreSQL refuses NUL and no
+driver can encode a lone surrogate). Line breaks (and tabs) are allowed only
+in long text (``Text(lines=True)``: reasons, notes, summaries); a title or a
+name is one line (a line break in a title breaks the email it becomes the
+subject of).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -47,7 +57,7 @@ from dateutil import parser as dateparser
 from pydantic import Field, PlainValidator, ValidationInfo, WithJsonSchema
 
 from engine.domain.errors import ValidationError
-from engine.domain.money import MoneyError, parse_pounds
+from engine.domain.money import MAX_PENCE, MoneyError, check_pence, parse_pounds
 
 _DEFAULT_DAY = dt.datetime(2000, 1, 1)
 YES = {"yes", "y", "true", "1"}
@@ -71,6 +81,77 @@ def _missing(value: Any) -> bool:
     return value is None or value == ""
 
 
+# Never in any text: C0 controls but tab and line breaks, DEL, C1 controls (NEL among
+# them), and lone surrogates (half of a UTF-16 pair: JSON "\ud800" decodes to one).
+_NEVER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Also not in one-line text: tab, line feed, carriage return, line and paragraph separators.
+_NOT_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL_NAMES = {"\x00": "NUL", "\t": "a tab", "\n": "a line break", "\r": "a line break"}
+
+
+def text_problem(value: str, name: str, *, lines: bool = False) -> str | None:
+    """What is wrong with ``value`` as text (the message, naming ``name``), or None.
+
+    Refused everywhere: NUL and other control characters, unpaired surrogates.
+    Refused unless ``lines`` (long text: reasons, notes, summaries): tabs and line breaks.
+    """
+    found = (_NEVER if lines else _NOT_IN_LINE).search(value)
+    if found is None:
+        return None
+    char, at = found.group(), found.start() + 1
+    code = f"U+{ord(char):04X}"
+    if "\ud800" <= char <= "\udfff":
+        return (
+            f"{name}: has an unpaired surrogate ({code}) at character {at}, which is not "
+            "text; send it as UTF-8"
+        )
+    if char in "\t\n\r\u2028\u2029":
+        what = _CONTROL_NAMES.get(char, "a line break")
+        return (
+            f"{name}: has {what} ({code}) at character {at}; it must be one line "
+            "(line breaks are allowed only in long text such as reasons and notes)"
+        )
+    what = _CONTROL_NAMES.get(char, "a control character")
+    return (
+        f"{name}: has {what} ({code}) at character {at}; text may not hold control "
+        "characters"
+    )
+
+
+def shown(name: str) -> str:
+    """A name as given, to quote in a message: as itself if clean, else its repr (a NUL
+    or a lone surrogate in a message would break the answer that carries it)."""
+    return name if text_problem(name, "", lines=False) is None else repr(name)
+
+
+def clean(value: str, name: str, *, lines: bool = False) -> str:
+    """``value`` if it is clean text (:func:`text_problem`), else FieldProblem naming ``name``."""
+    problem = text_problem(value, name, lines=lines)
+    if problem is not None:
+        raise FieldProblem(name, problem)
+    return value
+
+
+def clean_all(value: Any, name: str) -> Any:
+    """Every text inside ``value`` (lists, mappings' keys and values) checked with
+    :func:`clean`, allowing line breaks; the element at fault is named (``votes.for[2]``)."""
+    if isinstance(value, str):
+        return clean(value, name, lines=True)
+    if isinstance(value, list):
+        for i, element in enumerate(value, start=1):
+            clean_all(element, f"{name}[{i}]")
+    elif isinstance(value, dict):
+        for key, element in value.items():
+            key_name = clean(key, f"{name} (a key)") if isinstance(key, str) else key
+            clean_all(element, f"{name}.{key_name}")
+    return value
+
+
+class GivenInPence(int):
+    """An amount the caller gave in pence (``amount_pence``), already checked: the
+    ``pence`` reader takes it as it is (engine/commands/contracts.py)."""
+
+
 # ---------------------------------------------------------------- readers
 
 
@@ -82,8 +163,10 @@ def text(
     default: str = "",
     max_len: int = 500,
     if_given: bool = False,
+    lines: bool = False,
 ) -> str | None:
-    """Text, stripped. ``if_given``: absent (None or '') is None, anything else must be text."""
+    """Text, stripped. ``if_given``: absent (None or '') is None, anything else must be text.
+    Clean (:func:`text_problem`): one line unless ``lines``."""
     if if_given and _missing(value):
         return None
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -95,7 +178,7 @@ def text(
     text = str(value).strip()
     if len(text) > max_len:
         raise _fail(name, f"is {len(text)} characters; at most {max_len} allowed")
-    return text
+    return clean(text, name, lines=lines)
 
 
 def pence(value: Any, name: str, *, required: bool = True, allow_zero: bool = False) -> int | None:
@@ -106,6 +189,11 @@ def pence(value: Any, name: str, *, required: bool = True, allow_zero: bool = Fa
         return None
     if isinstance(value, bool):
         raise _fail(name, "must be an amount in pounds, not yes/no")
+    if isinstance(value, GivenInPence):
+        amount = int(value)
+        if amount == 0 and not allow_zero:
+            raise _fail(name, "must be more than £0")
+        return amount
     try:
         amount = parse_pounds(str(value), field=name)
     except MoneyError as exc:  # a ValueError: would be swallowed by pydantic
@@ -115,11 +203,32 @@ def pence(value: Any, name: str, *, required: bool = True, allow_zero: bool = Fa
     return amount
 
 
+_WHOLE = re.compile(r"\s*[0-9]+\s*")
+
+
+def pence_given(value: Any, name: str) -> GivenInPence:
+    """An amount in integer pence under a field named so (``amount_pence: 125000``, or its
+    digits as text): 0 to ``MAX_PENCE``."""
+    if isinstance(value, str) and _WHOLE.fullmatch(value) and len(value.strip()) <= 20:
+        value = int(value)
+    try:
+        return GivenInPence(check_pence(value, name))
+    except MoneyError as exc:  # a ValueError: would be swallowed by pydantic
+        raise FieldProblem(name, str(exc)) from None
+
+
 def date(value: Any, name: str, *, required: bool = True) -> dt.date | None:
     if _missing(value):
         if required:
             raise _fail(name, "is required (a date such as 2011-04-20)")
         return None
+    if isinstance(value, bool | int | float):  # 20110420? 40653 (Excel's day)? never guessed
+        raise _fail(
+            name,
+            f"{value!r} is a number, not a date; write it as text, e.g. 2011-04-20 or 20/04/2011",
+        )
+    if isinstance(value, str):
+        clean(value, name)
     try:
         return parse_date(value, name, field=name)
     except ValidationError as exc:
@@ -151,6 +260,10 @@ def flag(value: Any, name: str, *, default: bool = False) -> bool:
     raise _fail(name, f"{value!r} is not yes or no")
 
 
+# A whole number fits a PostgreSQL INTEGER column (a larger one was a 500 there).
+MAX_INTEGER = 2**31 - 1
+
+
 def integer(
     value: Any, name: str, *, required: bool = True, minimum: int | None = None
 ) -> int | None:
@@ -166,6 +279,8 @@ def integer(
         raise _fail(name, f"{value!r} is not a whole number") from None
     if minimum is not None and number < minimum:
         raise _fail(name, f"{number} is below the minimum of {minimum}")
+    if abs(number) > MAX_INTEGER:
+        raise _fail(name, f"{number} is above the maximum of {MAX_INTEGER:,}")
     return number
 
 
@@ -175,6 +290,7 @@ def items(value: Any, name: str, *, required: bool = False) -> list[Any]:
             raise _fail(name, "is required (a list)")
         return []
     if isinstance(value, str):
+        clean(value, name)
         return [v.strip() for v in value.split(";") if v.strip()]
     if not isinstance(value, list):
         raise _fail(name, f"must be a list, got {type(value).__name__}")
@@ -218,17 +334,25 @@ class Spec:
     """Marks a contract field: its name (set by the contract) and whether the JSON schema
     lists it as required."""
 
-    __slots__ = ("name", "required")
+    __slots__ = ("name", "pounds", "pounds_keys", "pounds_values", "required")
 
-    def __init__(self, required: bool) -> None:
+    def __init__(self, required: bool, pounds: bool = False) -> None:
         self.name = ""
         self.required = required
+        self.pounds = pounds  # an amount in pounds: also taken in pence as <name>_pence
+        self.pounds_keys: tuple[str, ...] = ()  # a list of objects: their amounts in pounds
+        self.pounds_values = False  # a mapping of name: amount in pounds
 
 
 def _field(
-    read: Callable[..., Any], schema: dict[str, Any], required: bool, *, with_info: bool = False
+    read: Callable[..., Any],
+    schema: dict[str, Any],
+    required: bool,
+    *,
+    with_info: bool = False,
+    pounds: bool = False,
 ) -> Any:
-    spec = Spec(required)
+    spec = Spec(required, pounds)
     # the reader gets the field's own name from its Spec, named once by its contract: a
     # validator without ValidationInfo is the cheaper call (the bus reads every command)
     if with_info:
@@ -248,6 +372,10 @@ def _field(
     return info
 
 
+def spec_of(info: Any) -> Spec:
+    return next(m for m in info.metadata if isinstance(m, Spec))
+
+
 def _nullable(schema: dict[str, Any], optional: bool) -> dict[str, Any]:
     """An optional field also takes null and '' (both read as 'not given')."""
     if not optional:
@@ -265,25 +393,42 @@ def Text(  # noqa: N802 - a type, named like one
     required: bool = True,
     default: str = "",
     if_given: bool = False,
+    lines: bool = False,
     description: str = "",
 ) -> Any:
     """Text (a number is read as its digits), stripped, at most ``max_len`` characters
-    after stripping."""
+    after stripping; clean, and one line unless ``lines`` (long text: reasons, notes)."""
 
     def read(value: Any, name: str) -> Any:
         return text(
-            value, name, required=required, default=default, max_len=max_len, if_given=if_given
+            value,
+            name,
+            required=required,
+            default=default,
+            max_len=max_len,
+            if_given=if_given,
+            lines=lines,
         )
 
     schema = {"type": ["string", "number", "boolean"]}
-    schema = _described(schema, description or f"text, at most {max_len} characters")
+    kind = "text" if lines else "one line of text"
+    schema = _described(
+        schema,
+        description or f"{kind}, at most {max_len} characters, without control characters",
+    )
     return _field(read, _nullable(schema, not required or if_given), required)
 
 
 _POUNDS = (
-    "an amount in pounds: 100000, '100,000', '£40,000.50', '250k', '£1.5m'; "
-    "the answer gives integer pence"
+    "an amount in pounds, as a string: '100000', '100,000', '£40,000.50', '250k', '£1.5m' "
+    "(at most £1,000,000,000); or give <field>_pence, an integer in pence. A bare JSON "
+    "number is refused: the answer gives integer pence"
 )
+# An amount in pounds as the API takes it: a string (a JSON number is refused there,
+# engine/commands/contracts.py refuse_numbers_as_pounds); CLI and YAML may still give numbers.
+POUNDS_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1}
+PENCE_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": MAX_PENCE}
+DATE_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1}
 
 
 def Pence(  # noqa: N802
@@ -302,10 +447,13 @@ def Pence(  # noqa: N802
             must = info.data.get(required_when[0]) == required_when[1]
         return pence(value, name, required=must, allow_zero=allow_zero)
 
-    number: dict[str, Any] = {"type": "number", "minimum": 0 if allow_zero else 0.01}
-    schema = {"anyOf": [{"type": "string"}, number], "description": description or _POUNDS}
+    schema = {**POUNDS_SCHEMA, "description": description or _POUNDS}
     return _field(
-        read, _nullable(schema, not required), required, with_info=required_when is not None
+        read,
+        _nullable(schema, not required),
+        required,
+        with_info=required_when is not None,
+        pounds=True,
     )
 
 
@@ -316,9 +464,10 @@ def UKDate(*, required: bool = True, description: str = "") -> Any:  # noqa: N80
         return date(value, name, required=required)
 
     schema = {
-        "type": ["string", "number"],
+        **DATE_SCHEMA,
         "description": description
-        or "a date: 2011-04-20, or day first as written in the UK (20/04/2011, 'July 2011')",
+        or "a date, as a string: 2011-04-20, or day first as written in the UK (20/04/2011, "
+        "'July 2011'); a number is refused",
         "examples": ["2011-04-20"],
     }
     return _field(read, _nullable(schema, not required), required)
@@ -361,7 +510,7 @@ def Integer(  # noqa: N802
     def read(value: Any, name: str) -> Any:
         return integer(value, name, required=required, minimum=minimum)
 
-    number: dict[str, Any] = {"type": "integer"}
+    number: dict[str, Any] = {"type": "integer", "maximum": MAX_INTEGER}
     if minimum is not None:
         number["minimum"] = minimum
     schema = {"anyOf": [number, {"type": "string", "pattern": r"^\s*[-+]?[0-9]+\s*$"}]}
@@ -382,11 +531,15 @@ def Items(  # noqa: N802
         found = items(value, name, required=required)
         if item is None:
             for i, element in enumerate(found, start=1):
+                where = f"{name}[{i}]"
                 if isinstance(element, bool) or not isinstance(element, str | int | float):
-                    where = f"{name}[{i}]"
                     raise FieldProblem(
                         where, f"{where}: must be a name, got {type(element).__name__}"
                     )
+                if isinstance(element, str):
+                    clean(element, where)
+        else:
+            clean_all(found, name)
         return found
 
     item_schema = item if item is not None else {"type": ["string", "number"]}
@@ -394,7 +547,11 @@ def Items(  # noqa: N802
     if text_items:
         kinds.append({"type": "string", "description": "items separated by ';'"})
     schema = _described({"anyOf": kinds}, description)
-    return _field(read, _nullable(schema, not required), required)
+    made = _field(read, _nullable(schema, not required), required)
+    spec_of(made).pounds_keys = tuple(
+        k for k, v in (item or {}).get("properties", {}).items() if v is POUNDS_SCHEMA
+    )
+    return made
 
 
 def Mapping(  # noqa: N802
@@ -413,15 +570,17 @@ def Mapping(  # noqa: N802
             must = info.data.get(required_when[0]) == required_when[1]
         if not must and _missing(value):
             return {}
-        return mapping(value, name, required=must)
+        return clean_all(mapping(value, name, required=must), name)
 
     schema = _described({"type": "object", "additionalProperties": values}, description)
-    return _field(
+    made = _field(
         read,
         _nullable(schema, not required),
         required,
         with_info=required_when is not None,
     )
+    spec_of(made).pounds_values = values is POUNDS_SCHEMA
+    return made
 
 
 def Raw(schema: dict[str, Any], *, required: bool = False) -> Any:
@@ -429,11 +588,6 @@ def Raw(schema: dict[str, Any], *, required: bool = False) -> Any:
     it accepts."""
 
     def read(value: Any, name: str) -> Any:
-        return value
+        return clean_all(value, name)
 
     return _field(read, schema, required)
-
-
-# the nested shapes the handlers read themselves, published with their commands
-POUNDS_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}]}
-DATE_SCHEMA: dict[str, Any] = {"type": ["string", "number"]}

@@ -13,7 +13,7 @@ from decimal import Decimal, localcontext
 
 from engine.domain.errors import ValidationError
 
-__all__ = ["MoneyError", "parse_pounds", "format_pence"]
+__all__ = ["MAX_PENCE", "MoneyError", "check_pence", "format_pence", "parse_pounds"]
 
 _ALLOWED = "write e.g. 100,000 or £1.5m"
 
@@ -27,6 +27,10 @@ _NEGATIVE = re.compile(r"^(?:£\s*)?(?:[-\u2212]|\(\s*£?\s*[0-9])")
 _PENCE_PER = {"": 100, "k": 100 * 1_000, "m": 100 * 1_000_000}
 # More digits than this is not an amount anyone means (and keeps the arithmetic cheap).
 _MAX_DIGITS = 30
+# The largest amount Quorum takes anywhere: £1,000,000,000 (docs/security.md "Input limits").
+# Far below what a 64-bit column holds (about £92 quadrillion), so no sum of amounts overflows.
+MAX_PENCE = 100_000_000_000
+_MAX_WORDS = "£1,000,000,000"
 
 
 class MoneyError(ValidationError, ValueError):
@@ -73,7 +77,32 @@ def parse_pounds(text: str, field: str = "amount") -> int:
                 f"give pounds to at most 2 decimal places ({_ALLOWED})",
                 field=field,
             )
-        return int(pence)
+    if pence > MAX_PENCE:
+        raise MoneyError(
+            f"{field}: {text!r} is more than {_MAX_WORDS}, the most Quorum accepts ({_ALLOWED})",
+            field=field,
+        )
+    return int(pence)
+
+
+def check_pence(pence: object, field: str = "amount_pence") -> int:
+    """An amount already in integer pence (``amount_pence: 125000``): a whole number from 0
+    to :data:`MAX_PENCE`; refused with :class:`MoneyError` naming the field otherwise."""
+    if isinstance(pence, bool) or not isinstance(pence, int):
+        raise MoneyError(
+            f"{field}: {pence!r} is not a whole number of pence (write e.g. 125000 for £1,250)",
+            field=field,
+        )
+    if pence < 0:
+        raise MoneyError(
+            f"{field}: {pence} is negative; amounts must be zero or more (in pence)", field=field
+        )
+    if pence > MAX_PENCE:
+        raise MoneyError(
+            f"{field}: {pence} pence is more than {_MAX_WORDS}, the most Quorum accepts",
+            field=field,
+        )
+    return pence
 
 
 def format_pence(pence: int) -> str:

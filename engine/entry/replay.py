@@ -24,6 +24,7 @@ from engine.commands.service import REGISTRY, Quorum
 from engine.domain.actor import Actor
 from engine.domain.clock import FixedClock, SystemClock
 from engine.domain.errors import QuorumError, ValidationError
+from engine.domain.fields import text_problem
 from engine.domain.yamlio import load_yaml
 from engine.entry.importer import import_bids
 from engine.read import returns as views_returns
@@ -90,6 +91,10 @@ def load(path: Path) -> dict:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(f"scenario {path}: no such file") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"scenario {path.name}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ScenarioError(f"scenario {path}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"scenario {path.name}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -217,6 +222,17 @@ def _step(
     expect = raw.get("expect")
     if expect not in (None, "error", "ok"):
         raise ScenarioError(f"{path.name}: {where}: expect: use 'error' or leave it out")
+    step_key = raw.get("key")
+    if step_key is not None and (
+        not isinstance(step_key, str | int)
+        or not 0 < len(str(step_key)) <= 200
+        or text_problem(str(step_key), "")
+    ):
+        raise ScenarioError(
+            f"{path.name}: {where}: key: an idempotency key is one line of text, 1 to 200 "
+            "characters",
+            field="key",
+        )
     by_key = str(raw["by"]).strip().lower()
     actor = "system" if by_key == "system" else people.get(by_key, by_key)
     args = {k: v for k, v in raw.items() if k not in STEP_KEYS}
@@ -230,7 +246,9 @@ def _step(
             record.result = _advance_clock(q, clock, path, day, args, store)
             record.on = record.result["to"]
         else:
-            record.result = q.execute(verb, args, actor, key=raw.get("key"))
+            record.result = q.execute(
+                verb, args, actor, key=None if step_key is None else str(step_key)
+            )
     except QuorumError as exc:
         record.ok = False
         record.message = f"{where} ({day}, {actor}, {verb}): {exc.message}"

@@ -3,7 +3,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from engine.domain.errors import ValidationError
-from engine.domain.money import MoneyError, format_pence, parse_pounds
+from engine.domain.money import MAX_PENCE, MoneyError, format_pence, parse_pounds
 
 
 @pytest.mark.parametrize(
@@ -37,9 +37,14 @@ def test_reads_amounts_as_people_write_them(text, pence):
     assert parse_pounds(text) == pence
 
 
-def test_is_exact_for_amounts_beyond_float_precision():
-    assert parse_pounds("123,456,789,012,345,678,901.23") == 12_345_678_901_234_567_890_123
-    assert parse_pounds("9007199254740993") == 900_719_925_474_099_300  # 2**53 + 1 pounds
+def test_is_exact_up_to_the_maximum_and_refuses_above_it():
+    # the most Quorum takes is £1bn (issue 11); exact to the penny up to it
+    assert parse_pounds("999,999,999.99") == 99_999_999_999
+    assert parse_pounds("£1,000,000,000.00") == MAX_PENCE
+    # far beyond float precision: refused by name, never misread (it was a 500)
+    for text in ("123,456,789,012,345,678,901.23", "9007199254740993", "1,000,000,000.01"):
+        with pytest.raises(MoneyError, match=r"^amount: .* is more than £1,000,000,000"):
+            parse_pounds(text)
 
 
 @pytest.mark.parametrize(
@@ -161,15 +166,21 @@ def test_format_pence_refuses_non_integers(value):
         format_pence(value)
 
 
-@given(st.integers(min_value=0, max_value=10**15))
+@given(st.integers(min_value=0, max_value=MAX_PENCE // 100))
 def test_whole_pounds_round_trip_through_format(pounds):
     pence = pounds * 100
     assert parse_pounds(format_pence(pence)) == pence
 
 
-@given(st.integers(min_value=0, max_value=10**17))
+@given(st.integers(min_value=0, max_value=MAX_PENCE))
 def test_any_non_negative_pence_round_trip_through_format(pence):
     assert parse_pounds(format_pence(pence)) == pence
+
+
+@given(st.integers(min_value=MAX_PENCE + 1, max_value=10**17))
+def test_any_amount_above_the_maximum_is_refused(pence):
+    with pytest.raises(MoneyError, match="the most Quorum accepts"):
+        parse_pounds(format_pence(pence))
 
 
 @given(st.integers(min_value=1, max_value=10**15))
@@ -178,10 +189,11 @@ def test_formatted_negatives_are_refused(pence):
         parse_pounds(format_pence(-pence))
 
 
-@given(st.integers(min_value=0, max_value=10**12))
+@given(st.integers(min_value=0, max_value=MAX_PENCE // 100_000))
 def test_k_and_m_suffixes_scale_exactly(n):
     assert parse_pounds(f"{n}k") == n * 100_000
-    assert parse_pounds(f"£{n}m") == n * 100_000_000
+    if n <= MAX_PENCE // 100_000_000:
+        assert parse_pounds(f"£{n}m") == n * 100_000_000
 
 
 _money_alphabet = st.sampled_from(list("0123456789,.£kKmM -()+e\u2212\u00a0x"))

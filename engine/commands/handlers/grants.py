@@ -42,6 +42,7 @@ from engine.domain.errors import (
     ValidationError,
 )
 from engine.domain.money import format_pence
+from engine.store import files as evidence_files
 from engine.store.ledger import GrantLedger, grant_line, pot_line
 from engine.store.models import (
     Bid,
@@ -96,8 +97,13 @@ def load_grant(uow: UnitOfWork, ref: str) -> Any:
     """The grant's row (all columns, plus its bid's ``title``), or a refusal naming the ref."""
     row = uow.conn.execute(_GRANT_BY_REF, {"ref": ref}).first()
     if row is None:
-        raise NotFound(f"{uow.command}: grant: no grant {ref!r}", field="grant", item=ref)
+        raise _no_grant(uow, ref)
     return row
+
+
+def _no_grant(uow: UnitOfWork, ref: str) -> NotFound:
+    """The refusal of a grant that does not exist, or that the actor may not see (the same)."""
+    return NotFound(f"{uow.command}: grant: no grant {ref!r}", field="grant", item=ref)
 
 
 def milestones_of(uow: UnitOfWork, grant_id: int) -> list[Any]:
@@ -241,7 +247,9 @@ def _check_profile(
     return new_total
 
 
-def _files(args: Args) -> list[str]:
+def _files(args: Args, grant: str) -> list[str]:
+    """The ids of files uploaded for ``grant`` (engine/store/files.py): a name or path the
+    caller made up, or another grant's file, is refused as a file that does not exist."""
     files = args.items("files")
     out = []
     for i, f in enumerate(files, start=1):
@@ -252,19 +260,19 @@ def _files(args: Args) -> list[str]:
                 field="files",
             )
         out.append(f.strip())
+    for i, f in enumerate(out, start=1):
+        if not evidence_files.issued_for(grant, f):
+            raise NotFound(
+                f"{args.command}: files[{i}]: no file {f!r} was uploaded for {grant}; "
+                "upload it on the grant's page and give the id it is stored under",
+                field="files",
+            )
     return out
 
 
 def _scope(uow: UnitOfWork, grant: Any, what: str) -> None:
-    try:
-        uow.require_scope(grant.accountable_body_id, what)
-    except PermissionDenied as exc:
-        body = uow.directory.orgs_by_id[grant.accountable_body_id].name
-        raise PermissionDenied(
-            f"{uow.command}: grant: {grant.ref} is a grant to {body}; {exc.message}",
-            field="grant",
-            item=grant.ref,
-        ) from None
+    """Another authority's grant is refused as one that does not exist (issue 11)."""
+    uow.require_scope(grant.accountable_body_id, what, _no_grant(uow, grant.ref))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -285,9 +293,9 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     grant = load_grant(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
     summary = args.text("summary", max_len=8000)
-    files = _files(args)
-    args.done()
     _scope(uow, grant, "submit evidence")
+    files = _files(args, grant.ref)
+    args.done()
     _grant_step(uow, "submit_evidence", grant)
     m = load_milestone(uow, grant, seq)
     uow.check_version(grant.ref, m.version, args)

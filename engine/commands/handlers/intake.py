@@ -55,8 +55,13 @@ def load_bid(uow: UnitOfWork, ref: str) -> Any:
     """The bid's row (all columns), or a refusal naming the ref."""
     row = uow.conn.execute(_BY_REF, {"ref": ref}).first()
     if row is None:
-        raise NotFound(f"{uow.command}: ref: no bid {ref!r}", field="ref", item=ref)
+        raise no_bid(uow, ref)
     return row
+
+
+def no_bid(uow: UnitOfWork, ref: str) -> NotFound:
+    """The refusal of a bid that does not exist, or that the actor may not see (the same)."""
+    return NotFound(f"{uow.command}: ref: no bid {ref!r}", field="ref", item=ref)
 
 
 def read_milestones(uow: UnitOfWork, raw: list[Any]) -> list[dict[str, Any]]:
@@ -288,8 +293,8 @@ def submit_bid(uow: UnitOfWork, args: Args) -> Result:
 def amend_bid(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(BID, "amend")
     bid = load_bid(uow, args.text("ref"))
+    uow.require_scope(bid.sponsor_id, "amend bids", no_bid(uow, bid.ref))
     uow.check_version(bid.ref, bid.version, args)
-    uow.require_scope(bid.sponsor_id, "amend bids")
     uow.step(BID, "amend", bid.state, bid.ref)
     new: dict[str, Any] = {}
     if args.has("title"):
@@ -350,10 +355,10 @@ def amend_bid(uow: UnitOfWork, args: Args) -> Result:
 def withdraw_bid(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(BID, "withdraw")
     bid = load_bid(uow, args.text("ref"))
+    uow.require_scope(bid.sponsor_id, "withdraw bids", no_bid(uow, bid.ref))
     reason = args.text("reason", max_len=2000)
     uow.check_version(bid.ref, bid.version, args)
     args.done()
-    uow.require_scope(bid.sponsor_id, "withdraw bids")
     moved = uow.fire(BID, "withdraw", bid.state, bid.ref)
     state = moved.dest
     version = uow.update_versioned(Bid, bid.id, bid.version, {}, bid.ref, moved)
@@ -365,10 +370,10 @@ def withdraw_bid(uow: UnitOfWork, args: Args) -> Result:
 def resubmit_bid(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(BID, "resubmit")
     bid = load_bid(uow, args.text("ref"))
+    uow.require_scope(bid.sponsor_id, "resubmit bids", no_bid(uow, bid.ref))
     uow.check_version(bid.ref, bid.version, args)
     note = args.text("note", required=False, max_len=2000)
     args.done()
-    uow.require_scope(bid.sponsor_id, "resubmit bids")
     moved = uow.fire(BID, "resubmit", bid.state, bid.ref)
     state = moved.dest
     version = uow.update_versioned(Bid, bid.id, bid.version, {}, bid.ref, moved)

@@ -48,12 +48,17 @@ DAYS_TO_RETURN = 30  # default: a return is due 30 days after its quarter ends
 # ---------------------------------------------------------------- shared helpers
 
 
+def _no_grant(uow: UnitOfWork, ref: str, field: str = "grant") -> NotFound:
+    """The refusal of a grant that does not exist, or that the actor may not see (the same)."""
+    return NotFound(f"{uow.command}: {field}: no grant {ref!r}", field=field, item=ref)
+
+
 def load_grant(uow: UnitOfWork, ref: str, field: str = "grant") -> Any:
     """The grant's row (all columns), or a refusal naming the field; a
     cancelled grant (its approval reversed) is refused too."""
     row = uow.conn.execute(_GRANT_BY_REF, {"ref": ref}).first()
     if row is None:
-        raise NotFound(f"{uow.command}: {field}: no grant {ref!r}", field=field, item=ref)
+        raise _no_grant(uow, ref, field)
     if row.state == "cancelled":
         raise ValidationError(
             f"{uow.command}: {field}: {ref} was cancelled (its approval was reversed)",
@@ -140,7 +145,11 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
     anticipated = args.pence("savings_anticipated", required=kind == "savings", allow_zero=True)
     due = args.date("due", required=False)
     args.done()
-    uow.require_scope(grant.accountable_body_id, "send returns")
+    uow.require_scope(
+        grant.accountable_body_id,
+        "send returns",
+        _no_grant(uow, grant.ref),
+    )
     conn = uow.conn
     existing = conn.execute(
         _RETURN_FOR_PERIOD, {"grant_id": grant.id, "kind": kind, "period_end": period_end}
