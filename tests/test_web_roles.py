@@ -90,6 +90,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/delegated/{ref}/sign"): STAFF,  # the link itself names its one signatory
     ("POST", "/delegated/{ref}/sign"): STAFF,
     ("POST", "/do/{command}"): ALL,  # and then the command's own roles: see below
+    ("GET", "/people"): frozenset({"officer", "director", "chair"}),
+    ("GET", "/password/reset"): PUBLIC,  # the emailed link is the proof
+    ("POST", "/password/reset"): PUBLIC,
     # API
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/bids"): ALL,
