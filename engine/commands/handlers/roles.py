@@ -36,6 +36,7 @@ from rules.guards import RoleChangeDecider
 from workflows.role_change import APPROVERS, OPEN, ROLE_CHANGE
 
 RC = RoleChange.__table__
+PR = PersonRole.__table__
 TEMPLATE = "role_change"
 
 
@@ -66,11 +67,13 @@ def insert_person(
     uow: UnitOfWork, name: str, email: str, organisation_id: int | None, roles: list[str]
 ) -> int:
     """Register a person (no password: they set one through a link) with ``roles``."""
-    person_id = uow.conn.execute(
+    key = uow.conn.execute(
         insert(Person).values(
             name=name, email=email, organisation_id=organisation_id, active=True
         )
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    assert key is not None
+    person_id = key[0]
     if roles:
         uow.conn.execute(insert(PersonRole), [{"person_id": person_id, "role": r} for r in roles])
     uow.touch_directory()
@@ -179,7 +182,8 @@ def open_role_change(
     ref = next_ref(uow.conn, RoleChange, "role_change")
     transition = uow.fire(ROLE_CHANGE, "request", ROLE_CHANGE.initial, ref)
     now = uow.now
-    values = {
+    expires = now + dt.timedelta(days=get_settings().role_change_days)
+    values: dict[str, Any] = {
         "ref": ref,
         "person_id": person.id if person else None,
         "name": name,
@@ -191,7 +195,7 @@ def open_role_change(
         "state": transition.dest,
         "requested_by_id": uow.actor.person_id,
         "requested_at": now,
-        "expires_at": now + dt.timedelta(days=get_settings().role_change_days),
+        "expires_at": expires,
         "decision_reason": "",
         "version": 1,
     }
@@ -212,15 +216,13 @@ def open_role_change(
         "person": email,
         "add": add,
         "remove": remove,
-        "expires_at": values["expires_at"].isoformat(timespec="minutes"),
+        "expires_at": expires.isoformat(timespec="minutes"),
     }
 
 
 def _apply(uow: UnitOfWork, person_id: int, email: str, add: list[str], remove: list[str]) -> None:
-    held = set(
-        uow.conn.execute(select(PersonRole.role).where(PersonRole.person_id == person_id))
-        .scalars()
-        .all()
+    held: set[str] = set(
+        uow.conn.execute(select(PR.c.role).where(PR.c.person_id == person_id)).scalars().all()
     )
     new = [r for r in add if r not in held]
     if new:
@@ -228,7 +230,7 @@ def _apply(uow: UnitOfWork, person_id: int, email: str, add: list[str], remove: 
     gone = [r for r in remove if r in held]
     if gone:
         uow.conn.execute(
-            delete(PersonRole).where(PersonRole.person_id == person_id, PersonRole.role.in_(gone))
+            delete(PR).where(PR.c.person_id == person_id, PR.c.role.in_(gone))
         )
     uow.touch_directory()
     uow.record(
