@@ -133,7 +133,7 @@ def _tell(uow: UnitOfWork, rc: Any, event: str, people: list[tuple[str, str, str
 
 def _concerned(uow: UnitOfWork, rc: Any, event: str) -> list[tuple[str, str, str]]:
     """Who is told: the person, the one who asked, and (while it waits) the deciders."""
-    people = [(rc.name, rc.email, "the roles are yours")]
+    people = [(rc.name, rc.email, "they are your roles")]
     requester = _person_by_id(uow, rc.requested_by_id)
     if requester is not None:
         people.append((requester.name, requester.email, "you asked for it"))
