@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(default=None, repr=False)
     smtp_timeout: float = DEFAULT_SMTP_TIMEOUT
     smtp_ca_file: str | None = None
+    # people: how long a password reset link works; how long a role change waits
+    reset_link_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    role_change_days: int = Field(default=14, ge=1, le=90)
     # scheduler
     sweep_at: str = DEFAULT_SWEEP_AT
     timezone: str = DEFAULT_TIMEZONE

@@ -313,7 +313,7 @@ class Auth:
 def _locked_message(until: dt.datetime) -> str:
     return (
         f"sign-in is locked until {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC; "
-        "try again then (or ask an officer to set a new password)"
+        "try again then (or ask an officer for a password link)"
     )
 
 

@@ -84,6 +84,8 @@ def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
         items.append(("/meetings", "Meetings"))
         items.append(("/delegated", "Delegated"))
         items.append(("/dashboard", "Dashboard"))
+    if actor.roles & {"officer", "director", "chair"}:
+        items.append(("/people", "People"))
     items.append(("/api/v1/docs", "API"))
     items.append(("/account", "Account"))
     return items

@@ -16,7 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.domain.errors import MoneyRuleBroken, QuorumError, TransitionRefused
+from engine.domain.errors import (
+    MoneyRuleBroken,
+    PermissionDenied,
+    QuorumError,
+    TransitionRefused,
+)
 from engine.domain.money import format_pence
 
 
@@ -112,5 +117,54 @@ def scheme_unsatisfiable(c: SchemeJudgement) -> QuorumError | None:
         return None
     return TransitionRefused(
         f"{c.command}: item: {c.item} can still be approved under its scheme: {c.why}",
+        item=c.item,
+    )
+
+
+@dataclass(frozen=True)
+class RoleChangeDecider:
+    """Who decides a role change, who asked for it and whose roles it changes
+    (person ids; ``subject_id`` None: a person not yet registered)."""
+
+    command: str
+    item: str  # the role change (RC-0001)
+    decider_id: int | None
+    requester_id: int | None
+    subject_id: int | None
+    subject: str  # the person's email, named in the refusal
+
+
+@guard("second_person", RoleChangeDecider)
+def second_person(c: RoleChangeDecider) -> QuorumError | None:
+    """A role change is decided by a second person: not the one who asked for it,
+    not the person whose roles it changes."""
+    if c.decider_id is None:
+        return PermissionDenied(
+            f"{c.command}: item: {c.item} is decided by a signed-in director or the Chair",
+            item=c.item,
+        )
+    if c.decider_id == c.subject_id:
+        return PermissionDenied(
+            f"{c.command}: item: {c.item} changes your own roles ({c.subject}); "
+            "another director or the Chair must decide it",
+            item=c.item,
+        )
+    if c.decider_id == c.requester_id:
+        return PermissionDenied(
+            f"{c.command}: item: you asked for {c.item}; a second person (another director "
+            "or the Chair) must decide it — you may withdraw it",
+            item=c.item,
+        )
+    return None
+
+
+@guard("own_request", RoleChangeDecider)
+def own_request(c: RoleChangeDecider) -> QuorumError | None:
+    """Only the one who asked for a role change may withdraw it."""
+    if c.decider_id is not None and c.decider_id == c.requester_id:
+        return None
+    return PermissionDenied(
+        f"{c.command}: item: only the one who asked for {c.item} may withdraw it "
+        "(a director or the Chair may refuse it)",
         item=c.item,
     )

@@ -52,7 +52,17 @@ def test_sections_follow_roles() -> None:
         "late_repayments",
         "recoveries_outstanding",
     ]
-    assert sections_for({"chair", "board_member"}) == ["signatures_awaited", "next_meeting"]
+    assert sections_for({"chair", "board_member"}) == [
+        "signatures_awaited",
+        "role_changes_to_decide",
+        "next_meeting",
+    ]
+    assert sections_for({"director"}) == [
+        "late_returns",
+        "late_repayments",
+        "recoveries_outstanding",
+        "role_changes_to_decide",
+    ]
     assert sections_for({"sponsor"}) == [
         "referred_back",
         "evidence_rejected",

@@ -171,7 +171,10 @@ def test_changing_the_password_signs_out_other_sessions(board) -> None:
         assert sign_in(phone, OFFICER, "a-new-long-password").status_code == 303
 
 
-def test_set_password_needs_the_current_one_or_an_officer(board) -> None:
+def test_set_password_needs_the_current_one_and_nobody_sets_anothers(board) -> None:
+    """Issue 11: an officer no longer sets anyone's password (a reset link goes to
+    the person's own address instead: tests/test_people_roles.py); the system sets
+    a first password only."""
     q, engine, *_ = board
     from engine.domain.errors import PermissionDenied, ValidationError
 
@@ -179,12 +182,17 @@ def test_set_password_needs_the_current_one_or_an_officer(board) -> None:
         q.execute("set_password", {"password": "long-enough-pw", "current_password": "x"}, SPONSOR)
     with pytest.raises(PermissionDenied):
         q.execute("set_password", {"email": OFFICER, "password": "long-enough-pw"}, SPONSOR)
+    with pytest.raises(PermissionDenied, match="nobody sets another person's"):
+        q.execute("set_password", {"email": SPONSOR, "password": "set-by-officer"}, OFFICER)
+    with pytest.raises(PermissionDenied, match="already has a password"):
+        q.execute("set_password", {"email": SPONSOR, "password": "set-by-system"}, "system")
+    mine = {"current_password": password_for(OFFICER)}
     with pytest.raises(ValidationError, match="at least 10"):
-        q.execute("set_password", {"email": SPONSOR, "password": "short"}, OFFICER)
-    q.execute("set_password", {"email": SPONSOR, "password": "set-by-officer"}, OFFICER)
-    events = [e for e in dump(engine)["audit_event"] if "PERSON:" + SPONSOR in e]
-    assert events and not any("set-by-officer" in str(e) for e in dump(engine)["audit_event"])
-    assert person(engine, SPONSOR).password_hash.startswith("$argon2id$")
+        q.execute("set_password", {**mine, "password": "short"}, OFFICER)
+    q.execute("set_password", {**mine, "password": "set-by-herself"}, OFFICER)
+    events = [e for e in dump(engine)["audit_event"] if "PERSON:" + OFFICER in e]
+    assert events and not any("set-by-herself" in str(e) for e in dump(engine)["audit_event"])
+    assert person(engine, OFFICER).password_hash.startswith("$argon2id$")
 
 
 # ------------------------------------------------------------------ CSRF

@@ -93,6 +93,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/delegated/{ref}/sign"): STAFF,  # the link itself names its one signatory
     ("POST", "/delegated/{ref}/sign"): STAFF,
     ("POST", "/do/{command}"): ALL,  # and then the command's own roles: see below
+    ("GET", "/people"): frozenset({"officer", "director", "chair"}),
+    ("GET", "/password/reset"): PUBLIC,  # the emailed link is the proof
+    ("POST", "/password/reset"): PUBLIC,
     # API
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/bids"): ALL,
@@ -305,6 +308,7 @@ def test_public_pages_answer_without_sign_in(world) -> None:
         "/api/v1/openapi.json",
         "/api/v1/docs",
         "/static/quorum.css",
+        "/password/reset?token=qr_x",  # the form; the token is checked when it is sent
     ):
         assert anon.get(path).status_code == 200, path
 

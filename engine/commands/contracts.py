@@ -356,6 +356,9 @@ class RegisterPerson(Contract):
         Items(required=True, description=f"roles: {', '.join(r.value for r in Role)}"),
     ]
     organisation: Annotated[str, Text(required=False)]
+    reason: Annotated[
+        str, Text(2000, required=False, description="why (a privileged role needs approval)")
+    ]
 
 
 class SetPassword(Contract):
@@ -367,6 +370,52 @@ class SetPassword(Contract):
     current_password: Annotated[
         Any, Raw({"description": "your current password, to change your own"})
     ]
+
+
+class RequestPasswordReset(Contract):
+    command = "request_password_reset"
+    email: Annotated[
+        str, Text(254, required=False, description="whose password (default: your own)")
+    ]
+
+
+class ResetPassword(Contract):
+    command = "reset_password"
+    token: Annotated[str, Text(200, description="the token of the link emailed to you")]
+    password: Annotated[Any, Raw({"type": "string", "minLength": 1}, required=True)]
+
+
+_ROLES_TEXT = f"roles: {', '.join(r.value for r in Role)}"
+
+
+class ChangeRoles(Contract):
+    command = "change_roles"
+    email: Annotated[str, Text(254, description="whose roles")]
+    add: Annotated[list[Any], Items(description=_ROLES_TEXT)]
+    remove: Annotated[list[Any], Items(description=_ROLES_TEXT)]
+    reason: Annotated[str, Text(2000, required=False)]
+
+
+class ApproveRoleChange(Contract):
+    command = "approve_role_change"
+    item: Annotated[str, Text(40, description="the role change (RC-0001)")]
+    reason: Annotated[str, Text(2000, required=False)]
+
+
+class RefuseRoleChange(Contract):
+    command = "refuse_role_change"
+    item: Annotated[str, Text(40, description="the role change (RC-0001)")]
+    reason: Annotated[str, Text(2000)]
+
+
+class WithdrawRoleChange(Contract):
+    command = "withdraw_role_change"
+    item: Annotated[str, Text(40, description="the role change (RC-0001)")]
+    reason: Annotated[str, Text(2000, required=False)]
+
+
+class ExpireRoleChanges(Contract):
+    command = "expire_role_changes"
 
 
 class CreateApiToken(Contract):

@@ -82,6 +82,7 @@ from sqlalchemy.types import JSON
 
 from engine.commands.args import Args
 from engine.commands.handlers.delegation import expire_lapsed
+from engine.commands.handlers.roles import expire_lapsed as expire_role_changes
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
@@ -1139,6 +1140,8 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     # requests for a delegated decision past their expiry date expire (workflow step, audited)
     expired = expire_lapsed(uow, as_of)
     idempotency.prune(uow.conn, uow.now)  # idempotency keys past QUORUM_IDEMPOTENCY_KEY_HOURS
+    # role changes nobody decided in time expire too (workflows/role_change.py)
+    expire_role_changes(uow)
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
     uow.record(

@@ -36,6 +36,7 @@ STATEFUL: dict[str, str] = {
     "grant_return": "return",
     "recovery": "recovery",
     "deposit": "deposit",
+    "role_change": "role change",
 }
 
 

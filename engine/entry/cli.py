@@ -30,7 +30,7 @@ from engine.entry.importer import import_bids
 from engine.entry.replay import load, run
 from engine.read import returns as views_returns
 from engine.read import views
-from engine.read.accounts import tokens
+from engine.read.accounts import role_changes, tokens
 from engine.read.papers import paper_context
 from engine.read.reconcile import integrity_report
 from engine.settings import SettingsError, get_settings, is_key_id
@@ -516,6 +516,44 @@ def people_list(obj: Ctx) -> None:
                 f"{p.email:<34} {p.name:<22} {', '.join(sorted(roles.get(p.id, []))):<28} "
                 f"{orgs.get(p.organisation_id, '')}"
             )
+
+
+@people.command("reset")
+@click.argument("email")
+@click.pass_obj
+@friendly
+def people_reset(obj: Ctx, email: str) -> None:
+    """Email EMAIL a single-use link to set their own password (nobody sets another's)."""
+    actor = obj.actor_email or Actor.system("an administrator (quorum people reset)")
+    r = obj.service().execute("request_password_reset", {"email": email}, actor)
+    click.echo(f"a password link was sent to {r['person']}; it works once, until {r['expires_at']}")
+
+
+@people.command("changes")
+@click.option("--waiting", is_flag=True, help="Only role changes waiting for a decision")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@friendly
+def people_changes(obj: Ctx, waiting: bool, as_json: bool) -> None:
+    """Role changes (a second person approves: 'quorum do approve_role_change item=RC-0001')."""
+    obj.service()
+    with obj.engine.connect() as conn:
+        rows = role_changes(conn, state="requested" if waiting else None)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for c in rows:
+        what = "; ".join(
+            p for p in (
+                f"add {', '.join(c['add'])}" if c["add"] else "",
+                f"remove {', '.join(c['remove'])}" if c["remove"] else "",
+            ) if p
+        )  # fmt: skip
+        by = f", decided by {c['decided_by']}" if c["decided_by"] else ""
+        click.echo(
+            f"{c['ref']:<8} {c['state']:<10} {c['email']:<34} {what} "
+            f"(asked by {c['requested_by']}{by})"
+        )
 
 
 # ------------------------------------------------------------------ audit

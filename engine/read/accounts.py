@@ -1,7 +1,7 @@
 """Accounts, read side: the API tokens a person holds (never the token itself),
-for the CLI (`quorum token list`) and the account page, and a person's live web
-sessions. The commands that make and revoke them are
-engine/commands/handlers/accounts.py."""
+for the CLI (`quorum token list`) and the account page; people, their roles and
+role changes (the people page, `quorum people`). The commands that make and
+revoke them are engine/commands/handlers/accounts.py and roles.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from engine.domain import totp
-from engine.store.models import ApiToken, Person, SecondFactor, WebSession
+from engine.store.models import (
+    ApiToken,
+    Organisation,
+    PasswordReset,
+    Person,
+    PersonRole,
+    RoleChange,
+    SecondFactor,
+    WebSession,
+)
 from engine.store.sessions import Limits
 
 TOKEN_T = ApiToken.__table__
@@ -109,3 +118,79 @@ def second_factor(
         "secret": row.secret,
         "uri": totp.provisioning_uri(row.secret, email),
     }
+# ------------------------------------------------------------------ people and role changes
+
+
+def people(conn: Connection | Session) -> list[dict]:
+    """Every person: email, name, organisation, roles, active, whether they have a password."""
+    roles: dict[int, list[str]] = {}
+    for pid, role in conn.execute(select(col(PersonRole.person_id), col(PersonRole.role))):
+        roles.setdefault(pid, []).append(role)
+    orgs = dict(conn.execute(select(col(Organisation.id), col(Organisation.name))).all())
+    return [
+        {
+            "id": p.id,
+            "email": p.email,
+            "name": p.name,
+            "organisation": orgs.get(p.organisation_id),
+            "roles": sorted(roles.get(p.id, [])),
+            "active": bool(p.active),
+            "has_password": p.password_hash is not None,
+        }
+        for p in conn.execute(
+            select(
+                col(Person.id),
+                col(Person.email),
+                col(Person.name),
+                col(Person.organisation_id),
+                col(Person.active),
+                col(Person.password_hash),
+            ).order_by(col(Person.email))
+        )
+    ]
+
+
+def role_changes(conn: Connection | Session, *, state: str | None = None) -> list[dict]:
+    """Role change requests, newest first (``state``: only those in it)."""
+    asker = Person.__table__.alias("asker")
+    decider = Person.__table__.alias("decider")
+    rc = RoleChange.__table__
+    q = (
+        select(rc, asker.c.email.label("asker_email"), decider.c.email.label("decider_email"))
+        .outerjoin(asker, asker.c.id == rc.c.requested_by_id)
+        .outerjoin(decider, decider.c.id == rc.c.decided_by_id)
+        .order_by(rc.c.id.desc())
+    )
+    if state is not None:
+        q = q.where(rc.c.state == state)
+    return [
+        {
+            "ref": r.ref,
+            "state": r.state,
+            "person_id": r.person_id,
+            "name": r.name,
+            "email": r.email,
+            "new_person": r.person_id is None,
+            "add": list(r.add_roles),
+            "remove": list(r.remove_roles),
+            "reason": r.reason,
+            "requested_by_id": r.requested_by_id,
+            "requested_by": r.asker_email or "system",
+            "requested_at": r.requested_at.isoformat(timespec="minutes"),
+            "expires_at": r.expires_at.isoformat(timespec="minutes"),
+            "decided_by": r.decider_email,
+            "decided_at": r.decided_at.isoformat(timespec="minutes") if r.decided_at else None,
+            "decision_reason": r.decision_reason,
+            "version": r.version,
+        }
+        for r in conn.execute(q)
+    ]
+
+
+def reset_link_owner(conn: Connection | Session, digest: str) -> str | None:
+    """The email of the person a reset link (its token's SHA-256) was sent to, if any."""
+    return conn.execute(
+        select(col(Person.email))
+        .join(PasswordReset, col(PasswordReset.person_id) == col(Person.id))
+        .where(col(PasswordReset.token_hash) == digest)
+    ).scalar()

@@ -24,6 +24,8 @@ section (who sees it): what is in it
 - ``signatures_awaited`` (chair, vice_chair): delegated decisions open and not
   expired, where the scheme they were requested under counts this person, and
   this person has not signed
+- ``role_changes_to_decide`` (director, chair): role changes waiting for a
+  second person, not asked for by this person and not changing their roles
 - ``referred_back`` (sponsor): their authority's bids referred back, with what
   is missing
 - ``evidence_rejected`` (sponsor): their milestones whose evidence was
@@ -70,6 +72,7 @@ from engine.store.models import (
     Recovery,
     RepaymentInstalment,
     Return,
+    RoleChange,
     Round,
     RuleSetVersion,
     Score,
@@ -108,6 +111,7 @@ LINKS = {
     "recovery": "/recoveries/{ref}",
     "delegated": "/delegated/{ref}",
     "meeting": "/meetings/{ref}",
+    "role_change": "/people#{ref}",
 }
 
 OUTSTANDING_RETURN = ("due", "queried")  # as rules.reminders.OUTSTANDING
@@ -457,6 +461,45 @@ def signatures_awaited(conn: Reader, actor: Actor, today: dt.date) -> list[dict]
     ]
 
 
+def role_changes_to_decide(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    """Role changes waiting for a second person that this person may decide: not
+    asked for by them, not changing their own roles, not past their expiry."""
+    if actor.person_id is None:
+        return []
+    rc = RoleChange.__table__
+    rows = conn.execute(
+        select(rc.c.ref, rc.c.name, rc.c.email, rc.c.add_roles, rc.c.remove_roles,
+               rc.c.requested_at, rc.c.expires_at, rc.c.person_id)  # fmt: skip
+        .where(
+            rc.c.state == "requested",
+            or_(rc.c.requested_by_id.is_(None), rc.c.requested_by_id != actor.person_id),
+            or_(rc.c.person_id.is_(None), rc.c.person_id != actor.person_id),
+        )
+        .order_by(rc.c.id)
+    )
+    return [
+        _item(
+            "role_change",
+            r.ref,
+            f"{'register ' if r.person_id is None else ''}{r.name} ({r.email}): "
+            + "; ".join(
+                part
+                for part in (
+                    f"add {', '.join(r.add_roles)}" if r.add_roles else "",
+                    f"remove {', '.join(r.remove_roles)}" if r.remove_roles else "",
+                )
+                if part
+            ),
+            "approve or refuse",
+            r.requested_at.date(),
+            r.expires_at.date(),
+            link("role_change", r.ref),
+        )
+        for r in rows
+        if r.expires_at.date() >= today
+    ]
+
+
 # ------------------------------------------------------------------ sponsor sections
 
 
@@ -690,6 +733,12 @@ SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
         "Delegated decisions awaiting your signature",
         frozenset({"chair", "vice_chair"}),
         signatures_awaited,
+    ),
+    (
+        "role_changes_to_decide",
+        "Role changes to approve or refuse",
+        frozenset({"director", "chair"}),
+        role_changes_to_decide,
     ),
     ("referred_back", "Bids referred back to you", frozenset({"sponsor"}), referred_back),
     ("evidence_rejected", "Evidence not accepted", frozenset({"sponsor"}), evidence_rejected),

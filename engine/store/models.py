@@ -56,6 +56,12 @@ class Role(enum.StrEnum):
     AUDITOR = "auditor"
 
 
+# roles granted only with a second person's approval (a RoleChange)
+PRIVILEGED_ROLES = frozenset(
+    {Role.OFFICER, Role.DIRECTOR, Role.CHAIR, Role.VICE_CHAIR, Role.FINANCE}
+)
+
+
 class OrgKind(enum.StrEnum):
     COUNTY = "county"
     UNITARY = "unitary"
@@ -625,6 +631,46 @@ class SecondFactor(TableModel, table=True):
     created_at: dt.datetime
     confirmed_at: dt.datetime | None = None
     last_step: int = Field(default=0, sa_type=BigInteger)
+class RoleChange(VersionedMixin, TableModel, table=True):
+    """A request to register a person with privileged roles, or to grant or remove
+    privileged roles (PRIVILEGED_ROLES): nothing changes until a second person (a
+    director or the Chair, never the one who asked nor the person concerned)
+    approves it (workflows/role_change.py). ``person_id`` is empty for a new
+    person: they are registered (``name``, ``email``, ``organisation_id``) when
+    it is approved."""
+
+    __tablename__ = "role_change"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    name: str
+    email: str
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
+    add_roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    remove_roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reason: str = ""
+    state: str = "requested"
+    requested_by_id: int | None = Field(default=None, foreign_key="person.id")
+    requested_at: dt.datetime
+    expires_at: dt.datetime
+    decided_by_id: int | None = Field(default=None, foreign_key="person.id")
+    decided_at: dt.datetime | None = None
+    decision_reason: str = ""
+    version: int = 1
+
+
+class PasswordReset(TableModel, table=True):
+    """A single-use, expiring link to set one's own password: only the SHA-256
+    of its token is stored; ``used_at`` is set when it is used (it works once)."""
+
+    __tablename__ = "password_reset"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    token_hash: str = Field(unique=True)  # sha256 hex of the token
+    requested_by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
 
 
 class UsedLink(TableModel, table=True):

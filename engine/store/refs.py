@@ -25,6 +25,7 @@ PREFIX = {
     "return": "RET",
     "programme_change": "PC",
     "payment": "P",
+    "role_change": "RC",
 }
 
 

@@ -10,5 +10,6 @@ from engine.commands.handlers import (  # noqa: F401
     programme,
     recovery,
     returns,
+    roles,
     rounds,
 )

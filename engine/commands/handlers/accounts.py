@@ -5,12 +5,20 @@ older parameters is re-hashed at the next successful sign-in. Nothing secret
 ever reaches the audit trail or the idempotency log: events say *that* a
 password was set or a token made, never the password, the hash or the token.
 
+Nobody sets another person's password: a person changes their own with their
+current one, or through a single-use link emailed to their own address
+(``request_password_reset``: an officer or director may send anyone one;
+``reset_password`` uses it, once, before it expires — QUORUM_RESET_LINK_MINUTES).
+Only the SHA-256 of a link's token is stored. The system actor sets a first
+password only (an installation's bootstrap, the demo, tests).
+
 API tokens are made by the entry point (``quorum token create``), which shows
 the token once; the command stores only its SHA-256.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from functools import cache
@@ -25,14 +33,18 @@ from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain import totp
 from engine.domain.actor import SYSTEM
-from engine.domain.errors import NotFound, PermissionDenied, ValidationError
+from engine.domain.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from engine.settings import get_settings
 from engine.store.factors import factor_of
-from engine.store.models import ApiToken, Person, SecondFactor
+from engine.store.links import base_url
+from engine.store.models import ApiToken, PasswordReset, Person, SecondFactor
 from engine.store.sessions import EVERYWHERE, PASSWORD_CHANGED, revoke_sessions
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 TOKEN_PREFIX = "qk_"
+RESET_PREFIX = "qr_"
+RESET_PATH = "/password/reset"  # the web page that takes a reset link (quorum_web)
 
 
 @cache
@@ -109,7 +121,7 @@ FACTOR_ADMINS = frozenset({"director", SYSTEM})
 
 @command(
     "set_password",
-    summary="Set a person's sign-in password (an officer for anyone; a person for themselves)",
+    summary="Change your own password (give your current one); nobody sets another's",
 )
 def set_password(uow: UnitOfWork, args: Args) -> Result:
     email = args.text("email", required=False, max_len=254) or uow.actor.email
@@ -120,13 +132,22 @@ def set_password(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError("set_password: password: is required", field="password")
     person = _person(uow, email)
     own = uow.actor.person_id == person.id
-    if not own and not _is_admin(uow):
+    system = SYSTEM in uow.actor.roles
+    if not own and not system:
         raise PermissionDenied(
-            f"set_password: {uow.actor.label} may set only their own password "
-            "(an officer may set anyone's)",
+            f"set_password: {uow.actor.label} may set only their own password: nobody sets "
+            "another person's; send them a reset link (request_password_reset), which "
+            "goes to their own address",
             field="email",
         )
-    if own and SYSTEM not in uow.actor.roles:
+    if system and person.password_hash is not None:
+        # the bootstrap (first director, demo, tests) sets a first password only
+        raise PermissionDenied(
+            f"set_password: {person.email} already has a password; the system sets only a "
+            "first one — send a reset link instead (quorum people reset EMAIL)",
+            field="email",
+        )
+    if own and not system:
         # a signed-in person proves it is them, even an officer changing their own
         if not isinstance(current, str) or not verify_password(person.password_hash, current):
             raise ValidationError(
@@ -149,6 +170,168 @@ def set_password(uow: UnitOfWork, args: Args) -> Result:
         {"password": "changed"},
     )
     return {"person": person.email, "password": "changed"}
+
+
+# ------------------------------------------------------------------ reset links
+
+
+def reset_link(token: str) -> str:
+    return f"{base_url()}{RESET_PATH}?token={token}"
+
+
+def issue_reset_link(
+    uow: UnitOfWork, person_id: int, email: str, name: str, *, welcome: bool = False
+) -> dt.datetime:
+    """A new single-use link to set ``person_id``'s password, emailed to their own
+    address (earlier unused links stop working). Only the SHA-256 of its token is
+    stored; the token is in the email alone, never in a result or the audit trail."""
+    now = uow.now
+    uow.conn.execute(
+        update(PasswordReset)
+        .where(
+            col(PasswordReset.person_id) == person_id,
+            col(PasswordReset.used_at).is_(None),
+            col(PasswordReset.expires_at) > now,
+        )
+        .values(expires_at=now)
+    )
+    token = RESET_PREFIX + secrets.token_urlsafe(32)
+    expires = now + dt.timedelta(minutes=get_settings().reset_link_minutes)
+    reset_id = inserted_id(
+        uow.conn.execute(
+            insert(PasswordReset).values(
+                person_id=person_id,
+                token_hash=token_hash(token),
+                requested_by_id=uow.actor.person_id,
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+    )
+    asked_by = "you" if uow.actor.person_id == person_id else uow.actor.name
+    uow.record(
+        f"PERSON:{email}",
+        {},
+        {"reset_link": reset_id, "expires_at": expires.isoformat(timespec="minutes")},
+        "a link to set a password, sent to the person's own address",
+        command=uow.command,
+    )
+    uow.notify(
+        key=f"password_reset:{reset_id}",
+        to=email,
+        template="password_reset",
+        subject="Set your Quorum password" if welcome else "Reset your Quorum password",
+        context={
+            "name": name,
+            "link": reset_link(token),
+            "expires_at": expires.isoformat(timespec="minutes"),
+            "minutes": get_settings().reset_link_minutes,
+            "asked_by": asked_by,
+            "welcome": welcome,
+        },
+    )
+    return expires
+
+
+@command(
+    "request_password_reset",
+    summary="Email a person a single-use link to set their own password (it expires)",
+)
+def request_password_reset(uow: UnitOfWork, args: Args) -> Result:
+    email = args.text("email", required=False, max_len=254) or uow.actor.email
+    args.done()
+    person = _person(uow, email)
+    own = uow.actor.person_id == person.id
+    if not own and not uow.actor.roles & {"officer", "director", SYSTEM}:
+        raise PermissionDenied(
+            f"request_password_reset: {uow.actor.label} may ask for a link only for "
+            "themselves (an officer or director may send anyone one)",
+            field="email",
+        )
+    if not person.active:
+        raise ValidationError(
+            f"request_password_reset: email: {person.email} is deactivated", field="email"
+        )
+    name = uow.conn.execute(
+        select(col(Person.name)).where(col(Person.id) == person.id)
+    ).scalar_one()
+    expires = issue_reset_link(uow, person.id, person.email, name)
+    return {
+        "person": person.email,
+        "reset_link": "sent to their own address",
+        "expires_at": expires.isoformat(timespec="minutes"),
+    }
+
+
+@command(
+    "reset_password",
+    summary="Set your password with the single-use link emailed to you",
+)
+def reset_password(uow: UnitOfWork, args: Args) -> Result:
+    token = args.text("token", max_len=200)
+    password = args.raw("password")
+    args.done()
+    if not isinstance(password, str) or not password:
+        raise ValidationError("reset_password: password: is required", field="password")
+    link = uow.conn.execute(
+        select(
+            col(PasswordReset.id),
+            col(PasswordReset.person_id),
+            col(PasswordReset.used_at),
+            col(PasswordReset.expires_at),
+            col(Person.email),
+            col(Person.name),
+        )
+        .join(Person, col(Person.id) == col(PasswordReset.person_id))
+        .where(col(PasswordReset.token_hash) == token_hash(token.strip()))
+    ).first()
+    # someone else's link is the same refusal as no link: it proves nothing about them
+    if link is None or link.person_id != uow.actor.person_id:
+        raise NotFound(
+            "reset_password: token: this link is not valid; ask for a new one", field="token"
+        )
+    if link.used_at is not None:
+        raise ValidationError(
+            "reset_password: token: this link has been used already; ask for a new one",
+            field="token",
+        )
+    if link.expires_at <= uow.now:
+        raise ValidationError(
+            f"reset_password: token: this link expired at "
+            f"{link.expires_at.isoformat(timespec='minutes')}; ask for a new one",
+            field="token",
+        )
+    _check_password(password)
+    used = uow.conn.execute(
+        update(PasswordReset)
+        .where(col(PasswordReset.id) == link.id, col(PasswordReset.used_at).is_(None))
+        .values(used_at=uow.now)
+    )
+    if used.rowcount != 1:
+        raise ConflictError(
+            "reset_password: token: this link was used at the same time; ask for a new one",
+            field="token",
+        )
+    uow.conn.execute(
+        update(Person)
+        .where(col(Person.id) == link.person_id)
+        .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
+    )
+    # every web session of theirs ends: whoever held one signs in with the new password
+    revoke_sessions(uow.conn, link.person_id, PASSWORD_CHANGED, uow.now)
+    uow.record(
+        f"PERSON:{link.email}",
+        {"reset_link": link.id},
+        {"password": "changed", "reset_link": "used"},
+    )
+    uow.notify(
+        key=f"password_changed:{link.id}",
+        to=link.email,
+        template="password_changed",
+        subject="Your Quorum password was changed",
+        context={"name": link.name, "at": uow.now.isoformat(timespec="minutes")},
+    )
+    return {"person": link.email, "password": "changed"}
 
 
 @command(
@@ -274,7 +457,7 @@ def confirm_second_factor(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(f"confirm_second_factor: code: {why}", field="code") from None
     uow.conn.execute(
         update(SecondFactor)
-        .where(SecondFactor.id == factor.id)  # type: ignore[arg-type]
+        .where(col(SecondFactor.id) == factor.id)
         .values(confirmed_at=uow.now, last_step=step)
     )
     uow.record(f"PERSON:{uow.actor.email}", {"second_factor": None}, {"second_factor": "confirmed"})
@@ -313,7 +496,7 @@ def remove_second_factor(uow: UnitOfWork, args: Args) -> Result:
             totp.check(factor.secret, code, uow.now, factor.last_step)
         except totp.CodeRefused as why:
             raise ValidationError(f"remove_second_factor: otp: {why}", field="otp") from None
-    uow.conn.execute(delete(SecondFactor).where(SecondFactor.id == factor.id))  # type: ignore[arg-type]
+    uow.conn.execute(delete(SecondFactor).where(col(SecondFactor.id) == factor.id))
     before = "confirmed" if factor.confirmed_at is not None else "not confirmed"
     uow.record(f"PERSON:{person.email}", {"second_factor": before}, {"second_factor": None})
     return {"person": person.email, "second_factor": "removed"}

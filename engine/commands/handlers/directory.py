@@ -6,11 +6,19 @@ from __future__ import annotations
 from sqlalchemy import insert
 
 from engine.commands.args import Args
+from engine.commands.handlers.accounts import issue_reset_link
+from engine.commands.handlers.roles import (
+    insert_person,
+    is_system,
+    open_role_change,
+    privileged,
+    read_roles,
+)
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
 from engine.store.directory import OrgRow
-from engine.store.models import Organisation, OrgKind, Person, PersonRole, Role
+from engine.store.models import Organisation, OrgKind
 
 
 def find_organisation(uow: UnitOfWork, name: str, field: str = "sponsor") -> OrgRow:
@@ -53,7 +61,11 @@ def register_organisation(uow: UnitOfWork, args: Args) -> Result:
     return {"organisation": name, "id": new_id}
 
 
-@command("register_person", roles={"officer"}, summary="Add a person with roles")
+@command(
+    "register_person",
+    roles={"officer"},
+    summary="Add a person with roles (a privileged role: a request a second person approves)",
+)
 def register_person(uow: UnitOfWork, args: Args) -> Result:
     name = args.text("name", max_len=200)
     email = args.text("email", max_len=254).lower()
@@ -61,18 +73,9 @@ def register_person(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(
             f"register_person: email: {email!r} is not an email address", field="email"
         )
-    allowed = [r.value for r in Role]
-    roles = []
-    for r in args.items("roles", required=True):
-        r = str(r).strip().lower().replace(" ", "_")
-        if r not in allowed:
-            raise ValidationError(
-                f"register_person: roles: {r!r} is not a role; roles are: {', '.join(allowed)}",
-                field="roles",
-            )
-        roles.append(r)
-    roles = sorted(set(roles))
+    roles = read_roles(uow, args, "roles", required=True)
     org_name = args.text("organisation", required=False)
+    reason = args.text("reason", required=False, max_len=2000)
     args.done()
     org = find_organisation(uow, org_name, "organisation") if org_name else None
     if "sponsor" in roles and org is None:
@@ -84,18 +87,24 @@ def register_person(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(
             f"register_person: email: {email} is already registered", field="email"
         )
-    person_id = inserted_id(
-        uow.conn.execute(
-            insert(Person).values(
-                name=name, email=email, organisation_id=org.id if org else None, active=True
-            )
+    if privileged(roles) and not is_system(uow):
+        # separation of duties: a second person approves (engine/commands/handlers/roles.py)
+        return open_role_change(
+            uow,
+            person=None,
+            name=name,
+            email=email,
+            organisation_id=org.id if org else None,
+            add=roles,
+            remove=[],
+            reason=reason,
         )
-    )
-    uow.conn.execute(insert(PersonRole), [{"person_id": person_id, "role": r} for r in roles])
-    uow.touch_directory()
+    person_id = insert_person(uow, name, email, org.id if org else None, roles)
     uow.record(
         f"PERSON:{email}",
         {},
         {"name": name, "email": email, "roles": roles, "organisation": org.name if org else None},
     )
+    if not is_system(uow):
+        issue_reset_link(uow, person_id, email, name, welcome=True)
     return {"person": email, "id": person_id, "roles": roles}
