@@ -4,9 +4,11 @@ out everywhere" and by the idle and absolute timeouts (the app's clock)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
-from moneykit import OFFICER, SPONSOR, money_board
+from moneykit import CHAIR, OFFICER, OFFICER2, SPONSOR, money_board
 from sqlalchemy import select
 from sqlmodel import Session
 from webkit import api_token, bearer, csrf_of, password_for, set_passwords, sign_in
@@ -14,8 +16,10 @@ from webkit import api_token, bearer, csrf_of, password_for, set_passwords, sign
 from engine.settings import Settings, SettingsError
 from engine.store import audit, sessions
 from engine.store.db import write_connection
-from engine.store.models import Person, WebSession
+from engine.store.models import Outbox, Person, WebSession
 from quorum_web.app import create_app
+
+RESET_LINK = re.compile(r"/password/reset\?token=(qr_[A-Za-z0-9_-]+)")
 
 
 @pytest.fixture
@@ -134,12 +138,43 @@ def test_changing_ones_password_ends_the_other_sessions_and_keeps_this_one(board
     assert reasons.count(sessions.PASSWORD_CHANGED) == 2 and reasons.count("") == 1
 
 
-def test_a_password_set_for_someone_ends_all_their_sessions(board, app) -> None:
+def test_a_password_reset_through_the_emailed_link_ends_all_their_sessions(board, app) -> None:
     q, engine, clock, _ = board
     sponsor = signed_in(app, SPONSOR)
-    q.execute("set_password", {"email": SPONSOR, "password": "set by the system"}, "system")
+    q.execute("request_password_reset", {"email": SPONSOR}, OFFICER)
+    assert works(sponsor)  # asking for a link changes nothing
+    with engine.connect() as c:
+        mail = c.execute(
+            select(Outbox.context)
+            .where(Outbox.to_addr == SPONSOR, Outbox.template == "password_reset")
+            .order_by(Outbox.id.desc())
+        ).scalars().first()
+    found = RESET_LINK.search(mail["link"])
+    assert found, mail
+    new = {"token": found.group(1), "password": "set through the link"}
+    q.execute("reset_password", new, SPONSOR)
     assert not works(sponsor)
-    assert sign_in(TestClient(app), SPONSOR, "set by the system").status_code == 303
+    assert [r.revoked_reason for r in rows(engine, SPONSOR)] == [sessions.PASSWORD_CHANGED]
+    assert sign_in(TestClient(app), SPONSOR, "set through the link").status_code == 303
+
+
+# ------------------------------------------------------------------ role changes
+
+
+def test_a_change_of_roles_ends_the_persons_sessions_when_it_is_made(board, app) -> None:
+    q, engine, clock, _ = board
+    set_passwords(q, OFFICER2)
+    sponsor, officer2 = signed_in(app, SPONSOR), signed_in(app, OFFICER2)
+    # a role that is not privileged is granted at once: the sponsor signs in again
+    q.execute("change_roles", {"email": SPONSOR, "add": ["board_member"]}, OFFICER)
+    assert not works(sponsor)
+    assert [r.revoked_reason for r in rows(engine, SPONSOR)] == [sessions.ROLES_CHANGED]
+    # a privileged one is a request: nothing ends until a second person approves it
+    ask = q.execute("change_roles", {"email": OFFICER2, "remove": ["officer"]}, OFFICER)
+    assert works(officer2)
+    q.execute("approve_role_change", {"item": ask["role_change"]}, CHAIR)
+    assert not works(officer2)
+    assert [r.revoked_reason for r in rows(engine, OFFICER2)] == [sessions.ROLES_CHANGED]
 
 
 # ------------------------------------------------------------------ sign out everywhere
