@@ -20,14 +20,23 @@ import re
 from pathlib import Path
 
 import pytest
-from moneykit import CHAIR, MEMBERS, OFFICER, VICE1, assert_money_adds_up, bid_refs, dump
+from moneykit import (
+    CHAIR,
+    MEMBERS,
+    OFFICER,
+    SPONSOR2,
+    VICE1,
+    assert_money_adds_up,
+    bid_refs,
+    dump,
+)
 from sqlalchemy import select
 from sqlmodel import Session
 
 from engine.commands.uow import STATEFUL, RunState, StateNotFromWorkflow, UnitOfWork
 from engine.domain.actor import Actor
 from engine.domain.clock import FixedClock
-from engine.domain.errors import ConflictError, MoneyRuleBroken, TransitionRefused
+from engine.domain.errors import ConflictError, MoneyRuleBroken, NotFound, TransitionRefused
 from engine.entry.scheduler import QuorumScheduler, settings
 from engine.store import audit, directory
 from engine.store.ledger import ledger
@@ -117,6 +126,13 @@ def test_reversing_a_delegated_approval_revokes_it_and_releases_the_money(board)
     )
     assert_money_adds_up(engine)
     assert dd_row(engine, dd).state == "revoked"
+    # another authority learns nothing of the cancelled grant: the 404 of a missing one
+    with pytest.raises(NotFound, match=f"submit_return: grant: no grant '{grant}'"):
+        q.execute(
+            "submit_return",
+            {"grant": grant, "kind": "progress", "period_end": "2011-06-30"},
+            SPONSOR2,
+        )
     assert events(engine, dd)[-1] == (
         "reverse_decision",
         {"state": "revoked", "reversed": approved["decision"], "by": out["decision"]},

@@ -59,6 +59,8 @@ def load_grant(uow: UnitOfWork, ref: str, field: str = "grant") -> Any:
     row = uow.conn.execute(_GRANT_BY_REF, {"ref": ref}).first()
     if row is None:
         raise _no_grant(uow, ref, field)
+    # another authority's grant is missing, cancelled or not (the same 404 as a read)
+    uow.require_scope(row.accountable_body_id, "send returns", _no_grant(uow, ref, field))
     if row.state == "cancelled":
         raise ValidationError(
             f"{uow.command}: {field}: {ref} was cancelled (its approval was reversed)",
