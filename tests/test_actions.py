@@ -5,6 +5,7 @@ with a note and who closed it; refusals name the rule and change nothing."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import MetaData, select
@@ -12,6 +13,7 @@ from sqlalchemy import MetaData, select
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
+from engine.entry import replay
 from engine.read.actions import matters_arising, meeting_actions
 from engine.read.papers import paper_context
 from engine.store.db import create_schema, make_engine
@@ -88,10 +90,10 @@ def test_actions_numbered_listed_under_matters_arising_and_closed(board) -> None
 
     clock.set(dt.date(2011, 5, 10))
     done = q.execute("close_action", {"action": "BOARD-APR/A1", "outcome": "done",
-                                      "note": "round R2 opened on 9 May"}, OFFICER)
+                                      "reason": "round R2 opened on 9 May"}, OFFICER)
     assert done["state"] == "done" and done["closed_by"] == "Olive Officer"
     q.execute("close_action", {"action": "BOARD-APR/A3", "outcome": "dropped",
-                               "note": "the scheme was withdrawn"}, OFFICER)
+                               "reason": "the scheme was withdrawn"}, OFFICER)
 
     with engine.connect() as c:
         arising = matters_arising(c, "BOARD-JUN")
@@ -139,14 +141,14 @@ def test_refusals_name_the_rule_and_change_nothing(board) -> None:
     q, engine, clock = board
     record(q, what="Open a further bidding round", owner="Olive Officer", due="2011-05-31")
     q.execute("close_action", {"action": "BOARD-APR/A1", "outcome": "done",
-                               "note": "opened"}, OFFICER)
+                               "reason": "opened"}, OFFICER)
     before = dump(engine)
     refusals = [
-        (TransitionRefused, {"action": "BOARD-APR/A1", "outcome": "dropped", "note": "x"},
+        (TransitionRefused, {"action": "BOARD-APR/A1", "outcome": "dropped", "reason": "x"},
          "close_action",
          "cannot drop action BOARD-APR/A1 while it is done: drop is allowed only when it "
          "is open"),
-        (NotFound, {"action": "BOARD-APR/A9", "outcome": "done", "note": "x"}, "close_action",
+        (NotFound, {"action": "BOARD-APR/A9", "outcome": "done", "reason": "x"}, "close_action",
          "no action 'BOARD-APR/A9'"),
         (NotFound, {"meeting": "BOARD-APR", "what": "w", "owner": "Nobody", "due": "2011-05-01"},
          "record_action", "owner: no person 'Nobody'"),
@@ -175,3 +177,26 @@ def test_refusals_name_the_rule_and_change_nothing(board) -> None:
                                     "owner": "Olive Officer", "due": "2011-05-01"},
                   "ash@b.example")
     assert dump(engine) == before
+
+
+def test_the_worked_example_in_docs_replays() -> None:
+    """tests/scenarios/actions-2011.yaml (docs/meetings.md): the June Board's
+    matters arising in its minutes paper."""
+    papers: list[str] = []
+
+    def june_minutes(record, engine) -> None:
+        try:
+            papers.append(
+                render("minutes", paper_context(engine, "minutes", "IEB-2011-06-15"), "md"))
+        except NotFound:  # before the June meeting is scheduled
+            pass
+
+    result = replay.run(Path(__file__).parent / "scenarios" / "actions-2011.yaml",
+                        after_step=june_minutes)
+    assert result.ok, result.failed
+    june = papers[-1]
+    assert "| IEB-2011-04-20/A2 | Identify the benefits each project delivers against the " \
+           "partnership's targets | Derbyshire SRP | Improvement and Efficiency Board " \
+           "(2011-06-15) | open, due |" in june
+    assert "dropped 2011-05-12 (Cllr Ash): Rutland withdrew the bid |" in june
+    assert "done 2011-05-09 (Olivia Officer): Round R2 opened on 9 May |" in june

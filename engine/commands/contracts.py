@@ -617,7 +617,7 @@ class CloseAction(Contract):
     command = "close_action"
     action: Annotated[str, Text(60)]
     outcome: Annotated[str, Choice(("done", "dropped"))]
-    note: Annotated[str, Text(2000, lines=True)]
+    reason: Annotated[str, Text(2000, lines=True)]  # kept as the action's note
 
 
 class MoveAction(Contract):

@@ -131,7 +131,7 @@ def record_action(uow: UnitOfWork, args: Args) -> Result:
 def close_action(uow: UnitOfWork, args: Args) -> Result:
     ref = args.text("action", max_len=60)
     outcome = args.choice("outcome", tuple(OUTCOMES))
-    note = args.text("note", max_len=2000)
+    note = args.text("reason", max_len=2000)  # kept as the action's note
     args.done()
     uow.authorise(ACTION, OUTCOMES[outcome])
     a = _load(uow, ref)
