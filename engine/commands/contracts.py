@@ -601,6 +601,33 @@ class AddAction(Contract):
     due: Annotated[dt.date | None, UKDate(required=False)]
 
 
+class RecordAction(Contract):
+    command = "record_action"
+    meeting: Annotated[str, Text()]
+    what: Annotated[str, Text(2000, lines=True)]
+    owner: Annotated[str, Text(200)]
+    owner_kind: Annotated[
+        str, Choice(("person", "partnership", "organisation"), default="person")
+    ]
+    due: Annotated[dt.date | None, UKDate(required=False)]
+    target_meeting: Annotated[str, Text(40, required=False)]
+
+
+class CloseAction(Contract):
+    command = "close_action"
+    action: Annotated[str, Text(60)]
+    outcome: Annotated[str, Choice(("done", "dropped"))]
+    reason: Annotated[str, Text(2000, lines=True)]  # kept as the action's note
+
+
+class MoveAction(Contract):
+    command = "move_action"
+    action: Annotated[str, Text(60)]
+    due: Annotated[dt.date | None, UKDate(required=False)]
+    target_meeting: Annotated[str, Text(40, required=False)]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
 class CloseMeeting(Contract):
     command = "close_meeting"
     meeting: Annotated[str, Text()]

@@ -37,6 +37,7 @@ STATEFUL: dict[str, str] = {
     "recovery": "recovery",
     "deposit": "deposit",
     "role_change": "role change",
+    "action": "action",
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from engine.domain.errors import NotFound
+from engine.read import actions as views_actions
 from engine.read import returns as views_returns
 from engine.read import views
 from engine.read.delegation import delegated_report
@@ -36,7 +37,15 @@ def minutes_paper(engine: Any, meeting_ref: str) -> dict:
         titles = {b["ref"]: b["title"] for b in views.bids(s)}
     if meeting is None:
         raise NotFound(f"paper minutes: no meeting {meeting_ref!r}", field="meeting")
-    return {"meeting": meeting, "titles": titles}
+    return {"meeting": meeting, "titles": titles, **action_papers(engine, meeting_ref)}
+
+
+def action_papers(engine: Any, meeting_ref: str) -> dict:
+    """The action register's part of a meeting's papers: ``matters_arising``,
+    the actions of earlier meetings it goes through (the meeting's own are in
+    ``meeting.actions``)."""
+    with engine.connect() as conn:
+        return {"matters_arising": views_actions.matters_arising(conn, meeting_ref)}
 
 
 def delegated_paper(engine: Any, meeting_ref: str) -> dict:

@@ -267,12 +267,22 @@ class MeetingInterest(TypedDict):
 
 
 class MeetingAction(TypedDict):
+    """One action of the register (engine/read/actions.py)."""
+
+    ref: str  # <meeting ref>/A<number>
     meeting: str
     number: int
     what: str
     owner: str
+    owner_kind: str  # person, partnership, organisation; '' for a free-text owner
     due_on: str | None
+    target_meeting: str | None
+    by: str  # as the minutes show it: the date or the target meeting's title and date
     state: str
+    note: str
+    closed_by: str
+    closed_on: str | None
+    due: bool  # under matters arising: due at (or before) that meeting
 
 
 class Meeting(TypedDict):
@@ -359,3 +369,4 @@ class Pot(TypedDict):
     repaid_pence: int
     available_pence: int
     identity_holds: bool
+

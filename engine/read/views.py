@@ -20,10 +20,10 @@ from engine.domain.errors import NotFound
 from engine.domain.words import shown_subject
 from engine.read import money as views_money
 from engine.read import shapes
+from engine.read.actions import register as actions_register
 from engine.store import audit
 from engine.store.ledger import ledger
 from engine.store.models import (
-    Action,
     AuditEvent,
     AuditHead,
     Bid,
@@ -478,16 +478,7 @@ def meetings(session: Session | Connection) -> list[shapes.Meeting]:
 
 
 def actions(session: Session | Connection) -> list[shapes.MeetingAction]:
-    action_t = Action.__table__
-    return [
-        {"meeting": a.meeting_ref, "number": a.number, "what": a.what, "owner": a.owner,
-         "due_on": a.due_on.isoformat() if a.due_on else None, "state": a.state}
-        for a in session.execute(
-            select(action_t, MEETING_T.c.ref.label("meeting_ref"))
-            .join(MEETING_T, MEETING_T.c.id == action_t.c.meeting_id)
-            .order_by(MEETING_T.c.held_on, action_t.c.number)
-        )
-    ]
+    return actions_register(session)
 
 
 def round_whatif(

@@ -345,7 +345,12 @@ class Decision(TableModel, table=True):
     reverses_id: int | None = Field(default=None, foreign_key="decision.id")
 
 
-class Action(TableModel, table=True):
+class Action(VersionedMixin, TableModel, table=True):
+    """A meeting's numbered action (workflows/action.py); its ref is
+    "<meeting ref>/A<number>". ``owner`` is the name shown in the minutes;
+    ``owner_kind`` says what it names (person, partnership, organisation;
+    '' for a free-text owner) and ``owner_id`` the person or organisation."""
+
     __table_args__ = (UniqueConstraint("meeting_id", "number"),)
     id: int | None = Field(default=None, primary_key=True)
     meeting_id: int = Field(foreign_key="meeting.id", index=True)
@@ -354,6 +359,13 @@ class Action(TableModel, table=True):
     owner: str
     due_on: dt.date | None = None
     state: str = "open"
+    owner_kind: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    owner_id: int | None = None
+    target_meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    note: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    closed_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    closed_on: dt.date | None = None
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class DelegatedDecision(VersionedMixin, TableModel, table=True):

@@ -2,6 +2,7 @@
 
 from engine.commands.handlers import (  # noqa: F401
     accounts,
+    actions,
     delegation,
     directory,
     grants,

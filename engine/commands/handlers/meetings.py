@@ -40,6 +40,7 @@ from engine.store.models import (
     Score,
 )
 from engine.store.refs import next_ref, ref_for
+from workflows.action import ACTION
 from workflows.bid import AWAITING_DECISION, BID
 from workflows.grant import GRANT
 from workflows.meeting import MEETING
@@ -395,8 +396,9 @@ def add_action(uow: UnitOfWork, args: Args) -> Result:
     uow.step(MEETING, "add_action", m.state, m.ref)
     number = (uow.conn.execute(
         select(func.max(Action.number)).where(Action.meeting_id == m.id)).scalar() or 0) + 1
+    created = uow.fire(ACTION, "record", "new", f"{m.ref}/A{number}")
     uow.conn.execute(insert(Action).values(meeting_id=m.id, number=number, what=what,
-                                           owner=owner, due_on=due, state="open"))
+                                           owner=owner, due_on=due, state=created.dest))
     uow.record(f"{m.ref}/A{number}", {}, {"what": what, "owner": owner, "due": due})
     return {"meeting": m.ref, "number": number}
 
