@@ -491,11 +491,22 @@ def _build(cls: type[Settings], values: dict[str, Any]) -> Settings:
 
 # ---------------------------------------------------------------- the one object
 
-_cache: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+_cache: tuple[tuple[tuple[str | bytes, str | bytes], ...], Settings] | None = None
 _override: Settings | None = None
 
 
-def _snapshot() -> tuple[tuple[str, str], ...]:
+_PREFIX_BYTES = PREFIX.encode()
+
+
+def _snapshot() -> tuple[tuple[str | bytes, str | bytes], ...]:
+    """The QUORUM_* variables as they are now, only to notice a change. Called on
+    every get_settings() (twice a command): ``os.environ.items()`` decodes every
+    variable of the process each time (measured 0.11 ms with 36 variables, a third
+    of an amend_bid), so on POSIX the undecoded bytes mapping behind it is read."""
+    raw = getattr(os.environ, "_data", None)
+    if isinstance(raw, dict) and isinstance(next(iter(raw), b""), bytes):
+        n = len(_PREFIX_BYTES)
+        return tuple(sorted((k, v) for k, v in raw.items() if k[:n].upper() == _PREFIX_BYTES))
     return tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(PREFIX)))
 
 
