@@ -33,7 +33,7 @@ from sqlmodel import Session, col
 from engine.domain.money import format_pence
 from engine.store import audit, checkpoints
 from engine.store.auditkeys import keyring
-from engine.store.ledger import GrantLedger, PotLedger, grant_lines, ledger
+from engine.store.ledger import GrantLedger, PotLedger, fill_pot_line, grant_lines, ledger
 from engine.store.models import (
     AuditEvent,
     Grant,
@@ -121,15 +121,7 @@ def _derive_pots(moves: Iterable[dict[str, Any]], pots: dict[int, PotLedger]) ->
     for m in moves:
         sums[m["pot_id"]][m["kind"]] += m["amount_pence"]
     for pot_id, line in pots.items():
-        s = sums.get(pot_id, {})
-        back = s.get(MovementKind.RECOVER, 0) + s.get(MovementKind.REPAY, 0)
-        line.forfeited_pence = s.get(MovementKind.FORFEIT, 0)
-        line.allocated_pence = s.get(MovementKind.ALLOCATE, 0) + line.forfeited_pence
-        line.released_pence = s.get(MovementKind.RELEASE, 0)
-        line.recovered_pence = s.get(MovementKind.RECOVER, 0)
-        line.repaid_pence = s.get(MovementKind.REPAY, 0)
-        line.committed_pence = s.get(MovementKind.COMMIT, 0) - line.released_pence - back
-        line.paid_pence = s.get(MovementKind.PAY, 0) - back
+        fill_pot_line(line, sums.get(pot_id, {}))
 
 
 def _derive_grants(moves: Iterable[dict[str, Any]]) -> dict[int, GrantLedger]:

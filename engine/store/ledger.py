@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
@@ -110,16 +110,21 @@ def ledger(
     for pot_id, kind, total in cast(Iterable[tuple[int, str, int | None]], rows):
         sums[pot_id][kind] = int(total or 0)
     for pot_id, line in pots.items():
-        s = sums.get(pot_id, {})
-        back = s.get(MovementKind.RECOVER, 0) + s.get(MovementKind.REPAY, 0)
-        line.forfeited_pence = s.get(MovementKind.FORFEIT, 0)
-        line.allocated_pence = s.get(MovementKind.ALLOCATE, 0) + line.forfeited_pence
-        line.released_pence = s.get(MovementKind.RELEASE, 0)
-        line.recovered_pence = s.get(MovementKind.RECOVER, 0)
-        line.repaid_pence = s.get(MovementKind.REPAY, 0)
-        line.committed_pence = s.get(MovementKind.COMMIT, 0) - line.released_pence - back
-        line.paid_pence = s.get(MovementKind.PAY, 0) - back
+        fill_pot_line(line, sums.get(pot_id, {}))
     return list(pots.values())
+
+
+def fill_pot_line(line: PotLedger, s: Mapping[str, int]) -> None:
+    """A pot's ledger line from the sums of its movements by kind (pence): the one
+    arithmetic the ledger and ``quorum audit verify`` (engine/read/reconcile.py) share."""
+    back = s.get(MovementKind.RECOVER, 0) + s.get(MovementKind.REPAY, 0)
+    line.forfeited_pence = s.get(MovementKind.FORFEIT, 0)
+    line.allocated_pence = s.get(MovementKind.ALLOCATE, 0) + line.forfeited_pence
+    line.released_pence = s.get(MovementKind.RELEASE, 0)
+    line.recovered_pence = s.get(MovementKind.RECOVER, 0)
+    line.repaid_pence = s.get(MovementKind.REPAY, 0)
+    line.committed_pence = s.get(MovementKind.COMMIT, 0) - line.released_pence - back
+    line.paid_pence = s.get(MovementKind.PAY, 0) - back
 
 
 def pot_line(session: Session | Connection, pot_id: int) -> PotLedger:
