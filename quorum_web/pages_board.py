@@ -108,7 +108,7 @@ def _meeting_forms(meeting: dict, actor: Actor, agenda: list[dict], roll: list[d
             {"meeting": ref},
             interest_inputs,
             unavailable=why("declare_interest")
-            or (None if item_opts else "the agenda is empty (record attendance first)"),
+            or (None if item_opts else "the agenda is empty (nothing awaits a decision)"),
         ),
         "action": ActionForm(
             "action",
