@@ -102,7 +102,10 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     page = officer.get("/meetings/BOARD-MAY")
     assert page.status_code == 200 and "not quorate" in page.text
     assert 'name="present"' in page.text
-    # attendance with checkboxes (a list); the agenda is fixed with it
+    # the agenda exists from scheduling, before anyone attends (page and API)
+    assert f'id="agenda-{ask}"' in page.text
+    assert ask in officer.get("/api/v1/meetings/BOARD-MAY").json()["agenda"]
+    # attendance with checkboxes (a list): it records who is present
     done = post(
         officer,
         "record_attendance",
