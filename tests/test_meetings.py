@@ -14,9 +14,9 @@ from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
 from engine.domain.errors import MoneyRuleBroken, TransitionRefused, ValidationError
 from engine.read import views
+from engine.read.papers import paper_context
 from engine.store.db import create_schema, make_engine
 from engine.store.ledger import ledger
-from engine.read.papers import paper_context
 from engine.store.models import Grant, Outbox
 from notifications import papers as paper_render
 from notifications.render import body
