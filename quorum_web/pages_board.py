@@ -43,7 +43,7 @@ DECISIONS = ("approve", "refer_back", "defer", "reject")  # the bid steps `decid
 ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
-MEETING_PAPERS = ("minutes", "delegated", "returns")
+MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns")
 
 
 def _engine(request: Request) -> Any:

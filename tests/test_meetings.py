@@ -313,6 +313,9 @@ def test_a_scheduled_meeting_has_its_agenda_before_anyone_attends(board) -> None
     jun = meeting(engine, "BOARD-JUN")
     assert jun["present"] == [] and not jun["quorate"]
     assert jun["agenda"] == ["B-0001", "B-0002", "B-0003"]  # every scored bid, from scheduling
+    for fmt in ("md", "html"):  # the agenda paper too, before attendance
+        paper = paper_render.render("agenda", paper_context(engine, "agenda", "BOARD-JUN"), fmt)
+        assert all(ref in paper for ref in jun["agenda"]) and "Shared ICT" in paper
     # attendance records who is present; it does not change the agenda
     apr = meeting(engine, "BOARD-APR")
     assert apr["agenda"] == ["B-0001", "B-0002", "B-0003"]
@@ -352,6 +355,8 @@ def test_a_referral_keeps_the_boards_reasons_and_returns_on_the_next_agenda(boar
     q.execute("resubmit_bid", {"ref": "B-0003"}, "sam@rutland.example")
     jun = meeting(engine, "BOARD-JUN")
     assert jun["present"] == [] and jun["agenda"] == ["B-0003"]  # before anyone attends
+    paper = paper_render.render("agenda", paper_context(engine, "agenda", "BOARD-JUN"), "md")
+    assert "| 1 | B-0003 | bid | Vague | Rutland CC | £40,000 | resubmitted | decide " in paper
     with Session(engine) as s:
         assert next(b for b in views.bids(s) if b["ref"] == "B-0003")["state"] == "resubmitted"
 

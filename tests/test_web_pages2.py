@@ -105,6 +105,8 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     # the agenda exists from scheduling, before anyone attends (page and API)
     assert f'id="agenda-{ask}"' in page.text
     assert ask in officer.get("/api/v1/meetings/BOARD-MAY").json()["agenda"]
+    paper = officer.get("/meetings/BOARD-MAY/papers/agenda.html")
+    assert paper.status_code == 200 and f'id="agenda-{ask}"' in paper.text
     # attendance with checkboxes (a list): it records who is present
     done = post(
         officer,
@@ -179,7 +181,7 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     assert world["people"][SPONSOR].get("/meetings/BOARD-MAY").status_code == 403
 
 
-@pytest.mark.parametrize("name", ["minutes", "delegated", "returns"])
+@pytest.mark.parametrize("name", ["agenda", "minutes", "delegated", "returns"])
 def test_meeting_papers_as_html_and_pdf(world, name: str) -> None:
     officer = world["people"][OFFICER]
     page = officer.get(f"/meetings/BOARD-APR/papers/{name}.html")

@@ -21,7 +21,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from engine.store.models import Bid, Decision, DelegatedDecision, Pot
+from engine.domain.errors import NotFound
+from engine.store.models import Bid, Decision, DelegatedDecision, Meeting, Organisation, Pot
 from workflows.bid import AWAITING_DECISION
 from workflows.delegated import DECIDED
 
@@ -65,3 +66,37 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
             seen.add(ref)
             out.append(ref)
     return out
+
+
+def agenda_paper(conn: Session | Connection, meeting_ref: str) -> dict[str, Any]:
+    """The agenda paper's context: the meeting and its items in agenda order, each
+    with its kind, title, who it is for, amount, state and what the Board is asked."""
+    meet = Meeting.__table__
+    m = conn.execute(select(meet).where(meet.c.ref == meeting_ref)).first()
+    if m is None:
+        raise NotFound(f"paper agenda: no meeting {meeting_ref!r}", field="meeting")
+    refs = meeting_agenda(conn, m)
+    org = Organisation.__table__
+    found: dict[str, dict[str, Any]] = {}
+    for b in conn.execute(
+        select(BID_T.c.ref, BID_T.c.title, BID_T.c.state, BID_T.c.grant_requested_pence,
+               org.c.name.label("sponsor"))
+        .join(org, org.c.id == BID_T.c.sponsor_id)
+        .where(BID_T.c.ref.in_(refs))
+    ):
+        asked = "decide (resubmitted)" if b.state == "resubmitted" else "decide"
+        found[b.ref] = {"ref": b.ref, "kind": "bid", "title": b.title, "for": b.sponsor,
+                        "amount_pence": b.grant_requested_pence, "state": b.state,
+                        "asked": asked}
+    for d in conn.execute(
+        select(DD_T.c.ref, DD_T.c.title, DD_T.c.state, DD_T.c.amount_pence)
+        .where(DD_T.c.ref.in_(refs))
+    ):
+        asked = "endorse" if d.state in ("approved", "endorsed") else "note (for information)"
+        found[d.ref] = {"ref": d.ref, "kind": "delegated decision", "title": d.title, "for": "",
+                        "amount_pence": d.amount_pence, "state": d.state, "asked": asked}
+    return {
+        "meeting": {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat(),
+                    "state": m.state},
+        "items": [found[r] for r in refs if r in found],
+    }
