@@ -394,5 +394,6 @@ def close_meeting(uow: UnitOfWork, args: Args) -> Result:
     state = closing.dest
     noted = note_declined(uow, m, agenda)  # declined delegated decisions on the agenda: reported
     uow.update_versioned(Meeting, m.id, m.version, {"agenda": agenda}, m.ref, closing)
-    uow.record(m.ref, {"state": m.state}, {"state": state, **({"noted": noted} if noted else {})})
+    uow.record(m.ref, {"state": m.state},
+               {"state": state, "agenda": agenda, **({"noted": noted} if noted else {})})
     return {"meeting": m.ref, "state": state, **({"noted": noted} if noted else {})}
