@@ -43,7 +43,7 @@ DECISIONS = ("approve", "refer_back", "defer", "reject")  # the bid steps `decid
 ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
-MEETING_PAPERS = ("minutes", "delegated", "returns")
+MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns")
 
 
 def _engine(request: Request) -> Any:
@@ -108,7 +108,7 @@ def _meeting_forms(meeting: dict, actor: Actor, agenda: list[dict], roll: list[d
             {"meeting": ref},
             interest_inputs,
             unavailable=why("declare_interest")
-            or (None if item_opts else "the agenda is empty (record attendance first)"),
+            or (None if item_opts else "the agenda is empty (nothing awaits a decision)"),
         ),
         "action": ActionForm(
             "action",

@@ -14,9 +14,12 @@ from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
 from engine.domain.errors import MoneyRuleBroken, TransitionRefused, ValidationError
 from engine.read import views
+from engine.read.papers import paper_context
 from engine.store.db import create_schema, make_engine
 from engine.store.ledger import ledger
-from engine.store.models import Grant
+from engine.store.models import Grant, Outbox
+from notifications import papers as paper_render
+from notifications.render import body
 
 OFFICER = "officer@b.example"
 MEMBERS = [f"Cllr {n}" for n in ("Ash", "Birch", "Cedar", "Damson", "Elm", "Fir", "Gorse")]
@@ -222,10 +225,11 @@ def test_a_carried_vote_needs_more_for_than_against(board) -> None:
 
 def test_referred_bid_returns_on_the_next_agenda_and_withdrawn_leaves_it(board) -> None:
     q, engine, clock = board
-    decide(q, "B-0003", "refer_back")  # missing comes from the score
+    decide(q, "B-0003", "refer_back", missing="quantify the cashable savings")
     with Session(engine) as s:
         d = views.meetings(s)[0]["decisions"][0]
-    assert "cashable savings" in d["missing"]
+    assert d["missing"] == "quantify the cashable savings"
+    assert d["reasons"] == "The Board referred it back."  # none given: the default line
     decide(q, "B-0002", "defer")
     q.execute("amend_bid", {"ref": "B-0003", "savings": "30,000 per annum"}, "sam@rutland.example")
     q.execute("resubmit_bid", {"ref": "B-0003"}, "sam@rutland.example")
@@ -291,3 +295,97 @@ def test_a_decision_before_the_meeting_date_is_refused(board) -> None:
     clock.set(dt.date(2011, 4, 19))
     with pytest.raises(ValidationError, match="takes place on 2011-04-20"):
         decide(q, "B-0001", "approve")
+
+
+def schedule(q: Quorum, ref: str, date: str) -> None:
+    q.execute("schedule_meeting", {"ref": ref, "title": "Board", "date": date, "quorum": 5,
+                                   "members": MEMBERS}, OFFICER)
+
+
+def meeting(engine, ref: str) -> dict:
+    with Session(engine) as s:
+        return next(m for m in views.meetings(s) if m["ref"] == ref)
+
+
+def test_a_scheduled_meeting_has_its_agenda_before_anyone_attends(board) -> None:
+    q, engine, _ = board
+    schedule(q, "BOARD-JUN", "2011-06-15")
+    jun = meeting(engine, "BOARD-JUN")
+    assert jun["present"] == [] and not jun["quorate"]
+    assert jun["agenda"] == ["B-0001", "B-0002", "B-0003"]  # every scored bid, from scheduling
+    for fmt in ("md", "html"):  # the agenda paper too, before attendance
+        paper = paper_render.render("agenda", paper_context(engine, "agenda", "BOARD-JUN"), fmt)
+        assert all(ref in paper for ref in jun["agenda"]) and "Shared ICT" in paper
+    # attendance records who is present; it does not change the agenda
+    apr = meeting(engine, "BOARD-APR")
+    assert apr["agenda"] == ["B-0001", "B-0002", "B-0003"]
+    # an item decided at a meeting stays on that meeting's agenda, and leaves the next one's
+    decide(q, "B-0001", "approve")
+    assert meeting(engine, "BOARD-APR")["agenda"] == ["B-0001", "B-0002", "B-0003"]
+    assert meeting(engine, "BOARD-JUN")["agenda"] == ["B-0002", "B-0003"]
+    # closing freezes it
+    q.execute("close_meeting", {"meeting": "BOARD-APR"}, OFFICER)
+    with engine.connect() as c:
+        stored = c.execute(text("select agenda from meeting where ref = 'BOARD-APR'")).scalar()
+    assert "B-0003" in str(stored) and meeting(engine, "BOARD-APR")["agenda"] == [
+        "B-0001", "B-0002", "B-0003"]
+
+
+BOARD_REASONS = ("The Board wants the benefits the project will deliver identified, and how "
+                 "they support the partnership's efficiency targets")
+
+
+def test_a_referral_keeps_the_boards_reasons_and_returns_on_the_next_agenda(board) -> None:
+    q, engine, clock = board
+    with engine.connect() as c:  # the scoring rules' unmet criterion for B-0003
+        scored = c.execute(text("select missing from score where bid_id = 3")).scalar()
+    scoring_words = "generate cashable savings"
+    assert scoring_words in str(scored)
+    decide(q, "B-0003", "refer_back", reasons=BOARD_REASONS,
+           missing="a costed savings plan with the cashable gains per year")
+    schedule(q, "BOARD-JUN", "2011-06-15")
+    assert meeting(engine, "BOARD-JUN")["agenda"] == ["B-0001", "B-0002", "B-0003"]
+    decide(q, "B-0001", "approve")
+    decide(q, "B-0002", "reject")
+    q.execute("close_meeting", {"meeting": "BOARD-APR"}, OFFICER)
+    # referred back and not yet resubmitted: it waits for the sponsor
+    assert meeting(engine, "BOARD-JUN")["agenda"] == ["B-0003"]
+    clock.set(dt.date(2011, 5, 2))
+    q.execute("amend_bid", {"ref": "B-0003", "savings": "30,000 per annum"}, "sam@rutland.example")
+    q.execute("resubmit_bid", {"ref": "B-0003"}, "sam@rutland.example")
+    jun = meeting(engine, "BOARD-JUN")
+    assert jun["present"] == [] and jun["agenda"] == ["B-0003"]  # before anyone attends
+    paper = paper_render.render("agenda", paper_context(engine, "agenda", "BOARD-JUN"), "md")
+    assert "| 1 | B-0003 | bid | Vague | Rutland CC | £40,000 | resubmitted | decide " in paper
+    with Session(engine) as s:
+        assert next(b for b in views.bids(s) if b["ref"] == "B-0003")["state"] == "resubmitted"
+
+    # the minutes: the Board's reasons and what it asks for, not the scoring rules' reasons
+    decision = meeting(engine, "BOARD-APR")["decisions"][0]
+    assert decision["reasons"] == BOARD_REASONS
+    assert decision["missing"] == "a costed savings plan with the cashable gains per year"
+    for fmt in ("md", "html"):
+        minutes = paper_render.render("minutes", paper_context(engine, "minutes", "BOARD-APR"),
+                                      fmt)
+        assert "The Board's reasons: " + BOARD_REASONS.replace("'", "&#39;" if fmt == "html"
+                                                               else "'") in minutes
+        assert "The Board asks for: a costed savings plan" in minutes
+        assert scoring_words not in minutes
+
+    # the sponsor's message: the same words
+    with Session(engine) as s:
+        mail = s.execute(select(Outbox).where(Outbox.template == "referred_back")).scalars().all()
+        assert [m.to_addr for m in mail] == ["sam@rutland.example"]
+        txt, html = body(mail[0].template, mail[0].context)
+    assert BOARD_REASONS in txt and "a costed savings plan with the cashable gains" in txt
+    assert scoring_words not in txt
+    assert html is not None and "a costed savings plan" in html and scoring_words not in html
+
+
+def test_a_referral_must_say_what_the_board_asks_for(board) -> None:
+    q, engine, _ = board
+    before = dump(engine)
+    with pytest.raises(ValidationError, match="decide: missing: say what the Board asks") as e:
+        decide(q, "B-0003", "refer_back", reasons=BOARD_REASONS)
+    assert e.value.field == "missing"
+    assert dump(engine) == before

@@ -102,7 +102,12 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     page = officer.get("/meetings/BOARD-MAY")
     assert page.status_code == 200 and "not quorate" in page.text
     assert 'name="present"' in page.text
-    # attendance with checkboxes (a list); the agenda is fixed with it
+    # the agenda exists from scheduling, before anyone attends (page and API)
+    assert f'id="agenda-{ask}"' in page.text
+    assert ask in officer.get("/api/v1/meetings/BOARD-MAY").json()["agenda"]
+    paper = officer.get("/meetings/BOARD-MAY/papers/agenda.html")
+    assert paper.status_code == 200 and f'id="agenda-{ask}"' in paper.text
+    # attendance with checkboxes (a list): it records who is present
     done = post(
         officer,
         "record_attendance",
@@ -176,7 +181,7 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     assert world["people"][SPONSOR].get("/meetings/BOARD-MAY").status_code == 403
 
 
-@pytest.mark.parametrize("name", ["minutes", "delegated", "returns"])
+@pytest.mark.parametrize("name", ["agenda", "minutes", "delegated", "returns"])
 def test_meeting_papers_as_html_and_pdf(world, name: str) -> None:
     officer = world["people"][OFFICER]
     page = officer.get(f"/meetings/BOARD-APR/papers/{name}.html")

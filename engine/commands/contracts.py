@@ -582,8 +582,10 @@ class Decide(Contract):
     item: Annotated[str, Text(40)]
     outcome: Annotated[str, Choice(OUTCOMES)]
     amount: Annotated[int | None, Pence(required=False)]
-    reasons: Annotated[str, Text(4000, required=False, lines=True)]
-    missing: Annotated[str, Text(4000, required=False, lines=True)]
+    reasons: Annotated[str, Text(4000, required=False, lines=True, description=(
+        "the Board's reasons; for a referral back, default 'The Board referred it back.'"))]
+    missing: Annotated[str, Text(4000, required=False, lines=True, description=(
+        "what the Board asks the sponsor to supply; required to refer back"))]
     votes: Annotated[Any, Raw(_VOTES)]
 
 

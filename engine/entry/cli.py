@@ -933,6 +933,17 @@ def returns_late(obj: Ctx, as_of: str | None, as_json: bool) -> None:
             )
 
 
+@paper.command("agenda")
+@click.argument("ref")
+@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
+@click.option("--out", type=click.Path(path_type=Path))
+@click.pass_obj
+@friendly
+def paper_agenda(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
+    """A meeting's agenda, from scheduling (no attendance needed)."""
+    _write_paper("agenda", paper_context(obj.engine, "agenda", ref), fmt, out)
+
+
 @paper.command("returns")
 @click.argument("ref")
 @click.option("--format", "fmt", type=PAPER_FORMATS, default="md")

@@ -11,10 +11,11 @@ from engine.domain.errors import NotFound
 from engine.read import actions as views_actions
 from engine.read import returns as views_returns
 from engine.read import views
+from engine.read.agenda import agenda_paper as meeting_agenda_paper
 from engine.read.delegation import delegated_report
 from engine.store.checkpoints import latest_checkpoint
 
-PAPERS = ("bids", "minutes", "delegated", "returns")
+PAPERS = ("bids", "agenda", "minutes", "delegated", "returns")
 
 
 def bids_paper(engine: Any, round_ref: str) -> dict:
@@ -28,6 +29,13 @@ def bids_paper(engine: Any, round_ref: str) -> dict:
         if c["override_reason"]
     ]
     return {"round": rank, "overrides": overrides}
+
+
+def agenda_paper(engine: Any, meeting_ref: str) -> dict:
+    """A meeting's agenda, from scheduling: items awaiting a decision, then
+    delegated decisions to report (engine.read.agenda)."""
+    with engine.connect() as conn:
+        return meeting_agenda_paper(conn, meeting_ref)
 
 
 def minutes_paper(engine: Any, meeting_ref: str) -> dict:
@@ -72,6 +80,7 @@ def paper_context(engine: Any, name: str, ref: str) -> dict:
     """Paper ``name``'s context, with the audit checkpoint for its footer."""
     builders = {
         "bids": bids_paper,
+        "agenda": agenda_paper,
         "minutes": minutes_paper,
         "delegated": delegated_paper,
         "returns": returns_paper,

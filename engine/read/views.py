@@ -21,6 +21,7 @@ from engine.domain.words import shown_subject
 from engine.read import money as views_money
 from engine.read import shapes
 from engine.read.actions import register as actions_register
+from engine.read.agenda import meeting_agenda
 from engine.store import audit
 from engine.store.ledger import ledger
 from engine.store.models import (
@@ -471,7 +472,7 @@ def meetings(session: Session | Connection) -> list[shapes.Meeting]:
             "ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
             "quorum": m.quorum, "members": sorted(people[r.person_id] for r in roll),
             "present": present, "quorate": len(present) >= m.quorum,
-            "agenda": list(m.agenda or []), "interests": interests, "decisions": decisions,
+            "agenda": meeting_agenda(session, m), "interests": interests, "decisions": decisions,
             "actions": [a for a in every_action if a["meeting"] == m.ref],
         })
     return out

@@ -815,10 +815,10 @@ def endorse(uow: UnitOfWork, args: Args) -> Result:
     return {"item": dd.ref, "state": state, "meeting": m.ref, "endorsed_on": m.held_on.isoformat()}
 
 
-def note_declined(uow: UnitOfWork, meeting: Any) -> list[str]:
+def note_declined(uow: UnitOfWork, meeting: Any, agenda: list[str]) -> list[str]:
     """When a meeting closes: the declined delegated decisions on its agenda were
     reported to it for information; mark them reported. Returns their refs."""
-    refs = list(meeting.agenda or [])
+    refs = list(agenda)
     if not refs:
         return []
     rows = uow.conn.execute(

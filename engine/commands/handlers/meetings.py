@@ -23,7 +23,7 @@ from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
-from engine.read.delegation import unreported_delegated
+from engine.read.agenda import meeting_agenda
 from engine.store.directory import PersonRow
 from engine.store.models import (
     Action,
@@ -36,16 +36,16 @@ from engine.store.models import (
     Milestone,
     MoneyMovement,
     MovementKind,
-    Pot,
-    Score,
 )
 from engine.store.refs import next_ref, ref_for
 from workflows.action import ACTION
-from workflows.bid import AWAITING_DECISION, BID
+from workflows.bid import BID
 from workflows.grant import GRANT
 from workflows.meeting import MEETING
 
 BID_T = Bid.__table__
+# the reasons minuted for a referral back when the Board gave none of its own
+REFERRED_DEFAULT = "The Board referred it back."
 
 
 
@@ -74,20 +74,6 @@ def interested(uow: UnitOfWork, meeting_id: int, item_ref: str) -> set[int]:
             select(col(Interest.person_id)).where(
                 col(Interest.meeting_id) == meeting_id, col(Interest.item_ref) == item_ref
             )
-        ).scalars()
-    )
-
-
-def awaiting_decision(conn: Any, programme_id: int) -> list[str]:
-    """Refs of bids of the programme awaiting a Board decision, including every
-    bid referred back at an earlier meeting; withdrawn and decided bids are not."""
-    return list(
-        conn.execute(
-            select(BID_T.c.ref)
-            .join(Pot.__table__, Pot.__table__.c.id == BID_T.c.pot_id)
-            .where(Pot.__table__.c.programme_id == programme_id,
-                   BID_T.c.state.in_(AWAITING_DECISION))
-            .order_by(BID_T.c.id)
         ).scalars()
     )
 
@@ -125,7 +111,7 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> Result:
     return {"ref": ref, "date": held_on.isoformat(), "members": len(people), "quorum": quorum}
 
 
-@command("record_attendance", summary="Record who is present; fixes the agenda as it stands")
+@command("record_attendance", summary="Record who is present (the agenda exists from scheduling)")
 def record_attendance(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "record_attendance")
     m = load_meeting(uow, args.text("meeting"))
@@ -148,14 +134,13 @@ def record_attendance(uow: UnitOfWork, args: Args) -> Result:
             .where(MeetingMember.meeting_id == m.id, col(MeetingMember.person_id) == pid)
             .values(present=pid in ids)
         )
-    # bids awaiting a decision, then delegated decisions to report (to endorse or note)
-    agenda = awaiting_decision(uow.conn, m.programme_id) + unreported_delegated(
-        uow.conn, m.programme_id)
-    uow.update_versioned(Meeting, m.id, m.version, {"agenda": agenda}, m.ref)
+    # the agenda follows events from scheduling (engine.read.agenda); attendance
+    # records only who is present. The version still moves: a concurrent roll loses.
+    agenda = meeting_agenda(uow.conn, m)
+    uow.update_versioned(Meeting, m.id, m.version, {}, m.ref)
     quorate = len(ids) >= m.quorum
     uow.record(m.ref, {"present": sum(roll.values())},
-               {"present": sorted(p.name for p in present), "quorate": quorate,
-                "agenda": agenda})
+               {"present": sorted(p.name for p in present), "quorate": quorate})
     return {"meeting": m.ref, "present": len(ids), "quorum": m.quorum, "quorate": quorate,
             "agenda": agenda}
 
@@ -272,17 +257,15 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
             field="votes")
     if outcome != "approve" and amount is not None:
         raise ValidationError("decide: amount: only an approval has an amount", field="amount")
-    if outcome == "refer_back" and not missing:
-        current = uow.conn.execute(
-            select(col(Score.missing)).where(
-                col(Score.bid_id) == bid.id, col(Score.current).is_(True)
-            )
-        ).scalar()
-        missing = "; ".join(current or []) or ""
+    if outcome == "refer_back":
+        # the Board's own words, not the scoring rules' unmet criteria (those stay in
+        # the bids paper): what it asks for is required; its reasons default to a line
         if not missing:
             raise ValidationError(
-                "decide: missing: say what the sponsor must supply before the bid comes back",
+                "decide: missing: say what the Board asks the sponsor to supply before the bid "
+                "comes back (the Board's own words; the scoring's unmet criteria are not used)",
                 field="missing")
+        reasons = reasons or REFERRED_DEFAULT
     conn = uow.conn
     decision_ref = next_ref(conn, Decision, "decision")
     after: dict[str, Any] = {"state": new_state, "decision": decision_ref, "meeting": m.ref}
@@ -408,9 +391,11 @@ def close_meeting(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "close")
     m = load_meeting(uow, args.text("meeting"))
     args.done()
+    agenda = meeting_agenda(uow.conn, m)  # frozen now, with the minutes
     closing = uow.fire(MEETING, "close", m.state, m.ref)
     state = closing.dest
-    noted = note_declined(uow, m)  # declined delegated decisions on the agenda: reported
-    uow.update_versioned(Meeting, m.id, m.version, {}, m.ref, closing)
-    uow.record(m.ref, {"state": m.state}, {"state": state, **({"noted": noted} if noted else {})})
+    noted = note_declined(uow, m, agenda)  # declined delegated decisions on the agenda: reported
+    uow.update_versioned(Meeting, m.id, m.version, {"agenda": agenda}, m.ref, closing)
+    uow.record(m.ref, {"state": m.state},
+               {"state": state, "agenda": agenda, **({"noted": noted} if noted else {})})
     return {"meeting": m.ref, "state": state, **({"noted": noted} if noted else {})}
