@@ -114,6 +114,13 @@ def test_actions_numbered_listed_under_matters_arising_and_closed(board) -> None
            "done 2011-05-10 (Olive Officer): round R2 opened on 9 May |" in md
     html = render("minutes", ctx, "html")
     assert "<h2>Matters arising</h2>" in html and "the scheme was withdrawn" in html
+    # and on the next meeting's agenda, before anyone attends
+    agenda = render("agenda", paper_context(engine, "agenda", "BOARD-JUN"), "md")
+    assert "## Matters arising" in agenda
+    assert "| BOARD-APR/A2 | Report the partnership's targets | Leicestershire SRP | " \
+           "Improvement Board (2011-06-15) | open, due |" in agenda
+    assert "<h2>Matters arising</h2>" in render(
+        "agenda", paper_context(engine, "agenda", "BOARD-JUN"), "html")
 
     # closed actions are reported once; the open one stays until it is closed
     q.execute("move_action", {"action": "BOARD-APR/A2", "target_meeting": "BOARD-SEP",

@@ -33,9 +33,13 @@ def bids_paper(engine: Any, round_ref: str) -> dict:
 
 def agenda_paper(engine: Any, meeting_ref: str) -> dict:
     """A meeting's agenda, from scheduling: items awaiting a decision, then
-    delegated decisions to report (engine.read.agenda)."""
+    delegated decisions to report (engine.read.agenda), and the matters arising
+    (open actions of earlier meetings, and those closed since)."""
     with engine.connect() as conn:
-        return meeting_agenda_paper(conn, meeting_ref)
+        return {
+            **meeting_agenda_paper(conn, meeting_ref),
+            "matters_arising": views_actions.matters_arising(conn, meeting_ref),
+        }
 
 
 def minutes_paper(engine: Any, meeting_ref: str) -> dict:
