@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, File, Form, Header, Path, Request, UploadFile
 from fastapi.security import HTTPBearer
 from sqlalchemy import select
 from sqlmodel import Session
@@ -29,9 +29,10 @@ from engine.store import audit
 from engine.store.models import Bid as BidRow
 from engine.store.models import Grant as GrantRow
 from engine.store.models import Organisation
-from quorum_web import schemas
+from quorum_web import schemas, uploads
 from quorum_web.auth import ALL_ROLES, CSRF_HEADER, STAFF, check_csrf, require
 from workflows.bid import BID
+from workflows.grant import EVIDENCE_FROM
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorBody, "description": "Malformed request or invalid input"},
@@ -66,6 +67,7 @@ BidState = Literal[tuple(BID.states)]  # type: ignore[valid-type]
 ANYONE = require(ALL_ROLES)
 STAFF_ONLY = require(STAFF)
 AUDITORS = require({"officer", "director", "auditor"})
+EVIDENCE = require(EVIDENCE_FROM - {"system"})  # and then the grant's scope: 404
 
 
 def scope_of(actor: Actor) -> int | None:
@@ -292,6 +294,48 @@ def api_commands(actor: Actor = Depends(ANYONE)) -> list[dict]:
         }
         for name, spec in sorted(REGISTRY.items())
     ]
+
+
+@router.post(
+    "/grants/{ref}/milestones/{seq}/evidence",
+    response_model=dict[str, Any],
+    summary="Evidence a milestone with files (multipart: summary, files)",
+    description=(
+        "Uploads the files (at most 10, each within QUORUM_UPLOAD_MAX_MB, of the allowed "
+        "types checked against their content) and runs `submit_evidence` with the ids the "
+        "server issued for them: the only way an API client names evidence files. The "
+        "answer is the command's result plus `files`, those ids. Another authority's grant "
+        "is a 404, as a missing one."
+    ),
+)
+def api_evidence(
+    request: Request,
+    ref: str,
+    seq: int = Path(ge=1, le=1000),
+    summary: str = Form(default=""),
+    files: list[UploadFile] = File(default_factory=list),
+    actor: Actor = Depends(EVIDENCE),
+) -> dict[str, Any]:
+    if request.state.signed_in.via == "session":
+        check_csrf(request, request.headers.get(CSRF_HEADER))
+    with _engine(request).connect() as conn:  # not theirs: 404, before any file is read
+        find_grant(conn, ref, actor, _today(request))
+    limit = uploads.max_bytes()
+    given = [
+        (f.filename or "", f.file.read(limit + 1))
+        for f in files[: uploads.MAX_FILES + 1]
+        if f.filename
+    ]
+    result, stored = uploads.evidence_with_files(
+        request.app.state.quorum,
+        ref,
+        seq,
+        summary.strip(),
+        given,
+        actor,
+        request.app.state.clock.now().isoformat(),
+    )
+    return {**result, "files": stored}
 
 
 _RUN = (

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
 from engine.domain.actor import Actor
-from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.domain.errors import NotFound, QuorumError
 from engine.domain.savings import parse_savings
 from engine.read import views
 from engine.store.models import Grant, Organisation, Recovery
@@ -133,37 +133,26 @@ def upload_evidence(
     form_id = f"evidence-{seq}"
     summary = str(form.get("summary") or "").strip()
     values = {"summary": summary}
-    stored: list[str] = []
     try:
         with _engine(request).connect() as conn:  # not theirs: 404, before any file is read
             find_grant(conn, ref, actor, request.app.state.clock.today())
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
-        if len(files) > uploads.MAX_FILES:
-            raise ValidationError(
-                f"submit_evidence: files: at most {uploads.MAX_FILES} files at once",
-                field="files",
-            )
         limit = uploads.max_bytes()
-        checked = []
-        for f in files:
-            data = f.file.read(limit + 1)  # a thread-pool thread: may block
-            checked.append(uploads.check(f.filename or "", data, limit))
-        stored = uploads.store(
-            ref, seq, checked, actor.label, request.app.state.clock.now().isoformat()
+        given = [(f.filename or "", f.file.read(limit + 1)) for f in files[: uploads.MAX_FILES + 1]]
+        result, stored = uploads.evidence_with_files(
+            request.app.state.quorum,
+            ref,
+            seq,
+            summary,
+            given,
+            actor,
+            request.app.state.clock.now().isoformat(),
         )
-        args: dict[str, Any] = {"grant": ref, "milestone": seq, "summary": summary}
-        if stored:
-            args["files"] = stored
-        result = request.app.state.quorum.execute("submit_evidence", args, actor)
     except QuorumError as exc:
-        uploads.discard(stored)
         if isinstance(exc, NotFound) and exc.item == ref:
             raise
         error = pages._form_error(form_id, exc, values)
         return pages.render_grant(request, actor, ref, form_error=error, status=pages._status(exc))
-    except BaseException:
-        uploads.discard(stored)
-        raise
     request.session["flash"] = pages._summary("submit_evidence", result) + (
         f" ({len(stored)} file{'s' if len(stored) != 1 else ''} stored)" if stored else ""
     )

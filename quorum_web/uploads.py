@@ -25,12 +25,24 @@ import re
 import zipfile
 from dataclasses import dataclass
 
+from engine.commands.registry import Result
+from engine.commands.service import Quorum
+from engine.domain.actor import Actor
 from engine.domain.errors import ValidationError
 from engine.domain.fields import text_problem
 from engine.settings import get_settings
 from engine.store.files import ALLOWED, GRANT_FOLDER, new_file_id, upload_dir
 
-__all__ = ["ALLOWED", "MAX_FILES", "check", "discard", "max_bytes", "store", "upload_dir"]
+__all__ = [
+    "ALLOWED",
+    "MAX_FILES",
+    "check",
+    "discard",
+    "evidence_with_files",
+    "max_bytes",
+    "store",
+    "upload_dir",
+]
 
 MAX_FILES = 10
 
@@ -144,3 +156,33 @@ def discard(stored: list[str]) -> None:
     for rel in stored:
         for path in (upload_dir() / rel, upload_dir() / f"{rel}.json"):
             path.unlink(missing_ok=True)
+
+
+def evidence_with_files(
+    quorum: Quorum,
+    grant: str,
+    milestone: int,
+    summary: str,
+    given: list[tuple[str, bytes]],
+    actor: Actor,
+    at: str,
+) -> tuple[Result, list[str]]:
+    """The one path of an upload, for the web page and the API alike: check every
+    file (name, size, type) before anything is written, store them, then run
+    ``submit_evidence`` with the ids issued; a refusal removes what was stored.
+    ``given``: (original name, up to ``max_bytes() + 1`` bytes read) a file. The
+    caller has already answered 404 for a grant the actor may not see."""
+    if len(given) > MAX_FILES:
+        raise _refuse(f"at most {MAX_FILES} files at once")
+    limit = max_bytes()
+    checked = [check(name, data, limit) for name, data in given]
+    stored = store(grant, milestone, checked, actor.label, at)
+    args: dict[str, object] = {"grant": grant, "milestone": milestone, "summary": summary}
+    if stored:
+        args["files"] = stored
+    try:
+        result = quorum.execute("submit_evidence", args, actor)
+    except BaseException:
+        discard(stored)
+        raise
+    return result, stored

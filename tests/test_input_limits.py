@@ -327,6 +327,37 @@ def test_evidence_files_only_by_the_ids_issued_for_that_grant(world: World) -> N
     assert out["state"] == "evidenced"
 
 
+def test_an_api_client_uploads_evidence_and_gets_the_ids_issued(world: World) -> None:
+    ours, theirs = grant_ref(world.engine, "Shared ICT"), grant_ref(world.engine, "Invest to save")
+    headers = bearer(world.tokens[SPONSOR])
+
+    def upload(grant: str, name: str, data: bytes, status: int) -> dict:
+        before = dump(world.engine)
+        r = world.client.post(
+            f"/api/v1/grants/{grant}/milestones/1/evidence",
+            data={"summary": "contract signed"},
+            files=[("files", (name, data, "application/pdf"))],
+            headers=headers,
+        )
+        assert r.status_code == status, (r.status_code, r.text)
+        if status >= 400:
+            assert dump(world.engine) == before
+        return r.json()
+
+    # another authority's grant: the 404 of a missing one, before any file is read
+    assert upload(theirs, "minutes.pdf", PDF, 404)["message"] == upload(
+        "G-0999", "minutes.pdf", PDF, 404
+    )["message"].replace("G-0999", theirs)
+    # a name with a path, or content that is not what its name says: refused by name
+    assert upload(ours, "../x.pdf", PDF, 400)["field"] == "files"
+    assert upload(ours, "x.pdf", b"not a pdf", 400)["field"] == "files"
+    assert not list(world.uploads.rglob("*.pdf"))  # a refusal keeps no file
+    out = upload(ours, "contract.pdf", PDF, 200)
+    assert out["state"] == "evidenced" and len(out["files"]) == 1
+    assert out["files"][0].startswith(f"{ours}/1/") and out["files"][0].endswith(".pdf")
+    assert (world.uploads / out["files"][0]).read_bytes() == PDF
+
+
 # ---------------------------------------------------------------- another authority's item
 
 

@@ -114,6 +114,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/v1/audit/verify"): AUDIT,
     ("GET", "/api/v1/commands"): ALL,
     ("POST", "/api/v1/commands/{name}"): ALL,
+    ("POST", "/api/v1/grants/{ref}/milestones/{seq}/evidence"): BIDDERS,
 }
 
 
@@ -266,6 +267,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/do/{command}": 404,
         "/delegated/{ref}/sign": 400,  # passes the gate, then: no token from an email
         "/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
+        "/api/v1/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
         "/account/second-factor": 303,  # the key is made: back to the account page
     }
     for role in sorted(PEOPLE):
