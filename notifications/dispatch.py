@@ -319,14 +319,21 @@ def _mine(row: _Claimed) -> Any:
     return and_(c.id == row.id, c.status == "sending", c.attempts == row.attempts)
 
 
+# context keys that carry a secret only the recipient may hold (a single-use link
+# with its token): kept until the message is sent, then blanked, so the outbox of a
+# delivered message gives a database reader nothing to use (docs/security.md)
+SENT_ONCE: dict[str, tuple[str, ...]] = {"password_reset": ("link",)}
+BLANKED = "(sent to the recipient; not kept)"
+
+
 def _mark_sent(engine: Engine, row: _Claimed, now: dt.datetime) -> None:
     c = OUTBOX.c
+    values: dict[str, Any] = {"status": "sent", "sent_at": now, "next_attempt_at": None}
+    secret = [k for k in SENT_ONCE.get(row.template, ()) if k in row.context]
+    if secret:
+        values["context"] = {**row.context, **{k: BLANKED for k in secret}}
     with write_connection(engine) as conn, conn.begin():
-        conn.execute(
-            update(OUTBOX)
-            .where(c.id == row.id, c.status == "sending")
-            .values(status="sent", sent_at=now, next_attempt_at=None)
-        )
+        conn.execute(update(OUTBOX).where(c.id == row.id, c.status == "sending").values(values))
 
 
 def _retry(

@@ -593,6 +593,17 @@ def test_messages_queued_by_a_command_are_delivered_over_smtp(world, server) -> 
     assert len(server.received) == 1
 
 
+def test_a_single_use_link_is_not_kept_in_the_outbox_once_sent(world, server) -> None:
+    world.q.execute("request_password_reset", {"email": SPONSOR}, OFFICER)
+    [key] = [k for k in world.outbox() if k.startswith("password_reset:")]
+    token = re.search(r"token=(\S+)", world.outbox()[key].context["link"]).group(1)
+    assert world.dispatch(server).sent == 1
+    assert token in server.received[0].text()  # the recipient has it
+    row = world.outbox()[key]
+    assert row.status == "sent" and row.context["link"] == dispatcher.BLANKED
+    assert token not in json.dumps(row.context)
+
+
 def test_a_refused_address_fails_once_and_officers_are_told_once(world, server) -> None:
     world.add_sponsor("Gone Sponsor", GONE)
     server.handler.refuse[GONE] = "550 5.1.1 <gone@alpha.example.org>: no such user"
