@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from engine.commands.handlers.accounts import MIN_PASSWORD, SESSION_ADMINS
 from engine.commands.service import REGISTRY
 from engine.domain import words
 from engine.domain.actor import Actor
-from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.domain.errors import ConflictError, KeyReused, NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
 from engine.read import money as views_money
 from engine.read import views
@@ -64,6 +65,9 @@ MERMAID = STATIC / "vendor" / "mermaid.min.js"
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 words.install(TEMPLATES.env, gbp=lambda p: "" if p is None else format_pence(p))
 TEMPLATES.env.globals["CSRF_FIELD"] = CSRF_FIELD
+# every rendered form carries a fresh idempotency key (hidden "_key"): sent twice (a
+# double click, Back then Submit) it takes effect once (docs/security.md "Idempotency")
+TEMPLATES.env.globals["new_form_key"] = lambda: f"form-{uuid.uuid4().hex}"
 
 MAX_RULES_UPLOAD = 256 * 1024
 
@@ -680,7 +684,7 @@ PAGES: list[tuple[re.Pattern[str], PageRenderer]] = [
     (re.compile(r"^/rounds/(?P<ref>[^/?#]+)$"), render_round),
     (re.compile(r"^/account(?P<ref>)$"), render_account),
 ]
-SKIP_FIELDS = {CSRF_FIELD, "_next", "_form", "_done"}
+SKIP_FIELDS = {CSRF_FIELD, "_next", "_form", "_done", "_key"}
 
 
 def form_args(form: Any) -> dict:
@@ -743,7 +747,15 @@ def do_command(
     try:
         if command not in REGISTRY:
             raise NotFound(f"unknown command {command!r}", field="command")
-        result = request.app.state.quorum.execute(command, args, actor)
+        key = str(form.get("_key") or "").strip() or None
+        try:
+            result = request.app.state.quorum.execute(command, args, actor, key=key)
+        except KeyReused:
+            raise ConflictError(
+                "this form was already sent, with other values: reload the page to send "
+                "it again",
+                field="_key",
+            ) from None
     except QuorumError as exc:
         error = _form_error(form_id, exc, args)
         path = target.split("?", 1)[0].split("#", 1)[0]

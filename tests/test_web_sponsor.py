@@ -109,6 +109,39 @@ def test_a_sponsor_checks_the_savings_reading_then_submits(world) -> None:
     assert other.status_code == 403
 
 
+def test_a_form_sent_twice_makes_one_bid(world) -> None:
+    """Back then Submit (or a double click) sends the same rendered form again: its
+    hidden idempotency key makes the second a replay of the first, not a second bid."""
+    sam = world["people"][SPONSOR]
+    page = sam.get("/bids/new").text
+    key = re.search(r'name="_key" value="(form-[0-9a-f]{32})"', page)
+    assert key, "every rendered form carries its own key"
+    assert key.group(1) not in sam.get("/bids/new").text  # a fresh key per rendering
+    form = {
+        "csrf_token": csrf_of(sam, "/bids/new"),
+        "_next": "/bids/new",
+        "_done": "/bids",
+        "_form": "submit_bid",
+        "_key": key.group(1),
+        "title": "Joint waste contract",
+        "sponsor": "Rutland CC",
+        "grant": "25,000",
+        "savings": "2.1m over 5 years",
+    }
+    first = sam.post("/do/submit_bid", data=form, follow_redirects=False)
+    assert first.status_code == 303, errors(first.text)
+    after_first = dump(world["engine"])
+    again = sam.post("/do/submit_bid", data=form, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/bids"
+    assert dump(world["engine"]) == after_first  # nothing written the second time
+    assert sam.get("/bids").text.count("Joint waste contract") == 1
+    # the same rendered form with other values: refused, saying what to do
+    edited = sam.post("/do/submit_bid", data=dict(form, title="Another contract"))
+    assert edited.status_code == 409
+    assert "this form was already sent, with other values: reload the page" in edited.text
+    assert dump(world["engine"]) == after_first
+
+
 def test_an_officer_picks_the_sponsor(world) -> None:
     page = world["people"][OFFICER].get("/bids/new")
     assert page.status_code == 200 and '<select id="f-submit_bid-sponsor"' in page.text
