@@ -577,6 +577,38 @@ def _three_requests(q, engine, clock) -> tuple[str, str, str, str]:
     return approved, declined, waiting, other
 
 
+def test_several_delegated_decisions_are_endorsed_in_one_step_or_none(board) -> None:
+    q, engine, clock = board
+    approved, declined, _, _ = _three_requests(q, engine, clock)
+    second = approve_delegated(q, new_bid(q, "Second ask", "10,000"))
+    q.execute(
+        "schedule_meeting",
+        {"ref": "BOARD-JUN", "title": "Board", "date": "2011-06-15", "quorum": 3,
+         "members": MEMBERS},
+        OFFICER,
+    )
+    clock.set(dt.date(2011, 6, 15))
+
+    def several(items: list[str]) -> dict:
+        return q.execute("endorse_several", {"meeting": "BOARD-JUN", "items": items}, OFFICER)
+
+    # one of them cannot be endorsed: none is, and the refusal names it
+    refused(engine, lambda: several([approved, declined, second]), TransitionRefused,
+            f"{declined} was declined on 2011-05-02")
+    refused(engine, lambda: several([approved, approved]), ValidationError,
+            f"endorse_several: items: {approved} given more than once")
+    refused(engine, lambda: several([]), ValidationError, "items")
+    refused(engine, lambda: q.execute(
+        "endorse_several", {"meeting": "BOARD-JUN", "items": [approved]}, ASH
+    ), PermissionDenied, "endorse")
+    out = several([approved, second])
+    assert out == {"meeting": "BOARD-JUN", "endorsed": [approved, second],
+                   "endorsed_on": "2011-06-15"}
+    assert dd_row(engine, approved).state == dd_row(engine, second).state == "endorsed"
+    refused(engine, lambda: several([second]), TransitionRefused,
+            f"{second} was already endorsed at BOARD-JUN on 2011-06-15")
+
+
 def test_the_next_agenda_lists_unreported_decisions_and_endorse_reports_them(board) -> None:
     q, engine, clock = board
     approved, declined, waiting, _ = _three_requests(q, engine, clock)

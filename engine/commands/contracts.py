@@ -675,6 +675,15 @@ class Endorse(Contract):
     item: Annotated[str, Text(40)]
 
 
+class EndorseSeveral(Contract):
+    command = "endorse_several"
+    meeting: Annotated[str, Text()]
+    items: Annotated[
+        list[Any],
+        Items(required=True, description="the delegated decisions (DD refs) to endorse together"),
+    ]
+
+
 # ---------------------------------------------------------------- grants
 
 

@@ -742,10 +742,44 @@ def endorse(uow: UnitOfWork, args: Args) -> Result:
     m = load_meeting(uow, args.text("meeting"))
     ref = args.text("item", max_len=40)
     args.done()
+    return _endorse(uow, m, ref, args)
+
+
+@command(
+    "endorse_several",
+    summary="A Board meeting endorses several delegated decisions reported to it, in one "
+    "step: all of them, or none if any one cannot be",
+)
+def endorse_several(uow: UnitOfWork, args: Args) -> Result:
+    uow.authorise(DELEGATED, "endorse")
+    m = load_meeting(uow, args.text("meeting"))
+    refs = [str(r).strip() for r in args.items("items", required=True)]
+    args.done()
+    if not refs:
+        raise ValidationError(
+            f"{uow.command}: items: name at least one delegated decision (DD ref)", field="items"
+        )
+    twice = sorted({r for r in refs if refs.count(r) > 1})
+    if twice:
+        raise ValidationError(
+            f"{uow.command}: items: {', '.join(twice)} given more than once", field="items"
+        )
+    endorsed = [_endorse(uow, m, ref, None) for ref in refs]  # one refusal: none endorsed
+    return {
+        "meeting": m.ref,
+        "endorsed": [e["item"] for e in endorsed],
+        "endorsed_on": m.held_on.isoformat(),
+    }
+
+
+def _endorse(uow: UnitOfWork, m: Any, ref: str, args: Args | None) -> Result:
+    """Endorse one delegated decision at meeting ``m`` (``args``: the command's, for the
+    version check of a single endorsement; None in a batch, where each is loaded fresh)."""
     cmd = uow.command
     never = " — endorsing a decision that was never made"
     dd = load_dd(uow, ref, what=f"{never} (the Board decides bids with decide)")
-    uow.check_version(dd.ref, dd.version, args)
+    if args is not None:
+        uow.check_version(dd.ref, dd.version, args)
     if dd.state == OPEN:
         scheme = stored_scheme(uow.conn, dd.rule_set_version_id)
         bid = _bid_by_id(uow.conn, dd.bid_id) if dd.bid_id is not None else None
