@@ -125,8 +125,10 @@ def test_a_row_off_its_shape_is_caught() -> None:
     """The check above can fail: a date object where ISO text is declared, a
     key left out, a key added (nested too)."""
     good: shapes.MeetingAction = {
-        "meeting": "BOARD-APR", "number": 1, "what": "w", "owner": "o",
-        "due_on": "2011-05-01", "state": "open",
+        "ref": "BOARD-APR/A1", "meeting": "BOARD-APR", "number": 1, "what": "w",
+        "owner": "o", "owner_kind": "person", "due_on": "2011-05-01",
+        "target_meeting": None, "by": "2011-05-01", "state": "open", "note": "",
+        "closed_by": "", "closed_on": None, "due": False,
     }  # fmt: skip
     check(good, shapes.MeetingAction)
     with pytest.raises(ValidationError):
