@@ -35,6 +35,7 @@ from engine.domain.money import format_pence
 from engine.read import money as views_money
 from engine.read import views
 from engine.read.accounts import second_factor, tokens, web_sessions
+from engine.read.evidence import evidence_of
 from engine.read.work import my_work
 from engine.store import audit
 from engine.store.factors import start_enrolment
@@ -523,6 +524,7 @@ def render_grant(
             ).all()
         )
         otp = second_factor(conn, actor.person_id) is not None
+        evidence = evidence_of(conn, ref)
     with Session(_engine(request)) as s:
         history = _history(s, [ref])
     milestones = [
@@ -543,6 +545,7 @@ def render_grant(
             "forms": actions.grant_actions(grant, actor),
             "workflow": workflow_view(GRANT, grant["state"]),
             "milestone_workflow": workflow_view(MILESTONE, ""),
+            "evidence": evidence,
             "history": history,
             "form_error": form_error,
         },

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
@@ -24,6 +24,8 @@ from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError
 from engine.domain.savings import parse_savings
 from engine.read import views
+from engine.read.evidence import file_of
+from engine.store.files import CONTENT_TYPES, path_of
 from engine.store.models import Grant, Organisation, Recovery
 from quorum_web import exporting, pages, uploads
 from quorum_web.actions import ActionForm, Input
@@ -157,6 +159,33 @@ def upload_evidence(
         f" ({len(stored)} file{'s' if len(stored) != 1 else ''} stored)" if stored else ""
     )
     return RedirectResponse(f"/grants/{ref}#milestone-{seq}", status_code=303)
+
+
+@router.get("/grants/{ref}/evidence/{file_id:path}")
+def evidence_file(
+    request: Request, ref: str, file_id: str, actor: Actor = Depends(ANYONE)
+) -> Response:
+    """An evidence file of one of the grant's submissions, to whoever may see the grant
+    (a sponsor: its own authority's grants only; anything else is the same 404 as a
+    file that does not exist). Served as the type its checked extension says, never
+    as uploaded; a PDF or an image opens in the browser in a sandbox, the rest download."""
+    with _engine(request).connect() as conn:
+        find_grant(conn, ref, actor, request.app.state.clock.today())
+        found = file_of(conn, ref, file_id)
+    if found is None or not path_of(file_id).is_file():
+        raise NotFound(f"no evidence file {file_id!r} for grant {ref}", field="file", item=ref)
+    ext = file_id.rsplit(".", 1)[-1]
+    return FileResponse(
+        path_of(file_id),
+        media_type=CONTENT_TYPES[ext],
+        filename=found["name"],
+        content_disposition_type="inline" if found["opens_inline"] else "attachment",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 # ------------------------------------------------------------------ returns

@@ -79,6 +79,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/bids/new"): BIDDERS,
     ("POST", "/bids/preview"): BIDDERS,
     ("POST", "/grants/{ref}/milestones/{seq}/evidence"): BIDDERS,
+    # an evidence file: whoever may see the grant (a sponsor: its own only)
+    ("GET", "/grants/{ref}/evidence/{file_id:path}"): ALL,
     ("GET", "/dashboard"): STAFF,
     ("GET", "/calendar.ics"): ALL,
     ("GET", "/recoveries/{ref}"): ALL,
@@ -267,6 +269,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/do/{command}": 404,
         "/delegated/{ref}/sign": 400,  # passes the gate, then: no token from an email
         "/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
+        "/grants/{ref}/evidence/{file_id:path}": 404,  # then: no such file
         "/api/v1/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
         "/account/second-factor": 303,  # the key is made: back to the account page
     }

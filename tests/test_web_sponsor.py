@@ -234,6 +234,66 @@ def test_evidence_for_another_authoritys_grant_is_404(world) -> None:
     assert r.status_code == 404 and stored(world) == []
 
 
+def test_evidence_is_listed_at_its_milestone_and_opens_for_officer_and_sponsor(world) -> None:
+    """Issue 14: officers verify and finance pays only after opening what was sent."""
+    sam, olivia, grant = world["people"][SPONSOR], world["people"][OFFICER], world["grant"]
+    csv = b"month,households\nJuly,1204\n"
+    r = upload(
+        sam,
+        grant,
+        [("contract.pdf", PDF, "text/html"), ("take-up.csv", csv, "application/x-msdownload")],
+        summary="Contract let on 1 July; take-up figures attached",
+    )
+    assert r.status_code == 303, errors(r.text)
+    page = olivia.get(f"/grants/{grant}").text
+    section = page[page.index('id="milestone-1"'):]
+    section = section[: section.index("</section>")]
+    assert "Contract let on 1 July; take-up figures attached" in section
+    assert "Evidence sent 2011-07-05 by Sam" in section
+    links = re.findall(r'href="(/grants/[^"]+/evidence/[^"]+)"[^>]*>([^<]+)</a>', section)
+    assert [name for _, name in links] == ["contract.pdf", "take-up.csv"]
+    for client in (olivia, sam):
+        pdf = client.get(links[0][0])
+        assert pdf.status_code == 200 and pdf.content == PDF
+        assert pdf.headers["content-type"] == "application/pdf"  # never what was claimed
+        assert pdf.headers["content-disposition"].startswith("inline")
+        assert 'filename="contract.pdf"' in pdf.headers["content-disposition"]
+        assert pdf.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in pdf.headers["content-security-policy"]
+        sheet = client.get(links[1][0])
+        assert sheet.status_code == 200 and sheet.content == csv
+        assert sheet.headers["content-type"].startswith("text/csv")
+        assert sheet.headers["content-disposition"].startswith("attachment")
+
+
+def test_evidence_files_are_404_to_others_and_for_made_up_names(world) -> None:
+    sam, mel, grant = world["people"][SPONSOR], world["people"][SPONSOR2], world["grant"]
+    olivia = world["people"][OFFICER]
+    assert upload(sam, grant, [("contract.pdf", PDF, "application/pdf")]).status_code == 303
+    page = olivia.get(f"/grants/{grant}").text
+    (link,) = re.findall(r'href="(/grants/[^"]+/evidence/[^"]+)"', page)
+    file_id = link.split("/evidence/", 1)[1]
+    # another authority's sponsor: the same 404 as a file that does not exist
+    assert mel.get(link).status_code == 404
+    made_up = file_id.rsplit("/", 1)[0] + "/" + "0" * 32 + ".pdf"
+    meta = file_id + ".json"  # the record beside the file is not evidence
+    for path in (
+        f"/grants/{grant}/evidence/{made_up}",
+        f"/grants/{grant}/evidence/{meta}",
+        f"/grants/{grant}/evidence/../../../etc/passwd",
+        f"/grants/{grant}/evidence/%2e%2e/%2e%2e/etc/passwd",
+        f"/grants/NO-SUCH-GRANT/evidence/{file_id}",
+    ):
+        r = olivia.get(path)
+        assert r.status_code == 404, (path, r.status_code)
+        assert b"%PDF" not in r.content
+    # a file stored but never part of a submission (a refused command) is not served
+    orphan = world["uploads"] / made_up
+    orphan.write_bytes(PDF)
+    orphan.with_name(orphan.name + ".json").write_text("{}")
+    assert olivia.get(f"/grants/{grant}/evidence/{made_up}").status_code == 404
+
+
 # ------------------------------------------------------------------ returns
 
 

@@ -118,6 +118,26 @@ class GrantMilestone(TypedDict):
     verified_on: str | None
 
 
+class EvidenceFile(TypedDict):
+    id: str  # the server-issued id (engine/store/files.py); the page links to it
+    name: str  # the name it was uploaded under
+    size: int | None
+    sha256: str | None
+    opens_inline: bool  # a PDF or an image opens in the browser; the rest download
+
+
+class EvidenceSubmission(TypedDict):
+    milestone: int
+    summary: str
+    state: str  # submitted / verified / rejected
+    submitted_by: str | None
+    submitted_on: str
+    reviewed_by: str | None
+    reviewed_on: str | None
+    review_note: str
+    files: list[EvidenceFile]
+
+
 class Instalment(TypedDict):
     seq: int
     due_on: str | None
