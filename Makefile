@@ -33,13 +33,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## bench: command throughput vs bare SQLAlchemy; scoring vs bare durable_rules; the deadline sweep (bench/results/)
+## bench: command throughput vs bare SQLAlchemy; scoring vs bare durable_rules; the deadline sweep;
+## a grant's whole lifecycle vs SpiffWorkflow and a bare floor (bench/results/)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_commands --n 2000 --sync NORMAL --out bench/results/commands.json
 	$(BIN)/python -m bench.bench_commands --n 2000 --sync FULL --out bench/results/commands-full.json
 	$(BIN)/python -m bench.bench_scoring --n 10000 --rounds 10 --out bench/results/scoring.json
 	$(BIN)/python -m bench.bench_score_round --n 10000 --rounds 10 --out bench/results/score_round.json
 	$(BIN)/python -m bench.bench_sweep --out bench/results/sweep.json
+	$(BIN)/python -m bench.lifecycle --n 20 --rounds 5 --out bench/results/lifecycle.json
 
 ## bench-compare BASE=/path/to/other/checkout: every benchmark on BASE and on this checkout,
 ## interleaved, each with its own venv; before/after table (bench/compare.py; COMPARE_ARGS=...)
