@@ -48,6 +48,11 @@ DEFAULT_SESSION_IDLE_MINUTES = 120  # a web session unused this long ends
 DEFAULT_SESSION_MAX_HOURS = 12  # and every web session ends this long after sign-in
 MAX_SESSION_HOURS = 24 * 30
 DEFAULT_CHECKPOINT_DIR = "var/checkpoints"
+# placeholders for a demonstration (org-id.guide's XE-EXAMPLE list is for examples):
+# a real publisher sets its registered prefix and its own identifier
+DEFAULT_GIVING_PREFIX = "360G-quorum-example"
+DEFAULT_FUNDER_ID = "XE-EXAMPLE-quorum-board"
+DEFAULT_FUNDER_NAME = "Quorum example board"
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 TLS_MODES = ("none", "starttls", "ssl")
 _TRUE = {"1", "true", "yes", "on"}
@@ -183,6 +188,11 @@ class Settings(BaseSettings):
     # Ed25519 private key (PEM) that signs them (unset: the development key)
     checkpoint_dir: Path = Path(DEFAULT_CHECKPOINT_DIR)
     checkpoint_key_file: Path | None = None
+    # open data (docs/publishing.md): the 360Giving prefix registered for the
+    # publisher, and the funder's organisation identifier and name
+    giving_prefix: str = DEFAULT_GIVING_PREFIX
+    funder_id: str = DEFAULT_FUNDER_ID
+    funder_name: str = DEFAULT_FUNDER_NAME
 
     @classmethod
     def settings_customise_sources(
@@ -232,6 +242,17 @@ class Settings(BaseSettings):
                 "sqlite:///quorum.db or postgresql://user@host/quorum"
             )
         return v
+
+    @field_validator("giving_prefix", mode="before")
+    @classmethod
+    def _giving_prefix(cls, v: str) -> str:
+        value = str(v)
+        if not value.startswith("360G-") or len(value) < 6 or any(c.isspace() for c in value):
+            raise ValueError(
+                f"QUORUM_GIVING_PREFIX={value!r}: a 360Giving prefix starts '360G-' and has no "
+                "spaces, e.g. 360G-examplefunder (the one 360Giving registered for you)"
+            )
+        return value
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod

@@ -345,6 +345,7 @@ class RegisterOrganisation(Contract):
     aliases: Annotated[list[Any], Items(description=_NAMES_TEXT)]
     email: Annotated[str, Text(required=False)]
     population: Annotated[int | None, Integer(required=False, minimum=1)]
+    org_id: Annotated[str, Text(120, required=False)]
 
 
 class RegisterPerson(Contract):
@@ -875,3 +876,13 @@ class WriteOff(Contract):
     recovery: Annotated[str, Text(40)]
     approved_by: Annotated[str, Text(500)]
     reason: Annotated[str, Text(4000, lines=True)]
+
+
+# ---- publishing (issue 16)
+
+
+class SetOrgIdentifier(Contract):
+    command = "set_org_identifier"
+    organisation: Annotated[str, Text(200)]
+    org_id: Annotated[str, Text(120)]
+    reason: Annotated[str, Text(1000, required=False)]

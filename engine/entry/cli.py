@@ -28,8 +28,8 @@ from engine.domain.yamlio import load_yaml
 from engine.entry import scheduler
 from engine.entry.importer import import_bids
 from engine.entry.replay import load, run
+from engine.read import giving360, views
 from engine.read import returns as views_returns
-from engine.read import views
 from engine.read.accounts import role_changes, tokens
 from engine.read.papers import paper_context
 from engine.read.reconcile import integrity_report
@@ -415,6 +415,41 @@ def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
 def paper_delegated(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     """"Delegated decisions – <period>" for a meeting: what, amount, budget, who signed, why."""
     _write_paper("delegated", paper_context(obj.engine, "delegated", ref), fmt, out)
+
+
+@main.group()
+def publish() -> None:
+    """Open data: what the programme gave, in the forms the sector reads."""
+
+
+@publish.command("360giving")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("var/publish"),
+              show_default=True, help="Folder to write the files into")
+@click.pass_obj
+@friendly
+def publish_360giving(obj: Ctx, out: Path) -> None:
+    """Every awarded grant in the 360Giving Data Standard: 360giving.json (checked
+    against the official schema first: nothing is written if it fails), and the flat
+    form (360giving-grants.csv, 360giving-disbursements.csv, 360giving.xlsx)."""
+    settings = get_settings()
+    funder = giving360.Funder(settings.giving_prefix, settings.funder_id, settings.funder_name)
+    with obj.engine.connect() as conn:
+        grants = giving360.grants_360(conn, funder)
+    if not grants:
+        raise QuorumError("publish 360giving: no grant has been awarded yet; nothing to publish")
+    pkg = giving360.package(grants, funder, SystemClock().today())
+    found = giving360.problems(pkg)
+    if found:
+        raise QuorumError(
+            f"publish 360giving: the package does not validate against the 360Giving schema "
+            f"({len(found)} problem{'s' if len(found) != 1 else ''}); nothing was written:\n  "
+            + "\n  ".join(str(p) for p in found)
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in giving360.files(pkg).items():
+        (out / name).write_bytes(data)
+        click.echo(f"wrote {out / name}")
+    click.echo(f"{len(grants)} grants published under {funder.prefix}")
 
 
 # ------------------------------------------------------------------ generic command

@@ -184,15 +184,36 @@ def to_xlsx(
 ) -> bytes:
     """The rows as one XLSX sheet: bold, frozen header row with a filter; money,
     dates and numbers as typed cells with number formats (see the module doc)."""
+    return to_xlsx_book([(sheet, rows, columns)], raw_pence=raw_pence)
+
+
+def to_xlsx_book(
+    sheets: Sequence[tuple[str, Iterable[Mapping[str, Any]], Columns]],
+    *,
+    raw_pence: bool = False,
+) -> bytes:
+    """Several sheets in one workbook, each as :func:`to_xlsx` writes its one."""
     from openpyxl import Workbook
-    from openpyxl.cell.cell import TYPE_STRING
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.worksheet import Worksheet
 
     wb = Workbook()
-    ws = wb.active
-    assert isinstance(ws, Worksheet)  # a new workbook's one sheet (typed as maybe a chart)
+    first = wb.active
+    assert isinstance(first, Worksheet)  # a new workbook's one sheet (typed as maybe a chart)
+    for i, (sheet, rows, columns) in enumerate(sheets):
+        ws = first if i == 0 else wb.create_sheet()
+        _fill_sheet(ws, sheet, rows, columns, raw_pence)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _fill_sheet(
+    ws: Any, sheet: str, rows: Iterable[Mapping[str, Any]], columns: Columns, raw_pence: bool
+) -> None:
+    from openpyxl.cell.cell import TYPE_STRING
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
     ws.title = _SHEET_BAD.sub(" ", sheet)[:31] or "Export"
     bold = Font(bold=True)
     headers = [_header(k, h, raw_pence) for k, h in columns]
@@ -221,6 +242,4 @@ def to_xlsx(
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(n, 1)}"
     for c, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(c)].width = min(max(width + 2, 8), 60)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+

@@ -93,6 +93,9 @@ class Organisation(TableModel, table=True):
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     email: str | None = None
     population: int | None = None  # for deposits split by population share
+    # its identifier in the Organisation Identifier scheme (org-id.guide), e.g.
+    # GB-LAE-RUT; published as the recipient's id in 360Giving data ('' = not known)
+    org_id: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class Person(TableModel, table=True):

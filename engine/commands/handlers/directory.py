@@ -3,7 +3,10 @@ directory generation so every process reloads its cache)."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert
+import re
+
+from sqlalchemy import insert, select, update
+from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.handlers.accounts import issue_reset_link
@@ -19,6 +22,36 @@ from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
 from engine.store.directory import OrgRow
 from engine.store.models import Organisation, OrgKind
+
+# an identifier in the Organisation Identifier scheme (org-id.guide): a register's
+# prefix (country or XI/XE, a hyphen, the register's code) then the id in it
+ORG_ID = re.compile(r"[A-Z]{2}-[A-Z0-9]{2,10}-[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+ORG_ID_FORMS = "an org-id.guide identifier such as GB-LAE-RUT, GB-CHC-1234567 or GB-COH-01234567"
+
+
+def read_org_id(uow: UnitOfWork, args: Args, *, required: bool, org: int | None = None) -> str:
+    """The ``org_id`` argument: blank, or an identifier in the scheme's form that no
+    other organisation has."""
+    value = args.text("org_id", required=required, max_len=120)
+    if not value:
+        return ""
+    if ORG_ID.fullmatch(value) is None:
+        raise ValidationError(
+            f"{uow.command}: org_id: {value!r} is not an organisation identifier; give "
+            f"{ORG_ID_FORMS}",
+            field="org_id",
+        )
+    holder = uow.conn.execute(
+        select(col(Organisation.name)).where(
+            col(Organisation.org_id) == value, col(Organisation.id) != org
+        )
+    ).scalar()
+    if holder is not None:
+        raise ValidationError(
+            f"{uow.command}: org_id: {value} is already the identifier of {holder}",
+            field="org_id",
+        )
+    return value
 
 
 def find_organisation(uow: UnitOfWork, name: str, field: str = "sponsor") -> OrgRow:
@@ -39,6 +72,7 @@ def register_organisation(uow: UnitOfWork, args: Args) -> Result:
     aliases = [str(a).strip() for a in args.items("aliases") if str(a).strip()]
     email = args.text("email", required=False) or None
     population = args.integer("population", required=False, minimum=1)
+    org_id = read_org_id(uow, args, required=False)
     args.done()
     for n in (name, *aliases):
         taken = uow.directory.org(n)
@@ -49,7 +83,12 @@ def register_organisation(uow: UnitOfWork, args: Args) -> Result:
     new_id = inserted_id(
         uow.conn.execute(
             insert(Organisation).values(
-                name=name, kind=kind, aliases=aliases, email=email, population=population
+                name=name,
+                kind=kind,
+                aliases=aliases,
+                email=email,
+                population=population,
+                org_id=org_id,
             )
         )
     )
@@ -57,8 +96,33 @@ def register_organisation(uow: UnitOfWork, args: Args) -> Result:
     after: dict[str, object] = {"name": name, "kind": kind, "aliases": aliases, "email": email}
     if population is not None:
         after["population"] = population
+    if org_id:
+        after["org_id"] = org_id
     uow.record(f"ORG:{name}", {}, after)
     return {"organisation": name, "id": new_id}
+
+
+@command(
+    "set_org_identifier",
+    roles={"officer"},
+    summary="Record an organisation's identifier (org-id.guide), published in 360Giving data",
+)
+def set_org_identifier(uow: UnitOfWork, args: Args) -> Result:
+    org = find_organisation(uow, args.text("organisation", max_len=200), "organisation")
+    org_id = read_org_id(uow, args, required=True, org=org.id)
+    reason = args.text("reason", required=False, max_len=1000)
+    args.done()
+    before = uow.conn.execute(
+        select(col(Organisation.org_id)).where(col(Organisation.id) == org.id)
+    ).scalar_one()
+    if before == org_id:
+        return {"organisation": org.name, "org_id": org_id, "changed": False}
+    uow.conn.execute(
+        update(Organisation).where(col(Organisation.id) == org.id).values(org_id=org_id)
+    )
+    uow.touch_directory()
+    uow.record(f"ORG:{org.name}", {"org_id": before}, {"org_id": org_id}, reason)
+    return {"organisation": org.name, "org_id": org_id, "changed": True}
 
 
 @command(
