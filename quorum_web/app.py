@@ -31,7 +31,16 @@ from engine.entry import scheduler as sch
 from engine.read import views
 from engine.settings import get_settings
 from engine.store.db import make_engine
-from quorum_web import api, inputs, pages, pages_board, pages_people, pages_sponsor, schemas
+from quorum_web import (
+    api,
+    inputs,
+    pages,
+    pages_board,
+    pages_people,
+    pages_public,
+    pages_sponsor,
+    schemas,
+)
 from quorum_web.auth import SESSION_COOKIE, Auth, NotSignedIn, secret_key
 
 log = logging.getLogger("quorum.web")
@@ -183,6 +192,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(pages_board.router)
     app.include_router(pages_people.router)
+    app.include_router(pages_public.router)  # the public register: no sign-in
     app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
 
     @app.get("/healthz", response_model=schemas.Health, include_in_schema=False)

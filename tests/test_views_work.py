@@ -40,6 +40,7 @@ def refs(w: dict, section: str) -> list:
 def test_sections_follow_roles() -> None:
     assert sections_for({"officer"}) == [
         "bids_to_score",
+        "papers_to_publish",
         "evidence_to_verify",
         "payments_to_release",
         "returns_to_review",

@@ -63,6 +63,11 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("GET", "/api/v1/docs"): PUBLIC,
     ("GET", "/static"): PUBLIC,
+    # the public register of decisions (docs/publishing.md): no sign-in, nothing private
+    ("GET", "/register"): PUBLIC,
+    ("GET", "/register/decisions/{ref}"): PUBLIC,
+    ("GET", "/register/meetings/{ref}/{name}.{fmt}"): PUBLIC,
+    ("GET", "/register/feed.atom"): PUBLIC,
     # pages
     ("GET", "/"): ALL,
     ("GET", "/bids"): ALL,

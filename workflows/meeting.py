@@ -21,5 +21,8 @@ MEETING = Workflow(
         Step("decide", ("scheduled",), "=", CLERKS),
         Step("add_action", ("scheduled", "closed"), "=", CLERKS),
         Step("close", ("scheduled",), "closed", CLERKS),
+        # the papers go on the public register (docs/publishing.md); once only
+        Step("publish_papers", ("scheduled", "closed"), "=", OFFICERS,
+             label="publish the papers on the public register"),
     ],
 )

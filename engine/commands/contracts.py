@@ -886,3 +886,8 @@ class SetOrgIdentifier(Contract):
     organisation: Annotated[str, Text(200)]
     org_id: Annotated[str, Text(120)]
     reason: Annotated[str, Text(1000, required=False)]
+
+
+class PublishPapers(Contract):
+    command = "publish_papers"
+    meeting: Annotated[str, Text(40)]

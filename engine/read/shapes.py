@@ -390,3 +390,49 @@ class Pot(TypedDict):
     available_pence: int
     identity_holds: bool
 
+
+# ------------------------------------------------------------------ the public register
+
+
+class PublicInterest(TypedDict):
+    member: str
+    nature: str
+    dispensation: str
+
+
+class PublicDecision(TypedDict):
+    ref: str
+    date: str
+    taken_by: str  # the meeting, or "under the scheme of delegation"
+    deciders: str  # the members present, or who signed
+    meeting: str | None
+    item: str
+    title: str
+    organisation: str | None
+    decision: str  # in words: "Approved", "Referred back", ...
+    amount_pence: int | None
+    reasons: str
+    asked_for: str  # a referral back: what the Board asked for
+    alternatives: str  # alternatives considered and rejected
+    votes: str | None
+    interests: list[PublicInterest]
+
+
+class PublicMeeting(TypedDict):
+    ref: str
+    title: str
+    date: str
+    state: str
+    papers_published_on: str | None
+    papers_due_by: str
+    papers: list[str]  # the papers public now
+
+
+class PublicGrant(TypedDict):
+    ref: str
+    title: str
+    recipient: str
+    amount_pence: int
+    awarded_on: str
+    programme: str
+    state: str

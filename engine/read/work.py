@@ -56,7 +56,9 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.domain.actor import Actor
+from engine.domain.words import long_date
 from engine.read.delegation import stored_scheme
+from engine.read.register import papers_deadline
 from engine.store.models import (
     Bid,
     Decision,
@@ -69,6 +71,7 @@ from engine.store.models import (
     Organisation,
     Payment,
     Pot,
+    Programme,
     Recovery,
     RepaymentInstalment,
     Return,
@@ -98,6 +101,7 @@ RSV = RuleSetVersion.__table__
 DEC = Decision.__table__
 MEET = Meeting.__table__
 MM = MeetingMember.__table__
+PROGRAMME_T = Programme.__table__
 ORG = Organisation.__table__
 POT = Pot.__table__
 
@@ -705,8 +709,44 @@ def next_meeting(conn: Reader, actor: Actor, today: dt.date) -> tuple[dict | Non
 
 Section = Callable[[Reader, Actor, dt.date], list[dict]]
 
+PAPERS_WARNING_DAYS = 14  # how long before the deadline My work starts showing it
+
+
+def papers_to_publish(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    """Meetings ahead whose papers are not yet published, from two weeks before the
+    day they are due (the programme's clear working days before the meeting)."""
+    out = []
+    for m in conn.execute(
+        select(MEET.c.ref, MEET.c.title, MEET.c.held_on, PROGRAMME_T.c.papers_clear_days)
+        .join(PROGRAMME_T, PROGRAMME_T.c.id == MEET.c.programme_id)
+        .where(MEET.c.state == "scheduled", MEET.c.papers_published_on.is_(None),
+               MEET.c.held_on >= today)
+        .order_by(MEET.c.held_on, MEET.c.id)
+    ):
+        due = papers_deadline(m.held_on, m.papers_clear_days)
+        if (due - today).days > PAPERS_WARNING_DAYS:
+            continue
+        late = today > due
+        out.append(
+            _item(
+                "meeting",
+                m.ref,
+                f"{m.title} on {long_date(m.held_on)} — papers",
+                (f"publish the papers now: they were due by {long_date(due)}" if late
+                 else f"publish the papers by {long_date(due)}"),
+                due,
+                due,
+                link("meeting", m.ref),
+                clear_days=m.papers_clear_days,
+                late=late,
+            )
+        )
+    return out
+
+
 SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
     ("bids_to_score", "Bids to score", frozenset({"officer"}), bids_to_score),
+    ("papers_to_publish", "Meeting papers to publish", frozenset({"officer"}), papers_to_publish),
     ("evidence_to_verify", "Evidence to verify", frozenset({"officer"}), evidence_to_verify),
     (
         "payments_to_release",

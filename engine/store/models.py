@@ -133,6 +133,8 @@ class Programme(VersionedMixin, TableModel, table=True):
         default_factory=dict,
         sa_column=Column(JSON, nullable=False, server_default=sa.text("'{}'")),
     )
+    # a meeting's papers are published at least this many clear working days before it
+    papers_clear_days: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
 
 
 class Pot(VersionedMixin, TableModel, table=True):
@@ -306,6 +308,8 @@ class Meeting(VersionedMixin, TableModel, table=True):
     # refs awaiting decision when attendance was taken (the agenda as it stood)
     agenda: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version: int = 1
+    # when its papers were published (public register, docs/publishing.md); None: not yet
+    papers_published_on: dt.date | None = None
 
 
 class MeetingMember(TableModel, table=True):

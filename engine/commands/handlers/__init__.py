@@ -9,6 +9,7 @@ from engine.commands.handlers import (  # noqa: F401
     intake,
     meetings,
     programme,
+    publishing,
     recovery,
     returns,
     roles,
