@@ -20,6 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 
 from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
 from engine.domain.errors import ValidationError
 from engine.entry.cli import main as cli
 from engine.entry.replay import run
@@ -177,3 +178,27 @@ def test_org_identifiers_are_checked_and_audited(sqlite_url: str) -> None:
     done = q.execute("set_org_identifier", {"organisation": "Wold BC", "org_id": "GB-LAE-WOL",
                                             "reason": "from the register"}, "olga@x.example")
     assert done == {"organisation": "Wold BC", "org_id": "GB-LAE-WOL", "changed": True}
+
+
+def test_the_demo_after_its_april_board_publishes_valid_data(tmp_path: Path) -> None:
+    """The demo (engine/data/demo.yaml) holds the scored April 2011 round; once the
+    Board approves the three bids the paper scored 7, its grants publish and validate."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert run(HERE.parent / "engine" / "data" / "demo.yaml", url).ok
+    engine = make_engine(url)
+    q = Quorum(engine, FixedClock(dt.date(2011, 4, 20)))
+    officer = "officer@quorum.example"
+    members = ["Cllr Clare Chair", "Cllr Victor Vice", "Cllr Vera Vice", "Cllr Bob Member"]
+    q.execute("schedule_meeting", {"ref": "IEB-2011-04-20", "title": "Board",
+                                   "date": "2011-04-20", "quorum": 3, "members": members},
+              officer)
+    q.execute("record_attendance", {"meeting": "IEB-2011-04-20", "present": members}, officer)
+    for bid in ("B-0001", "B-0002", "B-0003"):
+        q.execute("decide", {"meeting": "IEB-2011-04-20", "item": bid, "outcome": "approve"},
+                  officer)
+    with engine.connect() as conn:
+        grants = giving360.grants_360(conn, FUNDER)
+    engine.dispose()
+    assert [g["recipientOrganization"][0]["id"] for g in grants] == [
+        "GB-LAE-NKE", "GB-LAE-NTT", "GB-LAE-LCE"]
+    assert giving360.problems(giving360.package(grants, FUNDER, dt.date(2011, 4, 21))) == []
