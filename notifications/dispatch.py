@@ -45,6 +45,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col
 
 from engine.domain import words
 from engine.domain.clock import Clock, SystemClock
@@ -238,7 +239,7 @@ def _start(engine: Engine) -> int:
     committed before the checkpoint, so none is sent for a change a power cut
     could undo."""
     with engine.connect() as conn:
-        high = conn.execute(select(func.coalesce(func.max(OUTBOX.c.id), 0))).scalar_one()
+        high: int = conn.execute(select(func.coalesce(func.max(OUTBOX.c.id), 0))).scalar_one()
         conn.rollback()
     if engine.dialect.name == "sqlite":
         # Outside any transaction: a checkpoint cannot run inside one.
@@ -449,10 +450,10 @@ def officers(conn: Connection) -> list[tuple[str, str]]:
     return [
         (r.name, r.email)
         for r in conn.execute(
-            select(Person.name, Person.email)
-            .join(PersonRole, PersonRole.person_id == Person.id)
-            .where(PersonRole.role == Role.OFFICER.value, Person.active.is_(True))
-            .order_by(Person.email)
+            select(col(Person.name), col(Person.email))
+            .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
+            .where(col(PersonRole.role) == Role.OFFICER.value, col(Person.active).is_(True))
+            .order_by(col(Person.email))
         )
     ]
 
@@ -481,7 +482,7 @@ def retry(engine: Engine, key: str | None = None, *, all_failed: bool = False) -
     c = OUTBOX.c
     with write_connection(engine) as conn, conn.begin():
         if all_failed:
-            keys = list(
+            keys: list[str] = list(
                 conn.execute(select(c.key).where(c.status == "failed").order_by(c.id)).scalars()
             )
             conn.execute(
