@@ -21,5 +21,10 @@ MEETING = Workflow(
         Step("decide", ("scheduled",), "=", CLERKS),
         Step("add_action", ("scheduled", "closed"), "=", CLERKS),
         Step("close", ("scheduled",), "closed", CLERKS),
+        # issue 12: the agenda's order and its report items; a report required of a
+        # later meeting (docs/meetings.md)
+        Step("order_agenda", ("scheduled",), "=", CLERKS),
+        Step("add_report_item", ("scheduled",), "=", CLERKS),
+        Step("require_report", ("scheduled",), "=", CLERKS),
     ],
 )
