@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from engine.read.agenda import meeting_agenda, report_items
+from engine.read.agenda import meeting_agenda, next_meeting, report_items
 from engine.store.models import (
     Decision,
     Meeting,
@@ -117,6 +117,9 @@ def required_reports(conn: Session | Connection, m: Any) -> list[dict[str, Any]]
         .order_by(REPORT_T.c.number)
     ):
         to = meetings.get(r.meeting_id) if r.meeting_id is not None else None
+        if to is None:  # none named: the next meeting of the programme, once scheduled
+            found = next_meeting(conn, m.programme_id, m, scheduled_only=False)
+            to = meetings.get(found.id) if found is not None else None
         out.append({"ref": f"{m.ref}/R{r.number}", "title": r.title, "presenter": r.presenter,
                     "for": (f"{to.title} ({to.held_on.isoformat()})" if to is not None
                             else "the next meeting")})
