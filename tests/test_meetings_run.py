@@ -16,6 +16,7 @@ from sqlmodel import Session
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
 from engine.domain.errors import ValidationError
+from engine.entry import replay
 from engine.read import views
 from engine.read.papers import paper_context
 from engine.store.db import create_schema, make_engine
@@ -356,3 +357,73 @@ def test_standing_orders_file_errors_name_the_key() -> None:
                                        "carried_by: two_thirds_of_those_voting}\n")
     assert two.for_programme("P2").voting.carried_by == "two_thirds_of_those_voting"
     assert two.for_programme("other").voting.order == "4"
+
+
+SCENARIO = Path(__file__).parent / "scenarios" / "meeting-2012.yaml"
+BENEFITS = ("Identify the benefits the project will deliver and how they support the "
+            "partnership's targets")
+
+
+def test_the_meeting_scenario_replays() -> None:
+    """tests/scenarios/meeting-2012.yaml (docs/scenarios.md "Meetings"): the April
+    Board refers three projects back with its own reasons and approves one by a
+    recorded vote; the resubmitted projects are on the agendas of the meetings they
+    were referred to before anyone attends; the minutes record it all."""
+    seen: dict[str, object] = {}
+
+    def capture(record, engine) -> None:
+        if record.do == "order_agenda" and record.ok and not record.expected_error:
+            seen["july"] = meeting(engine, "WB-2012-07-11")
+            seen["october"] = meeting(engine, "WB-2012-10-10")
+            seen["agenda_md"] = paper_render.render(
+                "agenda", paper_context(engine, "agenda", "WB-2012-07-11"), "md")
+            seen["minutes_md"] = minutes(engine, "WB-2012-04-18")
+            seen["minutes_html"] = minutes(engine, "WB-2012-04-18", "html")
+            seen["april"] = meeting(engine, "WB-2012-04-18")
+
+    result = replay.run(SCENARIO, after_step=capture)
+    assert result.ok, result.failed
+    refused = [s.message for s in result.steps if s.expected_error]
+    assert len(refused) == 2 and "casting vote may decide it" in refused[0]
+
+    july, october = seen["july"], seen["october"]
+    assert july["present"] == [] and october["present"] == []  # before attendance
+    assert july["agenda"] == ["WB-2012-04-18/R2", "B-0003", "B-0002"]  # as the officer ordered
+    assert october["agenda"] == ["B-0004"]  # referred to the named meeting only
+    agenda = seen["agenda_md"]
+    assert ("| 2 | B-0003 | bid | Customer Contact Centre | Calder Vale CC | £90,000 | "
+            "resubmitted | decide (resubmitted) |") in agenda
+    assert "| 1 | WB-2012-04-18/R2 | report | Programme budget monitoring to June 2012 |" in agenda
+
+    april = seen["april"]
+    assert april["state"] == "closed"
+    assert [(d["item"], d["outcome"]) for d in april["decisions"]] == [
+        ("B-0001", "approve"), ("B-0002", "refer_back"), ("B-0003", "refer_back"),
+        ("B-0004", "refer_back")]
+    md = seen["minutes_md"]
+    assert ("Members present: Cllr Hazel Quinn (Ashcombe DC), Chair; Cllr Ivor Rhodes "
+            "(Brayford BC);") in md
+    assert ("Substitutes: Cllr Pat Zeal (Dunmere County Council), substituted for Cllr Omar "
+            "Yates.") in md
+    assert "Observers: Sam Osei (Wealdmoor SRP)." in md
+    assert ("Apologies: Cllr Omar Yates (Dunmere County Council), substituted by Cllr Pat Zeal; "
+            "Cllr Rae Abbott (Calder Vale CC).") in md
+    assert ("- Cllr Jean Soto: B-0003 — a member of the cabinet of Calder Vale CC, the sponsor"
+            in md)
+    assert md.index("## Declarations of interest") < md.index("## Decisions")
+    assert ("**B-0001** Shared Revenues and Benefits Service: APPROVE — £150,000 (carried by 5 "
+            "to 2, 1 abstaining)") in md
+    assert ("Votes: for Cllr Hazel Quinn, Cllr Ivor Rhodes, Cllr Jean Soto, Cllr Lena Udall, "
+            "Cllr Pat Zeal; against Cllr Ken Tull, Cllr Mo Vance; abstaining Cllr Nia Wren.") in md
+    assert md.count("The Board's reasons: " + BENEFITS) == 2
+    assert "The Board asks for: the fleet savings per year" in md
+    assert "To come back to: Wealdmoor Board (2012-10-10)" in md
+    assert "generate cashable savings" not in md  # the Board's words, not the scoring's
+    assert ("| 1 | Re-work the referred projects as the Board asked | Wealdmoor SRP | Wealdmoor "
+            "Board (2012-07-11) |") in md
+    tail = md[md.index("## Reports required for the next meeting"):]
+    assert ("- Programme budget monitoring to June 2012 — Priya Patel (Wealdmoor Board "
+            "(2012-07-11))") in tail
+    html = seen["minutes_html"]
+    assert "<h2>Reports required for the next meeting</h2>" in html
+    assert "carried by 5 to 2, 1 abstaining" in html

@@ -224,8 +224,8 @@ def record_attendance(uow: UnitOfWork, args: Args) -> Result:
             .values(present=pid in ids, apologies=pid in apologies,
                     substitute_id=sub_for.id if sub_for else None)
         )
-    uow.conn.execute(MeetingObserver.__table__.delete().where(  # type: ignore[attr-defined]
-        MeetingObserver.__table__.c.meeting_id == m.id))  # type: ignore[attr-defined]
+    observer_t = MeetingObserver.__table__
+    uow.conn.execute(observer_t.delete().where(observer_t.c.meeting_id == m.id))
     if observers:
         uow.conn.execute(insert(MeetingObserver), [
             {"meeting_id": m.id, "person_id": pid, "name": name} for pid, name in observers])
@@ -287,9 +287,9 @@ def declare_interest(uow: UnitOfWork, args: Args) -> Result:
 
 def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
                 conflicted: dict[int, PersonRow],
-                names: dict[str, list[str]] | None = None) -> dict[str, int] | None:
+                by_name: dict[str, list[str]] | None = None) -> dict[str, int] | None:
     """Votes as counts ({for: 5, against: 2}) or names ({for: [..], against: [..]});
-    the names of each side given by name are put in ``names`` (for the minutes)."""
+    the names of each side given by name are put in ``by_name`` (for the minutes)."""
     if raw in (None, ""):
         return None
     if not isinstance(raw, dict):
@@ -317,8 +317,8 @@ def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
                 if p.id in voters:
                     raise ValidationError(f"decide: votes: {p.name} voted twice", field="votes")
                 voters.add(p.id)
-                if names is not None:
-                    names.setdefault(side, []).append(p.name)
+                if by_name is not None:
+                    by_name.setdefault(side, []).append(p.name)
             counts[side] = len(value)
         else:
             n = Args("decide", {f"votes.{side}": value}).integer(f"votes.{side}", minimum=0)
