@@ -91,8 +91,10 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
 
 def ordered(refs: list[str], order: list[str]) -> list[str]:
     """``refs`` with those in ``order`` first, in that order; the rest after, as they were."""
-    first = [r for r in order if r in set(refs)]
-    return first + [r for r in refs if r not in set(first)]
+    present = set(refs)
+    first = [r for r in order if r in present]
+    taken = set(first)
+    return first + [r for r in refs if r not in taken]
 
 
 def _meeting_key(row: Any) -> tuple[Any, int]:

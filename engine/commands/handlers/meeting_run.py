@@ -39,20 +39,9 @@ def order_agenda(uow: UnitOfWork, args: Args) -> Result:
                                   field=f"items[{i}]")
         seen.add(ref)
     uow.update_versioned(Meeting, m.id, m.version, {"agenda_order": refs}, m.ref)
-    agenda = meeting_agenda(uow.conn, _Row(m, refs))  # as now ordered
+    agenda = meeting_agenda(uow.conn, load_meeting(uow, m.ref))  # as now ordered
     uow.record(m.ref, {"agenda_order": list(m.agenda_order or [])}, {"agenda_order": refs})
     return {"meeting": m.ref, "agenda": agenda}
-
-
-class _Row:
-    """A meeting row with another agenda order (to answer with the agenda as ordered)."""
-
-    def __init__(self, row: Any, order: list[str]) -> None:
-        self._row = row
-        self.agenda_order = order
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._row, name)
 
 
 def _add(uow: UnitOfWork, m: Any, for_meeting: Any, title: str, presenter: str, paper: str,
