@@ -10,8 +10,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, text
 from sqlmodel import Session
+from webkit import set_passwords, sign_in
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
@@ -21,6 +23,7 @@ from engine.read import views
 from engine.read.papers import paper_context
 from engine.store.db import create_schema, make_engine
 from notifications import papers as paper_render
+from quorum_web.app import create_app
 from rules.standing_orders import StandingOrdersError, parse_standing_orders
 
 OFFICER = "officer@b.example"
@@ -427,3 +430,23 @@ def test_the_meeting_scenario_replays() -> None:
     html = seen["minutes_html"]
     assert "<h2>Reports required for the next meeting</h2>" in html
     assert "carried by 5 to 2, 1 abstaining" in html
+
+
+def test_the_meeting_page_shows_report_items(board, db_url) -> None:
+    """The web app's meeting page lists a report item as a report (no amount, no
+    decision form for it) beside the bids."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the web page is the same on both backends")
+    q, engine, clock = board
+    schedule(q, "BOARD-APR", "2011-04-20")
+    q.execute("add_report_item", {"meeting": "BOARD-APR", "title": "Annual report",
+                                  "presenter": "Olive"}, OFFICER)
+    set_passwords(q, OFFICER)
+    with TestClient(create_app(db_url, scheduler=False, clock=clock)) as client:
+        assert sign_in(client, OFFICER).status_code == 303
+        page = client.get("/meetings/BOARD-APR")
+    assert page.status_code == 200
+    row = page.text[page.text.index('id="agenda-BOARD-APR/R1"'):]
+    row = row[:row.index("</tr>")]
+    assert "<td>report</td><td>Annual report</td>" in row
+    assert 'value="BOARD-APR/R1"' not in page.text  # not offered to decide or declare on
