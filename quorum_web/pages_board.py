@@ -21,6 +21,7 @@ from sqlmodel import Session
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.read import accounts, views
+from engine.read.agenda import report_items
 from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
@@ -85,7 +86,7 @@ def _meeting_forms(meeting: dict, actor: Actor, agenda: list[dict], roll: list[d
         ("defer", "Defer"),
         ("reject", "Reject"),
     ]
-    item_opts = [(a["ref"], f"{a['ref']} {a['title']}") for a in agenda]
+    item_opts = [(a["ref"], f"{a['ref']} {a['title']}") for a in agenda if a["kind"] != "report"]
     is_officer = bool(actor.roles & {"officer"})
     interest_inputs = [Input("item", "Item", "select", True, item_opts)]
     if is_officer:
@@ -202,9 +203,14 @@ def render_meeting(
         history = pages._history(s, [ref])
     with _engine(request).connect() as conn:
         dds = {d["ref"]: d for d in _dd_items(conn)}
+        reports = report_items(conn, meeting["agenda"])  # issue 12: report items
     agenda = []
     for item in meeting["agenda"]:
-        if item in dds:
+        if item in reports:
+            r = reports[item]
+            agenda.append({"ref": item, "kind": "report", "title": r["title"],
+                           "state": "report", "amount_pence": None, "href": r["paper"] or ""})
+        elif item in dds:
             d = dds[item]
             agenda.append(
                 {

@@ -24,5 +24,10 @@ MEETING = Workflow(
         # the papers go on the public register (docs/publishing.md); once only
         Step("publish_papers", ("scheduled", "closed"), "=", OFFICERS,
              label="publish the papers on the public register"),
+        # issue 12: the agenda's order and its report items; a report required of a
+        # later meeting (docs/meetings.md)
+        Step("order_agenda", ("scheduled",), "=", CLERKS),
+        Step("add_report_item", ("scheduled",), "=", CLERKS),
+        Step("require_report", ("scheduled",), "=", CLERKS),
     ],
 )

@@ -561,12 +561,20 @@ class ScheduleMeeting(Contract):
     members: Annotated[list[Any], Items(required=True, description=_NAMES_TEXT)]
     ref: Annotated[str, Text(40, required=False)]
     programme: Annotated[str, Text(required=False)]
+    standing_orders: Annotated[str, Text(300, required=False, description=(
+        "the standing orders (rules/<name>.yaml or a path); default rules/standing_orders.yaml"))]
 
 
 class RecordAttendance(Contract):
     command = "record_attendance"
     meeting: Annotated[str, Text()]
     present: Annotated[list[Any], Items(required=True, description=_NAMES_TEXT)]
+    apologies: Annotated[list[Any], Items(description="members who sent apologies")]
+    substitutes: Annotated[dict[str, Any], Mapping(
+        {"type": "string"}, required=False,
+        description="{substitute: the member they attend for}")]
+    observers: Annotated[list[Any], Items(description="people attending who are not members")]
+    chair: Annotated[str, Text(required=False, description="who took the chair")]
 
 
 class DeclareInterest(Contract):
@@ -588,6 +596,10 @@ class Decide(Contract):
     missing: Annotated[str, Text(4000, required=False, lines=True, description=(
         "what the Board asks the sponsor to supply; required to refer back"))]
     votes: Annotated[Any, Raw(_VOTES)]
+    casting: Annotated[str, Choice(("for", "against"), default="", description=(
+        "the Chair's casting vote on an equality of votes, where the standing orders grant one"))]
+    to_meeting: Annotated[str, Text(40, required=False, description=(
+        "refer_back: the later meeting the bid comes back to (default: the next one)"))]
 
 
 class ReverseDecision(Contract):
@@ -891,3 +903,29 @@ class SetOrgIdentifier(Contract):
 class PublishPapers(Contract):
     command = "publish_papers"
     meeting: Annotated[str, Text(40)]
+# ---- meetings (issue 12)
+
+
+class OrderAgenda(Contract):
+    command = "order_agenda"
+    meeting: Annotated[str, Text()]
+    items: Annotated[list[Any], Items(
+        required=True,
+        description="agenda refs in the order taken; the rest follow in their natural order")]
+
+
+class AddReportItem(Contract):
+    command = "add_report_item"
+    meeting: Annotated[str, Text()]
+    title: Annotated[str, Text(500)]
+    presenter: Annotated[str, Text(200)]
+    paper: Annotated[str, Text(500, required=False, description="a link to the paper")]
+
+
+class RequireReport(Contract):
+    command = "require_report"
+    meeting: Annotated[str, Text()]
+    title: Annotated[str, Text(500)]
+    presenter: Annotated[str, Text(200)]
+    for_meeting: Annotated[str, Text(40, required=False, description=(
+        "the later meeting it is required for (default: the next meeting)"))]

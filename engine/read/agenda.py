@@ -11,6 +11,15 @@ and a closed meeting shows that list.
 
 A meeting scheduled before this rule had its agenda stored when attendance was
 recorded; those stored refs are kept, first, in their own order.
+
+Issue 12 (docs/meetings.md): a bid referred back goes to ONE meeting: the
+later meeting the referral named (``decide to_meeting``), or without one the
+next scheduled meeting of the programme after the meeting that referred it
+(if the named meeting closed without it, the next scheduled one after that).
+Report items follow the bids and delegated decisions: those added to the
+meeting, and those an earlier meeting required for it (or, naming none, for
+the next meeting after it). An officer's order (``order_agenda``) puts its
+refs first, the rest after in this natural order.
 """
 
 from __future__ import annotations
@@ -22,7 +31,15 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.domain.errors import NotFound
-from engine.store.models import Bid, Decision, DelegatedDecision, Meeting, Organisation, Pot
+from engine.store.models import (
+    Bid,
+    Decision,
+    DelegatedDecision,
+    Meeting,
+    Organisation,
+    Pot,
+    ReportItem,
+)
 from workflows.bid import AWAITING_DECISION
 from workflows.delegated import DECIDED
 
@@ -30,6 +47,9 @@ BID_T = Bid.__table__
 DD_T = DelegatedDecision.__table__
 POT_T = Pot.__table__
 DECISION_T = Decision.__table__
+MEETING_T = Meeting.__table__
+REPORT_T = ReportItem.__table__
+REFERRED = ("referred_back", "resubmitted")
 
 
 def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
@@ -59,12 +79,120 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
         )
         .order_by(DD_T.c.decided_on, DD_T.c.id)
     ).scalars())
+    bids = [r for r in bids if r not in referred_elsewhere(conn, meeting, bids)]
     seen = set(stored)
     out = list(stored)
-    for ref in [*bids, *delegated]:
+    for ref in [*bids, *delegated, *report_refs(conn, meeting)]:
         if ref not in seen:
             seen.add(ref)
             out.append(ref)
+    return ordered(out, list(getattr(meeting, "agenda_order", None) or []))
+
+
+def ordered(refs: list[str], order: list[str]) -> list[str]:
+    """``refs`` with those in ``order`` first, in that order; the rest after, as they were."""
+    present = set(refs)
+    first = [r for r in order if r in present]
+    taken = set(first)
+    return first + [r for r in refs if r not in taken]
+
+
+def _meeting_key(row: Any) -> tuple[Any, int]:
+    return (row.held_on, row.id)
+
+
+def next_meeting(conn: Session | Connection, programme_id: int, after: Any,
+                 scheduled_only: bool = True) -> Any:
+    """The first meeting of the programme after ``after`` (a meeting row), by date
+    then id: the next one still scheduled, or (``scheduled_only`` False) any."""
+    query = select(MEETING_T.c.id, MEETING_T.c.held_on, MEETING_T.c.state).where(
+        MEETING_T.c.programme_id == programme_id)
+    if scheduled_only:
+        query = query.where(MEETING_T.c.state == "scheduled")
+    later = [r for r in conn.execute(query) if _meeting_key(r) > _meeting_key(after)]
+    return min(later, key=_meeting_key) if later else None
+
+
+def referral_target(conn: Session | Connection, programme_id: int, referred_at: int,
+                    to_meeting: int | None) -> int | None:
+    """The meeting a referral back comes to: the named one while it is scheduled;
+    else the next scheduled meeting after the named one (or after the meeting
+    that referred it, when none was named)."""
+    rows = {r.id: r for r in conn.execute(
+        select(MEETING_T.c.id, MEETING_T.c.held_on, MEETING_T.c.state)
+        .where(MEETING_T.c.id.in_([i for i in (referred_at, to_meeting) if i is not None])))}
+    if to_meeting is not None and rows[to_meeting].state == "scheduled":
+        return to_meeting
+    after = rows[to_meeting] if to_meeting is not None else rows[referred_at]
+    found = next_meeting(conn, programme_id, after)
+    return None if found is None else int(found.id)
+
+
+def referred_elsewhere(conn: Session | Connection, meeting: Any, refs: list[str]) -> set[str]:
+    """Of ``refs``, the bids referred back (resubmitted or not) that come to another
+    meeting than ``meeting``, and were not decided at it."""
+    latest: dict[str, Any] = {}
+    for d in conn.execute(
+        select(DECISION_T.c.item_ref, DECISION_T.c.outcome, DECISION_T.c.meeting_id,
+               DECISION_T.c.to_meeting_id)
+        .join(BID_T, BID_T.c.ref == DECISION_T.c.item_ref)
+        .where(DECISION_T.c.item_ref.in_(refs), BID_T.c.state.in_(REFERRED),
+               DECISION_T.c.outcome != "reversed")
+        .order_by(DECISION_T.c.id)
+    ):
+        latest[d.item_ref] = d
+    away: set[str] = set()
+    for ref, d in latest.items():
+        if d.outcome != "refer_back" or d.meeting_id is None or d.meeting_id == meeting.id:
+            continue
+        if referral_target(conn, meeting.programme_id, d.meeting_id,
+                           d.to_meeting_id) != meeting.id:
+            away.add(ref)
+    return away
+
+
+def report_refs(conn: Session | Connection, meeting: Any) -> list[str]:
+    """Report items on ``meeting``'s agenda: added to it, or required for it by an
+    earlier meeting (naming none: for the next meeting after that one)."""
+    out: list[str] = []
+    for r in conn.execute(
+        select(REPORT_T.c.number, REPORT_T.c.meeting_id, REPORT_T.c.raised_at_id,
+               MEETING_T.c.ref, MEETING_T.c.held_on, MEETING_T.c.id, MEETING_T.c.programme_id)
+        .join(MEETING_T, MEETING_T.c.id == REPORT_T.c.raised_at_id)
+        .where(or_(REPORT_T.c.meeting_id == meeting.id,
+                   REPORT_T.c.meeting_id.is_(None) & (MEETING_T.c.programme_id
+                                                      == meeting.programme_id)))
+        .order_by(MEETING_T.c.held_on, MEETING_T.c.id, REPORT_T.c.number)
+    ):
+        if r.meeting_id is None:
+            found = next_meeting(conn, r.programme_id, r, scheduled_only=False)
+            if found is None or found.id != meeting.id:
+                continue
+        out.append(f"{r.ref}/R{r.number}")
+    return out
+
+
+def report_items(conn: Session | Connection, refs: list[str]) -> dict[str, dict[str, Any]]:
+    """The report items among ``refs`` (``<meeting>/R<n>``): ref, title, presenter,
+    paper, required (by a meeting for a later one) and the meeting that asked."""
+    wanted = [r for r in refs if "/R" in r]
+    if not wanted:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(
+        select(REPORT_T, MEETING_T.c.ref.label("raised_ref"),
+               MEETING_T.c.title.label("raised_title"),
+               MEETING_T.c.held_on.label("raised_on"))
+        .join(MEETING_T, MEETING_T.c.id == REPORT_T.c.raised_at_id)
+        .where(MEETING_T.c.ref.in_({w.rsplit("/R", 1)[0] for w in wanted}))
+    ):
+        ref = f"{r.raised_ref}/R{r.number}"
+        if ref in wanted:
+            out[ref] = {"ref": ref, "title": r.title, "presenter": r.presenter,
+                        "paper": r.paper, "required": bool(r.required),
+                        "raised_at": r.raised_ref,
+                        "raised_at_title": r.raised_title,
+                        "raised_on": r.raised_on.isoformat()}
     return out
 
 
@@ -95,6 +223,12 @@ def agenda_paper(conn: Session | Connection, meeting_ref: str) -> dict[str, Any]
         asked = "endorse" if d.state in ("approved", "endorsed") else "note (for information)"
         found[d.ref] = {"ref": d.ref, "kind": "delegated decision", "title": d.title, "for": "",
                         "amount_pence": d.amount_pence, "state": d.state, "asked": asked}
+    for ref, r in report_items(conn, refs).items():
+        found[ref] = {"ref": ref, "kind": "report", "title": r["title"], "for": r["presenter"],
+                      "amount_pence": None, "paper": r["paper"],
+                      "state": (f"required by {r['raised_at']}" if r["required"]
+                                and r["raised_at"] != m.ref else "report"),
+                      "asked": "receive the report"}
     return {
         "meeting": {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat(),
                     "state": m.state},

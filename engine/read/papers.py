@@ -13,6 +13,7 @@ from engine.read import returns as views_returns
 from engine.read import views
 from engine.read.agenda import agenda_paper as meeting_agenda_paper
 from engine.read.delegation import delegated_report
+from engine.read.minutes import minutes_parts
 from engine.store.checkpoints import latest_checkpoint
 
 PAPERS = ("bids", "agenda", "minutes", "delegated", "returns")
@@ -43,13 +44,16 @@ def agenda_paper(engine: Any, meeting_ref: str) -> dict:
 
 
 def minutes_paper(engine: Any, meeting_ref: str) -> dict:
-    """A meeting's decisions (with votes) and its numbered action list."""
+    """A meeting's attendance, decisions (with votes), its numbered action list and
+    the reports it required for the next meeting (engine.read.minutes)."""
     with Session(engine) as s:
         meeting = next((m for m in views.meetings(s) if m["ref"] == meeting_ref), None)
         titles = {b["ref"]: b["title"] for b in views.bids(s)}
     if meeting is None:
         raise NotFound(f"paper minutes: no meeting {meeting_ref!r}", field="meeting")
-    return {"meeting": meeting, "titles": titles, **action_papers(engine, meeting_ref)}
+    with engine.connect() as conn:
+        parts = minutes_parts(conn, meeting_ref)
+    return {"meeting": meeting, "titles": titles, **parts, **action_papers(engine, meeting_ref)}
 
 
 def action_papers(engine: Any, meeting_ref: str) -> dict:

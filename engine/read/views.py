@@ -442,10 +442,11 @@ def meetings(session: Session | Connection) -> list[shapes.Meeting]:
         select(MEETING_T).order_by(MEETING_T.c.held_on, MEETING_T.c.id)
     ):
         roll = session.execute(
-            select(member_t.c.person_id, member_t.c.present)
+            select(member_t.c.person_id, member_t.c.present, member_t.c.substitute_id)
             .where(member_t.c.meeting_id == m.id)
         ).all()
         present = sorted(people[r.person_id] for r in roll if r.present)
+        substitutes = sum(1 for r in roll if r.substitute_id is not None)  # count for quorum
         decisions: list[shapes.MeetingDecision] = [
             {
                 "ref": d.ref, "item": d.item_ref, "outcome": d.outcome,
@@ -471,7 +472,7 @@ def meetings(session: Session | Connection) -> list[shapes.Meeting]:
         out.append({
             "ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
             "quorum": m.quorum, "members": sorted(people[r.person_id] for r in roll),
-            "present": present, "quorate": len(present) >= m.quorum,
+            "present": present, "quorate": len(present) + substitutes >= m.quorum,
             "agenda": meeting_agenda(session, m), "interests": interests, "decisions": decisions,
             "actions": [a for a in every_action if a["meeting"] == m.ref],
         })

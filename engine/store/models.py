@@ -310,6 +310,15 @@ class Meeting(VersionedMixin, TableModel, table=True):
     version: int = 1
     # when its papers were published (public register, docs/publishing.md); None: not yet
     papers_published_on: dt.date | None = None
+    # issue 12: the officer's order of the agenda (refs first, the rest after in
+    # their natural order), the standing orders named at scheduling ('' = the
+    # shipped file) and who took the chair
+    agenda_order: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
+    standing_orders: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    chair_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class MeetingMember(TableModel, table=True):
@@ -319,6 +328,9 @@ class MeetingMember(TableModel, table=True):
     meeting_id: int = Field(foreign_key="meeting.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     present: bool = False
+    # issue 12: apologies sent; or the person who attended in the member's place
+    apologies: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    substitute_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class Interest(TableModel, table=True):
@@ -350,6 +362,13 @@ class Decision(TableModel, table=True):
     votes_abstain: int | None = None
     decided_on: dt.date
     reverses_id: int | None = Field(default=None, foreign_key="decision.id")
+    # issue 12: a referral back to a named later meeting; the votes by name
+    # ({"for": [names], "against": [...], "abstain": [...]}), the casting vote
+    # ("for"/"against") and the standing order the vote was carried under
+    to_meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    named_votes: dict[str, list[str]] | None = Field(default=None, sa_column=Column(JSON))
+    casting: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    standing_order: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class Action(VersionedMixin, TableModel, table=True):
@@ -410,6 +429,34 @@ class Signature(TableModel, table=True):
     interest_declared: str | None = None
     reason: str = ""
     signed_at: dt.datetime
+
+
+class MeetingObserver(TableModel, table=True):
+    """Someone who attended a meeting without being a member (issue 12): a person
+    in the directory, or a name as given."""
+
+    __tablename__ = "meeting_observer"
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    name: str
+
+
+class ReportItem(TableModel, table=True):
+    """A report the Board receives (issue 12), ref "<raised at>/R<number>": added
+    to a meeting's agenda by an officer, or required by a meeting for a later one
+    (``required``; ``meeting_id`` None: the next meeting of the programme)."""
+
+    __tablename__ = "report_item"
+    __table_args__ = (UniqueConstraint("raised_at_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    raised_at_id: int = Field(foreign_key="meeting.id", index=True)
+    number: int
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    title: str
+    presenter: str
+    paper: str = ""
+    required: bool = False
 
 
 # ---------------------------------------------------------------- grants and money out/in

@@ -7,6 +7,7 @@ from engine.commands.handlers import (  # noqa: F401
     directory,
     grants,
     intake,
+    meeting_run,
     meetings,
     programme,
     publishing,

@@ -33,11 +33,14 @@ from engine.store.models import (
     Interest,
     Meeting,
     MeetingMember,
+    MeetingObserver,
     Milestone,
     MoneyMovement,
     MovementKind,
+    Programme,
 )
 from engine.store.refs import next_ref, ref_for
+from rules.standing_orders import Orders, StandingOrders, load_standing_orders
 from workflows.action import ACTION
 from workflows.bid import BID
 from workflows.grant import GRANT
@@ -68,6 +71,31 @@ def members(uow: UnitOfWork, meeting_id: int) -> dict[int, bool]:
     }
 
 
+def sitting(uow: UnitOfWork, meeting_id: int) -> dict[int, PersonRow]:
+    """Who sits at the meeting, counting for its quorum and voting: the members
+    present, and each substitute in the place of the member they attend for."""
+    people = {p.id: p for p in uow.directory.people_by_email.values()}
+    out: dict[int, PersonRow] = {}
+    for pid, present, sub in uow.conn.execute(
+        select(col(MeetingMember.person_id), col(MeetingMember.present),
+               col(MeetingMember.substitute_id)).where(col(MeetingMember.meeting_id) == meeting_id)
+    ):
+        if present:
+            out[pid] = people[pid]
+        elif sub is not None:
+            out[sub] = people[sub]
+    return out
+
+
+def standing_orders(uow: UnitOfWork, m: Any) -> tuple[StandingOrders, Orders]:
+    """The standing orders a meeting runs under: the file it named when scheduled
+    (the shipped one by default), the section for its programme."""
+    found = load_standing_orders(m.standing_orders or None)
+    programme = uow.conn.execute(
+        select(col(Programme.name)).where(col(Programme.id) == m.programme_id)).scalar()
+    return found, found.for_programme(str(programme))
+
+
 def interested(uow: UnitOfWork, meeting_id: int, item_ref: str) -> set[int]:
     return set(
         uow.conn.execute(
@@ -87,8 +115,10 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> Result:
     names = args.items("members", required=True)
     ref = args.text("ref", required=False, max_len=40)
     programme = args.text("programme", required=False)
+    orders_name = args.text("standing_orders", required=False, max_len=300)
     args.done()
     prog_id, prog_name = find_programme(uow, programme)
+    orders = load_standing_orders(orders_name or None)  # refused now if it cannot be used
     people = [person(uow, n, f"members[{i}]") for i, n in enumerate(names, start=1)]
     if len({p.id for p in people}) != len(people):
         raise ValidationError("schedule_meeting: members: someone is listed twice", field="members")
@@ -100,49 +130,128 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> Result:
     created = uow.fire(MEETING, "schedule", "new", ref)
     meeting_id = inserted_id(uow.conn.execute(
         insert(Meeting).values(ref=ref, programme_id=prog_id, title=title, held_on=held_on,
-                               quorum=quorum, state=created.dest, agenda=[], version=1)
+                               quorum=quorum, state=created.dest, agenda=[], version=1,
+                               standing_orders=orders_name or "")
     ))
     uow.conn.execute(
         insert(MeetingMember),
         [{"meeting_id": meeting_id, "person_id": p.id, "present": False} for p in people],
     )
     uow.record(ref, {}, {"title": title, "date": held_on, "quorum": quorum,
-                         "members": [p.name for p in people], "programme": prog_name})
+                         "members": [p.name for p in people], "programme": prog_name,
+                         "standing_orders": orders.label})
     return {"ref": ref, "date": held_on.isoformat(), "members": len(people), "quorum": quorum}
 
 
 @command("record_attendance", summary="Record who is present (the agenda exists from scheduling)")
 def record_attendance(uow: UnitOfWork, args: Args) -> Result:
+    """Members present, apologies, substitutes (each in a member's place: they count
+    for the quorum and vote for them), observers (not counted) and the chair.
+    Recorded again, the new roll replaces the old one."""
     uow.authorise(MEETING, "record_attendance")
     m = load_meeting(uow, args.text("meeting"))
     names = args.items("present", required=True)
+    sorry = args.items("apologies")
+    subs = args.mapping("substitutes", required=False)
+    watching = args.items("observers")
+    chair_name = args.text("chair", required=False)
     args.done()
     uow.step(MEETING, "record_attendance", m.state, m.ref)
     roll = members(uow, m.id)
-    present = []
-    for i, n in enumerate(names, start=1):
-        p = person(uow, n, f"present[{i}]")
+
+    def member(n: Any, field: str) -> PersonRow:
+        p = person(uow, n, field)
         if p.id not in roll:
             raise ValidationError(
-                f"record_attendance: present[{i}]: {p.name} is not a member of {m.ref}",
-                field=f"present[{i}]")
-        present.append(p)
+                f"record_attendance: {field}: {p.name} is not a member of {m.ref}", field=field)
+        return p
+
+    present = [member(n, f"present[{i}]") for i, n in enumerate(names, start=1)]
     ids = {p.id for p in present}
+    if len(ids) != len(present):
+        raise ValidationError("record_attendance: present: someone is listed twice",
+                              field="present")
+    apologies: dict[int, PersonRow] = {}
+    for i, n in enumerate(sorry, start=1):
+        p = member(n, f"apologies[{i}]")
+        if p.id in ids:
+            raise ValidationError(
+                f"record_attendance: apologies[{i}]: {p.name} is listed as present",
+                field=f"apologies[{i}]")
+        apologies[p.id] = p
+    substitutes: dict[int, PersonRow] = {}  # member id -> the substitute
+    for sub_name, for_name in (subs or {}).items():
+        field = f"substitutes.{sub_name}"
+        sub = person(uow, sub_name, field)
+        absent = member(for_name, field)
+        if sub.id in roll:
+            raise ValidationError(
+                f"record_attendance: {field}: {sub.name} is a member of {m.ref} and attends "
+                "in their own right; a substitute attends for a member who is not there",
+                field=field)
+        if absent.id in ids:
+            raise ValidationError(
+                f"record_attendance: {field}: {absent.name} is present; a substitute attends "
+                "only for a member who is not there", field=field)
+        if absent.id in substitutes:
+            raise ValidationError(
+                f"record_attendance: {field}: {absent.name} already has a substitute "
+                f"({substitutes[absent.id].name})", field=field)
+        if sub.id in {s.id for s in substitutes.values()}:
+            raise ValidationError(
+                f"record_attendance: {field}: {sub.name} substitutes for one member only",
+                field=field)
+        substitutes[absent.id] = sub
+    sub_ids = {s.id for s in substitutes.values()}
+    observers: list[tuple[int | None, str]] = []
+    for i, n in enumerate(watching, start=1):
+        found = uow.directory.person_called(str(n))
+        if found is not None and (found.id in roll or found.id in sub_ids):
+            raise ValidationError(
+                f"record_attendance: observers[{i}]: {found.name} is a member or a substitute "
+                f"at {m.ref}, not an observer", field=f"observers[{i}]")
+        observers.append((found.id, found.name) if found else (None, str(n).strip()))
+    chair = person(uow, chair_name, "chair") if chair_name else None
+    if chair is not None and chair.id not in ids | sub_ids:
+        raise ValidationError(
+            f"record_attendance: chair: {chair.name} is not a member present or a substitute",
+            field="chair")
     for pid in roll:
+        sub_for = substitutes.get(pid)
         uow.conn.execute(
             update(MeetingMember)
             .where(MeetingMember.meeting_id == m.id, col(MeetingMember.person_id) == pid)
-            .values(present=pid in ids)
+            .values(present=pid in ids, apologies=pid in apologies,
+                    substitute_id=sub_for.id if sub_for else None)
         )
+    observer_t = MeetingObserver.__table__
+    uow.conn.execute(observer_t.delete().where(observer_t.c.meeting_id == m.id))
+    if observers:
+        uow.conn.execute(insert(MeetingObserver), [
+            {"meeting_id": m.id, "person_id": pid, "name": name} for pid, name in observers])
     # the agenda follows events from scheduling (engine.read.agenda); attendance
-    # records only who is present. The version still moves: a concurrent roll loses.
+    # records only who is there. The version still moves: a concurrent roll loses.
     agenda = meeting_agenda(uow.conn, m)
-    uow.update_versioned(Meeting, m.id, m.version, {}, m.ref)
-    quorate = len(ids) >= m.quorum
-    uow.record(m.ref, {"present": sum(roll.values())},
-               {"present": sorted(p.name for p in present), "quorate": quorate})
-    return {"meeting": m.ref, "present": len(ids), "quorum": m.quorum, "quorate": quorate,
-            "agenda": agenda}
+    uow.update_versioned(Meeting, m.id, m.version, {"chair_id": chair.id if chair else None},
+                         m.ref)
+    counted = len(ids) + len(substitutes)
+    quorate = counted >= m.quorum
+    after: dict[str, Any] = {"present": sorted(p.name for p in present), "quorate": quorate}
+    if apologies:
+        after["apologies"] = sorted(p.name for p in apologies.values())
+    if substitutes:
+        after["substitutes"] = {s.name: _name(uow, mid) for mid, s in substitutes.items()}
+    if observers:
+        after["observers"] = [name for _, name in observers]
+    if chair is not None:
+        after["chair"] = chair.name
+    uow.record(m.ref, {"present": sum(roll.values())}, after)
+    return {"meeting": m.ref, "present": len(ids), "substitutes": len(substitutes),
+            "quorum": m.quorum, "quorate": quorate, "agenda": agenda}
+
+
+def _name(uow: UnitOfWork, person_id: int) -> str:
+    return next(p.name for p in uow.directory.people_by_email.values() if p.id == person_id)
 
 
 @command("declare_interest", summary="A member declares an interest in an item")
@@ -159,9 +268,10 @@ def declare_interest(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(
             "declare_interest: member: members declare their own interests (an officer may "
             "record one for them)", field="member")
-    if member.id not in members(uow, m.id):
+    if member.id not in members(uow, m.id) and member.id not in sitting(uow, m.id):
         raise ValidationError(
-            f"declare_interest: member: {member.name} is not a member of {m.ref}", field="member")
+            f"declare_interest: member: {member.name} is not a member of {m.ref} (nor a "
+            "substitute at it)", field="member")
     if uow.conn.execute(select(BID_T.c.id).where(BID_T.c.ref == item)).first() is None:
         raise NotFound(f"declare_interest: item: no item {item!r}", field="item")
     if member.id in interested(uow, m.id, item):
@@ -176,8 +286,10 @@ def declare_interest(uow: UnitOfWork, args: Args) -> Result:
 
 
 def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
-                conflicted: dict[int, PersonRow]) -> dict[str, int] | None:
-    """Votes as counts ({for: 5, against: 2}) or names ({for: [..], against: [..]})."""
+                conflicted: dict[int, PersonRow],
+                by_name: dict[str, list[str]] | None = None) -> dict[str, int] | None:
+    """Votes as counts ({for: 5, against: 2}) or names ({for: [..], against: [..]});
+    the names of each side given by name are put in ``by_name`` (for the minutes)."""
     if raw in (None, ""):
         return None
     if not isinstance(raw, dict):
@@ -205,6 +317,8 @@ def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
                 if p.id in voters:
                     raise ValidationError(f"decide: votes: {p.name} voted twice", field="votes")
                 voters.add(p.id)
+                if by_name is not None:
+                    by_name.setdefault(side, []).append(p.name)
             counts[side] = len(value)
         else:
             n = Args("decide", {f"votes.{side}": value}).integer(f"votes.{side}", minimum=0)
@@ -229,6 +343,8 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
     reasons = args.text("reasons", required=False, max_len=4000)
     missing = args.text("missing", required=False, max_len=4000)
     raw_votes = args.raw("votes")
+    casting = args.choice("casting", ("for", "against"), default="")
+    to_meeting_ref = args.text("to_meeting", required=False, max_len=40)
     args.done()
     uow.step(MEETING, "decide", m.state, m.ref)
     if uow.today < m.held_on:
@@ -237,24 +353,34 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
             field="meeting")
     bid = load_bid(uow, ref)
     new_state = uow.step(BID, outcome, bid.state, bid.ref)
-    roll = members(uow, m.id)
     conflicted_ids = interested(uow, m.id, ref)
-    people = {p.id: p for p in uow.directory.people_by_email.values()}
-    present = {pid: people[pid] for pid, here in roll.items() if here}
+    present = sitting(uow, m.id)  # members present and substitutes in members' places
     eligible = {pid: p for pid, p in present.items() if pid not in conflicted_ids}
-    conflicted = {pid: people[pid] for pid in conflicted_ids if pid in present}
+    conflicted = {pid: p for pid, p in present.items() if pid in conflicted_ids}
+    orders_file, orders = standing_orders(uow, m)
     if len(eligible) < m.quorum:
-        why = (f"; {', '.join(sorted(p.name for p in conflicted.values()))} declared an interest"
-               if conflicted else "")
+        if conflicted and len(present) >= m.quorum:  # quorate, but too many have an interest
+            why = (f"; {', '.join(sorted(p.name for p in conflicted.values()))} declared an "
+                   f"interest: too many members are conflicted{orders.cite('interests')}, "
+                   "members with an interest take no part in the item")
+        else:
+            why = f"{orders.cite('quorum')}" + (
+                f"; {', '.join(sorted(p.name for p in conflicted.values()))} declared an interest"
+                if conflicted else "")
         raise ValidationError(
             f"decide: meeting: {m.ref} is not quorate for {ref}: {len(eligible)} members "
             f"present may take part, the quorum is {m.quorum}{why}", field="meeting")
-    votes = _read_votes(uow, raw_votes, eligible, conflicted)
-    if votes is not None and votes["for"] <= votes["against"]:
+    named: dict[str, list[str]] = {}
+    votes = _read_votes(uow, raw_votes, eligible, conflicted, named)
+    standing_order = ""
+    if votes is None and casting:
         raise ValidationError(
-            f"decide: votes: {votes['for']} for and {votes['against']} against do not carry the "
-            f"motion to {outcome.replace('_', ' ')}; record the outcome the Board carried",
-            field="votes")
+            "decide: casting: record the votes (votes: {for: N, against: N}) with a casting vote",
+            field="casting")
+    if votes is not None:
+        standing_order = _carried(uow, m, votes, casting, len(eligible), conflicted,
+                                  orders_file, orders, outcome)
+    to_meeting = _to_meeting(uow, m, to_meeting_ref, outcome)
     if outcome != "approve" and amount is not None:
         raise ValidationError("decide: amount: only an approval has an amount", field="amount")
     if outcome == "refer_back":
@@ -281,22 +407,91 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
         reasons=reasons, missing=missing, state_before=bid.state,
         votes_for=votes and votes["for"], votes_against=votes and votes["against"],
         votes_abstain=votes and votes["abstain"], decided_on=uow.today,
+        to_meeting_id=to_meeting.id if to_meeting is not None else None,
+        named_votes=named or None, casting=casting, standing_order=standing_order,
     ))
     uow.update_versioned(Bid, bid.id, bid.version, {}, ref, decided)
     if votes:
         after["votes"] = votes
+        if named:
+            after["named_votes"] = named
+        if casting:
+            after["casting"] = casting
+        after["standing_order"] = standing_order
+    if to_meeting is not None:
+        after["to_meeting"] = to_meeting.ref
     uow.record(ref, {"state": bid.state}, after, reasons or missing)
     sponsor = uow.directory.orgs_by_id[bid.sponsor_id]
     context = {"ref": ref, "title": bid.title, "sponsor": sponsor.name, "outcome": outcome,
                "meeting": m.title, "date": m.held_on.isoformat(), "amount_pence": amount,
                "requested_pence": bid.grant_requested_pence, "reasons": reasons,
-               "missing": missing, "grant": grant_ref}
+               "missing": missing, "grant": grant_ref,
+               **({"to_meeting": to_meeting.title,
+                   "to_meeting_date": to_meeting.held_on.isoformat()}
+                  if to_meeting is not None else {})}
     template = "referred_back" if outcome == "refer_back" else "decision_letter"
     for name, email in sponsor_contacts(uow, sponsor):
         uow.notify(key=f"{template}:{decision_ref}:{email}", to=email, template=template,
                    subject=_subject(outcome, ref, bid.title), context={**context, "name": name})
     return {"decision": decision_ref, "item": ref, "outcome": outcome, "state": new_state,
             "amount_pence": amount, "grant": grant_ref, "votes": votes}
+
+
+def _carried(uow: UnitOfWork, m: Any, votes: dict[str, int], casting: str, may_vote: int,
+             conflicted: dict[int, PersonRow], orders_file: StandingOrders, orders: Orders,
+             outcome: str) -> str:
+    """The standing order the votes carry the motion under (as recorded with the
+    decision), or a refusal that names it. A casting vote decides only an equality
+    of votes, and only where the standing orders give the Chair one."""
+    voting = orders.voting
+    f, a = votes["for"], votes["against"]
+    motion = f"the motion to {outcome.replace('_', ' ')}"
+    if casting:
+        if voting.casting_vote != "chair":
+            raise ValidationError(
+                f"decide: casting: {voting.words} gives the Chair no casting vote "
+                f"({orders_file.label})", field="casting")
+        if f != a:
+            raise ValidationError(
+                f"decide: casting: a casting vote decides only an equality of votes; {f} for "
+                f"and {a} against are not equal", field="casting")
+        if m.chair_id is not None and m.chair_id in conflicted:
+            raise ValidationError(
+                f"decide: casting: {conflicted[m.chair_id].name} (the Chair) declared an "
+                "interest in this item and has no casting vote on it", field="casting")
+    carried = (casting == "for" and voting.carried(f + 1, a, may_vote)) if casting else (
+        voting.carried(f, a, may_vote))
+    if not carried:
+        if casting == "against":
+            then = "; the Chair's casting vote was against"
+        elif not casting and voting.casting_decides(f, a, may_vote):
+            then = "; the Chair's casting vote may decide it: give casting: for|against"
+        else:
+            then = "; record the outcome the Board carried"
+        raise ValidationError(
+            f"decide: votes: {f} for and {a} against do not carry {motion}: not carried "
+            f"under {voting.words}{then}", field="votes")
+    return f"{orders_file.label}, {voting.words}"
+
+
+def _to_meeting(uow: UnitOfWork, m: Any, ref: str, outcome: str) -> Any:
+    """The later meeting of the same programme a referral back names, or None."""
+    if not ref:
+        return None
+    if outcome != "refer_back":
+        raise ValidationError(
+            "decide: to_meeting: only a referral back names the meeting it comes back to",
+            field="to_meeting")
+    target = load_meeting(uow, ref)
+    if target.programme_id != m.programme_id:
+        raise ValidationError(
+            f"decide: to_meeting: {target.ref} is a meeting of another programme",
+            field="to_meeting")
+    if (target.held_on, target.id) <= (m.held_on, m.id) or target.state != "scheduled":
+        raise ValidationError(
+            f"decide: to_meeting: {target.ref} ({target.held_on}) is not a later scheduled "
+            f"meeting than {m.ref} ({m.held_on})", field="to_meeting")
+    return target
 
 
 def _subject(outcome: str, ref: str, title: str) -> str:

@@ -1,0 +1,96 @@
+"""A meeting's agenda as an officer shapes it (issue 12, docs/meetings.md): the
+order of its items, report items the Board receives, and reports a meeting
+requires for a later one ("Reports required for the next meeting")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from engine.commands.args import Args
+from engine.commands.lookups import load_meeting
+from engine.commands.registry import Result, command
+from engine.commands.uow import UnitOfWork
+from engine.domain.errors import ValidationError
+from engine.read.agenda import meeting_agenda
+from engine.store.models import Meeting, ReportItem
+from workflows.meeting import MEETING
+
+REPORT_T = ReportItem.__table__
+
+
+@command("order_agenda", summary="Set the order of a meeting's agenda items")
+def order_agenda(uow: UnitOfWork, args: Args) -> Result:
+    uow.authorise(MEETING, "order_agenda")
+    m = load_meeting(uow, args.text("meeting"))
+    refs = [str(r).strip() for r in args.items("items", required=True)]
+    args.done()
+    uow.step(MEETING, "order_agenda", m.state, m.ref)
+    on_agenda = meeting_agenda(uow.conn, m)
+    seen: set[str] = set()
+    for i, ref in enumerate(refs, start=1):
+        if ref not in on_agenda:
+            raise ValidationError(
+                f"order_agenda: items[{i}]: {ref} is not on the agenda of {m.ref} (its items: "
+                f"{', '.join(on_agenda) or 'none'})", field=f"items[{i}]")
+        if ref in seen:
+            raise ValidationError(f"order_agenda: items[{i}]: {ref} is listed twice",
+                                  field=f"items[{i}]")
+        seen.add(ref)
+    uow.update_versioned(Meeting, m.id, m.version, {"agenda_order": refs}, m.ref)
+    agenda = meeting_agenda(uow.conn, load_meeting(uow, m.ref))  # as now ordered
+    uow.record(m.ref, {"agenda_order": list(m.agenda_order or [])}, {"agenda_order": refs})
+    return {"meeting": m.ref, "agenda": agenda}
+
+
+def _add(uow: UnitOfWork, m: Any, for_meeting: Any, title: str, presenter: str, paper: str,
+         required: bool) -> str:
+    number = (uow.conn.execute(
+        select(func.max(REPORT_T.c.number)).where(REPORT_T.c.raised_at_id == m.id)
+    ).scalar() or 0) + 1
+    uow.conn.execute(insert(ReportItem).values(
+        raised_at_id=m.id, number=number, meeting_id=for_meeting.id if for_meeting else None,
+        title=title, presenter=presenter, paper=paper, required=required))
+    ref = f"{m.ref}/R{number}"
+    uow.record(ref, {}, {"title": title, "presenter": presenter, "paper": paper,
+                         "meeting": for_meeting.ref if for_meeting else "the next meeting",
+                         **({"required_by": m.ref} if required else {})})
+    return ref
+
+
+@command("add_report_item", summary="Add a report the Board receives to a meeting's agenda")
+def add_report_item(uow: UnitOfWork, args: Args) -> Result:
+    uow.authorise(MEETING, "add_report_item")
+    m = load_meeting(uow, args.text("meeting"))
+    title = args.text("title", max_len=500)
+    presenter = args.text("presenter", max_len=200)
+    paper = args.text("paper", required=False, max_len=500)
+    args.done()
+    uow.step(MEETING, "add_report_item", m.state, m.ref)
+    ref = _add(uow, m, m, title, presenter, paper, required=False)
+    return {"meeting": m.ref, "item": ref}
+
+
+@command("require_report", summary="Require a report for a later meeting")
+def require_report(uow: UnitOfWork, args: Args) -> Result:
+    uow.authorise(MEETING, "require_report")
+    m = load_meeting(uow, args.text("meeting"))
+    title = args.text("title", max_len=500)
+    presenter = args.text("presenter", max_len=200)
+    later_ref = args.text("for_meeting", required=False, max_len=40)
+    args.done()
+    uow.step(MEETING, "require_report", m.state, m.ref)
+    later = None
+    if later_ref:
+        later = load_meeting(uow, later_ref)
+        if later.programme_id != m.programme_id:
+            raise ValidationError(
+                f"require_report: for_meeting: {later.ref} is a meeting of another programme",
+                field="for_meeting")
+        if (later.held_on, later.id) <= (m.held_on, m.id) or later.state != "scheduled":
+            raise ValidationError(
+                f"require_report: for_meeting: {later.ref} ({later.held_on}) is not a later "
+                f"scheduled meeting than {m.ref} ({m.held_on})", field="for_meeting")
+    ref = _add(uow, m, later, title, presenter, "", required=True)
+    return {"meeting": m.ref, "item": ref, "for_meeting": later.ref if later else ""}
