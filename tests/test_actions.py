@@ -8,51 +8,27 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, select
+from boardkit import OFFICER, new_board
+from moneykit import dump
+from sqlalchemy import select
 
 from engine.commands.service import Quorum
-from engine.domain.clock import FixedClock
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
 from engine.entry import replay
 from engine.read.actions import matters_arising, meeting_actions
 from engine.read.papers import paper_context
-from engine.store.db import create_schema, make_engine
 from engine.store.models import AuditEvent
 from notifications.papers import render
 
-OFFICER = "officer@b.example"
 MEMBERS = ["Cllr Ash", "Cllr Birch", "Cllr Cedar"]
-
-
-def dump(engine) -> dict:
-    meta = MetaData()
-    meta.reflect(engine)
-    with engine.connect() as c:
-        return {
-            t.name: [tuple(r) for r in c.execute(t.select().order_by(*t.primary_key.columns))]
-            for t in meta.sorted_tables
-        }
 
 
 @pytest.fixture
 def board(db_url: str):
-    clock = FixedClock(dt.date(2011, 4, 1))
-    engine = make_engine(db_url)
-    create_schema(engine)
-    q = Quorum(engine, clock)
-    q.execute_batch(
-        [
-            ("create_programme", {"name": "P", "pots": {"Projects": "300,000"}}),
-            ("register_organisation", {"name": "Rutland CC", "kind": "unitary"}),
-            ("register_organisation",
-             {"name": "Leicestershire SRP", "kind": "sub_regional_partnership"}),
-            ("register_person", {"name": "Olive Officer", "email": OFFICER,
-                                 "roles": ["officer"]}),
-        ]
-        + [("register_person", {"name": n, "email": f"{n.split()[1].lower()}@b.example",
-                                "roles": ["board_member"]}) for n in MEMBERS],
-        "system",
-    )
+    q, engine, clock = new_board(
+        db_url, dt.date(2011, 4, 1), members=MEMBERS, officer_name="Olive Officer",
+        organisations=[{"name": "Rutland CC", "kind": "unitary"},
+                       {"name": "Leicestershire SRP", "kind": "sub_regional_partnership"}])
     for ref, day in (("BOARD-APR", "2011-04-20"), ("BOARD-JUN", "2011-06-15"),
                      ("BOARD-SEP", "2011-09-21")):
         q.execute("schedule_meeting", {"ref": ref, "title": "Improvement Board", "date": day,
