@@ -177,8 +177,7 @@ RETURNS = APPLIES_TO["returns"]
 MAX_DAYS = 3660
 ALWAYS_RULE = "_every_fact"  # fires for every fact, so no fact is left unhandled
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
+_NAME_RE, _VERSION_RE = loader.NAME_RE, loader.VERSION_RE
 _RUNG_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 _TEMPLATE_RE = re.compile(r"[a-z][a-z0-9_]{0,59}")
 
