@@ -101,6 +101,13 @@ FACT_SPECS: dict[str, FactSpec] = {
     "kind": FactSpec(numeric=False, values=tuple(KINDS)),
     "state": FactSpec(numeric=False, values=OUTSTANDING),
 }
+# subject fields of every ladder: the day counts and the recipient
+_DAYS_AND_NAME: dict[str, str] = {
+    "due_on": "the due date (YYYY-MM-DD)",
+    "days_late": "days past the due date (0 before it)",
+    "days_before": "days until the due date (0 after it)",
+    "name": "the recipient's name",
+}
 # {placeholders} a subject may use (filled in when the message is rendered:
 # engine/domain/words.py, message_subject)
 SUBJECT_FIELDS: dict[str, str] = {
@@ -115,10 +122,7 @@ SUBJECT_FIELDS: dict[str, str] = {
     "period_start": "first day of the period (YYYY-MM-DD)",
     "period_end": "last day of the period (YYYY-MM-DD)",
     "due_date": "the due date in words (Monday 1 August 2011)",
-    "due_on": "the due date (YYYY-MM-DD)",
-    "days_late": "days past the due date (0 before it)",
-    "days_before": "days until the due date (0 after it)",
-    "name": "the recipient's name",
+    **_DAYS_AND_NAME,
     "role": "the recipient's role in words (sponsor contact, Director, Chair, ...)",
 }
 # A meeting's actions (workflows/action.py; the sweep: engine/commands/chasing.py)
@@ -143,10 +147,7 @@ ACTION_SUBJECT_FIELDS: dict[str, str] = {
     "target_meeting": "the meeting it is due by, in words ('' for a due date)",
     "programme": "the programme",
     "due_date": "the due date in words (a target meeting's date)",
-    "due_on": "the due date (YYYY-MM-DD)",
-    "days_late": "days past the due date (0 before it)",
-    "days_before": "days until the due date (0 after it)",
-    "name": "the recipient's name",
+    **_DAYS_AND_NAME,
     "role": "the recipient's role in words (action owner, Director, Chair, ...)",
 }
 
