@@ -7,6 +7,10 @@ once the action is closed; an action due by a target meeting is due that day."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from boardkit import OFFICER, new_board
@@ -164,6 +168,23 @@ def test_an_action_due_by_a_target_meeting_is_due_on_its_date(board) -> None:
     assert [k for k in keys(engine) if "/A2:" in k] == [msg.key]  # not yet late
     assert sweep_on(engine, clock, D(2012, 7, 31))["actions_queued"] == {"chase": 1}
     assert keys(engine)[-1] == "action:WIB-MAY/A2:chase:wren@wessex.example"
+
+
+def test_quorum_sweep_says_what_it_queued_about_actions(board, db_url: str) -> None:
+    q, engine, clock = board
+    q.execute("register_organisation", {"name": "Heath Trust"}, "system")  # no contact, no email
+    q.execute("record_action", {"meeting": "WIB-MAY", "what": "Send the trust's accounts",
+                                "owner": "Heath Trust", "owner_kind": "organisation",
+                                "due": "2012-06-14"}, OFFICER)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "QUORUM_DATABASE_URL"}
+    out = subprocess.run(
+        [sys.executable, "-m", "engine.entry.cli", "--db", db_url, "sweep", "--as-of",
+         "2012-06-08"], capture_output=True, text=True, timeout=120,
+        env=dict(env, PYTHONPATH=str(Path(__file__).resolve().parents[1])))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "  actions: 3 message(s) queued (chase 1, reminder-7 2)" in out.stdout
+    # an owner with nobody to tell is said (and counted in the sweep's audit event)
+    assert "warning: 1 action(s) with nobody to send reminder-7 to owner" in out.stderr
 
 
 def test_the_shipped_ladder_for_actions_agrees_in_durable_rules_and_python() -> None:
