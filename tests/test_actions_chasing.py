@@ -16,6 +16,7 @@ import pytest
 from boardkit import OFFICER, new_board
 from sqlalchemy import select
 
+from engine.domain.errors import NotFound
 from engine.entry.scheduler import sweep
 from engine.store.models import Outbox
 from notifications.render import body
@@ -131,6 +132,21 @@ def test_a_second_sweep_the_same_day_or_later_queues_nothing_twice(board) -> Non
     assert again["actions_queued"] == {} and again["actions_queued_total"] == 0
     assert sweep_on(engine, clock, D(2012, 6, 10))["actions_queued"] == {}  # same rungs
     assert keys(engine) == before
+
+
+def test_a_sweep_that_fails_part_way_keeps_no_message_and_the_next_sends_each_once(board) -> None:
+    """The actions' messages are queued in the sweep's one transaction: a sweep that
+    fails after queueing them (here: a refused command later in the same
+    transaction) keeps none, and the next sweep queues each exactly once."""
+    q, engine, clock = board
+    clock.set(D(2012, 6, 8))
+    with pytest.raises(NotFound):
+        q.execute_batch([("sweep", {}), ("close_action", {"action": "WIB-MAY/A9",
+                         "outcome": "done", "reason": "x"})], "officer@b.example")  # fmt: skip
+    assert keys(engine) == []
+    assert sweep(engine, clock=clock)["actions_queued_total"] == 3
+    assert sweep(engine, clock=clock)["actions_queued_total"] == 0
+    assert len(keys(engine)) == len(set(keys(engine))) == 3
 
 
 def test_a_closed_action_is_no_longer_chased(board) -> None:
