@@ -109,6 +109,38 @@ def parse_dispatch_seconds(raw: object) -> int:
     return every
 
 
+def _whole(
+    name: str,
+    raw: object,
+    lo: int,
+    hi: int | None,
+    unit: str,
+    *,
+    span: str | None = None,
+    then: str = "",
+    lenient: bool = False,
+) -> int:
+    """``raw`` as a whole number from ``lo`` to ``hi`` (None: no upper end), else a
+    ValueError: "<name>=<raw>: <unit><span> is needed<then>", the span " from lo to
+    hi" or ", lo or more," unless given. Digits only, unless ``lenient`` (then what
+    ``int`` reads, spaces around it allowed)."""
+    text = str(raw)
+    try:
+        if lenient:
+            value = int(text.strip())
+        elif text.isdigit():
+            value = int(text)
+        else:
+            raise ValueError
+        if value < lo or (hi is not None and value > hi):
+            raise ValueError
+    except ValueError:
+        if span is None:
+            span = f" from {lo} to {hi}" if hi is not None else f", {lo} or more,"
+        raise ValueError(f"{name}={text!r}: {unit}{span} is needed{then}") from None
+    return value
+
+
 def is_key_id(key_id: str) -> bool:
     """An audit key's id: 1 to 32 of letters, digits, '.', '_', '-' (stored per event)."""
     return 0 < len(key_id) <= 32 and all(c.isascii() and (c.isalnum() or c in "._-")
@@ -325,24 +357,14 @@ class Settings(BaseSettings):
     @field_validator("session_idle_minutes", mode="before")
     @classmethod
     def _session_idle(cls, v: object) -> int:
-        raw = str(v)
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SESSION_HOURS * 60:
-            raise ValueError(
-                f"QUORUM_SESSION_IDLE_MINUTES={raw!r}: a whole number of minutes from 1 to "
-                f"{MAX_SESSION_HOURS * 60} is needed, e.g. {DEFAULT_SESSION_IDLE_MINUTES}"
-            )
-        return int(raw)
+        return _whole("QUORUM_SESSION_IDLE_MINUTES", v, 1, MAX_SESSION_HOURS * 60,
+                      "a whole number of minutes", then=f", e.g. {DEFAULT_SESSION_IDLE_MINUTES}")
 
     @field_validator("session_max_hours", mode="before")
     @classmethod
     def _session_max(cls, v: object) -> int:
-        raw = str(v)
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SESSION_HOURS:
-            raise ValueError(
-                f"QUORUM_SESSION_MAX_HOURS={raw!r}: a whole number of hours from 1 to "
-                f"{MAX_SESSION_HOURS} is needed, e.g. {DEFAULT_SESSION_MAX_HOURS}"
-            )
-        return int(raw)
+        return _whole("QUORUM_SESSION_MAX_HOURS", v, 1, MAX_SESSION_HOURS,
+                      "a whole number of hours", then=f", e.g. {DEFAULT_SESSION_MAX_HOURS}")
     @field_validator("import_max_mb", "import_max_unzipped_mb", mode="before")
     @classmethod
     def _import_mb(cls, v: object, info: ValidationInfo) -> float:
@@ -360,16 +382,8 @@ class Settings(BaseSettings):
     @field_validator("import_max_rows", mode="before")
     @classmethod
     def _import_rows(cls, v: object) -> int:
-        try:
-            rows = int(str(v).strip())
-            if rows < 1:
-                raise ValueError
-        except ValueError:
-            raise ValueError(
-                f"QUORUM_IMPORT_MAX_ROWS={v!r}: a whole number of rows above 0 is needed, "
-                "e.g. 5000"
-            ) from None
-        return rows
+        return _whole("QUORUM_IMPORT_MAX_ROWS", v, 1, None, "a whole number of rows",
+                      span=" above 0", then=", e.g. 5000", lenient=True)
 
     @field_validator("mail", mode="before")
     @classmethod
@@ -387,32 +401,18 @@ class Settings(BaseSettings):
     @field_validator("mail_grace_seconds", mode="before")
     @classmethod
     def _grace(cls, v: object) -> int:
-        raw = str(v)
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(
-                f"QUORUM_MAIL_GRACE_SECONDS={raw!r}: a whole number of seconds, 1 or more, "
-                "is needed"
-            )
-        return int(raw)
+        return _whole("QUORUM_MAIL_GRACE_SECONDS", v, 1, None, "a whole number of seconds")
 
     @field_validator("idempotency_key_hours", mode="before")
     @classmethod
     def _key_hours(cls, v: object) -> int:
-        raw = str(v)
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(
-                f"QUORUM_IDEMPOTENCY_KEY_HOURS={raw!r}: a whole number of hours, 1 or more, "
-                "is needed (default 24)"
-            )
-        return int(raw)
+        return _whole("QUORUM_IDEMPOTENCY_KEY_HOURS", v, 1, None, "a whole number of hours",
+                      then=" (default 24)")
 
     @field_validator("smtp_port", mode="before")
     @classmethod
     def _port(cls, v: object) -> int:
-        raw = str(v)
-        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-            raise ValueError(f"QUORUM_SMTP_PORT={raw!r}: a port number from 1 to 65535 is needed")
-        return int(raw)
+        return _whole("QUORUM_SMTP_PORT", v, 1, 65535, "a port number")
 
     @field_validator("smtp_tls", mode="before")
     @classmethod

@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "MAX_ENTRIES",
+    "NAME_RE",
+    "VERSION_RE",
     "Format",
     "Keys",
     "cache_info",
@@ -43,6 +45,7 @@ __all__ = [
     "parse_file",
     "shown",
     "where",
+    "yaml_problem",
 ]
 
 ErrorFactory = Callable[[str, str, str], Exception]  # (source, where, message)
@@ -58,6 +61,19 @@ MAX_ENTRIES = 32
 #   "delegation": limits.x: unknown key 'x'; keys of limits are: per_decision, ...
 #   "schedule":   default.x: unknown key 'x'; allowed here: returns, move, from
 Wording = Literal["scoring", "delegation", "schedule"]
+
+
+# Every rule file's header: its name and its version (stored with what it decided)
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
+
+
+def yaml_problem(exc: Exception) -> tuple[str, str]:
+    """Where (``line N``, or "") and what is wrong, for text that is not YAML
+    (a yaml.YAMLError and its marks)."""
+    mark = getattr(exc, "problem_mark", None)
+    at = f"line {mark.line + 1}" if mark is not None else ""
+    return at, getattr(exc, "problem", None) or str(exc)
 
 
 def where(base: str, key: str | int) -> str:

@@ -1,7 +1,11 @@
-"""The reminder, chase and escalation ladder for returns, evaluated by durable_rules.
+"""The reminder, chase and escalation ladder for anything with a due date (returns
+and a meeting's actions), evaluated by durable_rules.
 
 ``rules/reminders.yaml`` (format in docs/returns.md) declares a ladder for
-every programme by default and optionally per programme by name. Each rung
+every programme by default and optionally per programme by name; each ladder
+says what it applies to (``applies_to``: ``returns``, ``actions``; a ladder
+written as a plain mapping applies to returns), with its own recipients,
+facts and subject fields (:data:`APPLIES_TO`). Each rung
 has a name (``reminder-14``, ``chase``, ``escalate-director``...), the
 template of its message, who receives it (``sponsor``: the contacts of the
 grant's accountable body; or everyone holding a role: ``officer``,
@@ -30,7 +34,7 @@ import hashlib
 import re
 import string
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +67,15 @@ from rules.returns import KINDS
 
 __all__ = [
     "DEFAULT_FILE",
+    "ACTION_FACT_SPECS",
+    "ACTION_RECIPIENTS",
+    "ACTION_SUBJECT_FIELDS",
+    "APPLIES_TO",
     "FACT_SPECS",
     "OUTSTANDING",
     "RECIPIENTS",
     "SUBJECT_FIELDS",
+    "ItemKind",
     "Ladder",
     "LadderRules",
     "RemindersError",
@@ -92,6 +101,13 @@ FACT_SPECS: dict[str, FactSpec] = {
     "kind": FactSpec(numeric=False, values=tuple(KINDS)),
     "state": FactSpec(numeric=False, values=OUTSTANDING),
 }
+# subject fields of every ladder: the day counts and the recipient
+_DAYS_AND_NAME: dict[str, str] = {
+    "due_on": "the due date (YYYY-MM-DD)",
+    "days_late": "days past the due date (0 before it)",
+    "days_before": "days until the due date (0 after it)",
+    "name": "the recipient's name",
+}
 # {placeholders} a subject may use (filled in when the message is rendered:
 # engine/domain/words.py, message_subject)
 SUBJECT_FIELDS: dict[str, str] = {
@@ -106,17 +122,63 @@ SUBJECT_FIELDS: dict[str, str] = {
     "period_start": "first day of the period (YYYY-MM-DD)",
     "period_end": "last day of the period (YYYY-MM-DD)",
     "due_date": "the due date in words (Monday 1 August 2011)",
-    "due_on": "the due date (YYYY-MM-DD)",
-    "days_late": "days past the due date (0 before it)",
-    "days_before": "days until the due date (0 after it)",
-    "name": "the recipient's name",
+    **_DAYS_AND_NAME,
     "role": "the recipient's role in words (sponsor contact, Director, Chair, ...)",
 }
+# A meeting's actions (workflows/action.py; the sweep: engine/commands/chasing.py)
+ACTION_RECIPIENTS: dict[str, str] = {
+    "owner": "the action's owner: a person by their email, a partnership or organisation "
+    "through its sponsor contacts (else its own address), a free-text owner through "
+    "the person who recorded the action",
+    **{k: v for k, v in RECIPIENTS.items() if k != "sponsor"},
+}
+ACTION_OWNER_KINDS = ("person", "partnership", "organisation", "text")  # text: free text
+ACTION_FACT_SPECS: dict[str, FactSpec] = {
+    "days_from_due": FactSpec(numeric=True),
+    "owner_kind": FactSpec(numeric=False, values=ACTION_OWNER_KINDS),
+}
+ACTION_SUBJECT_FIELDS: dict[str, str] = {
+    "action_ref": "the action's reference (<meeting>/A<number>)",
+    "number": "the action's number in its meeting's minutes",
+    "what": "what the action is",
+    "owner": "the action's owner, as the minutes name it",
+    "meeting": "the meeting that recorded it, in words (title and date)",
+    "meeting_ref": "the meeting's reference",
+    "target_meeting": "the meeting it is due by, in words ('' for a due date)",
+    "programme": "the programme",
+    "due_date": "the due date in words (a target meeting's date)",
+    **_DAYS_AND_NAME,
+    "role": "the recipient's role in words (action owner, Director, Chair, ...)",
+}
+
+
+@dataclass(frozen=True)
+class ItemKind:
+    """What a ladder may apply to: the recipients, facts and subject fields its
+    rungs may name, and what a rung's subject is when left out."""
+
+    name: str  # returns / actions (the YAML's applies_to)
+    noun: str  # one item, in messages ("each rung is sent once per return")
+    recipients: Mapping[str, str]
+    facts: Mapping[str, FactSpec]
+    subject_fields: Mapping[str, str]
+    default_subject: str
+    template_example: str
+    first_party: str  # the recipient chased first; escalation is to anyone else
+
+
+APPLIES_TO: dict[str, ItemKind] = {
+    "returns": ItemKind("returns", "return", RECIPIENTS, FACT_SPECS, SUBJECT_FIELDS,
+                        "{kind} {return_ref}: {title}", "return_chase", "sponsor"),
+    "actions": ItemKind("actions", "action", ACTION_RECIPIENTS, ACTION_FACT_SPECS,
+                        ACTION_SUBJECT_FIELDS, "Action {action_ref}: {what}", "action_chase",
+                        "owner"),
+}  # fmt: skip
+RETURNS = APPLIES_TO["returns"]
 MAX_DAYS = 3660
 ALWAYS_RULE = "_every_fact"  # fires for every fact, so no fact is left unhandled
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
+_NAME_RE, _VERSION_RE = loader.NAME_RE, loader.VERSION_RE
 _RUNG_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 _TEMPLATE_RE = re.compile(r"[a-z][a-z0-9_]{0,59}")
 
@@ -162,6 +224,7 @@ class Ladder:
     scope: str  # "default" or "programme <name>"
     rungs: tuple[Rung, ...]
     ruleset: str  # durable_rules ruleset name
+    applies_to: str = "returns"  # a key of APPLIES_TO
 
     def earliest(self) -> int:
         return min(r.from_day for r in self.rungs)
@@ -171,14 +234,28 @@ class Ladder:
         ends = [r.until_day for r in self.rungs]
         return None if any(e is None for e in ends) else max(ends)  # type: ignore[type-var]
 
+    def next_escalation(self, rung: Rung) -> tuple[str, int] | None:
+        """Who (the role) an item goes to next after ``rung``, and how many days after
+        its due date: the first later rung naming someone other than the first party
+        (the sponsor of a return, the owner of an action)."""
+        first = APPLIES_TO[self.applies_to].first_party
+        later = sorted(
+            (r for r in self.rungs if r.from_day > rung.from_day and set(r.to) - {first}),
+            key=lambda r: r.from_day,
+        )
+        if not later:
+            return None
+        nxt = later[0]
+        return next(w for w in nxt.to if w != first), nxt.from_day
+
     def register(self) -> None:
         rules = {r.name: to_durable(r.compiled) for r in self.rungs if r.compiled != FALSE}
         rules[ALWAYS_RULE] = to_durable(All(()))
         durable_adapter.register(self.ruleset, rules)
 
     def applicable(self, facts: Sequence[Mapping[str, Any]]) -> list[set[str]]:
-        """For each fact (days_from_due, kind, state, ref), the rungs that apply, by
-        durable_rules."""
+        """For each fact (days_from_due and the kind's other facts, ref), the rungs
+        that apply, by durable_rules."""
         if not facts:
             return []
         self.register()
@@ -207,8 +284,12 @@ class LadderRules:
     title: str
     sha256: str
     source: str
-    default: Ladder
-    programmes: Mapping[str, Ladder]
+    default: Ladder  # for returns
+    programmes: Mapping[str, Ladder]  # for returns
+    # the ladders of the other kinds (APPLIES_TO): kind -> the default (None: not
+    # chased) and kind -> programme name -> ladder
+    others: Mapping[str, Ladder] = field(default_factory=dict)
+    other_programmes: Mapping[str, Mapping[str, Ladder]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -217,6 +298,18 @@ class LadderRules:
     def ladders(self) -> Iterator[Ladder]:
         yield self.default
         yield from self.programmes.values()
+        for kind in sorted(set(self.others) | set(self.other_programmes)):
+            if kind in self.others:
+                yield self.others[kind]
+            yield from self.other_programmes.get(kind, {}).values()
+
+    def ladder_for(self, applies_to: str, programme: str | None) -> Ladder | None:
+        """The ladder for an item of a kind in a programme (its own, else the
+        default; None: that kind is not chased)."""
+        if applies_to == "returns":
+            return self.programmes.get(programme or "", self.default)
+        named = self.other_programmes.get(applies_to, {})
+        return named.get(programme or "") or self.others.get(applies_to)
 
 
 # ------------------------------------------------------------------ parsing
@@ -235,8 +328,16 @@ class LadderRulesFile(Keys):
 
 
 class LadderModel(Keys):
-    """``default`` or ``programmes.<name>``."""
+    """``default`` or ``programmes.<name>``: one ladder, for returns."""
 
+    ladder: Any = None
+
+
+class KindLadderModel(Keys):
+    """An item of a list of ladders (``default`` or ``programmes.<name>``): what it
+    applies to and its rungs."""
+
+    applies_to: Any
     ladder: Any = None
 
 
@@ -270,7 +371,7 @@ def _day(raw: Any, src: str, where: str) -> int:
     return raw
 
 
-def _rung(raw: Any, src: str, where: str) -> Rung:
+def _rung(raw: Any, src: str, where: str, kind: ItemKind = RETURNS) -> Rung:
     body = _mapping(raw, src, where, RungModel)
     name = str(body["rung"])
     if not _RUNG_RE.fullmatch(name) or name == ALWAYS_RULE:
@@ -283,7 +384,9 @@ def _rung(raw: Any, src: str, where: str) -> Rung:
     template = str(body["template"])
     if not _TEMPLATE_RE.fullmatch(template):
         raise RemindersError(
-            src, _where(where, "template"), f"{template!r}: a template name such as return_chase"
+            src,
+            _where(where, "template"),
+            f"{template!r}: a template name such as {kind.template_example}",
         )
     first = _day(body["from"], src, _where(where, "from"))
     last = _day(body["until"], src, _where(where, "until")) if "until" in body else None
@@ -296,18 +399,18 @@ def _rung(raw: Any, src: str, where: str) -> Rung:
         to = [to]
     if not isinstance(to, list) or not to:
         raise RemindersError(
-            src, _where(where, "to"), f"a list of recipients: {', '.join(RECIPIENTS)}"
+            src, _where(where, "to"), f"a list of recipients: {', '.join(kind.recipients)}"
         )
     for i, who in enumerate(to):
-        if who not in RECIPIENTS:
+        if who not in kind.recipients:
             raise RemindersError(
                 src,
                 _where(_where(where, "to"), i),
-                f"{who!r} is not a recipient; use: {', '.join(RECIPIENTS)}",
+                f"{who!r} is not a recipient; use: {', '.join(kind.recipients)}",
             )
     if len(set(to)) != len(to):
         raise RemindersError(src, _where(where, "to"), "names a recipient twice")
-    subject = str(body.get("subject") or "{kind} {return_ref}: {title}")
+    subject = str(body.get("subject") or kind.default_subject)
     try:
         parts = list(string.Formatter().parse(subject))
     except ValueError as exc:
@@ -315,17 +418,17 @@ def _rung(raw: Any, src: str, where: str) -> Rung:
     for _, fld, spec, conv in parts:
         if fld is None:
             continue
-        if fld not in SUBJECT_FIELDS or spec or conv:
+        if fld not in kind.subject_fields or spec or conv:
             raise RemindersError(
                 src,
                 _where(where, "subject"),
                 f"{{{fld}}} is not a subject field; use: "
-                + ", ".join(f"{{{f}}}" for f in SUBJECT_FIELDS),
+                + ", ".join(f"{{{f}}}" for f in kind.subject_fields),
             )
     when = None
     if "when" in body:
         try:
-            when = parse_condition(body["when"], _where(where, "when"), FACT_SPECS)
+            when = parse_condition(body["when"], _where(where, "when"), kind.facts)
         except ConditionError as exc:
             raise RemindersError(src, exc.where, exc.message) from None
     leaves: list[Cond] = [Leaf("days_from_due", "gte", first)]
@@ -347,8 +450,16 @@ def _rung(raw: Any, src: str, where: str) -> Rung:
     return Rung(name, template, first, last, tuple(to), subject, when, compiled, where)
 
 
-def _ladder(raw: Any, src: str, where: str, scope: str, ruleset: str) -> Ladder:
-    body = _mapping(raw, src, where, LadderModel)
+def _ladder(
+    raw: Any,
+    src: str,
+    where: str,
+    scope: str,
+    ruleset: str,
+    kind: ItemKind = RETURNS,
+    model: type[Keys] = LadderModel,
+) -> Ladder:
+    body = _mapping(raw, src, where, model)
     items = body.get("ladder")
     lw = _where(where, "ladder")
     if not isinstance(items, list) or not items:
@@ -356,17 +467,43 @@ def _ladder(raw: Any, src: str, where: str, scope: str, ruleset: str) -> Ladder:
     rungs: list[Rung] = []
     seen: dict[str, str] = {}
     for i, item in enumerate(items):
-        rung = _rung(item, src, _where(lw, i))
+        rung = _rung(item, src, _where(lw, i), kind)
         if rung.name in seen:
             raise RemindersError(
                 src,
                 _where(_where(lw, i), "rung"),
                 f"{rung.name!r} is already used at "
-                f"{seen[rung.name]}; each rung is sent once per return, so names are unique",
+                f"{seen[rung.name]}; each rung is sent once per {kind.noun}, so names are unique",
             )
         seen[rung.name] = rung.where
         rungs.append(rung)
-    return Ladder(scope, tuple(rungs), ruleset)
+    return Ladder(scope, tuple(rungs), ruleset, kind.name)
+
+
+def _ladders(raw: Any, src: str, where: str, scope: str, ruleset: str) -> dict[str, Ladder]:
+    """``default`` or ``programmes.<name>``: one ladder (a mapping: for returns), or
+    a list of ladders each declaring what it applies to (one per kind). By kind."""
+    if not isinstance(raw, dict | list) or (isinstance(raw, dict) and "applies_to" not in raw):
+        return {"returns": _ladder(raw, src, where, scope, ruleset)}
+    items = [(where, raw)] if isinstance(raw, dict) else [(_where(where, i), v)
+                                                          for i, v in enumerate(raw)]
+    out: dict[str, Ladder] = {}
+    for at, item in items:
+        body = _mapping(item, src, at, KindLadderModel)
+        name = body["applies_to"]
+        if name not in APPLIES_TO:
+            raise RemindersError(
+                src, _where(at, "applies_to"),
+                f"{name!r} is not something a ladder applies to; use: {', '.join(APPLIES_TO)}")
+        if name in out:
+            raise RemindersError(
+                src, _where(at, "applies_to"),
+                f"a second ladder for {name}; one ladder per kind of item here")
+        kind = APPLIES_TO[name]
+        out[name] = _ladder(
+            item, src, at, scope, ruleset if kind is RETURNS else f"{ruleset}:{name}", kind,
+            KindLadderModel)
+    return out
 
 
 def parse_ladder_rules(
@@ -384,16 +521,20 @@ def parse_ladder_rules(
         raise RemindersError(source, "version", f"{version!r}: letters, digits, '.', '_', '+', '-'")
     sha = sha256 or hashlib.sha256(text.encode()).hexdigest()
     base = f"{name}@{version}#{sha[:10]}"
-    default = _ladder(body["default"], source, "default", "default", f"{base}:0")
+    defaults = _ladders(body["default"], source, "default", "default", f"{base}:0")
+    if "returns" not in defaults:
+        raise RemindersError(source, "default", "needs a ladder with applies_to: returns")
     found = body.get("programmes") or {}
     if not isinstance(found, dict):
         raise RemindersError(source, "programmes", "must be a mapping of programme name to ladder")
-    programmes = {
-        str(k): _ladder(v, source, _where("programmes", str(k)), f"programme {k}", f"{base}:{i}")
-        for i, (k, v) in enumerate(found.items(), start=1)
-    }
-    return LadderRules(name, version, str(body.get("title") or ""), sha, source, default,
-                       programmes)  # fmt: skip
+    programmes: dict[str, dict[str, Ladder]] = {}
+    for i, (k, v) in enumerate(found.items(), start=1):
+        at = _where("programmes", str(k))
+        for kind, lad in _ladders(v, source, at, f"programme {k}", f"{base}:{i}").items():
+            programmes.setdefault(kind, {})[str(k)] = lad
+    return LadderRules(
+        name, version, str(body.get("title") or ""), sha, source, defaults.pop("returns"),
+        programmes.pop("returns", {}), defaults, programmes)  # fmt: skip
 
 
 FORMAT: loader.Format[LadderRules] = loader.Format(

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -84,8 +83,7 @@ CALENDARS: dict[str, str] = {
 }
 MAX_DUE_DAYS = 366
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
+_NAME_RE, _VERSION_RE = loader.NAME_RE, loader.VERSION_RE
 
 
 class ReturnRulesError(ValidationError):

@@ -125,8 +125,7 @@ SAMPLE_FACTS: dict[str, Any] = {
 }
 assert set(SAMPLE_FACTS) == set(FACTS)
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
+_NAME_RE, _VERSION_RE = loader.NAME_RE, loader.VERSION_RE
 _ID_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _RESERVED = frozenset(
     {"all", "any", "total", "max_total", "all_full", "missing", "points", "max_points",
@@ -986,9 +985,7 @@ class _Parser:
         try:
             doc = load_yaml(text)
         except Exception as exc:  # yaml.YAMLError and its marks
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
+            where, problem = loader.yaml_problem(exc)
             raise self.fail(where, f"is not valid YAML: {problem}") from None
         if not isinstance(doc, dict):
             raise self.fail("", "must be a YAML mapping with name, version, criteria, ...")

@@ -8,51 +8,27 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, select
+from boardkit import OFFICER, new_board
+from moneykit import dump
+from sqlalchemy import select
 
 from engine.commands.service import Quorum
-from engine.domain.clock import FixedClock
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
 from engine.entry import replay
 from engine.read.actions import matters_arising, meeting_actions
 from engine.read.papers import paper_context
-from engine.store.db import create_schema, make_engine
-from engine.store.models import AuditEvent
+from engine.store.models import AuditEvent, Outbox
 from notifications.papers import render
 
-OFFICER = "officer@b.example"
 MEMBERS = ["Cllr Ash", "Cllr Birch", "Cllr Cedar"]
-
-
-def dump(engine) -> dict:
-    meta = MetaData()
-    meta.reflect(engine)
-    with engine.connect() as c:
-        return {
-            t.name: [tuple(r) for r in c.execute(t.select().order_by(*t.primary_key.columns))]
-            for t in meta.sorted_tables
-        }
 
 
 @pytest.fixture
 def board(db_url: str):
-    clock = FixedClock(dt.date(2011, 4, 1))
-    engine = make_engine(db_url)
-    create_schema(engine)
-    q = Quorum(engine, clock)
-    q.execute_batch(
-        [
-            ("create_programme", {"name": "P", "pots": {"Projects": "300,000"}}),
-            ("register_organisation", {"name": "Rutland CC", "kind": "unitary"}),
-            ("register_organisation",
-             {"name": "Leicestershire SRP", "kind": "sub_regional_partnership"}),
-            ("register_person", {"name": "Olive Officer", "email": OFFICER,
-                                 "roles": ["officer"]}),
-        ]
-        + [("register_person", {"name": n, "email": f"{n.split()[1].lower()}@b.example",
-                                "roles": ["board_member"]}) for n in MEMBERS],
-        "system",
-    )
+    q, engine, clock = new_board(
+        db_url, dt.date(2011, 4, 1), members=MEMBERS, officer_name="Olive Officer",
+        organisations=[{"name": "Rutland CC", "kind": "unitary"},
+                       {"name": "Leicestershire SRP", "kind": "sub_regional_partnership"}])
     for ref, day in (("BOARD-APR", "2011-04-20"), ("BOARD-JUN", "2011-06-15"),
                      ("BOARD-SEP", "2011-09-21")):
         q.execute("schedule_meeting", {"ref": ref, "title": "Improvement Board", "date": day,
@@ -187,23 +163,41 @@ def test_refusals_name_the_rule_and_change_nothing(board) -> None:
 
 
 def test_the_worked_example_in_docs_replays() -> None:
-    """tests/scenarios/actions-2011.yaml (docs/meetings.md): the June Board's
-    matters arising in its minutes paper."""
+    """tests/scenarios/actions-2012.yaml (docs/meetings.md, docs/scenarios.md "Actions
+    chased"): actions recorded at a meeting, chased by the daily sweep (advance_clock),
+    closed; the emails queued, and the July Board's matters arising in its minutes."""
     papers: list[str] = []
+    queued: list[tuple[str, str, str]] = []
 
-    def june_minutes(record, engine) -> None:
+    def at_each_step(record, engine) -> None:
         try:
             papers.append(
-                render("minutes", paper_context(engine, "minutes", "IEB-2011-06-15"), "md"))
-        except NotFound:  # before the June meeting is scheduled
+                render("minutes", paper_context(engine, "minutes", "WIB-2012-07-18"), "md"))
+        except NotFound:  # before the July meeting is scheduled
             pass
+        with engine.connect() as c:
+            queued[:] = [tuple(r) for r in c.execute(
+                select(Outbox.key, Outbox.to_addr, Outbox.subject).order_by(Outbox.id))]
 
-    result = replay.run(Path(__file__).parent / "scenarios" / "actions-2011.yaml",
-                        after_step=june_minutes)
+    result = replay.run(Path(__file__).parent / "scenarios" / "actions-2012.yaml",
+                        after_step=at_each_step)
     assert result.ok, result.failed
-    june = papers[-1]
-    assert "| IEB-2011-04-20/A2 | Identify the benefits each project delivers against the " \
-           "partnership's targets | Derbyshire SRP | Improvement and Efficiency Board " \
-           "(2011-06-15) | open, due |" in june
-    assert "dropped 2011-05-12 (Cllr Ash): Rutland withdrew the bid |" in june
-    assert "done 2011-05-09 (Olivia Officer): Round R2 opened on 9 May |" in june
+    sweeps = [s.result for s in result.steps if s.do == "advance_clock"]
+    assert [s.get("actions_queued", {}) for s in sweeps] == [
+        {"chase": 1, "reminder-7": 1}, {}, {"reminder-7": 1}, {}]
+    assert queued == [
+        ("action:WIB-2012-05-16/A1:reminder-7:tamsin@wessex.example", "tamsin@wessex.example",
+         "Reminder: action WIB-2012-05-16/A1 is due on Friday 15 June 2012"),
+        ("action:WIB-2012-05-16/A1:chase:tamsin@wessex.example", "tamsin@wessex.example",
+         "Overdue: action WIB-2012-05-16/A1 was due on Friday 15 June 2012"),
+        ("action:WIB-2012-05-16/A2:reminder-7:rowan@vale.example", "rowan@vale.example",
+         "Reminder: action WIB-2012-05-16/A2 is due on Wednesday 18 July 2012"),
+    ]
+    july = papers[-1]
+    assert "| WIB-2012-05-16/A2 | Show how each project supports the partnership's " \
+           "efficiency targets | Vale Councils Partnership | Wessex Improvement Board " \
+           "(2012-07-18) | done 2012-07-18 (Tamsin Thorne): Reported to the Board under " \
+           "matters arising |" in july
+    assert "dropped 2012-06-20 (Cllr Quill): Moorside DC withdrew from the shared service |" \
+           in july
+    assert "done 2012-06-18 (Tamsin Thorne): Round 2 opened on 18 June |" in july

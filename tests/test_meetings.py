@@ -7,68 +7,38 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import MetaData, select, text
+from boardkit import OFFICER, new_board
+from moneykit import dump
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from engine.commands.service import Quorum
-from engine.domain.clock import FixedClock
 from engine.domain.errors import MoneyRuleBroken, TransitionRefused, ValidationError
 from engine.read import views
 from engine.read.papers import paper_context
-from engine.store.db import create_schema, make_engine
 from engine.store.ledger import ledger
 from engine.store.models import Grant, Outbox
 from notifications import papers as paper_render
 from notifications.render import body
 
-OFFICER = "officer@b.example"
 MEMBERS = [f"Cllr {n}" for n in ("Ash", "Birch", "Cedar", "Damson", "Elm", "Fir", "Gorse")]
-
-
-def dump(engine) -> dict:
-    meta = MetaData()
-    meta.reflect(engine)
-    with engine.connect() as c:
-        return {
-            t.name: [tuple(r) for r in c.execute(t.select().order_by(*t.primary_key.columns))]
-            for t in meta.sorted_tables
-        }
 
 
 @pytest.fixture
 def board(db_url: str):
-    clock = FixedClock(dt.date(2011, 3, 1))
-    engine = make_engine(db_url)
-    create_schema(engine)
-    q = Quorum(engine, clock)
-    q.execute_batch(
-        [
-            ("create_programme", {"name": "P", "pots": {"Projects": "300,000"}}),
-            ("register_organisation", {"name": "Rutland CC"}),
-            ("register_organisation", {"name": "Melton BC"}),
-            ("register_person", {"name": "Olive", "email": OFFICER, "roles": ["officer"]}),
-            (
-                "register_person",
-                {
-                    "name": "Sam",
-                    "email": "sam@rutland.example",
-                    "roles": ["sponsor"],
-                    "organisation": "Rutland CC",
-                },
-            ),
-        ]
-        + [
-            (
-                "register_person",
-                {
-                    "name": n,
-                    "email": f"{n.split()[1].lower()}@b.example",
-                    "roles": ["board_member"],
-                },
-            )
-            for n in MEMBERS
+    q, engine, clock = new_board(
+        db_url,
+        dt.date(2011, 3, 1),
+        members=MEMBERS,
+        organisations=[{"name": "Rutland CC"}, {"name": "Melton BC"}],
+        people=[
+            {
+                "name": "Sam",
+                "email": "sam@rutland.example",
+                "roles": ["sponsor"],
+                "organisation": "Rutland CC",
+            }
         ],
-        "system",
     )
     q.execute(
         "open_round",

@@ -296,6 +296,19 @@ _MILESTONES = Items(
     text_items=False,
     description="the funding profile: its payments add up to the grant",
 )
+# fields of the same name in several contracts (one field object may serve one name only)
+_OTP = Annotated[
+    str,
+    Text(
+        20,
+        required=False,
+        description="the code your authenticator app shows now, when the programme "
+        "requires a second factor for your role (docs/security.md)",
+    ),
+]
+_RECEIVED_ON = Annotated[
+    dt.date | None, UKDate(required=False, description="a date (default today)")
+]
 
 
 # ---------------------------------------------------------------- programme and directory
@@ -666,15 +679,7 @@ class Sign(Contract):
     decision: Annotated[str, Choice(("approve", "decline"))]
     interest: Annotated[str, Text(1000, required=False, lines=True)]
     reason: Annotated[str, Text(4000, required=False, lines=True)]
-    otp: Annotated[
-        str,
-        Text(
-            20,
-            required=False,
-            description="the code your authenticator app shows now, when the programme "
-            "requires a second factor for your role (docs/security.md)",
-        ),
-    ]
+    otp: _OTP
 
 
 class ExpireDelegatedDecisions(Contract):
@@ -700,10 +705,15 @@ class EndorseSeveral(Contract):
 # ---------------------------------------------------------------- grants
 
 
-class SubmitEvidence(Contract):
-    command = "submit_evidence"
+class _OnMilestone(Contract):
+    """The first fields of a command on one milestone of a grant (a base: no command)."""
+
     grant: Annotated[str, Text(40)]
     milestone: Annotated[int, Integer(minimum=1)]
+
+
+class SubmitEvidence(_OnMilestone):
+    command = "submit_evidence"
     summary: Annotated[str, Text(8000, lines=True)]
     files: Annotated[
         list[Any],
@@ -711,42 +721,26 @@ class SubmitEvidence(Contract):
     ]
 
 
-class VerifyMilestone(Contract):
+class VerifyMilestone(_OnMilestone):
     command = "verify_milestone"
-    grant: Annotated[str, Text(40)]
-    milestone: Annotated[int, Integer(minimum=1)]
     note: Annotated[str, Text(4000, required=False, lines=True)]
 
 
-class RejectEvidence(Contract):
+class RejectEvidence(_OnMilestone):
     command = "reject_evidence"
-    grant: Annotated[str, Text(40)]
-    milestone: Annotated[int, Integer(minimum=1)]
     reason: Annotated[str, Text(4000, lines=True)]
 
 
-class ReleasePayment(Contract):
+class ReleasePayment(_OnMilestone):
     command = "release_payment"
-    grant: Annotated[str, Text(40)]
-    milestone: Annotated[int, Integer(minimum=1)]
     amount: Annotated[
         int | None, Pence(required=False, description="default: the milestone's payment")
     ]
-    otp: Annotated[
-        str,
-        Text(
-            20,
-            required=False,
-            description="the code your authenticator app shows now, when the programme "
-            "requires a second factor for your role (docs/security.md)",
-        ),
-    ]
+    otp: _OTP
 
 
-class ReprofileMilestone(Contract):
+class ReprofileMilestone(_OnMilestone):
     command = "reprofile_milestone"
-    grant: Annotated[str, Text(40)]
-    milestone: Annotated[int, Integer(minimum=1)]
     due: Annotated[dt.date | None, UKDate(required=False)]
     amount: Annotated[int | None, Pence(required=False, allow_zero=True)]
     outcome: Annotated[str, Text(1000, required=False)]
@@ -835,9 +829,7 @@ class RecordRepayment(Contract):
     command = "record_repayment"
     grant: Annotated[str, Text(40)]
     amount: Annotated[int, Pence()]
-    received_on: Annotated[
-        dt.date | None, UKDate(required=False, description="a date (default today)")
-    ]
+    received_on: _RECEIVED_ON
 
 
 class LodgeDeposit(Contract):
@@ -878,9 +870,7 @@ class RecordRecovery(Contract):
     command = "record_recovery"
     recovery: Annotated[str, Text(40)]
     amount: Annotated[int, Pence()]
-    received_on: Annotated[
-        dt.date | None, UKDate(required=False, description="a date (default today)")
-    ]
+    received_on: _RECEIVED_ON
 
 
 class WriteOff(Contract):

@@ -35,7 +35,10 @@ as of a day, in ONE transaction (the ``sweep`` command on the command bus):
 5. **Expire delegated requests** still awaiting signatures after their expiry
    date, each through its workflow's ``expire`` step (audited, its requester
    told): a handful a day at most; a second run finds none.
-6. **Forget expired idempotency keys** (``command_log`` rows older than
+6. **Chase a meeting's open actions** through the ladders for actions
+   (engine/commands/chasing.py): a handful of rows, read into Python; outbox
+   keys ``action:<ref>:<rung>:<email>``, queued once each, as for returns.
+7. **Forget expired idempotency keys** (``command_log`` rows older than
    ``QUORUM_IDEMPOTENCY_KEY_HOURS``: engine/store/idempotency.py ``prune``).
 
 Nothing here loads returns into Python: only the distinct facts of step 2 and
@@ -81,6 +84,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import JSON
 
 from engine.commands.args import Args
+from engine.commands.chasing import chase_actions
 from engine.commands.handlers.delegation import expire_lapsed
 from engine.commands.handlers.roles import expire_lapsed as expire_role_changes
 from engine.commands.registry import Result, command
@@ -965,14 +969,7 @@ def _context_tail(rung: Rung, as_of: dt.date) -> str:
 def _next_escalation(ladder: Ladder, rung: Rung) -> tuple[str, int] | None:
     """Who (the role) a return goes to next after ``rung``, and how many days after
     its due date: the first later rung naming someone other than the sponsor."""
-    later = sorted(
-        (r for r in ladder.rungs if r.from_day > rung.from_day and set(r.to) - {"sponsor"}),
-        key=lambda r: r.from_day,
-    )
-    if not later:
-        return None
-    nxt = later[0]
-    return next(w for w in nxt.to if w != "sponsor"), nxt.from_day
+    return ladder.next_escalation(rung)
 
 
 def _queue(
@@ -1134,9 +1131,13 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
             field="as_of",
         )
     uow.fire(RETURN, "fall_due", "new", f"SWEEP-{as_of.isoformat()}")  # may this actor?
-    summary = run_sweep(
-        uow.conn, as_of, uow.now, load_return_rules(returns_file), load_ladder_rules(ladder_file)
-    )
+    ladder_rules = load_ladder_rules(ladder_file)
+    summary = run_sweep(uow.conn, as_of, uow.now, load_return_rules(returns_file), ladder_rules)
+    # a meeting's open actions, through the ladders for actions (engine/commands/chasing.py)
+    chased = chase_actions(uow, as_of, ladder_rules)
+    summary["actions_queued"] = dict(sorted(chased.queued.items()))
+    if chased.no_recipient:
+        summary["actions_no_recipient"] = chased.no_recipient
     # requests for a delegated decision past their expiry date expire (workflow step, audited)
     expired = expire_lapsed(uow, as_of)
     idempotency.prune(uow.conn, uow.now)  # idempotency keys past QUORUM_IDEMPOTENCY_KEY_HOURS
@@ -1144,15 +1145,18 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     expire_role_changes(uow)
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
+    for_actions = sum(summary["actions_queued"].values())
     uow.record(
         f"SWEEP-{as_of.isoformat()}",
         {},
         summary,
-        f"sweep as of {short_date(as_of)}: {created} return(s) created, {queued} message(s) queued",
+        f"sweep as of {short_date(as_of)}: {created} return(s) created, {queued} message(s) queued"
+        + (f", {for_actions} about actions" if for_actions else ""),
     )
     return {
         **summary,
         "returns_created_total": created,
         "messages_queued_total": queued,
+        "actions_queued_total": for_actions,
         "delegated_expired": expired,
     }

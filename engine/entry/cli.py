@@ -865,6 +865,11 @@ def sweep_cmd(
     )
     for label, n in (r.get("no_recipient") or {}).items():
         click.echo(f"  warning: {n} return(s) with nobody to send {label}", err=True)
+    if r.get("actions_queued"):
+        about = ", ".join(f"{k} {v}" for k, v in r["actions_queued"].items())
+        click.echo(f"  actions: {r['actions_queued_total']} message(s) queued ({about})")
+    for label, n in (r.get("actions_no_recipient") or {}).items():
+        click.echo(f"  warning: {n} action(s) with nobody to send {label}", err=True)
 
 
 @main.group("scheduler")

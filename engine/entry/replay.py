@@ -306,6 +306,7 @@ def _advance_clock(
     scheduler = Actor.system("scheduler")
     created = 0
     queued: dict[str, int] = {}
+    actions: dict[str, int] = {}
     n = 0
     current = first
     while current <= to:
@@ -314,6 +315,8 @@ def _advance_clock(
         created += out["returns_created_total"]
         for rung, count in out["messages_queued"].items():
             queued[rung] = queued.get(rung, 0) + count
+        for rung, count in out.get("actions_queued", {}).items():
+            actions[rung] = actions.get(rung, 0) + count
         n += 1
         current += dt.timedelta(days=1)
     clock.set(to)
@@ -324,4 +327,5 @@ def _advance_clock(
         "days_swept": n,
         "returns_created": created,
         "messages_queued": dict(sorted(queued.items())),
+        **({"actions_queued": dict(sorted(actions.items()))} if actions else {}),
     }

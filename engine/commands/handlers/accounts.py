@@ -156,20 +156,25 @@ def set_password(uow: UnitOfWork, args: Args) -> Result:
                 field="current_password",
             )
     _check_password(password)
-    uow.conn.execute(
-        update(Person)
-        .where(col(Person.id) == person.id)
-        .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
-    )
-    # every web session of theirs ends (the web app gives the person who changed
-    # their own password a fresh one); API tokens are separate
-    revoke_sessions(uow.conn, person.id, PASSWORD_CHANGED, uow.now)
+    # (the web app gives the person who changed their own password a fresh session)
+    _store_password(uow, person.id, password)
     uow.record(
         f"PERSON:{person.email}",
         {"password": "set" if person.password_hash else "none"},
         {"password": "changed"},
     )
     return {"person": person.email, "password": "changed"}
+
+
+def _store_password(uow: UnitOfWork, person_id: int, password: str) -> None:
+    """A new password (its hash) for ``person_id``, their failed sign-ins forgotten,
+    and every web session of theirs ended (API tokens are separate)."""
+    uow.conn.execute(
+        update(Person)
+        .where(col(Person.id) == person_id)
+        .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
+    )
+    revoke_sessions(uow.conn, person_id, PASSWORD_CHANGED, uow.now)
 
 
 # ------------------------------------------------------------------ reset links
@@ -312,13 +317,8 @@ def reset_password(uow: UnitOfWork, args: Args) -> Result:
             "reset_password: token: this link was used at the same time; ask for a new one",
             field="token",
         )
-    uow.conn.execute(
-        update(Person)
-        .where(col(Person.id) == link.person_id)
-        .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
-    )
-    # every web session of theirs ends: whoever held one signs in with the new password
-    revoke_sessions(uow.conn, link.person_id, PASSWORD_CHANGED, uow.now)
+    # whoever held a session of theirs signs in with the new password
+    _store_password(uow, link.person_id, password)
     uow.record(
         f"PERSON:{link.email}",
         {"reset_link": link.id},
