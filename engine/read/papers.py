@@ -10,12 +10,13 @@ from sqlmodel import Session
 from engine.domain.errors import NotFound
 from engine.read import actions as views_actions
 from engine.read import returns as views_returns
+from engine.read import risks as views_risks
 from engine.read import views
 from engine.read.agenda import agenda_paper as meeting_agenda_paper
 from engine.read.delegation import delegated_report
 from engine.store.checkpoints import latest_checkpoint
 
-PAPERS = ("bids", "agenda", "minutes", "delegated", "returns")
+PAPERS = ("bids", "agenda", "minutes", "delegated", "returns", "risks")
 
 
 def bids_paper(engine: Any, round_ref: str) -> dict:
@@ -70,6 +71,13 @@ def returns_paper(engine: Any, meeting_ref: str) -> dict:
         return views_returns.meeting_paper(conn, meeting_ref)
 
 
+def risks_paper(engine: Any, meeting_ref: str) -> dict:
+    """The "Risk analysis" paper: the programme's risk register as it stands at
+    the meeting, the risks to review at it and the reviews recorded (issue 13)."""
+    with engine.connect() as conn:
+        return views_risks.risk_paper(conn, meeting_ref)
+
+
 def audit_footer(engine: Any) -> dict | None:
     """The latest signed checkpoint of the audit chain, for every paper's footer:
     its event count, short head hash and time (None before the first)."""
@@ -88,6 +96,7 @@ def paper_context(engine: Any, name: str, ref: str) -> dict:
         "minutes": minutes_paper,
         "delegated": delegated_paper,
         "returns": returns_paper,
+        "risks": risks_paper,
     }
     if name not in builders:
         raise NotFound(f"no paper {name!r}; papers are {', '.join(PAPERS)}", field="paper")

@@ -8,9 +8,11 @@ from engine.commands.handlers import (  # noqa: F401
     grants,
     intake,
     meetings,
+    partnerships,
     programme,
     recovery,
     returns,
+    risks,
     roles,
     rounds,
 )
