@@ -183,6 +183,7 @@ class FourEyes:
     decider_id: int | None
     proposer_id: int | None
     proposer: str  # named in the refusal
+    deciders: str = "another officer"  # who may decide instead, named in the refusal
 
 
 @guard("four_eyes", FourEyes)
@@ -197,8 +198,7 @@ def four_eyes(c: FourEyes) -> QuorumError | None:
     if c.decider_id == c.proposer_id:
         return PermissionDenied(
             f"{c.command}: item: {c.proposer} asked for {c.item}; four eyes: a second "
-            "person (another officer, or finance or a director) must decide it — you may "
-            "withdraw it",
+            f"person ({c.deciders}) must decide it — you may withdraw it",
             field="item",
             item=c.item,
         )

@@ -14,6 +14,7 @@ from engine.read import risks as views_risks
 from engine.read import views
 from engine.read.agenda import agenda_paper as meeting_agenda_paper
 from engine.read.delegation import delegated_report
+from engine.read.partnerships import advances_for_meeting
 from engine.store.checkpoints import latest_checkpoint
 
 PAPERS = ("bids", "agenda", "minutes", "delegated", "returns", "risks")
@@ -67,8 +68,10 @@ def delegated_paper(engine: Any, meeting_ref: str) -> dict:
 
 
 def returns_paper(engine: Any, meeting_ref: str) -> dict:
+    """Late returns, and (issue 13) the advances paid since the last meeting."""
     with engine.connect() as conn:
-        return views_returns.meeting_paper(conn, meeting_ref)
+        return {**views_returns.meeting_paper(conn, meeting_ref),
+                "advances": advances_for_meeting(conn, meeting_ref)}
 
 
 def risks_paper(engine: Any, meeting_ref: str) -> dict:

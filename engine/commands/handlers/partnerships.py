@@ -87,8 +87,9 @@ def _load(uow: UnitOfWork, query: Any, ref: str, what: str, looks: str) -> Any:
     return row
 
 
-def _four_eyes(uow: UnitOfWork, ref: str, proposer_id: int | None) -> FourEyes:
-    return FourEyes(uow.command, ref, uow.actor.person_id, proposer_id, _person(uow, proposer_id))
+def _four_eyes(uow: UnitOfWork, ref: str, proposer_id: int | None, deciders: str) -> FourEyes:
+    return FourEyes(uow.command, ref, uow.actor.person_id, proposer_id,
+                    _person(uow, proposer_id), deciders)
 
 
 # ---------------------------------------------------------------- accountable bodies
@@ -110,8 +111,8 @@ def propose_accountable_body(uow: UnitOfWork, args: Args) -> Result:
             "names an accountable body", field="partnership")
     if body.kind not in COUNCILS:
         raise ValidationError(
-            f"propose_accountable_body: body: {body.name} is a "
-            f"{body.kind.replace('_', ' ')}; an accountable body is a council (county, "
+            f"propose_accountable_body: body: {body.name} is not a council (it is registered "
+            f"as {body.kind.replace('_', ' ')}); an accountable body is a council (county, "
             "unitary or district)", field="body")
     current = uow.conn.execute(
         select(ORG_T.c.accountable_body_id).where(ORG_T.c.id == partnership.id)).scalar()
@@ -152,7 +153,8 @@ def _decide_body(uow: UnitOfWork, args: Args, trigger: str, reason_required: boo
             f"withdraw_accountable_body: item: only {_person(uow, c.proposed_by_id)}, who "
             f"proposed {c.ref}, may withdraw it (a second officer may refuse it)", field="item",
             item=c.ref)
-    context = None if trigger == "withdraw" else _four_eyes(uow, c.ref, c.proposed_by_id)
+    context = None if trigger == "withdraw" else _four_eyes(
+        uow, c.ref, c.proposed_by_id, "another officer or a director")
     step = uow.fire(ACCOUNTABLE_BODY, trigger, c.state, c.ref, context)
     version = uow.update_versioned(
         AccountableBodyChange, c.id, c.version,
@@ -278,7 +280,8 @@ def _advance_and_grant(uow: UnitOfWork, args: Args, trigger: str, reason_require
          summary="Approve and pay an advance (a second person: not the one who asked)")
 def approve_advance(uow: UnitOfWork, args: Args) -> Result:
     a, grant, reason = _advance_and_grant(uow, args, "approve", False)
-    step = uow.fire(ADVANCE, "approve", a.state, a.ref, _four_eyes(uow, a.ref, a.requested_by_id))
+    step = uow.fire(ADVANCE, "approve", a.state, a.ref, _four_eyes(
+        uow, a.ref, a.requested_by_id, "another officer, finance or a director"))
     uow.step(GRANT, "pay", grant.state, grant.ref)
     who = payee(uow, grant, "item")
     _room(uow, grant, a.amount_pence, _requested(uow, grant.id, but=a.id))
@@ -319,7 +322,8 @@ def approve_advance(uow: UnitOfWork, args: Args) -> Result:
 @command("refuse_advance", summary="Refuse an advance, with the reason (not the one who asked)")
 def refuse_advance(uow: UnitOfWork, args: Args) -> Result:
     a, grant, reason = _advance_and_grant(uow, args, "refuse", True)
-    step = uow.fire(ADVANCE, "refuse", a.state, a.ref, _four_eyes(uow, a.ref, a.requested_by_id))
+    step = uow.fire(ADVANCE, "refuse", a.state, a.ref, _four_eyes(
+        uow, a.ref, a.requested_by_id, "another officer, finance or a director"))
     version = uow.update_versioned(
         AdvancePayment, a.id, a.version,
         {"decided_by_id": uow.actor.person_id, "decided_on": uow.today,
