@@ -885,7 +885,7 @@ _SCORE = "a risk score on the programme's scoring: 1-9 ('6'), or likelihood x im
 class ConfigureRiskRegister(Contract):
     command = "configure_risk_register"
     programme: Annotated[str, Text(required=False)]
-    scoring: Annotated[str, Choice(("1-9", "LxI"), default="1-9")]
+    scoring: Annotated[str, Choice(("score_1_9", "likelihood_x_impact"), default="score_1_9")]
     threshold: Annotated[
         int | None,
         Integer(required=False, minimum=1,
@@ -930,7 +930,9 @@ class ReviewRisk(Contract):
     meeting: Annotated[str, Text()]
     outcome: Annotated[str, Choice(("noted", "rescored", "closed"))]
     residual: Annotated[str, Text(30, required=False, description=_SCORE)]
-    note: Annotated[str, Text(2000, required=False, lines=True)]
+    reason: Annotated[
+        str, Text(2000, required=False, lines=True, description="kept as the review's note")
+    ]
     next_review: Annotated[dt.date | None, UKDate(required=False)]
 
 

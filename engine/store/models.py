@@ -134,9 +134,9 @@ class Programme(VersionedMixin, TableModel, table=True):
         sa_column=Column(JSON, nullable=False, server_default=sa.text("'{}'")),
     )
     # risk register (engine/commands/handlers/risks.py): how scores are given
-    # ("1-9": one score; "LxI": likelihood x impact, each 1-5) and the residual
+    # ("score_1_9": one score; "likelihood_x_impact": each 1-3) and the residual
     # score above which a risk is brought to officers and the next meeting
-    risk_scoring: str = Field(default="1-9", sa_column_kwargs={"server_default": "1-9"})
+    risk_scoring: str = Field(default="score_1_9", sa_column_kwargs={"server_default": "score_1_9"})
     risk_threshold: int | None = None
     # no payment to a partnership's grant until the partnership names its accountable body
     accountable_body_required: bool = Field(

@@ -5,7 +5,7 @@ when no longer a risk (workflows/risk.py, docs/risks.md).
 
 A risk's ref is ``RK-0001`` (global); its ``number`` counts per programme, as
 the Risk analysis paper numbers them. Scores follow the programme's scoring
-(``configure_risk_register``: ``1-9`` or ``LxI``, engine/domain/riskscore.py);
+(``configure_risk_register``: ``score_1_9`` or ``likelihood_x_impact``, engine/domain/riskscore.py);
 a risk whose residual score is above the programme's threshold is listed in
 officers' My work and among the risks to bring to the next meeting
 (engine/read/risks.py). Every change is audited with the values before and
@@ -94,7 +94,7 @@ def _shown(score: int, detail: str) -> str:
                  "to officers and the next meeting")
 def configure_risk_register(uow: UnitOfWork, args: Args) -> Result:
     prog_id, prog_name = find_programme(uow, args.text("programme", required=False))
-    scoring = args.choice("scoring", ("1-9", "LxI"), default="1-9")
+    scoring = args.choice("scoring", ("score_1_9", "likelihood_x_impact"), default="score_1_9")
     threshold = args.integer("threshold", required=False, minimum=1)
     args.done()
     if threshold is not None and threshold > MAX_SCORE:
@@ -207,7 +207,7 @@ def review_risk(uow: UnitOfWork, args: Args) -> Result:
     m = load_meeting(uow, args.text("meeting"))
     outcome = args.choice("outcome", ("noted", "rescored", "closed"))
     residual_given = args.text("residual", required=False, max_len=30)
-    note = args.text("note", required=False, max_len=2000)
+    note = args.text("reason", required=False, max_len=2000)  # kept as the review's note
     next_review = args.date("next_review", required=False)
     args.done()
     uow.authorise(RISK, "review")
@@ -236,7 +236,8 @@ def review_risk(uow: UnitOfWork, args: Args) -> Result:
             f"review_risk: residual: give a new residual score only with outcome rescored "
             f"(this review is {outcome})", field="residual")
     if outcome == "closed" and not note:
-        raise ValidationError("review_risk: note: say why the risk is closed", field="note")
+        raise ValidationError("review_risk: reason: say why the risk is closed",
+                              field="reason")
     if next_review is not None and next_review <= m.held_on:
         raise ValidationError(
             f"review_risk: next_review: {next_review.isoformat()} is not after the meeting "

@@ -24,7 +24,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('programme', schema=None) as batch_op:
         batch_op.add_column(sa.Column('risk_scoring', sqlmodel.sql.sqltypes.AutoString(),
-                                      nullable=False, server_default='1-9'))
+                                      nullable=False, server_default='score_1_9'))
         batch_op.add_column(sa.Column('risk_threshold', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('accountable_body_required', sa.Boolean(),
                                       nullable=False, server_default=sa.false()))
