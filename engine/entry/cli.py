@@ -417,6 +417,17 @@ def paper_delegated(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
     _write_paper("delegated", paper_context(obj.engine, "delegated", ref), fmt, out)
 
 
+@paper.command("risks")
+@click.argument("ref")
+@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
+@click.option("--out", type=click.Path(path_type=Path))
+@click.pass_obj
+@friendly
+def paper_risks(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
+    """"Risk analysis" for a meeting: the risk register, the risks to review, the reviews."""
+    _write_paper("risks", paper_context(obj.engine, "risks", ref), fmt, out)
+
+
 # ------------------------------------------------------------------ generic command
 
 
