@@ -10,11 +10,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moneykit import assert_money_adds_up, dump
 from sqlalchemy import select
 from sqlmodel import Session
+from webkit import set_passwords, sign_in
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
@@ -35,6 +37,7 @@ from engine.store import audit
 from engine.store.db import make_engine
 from engine.store.models import Outbox
 from notifications.papers import render
+from quorum_web.app import create_app
 
 SCENARIO = Path(__file__).parent / "scenarios" / "partnerships-2012.yaml"
 PETRA, QUENTIN = "petra@wealdshire.example", "quentin@wealdshire.example"
@@ -89,6 +92,16 @@ def test_the_worked_example_replays(sqlite_url) -> None:
         assert "| ADV-0002 | G-0002 |" in md
         assert "ADV-0001" not in render("returns",
                                         paper_context(engine, "returns", "WIB-2012-05-16"), "md")
+        # the grant page: the partnership, its accountable body, the advance
+        clock = FixedClock(dt.date(2012, 10, 4))
+        set_passwords(Quorum(engine, clock), PETRA)
+        with TestClient(create_app(sqlite_url, scheduler=False, clock=clock)) as web:
+            assert sign_in(web, PETRA).status_code == 303
+            page = web.get("/grants/G-0001").text
+        assert '<dd id="partnership">Vale SRP</dd>' in page
+        assert '<dd id="receiving-body">Otterford DC' in page
+        assert "of which £25,000 in advance, not against a milestone" in page
+        assert "<td>ADV-0001</td>" in page and "Initial sum for partnership" in page
     finally:
         engine.dispose()
 

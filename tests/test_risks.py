@@ -10,9 +10,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, select
 from sqlmodel import Session
 from test_papers_pdf import pdf_text
+from webkit import set_passwords, sign_in
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
@@ -24,6 +26,7 @@ from engine.read.work import my_work
 from engine.store.db import create_schema, make_engine
 from notifications import papers
 from notifications.papers import render
+from quorum_web.app import create_app
 
 SCENARIO = Path(__file__).parent / "scenarios" / "risks-2012.yaml"
 PETRA = "petra@wealdshire.example"
@@ -237,3 +240,25 @@ def test_the_risk_analysis_paper_as_html_and_pdf(programme) -> None:
     text = pdf_text(pdf)
     assert "Risk analysis" in text and "Shared ICT contract fails" in text
     assert "Savings slip" in text
+
+
+def test_the_register_page_and_the_paper_on_the_web(sqlite_url) -> None:
+    assert replay.run(SCENARIO, url=sqlite_url).ok
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(dt.date(2012, 9, 20))
+    try:
+        q = Quorum(engine, clock)
+        set_passwords(q, PETRA)
+        app = create_app(sqlite_url, scheduler=False, clock=clock)
+        with TestClient(app) as web:
+            assert sign_in(web, PETRA).status_code == 303
+            page = web.get("/risks")
+            assert page.status_code == 200
+            text = page.text
+            assert 'id="RK-0003"' in text and "Officer capacity lost" in text
+            assert "Two of the four project officers have left" in text  # its June review
+            assert "update_risk" in text and "Steering group 25 June 2012" in text  # audited
+            paper = web.get("/meetings/WIB-2012-09-19/papers/risks.html")
+            assert paper.status_code == 200 and "Risk analysis" in paper.text
+    finally:
+        engine.dispose()
