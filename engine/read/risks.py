@@ -7,6 +7,7 @@
 - :func:`risks_for_meeting`: the risks to bring to a meeting — open risks of
   its programme above the threshold, or whose review date falls on or before
   the meeting — each with why (the lead wires this into the agenda);
+- :func:`reviews_at_meeting`: the reviews recorded at a meeting (for its minutes);
 - :func:`risk_paper`: the "Risk analysis" board paper's context;
 - :func:`risk_history`: one risk's reviews and audited changes.
 
@@ -126,6 +127,17 @@ def risks_for_meeting(conn: Reader, meeting_ref: str) -> list[dict[str, Any]]:
     return out
 
 
+def reviews_at_meeting(conn: Reader, meeting_ref: str) -> list[dict[str, Any]]:
+    """The risks reviewed at ``meeting_ref``, by number, each with the review (its
+    outcome, residual before and after, note): for the meeting's minutes."""
+    m = _meeting(conn, meeting_ref, "risk reviews")
+    return [
+        {"ref": r["ref"], "number": r["number"], "description": r["description"], **v}
+        for r in register(conn, RISK_T.c.programme_id == m.programme_id)
+        for v in r["reviews"] if v["meeting"] == m.ref
+    ]
+
+
 def risk_paper(conn: Reader, meeting_ref: str) -> dict[str, Any]:
     """The "Risk analysis" paper for a meeting: the programme's register as it
     stands (open risks, then those closed), the risks to review at this meeting
@@ -134,10 +146,7 @@ def risk_paper(conn: Reader, meeting_ref: str) -> dict[str, Any]:
     prog = conn.execute(select(PROG_T).where(PROG_T.c.id == m.programme_id)).one()
     risks = register(conn, RISK_T.c.programme_id == m.programme_id,
                      RISK_T.c.recorded_on <= m.held_on)
-    reviewed = [
-        {"ref": r["ref"], "number": r["number"], "description": r["description"], **v}
-        for r in risks for v in r["reviews"] if v["meeting"] == m.ref
-    ]
+    reviewed = reviews_at_meeting(conn, meeting_ref)
     return {
         "meeting": {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat()},
         "programme": prog.name,
@@ -166,5 +175,5 @@ def risk_history(session: Session, ref: str) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["above_threshold", "register", "risk_history", "risk_paper",
+__all__ = ["above_threshold", "register", "reviews_at_meeting", "risk_history", "risk_paper",
            "risks_for_meeting"]
