@@ -203,14 +203,15 @@ def update_risk(uow: UnitOfWork, args: Args) -> Result:
 
 @command("review_risk", summary="Record a meeting's review of a risk: noted, rescored or closed")
 def review_risk(uow: UnitOfWork, args: Args) -> Result:
+    uow.authorise(RISK, "review")
     ref = args.text("risk", max_len=40)
-    m = load_meeting(uow, args.text("meeting"))
+    meeting = args.text("meeting")
     outcome = args.choice("outcome", ("noted", "rescored", "closed"))
     residual_given = args.text("residual", required=False, max_len=30)
     note = args.text("reason", required=False, max_len=2000)  # kept as the review's note
     next_review = args.date("next_review", required=False)
     args.done()
-    uow.authorise(RISK, "review")
+    m = load_meeting(uow, meeting)
     r = _load(uow, ref)
     uow.check_version(r.ref, r.version, args)
     uow.step(MEETING, "add_action", m.state, m.ref)  # while its minutes may take items
