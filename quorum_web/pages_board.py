@@ -21,6 +21,7 @@ from sqlmodel import Session
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
 from engine.read import accounts, views
+from engine.read import risks as views_risks
 from engine.read.agenda import report_items
 from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
@@ -44,7 +45,7 @@ DECISIONS = ("approve", "refer_back", "defer", "reject")  # the bid steps `decid
 ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
-MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns")
+MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns", "risks")
 
 
 def _engine(request: Request) -> Any:
@@ -297,6 +298,19 @@ def round_paper(
     request: Request, ref: str, fmt: str, actor: Actor = Depends(STAFF_ONLY)
 ) -> Response:
     return paper_response(request, "bids", ref, fmt)
+
+
+# ------------------------------------------------------------------ risk register (issue 13)
+
+
+@router.get("/risks", response_class=HTMLResponse)
+def risks_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
+    """The risk register: every risk, its reviews at meetings and its audited changes."""
+    with _engine(request).connect() as conn:
+        rows = views_risks.register(conn)
+    with Session(_engine(request)) as s:
+        history = {r["ref"]: views_risks.risk_history(s, r["ref"]) for r in rows}
+    return pages.render(request, "risks.html", {"risks": rows, "history": history})
 
 
 # ------------------------------------------------------------------ delegated decisions

@@ -168,3 +168,38 @@ def own_request(c: RoleChangeDecider) -> QuorumError | None:
         "(a director or the Chair may refuse it)",
         item=c.item,
     )
+
+
+# ---- risks and accountable bodies (issue 13)
+
+
+@dataclass(frozen=True)
+class FourEyes:
+    """Who decides a proposal and who made it (person ids): an accountable body
+    change, an advance payment."""
+
+    command: str
+    item: str  # the proposal (ABC-0001, ADV-0001)
+    decider_id: int | None
+    proposer_id: int | None
+    proposer: str  # named in the refusal
+    deciders: str = "another officer"  # who may decide instead, named in the refusal
+
+
+@guard("four_eyes", FourEyes)
+def four_eyes(c: FourEyes) -> QuorumError | None:
+    """A proposal is decided by a second, signed-in person: never the one who made it."""
+    if c.decider_id is None:
+        return PermissionDenied(
+            f"{c.command}: item: {c.item} is decided by a signed-in person (four eyes)",
+            field="item",
+            item=c.item,
+        )
+    if c.decider_id == c.proposer_id:
+        return PermissionDenied(
+            f"{c.command}: item: {c.proposer} asked for {c.item}; four eyes: a second "
+            f"person ({c.deciders}) must decide it — you may withdraw it",
+            field="item",
+            item=c.item,
+        )
+    return None

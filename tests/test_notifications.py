@@ -203,6 +203,20 @@ CASES = [
         )
         for part in (True, False)
     ],
+    (
+        "payment_released",
+        {**GRANT, "payment": "P-0003", "amount_pence": 3_000_000, "released_on": "6 April 2012",
+         "part": False, "milestone_paid_pence": 6_000_000, "milestone_left_pence": 0,
+         "body": "Vale SRP", "paid_to": "Ashbury BC"},
+        ["P-0003", "paid to Ashbury BC, Vale SRP's accountable body, which receives and receipts"],
+    ),
+    (
+        "advance_paid",
+        {**GRANT, "advance": "ADV-0001", "amount_pence": 2_500_000, "reason": "initial sum",
+         "paid_on": "22 May 2012", "approved_by": "Fergus Dunn", "paid_to": "Ashbury BC",
+         "partnership": "Vale SRP", "body": "Vale SRP"},
+        ["ADV-0001", "£25,000", "Fergus Dunn", "paid to Ashbury BC, Vale SRP's accountable body"],
+    ),
     ("evidence_verified", {**GRANT, "note": "photos attached"}, ["VERIFIED", "£60,000"]),
     ("evidence_rejected", {**GRANT, "note": "no sign-off"}, ["NOT ACCEPTED", "no sign-off"]),
     *[
@@ -315,6 +329,7 @@ REQUIRED = [
     "delegated_signature_request",
     "refund_demand",
     "payment_released",
+    "advance_paid",  # issue 13
     "evidence_verified",
     "evidence_rejected",
     "return_reminder",

@@ -47,6 +47,7 @@ def test_sections_follow_roles() -> None:
         "late_returns",
         "late_repayments",
         "recoveries_outstanding",
+        "risks_above_threshold",
     ]
     assert sections_for({"finance"}) == [
         "payments_to_release",
@@ -63,6 +64,7 @@ def test_sections_follow_roles() -> None:
         "late_repayments",
         "recoveries_outstanding",
         "role_changes_to_decide",
+        "risks_above_threshold",
     ]
     assert sections_for({"sponsor"}) == [
         "referred_back",

@@ -96,6 +96,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/meetings/{ref}"): STAFF,
     ("GET", "/meetings/{ref}/papers/{name}.{fmt}"): STAFF,
     ("GET", "/delegated"): STAFF,
+    ("GET", "/risks"): STAFF,
     ("GET", "/delegated/{ref}"): STAFF,
     ("GET", "/delegated/{ref}/sign"): STAFF,  # the link itself names its one signatory
     ("POST", "/delegated/{ref}/sign"): STAFF,

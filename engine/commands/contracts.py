@@ -919,3 +919,138 @@ class RequireReport(Contract):
     presenter: Annotated[str, Text(200)]
     for_meeting: Annotated[str, Text(40, required=False, description=(
         "the later meeting it is required for (default: the next meeting)"))]
+# ---- risks and accountable bodies (issue 13)
+
+_SCORE = "a risk score on the programme's scoring: 1-9 ('6'), or likelihood x impact ('3x2')"
+
+
+class ConfigureRiskRegister(Contract):
+    command = "configure_risk_register"
+    programme: Annotated[str, Text(required=False)]
+    scoring: Annotated[str, Choice(("score_1_9", "likelihood_x_impact"), default="score_1_9")]
+    threshold: Annotated[
+        int | None,
+        Integer(required=False, minimum=1,
+                description="residual score above which a risk goes to My work and the "
+                "next meeting (1-9; leave out for none)"),
+    ]
+
+
+class RecordRisk(Contract):
+    command = "record_risk"
+    programme: Annotated[str, Text(required=False)]
+    grant: Annotated[str, Text(40, required=False, description="a project-level risk: its grant")]
+    description: Annotated[str, Text(4000, lines=True)]
+    inherent: Annotated[str, Text(30, description=_SCORE)]
+    owner: Annotated[str, Text(200)]
+    owner_kind: Annotated[str, Choice(("person", "organisation"), default="person")]
+    solution: Annotated[str, Text(4000, required=False, lines=True)]
+    controls: Annotated[str, Text(4000, required=False, lines=True)]
+    residual: Annotated[str, Text(30, description=_SCORE)]
+    indicators: Annotated[str, Text(4000, required=False, lines=True)]
+    review_on: Annotated[dt.date | None, UKDate(required=False)]
+
+
+class UpdateRisk(Contract):
+    command = "update_risk"
+    risk: Annotated[str, Text(40, description="the risk (RK-0001)")]
+    description: Annotated[str, Text(4000, required=False, lines=True)]
+    inherent: Annotated[str, Text(30, required=False, description=_SCORE)]
+    owner: Annotated[str, Text(200, required=False)]
+    owner_kind: Annotated[str, Choice(("person", "organisation"), default="person")]
+    solution: Annotated[str, Text(4000, required=False, lines=True)]
+    controls: Annotated[str, Text(4000, required=False, lines=True)]
+    residual: Annotated[str, Text(30, required=False, description=_SCORE)]
+    indicators: Annotated[str, Text(4000, required=False, lines=True)]
+    review_on: Annotated[dt.date | None, UKDate(required=False)]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
+class ReviewRisk(Contract):
+    command = "review_risk"
+    risk: Annotated[str, Text(40, description="the risk (RK-0001)")]
+    meeting: Annotated[str, Text()]
+    outcome: Annotated[str, Choice(("noted", "rescored", "closed"))]
+    residual: Annotated[str, Text(30, required=False, description=_SCORE)]
+    reason: Annotated[
+        str, Text(2000, required=False, lines=True, description="kept as the review's note")
+    ]
+    next_review: Annotated[dt.date | None, UKDate(required=False)]
+
+
+class CloseRisk(Contract):
+    command = "close_risk"
+    risk: Annotated[str, Text(40, description="the risk (RK-0001)")]
+    reason: Annotated[str, Text(2000, lines=True)]
+
+
+class ReopenRisk(Contract):
+    command = "reopen_risk"
+    risk: Annotated[str, Text(40, description="the risk (RK-0001)")]
+    reason: Annotated[str, Text(2000, lines=True)]
+
+
+class ProposeAccountableBody(Contract):
+    command = "propose_accountable_body"
+    partnership: Annotated[str, Text(200)]
+    body: Annotated[str, Text(200, description="the council that receives the money")]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
+class ApproveAccountableBody(Contract):
+    command = "approve_accountable_body"
+    item: Annotated[str, Text(40, description="the proposal (ABC-0001)")]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
+class RefuseAccountableBody(Contract):
+    command = "refuse_accountable_body"
+    item: Annotated[str, Text(40, description="the proposal (ABC-0001)")]
+    reason: Annotated[str, Text(2000, lines=True)]
+
+
+class WithdrawAccountableBody(Contract):
+    command = "withdraw_accountable_body"
+    item: Annotated[str, Text(40, description="the proposal (ABC-0001)")]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
+class ConfigurePayments(Contract):
+    command = "configure_payments"
+    programme: Annotated[str, Text(required=False)]
+    accountable_body_required: Annotated[
+        bool,
+        YesNo(description="no payment to a partnership's grant before it names its "
+              "accountable body"),
+    ]
+
+
+class RequestAdvance(Contract):
+    command = "request_advance"
+    grant: Annotated[str, Text(40)]
+    amount: Annotated[int, Pence()]
+    reason: Annotated[str, Text(2000, lines=True)]
+
+
+class ApproveAdvance(Contract):
+    command = "approve_advance"
+    item: Annotated[str, Text(40, description="the advance (ADV-0001)")]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+    otp: Annotated[
+        str,
+        Text(20, required=False,
+             description="the code your authenticator app shows now, when the programme "
+             "requires a second factor to release payments"),
+    ]
+
+
+class RefuseAdvance(Contract):
+    command = "refuse_advance"
+    item: Annotated[str, Text(40, description="the advance (ADV-0001)")]
+    reason: Annotated[str, Text(2000, lines=True)]
+
+
+class WithdrawAdvance(Contract):
+    command = "withdraw_advance"
+    item: Annotated[str, Text(40, description="the advance (ADV-0001)")]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]

@@ -5,14 +5,18 @@ other), so no handler module depends on another to find an item.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
 
 from engine.commands.uow import UnitOfWork
-from engine.domain.errors import NotFound
-from engine.store.models import Meeting
+from engine.domain.errors import NotFound, ValidationError
+from engine.store.models import Meeting, Organisation, OrgKind, Pot, Programme
 
+ORG_T = Organisation.__table__
+PROG_T = Programme.__table__
+POT_T = Pot.__table__
 _MEETING_BY_REF = select(Meeting.__table__).where(Meeting.__table__.c.ref == bindparam("ref"))
 
 
@@ -21,3 +25,44 @@ def load_meeting(uow: UnitOfWork, ref: str) -> Any:
     if row is None:
         raise NotFound(f"{uow.command}: meeting: no meeting {ref!r}", field="meeting", item=ref)
     return row
+
+
+# ---- risks and accountable bodies (issue 13)
+
+
+@dataclass(frozen=True)
+class Payee:
+    """Who a grant's payments go to: the grant's body, or (a partnership) the
+    partnership's accountable body. ``body_id`` None: a partnership that has
+    not named one yet."""
+
+    grant_body_id: int
+    grant_body: str
+    partnership: bool
+    body_id: int | None
+    body: str | None
+
+
+def payee(uow: UnitOfWork, grant: Any, field: str = "grant") -> Payee:
+    """Who receives and receipts ``grant``'s payments; refused (naming the
+    partnership and how to name its body) when the grant's programme requires an
+    accountable body before any payment and the partnership has none."""
+    org = uow.directory.orgs_by_id[grant.accountable_body_id]
+    if org.kind != OrgKind.SUB_REGIONAL_PARTNERSHIP:
+        return Payee(org.id, org.name, False, org.id, org.name)
+    body_id = uow.conn.execute(
+        select(ORG_T.c.accountable_body_id).where(ORG_T.c.id == org.id)).scalar()
+    if body_id is not None:
+        return Payee(org.id, org.name, True, int(body_id), uow.directory.orgs_by_id[body_id].name)
+    required, programme = uow.conn.execute(
+        select(PROG_T.c.accountable_body_required, PROG_T.c.name)
+        .join(POT_T, POT_T.c.programme_id == PROG_T.c.id).where(POT_T.c.id == grant.pot_id)
+    ).one()
+    if required:
+        raise ValidationError(
+            f"{uow.command}: {field}: {grant.ref} is a grant to {org.name}, a partnership "
+            f"that has not named its accountable body; {programme} pays a partnership only "
+            f"through its accountable body: an officer proposes one (propose_accountable_body "
+            f"partnership: {org.name}, body: <the council>) and a second officer approves it",
+            field=field, item=grant.ref)
+    return Payee(org.id, org.name, True, None, None)

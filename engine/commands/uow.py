@@ -38,6 +38,9 @@ STATEFUL: dict[str, str] = {
     "deposit": "deposit",
     "role_change": "role change",
     "action": "action",
+    "risk": "risk",
+    "accountable_body_change": "accountable body change",
+    "advance_payment": "advance",
 }
 
 

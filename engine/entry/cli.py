@@ -450,6 +450,15 @@ def publish_360giving(obj: Ctx, out: Path) -> None:
         (out / name).write_bytes(data)
         click.echo(f"wrote {out / name}")
     click.echo(f"{len(grants)} grants published under {funder.prefix}")
+@paper.command("risks")
+@click.argument("ref")
+@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
+@click.option("--out", type=click.Path(path_type=Path))
+@click.pass_obj
+@friendly
+def paper_risks(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
+    """"Risk analysis" for a meeting: the risk register, the risks to review, the reviews."""
+    _write_paper("risks", paper_context(obj.engine, "risks", ref), fmt, out)
 
 
 # ------------------------------------------------------------------ generic command

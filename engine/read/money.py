@@ -22,6 +22,7 @@ from engine.read import shapes
 from engine.read.delegation import delegated_items
 from engine.store.ledger import grant_lines
 from engine.store.models import (
+    AdvancePayment,
     Bid,
     DelegatedDecision,
     Deposit,
@@ -31,6 +32,7 @@ from engine.store.models import (
     GrantChange,
     Milestone,
     Organisation,
+    OrgKind,
     Payment,
     Person,
     Pot,
@@ -56,6 +58,7 @@ PERSON_T = Person.__table__
 POT_T = Pot.__table__
 RECOVERY_T = Recovery.__table__
 INSTALMENT_T = RepaymentInstalment.__table__
+ADVANCE_T = AdvancePayment.__table__
 
 
 def _iso(d: dt.date | None) -> str | None:
@@ -102,10 +105,13 @@ def _milestones(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.Gra
 
 def _payments(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.PaymentLine]]:
     out: dict[int, list[shapes.PaymentLine]] = defaultdict(list)
+    paid_to = ORG_T.alias("paid_to")
     for p in conn.execute(
-        select(PAYMENT_T, MILESTONE_T.c.seq, PERSON_T.c.name.label("released_by"))
+        select(PAYMENT_T, MILESTONE_T.c.seq, PERSON_T.c.name.label("released_by"),
+               paid_to.c.name.label("paid_to"))
         .join(MILESTONE_T, MILESTONE_T.c.id == PAYMENT_T.c.milestone_id)
         .join(PERSON_T, PERSON_T.c.id == PAYMENT_T.c.released_by_id)
+        .outerjoin(paid_to, paid_to.c.id == PAYMENT_T.c.paid_to_id)
         .where(PAYMENT_T.c.grant_id.in_(grant_ids))
         .order_by(PAYMENT_T.c.id)
     ):
@@ -116,8 +122,31 @@ def _payments(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.Payme
                 "amount_pence": p.amount_pence,
                 "released_by": p.released_by,
                 "released_on": _iso(p.released_on),
+                "paid_to": p.paid_to,
             }
         )
+    return out
+
+
+def _advances(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.AdvanceLine]]:
+    """Advance payments (not against a milestone) per grant, with who asked,
+    who decided and who received them (issue 13)."""
+    out: dict[int, list[shapes.AdvanceLine]] = defaultdict(list)
+    asker, decider, paid_to = PERSON_T.alias("asker"), PERSON_T.alias("decider"), ORG_T.alias()
+    for a in conn.execute(
+        select(ADVANCE_T, asker.c.name.label("asker"), decider.c.name.label("decider"),
+               paid_to.c.name.label("paid_to"))
+        .outerjoin(asker, asker.c.id == ADVANCE_T.c.requested_by_id)
+        .outerjoin(decider, decider.c.id == ADVANCE_T.c.decided_by_id)
+        .outerjoin(paid_to, paid_to.c.id == ADVANCE_T.c.paid_to_id)
+        .where(ADVANCE_T.c.grant_id.in_(grant_ids))
+        .order_by(ADVANCE_T.c.id)
+    ):
+        out[a.grant_id].append({
+            "ref": a.ref, "amount_pence": a.amount_pence, "reason": a.reason, "state": a.state,
+            "requested_by": a.asker or "the system", "requested_on": a.requested_on.isoformat(),
+            "decided_by": a.decider, "decided_on": _iso(a.decided_on), "paid_to": a.paid_to,
+        })
     return out
 
 
@@ -193,17 +222,21 @@ def grants(
     """Every grant with its money (derived from movements), milestones,
     repayment schedule (late instalments flagged as of ``today``) and recoveries."""
     today = today or SystemClock().today()
+    body_of = ORG_T.alias("body_of")  # a partnership's accountable body
     q = (
         select(
             GRANT_T,
             BID_T.c.ref.label("bid_ref"),
             BID_T.c.title,
             ORG_T.c.name.label("body"),
+            ORG_T.c.kind.label("body_kind"),
+            body_of.c.name.label("receiving_body"),
             POT_T.c.name.label("pot"),
             DD_T.c.ref.label("dd_ref"),
         )
         .join(BID_T, BID_T.c.id == GRANT_T.c.bid_id)
         .join(ORG_T, ORG_T.c.id == GRANT_T.c.accountable_body_id)
+        .outerjoin(body_of, body_of.c.id == ORG_T.c.accountable_body_id)
         .join(POT_T, POT_T.c.id == GRANT_T.c.pot_id)
         .outerjoin(DD_T, DD_T.c.id == GRANT_T.c.delegated_decision_id)
         .order_by(GRANT_T.c.id)
@@ -220,6 +253,7 @@ def grants(
     recoveries = _recoveries(conn, ids)
     payments = _payments(conn, ids)
     changes = _changes(conn, ids)
+    advances = _advances(conn, ids)
     out: list[shapes.Grant] = []
     for g in rows:
         line = money[g.id]
@@ -250,6 +284,14 @@ def grants(
                 "recoveries": recoveries.get(g.id, []),
                 "payments": payments.get(g.id, []),
                 "changes": changes.get(g.id, []),
+                "partnership": g.body_kind == OrgKind.SUB_REGIONAL_PARTNERSHIP,
+                "receiving_body": g.receiving_body
+                if g.body_kind == OrgKind.SUB_REGIONAL_PARTNERSHIP
+                else g.body,
+                "advances": advances.get(g.id, []),
+                "advances_paid_pence": sum(
+                    a["amount_pence"] for a in advances.get(g.id, []) if a["state"] == "paid"
+                ),
             }
         )
     return out

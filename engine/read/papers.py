@@ -10,13 +10,15 @@ from sqlmodel import Session
 from engine.domain.errors import NotFound
 from engine.read import actions as views_actions
 from engine.read import returns as views_returns
+from engine.read import risks as views_risks
 from engine.read import views
 from engine.read.agenda import agenda_paper as meeting_agenda_paper
 from engine.read.delegation import delegated_report
 from engine.read.minutes import minutes_parts
+from engine.read.partnerships import advances_for_meeting
 from engine.store.checkpoints import latest_checkpoint
 
-PAPERS = ("bids", "agenda", "minutes", "delegated", "returns")
+PAPERS = ("bids", "agenda", "minutes", "delegated", "returns", "risks")
 
 
 def bids_paper(engine: Any, round_ref: str) -> dict:
@@ -70,8 +72,17 @@ def delegated_paper(engine: Any, meeting_ref: str) -> dict:
 
 
 def returns_paper(engine: Any, meeting_ref: str) -> dict:
+    """Late returns, and (issue 13) the advances paid since the last meeting."""
     with engine.connect() as conn:
-        return views_returns.meeting_paper(conn, meeting_ref)
+        return {**views_returns.meeting_paper(conn, meeting_ref),
+                "advances": advances_for_meeting(conn, meeting_ref)}
+
+
+def risks_paper(engine: Any, meeting_ref: str) -> dict:
+    """The "Risk analysis" paper: the programme's risk register as it stands at
+    the meeting, the risks to review at it and the reviews recorded (issue 13)."""
+    with engine.connect() as conn:
+        return views_risks.risk_paper(conn, meeting_ref)
 
 
 def audit_footer(engine: Any) -> dict | None:
@@ -92,6 +103,7 @@ def paper_context(engine: Any, name: str, ref: str) -> dict:
         "minutes": minutes_paper,
         "delegated": delegated_paper,
         "returns": returns_paper,
+        "risks": risks_paper,
     }
     if name not in builders:
         raise NotFound(f"no paper {name!r}; papers are {', '.join(PAPERS)}", field="paper")

@@ -35,6 +35,7 @@ from engine.store import audit, checkpoints
 from engine.store.auditkeys import keyring
 from engine.store.ledger import GrantLedger, PotLedger, fill_pot_line, grant_lines, ledger
 from engine.store.models import (
+    AdvancePayment,
     AuditEvent,
     Grant,
     Milestone,
@@ -50,6 +51,7 @@ from engine.store.models import (
 _FIELDS = ("pot_id", "kind", "amount_pence", "booked_on", "item_ref", "grant_id")
 _MOVE = MoneyMovement.__table__
 _PAY = Payment.__table__
+_ADV = AdvancePayment.__table__
 _GRANT = Grant.__table__
 _REC = Recovery.__table__
 _INST = RepaymentInstalment.__table__
@@ -188,6 +190,22 @@ def reconcile(session: Session, legacy_movement: int) -> tuple[list[MoneyProblem
                              ("grant_id", m["grant_id"], p.grant_id)):  # fmt: skip
             if want != got:
                 problems.append(MoneyProblem("payment", p.ref, f, want, got, seq_of.get(mid)))
+
+    # advances (issue 13): a paid one is one PAY movement under its ref; others none
+    for a in session.execute(select(_ADV)):
+        pays = by_ref.get((MovementKind.PAY.value, a.ref), [])
+        want_n = 1 if a.state == "paid" else 0
+        if len(pays) != want_n:
+            problems.append(MoneyProblem("advance_payment", a.ref, "movement",
+                                         f"{want_n} PAY movement(s) ({a.state})",
+                                         f"{len(pays)}"))  # fmt: skip
+            continue
+        for mid, m in pays:
+            for f, want, got in (("amount_pence", m["amount_pence"], a.amount_pence),
+                                 ("grant_id", m["grant_id"], a.grant_id)):  # fmt: skip
+                if want != got:
+                    problems.append(MoneyProblem("advance_payment", a.ref, f, want, got,
+                                                 seq_of.get(mid)))  # fmt: skip
 
     grants = {g.id: g for g in session.execute(select(_GRANT))}
     derived_grants = _derive_grants(derived.values())

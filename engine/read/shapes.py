@@ -167,6 +167,7 @@ class PaymentLine(TypedDict):
     amount_pence: int
     released_by: str
     released_on: str | None
+    paid_to: str | None  # who received and receipts it (issue 13); None before it was kept
 
 
 class GrantChange(TypedDict):
@@ -204,6 +205,11 @@ class Grant(TypedDict):
     recoveries: list[RecoveryLine]
     payments: list[PaymentLine]
     changes: list[GrantChange]
+    # issue 13: a grant to a partnership is paid to its accountable body
+    partnership: bool  # the grant's accountable_body is a sub-regional partnership
+    receiving_body: str | None  # who payments go to (None: a partnership with none named)
+    advances: list[AdvanceLine]
+    advances_paid_pence: int
 
 
 # ------------------------------------------------------------------ rounds
@@ -436,3 +442,59 @@ class PublicGrant(TypedDict):
     awarded_on: str
     programme: str
     state: str
+
+# ---- risks and accountable bodies (issue 13)
+
+
+class RiskReview(TypedDict):
+    """One review of a risk at a meeting (engine/read/risks.py)."""
+
+    meeting: str
+    meeting_title: str
+    reviewed_on: str
+    outcome: str  # noted / rescored / closed
+    residual_before: int
+    residual_after: int
+    note: str
+    next_review_on: str | None
+
+
+class Risk(TypedDict):
+    """One risk of the register (engine/read/risks.py)."""
+
+    ref: str  # RK-0001
+    number: int  # per programme, as the paper numbers them
+    programme: str
+    grant: str | None  # a project-level risk: its grant
+    description: str
+    inherent: int
+    inherent_detail: str  # "3x2" when scored as likelihood x impact
+    owner: str
+    owner_kind: str
+    solution: str
+    controls: str
+    residual: int
+    residual_detail: str
+    indicators: str
+    review_on: str | None
+    state: str
+    recorded_on: str
+    closed_on: str | None
+    threshold: int | None  # the programme's
+    above_threshold: bool  # open, and residual > threshold
+    version: int
+    reviews: list[RiskReview]
+
+
+class AdvanceLine(TypedDict):
+    """An advance payment on a grant (not against a milestone)."""
+
+    ref: str  # ADV-0001
+    amount_pence: int
+    reason: str
+    state: str  # requested / paid / refused / withdrawn
+    requested_by: str
+    requested_on: str
+    decided_by: str | None
+    decided_on: str | None
+    paid_to: str | None

@@ -26,6 +26,9 @@ section (who sees it): what is in it
   this person has not signed
 - ``role_changes_to_decide`` (director, chair): role changes waiting for a
   second person, not asked for by this person and not changing their roles
+- ``risks_above_threshold`` (officer, director): open risks whose residual
+  score is above their programme's threshold (engine/read/risks.py), highest
+  first
 - ``referred_back`` (sponsor): their authority's bids referred back, with what
   is missing
 - ``evidence_rejected`` (sponsor): their milestones whose evidence was
@@ -59,6 +62,7 @@ from engine.domain.actor import Actor
 from engine.domain.words import long_date
 from engine.read.delegation import stored_scheme
 from engine.read.register import papers_deadline
+from engine.read.risks import above_threshold
 from engine.store.models import (
     Bid,
     Decision,
@@ -116,6 +120,7 @@ LINKS = {
     "delegated": "/delegated/{ref}",
     "meeting": "/meetings/{ref}",
     "role_change": "/people#{ref}",
+    "risk": "/risks#{ref}",
 }
 
 OUTSTANDING_RETURN = ("due", "queried")  # as rules.reminders.OUTSTANDING
@@ -705,6 +710,23 @@ def next_meeting(conn: Reader, actor: Actor, today: dt.date) -> tuple[dict | Non
     return meeting, items
 
 
+def risks_above_threshold(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    """Open risks above their programme's threshold (issue 13): since the risk's
+    last review (or its recording), due its review date."""
+    items = []
+    for r in above_threshold(conn):
+        last = r["reviews"][-1]["reviewed_on"] if r["reviews"] else r["recorded_on"]
+        items.append(_item(
+            "risk", r["ref"], f"Risk {r['number']}: {r['description']}",
+            f"residual score {r['residual']} is above the threshold ({r['threshold']}): "
+            "act on it and bring it to the next meeting",
+            dt.date.fromisoformat(last),
+            dt.date.fromisoformat(r["review_on"]) if r["review_on"] else None,
+            link("risk", r["ref"]), programme=r["programme"], owner=r["owner"],
+            residual=r["residual"], threshold=r["threshold"]))
+    return items
+
+
 # ------------------------------------------------------------------ putting it together
 
 Section = Callable[[Reader, Actor, dt.date], list[dict]]
@@ -779,6 +801,12 @@ SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
         "Role changes to approve or refuse",
         frozenset({"director", "chair"}),
         role_changes_to_decide,
+    ),
+    (
+        "risks_above_threshold",
+        "Risks above the threshold",
+        frozenset({"officer", "director"}),
+        risks_above_threshold,
     ),
     ("referred_back", "Bids referred back to you", frozenset({"sponsor"}), referred_back),
     ("evidence_rejected", "Evidence not accepted", frozenset({"sponsor"}), evidence_rejected),

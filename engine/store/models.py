@@ -96,6 +96,9 @@ class Organisation(TableModel, table=True):
     # its identifier in the Organisation Identifier scheme (org-id.guide), e.g.
     # GB-LAE-RUT; published as the recipient's id in 360Giving data ('' = not known)
     org_id: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # a sub-regional partnership's accountable body (a council), set only by an
+    # approved AccountableBodyChange (engine/commands/handlers/partnerships.py)
+    accountable_body_id: int | None = Field(default=None, foreign_key="organisation.id")
 
 
 class Person(TableModel, table=True):
@@ -135,6 +138,15 @@ class Programme(VersionedMixin, TableModel, table=True):
     )
     # a meeting's papers are published at least this many clear working days before it
     papers_clear_days: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
+    # risk register (engine/commands/handlers/risks.py): how scores are given
+    # ("score_1_9": one score; "likelihood_x_impact": each 1-3) and the residual
+    # score above which a risk is brought to officers and the next meeting
+    risk_scoring: str = Field(default="score_1_9", sa_column_kwargs={"server_default": "score_1_9"})
+    risk_threshold: int | None = None
+    # no payment to a partnership's grant until the partnership names its accountable body
+    accountable_body_required: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
 
 
 class Pot(VersionedMixin, TableModel, table=True):
@@ -518,6 +530,8 @@ class Payment(TableModel, table=True):
     amount_pence: int = Field(sa_type=Money)
     released_by_id: int = Field(foreign_key="person.id")
     released_on: dt.date
+    # who receives and receipts it: the grant's body, or a partnership's accountable body
+    paid_to_id: int | None = Field(default=None, foreign_key="organisation.id")
 
 
 class RepaymentInstalment(TableModel, table=True):
@@ -780,3 +794,97 @@ class CommandLog(TableModel, table=True):
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: dt.datetime
     expires_at: dt.datetime = Field(index=True)
+
+
+# ---------------------------------------------------------------- risks and accountable bodies
+# (issue 13)
+
+
+class Risk(VersionedMixin, TableModel, table=True):
+    """A numbered risk of a programme's register (workflows/risk.py), or of one
+    of its grants (``grant_id``: a project-level risk). Scores are whole numbers
+    on the programme's scale (``Programme.risk_scoring``); ``*_detail`` keeps
+    "4x3" when scored as likelihood x impact. ``owner`` is the name shown,
+    ``owner_kind``/``owner_id`` say whom it names (a person or an organisation)."""
+
+    __table_args__ = (UniqueConstraint("programme_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    programme_id: int = Field(foreign_key="programme.id")
+    number: int
+    grant_id: int | None = Field(default=None, foreign_key="grant_award.id", index=True)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    inherent_score: int
+    inherent_detail: str = ""
+    owner: str
+    owner_kind: str  # person / organisation
+    owner_id: int | None = None
+    solution: str = Field(default="", sa_column=Column(Text, nullable=False))
+    controls: str = Field(default="", sa_column=Column(Text, nullable=False))
+    residual_score: int
+    residual_detail: str = ""
+    indicators: str = Field(default="", sa_column=Column(Text, nullable=False))
+    review_on: dt.date | None = None
+    state: str = "open"
+    recorded_on: dt.date
+    closed_on: dt.date | None = None
+    version: int = 1
+
+
+class RiskReview(TableModel, table=True):
+    """A risk reviewed at a meeting: the outcome and the residual score before and after."""
+
+    __tablename__ = "risk_review"
+    id: int | None = Field(default=None, primary_key=True)
+    risk_id: int = Field(foreign_key="risk.id", index=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    reviewed_on: dt.date
+    outcome: str  # noted / rescored / closed
+    residual_before: int
+    residual_after: int
+    note: str = ""
+    next_review_on: dt.date | None = None
+    recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class AccountableBodyChange(VersionedMixin, TableModel, table=True):
+    """A partnership naming (or changing) its accountable body: proposed by one
+    officer, approved by another (workflows/accountable_body.py); only then does
+    ``Organisation.accountable_body_id`` change."""
+
+    __tablename__ = "accountable_body_change"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    partnership_id: int = Field(foreign_key="organisation.id", index=True)
+    body_id: int = Field(foreign_key="organisation.id")
+    previous_body_id: int | None = Field(default=None, foreign_key="organisation.id")
+    reason: str = ""
+    state: str = "proposed"
+    proposed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    proposed_on: dt.date
+    decided_by_id: int | None = Field(default=None, foreign_key="person.id")
+    decided_on: dt.date | None = None
+    decision_reason: str = ""
+    version: int = 1
+
+
+class AdvancePayment(VersionedMixin, TableModel, table=True):
+    """A payment not against a verified milestone (e.g. an initial sum for
+    programme development): requested with a reason by one person, approved
+    (and so paid: one PAY movement under its ref) by another
+    (workflows/advance.py). ``paid_to_id``: who received and receipts it."""
+
+    __tablename__ = "advance_payment"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    amount_pence: int = Field(sa_type=Money)
+    reason: str
+    state: str = "requested"
+    requested_by_id: int | None = Field(default=None, foreign_key="person.id")
+    requested_on: dt.date
+    decided_by_id: int | None = Field(default=None, foreign_key="person.id")
+    decided_on: dt.date | None = None
+    decision_reason: str = ""
+    paid_to_id: int | None = Field(default=None, foreign_key="organisation.id")
+    version: int = 1

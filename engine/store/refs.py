@@ -26,6 +26,9 @@ PREFIX = {
     "programme_change": "PC",
     "payment": "P",
     "role_change": "RC",
+    "risk": "RK",
+    "accountable_body_change": "ABC",
+    "advance_payment": "ADV",
 }
 
 

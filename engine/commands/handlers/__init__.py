@@ -9,10 +9,12 @@ from engine.commands.handlers import (  # noqa: F401
     intake,
     meeting_run,
     meetings,
+    partnerships,
     programme,
     publishing,
     recovery,
     returns,
+    risks,
     roles,
     rounds,
 )

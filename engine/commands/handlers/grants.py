@@ -31,6 +31,7 @@ from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.handlers.intake import sponsor_contacts
+from engine.commands.lookups import payee
 from engine.commands.registry import Result, command
 from engine.commands.second_factor import check_second_factor, pot_programme
 from engine.commands.uow import UnitOfWork, inserted_id
@@ -423,6 +424,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     _grant_step(uow, "pay", grant)
     m = load_milestone(uow, grant, seq)
     uow.check_version(grant.ref, m.version, args)
+    who = payee(uow, grant)  # a partnership's accountable body receives it (issue 13)
     if m.state == "paid":
         why = "it has been paid in full; nothing is left to pay on it"
     else:
@@ -478,6 +480,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
             amount_pence=amount,
             released_by_id=uow.actor.person_id,
             released_on=uow.today,
+            paid_to_id=who.body_id,
         )
     )
     uow.book(grant.pot_id, MovementKind.PAY, amount, uow.today, pay_ref, grant.id,
@@ -498,15 +501,19 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
             "amount_pence": amount,
             "milestone_paid_pence": paid + amount,
             "grant_paid_pence": line.paid_pence + amount,
+            **({"paid_to": who.body} if who.partnership else {}),
         },
     )
     body, contacts = _contacts(uow, grant)
+    if who.partnership and who.body_id is not None:  # the accountable body receipts it
+        contacts += sponsor_contacts(uow, uow.directory.orgs_by_id[who.body_id])
     context = {
         **_figures(uow, grant, m, body),
         "payment": pay_ref,
         "amount_pence": amount,
         "released_on": uow.today.isoformat(),
         "part": not full,
+        "paid_to": who.body if who.partnership else None,
     }
     for name, email in contacts:
         uow.notify(
@@ -526,6 +533,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
         "milestone_left_pence": left - amount,
         "grant_paid_pence": line.paid_pence + amount,
         "grant_unpaid_pence": line.unpaid_pence - amount,
+        **({"paid_to": who.body} if who.partnership else {}),
     }
 
 
