@@ -57,8 +57,11 @@ def test_the_worked_example_replays() -> None:
                 }
         if record.step == 11:  # the June paper after the June reviews
             seen["june"] = paper_context(engine, "risks", "WIB-2012-06-20")
+        if record.step == 13:  # September's agenda, before its meeting
+            seen["agenda"] = paper_context(engine, "agenda", "WIB-2012-09-19")
         if record.step == 16:
             seen["paper"] = {"ctx": paper_context(engine, "risks", "WIB-2012-09-19")}
+            seen["minutes"] = paper_context(engine, "minutes", "WIB-2012-09-19")
             with engine.connect() as conn:
                 seen["register"] = {r["ref"]: r for r in register(conn)}
             with Session(engine) as s:
@@ -101,6 +104,15 @@ def test_the_worked_example_replays() -> None:
     assert "| 3 | Officer capacity lost to the councils' reorganisations | rescored | 7 | 4 |" in md
     assert "| 2 | Savings are not delivered by the target date | closed | 3 | 3 |" in md
     assert "## Closed" in md
+    # the agenda brings RK-0003 to September; the minutes record its review
+    agenda = render("agenda", seen["agenda"], "md")
+    assert "## Risks for the Board to review" in agenda
+    assert ("| 3 | Officer capacity lost to the councils' reorganisations | "
+            in agenda) and "residual score 7 is above the threshold (6); review due" in agenda
+    minutes = render("minutes", seen["minutes"], "md")
+    assert "## Risks reviewed" in minutes
+    assert "| 3 | Officer capacity lost to the councils' reorganisations | rescored | 7 | 4 |" in (
+        minutes)
     june = render("risks", seen["june"], "md")
     assert "residual score 7" not in june  # reviewed at June: not "for review" there
     assert "7 ABOVE THRESHOLD" in june

@@ -42,6 +42,8 @@ def agenda_paper(engine: Any, meeting_ref: str) -> dict:
         return {
             **meeting_agenda_paper(conn, meeting_ref),
             "matters_arising": views_actions.matters_arising(conn, meeting_ref),
+            # risks above the programme's threshold or due for review (issue 13)
+            "risks_to_review": views_risks.risks_for_meeting(conn, meeting_ref),
         }
 
 
@@ -55,7 +57,9 @@ def minutes_paper(engine: Any, meeting_ref: str) -> dict:
         raise NotFound(f"paper minutes: no meeting {meeting_ref!r}", field="meeting")
     with engine.connect() as conn:
         parts = minutes_parts(conn, meeting_ref)
-    return {"meeting": meeting, "titles": titles, **parts, **action_papers(engine, meeting_ref)}
+        reviews = views_risks.reviews_at_meeting(conn, meeting_ref)
+    return {"meeting": meeting, "titles": titles, **parts, "risk_reviews": reviews,
+            **action_papers(engine, meeting_ref)}
 
 
 def action_papers(engine: Any, meeting_ref: str) -> dict:
