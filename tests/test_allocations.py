@@ -464,3 +464,14 @@ def test_the_bid_pages_show_an_allocation(wessex, sqlite_url: str) -> None:
         listing = c.get("/bids")
         assert listing.status_code == 200
         assert "Allocation</span> Events and workshops" in listing.text
+
+
+def test_a_delegated_request_for_an_unscored_bid_of_a_scored_round_is_refused(wessex) -> None:
+    q, engine, clock = wessex
+    open_round(q, "SCORED")
+    ref = bid_in(q, "SCORED", "Shared legal services")
+    refused(engine, lambda: q.execute(
+        "request_delegated_decision",
+        {"bid": ref, "reasons": "urgent", "alternatives": "wait", "scheme": SCHEME}, OFFICER),
+        TransitionRefused, "request_delegated_decision: item:", "may_decide_unscored",
+        "score it first")
