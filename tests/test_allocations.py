@@ -13,6 +13,7 @@ replays a year of them with every pot's balance exact.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from moneykit import assert_money_adds_up, dump
 from sqlalchemy import select
 from sqlmodel import Session
+from test_cli import quorum
 from test_shapes import check, views_of
 from webkit import set_passwords, sign_in
 
@@ -475,3 +477,18 @@ def test_a_delegated_request_for_an_unscored_bid_of_a_scored_round_is_refused(we
         {"bid": ref, "reasons": "urgent", "alternatives": "wait", "scheme": SCHEME}, OFFICER),
         TransitionRefused, "request_delegated_decision: item:", "may_decide_unscored",
         "score it first")
+
+
+def test_quorum_do_propose_allocation_from_the_command_line(wessex, sqlite_url: str) -> None:
+    out = quorum("do", "propose_allocation", "purpose=Peer review of Tamarford BC",
+                 f"recipient={COUNCIL}", f"pot={SUPPORT}", "amount=15,000",
+                 "reasons=the council pays the expenses",
+                 'items=[{what: "Review team, five days", cost: "15,000"}]',
+                 db=sqlite_url, actor=OFFICER)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert (result["ref"], result["kind"], result["amount_pence"], result["milestones"]) == (
+        "AL-0001", "allocation", 1_500_000, 1)
+    bad = quorum("do", "propose_allocation", "purpose=x", f"recipient={COUNCIL}",
+                 "pot=Nowhere", "amount=1", "reasons=y", db=sqlite_url, actor=OFFICER)
+    assert bad.returncode == 1 and "propose_allocation: pot: no pot called 'Nowhere'" in bad.stderr
