@@ -122,6 +122,33 @@ def scheme_unsatisfiable(c: SchemeJudgement) -> QuorumError | None:
 
 
 @dataclass(frozen=True)
+class UnscoredDecision:
+    """A Board decision on an item that has not been scored: the item's kind
+    ("bid" or "allocation") and its round (None: not in a round) and whether
+    that round requires scoring before a decision."""
+
+    command: str
+    item: str
+    kind: str
+    round: str | None
+    scoring_required: bool
+
+
+@guard("may_decide_unscored", UnscoredDecision)
+def may_decide_unscored(c: UnscoredDecision) -> QuorumError | None:
+    """An unscored item may be decided if it is in no round (an allocation, a bid
+    made outside a round) or its round does not require scoring."""
+    if c.round is None or not c.scoring_required:
+        return None
+    return TransitionRefused(
+        f"{c.command}: item: {c.item} has not been scored and round {c.round} requires "
+        f"scoring before a decision (rule may_decide_unscored): score it first "
+        f"(score_round {c.round})",
+        item=c.item,
+    )
+
+
+@dataclass(frozen=True)
 class RoleChangeDecider:
     """Who decides a role change, who asked for it and whose roles it changes
     (person ids; ``subject_id`` None: a person not yet registered)."""

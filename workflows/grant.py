@@ -66,7 +66,9 @@ MILESTONE = Workflow(
         "cancelled": "never evidenced; cancelled when the grant closed",
     },
     steps=[
-        Step("plan", ("new",), "planned", EVIDENCE_FROM, label="in the bid's profile, or added"),
+        # the Director too: the one milestone of an allocation the Director proposes
+        Step("plan", ("new",), "planned", EVIDENCE_FROM | roles("director"),
+             label="in the bid's profile, or added"),
         Step("submit_evidence", ("planned", "evidence_rejected"), "evidenced", EVIDENCE_FROM),
         Step("verify", ("evidenced",), "verified", OFFICERS),
         Step("reject_evidence", ("evidenced",), "evidence_rejected", OFFICERS),

@@ -542,6 +542,15 @@ class OpenRound(Contract):
     rules: Annotated[str, Text(300, description="the scoring rule set")]
     cap: Annotated[int | None, Pence(required=False)]
     ref: Annotated[str, Text(40, required=False)]
+    scoring: Annotated[
+        str,
+        Choice(
+            ("required", "optional"),
+            default="required",
+            description="required (default): its bids are scored before a decision; "
+            "optional: the Board may decide them unscored",
+        ),
+    ]
 
 
 class CloseRound(Contract):
@@ -1054,3 +1063,51 @@ class WithdrawAdvance(Contract):
     command = "withdraw_advance"
     item: Annotated[str, Text(40, description="the advance (ADV-0001)")]
     reason: Annotated[str, Text(2000, required=False, lines=True)]
+# ---- allocations (issue 12)
+
+ALLOCATION_ITEM = {
+    "type": "object",
+    "properties": {
+        "what": {
+            "type": ["string", "number", "boolean"],
+            "description": "text, at most 500 characters",
+        },
+        "cost": POUNDS_SCHEMA,
+    },
+    "required": ["what", "cost"],
+    "additionalProperties": False,
+}
+
+
+class ProposeAllocation(Contract):
+    command = "propose_allocation"
+    ref: Annotated[str, Text(40, required=False)]
+    purpose: Annotated[str, Text(300, description="what the money is for (its title)")]
+    recipient: Annotated[
+        str, Text(200, description="who receives it: a programme team, a council, a partnership")
+    ]
+    programme: Annotated[
+        str, Text(200, required=False, description="the pot's programme, if the name is shared")
+    ]
+    pot: Annotated[str, Text(200, description="the budget line it comes from")]
+    amount: Annotated[int, Pence()]
+    reasons: Annotated[
+        str, Text(4000, lines=True, description="the report's reasons and recommendation")
+    ]
+    items: Annotated[
+        list[Any],
+        Items(
+            ALLOCATION_ITEM,
+            text_items=False,
+            description="itemised costs, e.g. a quarter's events with their estimated costs",
+        ),
+    ]
+    milestones: Annotated[list[Any], _MILESTONES]
+    due: Annotated[
+        dt.date | None,
+        UKDate(
+            required=False,
+            description="without milestones: when its one milestone is due (default: the end "
+            "of the financial year)",
+        ),
+    ]

@@ -33,14 +33,16 @@ from sqlmodel import Session
 from engine.domain.errors import NotFound
 from engine.store.models import (
     Bid,
+    BidKind,
     Decision,
     DelegatedDecision,
     Meeting,
     Organisation,
     Pot,
     ReportItem,
+    Round,
 )
-from workflows.bid import AWAITING_DECISION
+from workflows.bid import AWAITING_DECISION, UNSCORED_FROM
 from workflows.delegated import DECIDED
 
 BID_T = Bid.__table__
@@ -58,12 +60,21 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
     if meeting.state != "scheduled":
         return stored
     decided_here = select(DECISION_T.c.item_ref).where(DECISION_T.c.meeting_id == meeting.id)
+    # an unscored item awaiting a decision: an allocation, or a bid of a round that
+    # does not require scoring (rules/guards.py may_decide_unscored). A bid of no round
+    # is decided unscored only when someone asks (a delegated request, `decide`).
+    rounds_t = Round.__table__
+    unscored = BID_T.c.state.in_(UNSCORED_FROM) & or_(
+        BID_T.c.kind == BidKind.ALLOCATION.value,
+        BID_T.c.round_id.in_(
+            select(rounds_t.c.id).where(rounds_t.c.scoring_required.is_(False))),
+    )
     bids: list[str] = list(conn.execute(
         select(BID_T.c.ref)
         .join(POT_T, POT_T.c.id == BID_T.c.pot_id)
         .where(
             POT_T.c.programme_id == meeting.programme_id,
-            or_(BID_T.c.state.in_(AWAITING_DECISION), BID_T.c.ref.in_(decided_here)),
+            or_(BID_T.c.state.in_(AWAITING_DECISION), unscored, BID_T.c.ref.in_(decided_here)),
         )
         .order_by(BID_T.c.id)
     ).scalars())

@@ -72,6 +72,11 @@ class BidMilestone(TypedDict):
     state: str
 
 
+class AllocationItem(TypedDict):
+    what: str
+    cost_pence: int
+
+
 class Bid(TypedDict):
     ref: str
     kind: Literal["bid"]
@@ -93,6 +98,9 @@ class Bid(TypedDict):
     round: str | None
     score: BidScore | None
     recommendation: str | None
+    bid_kind: Literal["bid", "allocation"]  # an allocation: proposed, never scored
+    reasons: str  # an allocation's reasons and recommendation ("" for a bid)
+    items: list[AllocationItem]  # an allocation's itemised costs
 
 
 class BidRecord(Bid):

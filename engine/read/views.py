@@ -158,6 +158,9 @@ def bids(
             "round": b._round,
             "score": scores.get(b.id),
             "recommendation": scores[b.id]["recommendation"] if b.id in scores else None,
+            "bid_kind": b.kind,
+            "reasons": b.reasons,
+            "items": b.items or [],
             "id": b.id,
             "_facts": {k: getattr(b, k) for k in FACT_FIELDS},
         }
@@ -375,8 +378,8 @@ def round_ranking(session: Session | Connection, round_ref: str) -> shapes.Round
     criteria: dict[str, list[shapes.CriterionPoints]] = {}  # bid ref -> its points
     for r in rows:
         score = r["score"]
-        if score is None or r["state"] in ("withdrawn",):
-            continue
+        if score is None or r["state"] in ("withdrawn",) or r["bid_kind"] != "bid":
+            continue  # unscored, withdrawn, or an allocation (never ranked)
         criteria[r["ref"]] = score["criteria"]
         fact_row = dict(r["_facts"], partner_count=len(r["partners"]))
         facts.append(bid_facts(fact_row))

@@ -67,7 +67,15 @@ class OrgKind(enum.StrEnum):
     UNITARY = "unitary"
     DISTRICT = "district"
     SUB_REGIONAL_PARTNERSHIP = "sub_regional_partnership"
+    PROGRAMME_TEAM = "programme_team"  # a regional programme's team (an allocation's recipient)
     OTHER = "other"
+
+
+class BidKind(enum.StrEnum):
+    """What a row of the bid table is (``Bid.kind``)."""
+
+    BID = "bid"  # through intake and (in a round) scoring
+    ALLOCATION = "allocation"  # funding proposed for a purpose and recipient, unscored
 
 
 class MovementKind(enum.StrEnum):
@@ -204,6 +212,9 @@ class Round(VersionedMixin, TableModel, table=True):
     cap_pence: int | None = Field(default=None, sa_type=Money)
     state: str = "open"
     version: int = 1
+    # whether its bids must be scored before the Board decides them (rules/guards.py
+    # may_decide_unscored); open_round's ``scoring: required | optional``
+    scoring_required: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
 class Bid(VersionedMixin, TableModel, table=True):
@@ -230,6 +241,15 @@ class Bid(VersionedMixin, TableModel, table=True):
     submitted_on: dt.date
     submitted_by_id: int | None = Field(default=None, foreign_key="person.id")
     version: int = 1
+    # "bid" (through intake and scoring) or "allocation": funding proposed by an
+    # officer for a purpose and recipient, decided unscored (handlers/allocations.py)
+    kind: str = Field(default=BidKind.BID.value, sa_column_kwargs={"server_default": "bid"})
+    reasons: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # an allocation's itemised costs: [{"what": ..., "cost_pence": ...}]
+    items: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
 
 
 class BidPartner(TableModel, table=True):

@@ -15,6 +15,7 @@ from engine.store.rawsql import RawStatement
 
 PREFIX = {
     "bid": "B",
+    "allocation": "AL",  # a bid row of kind allocation (handlers/allocations.py)
     "grant": "G",
     "delegated_decision": "DD",
     "round": "RD",

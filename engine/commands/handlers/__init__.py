@@ -3,6 +3,7 @@
 from engine.commands.handlers import (  # noqa: F401
     accounts,
     actions,
+    allocations,
     delegation,
     directory,
     grants,

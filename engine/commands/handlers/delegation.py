@@ -28,6 +28,7 @@ from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.awards import commit_grant
+from engine.commands.handlers.allocations import unscored_decision
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_pot
 from engine.commands.lookups import load_meeting
@@ -66,9 +67,9 @@ from rules.delegation import (
     Signer,
     load_scheme,
 )
-from rules.guards import SchemeJudgement
+from rules.guards import SchemeJudgement, judge
 from workflows.base import Transition
-from workflows.bid import AWAITING_DECISION, BID
+from workflows.bid import AWAITING_DECISION, BID, UNSCORED_FROM
 from workflows.delegated import DELEGATED, OPEN
 
 DD_T = DelegatedDecision.__table__
@@ -305,6 +306,10 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
             f"awaiting a decision ({', '.join(UNDECIDED)})",
             item=bid.ref,
         )
+    if bid.state in UNSCORED_FROM:  # not scored: only if no round requires it (an allocation)
+        refusal = judge("may_decide_unscored", unscored_decision(uow, bid))
+        if refusal is not None:
+            raise refusal
     open_dd = conn.execute(
         select(DD_T).where(DD_T.c.bid_id == bid.id, DD_T.c.state == OPEN)
     ).first()

@@ -15,6 +15,7 @@ from sqlmodel import col
 from engine.commands.args import Args
 from engine.commands.awards import commit_grant
 from engine.commands.contracts import OUTCOMES
+from engine.commands.handlers.allocations import unscored_decision
 from engine.commands.handlers.delegation import note_declined, revoke
 from engine.commands.handlers.intake import load_bid, sponsor_contacts
 from engine.commands.handlers.programme import find_programme
@@ -42,7 +43,7 @@ from engine.store.models import (
 from engine.store.refs import next_ref, ref_for
 from rules.standing_orders import Orders, StandingOrders, load_standing_orders
 from workflows.action import ACTION
-from workflows.bid import BID
+from workflows.bid import BID, decision_step
 from workflows.grant import GRANT
 from workflows.meeting import MEETING
 
@@ -352,7 +353,12 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
             f"decide: meeting: {m.ref} takes place on {m.held_on}; it cannot decide before then",
             field="meeting")
     bid = load_bid(uow, ref)
-    new_state = uow.step(BID, outcome, bid.state, bid.ref)
+    # an item not scored (an allocation, a bid of no round or of a round that does not
+    # require scoring) is decided by the outcome's *_unscored step, judged here
+    trigger = decision_step(outcome, bid.state)
+    unscored = (uow.fire(BID, trigger, bid.state, bid.ref, unscored_decision(uow, bid))
+                if trigger != outcome else None)
+    new_state = unscored.dest if unscored else uow.step(BID, trigger, bid.state, bid.ref)
     conflicted_ids = interested(uow, m.id, ref)
     present = sitting(uow, m.id)  # members present and substitutes in members' places
     eligible = {pid: p for pid, p in present.items() if pid not in conflicted_ids}
@@ -401,7 +407,7 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
         amount = amount or bid.grant_requested_pence
         grant_ref, _, cover = commit_grant(uow, bid, amount, decision_ref)
         after.update(amount_pence=amount, grant=grant_ref)
-    decided = uow.fire(BID, outcome, bid.state, bid.ref, cover)
+    decided = unscored or uow.fire(BID, outcome, bid.state, bid.ref, cover)
     conn.execute(insert(Decision).values(
         ref=decision_ref, item_ref=ref, meeting_id=m.id, outcome=outcome, amount_pence=amount,
         reasons=reasons, missing=missing, state_before=bid.state,

@@ -107,6 +107,9 @@ def open_round(uow: UnitOfWork, args: Args) -> Result:
     rules_name = args.text("rules", max_len=300)
     cap = args.pence("cap", required=False)
     ref = args.text("ref", required=False, max_len=40)
+    # required: its bids are scored before the Board decides them (rules/guards.py
+    # may_decide_unscored); optional: the Board may decide them unscored
+    scoring = args.choice("scoring", ("required", "optional"), default="required")
     args.done()
     if closes_on < opens_on:
         raise ValidationError(
@@ -129,6 +132,7 @@ def open_round(uow: UnitOfWork, args: Args) -> Result:
             cap_pence=cap,
             state=created.dest,
             version=1,
+            scoring_required=scoring == "required",
         )
     )
     after = {
@@ -139,6 +143,7 @@ def open_round(uow: UnitOfWork, args: Args) -> Result:
         "rules": f"{rs.name} {rs.version}",
         "cap_pence": cap,
         "state": state,
+        **({"scoring": scoring} if scoring != "required" else {}),
     }
     uow.record(ref, {}, after)
     return {"ref": ref, "state": state, "rules": f"{rs.name} {rs.version}"}
