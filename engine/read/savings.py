@@ -1,0 +1,253 @@
+"""Savings delivered, per period and to date, per grant, council, partnership,
+programme or any group a target counts (issue 13; docs/returns.md "Savings as
+reported").
+
+Only **accepted** savings returns count, each at its figure as it stands (the
+latest restatement, else as reported), read the way its schedule declared
+when it was submitted (``grant_return.reading``); the two views are derived
+by :func:`engine.domain.savings_views.derive`, so a group's to-date total is
+always the sum of its grants' per-period savings up to the date. Every total
+comes with the words saying how it was derived.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from engine.domain.money import format_pence
+from engine.domain.savings_views import PeriodSavings, Reported, derive, describe, period_label
+from engine.domain.words import short_date
+from engine.store.models import Grant, Organisation, OrgKind, Pot, Programme, Return
+
+R = Return.__table__
+G = Grant.__table__
+ORG = Organisation.__table__
+POT = Pot.__table__
+PROG = Programme.__table__
+
+Reader = Session | Connection
+
+__all__ = [
+    "SavingsScope",
+    "grant_savings",
+    "savings_by",
+    "scope_grants",
+    "to_date_by_grant",
+    "total_for",
+]
+
+
+@dataclass(frozen=True)
+class SavingsScope:
+    """What a savings target counts: grants (ids), councils (organisation ids: their
+    grants), a partnership (organisation id: the grants to it), within a programme
+    (its id; alone: every grant of the programme)."""
+
+    grants: tuple[int, ...] = ()
+    councils: tuple[int, ...] = ()
+    partnership: int | None = None
+    programme_id: int | None = None
+    labels: tuple[str, ...] = field(default=(), compare=False)  # for people: what it counts
+
+    @property
+    def empty(self) -> bool:
+        return not (self.grants or self.councils or self.partnership or self.programme_id)
+
+
+def _kind_words(periods: Sequence[PeriodSavings]) -> str:
+    if not periods:
+        return "quarterly"
+    p = periods[0]
+    months = (p.period_end.year - p.period_start.year) * 12 + p.period_end.month
+    months -= p.period_start.month - 1
+    return "half-yearly" if months == 6 else "quarterly" if months == 3 else "savings"
+
+
+def _accepted(
+    conn: Reader, grant_ids: Iterable[int], by: dt.date | None
+) -> dict[int, list[Reported]]:
+    ids = sorted(set(grant_ids))
+    out: dict[int, list[Reported]] = defaultdict(list)
+    if not ids:
+        return out
+    q = select(
+        R.c.grant_id, R.c.ref, R.c.period_start, R.c.period_end, R.c.reading,
+        R.c.savings_delivered_pence, R.c.restated_delivered_pence, R.c.restatements,
+    ).where(R.c.kind == "savings", R.c.state == "accepted", R.c.grant_id.in_(ids))  # fmt: skip
+    if by is not None:
+        q = q.where(R.c.period_end <= by)
+    for r in conn.execute(q.order_by(R.c.grant_id, R.c.period_end)):
+        out[r.grant_id].append(
+            Reported(
+                r.ref, r.period_start, r.period_end, r.reading,
+                int(r.savings_delivered_pence or 0),
+                None if r.restated_delivered_pence is None else int(r.restated_delivered_pence),
+                int(r.restatements or 0),
+            )
+        )  # fmt: skip
+    return out
+
+
+def _grant_view(ref: str, periods: list[PeriodSavings]) -> dict[str, Any]:
+    total = periods[-1].to_date_pence if periods else 0
+    return {
+        "grant": ref,
+        "to_date_pence": total,
+        "per_period_sum_pence": sum(p.per_period_pence for p in periods),
+        "periods": [p.to_dict() for p in periods],
+        "last_period_end": periods[-1].period_end.isoformat() if periods else None,
+        "derivation": describe(periods, _kind_words(periods)),
+    }
+
+
+def grant_savings(conn: Reader, grant_id: int, by: dt.date | None = None) -> dict[str, Any]:
+    """One grant's accepted savings in both views (up to ``by``, if given):
+    ``periods`` (each with ``per_period_pence`` and ``to_date_pence``), ``to_date_pence``
+    and ``derivation`` ("sum of 4 quarterly returns, Q1–Q4 2012/13, one restated")."""
+    ref = conn.execute(select(G.c.ref).where(G.c.id == grant_id)).scalar() or ""
+    return _grant_view(ref, derive(_accepted(conn, [grant_id], by).get(grant_id, [])))
+
+
+def to_date_by_grant(conn: Reader, by: dt.date | None = None) -> dict[int, tuple[int, int]]:
+    """grant id -> (savings delivered to date, savings anticipated as its latest return
+    states them), from its accepted returns up to ``by``; one query."""
+    q = select(
+        R.c.grant_id, R.c.ref, R.c.period_start, R.c.period_end, R.c.reading,
+        R.c.savings_delivered_pence, R.c.restated_delivered_pence, R.c.restatements,
+        R.c.savings_anticipated_pence,
+    ).where(R.c.kind == "savings", R.c.state == "accepted")  # fmt: skip
+    if by is not None:
+        q = q.where(R.c.period_end <= by)
+    reports: dict[int, list[Reported]] = defaultdict(list)
+    anticipated: dict[int, int] = {}
+    for r in conn.execute(q.order_by(R.c.grant_id, R.c.period_end)):
+        reports[r.grant_id].append(
+            Reported(
+                r.ref, r.period_start, r.period_end, r.reading,
+                int(r.savings_delivered_pence or 0),
+                None if r.restated_delivered_pence is None else int(r.restated_delivered_pence),
+                int(r.restatements or 0),
+            )
+        )  # fmt: skip
+        anticipated[r.grant_id] = int(r.savings_anticipated_pence or 0)
+    return {
+        gid: (derive(rows)[-1].to_date_pence, anticipated[gid]) for gid, rows in reports.items()
+    }
+
+
+def scope_grants(conn: Reader, scope: SavingsScope) -> list[Any]:
+    """The grants a scope counts (not cancelled), by ref: rows of id, ref, body."""
+    q = (
+        select(G.c.id, G.c.ref, ORG.c.name.label("body"))
+        .join(ORG, ORG.c.id == G.c.accountable_body_id)
+        .join(POT, POT.c.id == G.c.pot_id)
+        .where(G.c.state != "cancelled")
+    )
+    chosen: list[ColumnElement[bool]] = []
+    if scope.grants:
+        chosen.append(G.c.id.in_(scope.grants))
+    bodies = [*scope.councils, *([scope.partnership] if scope.partnership else [])]
+    if bodies:
+        in_bodies: ColumnElement[bool] = G.c.accountable_body_id.in_(bodies)
+        if scope.programme_id is not None:
+            in_bodies = in_bodies & (POT.c.programme_id == scope.programme_id)
+        chosen.append(in_bodies)
+    if not chosen:
+        if scope.programme_id is None:
+            return []
+        chosen.append(POT.c.programme_id == scope.programme_id)
+    return list(conn.execute(q.where(or_(*chosen)).order_by(G.c.ref)))
+
+
+def total_for(conn: Reader, scope: SavingsScope, by: dt.date) -> dict[str, Any]:
+    """The savings a target counts, to ``by``: the sum over the scope's grants of
+    their accepted per-period savings in periods ending on or before ``by``; with
+    each grant's periods and the words of the derivation."""
+    grants = scope_grants(conn, scope)
+    reported = _accepted(conn, [g.id for g in grants], by)
+    views = []
+    for g in grants:
+        view = _grant_view(g.ref, derive(reported.get(g.id, [])))
+        view["body"] = g.body
+        views.append(view)
+    total = sum(v["to_date_pence"] for v in views)
+    counted = [v for v in views if v["periods"]]
+    if not grants:
+        words = "no grants in scope"
+    elif not counted:
+        words = f"no accepted savings return for a period ending by {short_date(by)}"
+    else:
+        words = "; ".join(
+            f"{v['grant']} ({v['body']}) {format_pence(v['to_date_pence'])}: {v['derivation']}"
+            for v in counted
+        )
+    return {
+        "counts": list(scope.labels),
+        "grants": views,
+        "delivered_pence": total,
+        "per_period_sum_pence": sum(v["per_period_sum_pence"] for v in views),
+        "by": by.isoformat(),
+        "derivation": words,
+    }
+
+
+def savings_by(conn: Reader, group: str, by: dt.date | None = None) -> list[dict[str, Any]]:
+    """Savings delivered per ``group`` (``grant``, ``council``, ``partnership`` or
+    ``programme``): each row's name, ``to_date_pence``, the per-period figures summed
+    by period, and how it was derived. Councils are the accountable bodies that are
+    not partnerships; partnerships, those that are."""
+    if group not in ("grant", "council", "partnership", "programme"):
+        raise ValueError(f"savings_by: group {group!r}")
+    rows = conn.execute(
+        select(G.c.id, G.c.ref, ORG.c.name.label("body"), ORG.c.kind, PROG.c.name.label("prog"))
+        .join(ORG, ORG.c.id == G.c.accountable_body_id)
+        .join(POT, POT.c.id == G.c.pot_id)
+        .join(PROG, PROG.c.id == POT.c.programme_id)
+        .where(G.c.state != "cancelled")
+        .order_by(G.c.ref)
+    ).all()
+    partnership = OrgKind.SUB_REGIONAL_PARTNERSHIP.value
+    if group == "council":
+        rows = [r for r in rows if r.kind != partnership]
+    elif group == "partnership":
+        rows = [r for r in rows if r.kind == partnership]
+    reported = _accepted(conn, [r.id for r in rows], by)
+    groups: dict[str, list[tuple[str, list[PeriodSavings]]]] = defaultdict(list)
+    for r in rows:
+        name = {"grant": r.ref, "programme": r.prog}.get(group, r.body)
+        groups[name].append((r.ref, derive(reported.get(r.id, []))))
+    out = []
+    for name, members in sorted(groups.items(), key=lambda kv: kv[0].lower()):
+        per: dict[tuple[dt.date, dt.date], int] = defaultdict(int)
+        for _, periods in members:
+            for p in periods:
+                per[(p.period_start, p.period_end)] += p.per_period_pence
+        running = 0
+        series = []
+        for (start, end), pence in sorted(per.items(), key=lambda kv: kv[0][1]):
+            running += pence
+            series.append({"period": period_label(start, end), "period_end": end.isoformat(),
+                           "per_period_pence": pence, "to_date_pence": running})  # fmt: skip
+        with_returns = [(ref, ps) for ref, ps in members if ps]
+        words = (
+            "; ".join(f"{ref}: {describe(ps, _kind_words(ps))}" for ref, ps in with_returns)
+            if group != "grant"
+            else (describe(with_returns[0][1], _kind_words(with_returns[0][1]))
+                  if with_returns else "no accepted savings returns")
+        )  # fmt: skip
+        out.append({
+            group: name,
+            "grants": len(members),
+            "to_date_pence": running,
+            "periods": series,
+            "derivation": words or "no accepted savings returns",
+        })  # fmt: skip
+    return out
