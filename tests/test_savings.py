@@ -20,10 +20,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moneykit import FINANCE, OFFICER, SPONSOR, SPONSOR2, grant_ref, money_board
 from sqlalchemy import select
+from webkit import set_passwords, sign_in
 
 from engine.domain.errors import PermissionDenied, QuorumError, ValidationError
 from engine.domain.savings_views import PER_PERIOD, TO_DATE, Reported, derive, describe
@@ -40,6 +42,7 @@ from engine.store.models import (
     Return,
     ReturnRestatement,
 )
+from quorum_web.app import create_app
 
 SCENARIO = Path(__file__).parent / "scenarios" / "deposit-2012.yaml"
 POPULATION = {"Ashby Vale DC": 48_000, "Brackenfield BC": 71_500, "Corrow County Council": 312_700}
@@ -456,3 +459,50 @@ def test_a_settlement_counts_the_accepted_savings_in_scope(
     assert sum(r["per_period_pence"] for r in out["returns"]) == expected
     assert out["met"] == (expected >= target)
     assert out["state"] == ("refunded" if expected >= target else "forfeited")
+
+
+# ---------------------------------------------------------------- the grant's page
+
+
+def test_the_grant_page_shows_both_views_and_the_deposit(sqlite_url) -> None:
+    q, engine, clock = money_board(sqlite_url)
+    ict = grant_ref(engine, "Shared ICT")
+    clock.set(dt.date(2011, 5, 3))
+    q.execute(
+        "lodge_deposit",
+        {"grant": ict, "ref": "NS-ICT", "amount": "3,000", "basis": "equal",
+         "partners": ["Rutland CC", "Melton BC"], "target": "50,000",
+         "target_date": "2012-03-31"},
+        OFFICER,
+    )  # fmt: skip
+    clock.set(dt.date(2011, 10, 20))
+    _savings(q, ict, "2011-06-30", "30,000", SPONSOR)
+    second = _savings(q, ict, "2011-09-30", "25,000", SPONSOR)
+    q.execute("restate_return", {"return": second, "savings_delivered": "15,000",
+                                 "reason": "a saving booked twice"}, OFFICER)  # fmt: skip
+    set_passwords(q, OFFICER, SPONSOR)
+    app = create_app(sqlite_url, scheduler=False, clock=clock)
+    with TestClient(app) as officer, TestClient(app) as sponsor:
+        assert sign_in(officer, OFFICER).status_code == 303
+        assert sign_in(sponsor, SPONSOR).status_code == 303
+        page = officer.get(f"/grants/{ict}").text
+        assert (
+            "To date £45,000: sum of 2 quarterly returns, Q1–Q2 2011/12, one restated"
+        ) in page
+        table = page.split('id="savings"', 1)[1].split("</table>", 1)[0]
+        assert "Q2 2011/12" in table and "restated £15,000" in table
+        assert "£25,000" in table and "£45,000" in table
+        lodged = page.split('id="deposit-NS-ICT"', 1)[1].split("</li>", 1)[0]
+        assert "so far £45,000 of £50,000 by 31 Mar 2012" in lodged
+        clock.set(dt.date(2012, 4, 2))
+        q.execute("settle_deposit", {"deposit": "NS-ICT"}, OFFICER)
+        assert sign_in(officer, OFFICER).status_code == 303  # months later: a new session
+        assert sign_in(sponsor, SPONSOR).status_code == 303
+        settled = officer.get(f"/grants/{ict}").text.split('id="deposit-NS-ICT"', 1)[1]
+        assert "missed by £5,000" in settled.split("</li>", 1)[0]
+        # the return's form asks for the period's savings, as the shipped schedule reads them
+        due = q.execute("submit_return", {"grant": ict, "kind": "savings",
+                        "period_end": "2011-12-31", "savings_delivered": "1",
+                        "savings_anticipated": "1"}, SPONSOR)["return"]  # fmt: skip
+        form = sponsor.get(f"/returns/{due}").text
+        assert "Savings delivered in this period (£)" in form

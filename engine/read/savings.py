@@ -25,18 +25,33 @@ from sqlmodel import Session
 from engine.domain.money import format_pence
 from engine.domain.savings_views import PeriodSavings, Reported, derive, describe, period_label
 from engine.domain.words import short_date
-from engine.store.models import Grant, Organisation, OrgKind, Pot, Programme, Return
+from engine.store.models import (
+    Deposit,
+    DepositCount,
+    DepositShare,
+    Grant,
+    Organisation,
+    OrgKind,
+    Pot,
+    Programme,
+    Return,
+)
 
 R = Return.__table__
 G = Grant.__table__
 ORG = Organisation.__table__
 POT = Pot.__table__
 PROG = Programme.__table__
+DEP = Deposit.__table__
+COUNT = DepositCount.__table__
+SHARE = DepositShare.__table__
 
 Reader = Session | Connection
 
 __all__ = [
     "SavingsScope",
+    "deposit_scope",
+    "grant_page_savings",
     "grant_savings",
     "savings_by",
     "scope_grants",
@@ -251,3 +266,75 @@ def savings_by(conn: Reader, group: str, by: dt.date | None = None) -> list[dict
             "derivation": words or "no accepted savings returns",
         })  # fmt: skip
     return out
+
+
+def deposit_scope(conn: Reader, dep: Any, programme_id: int) -> SavingsScope:
+    """What a deposit counts, as stored (``deposit_count``); a deposit lodged before
+    issue 13 counts its grant, or (against a pot only) its partners' grants from that pot."""
+    rows = conn.execute(
+        select(COUNT.c.kind, COUNT.c.grant_id, COUNT.c.organisation_id, G.c.ref, ORG.c.name)
+        .outerjoin(G, G.c.id == COUNT.c.grant_id)
+        .outerjoin(ORG, ORG.c.id == COUNT.c.organisation_id)
+        .where(COUNT.c.deposit_id == dep.id)
+        .order_by(COUNT.c.id)
+    ).all()
+    if not rows:
+        if dep.grant_id is not None:
+            return SavingsScope(grants=(dep.grant_id,), labels=("its grant",))
+        ids: Sequence[int] = conn.execute(
+            select(G.c.id).where(
+                G.c.pot_id == dep.pot_id,
+                G.c.accountable_body_id.in_(
+                    select(SHARE.c.organisation_id).where(SHARE.c.deposit_id == dep.id)
+                ),
+            )
+        ).scalars().all()
+        return SavingsScope(grants=tuple(ids), labels=("the partners' grants from its pot",))
+    partnership = next((r.organisation_id for r in rows if r.kind == "partnership"), None)
+    return SavingsScope(
+        grants=tuple(r.grant_id for r in rows if r.kind == "grant"),
+        councils=tuple(r.organisation_id for r in rows if r.kind == "council"),
+        partnership=partnership,
+        programme_id=programme_id,
+        labels=tuple(f"{r.kind} {r.ref if r.kind == 'grant' else r.name}" for r in rows),
+    )
+
+
+def grant_page_savings(conn: Reader, grant_id: int, today: dt.date) -> dict[str, Any]:
+    """What the grant's page shows of savings: both views of its accepted returns with
+    how they were derived, and the deposits whose target counts it — settled ones with
+    their stored calculation, open ones with the savings counted so far."""
+    grant = conn.execute(
+        select(G.c.id, G.c.accountable_body_id).where(G.c.id == grant_id)
+    ).one()
+    body = grant.accountable_body_id
+    counting = select(COUNT.c.deposit_id).where(
+        (COUNT.c.grant_id == grant_id) | (COUNT.c.organisation_id == body)
+    )
+    deps = conn.execute(
+        select(DEP, POT.c.programme_id)
+        .join(POT, POT.c.id == DEP.c.pot_id)
+        .where((DEP.c.grant_id == grant_id) | DEP.c.id.in_(counting))
+        .order_by(DEP.c.id)
+    ).all()
+    deposits = []
+    for d in deps:
+        scope = deposit_scope(conn, d, d.programme_id)
+        if grant_id not in {g.id for g in scope_grants(conn, scope)}:
+            continue
+        if d.settlement:
+            words = str(d.settlement.get("explanation", ""))
+            delivered = int(d.settlement.get("delivered_pence", 0))
+        else:
+            counted = total_for(conn, scope, min(today, d.target_on))
+            delivered = counted["delivered_pence"]
+            words = (
+                f"so far {format_pence(delivered)} of {format_pence(d.target_pence)} by "
+                f"{short_date(d.target_on)} ({counted['derivation']})"
+            )
+        deposits.append({
+            "ref": d.ref, "state": d.state, "total_pence": d.total_pence,
+            "target_pence": d.target_pence, "target_on": d.target_on.isoformat(),
+            "counts": list(scope.labels), "delivered_pence": delivered, "calculation": words,
+        })  # fmt: skip
+    return {"view": grant_savings(conn, grant_id), "deposits": deposits}

@@ -20,7 +20,6 @@ savings target, and clawback recoveries.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -38,7 +37,7 @@ from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import MoneyRuleBroken, NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
 from engine.domain.words import short_date as long_date  # 31 Mar 2012
-from engine.read.savings import SavingsScope, total_for
+from engine.read.savings import deposit_scope, total_for
 from engine.store.directory import OrgRow
 from engine.store.ledger import grant_line
 from engine.store.models import (
@@ -59,7 +58,6 @@ from workflows.recovery import DEPOSIT, OPEN_RECOVERY, RECOVERY
 INST_T = RepaymentInstalment.__table__
 DEP_T = Deposit.__table__
 SHARE_T = DepositShare.__table__
-COUNT_T = DepositCount.__table__
 REC_T = Recovery.__table__
 GRANT_T = Grant.__table__
 _INSTALMENTS = (
@@ -691,39 +689,6 @@ def _counts(
         twice = next(w for (k, g, o, w) in out if seen.count((k, g, o)) > 1)
         raise ValidationError(f"lodge_deposit: counts: {twice} is named twice", field="counts")
     return out
-
-
-def deposit_scope(conn: Connection, dep: Any, programme_id: int) -> SavingsScope:
-    """What a deposit counts, as stored; a deposit lodged before issue 13 counts its
-    grant, or (against a pot only) its partners' grants from that pot."""
-    rows = conn.execute(
-        select(COUNT_T.c.kind, COUNT_T.c.grant_id, COUNT_T.c.organisation_id,
-               GRANT_T.c.ref, col(Organisation.name))
-        .outerjoin(GRANT_T, GRANT_T.c.id == COUNT_T.c.grant_id)
-        .outerjoin(Organisation, col(Organisation.id) == COUNT_T.c.organisation_id)
-        .where(COUNT_T.c.deposit_id == dep.id)
-        .order_by(COUNT_T.c.id)
-    ).all()  # fmt: skip
-    if not rows:
-        if dep.grant_id is not None:
-            return SavingsScope(grants=(dep.grant_id,), labels=("its grant",))
-        ids: Sequence[int] = conn.execute(
-            select(GRANT_T.c.id).where(
-                GRANT_T.c.pot_id == dep.pot_id,
-                GRANT_T.c.accountable_body_id.in_(
-                    select(SHARE_T.c.organisation_id).where(SHARE_T.c.deposit_id == dep.id)
-                ),
-            )
-        ).scalars().all()
-        return SavingsScope(grants=tuple(ids), labels=("the partners' grants from its pot",))
-    partnership = next((r.organisation_id for r in rows if r.kind == "partnership"), None)
-    return SavingsScope(
-        grants=tuple(r.grant_id for r in rows if r.kind == "grant"),
-        councils=tuple(r.organisation_id for r in rows if r.kind == "council"),
-        partnership=partnership,
-        programme_id=programme_id,
-        labels=tuple(f"{r.kind} {r.ref if r.kind == 'grant' else r.name}" for r in rows),
-    )
 
 
 def load_deposit(uow: UnitOfWork, ref: str) -> Any:
