@@ -25,11 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moneykit import FINANCE, OFFICER, SPONSOR, SPONSOR2, grant_ref, money_board
 from sqlalchemy import select
+from test_papers_pdf import pdf_text
 from webkit import set_passwords, sign_in
 
 from engine.domain.errors import PermissionDenied, QuorumError, ValidationError
 from engine.domain.savings_views import PER_PERIOD, TO_DATE, Reported, derive, describe
 from engine.entry.replay import run
+from engine.read.papers import paper_context
 from engine.read.returns import latest_accepted_savings
 from engine.read.savings import SavingsScope, grant_savings, savings_by, total_for
 from engine.store.db import make_engine
@@ -42,6 +44,7 @@ from engine.store.models import (
     Return,
     ReturnRestatement,
 )
+from notifications import papers
 from quorum_web.app import create_app
 
 SCENARIO = Path(__file__).parent / "scenarios" / "deposit-2012.yaml"
@@ -506,3 +509,28 @@ def test_the_grant_page_shows_both_views_and_the_deposit(sqlite_url) -> None:
                         "savings_anticipated": "1"}, SPONSOR)["return"]  # fmt: skip
         form = sponsor.get(f"/returns/{due}").text
         assert "Savings delivered in this period (£)" in form
+
+
+# ---------------------------------------------------------------- the board paper
+
+
+def test_the_returns_paper_shows_savings_and_both_calculations(replayed) -> None:
+    _, engine = replayed
+    context = paper_context(engine, "returns", "MW-BOARD-MAY")
+    assert context["savings_total_pence"] == 26_200_000
+    assert [(b["body"], b["to_date_pence"]) for b in context["savings_by_body"]] == [
+        ("Ashby Vale DC", 11_000_000), ("Brackenfield BC", 5_700_000),
+        ("Corrow County Council", 9_500_000),
+    ]  # fmt: skip
+    md = papers.render("returns", context, "md")
+    assert (
+        "| Brackenfield BC | 1 | £57,000 | G-0002: sum of 4 quarterly returns, Q1–Q4 2012/13, "
+        "one restated |"
+    ) in md
+    assert "**DEP-MW-2012** (refunded)" in md and "**DEP-MW-STRETCH** (forfeited)" in md
+    assert "missed by £38,000" in md
+    html = papers.render("returns", context, "html")
+    assert 'id="savings"' in html and "vs target £250,000: met" in html
+    pdf = papers.render_pdf("returns", context)
+    text = " ".join(pdf_text(pdf).split())
+    assert "DEP-MW-STRETCH" in text and "£262,000" in text

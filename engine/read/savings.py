@@ -214,21 +214,27 @@ def total_for(conn: Reader, scope: SavingsScope, by: dt.date) -> dict[str, Any]:
     }
 
 
-def savings_by(conn: Reader, group: str, by: dt.date | None = None) -> list[dict[str, Any]]:
+def savings_by(
+    conn: Reader, group: str, by: dt.date | None = None, programme_id: int | None = None
+) -> list[dict[str, Any]]:
     """Savings delivered per ``group`` (``grant``, ``council``, ``partnership`` or
     ``programme``): each row's name, ``to_date_pence``, the per-period figures summed
     by period, and how it was derived. Councils are the accountable bodies that are
-    not partnerships; partnerships, those that are."""
-    if group not in ("grant", "council", "partnership", "programme"):
+    not partnerships; partnerships, those that are; ``body``: every accountable body.
+    ``programme_id``: that programme's grants only."""
+    if group not in ("grant", "council", "partnership", "programme", "body"):
         raise ValueError(f"savings_by: group {group!r}")
-    rows = conn.execute(
+    q = (
         select(G.c.id, G.c.ref, ORG.c.name.label("body"), ORG.c.kind, PROG.c.name.label("prog"))
         .join(ORG, ORG.c.id == G.c.accountable_body_id)
         .join(POT, POT.c.id == G.c.pot_id)
         .join(PROG, PROG.c.id == POT.c.programme_id)
         .where(G.c.state != "cancelled")
         .order_by(G.c.ref)
-    ).all()
+    )
+    if programme_id is not None:
+        q = q.where(POT.c.programme_id == programme_id)
+    rows = conn.execute(q).all()
     partnership = OrgKind.SUB_REGIONAL_PARTNERSHIP.value
     if group == "council":
         rows = [r for r in rows if r.kind != partnership]
@@ -322,19 +328,41 @@ def grant_page_savings(conn: Reader, grant_id: int, today: dt.date) -> dict[str,
         scope = deposit_scope(conn, d, d.programme_id)
         if grant_id not in {g.id for g in scope_grants(conn, scope)}:
             continue
-        if d.settlement:
-            words = str(d.settlement.get("explanation", ""))
-            delivered = int(d.settlement.get("delivered_pence", 0))
-        else:
-            counted = total_for(conn, scope, min(today, d.target_on))
-            delivered = counted["delivered_pence"]
-            words = (
-                f"so far {format_pence(delivered)} of {format_pence(d.target_pence)} by "
-                f"{short_date(d.target_on)} ({counted['derivation']})"
-            )
-        deposits.append({
-            "ref": d.ref, "state": d.state, "total_pence": d.total_pence,
-            "target_pence": d.target_pence, "target_on": d.target_on.isoformat(),
-            "counts": list(scope.labels), "delivered_pence": delivered, "calculation": words,
-        })  # fmt: skip
+        deposits.append(_deposit_line(conn, d, today))
     return {"view": grant_savings(conn, grant_id), "deposits": deposits}
+
+
+def _deposit_line(conn: Reader, d: Any, today: dt.date) -> dict[str, Any]:
+    scope = deposit_scope(conn, d, d.programme_id)
+    if d.settlement:
+        words = str(d.settlement.get("explanation", ""))
+        delivered = int(d.settlement.get("delivered_pence", 0))
+    else:
+        counted = total_for(conn, scope, min(today, d.target_on))
+        delivered = counted["delivered_pence"]
+        words = (
+            f"so far {format_pence(delivered)} of {format_pence(d.target_pence)} by "
+            f"{short_date(d.target_on)} ({counted['derivation']})"
+        )
+    return {
+        "ref": d.ref, "state": d.state, "total_pence": d.total_pence,
+        "target_pence": d.target_pence, "target_on": d.target_on.isoformat(),
+        "counts": list(scope.labels), "delivered_pence": delivered, "calculation": words,
+    }  # fmt: skip
+
+
+def savings_paper(conn: Reader, programme_id: int, as_of: dt.date) -> dict[str, Any]:
+    """For a board paper: the programme's savings delivered to ``as_of`` per accountable
+    body (each with how it was derived), and its deposits with their calculation."""
+    deps = conn.execute(
+        select(DEP, POT.c.programme_id)
+        .join(POT, POT.c.id == DEP.c.pot_id)
+        .where(POT.c.programme_id == programme_id)
+        .order_by(DEP.c.id)
+    ).all()
+    bodies = [r for r in savings_by(conn, "body", as_of, programme_id) if r["periods"]]
+    return {
+        "savings_by_body": bodies,
+        "savings_total_pence": sum(r["to_date_pence"] for r in bodies),
+        "deposits": [_deposit_line(conn, d, as_of) for d in deps],
+    }
