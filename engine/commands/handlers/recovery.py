@@ -54,6 +54,7 @@ from engine.store.models import (
 )
 from engine.store.refs import next_ref, ref_for
 from workflows.recovery import DEPOSIT, OPEN_RECOVERY, RECOVERY
+from workflows.returns import RETURN
 
 INST_T = RepaymentInstalment.__table__
 DEP_T = Deposit.__table__
@@ -64,6 +65,7 @@ _INSTALMENTS = (
     select(INST_T).where(INST_T.c.grant_id == bindparam("grant_id")).order_by(INST_T.c.seq)
 )
 _DEPOSIT_BY_REF = select(DEP_T).where(DEP_T.c.ref == bindparam("ref"))
+ACCEPTED = RETURN.step("accept").dest
 _RECOVERY_BY_REF = select(REC_T).where(REC_T.c.ref == bindparam("ref"))
 
 
@@ -722,7 +724,7 @@ def settlement_of(uow: UnitOfWork, dep: Any, shares: list[Any], pot_name: str) -
             "return": p["return"],
             "grant": v["grant"],
             "period_end": p["period_end"],
-            "state": "accepted",
+            "state": ACCEPTED,  # only accepted returns count
             "reading": p["reading"],
             "savings_delivered_pence": p["figure_pence"],
             "reported_pence": p["reported_pence"],
