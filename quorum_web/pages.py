@@ -36,6 +36,7 @@ from engine.read import money as views_money
 from engine.read import views
 from engine.read.accounts import second_factor, tokens, web_sessions
 from engine.read.evidence import evidence_of
+from engine.read.savings import grant_page_savings
 from engine.read.work import my_work
 from engine.store import audit
 from engine.store.factors import start_enrolment
@@ -525,6 +526,8 @@ def render_grant(
         )
         otp = second_factor(conn, actor.person_id) is not None
         evidence = evidence_of(conn, ref)
+        grant_id = conn.execute(select(GrantRow.id).where(GrantRow.ref == ref)).scalar_one()
+        savings = grant_page_savings(conn, grant_id, request.app.state.clock.today())
     with Session(_engine(request)) as s:
         history = _history(s, [ref])
     milestones = [
@@ -548,6 +551,7 @@ def render_grant(
             "evidence": evidence,
             "history": history,
             "form_error": form_error,
+            "savings": savings,
         },
         status,
     )

@@ -23,14 +23,16 @@ from starlette.datastructures import UploadFile
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError
 from engine.domain.savings import parse_savings
+from engine.domain.savings_views import PER_PERIOD, TO_DATE
 from engine.read import views
 from engine.read.evidence import file_of
 from engine.store.files import CONTENT_TYPES, path_of
-from engine.store.models import Grant, Organisation, Recovery
+from engine.store.models import Grant, Organisation, Pot, Programme, Recovery
 from quorum_web import exporting, pages, uploads
 from quorum_web.actions import ActionForm, Input
 from quorum_web.api import find_grant, org_name, scope_of, scoped_returns
 from quorum_web.auth import ALL_ROLES, check_form_csrf, require
+from rules.returns import load_return_rules
 from workflows.grant import EVIDENCE_FROM
 from workflows.recovery import RECOVERY
 from workflows.returns import RETURN
@@ -216,14 +218,21 @@ def returns_page(
     )
 
 
-def return_forms(ret: dict, actor: Actor) -> list[ActionForm]:
+def return_forms(ret: dict, actor: Actor, reading: str = PER_PERIOD) -> list[ActionForm]:
     avail = RETURN.available(ret["state"], actor.roles)
     forms = []
     if "submit" in avail:
         inputs = []
         if ret["return_kind"] == "savings":
             inputs = [
-                Input("savings_delivered", "Savings delivered to date (£)", "money", True),
+                Input(
+                    "savings_delivered",
+                    "Savings delivered to date (£)"
+                    if reading == TO_DATE
+                    else "Savings delivered in this period (£)",
+                    "money",
+                    True,
+                ),
                 Input("savings_anticipated", "Savings anticipated (£)", "money", True),
             ]
         forms.append(
@@ -273,9 +282,17 @@ def render_return(
             for r in scoped_returns(conn, actor, request.app.state.clock.today())
             if r["ref"] == ref
         ]
-    if not found:
-        raise NotFound(f"no return {ref!r}", field="ref", item=ref)
-    ret = found[0]
+        if not found:
+            raise NotFound(f"no return {ref!r}", field="ref", item=ref)
+        ret = found[0]
+        # how the schedule in force asks for the figure (issue 13)
+        programme = conn.execute(
+            select(Programme.name)
+            .join(Pot, Pot.programme_id == Programme.id)
+            .join(Grant, Grant.pot_id == Pot.id)
+            .where(Grant.ref == ret["grant"])
+        ).scalar() or ""
+        reading = load_return_rules().reading_for(programme, ret["grant"], "savings")
     with Session(_engine(request)) as s:
         history = pages._history(s, [ref])
     return pages.render(
@@ -283,7 +300,7 @@ def render_return(
         "return.html",
         {
             "ret": ret,
-            "forms": return_forms(ret, actor),
+            "forms": return_forms(ret, actor, reading),
             "history": history,
             "workflow": pages.workflow_view(RETURN, ret["state"]),
             "form_error": form_error,

@@ -38,6 +38,7 @@ import yaml
 from pydantic import Field
 
 from engine.domain.errors import ValidationError
+from engine.domain.savings_views import PER_PERIOD, READINGS
 from engine.domain.words import KIND_WORDS
 from engine.domain.yamlio import load_yaml
 from engine.settings import get_settings
@@ -50,6 +51,7 @@ __all__ = [
     "EVERY",
     "KINDS",
     "MOVES",
+    "READINGS",
     "Calendar",
     "ReturnLine",
     "ReturnRules",
@@ -203,6 +205,9 @@ class ReturnLine:
     due_days: int
     move: str
     where: str  # e.g. programmes["EM IEP"].returns[1]
+    # how a figure on this kind of return is stated: the period's own, or a running
+    # total to date (engine/domain/savings_views.py); issue 13
+    reading: str = PER_PERIOD
 
     def due(self, period_end: dt.date, cal: Calendar) -> dt.date:
         return due_date(period_end, self.due_days, self.move, cal)
@@ -244,6 +249,17 @@ class ReturnRules:
         yield from self.programmes.values()
         yield from self.grants.values()
 
+    def schedule_for(self, programme: str, grant_ref: str) -> Schedule:
+        """The grant's schedule: its own, else its programme's, else the default."""
+        return self.grants.get(grant_ref) or self.programmes.get(programme) or self.default
+
+    def reading_for(self, programme: str, grant_ref: str, kind: str) -> str:
+        """How the grant's returns of ``kind`` state their figures (``per_period`` when
+        its schedule has no such line)."""
+        line = next((x for x in self.schedule_for(programme, grant_ref).lines if x.kind == kind),
+                    None)  # fmt: skip
+        return line.reading if line is not None else PER_PERIOD
+
 
 # ------------------------------------------------------------------ the file's model
 
@@ -278,6 +294,7 @@ class ReturnLineModel(Keys):
     every: Any
     due_days: Any
     move: Any = None
+    reading: Any = None
 
 
 _where = where
@@ -337,7 +354,12 @@ def _schedule(raw: Any, src: str, where: str, scope: str, move: str) -> Schedule
                 f"{days!r} is not allowed; a whole number of days from 0 to {MAX_DUE_DAYS}",
             )
         line_move = _choice(line["move"], src, _where(w, "move"), MOVES) if "move" in line else move
-        lines.append(ReturnLine(kind, every, days, line_move, w))
+        reading = (
+            _choice(line["reading"], src, _where(w, "reading"), READINGS)
+            if "reading" in line
+            else PER_PERIOD
+        )
+        lines.append(ReturnLine(kind, every, days, line_move, w, reading))
     return Schedule(scope, tuple(lines), first)
 
 

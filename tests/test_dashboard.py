@@ -71,7 +71,7 @@ def test_dashboard_figures(db_url) -> None:
         {"partnership": "Melton BC", "grants": 1, "awarded_pence": 6_000_000, "paid_pence": 0,
          "savings_delivered_pence": 0, "savings_anticipated_pence": 0, "late_returns": 1},
         {"partnership": "Rutland CC", "grants": 1, "awarded_pence": 10_000_000,
-         "paid_pence": 4_000_000, "savings_delivered_pence": 500_000,  # the latest accepted
+         "paid_pence": 4_000_000, "savings_delivered_pence": 600_000,  # Q1 + Q2: per period
          "savings_anticipated_pence": 42_000_000, "late_returns": 0},
     ]  # fmt: skip
     assert d["partnership_totals"]["awarded_pence"] == 16_000_000
@@ -136,7 +136,7 @@ def test_charts_are_svg_naming_pots_and_partnerships(sqlite_url) -> None:
                  "£750,000", "£590,000"):  # fmt: skip
         assert word in pots
     saved = _text(_svg(savings_chart(d["partnerships"])))
-    assert "Rutland CC" in saved and "£5,000" in saved and "£420,000" in saved
+    assert "Rutland CC" in saved and "£6,000" in saved and "£420,000" in saved  # Q1 + Q2
     assert "Melton BC" not in saved  # no accepted savings return: left out
     late = _text(_svg(late_returns_chart(d["partnerships"])))
     assert "Melton BC" in late and "Rutland CC" not in late

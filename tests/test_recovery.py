@@ -319,10 +319,13 @@ def test_deposit_settled_both_ways(db_url):
     before_pot = available(engine)
     out = q.execute("settle_deposit", {"deposit": met["deposit"]}, OFFICER)
     assert out["state"] == "refunded" and out["met"] is True
-    assert out["delivered_pence"] == 15_000_000 and out["target_pence"] == 10_000_000
-    assert [r["return"] for r in out["returns"]] == [r_q4]
+    # issue 13: the shipped schedule reads savings returns per period, so Q3 + Q4 count
+    # (£60,000 + £150,000), not the last quarter alone
+    assert out["delivered_pence"] == 21_000_000 and out["target_pence"] == 10_000_000
+    assert [r["return"] for r in out["returns"]] == [r_q3, r_q4]
     assert out["explanation"] == (
-        f"savings delivered £150,000 to 31 Mar 2012 ({r_q4}, accepted) vs target £100,000: "
+        f"savings delivered £210,000 to 31 Mar 2012 (sum of 2 quarterly returns, Q3–Q4 "
+        f"2011/12: {r_q3}, {r_q4}, accepted) vs target £100,000: "
         "met — refund £30,000: Harborough DC £14,739.88, Melton BC £8,843.93, "
         "Rutland CC £6,416.19"
     )
@@ -332,8 +335,9 @@ def test_deposit_settled_both_ways(db_url):
     out = q.execute("settle_deposit", {"deposit": missed["deposit"]}, "system")
     assert out["state"] == "forfeited" and out["met"] is False
     assert out["explanation"] == (
-        f"savings delivered £150,000 to 31 Mar 2012 ({r_q4}, accepted) vs target £500,000: "
-        "missed by £350,000 — forfeit £15,000 to the Projects pot: Melton BC £5,000, "
+        f"savings delivered £210,000 to 31 Mar 2012 (sum of 2 quarterly returns, Q3–Q4 "
+        f"2011/12: {r_q3}, {r_q4}, accepted) vs target £500,000: "
+        "missed by £290,000 — forfeit £15,000 to the Projects pot: Melton BC £5,000, "
         "Rutland CC £10,000"
     )
     assert available(engine) == before_pot + 1_500_000
@@ -398,7 +402,7 @@ def test_deposit_settled_both_ways(db_url):
     text, _ = body(
         "deposit_settled", next(ctx for to, s, ctx in sent if to == SPONSOR and "forfeited" in s)
     )
-    assert "MISSED by £350,000" in text and "Rutland CC's share of £10,000" in text
+    assert "MISSED by £290,000" in text and "Rutland CC's share of £10,000" in text
     assert "forfeit £15,000 to the Projects pot" in text
 
 
@@ -436,7 +440,10 @@ def test_deposit_without_grant_reads_partner_grants_in_the_pot(sqlite_url):
         q.execute("accept_return", {"return": ref}, OFFICER)
     out = q.execute("settle_deposit", {"deposit": dep["deposit"]}, OFFICER)
     assert out["met"] and out["delivered_pence"] == 21_000_000
-    assert "(RET-0001, accepted, G-0001; RET-0002, accepted, G-0002)" in out["explanation"]
+    assert (
+        "(G-0001 £120,000: sum of 1 quarterly return, Q4 2011/12; G-0002 £90,000: sum of 1 "
+        "quarterly return, Q4 2011/12)" in out["explanation"]
+    )
 
 
 def test_deposit_with_no_accepted_return_is_forfeited(sqlite_url):

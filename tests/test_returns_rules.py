@@ -116,7 +116,7 @@ def test_financial_quarters_and_half_years_at_their_boundaries() -> None:
 
 def test_the_shipped_schedule() -> None:
     rules = load_return_rules()
-    assert rules.label == "returns 2011.1"
+    assert rules.label == "returns 2012.1"
     assert [(x.kind, x.every, x.due_days, x.move) for x in rules.default.lines] == [
         ("progress", "quarter", 30, "next_working_day"),
         ("savings", "quarter", 30, "next_working_day"),
@@ -134,7 +134,7 @@ def test_the_shipped_schedule() -> None:
     [
         (GOOD.replace("due_days: 30", "due_day: 30"),
          "default.returns[0].due_day: unknown key 'due_day'; allowed here: kind, every, "
-         "due_days, move"),
+         "due_days, move, reading"),
         (GOOD.replace("kind: progress", "kind: minutes"),
          "default.returns[0].kind: 'minutes' is not allowed; use one of: progress, savings, "
          "monitoring, benefits"),

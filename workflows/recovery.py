@@ -45,6 +45,7 @@ RECOVERY = Workflow(
     ],
 )
 
+SETTLERS = roles("officer", "finance")
 DEPOSIT = Workflow(
     name="deposit",
     initial="new",
@@ -56,7 +57,8 @@ DEPOSIT = Workflow(
     },
     steps=[
         Step("lodge", ("new",), "lodged", roles("officer")),
-        Step("refund", ("lodged",), "refunded", roles("officer"), label="settle: target met"),
-        Step("forfeit", ("lodged",), "forfeited", roles("officer"), label="settle: target missed"),
+        # officers or finance settle a deposit (issue 13)
+        Step("refund", ("lodged",), "refunded", SETTLERS, label="settle: target met"),
+        Step("forfeit", ("lodged",), "forfeited", SETTLERS, label="settle: target missed"),
     ],
 )

@@ -291,6 +291,20 @@ _VOTES = {
     "description": "counts {for: 5, against: 2} or names {for: [...], against: [...]}",
 }
 _FILES = {"type": "string", "minLength": 1, "maxLength": 300}
+_NAMES = {"anyOf": [{"type": "array", "items": _NAME}, {"type": "string"}]}
+COUNTS = {  # what a savings target counts (issue 13, docs/repayments.md)
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {"grants": _NAMES, "councils": _NAMES, "partnership": _NAME},
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+        {"const": ""},
+    ],
+    "description": "{grants: [refs], councils: [names], partnership: name}; default: the "
+    "deposit's grant (or, against a pot, the partners' grants from it)",
+}
 _MILESTONES = Items(
     MILESTONE,
     text_items=False,
@@ -860,6 +874,8 @@ class LodgeDeposit(Contract):
             description="basis explicit: {authority: amount}",
         ),
     ]
+    counts: Annotated[Any, Raw(COUNTS)]  # issue 13: what the target counts
+    ref: Annotated[str, Text(40, required=False, description="a reference of your own")]
 
 
 class SettleDeposit(Contract):
@@ -1110,4 +1126,17 @@ class ProposeAllocation(Contract):
             description="without milestones: when its one milestone is due (default: the end "
             "of the financial year)",
         ),
+    ]
+
+
+# ---- savings (issue 13)
+
+
+class RestateReturn(Contract):
+    command = "restate_return"
+    return_: Annotated[str, Text(40)] = Field(alias="return")
+    savings_delivered: Annotated[int, Pence(allow_zero=True)]
+    reason: Annotated[str, Text(4000, lines=True)]
+    reported_in: Annotated[
+        str, Text(40, required=False, description="the later return that restated it")
     ]

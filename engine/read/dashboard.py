@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from engine.read.savings import to_date_by_grant
 from engine.store.ledger import grant_lines, ledger
 from engine.store.models import Grant, Organisation, Pot, Return
 
@@ -65,26 +66,10 @@ def _grants(conn: Reader, programme_id: int | None) -> list[Any]:
 
 
 def _latest_savings(conn: Reader, today: dt.date) -> dict[int, tuple[int, int]]:
-    """grant id -> (delivered, anticipated) from its latest accepted savings return."""
-    ok = (RET.c.kind == "savings", RET.c.state == "accepted", RET.c.period_end <= today)
-    latest = (
-        select(RET.c.grant_id, func.max(RET.c.period_end).label("period_end"))
-        .where(*ok)
-        .group_by(RET.c.grant_id)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(RET.c.grant_id, RET.c.savings_delivered_pence, RET.c.savings_anticipated_pence)
-        .join(
-            latest,
-            (latest.c.grant_id == RET.c.grant_id) & (latest.c.period_end == RET.c.period_end),
-        )
-        .where(*ok)
-    )
-    return {
-        r.grant_id: (int(r.savings_delivered_pence or 0), int(r.savings_anticipated_pence or 0))
-        for r in rows
-    }
+    """grant id -> (delivered, anticipated): delivered to date as the accepted returns'
+    schedule reads them (per period or running totals: engine/read/savings.py, issue 13),
+    anticipated as the latest accepted return states it."""
+    return to_date_by_grant(conn, today)
 
 
 def _late_returns(conn: Reader, today: dt.date) -> dict[int, int]:

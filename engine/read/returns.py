@@ -17,6 +17,7 @@ from sqlmodel import Session
 from engine.domain.errors import NotFound
 from engine.domain.money import format_pence
 from engine.read import shapes
+from engine.read.savings import savings_paper
 from engine.store.models import (
     Bid,
     Grant,
@@ -199,6 +200,8 @@ def meeting_paper(db: Session | Connection, meeting_ref: str) -> dict:
         "meeting": {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat()},
         "programme": programme,
         **late,
+        # savings delivered and deposits with their calculation (issue 13)
+        **savings_paper(db, m.programme_id, m.held_on),
     }
 
 

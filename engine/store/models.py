@@ -19,9 +19,9 @@ import enum
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import declared_attr
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 # Money columns are 64-bit: PostgreSQL's INTEGER stops at £21,474,836.47.
 Money = BigInteger
@@ -627,9 +627,48 @@ class Return(VersionedMixin, TableModel, table=True):
     due_on: dt.date
     state: str = "due"
     submitted_on: dt.date | None = None
-    savings_delivered_pence: int | None = Field(default=None, sa_type=Money)
+    savings_delivered_pence: int | None = Field(default=None, sa_type=Money)  # as reported
     savings_anticipated_pence: int | None = Field(default=None, sa_type=Money)
     version: int = 1
+    # issue 13: how the figure is stated (per_period / to_date, from the schedule when
+    # submitted; returns recorded before were asked for savings "to date"), and the latest
+    # restatement of it (the original stays above; each restatement: ReturnRestatement)
+    # (server defaults only: the sweep's INSERT ... SELECT leaves them out)
+    reading: str = Field(
+        default="to_date", sa_column=Column(AutoString, nullable=False, server_default="to_date")
+    )
+    restated_delivered_pence: int | None = Field(default=None, sa_type=Money)
+    restatements: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+
+
+class ReturnRestatement(TableModel, table=True):
+    """A later figure for an accepted return's period, with the reason (issue 13)."""
+
+    __tablename__ = "return_restatement"
+    __table_args__ = (UniqueConstraint("return_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    return_id: int = Field(foreign_key="grant_return.id", index=True)
+    seq: int  # 1, 2, ... per return
+    previous_pence: int = Field(sa_type=Money)  # the figure it replaced
+    delivered_pence: int = Field(sa_type=Money)  # the figure now
+    reason: str
+    reported_in: str = ""  # the later return that restated it, if named
+    restated_on: dt.date
+    recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class DepositCount(TableModel, table=True):
+    """What a deposit's savings target counts (issue 13): grants, councils (their
+    grants in the deposit's programme) or a partnership (the grants to it)."""
+
+    __tablename__ = "deposit_count"
+    id: int | None = Field(default=None, primary_key=True)
+    deposit_id: int = Field(foreign_key="deposit.id", index=True)
+    kind: str  # grant / council / partnership
+    grant_id: int | None = Field(default=None, foreign_key="grant_award.id")
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
 
 
 # ---------------------------------------------------------------- plumbing

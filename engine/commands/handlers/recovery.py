@@ -37,12 +37,13 @@ from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import MoneyRuleBroken, NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
 from engine.domain.words import short_date as long_date  # 31 Mar 2012
-from engine.read.returns import latest_accepted_savings
+from engine.read.savings import deposit_scope, total_for
 from engine.store.directory import OrgRow
 from engine.store.ledger import grant_line
 from engine.store.models import (
     Bid,
     Deposit,
+    DepositCount,
     DepositShare,
     Grant,
     GrantChange,
@@ -51,8 +52,9 @@ from engine.store.models import (
     Recovery,
     RepaymentInstalment,
 )
-from engine.store.refs import next_ref
+from engine.store.refs import next_ref, ref_for
 from workflows.recovery import DEPOSIT, OPEN_RECOVERY, RECOVERY
+from workflows.returns import RETURN
 
 INST_T = RepaymentInstalment.__table__
 DEP_T = Deposit.__table__
@@ -63,6 +65,7 @@ _INSTALMENTS = (
     select(INST_T).where(INST_T.c.grant_id == bindparam("grant_id")).order_by(INST_T.c.seq)
 )
 _DEPOSIT_BY_REF = select(DEP_T).where(DEP_T.c.ref == bindparam("ref"))
+ACCEPTED = RETURN.step("accept").dest
 _RECOVERY_BY_REF = select(REC_T).where(REC_T.c.ref == bindparam("ref"))
 
 
@@ -549,6 +552,8 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> Result:
     else:
         pot = next(p for p in uow.directory.pots if p.id == grant.pot_id)
     shares = _shares(uow, args, basis, total)
+    counts = _counts(uow, args, grant, pot.programme_id, [org for org, _ in shares])
+    chosen_ref = args.text("ref", required=False, max_len=40)
     args.done()
     if target_on <= uow.today:
         raise ValidationError(
@@ -557,7 +562,7 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> Result:
             field="target_date",
         )
     conn = uow.conn
-    ref = next_ref(conn, Deposit, "deposit")
+    ref = ref_for(conn, Deposit, "deposit", chosen_ref, "lodge_deposit")
     created = uow.fire(DEPOSIT, "lodge", DEPOSIT.initial, ref)
     state = created.dest
     deposit_id = inserted_id(
@@ -590,11 +595,18 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> Result:
             for org, amount in shares
         ],
     )
+    conn.execute(
+        insert(DepositCount),
+        [{"deposit_id": deposit_id, "kind": kind, "grant_id": gid, "organisation_id": oid}
+         for kind, gid, oid, _ in counts],
+    )  # fmt: skip
+    counted = [label for *_, label in counts]
     split = ", ".join(f"{org.name} {gbp(amount)}" for org, amount in shares)
     words = (
         f"deposit {gbp(total)} ({basis}: {split}) against savings of {gbp(target)} by "
         f"{long_date(target_on)}"
         + (f" on {grant.ref}" if grant else "")
+        + f", counting {', '.join(counted)}"
         + f"; forfeited to the {pot.name} pot if missed"
     )
     uow.record(
@@ -610,6 +622,7 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> Result:
             "target_on": target_on,
             "shares": {org.name: amount for org, amount in shares},
             "purpose": purpose,
+            "counts": counted,
         },
         words,
     )
@@ -623,8 +636,61 @@ def lodge_deposit(uow: UnitOfWork, args: Args) -> Result:
         "target_pence": target,
         "target_on": target_on.isoformat(),
         "shares": {org.name: amount for org, amount in shares},
+        "counts": counted,
         "summary": words,
     }
+
+
+Counted = tuple[str, int | None, int | None, str]  # kind, grant id, organisation id, words
+
+
+def _counts(
+    uow: UnitOfWork, args: Args, grant: Any, programme_id: int, partners: list[OrgRow]
+) -> list[Counted]:
+    """What the deposit's target counts (issue 13): ``counts`` {grants, councils,
+    partnership}; by default the deposit's grant, or (a deposit against a pot only)
+    the partners' grants in the programme."""
+    raw = args.raw("counts")
+    if raw in (None, "", {}):
+        if grant is not None:
+            return [("grant", grant.id, None, f"grant {grant.ref}")]
+        return [("council", None, o.id, f"council {o.name}") for o in partners]
+    if not isinstance(raw, dict):
+        raise ValidationError(
+            "lodge_deposit: counts: must be {grants: [refs], councils: [names], partnership: "
+            f"name}}, got {type(raw).__name__}",
+            field="counts",
+        )
+    unknown = sorted(set(raw) - {"grants", "councils", "partnership"})
+    if unknown:
+        raise ValidationError(
+            f"lodge_deposit: counts.{unknown[0]}: unknown key; counts takes grants, councils, "
+            "partnership",
+            field="counts",
+        )
+    sub = Args("lodge_deposit", {f"counts.{k}": v for k, v in raw.items()})
+    out: list[Counted] = []
+    for i, ref in enumerate(sub.items("counts.grants"), start=1):
+        g = load_grant(uow, str(ref), f"counts.grants[{i}]")
+        out.append(("grant", g.id, None, f"grant {g.ref}"))
+    for i, name in enumerate(sub.items("counts.councils"), start=1):
+        org = find_organisation(uow, str(name), f"counts.councils[{i}]")
+        out.append(("council", None, org.id, f"council {org.name}"))
+    partnership = sub.text("counts.partnership", required=False, max_len=200)
+    if partnership:
+        org = find_organisation(uow, partnership, "counts.partnership")
+        out.append(("partnership", None, org.id, f"partnership {org.name}"))
+    if not out:
+        raise ValidationError(
+            "lodge_deposit: counts: name what the target counts: grants, councils or a "
+            "partnership",
+            field="counts",
+        )
+    seen = [(k, g, o) for k, g, o, _ in out]
+    if len(set(seen)) != len(seen):
+        twice = next(w for (k, g, o, w) in out if seen.count((k, g, o)) > 1)
+        raise ValidationError(f"lodge_deposit: counts: {twice} is named twice", field="counts")
+    return out
 
 
 def load_deposit(uow: UnitOfWork, ref: str) -> Any:
@@ -645,42 +711,40 @@ def _deposit_shares(conn: Connection, deposit_id: int) -> list[Any]:
     )
 
 
-def _savings_grants(uow: UnitOfWork, dep: Any, partner_ids: list[int]) -> list[Any]:
-    """The grants whose savings count: the deposit's grant; for a deposit made
-    against a pot only, every grant from that pot to one of the partners."""
-    q = select(GRANT_T.c.id, GRANT_T.c.ref).where(GRANT_T.c.state != "cancelled")
-    if dep.grant_id is not None:
-        q = q.where(GRANT_T.c.id == dep.grant_id)
-    else:
-        q = q.where(GRANT_T.c.pot_id == dep.pot_id, GRANT_T.c.accountable_body_id.in_(partner_ids))
-    return list(uow.conn.execute(q.order_by(GRANT_T.c.ref)).all())
-
-
 def settlement_of(uow: UnitOfWork, dep: Any, shares: list[Any], pot_name: str) -> dict[str, Any]:
-    """Work out (without writing anything) how a deposit settles: the savings
-    returns read, delivered vs target, and each partner's refund or forfeit."""
-    used = []
-    for g in _savings_grants(uow, dep, [s.organisation_id for s in shares]):
-        r = latest_accepted_savings(uow.conn, g.id, dep.target_on)
-        if r is not None:
-            used.append(
-                {
-                    "return": r.ref,
-                    "grant": g.ref,
-                    "period_end": r.period_end.isoformat(),
-                    "state": r.state,
-                    "savings_delivered_pence": r.savings_delivered_pence or 0,
-                }
-            )
-    delivered = sum(u["savings_delivered_pence"] for u in used)
+    """Work out (without writing anything) how a deposit settles: the savings its
+    target counts (the accepted per-period savings of the grants in scope, in periods
+    ending by the target date: engine/read/savings.py), delivered vs target, and each
+    partner's refund or forfeit."""
+    programme_id = next(p.programme_id for p in uow.directory.pots if p.id == dep.pot_id)
+    scope = deposit_scope(uow.conn, dep, programme_id)
+    counted = total_for(uow.conn, scope, dep.target_on)
+    used = [
+        {
+            "return": p["return"],
+            "grant": v["grant"],
+            "period_end": p["period_end"],
+            "state": ACCEPTED,  # only accepted returns count
+            "reading": p["reading"],
+            "savings_delivered_pence": p["figure_pence"],
+            "reported_pence": p["reported_pence"],
+            "per_period_pence": p["per_period_pence"],
+            "to_date_pence": p["to_date_pence"],
+        }
+        for v in counted["grants"]
+        for p in v["periods"]
+    ]
+    delivered = counted["delivered_pence"]
     met = delivered >= dep.target_pence
-    to = dep.target_on
-    if len(used) == 1:
-        to = dt.date.fromisoformat(used[0]["period_end"])
-    if used:
+    with_returns = [v for v in counted["grants"] if v["periods"]]
+    to = max((dt.date.fromisoformat(u["period_end"]) for u in used), default=dep.target_on)
+    if len(with_returns) == 1 and len(counted["grants"]) == 1:
+        v = with_returns[0]
+        refs = ", ".join(p["return"] for p in v["periods"])
+        source = f"{v['derivation']}: {refs}, accepted"
+    elif with_returns:
         source = "; ".join(
-            f"{u['return']}, accepted" + (f", {u['grant']}" if dep.grant_id is None else "")
-            for u in used
+            f"{v['grant']} {gbp(v['to_date_pence'])}: {v['derivation']}" for v in with_returns
         )
     else:
         source = f"no accepted savings return for a quarter ending by {long_date(dep.target_on)}"
@@ -698,6 +762,11 @@ def settlement_of(uow: UnitOfWork, dep: Any, shares: list[Any], pot_name: str) -
     )
     return {
         "returns": used,
+        "counts": counted["counts"],
+        "grants": [
+            {k: v[k] for k in ("grant", "body", "to_date_pence", "derivation")}
+            for v in counted["grants"]
+        ],
         "delivered_pence": delivered,
         "target_pence": dep.target_pence,
         "target_on": dep.target_on.isoformat(),
@@ -719,7 +788,7 @@ def settlement_of(uow: UnitOfWork, dep: Any, shares: list[Any], pot_name: str) -
 
 @command(
     "settle_deposit",
-    roles={"officer"},
+    roles={"officer", "finance"},
     summary="On or after its target date, refund a deposit or forfeit it to the pot",
 )
 def settle_deposit(uow: UnitOfWork, args: Args) -> Result:

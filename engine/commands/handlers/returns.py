@@ -24,10 +24,11 @@ from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
+from engine.domain.savings_views import READINGS, TO_DATE
 from engine.domain.words import short_date as long_date  # 31 Mar 2012
-from engine.store.models import Grant, Return
+from engine.store.models import Grant, Return, ReturnRestatement
 from engine.store.refs import next_ref
-from rules.returns import calendar, due_date
+from rules.returns import calendar, due_date, load_return_rules
 from workflows.base import Transition, Workflow
 from workflows.returns import RETURN
 
@@ -202,10 +203,14 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
             f"({long_date(period_end)})",
             field="due",
         )
+    # how the figure is stated: as the grant's schedule in force declares (issue 13)
+    programme = next((p.programme for p in uow.directory.pots if p.id == grant.pot_id), "")
+    reading = load_return_rules().reading_for(programme, grant.ref, kind)
     figures = {
         "savings_delivered_pence": delivered,
         "savings_anticipated_pence": anticipated,
         "submitted_on": uow.today,
+        "reading": reading,
     }
     if existing is None:
         ref = next_ref(conn, Return, "return")
@@ -259,6 +264,8 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
         "savings_delivered_pence": delivered,
         "savings_anticipated_pence": anticipated,
     }
+    if kind == "savings":
+        after["reading"] = reading
     late = (uow.today - due_on).days
     reason = f"submitted {late} days late" if late > 0 else ""
     uow.record(ref, before, after, reason)
@@ -273,7 +280,10 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
         "days_late": max(late, 0),
     }
     if kind == "savings":
-        result.update(savings_delivered_pence=delivered, savings_anticipated_pence=anticipated)
+        result.update(
+            savings_delivered_pence=delivered, savings_anticipated_pence=anticipated,
+            reading=reading,
+        )  # fmt: skip
     return result
 
 
@@ -290,9 +300,13 @@ def accept_return(uow: UnitOfWork, args: Args) -> Result:
     out = {"return": ret.ref, "state": state, "kind": ret.kind}
     if ret.kind == "savings":
         out["savings_delivered_pence"] = ret.savings_delivered_pence
+        out["reading"] = ret.reading
         out["summary"] = (
             f"savings delivered {format_pence(ret.savings_delivered_pence or 0)} to "
             f"{long_date(ret.period_end)}"
+            if ret.reading == TO_DATE
+            else f"savings delivered {format_pence(ret.savings_delivered_pence or 0)} in the "
+            f"period {long_date(ret.period_start)} to {long_date(ret.period_end)}"
         )
     return out
 
@@ -309,3 +323,108 @@ def query_return(uow: UnitOfWork, args: Args) -> Result:
     uow.update_versioned(Return, ret.id, ret.version, {}, ret.ref, moved)
     uow.record(ret.ref, {"state": ret.state}, {"state": state, "query": reason}, reason)
     return {"return": ret.ref, "state": state, "reason": reason}
+
+
+# ---------------------------------------------------------------- restatements (issue 13)
+
+
+@command(
+    "restate_return",
+    roles={"officer"},
+    summary="Record a later figure for an accepted savings return's period, with the reason",
+)
+def restate_return(uow: UnitOfWork, args: Args) -> Result:
+    """A later return restates an earlier period: the accepted return keeps the figure
+    first reported (``savings_delivered_pence``); the restated figure counts from now
+    on (``restated_delivered_pence``), each restatement a row with its reason, audited.
+    The figure is stated as the return was (its ``reading``)."""
+    ret = load_return(uow, args.text("return", max_len=40))
+    delivered = args.pence("savings_delivered", allow_zero=True)
+    reason = args.text("reason", max_len=4000)
+    reported_in = args.text("reported_in", required=False, max_len=40)
+    args.done()
+    uow.check_version(ret.ref, ret.version, args)
+    if ret.kind != "savings":
+        raise ValidationError(
+            f"restate_return: return: {ret.ref} is a {ret.kind} return; only savings figures "
+            "are restated",
+            field="return",
+            item=ret.ref,
+        )
+    if ret.state != "accepted":
+        raise ValidationError(
+            f"restate_return: return: {ret.ref} is {ret.state}, not accepted; a return not yet "
+            "accepted is corrected by submitting it again (submit_return)",
+            field="return",
+            item=ret.ref,
+        )
+    conn = uow.conn
+    if reported_in:
+        later = conn.execute(_RETURN_BY_REF, {"ref": reported_in}).first()
+        if later is None or later.grant_id != ret.grant_id or later.period_end <= ret.period_end:
+            raise ValidationError(
+                f"restate_return: reported_in: {reported_in!r} is not a later return of the "
+                f"same grant (a return for a period after {long_date(ret.period_end)})",
+                field="reported_in",
+            )
+    previous = (
+        ret.savings_delivered_pence
+        if ret.restated_delivered_pence is None
+        else ret.restated_delivered_pence
+    ) or 0
+    if delivered == previous:
+        raise ValidationError(
+            f"restate_return: savings_delivered: {format_pence(delivered)} is the figure "
+            f"{ret.ref} already has; nothing to restate",
+            field="savings_delivered",
+        )
+    seq = ret.restatements + 1
+    conn.execute(
+        insert(ReturnRestatement).values(
+            return_id=ret.id,
+            seq=seq,
+            previous_pence=previous,
+            delivered_pence=delivered,
+            reason=reason,
+            reported_in=reported_in or "",
+            restated_on=uow.today,
+            recorded_by_id=uow.actor.person_id,
+        )
+    )
+    uow.update_versioned(
+        Return,
+        ret.id,
+        ret.version,
+        {"restated_delivered_pence": delivered, "restatements": seq},
+        ret.ref,
+    )
+    stated = "to date" if ret.reading == TO_DATE else "in the period"
+    words = (
+        f"{ret.ref} ({long_date(ret.period_start)} to {long_date(ret.period_end)}) restated: "
+        f"savings {stated} {format_pence(previous)} → {format_pence(delivered)} "
+        f"(first reported {format_pence(ret.savings_delivered_pence or 0)})"
+        + (f" in {reported_in}" if reported_in else "")
+        + f": {reason}"
+    )
+    uow.record(
+        ret.ref,
+        {"savings_delivered_pence": previous},
+        {
+            "savings_delivered_pence": delivered,
+            "reported_pence": ret.savings_delivered_pence,
+            "restatement": seq,
+            "reading": ret.reading,
+            "reported_in": reported_in or None,
+        },
+        words,
+    )
+    return {
+        "return": ret.ref,
+        "restatement": seq,
+        "reading": ret.reading,
+        "reading_means": READINGS.get(ret.reading, ret.reading),
+        "reported_pence": ret.savings_delivered_pence,
+        "previous_pence": previous,
+        "savings_delivered_pence": delivered,
+        "summary": words,
+    }
