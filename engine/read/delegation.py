@@ -42,16 +42,17 @@ MEETING_T = Meeting.__table__
 APPROVED = ("approved", "endorsed")
 
 
-def stored_scheme(conn: Connection, rule_set_version_id: int | None) -> Scheme:
-    """The scheme a request was made under, from its stored copy."""
+def stored_scheme(conn: Connection, rule_set_version_id: int | None, route: str = "") -> Scheme:
+    """The scheme (and route: "" for the file's default) a request was made under,
+    from its stored copy."""
     if rule_set_version_id is None:
-        return load_scheme()
+        return load_scheme(None, route or None)
     row = conn.execute(
         select(RSV_T.c.name, RSV_T.c.version, RSV_T.c.body).where(
             RSV_T.c.id == rule_set_version_id
         )
     ).one()
-    return scheme_from_body(row.body, f"{row.name} {row.version} (as stored)")
+    return scheme_from_body(row.body, f"{row.name} {row.version} (as stored)", route or None)
 
 
 def unreported_delegated(conn: Connection, programme_id: int) -> list[str]:
