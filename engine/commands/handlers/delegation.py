@@ -529,9 +529,16 @@ def sign(uow: UnitOfWork, args: Args) -> Result:
     uow.check_version(dd.ref, dd.version, args)
     scheme = stored_scheme(conn, dd.rule_set_version_id, dd.scheme_route)
     me = _signatory(uow, dd, scheme)
-    _signed_once(uow, dd, me)
     bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
     conflict = _conflicts(conn, [dd.ref] + ([bid.ref] if bid is not None else [])).get(me.id)
+    if conflict is not None and not scheme.first_form:
+        raise ValidationError(
+            f"{cmd}: decision: {me.name} declared an interest in {conflict[0]} ({conflict[1]}) "
+            f"and stands aside from {dd.ref}: under {_rules_named(scheme, me)} a signatory "
+            "with an interest does not sign (the record shows the interest)",
+            field="decision",
+        )
+    _signed_once(uow, dd, me)
     if dd.state == "approved" and dd.reported_meeting_id is None:
         return _concur(uow, dd, bid, scheme, me, decision, conflict, interest, otp)
     _still_open(uow, dd)
@@ -541,13 +548,6 @@ def sign(uow: UnitOfWork, args: Args) -> Result:
             f"{cmd}: decision: {me.name} declares an interest in {dd.ref} and so cannot approve "
             "it; sign decision: decline with the interest"
             + ("" if scheme.first_form else ", or stand_aside"),
-            field="decision",
-        )
-    if conflict is not None and not scheme.first_form:
-        raise ValidationError(
-            f"{cmd}: decision: {me.name} declared an interest in {conflict[0]} ({conflict[1]}) "
-            f"and stands aside from {dd.ref}: under {_rules_named(scheme, me)} a signatory "
-            "with an interest does not sign (the record shows the interest)",
             field="decision",
         )
     if conflict is not None and decision == "approve":
