@@ -504,6 +504,8 @@ class Scheme:
     def describe(self) -> str:
         """Who must approve, in words: "the Chair and at least one Vice Chair"."""
         parts = [r.describe() for r in self.requires]
+        if not self.first_form:  # named rules, which may hold commas and "and"s
+            return "; and ".join(parts)
         return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
     def counting_role(self, roles: Iterable[str]) -> str | None:
