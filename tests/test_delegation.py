@@ -52,7 +52,6 @@ from engine.store.models import (
 from notifications.papers import render
 from notifications.render import body
 from rules.delegation import (
-    DEFAULT_SCHEME,
     SchemeError,
     Signer,
     load_scheme,
