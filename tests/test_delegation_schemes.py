@@ -10,12 +10,15 @@ the database exactly as it was."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from moneykit import CHAIR, OFFICER, VICE1, VICE2, bid_refs, dump, money_board
 from sqlalchemy import select
 from sqlmodel import Session
+from webkit import csrf_of, set_passwords, sign_in
 
 from engine.domain.errors import (
     MoneyRuleBroken,
@@ -29,6 +32,7 @@ from engine.store.db import make_engine
 from engine.store.ledger import ledger
 from engine.store.models import DelegatedDecision, Interest, Signature
 from notifications.papers import render
+from quorum_web.app import create_app
 from rules.delegation import (
     DEFAULT_SCHEME,
     KINDS,
@@ -622,3 +626,63 @@ def test_the_delegated_decisions_paper_shows_the_record(both) -> None:
         ):
             assert needle in text, (fmt, needle)
         assert text.count("That the Board endorses") == 1
+
+
+# ------------------------------------------------------------------ the web page
+
+
+def test_stand_aside_and_concur_from_the_delegated_page(sqlite_url: str, tmp_path: Path) -> None:
+    q, engine, clock = money_board(sqlite_url)
+    set_passwords(q, CHAIR, VICE1, VICE2)
+    (bid,) = bid_refs(engine, "Delegated ask")
+    clock.set(dt.date(2012, 5, 2))
+    aside_ref = request(q, bid)["ref"]  # the shipped scheme: all of them, bar interests
+    other = new_bid(q, "Urgent one", "5,000")
+    urgent_ref = request(q, other, scheme=scheme_file(tmp_path, ROOMY), route="urgency")["ref"]
+    app = create_app(sqlite_url, scheduler=False, clock=clock)
+    try:
+        with TestClient(app) as victor, TestClient(app) as vera:
+            assert sign_in(victor, VICE2).status_code == 303
+            assert sign_in(vera, VICE1).status_code == 303
+            page = f"/delegated/{aside_ref}"
+            shown = victor.get(page).text
+            assert "Stand aside" in shown and "Approve" in shown
+            version = re.search(r'name="version" value="(\d+)"', shown).group(1)
+            r = victor.post(
+                "/do/stand_aside",
+                data={
+                    "csrf_token": csrf_of(victor, page),
+                    "_next": page,
+                    "_form": "stand_aside",
+                    "item": aside_ref,
+                    "version": version,
+                    "interest": "a governor of the school",
+                },
+                follow_redirects=False,
+            )
+            assert r.status_code == 303, r.text[:500]
+            assert signatures(engine, aside_ref) == [("stand_aside", "a governor of the school")]
+            assert "you have already signed (stood aside on 2012-05-02)" in victor.get(page).text
+            sign(q, urgent_ref, CHAIR)
+            sign(q, urgent_ref, VICE2)  # approved: Vera's signature is now a concurrence
+            page = f"/delegated/{urgent_ref}"
+            shown = vera.get(page).text
+            assert "Concur" in shown and "Stand aside" not in shown
+            version = re.search(r'name="version" value="(\d+)"', shown).group(1)
+            r = vera.post(
+                "/do/sign",
+                data={
+                    "csrf_token": csrf_of(vera, page),
+                    "_next": page,
+                    "_form": "approve",
+                    "item": urgent_ref,
+                    "decision": "approve",
+                    "version": version,
+                },
+                follow_redirects=False,
+            )
+            assert r.status_code == 303, r.text[:500]
+            decisions = [d for d, _ in signatures(engine, urgent_ref)]
+            assert decisions == ["approve", "approve", "concur"]
+    finally:
+        engine.dispose()
