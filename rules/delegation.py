@@ -234,8 +234,8 @@ class Group:
     exclusive: bool = False
 
     def has(self, s: Signer) -> bool:
-        if self.exclusive:
-            return s.role is not None and (self.roles == (ANY,) or s.role in self.roles)
+        if self.exclusive:  # the first form: "any" counts everyone (filtered by _judge)
+            return self.roles == (ANY,) or (s.role is not None and s.role in self.roles)
         held = s.roles or (frozenset({s.role}) if s.role else frozenset())
         return bool(held & set(self.roles)) or (bool(s.email) and s.email.lower() in self.people)
 
