@@ -750,24 +750,30 @@ def test_paper_delegated_renders_signatories_amounts_and_totals(board, sqlite_ur
     assert "# Delegated decisions – 21 April 2011 to 15 June 2011" in md
     assert f"## 1. {approved}: Delegated ask — £30,000, APPROVED" in md
     assert f"## 2. {declined}: Declined ask — £20,000, DECLINED" in md
-    assert "accountable body Rutland CC; grant G-0003" in md
-    assert "**Budget**: Projects pot; £590,000 available when requested (2011-05-02)" in md
-    assert "**Budget**: Governance pot; £50,000 available when requested" in md
-    assert f"**Why**: {REASONS}" in md
-    assert f"**Alternatives considered and rejected**: {ALTERNATIVES}" in md
-    assert "| Chris | Chair | approve | 2011-05-02 | none |  |" in md
-    assert "| Vera | Vice Chair | approve | 2011-05-02 | none |  |" in md
+    # the paper's layout of issue 12: date, amount, budget and balance, purpose, reasons,
+    # alternatives rejected, scheme, every signature (in words) and every interest
+    assert "Delegated ask (B-0003); for Rutland CC; grant G-0003" in md
+    assert "**Budget**: Projects — balance available when requested (2 May 2011): £590,000" in md
+    assert "**Budget**: Governance — balance available when requested (2 May 2011): £50,000" in md
+    assert "**Date of decision**: 2 May 2011" in md
+    assert f"**Reasons**: {REASONS}" in md
+    assert f"**Alternatives rejected**: {ALTERNATIVES}" in md
+    assert "**Scheme**: delegation 2011.1: the Chair and at least one Vice Chair" in md
+    assert "| Chris | Chair | Approved | 2 May 2011 | none |  |" in md
+    assert "| Vera | Vice Chair | Approved | 2 May 2011 | none |  |" in md
     assert (
-        "| Chris | Chair | decline | 2011-05-02 | I chair the partnership board | the Board "
+        "| Chris | Chair | Declined | 2 May 2011 | I chair the partnership board | the Board "
         "should decide this |"
     ) in md
+    assert "- Chris, 2 May 2011 (in " in md and "): I chair the partnership board" in md
+    assert "**That the Board endorses the 1 decision taken under the scheme" in md
     assert "| Approved | 1 | £30,000 |" in md
     assert "| Declined | 1 | £20,000 |" in md
-    assert f"bid {other}, Declined ask; accountable body Melton BC" in md
+    assert f"Declined ask ({other}); for Melton BC" in md
     out = paper("BOARD-JUN", "--format", "html")
     assert out.returncode == 0, out.stderr
     assert "<h1>Delegated decisions – 21 April 2011 to 15 June 2011</h1>" in out.stdout
-    assert "<td>Vera</td><td>Vice Chair</td><td>approve</td>" in out.stdout
+    assert "<td>Vera</td><td>Vice Chair</td><td>Approved</td>" in out.stdout
     out = paper("NOPE")
     assert out.returncode == 1 and "error: paper delegated: no meeting 'NOPE'" in out.stderr
     # the same through notifications.papers.render, for a meeting with nothing to report
