@@ -46,6 +46,13 @@ ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
 MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns", "risks")
+SIGNED_WORDS = {
+    "approve": "approved",
+    "decline": "declined",
+    "concur": "concurred",
+    "stand_aside": "stood aside",
+    "absent": "recorded absent",
+}
 
 
 def _engine(request: Request) -> Any:
@@ -347,19 +354,46 @@ def _current_balance(request: Request, pot: str) -> int | None:
 def sign_forms(
     dd: dict, actor: Actor, link: str | None = None, *, otp: bool = False
 ) -> list[ActionForm]:
-    """Approve / decline for a signatory (the scheme's check stays the command's)."""
-    if dd["state"] != OPEN:
+    """Approve / decline (or stand aside) for a signatory; after approval, until it
+    is reported, concur (the scheme's check stays the command's)."""
+    concurring = dd["state"] == "approved" and not dd.get("reported_at")
+    if dd["state"] != OPEN and not concurring:
         return []
     signer_roles = DELEGATED.step("sign").roles - {"system"}
     why = None if actor.roles & signer_roles else "only the Chair and Vice Chairs sign"
     mine = [s for s in dd["signatures"] if s["name"] == actor.name]
     if mine:
-        why = f"you have already signed ({mine[0]['decision']}d on {mine[0]['signed_on']})"
+        said = SIGNED_WORDS.get(mine[0]["decision"], mine[0]["decision"])
+        why = f"you have already signed ({said} on {mine[0]['signed_on']})"
     base = {"item": dd["ref"], "version": str(dd["version"])}
     post_to = ""
     if link:
         base["t"] = link
         post_to = f"/delegated/{dd['ref']}/sign"
+    if concurring:  # a signature after approval is recorded as a concurrence
+        return [
+            ActionForm(
+                "approve",
+                "sign",
+                "Concur (it is approved; your signature is recorded)",
+                {**base, "decision": "approve"},
+                [OTP_INPUT] if otp else [],
+                unavailable=why,
+                button="Concur",
+                post_to=post_to,
+            )
+        ]
+    aside = [] if link else [
+        ActionForm(
+            "stand_aside",
+            "stand_aside",
+            "Declare an interest and stand aside",
+            base,
+            [Input("interest", "The interest you declare", "textarea", hint="goes on the record")],
+            unavailable=why,
+            button="Stand aside",
+        )
+    ]  # fmt: skip
     return [
         ActionForm(
             "approve",
@@ -391,6 +425,7 @@ def sign_forms(
             style="danger",
             post_to=post_to,
         ),
+        *aside,
     ]
 
 

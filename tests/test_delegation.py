@@ -52,7 +52,6 @@ from engine.store.models import (
 from notifications.papers import render
 from notifications.render import body
 from rules.delegation import (
-    DEFAULT_SCHEME,
     SchemeError,
     Signer,
     load_scheme,
@@ -75,7 +74,15 @@ def board(sqlite_url: str):
     engine.dispose()
 
 
+# These tests pin the 2011.1 scheme (the first form: the Chair and at least one
+# Vice Chair), kept as rules/delegation-2011.yaml and still evaluated as it was;
+# the scheme in force (rules/delegation.yaml, 2012.1) is tested in
+# tests/test_delegation_schemes.py.
+SCHEME_2011 = REPO / "rules" / "delegation-2011.yaml"
+
+
 def request(q, bid: str, by: str = OFFICER, **kw) -> dict:
+    kw.setdefault("scheme", str(SCHEME_2011))
     return q.execute(
         "request_delegated_decision",
         {"bid": bid, "reasons": REASONS, "alternatives": ALTERNATIVES, **kw},
@@ -220,7 +227,7 @@ def test_chair_and_a_vice_chair_approve_it_commits_money_and_makes_a_grant(db_ur
         )
         # the scheme as it was, stored and linked
         assert (stored.name, stored.version) == ("delegation", "2011.1")
-        assert stored.body == DEFAULT_SCHEME.read_text(encoding="utf-8")
+        assert stored.body == SCHEME_2011.read_text(encoding="utf-8")
         assert [(s.decision, s.interest_declared) for s in sigs] == [("approve", None)] * 2
         # every signatory was asked; the requester heard the outcome; the sponsor got a letter
         asked = sorted(m.to_addr for m in outbox if m.template == "delegated_signature_request")
@@ -351,7 +358,7 @@ def test_signing_refusals_change_nothing(board) -> None:
         engine,
         lambda: sign(q, ref, CHAIR),
         ValidationError,
-        f"sign: item: Chris has already signed {ref} (approved on 2011-04-20)",
+        f"sign: item: Chris has already signed {ref} on 2011-04-20 (approved)",
     )
     refused(
         engine,
@@ -743,24 +750,30 @@ def test_paper_delegated_renders_signatories_amounts_and_totals(board, sqlite_ur
     assert "# Delegated decisions – 21 April 2011 to 15 June 2011" in md
     assert f"## 1. {approved}: Delegated ask — £30,000, APPROVED" in md
     assert f"## 2. {declined}: Declined ask — £20,000, DECLINED" in md
-    assert "accountable body Rutland CC; grant G-0003" in md
-    assert "**Budget**: Projects pot; £590,000 available when requested (2011-05-02)" in md
-    assert "**Budget**: Governance pot; £50,000 available when requested" in md
-    assert f"**Why**: {REASONS}" in md
-    assert f"**Alternatives considered and rejected**: {ALTERNATIVES}" in md
-    assert "| Chris | Chair | approve | 2011-05-02 | none |  |" in md
-    assert "| Vera | Vice Chair | approve | 2011-05-02 | none |  |" in md
+    # the paper's layout of issue 12: date, amount, budget and balance, purpose, reasons,
+    # alternatives rejected, scheme, every signature (in words) and every interest
+    assert "Delegated ask (B-0003); for Rutland CC; grant G-0003" in md
+    assert "**Budget**: Projects — balance available when requested (2 May 2011): £590,000" in md
+    assert "**Budget**: Governance — balance available when requested (2 May 2011): £50,000" in md
+    assert "**Date of decision**: 2 May 2011" in md
+    assert f"**Reasons**: {REASONS}" in md
+    assert f"**Alternatives rejected**: {ALTERNATIVES}" in md
+    assert "**Scheme**: delegation 2011.1: the Chair and at least one Vice Chair" in md
+    assert "| Chris | Chair | Approved | 2 May 2011 | none |  |" in md
+    assert "| Vera | Vice Chair | Approved | 2 May 2011 | none |  |" in md
     assert (
-        "| Chris | Chair | decline | 2011-05-02 | I chair the partnership board | the Board "
+        "| Chris | Chair | Declined | 2 May 2011 | I chair the partnership board | the Board "
         "should decide this |"
     ) in md
+    assert "- Chris, 2 May 2011 (in " in md and "): I chair the partnership board" in md
+    assert "**That the Board endorses the 1 decision taken under the scheme" in md
     assert "| Approved | 1 | £30,000 |" in md
     assert "| Declined | 1 | £20,000 |" in md
-    assert f"bid {other}, Declined ask; accountable body Melton BC" in md
+    assert f"Declined ask ({other}); for Melton BC" in md
     out = paper("BOARD-JUN", "--format", "html")
     assert out.returncode == 0, out.stderr
     assert "<h1>Delegated decisions – 21 April 2011 to 15 June 2011</h1>" in out.stdout
-    assert "<td>Vera</td><td>Vice Chair</td><td>approve</td>" in out.stdout
+    assert "<td>Vera</td><td>Vice Chair</td><td>Approved</td>" in out.stdout
     out = paper("NOPE")
     assert out.returncode == 1 and "error: paper delegated: no meeting 'NOPE'" in out.stderr
     # the same through notifications.papers.render, for a meeting with nothing to report
@@ -772,8 +785,8 @@ def test_paper_delegated_renders_signatories_amounts_and_totals(board, sqlite_ur
 # ------------------------------------------------------------------ the scheme file
 
 
-def test_the_shipped_scheme() -> None:
-    s = load_scheme()
+def test_the_2011_scheme_still_reads_as_it_did() -> None:
+    s = load_scheme("delegation-2011")
     assert (s.name, s.version, s.describe()) == (
         "delegation",
         "2011.1",
@@ -785,14 +798,14 @@ def test_the_shipped_scheme() -> None:
         "financial_year",
     )
     assert s.pots == ("Projects", "Governance") and s.open_for_days == 28
-    assert load_scheme("delegation") is s and load_scheme("rules/delegation.yaml") is s
+    assert load_scheme("rules/delegation-2011.yaml") is s
     p = s.period_of(dt.date(2012, 3, 31))
     assert (p.start, p.end) == (dt.date(2011, 4, 1), dt.date(2012, 3, 31))
     assert s.check_amount(5_000_001)[0] is False and s.check_amount(5_000_000)[0] is True
 
 
 def test_evaluation_says_why() -> None:
-    s = load_scheme()
+    s = load_scheme("delegation-2011")
     chair, vera, victor = (
         Signer("Chris", "chair"),
         Signer("Vera", "vice_chair"),
@@ -817,7 +830,7 @@ def test_evaluation_says_why() -> None:
     )
     assert ok.outcome == "approved"
     every = parse_scheme(
-        DEFAULT_SCHEME.read_text().replace(
+        SCHEME_2011.read_text().replace(
             "at_least: 1\n  - role: vice_chair\n    at_least: 1",
             "at_least: 1\n  - role: vice_chair\n    at_least: all",
         )
@@ -906,7 +919,7 @@ def test_a_bad_scheme_refuses_the_request_and_changes_nothing(board, tmp_path: P
         "no scheme named 'nosuch'",
     )
     no_version = tmp_path / "v.yaml"
-    no_version.write_text(DEFAULT_SCHEME.read_text().replace('version: "2011.1"\n', ""))
+    no_version.write_text(SCHEME_2011.read_text().replace('version: "2011.1"\n', ""))
     refused(
         engine,
         lambda: request(q, bid, scheme=str(no_version)),

@@ -21,6 +21,7 @@ from moneykit import (
     SPONSOR,
     SPONSOR2,
     VICE1,
+    VICE2,
     bid_refs,
     grant_ref,
     money_board,
@@ -135,7 +136,9 @@ def test_without_the_programme_asking_signing_and_paying_need_no_code(board) -> 
         "request_delegated_decision", {"bid": bid, "reasons": "r", "alternatives": "a"}, OFFICER
     )["ref"]
     q.execute("sign", {"item": dd, "decision": "approve"}, CHAIR)
-    assert q.execute("sign", {"item": dd, "decision": "approve"}, VICE1)["state"] == "approved"
+    q.execute("sign", {"item": dd, "decision": "approve"}, VICE1)
+    # the Chair and the Vice Chairs (rules/delegation.yaml 2012.1): every one of them signs
+    assert q.execute("sign", {"item": dd, "decision": "approve"}, VICE2)["state"] == "approved"
 
 
 # ------------------------------------------------------------------ required: payments
@@ -187,8 +190,10 @@ def test_a_signature_needs_a_fresh_code_when_the_programme_asks(board) -> None:
     q, engine, clock = board
     switch_on(q)
     (bid,) = bid_refs(engine, "Delegated ask")
-    dd = q.execute(
-        "request_delegated_decision", {"bid": bid, "reasons": "r", "alternatives": "a"}, OFFICER
+    dd = q.execute(  # the 2011.1 scheme: the Chair and one Vice Chair approve
+        "request_delegated_decision",
+        {"bid": bid, "reasons": "r", "alternatives": "a", "scheme": "delegation-2011"},
+        OFFICER,
     )["ref"]
     chair, vice = enrol(q, engine, clock, CHAIR), enrol(q, engine, clock, VICE1)
     before = counts(engine)

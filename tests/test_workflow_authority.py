@@ -64,7 +64,8 @@ def board(sqlite_url: str):
 def request(q, bid: str) -> dict:
     return q.execute(
         "request_delegated_decision",
-        {"bid": bid, "reasons": REASONS, "alternatives": ALTERNATIVES},
+        # the 2011.1 scheme: the Chair and one Vice Chair approve (rules/delegation-2011.yaml)
+        {"bid": bid, "reasons": REASONS, "alternatives": ALTERNATIVES, "scheme": "delegation-2011"},
         OFFICER,
     )
 

@@ -66,7 +66,7 @@ BID = Workflow(
             "approve_delegated",
             ("submitted", *AWAITING_DECISION),
             "approved",
-            roles("chair", "vice_chair", "system"),
+            roles("chair", "vice_chair", "board_member", "system"),
             rule="scheme_satisfied",
         ),
         Step("reject", AWAITING_DECISION, "rejected", DECIDERS),

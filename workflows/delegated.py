@@ -17,7 +17,8 @@ signatures after its expiry date is expired by the scheduler's daily sweep
 from workflows.base import Step, Workflow, roles
 
 REQUESTERS = roles("officer", "director")
-SIGNATORIES = roles("chair", "vice_chair")  # a scheme may list some of these
+# a scheme may list some of these (board_member: a committee's or cluster's members)
+SIGNATORIES = roles("chair", "vice_chair", "board_member")
 ENDORSERS = roles("officer", "chair", "vice_chair")  # who records the Board's endorsement
 OPEN = "awaiting_signatures"
 DECIDED = ("approved", "declined")  # what goes to the next Board meeting
@@ -40,6 +41,25 @@ DELEGATED = Workflow(
         Step("approve", (OPEN,), "approved", SIGNATORIES, rule="scheme_satisfied"),
         Step("decline", (OPEN,), "declined", SIGNATORIES, rule="scheme_unsatisfiable"),
         Step("expire", (OPEN,), "expired", roles("officer", "director", "system")),
+        # after approval, and until it is reported, every other signatory's
+        # approval is recorded as a concurrence (the record shows all of them)
+        Step("concur", ("approved",), "=", SIGNATORIES, label="a signature after approval"),
+        # a signatory declares an interest in the request and stands aside: excused,
+        # recorded; while it is open, this may decide it (the rest have all signed)
+        Step(
+            "stand_aside",
+            (OPEN, "approved"),
+            "=",
+            SIGNATORIES,
+            label="declare an interest and stand aside",
+        ),
+        Step(
+            "record_absence",
+            (OPEN,),
+            "=",
+            SIGNATORIES,
+            label="a signatory records another as absent (a deputy may then stand in)",
+        ),
         Step("endorse", ("approved",), "endorsed", ENDORSERS),
         Step("note", ("declined",), "=", ENDORSERS, label="reported to a meeting for information"),
         Step(

@@ -18,6 +18,8 @@ OFFICERS = roles("officer")
 PAYERS = roles("officer", "finance")
 EVIDENCE_FROM = roles("sponsor", "officer")
 DECIDERS = roles("officer", "chair", "vice_chair")  # who records (or reverses) a decision
+# a committee of board members approving under a scheme of delegation makes the grant too
+AWARDERS = DECIDERS | roles("board_member")
 
 # milestone states in which its profile line (due date, amount, outcome) may change
 CHANGEABLE = ("planned", "evidence_rejected", "evidenced", "verified", "part_paid")
@@ -37,7 +39,7 @@ GRANT = Workflow(
             "award",
             ("new",),
             "active",
-            DECIDERS,
+            AWARDERS,
             rule="pot_can_cover",
             label="a bid is approved (by the Board, or under delegation)",
         ),

@@ -693,6 +693,9 @@ class RequestDelegatedDecision(Contract):
     alternatives: Annotated[str, Text(4000, lines=True)]
     title: Annotated[str, Text(200, required=False)]
     scheme: Annotated[str, Text(1000, required=False, lines=True)]
+    route: Annotated[
+        str, Text(40, required=False, description="a route of the scheme (default: its default)")
+    ]
     ref: Annotated[str, Text(40, required=False)]
 
 
@@ -1140,3 +1143,24 @@ class RestateReturn(Contract):
     reported_in: Annotated[
         str, Text(40, required=False, description="the later return that restated it")
     ]
+# ---- delegation schemes (issue 12)
+
+
+class StandAside(Contract):
+    command = "stand_aside"
+    item: Annotated[str, Text(40)]
+    interest: Annotated[str, Text(1000, lines=True, description="the nature of the interest")]
+
+
+class RecordAbsence(Contract):
+    command = "record_absence"
+    item: Annotated[str, Text(40)]
+    person: Annotated[str, Text(200, description="the absent signatory: name or email")]
+    reason: Annotated[str, Text(1000, lines=True)]
+
+
+class AdoptScheme(Contract):
+    command = "adopt_scheme"
+    programme: Annotated[str, Text(200, required=False)]
+    scheme: Annotated[str, Text(1000, description="a path, or a name in rules/")]
+    minute: Annotated[str, Text(1000, required=False, lines=True)]

@@ -23,6 +23,7 @@ from engine.store.models import (
     Bid,
     DelegatedDecision,
     Grant,
+    Interest,
     Meeting,
     Organisation,
     Person,
@@ -32,7 +33,7 @@ from engine.store.models import (
     RuleSetVersion,
     Signature,
 )
-from rules.delegation import ROLE_LABELS, Scheme, load_scheme, scheme_from_body
+from rules.delegation import Scheme, load_scheme, scheme_from_body
 from workflows.delegated import DECIDED
 
 DD_T = DelegatedDecision.__table__
@@ -42,16 +43,17 @@ MEETING_T = Meeting.__table__
 APPROVED = ("approved", "endorsed")
 
 
-def stored_scheme(conn: Connection, rule_set_version_id: int | None) -> Scheme:
-    """The scheme a request was made under, from its stored copy."""
+def stored_scheme(conn: Connection, rule_set_version_id: int | None, route: str = "") -> Scheme:
+    """The scheme (and route: "" for the file's default) a request was made under,
+    from its stored copy."""
     if rule_set_version_id is None:
-        return load_scheme()
+        return load_scheme(None, route or None)
     row = conn.execute(
         select(RSV_T.c.name, RSV_T.c.version, RSV_T.c.body).where(
             RSV_T.c.id == rule_set_version_id
         )
     ).one()
-    return scheme_from_body(row.body, f"{row.name} {row.version} (as stored)")
+    return scheme_from_body(row.body, f"{row.name} {row.version} (as stored)", route or None)
 
 
 def unreported_delegated(conn: Connection, programme_id: int) -> list[str]:
@@ -79,9 +81,10 @@ def _iso(day: dt.date | None) -> str | None:
 def delegated_items(conn: Connection, where: Any = None) -> list[shapes.DelegatedDecision]:
     """Delegated decisions as items of kind ``delegated_decision``, with their
     signatures (for ``--json``, the paper and the REST API)."""
-    people: dict[int, str] = {
-        p.id: p.name for p in conn.execute(select(PERSON_T.c.id, PERSON_T.c.name))
-    }
+    people: dict[int, str] = {}
+    emails: dict[int, str] = {}
+    for p in conn.execute(select(PERSON_T.c.id, PERSON_T.c.name, PERSON_T.c.email)):
+        people[p.id], emails[p.id] = p.name, p.email
     roles: dict[int, set[str]] = {}
     role_t = PersonRole.__table__
     for r in conn.execute(select(role_t.c.person_id, role_t.c.role)):
@@ -115,8 +118,29 @@ def delegated_items(conn: Connection, where: Any = None) -> list[shapes.Delegate
         q = q.where(where)
     rows = conn.execute(q).all()
     sigs: dict[int, list[shapes.SignatureLine]] = {}
-    schemes: dict[int | None, Scheme] = {}
+    schemes: dict[tuple[int | None, str], Scheme] = {}
+
+    def scheme_of(dd: Any) -> Scheme:
+        key = (dd.rule_set_version_id, dd.scheme_route)
+        if key not in schemes:
+            schemes[key] = stored_scheme(conn, dd.rule_set_version_id, dd.scheme_route)
+        return schemes[key]
+
+    interests: dict[str, list[shapes.InterestLine]] = {}
     if rows:
+        refs = [r.ref for r in rows] + [r.bid_ref for r in rows if r.bid_ref]
+        interest_t = Interest.__table__
+        for i in conn.execute(
+            select(interest_t).where(interest_t.c.item_ref.in_(refs)).order_by(interest_t.c.id)
+        ):
+            interests.setdefault(i.item_ref, []).append(
+                {
+                    "name": people.get(i.person_id, str(i.person_id)),
+                    "nature": i.nature,
+                    "declared_on": i.declared_on.isoformat(),
+                    "item": i.item_ref,
+                }
+            )
         signature_t = Signature.__table__
         for s in conn.execute(
             select(signature_t)
@@ -124,13 +148,12 @@ def delegated_items(conn: Connection, where: Any = None) -> list[shapes.Delegate
             .order_by(signature_t.c.id)
         ):
             dd = next(r for r in rows if r.id == s.delegated_decision_id)
-            if dd.rule_set_version_id not in schemes:
-                schemes[dd.rule_set_version_id] = stored_scheme(conn, dd.rule_set_version_id)
-            role = schemes[dd.rule_set_version_id].counting_role(roles.get(s.person_id, ()))
+            scheme = scheme_of(dd)
+            counted = scheme.counts(emails.get(s.person_id, ""), roles.get(s.person_id, ()))
             sigs.setdefault(s.delegated_decision_id, []).append(
                 {
                     "name": people.get(s.person_id, str(s.person_id)),
-                    "role": ROLE_LABELS.get(role or "", ""),
+                    "role": scheme.label_of(counted),
                     "decision": s.decision,
                     "interest_declared": s.interest_declared,
                     "reason": s.reason,
@@ -156,6 +179,8 @@ def delegated_items(conn: Connection, where: Any = None) -> list[shapes.Delegate
                 "reasons": r.reasons,
                 "alternatives": r.alternatives,
                 "scheme": f"{r.scheme_name} {r.scheme_version}" if r.scheme_name else None,
+                "route": r.scheme_route,
+                "requires": scheme_of(r).describe(),
                 "requested_by": people.get(r.requested_by_id),
                 "requested_on": _iso(r.requested_on),
                 "expires_on": _iso(r.expires_on),
@@ -164,6 +189,7 @@ def delegated_items(conn: Connection, where: Any = None) -> list[shapes.Delegate
                 "reported_at": meetings.get(r.reported_meeting_id),
                 "endorsed_on": _iso(r.endorsed_on),
                 "signatures": sigs.get(r.id, []),
+                "interests": interests.get(r.ref, []) + interests.get(r.bid_ref or "", []),
             }
         )
     return out

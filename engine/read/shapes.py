@@ -347,6 +347,15 @@ class SignatureLine(TypedDict):
     signed_on: str
 
 
+class InterestLine(TypedDict):
+    """A declaration of interest in a delegated decision (or its bid), with its nature."""
+
+    name: str
+    nature: str
+    declared_on: str
+    item: str  # the DD's ref, or its bid's
+
+
 class DelegatedDecision(TypedDict):
     ref: str
     kind: Literal["delegated_decision"]
@@ -362,6 +371,8 @@ class DelegatedDecision(TypedDict):
     reasons: str
     alternatives: str
     scheme: str | None
+    route: str  # the scheme's route ("" for a scheme with one)
+    requires: str  # what the route needs, in words
     requested_by: str | None
     requested_on: str | None
     expires_on: str | None
@@ -369,7 +380,8 @@ class DelegatedDecision(TypedDict):
     grant: str | None
     reported_at: str | None  # the meeting's ref
     endorsed_on: str | None
-    signatures: list[SignatureLine]
+    signatures: list[SignatureLine]  # decision: approve, decline, concur, stand_aside, absent
+    interests: list[InterestLine]
 
 
 # ------------------------------------------------------------------ returns, pots

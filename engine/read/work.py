@@ -424,6 +424,7 @@ def signatures_awaited(conn: Reader, actor: Actor, today: dt.date) -> list[dict]
                 DD.c.requested_on,
                 DD.c.expires_on,
                 DD.c.rule_set_version_id,
+                DD.c.scheme_route,
                 BID.c.ref.label("bid"),
             )
             .outerjoin(BID, BID.c.id == DD.c.bid_id)
@@ -439,20 +440,21 @@ def signatures_awaited(conn: Reader, actor: Actor, today: dt.date) -> list[dict]
         return []
     # which schemes count this person: one query for the stored schemes in use
     bind = conn.connection() if isinstance(conn, Session) else conn
-    ids = {r.rule_set_version_id for r in rows}
-    counts: dict[int | None, bool] = {}
+    ids = {(r.rule_set_version_id, r.scheme_route) for r in rows}
+    counts: dict[tuple[int | None, str], bool] = {}
     stored: dict[int, str] = {
         r.id: r.body
         for r in conn.execute(
-            select(RSV.c.id, RSV.c.body).where(RSV.c.id.in_([i for i in ids if i is not None]))
+            select(RSV.c.id, RSV.c.body).where(RSV.c.id.in_([i for i, _ in ids if i is not None]))
         )
     }
-    for rid in ids:
+    for rid, route in ids:
         if rid is None:
-            scheme = stored_scheme(bind, None)  # the scheme in force
+            scheme = stored_scheme(bind, None, route)  # the scheme in force
         else:
-            scheme = scheme_from_body(stored[rid], f"rule set version {rid} (as stored)")
-        counts[rid] = scheme.counting_role(actor.roles) is not None
+            body = stored[rid]
+            scheme = scheme_from_body(body, f"rule set version {rid} (as stored)", route or None)
+        counts[(rid, route)] = scheme.counts(actor.email, actor.roles) is not None
     return [
         _item(
             "delegated",
@@ -466,7 +468,7 @@ def signatures_awaited(conn: Reader, actor: Actor, today: dt.date) -> list[dict]
             amount_pence=r.amount_pence,
         )
         for r in rows
-        if counts[r.rule_set_version_id]
+        if counts[(r.rule_set_version_id, r.scheme_route)]
     ]
 
 

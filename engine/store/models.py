@@ -155,6 +155,8 @@ class Programme(VersionedMixin, TableModel, table=True):
     accountable_body_required: bool = Field(
         default=False, sa_column_kwargs={"server_default": sa.false()}
     )
+    # the scheme of delegation the programme adopted (adopt_scheme); None: rules/delegation.yaml
+    delegation_scheme_id: int | None = Field(default=None, foreign_key="rule_set_version.id")
 
 
 class Pot(VersionedMixin, TableModel, table=True):
@@ -442,6 +444,7 @@ class DelegatedDecision(VersionedMixin, TableModel, table=True):
     reasons: str
     alternatives: str = ""
     rule_set_version_id: int | None = Field(default=None, foreign_key="rule_set_version.id")
+    scheme_route: str = Field(default="", sa_column_kwargs={"server_default": ""})  # "": only one
     decided_on: dt.date | None = None  # approved, declined or expired on
     state: str = "awaiting_signatures"
     requested_by_id: int = Field(foreign_key="person.id")
@@ -457,7 +460,7 @@ class Signature(TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     delegated_decision_id: int = Field(foreign_key="delegated_decision.id", index=True)
     person_id: int = Field(foreign_key="person.id")
-    decision: str  # approve / decline
+    decision: str  # approve / decline / concur / stand_aside / absent
     interest_declared: str | None = None
     reason: str = ""
     signed_at: dt.datetime

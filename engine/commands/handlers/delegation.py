@@ -2,14 +2,21 @@
 and Vice Chairs under the scheme of delegation, then reported to the Board.
 
     request_delegated_decision (officer) -> awaiting_signatures
-    sign (chair / vice_chair) -> awaiting_signatures | approved | declined
+    sign (a signatory of the scheme's route) -> awaiting_signatures | approved | declined;
+        after approval, until reported: a concurrence (approved)
+    stand_aside (a signatory with an interest) -> excused, recorded; may decide it
+    record_absence (a signatory, for another) -> recorded absent; a deputy may stand in
+    adopt_scheme (director) -> a programme's own scheme of delegation
     expire_delegated_decisions (system / officer) -> expired
     endorse (at a meeting) -> endorsed
     close_meeting notes the declined ones that were on its agenda (reported)
 
-The scheme (rules/delegation.yaml, rules/delegation.py) is stored as it was
-when the request was made (rule_set_version) and every signature is judged
-by that version. Approval commits the money and makes the grant through
+The scheme (rules/delegation.yaml, rules/delegation.py; or the one the
+programme adopted; or the file the request names) is stored as it was when
+the request was made (rule_set_version, with the route in
+delegated_decision.scheme_route) and every signature is judged by that
+version and route. Each refusal of a signature names the rule that refused.
+Approval commits the money and makes the grant through
 engine.commands.awards.commit_grant, re-checking the limits and the pot's
 balance at that moment; a declined or expired request commits nothing.
 
@@ -30,7 +37,7 @@ from engine.commands.args import Args
 from engine.commands.awards import commit_grant
 from engine.commands.handlers.allocations import unscored_decision
 from engine.commands.handlers.intake import sponsor_contacts
-from engine.commands.handlers.programme import find_pot
+from engine.commands.handlers.programme import find_pot, find_programme
 from engine.commands.lookups import load_meeting
 from engine.commands.registry import Result, command
 from engine.commands.second_factor import check_second_factor, pot_programme
@@ -55,17 +62,21 @@ from engine.store.models import (
     Interest,
     Meeting,
     Pot,
+    Programme,
     RuleSetVersion,
     Signature,
 )
 from engine.store.refs import next_ref, ref_for
 from rules.delegation import (
-    ROLE_LABELS,
+    ABSENT,
+    STOOD_ASIDE,
     Evaluation,
     Scheme,
     SchemeError,
     Signer,
+    load_book,
     load_scheme,
+    scheme_from_body,
 )
 from rules.guards import SchemeJudgement, judge
 from workflows.base import Transition
@@ -151,24 +162,53 @@ def evaluate(uow: UnitOfWork, scheme: Scheme, dd: Any, bid_ref: str | None) -> E
     signed = {s.person_id: s.decision for s in _signatures(uow.conn, dd.id)}
     conflicted = _conflicts(uow.conn, [dd.ref] + ([bid_ref] if bid_ref else []))
     signers = []
-    ids = {p.id for p in people.values() if p.active and scheme.counting_role(p.roles)}
+    ids = {p.id for p in people.values() if p.active and scheme.counts(p.email, p.roles)}
     for pid in sorted(ids | set(signed)):
         p = people[pid]
-        signers.append(
-            Signer(p.name, scheme.counting_role(p.roles), signed.get(pid), pid in conflicted)
-        )
+        signers.append(_signer(scheme, p, signed.get(pid), pid in conflicted))
     return scheme.evaluate(signers)
 
 
+def _signer(scheme: Scheme, p: PersonRow, decision: str | None, conflicted: bool) -> Signer:
+    return Signer(
+        p.name,
+        scheme.counting_role(p.roles) if scheme.first_form else scheme.counts(p.email, p.roles),
+        decision,
+        conflicted,
+        email=p.email,
+        roles=p.roles,
+    )
+
+
+def _rules_named(scheme: Scheme, p: PersonRow) -> str:
+    """The rules of the scheme that count this person, as a refusal names them."""
+    rules = scheme.rules_for(_signer(scheme, p, None, False))
+    named = " and ".join(r.rule for r in rules) or "its rules"
+    return f"{named} of {scheme}"
+
+
 def _approved_in_period(
-    conn: Connection, programme_id: int, start: dt.date, end: dt.date, exclude_id: int | None
+    conn: Connection,
+    programme_id: int,
+    scheme: Scheme,
+    start: dt.date,
+    end: dt.date,
+    exclude_id: int | None,
 ) -> int:
-    """Delegated approvals of the programme's pots decided between start and end."""
+    """Delegated approvals of the programme's pots decided between start and end
+    under this scheme (any version of its name) and route: limits are counted per
+    scheme and route (a request of the scheme's first form, route "", counts under
+    its default route)."""
+    rsv = RuleSetVersion.__table__
+    routes = (scheme.route, "") if scheme.route == scheme.default_route else (scheme.route,)
     q = (
         select(func.coalesce(func.sum(DD_T.c.amount_pence), 0))
         .join(Pot.__table__, Pot.__table__.c.id == DD_T.c.pot_id)
+        .join(rsv, rsv.c.id == DD_T.c.rule_set_version_id)
         .where(
             Pot.__table__.c.programme_id == programme_id,
+            rsv.c.name == scheme.name,
+            DD_T.c.scheme_route.in_(routes),
             DD_T.c.state.in_(APPROVED),
             DD_T.c.decided_on >= start,
             DD_T.c.decided_on <= end,
@@ -198,7 +238,9 @@ def _check_limits(
         raise MoneyRuleBroken(f"{cmd}: amount: {what}{why}", field="amount")
     period = scheme.period_of(uow.today)
     if period is not None:
-        so_far = _approved_in_period(uow.conn, programme_id, period.start, period.end, exclude_id)
+        so_far = _approved_in_period(
+            uow.conn, programme_id, scheme, period.start, period.end, exclude_id
+        )
         ok, why = scheme.check_period(so_far, amount, uow.today)
         if not ok:
             raise MoneyRuleBroken(f"{cmd}: amount: {what}{why}", field="amount")
@@ -229,6 +271,15 @@ def _context(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme) -> dict[str, An
     }
 
 
+DECISION_WORDS = {
+    "approve": "approved",
+    "decline": "declined",
+    "concur": "concurred",
+    STOOD_ASIDE: "stood aside",
+    ABSENT: "recorded absent",
+}
+
+
 def _tell_requester(
     uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, outcome: str, extra: dict[str, Any]
 ) -> None:
@@ -255,11 +306,10 @@ def _signature_rows(uow: UnitOfWork, dd_id: int, scheme: Scheme) -> list[dict[st
     out = []
     for s in _signatures(uow.conn, dd_id):
         p = people.get(s.person_id)
-        role = scheme.counting_role(p.roles) if p else None
         out.append(
             {
                 "name": p.name if p else str(s.person_id),
-                "role": ROLE_LABELS.get(role or "", ""),
+                "role": scheme.label_of(scheme.counts(p.email, p.roles)) if p else "",
                 "decision": s.decision,
                 "interest_declared": s.interest_declared,
                 "reason": s.reason,
@@ -274,7 +324,7 @@ def _signature_rows(uow: UnitOfWork, dd_id: int, scheme: Scheme) -> list[dict[st
 
 @command(
     "request_delegated_decision",
-    summary="Ask the Chair and Vice Chairs to approve funding for a bid under the scheme",
+    summary="Ask the signatories of a scheme's route to approve funding for a bid",
 )
 def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(DELEGATED, "request")
@@ -285,6 +335,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
     alternatives = args.text("alternatives", max_len=4000)
     title = args.text("title", required=False, max_len=200)
     scheme_arg = args.text("scheme", required=False, max_len=1000)
+    route_arg = args.text("route", required=False, max_len=40)
     ref = args.text("ref", required=False, max_len=40)
     args.done()
     cmd = uow.command
@@ -292,8 +343,8 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
         raise PermissionDenied(
             f"{cmd}: a delegated decision is requested by a named officer, not by {uow.actor.label}"
         )
-    try:
-        scheme = load_scheme(scheme_arg or None)
+    try:  # a named file now; otherwise the programme's (once the pot says which)
+        chosen = load_scheme(scheme_arg, route_arg or None) if scheme_arg else None
     except SchemeError as exc:
         raise ValidationError(f"{cmd}: scheme: {exc.message}", field="scheme") from None
     conn = uow.conn
@@ -340,6 +391,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
             f"{cmd}: pot: {bid.ref} names no pot; say which pot the money comes from",
             field="pot",
         )
+    scheme = chosen or programme_scheme(uow, pot.programme_id, route_arg or None)
     what = f"{bid.ref}: "
     _check_limits(uow, scheme, amount, pot.name, pot.programme_id, None, what)
     line = pot_line(conn, pot.id)
@@ -369,6 +421,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
                 reasons=reasons,
                 alternatives=alternatives,
                 rule_set_version_id=scheme_id,
+                scheme_route=scheme.route,
                 state=created.dest,
                 requested_by_id=uow.actor.person_id,
                 requested_on=uow.today,
@@ -397,6 +450,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
             "pot_balance_pence": line.available_pence,
             "alternatives": alternatives,
             "scheme": str(scheme),
+            "route": scheme.route,
             "expires_on": expires_on,
         },
         reasons,
@@ -405,7 +459,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
     signatories = [
         p
         for p in uow.directory.people_by_email.values()
-        if p.active and scheme.counting_role(p.roles)
+        if p.active and scheme.counts(p.email, p.roles)
     ]
     secret = link_secret(conn) if signatories else ""
     link_expires = uow.now + dt.timedelta(days=SIGN_LINK_DAYS)
@@ -421,7 +475,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
                 **context,
                 "name": p.name,
                 "email": p.email,
-                "role": ROLE_LABELS[scheme.counting_role(p.roles) or "any"],
+                "role": scheme.label_of(scheme.counts(p.email, p.roles)),
                 "sign_url": f"{base_url()}/delegated/{ref}/sign?t={token}",
                 "sign_url_expires": local_date(link_expires).isoformat(),
             },
@@ -435,15 +489,38 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
         "pot_balance_pence": line.available_pence,
         "expires_on": expires_on.isoformat(),
         "scheme": str(scheme),
+        "route": scheme.route,
         "requires": scheme.describe(),
         "signatories": sorted(p.name for p in signatories),
     }
 
 
+def programme_scheme(uow: UnitOfWork, programme_id: int, route: str | None) -> Scheme:
+    """The route of the scheme the programme adopted (adopt_scheme), as stored;
+    rules/delegation.yaml when it adopted none."""
+    t = Programme.__table__
+    rsv = RuleSetVersion.__table__
+    row = uow.conn.execute(
+        select(rsv.c.name, rsv.c.version, rsv.c.body)
+        .join(t, t.c.delegation_scheme_id == rsv.c.id)
+        .where(t.c.id == programme_id)
+    ).first()
+    try:
+        if row is None:
+            return load_scheme(None, route)
+        return scheme_from_body(row.body, f"{row.name} {row.version} (adopted)", route)
+    except SchemeError as exc:
+        raise ValidationError(f"{uow.command}: route: {exc.message}", field="route") from None
+
+
 # ------------------------------------------------------------------ sign
 
 
-@command("sign", summary="A Chair or Vice Chair approves or declines a delegated decision")
+@command(
+    "sign",
+    summary="A signatory of the scheme approves or declines a delegated decision; after "
+    "approval, until it is reported, an approval is recorded as a concurrence",
+)
 def sign(uow: UnitOfWork, args: Args) -> Result:
     ref = args.text("item", max_len=40)
     decision = args.choice("decision", ("approve", "decline"))
@@ -455,49 +532,29 @@ def sign(uow: UnitOfWork, args: Args) -> Result:
     conn = uow.conn
     dd = load_dd(uow, ref)
     uow.check_version(dd.ref, dd.version, args)
-    scheme = stored_scheme(conn, dd.rule_set_version_id)
-    me = uow.directory.person(uow.actor.email) if uow.actor.person_id is not None else None
-    role = scheme.counting_role(me.roles) if me is not None else None
-    if me is None or role is None:
-        held = ", ".join(sorted(uow.actor.roles)) or "no roles"
-        raise PermissionDenied(
-            f"{cmd}: {uow.actor.name} may not sign {dd.ref}: under the scheme {scheme} only "
-            f"{', '.join(scheme.signatories)} sign; {uow.actor.name} has {held}",
-            item=dd.ref,
-        )
-    earlier = next((s for s in _signatures(conn, dd.id) if s.person_id == me.id), None)
-    if earlier is not None:
-        raise ValidationError(
-            f"{cmd}: item: {me.name} has already signed {dd.ref} ({earlier.decision}d on "
-            f"{local_date(earlier.signed_at).isoformat()}); a signatory signs once",
-            field="item",
-        )
-    if dd.state == "expired":
-        raise TransitionRefused(
-            f"{cmd}: item: {dd.ref} expired: it was open until {dd.expires_on} and nobody may "
-            "sign it now; nothing was committed (make a new request)",
-            item=dd.ref,
-        )
-    if dd.state != OPEN:
-        raise TransitionRefused(
-            f"{cmd}: item: {dd.ref} was already {dd.state} on {dd.decided_on}; signing is closed",
-            item=dd.ref,
-        )
-    if dd.expires_on is not None and uow.today > dd.expires_on:
-        raise TransitionRefused(
-            f"{cmd}: item: {dd.ref} expired: it was open until {dd.expires_on} and nobody may "
-            "sign it now; nothing was committed (make a new request)",
-            item=dd.ref,
-        )
-    check_second_factor(uow, pot_programme(uow, dd.pot_id), "sign", otp)
+    scheme = stored_scheme(conn, dd.rule_set_version_id, dd.scheme_route)
+    me = _signatory(uow, dd, scheme)
     bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
+    conflict = _conflicts(conn, [dd.ref] + ([bid.ref] if bid is not None else [])).get(me.id)
+    if conflict is not None and not scheme.first_form:
+        raise ValidationError(
+            f"{cmd}: decision: {me.name} declared an interest in {conflict[0]} ({conflict[1]}) "
+            f"and stands aside from {dd.ref}: under {_rules_named(scheme, me)} a signatory "
+            "with an interest does not sign (the record shows the interest)",
+            field="decision",
+        )
+    _signed_once(uow, dd, me)
+    if dd.state == "approved" and dd.reported_meeting_id is None:
+        return _concur(uow, dd, bid, scheme, me, decision, conflict, interest, otp)
+    _still_open(uow, dd)
+    check_second_factor(uow, pot_programme(uow, dd.pot_id), "sign", otp)
     if interest and decision == "approve":
         raise ValidationError(
             f"{cmd}: decision: {me.name} declares an interest in {dd.ref} and so cannot approve "
-            "it; sign decision: decline with the interest",
+            "it; sign decision: decline with the interest"
+            + ("" if scheme.first_form else ", or stand_aside"),
             field="decision",
         )
-    conflict = _conflicts(conn, [dd.ref] + ([bid.ref] if bid is not None else [])).get(me.id)
     if conflict is not None and decision == "approve":
         raise ValidationError(
             f"{cmd}: decision: {me.name} declared an interest in {conflict[0]} "
@@ -512,30 +569,128 @@ def sign(uow: UnitOfWork, args: Args) -> Result:
             )
         reason = f"declared an interest: {interest}"
     if interest:
-        conn.execute(
-            insert(Interest).values(
-                person_id=me.id,
-                item_ref=dd.ref,
-                meeting_id=None,
-                nature=interest,
-                declared_on=uow.today,
-            )
-        )
+        _declare(uow, dd, me, interest)
     declared = interest or (conflict[1] if conflict is not None else None)
-    conn.execute(
+    _insert_signature(uow, dd, me, decision, declared, reason or "")
+    signed = {"signatory": me.name, "role": _label(scheme, me), "decision": decision}
+    if declared:
+        signed["interest"] = declared
+    return _judge_now(uow, dd, bid, scheme, signed, reason or "")
+
+
+def _signatory(uow: UnitOfWork, dd: Any, scheme: Scheme) -> PersonRow:
+    """The actor, if the scheme's route counts them; else refused naming who signs."""
+    me = uow.directory.person(uow.actor.email) if uow.actor.person_id is not None else None
+    if me is None or scheme.counts(me.email, me.roles) is None:
+        held = ", ".join(sorted(uow.actor.roles)) or "no roles"
+        raise PermissionDenied(
+            f"{uow.command}: {uow.actor.name} may not sign {dd.ref}: under the scheme {scheme} "
+            f"only {scheme.who_signs()} sign; {uow.actor.name} has {held}",
+            item=dd.ref,
+        )
+    return me
+
+
+def _label(scheme: Scheme, p: PersonRow) -> str:
+    return scheme.label_of(scheme.counts(p.email, p.roles))
+
+
+def _signed_once(uow: UnitOfWork, dd: Any, me: PersonRow) -> None:
+    """A second signature by the same person is refused by name."""
+    earlier = next((s for s in _signatures(uow.conn, dd.id) if s.person_id == me.id), None)
+    if earlier is not None:
+        raise ValidationError(
+            f"{uow.command}: item: {me.name} has already signed {dd.ref} on "
+            f"{local_date(earlier.signed_at).isoformat()} "
+            f"({DECISION_WORDS.get(earlier.decision, earlier.decision)}); a signatory signs once",
+            field="item",
+        )
+
+
+def _still_open(uow: UnitOfWork, dd: Any) -> None:
+    cmd = uow.command
+    if dd.state == "expired" or (
+        dd.state == OPEN and dd.expires_on is not None and uow.today > dd.expires_on
+    ):
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} expired: it was open until {dd.expires_on} and nobody may "
+            "sign it now; nothing was committed (make a new request)",
+            item=dd.ref,
+        )
+    if dd.state != OPEN:
+        raise TransitionRefused(
+            f"{cmd}: item: {dd.ref} was already {dd.state} on {dd.decided_on}; signing is closed",
+            item=dd.ref,
+        )
+
+
+def _declare(uow: UnitOfWork, dd: Any, me: PersonRow, nature: str) -> None:
+    uow.conn.execute(
+        insert(Interest).values(
+            person_id=me.id, item_ref=dd.ref, meeting_id=None, nature=nature, declared_on=uow.today
+        )
+    )
+
+
+def _insert_signature(
+    uow: UnitOfWork, dd: Any, p: PersonRow, decision: str, interest: str | None, reason: str
+) -> None:
+    uow.conn.execute(
         insert(Signature).values(
             delegated_decision_id=dd.id,
-            person_id=me.id,
+            person_id=p.id,
             decision=decision,
-            interest_declared=declared,
-            reason=reason or "",
+            interest_declared=interest,
+            reason=reason,
             signed_at=uow.now,
         )
     )
+
+
+def _concur(
+    uow: UnitOfWork,
+    dd: Any,
+    bid: Any,
+    scheme: Scheme,
+    me: PersonRow,
+    decision: str,
+    conflict: tuple[str, str] | None,
+    interest: str,
+    otp: str,
+) -> Result:
+    """A signature after approval (and before the report): recorded as a concurrence."""
+    cmd = uow.command
+    if decision != "approve" or interest:
+        raise TransitionRefused(
+            f"{cmd}: decision: {dd.ref} was approved on {dd.decided_on}; a signature now is a "
+            "concurrence (decision: approve). A signatory with an interest stands aside "
+            "(stand_aside); a disagreement is raised when it is reported to the Board",
+            item=dd.ref,
+        )
+    if conflict is not None:
+        raise ValidationError(
+            f"{cmd}: decision: {me.name} declared an interest in {conflict[0]} ({conflict[1]}) "
+            f"and stands aside from {dd.ref}: under {_rules_named(scheme, me)} a signatory "
+            "with an interest does not sign",
+            field="decision",
+        )
+    check_second_factor(uow, pot_programme(uow, dd.pot_id), "sign", otp)
+    concurring = uow.fire(DELEGATED, "concur", dd.state, dd.ref)
+    _insert_signature(uow, dd, me, "concur", None, "")
+    uow.update_versioned(DelegatedDecision, dd.id, dd.version, {}, dd.ref, concurring)
+    signed = {"signatory": me.name, "role": _label(scheme, me), "decision": "concur"}
     judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
-    signed = {"signatory": me.name, "role": ROLE_LABELS[role], "decision": decision}
-    if declared:
-        signed["interest"] = declared
+    uow.record(dd.ref, {"state": dd.state}, {"state": dd.state, **signed, "why": judged.why})
+    return {"item": dd.ref, "signed": signed, "why": judged.why, "state": dd.state}
+
+
+def _judge_now(
+    uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme, signed: dict[str, Any], reason: str
+) -> Result:
+    """After a signature, a stand-aside or an absence: judge the request under its
+    scheme and approve it, decline it, or leave it awaiting."""
+    cmd = uow.command
+    judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
     result: dict[str, Any] = {"item": dd.ref, "signed": signed, "why": judged.why}
     verdict = SchemeJudgement(cmd, dd.ref, judged.outcome, judged.why)
     if judged.outcome == "approved":
@@ -562,6 +717,125 @@ def sign(uow: UnitOfWork, args: Args) -> Result:
     uow.record(dd.ref, {"state": dd.state}, {"state": state, **signed, "why": judged.why}, reason)
     result["state"] = state
     return result
+
+
+@command(
+    "stand_aside",
+    summary="A signatory declares an interest in a delegated decision and stands aside "
+    "(excused and recorded; the decision goes ahead without them)",
+)
+def stand_aside(uow: UnitOfWork, args: Args) -> Result:
+    ref = args.text("item", max_len=40)
+    interest = args.text("interest", max_len=1000)
+    args.done()
+    conn = uow.conn
+    dd = load_dd(uow, ref)
+    uow.check_version(dd.ref, dd.version, args)
+    scheme = stored_scheme(conn, dd.rule_set_version_id, dd.scheme_route)
+    me = _signatory(uow, dd, scheme)
+    _signed_once(uow, dd, me)
+    if dd.state == "approved" and dd.reported_meeting_id is None:
+        standing = uow.fire(DELEGATED, "stand_aside", dd.state, dd.ref)
+        _declare(uow, dd, me, interest)
+        _insert_signature(uow, dd, me, STOOD_ASIDE, interest, f"declared an interest: {interest}")
+        uow.update_versioned(DelegatedDecision, dd.id, dd.version, {}, dd.ref, standing)
+        signed = {"signatory": me.name, "role": _label(scheme, me), "decision": STOOD_ASIDE}
+        uow.record(dd.ref, {"state": dd.state}, {**signed, "interest": interest}, interest)
+        return {"item": dd.ref, "signed": signed, "state": dd.state}
+    _still_open(uow, dd)
+    uow.step(DELEGATED, "stand_aside", dd.state, dd.ref)
+    _declare(uow, dd, me, interest)
+    _insert_signature(uow, dd, me, STOOD_ASIDE, interest, f"declared an interest: {interest}")
+    bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
+    signed = {
+        "signatory": me.name,
+        "role": _label(scheme, me),
+        "decision": STOOD_ASIDE,
+        "interest": interest,
+    }
+    return _judge_now(uow, dd, bid, scheme, signed, f"declared an interest: {interest}")
+
+
+@command(
+    "record_absence",
+    summary="A signatory records another as absent or unavailable for a delegated decision "
+    "(under a chair_or_deputy rule, a deputy may then stand in)",
+)
+def record_absence(uow: UnitOfWork, args: Args) -> Result:
+    ref = args.text("item", max_len=40)
+    who = args.text("person", max_len=200)
+    reason = args.text("reason", max_len=1000)
+    args.done()
+    cmd = uow.command
+    conn = uow.conn
+    dd = load_dd(uow, ref)
+    uow.check_version(dd.ref, dd.version, args)
+    scheme = stored_scheme(conn, dd.rule_set_version_id, dd.scheme_route)
+    me = _signatory(uow, dd, scheme)
+    them = next(
+        (
+            p
+            for p in uow.directory.people_by_email.values()
+            if who.strip().lower() in (p.email.lower(), p.name.lower())
+        ),
+        None,
+    )
+    if them is None or scheme.counts(them.email, them.roles) is None:
+        raise ValidationError(
+            f"{cmd}: person: {who!r} is not a signatory of {dd.ref} under {scheme} "
+            f"({scheme.who_signs()})",
+            field="person",
+        )
+    if them.id == me.id:
+        raise ValidationError(
+            f"{cmd}: person: {me.name} cannot record themself absent from {dd.ref}; "
+            "someone who signs records it",
+            field="person",
+        )
+    _signed_once(uow, dd, them)
+    _still_open(uow, dd)
+    uow.step(DELEGATED, "record_absence", dd.state, dd.ref)
+    _insert_signature(uow, dd, them, ABSENT, None, reason)
+    bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
+    signed = {
+        "signatory": them.name,
+        "role": _label(scheme, them),
+        "decision": ABSENT,
+        "recorded_by": me.name,
+    }
+    return _judge_now(uow, dd, bid, scheme, signed, reason)
+
+
+@command(
+    "adopt_scheme",
+    roles={"director"},
+    summary="A programme adopts its own scheme of delegation (a file of one or more routes); "
+    "its requests use it unless they name another",
+)
+def adopt_scheme(uow: UnitOfWork, args: Args) -> Result:
+    programme_name = args.text("programme", required=False, max_len=200)
+    scheme_arg = args.text("scheme", max_len=1000)
+    minute = args.text("minute", required=False, max_len=1000)
+    args.done()
+    cmd = uow.command
+    pid, pname = find_programme(uow, programme_name)
+    try:
+        book = load_book(scheme_arg)
+    except SchemeError as exc:
+        raise ValidationError(f"{cmd}: scheme: {exc.message}", field="scheme") from None
+    default = book.route(None)
+    scheme_id = _store_scheme(uow, default)
+    t = Programme.__table__
+    row = uow.conn.execute(select(t.c.version, t.c.delegation_scheme_id).where(t.c.id == pid)).one()
+    uow.update_versioned(Programme, pid, row.version, {"delegation_scheme_id": scheme_id}, pname)
+    summary = {
+        "programme": pname,
+        "scheme": f"{book.name} {book.version}",
+        "routes": {k: r.describe() for k, r in book.routes.items()},
+        "default_route": book.default_route,
+    }
+    uow.record(pname, {"delegation_scheme_id": row.delegation_scheme_id}, summary, minute)
+    return summary
 
 
 def _approve(
@@ -702,7 +976,7 @@ def _expire(uow: UnitOfWork, dd: Any) -> None:
     expiring = uow.fire(DELEGATED, "expire", dd.state, dd.ref)
     on = dd.expires_on + dt.timedelta(days=1)
     uow.update_versioned(DelegatedDecision, dd.id, dd.version, {"decided_on": on}, dd.ref, expiring)
-    scheme = stored_scheme(conn, dd.rule_set_version_id)
+    scheme = stored_scheme(conn, dd.rule_set_version_id, dd.scheme_route)
     bid = _bid_by_id(conn, dd.bid_id) if dd.bid_id is not None else None
     judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
     uow.record(
@@ -786,7 +1060,7 @@ def _endorse(uow: UnitOfWork, m: Any, ref: str, args: Args | None) -> Result:
     if args is not None:
         uow.check_version(dd.ref, dd.version, args)
     if dd.state == OPEN:
-        scheme = stored_scheme(uow.conn, dd.rule_set_version_id)
+        scheme = stored_scheme(uow.conn, dd.rule_set_version_id, dd.scheme_route)
         bid = _bid_by_id(uow.conn, dd.bid_id) if dd.bid_id is not None else None
         judged = evaluate(uow, scheme, dd, bid.ref if bid is not None else None)
         raise TransitionRefused(
