@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.domain.words import SIGNATURE_WORDS
 from engine.read import accounts, views
 from engine.read import risks as views_risks
 from engine.read.agenda import report_items
@@ -46,13 +47,6 @@ ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
 MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns", "risks")
-SIGNED_WORDS = {
-    "approve": "approved",
-    "decline": "declined",
-    "concur": "concurred",
-    "stand_aside": "stood aside",
-    "absent": "recorded absent",
-}
 
 
 def _engine(request: Request) -> Any:
@@ -363,7 +357,7 @@ def sign_forms(
     why = None if actor.roles & signer_roles else "only the Chair and Vice Chairs sign"
     mine = [s for s in dd["signatures"] if s["name"] == actor.name]
     if mine:
-        said = SIGNED_WORDS.get(mine[0]["decision"], mine[0]["decision"])
+        said = SIGNATURE_WORDS.get(mine[0]["decision"], mine[0]["decision"])
         why = f"you have already signed ({said} on {mine[0]['signed_on']})"
     base = {"item": dd["ref"], "version": str(dd["version"])}
     post_to = ""

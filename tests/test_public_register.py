@@ -71,8 +71,8 @@ def test_the_register_shows_every_decision_with_its_record_signed_out(year: dict
             assert label in one.text, (ref, label)
         assert not EMAIL.search(one.text), ref
     delegated = anon.get("/register/decisions/DD-0001").text
-    assert "Signed by Cllr Chair (approve)" in delegated
-    assert "Cllr Vice Two (decline)" in delegated  # every signature, not only the deciding
+    assert "Signed by Cllr Chair (approved)" in delegated
+    assert "Cllr Vice Two (declined)" in delegated  # every signature, not only the deciding
     assert delegated.count("Cllr Vice Two: a governor of one of the schools") == 1
     assert not EMAIL.search(page.text)
     assert anon.get("/register/decisions/NO-SUCH").status_code == 404

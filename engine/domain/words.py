@@ -36,6 +36,7 @@ from typing import Any
 from engine.domain.money import format_pence
 
 __all__ = [
+    "SIGNATURE_WORDS",
     "ESCALATED_TO",
     "FILTERS",
     "KIND_WORDS",
@@ -94,6 +95,15 @@ ESCALATED_TO: dict[str, str] = {
     "chair": "the Chair",
     "vice_chair": "the Vice Chairs",
     "finance": "the finance team",
+}
+
+# a signature on a delegated decision, as the record says it (rules/delegation.py codes)
+SIGNATURE_WORDS: dict[str, str] = {
+    "approve": "approved",
+    "decline": "declined",
+    "concur": "concurred",
+    "stand_aside": "stood aside",
+    "absent": "recorded absent",
 }
 
 gbp: Callable[[int], str] = format_pence

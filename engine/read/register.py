@@ -23,7 +23,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from engine.domain.words import long_date
+from engine.domain.words import SIGNATURE_WORDS, long_date
 from engine.read.money import Reader
 from engine.read.shapes import (
     PublicDecision,
@@ -217,7 +217,8 @@ def _delegated_decisions(conn: Reader) -> list[PublicDecision]:
             .where(SIGNATURE_T.c.delegated_decision_id.in_(ids))
             .order_by(SIGNATURE_T.c.signed_at, SIGNATURE_T.c.id)
         ):
-            signed[s.delegated_decision_id].append(f"{s.name} ({s.decision})")
+            signed[s.delegated_decision_id].append(
+                f"{s.name} ({SIGNATURE_WORDS.get(s.decision, s.decision)})")
             if s.interest_declared:
                 conflicted[s.delegated_decision_id].append(
                     {"member": s.name, "nature": s.interest_declared,

@@ -51,6 +51,7 @@ from engine.domain.errors import (
     ValidationError,
 )
 from engine.domain.money import format_pence
+from engine.domain.words import SIGNATURE_WORDS
 from engine.read.delegation import APPROVED, stored_scheme
 from engine.store.directory import PersonRow
 from engine.store.ledger import pot_line
@@ -271,13 +272,7 @@ def _context(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme) -> dict[str, An
     }
 
 
-DECISION_WORDS = {
-    "approve": "approved",
-    "decline": "declined",
-    "concur": "concurred",
-    STOOD_ASIDE: "stood aside",
-    ABSENT: "recorded absent",
-}
+DECISION_WORDS = SIGNATURE_WORDS
 
 
 def _tell_requester(
