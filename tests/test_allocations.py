@@ -341,7 +341,7 @@ def test_allocations_are_not_in_the_ranked_bids_paper(wessex) -> None:
 # ------------------------------------------------------------------ delegated
 
 
-def test_the_chair_and_a_vice_chair_approve_an_allocation_under_delegation(wessex) -> None:
+def test_the_chair_and_the_vice_chairs_approve_an_allocation_under_delegation(wessex) -> None:
     q, engine, clock = wessex
     ref = propose(q, purpose="Contribution to the peer review of Tamarford BC",
                   recipient=COUNCIL, pot=SUPPORT, amount="15,000",
@@ -354,7 +354,9 @@ def test_the_chair_and_a_vice_chair_approve_an_allocation_under_delegation(wesse
     assert (dd["bid"], dd["pot"], dd["pot_balance_pence"], dd["amount_pence"]) == (
         ref, SUPPORT, 10_000_000, 1_500_000)
     q.execute("sign", {"item": dd["ref"], "decision": "approve"}, CHAIR)
-    out = q.execute("sign", {"item": dd["ref"], "decision": "approve"}, VICE1)
+    waiting = q.execute("sign", {"item": dd["ref"], "decision": "approve"}, VICE1)
+    assert waiting["state"] == "awaiting_signatures"  # every one of them signs
+    out = q.execute("sign", {"item": dd["ref"], "decision": "approve"}, VICE2)
     assert out["state"] == "approved" and out["grant"] == "G-0001"
     line = pot(engine, SUPPORT)
     assert (line.committed_pence, line.available_pence) == (1_500_000, 8_500_000)
@@ -406,7 +408,10 @@ def test_the_2012_allocations_scenario_replays_with_every_pot_exact(db_url: str)
     result = run(SCENARIO, db_url)
     assert result.ok, result.failed
     errors = [s for s in result.steps if s.expected_error]
-    assert len(errors) == 4  # the refusals the scenario expects
+    assert len(errors) == 6  # the refusals the scenario expects, each naming its rule
+    said = " | ".join(s.message for s in errors)
+    assert "Cllr Idris Vane has already signed DD-0001 on 2012-04-06 (approved)" in said
+    assert "Cllr Idris Vane declared an interest in DD-0003" in said
     pots = {p["name"]: p for p in result.snapshot["pots"]}
     regional, support = pots[REGIONAL], pots[SUPPORT]
     # Regional programmes £400,000: salaries £96,000, Q2 events £18,500, interim £60,000
@@ -427,6 +432,22 @@ def test_the_2012_allocations_scenario_replays_with_every_pot_exact(db_url: str)
     delegated = [i for i in result.snapshot["items"] if i["kind"] == "delegated_decision"]
     assert sorted((d["ref"], d["state"]) for d in delegated) == [
         (f"DD-000{n}", "endorsed") for n in range(1, 6)]
+    # "the Chair and the Vice Chairs" as written: every signature on the record, the
+    # Vice Chair with an interest standing aside, the concurrence after an urgent approval
+    signed = {d["ref"]: [(x["name"].split()[-1], x["decision"]) for x in d["signatures"]]
+              for d in delegated}
+    assert signed == {
+        "DD-0001": [("Hale", "approve"), ("Vane", "approve"), ("Lowe", "approve")],
+        "DD-0002": [("Hale", "approve"), ("Lowe", "approve"), ("Vane", "approve")],
+        "DD-0003": [("Hale", "approve"), ("Vane", "stand_aside"), ("Lowe", "approve")],
+        "DD-0004": [("Hale", "approve"), ("Vane", "approve"), ("Lowe", "concur")],
+        "DD-0005": [("Hale", "approve"), ("Lowe", "approve"), ("Vane", "approve")],
+    }
+    by_ref = {d["ref"]: d for d in delegated}
+    assert [(i["name"], i["nature"]) for i in by_ref["DD-0003"]["interests"]] == [
+        ("Cllr Idris Vane", "a former member of Tamarford BC's cabinet")]
+    assert by_ref["DD-0004"]["route"] == "urgency"
+    assert {d["scheme"] for d in delegated} == {"wessex-delegation 2012.2"}
     allocations = [i for i in result.snapshot["items"] if i.get("bid_kind") == "allocation"]
     assert len(allocations) == 6 and all(a["state"] == "approved" for a in allocations)
 
