@@ -28,6 +28,7 @@ from engine.domain.errors import (
 )
 from engine.entry.replay import run
 from engine.read.delegation import delegated_items, delegated_report
+from engine.read.work import my_work
 from engine.store.db import make_engine
 from engine.store.ledger import ledger
 from engine.store.models import DelegatedDecision, Interest, Signature
@@ -506,6 +507,12 @@ def test_committee_quorum_by_named_people(board, tmp_path: Path) -> None:
         "Chris may not sign",
         "only the Panel sign",
     )
+    # the Panel's members (board members, not Chair or Vice Chairs) see it in My work
+    with engine.connect() as conn:
+        work = my_work(conn, q.actor(MEMBER_EMAILS[0]), clock.today())
+        chair_work = my_work(conn, q.actor(CHAIR), clock.today())
+    assert [i["ref"] for i in work["sections"]["signatures_awaited"]["items"]] == [ref]
+    assert chair_work["sections"]["signatures_awaited"]["items"] == []  # not the Panel's
     sign(q, ref, MEMBER_EMAILS[0])
     sign(q, ref, MEMBER_EMAILS[1], "decline", reason="too early")
     assert sign(q, ref, MEMBER_EMAILS[2])["state"] == "awaiting_signatures"  # 2 approvals

@@ -21,7 +21,7 @@ section (who sees it): what is in it
   fully repaid
 - ``recoveries_outstanding`` (officer, director, finance): refund demands not
   yet recovered or written off
-- ``signatures_awaited`` (chair, vice_chair): delegated decisions open and not
+- ``signatures_awaited`` (chair, vice_chair, board_member): delegated decisions open and not
   expired, where the scheme they were requested under counts this person, and
   this person has not signed
 - ``role_changes_to_decide`` (director, chair): role changes waiting for a
@@ -795,7 +795,8 @@ SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
     (
         "signatures_awaited",
         "Delegated decisions awaiting your signature",
-        frozenset({"chair", "vice_chair"}),
+        # a committee of board members may sign too (rules/delegation.py groups)
+        frozenset({"chair", "vice_chair", "board_member"}),
         signatures_awaited,
     ),
     (
