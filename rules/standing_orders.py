@@ -57,8 +57,7 @@ CARRIED_BY = {
     "majority_of_members_present": "a majority of the members present",
 }
 CASTING = {"chair": "the Chair has a casting vote", "none": "no casting vote"}
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")
+_NAME_RE, _VERSION_RE = loader.NAME_RE, loader.VERSION_RE
 _ORDER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.()-]{0,19}")
 
 

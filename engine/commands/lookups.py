@@ -66,3 +66,25 @@ def payee(uow: UnitOfWork, grant: Any, field: str = "grant") -> Payee:
             f"partnership: {org.name}, body: <the council>) and a second officer approves it",
             field=field, item=grant.ref)
     return Payee(org.id, org.name, True, None, None)
+
+
+def find_owner(uow: UnitOfWork, kind: str, who: str, other_kinds: str) -> tuple[str, int]:
+    """An owner (of an action, a risk) named by ``who``: a person (``kind`` person), a
+    partnership or another organisation; its name as the record shows it and its
+    person or organisation id. ``other_kinds`` says what else ``owner_kind`` may be."""
+    if kind == "person":
+        person = uow.directory.person_called(who)
+        if person is None:
+            raise NotFound(
+                f"{uow.command}: owner: no person {who!r} (give a person's name or email, "
+                f"or owner_kind {other_kinds})", field="owner")
+        return person.name, person.id
+    org = uow.directory.org(who)
+    if org is None:
+        raise NotFound(f"{uow.command}: owner: no {kind} {who!r} (register it first, "
+                       "or give owner_kind person)", field="owner")
+    if kind == "partnership" and org.kind != OrgKind.SUB_REGIONAL_PARTNERSHIP:
+        raise ValidationError(
+            f"{uow.command}: owner: {org.name} is not a partnership (it is a "
+            f"{org.kind.replace('_', ' ')}); give owner_kind organisation", field="owner")
+    return org.name, org.id

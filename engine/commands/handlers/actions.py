@@ -16,11 +16,11 @@ from sqlalchemy import func, insert, select
 from sqlmodel import col
 
 from engine.commands.args import Args
-from engine.commands.lookups import load_meeting
+from engine.commands.lookups import find_owner, load_meeting
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
-from engine.store.models import Action, Meeting, OrgKind
+from engine.store.models import Action, Meeting
 from workflows.action import ACTION
 from workflows.meeting import MEETING
 
@@ -33,25 +33,6 @@ MEETING_T = Meeting.__table__
 
 def action_ref(meeting_ref: str, number: int) -> str:
     return f"{meeting_ref}/A{number}"
-
-
-def _owner(uow: UnitOfWork, kind: str, who: str) -> tuple[str, int]:
-    """The owner's name as the minutes show it, and its person or organisation id."""
-    if kind == "person":
-        person = uow.directory.person_called(who)
-        if person is None:
-            raise NotFound(
-                f"{uow.command}: owner: no person {who!r} (give a person's name or email, "
-                "or owner_kind partnership or organisation)", field="owner")
-        return person.name, person.id
-    org = uow.directory.org(who)
-    if org is None:
-        raise NotFound(f"{uow.command}: owner: no {kind} {who!r}", field="owner")
-    if kind == "partnership" and org.kind != OrgKind.SUB_REGIONAL_PARTNERSHIP:
-        raise ValidationError(
-            f"{uow.command}: owner: {org.name} is not a partnership (it is a "
-            f"{org.kind.replace('_', ' ')}); give owner_kind organisation", field="owner")
-    return org.name, org.id
 
 
 def _when(uow: UnitOfWork, m: Any, due: dt.date | None, target: str) -> int | None:
@@ -109,7 +90,7 @@ def record_action(uow: UnitOfWork, args: Args) -> Result:
     target = args.text("target_meeting", required=False, max_len=40)
     args.done()
     uow.step(MEETING, "add_action", m.state, m.ref)
-    owner, owner_id = _owner(uow, kind, who)
+    owner, owner_id = find_owner(uow, kind, who, "partnership or organisation")
     target_id = _when(uow, m, due, target)
     number = (uow.conn.execute(
         select(func.max(col(Action.number))).where(col(Action.meeting_id) == m.id)

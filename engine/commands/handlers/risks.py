@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.handlers.programme import find_programme
-from engine.commands.lookups import load_meeting
+from engine.commands.lookups import find_owner, load_meeting
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
@@ -46,22 +46,6 @@ _RISK_BY_REF = select(RISK_T).where(RISK_T.c.ref == bindparam("ref"))
 def _scoring(uow: UnitOfWork, programme_id: int) -> str:
     return str(uow.conn.execute(
         select(PROG_T.c.risk_scoring).where(PROG_T.c.id == programme_id)).scalar_one())
-
-
-def _owner(uow: UnitOfWork, kind: str, who: str) -> tuple[str, int]:
-    """The owner's name as the register shows it, and its person or organisation id."""
-    if kind == "person":
-        person = uow.directory.person_called(who)
-        if person is None:
-            raise NotFound(
-                f"{uow.command}: owner: no person {who!r} (give a person's name or email, "
-                "or owner_kind organisation)", field="owner")
-        return person.name, person.id
-    org = uow.directory.org(who)
-    if org is None:
-        raise NotFound(f"{uow.command}: owner: no organisation {who!r} (register it first, "
-                       "or give owner_kind person)", field="owner")
-    return org.name, org.id
 
 
 def _load(uow: UnitOfWork, ref: str) -> Any:
@@ -131,7 +115,7 @@ def record_risk(uow: UnitOfWork, args: Args) -> Result:
     scoring = _scoring(uow, prog_id)
     inherent, inherent_detail = parse_score(inherent_given, scoring, uow.command, "inherent")
     residual, residual_detail = parse_score(residual_given, scoring, uow.command, "residual")
-    owner, owner_id = _owner(uow, kind, who)
+    owner, owner_id = find_owner(uow, kind, who, "organisation")
     grant_id = _grant(uow, grant_ref, prog_id) if grant_ref else None
     if review_on is not None and review_on < uow.today:
         raise ValidationError(
@@ -186,7 +170,7 @@ def update_risk(uow: UnitOfWork, args: Args) -> Result:
         values["residual_score"], values["residual_detail"] = parse_score(
             residual_given, scoring, uow.command, "residual")
     if who:
-        values["owner"], values["owner_id"] = _owner(uow, kind, who)
+        values["owner"], values["owner_id"] = find_owner(uow, kind, who, "organisation")
         values["owner_kind"] = kind
     if review_on is not None:
         values["review_on"] = review_on
