@@ -36,7 +36,7 @@ from quorum_web import charts, exporting, pages
 from quorum_web.actions import OTP_INPUT, ActionForm, Input
 from quorum_web.api import org_name, scope_of
 from quorum_web.auth import ALL_ROLES, STAFF, check_form_csrf, require, secret_key
-from workflows.bid import BID
+from workflows.bid import BID, decision_step
 from workflows.delegated import DELEGATED, OPEN
 from workflows.meeting import MEETING
 
@@ -140,8 +140,13 @@ def _meeting_forms(meeting: dict, actor: Actor, agenda: list[dict], roll: list[d
     for a in agenda:
         if a["kind"] == "bid":
             # the outcomes the bid's workflow allows from its state (None: this actor may)
+            steps = BID.available(a["state"], actor.roles)
             allowed = {
-                t: w for t, w in BID.available(a["state"], actor.roles).items() if t in DECISIONS
+                outcome: steps[step]
+                for outcome in DECISIONS
+                for step in [decision_step(outcome, a["state"]) if a.get("allocation")
+                             else outcome]
+                if step in steps
             }
             item_why = (
                 None
@@ -234,6 +239,8 @@ def render_meeting(
                     "state": b.get("state", ""),
                     "amount_pence": b.get("grant_requested_pence"),
                     "href": f"/bids/{item}",
+                    # an allocation is decided unscored (workflows/bid.py *_unscored steps)
+                    "allocation": b.get("bid_kind") == "allocation",
                 }
             )
     decided = {d["item"] for d in meeting["decisions"]}

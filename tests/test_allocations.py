@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from test_cli import quorum
 from test_shapes import check, views_of
-from webkit import set_passwords, sign_in
+from webkit import csrf_of, set_passwords, sign_in
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
@@ -513,3 +513,36 @@ def test_quorum_do_propose_allocation_from_the_command_line(wessex, sqlite_url: 
     bad = quorum("do", "propose_allocation", "purpose=x", f"recipient={COUNCIL}",
                  "pot=Nowhere", "amount=1", "reasons=y", db=sqlite_url, actor=OFFICER)
     assert bad.returncode == 1 and "propose_allocation: pot: no pot called 'Nowhere'" in bad.stderr
+
+
+def test_the_meeting_page_offers_the_board_a_decision_on_an_allocation(
+    wessex, sqlite_url: str
+) -> None:
+    """An allocation is decided unscored: the meeting page offers its Decide form, and
+    the form's decision goes through the same command (the *_unscored steps)."""
+    q, engine, clock = wessex
+    propose(q, purpose="Shared procurement: interim funding", amount="60,000",
+            reasons="keeps the team in post")
+    meeting = board(q, clock)
+    clock.set(dt.date(2012, 6, 14))
+    q.execute("record_attendance", {"meeting": meeting, "present": MEMBERS}, OFFICER)
+    set_passwords(q, OFFICER)
+    app = create_app(sqlite_url, scheduler=False, clock=clock)
+    with TestClient(app) as c:
+        assert sign_in(c, OFFICER).status_code == 303
+        page = c.get(f"/meetings/{meeting}")
+        assert page.status_code == 200
+        form = page.text[page.text.index('id="form-decide-AL-0001"'):]
+        form = form[: form.index("</form>")]
+        assert 'value="approve"' in form and 'value="refer_back"' in form
+        assert "disabled" not in form
+        done = c.post("/do/decide", data={
+            "csrf_token": csrf_of(c, f"/meetings/{meeting}"), "_next": f"/meetings/{meeting}",
+            "_form": "decide-AL-0001", "meeting": meeting, "item": "AL-0001",
+            "outcome": "approve", "reasons": "interim funding approved"},
+            follow_redirects=False)
+        assert done.status_code == 303, done.text[:500]
+    with Session(engine) as s:
+        assert s.exec(select(Bid).where(Bid.ref == "AL-0001")).one()[0].state == "approved"
+    paper = agenda_paper(engine, meeting)
+    assert [(i["ref"], i["kind"]) for i in paper["items"]] == [("AL-0001", "allocation")]

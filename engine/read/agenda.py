@@ -219,12 +219,12 @@ def agenda_paper(conn: Session | Connection, meeting_ref: str) -> dict[str, Any]
     found: dict[str, dict[str, Any]] = {}
     for b in conn.execute(
         select(BID_T.c.ref, BID_T.c.title, BID_T.c.state, BID_T.c.grant_requested_pence,
-               org.c.name.label("sponsor"))
+               BID_T.c.kind, org.c.name.label("sponsor"))
         .join(org, org.c.id == BID_T.c.sponsor_id)
         .where(BID_T.c.ref.in_(refs))
     ):
         asked = "decide (resubmitted)" if b.state == "resubmitted" else "decide"
-        found[b.ref] = {"ref": b.ref, "kind": "bid", "title": b.title, "for": b.sponsor,
+        found[b.ref] = {"ref": b.ref, "kind": b.kind, "title": b.title, "for": b.sponsor,
                         "amount_pence": b.grant_requested_pence, "state": b.state,
                         "asked": asked}
     for d in conn.execute(
