@@ -46,6 +46,8 @@ DECISIONS = ("approve", "refer_back", "defer", "reject")  # the bid steps `decid
 ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
+# a report item has no workflow: what the agenda shows in its state column is a label
+REPORT_LABEL = "report"
 MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns", "risks")
 
 
@@ -216,7 +218,8 @@ def render_meeting(
         if item in reports:
             r = reports[item]
             agenda.append({"ref": item, "kind": "report", "title": r["title"],
-                           "state": "report", "amount_pence": None, "href": r["paper"] or ""})
+                           "state": REPORT_LABEL, "amount_pence": None,
+                           "href": r["paper"] or ""})
         elif item in dds:
             d = dds[item]
             agenda.append(
