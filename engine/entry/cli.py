@@ -384,37 +384,33 @@ def _write_paper(name: str, context: dict, fmt: str, out: Path | None) -> None:
         click.echo(f"wrote {out}")
 
 
-@paper.command("bids")
-@click.argument("ref")
-@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
-@click.option("--out", type=click.Path(path_type=Path))
-@click.pass_obj
-@friendly
-def paper_bids(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
-    """The ranked bid table with points, savings, recommendation and what remains."""
-    _write_paper("bids", paper_context(obj.engine, "bids", ref), fmt, out)
+# every paper: (name, what the command's help says)
+PAPER_HELP = {
+    "bids": "The ranked bid table with points, savings, recommendation and what remains.",
+    "agenda": "A meeting's agenda, from scheduling (no attendance needed).",
+    "minutes": "A meeting's decisions (with votes) and its numbered action list.",
+    "delegated": '"Delegated decisions – <period>" for a meeting: what, amount, budget, '
+    'who signed, why.',
+    "returns": "Late returns by partnership, with days late, as of a meeting's date.",
+    "risks": '"Risk analysis" for a meeting: the risk register, the risks to review, the reviews.',
+}
 
 
-@paper.command("minutes")
-@click.argument("ref")
-@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
-@click.option("--out", type=click.Path(path_type=Path))
-@click.pass_obj
-@friendly
-def paper_minutes(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
-    """A meeting's decisions (with votes) and its numbered action list."""
-    _write_paper("minutes", paper_context(obj.engine, "minutes", ref), fmt, out)
+def _paper_command(name: str, help_text: str) -> None:
+    """``quorum paper NAME REF [--format md|html|pdf] [--out FILE]``."""
+
+    @paper.command(name, help=help_text)
+    @click.argument("ref")
+    @click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
+    @click.option("--out", type=click.Path(path_type=Path))
+    @click.pass_obj
+    @friendly
+    def write(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
+        _write_paper(name, paper_context(obj.engine, name, ref), fmt, out)
 
 
-@paper.command("delegated")
-@click.argument("ref")
-@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
-@click.option("--out", type=click.Path(path_type=Path))
-@click.pass_obj
-@friendly
-def paper_delegated(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
-    """"Delegated decisions – <period>" for a meeting: what, amount, budget, who signed, why."""
-    _write_paper("delegated", paper_context(obj.engine, "delegated", ref), fmt, out)
+for _name, _help in PAPER_HELP.items():
+    _paper_command(_name, _help)
 
 
 @main.group()
@@ -450,17 +446,6 @@ def publish_360giving(obj: Ctx, out: Path) -> None:
         (out / name).write_bytes(data)
         click.echo(f"wrote {out / name}")
     click.echo(f"{len(grants)} grants published under {funder.prefix}")
-@paper.command("risks")
-@click.argument("ref")
-@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
-@click.option("--out", type=click.Path(path_type=Path))
-@click.pass_obj
-@friendly
-def paper_risks(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
-    """"Risk analysis" for a meeting: the risk register, the risks to review, the reviews."""
-    _write_paper("risks", paper_context(obj.engine, "risks", ref), fmt, out)
-
-
 # ------------------------------------------------------------------ generic command
 
 
@@ -980,28 +965,6 @@ def returns_late(obj: Ctx, as_of: str | None, as_json: bool) -> None:
                 f"  {i['days_late']:>4} days  {i['grant']} #{i['seq']} due {i['due_on']}: "
                 f"{format_pence(i['outstanding_pence'])} outstanding ({i['partnership']})"
             )
-
-
-@paper.command("agenda")
-@click.argument("ref")
-@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
-@click.option("--out", type=click.Path(path_type=Path))
-@click.pass_obj
-@friendly
-def paper_agenda(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
-    """A meeting's agenda, from scheduling (no attendance needed)."""
-    _write_paper("agenda", paper_context(obj.engine, "agenda", ref), fmt, out)
-
-
-@paper.command("returns")
-@click.argument("ref")
-@click.option("--format", "fmt", type=PAPER_FORMATS, default="md")
-@click.option("--out", type=click.Path(path_type=Path))
-@click.pass_obj
-@friendly
-def paper_returns(obj: Ctx, ref: str, fmt: str, out: Path | None) -> None:
-    """Late returns by partnership, with days late, as of a meeting's date."""
-    _write_paper("returns", paper_context(obj.engine, "returns", ref), fmt, out)
 
 
 @main.group("calendar")
