@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -46,6 +47,7 @@ from quorum_web.auth import SESSION_COOKIE, Auth, NotSignedIn, secret_key
 log = logging.getLogger("quorum.web")
 
 API_PREFIX = "/api/"
+RETRY_AFTER_SECONDS = 2  # a 503 when the database is briefly out of reach
 # pages only: the API docs page loads Swagger UI from its CDN
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -176,6 +178,23 @@ def create_app(
                 headers=getattr(exc, "headers", None),
             )
         return pages.error_page(request, exc.status_code, "Not found", message)
+
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(request: Request, exc: DBAPIError) -> Response:
+        # A cut connection (PostgreSQL restarting, a failover) or a busy SQLite file
+        # is not a bug: say so, and that the same request may be sent again (with its
+        # Idempotency-Key a retry returns the first attempt's result if it was saved).
+        if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+            return await crashed(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__)
+        message = ("the database could not be reached just now; try again in a moment "
+                   "(an API retry with the same Idempotency-Key is safe)")
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if _is_api(request):
+            return JSONResponse({"error": "unavailable", "message": message},
+                                status_code=503, headers=headers)
+        return pages.error_page(request, 503, "Try again in a moment", message)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
