@@ -7,6 +7,8 @@ browser (no ``playwright install``).
     artifacts_dir()        where screenshots go: QUORUM_ARTIFACTS, default
                            tests/artifacts/browser/
     serve(db_url, port)    the real app (``quorum serve``) in a subprocess on a free port
+    accessibility_problems(page)
+                           axe-core's serious and critical violations on the page as shown
 
 The ``browser_context`` fixture skips the test when Playwright or Chromium is missing.
 """
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
@@ -145,3 +148,24 @@ def serve(
             proc.wait()
         if log:
             out.close()
+
+
+# axe-core (bundled by axe-playwright-python) finds what a screen reader user or a
+# keyboard user would trip on; "serious" and "critical" are the impacts we refuse.
+REFUSED_IMPACTS = ("serious", "critical")
+_AXE = Axe()
+
+
+def accessibility_problems(page) -> list[str]:  # noqa: ANN001
+    """Each serious or critical axe-core violation on ``page`` as it is now:
+    ``rule (impact): help — n element(s), e.g. <selector>``."""
+    results = _AXE.run(page)
+    problems = []
+    for v in results.response["violations"]:
+        if v.get("impact") in REFUSED_IMPACTS:
+            nodes = v.get("nodes", [])
+            first = nodes[0]["target"] if nodes else ""
+            problems.append(
+                f"{v['id']} ({v['impact']}): {v['help']} — {len(nodes)} element(s), e.g. {first}"
+            )
+    return problems

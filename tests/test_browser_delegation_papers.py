@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser import artifacts_dir, browser_context, quorum, serve  # noqa: F401
+from browser import accessibility_problems, artifacts_dir, browser_context, quorum, serve  # noqa: F401
 from test_papers_pdf import pdf_text
 
 from engine.entry.replay import run
@@ -59,6 +59,7 @@ def test_the_delegated_decisions_papers_in_the_browser(site, browser_context) ->
         recommendation = page.locator("p.rec").inner_text()
         assert recommendation.startswith("That the Board endorses the 4 decisions")
         page.screenshot(path=str(shots / "01-fenmoor-delegated-decisions.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
 
         response = page.goto(site["base"] + "/meetings/WSS-2013-07-10/papers/delegated.html")
         assert response is not None and response.ok
@@ -68,6 +69,7 @@ def test_the_delegated_decisions_papers_in_the_browser(site, browser_context) ->
         assert "employed by Colbury Borough Council" in hub
         assert "Concurred (after approval)" in page.locator("#WSS-DD-2").inner_text()
         page.screenshot(path=str(shots / "02-wealden-delegated-decisions.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
     finally:
         page.close()
     for png in ("01-fenmoor-delegated-decisions.png", "02-wealden-delegated-decisions.png"):

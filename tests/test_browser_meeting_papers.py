@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import artifacts_dir, browser_context  # noqa: F401
+from browser import accessibility_problems, artifacts_dir, browser_context  # noqa: F401
 from test_papers_pdf import pdf_text
 
 from engine.entry import replay
@@ -52,6 +52,7 @@ def test_agenda_and_minutes_in_the_browser(replayed, browser_context) -> None:  
     assert "resubmitted" in rows[3] and "B-0002" in rows[3]
     assert page.locator("#opening li").nth(1).inner_text() == "Declarations of interest"
     page.screenshot(path=str(shots / "meeting-agenda.png"), full_page=True)
+    assert accessibility_problems(page) == [], page.url
 
     minutes = tmp / "minutes.html"
     minutes.write_text(papers.render("minutes", contexts["minutes"], "html"), encoding="utf-8")
@@ -66,6 +67,7 @@ def test_agenda_and_minutes_in_the_browser(replayed, browser_context) -> None:  
     assert page.locator("#required-reports li").inner_text().startswith(
         "Programme budget monitoring to June 2012 — Priya Patel")
     page.screenshot(path=str(shots / "meeting-minutes.png"), full_page=True)
+    assert accessibility_problems(page) == [], page.url
     page.close()
     for name in ("meeting-agenda.png", "meeting-minutes.png"):
         assert (shots / name).stat().st_size > 10_000

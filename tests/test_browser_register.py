@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from browser import artifacts_dir, browser_context, quorum, serve  # noqa: F401
+from browser import accessibility_problems, artifacts_dir, browser_context, quorum, serve  # noqa: F401
 
 from engine.entry.replay import run
 
@@ -41,6 +41,7 @@ def test_the_register_read_signed_out_shows_no_private_field_and_its_feed_leads_
         response = page.goto(site + "/register")
         assert response is not None and response.ok
         page.screenshot(path=str(shots / "01-register.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         text = page.locator("main").inner_text()
         assert "Public register of decisions" in text and "Sign in" not in page.title()
         assert not EMAIL.search(page.content())
@@ -49,6 +50,7 @@ def test_the_register_read_signed_out_shows_no_private_field_and_its_feed_leads_
         page.get_by_role("link", name="Approved under the scheme of delegation").first.click()
         page.wait_for_load_state()
         page.screenshot(path=str(shots / "02-decision.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         record = page.locator("#decision-record").inner_text()
         for label in ("Date of decision", "Who decided", "Reasons",
                       "Alternatives considered and rejected", "Interests declared"):
@@ -59,6 +61,7 @@ def test_the_register_read_signed_out_shows_no_private_field_and_its_feed_leads_
         page.get_by_role("link", name="Agenda").first.click()
         page.wait_for_load_state()
         page.screenshot(path=str(shots / "03-agenda.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         assert "/register/meetings/IEB-2011-06-15/agenda.html" in page.url
         assert not EMAIL.search(page.content())
         # the feed, followed to its newest decision
@@ -69,6 +72,7 @@ def test_the_register_read_signed_out_shows_no_private_field_and_its_feed_leads_
         newest = entries[0].find(f"{ATOM}link").get("href")
         assert page.goto(newest).ok
         page.screenshot(path=str(shots / "04-from-feed.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         title = entries[0].find(f"{ATOM}title").text
         assert title.split(": ", 1)[1] in page.locator("h1").inner_text()
     finally:

@@ -27,7 +27,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser import artifacts_dir, browser_context, free_port, quorum, serve  # noqa: F401
+from browser import (  # noqa: F401
+    accessibility_problems,
+    artifacts_dir,
+    browser_context,
+    free_port,
+    quorum,
+    serve,
+)
 
 OFFICER = "officer@quorum.example"
 DIRECTOR = "director@quorum.example"  # director and officer: the second pair of eyes
@@ -129,6 +136,9 @@ def walk(site, browser_context):  # noqa: ANN201, F811
         def shot(self, step: str) -> Path:
             path = shots / f"{next(counter):02d}-{step}.png"
             page.screenshot(path=str(path), full_page=True)
+            # every page the walk shows is checked by axe-core as it is shown
+            problems = accessibility_problems(page)
+            assert not problems, f"{step} ({page.url}):\n" + "\n".join(problems)
             return path
 
         def go(self, path: str, step: str) -> None:
