@@ -90,7 +90,8 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
         )
         .order_by(DD_T.c.decided_on, DD_T.c.id)
     ).scalars())
-    bids = [r for r in bids if r not in referred_elsewhere(conn, meeting, bids)]
+    away = referred_elsewhere(conn, meeting, bids)  # once: not once per bid
+    bids = [r for r in bids if r not in away]
     seen = set(stored)
     out = list(stored)
     for ref in [*bids, *delegated, *report_refs(conn, meeting)]:
