@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
@@ -33,7 +33,7 @@ from engine.domain.actor import Actor
 from engine.domain.errors import ConflictError, KeyReused, NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
 from engine.read import money as views_money
-from engine.read import views
+from engine.read import rankings, views
 from engine.read.accounts import second_factor, tokens, web_sessions
 from engine.read.evidence import evidence_of
 from engine.read.savings import grant_page_savings
@@ -238,30 +238,8 @@ RANK_PAGE = 100  # ranked bids shown per page of a round
 
 def _unranked(bid: Any) -> Any:
     """Bids a ranking leaves out: withdrawn, or without a current score."""
-    from sqlalchemy import exists, or_
-
     scored = exists().where(Score.bid_id == bid.id, Score.current.is_(True))
     return or_(bid.state == "withdrawn", ~scored)
-
-
-def ranking_page(bids: list[dict], page: Any) -> tuple[list[dict], dict]:
-    """One page of a long ranking (RANK_PAGE a page), the line's page, and the
-    first bid below the line (where the line is drawn)."""
-    pages = max(1, -(-len(bids) // RANK_PAGE))
-    line = next((i for i, b in enumerate(bids) if b["funding"] == "below_line"), None)
-    line_page = 1 if line is None else line // RANK_PAGE + 1
-    try:
-        n = min(max(int(str(page)), 1), pages)
-    except ValueError:
-        n = line_page if page == "line" else 1
-    return bids[(n - 1) * RANK_PAGE : n * RANK_PAGE], {
-        "page": n,
-        "pages": pages,
-        "size": RANK_PAGE,
-        "total": len(bids),
-        "line_page": line_page,
-        "line_ref": None if line is None else bids[line]["ref"],
-    }
 
 
 def render_round(
@@ -277,8 +255,8 @@ def render_round(
         rnd = s.execute(select(Round).where(Round.ref == ref)).scalars().first()
         if rnd is None:
             raise NotFound(f"no round {ref!r}", field="round", item=ref)
-        ranking = views.round_ranking_cached(s, ref)
-        ranked = {b["ref"] for b in ranking["bids"]}
+        kept = rankings.ranking_page(s, ref, request.query_params.get("page"), RANK_PAGE)
+        ranking = kept.ranking
         unscored = s.execute(
             select(BidRow.ref, BidRow.title, BidRow.state)
             .where(BidRow.round_id == rnd.id)
@@ -286,7 +264,9 @@ def render_round(
             .order_by(BidRow.id)
         ).all()
         history = _history(s, [ref])
-    shown, pager = ranking_page(ranking["bids"], request.query_params.get("page"))
+    shown = ranking["bids"]
+    pager = {"page": kept.page, "pages": kept.pages, "size": kept.size, "total": kept.total,
+             "line_page": kept.line_page, "line_ref": kept.line_ref}
     avail = ROUND.available(rnd.state, actor.roles)
     forms: list[actions.ActionForm] = []
     if "close" in avail:
@@ -322,9 +302,9 @@ def render_round(
                 "Bid",
                 "select",
                 True,
-                [(b["ref"], f"{b['ref']} {b['title']}") for b in ranking["bids"]],
+                [(b["ref"], f"{b['ref']} {b['title']}") for b in shown],
             )
-            if len(ranking["bids"]) <= RANK_PAGE
+            if kept.total <= RANK_PAGE
             else actions.Input("ref", "Bid", "text", True, hint="its ref, e.g. B-0001"),
             actions.Input(
                 "criterion",
@@ -346,7 +326,7 @@ def render_round(
             "shown": shown,
             "pager": pager,
             "round_state": rnd.state,
-            "unscored": [u for u in unscored if u.ref not in ranked],
+            "unscored": unscored,
             "forms": forms,
             "override": override,
             "rule_sets": [n for n in rule_set_names() if n != ranking["rules"]],

@@ -594,6 +594,17 @@ class RuleSet:
             ordered.sort(key=self._sort_key(key, by_ref), reverse=direction == "desc")
         return ordered
 
+    def sort_key(self, score: BidScore, facts: Mapping[str, Any]) -> tuple[Any, ...]:
+        """One key per bid that orders bids as :meth:`rank` does in a single ascending
+        sort (a descending key compares reversed). :meth:`rank` keeps the given order
+        between bids equal on every key: add that order (e.g. the bid's id) last."""
+        by_ref = {score.ref: facts}
+        return tuple(
+            Descending(self._sort_key(key, by_ref)(score)) if direction == "desc"
+            else self._sort_key(key, by_ref)(score)
+            for key, direction in self.tie_break
+        )
+
     def _sort_key(
         self, key: str, by_ref: Mapping[str, Mapping[str, Any]]
     ) -> Callable[[BidScore], Any]:
@@ -606,6 +617,28 @@ class RuleSet:
             i = ids.index(key)
             return lambda s: s.criteria[i].points
         return lambda s: by_ref[s.ref][key]
+
+
+class Descending:
+    """A value that sorts the other way round (a descending tie-break key inside one
+    ascending sort key, whatever the value's type)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: Descending) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Descending) and bool(self.value == other.value)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"Descending({self.value!r})"
 
 
 _NUMBER = (int, float)

@@ -260,7 +260,7 @@ class RankedBid(TypedDict):
     published_points: int | None
 
 
-class RoundRanking(TypedDict):
+class RankingHeading(TypedDict):
     round: str
     name: str
     pot: str
@@ -269,6 +269,9 @@ class RoundRanking(TypedDict):
     rules_version: str
     criteria: list[Criterion]
     closes_on: str
+
+
+class RoundRanking(RankingHeading):
     available_pence: int
     requested_pence: int
     funded_pence: int

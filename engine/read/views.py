@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, cast
 
 from sqlalchemy import func, select
@@ -26,7 +26,6 @@ from engine.store import audit
 from engine.store.ledger import ledger
 from engine.store.models import (
     AuditEvent,
-    AuditHead,
     Bid,
     BidPartner,
     CriterionScore,
@@ -70,7 +69,10 @@ def bids(
     state: str | None = None,
     sponsor_id: int | None = None,
     round_id: int | None = None,
+    bid_ids: Collection[int] | None = None,
 ) -> list[shapes.BidRecord]:
+    """Bids with their scores, partners and milestones, in id order; filtered by
+    state, sponsor, round and/or a set of ids (a page of a ranking)."""
     # plain columns, not ORM objects, and the related rows found by a subquery
     # rather than a list of ids: a round of 10,000 bids reads in a fraction of
     # the time (bench/bench_web.py)
@@ -81,6 +83,8 @@ def bids(
         filters.append(BID_T.c.sponsor_id == sponsor_id)
     if round_id is not None:
         filters.append(BID_T.c.round_id == round_id)
+    if bid_ids is not None:
+        filters.append(BID_T.c.id.in_(list(bid_ids)))
     q = (
         select(
             *BID_T.c,
@@ -365,6 +369,62 @@ def current_scores(
 LINE_STATES = ("submitted", "scored", "deferred", "resubmitted")
 
 
+def funding_of(state: str, ask: int, running: int, available: int, drawn: bool) -> shapes.Funding:
+    """Where a ranked bid stands against the funding line, given the money the bids
+    ranked above it take (``running``) and whether the line is already drawn."""
+    if state == "approved":
+        return "committed"  # already approved: its money is out of `available`
+    if state not in LINE_STATES:
+        return "not_eligible"  # referred back, rejected
+    if not drawn and running + ask <= available:
+        return "above_line"
+    return "below_line"
+
+
+def ranked_entry(r: shapes.BidRecord) -> tuple[BidScore, dict[str, Any]] | None:
+    """A bid's score and facts as its round's rule set ranks them, or None for a bid
+    a ranking leaves out (unscored, withdrawn, or an allocation)."""
+    score = r["score"]
+    if score is None or r["state"] in ("withdrawn",) or r["bid_kind"] != "bid":
+        return None
+    fact_row = dict(r["_facts"], partner_count=len(r["partners"]))
+    return BidScore(
+        ref=r["ref"], total=score["points"], max_total=score["max_points"],
+        criteria=tuple(CriterionResult(c["criterion"], c["question"], c["points"],
+                                       c["max_points"], c["points"] == c["max_points"],
+                                       c["reason"]) for c in score["criteria"]),
+        recommendation=score["recommendation"],
+        recommendation_reason=score["recommendation_reason"], missing=tuple(score["missing"]),
+    ), bid_facts(fact_row)
+
+
+def ranked_row(rank: int, r: shapes.BidRecord, funding: shapes.Funding) -> shapes.RankedBid:
+    """One line of a round's ranking (``r``: a scored bid, see :func:`ranked_entry`)."""
+    score = r["score"]
+    assert score is not None
+    return {
+        "rank": rank, "ref": r["ref"], "sponsor": r["sponsor"], "title": r["title"],
+        "state": r["state"], "grant_requested_pence": r["grant_requested_pence"],
+        "savings_as_written": r["savings_as_written"],
+        "points": score["points"], "max_points": score["max_points"],
+        "criteria": score["criteria"],
+        "recommendation": score["recommendation"],
+        "recommendation_reason": score["recommendation_reason"],
+        "funding": funding, "above_line": funding in ("committed", "above_line"),
+        "published_points": r["published_points"],
+    }
+
+
+def ranking_heading(rnd: Any, rs: RuleSet, pot: str) -> shapes.RankingHeading:
+    """What a ranking says about its round: names, state, rules, criteria, dates."""
+    return {
+        "round": rnd.ref, "name": rnd.name, "pot": pot, "state": rnd.state,
+        "rules": rs.name, "rules_version": rs.version,
+        "criteria": [{"id": c.id, "question": c.question} for c in rs.criteria],
+        "closes_on": rnd.closes_on.isoformat(),
+    }
+
+
 def round_ranking(session: Session | Connection, round_ref: str) -> shapes.RoundRanking:
     """The round's bids ranked by the rule set's declared tie-break, with the
     funding line: bids in rank order are funded while the pot's available
@@ -375,22 +435,11 @@ def round_ranking(session: Session | Connection, round_ref: str) -> shapes.Round
     rs = load_rule_set(rnd.rule_set)
     rows = bids(session, round_id=rnd.id)
     facts, scored = [], []
-    criteria: dict[str, list[shapes.CriterionPoints]] = {}  # bid ref -> its points
     for r in rows:
-        score = r["score"]
-        if score is None or r["state"] in ("withdrawn",) or r["bid_kind"] != "bid":
-            continue  # unscored, withdrawn, or an allocation (never ranked)
-        criteria[r["ref"]] = score["criteria"]
-        fact_row = dict(r["_facts"], partner_count=len(r["partners"]))
-        facts.append(bid_facts(fact_row))
-        scored.append(BidScore(
-            ref=r["ref"], total=score["points"], max_total=score["max_points"],
-            criteria=tuple(CriterionResult(c["criterion"], c["question"], c["points"],
-                                           c["max_points"], c["points"] == c["max_points"],
-                                           c["reason"]) for c in score["criteria"]),
-            recommendation=score["recommendation"],
-            recommendation_reason=score["recommendation_reason"], missing=tuple(score["missing"]),
-        ))
+        entry = ranked_entry(r)
+        if entry is not None:
+            scored.append(entry[0])
+            facts.append(entry[1])
     ranked = rs.rank(facts, scored) if scored else []
     line = ledger(session, pot_ids=[rnd.pot_id])[0]
     available = line.available_pence
@@ -400,31 +449,13 @@ def round_ranking(session: Session | Connection, round_ref: str) -> shapes.Round
     funding: shapes.Funding
     for rank, s in enumerate(ranked, start=1):
         r = by_ref[s.ref]
-        ask = r["grant_requested_pence"]
-        if r["state"] == "approved":
-            funding = "committed"  # already approved: its money is out of `available`
-        elif r["state"] not in LINE_STATES:
-            funding = "not_eligible"  # referred back, rejected
-        elif not drawn and running + ask <= available:
-            funding, running = "above_line", running + ask
-        else:
-            funding, drawn = "below_line", True
-        out.append({
-            "rank": rank, "ref": s.ref, "sponsor": r["sponsor"], "title": r["title"],
-            "state": r["state"], "grant_requested_pence": ask,
-            "savings_as_written": r["savings_as_written"],
-            "points": s.total, "max_points": s.max_total,
-            "criteria": criteria[s.ref],
-            "recommendation": s.recommendation,
-            "recommendation_reason": s.recommendation_reason,
-            "funding": funding, "above_line": funding in ("committed", "above_line"),
-            "published_points": r["published_points"],
-        })
+        funding = funding_of(r["state"], r["grant_requested_pence"], running, available, drawn)
+        if funding == "above_line":
+            running += r["grant_requested_pence"]
+        drawn = drawn or funding == "below_line"
+        out.append(ranked_row(rank, r, funding))
     return {
-        "round": rnd.ref, "name": rnd.name, "pot": line.name, "state": rnd.state,
-        "rules": rs.name, "rules_version": rs.version,
-        "criteria": [{"id": c.id, "question": c.question} for c in rs.criteria],
-        "closes_on": rnd.closes_on.isoformat(),
+        **ranking_heading(rnd, rs, line.name),
         "available_pence": available, "requested_pence": sum(b["grant_requested_pence"]
                                                              for b in out),
         "funded_pence": running, "remaining_pence": available - running,
@@ -514,28 +545,3 @@ def round_whatif(
     return {"round": round_ref, "rules_now": f"{now['rules']} {now['rules_version']}",
             "rules_then": f"{other.name} {other.version}", "bids": changes,
             "changed": sum(1 for c in changes if c["changed"])}
-
-
-# the last few rankings, keyed by round and the audit chain's tip: every change
-# that can move a ranking (a bid, a score, an override, a decision, the pot's
-# money) is a command, and every command appends to the chain, so a ranking
-# computed at tip N is still right while the tip is N. Per process; safe with
-# several processes because the key is read from the database each time.
-_RANKINGS: dict[tuple[str, str, int], shapes.RoundRanking] = {}
-_RANKINGS_MAX = 8
-
-
-def round_ranking_cached(session: Session | Connection, round_ref: str) -> shapes.RoundRanking:
-    """:func:`round_ranking`, reused while nothing has been written since (the
-    audit chain's tip has not moved). The answer is shared: do not modify it."""
-    head = AuditHead.__table__
-    tip = session.execute(select(head.c.last_seq).where(head.c.id == 1)).scalar() or 0
-    bind = session.get_bind() if isinstance(session, Session) else session
-    key = (str(bind.engine.url), round_ref, tip)
-    found = _RANKINGS.get(key)
-    if found is None:
-        found = round_ranking(session, round_ref)
-        if len(_RANKINGS) >= _RANKINGS_MAX:
-            _RANKINGS.pop(next(iter(_RANKINGS)))
-        _RANKINGS[key] = found
-    return found
