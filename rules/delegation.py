@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.domain.errors import ValidationError
 from engine.domain.money import MoneyError, format_pence, parse_pounds
 from engine.domain.words import financial_year, quarter_of
 from engine.domain.yamlio import load_yaml
 from rules import loader
+from rules.errors import RuleFileError
 from rules.loader import Keys
 
 __all__ = [
@@ -179,14 +179,10 @@ def _word(n: int) -> str:
     return _WORDS[n] if n < len(_WORDS) else str(n)
 
 
-class SchemeError(ValidationError):
-    """A scheme file that cannot be used; the message names the file and the key."""
+class SchemeError(RuleFileError):
+    """A scheme file that cannot be used."""
 
-    def __init__(self, source: str, where: str, message: str) -> None:
-        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
-        super().__init__(text, field="scheme")
-        self.source = source
-        self.where = where
+    FIELD = "scheme"
 
 
 # ------------------------------------------------------------------ the scheme

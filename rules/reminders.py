@@ -41,7 +41,6 @@ from typing import Any
 import yaml
 from pydantic import Field
 
-from engine.domain.errors import ValidationError
 from engine.domain.yamlio import load_yaml
 from engine.settings import get_settings
 from rules import durable_adapter, loader
@@ -62,6 +61,7 @@ from rules.conditions import (
     to_durable,
     to_python,
 )
+from rules.errors import RuleFileError
 from rules.loader import Keys, where
 from rules.returns import KINDS
 
@@ -183,14 +183,10 @@ _RUNG_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 _TEMPLATE_RE = re.compile(r"[a-z][a-z0-9_]{0,59}")
 
 
-class RemindersError(ValidationError):
-    """A ladder file that cannot be used; the message names the file and the key."""
+class RemindersError(RuleFileError):
+    """A ladder file that cannot be used."""
 
-    def __init__(self, source: str, where: str, message: str) -> None:
-        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
-        super().__init__(text, field="reminder_rules")
-        self.source = source
-        self.where = where
+    FIELD = "reminder_rules"
 
 
 @dataclass(frozen=True)

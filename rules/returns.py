@@ -37,12 +37,12 @@ from typing import Any
 import yaml
 from pydantic import Field
 
-from engine.domain.errors import ValidationError
 from engine.domain.savings_views import PER_PERIOD, READINGS
 from engine.domain.words import KIND_WORDS
 from engine.domain.yamlio import load_yaml
 from engine.settings import get_settings
 from rules import loader
+from rules.errors import RuleFileError
 from rules.loader import Keys, where
 
 __all__ = [
@@ -88,14 +88,10 @@ MAX_DUE_DAYS = 366
 _NAME_RE, _VERSION_RE = loader.NAME_RE, loader.VERSION_RE
 
 
-class ReturnRulesError(ValidationError):
-    """A schedule file that cannot be used; the message names the file and the key."""
+class ReturnRulesError(RuleFileError):
+    """A schedule file that cannot be used."""
 
-    def __init__(self, source: str, where: str, message: str) -> None:
-        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
-        super().__init__(text, field="returns_rules")
-        self.source = source
-        self.where = where
+    FIELD = "returns_rules"
 
 
 # ------------------------------------------------------------------ working days

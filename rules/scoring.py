@@ -43,6 +43,7 @@ from rules.conditions import (
     to_durable,
     to_python,
 )
+from rules.errors import RuleFileError
 from rules.loader import Keys
 
 __all__ = [
@@ -174,16 +175,6 @@ class RecommendationModel(Keys):
     otherwise: Any = None
     recommend: Any = None
     reason: Any = None
-
-
-class RuleFileError(ValidationError):
-    """A rule file that cannot be used; the message names the file and the place in it."""
-
-    def __init__(self, source: str, where: str, message: str) -> None:
-        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
-        super().__init__(text, field="rules")
-        self.source = source
-        self.where = where
 
 
 class ScoringError(ValidationError):

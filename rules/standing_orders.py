@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from engine.domain.errors import ValidationError
 from engine.domain.yamlio import load_yaml
 from rules import loader
+from rules.errors import RuleFileError
 from rules.loader import Keys, where
 
 __all__ = [
@@ -61,14 +61,10 @@ _NAME_RE, _VERSION_RE = loader.NAME_RE, loader.VERSION_RE
 _ORDER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.()-]{0,19}")
 
 
-class StandingOrdersError(ValidationError):
-    """A standing-orders file that cannot be used; the message names the file and key."""
+class StandingOrdersError(RuleFileError):
+    """A standing-orders file that cannot be used."""
 
-    def __init__(self, source: str, where: str, message: str) -> None:
-        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
-        super().__init__(text, field="standing_orders")
-        self.source = source
-        self.where = where
+    FIELD = "standing_orders"
 
 
 # ------------------------------------------------------------------ the orders
