@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import MetaData, select
 from sqlmodel import Session
 
@@ -171,6 +172,19 @@ def dump(engine) -> dict:
             t.name: [tuple(r) for r in c.execute(t.select().order_by(*t.primary_key.columns))]
             for t in meta.sorted_tables
         }
+
+
+def refused(engine, call, exc: type[Exception], *needles: str) -> str:  # noqa: ANN001
+    """``call()`` is refused with ``exc`` whose message holds every needle, and
+    nothing changes (every row of every table); the message."""
+    before = dump(engine)
+    with pytest.raises(exc) as info:
+        call()
+    message = str(info.value)
+    for needle in needles:
+        assert needle in message, message
+    assert dump(engine) == before
+    return message
 
 
 def assert_money_adds_up(engine) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from moneykit import assert_money_adds_up, dump
+from moneykit import assert_money_adds_up, refused
 from sqlalchemy import select
 from sqlmodel import Session
 from test_cli import quorum
@@ -100,18 +100,6 @@ def propose(q: Quorum, by: str = OFFICER, **kw) -> dict:
             "pot": REGIONAL, "amount": "96,000",
             "reasons": "Two programme managers for the year; recommended for approval"}
     return q.execute("propose_allocation", {**args, **kw}, by)
-
-
-def refused(engine, call, exc: type[Exception], *needles: str) -> str:
-    """The call is refused with ``exc`` whose message holds every needle; nothing changes."""
-    before = dump(engine)
-    with pytest.raises(exc) as info:
-        call()
-    message = str(info.value)
-    for needle in needles:
-        assert needle in message, message
-    assert dump(engine) == before
-    return message
 
 
 def pot(engine, name: str):

@@ -23,6 +23,7 @@ from moneykit import (
     bid_refs,
     dump,
     money_board,
+    refused,
 )
 from sqlalchemy import select
 from sqlmodel import Session
@@ -114,18 +115,6 @@ def approve_delegated(q, bid: str, **kw) -> str:
     sign(q, ref, CHAIR)
     assert sign(q, ref, VICE1)["state"] == "approved"
     return ref
-
-
-def refused(engine, call, exc: type[Exception], *needles: str) -> str:
-    """The call is refused with ``exc`` whose message holds every needle; nothing changes."""
-    before = dump(engine)
-    with pytest.raises(exc) as info:
-        call()
-    message = str(info.value)
-    for needle in needles:
-        assert needle in message, message
-    assert dump(engine) == before
-    return message
 
 
 def pot(engine, name: str):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from moneykit import CHAIR, OFFICER, VICE1, VICE2, bid_refs, dump, money_board
+from moneykit import CHAIR, OFFICER, VICE1, VICE2, bid_refs, money_board, refused
 from sqlalchemy import select
 from sqlmodel import Session
 from webkit import csrf_of, set_passwords, sign_in
@@ -288,17 +288,6 @@ def new_bid(q, title: str, grant: str, pot: str = "Projects") -> str:
         {"title": title, "sponsor": "Melton BC", "grant": grant, "pot": pot},
         OFFICER,
     )["ref"]
-
-
-def refused(engine, call, exc: type[Exception], *needles: str) -> str:
-    before = dump(engine)
-    with pytest.raises(exc) as info:
-        call()
-    message = str(info.value)
-    for needle in needles:
-        assert needle in message, message
-    assert dump(engine) == before
-    return message
 
 
 def signatures(engine, ref: str) -> list[tuple[str, str | None]]:
