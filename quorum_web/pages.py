@@ -234,6 +234,7 @@ def rule_set_names() -> list[str]:
 
 
 RANK_PAGE = 100  # ranked bids shown per page of a round
+UNRANKED_SHOWN = 100  # bids not in the ranking listed on the round page (the rest on /bids)
 
 
 def _unranked(bid: Any) -> Any:
@@ -262,6 +263,7 @@ def render_round(
             .where(BidRow.round_id == rnd.id)
             .where(_unranked(BidRow))
             .order_by(BidRow.id)
+            .limit(UNRANKED_SHOWN + 1)
         ).all()
         history = _history(s, [ref])
     shown = ranking["bids"]
@@ -326,7 +328,8 @@ def render_round(
             "shown": shown,
             "pager": pager,
             "round_state": rnd.state,
-            "unscored": unscored,
+            "unscored": unscored[:UNRANKED_SHOWN],
+            "unscored_more": len(unscored) > UNRANKED_SHOWN,
             "forms": forms,
             "override": override,
             "rule_sets": [n for n in rule_set_names() if n != ranking["rules"]],
