@@ -84,6 +84,7 @@ __all__ = [
     "Fired",
     "NoRuleMatched",
     "fire",
+    "quiet_host",
     "register",
     "registered_count",
     "run",
@@ -123,6 +124,12 @@ class _QuietHost(_de.Host):
 
     def _run(self) -> None:  # the stock Host starts two threading.Timer chains here
         return
+
+
+def quiet_host() -> _de.Host:
+    """A host of its own without the background threads (the benchmarks' bare floor
+    must avoid the same trap: bench/bench_scoring.py ``Bare``)."""
+    return _QuietHost()
 
 
 _lock = threading.Lock()
