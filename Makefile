@@ -34,7 +34,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 ## bench: command throughput vs bare SQLAlchemy; scoring vs bare durable_rules; the deadline sweep;
-## a grant's whole lifecycle vs SpiffWorkflow and a bare floor (bench/results/)
+## a grant's whole lifecycle vs SpiffWorkflow and a bare floor; every page at 1k, 10k and 100k
+## bids (bench/results/; the scaling run takes the better part of an hour)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_commands --n 2000 --sync NORMAL --out bench/results/commands.json
 	$(BIN)/python -m bench.bench_commands --n 2000 --sync FULL --out bench/results/commands-full.json
@@ -42,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_score_round --n 10000 --rounds 10 --out bench/results/score_round.json
 	$(BIN)/python -m bench.bench_sweep --out bench/results/sweep.json
 	$(BIN)/python -m bench.lifecycle --n 20 --rounds 5 --out bench/results/lifecycle.json
+	$(BIN)/python -m bench.scale --sizes 1000,10000,100000 --out bench/results/scale.json
 
 ## bench-compare BASE=/path/to/other/checkout: every benchmark on BASE and on this checkout,
 ## interleaved, each with its own venv; before/after table (bench/compare.py; COMPARE_ARGS=...)

@@ -1,0 +1,216 @@
+"""The scaling curve (issue 15 item 5): every list page and the round page at
+several sizes (default 1,000, 10,000 and 100,000 bids, a fifth of them grants),
+cold and warm, with writes going on, and the web worker's memory.
+
+For each size, in the same run:
+
+- set-up (not measured): bench.bench_web.setup on a fresh SQLite file (the
+  bids in ONE round, scored; grants decided at a Board; evidence waiting);
+- the app served by uvicorn (one worker, bench.bench_web.start_app);
+- **cold**: the first request of each page after the worker starts;
+- **warm**: ``--requests`` requests of each page in turn, one user;
+- **with writes**: the same again while a writer overrides a score of a bid
+  in the round once a second (each write moves the round's ranking), every
+  request of the round page following a write;
+- the worker's resident memory (VmRSS) after each phase;
+- the baseline of the same run: ``/healthz`` (the app's stack and one
+  ``SELECT 1``), so the ratios survive a busy machine.
+
+Written to ``bench/results/scale.json``; the targets (issue 15): every page
+p95 < 150 ms and worker RSS < 300 MB at 100,000.
+
+    python -m bench.scale --sizes 1000,10000,100000 --out bench/results/scale.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_web import (  # noqa: E402
+    OFFICERS,
+    ROUND,
+    TARGET_P95_MS,
+    free_port,
+    machine,
+    pct,
+    setup,
+    signed_in,
+    start_app,
+    wait_up,
+)
+from bench.common import code_version  # noqa: E402
+
+TARGET_RSS_MB = 300.0
+PAGES = ["/healthz", "/", "/bids", "/grants", "/returns", "/delegated", "/meetings",
+         f"/rounds/{ROUND}", "/dashboard"]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class Writer(threading.Thread):
+    """Overrides a criterion's points of a random scored bid of the round, once a
+    second, through the command path (another process's write, as the app sees it)."""
+
+    def __init__(self, url: str, seed: int) -> None:
+        super().__init__(daemon=True)
+        from sqlalchemy import select
+
+        from engine.commands.service import Quorum
+        from engine.domain.clock import FixedClock
+        from engine.store.db import make_engine
+        from engine.store.models import Bid
+
+        self.engine = make_engine(url)
+        self.q = Quorum(self.engine, FixedClock(dt.date(2011, 4, 20)))
+        with self.engine.connect() as conn:
+            self.refs = list(conn.execute(
+                select(Bid.ref).where(Bid.state == "scored").limit(5000)).scalars())
+        self.rnd = random.Random(seed)
+        self.stop = threading.Event()
+        self.writes = 0
+        self.errors = 0
+        self.last = 0.0  # perf_counter of the last write
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0):
+            ref = self.rnd.choice(self.refs)
+            try:
+                self.q.execute("override_score", {
+                    "ref": ref, "criterion": "partnership", "points": self.rnd.choice([0, 5]),
+                    "reason": "scale benchmark"}, OFFICERS[1])
+                self.writes += 1
+                self.last = time.perf_counter()
+            except Exception:  # noqa: BLE001 (a refused write is counted, the load goes on)
+                self.errors += 1
+
+
+async def measure(base: str, pid: int, requests: int, writer: Writer | None) -> dict:
+    client = await signed_in(base, OFFICERS[0])
+    out: dict[str, dict] = {}
+    try:
+        for path in PAGES:
+            ms, errors = [], 0
+            for _ in range(requests):
+                if writer is not None and path.startswith("/rounds/"):
+                    seen = writer.last
+                    while writer.last == seen and writer.is_alive():  # the next write first
+                        await asyncio.sleep(0.05)
+                t0 = time.perf_counter()
+                r = await client.get(path)
+                took = (time.perf_counter() - t0) * 1000
+                errors += r.status_code != 200
+                ms.append(took)
+            out[path] = {"requests": len(ms), "errors": errors,
+                         "p50_ms": round(pct(ms, 50), 1), "p95_ms": round(pct(ms, 95), 1),
+                         "max_ms": round(max(ms), 1), "bytes": len(r.content)}
+        out["rss_mb"] = {"worker": rss_mb(pid)}
+    finally:
+        await client.aclose()
+    return out
+
+
+async def cold(base: str) -> dict:
+    client = await signed_in(base, OFFICERS[0])
+    out = {}
+    try:
+        for path in PAGES:
+            t0 = time.perf_counter()
+            r = await client.get(path)
+            out[path] = {"ms": round((time.perf_counter() - t0) * 1000, 1),
+                         "status": r.status_code}
+    finally:
+        await client.aclose()
+    return out
+
+
+def one_size(n: int, requests: int, seed: int, work: Path) -> dict:
+    url = f"sqlite:///{work / f'scale-{n}.db'}"
+    t0 = time.perf_counter()
+    built = setup(url, n, max(1, n // 5), seed)
+    setup_s = round(time.perf_counter() - t0, 1)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_app(url, port, work / f"app-{n}.log")
+    try:
+        asyncio.run(wait_up(base, proc))
+        result: dict = {"bids": n, "grants": built["grants"], "setup_s": setup_s,
+                        "rss_mb_started": rss_mb(proc.pid)}
+        result["cold"] = asyncio.run(cold(base))
+        result["warm"] = asyncio.run(measure(base, proc.pid, requests, None))
+        writer = Writer(url, seed)
+        writer.start()
+        try:
+            result["with_writes"] = asyncio.run(measure(base, proc.pid, requests, writer))
+        finally:
+            writer.stop.set()
+            writer.join(10)
+        result["with_writes"]["writes"] = {"done": writer.writes, "refused": writer.errors}
+        pages = {k: v for k, v in result["with_writes"].items() if k.startswith("/")}
+        base_p50 = pages["/healthz"]["p50_ms"] or 1.0
+        result["vs_healthz_p50"] = {k: round(v["p50_ms"] / base_p50, 1)
+                                    for k, v in pages.items() if k != "/healthz"}
+        worst = max((v["p95_ms"], k) for k, v in pages.items())
+        result["targets"] = {
+            "worst_page_p95_ms": {"page": worst[1], "p95_ms": worst[0],
+                                  "target": TARGET_P95_MS, "met": worst[0] < TARGET_P95_MS},
+            "worker_rss_mb": {"value": result["with_writes"]["rss_mb"]["worker"],
+                              "target": TARGET_RSS_MB,
+                              "met": result["with_writes"]["rss_mb"]["worker"] < TARGET_RSS_MB},
+        }
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,100000", help="bids per run, comma separated")
+    ap.add_argument("--requests", type=int, default=20, help="requests per page per phase")
+    ap.add_argument("--seed", type=int, default=2011)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/scale.json"))
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    out: dict = {"benchmark": "scale", "code": code_version(), "machine": machine(),
+                 "load_average_before": os.getloadavg(), "sizes": []}
+    with tempfile.TemporaryDirectory(prefix="quorum-scale-") as tmp:
+        for n in sizes:
+            print(f"{n} bids: setting up ...", flush=True)
+            r = one_size(n, args.requests, args.seed, Path(tmp))
+            out["sizes"].append(r)
+            t = r["targets"]
+            print(f"  set-up {r['setup_s']} s; worst p95 {t['worst_page_p95_ms']['p95_ms']} ms "
+                  f"({t['worst_page_p95_ms']['page']}); worker RSS "
+                  f"{t['worker_rss_mb']['value']} MB", flush=True)
+            for page, v in r["with_writes"].items():
+                if page.startswith("/"):
+                    print(f"    {page:<22} p50 {v['p50_ms']:>8} ms  p95 {v['p95_ms']:>8} ms  "
+                          f"(warm p95 {r['warm'][page]['p95_ms']} ms, cold "
+                          f"{r['cold'][page]['ms']} ms)", flush=True)
+    out["load_average_after"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

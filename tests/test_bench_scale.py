@@ -1,0 +1,23 @@
+"""bench/scale.py measures every page at a (tiny) size to the end: each page
+answers 200 in every phase, the writer really writes during the last phase,
+and the targets are judged from the figures (a benchmark that crashes or
+measures error pages measures nothing: issue 15)."""
+
+from __future__ import annotations
+
+from bench import scale
+
+
+def test_the_scaling_run_measures_every_page_cold_warm_and_with_writes(tmp_path) -> None:
+    r = scale.one_size(200, 2, 2011, tmp_path)
+    assert r["bids"] == 200 and r["grants"] == 40
+    assert {p: v["status"] for p, v in r["cold"].items()} == {p: 200 for p in scale.PAGES}
+    for phase in ("warm", "with_writes"):
+        pages = {k: v for k, v in r[phase].items() if k.startswith("/")}
+        assert set(pages) == set(scale.PAGES)
+        assert all(v["errors"] == 0 and v["requests"] == 2 for v in pages.values()), pages
+        assert r[phase]["rss_mb"]["worker"] > 0
+    assert r["with_writes"]["writes"]["done"] >= 2  # a write before each round page request
+    worst = max(v["p95_ms"] for k, v in r["with_writes"].items() if k.startswith("/"))
+    assert r["targets"]["worst_page_p95_ms"]["p95_ms"] == worst
+    assert r["targets"]["worst_page_p95_ms"]["met"] == (worst < scale.TARGET_P95_MS)
