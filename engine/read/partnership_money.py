@@ -134,7 +134,7 @@ def _last_unpaid_due(conn: Reader, grant_ids: list[int]) -> dict[int, dt.date]:
 
 
 def _empty(name: str) -> dict[str, Any]:
-    return {"partnership": name, "pots": [], "carried_forward_refs": [],
+    return {"partnership": name, "pots": [], "pot_ids": [], "carried_forward_refs": [],
             **{k: 0 for k in FIGURES}}  # fmt: skip
 
 
@@ -144,7 +144,8 @@ def partnership_figures(
     """Per partnership (by name) and for the regional pots, as of ``as_of``: see the
     module docstring. ``{"as_of", "year_end", "partnerships": [...], "regional": {...},
     "totals": {...}}``; each row has ``partnership`` (the regional row: "Regional
-    pots"), ``pots`` (names), ``carried_forward_refs`` and the ``FIGURES``."""
+    pots"), ``pots`` (names) and ``pot_ids``, ``carried_forward_refs`` and the
+    ``FIGURES``."""
     pots = _pots(conn, programme_id, as_of)
     grants = _grants(conn, [p["id"] for p in pots], as_of)
     savings = to_date_by_grant(conn, as_of) if grants else {}
@@ -158,6 +159,7 @@ def partnership_figures(
                                                                      _empty(p["owner"]))
         line: PotLedger = p["line"]
         row["pots"].append(p["name"])
+        row["pot_ids"].append(p["id"])
         row["allocation_pence"] += line.allocated_pence
         row["committed_pence"] += line.committed_pence
         row["paid_pence"] += line.paid_pence
