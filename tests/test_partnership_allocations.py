@@ -343,10 +343,11 @@ def test_pages_show_each_partnership_its_own(replayed) -> None:
         assert f'id="balance-{tamar}">£50,000.01<' in own and "Exe allocation" not in own
         # another partnership's allocation, a regional pot and no pot: the same 404
         ewan.get("/")  # (the sign-in's flash message shows once)
-        answers = [ewan.get(f"/partnership-allocations/{p}") for p in (tamar, regional, 9999)]
+        asked = (tamar, regional, 9999)
+        answers = [ewan.get(f"/partnership-allocations/{p}") for p in asked]
         assert {r.status_code for r in answers} == {404}
-        bodies = {r.text.replace(f"&#39;{p}&#39;", "N") for r, p in zip(answers, (tamar, regional, 9999),
-                                                               strict=True)}
+        bodies = {r.text.replace(f"&#39;{p}&#39;", "N")
+                  for r, p in zip(answers, asked, strict=True)}
         assert len(bodies) == 1
         assert officer.get(f"/partnership-allocations/{tamar}").status_code == 200
         assert officer.get("/meetings/NMB-2013-03-20/papers/partnerships.html").status_code == 200
