@@ -15,7 +15,7 @@ FORMATS = {"md": "md", "markdown": "md", "html": "html"}
 
 # Page set-up added to every PDF paper; wide tables print landscape.
 PAGE_CSS = "@page { size: A4; margin: 1.5cm } body { margin: 0 !important; font-size: 10pt }"
-LANDSCAPE = {"bids", "risks"}  # the ranked table has a column per criterion; the register too
+LANDSCAPE = {"bids", "risks", "partnerships"}  # wide tables (a column per criterion, per figure)
 LANDSCAPE_CSS = "@page { size: A4 landscape }"
 
 

@@ -84,7 +84,8 @@ STAFF_ONLY = require(STAFF)
 def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
     if actor is None:
         return []
-    items = [("/", "My work"), ("/bids", "Bids"), ("/grants", "Grants"), ("/returns", "Returns")]
+    items = [("/", "My work"), ("/bids", "Bids"), ("/grants", "Grants"), ("/returns", "Returns"),
+             ("/partnership-allocations", "Allocations")]
     if actor.roles & STAFF:
         items.append(("/rounds", "Rounds"))
         items.append(("/meetings", "Meetings"))

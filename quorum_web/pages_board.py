@@ -28,6 +28,7 @@ from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
 from engine.read.papers import paper_context
+from engine.read.partnership_money import allocation_page, allocations_of, partnership_figures
 from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_link_token, use_link
 from engine.store.models import DelegatedDecision, Meeting, MeetingMember, Person
 from notifications import papers
@@ -48,7 +49,7 @@ SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
 # a report item has no workflow: what the agenda shows in its state column is a label
 REPORT_LABEL = "report"
-MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns", "risks")
+MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns", "risks", "partnerships")
 
 
 def _engine(request: Request) -> Any:
@@ -553,11 +554,13 @@ def sign_by_link(
 def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
     with _engine(request).connect() as conn:
         board = programme_dashboard(conn, request.app.state.clock.today())
+        allocations = partnership_figures(conn, request.app.state.clock.today())
     return pages.render(
         request,
         "dashboard.html",
         {
             "board": board,
+            "allocations": allocations,
             "charts": {
                 "pots": charts.pots_chart(board["pots"]),
                 "savings": charts.savings_chart(board["partnerships"]),
@@ -565,6 +568,40 @@ def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Resp
             },
         },
     )
+
+
+# ------------------------------------------------------------------ partnership allocations
+
+
+@router.get("/partnership-allocations", response_class=HTMLResponse)
+def partnership_allocations_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
+    """Staff: every partnership's figures; a partnership's people: its own allocations."""
+    today = request.app.state.clock.today()
+    scope = scope_of(actor)
+    with _engine(request).connect() as conn:
+        if scope is None:
+            figures, own = partnership_figures(conn, today), []
+        else:
+            figures, own = None, [allocation_page(conn, a["id"], today)
+                                  for a in allocations_of(conn, scope)]
+    return pages.render(request, "partnership_allocations.html",
+                        {"figures": figures, "own": own})
+
+
+@router.get("/partnership-allocations/{pot_id}", response_class=HTMLResponse)
+def partnership_allocation_page(
+    request: Request, pot_id: str, actor: Actor = Depends(ANYONE)
+) -> Response:
+    """One partnership allocation: its balance, grants and history in words. Not
+    found alike for no such pot, a regional pot, and another partnership's."""
+    scope = scope_of(actor)
+    found = None
+    if pot_id.isdigit() and len(pot_id) < 10:
+        with _engine(request).connect() as conn:
+            found = allocation_page(conn, int(pot_id), request.app.state.clock.today())
+    if found is None or (scope is not None and found["partnership_id"] != scope):
+        raise NotFound(f"no partnership allocation {pot_id!r}", field="pot")
+    return pages.render(request, "partnership_allocation.html", {"pot": found})
 
 
 @router.get("/calendar.ics")

@@ -87,6 +87,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     # an evidence file: whoever may see the grant (a sponsor: its own only)
     ("GET", "/grants/{ref}/evidence/{file_id:path}"): ALL,
     ("GET", "/dashboard"): STAFF,
+    # partnership allocations: staff see all; a partnership's people their own (else 404)
+    ("GET", "/partnership-allocations"): ALL,
+    ("GET", "/partnership-allocations/{pot_id}"): ALL,
     ("GET", "/calendar.ics"): ALL,
     ("GET", "/recoveries/{ref}"): ALL,
     ("GET", "/returns"): ALL,
@@ -224,7 +227,7 @@ def test_every_route_has_a_matrix_entry(world) -> None:
 
 def concrete(key: tuple[str, str], refs: dict) -> str:
     path = key[1].replace("{name}.{fmt}", "minutes.html").replace("{fmt}", "html")
-    path = path.replace("{seq}", "1")
+    path = path.replace("{seq}", "1").replace("{pot_id}", "1")
     if "/delegated/" in path:
         return path.replace("{ref}", refs["dd"])
     if "/grants/" in path:
@@ -278,6 +281,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/grants/{ref}/evidence/{file_id:path}": 404,  # then: no such file
         "/api/v1/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
         "/account/second-factor": 303,  # the key is made: back to the account page
+        "/partnership-allocations/{pot_id}": 404,  # then: pot 1 is a regional pot
     }
     for role in sorted(PEOPLE):
         if api:

@@ -365,6 +365,67 @@ class RatifyProgrammeChange(Contract):
     reason: Annotated[str, Text(2000, lines=True)]
 
 
+# ---- partnership allocations (issue 13 item 4; docs/grants.md "Partnership allocations")
+
+_SHARE = {
+    "type": "object",
+    "properties": {
+        "pot": _NAME,
+        "partnership": _NAME,
+        "share": {"type": "string", "maxLength": 40},
+    },
+    "required": ["pot", "share"],
+    "additionalProperties": False,
+    "description": "a pot, the partnership whose allocation it is (none: a regional pot), and "
+    "its share: a percentage ('70%') or a fixed amount in pounds ('£100,000')",
+}
+
+
+class SplitProgramme(Contract):
+    command = "split_programme"
+    programme: Annotated[str, Text(200, required=False)]
+    amount: Annotated[int, Pence(description="the grant to split")]
+    shares: Annotated[list[Any], Items(_SHARE, required=True, text_items=False)]
+    ratified_by: Annotated[str, Text(300, description="the body and minute, e.g. 'Board 16 May "
+                                     "2012, minute 6'")]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
+class ReturnUnderspend(Contract):
+    command = "return_underspend"
+    programme: Annotated[str, Text(200, required=False)]
+    from_: Annotated[str, Text(200, description="the partnership allocation")] = Field(
+        alias="from")
+    to: Annotated[str, Text(200, description="a regional pot (made if new)")]
+    amount: Annotated[int, Pence()]
+    ratified_by: Annotated[str, Text(300)]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
+class RingFence(Contract):
+    command = "ring_fence"
+    programme: Annotated[str, Text(200, required=False)]
+    fund: Annotated[str, Text(200, description="the ring-fenced fund (a regional pot, made if "
+                                               "new)")]
+    contributions: Annotated[
+        dict[str, Any],
+        Mapping(POUNDS_SCHEMA, description="each contributing pot's fixed sum {pot: amount}"),
+    ]
+    ratified_by: Annotated[str, Text(300)]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
+class SetSavingsTarget(Contract):
+    command = "set_savings_target"
+    grant: Annotated[str, Text(40, required=False, description="a grant (its invest-to-save "
+                                                               "case)")]
+    programme: Annotated[str, Text(200, required=False, description="or a whole programme")]
+    target: Annotated[int, Pence(allow_zero=True)]
+    target_date: Annotated[dt.date | None, UKDate(required=False,
+                                                  description="the date it is due by")]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
 class RegisterOrganisation(Contract):
     command = "register_organisation"
     name: Annotated[str, Text(200)]

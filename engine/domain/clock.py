@@ -26,6 +26,11 @@ def local_date(instant: dt.datetime) -> dt.date:
     return instant.astimezone(LONDON).date()
 
 
+def financial_year_end(day: dt.date) -> dt.date:
+    """31 March ending the financial year (1 April to 31 March) that ``day`` is in."""
+    return dt.date(day.year + 1 if day.month >= 4 else day.year, 3, 31)
+
+
 class Clock(Protocol):
     def now(self) -> dt.datetime: ...
 

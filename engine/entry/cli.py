@@ -393,6 +393,8 @@ PAPER_HELP = {
     'who signed, why.',
     "returns": "Late returns by partnership, with days late, as of a meeting's date.",
     "risks": '"Risk analysis" for a meeting: the risk register, the risks to review, the reviews.',
+    "partnerships": '"Partnership financial summary" for a meeting: per partnership allocation, '
+    'committed, paid, savings, balance, projects carried forward.',
 }
 
 

@@ -15,10 +15,11 @@ from engine.read import views
 from engine.read.agenda import agenda_paper as meeting_agenda_paper
 from engine.read.delegation import delegated_report
 from engine.read.minutes import minutes_parts
+from engine.read.partnership_money import partnership_paper
 from engine.read.partnerships import advances_for_meeting
 from engine.store.checkpoints import latest_checkpoint
 
-PAPERS = ("bids", "agenda", "minutes", "delegated", "returns", "risks")
+PAPERS = ("bids", "agenda", "minutes", "delegated", "returns", "risks", "partnerships")
 
 
 def bids_paper(engine: Any, round_ref: str) -> dict:
@@ -89,6 +90,14 @@ def risks_paper(engine: Any, meeting_ref: str) -> dict:
         return views_risks.risk_paper(conn, meeting_ref)
 
 
+def partnerships_paper(engine: Any, meeting_ref: str) -> dict:
+    """The "Partnership financial summary": per partnership allocation, committed,
+    paid, savings delivered and anticipated, balance and projects carried forward,
+    as of the meeting's date, with the ratified moves between pots (issue 13)."""
+    with engine.connect() as conn:
+        return partnership_paper(conn, meeting_ref)
+
+
 def audit_footer(engine: Any) -> dict | None:
     """The latest signed checkpoint of the audit chain, for every paper's footer:
     its event count, short head hash and time (None before the first)."""
@@ -108,6 +117,7 @@ def paper_context(engine: Any, name: str, ref: str) -> dict:
         "delegated": delegated_paper,
         "returns": returns_paper,
         "risks": risks_paper,
+        "partnerships": partnerships_paper,
     }
     if name not in builders:
         raise NotFound(f"no paper {name!r}; papers are {', '.join(PAPERS)}", field="paper")

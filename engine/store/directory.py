@@ -49,6 +49,7 @@ class PotRow:
     name: str
     programme_id: int
     programme: str
+    owner_partnership_id: int | None = None  # a partnership allocation's partnership
 
 
 @dataclass
@@ -122,9 +123,11 @@ def load(conn: Connection, seq: int) -> Directory:
         )
     }
     d.pots = [
-        PotRow(p.id, p.name, p.programme_id, d.programmes.get(p.programme_id, ""))
+        PotRow(p.id, p.name, p.programme_id, d.programmes.get(p.programme_id, ""),
+               p.owner_partnership_id)
         for p in conn.execute(
-            select(col(Pot.id), col(Pot.name), col(Pot.programme_id)).order_by(col(Pot.id))
+            select(col(Pot.id), col(Pot.name), col(Pot.programme_id),
+                   col(Pot.owner_partnership_id)).order_by(col(Pot.id))
         )
     ]
     return d

@@ -165,6 +165,9 @@ class Pot(VersionedMixin, TableModel, table=True):
     programme_id: int = Field(foreign_key="programme.id", index=True)
     name: str
     version: int = 1
+    # a partnership allocation: the sub-regional partnership whose budget this pot is
+    # (engine/commands/handlers/partnership_money.py); None: a regional pot
+    owner_partnership_id: int | None = Field(default=None, foreign_key="organisation.id")
 
 
 class ProgrammeChange(TableModel, table=True):
@@ -950,3 +953,22 @@ class AdvancePayment(VersionedMixin, TableModel, table=True):
     decision_reason: str = ""
     paid_to_id: int | None = Field(default=None, foreign_key="organisation.id")
     version: int = 1
+
+
+# ---------------------------------------------------------------- savings targets (issue 13)
+
+
+class SavingsTarget(TableModel, table=True):
+    """The savings a grant's invest-to-save case, or a whole programme, is to
+    deliver by a date (``set_savings_target``): exactly one of ``grant_id`` and
+    ``programme_id``; setting it again replaces it (audited before and after)."""
+
+    __tablename__ = "savings_target"
+    id: int | None = Field(default=None, primary_key=True)
+    grant_id: int | None = Field(default=None, foreign_key="grant_award.id", unique=True)
+    programme_id: int | None = Field(default=None, foreign_key="programme.id", unique=True)
+    target_pence: int = Field(sa_type=Money)
+    target_on: dt.date | None = None
+    reason: str = ""
+    set_on: dt.date
+    set_by_id: int | None = Field(default=None, foreign_key="person.id")

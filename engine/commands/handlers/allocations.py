@@ -25,7 +25,6 @@ in — so its grant pays only once that milestone is evidenced and verified.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -38,9 +37,10 @@ from engine.commands.handlers.intake import (
     check_profile,
     read_milestones,
 )
-from engine.commands.handlers.programme import find_pot, find_programme
+from engine.commands.handlers.programme import check_pot_for, find_pot, find_programme
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
+from engine.domain.clock import financial_year_end
 from engine.domain.errors import ValidationError
 from engine.domain.money import format_pence
 from engine.store.ledger import pot_line
@@ -51,11 +51,6 @@ from workflows.bid import BID
 
 ALLOCATION = BidKind.ALLOCATION.value  # Bid.kind of an allocation
 ROUND_T = Round.__table__
-
-
-def financial_year_end(day: dt.date) -> dt.date:
-    """31 March ending the financial year (1 April to 31 March) that ``day`` is in."""
-    return dt.date(day.year + 1 if day.month >= 4 else day.year, 3, 31)
 
 
 def unscored_decision(uow: UnitOfWork, item: Any) -> UnscoredDecision:
@@ -111,6 +106,7 @@ def propose_allocation(uow: UnitOfWork, args: Args) -> Result:
     cmd = uow.command
     programme_id = find_programme(uow, programme)[0] if programme else None
     pot = find_pot(uow, pot_name, programme_id)
+    check_pot_for(uow, pot, recipient)
     itemised = sum(i["cost_pence"] for i in items)
     if itemised > amount:
         raise ValidationError(

@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.handlers.directory import find_organisation
-from engine.commands.handlers.programme import find_pot
+from engine.commands.handlers.programme import check_pot_for, find_pot, own_pot
 from engine.commands.handlers.rounds import check_round_accepts, load_round
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
@@ -228,6 +228,10 @@ def submit_bid(uow: UnitOfWork, args: Args) -> Result:
                 f"submit_bid: pot: round {rnd.ref} is for another pot; leave pot out", field="pot"
             )
         pot = next(p for p in uow.directory.pots if p.id == rnd.pot_id)
+    if pot is None:  # a partnership's bid goes in its own allocation
+        pot = own_pot(uow, sponsor)
+    else:
+        check_pot_for(uow, pot, sponsor)
     partners = _partner_orgs(uow, partner_names, sponsor.id)
     check_profile(uow, grant, profile)
     if partnership_raw in (None, "") and partners:
@@ -312,7 +316,9 @@ def amend_bid(uow: UnitOfWork, args: Args) -> Result:
     if "invest_to_save" in args.data:
         new["invest_to_save"] = args.flag("invest_to_save")
     if args.has("pot"):
-        new["pot_id"] = find_pot(uow, args.text("pot")).id
+        pot = find_pot(uow, args.text("pot"))
+        check_pot_for(uow, pot, uow.directory.orgs_by_id[bid.sponsor_id])
+        new["pot_id"] = pot.id
     partner_names = args.items("partners") if "partners" in args.data else None
     profile = read_milestones(uow, args.items("milestones")) if "milestones" in args.data else None
     reason = args.text("reason", required=False, max_len=2000)

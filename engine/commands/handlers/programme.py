@@ -16,7 +16,7 @@ from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
-from engine.store.directory import PotRow
+from engine.store.directory import OrgRow, PotRow
 from engine.store.ledger import ledger
 from engine.store.models import (
     MovementKind,
@@ -72,6 +72,34 @@ def find_pot(
     )
 
 
+# who may bid where: a partnership allocation (a pot owned by a partnership,
+# handlers/partnership_money.py) is for its partnership only
+
+
+def owner_words(uow: UnitOfWork, pot: PotRow) -> str:
+    """'Vale SRP's allocation' or 'a regional pot'."""
+    if pot.owner_partnership_id is None:
+        return "a regional pot"
+    return f"{uow.directory.orgs_by_id[pot.owner_partnership_id].name}'s allocation"
+
+
+def check_pot_for(uow: UnitOfWork, pot: PotRow, sponsor: OrgRow, field: str = "pot") -> None:
+    """Refuse a bid (or allocation) for ``sponsor`` from another partnership's allocation."""
+    owner = pot.owner_partnership_id
+    if owner is not None and owner != sponsor.id:
+        raise ValidationError(
+            f"{uow.command}: {field}: {pot.name} is {owner_words(uow, pot)}; only "
+            f"{uow.directory.orgs_by_id[owner].name} bids from it ({sponsor.name} cannot)",
+            field=field,
+        )
+
+
+def own_pot(uow: UnitOfWork, sponsor: OrgRow) -> PotRow | None:
+    """The one partnership allocation ``sponsor`` owns (None if it owns none or several)."""
+    mine = [p for p in uow.directory.pots if p.owner_partnership_id == sponsor.id]
+    return mine[0] if len(mine) == 1 else None
+
+
 def _read_allocations(uow: UnitOfWork, args: Args, name: str) -> dict[str, int]:
     raw = args.mapping(name)
     if not raw:
@@ -99,12 +127,14 @@ def _ratify(
     reason: str,
 ) -> tuple[str, int]:
     """The only writer of allocations: one movement per changed pot and the
-    ratification record. ``changes``: {pot, pot_id, from_pence, to_pence}."""
+    ratification record. ``changes``: {pot, pot_id, from_pence, to_pence, ...}."""
     conn = uow.conn
     for c in changes:
         uow.book(c["pot_id"], MovementKind.ALLOCATE, c["to_pence"] - c["from_pence"],
                  uow.today, None, note=ratified_by)
-    public = [{k: c[k] for k in ("pot", "from_pence", "to_pence")} for c in changes]
+    # kept on the record: pot, from_pence, to_pence and what a move says of itself
+    # (partnership_money.py: move, share, of_pence, partnership, from, to)
+    public = [{k: v for k, v in c.items() if k != "pot_id"} for c in changes]
     new_total = old_total + sum(c["to_pence"] - c["from_pence"] for c in changes)
     ref = next_ref(conn, ProgrammeChange, "programme_change")
     conn.execute(
