@@ -29,6 +29,7 @@ person's only message) in the one transaction that queues the digests.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -41,12 +42,15 @@ from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
 from engine.domain.words import shown_subject
+from engine.read.work import link as page_of
 from engine.settings import get_settings
-from engine.store.models import AuditEvent, Outbox
 from engine.store import notices
+from engine.store.links import base_url
+from engine.store.models import AuditEvent, Outbox
 from engine.store.notices import DIGESTED, HELD, QUEUED
 
-__all__ = ["Gate", "catchup_waiting", "gate", "group", "mark_notifications_read"]
+__all__ = ["Gate", "catchup_waiting", "gate", "group", "mark_notifications_read",
+           "tell_officers"]
 
 OUT = Outbox.__table__
 AUDIT = AuditEvent.__table__
@@ -75,7 +79,8 @@ def gate(conn: Connection, now: dt.datetime, gap_days: int | None = None) -> Gat
     mark = int(conn.execute(select(func.coalesce(func.max(OUT.c.id), 0))).scalar() or 0)
     if conn.execute(select(OUT.c.id).where(OUT.c.status == HELD).limit(1)).first():
         return Gate(mark, "an earlier catch-up sweep is still waiting for confirmation")
-    last = _at(conn.execute(select(func.max(AUDIT.c.at)).where(AUDIT.c.command == "sweep")).scalar())
+    swept = select(func.max(AUDIT.c.at)).where(AUDIT.c.command == "sweep")
+    last = _at(conn.execute(swept).scalar())
     what = "the last sweep ran"
     if last is None:  # never swept here: how old is the newest thing recorded?
         last = _at(conn.execute(select(func.max(AUDIT.c.at))).scalar())
@@ -123,7 +128,8 @@ def _ref(ctx: dict[str, Any]) -> str:
 def _set_status(uow: UnitOfWork, msgs: list[_Msg], status: str) -> None:
     stored = [m.key for m in msgs if m.pending is None]
     for i in range(0, len(stored), 500):
-        uow.conn.execute(update(OUT).where(OUT.c.key.in_(stored[i : i + 500])).values(status=status))
+        chunk = stored[i : i + 500]
+        uow.conn.execute(update(OUT).where(OUT.c.key.in_(chunk)).values(status=status))
     for m in msgs:
         if m.pending is not None:
             m.pending["status"] = status
@@ -237,3 +243,34 @@ def mark_notifications_read(uow: UnitOfWork, args: Args) -> Result:
         )
     n = notices.mark_read(uow.conn, uow.actor.person_id, uow.now, notice)
     return {"marked_read": n}
+
+
+# ------------------------------------------------------------------ officers told
+
+
+OFFICER_NOTICE = "officer_notice"  # notifications/templates/officer_notice.txt
+
+
+def tell_officers(
+    uow: UnitOfWork, kind: str, ref: str, what: str, title: str = "", seq: int | None = None
+) -> None:
+    """Tell every active officer (email and in-app) that something arrived for them:
+    ``what`` in words ("Rutland CC submitted bid B-0003"), about the item ``ref`` of
+    ``kind`` (a page kind of engine/read/work.py ``LINKS``: bid, milestone, return).
+    One message per officer and event (the key carries a random part: the same item
+    may arrive again, e.g. evidence sent again after a rejection)."""
+    page = page_of(kind, ref, seq)
+    event = secrets.token_hex(6)
+    for p in uow.directory.people_by_email.values():
+        if not (p.active and p.email and "officer" in p.roles) or p.id == uow.actor.person_id:
+            continue
+        uow.notify(
+            key=f"officer:{kind}:{ref}:{event}:{p.email.lower()}",
+            to=p.email,
+            template=OFFICER_NOTICE,
+            subject=what,
+            context={"name": p.name, "what": what, "ref": ref, "title": title,
+                     "url": base_url().rstrip("/") + page},  # fmt: skip
+            item=ref,
+            link=page,
+        )

@@ -85,9 +85,9 @@ from sqlalchemy.types import JSON
 
 from engine.commands.args import Args
 from engine.commands.chasing import chase_actions
-from engine.commands.notices import gate, group
 from engine.commands.handlers.delegation import expire_lapsed
 from engine.commands.handlers.roles import expire_lapsed as expire_role_changes
+from engine.commands.notices import gate, group
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError

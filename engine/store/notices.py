@@ -59,7 +59,7 @@ def queue(conn: Connection, messages: Sequence[dict[str, Any]], now: dt.datetime
     people: dict[str, int] = {}
     for i in range(0, len(addresses), 500):
         people.update(
-            (email.lower(), pid)
+            (str(email).lower(), int(pid))
             for pid, email in conn.execute(
                 select(PERSON.c.id, PERSON.c.email).where(
                     func.lower(PERSON.c.email).in_(addresses[i : i + 500]),
