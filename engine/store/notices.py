@@ -58,15 +58,10 @@ def queue(conn: Connection, messages: Sequence[dict[str, Any]], now: dt.datetime
     addresses = sorted({m["to_addr"].lower() for m in told})
     people: dict[str, int] = {}
     for i in range(0, len(addresses), 500):
-        people.update(
-            (str(email).lower(), int(pid))
-            for pid, email in conn.execute(
-                select(PERSON.c.id, PERSON.c.email).where(
-                    func.lower(PERSON.c.email).in_(addresses[i : i + 500]),
-                    PERSON.c.active.is_(True),
-                )
-            )
+        found = select(PERSON.c.id, PERSON.c.email).where(
+            func.lower(PERSON.c.email).in_(addresses[i : i + 500]), PERSON.c.active.is_(True)
         )
+        people.update((str(r.email).lower(), int(r.id)) for r in conn.execute(found))
     notes = [
         {
             "key": m["key"],
