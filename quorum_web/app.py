@@ -37,6 +37,7 @@ from quorum_web import (
     pages,
     pages_board,
     pages_people,
+    pages_notify,
     pages_public,
     pages_sponsor,
     schemas,
@@ -192,6 +193,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(pages_board.router)
     app.include_router(pages_people.router)
+    app.include_router(pages_notify.router)  # notifications, catch-up, a whole section of My work
     app.include_router(pages_public.router)  # the public register: no sign-in
     app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
 
