@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any, TypedDict
 
 from sqlalchemy import select
@@ -81,6 +82,9 @@ OUTCOMES = {
     "defer": "deferred the bid",
     "refer_back": "referred the bid back",
 }
+OUTCOMES.update({"approved": OUTCOMES["approve"], "rejected": OUTCOMES["reject"],
+                 "deferred": OUTCOMES["defer"],
+                 "referred_back": OUTCOMES["refer_back"]})  # fmt: skip
 # fields whose value is an id: the table and column that name it
 NAMED_IDS: dict[str, str] = {
     "pot_id": "pot",
@@ -95,6 +99,7 @@ NAMED_IDS: dict[str, str] = {
     "released_by_id": "person",
     "person_id": "person",
 }
+_CODE = re.compile(r"[a-z]+(?:_[a-z]+)+")
 HIDDEN = {"version", "id", "ref", "bid_id", "grant_id", "milestone_id", "round_id", "hash"}
 
 
@@ -110,7 +115,8 @@ def field_words(name: str) -> str:
 def verb(command: str, after: dict[str, Any]) -> str:
     """What the event's command did, in words."""
     if command == "decide":
-        return OUTCOMES.get(str(after.get("outcome") or ""), "recorded the Board's decision")
+        outcome = str(after.get("outcome") or after.get("state") or "")
+        return OUTCOMES.get(outcome, "recorded the Board's decision")
     if command == "delegated_decision" or after.get("delegated") is True:
         return OUTCOMES.get(str(after.get("outcome") or ""), "decided under delegation")
     return VERBS.get(command) or code_words(command)
@@ -162,8 +168,8 @@ def value_words(name: str, value: Any, names: dict[str, dict[Any, str]]) -> str 
             return date_words(dt.date.fromisoformat(text))
         except ValueError:
             return text
-    if name in ("state", "outcome", "kind"):
-        return code_words(text)
+    if name in ("state", "outcome", "kind") or _CODE.fullmatch(text):
+        return code_words(text)  # a code (over_years): its words
     return text
 
 
