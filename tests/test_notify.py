@@ -8,6 +8,7 @@ import datetime as dt
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 from moneykit import (
     CHAIR,
     DIRECTOR,
@@ -27,7 +28,7 @@ from engine.domain.words import shown_subject
 from engine.entry.scheduler import sweep
 from engine.read.activity import activity
 from engine.read.work import my_work
-from engine.settings import override_settings
+from engine.settings import SettingsError, get_settings, override_settings
 from engine.store.models import Notification, Outbox
 from notifications.channels import channel_from_config
 from notifications.dispatch import dispatch
@@ -158,14 +159,12 @@ def test_a_sweep_sends_one_digest_to_someone_with_more_than_the_threshold(
 
 
 def test_the_gap_and_threshold_settings_are_checked(monkeypatch) -> None:
-    from engine.settings import Settings, SettingsError, get_settings  # noqa: F401
-
     monkeypatch.setenv("QUORUM_DIGEST_THRESHOLD", "none")
-    with pytest.raises(Exception, match="QUORUM_DIGEST_THRESHOLD"):
+    with pytest.raises(SettingsError, match="QUORUM_DIGEST_THRESHOLD='none'"):
         get_settings()
     monkeypatch.setenv("QUORUM_DIGEST_THRESHOLD", "25")
     monkeypatch.setenv("QUORUM_CATCHUP_GAP_DAYS", "0")
-    with pytest.raises(Exception, match="QUORUM_CATCHUP_GAP_DAYS"):
+    with pytest.raises(SettingsError, match="QUORUM_CATCHUP_GAP_DAYS"):
         get_settings()
     monkeypatch.setenv("QUORUM_CATCHUP_GAP_DAYS", "7")
     assert (get_settings().digest_threshold, get_settings().catchup_gap_days) == (25, 7)
@@ -201,8 +200,6 @@ def test_officers_are_told_of_a_new_bid_by_email_and_in_app(sqlite_url, server) 
         # the page: the header's count, the list, marking read
         set_passwords(q, OFFICER)
         app = create_app(sqlite_url, scheduler=False, clock=clock)
-        from fastapi.testclient import TestClient
-
         with TestClient(app) as c:
             assert sign_in(c, OFFICER).status_code == 303
             home = c.get("/")
@@ -244,8 +241,6 @@ def test_my_work_headline_equals_its_sections_and_every_section_links_to_all(
         )  # fmt: skip
         set_passwords(q, OFFICER, CHAIR)
         app = create_app(sqlite_url, scheduler=False, clock=clock)
-        from fastapi.testclient import TestClient
-
         for who in (OFFICER, CHAIR):
             with TestClient(app) as c:
                 assert sign_in(c, who).status_code == 303
@@ -295,8 +290,6 @@ def test_activity_feed_is_in_words(sqlite_url) -> None:
 
         set_passwords(q, OFFICER)
         app = create_app(sqlite_url, scheduler=False, clock=clock)
-        from fastapi.testclient import TestClient
-
         with TestClient(app) as c:
             assert sign_in(c, OFFICER).status_code == 303
             page = c.get(f"/bids/{ref}").text
