@@ -42,13 +42,14 @@ def unread_notifications(ctx: Any) -> int:
 
 
 @pass_context
-def activity_feed(ctx: Any) -> list[Activity]:
+def activity_feed(ctx: Any) -> list[Activity] | None:
     """The feed of the item whose page this is (its ``ref`` in the path): the page
-    itself has already checked that this person may see the item."""
+    itself has already checked that this person may see the item. None when the
+    page is not at the item's own address (a form's refusal shown again)."""
     request = ctx.get("request")
     ref = request.path_params.get("ref") if request is not None else None
     if not ref:
-        return []
+        return None
     with request.app.state.engine.connect() as conn:
         return activity(conn, str(ref))
 

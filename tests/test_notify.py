@@ -5,6 +5,7 @@ links, and an item's activity feed in words."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -29,7 +30,7 @@ from engine.entry.scheduler import sweep
 from engine.read.activity import activity
 from engine.read.work import my_work
 from engine.settings import SettingsError, get_settings, override_settings
-from engine.store.models import Notification, Outbox
+from engine.store.models import AuditEvent, Notification, Outbox
 from notifications.channels import channel_from_config
 from notifications.dispatch import dispatch
 from quorum_web.app import create_app
@@ -92,10 +93,29 @@ def test_restored_database_first_sweep_holds_then_sends_one_digest_each(db_url, 
         assert again["messages_queued_total"] == 0 and "digests" not in again
         assert len(rows(engine)) == 4 + 64
 
+        with engine.connect() as c:
+            reason = c.execute(select(AuditEvent.reason).where(
+                AuditEvent.item_ref == "SWEEP-2013-06-03")).scalar()  # fmt: skip
+        assert "64 held until an officer confirms the catch-up" in reason
+
         with pytest.raises(PermissionDenied, match="officer"):
             q.execute("confirm_catchup", {}, DIRECTOR)
-        done = q.execute("confirm_catchup", {}, OFFICER)
-        assert done == {"released": 64, "people": 2, "digests": 2}
+        set_passwords(q, OFFICER)
+        with TestClient(create_app(db_url, scheduler=False, clock=clock)) as c:
+            assert sign_in(c, OFFICER).status_code == 303
+            home = c.get("/").text
+            assert "Confirm the catch-up sweep: 64 reminders to 2 people" in home
+            assert 'href="/catch-up"' in home
+            page = c.get("/catch-up").text
+            assert "64 reminders to 2 people" in page and CHAIR in page
+            r = c.post("/do/confirm_catchup", data={"csrf_token": csrf_of(c, "/catch-up"),
+                       "_next": "/catch-up", "_done": "/"}, follow_redirects=False)  # fmt: skip
+            assert r.status_code == 303 and r.headers["location"] == "/"
+            assert "Nothing is held back" in c.get("/catch-up").text
+        with engine.connect() as c:
+            confirmed = c.execute(select(AuditEvent.after).where(
+                AuditEvent.command == "confirm_catchup")).scalars().all()  # fmt: skip
+        assert [json.loads(a) for a in confirmed] == [{"released": 64, "people": 2, "digests": 2}]
         with pytest.raises(ValidationError, match="nothing is held back"):
             q.execute("confirm_catchup", {}, OFFICER)
 

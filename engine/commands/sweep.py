@@ -1154,7 +1154,10 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
         {},
         summary,
         f"sweep as of {short_date(as_of)}: {created} return(s) created, {queued} message(s) queued"
-        + (f", {for_actions} about actions" if for_actions else ""),
+        + (f", {for_actions} about actions" if for_actions else "")
+        + (f", {summary['held']} held until an officer confirms the catch-up"
+           if summary.get("held") else "")
+        + (f", {summary['digests']} digest(s)" if summary.get("digests") else ""),
     )
     return {
         **summary,
