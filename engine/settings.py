@@ -44,6 +44,8 @@ DEFAULT_SWEEP_AT = "07:00"
 DEFAULT_TIMEZONE = "Europe/London"
 DEFAULT_DISPATCH_SECONDS = 30
 DEFAULT_IDEMPOTENCY_KEY_HOURS = 24
+DEFAULT_DIGEST_THRESHOLD = 10  # messages to one person in one sweep before they go as a digest
+DEFAULT_CATCHUP_GAP_DAYS = 3  # days without a sweep after which the next one waits for an officer
 DEFAULT_SESSION_IDLE_MINUTES = 120  # a web session unused this long ends
 DEFAULT_SESSION_MAX_HOURS = 12  # and every web session ends this long after sign-in
 MAX_SESSION_HOURS = 24 * 30
@@ -211,6 +213,11 @@ class Settings(BaseSettings):
     dispatch_seconds: int = DEFAULT_DISPATCH_SECONDS
     # commands: how long an idempotency key is remembered (docs/security.md)
     idempotency_key_hours: int = DEFAULT_IDEMPOTENCY_KEY_HOURS
+    # the sweep (docs/notifications.md): more messages than this to one person in one
+    # sweep go as one digest; a first sweep after this many days without one (or after
+    # a restore) holds its messages until an officer confirms the catch-up
+    digest_threshold: int = DEFAULT_DIGEST_THRESHOLD
+    catchup_gap_days: int = DEFAULT_CATCHUP_GAP_DAYS
     # audit trail (engine/store/auditkeys.py, engine/store/checkpoints.py): the HMAC
     # keyring file ("KEY_ID SECRET" per line, the last line the current key) and/or
     # one key "KEY_ID:SECRET" (then the current key); neither: the development key
@@ -402,6 +409,18 @@ class Settings(BaseSettings):
     @classmethod
     def _grace(cls, v: object) -> int:
         return _whole("QUORUM_MAIL_GRACE_SECONDS", v, 1, None, "a whole number of seconds")
+
+    @field_validator("digest_threshold", mode="before")
+    @classmethod
+    def _digest(cls, v: object) -> int:
+        return _whole("QUORUM_DIGEST_THRESHOLD", v, 1, None, "a whole number of messages",
+                      then=f" (default {DEFAULT_DIGEST_THRESHOLD})")
+
+    @field_validator("catchup_gap_days", mode="before")
+    @classmethod
+    def _gap(cls, v: object) -> int:
+        return _whole("QUORUM_CATCHUP_GAP_DAYS", v, 1, None, "a whole number of days",
+                      then=f" (default {DEFAULT_CATCHUP_GAP_DAYS})")
 
     @field_validator("idempotency_key_hours", mode="before")
     @classmethod

@@ -37,6 +37,7 @@ from quorum_web import (
     inputs,
     pages,
     pages_board,
+    pages_notify,
     pages_people,
     pages_public,
     pages_sponsor,
@@ -211,6 +212,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(pages_board.router)
     app.include_router(pages_people.router)
+    app.include_router(pages_notify.router)  # notifications, catch-up, a whole section of My work
     app.include_router(pages_public.router)  # the public register: no sign-in
     app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
 

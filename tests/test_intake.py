@@ -150,8 +150,10 @@ def test_submit_amend_withdraw_with_audit_events(world):
             .order_by(Milestone.seq)
         ).all()
         assert [tuple(p) for p in pays] == [(1, 4_000_000), (2, 6_000_000)]
-        queued = s.execute(select(Outbox)).scalars().all()
-        assert [(m.template, m.to_addr) for m in queued] == [("bid_received", SPONSOR_A)]
+        queued = s.execute(select(Outbox).order_by(Outbox.id)).scalars().all()
+        # the sponsor's receipt, and the officer told of the new bid (issue 14)
+        assert [(m.template, m.to_addr) for m in queued] == [
+            ("bid_received", SPONSOR_A), ("officer_notice", OFFICER)]
         assert queued[0].key.startswith("bid_received:B-0001")
         assert queued[0].status == "queued"
 

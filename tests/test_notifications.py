@@ -512,7 +512,11 @@ def test_message_id_depends_only_on_the_key() -> None:
 
 
 class World:
-    def __init__(self, url: str, clock: FixedClock) -> None:
+    """A programme, an authority with its sponsor, and (``officers``) two officers —
+    who are told of every new bid (issue 14): a test of the delivery of one
+    message where officers play no part leaves them out."""
+
+    def __init__(self, url: str, clock: FixedClock, officers: bool = True) -> None:
         self.engine = make_engine(url)
         create_schema(self.engine)
         self.clock = clock
@@ -524,7 +528,7 @@ class World:
             ("Olive Officer", OFFICER, ["officer"], None),
             ("Oscar Officer", OFFICER_2, ["officer"], None),
             ("Sam Sponsor", SPONSOR, ["sponsor"], ALPHA),
-        ]:
+        ][(0 if officers else 2):]:
             args = {"name": name, "email": email, "roles": roles}
             if org:
                 args["organisation"] = org
@@ -573,6 +577,14 @@ def world(db_url, clock):
 
 
 @pytest.fixture
+def quiet_world(db_url, clock):
+    """A world without officers: each bid queues one message, the sponsor's receipt."""
+    w = World(db_url, clock, officers=False)
+    yield w
+    w.engine.dispose()
+
+
+@pytest.fixture
 def server():
     s = MailServer()
     yield s
@@ -585,9 +597,13 @@ def server():
 def test_messages_queued_by_a_command_are_delivered_over_smtp(world, server) -> None:
     ref = world.submit(grant="100,000")
     summary = world.dispatch(server)
-    assert (summary.sent, summary.retried, summary.failed) == (1, 0, 0)
+    # the sponsor's receipt, and each officer told of the new bid (issue 14)
+    assert (summary.sent, summary.retried, summary.failed) == (3, 0, 0)
+    told = [r for r in server.received if r.key.startswith(f"officer:bid:{ref}:")]
+    assert sorted(r.rcpt_tos[0] for r in told) == [OFFICER, OFFICER_2]
+    assert f"submitted bid {ref}: Shared back office" in told[0].text()
 
-    [got] = server.received
+    [got] = [r for r in server.received if r.key.startswith("bid_received:")]
     key = f"bid_received:{ref}:{SPONSOR}"
     assert got.rcpt_tos == [SPONSOR]
     assert got.mail_from == "grants@board.example.org"
@@ -605,7 +621,7 @@ def test_messages_queued_by_a_command_are_delivered_over_smtp(world, server) -> 
     row = world.outbox()[key]
     assert (row.status, row.attempts, row.sent_at) == ("sent", 1, NOW)
     assert world.dispatch(server).sent == 0  # nothing twice
-    assert len(server.received) == 1
+    assert len(server.received) == 3
 
 
 def test_a_single_use_link_is_not_kept_in_the_outbox_once_sent(world, server) -> None:
@@ -625,7 +641,7 @@ def test_a_refused_address_fails_once_and_officers_are_told_once(world, server) 
     ref = world.submit()
 
     first = world.dispatch(server)
-    assert (first.sent, first.failed, first.retried) == (1, 1, 0)
+    assert (first.sent, first.failed, first.retried) == (3, 1, 0)  # 2: officers told of the bid
     rows = world.outbox()
     bad = rows[f"bid_received:{ref}:{GONE}"]
     assert bad.status == "failed" and bad.attempts == 1
@@ -642,7 +658,7 @@ def test_a_refused_address_fails_once_and_officers_are_told_once(world, server) 
     assert (third.sent, third.failed, third.retried) == (0, 0, 0)
     assert len([r for r in world.outbox().values() if r.template == "delivery_failed"]) == 2
 
-    told = [r for r in server.received if r.rcpt_tos[0] in (OFFICER, OFFICER_2)]
+    told = [r for r in server.received if r.key.startswith("delivery_failed:")]
     assert sorted(r.rcpt_tos[0] for r in told) == [OFFICER, OFFICER_2]
     body = told[0].text()
     assert GONE in body
@@ -662,11 +678,20 @@ def test_a_notice_about_a_notice_is_not_sent(world, server) -> None:
     world.dispatch(server)
     world.dispatch(server)
     rows = world.outbox().values()
-    assert sorted((r.template, r.status) for r in rows) == [
+    about_receipts = [r for r in rows if "officer:" not in r.key]
+    assert sorted((r.template, r.status) for r in about_receipts) == [
         ("bid_received", "failed"),
         ("bid_received", "sent"),
         ("delivery_failed", "failed"),
         ("delivery_failed", "sent"),
+    ]
+    # the officers' notice of the bid (issue 14): Oscar's fails, told once, no chain
+    about_notice = [r for r in rows if "officer:" in r.key]
+    assert sorted((r.template, r.to_addr, r.status) for r in about_notice) == [
+        ("delivery_failed", OFFICER, "sent"),
+        ("delivery_failed", OFFICER_2, "failed"),
+        ("officer_notice", OFFICER, "sent"),
+        ("officer_notice", OFFICER_2, "failed"),
     ]
 
 
@@ -675,7 +700,7 @@ def test_a_temporary_refusal_is_retried_without_stopping_the_run(world, server) 
     server.handler.refuse["busy@alpha.example.org"] = "451 4.7.1 greylisted, try later"
     world.submit()
     summary = world.dispatch(server)
-    assert (summary.sent, summary.retried, summary.failed, summary.halted) == (1, 1, 0, None)
+    assert (summary.sent, summary.retried, summary.failed, summary.halted) == (3, 1, 0, None)
     row = next(r for r in world.outbox().values() if r.to_addr == "busy@alpha.example.org")
     assert (row.status, row.attempts, row.next_attempt_at) == (
         "queued",
@@ -686,13 +711,14 @@ def test_a_temporary_refusal_is_retried_without_stopping_the_run(world, server) 
     del server.handler.refuse["busy@alpha.example.org"]
     world.clock.advance(minutes=1)
     assert world.dispatch(server).sent == 1
-    assert sorted(r.rcpt_tos[0] for r in server.received) == [
+    assert sorted(r.rcpt_tos[0] for r in server.received if r.key.startswith("bid_")) == [
         "busy@alpha.example.org",
         SPONSOR,
     ]
 
 
-def test_a_server_that_is_down_is_retried_with_backoff_until_it_is_up(world) -> None:
+def test_a_server_that_is_down_is_retried_with_backoff_until_it_is_up(quiet_world) -> None:
+    world = quiet_world
     probe = MailServer()
     port = probe.port
     probe.stop()  # nothing listens on this port now
@@ -767,8 +793,9 @@ def test_messages_failing_for_a_day_are_reported_once_a_day(world) -> None:
 
 
 def test_a_message_in_flight_when_its_dispatcher_died_is_sent_again_after_the_grace(
-    world, server
+    quiet_world, server
 ) -> None:
+    world = quiet_world
     world.submit()
     grace = dt.timedelta(minutes=10)
     # A dispatcher claims the row, hands the message to the server and dies
@@ -843,7 +870,7 @@ def cert(tmp_path_factory):
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("tls", ["starttls", "ssl"])
 def test_tls_and_login(sqlite_url, clock, cert, tls) -> None:
-    world = World(sqlite_url, clock)
+    world = World(sqlite_url, clock, officers=False)
     secure = MailServer(tls=tls, cert=cert, users={"quorum": "s3cret"})
     try:
         world.submit()
@@ -918,7 +945,8 @@ def test_outbox_cli_list_send_retry(sqlite_url, clock, server, tmp_path) -> None
 
     listed = quorum("outbox", "list", db=sqlite_url)
     assert listed.returncode == 0, listed.stderr
-    assert bad_key in listed.stdout and "2 message(s): 2 queued" in listed.stdout
+    # the two receipts, and the two officers told of the bid (issue 14)
+    assert bad_key in listed.stdout and "4 message(s): 4 queued" in listed.stdout
 
     broken = quorum("outbox", "send", db=sqlite_url, env=server.env(QUORUM_SMTP_PORT="twenty-five"))
     assert broken.returncode == 1
@@ -927,8 +955,8 @@ def test_outbox_cli_list_send_retry(sqlite_url, clock, server, tmp_path) -> None
 
     sent = quorum("outbox", "send", db=sqlite_url, env=server.env())
     assert sent.returncode == 0, sent.stderr
-    assert f"SMTP 127.0.0.1:{server.port} (TLS none): sent 1, retried 0, failed 1" in sent.stdout
-    assert [r.rcpt_tos for r in server.received] == [[SPONSOR]]
+    assert f"SMTP 127.0.0.1:{server.port} (TLS none): sent 3, retried 0, failed 1" in sent.stdout
+    assert [r.rcpt_tos for r in server.received if r.key.startswith("bid_")] == [[SPONSOR]]
 
     failed = json.loads(
         quorum("outbox", "list", "--status", "failed", "--json", db=sqlite_url).stdout
@@ -963,7 +991,7 @@ def test_outbox_cli_list_send_retry(sqlite_url, clock, server, tmp_path) -> None
 
 
 def test_outbox_send_with_the_file_channel(sqlite_url, clock, tmp_path) -> None:
-    world = World(sqlite_url, clock)
+    world = World(sqlite_url, clock, officers=False)
     ref = world.submit()
     world.engine.dispose()
     folder = tmp_path / "mail"

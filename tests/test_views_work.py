@@ -39,6 +39,8 @@ def refs(w: dict, section: str) -> list:
 
 def test_sections_follow_roles() -> None:
     assert sections_for({"officer"}) == [
+        "catchup_to_confirm",
+        "bids_received",
         "bids_to_score",
         "papers_to_publish",
         "evidence_to_verify",
@@ -261,7 +263,9 @@ def test_scoring_referral_signatures_and_agenda(db_url) -> None:
         nxt = ash["sections"]["next_meeting"]
         assert nxt["meeting"]["ref"] == "BOARD-JUL" and nxt["meeting"]["agenda_fixed"] is False
         assert legal in [i["ref"] for i in nxt["items"]]
-        assert ash["total"] == 0  # the agenda is for reading, not counted as waiting
+        # the agenda waits on a board member: counted, so the headline equals the sections
+        # (issue 14; before, the agenda was listed with a count but left out of the total)
+        assert ash["total"] == nxt["count"] == len(nxt["items"]) >= 1
 
         clock.set(dt.date(2011, 7, 13))
         q.execute("record_attendance", {"meeting": "BOARD-JUL", "present": MEMBERS}, OFFICER)
@@ -275,6 +279,9 @@ def test_scoring_referral_signatures_and_agenda(db_url) -> None:
         ash = work(q, engine, ASH, today)
         # attendance no longer fixes the agenda (it follows events until the meeting closes)
         assert ash["sections"]["next_meeting"]["meeting"]["agenda_fixed"] is False
+        # decided (referred back: it waits on the sponsor now): it leaves the board's My work
+        assert legal not in [i["ref"] for i in ash["sections"]["next_meeting"]["items"]]
+        assert ash["total"] == sum(s["count"] for s in ash["sections"].values())
         mel = work(q, engine, SPONSOR2, today)
         back = mel["sections"]["referred_back"]["items"]
         assert [(i["ref"], i["missing"], i["since"]) for i in back] == [

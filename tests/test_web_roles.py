@@ -105,6 +105,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/delegated/{ref}/sign"): STAFF,
     ("POST", "/do/{command}"): ALL,  # and then the command's own roles: see below
     ("GET", "/people"): frozenset({"officer", "director", "chair"}),
+    ("GET", "/notifications"): ALL,  # one's own (issue 14)
+    ("GET", "/catch-up"): frozenset({"officer"}),  # a catch-up sweep to confirm
+    ("GET", "/my-work/{section}"): ALL,  # one whole section of one's own My work
     ("GET", "/password/reset"): PUBLIC,  # the emailed link is the proof
     ("POST", "/password/reset"): PUBLIC,
     # API
@@ -248,6 +251,8 @@ def concrete(key: tuple[str, str], refs: dict) -> str:
         return "/api/v1/commands/no_such_command"  # passes the gate, then 400 for everyone
     if path == "/do/{command}":
         return "/do/no_such_command"
+    if path == "/my-work/{section}":
+        return "/my-work/no_such_section"  # passes the gate, then 404 for everyone
     return path
 
 
@@ -282,6 +287,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/api/v1/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
         "/account/second-factor": 303,  # the key is made: back to the account page
         "/partnership-allocations/{pot_id}": 404,  # then: pot 1 is a regional pot
+        "/my-work/{section}": 404,  # then: no such section for anyone
     }
     for role in sorted(PEOPLE):
         if api:

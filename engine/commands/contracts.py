@@ -1225,3 +1225,17 @@ class AdoptScheme(Contract):
     programme: Annotated[str, Text(200, required=False)]
     scheme: Annotated[str, Text(1000, description="a path, or a name in rules/")]
     minute: Annotated[str, Text(1000, required=False, lines=True)]
+
+
+# ---- notifications, digests, the catch-up sweep (issue 14, docs/notifications.md)
+
+
+class ConfirmCatchup(Contract):
+    command = "confirm_catchup"
+
+
+class MarkNotificationsRead(Contract):
+    command = "mark_notifications_read"
+    notification: Annotated[
+        int | None, Integer(required=False, minimum=1)
+    ]

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -42,10 +41,9 @@ from engine.domain.errors import (
     ValidationError,
 )
 from engine.settings import get_settings
-from engine.store import audit, directory, idempotency
+from engine.store import audit, directory, idempotency, notices
 from engine.store.db import write_connection
 from engine.store.directory import Directory
-from engine.store.models import Outbox
 
 # Re-exported for the entry points and the web, which talk to the bus only.
 __all__ = [
@@ -201,9 +199,7 @@ class Quorum:
                     raise _Abandon(outcomes)
                 now = self.clock.now()
                 audit.append(conn, head, events, who.label, now, directory_changed=run.changed)
-                if messages:
-                    rows = [dict(m, created_at=now, status="queued", attempts=0) for m in messages]
-                    conn.execute(_OUTBOX, rows[0] if len(rows) == 1 else rows)
+                notices.queue(conn, messages, now)  # the outbox and the in-app notices
                 if claim is not None and not idempotency.complete(
                     conn, claim[0], claim[1], {"results": outcomes}, now, _key_ttl()
                 ):
@@ -299,7 +295,6 @@ class Quorum:
         return result
 
 
-_OUTBOX = insert(Outbox)
 
 
 class _Abandon(Exception):

@@ -87,6 +87,7 @@ from engine.commands.args import Args
 from engine.commands.chasing import chase_actions
 from engine.commands.handlers.delegation import expire_lapsed
 from engine.commands.handlers.roles import expire_lapsed as expire_role_changes
+from engine.commands.notices import gate, group
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
@@ -1131,6 +1132,7 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
             field="as_of",
         )
     uow.fire(RETURN, "fall_due", "new", f"SWEEP-{as_of.isoformat()}")  # may this actor?
+    catchup = gate(uow.conn, uow.now)  # a first sweep after a gap or a restore holds its messages
     ladder_rules = load_ladder_rules(ladder_file)
     summary = run_sweep(uow.conn, as_of, uow.now, load_return_rules(returns_file), ladder_rules)
     # a meeting's open actions, through the ladders for actions (engine/commands/chasing.py)
@@ -1138,6 +1140,7 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     summary["actions_queued"] = dict(sorted(chased.queued.items()))
     if chased.no_recipient:
         summary["actions_no_recipient"] = chased.no_recipient
+    summary.update(group(uow, catchup, as_of))  # held (a catch-up), or digests of many to one
     # requests for a delegated decision past their expiry date expire (workflow step, audited)
     expired = expire_lapsed(uow, as_of)
     idempotency.prune(uow.conn, uow.now)  # idempotency keys past QUORUM_IDEMPOTENCY_KEY_HOURS
@@ -1151,7 +1154,10 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
         {},
         summary,
         f"sweep as of {short_date(as_of)}: {created} return(s) created, {queued} message(s) queued"
-        + (f", {for_actions} about actions" if for_actions else ""),
+        + (f", {for_actions} about actions" if for_actions else "")
+        + (f", {summary['held']} held until an officer confirms the catch-up"
+           if summary.get("held") else "")
+        + (f", {summary['digests']} digest(s)" if summary.get("digests") else ""),
     )
     return {
         **summary,

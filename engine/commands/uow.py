@@ -276,7 +276,12 @@ class UnitOfWork:
         subject: str,
         context: dict[str, Any],
         channel: str = "email",
+        item: str = "",
+        link: str = "",
     ) -> None:
+        """Queue a message (written at commit with its in-app notice when ``to`` is a
+        person's address: engine/store/notices.py); ``item``/``link``: what it is about
+        and that item's page, for the notice."""
         self.messages.append(
             {
                 "key": key,
@@ -285,6 +290,8 @@ class UnitOfWork:
                 "subject": subject,
                 "context": context,
                 "channel": channel,
+                "item": item,
+                "link": link,
             }
         )
 

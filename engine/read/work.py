@@ -11,6 +11,10 @@ when empty (so a page can say "nothing waiting"):
 
 section (who sees it): what is in it
 
+- ``catchup_to_confirm`` (officer): a catch-up sweep's messages held back until
+  an officer confirms them (``confirm_catchup``; docs/notifications.md)
+- ``bids_received`` (officer): bids submitted whose round is still open, or in no
+  round (scored once the round closes)
 - ``bids_to_score`` (officer): bids in closed rounds with no current score
 - ``evidence_to_verify`` (officer): milestone evidence submitted, awaiting review
 - ``payments_to_release`` (officer, finance): verified milestones with money
@@ -37,8 +41,12 @@ section (who sees it): what is in it
 - ``returns_queried`` (sponsor): their returns sent back with a question
 - ``returns_due`` (sponsor): their returns due within ``horizon_days`` (30)
 - ``next_meeting`` (board_member, chair, vice_chair): the next scheduled
-  meeting's agenda (as fixed at attendance, else as it stands); the section
-  also carries ``meeting``; it is not counted in ``total``
+  meeting's agenda (as fixed at attendance, else as it stands), only the items
+  still waiting (a bid decided, a delegated decision reported, leaves); the
+  section also carries ``meeting``
+
+``total`` is :func:`waiting_total`: the sum of every section's count, so the
+page's headline equals what its sections list.
 
 A sponsor sees only items of its own authority (``actor.organisation_id``;
 none without one). Links are page paths (``LINKS``), e.g. ``/bids/B-0001``,
@@ -73,6 +81,7 @@ from engine.store.models import (
     MeetingMember,
     Milestone,
     Organisation,
+    Outbox,
     Payment,
     Pot,
     Programme,
@@ -108,6 +117,7 @@ MM = MeetingMember.__table__
 PROGRAMME_T = Programme.__table__
 ORG = Organisation.__table__
 POT = Pot.__table__
+OUT = Outbox.__table__
 
 # page paths for each kind of item: the web app serves these
 LINKS = {
@@ -127,6 +137,7 @@ OUTSTANDING_RETURN = ("due", "queried")  # as rules.reminders.OUTSTANDING
 OPEN_RECOVERY = ("demanded", "part_recovered")
 PAYABLE = ("verified", "part_paid")
 AWAITING_DECISION = ("scored", "deferred", "resubmitted", "referred_back")
+BOARD_WAITING = ("scored", "deferred", "resubmitted")  # referred back: waits on the sponsor
 
 
 def link(kind: str, ref: str, seq: int | None = None) -> str:
@@ -192,6 +203,45 @@ def bids_to_score(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
         )
         for r in rows
     ]
+
+
+def bids_received(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    """Bids submitted and not yet scorable: their round is still open, or they came
+    in outside a round (issue 14: an officer sees a bid the day it arrives)."""
+    rows = conn.execute(
+        select(BID.c.ref, BID.c.title, BID.c.submitted_on, RND.c.ref.label("round"),
+               RND.c.closes_on, ORG.c.name.label("sponsor"), BID.c.grant_requested_pence)
+        .select_from(BID.outerjoin(RND, RND.c.id == BID.c.round_id)
+                     .join(ORG, ORG.c.id == BID.c.sponsor_id))
+        .where(BID.c.state == "submitted", or_(RND.c.id.is_(None), RND.c.state != "closed"))
+        .order_by(BID.c.submitted_on, BID.c.id)
+    )  # fmt: skip
+    return [
+        _item("bid", r.ref, r.title,
+              f"check it: scored when round {r.round} closes" if r.round
+              else "check it: it is in no round, so put it before a meeting or a delegated "
+                   "decision",
+              r.submitted_on, r.closes_on, link("bid", r.ref), organisation=r.sponsor,
+              amount_pence=r.grant_requested_pence)
+        for r in rows
+    ]  # fmt: skip
+
+
+def catchup_to_confirm(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    """A catch-up sweep's messages held back until an officer confirms them
+    (engine/commands/notices.py): one item, at most."""
+    n, people = conn.execute(
+        select(func.count(), func.count(func.distinct(func.lower(OUT.c.to_addr))))
+        .where(OUT.c.status == "held")
+    ).one()  # fmt: skip
+    if not n:
+        return []
+    since = conn.execute(select(func.min(OUT.c.created_at)).where(OUT.c.status == "held")).scalar()
+    day = dt.date.fromisoformat(str(since)[:10]) if since else None
+    return [_item("catchup", "catch-up",
+                  f"Confirm the catch-up sweep: {n:,} reminders to {people:,} people",
+                  "read what would be sent, then confirm: each person gets one digest",
+                  day, None, "/catch-up", held=n, people=people)]  # fmt: skip
 
 
 def _milestone_rows(where: list, *cols: Any) -> Any:
@@ -645,18 +695,12 @@ def next_meeting(conn: Reader, actor: Actor, today: dt.date) -> tuple[dict | Non
     }
     fixed = list(m.agenda or [])
     in_programme = POT.c.programme_id == m.programme_id
-    bid_where = (
-        BID.c.ref.in_(fixed) if fixed else and_(in_programme, BID.c.state.in_(AWAITING_DECISION))
-    )
-    dd_where = (
-        DD.c.ref.in_(fixed)
-        if fixed
-        else and_(
-            in_programme,
-            DD.c.state.in_(("approved", "declined")),
-            DD.c.reported_meeting_id.is_(None),
-        )
-    )
+    # only what still waits on the meeting: an item decided (or reported) since the
+    # agenda was fixed leaves My work (issue 14), though it stays on the agenda
+    waiting_bid = BID.c.state.in_(BOARD_WAITING)
+    waiting_dd = and_(DD.c.state.in_(("approved", "declined")), DD.c.reported_meeting_id.is_(None))
+    bid_where = and_(BID.c.ref.in_(fixed) if fixed else in_programme, waiting_bid)
+    dd_where = and_(DD.c.ref.in_(fixed) if fixed else in_programme, waiting_dd)
     items = []
     for r in conn.execute(
         select(
@@ -769,6 +813,9 @@ def papers_to_publish(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
 
 
 SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
+    ("catchup_to_confirm", "Catch-up sweep to confirm", frozenset({"officer"}),
+     catchup_to_confirm),
+    ("bids_received", "New bids", frozenset({"officer"}), bids_received),
     ("bids_to_score", "Bids to score", frozenset({"officer"}), bids_to_score),
     ("papers_to_publish", "Meeting papers to publish", frozenset({"officer"}), papers_to_publish),
     ("evidence_to_verify", "Evidence to verify", frozenset({"officer"}), evidence_to_verify),
@@ -827,6 +874,12 @@ def sections_for(roles: Iterable[str]) -> list[str]:
     return keys + (["next_meeting"] if BOARD & held else [])
 
 
+def waiting_total(sections: dict[str, dict]) -> int:
+    """How many things wait on this person: the sum of the counts the sections show
+    (the next meeting's agenda too), so the page's headline and its sections agree."""
+    return sum(int(s["count"]) for s in sections.values())
+
+
 def my_work(conn: Reader, actor: Actor, today: dt.date, *, horizon_days: int = 30) -> dict:
     """What is waiting for ``actor`` on ``today``: see the module docstring."""
     held = set(actor.roles)
@@ -861,6 +914,6 @@ def my_work(conn: Reader, actor: Actor, today: dt.date, *, horizon_days: int = 3
     return {
         "as_of": today.isoformat(),
         "who": actor.email,
-        "total": sum(s["count"] for k, s in sections.items() if k != "next_meeting"),
+        "total": waiting_total(sections),
         "sections": sections,
     }

@@ -698,6 +698,20 @@ class Outbox(TableModel, table=True):
     last_error: str | None = None
 
 
+class Notification(TableModel, table=True):
+    """An in-app notice to one person (the /notifications page): written with the
+    outbox row of the same message, in the same transaction (engine/store/notices.py)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # the outbox key of the message it goes with
+    person_id: int = Field(foreign_key="person.id", index=True)
+    what: str  # in words: the message's subject
+    item_ref: str = ""  # the item it is about ("" when none)
+    link: str = ""  # the page of that item ("" when none)
+    created_at: dt.datetime
+    read_at: dt.datetime | None = None
+
+
 class AuditEvent(TableModel, table=True):
     """Append-only, hash-chained record of every command's effect."""
 

@@ -32,6 +32,7 @@ from sqlmodel import col
 from engine.commands.args import Args
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.lookups import payee
+from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.second_factor import check_second_factor, pot_programme
 from engine.commands.uow import UnitOfWork, inserted_id
@@ -324,6 +325,7 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
             "files": files,
         },
     )
+    tell_officers(uow, "milestone", grant.ref, f"Evidence for {grant.ref} milestone {seq}", seq=seq)
     return {"grant": grant.ref, "milestone": seq, "state": state, "evidence": evidence_id}
 
 

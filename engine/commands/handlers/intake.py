@@ -14,6 +14,7 @@ from engine.commands.args import Args
 from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.programme import check_pot_for, find_pot, own_pot
 from engine.commands.handlers.rounds import check_round_accepts, load_round
+from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
@@ -284,6 +285,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> Result:
             subject=f"Bid {ref} received: {title}",
             context={**context, "name": name},
         )
+    tell_officers(uow, "bid", ref, f"{sponsor.name} submitted bid {ref}: {title}", title)
     return {
         "ref": ref,
         "state": state,

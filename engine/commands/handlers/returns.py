@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, insert, select
 
 from engine.commands.args import Args
 from engine.commands.contracts import KINDS
+from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
@@ -269,6 +270,7 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
     late = (uow.today - due_on).days
     reason = f"submitted {late} days late" if late > 0 else ""
     uow.record(ref, before, after, reason)
+    tell_officers(uow, "return", ref, f"Return {ref} for {grant.ref} was submitted")
     result = {
         "return": ref,
         "grant": grant.ref,

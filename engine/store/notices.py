@@ -1,0 +1,89 @@
+"""The one place a command's messages are written: each to the outbox (the email,
+sent after commit by notifications/dispatch.py) and, when it is addressed to a
+person registered here, as that person's in-app notification (the
+/notifications page) — in the same transaction, under the same key, so a
+message and its notice exist together or not at all.
+
+    queue(conn, messages, now)        the outbox rows and the notices
+    mark_read(conn, person_id, now, notice_id=None) -> int   (None: all unread)
+
+A message dict is what ``UnitOfWork.notify`` collects (the outbox columns) with
+two optional extras: ``item`` (the ref it is about) and ``link`` (that item's
+page), and ``status`` (default ``queued``): a message written ``held`` (waiting
+for an officer to confirm a catch-up sweep) or ``digested`` (sent inside a
+digest) gets no notice of its own — its digest has one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from engine.store.models import Notification, Outbox, Person
+
+__all__ = ["QUEUED", "HELD", "DIGESTED", "queue", "mark_read"]
+
+OUT = Outbox.__table__
+NOTE = Notification.__table__
+PERSON = Person.__table__
+
+QUEUED = "queued"
+HELD = "held"  # a catch-up sweep's message, until an officer confirms (engine/commands/sweep.py)
+DIGESTED = "digested"  # recorded, and sent inside a digest message instead of alone
+_EXTRAS = ("item", "link")
+_INSERT_OUTBOX = insert(Outbox)
+_INSERT_NOTE = insert(Notification)
+
+
+def queue(conn: Connection, messages: Sequence[dict[str, Any]], now: dt.datetime) -> None:
+    """Write ``messages`` to the outbox, and a notice for each one still to be
+    sent whose address is a registered person's (one query for the people)."""
+    if not messages:
+        return
+    rows = [
+        {
+            **{k: v for k, v in m.items() if k not in _EXTRAS},
+            "created_at": now,
+            "status": m.get("status", QUEUED),
+            "attempts": 0,
+        }
+        for m in messages
+    ]
+    conn.execute(_INSERT_OUTBOX, rows[0] if len(rows) == 1 else rows)
+    told = [m for m in messages if m.get("status", QUEUED) == QUEUED]
+    addresses = sorted({m["to_addr"].lower() for m in told})
+    people: dict[str, int] = {}
+    for i in range(0, len(addresses), 500):
+        found = select(PERSON.c.id, PERSON.c.email).where(
+            func.lower(PERSON.c.email).in_(addresses[i : i + 500]), PERSON.c.active.is_(True)
+        )
+        people.update((str(r.email).lower(), int(r.id)) for r in conn.execute(found))
+    notes = [
+        {
+            "key": m["key"],
+            "person_id": people[m["to_addr"].lower()],
+            "what": m["subject"],
+            "item_ref": m.get("item") or "",
+            "link": m.get("link") or "",
+            "created_at": now,
+        }
+        for m in told
+        if m["to_addr"].lower() in people
+    ]
+    if notes:
+        conn.execute(_INSERT_NOTE, notes[0] if len(notes) == 1 else notes)
+
+
+def mark_read(
+    conn: Connection, person_id: int, now: dt.datetime, notice_id: int | None = None
+) -> int:
+    """Mark one of this person's notices read (or all their unread ones); how many
+    changed. Someone else's notice is never touched (it counts 0)."""
+    where = [NOTE.c.person_id == person_id, NOTE.c.read_at.is_(None)]
+    if notice_id is not None:
+        where.append(NOTE.c.id == notice_id)
+    return int(conn.execute(update(NOTE).where(*where).values(read_at=now)).rowcount or 0)
