@@ -48,6 +48,7 @@ def test_sections_follow_roles() -> None:
         "late_repayments",
         "recoveries_outstanding",
         "risks_above_threshold",
+        "returns_red",  # issue 13 item 6
     ]
     assert sections_for({"finance"}) == [
         "payments_to_release",
@@ -65,6 +66,7 @@ def test_sections_follow_roles() -> None:
         "recoveries_outstanding",
         "role_changes_to_decide",
         "risks_above_threshold",
+        "returns_red",  # issue 13 item 6
     ]
     assert sections_for({"sponsor"}) == [
         "referred_back",

@@ -393,6 +393,8 @@ PAPER_HELP = {
     'who signed, why.',
     "returns": "Late returns by partnership, with days late, as of a meeting's date.",
     "risks": '"Risk analysis" for a meeting: the risk register, the risks to review, the reviews.',
+    "monitoring": '"Late and red returns" for a meeting: overdue, needing revision and red '
+    "returns by grant, with days late and the lines at risk.",
 }
 
 
