@@ -13,9 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from moneykit import OFFICER, SPONSOR, grant_ref, money_board
 from sqlalchemy import func, select
 from sqlmodel import Session
 from test_papers_pdf import pdf_text
+from webkit import csrf_of, set_passwords, sign_in
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
@@ -30,6 +33,7 @@ from engine.store.db import make_engine
 from engine.store.models import Outbox, Return, ReturnProgress
 from notifications import papers
 from notifications.papers import render
+from quorum_web.app import create_app
 from rules.returns import ReturnRulesError, parse_return_rules
 
 SCENARIO = Path(__file__).parent / "scenarios" / "monitoring-2012.yaml"
@@ -288,3 +292,77 @@ def test_schedule_language_progress_key() -> None:
                                         "due_days: 30, progress: maybe}\n    - {kind: savings"))
     assert "default.returns[0].progress: 'maybe' is not allowed; use yes or no" in str(
         refused.value)
+
+
+# ------------------------------------------------------------------ the web pages
+
+
+def test_the_return_form_and_the_review_outcomes_on_the_web(sqlite_url) -> None:
+    q, engine, clock = money_board(sqlite_url)
+    set_passwords(q, OFFICER, SPONSOR)
+    clock.set(D(2011, 7, 5))
+    grant = grant_ref(engine, "Shared ICT")
+    ref = q.execute("submit_return", {"grant": grant, "kind": "progress",
+                                      "period_end": "2011-06-30"}, SPONSOR)["return"]
+    app = create_app(sqlite_url, scheduler=False, clock=clock)
+    with TestClient(app) as sam, TestClient(app) as olivia:
+        assert sign_in(sam, SPONSOR).status_code == 303
+        assert sign_in(olivia, OFFICER).status_code == 303
+        page = sam.get(f"/returns/{ref}")
+        assert 'name="progress[1].line"' in page.text and 'action="/returns/' in page.text
+        assert "Spend to date" in page.text and 'name="risks"' in page.text
+
+        def send(**fields):
+            data = {"csrf_token": csrf_of(sam, f"/returns/{ref}"), "_next": f"/returns/{ref}",
+                    "_form": "submit", **fields}
+            return sam.post(f"/returns/{ref}/send", data=data, follow_redirects=False)
+
+        def version() -> int:
+            with engine.connect() as c:
+                return c.execute(select(Return.version).where(Return.ref == ref)).scalar_one()
+
+        seen = version()
+        # line 1 left blank: the refusal names the line as the form numbered it
+        bad = send(**{"progress[2].line": "Contract let", "progress[2].rag": "green",
+                      "progress[2].narrative": "let in June", "spend": "12,000"})
+        assert bad.status_code == 400
+        assert "progress[2].rag: &#39;green&#39; is not allowed" in bad.text
+        assert ('id="f-submit-progress[2]-rag" name="progress[2].rag" aria-invalid="true"'
+                in bad.text)
+        assert version() == seen  # nothing changed
+        ok = send(**{"progress[1].line": "Contract let", "progress[1].rag": "on_track",
+                     "progress[1].narrative": "let in June",
+                     "progress[2].line": "Systems merged", "progress[2].rag": "at_risk",
+                     "progress[2].narrative": "two suppliers", "spend": "12,000",
+                     "issues": "Supplier delay"})
+        assert ok.status_code == 303, ok.text[:500]
+        page = sam.get(f"/returns/{ref}").text
+        assert 'id="return-rag">At risk' in page and "£12,000" in page
+        assert "Systems merged" in page and "Supplier delay" in page
+        officer_page = olivia.get(f"/returns/{ref}").text
+        assert "Accept it with conditions" in officer_page
+        assert "Needs revision: send it back to the sponsor" in officer_page
+
+        def do(command: str, form: str, **fields):
+            data = {"csrf_token": csrf_of(olivia, f"/returns/{ref}"),
+                    "_next": f"/returns/{ref}", "_form": form, "return": ref, **fields}
+            return olivia.post(f"/do/{command}", data=data, follow_redirects=False)
+
+        no_due = do("send_back_return", "send_back", missing="Spend by budget line")
+        assert no_due.status_code == 400 and "send_back_return: due: is required" in no_due.text
+        r = do("send_back_return", "send_back", missing="Spend by budget line", due="2011-07-20")
+        assert r.status_code == 303
+        page = sam.get(f"/returns/{ref}").text
+        assert "what is missing: Spend by budget line" in page
+        again = send(**{"progress[1].line": "Contract let", "progress[1].rag": "on_track",
+                        "progress[1].narrative": "let in June", "spend": "12,500"})
+        assert again.status_code == 303
+        r = do("accept_return_with_conditions", "accept_with_conditions",
+               conditions="Report the merger's date next quarter")
+        assert r.status_code == 303
+        page = olivia.get(f"/returns/{ref}").text
+        assert "conditions: Report the merger&#39;s date next quarter" in page
+        assert "Earlier versions" in page and "Version 2" in page  # 1: sent without lines
+        grant_page = olivia.get(f"/grants/{grant}").text
+        assert 'id="return-conditions"' in grant_page
+        assert "Report the merger&#39;s date next quarter" in grant_page

@@ -91,6 +91,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/recoveries/{ref}"): ALL,
     ("GET", "/returns"): ALL,
     ("GET", "/returns/{ref}"): ALL,
+    ("POST", "/returns/{ref}/send"): BIDDERS,  # the return form with progress lines
     ("GET", "/rounds/{ref}/paper.{fmt}"): STAFF,
     ("GET", "/meetings"): STAFF,
     ("GET", "/meetings/{ref}"): STAFF,
@@ -278,6 +279,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/grants/{ref}/evidence/{file_id:path}": 404,  # then: no such file
         "/api/v1/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
         "/account/second-factor": 303,  # the key is made: back to the account page
+        "/returns/{ref}/send": 303,  # sent in again (no figures: a progress report)
     }
     for role in sorted(PEOPLE):
         if api:
