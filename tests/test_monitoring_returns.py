@@ -366,3 +366,6 @@ def test_the_return_form_and_the_review_outcomes_on_the_web(sqlite_url) -> None:
         grant_page = olivia.get(f"/grants/{grant}").text
         assert 'id="return-conditions"' in grant_page
         assert "Report the merger&#39;s date next quarter" in grant_page
+        paper = olivia.get("/meetings/BOARD-APR/papers/monitoring.html")
+        assert paper.status_code == 200 and "Late and red returns" in paper.text
+        assert sam.get("/meetings/BOARD-APR/papers/monitoring.html").status_code == 403
