@@ -1,4 +1,7 @@
-"""Read-side views of returns: the list, the late-returns board and the calendar.
+"""Read-side views of returns: the list, the late-returns board and the calendar;
+and (issue 13 item 6) what a monitoring return reports (:func:`return_detail`),
+the conditions set on a grant's returns, red returns (:func:`red_returns`: My
+work, the agenda) and the "Late and red returns" paper (:func:`late_and_red`).
 
 Plain dicts (amounts in pence, dates as ISO text; the list typed by its shape,
 engine/read/shapes.py) shared by the CLI, the board paper (``quorum paper
