@@ -36,6 +36,7 @@ from engine.read import money as views_money
 from engine.read import rankings, views
 from engine.read.accounts import second_factor, tokens, web_sessions
 from engine.read.evidence import evidence_of
+from engine.read.returns import grant_conditions
 from engine.read.savings import grant_page_savings
 from engine.read.work import my_work
 from engine.store import audit
@@ -512,6 +513,7 @@ def render_grant(
         evidence = evidence_of(conn, ref)
         grant_id = conn.execute(select(GrantRow.id).where(GrantRow.ref == ref)).scalar_one()
         savings = grant_page_savings(conn, grant_id, request.app.state.clock.today())
+        conditions = grant_conditions(conn, ref)  # set on accepting its returns (issue 13)
     with Session(_engine(request)) as s:
         history = _history(s, [ref])
     milestones = [
@@ -536,6 +538,7 @@ def render_grant(
             "history": history,
             "form_error": form_error,
             "savings": savings,
+            "return_conditions": conditions,
         },
         status,
     )

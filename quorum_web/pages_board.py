@@ -49,7 +49,8 @@ SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
 # a report item has no workflow: what the agenda shows in its state column is a label
 REPORT_LABEL = "report"
-MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns", "risks", "partnerships")
+MEETING_PAPERS = ("agenda", "minutes", "delegated", "returns", "risks", "partnerships",
+                  "monitoring")
 
 
 def _engine(request: Request) -> Any:

@@ -24,10 +24,12 @@ from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError
 from engine.domain.savings import parse_savings
 from engine.domain.savings_views import PER_PERIOD, TO_DATE
+from engine.domain.words import RAG_WORDS
 from engine.read import views
 from engine.read.evidence import file_of
+from engine.read.returns import return_detail
 from engine.store.files import CONTENT_TYPES, path_of
-from engine.store.models import Grant, Organisation, Pot, Programme, Recovery
+from engine.store.models import Grant, Milestone, Organisation, Pot, Programme, Recovery
 from quorum_web import exporting, pages, uploads
 from quorum_web.actions import ActionForm, Input
 from quorum_web.api import find_grant, org_name, scope_of, scoped_returns
@@ -218,7 +220,34 @@ def returns_page(
     )
 
 
-def return_forms(ret: dict, actor: Actor, reading: str = PER_PERIOD) -> list[ActionForm]:
+PROGRESS_FIELDS = ("line", "rag", "narrative")
+BLANK_LINES = 2  # empty progress lines offered after the milestones (or the last version's)
+MAX_LINES = 40
+
+
+def _progress_inputs(lines: list[dict]) -> list[Input]:
+    """One line per milestone or outcome (prefilled), then a few empty ones."""
+    inputs = []
+    rags = list(RAG_WORDS.items())
+    for i, x in enumerate([*lines, *({} for _ in range(BLANK_LINES))], start=1):
+        inputs += [
+            Input(f"progress[{i}].line", f"Milestone or outcome {i}", "text",
+                  value=x.get("line", "")),
+            Input(f"progress[{i}].rag", "Status", "select", options=rags, value=x.get("rag", "")),
+            Input(f"progress[{i}].narrative", "Narrative", "textarea",
+                  value=x.get("narrative", "")),
+        ]  # fmt: skip
+    return inputs
+
+
+def return_forms(
+    ret: dict,
+    actor: Actor,
+    reading: str = PER_PERIOD,
+    progress: list[dict] | None = None,
+) -> list[ActionForm]:
+    """``progress``: the lines to offer when the return reports progress (None: it
+    does not): the last version's, else one per milestone of the grant."""
     avail = RETURN.available(ret["state"], actor.roles)
     forms = []
     if "submit" in avail:
@@ -235,6 +264,13 @@ def return_forms(ret: dict, actor: Actor, reading: str = PER_PERIOD) -> list[Act
                 ),
                 Input("savings_anticipated", "Savings anticipated (£)", "money", True),
             ]
+        if progress is not None:  # issue 13 item 6: progress, spend, issues, risks
+            inputs += [
+                *_progress_inputs(progress),
+                Input("spend", "Spend to date (£)", "money"),
+                Input("issues", "Issues", "textarea"),
+                Input("risks", "Risks", "textarea"),
+            ]
         forms.append(
             ActionForm(
                 "submit",
@@ -247,6 +283,7 @@ def return_forms(ret: dict, actor: Actor, reading: str = PER_PERIOD) -> list[Act
                 },
                 inputs,
                 unavailable=avail["submit"],
+                post_to=f"/returns/{ret['ref']}/send" if progress is not None else "",
             )
         )
     if "accept" in avail:
@@ -258,6 +295,31 @@ def return_forms(ret: dict, actor: Actor, reading: str = PER_PERIOD) -> list[Act
                 {"return": ret["ref"]},
                 unavailable=avail["accept"],
                 button="Accept",
+            )
+        )
+        forms.append(
+            ActionForm(
+                "accept_with_conditions",
+                "accept_return_with_conditions",
+                "Accept it with conditions",
+                {"return": ret["ref"]},
+                [Input("conditions", "Conditions (shown on the return and the grant)",
+                       "textarea", True)],
+                unavailable=avail["accept_with_conditions"],
+                button="Accept with conditions",
+            )
+        )
+        forms.append(
+            ActionForm(
+                "send_back",
+                "send_back_return",
+                "Needs revision: send it back to the sponsor",
+                {"return": ret["ref"]},
+                [Input("missing", "What is missing", "textarea", True),
+                 Input("due", "Due again by", "date", True,
+                       hint="the reminders ladder chases it again to this date")],
+                unavailable=avail["send_back"],
+                button="Send back",
             )
         )
         forms.append(
@@ -292,7 +354,16 @@ def render_return(
             .join(Grant, Grant.pot_id == Pot.id)
             .where(Grant.ref == ret["grant"])
         ).scalar() or ""
-        reading = load_return_rules().reading_for(programme, ret["grant"], "savings")
+        rules = load_return_rules()
+        reading = rules.reading_for(programme, ret["grant"], "savings")
+        detail = return_detail(conn, ref)
+        progress = None
+        if rules.progress_for(programme, ret["grant"], ret["return_kind"]):
+            progress = (detail or {}).get("progress") or [
+                {"line": outcome} for outcome in conn.execute(
+                    select(Milestone.outcome).join(Grant, Grant.id == Milestone.grant_id)
+                    .where(Grant.ref == ret["grant"]).order_by(Milestone.seq)).scalars()
+            ]  # fmt: skip
     with Session(_engine(request)) as s:
         history = pages._history(s, [ref])
     return pages.render(
@@ -300,7 +371,8 @@ def render_return(
         "return.html",
         {
             "ret": ret,
-            "forms": return_forms(ret, actor, reading),
+            "detail": detail,
+            "forms": return_forms(ret, actor, reading, progress),
             "history": history,
             "workflow": pages.workflow_view(RETURN, ret["state"]),
             "form_error": form_error,
@@ -312,6 +384,53 @@ def render_return(
 @router.get("/returns/{ref}", response_class=HTMLResponse)
 def return_page(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> Response:
     return render_return(request, actor, ref)
+
+
+@router.post("/returns/{ref}/send", response_class=HTMLResponse)
+def send_return(
+    request: Request, ref: str, actor: Actor = Depends(BIDDERS),
+    form: Any = Depends(check_form_csrf),
+) -> Response:
+    """The return form with progress lines (issue 13 item 6): its numbered fields
+    (``progress[2].rag``) become submit_return's list of lines; blank lines are left
+    out, and a refusal names the line as the form numbered it."""
+    values = {k: str(v).strip() for k, v in form.multi_items()
+              if k not in pages.SKIP_FIELDS and not isinstance(v, UploadFile)}  # fmt: skip
+    given: list[int] = []  # the form's line numbers, in the order sent
+    lines = []
+    for i in range(1, MAX_LINES + 1):
+        line = {k: values.get(f"progress[{i}].{k}", "") for k in PROGRESS_FIELDS}
+        if any(line.values()):
+            given.append(i)
+            lines.append({k: v for k, v in line.items() if v})
+    try:
+        with _engine(request).connect() as conn:
+            found = [r for r in scoped_returns(conn, actor, request.app.state.clock.today())
+                     if r["ref"] == ref]  # fmt: skip
+        if not found:
+            raise NotFound(f"no return {ref!r}", field="ref", item=ref)
+        ret = found[0]
+        args: dict[str, Any] = {"grant": ret["grant"], "kind": ret["return_kind"],
+                                "period_end": ret["period_end"], "progress": lines}  # fmt: skip
+        for name in ("savings_delivered", "savings_anticipated", "spend", "issues", "risks",
+                     "version"):  # fmt: skip
+            if values.get(name):
+                args[name] = values[name]
+        key = str(form.get("_key") or "").strip() or None
+        result = request.app.state.quorum.execute("submit_return", args, actor, key=key)
+    except QuorumError as exc:
+        if isinstance(exc, NotFound) and exc.item == ref:
+            raise
+        field = exc.field or ""
+        match = re.fullmatch(r"progress\[(\d+)\](.*)", field)
+        if match and 0 < int(match[1]) <= len(given):  # as the form numbered it
+            form_line = given[int(match[1]) - 1]
+            exc.field = f"progress[{form_line}]{match[2]}"
+            exc.message = exc.message.replace(f"progress[{match[1]}]", f"progress[{form_line}]")
+        error = pages._form_error("submit", exc, values)
+        return render_return(request, actor, ref, form_error=error, status=pages._status(exc))
+    request.session["flash"] = pages._summary("submit_return", result)
+    return RedirectResponse(f"/returns/{ref}", status_code=303)
 
 
 pages.PAGES[:0] = [(re.compile(r"^/bids/new(?P<ref>)$"), render_new_bid)]

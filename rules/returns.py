@@ -51,6 +51,7 @@ __all__ = [
     "EVERY",
     "KINDS",
     "MOVES",
+    "PROGRESS_KINDS",
     "READINGS",
     "Calendar",
     "ReturnLine",
@@ -84,6 +85,8 @@ CALENDARS: dict[str, str] = {
     "weekends": "weekends only",
 }
 MAX_DUE_DAYS = 366
+# kinds that report progress (per milestone or outcome) unless a schedule says otherwise
+PROGRESS_KINDS = ("progress", "monitoring")
 
 _NAME_RE, _VERSION_RE = loader.NAME_RE, loader.VERSION_RE
 
@@ -204,6 +207,10 @@ class ReturnLine:
     # how a figure on this kind of return is stated: the period's own, or a running
     # total to date (engine/domain/savings_views.py); issue 13
     reading: str = PER_PERIOD
+    # whether this kind of return reports progress per milestone or outcome (status and
+    # narrative), spend, issues and risks (issue 13 item 6; language 2012.2). Not
+    # declared: progress reports and monitoring returns do, the others do not
+    progress: bool = False
 
     def due(self, period_end: dt.date, cal: Calendar) -> dt.date:
         return due_date(period_end, self.due_days, self.move, cal)
@@ -256,6 +263,13 @@ class ReturnRules:
                     None)  # fmt: skip
         return line.reading if line is not None else PER_PERIOD
 
+    def progress_for(self, programme: str, grant_ref: str, kind: str) -> bool:
+        """Whether the grant's returns of ``kind`` report progress (a kind its schedule
+        does not list: as the language's default, :data:`PROGRESS_KINDS`)."""
+        line = next((x for x in self.schedule_for(programme, grant_ref).lines if x.kind == kind),
+                    None)  # fmt: skip
+        return line.progress if line is not None else kind in PROGRESS_KINDS
+
 
 # ------------------------------------------------------------------ the file's model
 
@@ -291,6 +305,7 @@ class ReturnLineModel(Keys):
     due_days: Any
     move: Any = None
     reading: Any = None
+    progress: Any = None
 
 
 _where = where
@@ -355,7 +370,16 @@ def _schedule(raw: Any, src: str, where: str, scope: str, move: str) -> Schedule
             if "reading" in line
             else PER_PERIOD
         )
-        lines.append(ReturnLine(kind, every, days, line_move, w, reading))
+        given = line.get("progress")
+        if given is None:
+            progress = kind in PROGRESS_KINDS
+        elif isinstance(given, bool) or str(given).lower() in ("yes", "no"):
+            progress = given if isinstance(given, bool) else str(given).lower() == "yes"
+        else:
+            raise ReturnRulesError(
+                src, _where(w, "progress"), f"{given!r} is not allowed; use yes or no"
+            )
+        lines.append(ReturnLine(kind, every, days, line_move, w, reading, progress))
     return Schedule(scope, tuple(lines), first)
 
 

@@ -197,6 +197,10 @@ def test_contract_reads_typed_values() -> None:
         "savings_delivered": 150_000_000,
         "savings_anticipated": 0,
         "due": None,
+        "progress": [],  # issue 13 item 6: what a progress or monitoring return reports
+        "spend": None,
+        "issues": "",
+        "risks": "",
         "version": 3,
     }
     assert contracts.read("amend_bid", {"ref": "B-1", "title": ""})["title"] is None

@@ -116,7 +116,7 @@ def test_financial_quarters_and_half_years_at_their_boundaries() -> None:
 
 def test_the_shipped_schedule() -> None:
     rules = load_return_rules()
-    assert rules.label == "returns 2012.1"
+    assert rules.label == "returns 2012.2"
     assert [(x.kind, x.every, x.due_days, x.move) for x in rules.default.lines] == [
         ("progress", "quarter", 30, "next_working_day"),
         ("savings", "quarter", 30, "next_working_day"),

@@ -50,6 +50,7 @@ def test_sections_follow_roles() -> None:
         "late_repayments",
         "recoveries_outstanding",
         "risks_above_threshold",
+        "returns_red",  # issue 13 item 6
     ]
     assert sections_for({"finance"}) == [
         "payments_to_release",
@@ -67,6 +68,7 @@ def test_sections_follow_roles() -> None:
         "recoveries_outstanding",
         "role_changes_to_decide",
         "risks_above_threshold",
+        "returns_red",  # issue 13 item 6
     ]
     assert sections_for({"sponsor"}) == [
         "referred_back",

@@ -94,6 +94,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/recoveries/{ref}"): ALL,
     ("GET", "/returns"): ALL,
     ("GET", "/returns/{ref}"): ALL,
+    ("POST", "/returns/{ref}/send"): BIDDERS,  # the return form with progress lines
     ("GET", "/rounds/{ref}/paper.{fmt}"): STAFF,
     ("GET", "/meetings"): STAFF,
     ("GET", "/meetings/{ref}"): STAFF,
@@ -288,6 +289,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/account/second-factor": 303,  # the key is made: back to the account page
         "/partnership-allocations/{pot_id}": 404,  # then: pot 1 is a regional pot
         "/my-work/{section}": 404,  # then: no such section for anyone
+        "/returns/{ref}/send": 303,  # sent in again (no figures: a progress report)
     }
     for role in sorted(PEOPLE):
         if api:

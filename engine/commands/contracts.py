@@ -257,6 +257,22 @@ MILESTONE = {
     "required": ["outcome", "due", "payment"],
     "additionalProperties": False,
 }
+PROGRESS_LINE = {  # one line of a return's progress (issue 13 item 6)
+    "type": "object",
+    "properties": {
+        "line": {
+            "type": ["string", "number"],
+            "description": "the milestone or outcome, at most 300 characters",
+        },
+        "rag": {
+            "type": "string",
+            "description": "on_track, at_risk or off_track (or On track, At risk, Off track)",
+        },
+        "narrative": {"type": ["string", "number"], "description": "text, at most 4000 characters"},
+    },
+    "required": ["line", "rag", "narrative"],
+    "additionalProperties": False,
+}
 INSTALMENT = {
     "type": "object",
     "properties": {"due": DATE_SCHEMA, "amount": POUNDS_SCHEMA},
@@ -875,6 +891,14 @@ class SubmitReturn(Contract):
         int | None, Pence(required=False, allow_zero=True, required_when=("kind", "savings"))
     ]
     due: Annotated[dt.date | None, UKDate(required=False)]
+    # issue 13 item 6: what a progress or monitoring return reports (PROGRESS_LINE)
+    progress: Annotated[list[Any], Items(PROGRESS_LINE, text_items=False, description=(
+        "progress per milestone or outcome: {line, rag: on_track / at_risk / off_track, "
+        "narrative}, for kinds whose schedule reports progress"))]
+    spend: Annotated[int | None, Pence(required=False, allow_zero=True,
+                                       description="spend to date (pounds)")]
+    issues: Annotated[str, Text(4000, required=False, lines=True)]
+    risks: Annotated[str, Text(4000, required=False, lines=True)]
 
 
 class AcceptReturn(Contract):
@@ -1238,4 +1262,32 @@ class MarkNotificationsRead(Contract):
     command = "mark_notifications_read"
     notification: Annotated[
         int | None, Integer(required=False, minimum=1)
+    ]
+
+
+# issue 13 item 6
+
+
+class AcceptReturnWithConditions(Contract):
+    command = "accept_return_with_conditions"
+    return_: Annotated[str, Text(40)] = Field(alias="return")
+    conditions: Annotated[
+        str, Text(4000, lines=True, description="what the sponsor must do; shown on the grant")
+    ]
+
+
+class SendBackReturn(Contract):
+    command = "send_back_return"
+    return_: Annotated[str, Text(40)] = Field(alias="return")
+    missing: Annotated[str, Text(4000, lines=True, description="what is missing or to revise")]
+    due: Annotated[dt.date, UKDate(description="the new due date: the ladder chases to it")]
+
+
+class ConfigureReturnPayments(Contract):
+    command = "configure_return_payments"
+    programme: Annotated[str, Text(required=False)]
+    no_payment_while_returns_late: Annotated[
+        bool,
+        YesNo(description="no payment to a grant while it has a return overdue or "
+              "needing revision"),
     ]

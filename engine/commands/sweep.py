@@ -720,6 +720,7 @@ def _queue_statement(
         R.c.period_start.label("ps"),
         R.c.period_end.label("pe"),
         R.c.due_on.label("due"),
+        R.c.revisions.label("rev"),  # sent back for revision: the ladder starts again
     ]
     if who == "sponsor":
         columns.append(
@@ -752,7 +753,9 @@ def _queue_statement(
 
     def pair(right: Any, on: ColumnElement[Any], who: Any, *extra: Any) -> Any:
         name, email = who.name, who.email
-        key = _text("return:") + t.ref + _text(f":{rung.name}:") + who.lower_email
+        # return:<ref>:<rung>:<email>; after the n-th revision return:<ref>/revision-<n>:...
+        again = case((t.rev > 0, _text("/revision-") + cast(t.rev, String)), else_=_text(""))
+        key = _text("return:") + t.ref + again + _text(f":{rung.name}:") + who.lower_email
         if pg:  # an inner join, which PostgreSQL can size
             from_ = targets.join(right, on)
             has_email = and_(email.is_not(None), email != _text(""))

@@ -41,6 +41,7 @@ __all__ = [
     "FILTERS",
     "KIND_WORDS",
     "MONTHS",
+    "RAG_WORDS",
     "RETURN_KINDS",
     "ROLE_WORDS",
     "WEEKDAYS",
@@ -54,8 +55,10 @@ __all__ = [
     "kind_words",
     "long_date",
     "message_subject",
+    "period_label",
     "period_shape",
     "period_words",
+    "rag_words",
     "quarter_of",
     "return_message",
     "role_words",
@@ -195,6 +198,26 @@ def kind_words(
     return often + KIND_WORDS.get(kind, kind)
 
 
+# a monitoring return's status of one line, and overall (issue 13 item 6)
+RAG_WORDS: dict[str, str] = {"on_track": "On track", "at_risk": "At risk", "off_track": "Off track"}
+
+
+def rag_words(code: str | None) -> str:
+    """On track / At risk / Off track (empty for none; an unknown code as it is)."""
+    return RAG_WORDS.get(code or "", code or "")
+
+
+def period_label(start: dt.date | str, end: dt.date | str) -> str:
+    """Q2 2012/13, H1 2012/13, or the period in words when it is neither."""
+    e = _day(end)
+    shape = period_shape(start, end)
+    if shape == "quarter":
+        return f"Q{quarter_of(e)} {financial_year(e)}"
+    if shape == "half_year":
+        return f"H{1 if e.month == 9 else 2} {financial_year(e)}"
+    return period_words(start, end)
+
+
 def role_words(role: str) -> str:
     """programme officer, Director, ... (an unknown role as it is)."""
     return ROLE_WORDS.get(role, role)
@@ -284,6 +307,8 @@ FILTERS: dict[str, Callable[..., str]] = {
     "short_date": short_date,
     "financial_year": financial_year,
     "period_words": period_words,
+    "period_label": period_label,
+    "rag": rag_words,
     "kind_words": kind_words,
     "role_words": role_words,
     "days_words": days_words,

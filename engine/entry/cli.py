@@ -395,6 +395,8 @@ PAPER_HELP = {
     "risks": '"Risk analysis" for a meeting: the risk register, the risks to review, the reviews.',
     "partnerships": '"Partnership financial summary" for a meeting: per partnership allocation, '
     'committed, paid, savings, balance, projects carried forward.',
+    "monitoring": '"Late and red returns" for a meeting: overdue, needing revision and red '
+    "returns by grant, with days late and the lines at risk.",
 }
 
 

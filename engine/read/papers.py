@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from engine.domain.errors import NotFound
@@ -18,8 +19,12 @@ from engine.read.minutes import minutes_parts
 from engine.read.partnership_money import partnership_paper
 from engine.read.partnerships import advances_for_meeting
 from engine.store.checkpoints import latest_checkpoint
+from engine.store.models import Meeting
 
-PAPERS = ("bids", "agenda", "minutes", "delegated", "returns", "risks", "partnerships")
+MEET_T = Meeting.__table__
+
+PAPERS = ("bids", "agenda", "minutes", "delegated", "returns", "risks", "partnerships",
+          "monitoring")
 
 
 def bids_paper(engine: Any, round_ref: str) -> dict:
@@ -45,7 +50,15 @@ def agenda_paper(engine: Any, meeting_ref: str) -> dict:
             "matters_arising": views_actions.matters_arising(conn, meeting_ref),
             # risks above the programme's threshold or due for review (issue 13)
             "risks_to_review": views_risks.risks_for_meeting(conn, meeting_ref),
+            # and projects whose latest monitoring return is red (issue 13 item 6)
+            "red_returns": _red_for_meeting(conn, meeting_ref),
         }
+
+
+def _red_for_meeting(conn: Any, meeting_ref: str) -> list[dict]:
+    m = conn.execute(select(MEET_T.c.held_on, MEET_T.c.programme_id)
+                     .where(MEET_T.c.ref == meeting_ref)).first()
+    return [] if m is None else views_returns.red_returns(conn, m.held_on, m.programme_id)
 
 
 def minutes_paper(engine: Any, meeting_ref: str) -> dict:
@@ -98,6 +111,13 @@ def partnerships_paper(engine: Any, meeting_ref: str) -> dict:
         return partnership_paper(conn, meeting_ref)
 
 
+def monitoring_paper(engine: Any, meeting_ref: str) -> dict:
+    """"Late and red returns": overdue, needing revision and red returns by grant, with
+    days late and the lines at risk, as of the meeting's date (issue 13 item 6)."""
+    with engine.connect() as conn:
+        return views_returns.late_and_red_paper(conn, meeting_ref)
+
+
 def audit_footer(engine: Any) -> dict | None:
     """The latest signed checkpoint of the audit chain, for every paper's footer:
     its event count, short head hash and time (None before the first)."""
@@ -118,6 +138,7 @@ def paper_context(engine: Any, name: str, ref: str) -> dict:
         "returns": returns_paper,
         "risks": risks_paper,
         "partnerships": partnerships_paper,
+        "monitoring": monitoring_paper,
     }
     if name not in builders:
         raise NotFound(f"no paper {name!r}; papers are {', '.join(PAPERS)}", field="paper")

@@ -70,6 +70,7 @@ from engine.domain.actor import Actor
 from engine.domain.words import long_date
 from engine.read.delegation import stored_scheme
 from engine.read.register import papers_deadline
+from engine.read.returns import red_returns
 from engine.read.risks import above_threshold
 from engine.store.models import (
     Bid,
@@ -773,6 +774,18 @@ def risks_above_threshold(conn: Reader, actor: Actor, today: dt.date) -> list[di
     return items
 
 
+def returns_red(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    """Projects whose latest monitoring (or progress) return is red (issue 13 item 6)."""
+    return [
+        _item("return", r["ref"], f"{r['grant']} {r['title']}: {r['kind_label']} for "
+              f"{r['period_label']} is {r['rag_words']}",
+              "follow it up; it goes on the next meeting's agenda (risks)", None, None,
+              link("return", r["ref"]), grant=r["grant"], organisation=r["organisation"],
+              lines_at_risk=[x["line"] for x in r["at_risk"]])
+        for r in red_returns(conn, today)
+    ]  # fmt: skip
+
+
 # ------------------------------------------------------------------ putting it together
 
 Section = Callable[[Reader, Actor, dt.date], list[dict]]
@@ -858,6 +871,8 @@ SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
         frozenset({"officer", "director"}),
         risks_above_threshold,
     ),
+    ("returns_red", "Projects with a red monitoring return", frozenset({"officer", "director"}),
+     returns_red),
     ("referred_back", "Bids referred back to you", frozenset({"sponsor"}), referred_back),
     ("evidence_rejected", "Evidence not accepted", frozenset({"sponsor"}), evidence_rejected),
     ("returns_late", "Returns overdue", frozenset({"sponsor"}), returns_late),

@@ -155,6 +155,10 @@ class Programme(VersionedMixin, TableModel, table=True):
     accountable_body_required: bool = Field(
         default=False, sa_column_kwargs={"server_default": sa.false()}
     )
+    # no payment while a grant has a return overdue or needing revision (issue 13 item 6)
+    no_payment_while_returns_late: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
     # the scheme of delegation the programme adopted (adopt_scheme); None: rules/delegation.yaml
     delegation_scheme_id: int | None = Field(default=None, foreign_key="rule_set_version.id")
 
@@ -647,6 +651,42 @@ class Return(VersionedMixin, TableModel, table=True):
     restatements: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default="0")
     )
+    # issue 13 item 6: what a monitoring or progress return reports besides savings (its
+    # lines: ReturnProgress, per submission), the overall status (the worst line's), and
+    # the officer's review: outcome, conditions or what is missing, when; ``submissions``
+    # counts the versions sent in, ``revisions`` the times it was sent back (the chase
+    # ladder starts again for each: engine/commands/sweep.py's outbox key)
+    spend_to_date_pence: int | None = Field(default=None, sa_type=Money)
+    issues: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    risks: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    rag: str = Field(default="", sa_column=Column(AutoString, nullable=False, server_default=""))
+    submissions: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    revisions: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    review_outcome: str = Field(
+        default="", sa_column=Column(AutoString, nullable=False, server_default="")
+    )
+    review_note: str = Field(
+        default="", sa_column=Column(Text, nullable=False, server_default="")
+    )
+    reviewed_on: dt.date | None = None
+
+
+class ReturnProgress(TableModel, table=True):
+    """One line of a return's progress: a milestone or outcome, its status (RAG) and a
+    narrative; ``submission``: which version of the return it belongs to (1, 2, ...):
+    a return sent back for revision and sent in again keeps both (issue 13 item 6)."""
+
+    __tablename__ = "return_progress"
+    __table_args__ = (UniqueConstraint("return_id", "submission", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    return_id: int = Field(foreign_key="grant_return.id", index=True)
+    submission: int
+    seq: int
+    line: str
+    rag: str
+    narrative: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class ReturnRestatement(TableModel, table=True):

@@ -31,6 +31,7 @@ from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.handlers.intake import sponsor_contacts
+from engine.commands.handlers.returns import refuse_payment_while_returns_late
 from engine.commands.lookups import payee
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
@@ -427,6 +428,8 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     m = load_milestone(uow, grant, seq)
     uow.check_version(grant.ref, m.version, args)
     who = payee(uow, grant)  # a partnership's accountable body receives it (issue 13)
+    # issue 13 item 6: a programme may hold payments while a return is overdue or sent back
+    refuse_payment_while_returns_late(uow, grant)
     if m.state == "paid":
         why = "it has been paid in full; nothing is left to pay on it"
     else:

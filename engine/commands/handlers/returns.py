@@ -7,6 +7,15 @@ back to the sponsor. Issue 5 adds schedules (returns created ``due`` ahead of
 time), reminders and the sweep on top: ``submit_return`` fills such a
 scheduled return when one exists for the same grant, kind and quarter.
 
+Issue 13 item 6: a return whose schedule says it reports progress carries,
+besides savings, progress per milestone or outcome (on track / at risk / off
+track, with a narrative; the overall status is the worst line's), spend to
+date, issues and risks; each version sent in keeps its own lines. An officer
+accepts it, accepts it with conditions, or sends it back as needing revision
+(what is missing and a new due date: the reminders ladder chases it again); a
+programme may refuse payments while a grant has a return overdue or needing
+revision (:func:`refuse_payment_while_returns_late`, called by release_payment).
+
 Also here, because the money handlers share them: finding a grant by ref,
 financial quarters, and dates in words.
 """
@@ -16,18 +25,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 
 from engine.commands.args import Args
 from engine.commands.contracts import KINDS
+from engine.commands.handlers.programme import find_programme
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
+from engine.domain.monitoring import RAGS, overall_rag
 from engine.domain.savings_views import READINGS, TO_DATE
+from engine.domain.words import RAG_WORDS, kind_words, period_label, rag_words
 from engine.domain.words import short_date as long_date  # 31 Mar 2012
-from engine.store.models import Grant, Return, ReturnRestatement
+from engine.store.models import Grant, Pot, Programme, Return, ReturnProgress, ReturnRestatement
 from engine.store.refs import next_ref
 from rules.returns import calendar, due_date, load_return_rules
 from workflows.base import Transition, Workflow
@@ -35,6 +47,8 @@ from workflows.returns import RETURN
 
 GRANT_T = Grant.__table__
 RET_T = Return.__table__
+PROG_T = Programme.__table__
+POT_T = Pot.__table__
 _GRANT_BY_REF = select(GRANT_T).where(GRANT_T.c.ref == bindparam("ref"))
 _RETURN_BY_REF = select(RET_T).where(RET_T.c.ref == bindparam("ref"))
 _RETURN_FOR_PERIOD = select(RET_T).where(
@@ -131,7 +145,48 @@ def _figures(row: Any) -> dict[str, Any]:
         "savings_delivered_pence": row.savings_delivered_pence,
         "savings_anticipated_pence": row.savings_anticipated_pence,
         "due_on": row.due_on,
+        **({"rag": row.rag, "spend_to_date_pence": row.spend_to_date_pence} if row.rag else {}),
     }
+
+
+def _rag(uow: UnitOfWork, value: str, where: str) -> str:
+    """A status as a code: on_track, or its words (On track), any case."""
+    code = value.strip().lower().replace(" ", "_").replace("-", "_")
+    if code not in RAGS:
+        allowed = ", ".join(f"{c} ({w})" for c, w in RAG_WORDS.items())
+        raise ValidationError(
+            f"{uow.command}: {where}.rag: {value!r} is not allowed; use one of: {allowed}",
+            field=f"{where}.rag",
+        )
+    return code
+
+
+def read_progress(uow: UnitOfWork, raw: list[Any]) -> list[dict[str, str]]:
+    """A return's progress lines ({line, rag, narrative}), each refusal naming the line."""
+    out: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw, start=1):
+        where = f"progress[{i}]"
+        if not isinstance(item, dict):
+            raise ValidationError(
+                f"{uow.command}: {where}: must have line (the milestone or outcome), rag "
+                "(on_track, at_risk or off_track) and narrative",
+                field=where,
+            )
+        sub = Args(uow.command, {f"{where}.{k}": v for k, v in item.items()})
+        line = sub.text(f"{where}.line", max_len=300)
+        rag = _rag(uow, sub.text(f"{where}.rag", max_len=40), where)
+        narrative = sub.text(f"{where}.narrative", max_len=4000)
+        sub.done()
+        if line.lower() in seen:
+            raise ValidationError(
+                f"{uow.command}: {where}.line: {line!r} is already progress[{seen[line.lower()]}];"
+                " one line per milestone or outcome",
+                field=f"{where}.line",
+            )
+        seen[line.lower()] = i
+        out.append({"line": line, "rag": rag, "narrative": narrative})
+    return out
 
 
 def _default_due(period_end: dt.date) -> dt.date:
@@ -152,7 +207,12 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
     delivered = args.pence("savings_delivered", required=kind == "savings", allow_zero=True)
     anticipated = args.pence("savings_anticipated", required=kind == "savings", allow_zero=True)
     due = args.date("due", required=False)
+    raw_progress = args.items("progress")
+    spend = args.pence("spend", required=False, allow_zero=True)
+    issues = args.text("issues", required=False, max_len=4000)
+    risks = args.text("risks", required=False, max_len=4000)
     args.done()
+    progress = read_progress(uow, raw_progress)
     uow.require_scope(
         grant.accountable_body_id,
         "send returns",
@@ -206,12 +266,31 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
         )
     # how the figure is stated: as the grant's schedule in force declares (issue 13)
     programme = next((p.programme for p in uow.directory.pots if p.id == grant.pot_id), "")
-    reading = load_return_rules().reading_for(programme, grant.ref, kind)
+    rules = load_return_rules()
+    reading = rules.reading_for(programme, grant.ref, kind)
+    reports = rules.progress_for(programme, grant.ref, kind)
+    if not reports and (progress or spend is not None or issues or risks):
+        given = next(n for n, v in (("progress", progress), ("spend", spend is not None),
+                                    ("issues", issues), ("risks", risks)) if v)  # fmt: skip
+        raise ValidationError(
+            f"submit_return: {given}: {grant.ref}'s {kind_words(kind)}s do not report progress "
+            f"(the return schedule {rules.label}); progress, spend, issues and risks are sent "
+            "with the kinds that do (progress reports and monitoring returns, unless the "
+            "schedule says otherwise); nothing was changed",
+            field=given,
+        )
+    submission = (existing.submissions if existing is not None else 0) + 1
+    rag = overall_rag(p["rag"] for p in progress)
     figures = {
         "savings_delivered_pence": delivered,
         "savings_anticipated_pence": anticipated,
         "submitted_on": uow.today,
         "reading": reading,
+        "spend_to_date_pence": spend,
+        "issues": issues,
+        "risks": risks,
+        "rag": rag,
+        "submissions": submission,
     }
     if existing is None:
         ref = next_ref(conn, Return, "return")
@@ -256,6 +335,13 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
             Return, existing.id, existing.version, figures, ref, moved
         )
         before = _figures(existing)
+    if progress:
+        return_id = existing.id if existing is not None else conn.execute(
+            select(RET_T.c.id).where(RET_T.c.ref == ref)).scalar_one()
+        conn.execute(insert(ReturnProgress), [
+            {"return_id": return_id, "submission": submission, "seq": i, **p}
+            for i, p in enumerate(progress, start=1)
+        ])  # fmt: skip
     after = {
         "grant": grant.ref,
         "kind": kind,
@@ -267,6 +353,9 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
     }
     if kind == "savings":
         after["reading"] = reading
+    if reports:  # the version sent in (the earlier ones: their own lines and audit events)
+        after.update(submission=submission, rag=rag, spend_to_date_pence=spend, issues=issues,
+                     risks=risks, progress=progress)  # fmt: skip
     late = (uow.today - due_on).days
     reason = f"submitted {late} days late" if late > 0 else ""
     uow.record(ref, before, after, reason)
@@ -286,6 +375,11 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
             savings_delivered_pence=delivered, savings_anticipated_pence=anticipated,
             reading=reading,
         )  # fmt: skip
+    if reports:
+        result.update(
+            submission=submission, rag=rag, rag_words=rag_words(rag), progress=progress,
+            spend_to_date_pence=spend,
+        )  # fmt: skip
     return result
 
 
@@ -297,9 +391,10 @@ def accept_return(uow: UnitOfWork, args: Args) -> Result:
     uow.check_version(ret.ref, ret.version, args)
     moved = step(uow, RETURN, "accept", ret.state, ret.ref, "return")
     state = moved.dest
-    uow.update_versioned(Return, ret.id, ret.version, {}, ret.ref, moved)
+    uow.update_versioned(Return, ret.id, ret.version, _review("accepted", "", uow.today),
+                         ret.ref, moved)  # fmt: skip
     uow.record(ret.ref, {"state": ret.state}, {"state": state})
-    out = {"return": ret.ref, "state": state, "kind": ret.kind}
+    out = {"return": ret.ref, "state": state, "kind": ret.kind, "outcome": "accepted"}
     if ret.kind == "savings":
         out["savings_delivered_pence"] = ret.savings_delivered_pence
         out["reading"] = ret.reading
@@ -322,9 +417,128 @@ def query_return(uow: UnitOfWork, args: Args) -> Result:
     uow.check_version(ret.ref, ret.version, args)
     moved = step(uow, RETURN, "query", ret.state, ret.ref, "return")
     state = moved.dest
-    uow.update_versioned(Return, ret.id, ret.version, {}, ret.ref, moved)
+    # a question is the outcome "needs revision" without a new due date: the return keeps
+    # its due date and its place on the chase ladder (send_back_return starts it again)
+    uow.update_versioned(Return, ret.id, ret.version, _review("needs_revision", reason, uow.today),
+                         ret.ref, moved)  # fmt: skip
     uow.record(ret.ref, {"state": ret.state}, {"state": state, "query": reason}, reason)
     return {"return": ret.ref, "state": state, "reason": reason}
+
+
+def _review(outcome: str, note: str, on: dt.date) -> dict[str, Any]:
+    return {"review_outcome": outcome, "review_note": note, "reviewed_on": on}
+
+
+@command(
+    "accept_return_with_conditions",
+    summary="An officer accepts a submitted return with conditions (shown on it and the grant)",
+)
+def accept_return_with_conditions(uow: UnitOfWork, args: Args) -> Result:
+    uow.authorise(RETURN, "accept_with_conditions")
+    ret = load_return(uow, args.text("return", max_len=40))
+    conditions = args.text("conditions", max_len=4000)
+    args.done()
+    uow.check_version(ret.ref, ret.version, args)
+    moved = step(uow, RETURN, "accept_with_conditions", ret.state, ret.ref, "return")
+    uow.update_versioned(
+        Return, ret.id, ret.version,
+        _review("accepted_with_conditions", conditions, uow.today), ret.ref, moved,
+    )  # fmt: skip
+    uow.record(ret.ref, {"state": ret.state}, {"state": moved.dest, "conditions": conditions},
+               f"accepted with conditions: {conditions}")  # fmt: skip
+    return {"return": ret.ref, "state": moved.dest, "kind": ret.kind,
+            "outcome": "accepted_with_conditions", "conditions": conditions}  # fmt: skip
+
+
+@command(
+    "send_back_return",
+    summary="An officer sends a submitted return back as needing revision, with a new due date",
+)
+def send_back_return(uow: UnitOfWork, args: Args) -> Result:
+    """Back to the sponsor with what is missing; due again on ``due``, and chased again
+    by the reminders ladder from the start (its outbox keys carry the revision: the
+    sweep's ``return:<ref>/revision-<n>:<rung>:<email>``). The version sent in stays
+    (its progress lines and audit event); the sponsor sends the same return again."""
+    uow.authorise(RETURN, "send_back")
+    ret = load_return(uow, args.text("return", max_len=40))
+    missing = args.text("missing", max_len=4000)
+    due = args.date("due")
+    args.done()
+    uow.check_version(ret.ref, ret.version, args)
+    moved = step(uow, RETURN, "send_back", ret.state, ret.ref, "return")
+    if due <= uow.today:
+        raise ValidationError(
+            f"send_back_return: due: {long_date(due)} is not after today "
+            f"({long_date(uow.today)}); give the date the revised return is due",
+            field="due",
+        )
+    revision = ret.revisions + 1
+    uow.update_versioned(
+        Return, ret.id, ret.version,
+        {**_review("needs_revision", missing, uow.today), "due_on": due, "revisions": revision},
+        ret.ref, moved,
+    )  # fmt: skip
+    uow.record(
+        ret.ref,
+        {"state": ret.state, "due_on": ret.due_on},
+        {"state": moved.dest, "due_on": due, "revision": revision, "missing": missing},
+        f"needs revision (due {long_date(due)}): {missing}",
+    )
+    return {"return": ret.ref, "state": moved.dest, "kind": ret.kind,
+            "outcome": "needs_revision", "missing": missing, "due_on": due.isoformat(),
+            "revision": revision}  # fmt: skip
+
+
+# ---------------------------------------------------------------- payments held (issue 13 item 6)
+
+
+@command("configure_return_payments", roles={"director"},
+         summary="Whether a grant is paid while it has a return overdue or needing revision")
+def configure_return_payments(uow: UnitOfWork, args: Args) -> Result:
+    prog_id, prog_name = find_programme(uow, args.text("programme", required=False))
+    held = args.flag("no_payment_while_returns_late")
+    args.done()
+    before = uow.conn.execute(
+        select(PROG_T.c.no_payment_while_returns_late).where(PROG_T.c.id == prog_id)).scalar()
+    uow.conn.execute(update(PROG_T).where(PROG_T.c.id == prog_id)
+                     .values(no_payment_while_returns_late=held))
+    uow.record(f"PROGRAMME:{prog_name}", {"no_payment_while_returns_late": bool(before)},
+               {"no_payment_while_returns_late": held})
+    return {"programme": prog_name, "no_payment_while_returns_late": held}
+
+
+def refuse_payment_while_returns_late(uow: UnitOfWork, grant: Any, field: str = "grant") -> None:
+    """When the grant's programme holds payments while a return is late: refused, naming
+    the first such return, if the grant has one overdue (due, past its due date) or
+    needing revision (sent back to the sponsor)."""
+    held, programme = uow.conn.execute(
+        select(PROG_T.c.no_payment_while_returns_late, PROG_T.c.name)
+        .join(POT_T, POT_T.c.programme_id == PROG_T.c.id).where(POT_T.c.id == grant.pot_id)
+    ).one()
+    if not held:
+        return
+    late = uow.conn.execute(
+        select(RET_T)
+        .where(RET_T.c.grant_id == grant.id, RET_T.c.state.in_(("due", "queried")))
+        .order_by(RET_T.c.due_on, RET_T.c.ref)
+    ).all()
+    late = [r for r in late if r.state == "queried" or r.due_on < uow.today]
+    if not late:
+        return
+    r = late[0]
+    if r.state == "queried":
+        why = f"needs revision since {(r.reviewed_on or r.due_on).isoformat()}"
+        until = "it is sent in again"
+    else:
+        why = f"is overdue since {r.due_on.isoformat()}"
+        until = "it is sent in"
+    more = f" (and {len(late) - 1} more)" if len(late) > 1 else ""
+    raise ValidationError(
+        f"{uow.command}: {field}: {r.ref} for {period_label(r.period_start, r.period_end)} "
+        f"{why}{more}; {programme} releases no payment to a grant while it has a return "
+        f"overdue or needing revision: {grant.ref} is paid once {until}",
+        field=field, item=grant.ref,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- restatements (issue 13)
