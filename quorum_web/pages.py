@@ -473,6 +473,7 @@ def render_bid(
             .all()
         )
         history = _history(s, [ref])
+        pots = views.pots(s)  # the delegated request's pot select, with balances
     return render(
         request,
         "bid.html",
@@ -480,7 +481,7 @@ def render_bid(
             "bid": bid,
             "grant": grant,
             "decisions": decisions,
-            "forms": actions.bid_actions(bid, actor, meetings),
+            "forms": actions.bid_actions(bid, actor, meetings, pots),
             "workflow": workflow_view(BID, bid["state"]),
             "history": history,
             "form_error": form_error,
