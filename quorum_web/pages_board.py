@@ -106,7 +106,8 @@ def meeting_context(request: Request, ref: str) -> dict:
     """A meeting as its pages show it: the view, the roll (members present, apologies,
     substitutes), observers, the chair, the agenda in order with each item's page."""
     with Session(_engine(request)) as s:
-        meeting = next((m for m in views.meetings(s) if m["ref"] == ref), None)
+        every = views.meetings(s)
+        meeting = next((m for m in every if m["ref"] == ref), None)
         if meeting is None:
             raise NotFound(f"no meeting {ref!r}", field="meeting", item=ref)
         row = s.execute(select(Meeting).where(Meeting.ref == ref)).scalar_one()
@@ -128,8 +129,7 @@ def meeting_context(request: Request, ref: str) -> dict:
             select(Programme.name).where(Programme.id == row.programme_id)).scalar()
         bids = {b["ref"]: b for b in views.bids(s)}
         pots = {p["name"]: p for p in views.pots(s)}
-        later = [m for m in views.meetings(s)
-                 if m["state"] == "scheduled" and m["date"] > meeting["date"]]
+        later = [m for m in every if m["state"] == "scheduled" and m["date"] > meeting["date"]]
         history = pages._history(s, [ref])
     orders = load_standing_orders(row.standing_orders or None).for_programme(str(programme))
     with _engine(request).connect() as conn:
