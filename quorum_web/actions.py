@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.domain.actor import Actor
+from workflows.action import ACTION
 from workflows.bid import BID
 from workflows.delegated import DELEGATED
 from workflows.grant import GRANT, MILESTONE
+from workflows.meeting import MEETING
 
 
 @dataclass
@@ -45,7 +47,61 @@ def _state_reason(wf_name: str, trigger: str, state: str) -> str:
     return f"not possible while the {wf_name} is {state.replace('_', ' ')}"
 
 
-def bid_actions(bid: dict, actor: Actor, meetings: list[dict]) -> list[ActionForm]:
+def pounds(pence: int) -> str:
+    """Pounds with pence, as a confirmation states them: "£100,000.00", "-£5.00"."""
+    sign = "-" if pence < 0 else ""
+    whole, part = divmod(abs(pence), 100)
+    return f"{sign}£{whole:,}.{part:02d}"
+
+
+def pot_input(pots: list[dict], hint: str = "") -> Input:
+    """A select of the pots, each with the balance it has available now."""
+    return Input(
+        "pot",
+        "Pot the money comes from",
+        "select",
+        False,
+        [
+            (p["name"], f"{p['name']} ({p['programme']}): {pounds(p['available_pence'])} "
+             "available")
+            for p in pots
+        ],
+        hint=hint,
+    )
+
+
+def delegated_request_form(bids: list[dict], pots: list[dict], actor: Actor) -> ActionForm:
+    """Ask the Chair and Vice Chairs to decide a bid between meetings: the bid,
+    the pot (with its balance), the amount, the reasons and the alternatives."""
+    request_roles = DELEGATED.step("request").roles
+    roles = set(actor.roles)
+    waiting = [b for b in bids if "approve_delegated" in BID.available(b["state"], roles)]
+    why = None if request_roles & set(actor.roles) else (
+        f"needs role {' or '.join(sorted(request_roles))}")
+    if why is None and not waiting:
+        why = "no bid is awaiting a decision"
+    return ActionForm(
+        "request_delegated",
+        "request_delegated_decision",
+        "Ask the Chair and Vice Chairs to decide a bid between meetings",
+        {},
+        [
+            Input("bid", "Bid", "select", True,
+                  [(b["ref"], f"{b['ref']} {b['title']} ({pounds(b['grant_requested_pence'])}"
+                    f"{', ' + b['pot'] if b.get('pot') else ', no pot'})") for b in waiting]),
+            pot_input(pots, "empty: the bid's own pot"),
+            Input("amount", "Amount (£)", "money", hint="empty: the amount asked"),
+            Input("reasons", "Why it cannot wait for the next Board meeting", "textarea", True),
+            Input("alternatives", "Alternatives considered and rejected", "textarea", True),
+        ],
+        unavailable=why,
+        button="Send the request",
+    )
+
+
+def bid_actions(
+    bid: dict, actor: Actor, meetings: list[dict], pots: list[dict] | None = None
+) -> list[ActionForm]:
     """Forms for a bid: amend, withdraw, resubmit, a Board decision, a delegated request."""
     roles = set(actor.roles)
     state = bid["state"]
@@ -132,6 +188,9 @@ def bid_actions(bid: dict, actor: Actor, meetings: list[dict]) -> list[ActionFor
                 "Ask the Chair and Vice Chairs to decide between meetings",
                 {"bid": ref},
                 [
+                    *([pot_input(pots, "empty: the bid's own pot" if bid.get("pot")
+                                 else "this bid names no pot: choose one")]
+                      if pots is not None else []),
                     Input("amount", "Amount (£)", "money", hint="empty: the amount asked"),
                     Input("reasons", "Reasons", "textarea", True),
                     Input("alternatives", "Alternatives considered and rejected", "textarea", True),
@@ -359,5 +418,67 @@ def milestone_actions(
                 ],
                 unavailable=avail["reprofile"],
             )
+        )
+    return forms
+
+
+def meeting_action_forms(
+    meeting: dict, later: list[dict], actor: Actor
+) -> dict[str, ActionForm]:
+    """A meeting's action register: record an action (owner, and a due date or a
+    later meeting) and, for each open action, close it as done or dropped."""
+    roles = set(actor.roles)
+    ref = meeting["ref"]
+    steps = MEETING.available(meeting["state"], roles)
+    record_why = steps.get("add_action", _state_reason("meeting", "", meeting["state"]))
+    if record_why is None and not roles & ACTION.step("record").roles:
+        record_why = f"needs role {' or '.join(sorted(ACTION.step('record').roles))}"
+    forms = {
+        "record": ActionForm(
+            "record_action",
+            "record_action",
+            "Record an action",
+            {"meeting": ref},
+            [
+                Input("what", "What is to be done", "textarea", True),
+                Input("owner", "Owner", required=True, hint="a person's name or email, or an "
+                      "organisation's name"),
+                Input(
+                    "owner_kind",
+                    "The owner is",
+                    "select",
+                    True,
+                    [("person", "a person"), ("partnership", "a partnership"),
+                     ("organisation", "an organisation")],
+                ),
+                Input("due", "Due", "date", hint="a due date, or a later meeting below"),
+                Input(
+                    "target_meeting",
+                    "…or report to",
+                    "select",
+                    False,
+                    [(m["ref"], f"{m['title']} ({m['date']})") for m in later],
+                ),
+            ],
+            unavailable=record_why,
+            button="Record the action",
+        )
+    }
+    for a in meeting["actions"]:
+        avail = ACTION.available(a["state"], roles)
+        if "complete" not in avail:
+            continue
+        forms[f"close-{a['number']}"] = ActionForm(
+            f"close-{a['number']}",
+            "close_action",
+            f"Close action {a['number']}",
+            {"action": a["ref"]},
+            [
+                Input("outcome", "Outcome", "select", True,
+                      [("done", "done"), ("dropped", "dropped")]),
+                Input("reason", "Note", "textarea", True, hint="goes on the minutes"),
+            ],
+            unavailable=avail["complete"],
+            button=f"Close action {a['number']}",
         )
     return forms

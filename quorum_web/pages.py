@@ -458,6 +458,7 @@ def render_bid(
             .all()
         )
         history = _history(s, [ref])
+        pots = views.pots(s)  # the delegated request's pot select, with balances
     return render(
         request,
         "bid.html",
@@ -465,7 +466,7 @@ def render_bid(
             "bid": bid,
             "grant": grant,
             "decisions": decisions,
-            "forms": actions.bid_actions(bid, actor, meetings),
+            "forms": actions.bid_actions(bid, actor, meetings, pots),
             "workflow": workflow_view(BID, bid["state"]),
             "history": history,
             "form_error": form_error,

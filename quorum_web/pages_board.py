@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.domain.money import parse_pounds
 from engine.domain.words import SIGNATURE_WORDS
 from engine.read import accounts, views
 from engine.read import risks as views_risks
@@ -30,13 +31,29 @@ from engine.read.exports import ICS_TYPE, deadlines_ics
 from engine.read.papers import paper_context
 from engine.read.partnership_money import allocation_page, allocations_of, partnership_figures
 from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_link_token, use_link
-from engine.store.models import DelegatedDecision, Meeting, MeetingMember, Person
+from engine.store.models import (
+    DelegatedDecision,
+    Meeting,
+    MeetingMember,
+    MeetingObserver,
+    Person,
+    PersonRole,
+    Programme,
+)
 from notifications import papers
 from notifications.papers import PdfUnavailable, render
 from quorum_web import charts, exporting, pages
-from quorum_web.actions import OTP_INPUT, ActionForm, Input
+from quorum_web.actions import (
+    OTP_INPUT,
+    ActionForm,
+    Input,
+    delegated_request_form,
+    meeting_action_forms,
+    pounds,
+)
 from quorum_web.api import org_name, scope_of
 from quorum_web.auth import ALL_ROLES, STAFF, check_form_csrf, require, secret_key
+from rules.standing_orders import load_standing_orders
 from workflows.bid import BID, decision_step
 from workflows.delegated import DELEGATED, OPEN
 from workflows.meeting import MEETING
@@ -72,197 +89,118 @@ def meetings_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Respo
     return pages.render(request, "meetings.html", {"meetings": rows})
 
 
-def _meeting_forms(meeting: dict, actor: Actor, agenda: list[dict], roll: list[dict]) -> dict:
+def decide_why(meeting: dict, actor: Actor, today: dt.date) -> str | None:
+    """Why decisions cannot be recorded at this meeting now (None: they can),
+    from the meeting's workflow and its date."""
     avail = MEETING.available(meeting["state"], actor.roles)
-    ref = meeting["ref"]
+    if "decide" not in avail:
+        return (f"the meeting is {meeting['state'].replace('_', ' ')}: decisions are recorded "
+                "only while it is scheduled")
+    if avail["decide"]:
+        return avail["decide"]
+    if today < dt.date.fromisoformat(meeting["date"]):
+        return (f"the meeting takes place on {meeting['date']}: its decisions are recorded on "
+                "or after that day")
+    return None
 
-    def why(trigger: str) -> str | None:
-        if trigger not in avail:
-            return f"not possible while the meeting is {meeting['state']}"
-        return avail[trigger]
 
-    votes = [
-        Input("votes.for", "Votes for", "int"),
-        Input("votes.against", "Votes against", "int"),
-        Input("votes.abstain", "Abstentions", "int"),
-    ]
-    outcomes = [
-        ("approve", "Approve"),
-        ("refer_back", "Refer back"),
-        ("defer", "Defer"),
-        ("reject", "Reject"),
-    ]
-    item_opts = [(a["ref"], f"{a['ref']} {a['title']}") for a in agenda if a["kind"] != "report"]
-    is_officer = bool(actor.roles & {"officer"})
-    interest_inputs = [Input("item", "Item", "select", True, item_opts)]
-    if is_officer:
-        interest_inputs.append(
-            Input(
-                "member",
-                "Member",
-                "select",
-                False,
-                [(p["email"], p["name"]) for p in roll],
-                hint="empty: yourself",
-            )
-        )
-    interest_inputs.append(Input("nature", "Nature of the interest", "textarea", True))
-    forms = {
-        "interest": ActionForm(
-            "interest",
-            "declare_interest",
-            "Declare an interest",
-            {"meeting": ref},
-            interest_inputs,
-            unavailable=why("declare_interest")
-            or (None if item_opts else "the agenda is empty (nothing awaits a decision)"),
-        ),
-        "action": ActionForm(
-            "action",
-            "add_action",
-            "Add an action",
-            {"meeting": ref},
-            [
-                Input("what", "What", "textarea", True),
-                Input("owner", "Owner", required=True),
-                Input("due", "Due", "date"),
-            ],
-            unavailable=why("add_action"),
-        ),
-        "close": ActionForm(
-            "close",
-            "close_meeting",
-            "Close the meeting (the minutes become final)",
-            {"meeting": ref},
-            unavailable=why("close"),
-            button="Close the meeting",
-            style="danger",
-        ),
-    }
-    attendance_why = why("record_attendance")
-    item_forms = {}
-    for a in agenda:
-        if a["kind"] == "bid":
-            # the outcomes the bid's workflow allows from its state (None: this actor may)
-            steps = BID.available(a["state"], actor.roles)
-            allowed = {
-                outcome: steps[step]
-                for outcome in DECISIONS
-                for step in [decision_step(outcome, a["state"]) if a.get("allocation")
-                             else outcome]
-                if step in steps
-            }
-            item_why = (
-                None
-                if None in allowed.values()
-                else next(iter(allowed.values()), None)
-                or f"{a['ref']} is {a['state'].replace('_', ' ')}"
-            )
-            item_forms[a["ref"]] = ActionForm(
-                f"decide-{a['ref']}",
-                "decide",
-                f"Decide {a['ref']}",
-                {"meeting": ref, "item": a["ref"]},
-                [
-                    Input(
-                        "outcome",
-                        "Outcome",
-                        "select",
-                        True,
-                        [o for o in outcomes if o[0] in allowed] or outcomes,
-                    ),
-                    Input("amount", "Amount (£)", "money", hint="approve: empty = amount asked"),
-                    Input("reasons", "Reasons", "textarea"),
-                    Input("missing", "What is missing (refer back)", "textarea"),
-                    *votes,
-                ],
-                unavailable=why("decide") or item_why,
-            )
+def meeting_context(request: Request, ref: str) -> dict:
+    """A meeting as its pages show it: the view, the roll (members present, apologies,
+    substitutes), observers, the chair, the agenda in order with each item's page."""
+    with Session(_engine(request)) as s:
+        every = views.meetings(s)
+        meeting = next((m for m in every if m["ref"] == ref), None)
+        if meeting is None:
+            raise NotFound(f"no meeting {ref!r}", field="meeting", item=ref)
+        row = s.execute(select(Meeting).where(Meeting.ref == ref)).scalar_one()
+        people = {p.id: p for p in s.execute(select(Person)).scalars()}
+        roll = [
+            {"name": people[r.person_id].name, "email": people[r.person_id].email,
+             "present": r.present, "apologies": r.apologies,
+             "substitute": people[r.substitute_id].name if r.substitute_id else "",
+             "substitute_email": people[r.substitute_id].email if r.substitute_id else ""}
+            for r in s.execute(
+                select(MeetingMember).where(MeetingMember.meeting_id == row.id)).scalars()
+        ]
+        roll.sort(key=lambda r: r["name"])
+        observers = [o.name for o in s.execute(
+            select(MeetingObserver).where(MeetingObserver.meeting_id == row.id)
+            .order_by(MeetingObserver.id)).scalars()]
+        chair = people[row.chair_id].name if row.chair_id else ""
+        programme = s.execute(
+            select(Programme.name).where(Programme.id == row.programme_id)).scalar()
+        bids = {b["ref"]: b for b in views.bids(s)}
+        pots = {p["name"]: p for p in views.pots(s)}
+        later = [m for m in every if m["state"] == "scheduled" and m["date"] > meeting["date"]]
+        history = pages._history(s, [ref])
+    orders = load_standing_orders(row.standing_orders or None).for_programme(str(programme))
+    with _engine(request).connect() as conn:
+        dds = {d["ref"]: d for d in _dd_items(conn)}
+        reports = report_items(conn, meeting["agenda"])  # issue 12: report items
+    agenda = []
+    for n, item in enumerate(meeting["agenda"], start=1):
+        page = f"/meetings/{ref}/items/{n}"
+        if item in reports:
+            r = reports[item]
+            agenda.append({"ref": item, "kind": "report", "title": r["title"],
+                           "state": REPORT_LABEL, "amount_pence": None,
+                           "href": r["paper"] or "", "page": page, "n": n,
+                           "presenter": r.get("presenter", "")})
+        elif item in dds:
+            d = dds[item]
+            agenda.append({"ref": item, "kind": "delegated", "title": d["title"],
+                           "state": d["state"], "amount_pence": d["amount_pence"],
+                           "href": f"/delegated/{item}", "page": page, "n": n, "pot": d["pot"]})
         else:
-            dd_avail = DELEGATED.available(a["state"], actor.roles)
-            item_forms[a["ref"]] = ActionForm(
-                f"endorse-{a['ref']}",
-                "endorse",
-                f"Endorse {a['ref']}",
-                {"meeting": ref, "item": a["ref"]},
-                unavailable=dd_avail["endorse"]
-                if "endorse" in dd_avail
-                else f"{a['ref']} is {a['state']}",
-                button="Endorse",
-            )
-    return {"forms": forms, "item_forms": item_forms, "attendance_why": attendance_why}
+            b = bids.get(item, {})
+            agenda.append({
+                "ref": item, "kind": "bid", "title": b.get("title", ""),
+                "state": b.get("state", ""), "amount_pence": b.get("grant_requested_pence"),
+                "href": f"/bids/{item}", "page": page, "n": n, "pot": b.get("pot") or "",
+                "version": b.get("version"),
+                # an allocation is decided unscored (workflows/bid.py *_unscored steps)
+                "allocation": b.get("bid_kind") == "allocation",
+            })
+    decided = {d["item"] for d in meeting["decisions"]}
+    for a in agenda:
+        a["decided"] = a["ref"] in decided
+    sitting = [r for r in roll if r["present"]] + [
+        {"name": r["substitute"], "email": r["substitute_email"], "for": r["name"]}
+        for r in roll if r["substitute"]]
+    return {
+        "meeting": meeting, "roll": roll, "observers": observers, "chair": chair,
+        "sitting": sitting, "agenda": agenda, "pots": pots, "later": later,
+        "casting": orders.voting.casting_vote == "chair", "voting": orders.voting.words,
+        "titles": {r: b["title"] for r, b in bids.items()}, "history": history,
+    }
+
+
+def _meeting_forms(ctx: dict, actor: Actor) -> dict[str, ActionForm]:
+    """The meeting page's own forms: close the meeting (items are decided on
+    their pages, attendance and actions on theirs)."""
+    meeting = ctx["meeting"]
+    avail = MEETING.available(meeting["state"], actor.roles)
+    why = (avail["close"] if "close" in avail
+           else f"not possible while the meeting is {meeting['state']}")
+    return {"close": ActionForm(
+        "close", "close_meeting", "Close the meeting (the minutes become final)",
+        {"meeting": meeting["ref"]}, unavailable=why, button="Close the meeting",
+        style="danger")}
 
 
 def render_meeting(
     request: Request, actor: Actor, ref: str, *, form_error: dict | None = None, status: int = 200
 ) -> HTMLResponse:
-    with Session(_engine(request)) as s:
-        meeting = next((m for m in views.meetings(s) if m["ref"] == ref), None)
-        if meeting is None:
-            raise NotFound(f"no meeting {ref!r}", field="meeting", item=ref)
-        roll = [
-            {"name": r.name, "email": r.email, "present": r.present}
-            for r in s.execute(
-                select(Person.name, Person.email, MeetingMember.present)
-                .join(Meeting, Meeting.id == MeetingMember.meeting_id)
-                .join(Person, Person.id == MeetingMember.person_id)
-                .where(Meeting.ref == ref)
-                .order_by(Person.name)
-            )
-        ]
-        bids = {b["ref"]: b for b in views.bids(s)}
-        history = pages._history(s, [ref])
-    with _engine(request).connect() as conn:
-        dds = {d["ref"]: d for d in _dd_items(conn)}
-        reports = report_items(conn, meeting["agenda"])  # issue 12: report items
-    agenda = []
-    for item in meeting["agenda"]:
-        if item in reports:
-            r = reports[item]
-            agenda.append({"ref": item, "kind": "report", "title": r["title"],
-                           "state": REPORT_LABEL, "amount_pence": None,
-                           "href": r["paper"] or ""})
-        elif item in dds:
-            d = dds[item]
-            agenda.append(
-                {
-                    "ref": item,
-                    "kind": "delegated",
-                    "title": d["title"],
-                    "state": d["state"],
-                    "amount_pence": d["amount_pence"],
-                    "href": f"/delegated/{item}",
-                }
-            )
-        else:
-            b = bids.get(item, {})
-            agenda.append(
-                {
-                    "ref": item,
-                    "kind": "bid",
-                    "title": b.get("title", ""),
-                    "state": b.get("state", ""),
-                    "amount_pence": b.get("grant_requested_pence"),
-                    "href": f"/bids/{item}",
-                    # an allocation is decided unscored (workflows/bid.py *_unscored steps)
-                    "allocation": b.get("bid_kind") == "allocation",
-                }
-            )
-    decided = {d["item"] for d in meeting["decisions"]}
-    for a in agenda:
-        a["decided"] = a["ref"] in decided
-    made = _meeting_forms(meeting, actor, agenda, roll)
+    ctx = meeting_context(request, ref)
+    meeting = ctx["meeting"]
     return pages.render(
         request,
         "meeting.html",
         {
-            "meeting": meeting,
-            "roll": roll,
-            "agenda": agenda,
-            "titles": {r: b["title"] for r, b in bids.items()},
-            **made,
+            **ctx,
+            "forms": _meeting_forms(ctx, actor),
+            "decide_why": decide_why(meeting, actor, request.app.state.clock.today()),
             "papers": MEETING_PAPERS,
-            "history": history,
             "workflow": pages.workflow_view(MEETING, meeting["state"]),
             "form_error": form_error,
         },
@@ -273,6 +211,324 @@ def render_meeting(
 @router.get("/meetings/{ref}", response_class=HTMLResponse)
 def meeting_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> Response:
     return render_meeting(request, actor, ref)
+
+
+# ------------------------------------------------------------------ one agenda item
+
+OUTCOME_LABELS = {
+    "approve": "Approve",
+    "refer_back": "Refer back to the sponsor",
+    "defer": "Defer to a later meeting",
+    "reject": "Reject",
+}
+VOTE_INPUTS = [
+    Input("votes.for", "Votes for", "int"),
+    Input("votes.against", "Votes against", "int"),
+    Input("votes.abstain", "Abstentions", "int"),
+]
+# the fields the decide form sends on to the confirmation and then to `decide`
+DECIDE_FIELDS = ("meeting", "item", "outcome", "amount", "reasons", "missing", "to_meeting",
+                 "votes.for", "votes.against", "votes.abstain", "casting")
+
+
+def _item(ctx: dict, n: int) -> dict:
+    agenda = ctx["agenda"]
+    if not 1 <= n <= len(agenda):
+        raise NotFound(
+            f"{ctx['meeting']['ref']} has {len(agenda)} agenda items; there is no item {n}",
+            field="item")
+    return dict(agenda[n - 1])
+
+
+def _outcomes(item: dict, actor: Actor) -> dict[str, str | None]:
+    """The outcomes the bid's workflow allows from its state: outcome -> why not (None: may)."""
+    steps = BID.available(item["state"], actor.roles)
+    return {
+        outcome: steps[step]
+        for outcome in DECISIONS
+        for step in [decision_step(outcome, item["state"]) if item.get("allocation") else outcome]
+        if step in steps
+    }
+
+
+def item_forms(ctx: dict, item: dict, actor: Actor, today: dt.date) -> dict:
+    """The forms of one agenda item's page: the decision (for a bid) or the
+    endorsement (for a delegated decision), and a declaration of interest."""
+    meeting = ctx["meeting"]
+    ref = meeting["ref"]
+    out: dict[str, Any] = {"decide": None, "endorse": None, "interest": None}
+    if item["kind"] == "bid":
+        allowed = _outcomes(item, actor)
+        why = decide_why(meeting, actor, today)
+        if why is None and item["decided"]:
+            why = f"{item['ref']} was decided at this meeting"
+        if why is None and None not in allowed.values():
+            why = (next(iter(allowed.values()), None)
+                   or f"{item['ref']} is {item['state'].replace('_', ' ')}")
+        asked = item["amount_pence"]
+        out["decide"] = ActionForm(
+            "decide", "decide", f"Decide {item['ref']}", {"meeting": ref, "item": item["ref"]},
+            [
+                Input("outcome", "The Board's decision", "radio", True,
+                      [(o, OUTCOME_LABELS[o]) for o in DECISIONS if allowed.get(o, "") is None]),
+                Input("amount", "Amount approved (£)", "money",
+                      hint="approve only; empty: the amount asked"
+                      + (f" ({pounds(asked)})" if asked is not None else "")),
+                Input("reasons", "The Board's reasons", "textarea",
+                      hint="go on the minutes and to the sponsor"),
+                Input("missing", "What the Board asks the sponsor to supply", "textarea",
+                      hint="required to refer back"),
+                Input("to_meeting", "Comes back to", "select", False,
+                      [(m["ref"], f"{m['title']} ({m['date']})") for m in ctx["later"]],
+                      hint="refer back only; empty: the next meeting"),
+                *VOTE_INPUTS,
+                *([Input("casting", "The Chair's casting vote (on an equality of votes)",
+                         "select", False, [("for", "For"), ("against", "Against")])]
+                  if ctx["casting"] else []),
+            ],
+            unavailable=why,
+            button="Continue",
+            post_to=f"/meetings/{ref}/items/{item['n']}/confirm",
+        )
+        is_officer = bool(actor.roles & {"officer"})
+        interest_inputs = []
+        if is_officer:
+            interest_inputs.append(Input(
+                "member", "Member", "select", False,
+                [(p["email"], p["name"]) for p in ctx["roll"]]
+                + [(p["email"], f"{p['name']} (substitute)") for p in ctx["sitting"]
+                   if p.get("for")],
+                hint="empty: yourself"))
+        interest_inputs.append(Input("nature", "Nature of the interest", "textarea", True))
+        avail = MEETING.available(meeting["state"], actor.roles)
+        out["interest"] = ActionForm(
+            "interest", "declare_interest", "Declare an interest and stand aside from this item",
+            {"meeting": ref, "item": item["ref"]}, interest_inputs,
+            unavailable=(avail["declare_interest"] if "declare_interest" in avail
+                         else f"not possible while the meeting is {meeting['state']}"),
+            button="Declare the interest")
+    elif item["kind"] == "delegated":
+        dd_avail = DELEGATED.available(item["state"], actor.roles)
+        out["endorse"] = ActionForm(
+            f"endorse-{item['ref']}", "endorse", f"Endorse {item['ref']}",
+            {"meeting": ref, "item": item["ref"]},
+            unavailable=dd_avail["endorse"] if "endorse" in dd_avail
+            else f"{item['ref']} is {item['state'].replace('_', ' ')}",
+            button="Endorse")
+    return out
+
+
+def render_item(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """One agenda item's page; ``ref`` is "<meeting>/items/<n>" (the page's path
+    after /meetings/, so a refused decision comes back here)."""
+    meeting_ref, _, n = ref.partition("/items/")
+    ctx = meeting_context(request, meeting_ref)
+    item = _item(ctx, int(n) if n.isdigit() else 0)
+    today = request.app.state.clock.today()
+    interests = [i for i in ctx["meeting"]["interests"] if i["item"] == item["ref"]]
+    interested = {i["member"] for i in interests}
+    decisions = [d for d in ctx["meeting"]["decisions"] if d["item"] == item["ref"]]
+    return pages.render(
+        request,
+        "meeting_item.html",
+        {
+            **ctx,
+            "item": item,
+            "forms": item_forms(ctx, item, actor, today),
+            "interests": interests,
+            "may_vote": [p for p in ctx["sitting"] if p["name"] not in interested],
+            "item_decisions": decisions,
+            "pot": ctx["pots"].get(item.get("pot") or ""),
+            "form_error": form_error,
+        },
+        status,
+    )
+
+
+@router.get("/meetings/{ref}/items/{n}", response_class=HTMLResponse)
+def meeting_item_page(
+    request: Request, ref: str, n: int, actor: Actor = Depends(STAFF_ONLY)
+) -> Response:
+    return render_item(request, actor, f"{ref}/items/{n}")
+
+
+def _confirmation(ctx: dict, item: dict, values: dict) -> str:
+    """What the Board is about to decide, with the money it commits."""
+    outcome = values["outcome"]
+    if outcome == "approve":
+        amount = (parse_pounds(values["amount"], "amount") if values.get("amount")
+                  else item["amount_pence"] or 0)
+        pot = ctx["pots"].get(item.get("pot") or "")
+        if pot is None:
+            return f"Approve {pounds(amount)} for {item['ref']} {item['title']}?"
+        after = pot["available_pence"] - amount
+        return (f"Approve {pounds(amount)} from the {pot['name']} pot (balance after: "
+                f"{pounds(after)}) for {item['ref']} {item['title']}?")
+    words = {"refer_back": "Refer {ref} {title} back to the sponsor",
+             "defer": "Defer {ref} {title} to a later meeting",
+             "reject": "Reject {ref} {title}"}[outcome]
+    text = words.format(ref=item["ref"], title=item["title"])
+    if outcome == "refer_back" and values.get("to_meeting"):
+        target = next((m for m in ctx["later"] if m["ref"] == values["to_meeting"]), None)
+        if target is not None:
+            text += f", to come back to {target['title']} ({target['date']})"
+    return text + "? No money is committed."
+
+
+@router.post("/meetings/{ref}/items/{n}/confirm", response_class=HTMLResponse)
+def confirm_decision(
+    request: Request,
+    ref: str,
+    n: int,
+    actor: Actor = Depends(STAFF_ONLY),
+    form: dict = Depends(check_form_csrf),
+) -> Response:
+    """The decision as the Board is about to record it, with the money it commits;
+    nothing is recorded until it is confirmed (the confirm form posts to /do/decide)."""
+    page = f"{ref}/items/{n}"
+    ctx = meeting_context(request, ref)
+    item = _item(ctx, n)
+    values = {k: str(form.get(k) or "").strip() for k in DECIDE_FIELDS}
+    values.update(meeting=ref, item=item["ref"])
+    forms = item_forms(ctx, item, actor, request.app.state.clock.today())
+    decide = forms["decide"]
+    try:
+        if decide is None or decide.unavailable:
+            raise ValidationError(
+                f"{item['ref']} cannot be decided now: "
+                f"{decide.unavailable if decide else 'it is not a bid'}", field="outcome")
+        choices = [v for v, _ in decide.inputs[0].options]
+        if values["outcome"] not in choices:
+            raise ValidationError(
+                "choose the Board's decision: "
+                + ", ".join(OUTCOME_LABELS[c].lower() for c in choices), field="outcome")
+        if values["outcome"] == "refer_back" and not values["missing"]:
+            raise ValidationError(
+                "say what the Board asks the sponsor to supply before the bid comes back",
+                field="missing")
+        statement = _confirmation(ctx, item, values)
+    except QuorumError as exc:
+        error = pages._form_error("decide", exc, {k: v for k, v in values.items() if v})
+        return render_item(request, actor, page, form_error=error, status=pages._status(exc))
+    return pages.render(
+        request,
+        "meeting_confirm.html",
+        {
+            **ctx,
+            "item": item,
+            "statement": statement,
+            "values": {k: v for k, v in values.items() if v},
+            "back": f"/meetings/{page}",
+        },
+    )
+
+
+def render_attendance(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    meeting_ref = ref.removesuffix("/attendance")
+    ctx = meeting_context(request, meeting_ref)
+    meeting = ctx["meeting"]
+    avail = MEETING.available(meeting["state"], actor.roles)
+
+    def why(step: str) -> str | None:
+        if step not in avail:
+            return f"not possible while the meeting is {meeting['state']}"
+        return avail[step]
+
+    members = {r["name"] for r in ctx["roll"]}
+    with Session(_engine(request)) as s:
+        # who may substitute: a person with a Board role who is not a member
+        candidates = sorted(
+            {(p.name, p.email) for p in s.execute(
+                select(Person).join(PersonRole, PersonRole.person_id == Person.id)
+                .where(PersonRole.role.in_(("board_member", "chair", "vice_chair")),
+                       Person.active.is_(True))).scalars()
+             if p.name not in members})
+    order = [a["ref"] for a in ctx["agenda"]]
+    moves: dict[str, list[tuple[str, str]]] = {}
+    for i, item in enumerate(order):
+        moves[item] = []
+        for label, j in (("up", i - 1), ("down", i + 1)):
+            if 0 <= j < len(order):
+                moved = list(order)
+                moved[i], moved[j] = moved[j], moved[i]
+                moves[item].append((label, "; ".join(moved)))
+    bid_items = [(a["ref"], f"{a['ref']} {a['title']}")
+                 for a in ctx["agenda"] if a["kind"] == "bid"]
+    interest_form = ActionForm(
+        "interest", "declare_interest", "Declare an interest (the member stands aside)",
+        {"meeting": meeting_ref},
+        [Input("item", "Item", "select", True, bid_items),
+         *([Input("member", "Member", "select", False,
+                  [(p["email"], p["name"]) for p in ctx["roll"]]
+                  + [(p["email"], f"{p['name']} (substitute)") for p in ctx["sitting"]
+                     if p.get("for")], hint="empty: yourself")]
+           if actor.roles & {"officer"} else []),
+         Input("nature", "Nature of the interest", "textarea", True)],
+        unavailable=why("declare_interest")
+        or (None if bid_items else "the agenda has no bid to declare an interest in"))
+    report_form = ActionForm(
+        "report", "add_report_item", "Add a report item", {"meeting": meeting_ref},
+        [Input("title", "Title", required=True), Input("presenter", "Presenter", required=True),
+         Input("paper", "Link to the paper")],
+        unavailable=why("add_report_item"))
+    require_form = ActionForm(
+        "require", "require_report", "Require a report for a later meeting",
+        {"meeting": meeting_ref},
+        [Input("title", "Title", required=True), Input("presenter", "Presenter", required=True),
+         Input("for_meeting", "For the meeting", "select", False,
+               [(m["ref"], f"{m['title']} ({m['date']})") for m in ctx["later"]],
+               hint="empty: the next meeting")],
+        unavailable=why("require_report"))
+    return pages.render(
+        request,
+        "meeting_attendance.html",
+        {
+            **ctx,
+            "attendance_why": why("record_attendance"),
+            "order_why": why("order_agenda"),
+            "candidates": candidates,
+            "order": order,
+            "moves": moves,
+            "forms": {"report": report_form, "require": require_form, "interest": interest_form},
+            "form_error": form_error,
+        },
+        status,
+    )
+
+
+@router.get("/meetings/{ref}/attendance", response_class=HTMLResponse)
+def attendance_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> Response:
+    return render_attendance(request, actor, ref)
+
+
+def render_actions(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    meeting_ref = ref.removesuffix("/actions")
+    ctx = meeting_context(request, meeting_ref)
+    meeting = ctx["meeting"]
+    return pages.render(
+        request,
+        "actions.html",
+        {
+            **ctx,
+            "forms": meeting_action_forms(meeting, ctx["later"], actor),
+            "form_error": form_error,
+        },
+        status,
+    )
+
+
+@router.get("/meetings/{ref}/actions", response_class=HTMLResponse)
+def actions_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> Response:
+    return render_actions(request, actor, ref)
 
 
 # ------------------------------------------------------------------ papers
@@ -340,7 +596,23 @@ def delegated_list(
     rows.reverse()  # newest first
     if exporting.wants_export(format):
         return exporting.export(rows, "delegated", format)
-    return pages.render(request, "delegated_list.html", {"items": rows})
+    return render_delegated_list(request, actor, "", items=rows)
+
+
+def render_delegated_list(
+    request: Request, actor: Actor, ref: str = "", *, form_error: dict | None = None,
+    status: int = 200, items: list[dict] | None = None,
+) -> HTMLResponse:
+    """The delegated decisions with the form that requests one (bid, pot and its
+    balance, amount, reasons, alternatives)."""
+    if items is None:
+        with _engine(request).connect() as conn:
+            items = list(reversed(_dd_items(conn)))
+    with Session(_engine(request)) as s:
+        form = delegated_request_form(views.bids(s), views.pots(s), actor)
+    return pages.render(
+        request, "delegated_list.html",
+        {"items": items, "request_form": form, "form_error": form_error}, status)
 
 
 def _dd(request: Request, ref: str) -> dict:
@@ -376,6 +648,19 @@ def sign_forms(
     if link:
         base["t"] = link
         post_to = f"/delegated/{dd['ref']}/sign"
+    aside = [
+        ActionForm(
+            "stand_aside",
+            "stand_aside",
+            "Declare an interest and stand aside",
+            base,
+            [Input("interest", "The nature of the interest you declare", "textarea", True,
+                   hint="goes on the record; the decision goes ahead without you")],
+            unavailable=why,
+            button="Stand aside",
+            post_to=post_to,
+        )
+    ]
     if concurring:  # a signature after approval is recorded as a concurrence
         return [
             ActionForm(
@@ -387,19 +672,9 @@ def sign_forms(
                 unavailable=why,
                 button="Concur",
                 post_to=post_to,
-            )
+            ),
+            *aside,
         ]
-    aside = [] if link else [
-        ActionForm(
-            "stand_aside",
-            "stand_aside",
-            "Declare an interest and stand aside",
-            base,
-            [Input("interest", "The interest you declare", "textarea", hint="goes on the record")],
-            unavailable=why,
-            button="Stand aside",
-        )
-    ]  # fmt: skip
     return [
         ActionForm(
             "approve",
@@ -533,9 +808,11 @@ def sign_by_link(
     args.pop("t", None)
     args["item"] = ref
     now = request.app.state.clock.now()
+    # the link signs (approve, decline, concur) or stands aside with the interest declared
+    command = "stand_aside" if form.get("_form") == "stand_aside" else "sign"
     try:
         result = request.app.state.quorum.execute(
-            "sign", args, actor, before=lambda conn: use_link(conn, data["j"], now)
+            command, args, actor, before=lambda conn: use_link(conn, data["j"], now)
         )
     except QuorumError as exc:
         if str(exc.message) == "this link has already been used":
@@ -544,7 +821,7 @@ def sign_by_link(
         return render_delegated(
             request, actor, ref, form_error=error, status=pages._status(exc), link=token
         )
-    request.session["flash"] = pages._summary("sign", result)
+    request.session["flash"] = pages._summary(command, result)
     return RedirectResponse(f"/delegated/{ref}", status_code=303)
 
 
@@ -623,6 +900,10 @@ def calendar(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
 pages.PAGES.extend(
     [
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+)$"), render_meeting),
+        (re.compile(r"^/meetings/(?P<ref>[^/?#]+/items/\d+)$"), render_item),
+        (re.compile(r"^/meetings/(?P<ref>[^/?#]+/attendance)$"), render_attendance),
+        (re.compile(r"^/meetings/(?P<ref>[^/?#]+/actions)$"), render_actions),
         (re.compile(r"^/delegated/(?P<ref>[^/?#]+)$"), render_delegated),
+        (re.compile(r"^/delegated(?P<ref>)$"), render_delegated_list),
     ]
 )

@@ -56,6 +56,7 @@ def _engine(request: Request) -> Any:
 def bid_form(request: Request, actor: Actor) -> ActionForm:
     with Session(_engine(request)) as s:
         rounds = [r for r in views.rounds(s) if r["state"] == "open"]
+        pots = views.pots(s)
         orgs = [o for (o,) in s.execute(select(Organisation.name).order_by(Organisation.name))]
     scope = scope_of(actor)
     hidden: dict[str, str] = {}
@@ -77,14 +78,23 @@ def bid_form(request: Request, actor: Actor) -> ActionForm:
         Input("partnership", "Partnership with other councils?", "select", False, TRISTATE),
         Input("partners", "Partner authorities", hint="separate with ;"),
         Input("builds_on_proven", "Builds on proven work?", "select", False, TRISTATE),
-        Input(
+    ]
+    # the bid needs a pot to be scored and to reach an agenda: an open round's pot
+    # (the round names one), or, with no round open, a pot chosen here
+    if rounds:
+        inputs.append(Input(
             "round",
             "Round",
             "select",
-            False,
-            [(r["ref"], f"{r['ref']} {r['name']} (closes {r['closes_on']})") for r in rounds],
-        ),
-    ]
+            True,
+            [(r["ref"], f"{r['ref']} {r['name']} (closes {r['closes_on']}; {r['pot']} pot)")
+             for r in rounds],
+        ))
+    else:
+        inputs.append(Input(
+            "pot", "Pot", "select", True, [(p["name"], f"{p['name']} ({p['programme']})")
+                                           for p in pots],
+            hint="no bidding round is open: the bid goes to the Board outside a round"))
     return ActionForm("submit_bid", "submit_bid", "Submit the bid", hidden, inputs)
 
 
@@ -99,13 +109,14 @@ def render_new_bid(
     reading: Any = None,
 ) -> HTMLResponse:
     form = bid_form(request, actor)
+    no_round = not any(inp.name == "round" for inp in form.inputs)
     if values:
         for inp in form.inputs:
             inp.value = str(values.get(inp.name, ""))
     return pages.render(
         request,
         "bid_new.html",
-        {"form": form, "reading": reading, "form_error": form_error},
+        {"form": form, "reading": reading, "form_error": form_error, "no_round": no_round},
         status,
     )
 

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from meetingkit import decide_on_page
 from moneykit import assert_money_adds_up, refused
 from sqlalchemy import select
 from sqlmodel import Session
 from test_cli import quorum
 from test_shapes import check, views_of
-from webkit import csrf_of, set_passwords, sign_in
+from webkit import set_passwords, sign_in
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
@@ -518,17 +519,14 @@ def test_the_meeting_page_offers_the_board_a_decision_on_an_allocation(
     app = create_app(sqlite_url, scheduler=False, clock=clock)
     with TestClient(app) as c:
         assert sign_in(c, OFFICER).status_code == 303
-        page = c.get(f"/meetings/{meeting}")
+        page = c.get(f"/meetings/{meeting}/items/1")  # issue 14: the item's own page
         assert page.status_code == 200
-        form = page.text[page.text.index('id="form-decide-AL-0001"'):]
+        form = page.text[page.text.index('id="form-decide"'):]
         form = form[: form.index("</form>")]
         assert 'value="approve"' in form and 'value="refer_back"' in form
         assert "disabled" not in form
-        done = c.post("/do/decide", data={
-            "csrf_token": csrf_of(c, f"/meetings/{meeting}"), "_next": f"/meetings/{meeting}",
-            "_form": "decide-AL-0001", "meeting": meeting, "item": "AL-0001",
-            "outcome": "approve", "reasons": "interim funding approved"},
-            follow_redirects=False)
+        done = decide_on_page(c, meeting, 1, outcome="approve",
+                              reasons="interim funding approved")
         assert done.status_code == 303, done.text[:500]
     with Session(engine) as s:
         assert s.exec(select(Bid).where(Bid.ref == "AL-0001")).one()[0].state == "approved"

@@ -445,8 +445,12 @@ def test_the_meeting_page_shows_report_items(board, db_url) -> None:
     with TestClient(create_app(db_url, scheduler=False, clock=clock)) as client:
         assert sign_in(client, OFFICER).status_code == 303
         page = client.get("/meetings/BOARD-APR")
+        n = page.text.count('<li id="agenda-')  # the report item comes last
+        item = client.get(f"/meetings/BOARD-APR/items/{n}")  # issue 14: its own page
     assert page.status_code == 200
     row = page.text[page.text.index('id="agenda-BOARD-APR/R1"'):]
-    row = row[:row.index("</tr>")]
-    assert "<td>report</td><td>Annual report</td>" in row
+    row = row[:row.index("</li>")]
+    assert "BOARD-APR/R1 Annual report</a>" in row and "— report;" in row and "£" not in row
     assert 'value="BOARD-APR/R1"' not in page.text  # not offered to decide or declare on
+    assert item.status_code == 200 and f"Item {n}: BOARD-APR/R1 Annual report" in item.text
+    assert "The Board receives this report" in item.text and 'name="outcome"' not in item.text

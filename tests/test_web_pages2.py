@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from meetingkit import decide_on_page
 from moneykit import CHAIR, MEMBERS, OFFICER, SPONSOR, VICE1, VICE2, bid_refs, money_board
 from sqlalchemy import select
 from webkit import csrf_of, password_for, set_passwords, sign_in
@@ -101,7 +102,10 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     )
     page = officer.get("/meetings/BOARD-MAY")
     assert page.status_code == 200 and "not quorate" in page.text
-    assert 'name="present"' in page.text
+    # issue 14: attendance has its own page; each agenda item its own, linked
+    assert 'href="/meetings/BOARD-MAY/attendance"' in page.text
+    assert 'href="/meetings/BOARD-MAY/items/1"' in page.text and 'name="outcome"' not in page.text
+    assert 'name="present"' in officer.get("/meetings/BOARD-MAY/attendance").text
     # the agenda exists from scheduling, before anyone attends (page and API)
     assert f'id="agenda-{ask}"' in page.text
     assert ask in officer.get("/api/v1/meetings/BOARD-MAY").json()["agenda"]
@@ -111,7 +115,7 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     done = post(
         officer,
         "record_attendance",
-        "/meetings/BOARD-MAY",
+        "/meetings/BOARD-MAY/attendance",
         "attendance",
         data=[("present", e) for e in MEMBER_EMAILS[:4]],
         meeting="BOARD-MAY",
@@ -119,15 +123,17 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     assert done.status_code == 303, done.text[:500]
     page = officer.get("/meetings/BOARD-MAY")
     assert "<strong>quorate</strong>" in page.text
-    assert f'id="agenda-{ask}"' in page.text and f"Decide {ask}" in page.text
-    # a member declares an interest from the page
+    assert f'id="agenda-{ask}"' in page.text
+    item = officer.get("/meetings/BOARD-MAY/items/1")
+    assert f"Decide {ask}" in item.text and 'id="form-decide"' in item.text
+    # a member declares an interest from the item's page
     member = world["people"][MEMBER_EMAILS[0]]
-    mpage = member.get("/meetings/BOARD-MAY")
+    mpage = member.get("/meetings/BOARD-MAY/items/1")
     assert mpage.status_code == 200 and "Declare an interest" in mpage.text
     done = post(
         member,
         "declare_interest",
-        "/meetings/BOARD-MAY",
+        "/meetings/BOARD-MAY/items/1",
         "interest",
         meeting="BOARD-MAY",
         item=ask,
@@ -135,47 +141,36 @@ def test_a_meeting_is_run_from_its_page(world) -> None:
     )
     assert done.status_code == 303, done.text[:500]
     assert "my employer is a partner" in officer.get("/meetings/BOARD-MAY").text
-    # a refused decision comes back on its form, next to the field
-    bad = post(
+    # a refused decision comes back on the item's decide form, next to the field
+    bad = decide_on_page(officer, "BOARD-MAY", 1, outcome="approve", **{"votes.for": "9"})
+    assert bad.status_code == 400 and "votes" in bad.text
+    assert "Not done" in bad.text and 'id="form-decide"' in bad.text
+    good = decide_on_page(
         officer,
-        "decide",
-        "/meetings/BOARD-MAY",
-        f"decide-{ask}",
-        meeting="BOARD-MAY",
-        item=ask,
-        outcome="approve",
-        **{"votes.for": "9"},
-    )
-    assert bad.status_code == 400 and "Not done" in bad.text and "votes" in bad.text
-    assert f'id="form-decide-{ask}"' in bad.text
-    good = post(
-        officer,
-        "decide",
-        "/meetings/BOARD-MAY",
-        f"decide-{ask}",
-        meeting="BOARD-MAY",
-        item=ask,
+        "BOARD-MAY",
+        1,
         outcome="refer_back",
         missing="a costed plan",
         **{"votes.for": "3", "votes.against": "0"},
     )
-    assert good.status_code == 303, re.findall(r"Not done: [^<]*", good.text)
+    assert good.status_code == 303, re.findall(r'class="error"[^<]*', good.text)
+    assert good.headers["location"] == "/meetings/BOARD-MAY"
     page = officer.get("/meetings/BOARD-MAY")
     assert (
         'id="decisions"' in page.text and "refer back" in page.text and "a costed plan" in page.text
     )
     done = post(
         officer,
-        "add_action",
-        "/meetings/BOARD-MAY",
-        "action",
+        "record_action",
+        "/meetings/BOARD-MAY/actions",
+        "record_action",
         meeting="BOARD-MAY",
         what="Write to the sponsor",
         owner="Olive",
         due="2011-05-20",
     )
-    assert done.status_code == 303
-    assert "Write to the sponsor" in officer.get("/meetings/BOARD-MAY").text
+    assert done.status_code == 303, re.findall(r'class="error"[^<]*', done.text)
+    assert "Write to the sponsor" in officer.get("/meetings/BOARD-MAY/actions").text
     minutes = officer.get("/meetings/BOARD-MAY/papers/minutes.html")
     assert minutes.status_code == 200 and "Write to the sponsor" in minutes.text
     assert world["people"][SPONSOR].get("/meetings/BOARD-MAY").status_code == 403
@@ -407,9 +402,16 @@ def test_an_approved_delegated_decision_is_endorsed_from_the_meeting_page(world)
     days_later(world, dt.date(2011, 6, 1))
     q.execute("record_attendance", {"meeting": "BOARD-JUN", "present": MEMBERS}, OFFICER)
     page = officer.get("/meetings/BOARD-JUN")
-    assert f'id="agenda-{ref}"' in page.text and f"Endorse {ref}" in page.text
+    assert f'id="agenda-{ref}"' in page.text
+    item = officer.get("/meetings/BOARD-JUN/items/1")  # issue 14: each item on its own page
+    assert f"Endorse {ref}" in item.text
     r = post(
-        officer, "endorse", "/meetings/BOARD-JUN", f"endorse-{ref}", meeting="BOARD-JUN", item=ref
+        officer,
+        "endorse",
+        "/meetings/BOARD-JUN/items/1",
+        f"endorse-{ref}",
+        meeting="BOARD-JUN",
+        item=ref,
     )
     assert r.status_code == 303, re.findall(r"Not done: [^<]*", r.text)
     assert "endorsed" in officer.get(f"/delegated/{ref}").text

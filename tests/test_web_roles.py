@@ -99,6 +99,10 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/meetings"): STAFF,
     ("GET", "/meetings/{ref}"): STAFF,
     ("GET", "/meetings/{ref}/papers/{name}.{fmt}"): STAFF,
+    ("GET", "/meetings/{ref}/items/{n}"): STAFF,  # issue 14: one agenda item
+    ("POST", "/meetings/{ref}/items/{n}/confirm"): STAFF,  # the decision to confirm
+    ("GET", "/meetings/{ref}/attendance"): STAFF,
+    ("GET", "/meetings/{ref}/actions"): STAFF,
     ("GET", "/delegated"): STAFF,
     ("GET", "/risks"): STAFF,
     ("GET", "/delegated/{ref}"): STAFF,
@@ -231,7 +235,7 @@ def test_every_route_has_a_matrix_entry(world) -> None:
 
 def concrete(key: tuple[str, str], refs: dict) -> str:
     path = key[1].replace("{name}.{fmt}", "minutes.html").replace("{fmt}", "html")
-    path = path.replace("{seq}", "1").replace("{pot_id}", "1")
+    path = path.replace("{seq}", "1").replace("{pot_id}", "1").replace("{n}", "1")
     if "/delegated/" in path:
         return path.replace("{ref}", refs["dd"])
     if "/grants/" in path:
@@ -283,6 +287,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/api/v1/commands/{name}": 400,
         "/do/{command}": 404,
         "/delegated/{ref}/sign": 400,  # passes the gate, then: no token from an email
+        "/meetings/{ref}/items/{n}/confirm": 400,  # then: the meeting is closed, no decision
         "/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
         "/grants/{ref}/evidence/{file_id:path}": 404,  # then: no such file
         "/api/v1/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary

@@ -41,7 +41,7 @@ from engine.entry.scheduler import QuorumScheduler, settings
 from engine.store import audit, directory
 from engine.store.ledger import ledger
 from engine.store.models import AuditEvent, Bid, DelegatedDecision, Grant, Outbox
-from quorum_web.pages_board import _meeting_forms
+from quorum_web.pages_board import item_forms
 from rules.guards import PotCover, SchemeJudgement, judge
 from workflows.bid import BID
 from workflows.delegated import DELEGATED
@@ -380,19 +380,37 @@ def test_a_steps_guard_is_judged_by_fire() -> None:
 
 
 def test_the_board_page_offers_decide_only_where_the_bid_workflow_allows_it() -> None:
+    """Each agenda item's page (issue 14: one decision at a time) offers Decide or
+    Endorse only where the item's workflow allows it, and says why not."""
     officer = Actor("Olive", OFFICER, frozenset({"officer"}), 1)
-    meeting = {"ref": "BOARD-MAY", "state": "scheduled"}
+    meeting = {"ref": "BOARD-MAY", "state": "scheduled", "date": "2011-05-11"}
+    ctx = {"meeting": meeting, "roll": [], "sitting": [], "later": [], "casting": False}
     agenda = [
         {"ref": "B-1", "kind": "bid", "title": "new", "state": "submitted"},
         {"ref": "B-2", "kind": "bid", "title": "scored", "state": "scored"},
         {"ref": "DD-1", "kind": "delegated", "title": "revoked", "state": "revoked"},
         {"ref": "DD-2", "kind": "delegated", "title": "approved", "state": "approved"},
     ]
-    forms = _meeting_forms(meeting, officer, agenda, [])["item_forms"]
-    assert forms["B-1"].unavailable == "B-1 is submitted"  # the bid workflow: score it first
-    assert forms["B-2"].unavailable is None
-    assert forms["DD-1"].unavailable == "DD-1 is revoked"
-    assert forms["DD-2"].unavailable is None
+    for n, a in enumerate(agenda, start=1):
+        a.update(n=n, decided=False, amount_pence=100, allocation=False)
+    today = dt.date(2011, 5, 11)
+
+    def forms(actor: Actor, when: dt.date = today) -> dict:
+        out = {}
+        for a in agenda:
+            made = item_forms(ctx, a, actor, when)
+            out[a["ref"]] = made["decide"] or made["endorse"]
+        return out
+
+    made = forms(officer)
+    assert made["B-1"].unavailable == "B-1 is submitted"  # the bid workflow: score it first
+    assert made["B-2"].unavailable is None
+    assert made["DD-1"].unavailable == "DD-1 is revoked"
+    assert made["DD-2"].unavailable is None
     member = Actor("Ash", "ash@m.example", frozenset({"board_member"}), 2)
-    forms = _meeting_forms(meeting, member, agenda, [])["item_forms"]
-    assert forms["B-2"].unavailable and "needs role" in forms["B-2"].unavailable
+    made = forms(member)
+    assert made["B-2"].unavailable and "needs role" in made["B-2"].unavailable
+    made = forms(officer, dt.date(2011, 5, 10))  # the day before the meeting
+    assert made["B-2"].unavailable == (
+        "the meeting takes place on 2011-05-11: its decisions are recorded on or after that day"
+    )
