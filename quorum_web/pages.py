@@ -90,11 +90,18 @@ def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
         items.append(("/meetings", "Meetings"))
         items.append(("/delegated", "Delegated"))
         items.append(("/dashboard", "Dashboard"))
+    if actor.roles & {"officer", "director"}:
+        items.append(("/programmes", "Programmes"))
+        items.append(("/authorities", "Authorities"))
     if actor.roles & {"officer", "director", "chair"}:
         items.append(("/people", "People"))
     items.append(("/api/v1/docs", "API"))
     items.append(("/account", "Account"))
     return items
+
+
+# template -> more context for it (quorum_web/pages_setup.py adds its forms to list pages)
+CONTEXT_HOOKS: dict[str, Callable[[Request, Actor], dict]] = {}
 
 
 def render(
@@ -114,6 +121,8 @@ def render(
         "today": request.app.state.clock.today(),
     }
     ctx.update(context or {})
+    if template in CONTEXT_HOOKS and actor is not None:  # e.g. the set-up forms of a list page
+        ctx.update(CONTEXT_HOOKS[template](request, actor))
     return TEMPLATES.TemplateResponse(request, template, ctx, status_code=status)
 
 
@@ -721,20 +730,15 @@ def _status(exc: QuorumError) -> int:
 
 
 def _form_error(form_id: str, exc: QuorumError, values: dict) -> dict:
-    return {
-        "form": form_id,
-        "message": exc.message,
-        "field": exc.field,
-        "fields": values,
-        "exc": exc,
-    }
+    return actions.form_error(form_id, exc, values)  # in plain words, with its anchor
 
 
 def _summary(command: str, result: Any) -> str:
     if not isinstance(result, dict):
         return f"{command}: done."
     parts = [
-        f"{k.replace('_', ' ')} {v}"
+        f"{k.removesuffix('_pence').replace('_', ' ')} "
+        f"{format_pence(v) if k.endswith('_pence') and isinstance(v, int) else v}"
         for k, v in result.items()
         if isinstance(v, str | int) and not isinstance(v, bool) and k != "version"
     ]
@@ -775,7 +779,7 @@ def do_command(
                     )
                 except QuorumError:
                     break  # the page itself is gone or not theirs: plain error page
-        return error_page(request, _status(exc), "Not done", exc.message)
+        return error_page(request, _status(exc), "Not done", error["message"])
     own = str(args.get("email") or actor.email).lower() == (actor.email or "").lower()
     if command == "set_password" and own:
         request.app.state.auth.refresh_session(request, actor)
