@@ -38,6 +38,7 @@ from quorum_web import (
     pages_board,
     pages_people,
     pages_public,
+    pages_setup,
     pages_sponsor,
     schemas,
 )
@@ -192,6 +193,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(pages_board.router)
     app.include_router(pages_people.router)
+    app.include_router(pages_setup.router)  # programmes, authorities; set-up forms of lists
     app.include_router(pages_public.router)  # the public register: no sign-in
     app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
 

@@ -117,7 +117,7 @@ def render(
         "csrf": csrf_token(request),
         "flash": request.session.pop("flash", None),
         "mermaid_js": MERMAID.is_file(),
-        "form_error": None,
+        "form_error": getattr(request.state, "form_error", None),  # a re-rendered list page
         "today": request.app.state.clock.today(),
     }
     ctx.update(context or {})

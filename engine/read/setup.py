@@ -10,7 +10,6 @@ from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import aliased
 
 from engine.store.ledger import ledger
 from engine.store.models import (
@@ -143,16 +142,16 @@ def organisations(conn: Connection) -> list[OrgRow]:
 
 def body_proposals(conn: Connection) -> list[BodyProposal]:
     """Accountable-body proposals, newest first."""
-    part, body = aliased(Organisation), aliased(Organisation)
+    part, body = ORG_T.alias("part"), ORG_T.alias("body")
     rows = conn.execute(
         select(
             ABC_T,
-            part.name.label("partnership_name"),
-            body.name.label("body_name"),
+            part.c.name.label("partnership_name"),
+            body.c.name.label("body_name"),
             PERSON_T.c.name.label("proposer"),
         )
-        .join(part, part.id == ABC_T.c.partnership_id)
-        .join(body, body.id == ABC_T.c.body_id)
+        .join(part, part.c.id == ABC_T.c.partnership_id)
+        .join(body, body.c.id == ABC_T.c.body_id)
         .outerjoin(PERSON_T, PERSON_T.c.id == ABC_T.c.proposed_by_id)
         .order_by(ABC_T.c.id.desc())
     )

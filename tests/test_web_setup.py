@@ -1,0 +1,247 @@
+"""Set-up in the browser (issue 14, items 1 and 5): programmes and pots,
+authorities and partnerships, people, rounds and meetings, each created through
+its page and the same commands as the CLI; a refused form shows the GOV.UK error
+summary and the message at its field once, keeps what was typed, and changes
+nothing; a role that may not gets 403."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from webkit import CSRF_RE, set_passwords, sign_in
+
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.read import setup as setup_read
+from engine.read import views
+from engine.store.db import create_schema, make_engine
+from engine.store.models import (
+    AccountableBodyChange,
+    Meeting,
+    Organisation,
+    Person,
+    Pot,
+    Programme,
+    ProgrammeChange,
+    RoleChange,
+    Round,
+)
+from quorum_web.app import create_app
+
+OFFICER, OFFICER2, DIRECTOR = "olive@s.example", "otto@s.example", "dee@s.example"
+CHAIR, MEMBER, SPONSOR = "chris@s.example", "ash@s.example", "sam@s.example"
+
+
+@pytest.fixture
+def world(sqlite_url):
+    """An empty programme: only the people who will set it up (and a sponsor)."""
+    clock = FixedClock(dt.date(2011, 3, 1))
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    q = Quorum(engine, clock)
+    q.execute_batch(
+        [
+            ("register_organisation", {"name": "Rutland CC", "kind": "unitary"}),
+            *[
+                ("register_person", {"name": n, "email": e, "roles": r, **o})
+                for n, e, r, o in (
+                    ("Olive", OFFICER, ["officer"], {}),
+                    ("Otto", OFFICER2, ["officer"], {}),
+                    ("Dee", DIRECTOR, ["director"], {}),
+                    ("Chris", CHAIR, ["chair", "board_member"], {}),
+                    ("Ash", MEMBER, ["board_member"], {}),
+                    ("Sam", SPONSOR, ["sponsor"], {"organisation": "Rutland CC"}),
+                )
+            ],
+        ],
+        "system",
+    )
+    set_passwords(q, OFFICER, OFFICER2, DIRECTOR, CHAIR, MEMBER, SPONSOR)
+    app = create_app(sqlite_url, scheduler=False, clock=clock)
+    clients = {}
+    with TestClient(app):
+        for email in (OFFICER, OFFICER2, DIRECTOR, CHAIR, SPONSOR):
+            c = TestClient(app)
+            assert sign_in(c, email).status_code == 303
+            clients[email] = c
+        yield {"q": q, "engine": engine, "clock": clock, "c": clients}
+        for c in clients.values():
+            c.close()
+    engine.dispose()
+
+
+def count(engine, model) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def submit(client: TestClient, page: str, action: str, form: str, **fields: str):
+    """Post a form as the browser does: the CSRF token and a fresh key from the page."""
+    text = client.get(page).text
+    token = CSRF_RE.search(text)
+    assert token, page
+    keys = re.findall(r'name="_key" value="([^"]+)"', text)
+    data = {
+        "csrf_token": token.group(1),
+        "_next": page,
+        "_form": form,
+        "_key": keys[0] if keys else "form-test-" + form,
+    }
+    data.update(fields)
+    return client.post(action, data=data, follow_redirects=False)
+
+
+def assert_problem_once(response, message: str, anchor: str) -> None:
+    """The GOV.UK pattern: 'There is a problem' with a link to the field, and the
+    message at the field: twice on the page in all, never with a command name."""
+    text = response.text
+    assert response.status_code in (400, 404, 409, 422), response.status_code
+    assert "There is a problem" in text
+    assert f'href="#{anchor}"' in text, text[text.find("There is a problem") :][:400]
+    assert f'id="{anchor}"' in text
+    assert text.count(message) == 2, (message, text.count(message))
+    assert not re.search(r"\b[a-z]+_[a-z_]+: ", text.split("<main", 1)[1]), "a command's name"
+
+
+def test_a_programme_and_its_pots_are_set_up_on_the_programmes_page(world) -> None:
+    engine, director, officer = world["engine"], world["c"][DIRECTOR], world["c"][OFFICER]
+    page = director.get("/programmes")
+    assert page.status_code == 200 and "No programme yet" in page.text
+    r = submit(
+        director,
+        "/programmes",
+        "/programmes/new",
+        "create-programme",
+        name="Efficiency 2011",
+        starts_on="2011-04-01",
+        ends_on="2012-03-31",
+        pot="Projects",
+        amount="750,000",
+        ratified_by="Board 1 March 2011 minute 4",
+    )
+    assert r.status_code == 303, r.text[-2000:]
+    with engine.connect() as conn:
+        (prog,) = setup_read.programmes(conn)
+    assert prog["name"] == "Efficiency 2011" and prog["pots"][0]["allocated_pence"] == 75_000_000
+    # a second pot, then a changed allocation: ratified changes with their minute
+    r = submit(
+        officer,
+        "/programmes",
+        "/programmes/pots",
+        "add-pot-efficiency-2011",
+        programme="Efficiency 2011",
+        pot="Governance",
+        amount="50,000",
+        ratified_by="Board 12 April 2011 minute 9",
+        reason="running costs",
+    )
+    assert r.status_code == 303, r.text[-2000:]
+    r = submit(
+        officer,
+        "/programmes",
+        "/programmes/pots",
+        "change-pot-efficiency-2011",
+        programme="Efficiency 2011",
+        pot="Projects",
+        amount="800,000",
+        ratified_by="Board 12 April 2011 minute 10",
+        reason="more for projects",
+    )
+    assert r.status_code == 303, r.text[-2000:]
+    with engine.connect() as conn:
+        (prog,) = setup_read.programmes(conn)
+    pots = {p["name"]: p["allocated_pence"] for p in prog["pots"]}
+    assert pots == {"Projects": 80_000_000, "Governance": 5_000_000}
+    assert prog["changes"][0]["ratified_by"] == "Board 12 April 2011 minute 10"
+    page = officer.get("/programmes").text
+    assert "£800,000" in page and "Board 12 April 2011 minute 10" in page
+    # the options: accountable body required, a scheme of delegation adopted
+    r = submit(
+        director,
+        "/programmes",
+        "/do/configure_payments",
+        "payments-efficiency-2011",
+        programme="Efficiency 2011",
+        accountable_body_required="yes",
+    )
+    assert r.status_code == 303, r.text[-2000:]
+    r = submit(
+        director,
+        "/programmes",
+        "/do/adopt_scheme",
+        "scheme-efficiency-2011",
+        programme="Efficiency 2011",
+        scheme="delegation-2011",
+        minute="Board 12 April 2011 minute 11",
+    )
+    assert r.status_code == 303, r.text[-2000:]
+    with engine.connect() as conn:
+        (prog,) = setup_read.programmes(conn)
+    assert prog["accountable_body_required"] and prog["scheme"]
+
+
+def test_a_refused_programme_form_shows_the_problem_once_and_changes_nothing(world) -> None:
+    engine, director = world["engine"], world["c"][DIRECTOR]
+    before = [count(engine, m) for m in (Programme, Pot, ProgrammeChange)]
+    r = submit(
+        director,
+        "/programmes",
+        "/programmes/new",
+        "create-programme",
+        name="Efficiency 2011",
+        pot="Projects",
+        amount="lots",
+        starts_on="2011-04-01",
+    )
+    assert_problem_once(
+        r,
+        r.text.split('class="error" id="f-create-programme-amount-err">')[1].split("<")[0],
+        "f-create-programme-amount",
+    )
+    # what was typed is kept
+    assert 'value="Efficiency 2011"' in r.text and 'value="lots"' in r.text
+    assert [count(engine, m) for m in (Programme, Pot, ProgrammeChange)] == before
+    r = submit(
+        director,
+        "/programmes",
+        "/programmes/new",
+        "create-programme",
+        name="Late",
+        pot="Projects",
+        amount="1,000",
+        starts_on="2011-04-01",
+        ends_on="2011-01-01",
+    )
+    assert_problem_once(r, "Ends on must be after starts on", "f-create-programme-ends_on")
+    assert [count(engine, m) for m in (Programme, Pot, ProgrammeChange)] == before
+
+
+def test_only_directors_create_programmes_and_sponsors_see_no_set_up(world) -> None:
+    engine, officer, sponsor, chair = (
+        world["engine"],
+        world["c"][OFFICER],
+        world["c"][SPONSOR],
+        world["c"][CHAIR],
+    )
+    assert sponsor.get("/programmes").status_code == 403
+    assert chair.get("/authorities").status_code == 403
+    assert "/programmes" not in sponsor.get("/").text.split("</nav>")[0]
+    assert "/programmes" in officer.get("/").text.split("</nav>")[0]
+    page = officer.get("/programmes").text
+    assert "Not available to you now: needs role director" in page
+    # posted anyway: the command refuses it, nothing is written
+    r = submit(
+        officer, "/programmes", "/programmes/new", "create-programme", name="X", pot="P", amount="1"
+    )
+    assert r.status_code == 403 and count(engine, Programme) == 0
+    token = re.search(r'name="csrf_token" value="([^"]+)"', sponsor.get("/").text).group(1)
+    r = sponsor.post(
+        "/programmes/new",
+        data={"csrf_token": token, "name": "X", "pot": "P", "amount": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403 and count(engine, Programme) == 0
