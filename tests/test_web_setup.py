@@ -245,3 +245,238 @@ def test_only_directors_create_programmes_and_sponsors_see_no_set_up(world) -> N
         follow_redirects=False,
     )
     assert r.status_code == 403 and count(engine, Programme) == 0
+
+
+def programme(world) -> None:
+    world["q"].execute(
+        "create_programme",
+        {"name": "Efficiency 2011", "pots": {"Projects": "750,000"}},
+        DIRECTOR,
+    )
+
+
+def test_authorities_and_an_accountable_body_through_the_four_eyes_commands(world) -> None:
+    engine, officer, officer2 = world["engine"], world["c"][OFFICER], world["c"][OFFICER2]
+    for name, kind in (("Leics SRP", "sub_regional_partnership"), ("Melton BC", "district")):
+        r = submit(
+            officer,
+            "/authorities",
+            "/do/register_organisation",
+            "register-authority",
+            name=name,
+            kind=kind,
+            org_id="GB-LAE-MEL" if name == "Melton BC" else "",
+        )
+        assert r.status_code == 303, r.text[-1500:]
+    r = submit(
+        officer,
+        "/authorities",
+        "/do/set_org_identifier",
+        "org-id",
+        organisation="Rutland CC",
+        org_id="GB-LAE-RUT",
+    )
+    assert r.status_code == 303, r.text[-1500:]
+    with engine.connect() as conn:
+        orgs = {o["name"]: o for o in setup_read.organisations(conn)}
+    assert orgs["Rutland CC"]["org_id"] == "GB-LAE-RUT" and orgs["Melton BC"]["kind"] == "district"
+    r = submit(
+        officer,
+        "/authorities",
+        "/do/propose_accountable_body",
+        "propose-body",
+        partnership="Leics SRP",
+        body="Melton BC",
+    )
+    assert r.status_code == 303, r.text[-1500:]
+    with engine.connect() as conn:
+        (p,) = setup_read.body_proposals(conn)
+    # the proposer may not approve it: offered only to a second officer
+    assert "you proposed it: a second officer decides it" in officer.get("/authorities").text
+    r = submit(
+        officer2,
+        "/authorities",
+        "/do/approve_accountable_body",
+        f"approve-{p['ref']}",
+        item=p["ref"],
+        version=str(p["version"]),
+    )
+    assert r.status_code == 303, r.text[-1500:]
+    with engine.connect() as conn:
+        orgs = {o["name"]: o for o in setup_read.organisations(conn)}
+    assert orgs["Leics SRP"]["accountable_body"] == "Melton BC"
+    # refused: a malformed identifier; the summary, the field, what was typed; no row
+    before = count(engine, Organisation)
+    r = submit(
+        officer,
+        "/authorities",
+        "/do/register_organisation",
+        "register-authority",
+        name="Oakham TC",
+        kind="other",
+        org_id="rutland",
+    )
+    message = "is not an organisation identifier; give an org-id.guide identifier"
+    assert message in r.text
+    assert_problem_once(r, message, "f-register-authority-org_id")
+    assert 'value="Oakham TC"' in r.text and count(engine, Organisation) == before
+    assert count(engine, AccountableBodyChange) == 1
+    assert world["c"][SPONSOR].get("/authorities").status_code == 403
+
+
+def test_a_person_is_registered_from_the_people_page_and_a_refusal_stays_on_it(world) -> None:
+    engine, officer = world["engine"], world["c"][OFFICER]
+    r = submit(
+        officer,
+        "/people",
+        "/do/register_person",
+        "register_person",
+        name="Vera",
+        email="vera@s.example",
+        roles="board_member",
+    )
+    assert r.status_code == 303, r.text[-1500:]
+    with engine.connect() as conn:
+        assert ("vera@s.example", "Vera (board member)") in setup_read.board_people(conn)
+    # a privileged role: a request only, approved by a second person
+    r = submit(
+        officer,
+        "/people",
+        "/do/register_person",
+        "register_person",
+        name="Vic",
+        email="vic@s.example",
+        roles="vice_chair",
+    )
+    assert r.status_code == 303 and count(engine, RoleChange) == 1
+    before = count(engine, Person)
+    r = submit(
+        officer,
+        "/people",
+        "/do/register_person",
+        "register_person",
+        name="Sue",
+        email="sue@s.example",
+        roles="sponsor",
+    )
+    message = "a sponsor contact must belong to an authority"
+    assert_problem_once(r, message, "f-register_person-organisation")
+    assert "<h1>People and roles</h1>" in r.text and 'value="Sue"' in r.text
+    assert count(engine, Person) == before
+    # the authority is chosen from those registered
+    assert '<option value="Rutland CC">' in r.text
+
+
+def test_a_round_is_opened_and_closed_from_the_rounds_page(world) -> None:
+    engine, officer, clock = world["engine"], world["c"][OFFICER], world["clock"]
+    page = officer.get("/rounds").text
+    assert "No round yet" in page and "create a programme and its pots first" in page
+    programme(world)
+    r = submit(
+        officer,
+        "/rounds",
+        "/do/open_round",
+        "open-round",
+        name="Spring 2011",
+        pot="Projects",
+        rules="efficiency-bids-2011",
+        closes="2011-04-30",
+        scoring="optional",
+    )
+    assert r.status_code == 303, r.text[-1500:]
+    with engine.connect() as conn:
+        (rnd,) = views.rounds(conn)
+    assert rnd["name"] == "Spring 2011" and rnd["state"] == "open"
+    assert rnd["rule_set"] == "efficiency-bids-2011"
+    before = count(engine, Round)
+    r = submit(
+        officer,
+        "/rounds",
+        "/do/open_round",
+        "open-round",
+        name="Backwards",
+        pot="Projects",
+        rules="efficiency-bids-2011",
+        opens="2011-05-01",
+        closes="2011-04-30",
+        scoring="required",
+    )
+    message = "2011-04-30 is before the round opens (2011-05-01)"
+    assert_problem_once(r, message, "f-open-round-closes")
+    assert "<h1>Bidding rounds</h1>" in r.text and 'value="Backwards"' in r.text
+    assert count(engine, Round) == before
+    clock.set(dt.date(2011, 5, 1))
+    assert sign_in(officer, OFFICER).status_code == 303  # a new day, a new session
+    r = submit(officer, "/rounds", "/do/close_round", f"close-{rnd['ref']}", round=rnd["ref"])
+    assert r.status_code == 303, r.text[-1500:]
+    with engine.connect() as conn:
+        assert views.rounds(conn)[0]["state"] == "closed"
+    # a chair sees the list but not the set-up forms
+    chair = world["c"][CHAIR]
+    assert sign_in(chair, CHAIR).status_code == 303
+    page = chair.get("/rounds").text
+    assert "Open a round" not in page and "Spring 2011" in page
+
+
+def test_a_meeting_is_scheduled_from_the_meetings_page(world) -> None:
+    engine, officer = world["engine"], world["c"][OFFICER]
+    programme(world)
+    page = officer.get("/meetings").text
+    assert "No meeting is scheduled yet" in page and "Schedule a meeting" in page
+    assert page.index("Schedule the first one below") < page.index('id="meetings"')
+    r = submit(
+        officer,
+        "/meetings",
+        "/do/schedule_meeting",
+        "schedule-meeting",
+        title="Board meeting",
+        date="2011-04-12",
+        quorum="3",
+        members=CHAIR,
+    )
+    message = "3 is more than the 1 members"
+    assert_problem_once(r, message, "f-schedule-meeting-quorum")
+    assert count(engine, Meeting) == 0 and 'value="Board meeting"' in r.text
+    assert re.search(rf'value="{re.escape(CHAIR)}" checked', r.text)
+    text = officer.get("/meetings").text
+    token = CSRF_RE.search(text).group(1)  # type: ignore[union-attr]
+    key = re.findall(r'name="_key" value="([^"]+)"', text)[0]
+    r = officer.post(
+        "/do/schedule_meeting",
+        data={
+            "csrf_token": token,
+            "_next": "/meetings",
+            "_form": "schedule-meeting",
+            "_key": key,
+            "title": "Board meeting",
+            "date": "2011-04-12",
+            "quorum": "2",
+            "members": [CHAIR, MEMBER],  # two boxes ticked
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text[-1500:]
+    with engine.connect() as conn:
+        (m,) = views.meetings(conn)
+    assert m["title"] == "Board meeting" and m["quorum"] == 2 and m["date"] == "2011-04-12"
+    page = world["c"][CHAIR].get("/meetings").text
+    assert "Schedule a meeting" not in page and "Board meeting" in page
+    assert world["c"][SPONSOR].get("/meetings").status_code == 403
+
+
+def test_no_page_gives_command_line_advice() -> None:
+    from pathlib import Path
+
+    import quorum_web
+
+    root = Path(quorum_web.__file__).parent / "templates"
+    for path in root.rglob("*.html"):
+        assert not re.search(r"quorum [a-z]+ [a-z]+", path.read_text()), path
+    from quorum_web.actions import plain_message
+
+    said = plain_message(
+        "register_person: organisation: unknown authority 'X'; register it first "
+        "(known authorities are listed by 'quorum orgs list')",
+        "organisation",
+    )
+    assert "quorum" not in said and "Authorities page" in said and "register_person" not in said
