@@ -32,6 +32,7 @@ from workflows.round import ROUND
 router = APIRouter(include_in_schema=False)
 SETUP_ROLES = frozenset({"officer", "director"})  # who sets a programme up
 SETUP = require(SETUP_ROLES)
+DIRECTORS = require(frozenset({"director"}))  # create_programme's own role
 YES_NO = [("no", "No"), ("yes", "Yes")]
 
 
@@ -237,7 +238,7 @@ def _pots(form: dict) -> dict[str, str]:
 
 @router.post("/programmes/new", response_class=HTMLResponse)
 def create_programme(
-    request: Request, actor: Actor = Depends(SETUP), form: dict = Depends(check_form_csrf)
+    request: Request, actor: Actor = Depends(DIRECTORS), form: dict = Depends(check_form_csrf)
 ) -> Response:
     args: dict[str, Any] = {
         k: str(form.get(k) or "").strip()

@@ -102,6 +102,11 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/delegated/{ref}/sign"): STAFF,
     ("POST", "/do/{command}"): ALL,  # and then the command's own roles: see below
     ("GET", "/people"): frozenset({"officer", "director", "chair"}),
+    # set-up (issue 14): programmes and pots, authorities and partnerships
+    ("GET", "/programmes"): frozenset({"officer", "director"}),
+    ("POST", "/programmes/new"): frozenset({"director"}),  # create_programme's role
+    ("POST", "/programmes/pots"): frozenset({"officer", "director"}),
+    ("GET", "/authorities"): frozenset({"officer", "director"}),
     ("GET", "/password/reset"): PUBLIC,  # the emailed link is the proof
     ("POST", "/password/reset"): PUBLIC,
     # API
@@ -278,6 +283,8 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/grants/{ref}/evidence/{file_id:path}": 404,  # then: no such file
         "/api/v1/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
         "/account/second-factor": 303,  # the key is made: back to the account page
+        "/programmes/new": 400,  # then: the command wants a name
+        "/programmes/pots": 400,  # then: the command wants a pot
     }
     for role in sorted(PEOPLE):
         if api:
