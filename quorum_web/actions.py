@@ -94,7 +94,7 @@ def plain_message(message: str, fld: str | None = None) -> str:
         text = f"{words_of(named).capitalize()} {text}"
     text = _SNAKE.sub(lambda m: m.group(1).replace("_", " "), text)
     text = _PENCE.sub(lambda m: m.group(1), text)
-    return text or message  # capitalised by the style sheet (.error-summary li, .error)
+    return text or message
 
 
 def words_of(name: str) -> str:
