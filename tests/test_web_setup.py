@@ -480,3 +480,18 @@ def test_no_page_gives_command_line_advice() -> None:
         "organisation",
     )
     assert "quorum" not in said and "Authorities page" in said and "register_person" not in said
+
+
+def test_a_refusal_sent_back_to_a_list_page_is_not_shown_to_who_may_not_see_it(world) -> None:
+    """A sponsor posting a set-up command with _next=/rounds (or /programmes) gets
+    the plain refusal page, never the staff page with the error on it."""
+    sponsor = world["c"][SPONSOR]
+    for page, command in (("/rounds", "open_round"), ("/programmes", "configure_payments")):
+        token = CSRF_RE.search(sponsor.get("/").text).group(1)  # type: ignore[union-attr]
+        r = sponsor.post(
+            f"/do/{command}",
+            data={"csrf_token": token, "_next": page, "_form": "x", "name": "Spring"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 403 and "Not done" in r.text, (page, r.status_code)
+        assert "Bidding rounds" not in r.text and "Programmes and pots" not in r.text
