@@ -495,3 +495,34 @@ def test_a_refusal_sent_back_to_a_list_page_is_not_shown_to_who_may_not_see_it(w
         )
         assert r.status_code == 403 and "Not done" in r.text, (page, r.status_code)
         assert "Bidding rounds" not in r.text and "Programmes and pots" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("message", "field", "shown"),
+    [
+        ("submit_bid: title: is required", "title", "Title is required"),
+        (
+            "create_programme: ends_on: must be after starts_on",
+            "ends_on",
+            "Ends on must be after starts on",
+        ),
+        (
+            "round whatif: file: choose a rule set file (YAML)",
+            "file",
+            "choose a rule set file (YAML)",
+        ),
+        ("schedule_meeting: members[2]: no person 'x'", "members[2]", "no person 'x'"),
+        (
+            "ratify_programme_change: pots.Main: cannot set the pot to £1: £2 is already "
+            "committed from it",
+            "pots.Main",
+            "cannot set the pot to £1: £2 is already committed from it",
+        ),
+        ("this form was already sent", "_key", "this form was already sent"),
+        ("decide: votes: the grant_pence is 3", "votes", "the grant is 3"),
+    ],
+)
+def test_refusals_in_plain_words(message: str, field: str, shown: str) -> None:
+    from quorum_web.actions import plain_message
+
+    assert plain_message(message, field) == shown
