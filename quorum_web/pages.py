@@ -745,6 +745,18 @@ def _summary(command: str, result: Any) -> str:
     return f"{command.replace('_', ' ')}: done" + (f" — {', '.join(parts)}"[:300] if parts else "")
 
 
+def execute_form(request: Request, command: str, args: dict, actor: Actor, form: Any) -> Any:
+    """Run a form's command once under the form's idempotency key (hidden ``_key``)."""
+    key = str(form.get("_key") or "").strip() or None
+    try:
+        return request.app.state.quorum.execute(command, args, actor, key=key)
+    except KeyReused:
+        raise ConflictError(
+            "this form was already sent, with other values: reload the page to send it again",
+            field="_key",
+        ) from None
+
+
 @router.post("/do/{command}", response_class=HTMLResponse)
 def do_command(
     request: Request,
@@ -758,15 +770,7 @@ def do_command(
     try:
         if command not in REGISTRY:
             raise NotFound(f"unknown command {command!r}", field="command")
-        key = str(form.get("_key") or "").strip() or None
-        try:
-            result = request.app.state.quorum.execute(command, args, actor, key=key)
-        except KeyReused:
-            raise ConflictError(
-                "this form was already sent, with other values: reload the page to send "
-                "it again",
-                field="_key",
-            ) from None
+        result = execute_form(request, command, args, actor, form)
     except QuorumError as exc:
         error = _form_error(form_id, exc, args)
         path = target.split("?", 1)[0].split("#", 1)[0]

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.domain.actor import Actor
-from engine.domain.errors import ConflictError, KeyReused, PermissionDenied, QuorumError
+from engine.domain.errors import PermissionDenied, QuorumError
 from engine.read import setup as setup_read
 from engine.read import views
 from engine.store.models import OrgKind
@@ -213,15 +213,8 @@ def _run(
     a refusal re-renders the page with the error on its form."""
     form_id = str(form.get("_form") or command)
     typed = {k: str(v) for k, v in form.items() if k not in pages.SKIP_FIELDS}
-    key = str(form.get("_key") or "").strip() or None
     try:
-        try:
-            result = request.app.state.quorum.execute(command, args, actor, key=key)
-        except KeyReused:
-            raise ConflictError(
-                "this form was already sent, with other values: reload the page to send it again",
-                field="_key",
-            ) from None
+        result = pages.execute_form(request, command, args, actor, form)
     except QuorumError as exc:
         error = actions.form_error(form_id, exc, typed)
         if exc.field and exc.field.startswith("pots"):
