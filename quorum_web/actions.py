@@ -9,9 +9,12 @@ the refusal is shown next to the form.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from engine.commands.service import REGISTRY
 from engine.domain.actor import Actor
+from engine.domain.errors import QuorumError
 from workflows.action import ACTION
 from workflows.bid import BID
 from workflows.delegated import DELEGATED
@@ -23,7 +26,7 @@ from workflows.meeting import MEETING
 class Input:
     name: str
     label: str
-    kind: str = "text"  # text, textarea, money, date, int, select, file
+    kind: str = "text"  # text, textarea, money, date, int, select, checkboxes, file
     required: bool = False
     options: list[tuple[str, str]] = field(default_factory=list)  # (value, label)
     value: str = ""
@@ -41,6 +44,82 @@ class ActionForm:
     button: str = ""
     style: str = ""  # "danger" for irreversible steps
     post_to: str = ""  # default: /do/{command}
+
+
+# ------------------------------------------------------------------ plain words
+
+# a refusal's prefixes ("submit_bid: title: ...") name the command and the field for
+# the CLI and the API; a page shows the message at the field instead
+_PREFIX = re.compile(r"^([A-Za-z_][\w .\[\]-]{0,80}?): ")
+_SNAKE = re.compile(r"(?<![\w@./-])([a-z]+(?:_[a-z]+)+)(?![\w@/-])")
+_PENCE = re.compile(r"\b([a-z]+) pence\b")
+# command-line advice a page must not give: what the page says instead
+CLI_ADVICE: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"\(known authorities are listed by 'quorum orgs list'\)"),
+        "(the Authorities page lists them)",
+    ),
+    (re.compile(r"\s*\([^()]*'quorum [^']*'[^()]*\)"), ""),
+    (re.compile(r"(?:run|use|see) '?quorum [a-z -]+'?"), "ask an officer"),
+]
+PAGE_PREFIXES = {"round whatif"}  # a page's own refusals (quorum_web/pages.py)
+_STARTS_WITH_VERB = ("is ", "are ", "must ", "should ", "cannot ", "can ", "has ", "needs ")
+
+
+def _is_name(prefix: str, fld: str | None) -> bool:
+    """A prefix that names a command or a field, not words of the message."""
+    bare = prefix.strip()
+    if bare in REGISTRY or bare.replace(" ", "_") in REGISTRY or bare in PAGE_PREFIXES:
+        return True
+    if fld and (bare == fld or bare.split(".")[0].split("[")[0] == fld):
+        return True
+    return re.fullmatch(r"[a-z_]+(?:\.[^:]+|\[\d+\](?:\.[a-z_]+)?)?", bare) is not None and (
+        "_" in bare or "." in bare or "[" in bare or bare == fld
+    )
+
+
+def plain_message(message: str, fld: str | None = None) -> str:
+    """A refusal as a page shows it: no command name, no field name before it (the
+    page shows it at the field), no snake_case, no command-line advice."""
+    text = message.strip()
+    named = ""
+    for _ in range(3):
+        found = _PREFIX.match(text)
+        if found is None or not _is_name(found.group(1), fld):
+            break
+        named = found.group(1)
+        text = text[found.end() :]
+    for pattern, instead in CLI_ADVICE:
+        text = pattern.sub(instead, text)
+    simple = named and re.fullmatch(r"[a-z_]+", named) and named not in REGISTRY
+    if simple and text.startswith(_STARTS_WITH_VERB):
+        text = f"{words_of(named).capitalize()} {text}"
+    text = _SNAKE.sub(lambda m: m.group(1).replace("_", " "), text)
+    text = _PENCE.sub(lambda m: m.group(1), text)
+    return text or message
+
+
+def words_of(name: str) -> str:
+    """A field's name in words: ``starts_on`` -> "starts on", ``pots.Main`` -> "Main"."""
+    last = name.split(".")[-1] if "." in name else name.split("[")[0]
+    return last.replace("_", " ")
+
+
+def form_error(form_id: str, exc: QuorumError, values: dict) -> dict:
+    """What a page needs to show a refusal the GOV.UK way: the message in plain words
+    (once in the summary at the top, once at the field) and the anchor the summary
+    links to (the field's input, or the form when no field of it is named)."""
+    # members[2] is the members field; votes.for stays itself (an input of its own)
+    shown = exc.field.split("[")[0] if exc.field else None
+    anchor = f"f-{form_id}-{shown.replace('.', '-')}" if shown else f"form-{form_id}"
+    return {
+        "form": form_id,
+        "message": plain_message(exc.message, exc.field),
+        "field": shown,
+        "anchor": anchor,
+        "fields": values,
+        "exc": exc,
+    }
 
 
 def _state_reason(wf_name: str, trigger: str, state: str) -> str:

@@ -40,6 +40,7 @@ from quorum_web import (
     pages_notify,
     pages_people,
     pages_public,
+    pages_setup,
     pages_sponsor,
     schemas,
 )
@@ -213,6 +214,7 @@ def create_app(
     app.include_router(pages_board.router)
     app.include_router(pages_people.router)
     app.include_router(pages_notify.router)  # notifications, catch-up, a whole section of My work
+    app.include_router(pages_setup.router)  # programmes, authorities; set-up forms of lists
     app.include_router(pages_public.router)  # the public register: no sign-in
     app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
 

@@ -92,11 +92,18 @@ def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
         items.append(("/meetings", "Meetings"))
         items.append(("/delegated", "Delegated"))
         items.append(("/dashboard", "Dashboard"))
+    if actor.roles & {"officer", "director"}:
+        items.append(("/programmes", "Programmes"))
+        items.append(("/authorities", "Authorities"))
     if actor.roles & {"officer", "director", "chair"}:
         items.append(("/people", "People"))
     items.append(("/api/v1/docs", "API"))
     items.append(("/account", "Account"))
     return items
+
+
+# template -> more context for it (quorum_web/pages_setup.py adds its forms to list pages)
+CONTEXT_HOOKS: dict[str, Callable[[Request, Actor], dict]] = {}
 
 
 def render(
@@ -112,10 +119,12 @@ def render(
         "csrf": csrf_token(request),
         "flash": request.session.pop("flash", None),
         "mermaid_js": MERMAID.is_file(),
-        "form_error": None,
+        "form_error": getattr(request.state, "form_error", None),  # a re-rendered list page
         "today": request.app.state.clock.today(),
     }
     ctx.update(context or {})
+    if template in CONTEXT_HOOKS and actor is not None:  # e.g. the set-up forms of a list page
+        ctx.update(CONTEXT_HOOKS[template](request, actor))
     return TEMPLATES.TemplateResponse(request, template, ctx, status_code=status)
 
 
@@ -709,24 +718,31 @@ def _status(exc: QuorumError) -> int:
 
 
 def _form_error(form_id: str, exc: QuorumError, values: dict) -> dict:
-    return {
-        "form": form_id,
-        "message": exc.message,
-        "field": exc.field,
-        "fields": values,
-        "exc": exc,
-    }
+    return actions.form_error(form_id, exc, values)  # in plain words, with its anchor
 
 
 def _summary(command: str, result: Any) -> str:
     if not isinstance(result, dict):
         return f"{command}: done."
     parts = [
-        f"{k.replace('_', ' ')} {v}"
+        f"{k.removesuffix('_pence').replace('_', ' ')} "
+        f"{format_pence(v) if k.endswith('_pence') and isinstance(v, int) else v}"
         for k, v in result.items()
         if isinstance(v, str | int) and not isinstance(v, bool) and k != "version"
     ]
     return f"{command.replace('_', ' ')}: done" + (f" — {', '.join(parts)}"[:300] if parts else "")
+
+
+def execute_form(request: Request, command: str, args: dict, actor: Actor, form: Any) -> Any:
+    """Run a form's command once under the form's idempotency key (hidden ``_key``)."""
+    key = str(form.get("_key") or "").strip() or None
+    try:
+        return request.app.state.quorum.execute(command, args, actor, key=key)
+    except KeyReused:
+        raise ConflictError(
+            "this form was already sent, with other values: reload the page to send it again",
+            field="_key",
+        ) from None
 
 
 @router.post("/do/{command}", response_class=HTMLResponse)
@@ -742,15 +758,7 @@ def do_command(
     try:
         if command not in REGISTRY:
             raise NotFound(f"unknown command {command!r}", field="command")
-        key = str(form.get("_key") or "").strip() or None
-        try:
-            result = request.app.state.quorum.execute(command, args, actor, key=key)
-        except KeyReused:
-            raise ConflictError(
-                "this form was already sent, with other values: reload the page to send "
-                "it again",
-                field="_key",
-            ) from None
+        result = execute_form(request, command, args, actor, form)
     except QuorumError as exc:
         error = _form_error(form_id, exc, args)
         path = target.split("?", 1)[0].split("#", 1)[0]
@@ -763,7 +771,7 @@ def do_command(
                     )
                 except QuorumError:
                     break  # the page itself is gone or not theirs: plain error page
-        return error_page(request, _status(exc), "Not done", exc.message)
+        return error_page(request, _status(exc), "Not done", error["message"])
     own = str(args.get("email") or actor.email).lower() == (actor.email or "").lower()
     if command == "set_password" and own:
         request.app.state.auth.refresh_session(request, actor)

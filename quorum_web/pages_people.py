@@ -14,15 +14,18 @@ approves, and the page a password reset link opens.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.commands.handlers.accounts import MIN_PASSWORD, token_hash
 from engine.domain.actor import Actor
-from engine.domain.errors import NotFound, QuorumError
+from engine.domain.errors import NotFound, PermissionDenied, QuorumError
 from engine.read.accounts import people, reset_link_owner, role_changes
+from engine.read.setup import organisations
 from engine.store.models import PRIVILEGED_ROLES, Role
-from quorum_web import actions
+from quorum_web import actions, pages
 from quorum_web.auth import check_form_csrf, require
 from quorum_web.pages import error_page, render
 from workflows.role_change import OPEN, REQUESTERS, ROLE_CHANGE
@@ -77,7 +80,7 @@ def role_change_actions(rc: dict, actor: Actor) -> list[actions.ActionForm]:
     return forms
 
 
-def _people_forms() -> list[actions.ActionForm]:
+def _people_forms(orgs: list[str]) -> list[actions.ActionForm]:
     role_opts = [(r.value, r.value.replace("_", " ")) for r in Role]
     hint = (
         f"{', '.join(sorted(r.replace('_', ' ') for r in PRIVILEGED_ROLES))}: "
@@ -93,7 +96,14 @@ def _people_forms() -> list[actions.ActionForm]:
                 actions.Input("name", "Name", "text", True),
                 actions.Input("email", "Email", "text", True),
                 actions.Input("roles", "Role", "select", True, role_opts, hint=hint),
-                actions.Input("organisation", "Authority (for a sponsor contact)"),
+                actions.Input(
+                    "organisation",
+                    "Authority (for a sponsor contact)",
+                    "select",
+                    False,
+                    [(o, o) for o in orgs],
+                    hint="not listed? register it on the Authorities page first",
+                ),
                 actions.Input("reason", "Why", "textarea"),
             ],
         ),
@@ -130,9 +140,24 @@ def _people_forms() -> list[actions.ActionForm]:
 
 @router.get("/people", response_class=HTMLResponse)
 def people_page(request: Request, actor: Actor = Depends(require(PEOPLE_ROLES))) -> Response:
+    return render_people(request, actor)
+
+
+def render_people(
+    request: Request,
+    actor: Actor,
+    ref: str = "",
+    *,
+    form_error: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The people page (re-rendered with a refused form's error next to its field)."""
+    if not actor.roles & PEOPLE_ROLES:
+        raise PermissionDenied(f"needs role {' or '.join(sorted(PEOPLE_ROLES))}")
     with request.app.state.engine.connect() as conn:
         everyone = people(conn)
         changes = role_changes(conn)
+        orgs = [o["name"] for o in organisations(conn)]
     waiting = [
         dict(rc, forms=role_change_actions(rc, actor)) for rc in changes if rc["state"] == OPEN
     ]
@@ -144,10 +169,15 @@ def people_page(request: Request, actor: Actor = Depends(require(PEOPLE_ROLES)))
             "people": everyone,
             "waiting": waiting,
             "decided": decided,
-            "forms": _people_forms(),
+            "forms": _people_forms(orgs),
             "privileged": sorted(PRIVILEGED_ROLES),
+            "form_error": form_error,
         },
+        status,
     )
+
+
+pages.PAGES.append((re.compile(r"^/people(?P<ref>)$"), render_people))
 
 
 # ------------------------------------------------------------------ reset links

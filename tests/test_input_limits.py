@@ -280,7 +280,7 @@ def test_web_forms_and_query_parameters_are_checked_too(world: World) -> None:
         "grant": "40,000",
     }
     r = web.post("/do/submit_bid", data=form)
-    assert r.status_code == 400 and "title: has NUL (U+0000)" in r.text
+    assert r.status_code == 400 and "Title has NUL (U+0000)" in r.text
     r = web.get("/returns?show=late%01")
     assert r.status_code == 400 and "show: has a control character (U+0001)" in r.text
     assert dump(world.engine) == before

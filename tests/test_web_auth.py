@@ -154,7 +154,7 @@ def test_changing_the_password_signs_out_other_sessions(board) -> None:
             "/do/set_password",
             data={**form, "current_password": "not-it", "password": "a-new-long-password"},
         )
-        assert wrong.status_code == 400 and "current_password: is wrong" in wrong.text
+        assert wrong.status_code == 400 and "Current password is wrong" in wrong.text
         assert "a-new-long-password" not in wrong.text  # passwords are never echoed
         changed = laptop.post(
             "/do/set_password",

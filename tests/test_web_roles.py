@@ -113,6 +113,11 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/notifications"): ALL,  # one's own (issue 14)
     ("GET", "/catch-up"): frozenset({"officer"}),  # a catch-up sweep to confirm
     ("GET", "/my-work/{section}"): ALL,  # one whole section of one's own My work
+    # set-up (issue 14): programmes and pots, authorities and partnerships
+    ("GET", "/programmes"): frozenset({"officer", "director"}),
+    ("POST", "/programmes/new"): frozenset({"director"}),  # create_programme's role
+    ("POST", "/programmes/pots"): frozenset({"officer", "director"}),
+    ("GET", "/authorities"): frozenset({"officer", "director"}),
     ("GET", "/password/reset"): PUBLIC,  # the emailed link is the proof
     ("POST", "/password/reset"): PUBLIC,
     # API
@@ -295,6 +300,8 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/partnership-allocations/{pot_id}": 404,  # then: pot 1 is a regional pot
         "/my-work/{section}": 404,  # then: no such section for anyone
         "/returns/{ref}/send": 303,  # sent in again (no figures: a progress report)
+        "/programmes/new": 400,  # then: the command wants a name
+        "/programmes/pots": 400,  # then: the command wants a pot
     }
     for role in sorted(PEOPLE):
         if api:

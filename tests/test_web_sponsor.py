@@ -45,7 +45,7 @@ def world(sqlite_url, tmp_path, monkeypatch):
 
 
 def errors(text: str) -> list[str]:
-    return re.findall(r"Not done: [^<]*", text)
+    return re.findall(r'<a href="#[^"]*">([^<]*)</a>', text)
 
 
 # ------------------------------------------------------------------ a new bid
