@@ -33,6 +33,7 @@ from engine.domain.actor import Actor
 from engine.domain.errors import ConflictError, KeyReused, NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
 from engine.read import money as views_money
+from engine.read import offers as views_offers
 from engine.read import views
 from engine.read.accounts import second_factor, tokens, web_sessions
 from engine.read.evidence import evidence_of
@@ -528,6 +529,7 @@ def render_grant(
         evidence = evidence_of(conn, ref)
         grant_id = conn.execute(select(GrantRow.id).where(GrantRow.ref == ref)).scalar_one()
         savings = grant_page_savings(conn, grant_id, request.app.state.clock.today())
+        offers = views_offers.letters(conn, ref)  # issue 16
     with Session(_engine(request)) as s:
         history = _history(s, [ref])
     milestones = [
@@ -552,6 +554,8 @@ def render_grant(
             "history": history,
             "form_error": form_error,
             "savings": savings,
+            "offers": offers,
+            "offer_forms": actions.offer_actions(offers, actor),
         },
         status,
     )

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
+from engine.read.offers import open_letter
 from engine.store.db import create_schema, make_engine
 from engine.store.ledger import grant_lines, ledger
 from engine.store.models import Bid, Grant
@@ -147,6 +148,15 @@ def money_board(db_url: str) -> tuple[Quorum, object, FixedClock]:
     for ref in bid_refs(engine, "Shared ICT", "Invest to save"):
         q.execute("decide", {"meeting": "BOARD-APR", "item": ref, "outcome": "approve"}, OFFICER)
     return q, engine, clock
+
+
+def accept_offer(q: Quorum, grant: str, by: str) -> dict:
+    """The recipient's contact ``by`` accepts ``grant``'s offer letter awaiting an answer
+    (the letter as it stands: its hash read as the grant's page shows it)."""
+    with q.engine.connect() as c:
+        found = open_letter(c, grant)
+    assert found is not None, f"{grant} has no offer letter awaiting an answer"
+    return q.execute("accept_offer", {"offer": found[0], "sha256": found[1]}, by)
 
 
 def bid_refs(engine, *titles: str) -> list[str]:
