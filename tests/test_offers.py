@@ -33,12 +33,12 @@ from quorum_web.app import create_app
 
 @pytest.fixture
 def board(tmp_path):
-    q, engine, clock = money_board(f"sqlite:///{tmp_path / 'q.db'}")
+    q, engine, clock = money_board(f"sqlite:///{tmp_path / 'q.db'}", accept_offers=False)
     return q, engine, clock, grant_ref(engine, "Shared ICT"), grant_ref(engine, "Invest to save")
 
 
-def _require(q) -> None:
-    q.execute("configure_payments", {"offer_acceptance_required": "yes"}, DIRECTOR)
+def _require(q, required: str = "yes") -> None:
+    q.execute("configure_payments", {"offer_acceptance_required": required}, DIRECTOR)
 
 
 def _verified(q, grant: str, seq: int, sponsor: str = SPONSOR) -> dict:
@@ -88,8 +88,9 @@ def test_an_approved_bids_offer_letter_holds_its_terms(board) -> None:
 def test_payment_refused_before_acceptance_then_paid(board) -> None:
     q, engine, clock, ict, _ = board
     key = _verified(q, ict, 1)
+    _require(q, "no")
     q.execute("release_payment", {**key, "amount": "1"}, OFFICER2)  # not required: paid
-    _require(q)
+    _require(q)  # a new programme requires it (the default)
     with pytest.raises(TransitionRefused) as no:
         q.execute("release_payment", key, OFFICER2)
     assert no.value.message == (

@@ -159,7 +159,7 @@ class Programme(VersionedMixin, TableModel, table=True):
     # configure_payments offer_acceptance_required); the letter template, under
     # notifications/templates/offers/ ("" : default.html)
     offer_acceptance_required: bool = Field(
-        default=False, sa_column_kwargs={"server_default": sa.false()}
+        default=True, sa_column_kwargs={"server_default": sa.true()}
     )
     offer_template: str = Field(default="", sa_column_kwargs={"server_default": ""})
     # the scheme of delegation the programme adopted (adopt_scheme); None: rules/delegation.yaml

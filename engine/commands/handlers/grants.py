@@ -426,8 +426,6 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     m = load_milestone(uow, grant, seq)
     uow.check_version(grant.ref, m.version, args)
     who = payee(uow, grant)  # a partnership's accountable body receives it (issue 13)
-    # no payment before the offer (and any variation of this milestone) is accepted (issue 16)
-    payment_refusal(uow, grant, seq, "grant")
     if m.state == "paid":
         why = "it has been paid in full; nothing is left to pay on it"
     else:
@@ -441,6 +439,8 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
             field="by",
             item=grant.ref,
         )
+    # no payment before the offer (and any variation of this milestone) is accepted (issue 16)
+    payment_refusal(uow, grant, seq, "grant")
     check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
     paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
     left = m.payment_pence - paid

@@ -2,9 +2,11 @@
 
 New table ``offer_letter``; a programme gains ``offer_acceptance_required``
 (no payment before the recipient accepts the offer) and ``offer_template``
-(the letter's template, '' for the default). Existing programmes keep paying:
-the column defaults to false, so grants made before letters existed are not
-held up (a director turns it on with configure_payments).
+(the letter's template, '' for the default). A new programme requires
+acceptance; existing programmes keep paying: the column is added false for
+them (their grants were made before letters existed; a director turns it on
+with configure_payments after issuing and agreeing their offers), then its
+default becomes true for programmes created from now on.
 
 Revision ID: 0019
 Revises: 0011
@@ -27,6 +29,9 @@ def upgrade() -> None:
                                       nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('offer_template', sqlmodel.sql.sqltypes.AutoString(),
                                       nullable=False, server_default=''))
+    with op.batch_alter_table('programme', schema=None) as batch_op:
+        batch_op.alter_column('offer_acceptance_required', existing_type=sa.Boolean(),
+                              existing_nullable=False, server_default=sa.true())
     op.create_table('offer_letter',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ref', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
