@@ -29,6 +29,9 @@ import httpx
 import pytest
 from browser import artifacts_dir, browser_context, free_port, quorum, serve  # noqa: F401
 
+from engine.read.offers import open_letter
+from engine.store.db import make_engine
+
 OFFICER = "officer@quorum.example"
 DIRECTOR = "director@quorum.example"  # director and officer: the second pair of eyes
 CHAIR = "chair@quorum.example"
@@ -84,6 +87,12 @@ def site(tmp_path_factory):  # noqa: ANN201
         amount="40,000",
         approved_by="Board",
     )
+    # the sponsor accepts the offer as it now stands (its variation adding the milestone)
+    letters = make_engine(db)
+    with letters.connect() as c:
+        offer, sha = open_letter(c, grant)
+    letters.dispose()
+    do(SPONSOR, "accept_offer", offer=offer, sha256=sha)
     do(SPONSOR, "submit_evidence", grant=grant, milestone=1, summary="contract let")
     do(OFFICER, "verify_milestone", grant=grant, milestone=1)
     asked = do(

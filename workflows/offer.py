@@ -14,6 +14,7 @@ ISSUERS = AWARDERS | OFFICERS | roles("director")
 RECIPIENTS = roles("sponsor")  # the recipient's authorised contact (the handler checks whose)
 OPEN = "issued"
 ACCEPTED = "accepted"
+SUPERSEDED = "superseded"
 
 OFFER = Workflow(
     name="offer letter",
@@ -23,13 +24,13 @@ OFFER = Workflow(
         OPEN: "issued; awaiting the recipient's acceptance",
         ACCEPTED: "accepted by the recipient's authorised contact (the letter's hash recorded)",
         "declined": "declined by the recipient's authorised contact, with the reason",
-        "superseded": "replaced by a newer letter before it was answered",
+        SUPERSEDED: "replaced by a newer letter before it was answered",
     },
     steps=[
         Step("issue", ("new",), OPEN, ISSUERS, label="issue the letter"),
         Step("accept", (OPEN,), ACCEPTED, RECIPIENTS, label="accept the offer"),
         Step("decline", (OPEN,), "declined", RECIPIENTS, label="decline the offer"),
-        Step("supersede", (OPEN,), "superseded", ISSUERS,
+        Step("supersede", (OPEN,), SUPERSEDED, ISSUERS,
              label="a newer letter replaces it unanswered"),
     ],
 )

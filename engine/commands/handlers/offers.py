@@ -24,7 +24,7 @@ from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import NotFound, PermissionDenied, TransitionRefused, ValidationError
 from engine.store.models import Grant, OfferLetter
-from workflows.offer import OFFER, OPEN
+from workflows.offer import OFFER, OPEN, SUPERSEDED
 
 OFFER_T = OfferLetter.__table__
 GRANT_T = Grant.__table__
@@ -71,7 +71,7 @@ def _answer(uow: UnitOfWork, args: Args, trigger: str) -> tuple[Any, str]:
     letter = _load(uow, ref)
     _check_contact(uow, letter)
     uow.check_version(letter.ref, letter.version, args)
-    if letter.state == "superseded":
+    if letter.state == SUPERSEDED:
         raise TransitionRefused(
             f"{uow.command}: offer: {letter.ref} was superseded by {letter.superseded_by} "
             f"before it was answered; read {letter.superseded_by} and answer that one",
