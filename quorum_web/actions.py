@@ -20,6 +20,7 @@ from workflows.bid import BID
 from workflows.delegated import DELEGATED
 from workflows.grant import GRANT, MILESTONE
 from workflows.meeting import MEETING
+from workflows.offer import OFFER
 
 
 @dataclass
@@ -560,4 +561,33 @@ def meeting_action_forms(
             unavailable=avail["complete"],
             button=f"Close action {a['number']}",
         )
+    return forms
+
+
+def offer_actions(letters: list[dict], actor: Actor) -> list[ActionForm]:
+    """Accept / Decline for each letter awaiting an answer, to a sponsor of its
+    recipient (or of the grant's authority); accepting is confirmed by choosing the
+    statement that carries the letter's hash (engine/commands/handlers/offers.py)."""
+    roles = set(actor.roles)
+    forms: list[ActionForm] = []
+    for letter in letters:
+        avail = OFFER.available(letter["state"], roles)
+        if "accept" not in avail:
+            continue
+        ours = actor.organisation_id in (letter["recipient_id"], letter["grant_body_id"])
+        why = avail["accept"] or (
+            None if ours else f"only a sponsor of {letter['recipient']} answers it")
+        ref, sha = letter["ref"], letter["sha256"]
+        base = {"offer": ref, "version": str(letter["version"])}
+        forms.append(ActionForm(
+            f"accept-{ref}", "accept_offer", f"Accept {ref}", dict(base),
+            [Input("sha256", "Confirm", "select", True,
+                   [("", "choose…"),
+                    (sha, f"I have read {ref} (fingerprint {sha[:12]}…) and accept it for "
+                          f"{letter['recipient']}")])],
+            unavailable=why, button="Accept the offer"))
+        forms.append(ActionForm(
+            f"decline-{ref}", "decline_offer", f"Decline {ref}", dict(base),
+            [Input("reason", "Why you decline it", "textarea", True)],
+            unavailable=why, button="Decline the offer", style="danger"))
     return forms

@@ -33,6 +33,7 @@ from engine.domain.actor import Actor
 from engine.domain.errors import ConflictError, KeyReused, NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
 from engine.read import money as views_money
+from engine.read import offers as views_offers
 from engine.read import rankings, views
 from engine.read.accounts import second_factor, tokens, web_sessions
 from engine.read.evidence import evidence_of
@@ -524,6 +525,7 @@ def render_grant(
         grant_id = conn.execute(select(GrantRow.id).where(GrantRow.ref == ref)).scalar_one()
         savings = grant_page_savings(conn, grant_id, request.app.state.clock.today())
         conditions = grant_conditions(conn, ref)  # set on accepting its returns (issue 13)
+        offers = views_offers.letters(conn, ref)  # issue 16
     with Session(_engine(request)) as s:
         history = _history(s, [ref])
     milestones = [
@@ -549,6 +551,8 @@ def render_grant(
             "form_error": form_error,
             "savings": savings,
             "return_conditions": conditions,
+            "offers": offers,
+            "offer_forms": actions.offer_actions(offers, actor),
         },
         status,
     )

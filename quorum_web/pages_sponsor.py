@@ -1,6 +1,8 @@
 """Sponsor pages: submit a bid (with the savings parser's reading shown back
 first), upload milestone evidence (quorum_web/uploads.py keeps the files
-safe), returns (list, one return, submit; officers accept or query).
+safe), returns (list, one return, submit; officers accept or query), a
+grant's offer letters as issued (HTML and PDF; the Accept / Decline forms are
+on the grant page, quorum_web/actions.py ``offer_actions``).
 
 The bid form posts to ``/do/submit_bid`` like every other form; the preview
 (``POST /bids/preview``) only reads the savings text back and saves nothing.
@@ -27,9 +29,12 @@ from engine.domain.savings_views import PER_PERIOD, TO_DATE
 from engine.domain.words import RAG_WORDS
 from engine.read import views
 from engine.read.evidence import file_of
+from engine.read.offers import letter_html
 from engine.read.returns import return_detail
 from engine.store.files import CONTENT_TYPES, path_of
 from engine.store.models import Grant, Milestone, Organisation, Pot, Programme, Recovery
+from notifications import letters
+from notifications.papers import PdfUnavailable
 from quorum_web import exporting, pages, uploads
 from quorum_web.actions import ActionForm, Input
 from quorum_web.api import find_grant, org_name, scope_of, scoped_returns
@@ -201,6 +206,43 @@ def evidence_file(
             "Cache-Control": "private, no-store",
         },
     )
+
+
+# ------------------------------------------------------------------ offer letters (issue 16)
+
+# the letter is Quorum's own rendering (autoescaped), served as stored: no scripts, no fetches
+LETTER_CSP = "default-src 'none'; style-src 'unsafe-inline'"
+
+
+def _letter(request: Request, ref: str, offer: str, actor: Actor) -> str:
+    """The letter as issued, to whoever may see the grant; another authority's grant
+    and a letter that does not exist are the same 404."""
+    with _engine(request).connect() as conn:
+        find_grant(conn, ref, actor, request.app.state.clock.today())
+        html = letter_html(conn, ref, offer)
+    if html is None:
+        raise NotFound(f"no offer letter {offer!r} for grant {ref}", field="offer", item=ref)
+    return html
+
+
+@router.get("/grants/{ref}/offers/{offer}", response_class=HTMLResponse)
+def offer_letter(request: Request, ref: str, offer: str, actor: Actor = Depends(ANYONE)
+                 ) -> Response:
+    return HTMLResponse(_letter(request, ref, offer, actor), headers={
+        "Content-Security-Policy": LETTER_CSP, "Cache-Control": "private, no-store"})
+
+
+@router.get("/grants/{ref}/offers/{offer}/pdf")
+def offer_letter_pdf(request: Request, ref: str, offer: str, actor: Actor = Depends(ANYONE)
+                     ) -> Response:
+    html = _letter(request, ref, offer, actor)
+    try:
+        data = letters.render_pdf(html)
+    except PdfUnavailable as exc:
+        return pages.error_page(request, 503, "PDF not available", exc.message)
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{offer.upper()}.pdf"',
+        "Cache-Control": "private, no-store"})
 
 
 # ------------------------------------------------------------------ returns

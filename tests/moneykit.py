@@ -5,7 +5,8 @@ two grants made at a Board meeting and one bid waiting for a delegated decision.
 
 After it: the date is 2011-04-20 (the Board met); grants G for "Shared ICT"
 (£100,000 to Rutland CC, three milestones £40k/£40k/£20k) and "Invest to save"
-(£60,000 to Melton BC, invest-to-save, two milestones £30k/£30k) are active;
+(£60,000 to Melton BC, invest-to-save, two milestones £30k/£30k) are active,
+their offer letters accepted by Sam and Mel (``accept_offer``);
 bid "Delegated ask" (£30,000, Rutland CC, Projects pot, no round) is submitted.
 """
 
@@ -19,6 +20,7 @@ from sqlmodel import Session
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
+from engine.read.offers import open_letter
 from engine.store.db import create_schema, make_engine
 from engine.store.ledger import grant_lines, ledger
 from engine.store.models import Bid, Grant
@@ -35,7 +37,7 @@ SPONSOR2 = "mel@melton.example"  # Melton BC
 MEMBERS = [f"Cllr {n}" for n in ("Ash", "Birch", "Cedar", "Damson", "Elm")]
 
 
-def money_board(db_url: str) -> tuple[Quorum, object, FixedClock]:
+def money_board(db_url: str, accept_offers: bool = True) -> tuple[Quorum, object, FixedClock]:
     clock = FixedClock(dt.date(2011, 3, 1))
     engine = make_engine(db_url)
     create_schema(engine)
@@ -147,7 +149,19 @@ def money_board(db_url: str) -> tuple[Quorum, object, FixedClock]:
     q.execute("record_attendance", {"meeting": "BOARD-APR", "present": MEMBERS}, OFFICER)
     for ref in bid_refs(engine, "Shared ICT", "Invest to save"):
         q.execute("decide", {"meeting": "BOARD-APR", "item": ref, "outcome": "approve"}, OFFICER)
+    if accept_offers:  # each recipient accepts its offer letter (issue 16: no payment before)
+        accept_offer(q, grant_ref(engine, "Shared ICT"), SPONSOR)
+        accept_offer(q, grant_ref(engine, "Invest to save"), SPONSOR2)
     return q, engine, clock
+
+
+def accept_offer(q: Quorum, grant: str, by: str) -> dict:
+    """The recipient's contact ``by`` accepts ``grant``'s offer letter awaiting an answer
+    (the letter as it stands: its hash read as the grant's page shows it)."""
+    with q.engine.connect() as c:
+        found = open_letter(c, grant)
+    assert found is not None, f"{grant} has no offer letter awaiting an answer"
+    return q.execute("accept_offer", {"offer": found[0], "sha256": found[1]}, by)
 
 
 def bid_refs(engine, *titles: str) -> list[str]:

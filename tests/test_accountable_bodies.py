@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moneykit import assert_money_adds_up, dump
+from moneykit import accept_offer, assert_money_adds_up, dump
 from sqlalchemy import select
 from sqlmodel import Session
 from webkit import set_passwords, sign_in
@@ -114,7 +114,10 @@ def world(sqlite_url):
     assert replay.run(SCENARIO, url=sqlite_url, data=data).ok
     engine = make_engine(sqlite_url)
     clock = FixedClock(dt.date(2012, 5, 17))
-    yield Quorum(engine, clock), engine, clock
+    q = Quorum(engine, clock)
+    accept_offer(q, "G-0001", SADIE)  # each partnership accepts its offer (issue 16)
+    accept_offer(q, "G-0002", "tom@fenmoor-srp.example")
+    yield q, engine, clock
     engine.dispose()
 
 

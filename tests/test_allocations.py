@@ -84,6 +84,8 @@ def wessex(sqlite_url: str):
                                        "kind": "sub_regional_partnership"}),
             ("create_programme", {"name": "Wessex Improvement Partnership 2012/13",
                                   "pots": {REGIONAL: "400,000", SUPPORT: "100,000"}}),
+            # its own allocations: no offer waits on acceptance (as allocations-2012.yaml)
+            ("configure_payments", {"offer_acceptance_required": "no"}),
         ]
         + [
             ("register_person",

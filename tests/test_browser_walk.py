@@ -36,6 +36,9 @@ from browser import (  # noqa: F401
     serve,
 )
 
+from engine.read.offers import open_letter
+from engine.store.db import make_engine
+
 OFFICER = "officer@quorum.example"
 DIRECTOR = "director@quorum.example"  # director and officer: the second pair of eyes
 CHAIR = "chair@quorum.example"
@@ -91,6 +94,12 @@ def site(tmp_path_factory):  # noqa: ANN201
         amount="40,000",
         approved_by="Board",
     )
+    # the sponsor accepts the offer as it now stands (its variation adding the milestone)
+    letters = make_engine(db)
+    with letters.connect() as c:
+        offer, sha = open_letter(c, grant)
+    letters.dispose()
+    do(SPONSOR, "accept_offer", offer=offer, sha256=sha)
     do(SPONSOR, "submit_evidence", grant=grant, milestone=1, summary="contract let")
     do(OFFICER, "verify_milestone", grant=grant, milestone=1)
     asked = do(

@@ -26,6 +26,7 @@ from moneykit import (
     OFFICER2,
     SPONSOR,
     SPONSOR2,
+    accept_offer,
     assert_money_adds_up,
     bid_refs,
     dump,
@@ -122,6 +123,8 @@ def add_round_two(q: Quorum) -> None:
         OFFICER,
     )
     q.execute("decide", {"meeting": "BOARD-APR", "item": bare, "outcome": "approve"}, OFFICER)
+    accept_offer(q, grant_ref(q.engine, "Lower award"), SPONSOR2)
+    accept_offer(q, grant_ref(q.engine, "No profile"), SPONSOR)
 
 
 @cache
@@ -331,6 +334,7 @@ def test_a_grant_from_evidence_to_closure_with_underspend(
         assert (out["after"]["payment_pence"], out["after"]["due_on"]) == (1_200_000, "2012-06-30")
         assert out["profile_pence"] == 9_200_000
         steady(engine)
+        accept_offer(q, g, SPONSOR)  # the variation letter, before milestone 3 is paid
         clock.set(dt.date(2012, 7, 2))
         ev(q, g, 3)
         verify(q, g, 3)
@@ -956,6 +960,7 @@ def test_a_grant_without_a_profile_gets_milestones(board) -> None:
         OFFICER,
     )
     assert milestones(engine, "G-0004") == [(1, "planned", 2_000_000), (2, "planned", 1_000_000)]
+    accept_offer(q, "G-0004", SPONSOR)  # the variation adding the milestones
     ev(q, "G-0004", 2)
     verify(q, "G-0004", 2)
     pay(q, "G-0004", 2)

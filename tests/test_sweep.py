@@ -78,6 +78,7 @@ def test_first_sweep_after_downtime_creates_returns_and_sends_only_open_rungs(db
     with engine.connect() as c:
         events = c.execute(
             select(AuditEvent.item_ref, AuditEvent.reason).where(AuditEvent.command == "sweep")
+            .order_by(AuditEvent.seq)  # in the order written (PostgreSQL promises no order)
         ).all()
     assert [e[0] for e in events] == ["SWEEP-2011-08-20", "SWEEP-2011-08-20", "SWEEP-2011-08-21"]
     assert events[0][1] == "sweep as of 20 Aug 2011: 8 return(s) created, 4 message(s) queued"

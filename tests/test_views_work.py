@@ -46,6 +46,7 @@ def test_sections_follow_roles() -> None:
         "evidence_to_verify",
         "payments_to_release",
         "returns_to_review",
+        "offers_awaiting",  # issue 16
         "late_returns",
         "late_repayments",
         "recoveries_outstanding",

@@ -86,6 +86,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/grants/{ref}/milestones/{seq}/evidence"): BIDDERS,
     # an evidence file: whoever may see the grant (a sponsor: its own only)
     ("GET", "/grants/{ref}/evidence/{file_id:path}"): ALL,
+    # a grant's offer letters as issued (issue 16): whoever may see the grant
+    ("GET", "/grants/{ref}/offers/{offer}"): ALL,
+    ("GET", "/grants/{ref}/offers/{offer}/pdf"): ALL,
     ("GET", "/dashboard"): STAFF,
     # partnership allocations: staff see all; a partnership's people their own (else 404)
     ("GET", "/partnership-allocations"): ALL,
@@ -244,7 +247,7 @@ def concrete(key: tuple[str, str], refs: dict) -> str:
     if "/delegated/" in path:
         return path.replace("{ref}", refs["dd"])
     if "/grants/" in path:
-        return path.replace("{ref}", refs["grant"])
+        return path.replace("{offer}", f"OFF-{refs['grant']}-1").replace("{ref}", refs["grant"])
     if "/bids/" in path:
         return path.replace("{ref}", refs["bid"])
     if "/recoveries/" in path:
@@ -406,6 +409,8 @@ def test_a_sponsor_lists_only_its_own_items(world) -> None:
         "/api/v1/returns/{their_return}",
         "/bids/{their_bid}",
         "/grants/{their_grant}",
+        "/grants/{their_grant}/offers/OFF-{their_grant}-1",
+        "/grants/{their_grant}/offers/OFF-{their_grant}-1/pdf",
         "/returns/{their_return}",
         "/recoveries/{their_recovery}",
     ],

@@ -1136,6 +1136,37 @@ class ConfigurePayments(Contract):
         YesNo(description="no payment to a partnership's grant before it names its "
               "accountable body"),
     ]
+    offer_acceptance_required: Annotated[
+        bool,
+        YesNo(description="no payment on a grant before its recipient accepts the offer "
+              "letter (unchanged if left out)"),
+    ]
+    offer_template: Annotated[
+        str, Text(60, required=False, description="the offer letter's template: "
+                  "notifications/templates/offers/<name>.html (default)")]
+
+
+# ---- offer letters (issue 16)
+
+class AcceptOffer(Contract):
+    command = "accept_offer"
+    offer: Annotated[str, Text(40, description="the letter (OFF-G-0001-1)")]
+    sha256: Annotated[str, Text(64, description="the SHA-256 of the letter as read")]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
+
+
+class DeclineOffer(Contract):
+    command = "decline_offer"
+    offer: Annotated[str, Text(40, description="the letter (OFF-G-0001-1)")]
+    sha256: Annotated[str, Text(64, required=False,
+                                description="the SHA-256 of the letter as read")]
+    reason: Annotated[str, Text(2000, lines=True)]
+
+
+class IssueOffer(Contract):
+    command = "issue_offer"
+    grant: Annotated[str, Text(40)]
+    reason: Annotated[str, Text(2000, required=False, lines=True)]
 
 
 class RequestAdvance(Contract):

@@ -41,6 +41,7 @@ STATEFUL: dict[str, str] = {
     "risk": "risk",
     "accountable_body_change": "accountable body change",
     "advance_payment": "advance",
+    "offer_letter": "offer letter",
 }
 
 

@@ -27,6 +27,7 @@ from engine.domain.errors import QuorumError, ValidationError
 from engine.domain.fields import text_problem
 from engine.domain.yamlio import load_yaml
 from engine.entry.importer import import_bids
+from engine.read import offers as offer_views
 from engine.read import returns as views_returns
 from engine.read import views
 from engine.store.db import ensure_schema, make_engine
@@ -246,6 +247,8 @@ def _step(
             record.result = _advance_clock(q, clock, path, day, args, store)
             record.on = record.result["to"]
         else:
+            if verb == "accept_offer" and "grant" in args:
+                args = _offer_of(q, args)
             record.result = q.execute(
                 verb, args, actor, key=None if step_key is None else str(step_key)
             )
@@ -262,6 +265,18 @@ def _step(
         record.expected_error = False
         record.message = f"{where} ({day}, {actor}, {verb}): expected an error, but it succeeded"
     return record
+
+
+def _offer_of(q: Quorum, args: dict) -> dict:
+    """``accept_offer grant: G-0001``: the grant's letter awaiting an answer, with
+    the hash of the letter as it stands (as the sponsor reads it on the grant's page)."""
+    rest = {k: v for k, v in args.items() if k != "grant"}
+    with q.engine.connect() as conn:
+        found = offer_views.open_letter(conn, str(args["grant"]))
+    if found is None:
+        raise ValidationError(f"accept_offer: grant: {args['grant']} has no offer letter "
+                              "awaiting an answer", field="grant")
+    return {**rest, "offer": found[0], "sha256": found[1]}
 
 
 def _import(q: Quorum, path: Path, args: dict, actor: str) -> dict:

@@ -20,6 +20,8 @@ section (who sees it): what is in it
 - ``payments_to_release`` (officer, finance): verified milestones with money
   left to pay, except those this person verified (four eyes)
 - ``returns_to_review`` (officer): returns submitted, awaiting accept / query
+- ``offers_awaiting`` (officer): offer letters not yet answered on grants
+  whose programme pays only after acceptance (engine/read/offers.py)
 - ``late_returns`` (officer, director): returns due or queried, past due
 - ``late_repayments`` (officer, director, finance): instalments past due, not
   fully repaid
@@ -68,6 +70,7 @@ from sqlmodel import Session
 
 from engine.domain.actor import Actor
 from engine.domain.words import long_date
+from engine.read import offers as offer_views
 from engine.read.delegation import stored_scheme
 from engine.read.register import papers_deadline
 from engine.read.returns import red_returns
@@ -825,6 +828,19 @@ def papers_to_publish(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
     return out
 
 
+def offers_awaiting(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
+    """Offer letters awaiting the recipient's acceptance where payment waits on it
+    (issue 16): an officer chases the recipient."""
+    bind = conn.connection() if isinstance(conn, Session) else conn
+    return [
+        _item("grant", r.grant, f"{r.title} — {r.ref} ({r.kind})",
+              f"awaiting acceptance by {r.recipient} since {long_date(r.issued_on)}",
+              r.issued_on, None, link("grant", r.grant) + "#offers", offer=r.ref,
+              days=(today - r.issued_on).days)
+        for r in offer_views.awaiting(bind)
+    ]
+
+
 SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
     ("catchup_to_confirm", "Catch-up sweep to confirm", frozenset({"officer"}),
      catchup_to_confirm),
@@ -839,6 +855,7 @@ SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
         payments_to_release,
     ),
     ("returns_to_review", "Returns to review", frozenset({"officer"}), returns_to_review),
+    ("offers_awaiting", "Offers awaiting acceptance", frozenset({"officer"}), offers_awaiting),
     ("late_returns", "Late returns", frozenset({"officer", "director"}), late_returns),
     (
         "late_repayments",

@@ -159,6 +159,13 @@ class Programme(VersionedMixin, TableModel, table=True):
     no_payment_while_returns_late: bool = Field(
         default=False, sa_column_kwargs={"server_default": sa.false()}
     )
+    # no payment on a grant before its recipient accepts the offer letter (issue 16;
+    # configure_payments offer_acceptance_required); the letter template, under
+    # notifications/templates/offers/ ("" : default.html)
+    offer_acceptance_required: bool = Field(
+        default=True, sa_column_kwargs={"server_default": sa.true()}
+    )
+    offer_template: str = Field(default="", sa_column_kwargs={"server_default": ""})
     # the scheme of delegation the programme adopted (adopt_scheme); None: rules/delegation.yaml
     delegation_scheme_id: int | None = Field(default=None, foreign_key="rule_set_version.id")
 
@@ -1026,3 +1033,32 @@ class SavingsTarget(TableModel, table=True):
     reason: str = ""
     set_on: dt.date
     set_by_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class OfferLetter(VersionedMixin, TableModel, table=True):
+    """A grant offer letter (issue 16): the original issued on approval, a
+    variation issued when the grant is re-profiled or extended. ``html`` is the
+    letter as issued (rendered once, stored), ``sha256`` its hash: what the
+    recipient accepts. ``milestones``: the milestone numbers a variation changes
+    (with those of the unanswered letter it superseded). workflows/offer.py."""
+
+    __tablename__ = "offer_letter"
+    __table_args__ = (UniqueConstraint("grant_id", "version_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)  # OFF-G-0001-1
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    kind: str  # original / variation
+    version_no: int
+    recipient_id: int = Field(foreign_key="organisation.id")  # who accepts: the legal body
+    milestones: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    template: str
+    issued_on: dt.date
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    sha256: str
+    state: str = "issued"
+    answered_by_id: int | None = Field(default=None, foreign_key="person.id")
+    answered_on: dt.date | None = None
+    answered_hash: str = ""
+    declined_reason: str = ""
+    superseded_by: str = ""
+    version: int = 1

@@ -10,6 +10,7 @@ from engine.commands.handlers import (  # noqa: F401
     intake,
     meeting_run,
     meetings,
+    offers,
     partnership_money,
     partnerships,
     programme,

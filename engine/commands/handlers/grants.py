@@ -32,6 +32,7 @@ from sqlmodel import col
 from engine.commands.args import Args
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.returns import refuse_payment_while_returns_late
+from engine.commands.letters import issue_letter, payment_refusal
 from engine.commands.lookups import payee
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
@@ -443,6 +444,8 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
             field="by",
             item=grant.ref,
         )
+    # no payment before the offer (and any variation of this milestone) is accepted (issue 16)
+    payment_refusal(uow, grant, seq, "grant")
     check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
     paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
     left = m.payment_pence - paid
@@ -577,6 +580,19 @@ def _line_json(m: Any) -> dict[str, Any]:
     }
 
 
+def _variation_words(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What a re-profile changed, for its variation letter."""
+    said = {"outcome": "outcome", "due_on": "due", "payment_pence": "payment"}
+    parts = []
+    for key, word in said.items():
+        if before[key] != after[key]:
+            old, new = before[key], after[key]
+            if key == "payment_pence":
+                old, new = format_pence(old), format_pence(new)
+            parts.append(f"{word} {old} → {new}")
+    return f"milestone {before['milestone']} re-profiled: " + "; ".join(parts)
+
+
 @command(
     "reprofile_milestone",
     summary="Re-profile a milestone (due date, amount, outcome) with the approval recorded",
@@ -640,6 +656,7 @@ def reprofile_milestone(uow: UnitOfWork, args: Args) -> Result:
         {**after, "state": state, "approved_by": approved_by, "change": change_id},
         reason,
     )
+    letter = issue_letter(uow, grant.id, grant.ref, [seq], [_variation_words(before, after)])
     out = {
         "grant": grant.ref,
         "milestone": seq,
@@ -647,6 +664,7 @@ def reprofile_milestone(uow: UnitOfWork, args: Args) -> Result:
         "change": change_id,
         "before": before,
         "after": after,
+        "offer": letter["ref"],
     }
     if total is not None:
         out["profile_pence"] = total
@@ -703,12 +721,15 @@ def add_milestone(uow: UnitOfWork, args: Args) -> Result:
         {**after, "approved_by": approved_by, "change": change_id, "profile_pence": total},
         reason,
     )
+    letter = issue_letter(uow, grant.id, grant.ref, [seq], [
+        f"milestone {seq} added: {outcome}, due {due.isoformat()}, {format_pence(amount)}"])
     return {
         "grant": grant.ref,
         "milestone": seq,
         "state": planned.dest,
         "change": change_id,
         "profile_pence": total,
+        "offer": letter["ref"],
     }
 
 
@@ -760,12 +781,15 @@ def extend_grant(uow: UnitOfWork, args: Args) -> Result:
     uow.record(
         grant.ref, before, {**after, "approved_by": approved_by, "change": change_id}, reason
     )
+    letter = issue_letter(uow, grant.id, grant.ref, [], [
+        f"delivery extended from {base.isoformat()} to {new_end.isoformat()}"])
     return {
         "grant": grant.ref,
         "ends_on": new_end.isoformat(),
         "extended_from": base.isoformat(),
         "from": base_is,
         "change": change_id,
+        "offer": letter["ref"],
     }
 
 

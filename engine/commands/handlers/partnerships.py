@@ -28,6 +28,7 @@ from engine.commands.args import Args
 from engine.commands.handlers.grants import load_grant
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_programme
+from engine.commands.letters import payment_refusal
 from engine.commands.lookups import Payee, payee
 from engine.commands.registry import Result, command
 from engine.commands.second_factor import check_second_factor, pot_programme
@@ -47,6 +48,7 @@ from engine.store.models import (
     Programme,
 )
 from engine.store.refs import next_ref
+from notifications.letters import check_template
 from rules.guards import FourEyes
 from workflows.accountable_body import ACCOUNTABLE_BODY
 from workflows.advance import ADVANCE
@@ -191,18 +193,35 @@ def withdraw_accountable_body(uow: UnitOfWork, args: Args) -> Result:
 
 
 @command("configure_payments", roles={"director"},
-         summary="Whether a partnership must name its accountable body before it is paid")
+         summary="Whether a partnership must name its accountable body before it is paid, "
+                 "and whether an offer must be accepted first")
 def configure_payments(uow: UnitOfWork, args: Args) -> Result:
     prog_id, prog_name = find_programme(uow, args.text("programme", required=False))
     required = args.flag("accountable_body_required")
+    # issue 16: each left unchanged when not given
+    offers = args.flag("offer_acceptance_required") if args.has(
+        "offer_acceptance_required") else None
+    template = args.text("offer_template", required=False, max_len=60).strip() or None
     args.done()
+    if template is not None:
+        check_template(template, "offer_template")
     before = uow.conn.execute(
-        select(PROG_T.c.accountable_body_required).where(PROG_T.c.id == prog_id)).scalar()
-    uow.conn.execute(update(PROG_T).where(PROG_T.c.id == prog_id)
-                     .values(accountable_body_required=required))
-    uow.record(f"PROGRAMME:{prog_name}", {"accountable_body_required": bool(before)},
-               {"accountable_body_required": required})
-    return {"programme": prog_name, "accountable_body_required": required}
+        select(PROG_T.c.accountable_body_required, PROG_T.c.offer_acceptance_required,
+               PROG_T.c.offer_template).where(PROG_T.c.id == prog_id)).one()
+    values: dict[str, Any] = {"accountable_body_required": required}
+    if offers is not None:
+        values["offer_acceptance_required"] = offers
+    if template is not None:
+        values["offer_template"] = "" if template == "default" else template
+    uow.conn.execute(update(PROG_T).where(PROG_T.c.id == prog_id).values(**values))
+    was = {"accountable_body_required": bool(before.accountable_body_required),
+           "offer_acceptance_required": bool(before.offer_acceptance_required),
+           "offer_template": before.offer_template or "default"}
+    now = {**was, **values}
+    if "offer_template" in values:
+        now["offer_template"] = values["offer_template"] or "default"
+    uow.record(f"PROGRAMME:{prog_name}", {k: was[k] for k in values}, {k: now[k] for k in values})
+    return {"programme": prog_name, **now}
 
 
 # ---------------------------------------------------------------- advances
@@ -284,6 +303,7 @@ def approve_advance(uow: UnitOfWork, args: Args) -> Result:
         uow, a.ref, a.requested_by_id, "another officer, finance or a director"))
     uow.step(GRANT, "pay", grant.state, grant.ref)
     who = payee(uow, grant, "item")
+    payment_refusal(uow, grant, None, "item")  # not before the offer is accepted (issue 16)
     _room(uow, grant, a.amount_pence, _requested(uow, grant.id, but=a.id))
     line = grant_line(uow.conn, grant.id)
     uow.book(grant.pot_id, MovementKind.PAY, a.amount_pence, uow.today, a.ref, grant.id,
