@@ -34,6 +34,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from moneykit import accept_offer
 from pgserver import PgServer, unavailable_reason
 from smtpserver import MailServer, by_message_id
 from sqlalchemy import func, select
@@ -111,6 +112,8 @@ def seed(url: str) -> tuple[list[tuple[str, int]], str]:
                   OFFICER)["grant"]
         for ref in bids
     ]
+    for grant in grants:  # the recipient accepts each offer letter: no payment before
+        accept_offer(q, grant, SPONSOR)
     clock.set(dt.date(2012, 6, 1))
     work = []
     for grant in grants:
