@@ -15,7 +15,7 @@ import re
 
 import httpx
 import pytest
-from browser import artifacts_dir, browser_context, free_port, quorum, serve  # noqa: F401
+from browser import accessibility_problems, artifacts_dir, browser_context, free_port, quorum, serve  # noqa: F401
 
 OFFICER = "officer@quorum.example"
 CHAIR = "chair@quorum.example"
@@ -112,6 +112,7 @@ def test_a_chair_signs_a_delegated_decision_by_keyboard(site, browser_context) -
         page.wait_for_load_state()
         assert "/login" in page.url
         page.screenshot(path=str(shots / "01-link-sign-in.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         tab_to(page, re.compile(r"^INPUT\|email\|"))
         page.keyboard.type(CHAIR)
         tab_to(page, re.compile(r"^INPUT\|password\|"))
@@ -120,6 +121,7 @@ def test_a_chair_signs_a_delegated_decision_by_keyboard(site, browser_context) -
         assert f"/delegated/{ref}/sign" in page.url
         assert "Sign from your email link" in page.content()
         page.screenshot(path=str(shots / "02-sign-page.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         now = tab_to(page, re.compile(r"^BUTTON\|.*\|Approve\|form-approve$"))
         assert now.endswith("form-approve")
         go(page, "Space")
@@ -127,6 +129,7 @@ def test_a_chair_signs_a_delegated_decision_by_keyboard(site, browser_context) -
         assert "sign: done" in page.locator(".flash").inner_text()
         assert "Cllr Clare Chair" in page.locator("#signatures").inner_text()
         page.screenshot(path=str(shots / "03-signed.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
     finally:
         page.close()
     dd = site["api"].get(f"/api/v1/delegated-decisions/{ref}").json()
@@ -148,6 +151,7 @@ def test_an_officer_decides_an_item_by_keyboard(site, browser_context) -> None: 
         go(page, "Enter")
         page.goto(site["base"] + "/meetings/BOARD-KEYS")
         page.screenshot(path=str(shots / "04-meeting.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         tab_to(page, re.compile(rf"^A\|.*\|{DECIDED_BID} "))
         go(page, "Enter")
         assert "/meetings/BOARD-KEYS/items/" in page.url
@@ -156,6 +160,7 @@ def test_an_officer_decides_an_item_by_keyboard(site, browser_context) -> None: 
         go(page, "Enter")
         assert "choose the Board's decision" in page.locator("#f-decide-outcome-err").inner_text()
         page.screenshot(path=str(shots / "05-no-outcome.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         tab_to(page, re.compile(r"^INPUT\|f-decide-outcome\|outcome\|"))
         page.keyboard.press("Space")  # the first outcome: approve
         tab_to(page, re.compile(r"^TEXTAREA\|.*\|reasons\|"))
@@ -167,11 +172,13 @@ def test_an_officer_decides_an_item_by_keyboard(site, browser_context) -> None: 
         statement = page.locator("#confirm-statement").inner_text()
         assert statement.startswith("Approve £") and "pot (balance after: £" in statement
         page.screenshot(path=str(shots / "06-confirm.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
         tab_to(page, re.compile(r"^BUTTON\|confirm\|"))
         go(page, "Enter")
         assert page.url.endswith("/meetings/BOARD-KEYS")
         assert "decide: done" in page.locator(".flash").inner_text()
         page.screenshot(path=str(shots / "07-decided.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
     finally:
         page.close()
     meeting = site["api"].get("/api/v1/meetings/BOARD-KEYS").json()

@@ -11,7 +11,7 @@ import datetime as dt
 import itertools
 
 import pytest
-from browser import artifacts_dir, browser_context, serve  # noqa: F401
+from browser import accessibility_problems, artifacts_dir, browser_context, serve  # noqa: F401
 from webkit import password_for, set_passwords
 
 from engine.commands.service import Quorum
@@ -56,6 +56,7 @@ def test_a_programme_is_set_up_by_clicking_only(site, browser_context) -> None: 
 
     def shot(step: str) -> None:
         page.screenshot(path=str(shots / f"{next(counter):02d}-{step}.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
 
     def sign_in(who: str) -> None:
         browser_context.clear_cookies()
