@@ -32,7 +32,7 @@ from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_lin
 from engine.store.models import DelegatedDecision, Meeting, MeetingMember, Person
 from notifications import papers
 from notifications.papers import PdfUnavailable, render
-from quorum_web import charts, exporting, pages
+from quorum_web import charts, pages
 from quorum_web.actions import OTP_INPUT, ActionForm, Input
 from quorum_web.api import org_name, scope_of
 from quorum_web.auth import ALL_ROLES, STAFF, check_form_csrf, require, secret_key
@@ -333,12 +333,7 @@ def delegated_list(
     format: str | None = None,  # noqa: A002 (the query parameter's name)
     actor: Actor = Depends(STAFF_ONLY),
 ) -> Response:
-    with _engine(request).connect() as conn:
-        rows = _dd_items(conn)
-    rows.reverse()  # newest first
-    if exporting.wants_export(format):
-        return exporting.export(rows, "delegated", format)
-    return pages.render(request, "delegated_list.html", {"items": rows})
+    return pages.list_page(request, actor, "delegated", "delegated_list.html", format, None)
 
 
 def _dd(request: Request, ref: str) -> dict:

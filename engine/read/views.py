@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import func, select
@@ -70,6 +70,7 @@ def bids(
     state: str | None = None,
     sponsor_id: int | None = None,
     round_id: int | None = None,
+    refs: Sequence[str] | None = None,
 ) -> list[shapes.BidRecord]:
     # plain columns, not ORM objects, and the related rows found by a subquery
     # rather than a list of ids: a round of 10,000 bids reads in a fraction of
@@ -81,6 +82,8 @@ def bids(
         filters.append(BID_T.c.sponsor_id == sponsor_id)
     if round_id is not None:
         filters.append(BID_T.c.round_id == round_id)
+    if refs is not None:  # one page of a list (engine/read/lists.py)
+        filters.append(BID_T.c.ref.in_(refs))
     q = (
         select(
             *BID_T.c,
