@@ -12,7 +12,20 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, File, Form, Header, Path, Request, UploadFile
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.security import HTTPBearer
 from sqlalchemy import select
 from sqlmodel import Session
@@ -22,13 +35,14 @@ from engine.commands.contracts import refuse_numbers_as_pounds
 from engine.commands.service import REGISTRY
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, ValidationError
+from engine.read import lists, shapes, views
 from engine.read import money as views_money
 from engine.read import returns as views_returns
-from engine.read import shapes, views
+from engine.read.delegation import delegated_items
 from engine.store import audit
 from engine.store.models import Bid as BidRow
+from engine.store.models import DelegatedDecision, Organisation, Return
 from engine.store.models import Grant as GrantRow
-from engine.store.models import Organisation
 from quorum_web import schemas, uploads
 from quorum_web.auth import ALL_ROLES, CSRF_HEADER, STAFF, check_csrf, require
 from workflows.bid import BID
@@ -91,7 +105,7 @@ def find_bid(session: Session, ref: str, actor: Actor) -> shapes.BidRecord:
     scope = scope_of(actor)
     if sponsor_id is None or (scope is not None and sponsor_id != scope):
         raise NotFound(f"no bid {ref!r}", field="ref", item=ref)
-    return next(b for b in views.bids(session, sponsor_id=sponsor_id) if b["ref"] == ref)
+    return views.bids(session, refs=[ref])[0]
 
 
 def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> shapes.Grant:
@@ -99,9 +113,7 @@ def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> shapes.Grant:
     scope = scope_of(actor)
     if body is None or (scope is not None and body != scope):
         raise NotFound(f"no grant {ref!r}", field="ref", item=ref)
-    return next(
-        g for g in views_money.grants(conn, today, accountable_body_id=body) if g["ref"] == ref
-    )
+    return views_money.grants(conn, today, refs=[ref])[0]
 
 
 def org_name(conn: Any, org_id: int | None) -> str | None:
@@ -117,6 +129,49 @@ def scoped_returns(conn: Any, actor: Actor, today: Any) -> list[shapes.ReturnRow
         return rows
     name = org_name(conn, scope)
     return [r for r in rows if r["organisation"] == name]
+
+
+# ------------------------------------------------------------------ paging
+
+API_PER_PAGE = 100  # rows a collection answers without ?per_page=
+API_MAX_PER_PAGE = 500
+
+# the list parameters every collection takes (engine/read/listing.py checks them:
+# a bad one is a 400 naming it and the values allowed)
+Page = Query(None, description="Page number, from 1 (default 1)")
+PerPage = Query(
+    None, description=f"Rows a page (default {API_PER_PAGE}, at most {API_MAX_PER_PAGE})"
+)
+Direction = Query(None, description="asc or desc (default: the sort's own)")
+Search = Query(
+    None, description="Text searched for (case-insensitive) in refs, titles and authority names"
+)
+
+
+def _sort(name: str) -> Any:
+    keys = ", ".join(lists.sort_keys(name))
+    return Query(None, description=f"Sort by one of: {keys}")
+
+
+def paged(request: Request, response: Response, name: str, scope: int | None) -> list[Any]:
+    """One page of the named list (engine/read/lists.py) as the body, a JSON
+    array as before; the paging in headers: ``X-Total-Count``, ``X-Page``,
+    ``X-Per-Page``, ``X-Pages`` and ``Link`` (rel next / prev)."""
+    today = _today(request)
+    lq = lists.query_for(name, request.query_params, today,
+                         per_page=API_PER_PAGE, max_per_page=API_MAX_PER_PAGE)
+    with Session(_engine(request)) as s:
+        page, rows = lists.page_of(s, name, lq, today, scope)
+    response.headers["X-Total-Count"] = str(page.total)
+    response.headers["X-Page"] = str(page.page)
+    response.headers["X-Per-Page"] = str(page.per_page)
+    response.headers["X-Pages"] = str(page.pages)
+    base = str(request.base_url).rstrip("/")
+    links = [f'<{base}{url}>; rel="{rel}"'
+             for rel, url in page.api_links(request.url.path).items() if url]
+    if links:
+        response.headers["Link"] = ", ".join(links)
+    return rows
 
 
 # ------------------------------------------------------------------ who am I
@@ -143,12 +198,21 @@ def me(request: Request, actor: Actor = Depends(ANYONE)) -> dict:
 # facts) are not in the Bid shape, so they are dropped, never published.
 
 
-@router.get("/bids", response_model=list[shapes.Bid], summary="Bids (a sponsor: its own)")
+@router.get("/bids", response_model=list[shapes.Bid], summary="Bids (a sponsor: its own), a page")
 def api_bids(
-    request: Request, state: BidState | None = None, actor: Actor = Depends(ANYONE)
+    request: Request,
+    response: Response,
+    state: BidState | None = None,
+    round: str | None = Query(None, description="A round's ref"),  # noqa: A002
+    authority: str | None = Query(None, description="The sponsoring authority's name"),
+    q: str | None = Search,
+    sort: str | None = _sort("bids"),
+    direction: str | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(ANYONE),
 ) -> list[shapes.BidRecord]:
-    with Session(_engine(request)) as s:
-        return views.bids(s, state=state, sponsor_id=scope_of(actor))
+    return paged(request, response, "bids", scope_of(actor))
 
 
 @router.get("/bids/{ref}", response_model=shapes.Bid, summary="One bid")
@@ -160,10 +224,23 @@ def api_bid(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> shape
 # ------------------------------------------------------------------ grants
 
 
-@router.get("/grants", response_model=list[shapes.Grant], summary="Grants (a sponsor: its own)")
-def api_grants(request: Request, actor: Actor = Depends(ANYONE)) -> list[shapes.Grant]:
-    with _engine(request).connect() as conn:
-        return views_money.grants(conn, _today(request), accountable_body_id=scope_of(actor))
+@router.get(
+    "/grants", response_model=list[shapes.Grant], summary="Grants (a sponsor: its own), a page"
+)
+def api_grants(
+    request: Request,
+    response: Response,
+    state: str | None = Query(None, description="A grant state"),
+    pot: str | None = Query(None, description="A pot's name"),
+    authority: str | None = Query(None, description="The accountable body's name"),
+    q: str | None = Search,
+    sort: str | None = _sort("grants"),
+    direction: str | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(ANYONE),
+) -> list[shapes.Grant]:
+    return paged(request, response, "grants", scope_of(actor))
 
 
 @router.get("/grants/{ref}", response_model=shapes.Grant, summary="One grant with its money")
@@ -222,10 +299,18 @@ def api_meeting(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) 
     summary="Delegated decisions with their signatures",
 )
 def api_delegated(
-    request: Request, actor: Actor = Depends(STAFF_ONLY)
+    request: Request,
+    response: Response,
+    state: str | None = Query(None, description="A delegated decision's state"),
+    pot: str | None = Query(None, description="A pot's name"),
+    q: str | None = Search,
+    sort: str | None = _sort("delegated"),
+    direction: str | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(STAFF_ONLY),
 ) -> list[shapes.DelegatedDecision]:
-    with _engine(request).connect() as conn:
-        return views_money.delegated_decisions(conn)
+    return paged(request, response, "delegated", None)
 
 
 @router.get(
@@ -237,26 +322,47 @@ def api_delegated_one(
     request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)
 ) -> shapes.DelegatedDecision:
     with _engine(request).connect() as conn:
-        for d in views_money.delegated_decisions(conn):
-            if d["ref"] == ref:
-                return d
+        for d in delegated_items(conn, DelegatedDecision.__table__.c.ref == ref):
+            return d
     raise NotFound(f"no delegated decision {ref!r}", field="ref", item=ref)
 
 
 # ------------------------------------------------------------------ returns, pots, audit
 
 
-@router.get("/returns", response_model=list[shapes.ReturnRow], summary="Returns owed by grants")
-def api_returns(request: Request, actor: Actor = Depends(ANYONE)) -> list[shapes.ReturnRow]:
-    with _engine(request).connect() as conn:
-        return scoped_returns(conn, actor, _today(request))
+@router.get(
+    "/returns", response_model=list[shapes.ReturnRow], summary="Returns owed by grants, a page"
+)
+def api_returns(
+    request: Request,
+    response: Response,
+    show: str | None = Query(None, description="due, late, submitted, queried or accepted"),
+    state: str | None = Query(None, description="A return state"),
+    kind: str | None = Query(None, description="A kind of return"),
+    programme: str | None = Query(None, description="A programme's name"),
+    authority: str | None = Query(None, description="The accountable body's name"),
+    q: str | None = Search,
+    sort: str | None = _sort("returns"),
+    direction: str | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(ANYONE),
+) -> list[shapes.ReturnRow]:
+    return paged(request, response, "returns", scope_of(actor))
 
 
 @router.get("/returns/{ref}", response_model=shapes.ReturnRow, summary="One return")
 def api_return(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> shapes.ReturnRow:
+    ret_t, grant_t = Return.__table__, GrantRow.__table__
     with _engine(request).connect() as conn:
-        for r in scoped_returns(conn, actor, _today(request)):
-            if r["ref"] == ref:
+        body = conn.execute(
+            select(grant_t.c.accountable_body_id)
+            .join(ret_t, ret_t.c.grant_id == grant_t.c.id)
+            .where(ret_t.c.ref == ref)
+        ).scalar()
+        scope = scope_of(actor)
+        if body is not None and (scope is None or body == scope):
+            for r in views_returns.returns(conn, _today(request), refs=[ref]):
                 return r
     raise NotFound(f"no return {ref!r}", field="ref", item=ref)
 

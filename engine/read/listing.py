@@ -99,20 +99,26 @@ def _whole(name: str, text: str, low: int, high: int | None) -> int:
     return n
 
 
-def read_query(spec: ListSpec, params: Mapping[str, Any]) -> ListQuery:
+def read_query(
+    spec: ListSpec,
+    params: Mapping[str, Any],
+    *,
+    per_page: int | None = None,
+    max_per_page: int | None = None,
+) -> ListQuery:
     """The list parameters of a request (query string) checked against the
     list's spec; other parameters (``format``…) are left to their readers.
-    An empty value means the default."""
+    An empty value means the default. ``per_page``, ``max_per_page``: other
+    than the spec's (the REST API's)."""
+    default_size = per_page or spec.per_page
+    max_size = max_per_page or spec.max_per_page
 
     def get(name: str) -> str:
         value = params.get(name)
         return "" if value is None else str(value)
 
     page = _whole("page", get("page"), 1, None) if get("page") else 1
-    per_page = (
-        _whole("per_page", get("per_page"), 1, spec.max_per_page)
-        if get("per_page") else spec.per_page
-    )
+    size = _whole("per_page", get("per_page"), 1, max_size) if get("per_page") else default_size
     sort = get("sort") or spec.default_sort
     if sort not in spec.sorts:
         raise ValidationError(
@@ -139,7 +145,7 @@ def read_query(spec: ListSpec, params: Mapping[str, Any]) -> ListQuery:
         if len(value) > MAX_SEARCH:
             raise ValidationError(f"{name}: at most {MAX_SEARCH} characters", field=name)
         filters[name] = value
-    return ListQuery(page=page, per_page=per_page, sort=sort,
+    return ListQuery(page=page, per_page=size, sort=sort,
                      direction=direction, q=q, filters=filters)  # type: ignore[arg-type]
 
 

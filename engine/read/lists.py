@@ -268,9 +268,17 @@ def delegated_page(
 # ------------------------------------------------------------------ one entry for all
 
 
-def query_for(name: str, params: Mapping[str, Any], today: dt.date) -> ListQuery:
-    """A request's list parameters read against the named list."""
-    return read_query(spec_of(name, today), params)
+def query_for(
+    name: str, params: Mapping[str, Any], today: dt.date, **sizes: int | None
+) -> ListQuery:
+    """A request's list parameters read against the named list (``sizes``:
+    ``per_page``, ``max_per_page`` other than the list's)."""
+    return read_query(spec_of(name, today), params, **sizes)
+
+
+def sort_keys(name: str) -> list[str]:
+    """The sorts the named list allows (for documentation)."""
+    return list(spec_of(name, dt.date.min).sorts)
 
 
 def spec_of(name: str, today: dt.date) -> ListSpec:
