@@ -385,6 +385,47 @@ def api_audit_verify(request: Request, actor: Actor = Depends(AUDITORS)) -> dict
     }
 
 
+@router.get(
+    "/audit/events",
+    response_model=list[shapes.AuditLine],
+    summary="The audit trail's events, the latest first, a page",
+)
+def api_audit_events(
+    request: Request,
+    response: Response,
+    item: str | None = Query(None, description="Only this item's events (its ref)"),
+    actor: str | None = Query(None, description="Only this person's (their email)"),
+    command: str | None = Query(None, description="Only this command's"),
+    q: str | None = Search,
+    sort: str | None = _sort("audit"),
+    direction: str | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    who: Actor = Depends(AUDITORS),
+) -> list[shapes.AuditLine]:
+    return paged(request, response, "audit", None)
+
+
+@router.get(
+    "/actions",
+    response_model=list[shapes.MeetingAction],
+    summary="The meetings' actions, the latest meeting's first, a page",
+)
+def api_actions(
+    request: Request,
+    response: Response,
+    state: str | None = Query(None, description="An action's state"),
+    meeting: str | None = Query(None, description="A meeting's ref"),
+    q: str | None = Search,
+    sort: str | None = _sort("actions"),
+    direction: str | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(STAFF_ONLY),
+) -> list[shapes.MeetingAction]:
+    return paged(request, response, "actions", None)
+
+
 # ------------------------------------------------------------------ commands
 
 

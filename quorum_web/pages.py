@@ -75,6 +75,7 @@ MAX_RULES_UPLOAD = 256 * 1024
 router = APIRouter(include_in_schema=False)
 ANYONE = require(ALL_ROLES)
 STAFF_ONLY = require(STAFF)
+AUDITORS = require({"officer", "director", "auditor"})  # as GET /api/v1/audit/verify
 
 
 # ------------------------------------------------------------------ rendering
@@ -87,10 +88,13 @@ def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
     if actor.roles & STAFF:
         items.append(("/rounds", "Rounds"))
         items.append(("/meetings", "Meetings"))
+        items.append(("/actions", "Actions"))
         items.append(("/delegated", "Delegated"))
         items.append(("/dashboard", "Dashboard"))
     if actor.roles & {"officer", "director", "chair"}:
         items.append(("/people", "People"))
+    if actor.roles & {"officer", "director", "auditor"}:
+        items.append(("/audit", "Audit trail"))
     items.append(("/api/v1/docs", "API"))
     items.append(("/account", "Account"))
     return items
@@ -464,6 +468,26 @@ def list_page(
         {"rows": rows, "page": page, "filters": filters, "paper": paper,
          "list_path": request.url.path},
     )
+
+
+@router.get("/actions", response_class=HTMLResponse)
+def actions_page(
+    request: Request,
+    format: str | None = None,  # noqa: A002 (the query parameter's name)
+    actor: Actor = Depends(STAFF_ONLY),
+) -> Response:
+    """The meetings' action register, every meeting's."""
+    return list_page(request, actor, "actions", "actions.html", format, None)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    format: str | None = None,  # noqa: A002 (the query parameter's name)
+    actor: Actor = Depends(AUDITORS),
+) -> Response:
+    """The audit trail: every recorded change, the latest first."""
+    return list_page(request, actor, "audit", "audit.html", format, None)
 
 
 def render_bid(

@@ -146,7 +146,7 @@ def read_query(
             raise ValidationError(f"{name}: at most {MAX_SEARCH} characters", field=name)
         filters[name] = value
     return ListQuery(page=page, per_page=size, sort=sort,
-                     direction=direction, q=q, filters=filters)  # type: ignore[arg-type]
+                     direction=direction, q=q, filters=filters)
 
 
 def like_pattern(text: str) -> str:
@@ -294,6 +294,7 @@ def run(
         base.with_only_columns(
             func.count(),
             *(func.coalesce(func.sum(c), 0) for c in sums.values()),
+            maintain_column_froms=True,  # the count still reads base's tables
         ).where(*where)
     ).one()
     total = int(totals[0])
@@ -304,7 +305,7 @@ def run(
     keyed = base.where(*where).order_by(*ordering(spec, lq))
     if not everything:
         keyed = keyed.limit(lq.per_page).offset((lq.page - 1) * lq.per_page)
-    keys = list(db.execute(keyed).scalars())
+    keys: list[Any] = list(db.execute(keyed).scalars())
     return Page(
         spec_name=spec.name,
         query=lq,

@@ -1,5 +1,6 @@
 """The lists the pages, the REST API and the exports page through
-(engine/read/listing.py): bids, grants, returns and delegated decisions.
+(engine/read/listing.py): bids, grants, returns, delegated decisions, the
+meetings' actions and the audit trail.
 
 Each list is a :class:`~engine.read.listing.ListSpec` (its sorts, filters and
 search columns) over one ``select(ref)`` with the joins they need; a page's
@@ -12,7 +13,7 @@ limited to (None: everything).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
@@ -22,6 +23,7 @@ from sqlmodel import Session
 from engine.read import money as views_money
 from engine.read import returns as views_returns
 from engine.read import shapes, views
+from engine.read.actions import register as actions_register
 from engine.read.delegation import delegated_items
 from engine.read.listing import (
     Filter,
@@ -34,6 +36,8 @@ from engine.read.listing import (
     run,
 )
 from engine.store.models import (
+    Action,
+    AuditEvent,
     Bid,
     DelegatedDecision,
     Grant,
@@ -47,6 +51,7 @@ from engine.store.models import (
 )
 from rules.reminders import OUTSTANDING
 from rules.returns import KINDS
+from workflows.action import ACTION
 from workflows.bid import BID
 from workflows.delegated import DELEGATED
 from workflows.grant import GRANT
@@ -265,6 +270,101 @@ def delegated_page(
     return page, in_key_order(rows, page.keys, lambda r: r["ref"])
 
 
+# ------------------------------------------------------------------ actions
+
+ACTION_T = Action.__table__
+MEETING_T = Meeting.__table__
+
+ACTIONS_LIST = ListSpec(
+    name="actions",
+    sorts={
+        "meeting": (MEETING_T.c.held_on, MEETING_T.c.ref, ACTION_T.c.number),
+        "owner": (func.lower(ACTION_T.c.owner),),
+        "due": (ACTION_T.c.due_on,),
+        "state": (ACTION_T.c.state,),
+    },
+    default_sort="meeting",
+    default_direction="desc",  # the latest meeting's first
+    key=ACTION_T.c.id,
+    search=(ACTION_T.c.what, ACTION_T.c.owner, MEETING_T.c.ref),
+    filters={
+        "state": Filter("State", _equals(ACTION_T.c.state), tuple(ACTION.states)),
+        "meeting": Filter("Meeting", _equals(MEETING_T.c.ref)),
+    },
+)
+
+
+def _actions_base() -> Select[Any]:
+    return select(ACTION_T.c.id).select_from(
+        ACTION_T.join(MEETING_T, MEETING_T.c.id == ACTION_T.c.meeting_id)
+    )
+
+
+def _action_rows(db: Reader, ids: Sequence[int]) -> list[shapes.MeetingAction]:
+    """The register's rows for ``ids``, in that order (a register row's ref is
+    its meeting's and number: ``BOARD-APR/A2``)."""
+    ref_of = {
+        r.id: f"{r.ref}/A{r.number}"
+        for r in db.execute(
+            select(ACTION_T.c.id, MEETING_T.c.ref, ACTION_T.c.number)
+            .join(MEETING_T, MEETING_T.c.id == ACTION_T.c.meeting_id)
+            .where(ACTION_T.c.id.in_(ids))
+        )
+    }
+    rows = actions_register(db, ACTION_T.c.id.in_(ids))
+    return in_key_order(rows, [ref_of[i] for i in ids], lambda r: r["ref"])
+
+
+def actions_page(db: Reader, lq: ListQuery) -> tuple[Page, list[shapes.MeetingAction]]:
+    page = run(db, ACTIONS_LIST, _actions_base(), lq)
+    return page, _action_rows(db, page.keys) if page.keys else []
+
+
+# ------------------------------------------------------------------ the audit trail
+
+AUDIT_T = AuditEvent.__table__
+
+AUDIT_LIST = ListSpec(
+    name="audit trail",
+    sorts={
+        "seq": (AUDIT_T.c.seq,),
+        "actor": (AUDIT_T.c.actor,),
+        "command": (AUDIT_T.c.command,),
+        "item": (AUDIT_T.c.item_ref,),
+    },
+    default_sort="seq",
+    default_direction="desc",  # the latest first
+    key=AUDIT_T.c.seq,
+    search=(AUDIT_T.c.item_ref, AUDIT_T.c.actor, AUDIT_T.c.command, AUDIT_T.c.reason),
+    filters={
+        "item": Filter("Item", _equals(AUDIT_T.c.item_ref)),
+        "actor": Filter("Who", _equals(AUDIT_T.c.actor)),
+        "command": Filter("Command", _equals(AUDIT_T.c.command)),
+    },
+)
+
+
+def _audit_rows(db: Reader, seqs: Sequence[int]) -> list[shapes.AuditLine]:
+    rows = db.execute(
+        select(AUDIT_T.c.seq, AUDIT_T.c.at, AUDIT_T.c.actor, AUDIT_T.c.command,
+               AUDIT_T.c.item_ref, AUDIT_T.c.reason, AUDIT_T.c.hash)
+        .where(AUDIT_T.c.seq.in_(seqs))
+    )
+    out: list[shapes.AuditLine] = [
+        {"ref": str(r.seq), "seq": r.seq, "at": r.at, "actor": r.actor, "command": r.command,
+         "item": r.item_ref, "reason": r.reason, "hash": r.hash}
+        for r in rows
+    ]
+    return in_key_order(out, list(seqs), lambda r: r["seq"])
+
+
+def audit_page(db: Reader, lq: ListQuery) -> tuple[Page, list[shapes.AuditLine]]:
+    """A page of the audit trail's events (who did what to which item, when);
+    the chain's check is ``quorum audit verify`` / ``GET /api/v1/audit/verify``."""
+    page = run(db, AUDIT_LIST, select(AUDIT_T.c.seq).select_from(AUDIT_T), lq)
+    return page, _audit_rows(db, page.keys) if page.keys else []
+
+
 # ------------------------------------------------------------------ one entry for all
 
 
@@ -287,6 +387,8 @@ def spec_of(name: str, today: dt.date) -> ListSpec:
         "grants": GRANTS,
         "returns": returns_spec(today),
         "delegated": DELEGATED_LIST,
+        "actions": ACTIONS_LIST,
+        "audit": AUDIT_LIST,
     }[name]
 
 
@@ -301,7 +403,11 @@ def page_of(
         return grants_page(db, lq, today, scope)
     if name == "returns":
         return returns_page(db, lq, today, scope)
-    assert scope is None, "delegated decisions are staff-only"
+    assert scope is None, f"{name}: staff only"
+    if name == "actions":
+        return actions_page(db, lq)
+    if name == "audit":
+        return audit_page(db, lq)
     return delegated_page(db, lq)
 
 
@@ -317,6 +423,8 @@ def every_row(
         "grants": lambda: _grants_base(scope),
         "returns": lambda: _returns_base(scope),
         "delegated": _delegated_base,
+        "actions": _actions_base,
+        "audit": lambda: select(AUDIT_T.c.seq).select_from(AUDIT_T),
     }[name]()
     refs = run(db, spec, base, lq, everything=True).keys
     for part in chunks(refs, size):
@@ -327,6 +435,12 @@ def every_row(
             rows = views_money.grants(db, today, refs=part)
         elif name == "returns":
             rows = views_returns.returns(db, today, refs=part)
+        elif name == "actions":
+            yield from _action_rows(db, part)
+            continue
+        elif name == "audit":
+            yield from _audit_rows(db, part)
+            continue
         else:
             rows = delegated_items(_bind(db), DD_T.c.ref.in_(part))
         yield from in_key_order(rows, part, lambda r: r["ref"])
@@ -344,13 +458,14 @@ def filter_options(
         "pot": lambda: select(POT_T.c.name).order_by(POT_T.c.name),
         "programme": lambda: select(PROG_T.c.name).order_by(PROG_T.c.name),
         "authority": lambda: select(ORG_T.c.name).order_by(ORG_T.c.name),
+        "meeting": lambda: select(MEETING_T.c.ref).order_by(MEETING_T.c.held_on.desc()),
     }
     out: list[dict[str, Any]] = []
     for key, f in spec.filters.items():
         if f.choices is not None:
             values = list(f.choices)
-        elif key == "authority" and scope is not None:
-            continue
+        elif (key == "authority" and scope is not None) or key in ("item", "actor", "command"):
+            continue  # not offered: other authorities; free values (the search finds them)
         else:
             values = list(db.execute(found[key]()).scalars())
         out.append({"name": key, "label": f.label, "values": values})
