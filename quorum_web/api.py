@@ -39,14 +39,19 @@ from engine.read import lists, shapes, views
 from engine.read import money as views_money
 from engine.read import returns as views_returns
 from engine.read.delegation import delegated_items
+from engine.read.listing import MAX_SEARCH
 from engine.store import audit
 from engine.store.models import Bid as BidRow
 from engine.store.models import DelegatedDecision, Organisation, Return
 from engine.store.models import Grant as GrantRow
 from quorum_web import schemas, uploads
 from quorum_web.auth import ALL_ROLES, CSRF_HEADER, STAFF, check_csrf, require
+from rules.returns import KINDS
+from workflows.action import ACTION
 from workflows.bid import BID
-from workflows.grant import EVIDENCE_FROM
+from workflows.delegated import DELEGATED
+from workflows.grant import EVIDENCE_FROM, GRANT
+from workflows.returns import RETURN
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorBody, "description": "Malformed request or invalid input"},
@@ -138,14 +143,46 @@ API_MAX_PER_PAGE = 500
 
 # the list parameters every collection takes (engine/read/listing.py checks them:
 # a bad one is a 400 naming it and the values allowed)
-Page = Query(None, description="Page number, from 1 (default 1)")
+Page = Query(None, ge=1, description="Page number, from 1 (default 1; past the last: empty)")
 PerPage = Query(
-    None, description=f"Rows a page (default {API_PER_PAGE}, at most {API_MAX_PER_PAGE})"
+    None,
+    ge=1,
+    le=API_MAX_PER_PAGE,
+    description=f"Rows a page (default {API_PER_PAGE}, at most {API_MAX_PER_PAGE})",
 )
 Direction = Query(None, description="asc or desc (default: the sort's own)")
+# one line of clean text (quorum_web/inputs.py refuses the rest, naming the parameter)
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 Search = Query(
-    None, description="Text searched for (case-insensitive) in refs, titles and authority names"
+    None,
+    max_length=MAX_SEARCH,
+    pattern=ONE_LINE,
+    description="Text searched for (case-insensitive) in refs, titles and authority names",
 )
+
+
+def Named(description: str) -> Any:  # noqa: N802 (a parameter's declaration)
+    """A filter by a name or ref (exact; at most MAX_SEARCH characters)."""
+    return Query(None, max_length=MAX_SEARCH, pattern=ONE_LINE, description=description)
+
+
+def _choice(values: Any) -> Any:
+    return Literal[tuple(values)]
+
+
+Dir = Literal["asc", "desc"]
+BidSort = _choice(lists.sort_keys("bids"))
+GrantSort = _choice(lists.sort_keys("grants"))
+ReturnSort = _choice(lists.sort_keys("returns"))
+DelegatedSort = _choice(lists.sort_keys("delegated"))
+ActionSort = _choice(lists.sort_keys("actions"))
+AuditSort = _choice(lists.sort_keys("audit"))
+GrantState = _choice(GRANT.states)
+ReturnState = _choice(RETURN.states)
+ReturnShow = _choice(lists.RETURN_SHOWS)
+ReturnKind = _choice(KINDS)
+DelegatedState = _choice(DELEGATED.states)
+ActionState = _choice(ACTION.states)
 
 
 def _sort(name: str) -> Any:
@@ -153,22 +190,33 @@ def _sort(name: str) -> Any:
     return Query(None, description=f"Sort by one of: {keys}")
 
 
-def paged(request: Request, response: Response, name: str, scope: int | None) -> list[Any]:
+def paged(
+    request: Request,
+    response: Response,
+    name: str,
+    scope: int | None,
+    page: int | None = None,
+    per_page: int | None = None,
+) -> list[Any]:
     """One page of the named list (engine/read/lists.py) as the body, a JSON
     array as before; the paging in headers: ``X-Total-Count``, ``X-Page``,
-    ``X-Per-Page``, ``X-Pages`` and ``Link`` (rel next / prev)."""
+    ``X-Per-Page``, ``X-Pages`` and ``Link`` (rel next / prev). ``page``,
+    ``per_page``: as FastAPI read them (``5.0`` is the integer 5)."""
     today = _today(request)
-    lq = lists.query_for(name, request.query_params, today,
-                         per_page=API_PER_PAGE, max_per_page=API_MAX_PER_PAGE)
+    params: dict[str, Any] = dict(request.query_params)
+    params.update({k: v for k, v in (("page", page), ("per_page", per_page)) if v is not None})
+    lq = lists.query_for(
+        name, params, today, per_page=API_PER_PAGE, max_per_page=API_MAX_PER_PAGE
+    )
     with Session(_engine(request)) as s:
-        page, rows = lists.page_of(s, name, lq, today, scope)
-    response.headers["X-Total-Count"] = str(page.total)
-    response.headers["X-Page"] = str(page.page)
-    response.headers["X-Per-Page"] = str(page.per_page)
-    response.headers["X-Pages"] = str(page.pages)
+        found, rows = lists.page_of(s, name, lq, today, scope, past_end=True)
+    response.headers["X-Total-Count"] = str(found.total)
+    response.headers["X-Page"] = str(found.page)
+    response.headers["X-Per-Page"] = str(found.per_page)
+    response.headers["X-Pages"] = str(found.pages)
     base = str(request.base_url).rstrip("/")
     links = [f'<{base}{url}>; rel="{rel}"'
-             for rel, url in page.api_links(request.url.path).items() if url]
+             for rel, url in found.api_links(request.url.path).items() if url]
     if links:
         response.headers["Link"] = ", ".join(links)
     return rows
@@ -203,16 +251,16 @@ def api_bids(
     request: Request,
     response: Response,
     state: BidState | None = None,
-    round: str | None = Query(None, description="A round's ref"),  # noqa: A002
-    authority: str | None = Query(None, description="The sponsoring authority's name"),
+    round: str | None = Named("A round's ref"),  # noqa: A002
+    authority: str | None = Named("The sponsoring authority's name"),
     q: str | None = Search,
-    sort: str | None = _sort("bids"),
-    direction: str | None = Direction,
+    sort: BidSort | None = _sort("bids"),
+    direction: Dir | None = Direction,
     page: int | None = Page,
     per_page: int | None = PerPage,
     actor: Actor = Depends(ANYONE),
 ) -> list[shapes.BidRecord]:
-    return paged(request, response, "bids", scope_of(actor))
+    return paged(request, response, "bids", scope_of(actor), page, per_page)
 
 
 @router.get("/bids/{ref}", response_model=shapes.Bid, summary="One bid")
@@ -230,17 +278,17 @@ def api_bid(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> shape
 def api_grants(
     request: Request,
     response: Response,
-    state: str | None = Query(None, description="A grant state"),
-    pot: str | None = Query(None, description="A pot's name"),
-    authority: str | None = Query(None, description="The accountable body's name"),
+    state: GrantState | None = None,
+    pot: str | None = Named("A pot's name"),
+    authority: str | None = Named("The accountable body's name"),
     q: str | None = Search,
-    sort: str | None = _sort("grants"),
-    direction: str | None = Direction,
+    sort: GrantSort | None = _sort("grants"),
+    direction: Dir | None = Direction,
     page: int | None = Page,
     per_page: int | None = PerPage,
     actor: Actor = Depends(ANYONE),
 ) -> list[shapes.Grant]:
-    return paged(request, response, "grants", scope_of(actor))
+    return paged(request, response, "grants", scope_of(actor), page, per_page)
 
 
 @router.get("/grants/{ref}", response_model=shapes.Grant, summary="One grant with its money")
@@ -301,16 +349,16 @@ def api_meeting(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) 
 def api_delegated(
     request: Request,
     response: Response,
-    state: str | None = Query(None, description="A delegated decision's state"),
-    pot: str | None = Query(None, description="A pot's name"),
+    state: DelegatedState | None = None,
+    pot: str | None = Named("A pot's name"),
     q: str | None = Search,
-    sort: str | None = _sort("delegated"),
-    direction: str | None = Direction,
+    sort: DelegatedSort | None = _sort("delegated"),
+    direction: Dir | None = Direction,
     page: int | None = Page,
     per_page: int | None = PerPage,
     actor: Actor = Depends(STAFF_ONLY),
 ) -> list[shapes.DelegatedDecision]:
-    return paged(request, response, "delegated", None)
+    return paged(request, response, "delegated", None, page, per_page)
 
 
 @router.get(
@@ -336,19 +384,19 @@ def api_delegated_one(
 def api_returns(
     request: Request,
     response: Response,
-    show: str | None = Query(None, description="due, late, submitted, queried or accepted"),
-    state: str | None = Query(None, description="A return state"),
-    kind: str | None = Query(None, description="A kind of return"),
-    programme: str | None = Query(None, description="A programme's name"),
-    authority: str | None = Query(None, description="The accountable body's name"),
+    show: ReturnShow | None = Query(None, description="late: outstanding past its due date"),
+    state: ReturnState | None = None,
+    kind: ReturnKind | None = None,
+    programme: str | None = Named("A programme's name"),
+    authority: str | None = Named("The accountable body's name"),
     q: str | None = Search,
-    sort: str | None = _sort("returns"),
-    direction: str | None = Direction,
+    sort: ReturnSort | None = _sort("returns"),
+    direction: Dir | None = Direction,
     page: int | None = Page,
     per_page: int | None = PerPage,
     actor: Actor = Depends(ANYONE),
 ) -> list[shapes.ReturnRow]:
-    return paged(request, response, "returns", scope_of(actor))
+    return paged(request, response, "returns", scope_of(actor), page, per_page)
 
 
 @router.get("/returns/{ref}", response_model=shapes.ReturnRow, summary="One return")
@@ -393,17 +441,17 @@ def api_audit_verify(request: Request, actor: Actor = Depends(AUDITORS)) -> dict
 def api_audit_events(
     request: Request,
     response: Response,
-    item: str | None = Query(None, description="Only this item's events (its ref)"),
-    actor: str | None = Query(None, description="Only this person's (their email)"),
-    command: str | None = Query(None, description="Only this command's"),
+    item: str | None = Named("Only this item's events (its ref)"),
+    actor: str | None = Named("Only this person's (their email)"),
+    command: str | None = Named("Only this command's"),
     q: str | None = Search,
-    sort: str | None = _sort("audit"),
-    direction: str | None = Direction,
+    sort: AuditSort | None = _sort("audit"),
+    direction: Dir | None = Direction,
     page: int | None = Page,
     per_page: int | None = PerPage,
     who: Actor = Depends(AUDITORS),
 ) -> list[shapes.AuditLine]:
-    return paged(request, response, "audit", None)
+    return paged(request, response, "audit", None, page, per_page)
 
 
 @router.get(
@@ -414,16 +462,16 @@ def api_audit_events(
 def api_actions(
     request: Request,
     response: Response,
-    state: str | None = Query(None, description="An action's state"),
-    meeting: str | None = Query(None, description="A meeting's ref"),
+    state: ActionState | None = None,
+    meeting: str | None = Named("A meeting's ref"),
     q: str | None = Search,
-    sort: str | None = _sort("actions"),
-    direction: str | None = Direction,
+    sort: ActionSort | None = _sort("actions"),
+    direction: Dir | None = Direction,
     page: int | None = Page,
     per_page: int | None = PerPage,
     actor: Actor = Depends(STAFF_ONLY),
 ) -> list[shapes.MeetingAction]:
-    return paged(request, response, "actions", None)
+    return paged(request, response, "actions", None, page, per_page)
 
 
 # ------------------------------------------------------------------ commands

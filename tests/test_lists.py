@@ -318,6 +318,9 @@ def test_api_collections_page_with_headers_and_keep_their_shape(world) -> None:
     assert all(r["days_late"] > 0 for r in found.json())
     one = officer.get(f"/api/v1/returns/{found.json()[0]['ref']}", headers=auth)
     assert one.json() == found.json()[0]
+    past = officer.get("/api/v1/grants?per_page=20&page=9", headers=auth)
+    assert past.status_code == 200 and past.json() == []  # past the last page: empty
+    assert 'rel="prev"' in past.headers["Link"] and past.headers["X-Pages"] == "4"
     dd = officer.get("/api/v1/delegated-decisions?per_page=5", headers=auth)
     assert len(dd.json()) == 5 and dd.headers["X-Total-Count"] == "13"  # and the board's
     ref = dd.json()[0]["ref"]

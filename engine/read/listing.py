@@ -92,8 +92,9 @@ def _whole(name: str, text: str, low: int, high: int | None) -> int:
     try:
         n = int(text.strip())
     except ValueError:
-        raise ValidationError(f"{name}: {text!r} is not a number; use {allowed}",
-                              field=name) from None
+        raise ValidationError(
+            f"{name}: {text!r} is not a number; use {allowed}", field=name
+        ) from None
     if n < low or (high is not None and n > high):
         raise ValidationError(f"{name}: {n} is out of range; use {allowed}", field=name)
     return n
@@ -123,13 +124,14 @@ def read_query(
     if sort not in spec.sorts:
         raise ValidationError(
             f"sort: {sort!r} is not a sort of the {spec.name} list; use one of "
-            f"{_choices(list(spec.sorts))}", field="sort")
-    direction = get("direction") or (
-        spec.default_direction if sort == spec.default_sort else "asc"
-    )
+            f"{_choices(list(spec.sorts))}",
+            field="sort",
+        )
+    direction = get("direction") or (spec.default_direction if sort == spec.default_sort else "asc")
     if direction not in DIRECTIONS:
         raise ValidationError(
-            f"direction: {direction!r} is not a direction; use asc or desc", field="direction")
+            f"direction: {direction!r} is not a direction; use asc or desc", field="direction"
+        )
     q = get("q").strip()
     if len(q) > MAX_SEARCH:
         raise ValidationError(f"q: a search takes at most {MAX_SEARCH} characters", field="q")
@@ -141,18 +143,21 @@ def read_query(
         if f.choices is not None and value not in f.choices:
             raise ValidationError(
                 f"{name}: {value!r} is not a {f.label.lower()} of the {spec.name} list; "
-                f"use one of {_choices(list(f.choices))}", field=name)
+                f"use one of {_choices(list(f.choices))}",
+                field=name,
+            )
         if len(value) > MAX_SEARCH:
             raise ValidationError(f"{name}: at most {MAX_SEARCH} characters", field=name)
         filters[name] = value
-    return ListQuery(page=page, per_page=size, sort=sort,
-                     direction=direction, q=q, filters=filters)
+    return ListQuery(page=page, per_page=size, sort=sort, direction=direction, q=q, filters=filters)
 
 
 def like_pattern(text: str) -> str:
     """``%text%`` for a case-insensitive LIKE, the wildcards in ``text`` escaped."""
     escaped = (
-        text.lower().replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%")
+        text.lower()
+        .replace(ESCAPE, ESCAPE * 2)
+        .replace("%", ESCAPE + "%")
         .replace("_", ESCAPE + "_")
     )
     return f"%{escaped}%"
@@ -225,7 +230,8 @@ class Page:
             "q": self.query.q,
             "sort": self.query.sort if self.query.sort != sort else None,
             "direction": self.query.direction
-            if (self.query.sort, self.query.direction) != (sort, direction) else None,
+            if (self.query.sort, self.query.direction) != (sort, direction)
+            else None,
             "per_page": self.query.per_page if self.query.per_page != per_page else None,
             "page": self.query.page if self.query.page != 1 else None,
         }
@@ -258,8 +264,9 @@ class Page:
     def numbers(self) -> Iterator[int | None]:
         """Page numbers to show (GOV.UK pagination): the first, the last, the
         current and its neighbours; None where pages are skipped."""
-        shown = sorted({1, self.pages, self.page - 1, self.page, self.page + 1}
-                       & set(range(1, self.pages + 1)))
+        shown = sorted(
+            {1, self.pages, self.page - 1, self.page, self.page + 1} & set(range(1, self.pages + 1))
+        )
         prev = 0
         for n in shown:
             if n > prev + 1:
@@ -282,12 +289,14 @@ def run(
     sums: Mapping[str, ColumnElement[Any]] | None = None,
     *,
     everything: bool = False,
+    past_end: bool = False,
 ) -> Page:
     """One page of ``base`` (a ``select(spec.key).select_from(...)`` with the
     joins the sorts, filters and search need, and any scope already in its
     WHERE): two statements, the count (with ``sums`` of the matching rows)
-    and the page's keys. A page past the last is refused. ``everything``:
-    every matching key in order (exports), not one page."""
+    and the page's keys. A page past the last is refused (``past_end``: is
+    empty instead, as the REST API answers). ``everything``: every matching
+    key in order (exports), not one page."""
     where = conditions(spec, lq)
     sums = sums or {}
     totals = db.execute(
@@ -299,9 +308,10 @@ def run(
     ).one()
     total = int(totals[0])
     pages = max(1, math.ceil(total / lq.per_page))
-    if lq.page > pages and not everything:
+    if lq.page > pages and not (everything or past_end):
         raise ValidationError(
-            f"page: {lq.page} is past the last page of this list ({pages})", field="page")
+            f"page: {lq.page} is past the last page of this list ({pages})", field="page"
+        )
     keyed = base.where(*where).order_by(*ordering(spec, lq))
     if not everything:
         keyed = keyed.limit(lq.per_page).offset((lq.page - 1) * lq.per_page)

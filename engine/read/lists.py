@@ -106,21 +106,26 @@ BIDS = ListSpec(
 
 
 def _bids_base(scope: int | None) -> Select[Any]:
-    q = (
-        select(BID_T.c.ref)
-        .select_from(
-            BID_T.join(ORG_T, ORG_T.c.id == BID_T.c.sponsor_id)
-            .outerjoin(ROUND_T, ROUND_T.c.id == BID_T.c.round_id)
+    q = select(BID_T.c.ref).select_from(
+        BID_T.join(ORG_T, ORG_T.c.id == BID_T.c.sponsor_id).outerjoin(
+            ROUND_T, ROUND_T.c.id == BID_T.c.round_id
         )
     )
     return q if scope is None else q.where(BID_T.c.sponsor_id == scope)
 
 
 def bids_page(
-    db: Session, lq: ListQuery, scope: int | None = None
+    db: Session, lq: ListQuery, scope: int | None = None, past_end: bool = False
 ) -> tuple[Page, list[shapes.BidRecord]]:
     """One page of bids with the total asked for by every bid that matches."""
-    page = run(db, BIDS, _bids_base(scope), lq, {"requested": BID_T.c.grant_requested_pence})
+    page = run(
+        db,
+        BIDS,
+        _bids_base(scope),
+        lq,
+        {"requested": BID_T.c.grant_requested_pence},
+        past_end=past_end,
+    )
     rows = views.bids(db, refs=page.keys) if page.keys else []
     return page, in_key_order(rows, page.keys, lambda r: r["ref"])
 
@@ -159,9 +164,11 @@ def _grants_base(scope: int | None) -> Select[Any]:
 
 
 def grants_page(
-    db: Reader, lq: ListQuery, today: dt.date, scope: int | None = None
+    db: Reader, lq: ListQuery, today: dt.date, scope: int | None = None, past_end: bool = False
 ) -> tuple[Page, list[shapes.Grant]]:
-    page = run(db, GRANTS, _grants_base(scope), lq, {"awarded": GRANT_T.c.awarded_pence})
+    page = run(
+        db, GRANTS, _grants_base(scope), lq, {"awarded": GRANT_T.c.awarded_pence}, past_end=past_end
+    )
     rows = views_money.grants(db, today, refs=page.keys) if page.keys else []
     return page, in_key_order(rows, page.keys, lambda r: r["ref"])
 
@@ -219,9 +226,9 @@ def _returns_base(scope: int | None) -> Select[Any]:
 
 
 def returns_page(
-    db: Reader, lq: ListQuery, today: dt.date, scope: int | None = None
+    db: Reader, lq: ListQuery, today: dt.date, scope: int | None = None, past_end: bool = False
 ) -> tuple[Page, list[shapes.ReturnRow]]:
-    page = run(db, returns_spec(today), _returns_base(scope), lq)
+    page = run(db, returns_spec(today), _returns_base(scope), lq, past_end=past_end)
     rows = views_returns.returns(db, today, refs=page.keys) if page.keys else []
     return page, in_key_order(rows, page.keys, lambda r: r["ref"])
 
@@ -263,9 +270,16 @@ def _bind(db: Reader) -> Connection:
 
 
 def delegated_page(
-    db: Reader, lq: ListQuery
+    db: Reader, lq: ListQuery, past_end: bool = False
 ) -> tuple[Page, list[shapes.DelegatedDecision]]:
-    page = run(db, DELEGATED_LIST, _delegated_base(), lq, {"amount": DD_T.c.amount_pence})
+    page = run(
+        db,
+        DELEGATED_LIST,
+        _delegated_base(),
+        lq,
+        {"amount": DD_T.c.amount_pence},
+        past_end=past_end,
+    )
     rows = delegated_items(_bind(db), DD_T.c.ref.in_(page.keys)) if page.keys else []
     return page, in_key_order(rows, page.keys, lambda r: r["ref"])
 
@@ -315,8 +329,10 @@ def _action_rows(db: Reader, ids: Sequence[int]) -> list[shapes.MeetingAction]:
     return in_key_order(rows, [ref_of[i] for i in ids], lambda r: r["ref"])
 
 
-def actions_page(db: Reader, lq: ListQuery) -> tuple[Page, list[shapes.MeetingAction]]:
-    page = run(db, ACTIONS_LIST, _actions_base(), lq)
+def actions_page(
+    db: Reader, lq: ListQuery, past_end: bool = False
+) -> tuple[Page, list[shapes.MeetingAction]]:
+    page = run(db, ACTIONS_LIST, _actions_base(), lq, past_end=past_end)
     return page, _action_rows(db, page.keys) if page.keys else []
 
 
@@ -346,22 +362,38 @@ AUDIT_LIST = ListSpec(
 
 def _audit_rows(db: Reader, seqs: Sequence[int]) -> list[shapes.AuditLine]:
     rows = db.execute(
-        select(AUDIT_T.c.seq, AUDIT_T.c.at, AUDIT_T.c.actor, AUDIT_T.c.command,
-               AUDIT_T.c.item_ref, AUDIT_T.c.reason, AUDIT_T.c.hash)
-        .where(AUDIT_T.c.seq.in_(seqs))
+        select(
+            AUDIT_T.c.seq,
+            AUDIT_T.c.at,
+            AUDIT_T.c.actor,
+            AUDIT_T.c.command,
+            AUDIT_T.c.item_ref,
+            AUDIT_T.c.reason,
+            AUDIT_T.c.hash,
+        ).where(AUDIT_T.c.seq.in_(seqs))
     )
     out: list[shapes.AuditLine] = [
-        {"ref": str(r.seq), "seq": r.seq, "at": r.at, "actor": r.actor, "command": r.command,
-         "item": r.item_ref, "reason": r.reason, "hash": r.hash}
+        {
+            "ref": str(r.seq),
+            "seq": r.seq,
+            "at": r.at,
+            "actor": r.actor,
+            "command": r.command,
+            "item": r.item_ref,
+            "reason": r.reason,
+            "hash": r.hash,
+        }
         for r in rows
     ]
     return in_key_order(out, list(seqs), lambda r: r["seq"])
 
 
-def audit_page(db: Reader, lq: ListQuery) -> tuple[Page, list[shapes.AuditLine]]:
+def audit_page(
+    db: Reader, lq: ListQuery, past_end: bool = False
+) -> tuple[Page, list[shapes.AuditLine]]:
     """A page of the audit trail's events (who did what to which item, when);
     the chain's check is ``quorum audit verify`` / ``GET /api/v1/audit/verify``."""
-    page = run(db, AUDIT_LIST, select(AUDIT_T.c.seq).select_from(AUDIT_T), lq)
+    page = run(db, AUDIT_LIST, select(AUDIT_T.c.seq).select_from(AUDIT_T), lq, past_end=past_end)
     return page, _audit_rows(db, page.keys) if page.keys else []
 
 
@@ -393,26 +425,37 @@ def spec_of(name: str, today: dt.date) -> ListSpec:
 
 
 def page_of(
-    db: Reader, name: str, lq: ListQuery, today: dt.date, scope: int | None = None
+    db: Reader,
+    name: str,
+    lq: ListQuery,
+    today: dt.date,
+    scope: int | None = None,
+    *,
+    past_end: bool = False,
 ) -> tuple[Page, list[Any]]:
-    """One page of the named list and its rows."""
+    """One page of the named list and its rows (``past_end``: a page past
+    the last is empty, not refused)."""
     if name == "bids":
         assert isinstance(db, Session)
-        return bids_page(db, lq, scope)
+        return bids_page(db, lq, scope, past_end=past_end)
     if name == "grants":
-        return grants_page(db, lq, today, scope)
+        return grants_page(db, lq, today, scope, past_end=past_end)
     if name == "returns":
-        return returns_page(db, lq, today, scope)
+        return returns_page(db, lq, today, scope, past_end=past_end)
     assert scope is None, f"{name}: staff only"
     if name == "actions":
-        return actions_page(db, lq)
+        return actions_page(db, lq, past_end=past_end)
     if name == "audit":
-        return audit_page(db, lq)
-    return delegated_page(db, lq)
+        return audit_page(db, lq, past_end=past_end)
+    return delegated_page(db, lq, past_end=past_end)
 
 
 def every_row(
-    db: Reader, name: str, lq: ListQuery, today: dt.date, scope: int | None = None,
+    db: Reader,
+    name: str,
+    lq: ListQuery,
+    today: dt.date,
+    scope: int | None = None,
     size: int = 500,
 ) -> Iterator[Any]:
     """Every row the list's filters and search match, in its order, built
@@ -468,7 +511,9 @@ def filter_options(
             continue  # not offered: other authorities; free values (the search finds them)
         else:
             values = list(db.execute(found[key]()).scalars())
-        out.append({"name": key, "label": f.label, "values": values})
+        out.append(
+            {"name": key, "label": f.label, "values": values, "coded": f.choices is not None}
+        )  # codes shown as words; names as they are
     return out
 
 
@@ -493,5 +538,7 @@ def paper_for(db: Reader, name: str, lq: ListQuery, today: dt.date) -> dict[str,
     if ref is None:
         return None
     what = "Late returns" if name == "returns" else "Delegated decisions"
-    return {"href": f"/meetings/{ref}/papers/{name}.pdf",
-            "label": f"{what} paper for the next meeting ({ref})"}
+    return {
+        "href": f"/meetings/{ref}/papers/{name}.pdf",
+        "label": f"{what} paper for the next meeting ({ref})",
+    }
