@@ -26,7 +26,7 @@ from webkit import api_token, bearer, set_passwords, sign_in
 from engine.domain.errors import ValidationError
 from engine.read import lists
 from engine.read.listing import like_pattern, read_query
-from engine.store.models import AuditEvent, Bid
+from engine.store.models import AuditEvent, Bid, Return
 from quorum_web.app import create_app
 
 ORGS = ["Rutland CC", "Melton BC", "Harborough DC"]
@@ -338,6 +338,12 @@ def test_exports_stream_every_matching_row_in_the_pages_order(world) -> None:
     rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
     assert len(rows) == sum(1 for i in range(N) if i % 3 == 0) + 1  # every page, not page 2
     assert [r["Title"].lower() for r in rows] == sorted(r["Title"].lower() for r in rows)
+    # more rows than one run of 500: built and sent a run at a time, all of them, in order
+    every = officer.get("/returns?format=csv&sort=ref&direction=desc")
+    refs = [r["Ref"] for r in csv.DictReader(io.StringIO(every.content.decode("utf-8-sig")))]
+    with world["engine"].connect() as c:
+        assert len(refs) == c.execute(select(func.count()).select_from(Return)).scalar() > 500
+    assert refs == sorted(refs, reverse=True) and len(set(refs)) == len(refs)
     book = officer.get("/returns?format=xlsx&show=late")
     assert book.status_code == 200
     ws = load_workbook(io.BytesIO(book.content)).active
