@@ -39,7 +39,7 @@ from engine.read import lists, shapes, views
 from engine.read import money as views_money
 from engine.read import returns as views_returns
 from engine.read.delegation import delegated_items
-from engine.read.listing import MAX_SEARCH
+from engine.read.listing import MAX_PAGE, MAX_SEARCH
 from engine.store import audit
 from engine.store.models import Bid as BidRow
 from engine.store.models import DelegatedDecision, Organisation, Return
@@ -143,7 +143,9 @@ API_MAX_PER_PAGE = 500
 
 # the list parameters every collection takes (engine/read/listing.py checks them:
 # a bad one is a 400 naming it and the values allowed)
-Page = Query(None, ge=1, description="Page number, from 1 (default 1; past the last: empty)")
+Page = Query(
+    None, ge=1, le=MAX_PAGE, description="Page number, from 1 (default 1; past the last: empty)"
+)
 PerPage = Query(
     None,
     ge=1,

@@ -117,7 +117,7 @@ def test_parameters_are_read_once_and_bad_ones_refused_by_name() -> None:
     defaults = read_query(spec, {"format": "csv", "page": ""})
     assert (defaults.page, defaults.per_page, defaults.sort) == (1, 50, "ref")
     cases = {
-        "page": ({"page": "0"}, "page: 0 is out of range; use a whole number from 1"),
+        "page": ({"page": "0"}, "page: 0 is out of range; use a whole number from 1 to 1000000"),
         "per_page": ({"per_page": "5000"}, "use a whole number from 1 to 200"),
         "sort": ({"sort": "id; drop table bid"}, "use one of ref, sponsor, title, grant"),
         "direction": ({"direction": "up"}, "use asc or desc"),
@@ -237,6 +237,7 @@ def test_bad_parameters_are_a_400_naming_them_and_change_nothing(world) -> None:
         ("/delegated?direction=sideways", "direction", "use asc or desc"),
         ("/bids?page=999", "page", "past the last page"),
         ("/bids?per_page=0", "per_page", "from 1 to 200"),
+        ("/bids?page=99999999999999999999", "page", "from 1 to 1000000"),
     ]:
         got = officer.get(path)
         assert got.status_code == 400, path

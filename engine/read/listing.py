@@ -33,6 +33,7 @@ from engine.domain.errors import ValidationError
 Direction = Literal["asc", "desc"]
 DIRECTIONS: tuple[Direction, ...] = ("asc", "desc")
 MAX_SEARCH = 100  # characters of free text a search takes
+MAX_PAGE = 1_000_000  # a page number (its OFFSET must fit the database's integers)
 ESCAPE = "\\"
 
 # the parameters every list reads; a filter may not take one of these names
@@ -118,7 +119,7 @@ def read_query(
         value = params.get(name)
         return "" if value is None else str(value)
 
-    page = _whole("page", get("page"), 1, None) if get("page") else 1
+    page = _whole("page", get("page"), 1, MAX_PAGE) if get("page") else 1
     size = _whole("per_page", get("per_page"), 1, max_size) if get("per_page") else default_size
     sort = get("sort") or spec.default_sort
     if sort not in spec.sorts:
