@@ -12,7 +12,20 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, File, Form, Header, Path, Request, UploadFile
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.security import HTTPBearer
 from sqlalchemy import select
 from sqlmodel import Session
@@ -22,17 +35,23 @@ from engine.commands.contracts import refuse_numbers_as_pounds
 from engine.commands.service import REGISTRY
 from engine.domain.actor import Actor
 from engine.domain.errors import NotFound, ValidationError
+from engine.read import lists, shapes, views
 from engine.read import money as views_money
 from engine.read import returns as views_returns
-from engine.read import shapes, views
+from engine.read.delegation import delegated_items
+from engine.read.listing import MAX_PAGE, MAX_SEARCH
 from engine.store import audit
 from engine.store.models import Bid as BidRow
+from engine.store.models import DelegatedDecision, Organisation, Return
 from engine.store.models import Grant as GrantRow
-from engine.store.models import Organisation
 from quorum_web import schemas, uploads
 from quorum_web.auth import ALL_ROLES, CSRF_HEADER, STAFF, check_csrf, require
+from rules.returns import KINDS
+from workflows.action import ACTION
 from workflows.bid import BID
-from workflows.grant import EVIDENCE_FROM
+from workflows.delegated import DELEGATED
+from workflows.grant import EVIDENCE_FROM, GRANT
+from workflows.returns import RETURN
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorBody, "description": "Malformed request or invalid input"},
@@ -91,7 +110,7 @@ def find_bid(session: Session, ref: str, actor: Actor) -> shapes.BidRecord:
     scope = scope_of(actor)
     if sponsor_id is None or (scope is not None and sponsor_id != scope):
         raise NotFound(f"no bid {ref!r}", field="ref", item=ref)
-    return next(b for b in views.bids(session, sponsor_id=sponsor_id) if b["ref"] == ref)
+    return views.bids(session, refs=[ref])[0]
 
 
 def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> shapes.Grant:
@@ -99,9 +118,7 @@ def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> shapes.Grant:
     scope = scope_of(actor)
     if body is None or (scope is not None and body != scope):
         raise NotFound(f"no grant {ref!r}", field="ref", item=ref)
-    return next(
-        g for g in views_money.grants(conn, today, accountable_body_id=body) if g["ref"] == ref
-    )
+    return views_money.grants(conn, today, refs=[ref])[0]
 
 
 def org_name(conn: Any, org_id: int | None) -> str | None:
@@ -117,6 +134,94 @@ def scoped_returns(conn: Any, actor: Actor, today: Any) -> list[shapes.ReturnRow
         return rows
     name = org_name(conn, scope)
     return [r for r in rows if r["organisation"] == name]
+
+
+# ------------------------------------------------------------------ paging
+
+API_PER_PAGE = 100  # rows a collection answers without ?per_page=
+API_MAX_PER_PAGE = 500
+
+# the list parameters every collection takes (engine/read/listing.py checks them:
+# a bad one is a 400 naming it and the values allowed)
+Page = Query(
+    None, ge=1, le=MAX_PAGE, description="Page number, from 1 (default 1; past the last: empty)"
+)
+PerPage = Query(
+    None,
+    ge=1,
+    le=API_MAX_PER_PAGE,
+    description=f"Rows a page (default {API_PER_PAGE}, at most {API_MAX_PER_PAGE})",
+)
+Direction = Query(None, description="asc or desc (default: the sort's own)")
+# one line of clean text (quorum_web/inputs.py refuses the rest, naming the parameter)
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+Search = Query(
+    None,
+    max_length=MAX_SEARCH,
+    pattern=ONE_LINE,
+    description="Text searched for (case-insensitive) in refs, titles and authority names",
+)
+
+
+def Named(description: str) -> Any:  # noqa: N802 (a parameter's declaration)
+    """A filter by a name or ref (exact; at most MAX_SEARCH characters)."""
+    return Query(None, max_length=MAX_SEARCH, pattern=ONE_LINE, description=description)
+
+
+def _choice(values: Any) -> Any:
+    return Literal[tuple(values)]
+
+
+Dir = Literal["asc", "desc"]
+BidSort = _choice(lists.sort_keys("bids"))
+GrantSort = _choice(lists.sort_keys("grants"))
+ReturnSort = _choice(lists.sort_keys("returns"))
+DelegatedSort = _choice(lists.sort_keys("delegated"))
+ActionSort = _choice(lists.sort_keys("actions"))
+AuditSort = _choice(lists.sort_keys("audit"))
+GrantState = _choice(GRANT.states)
+ReturnState = _choice(RETURN.states)
+ReturnShow = _choice(lists.RETURN_SHOWS)
+ReturnKind = _choice(KINDS)
+DelegatedState = _choice(DELEGATED.states)
+ActionState = _choice(ACTION.states)
+
+
+def _sort(name: str) -> Any:
+    keys = ", ".join(lists.sort_keys(name))
+    return Query(None, description=f"Sort by one of: {keys}")
+
+
+def paged(
+    request: Request,
+    response: Response,
+    name: str,
+    scope: int | None,
+    page: int | None = None,
+    per_page: int | None = None,
+) -> list[Any]:
+    """One page of the named list (engine/read/lists.py) as the body, a JSON
+    array as before; the paging in headers: ``X-Total-Count``, ``X-Page``,
+    ``X-Per-Page``, ``X-Pages`` and ``Link`` (rel next / prev). ``page``,
+    ``per_page``: as FastAPI read them (``5.0`` is the integer 5)."""
+    today = _today(request)
+    params: dict[str, Any] = dict(request.query_params)
+    params.update({k: v for k, v in (("page", page), ("per_page", per_page)) if v is not None})
+    lq = lists.query_for(
+        name, params, today, per_page=API_PER_PAGE, max_per_page=API_MAX_PER_PAGE
+    )
+    with Session(_engine(request)) as s:
+        found, rows = lists.page_of(s, name, lq, today, scope, past_end=True)
+    response.headers["X-Total-Count"] = str(found.total)
+    response.headers["X-Page"] = str(found.page)
+    response.headers["X-Per-Page"] = str(found.per_page)
+    response.headers["X-Pages"] = str(found.pages)
+    base = str(request.base_url).rstrip("/")
+    links = [f'<{base}{url}>; rel="{rel}"'
+             for rel, url in found.api_links(request.url.path).items() if url]
+    if links:
+        response.headers["Link"] = ", ".join(links)
+    return rows
 
 
 # ------------------------------------------------------------------ who am I
@@ -143,12 +248,21 @@ def me(request: Request, actor: Actor = Depends(ANYONE)) -> dict:
 # facts) are not in the Bid shape, so they are dropped, never published.
 
 
-@router.get("/bids", response_model=list[shapes.Bid], summary="Bids (a sponsor: its own)")
+@router.get("/bids", response_model=list[shapes.Bid], summary="Bids (a sponsor: its own), a page")
 def api_bids(
-    request: Request, state: BidState | None = None, actor: Actor = Depends(ANYONE)
+    request: Request,
+    response: Response,
+    state: BidState | None = None,
+    round: str | None = Named("A round's ref"),  # noqa: A002
+    authority: str | None = Named("The sponsoring authority's name"),
+    q: str | None = Search,
+    sort: BidSort | None = _sort("bids"),
+    direction: Dir | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(ANYONE),
 ) -> list[shapes.BidRecord]:
-    with Session(_engine(request)) as s:
-        return views.bids(s, state=state, sponsor_id=scope_of(actor))
+    return paged(request, response, "bids", scope_of(actor), page, per_page)
 
 
 @router.get("/bids/{ref}", response_model=shapes.Bid, summary="One bid")
@@ -160,10 +274,23 @@ def api_bid(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> shape
 # ------------------------------------------------------------------ grants
 
 
-@router.get("/grants", response_model=list[shapes.Grant], summary="Grants (a sponsor: its own)")
-def api_grants(request: Request, actor: Actor = Depends(ANYONE)) -> list[shapes.Grant]:
-    with _engine(request).connect() as conn:
-        return views_money.grants(conn, _today(request), accountable_body_id=scope_of(actor))
+@router.get(
+    "/grants", response_model=list[shapes.Grant], summary="Grants (a sponsor: its own), a page"
+)
+def api_grants(
+    request: Request,
+    response: Response,
+    state: GrantState | None = None,
+    pot: str | None = Named("A pot's name"),
+    authority: str | None = Named("The accountable body's name"),
+    q: str | None = Search,
+    sort: GrantSort | None = _sort("grants"),
+    direction: Dir | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(ANYONE),
+) -> list[shapes.Grant]:
+    return paged(request, response, "grants", scope_of(actor), page, per_page)
 
 
 @router.get("/grants/{ref}", response_model=shapes.Grant, summary="One grant with its money")
@@ -222,10 +349,18 @@ def api_meeting(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) 
     summary="Delegated decisions with their signatures",
 )
 def api_delegated(
-    request: Request, actor: Actor = Depends(STAFF_ONLY)
+    request: Request,
+    response: Response,
+    state: DelegatedState | None = None,
+    pot: str | None = Named("A pot's name"),
+    q: str | None = Search,
+    sort: DelegatedSort | None = _sort("delegated"),
+    direction: Dir | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(STAFF_ONLY),
 ) -> list[shapes.DelegatedDecision]:
-    with _engine(request).connect() as conn:
-        return views_money.delegated_decisions(conn)
+    return paged(request, response, "delegated", None, page, per_page)
 
 
 @router.get(
@@ -237,26 +372,47 @@ def api_delegated_one(
     request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)
 ) -> shapes.DelegatedDecision:
     with _engine(request).connect() as conn:
-        for d in views_money.delegated_decisions(conn):
-            if d["ref"] == ref:
-                return d
+        for d in delegated_items(conn, DelegatedDecision.__table__.c.ref == ref):
+            return d
     raise NotFound(f"no delegated decision {ref!r}", field="ref", item=ref)
 
 
 # ------------------------------------------------------------------ returns, pots, audit
 
 
-@router.get("/returns", response_model=list[shapes.ReturnRow], summary="Returns owed by grants")
-def api_returns(request: Request, actor: Actor = Depends(ANYONE)) -> list[shapes.ReturnRow]:
-    with _engine(request).connect() as conn:
-        return scoped_returns(conn, actor, _today(request))
+@router.get(
+    "/returns", response_model=list[shapes.ReturnRow], summary="Returns owed by grants, a page"
+)
+def api_returns(
+    request: Request,
+    response: Response,
+    show: ReturnShow | None = Query(None, description="late: outstanding past its due date"),
+    state: ReturnState | None = None,
+    kind: ReturnKind | None = None,
+    programme: str | None = Named("A programme's name"),
+    authority: str | None = Named("The accountable body's name"),
+    q: str | None = Search,
+    sort: ReturnSort | None = _sort("returns"),
+    direction: Dir | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(ANYONE),
+) -> list[shapes.ReturnRow]:
+    return paged(request, response, "returns", scope_of(actor), page, per_page)
 
 
 @router.get("/returns/{ref}", response_model=shapes.ReturnRow, summary="One return")
 def api_return(request: Request, ref: str, actor: Actor = Depends(ANYONE)) -> shapes.ReturnRow:
+    ret_t, grant_t = Return.__table__, GrantRow.__table__
     with _engine(request).connect() as conn:
-        for r in scoped_returns(conn, actor, _today(request)):
-            if r["ref"] == ref:
+        body = conn.execute(
+            select(grant_t.c.accountable_body_id)
+            .join(ret_t, ret_t.c.grant_id == grant_t.c.id)
+            .where(ret_t.c.ref == ref)
+        ).scalar()
+        scope = scope_of(actor)
+        if body is not None and (scope is None or body == scope):
+            for r in views_returns.returns(conn, _today(request), refs=[ref]):
                 return r
     raise NotFound(f"no return {ref!r}", field="ref", item=ref)
 
@@ -277,6 +433,47 @@ def api_audit_verify(request: Request, actor: Actor = Depends(AUDITORS)) -> dict
         "first_bad_seq": r.first_bad_seq,
         "message": r.message(),
     }
+
+
+@router.get(
+    "/audit/events",
+    response_model=list[shapes.AuditLine],
+    summary="The audit trail's events, the latest first, a page",
+)
+def api_audit_events(
+    request: Request,
+    response: Response,
+    item: str | None = Named("Only this item's events (its ref)"),
+    actor: str | None = Named("Only this person's (their email)"),
+    command: str | None = Named("Only this command's"),
+    q: str | None = Search,
+    sort: AuditSort | None = _sort("audit"),
+    direction: Dir | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    who: Actor = Depends(AUDITORS),
+) -> list[shapes.AuditLine]:
+    return paged(request, response, "audit", None, page, per_page)
+
+
+@router.get(
+    "/actions",
+    response_model=list[shapes.MeetingAction],
+    summary="The meetings' actions, the latest meeting's first, a page",
+)
+def api_actions(
+    request: Request,
+    response: Response,
+    state: ActionState | None = None,
+    meeting: str | None = Named("A meeting's ref"),
+    q: str | None = Search,
+    sort: ActionSort | None = _sort("actions"),
+    direction: Dir | None = Direction,
+    page: int | None = Page,
+    per_page: int | None = PerPage,
+    actor: Actor = Depends(STAFF_ONLY),
+) -> list[shapes.MeetingAction]:
+    return paged(request, response, "actions", None, page, per_page)
 
 
 # ------------------------------------------------------------------ commands

@@ -32,9 +32,8 @@ from engine.domain import words
 from engine.domain.actor import Actor
 from engine.domain.errors import ConflictError, KeyReused, NotFound, QuorumError, ValidationError
 from engine.domain.money import format_pence
-from engine.read import money as views_money
+from engine.read import lists, rankings, views
 from engine.read import offers as views_offers
-from engine.read import rankings, views
 from engine.read.accounts import second_factor, tokens, web_sessions
 from engine.read.evidence import evidence_of
 from engine.read.returns import grant_conditions
@@ -78,6 +77,7 @@ MAX_RULES_UPLOAD = 256 * 1024
 router = APIRouter(include_in_schema=False)
 ANYONE = require(ALL_ROLES)
 STAFF_ONLY = require(STAFF)
+AUDITORS = require({"officer", "director", "auditor"})  # as GET /api/v1/audit/verify
 
 
 # ------------------------------------------------------------------ rendering
@@ -91,6 +91,7 @@ def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
     if actor.roles & STAFF:
         items.append(("/rounds", "Rounds"))
         items.append(("/meetings", "Meetings"))
+        items.append(("/actions", "Actions"))
         items.append(("/delegated", "Delegated"))
         items.append(("/dashboard", "Dashboard"))
     if actor.roles & {"officer", "director"}:
@@ -98,6 +99,8 @@ def nav_for(actor: Actor | None) -> list[tuple[str, str]]:
         items.append(("/authorities", "Authorities"))
     if actor.roles & {"officer", "director", "chair"}:
         items.append(("/people", "People"))
+    if actor.roles & {"officer", "director", "auditor"}:
+        items.append(("/audit", "Audit trail"))
     items.append(("/api/v1/docs", "API"))
     items.append(("/account", "Account"))
     return items
@@ -430,24 +433,57 @@ def round_whatif_upload(
 @router.get("/bids", response_class=HTMLResponse)
 def bids_page(
     request: Request,
-    state: str | None = None,
     format: str | None = None,  # noqa: A002 (the query parameter's name)
     actor: Actor = Depends(ANYONE),
 ) -> Response:
+    return list_page(request, actor, "bids", "bids.html", format)
+
+
+def list_page(
+    request: Request, actor: Actor, name: str, template: str, fmt: str | None,
+    scope: int | None | str = "actor", *, extra: dict | None = None, status: int = 200,
+) -> Response:
+    """A list page (engine/read/lists.py): one page of rows, paged, sorted,
+    filtered and searched in SQL, with its filters' values; ``?format=csv|xlsx``
+    streams every row the filters match. A bad parameter is a 400 naming it."""
+    today = request.app.state.clock.today()
+    lq = lists.query_for(name, request.query_params, today)
+    where = scope_of(actor) if scope == "actor" else scope
+    assert where is None or isinstance(where, int)
+    if exporting.wants_export(fmt):
+        assert fmt is not None
+        return exporting.stream_list(_engine(request), name, lq, today, fmt, where)
     with Session(_engine(request)) as s:
-        rows = views.bids(s, state=state or None, sponsor_id=scope_of(actor))
-    if exporting.wants_export(format):
-        return exporting.export(rows, "bids", format)
+        page, rows = lists.page_of(s, name, lq, today, where)
+        filters = lists.filter_options(s, name, today, where)
+        paper = lists.paper_for(s, name, lq, today)
     return render(
         request,
-        "bids.html",
-        {
-            "bids": rows,
-            "state": state or "",
-            "states": list(BID.states),
-            "requested": sum(b["grant_requested_pence"] for b in rows),
-        },
+        template,
+        {"rows": rows, "page": page, "filters": filters, "paper": paper,
+         "list_path": request.url.path, **(extra or {})},
+        status,
     )
+
+
+@router.get("/actions", response_class=HTMLResponse)
+def actions_page(
+    request: Request,
+    format: str | None = None,  # noqa: A002 (the query parameter's name)
+    actor: Actor = Depends(STAFF_ONLY),
+) -> Response:
+    """The meetings' action register, every meeting's."""
+    return list_page(request, actor, "actions", "actions.html", format, None)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    format: str | None = None,  # noqa: A002 (the query parameter's name)
+    actor: Actor = Depends(AUDITORS),
+) -> Response:
+    """The audit trail: every recorded change, the latest first."""
+    return list_page(request, actor, "audit", "audit.html", format, None)
 
 
 def render_bid(
@@ -499,13 +535,7 @@ def grants_page(
     format: str | None = None,  # noqa: A002 (the query parameter's name)
     actor: Actor = Depends(ANYONE),
 ) -> Response:
-    with _engine(request).connect() as conn:
-        rows = views_money.grants(
-            conn, request.app.state.clock.today(), accountable_body_id=scope_of(actor)
-        )
-    if exporting.wants_export(format):
-        return exporting.export(rows, "grants", format)
-    return render(request, "grants.html", {"grants": rows})
+    return list_page(request, actor, "grants", "grants.html", format)
 
 
 def render_grant(

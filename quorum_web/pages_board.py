@@ -516,7 +516,7 @@ def render_actions(
     meeting = ctx["meeting"]
     return pages.render(
         request,
-        "actions.html",
+        "meeting_actions.html",
         {
             **ctx,
             "forms": meeting_action_forms(meeting, ctx["later"], actor),
@@ -591,28 +591,22 @@ def delegated_list(
     format: str | None = None,  # noqa: A002 (the query parameter's name)
     actor: Actor = Depends(STAFF_ONLY),
 ) -> Response:
-    with _engine(request).connect() as conn:
-        rows = _dd_items(conn)
-    rows.reverse()  # newest first
     if exporting.wants_export(format):
-        return exporting.export(rows, "delegated", format)
-    return render_delegated_list(request, actor, "", items=rows)
+        return pages.list_page(request, actor, "delegated", "delegated_list.html", format, None)
+    return render_delegated_list(request, actor, "")
 
 
 def render_delegated_list(
     request: Request, actor: Actor, ref: str = "", *, form_error: dict | None = None,
-    status: int = 200, items: list[dict] | None = None,
-) -> HTMLResponse:
-    """The delegated decisions with the form that requests one (bid, pot and its
-    balance, amount, reasons, alternatives)."""
-    if items is None:
-        with _engine(request).connect() as conn:
-            items = list(reversed(_dd_items(conn)))
+    status: int = 200,
+) -> Response:
+    """One page of the delegated decisions (paged, sorted, searched in SQL), with the
+    form that requests one (bid, pot and its balance, amount, reasons, alternatives)."""
     with Session(_engine(request)) as s:
         form = delegated_request_form(views.bids(s), views.pots(s), actor)
-    return pages.render(
-        request, "delegated_list.html",
-        {"items": items, "request_form": form, "form_error": form_error}, status)
+    return pages.list_page(request, actor, "delegated", "delegated_list.html", None, None,
+                           extra={"request_form": form, "form_error": form_error},
+                           status=status)
 
 
 def _dd(request: Request, ref: str) -> dict:

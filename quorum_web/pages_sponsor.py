@@ -35,7 +35,7 @@ from engine.store.files import CONTENT_TYPES, path_of
 from engine.store.models import Grant, Milestone, Organisation, Pot, Programme, Recovery
 from notifications import letters
 from notifications.papers import PdfUnavailable
-from quorum_web import exporting, pages, uploads
+from quorum_web import pages, uploads
 from quorum_web.actions import ActionForm, Input
 from quorum_web.api import find_grant, org_name, scope_of, scoped_returns
 from quorum_web.auth import ALL_ROLES, check_form_csrf, require
@@ -247,30 +247,13 @@ def offer_letter_pdf(request: Request, ref: str, offer: str, actor: Actor = Depe
 
 # ------------------------------------------------------------------ returns
 
-RETURN_FILTERS = ("due", "late", "submitted", "queried", "accepted")
-
-
 @router.get("/returns", response_class=HTMLResponse)
 def returns_page(
     request: Request,
-    show: str | None = None,
     format: str | None = None,  # noqa: A002 (the query parameter's name)
     actor: Actor = Depends(ANYONE),
 ) -> Response:
-    with _engine(request).connect() as conn:
-        rows = scoped_returns(conn, actor, request.app.state.clock.today())
-    if show == "late":
-        rows = [r for r in rows if r["days_late"] > 0 and r["state"] in ("due", "queried")]
-    elif show in RETURN_FILTERS:
-        rows = [r for r in rows if r["state"] == show]
-    rows.sort(key=lambda r: (r["due_on"], r["ref"]))
-    if exporting.wants_export(format):
-        return exporting.export(rows, "returns", format)
-    return pages.render(
-        request,
-        "returns.html",
-        {"returns": rows, "show": show or "", "filters": RETURN_FILTERS},
-    )
+    return pages.list_page(request, actor, "returns", "returns.html", format)
 
 
 PROGRESS_FIELDS = ("line", "rag", "narrative")

@@ -108,6 +108,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/meetings/{ref}/actions"): STAFF,
     ("GET", "/delegated"): STAFF,
     ("GET", "/risks"): STAFF,
+    ("GET", "/actions"): STAFF,  # the meetings' action register (tests/test_lists.py)
+    ("GET", "/audit"): AUDIT,  # the audit trail, as GET /api/v1/audit/verify
     ("GET", "/delegated/{ref}"): STAFF,
     ("GET", "/delegated/{ref}/sign"): STAFF,  # the link itself names its one signatory
     ("POST", "/delegated/{ref}/sign"): STAFF,
@@ -139,6 +141,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/v1/delegated-decisions/{ref}"): STAFF,
     ("GET", "/api/v1/pots"): STAFF,
     ("GET", "/api/v1/audit/verify"): AUDIT,
+    ("GET", "/api/v1/audit/events"): AUDIT,
+    ("GET", "/api/v1/actions"): STAFF,
     ("GET", "/api/v1/commands"): ALL,
     ("POST", "/api/v1/commands/{name}"): ALL,
     ("POST", "/api/v1/grants/{ref}/milestones/{seq}/evidence"): BIDDERS,

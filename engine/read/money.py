@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -217,7 +218,10 @@ def _recoveries(conn: Reader, grant_ids: list[int]) -> dict[int, list[shapes.Rec
 
 
 def grants(
-    conn: Reader, today: dt.date | None = None, accountable_body_id: int | None = None
+    conn: Reader,
+    today: dt.date | None = None,
+    accountable_body_id: int | None = None,
+    refs: Sequence[str] | None = None,
 ) -> list[shapes.Grant]:
     """Every grant with its money (derived from movements), milestones,
     repayment schedule (late instalments flagged as of ``today``) and recoveries."""
@@ -243,6 +247,8 @@ def grants(
     )
     if accountable_body_id is not None:
         q = q.where(GRANT_T.c.accountable_body_id == accountable_body_id)
+    if refs is not None:  # one page of a list (engine/read/lists.py)
+        q = q.where(GRANT_T.c.ref.in_(refs))
     rows = conn.execute(q).all()
     ids = [g.id for g in rows]
     if not ids:

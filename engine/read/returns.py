@@ -11,6 +11,7 @@ returns``), ``replay --json``, the web and the REST API.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -91,8 +92,11 @@ def _rows(db: Session | Connection, where: list | None = None) -> list[Any]:
     return list(db.execute(q))
 
 
-def returns(db: Session | Connection, today: dt.date) -> list[shapes.ReturnRow]:
-    """Every return: ref, grant, kind, period, due date, state, days late."""
+def returns(
+    db: Session | Connection, today: dt.date, refs: Sequence[str] | None = None
+) -> list[shapes.ReturnRow]:
+    """Every return (``refs``: only those; one page of a list, engine/read/lists.py):
+    ref, grant, kind, period, due date, state, days late."""
     return [
         {
             "ref": r.ref,
@@ -110,7 +114,7 @@ def returns(db: Session | Connection, today: dt.date) -> list[shapes.ReturnRow]:
             "savings_delivered_pence": r.savings_delivered_pence,
             "savings_anticipated_pence": r.savings_anticipated_pence,
         }
-        for r in _rows(db)
+        for r in _rows(db, None if refs is None else [R.c.ref.in_(refs)])
     ]
 
 

@@ -521,3 +521,16 @@ class AdvanceLine(TypedDict):
     decided_by: str | None
     decided_on: str | None
     paid_to: str | None
+
+
+class AuditLine(TypedDict):
+    """One event of the audit trail as its list shows it (engine/read/lists.py)."""
+
+    ref: str  # the event's number, as text (every list's rows have a ref)
+    seq: int
+    at: str  # ISO-8601 UTC
+    actor: str
+    command: str
+    item: str
+    reason: str
+    hash: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import func, select
@@ -70,6 +70,7 @@ def bids(
     sponsor_id: int | None = None,
     round_id: int | None = None,
     bid_ids: Collection[int] | None = None,
+    refs: Sequence[str] | None = None,
 ) -> list[shapes.BidRecord]:
     """Bids with their scores, partners and milestones, in id order; filtered by
     state, sponsor, round and/or a set of ids (a page of a ranking)."""
@@ -85,6 +86,8 @@ def bids(
         filters.append(BID_T.c.round_id == round_id)
     if bid_ids is not None:
         filters.append(BID_T.c.id.in_(list(bid_ids)))
+    if refs is not None:  # one page of a list (engine/read/lists.py)
+        filters.append(BID_T.c.ref.in_(refs))
     q = (
         select(
             *BID_T.c,

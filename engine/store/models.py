@@ -254,7 +254,7 @@ class Bid(VersionedMixin, TableModel, table=True):
     invest_to_save: bool = False
     published_points: int | None = None  # points a board paper gave, kept for comparison
     state: str = Field(default="submitted", index=True)
-    submitted_on: dt.date
+    submitted_on: dt.date = Field(index=True)  # lists sort by it (migration 0020)
     submitted_by_id: int | None = Field(default=None, foreign_key="person.id")
     version: int = 1
     # "bid" (through intake and scoring) or "allocation": funding proposed by an
@@ -460,9 +460,9 @@ class DelegatedDecision(VersionedMixin, TableModel, table=True):
     rule_set_version_id: int | None = Field(default=None, foreign_key="rule_set_version.id")
     scheme_route: str = Field(default="", sa_column_kwargs={"server_default": ""})  # "": only one
     decided_on: dt.date | None = None  # approved, declined or expired on
-    state: str = "awaiting_signatures"
+    state: str = Field(default="awaiting_signatures", index=True)
     requested_by_id: int = Field(foreign_key="person.id")
-    requested_on: dt.date
+    requested_on: dt.date = Field(index=True)  # the list, newest first (migration 0020)
     expires_on: dt.date | None = None
     reported_meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
     endorsed_on: dt.date | None = None
@@ -520,8 +520,8 @@ class Grant(VersionedMixin, TableModel, table=True):
     pot_id: int = Field(foreign_key="pot.id", index=True)
     awarded_pence: int = Field(sa_type=Money)
     invest_to_save: bool = False
-    state: str = "active"
-    approved_on: dt.date
+    state: str = Field(default="active", index=True)  # the list filters by it (0020)
+    approved_on: dt.date = Field(index=True)
     ends_on: dt.date | None = None
     closed_on: dt.date | None = None
     delegated_decision_id: int | None = Field(default=None, foreign_key="delegated_decision.id")
@@ -641,7 +641,7 @@ class Return(VersionedMixin, TableModel, table=True):
     kind: str
     period_start: dt.date
     period_end: dt.date
-    due_on: dt.date
+    due_on: dt.date = Field(index=True)  # the list, by due date (migration 0020)
     state: str = "due"
     submitted_on: dt.date | None = None
     savings_delivered_pence: int | None = Field(default=None, sa_type=Money)  # as reported
