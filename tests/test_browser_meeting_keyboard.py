@@ -186,3 +186,43 @@ def test_an_officer_decides_an_item_by_keyboard(site, browser_context) -> None: 
     assert decided and decided[0]["outcome"] == "approve"
     assert decided[0]["votes"] == {"for": 4, "against": 0, "abstain": 0}
     assert decided[0]["reasons"] == "good value for money"
+
+
+SPONSOR = "sponsor.nkdc@quorum.example"  # North Kesteven DC
+
+
+def test_a_sponsor_submits_a_bid_by_keyboard(site, browser_context) -> None:  # noqa: F811
+    """Sign in, fill the bid form (text typed, a pot chosen with the arrow keys: no
+    round is open in the demo) and submit it, with Tab, arrows and Enter alone."""
+    shots = artifacts_dir() / "meeting"
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser_context.new_page()
+    browser_context.clear_cookies()
+    try:
+        page.goto(site["base"] + "/login?next=/bids/new")  # the address bar
+        tab_to(page, re.compile(r"^INPUT\|email\|"))
+        page.keyboard.type(SPONSOR)
+        tab_to(page, re.compile(r"^INPUT\|password\|"))
+        page.keyboard.type(password(SPONSOR))
+        go(page, "Enter")
+        assert "/bids/new" in page.url and "No bidding round is open now" in page.content()
+        for name, text in (("title", "Keyboard-built shared payroll"), ("grant", "18,500"),
+                           ("savings", "40,000 per annum")):
+            tab_to(page, re.compile(rf"^INPUT\|[^|]*\|{name}\|"))
+            page.keyboard.type(text)
+        tab_to(page, re.compile(r"^SELECT\|[^|]*\|pot\|"))
+        page.keyboard.press("ArrowDown")  # the first pot named
+        chosen = page.evaluate("() => document.activeElement.value")
+        assert chosen, "no pot chosen"
+        page.screenshot(path=str(shots / "08-bid-by-keyboard.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
+        tab_to(page, re.compile(r"^BUTTON\|submit\|"))
+        go(page, "Enter")
+        assert "/bids" in page.url and "/bids/new" not in page.url, page.url
+        page.screenshot(path=str(shots / "09-bid-submitted.png"), full_page=True)
+        assert accessibility_problems(page) == [], page.url
+    finally:
+        page.close()
+    found = site["api"].get("/api/v1/bids", params={"q": "Keyboard-built"}).json()
+    assert [(b["title"], b["sponsor"], b["pot"], b["grant_requested_pence"]) for b in found] == [
+        ("Keyboard-built shared payroll", "North Kesteven DC", chosen, 1_850_000)]
