@@ -179,10 +179,40 @@ def delegated_request_form(bids: list[dict], pots: list[dict], actor: Actor) -> 
     )
 
 
+@dataclass
+class BoardItem:
+    """Where a bid is decided at a meeting: its item page on a scheduled agenda."""
+
+    meeting: str
+    title: str
+    date: str
+    href: str
+
+
+def board_items(bid: dict, actor: Actor, meetings: list[dict]) -> tuple[list[BoardItem], str]:
+    """The agenda items a bid may be decided on (each page asks for an explicit
+    outcome and confirms the money), and why none is offered when none is."""
+    avail = BID.available(bid["state"], set(actor.roles))
+    steps = [t for t in ("approve", "refer_back", "defer", "reject") if t in avail]
+    if not steps:
+        return [], ""
+    why = next((avail[t] for t in steps if avail[t]), None)
+    if why:
+        return [], why
+    items = [
+        BoardItem(m["ref"], m["title"], m["date"],
+                  f"/meetings/{m['ref']}/items/{m['agenda'].index(bid['ref']) + 1}")
+        for m in meetings
+        if m["state"] == "scheduled" and bid["ref"] in m["agenda"]
+    ]
+    return items, "" if items else "it is not on the agenda of a scheduled Board meeting"
+
+
 def bid_actions(
     bid: dict, actor: Actor, meetings: list[dict], pots: list[dict] | None = None
 ) -> list[ActionForm]:
-    """Forms for a bid: amend, withdraw, resubmit, a Board decision, a delegated request."""
+    """Forms for a bid: amend, withdraw, resubmit, a delegated request. A Board decision
+    is taken on the bid's agenda item, with its confirmation (:func:`board_items`)."""
     roles = set(actor.roles)
     state = bid["state"]
     avail = BID.available(state, roles)
@@ -196,69 +226,6 @@ def bid_actions(
         form.unavailable = avail[trigger] or extra_reason
         forms.append(form)
 
-    scheduled = [m for m in meetings if m["state"] == "scheduled"]
-    meeting_opts = [(m["ref"], f"{m['ref']} — {m['title']} ({m['date']})") for m in scheduled]
-    no_meeting = None if scheduled else "no Board meeting is scheduled to decide it"
-    votes = [
-        Input("votes.for", "Votes for", "int"),
-        Input("votes.against", "Votes against", "int"),
-        Input("votes.abstain", "Abstentions", "int"),
-    ]
-    decide_base = {"item": ref, **base}
-    add(
-        "approve",
-        ActionForm(
-            "approve",
-            "decide",
-            "Approve at a Board meeting",
-            {**decide_base, "outcome": "approve"},
-            [
-                Input("meeting", "Meeting", "select", True, meeting_opts),
-                Input("amount", "Amount (£)", "money", hint="leave empty for the amount asked"),
-                Input("reasons", "Reasons", "textarea"),
-                *votes,
-            ],
-        ),
-        no_meeting,
-    )
-    add(
-        "refer_back",
-        ActionForm(
-            "refer_back",
-            "decide",
-            "Refer back to the sponsor",
-            {**decide_base, "outcome": "refer_back"},
-            [
-                Input("meeting", "Meeting", "select", True, meeting_opts),
-                Input(
-                    "missing",
-                    "What is missing",
-                    "textarea",
-                    hint="what the sponsor must supply (empty: what the scoring found missing)",
-                ),
-                Input("reasons", "Reasons", "textarea"),
-                *votes,
-            ],
-        ),
-        no_meeting,
-    )
-    for trigger, label in (("defer", "Defer to a later meeting"), ("reject", "Reject")):
-        add(
-            trigger,
-            ActionForm(
-                trigger,
-                "decide",
-                label,
-                {**decide_base, "outcome": trigger},
-                [
-                    Input("meeting", "Meeting", "select", True, meeting_opts),
-                    Input("reasons", "Reasons", "textarea"),
-                    *votes,
-                ],
-                style="danger" if trigger == "reject" else "",
-            ),
-            no_meeting,
-        )
     if "approve_delegated" in avail:
         request_roles = DELEGATED.step("request").roles
         forms.append(

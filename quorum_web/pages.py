@@ -35,6 +35,7 @@ from engine.domain.money import format_pence
 from engine.read import lists, rankings, views
 from engine.read import offers as views_offers
 from engine.read.accounts import second_factor, tokens, web_sessions
+from engine.read.agenda import meeting_agenda
 from engine.read.evidence import evidence_of
 from engine.read.returns import grant_conditions
 from engine.read.savings import grant_page_savings
@@ -492,8 +493,9 @@ def render_bid(
     with Session(_engine(request)) as s:
         bid = find_bid(s, ref, actor)
         grant = s.execute(select(GrantRow.ref).where(GrantRow.bid_id == bid["id"])).scalar()
-        meetings = [
-            {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state}
+        meetings = [  # with their agendas: a bid is decided on its agenda item
+            {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
+             "agenda": meeting_agenda(s, m)}
             for m in s.execute(
                 select(Meeting).where(Meeting.state == "scheduled").order_by(Meeting.held_on)
             ).scalars()
@@ -513,6 +515,7 @@ def render_bid(
             "grant": grant,
             "decisions": decisions,
             "forms": actions.bid_actions(bid, actor, meetings, pots),
+            "board": actions.board_items(bid, actor, meetings),
             "workflow": workflow_view(BID, bid["state"]),
             "history": history,
             "form_error": form_error,

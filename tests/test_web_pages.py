@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from meetingkit import confirm_page, decide_on_page
 from moneykit import OFFICER, OFFICER2, SPONSOR, bid_refs, grant_ref, money_board
 from webkit import closed_second_round, csrf_of, set_passwords, sign_in
 
@@ -110,20 +111,16 @@ def test_a_bid_is_referred_back_at_a_meeting_from_its_page(world) -> None:
     q.execute("score_round", {"round": "R2"}, OFFICER)
     ref = world["scored"]
     page = officer.get(f"/bids/{ref}")
-    assert "Refer back to the sponsor" in page.text
     assert '<pre class="mermaid">' in page.text and "class scored current" in page.text
-    missing = post(officer, "decide", f"/bids/{ref}", "refer_back", item=ref, outcome="refer_back")
-    assert missing.status_code == 400 and "meeting" in missing.text  # no meeting chosen
-    done = post(
-        officer,
-        "decide",
-        f"/bids/{ref}",
-        "refer_back",
-        item=ref,
-        outcome="refer_back",
-        meeting="BOARD-APR",
-        missing="a costed savings plan",
-    )
+    # the bid page decides nothing itself: it leads to the bid's agenda item
+    item = re.search(r'href="(/meetings/BOARD-APR/items/(\d+))"', page.text)
+    assert item and 'id="board-decision"' in page.text, page.text[:3000]
+    n = int(item.group(2))
+    assert "Approve at a Board meeting" not in page.text
+    missing = confirm_page(officer, "BOARD-APR", n, item=ref)
+    assert missing.status_code == 400 and "outcome" in missing.text.lower()  # none chosen
+    done = decide_on_page(officer, "BOARD-APR", n, item=ref,
+                          outcome="refer_back", missing="a costed savings plan")
     assert done.status_code == 303, done.text[:2000]
     page = officer.get(f"/bids/{ref}")
     assert 'id="bid-state">referred back<' in page.text
