@@ -92,6 +92,10 @@ def plain_message(message: str, fld: str | None = None) -> str:
         text = text[found.end() :]
     for pattern, instead in CLI_ADVICE:
         text = pattern.sub(instead, text)
+    line = re.fullmatch(r"([a-z_]+)\[(\d+)\]\.([a-z_]+)", named or "")
+    if line:  # a line of a repeated group: the summary must still say which line
+        text = f"{words_of(line.group(1)).capitalize()} {line.group(2)}, " \
+               f"{words_of(line.group(3))}: {text}"
     simple = named and re.fullmatch(r"[a-z_]+", named) and named not in REGISTRY
     if simple and text.startswith(_STARTS_WITH_VERB):
         text = f"{words_of(named).capitalize()} {text}"
@@ -111,7 +115,8 @@ def form_error(form_id: str, exc: QuorumError, values: dict) -> dict:
     (once in the summary at the top, once at the field) and the anchor the summary
     links to (the field's input, or the form when no field of it is named)."""
     # members[2] is the members field; votes.for stays itself (an input of its own)
-    shown = exc.field.split("[")[0] if exc.field else None
+    # progress[2].rag is an input of its own (a line of a repeated group)
+    shown = re.sub(r"\[\d+\]$", "", exc.field) if exc.field else None
     anchor = f"f-{form_id}-{shown.replace('.', '-')}" if shown else f"form-{form_id}"
     return {
         "form": form_id,

@@ -667,8 +667,7 @@ def sign_forms(
                 button="Concur",
                 post_to=post_to,
             ),
-            *aside,
-        ]
+        ]  # standing aside is for a decision still open, not one already taken
     return [
         ActionForm(
             "approve",

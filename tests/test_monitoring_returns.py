@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from moneykit import OFFICER, SPONSOR, grant_ref, money_board
+from moneykit import OFFICER, SPONSOR, accept_offer, grant_ref, money_board
 from sqlalchemy import func, select
 from sqlmodel import Session
 from test_papers_pdf import pdf_text
@@ -235,6 +235,7 @@ def test_payments_held_only_under_the_option(tmp_path) -> None:
     _, q, clock, engine = _fresh(tmp_path)
     try:
         clock.set(D(2013, 10, 1))
+        accept_offer(q, "G-0002", TOM)  # the offer letter is not what holds the payment
         q.execute("submit_evidence", {"grant": "G-0002", "milestone": 1,
                                       "summary": "Programme plan agreed"}, TOM)
         q.execute("verify_milestone", {"grant": "G-0002", "milestone": 1}, PETRA)
@@ -326,7 +327,8 @@ def test_the_return_form_and_the_review_outcomes_on_the_web(sqlite_url) -> None:
         bad = send(**{"progress[2].line": "Contract let", "progress[2].rag": "green",
                       "progress[2].narrative": "let in June", "spend": "12,000"})
         assert bad.status_code == 400
-        assert "progress[2].rag: &#39;green&#39; is not allowed" in bad.text
+        assert "Progress 2, rag: &#39;green&#39; is not allowed" in bad.text
+        assert 'href="#f-submit-progress[2]-rag"' in bad.text  # the summary links to it
         assert ('id="f-submit-progress[2]-rag" name="progress[2].rag" aria-invalid="true"'
                 in bad.text)
         assert version() == seen  # nothing changed
@@ -349,7 +351,7 @@ def test_the_return_form_and_the_review_outcomes_on_the_web(sqlite_url) -> None:
             return olivia.post(f"/do/{command}", data=data, follow_redirects=False)
 
         no_due = do("send_back_return", "send_back", missing="Spend by budget line")
-        assert no_due.status_code == 400 and "send_back_return: due: is required" in no_due.text
+        assert no_due.status_code == 400 and "Due is required" in no_due.text
         r = do("send_back_return", "send_back", missing="Spend by budget line", due="2011-07-20")
         assert r.status_code == 303
         page = sam.get(f"/returns/{ref}").text
