@@ -515,7 +515,7 @@ def render_bid(
             "grant": grant,
             "decisions": decisions,
             "forms": actions.bid_actions(bid, actor, meetings, pots),
-            "board": actions.board_items(bid, actor, meetings),
+            "board_decision": actions.board_items(bid, actor, meetings),
             "workflow": workflow_view(BID, bid["state"]),
             "history": history,
             "form_error": form_error,
