@@ -33,6 +33,7 @@ from engine.read import money as views_money
 from engine.read.papers import paper_context
 from engine.read.partnerships import accountable_bodies
 from engine.read.reconcile import integrity_report
+from engine.read.returns import return_detail
 from engine.store import audit
 from engine.store.db import make_engine
 from engine.store.models import Outbox
@@ -69,6 +70,16 @@ def test_the_worked_example_replays(sqlite_url) -> None:
             ("P-0001", "Otterford DC", 10_000_000)]
         assert vale["paid_pence"] == 12_500_000 and vale["unpaid_pence"] == 12_500_000
         assert fen["receiving_body"] == "Kingsmere CC"
+        # then monitored six-monthly, with progress and RAG status (issue 13)
+        with engine.connect() as c:
+            seen = {ref: return_detail(c, ref) for ref in (
+                "RET-G-0001-monitoring-2012-09-30", "RET-G-0001-monitoring-2013-03-31",
+                "RET-G-0002-monitoring-2012-09-30")}
+        assert [(r["rag_words"], r["review_words"], [x["rag_words"] for x in r["progress"]])
+                for r in seen.values()] == [
+            ("At risk", "accepted", ["On track", "At risk"]),
+            ("On track", "accepted", ["On track", "On track"]),
+            ("On track", "accepted", ["On track", "On track"])]
         assert fen["advances"][0]["paid_to"] == "Kingsmere CC"
         with engine.connect() as c:
             assert accountable_bodies(c) == [
