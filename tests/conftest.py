@@ -19,6 +19,18 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 BIDS_CSV = SHARED / "data" / "bids-2011-04.csv"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Checkpoints written before a test's own folder is set (module-scoped fixtures
+    that start `quorum serve` or run a sweep) go to a folder of the session's, never
+    to var/checkpoints of the checkout, where `make run` would later find another
+    database's checkpoints and refuse its own."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QUORUM_CHECKPOINT_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(autouse=True)
 def _checkpoint_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test's audit checkpoints (written by every sweep) go to its own folder,

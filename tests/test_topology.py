@@ -162,7 +162,8 @@ def free_port() -> int:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUORUM_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("QUORUM_") or k == "QUORUM_CHECKPOINT_DIR"}  # conftest's
     env.update(PYTHONPATH=str(REPO), QUORUM_MAIL_FROM=f"Grants Team <{SENDER}>")
     env.update(extra)
     return env
