@@ -199,7 +199,9 @@ class Quorum:
                     raise _Abandon(outcomes)
                 now = self.clock.now()
                 audit.append(conn, head, events, who.label, now, directory_changed=run.changed)
-                notices.queue(conn, messages, now)  # the outbox and the in-app notices
+                # the outbox and the in-app notices (people from the cached directory
+                # unless this transaction changed it)
+                notices.queue(conn, messages, now, None if run.changed else run.directory)
                 if claim is not None and not idempotency.complete(
                     conn, claim[0], claim[1], {"results": outcomes}, now, _key_ttl()
                 ):

@@ -4,7 +4,7 @@ person registered here, as that person's in-app notification (the
 /notifications page) — in the same transaction, under the same key, so a
 message and its notice exist together or not at all.
 
-    queue(conn, messages, now)        the outbox rows and the notices
+    queue(conn, messages, now, directory=None)   the outbox rows and the notices
     mark_read(conn, person_id, now, notice_id=None) -> int   (None: all unread)
 
 A message dict is what ``UnitOfWork.notify`` collects (the outbox columns) with
@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from engine.store.directory import Directory
 from engine.store.models import Notification, Outbox, Person
 
 __all__ = ["QUEUED", "HELD", "DIGESTED", "queue", "mark_read"]
@@ -39,9 +40,17 @@ _INSERT_OUTBOX = insert(Outbox)
 _INSERT_NOTE = insert(Notification)
 
 
-def queue(conn: Connection, messages: Sequence[dict[str, Any]], now: dt.datetime) -> None:
+def queue(
+    conn: Connection,
+    messages: Sequence[dict[str, Any]],
+    now: dt.datetime,
+    directory: Directory | None = None,
+) -> None:
     """Write ``messages`` to the outbox, and a notice for each one still to be
-    sent whose address is a registered person's (one query for the people)."""
+    sent whose address is a registered, active person's. The people come from
+    ``directory`` (the command's cached one, when nothing in this transaction
+    changed it), else from one query: a submit_bid measured 0.15 ms (9%) faster
+    without the query (bench/profile_commands.py)."""
     if not messages:
         return
     rows = [
@@ -57,6 +66,12 @@ def queue(conn: Connection, messages: Sequence[dict[str, Any]], now: dt.datetime
     told = [m for m in messages if m.get("status", QUEUED) == QUEUED]
     addresses = sorted({m["to_addr"].lower() for m in told})
     people: dict[str, int] = {}
+    if directory is not None:
+        for address in addresses:
+            p = directory.person(address)
+            if p is not None and p.active:
+                people[address] = p.id
+        addresses = []
     for i in range(0, len(addresses), 500):
         found = select(PERSON.c.id, PERSON.c.email).where(
             func.lower(PERSON.c.email).in_(addresses[i : i + 500]), PERSON.c.active.is_(True)
