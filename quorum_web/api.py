@@ -127,13 +127,17 @@ def org_name(conn: Any, org_id: int | None) -> str | None:
     return conn.execute(select(Organisation.name).where(Organisation.id == org_id)).scalar()
 
 
-def scoped_returns(conn: Any, actor: Actor, today: Any) -> list[shapes.ReturnRow]:
-    rows = views_returns.returns(conn, today)
+def scoped_return(conn: Any, actor: Actor, today: Any, ref: str) -> shapes.ReturnRow:
+    """One return the actor may see (a sponsor: their authority's), read by its ref
+    alone; the same refusal for "missing" and "not yours"."""
+    rows = views_returns.returns(conn, today, refs=[ref])
     scope = scope_of(actor)
-    if scope is None:
-        return rows
-    name = org_name(conn, scope)
-    return [r for r in rows if r["organisation"] == name]
+    if scope is not None:
+        name = org_name(conn, scope)
+        rows = [r for r in rows if r["organisation"] == name]
+    if not rows:
+        raise NotFound(f"no return {ref!r}", field="ref", item=ref)
+    return rows[0]
 
 
 # ------------------------------------------------------------------ paging

@@ -37,7 +37,7 @@ from notifications import letters
 from notifications.papers import PdfUnavailable
 from quorum_web import pages, uploads
 from quorum_web.actions import ActionForm, Input
-from quorum_web.api import find_grant, org_name, scope_of, scoped_returns
+from quorum_web.api import find_grant, org_name, scope_of, scoped_return
 from quorum_web.auth import ALL_ROLES, check_form_csrf, require
 from rules.returns import load_return_rules
 from workflows.grant import EVIDENCE_FROM
@@ -375,14 +375,7 @@ def render_return(
     request: Request, actor: Actor, ref: str, *, form_error: dict | None = None, status: int = 200
 ) -> HTMLResponse:
     with _engine(request).connect() as conn:
-        found = [
-            r
-            for r in scoped_returns(conn, actor, request.app.state.clock.today())
-            if r["ref"] == ref
-        ]
-        if not found:
-            raise NotFound(f"no return {ref!r}", field="ref", item=ref)
-        ret = found[0]
+        ret = scoped_return(conn, actor, request.app.state.clock.today(), ref)
         # how the schedule in force asks for the figure (issue 13)
         programme = conn.execute(
             select(Programme.name)
@@ -441,11 +434,7 @@ def send_return(
             lines.append({k: v for k, v in line.items() if v})
     try:
         with _engine(request).connect() as conn:
-            found = [r for r in scoped_returns(conn, actor, request.app.state.clock.today())
-                     if r["ref"] == ref]  # fmt: skip
-        if not found:
-            raise NotFound(f"no return {ref!r}", field="ref", item=ref)
-        ret = found[0]
+            ret = scoped_return(conn, actor, request.app.state.clock.today(), ref)
         args: dict[str, Any] = {"grant": ret["grant"], "kind": ret["return_kind"],
                                 "period_end": ret["period_end"], "progress": lines}  # fmt: skip
         for name in ("savings_delivered", "savings_anticipated", "spend", "issues", "risks",
