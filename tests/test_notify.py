@@ -148,14 +148,16 @@ def test_restored_database_first_sweep_holds_then_sends_one_digest_each(db_url, 
 
 
 def test_a_sweep_sends_one_digest_to_someone_with_more_than_the_threshold(
-    sqlite_url, server
+    sqlite_url, server, _checkpoint_dir
 ) -> None:
     q, engine, clock = money_board(sqlite_url)
     try:
         clock.set(D(2011, 7, 17))  # swept daily: no catch-up
         assert sweep(engine, clock=clock)["messages_queued_total"] == 0
         clock.set(D(2011, 7, 18))
-        with override_settings(digest_threshold=1):
+        # an override starts from the defaults: keep the sweep's checkpoint in the
+        # test's folder, not the checkout's var/checkpoints
+        with override_settings(digest_threshold=1, checkpoint_dir=str(_checkpoint_dir)):
             out = sweep(engine, clock=clock)
         assert out["messages_queued"] == {"reminder-14": 4}
         assert (out["digests"], out["digested"]) == (2, 4)
