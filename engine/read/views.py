@@ -71,15 +71,19 @@ def bids(
     round_id: int | None = None,
     bid_ids: Collection[int] | None = None,
     refs: Sequence[str] | None = None,
+    states: Collection[str] | None = None,
 ) -> list[shapes.BidRecord]:
     """Bids with their scores, partners and milestones, in id order; filtered by
-    state, sponsor, round and/or a set of ids (a page of a ranking)."""
+    state (or any of ``states``), sponsor, round and/or a set of ids (a page of a
+    ranking)."""
     # plain columns, not ORM objects, and the related rows found by a subquery
     # rather than a list of ids: a round of 10,000 bids reads in a fraction of
     # the time (bench/bench_web.py)
     filters = []
     if state:
         filters.append(BID_T.c.state == state)
+    if states is not None:
+        filters.append(BID_T.c.state.in_(list(states)))
     if sponsor_id is not None:
         filters.append(BID_T.c.sponsor_id == sponsor_id)
     if round_id is not None:
