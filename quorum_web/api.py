@@ -338,9 +338,8 @@ def api_meetings(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> list[s
 @router.get("/meetings/{ref}", response_model=shapes.Meeting, summary="One meeting")
 def api_meeting(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> shapes.Meeting:
     with Session(_engine(request)) as s:
-        for m in views.meetings(s):
-            if m["ref"] == ref:
-                return m
+        for m in views.meetings(s, refs=[ref]):
+            return m
     raise NotFound(f"no meeting {ref!r}", field="ref", item=ref)
 
 

@@ -108,8 +108,8 @@ def meeting_context(request: Request, ref: str) -> dict:
     """A meeting as its pages show it: the view, the roll (members present, apologies,
     substitutes), observers, the chair, the agenda in order with each item's page."""
     with Session(_engine(request)) as s:
-        every = views.meetings(s)
-        meeting = next((m for m in every if m["ref"] == ref), None)
+        found = views.meetings(s, refs=[ref])
+        meeting = found[0] if found else None
         if meeting is None:
             raise NotFound(f"no meeting {ref!r}", field="meeting", item=ref)
         row = s.execute(select(Meeting).where(Meeting.ref == ref)).scalar_one()
@@ -129,13 +129,15 @@ def meeting_context(request: Request, ref: str) -> dict:
         chair = people[row.chair_id].name if row.chair_id else ""
         programme = s.execute(
             select(Programme.name).where(Programme.id == row.programme_id)).scalar()
-        bids = {b["ref"]: b for b in views.bids(s)}
+        # only what this meeting's agenda names: not every bid or meeting there is
+        bids = {b["ref"]: b for b in views.bids(s, refs=meeting["agenda"])}
         pots = {p["name"]: p for p in views.pots(s)}
-        later = [m for m in every if m["state"] == "scheduled" and m["date"] > meeting["date"]]
+        later = views.later_meetings(s, dt.date.fromisoformat(meeting["date"]))
         history = pages._history(s, [ref])
     orders = load_standing_orders(row.standing_orders or None).for_programme(str(programme))
     with _engine(request).connect() as conn:
-        dds = {d["ref"]: d for d in _dd_items(conn)}
+        dds = {d["ref"]: d for d in delegated_items(
+            conn, DelegatedDecision.__table__.c.ref.in_(meeting["agenda"]))}
         reports = report_items(conn, meeting["agenda"])  # issue 12: report items
     agenda = []
     for n, item in enumerate(meeting["agenda"], start=1):

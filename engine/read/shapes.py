@@ -534,3 +534,11 @@ class AuditLine(TypedDict):
     item: str
     reason: str
     hash: str
+
+
+class MeetingSlot(TypedDict):
+    """A meeting as a choice in a form (refer back to, defer to, due by)."""
+
+    ref: str
+    title: str
+    date: str  # ISO

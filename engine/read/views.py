@@ -471,7 +471,23 @@ def round_ranking(session: Session | Connection, round_ref: str) -> shapes.Round
     }
 
 
-def meetings(session: Session | Connection) -> list[shapes.Meeting]:
+def later_meetings(session: Session | Connection, after: dt.date) -> list[shapes.MeetingSlot]:
+    """The meetings still scheduled after ``after``, soonest first (one query)."""
+    return [
+        {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat()}
+        for m in session.execute(
+            select(MEETING_T.c.ref, MEETING_T.c.title, MEETING_T.c.held_on)
+            .where(MEETING_T.c.state == "scheduled", MEETING_T.c.held_on > after)
+            .order_by(MEETING_T.c.held_on, MEETING_T.c.id)
+        )
+    ]
+
+
+def meetings(
+    session: Session | Connection, refs: Sequence[str] | None = None
+) -> list[shapes.Meeting]:
+    """Every meeting (``refs``: only those), with roll, agenda, decisions,
+    interests and actions."""
     people: dict[int, str] = {
         p.id: p.name for p in session.execute(select(PERSON_T.c.id, PERSON_T.c.name))
     }
@@ -479,9 +495,10 @@ def meetings(session: Session | Connection) -> list[shapes.Meeting]:
     out: list[shapes.Meeting] = []
     decision_t, interest_t = Decision.__table__, Interest.__table__
     member_t = MeetingMember.__table__
-    for m in session.execute(
-        select(MEETING_T).order_by(MEETING_T.c.held_on, MEETING_T.c.id)
-    ):
+    chosen = select(MEETING_T).order_by(MEETING_T.c.held_on, MEETING_T.c.id)
+    if refs is not None:
+        chosen = chosen.where(MEETING_T.c.ref.in_(list(refs)))
+    for m in session.execute(chosen):
         roll = session.execute(
             select(member_t.c.person_id, member_t.c.present, member_t.c.substitute_id)
             .where(member_t.c.meeting_id == m.id)
