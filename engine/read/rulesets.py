@@ -27,14 +27,24 @@ from sqlmodel import Session
 
 from engine.domain.errors import NotFound, ValidationError
 from engine.store.models import Person, Round, RuleSetVersion, Score
-from rules.loader import NAME_RE
-from rules.scoring import RuleFileError, RuleSet, available, load_rule_set, stored_rule_set
+from rules.loader import NAME_RE, line_of
+from rules.loader import where as loader_where
+from rules.scoring import (
+    RuleFileError,
+    RuleSet,
+    available,
+    load_rule_set,
+    rule_set_from_text,
+    stored_rule_set,
+)
 
 __all__ = [
     "STORED",
     "RuleSetChoice",
     "VersionRow",
     "latest_version",
+    "parse_candidate",
+    "refusal",
     "resolve_rule_set",
     "rule_set_choices",
     "rule_set_names",
@@ -130,7 +140,8 @@ def rule_set_choices(conn: Session | Connection) -> list[RuleSetChoice]:
     people = _people(conn)
     out: list[RuleSetChoice] = []
     for name in available():
-        out.append({"value": name, "label": f"{name} (shipped file, version {_file_version(name)})"})
+        label = f"{name} (shipped file, version {_file_version(name)})"
+        out.append({"value": name, "label": label})
     uploaded = conn.execute(
         select(RSV_T.c.name, RSV_T.c.version, RSV_T.c.uploaded_by_id, RSV_T.c.loaded_at).where(
             RSV_T.c.uploaded_by_id.is_not(None)
@@ -268,3 +279,36 @@ def versions(conn: Session | Connection, name: str) -> list[VersionRow]:
 def _title(body: str) -> str:
     found = re.search(r"^title:\s*(.+)$", body, re.MULTILINE)
     return found.group(1).strip().strip("\"'") if found else ""
+
+
+SOURCE = "the uploaded rule set"
+
+
+def refusal(exc: RuleFileError, text: str, command: str = "upload_rule_set") -> ValidationError:
+    """A rule file's refusal as the upload's: the line and the place in the file,
+    then what is wrong and what is allowed (the loader's own words)."""
+    where = exc.where
+    head = f"{exc.source}: {where}: " if where else f"{exc.source}: "
+    message = exc.message[len(head):] if exc.message.startswith(head) else exc.message
+    if where.startswith("line "):  # not YAML: the parser's mark is the line already
+        at = f"{where}: "
+    elif where:
+        place = where
+        unknown = re.match(r"unknown key '([^']+)'", message)
+        if unknown:  # the line of the key that is not allowed, not of its mapping
+            place = loader_where("" if where == "top level" else where, unknown.group(1))
+        line = line_of(text, place)
+        at = f"line {line}, {where}: " if line else f"{where}: "
+    else:
+        at = ""
+    return ValidationError(f"{command}: body: {at}{message}", field="body")
+
+
+def parse_candidate(text: str, command: str = "upload_rule_set") -> RuleSet:
+    """Uploaded or pasted text validated and compiled by the files' loader, as a
+    transient rule set (never cached nor registered: rules/durable_adapter.py);
+    a refusal names the field ``body`` (:func:`refusal`)."""
+    try:
+        return rule_set_from_text(text, SOURCE)
+    except RuleFileError as exc:
+        raise refusal(exc, text, command) from None

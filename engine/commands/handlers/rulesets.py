@@ -23,39 +23,12 @@ from engine.commands.handlers.rounds import rule_set_version_id
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
-from engine.read.rulesets import latest_version, stored_label, version_key
+from engine.read.rulesets import latest_version, parse_candidate, stored_label, version_key
 from engine.store.models import RuleSetVersion
-from rules.loader import line_of
-from rules.scoring import RuleFileError, RuleSet, available, load_rule_set, rule_set_from_text
+from rules.scoring import available, load_rule_set
 
 RSV_T = RuleSetVersion.__table__
 MAX_BODY = 256 * 1024  # characters of YAML: the largest shipped file is under 4 KB
-SOURCE = "the uploaded rule set"
-
-
-def refusal(exc: RuleFileError, text: str, command: str = "upload_rule_set") -> ValidationError:
-    """A rule file's refusal as the upload's: the line and the place in the file,
-    then what is wrong and what is allowed (the loader's own words)."""
-    where = exc.where
-    head = f"{exc.source}: {where}: " if where else f"{exc.source}: "
-    message = exc.message[len(head):] if exc.message.startswith(head) else exc.message
-    if where.startswith("line "):  # not YAML: the parser's mark is the line already
-        at = f"{where}: "
-    elif where and where != "top level":
-        line = line_of(text, where)
-        at = f"line {line}, {where}: " if line else f"{where}: "
-    else:
-        at = ""
-    return ValidationError(f"{command}: body: {at}{message}", field="body")
-
-
-def parse_upload(text: str, command: str = "upload_rule_set") -> RuleSet:
-    """The uploaded text validated and compiled by the files' loader, as a transient
-    rule set (never cached nor registered: rules/durable_adapter.py)."""
-    try:
-        return rule_set_from_text(text, SOURCE)
-    except RuleFileError as exc:
-        raise refusal(exc, text, command) from None
 
 
 @command("upload_rule_set", summary="Store a new version of a scoring rule set (its YAML)")
@@ -64,7 +37,7 @@ def upload_rule_set(uow: UnitOfWork, args: Args) -> Result:
     body = args.text("body", max_len=MAX_BODY)
     args.done()
     text = body + "\n"  # stored as a file ends: one line break after the last line
-    rs = parse_upload(text)
+    rs = parse_candidate(text)
     label = stored_label(rs.name, rs.version)
     same = uow.conn.execute(
         select(RSV_T.c.id, RSV_T.c.sha256).where(
