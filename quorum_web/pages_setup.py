@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from engine.domain.actor import Actor
 from engine.domain.errors import PermissionDenied, QuorumError, ValidationError

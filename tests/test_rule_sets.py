@@ -8,10 +8,13 @@ enough to check by hand."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select, text
+from webkit import csrf_of, set_passwords, sign_in
 
 from engine.commands.service import Quorum
 from engine.domain.clock import FixedClock
@@ -19,11 +22,13 @@ from engine.domain.errors import ValidationError
 from engine.read import rule_preview, rulesets, views
 from engine.store.db import create_schema, make_engine
 from engine.store.models import AuditEvent, Round, RuleSetVersion, Score
+from quorum_web.app import create_app
 from rules import durable_adapter
 from rules.loader import line_of
 from rules.scoring import RULES_DIR, rule_set_from_text
 
 OFFICER, DIRECTOR, MEMBER = "olive@r.example", "dee@r.example", "ash@r.example"
+SPONSOR = "sam@r.example"
 SHIPPED = (RULES_DIR / "efficiency-bids-2011.yaml").read_text(encoding="utf-8")
 V2_FILE = Path(__file__).parent / "rules" / "efficiency-bids-2011-v2.yaml"
 NAME = "efficiency-bids-2011"
@@ -447,3 +452,146 @@ def test_versions_list_sha_who_rounds_and_a_diff(world) -> None:
     assert found[0]["sha256"] == rule_set_from_text(SHIPPED, "x").sha256
     assert found[0]["diff"] == [] and found[1]["previous"] == "2011.1"
     assert "-version: \"2011.1\"" in found[1]["diff"] and "+version: \"2011.2\"" in found[1]["diff"]
+
+
+# ------------------------------------------------------------------ pages
+
+
+@pytest.fixture
+def web(world, sqlite_url):
+    """The world above with round R1 scored by the shipped rules, served, with an
+    officer, a board member and a sponsor signed in (after the clock has moved)."""
+    q = world["q"]
+    scored_round(world)
+    q.execute("register_person", {"name": "Sam", "email": SPONSOR, "roles": ["sponsor"],
+                                  "organisation": "Rutland CC"}, "system")
+    set_passwords(q, OFFICER, MEMBER, SPONSOR)
+    app = create_app(sqlite_url, scheduler=False, clock=world["clock"])
+    with TestClient(app):
+        clients = {}
+        for email in (OFFICER, MEMBER, SPONSOR):
+            c = TestClient(app)
+            assert sign_in(c, email).status_code == 303
+            clients[email] = c
+        yield {**world, "c": clients}
+        for c in clients.values():
+            c.close()
+
+
+def post_file(client: TestClient, body: str, name: str = "rules.yaml"):
+    return client.post(
+        "/rule-sets/upload",
+        data={"csrf_token": csrf_of(client, "/rule-sets"), "_form": "upload-rule-set",
+              "_key": f"k-{hash(body)}"},
+        files={"file": (name, body.encode("utf-8"), "application/x-yaml")},
+        follow_redirects=False,
+    )
+
+
+def problem_once(response, message: str, anchor: str) -> None:
+    """The GOV.UK pattern: the summary links to the field, the message shows there, once each."""
+    page = response.text
+    assert response.status_code == 400, response.status_code
+    assert "There is a problem" in page
+    assert f'href="#{anchor}"' in page and f'id="{anchor}"' in page
+    assert page.count(message) == 2, (message, page.count(message))
+    assert "upload_rule_set" not in page.split("<main", 1)[1]  # no command name
+
+
+def test_upload_on_the_page_then_the_versions_page(web) -> None:
+    officer, engine = web["c"][OFFICER], web["engine"]
+    page = officer.get("/rounds")
+    assert 'href="/rule-sets#upload">Upload a new version</a>' in page.text
+    assert 'href="/rounds/R1/preview">Preview against this round' in page.text
+    r = post_file(officer, V2_FILE.read_text(encoding="utf-8"))
+    assert r.status_code == 303 and r.headers["location"] == f"/rule-sets/{NAME}"
+    page = officer.get(f"/rule-sets/{NAME}")
+    assert page.status_code == 200
+    assert "Stored version 2011.2 of efficiency-bids-2011" in page.text
+    sha = rule_set_from_text(V2_FILE.read_text(encoding="utf-8"), "x").sha256
+    row = page.text.split('id="v-2011.2"', 1)[1].split("</tr>", 1)[0]
+    assert sha[:12] in row and "Olive" in row and f"{NAME}@2011.2" in row
+    first = page.text.split('id="v-2011.1"', 1)[1].split("</tr>", 1)[0]
+    assert 'href="/rounds/R1"' in first  # R1 was scored with 2011.1
+    assert "Version 2011.2 against 2011.1" in page.text
+    assert "+version: &#34;2011.2&#34;" in page.text or '+version: "2011.2"' in page.text
+    # the new version is offered when opening a round, and a round opens with it
+    page = officer.get("/rounds")
+    assert f'<option value="{NAME}@2011.2">' in page.text
+    keys = re.findall(r'name="_key" value="([^"]+)"', page.text)
+    r = officer.post(
+        "/do/open_round",
+        data={"csrf_token": csrf_of(officer, "/rounds"), "_next": "/rounds",
+              "_form": "open-round", "_key": keys[0], "name": "Summer", "pot": "Projects",
+              "rules": f"{NAME}@2011.2", "closes": "2011-06-30", "scoring": "required"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text[:500]
+    with engine.connect() as conn:
+        assert conn.execute(select(Round.rule_set).where(Round.name == "Summer")).scalar() == (
+            f"{NAME}@2011.2")
+    assert "All rule sets" in officer.get(f"/rule-sets/{NAME}").text
+    listing = officer.get("/rule-sets")
+    assert f'href="/rule-sets/{NAME}"' in listing.text
+
+
+def test_a_refused_upload_shows_at_the_file_field_and_stores_nothing(web) -> None:
+    officer, engine = web["c"][OFFICER], web["engine"]
+    before = counts(engine)
+    r = post_file(officer, broken("points: 4", "points: -4"))
+    problem_once(r, "line 9, criteria[0].outcomes[0].points: -4 is below 0",
+                 "f-upload-rule-set-file")
+    # a fact's name stays as the file writes it (it is what to type)
+    r = post_file(officer, broken("{proven: yes}", "{proved: yes}"))
+    assert "savings_per_pound" in r.text and "savings per pound" not in r.text
+    r = officer.post("/rule-sets/upload", data={"csrf_token": csrf_of(officer, "/rule-sets")},
+                     follow_redirects=False)
+    problem_once(r, "choose a rule set file (YAML)", "f-upload-rule-set-file")
+    assert counts(engine) == before
+
+
+def test_the_preview_page_shows_the_figures_and_writes_nothing(web) -> None:
+    officer, engine = web["c"][OFFICER], web["engine"]
+    label = upload(web["q"], CANDIDATE)["rules"]
+    page = officer.get("/rounds/R1/preview")
+    assert page.status_code == 200 and f'<option value="{label}">' in page.text
+    before = counts(engine)
+    page = officer.get(f"/rounds/R1/preview?rules={label}")
+    assert page.status_code == 200
+    assert counts(engine) == before
+    text_ = page.text
+    assert '<dd class="govuk-summary-list__value" id="above-now">£90,000 (2 bids)</dd>' in text_
+    assert '<dd class="govuk-summary-list__value" id="above-new">£60,000 (2 bids)</dd>' in text_
+    b4 = text_.split('id="p-R1-B4"', 1)[1].split("</tr>", 1)[0]
+    assert "up 2" in b4 and "changed" in b4
+    assert "3 (1 up, 2 down)" in text_ and "above it: R1-B4; below it: R1-B3" in text_
+    # pasted text: the same figures, nothing kept
+    r = officer.post("/rounds/R1/preview", data={
+        "csrf_token": csrf_of(officer, "/rounds/R1/preview"),
+        "body": broken('version: "2011.5"', 'version: "pasted"')})
+    assert r.status_code == 200 and "£60,000 (2 bids)" in r.text
+    assert "checked, used for this preview and dropped" in r.text
+    # pasted text that cannot be used: at the field, the text kept as typed
+    bad = broken("recommend: approve", "recommend: fund")
+    r = officer.post("/rounds/R1/preview", data={
+        "csrf_token": csrf_of(officer, "/rounds/R1/preview"), "body": bad})
+    message = ("line 34, recommendations[0].recommend: &#39;fund&#39; is not one of: "
+               "approve, refer_back, reject")
+    problem_once(r, message, "f-preview-pasted-body")
+    assert "recommend: fund" in r.text
+    r = officer.get("/rounds/R1/preview?rules=efficiency-bids-2011@9")
+    problem_once(r, "no stored version &#39;9&#39; of rule set", "f-preview-stored-rules")
+    assert counts(engine) == before
+
+
+def test_who_may_see_and_upload_rule_sets(web) -> None:
+    member, sponsor = web["c"][MEMBER], web["c"][SPONSOR]
+    assert member.get("/rule-sets").status_code == 200
+    assert "Officers and directors upload new versions." in member.get("/rule-sets").text
+    r = member.post("/rule-sets/upload",
+                    data={"csrf_token": csrf_of(member, "/rule-sets")},
+                    files={"file": ("r.yaml", CANDIDATE.encode(), "application/x-yaml")},
+                    follow_redirects=False)
+    assert r.status_code == 403 and [v for _, v, _ in stored(web["engine"])] == ["2011.1"]
+    for path in ("/rule-sets", f"/rule-sets/{NAME}", "/rounds/R1/preview"):
+        assert sponsor.get(path).status_code == 403, path
