@@ -8,7 +8,10 @@ enough to check by hand."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -528,8 +531,11 @@ def test_upload_on_the_page_then_the_versions_page(web) -> None:
     )
     assert r.status_code == 303, r.text[:500]
     with engine.connect() as conn:
-        assert conn.execute(select(Round.rule_set).where(Round.name == "Summer")).scalar() == (
-            f"{NAME}@2011.2")
+        summer = conn.execute(select(Round.ref, Round.rule_set).where(Round.name == "Summer"))
+        ref, rules = summer.one()
+    assert rules == f"{NAME}@2011.2"
+    page = officer.get(f"/rounds/{ref}")  # its page ranks with the stored version
+    assert page.status_code == 200 and "2011.2" in page.text
     assert "All rule sets" in officer.get(f"/rule-sets/{NAME}").text
     listing = officer.get("/rule-sets")
     assert f'href="/rule-sets/{NAME}"' in listing.text
@@ -595,3 +601,24 @@ def test_who_may_see_and_upload_rule_sets(web) -> None:
     assert r.status_code == 403 and [v for _, v, _ in stored(web["engine"])] == ["2011.1"]
     for path in ("/rule-sets", f"/rule-sets/{NAME}", "/rounds/R1/preview"):
         assert sponsor.get(path).status_code == 403, path
+
+
+def test_the_cli_uploads_a_file_and_a_round_is_scored_with_it(world, sqlite_url) -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.pop("QUORUM_DATABASE_URL", None)
+
+    def quorum(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "engine.entry.cli", "--db", sqlite_url, "--as", OFFICER,
+             *args], capture_output=True, text=True, env=env, timeout=120)
+
+    out = quorum("round", "upload-rules", str(V2_FILE))
+    assert out.returncode == 0, out.stderr
+    sha = rule_set_from_text(V2_FILE.read_text(encoding="utf-8"), "x").sha256
+    assert out.stdout.strip() == (
+        f"stored {NAME}@2011.2 (sha256 {sha[:12]}, 3 criteria, at most 9 points)")
+    again = quorum("round", "upload-rules", str(V2_FILE))
+    assert again.returncode != 0 and "is already stored with this content" in again.stderr
+    scored_round(world, "R1", f"{NAME}@2011.2")
+    out = quorum("round", "score", "R1")
+    assert out.returncode == 0 and f"with {NAME} 2011.2" in out.stdout, out.stderr
