@@ -511,6 +511,7 @@ def _list_renderer(route: Any) -> Any:
 # ------------------------------------------------------------------ rule sets
 
 MAX_RULES_UPLOAD = pages.MAX_RULES_UPLOAD
+PREVIEW_ROWS = 200  # bids listed on the preview page, in the new order (totals count all)
 _RULES_PREFIX = re.compile(r"^(?:[a-z_ ]+: )?(?:body|file|rules): ")
 
 
@@ -621,6 +622,7 @@ def render_preview(
             "chosen": chosen,
             "pasted": pasted,
             "preview": result,
+            "shown": result["bids"][:PREVIEW_ROWS] if result else [],
             "form_error": form_error,
         },
         status,

@@ -25,6 +25,7 @@ from engine.domain.errors import ValidationError
 from engine.read import rule_preview, rulesets, views
 from engine.store.db import create_schema, make_engine
 from engine.store.models import AuditEvent, Round, RuleSetVersion, Score
+from quorum_web import pages_setup
 from quorum_web.app import create_app
 from rules import durable_adapter
 from rules.loader import line_of
@@ -622,3 +623,12 @@ def test_the_cli_uploads_a_file_and_a_round_is_scored_with_it(world, sqlite_url)
     scored_round(world, "R1", f"{NAME}@2011.2")
     out = quorum("round", "score", "R1")
     assert out.returncode == 0 and f"with {NAME} 2011.2" in out.stdout, out.stderr
+
+
+def test_the_preview_page_lists_a_bounded_number_of_bids(web, monkeypatch) -> None:
+    monkeypatch.setattr(pages_setup, "PREVIEW_ROWS", 2)
+    label = upload(web["q"], CANDIDATE)["rules"]
+    page = web["c"][OFFICER].get(f"/rounds/R1/preview?rules={label}").text
+    assert page.count('<tr class="govuk-table__row" id="p-') == 2
+    assert "The first 2 of 4 bids in the new order; the figures above count them all." in page
+    assert "3 (1 up, 2 down)" in page  # the totals still count every bid
