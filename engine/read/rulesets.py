@@ -12,7 +12,9 @@ open_round and score_round):
 
 :func:`resolve_rule_set` is the only place that tells the two apart: the
 commands (open_round, score_round, override_score), the ranking and the kept
-ranking all call it. Nothing here writes.
+ranking all call it. :func:`parse_candidate` checks uploaded or pasted text
+with the shipped files' loader and words a refusal with its line
+(upload_rule_set and the preview page use it). Nothing here writes.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ ROUND_T = Round.__table__
 SCORE_T = Score.__table__
 PERSON_T = Person.__table__
 STORED = "@"  # name@version: a stored version
+SOURCE = "the uploaded rule set"  # how refusals of uploaded or pasted text name it
 _PART = re.compile(r"\d+|\D+")
 
 
@@ -279,9 +282,6 @@ def versions(conn: Session | Connection, name: str) -> list[VersionRow]:
 def _title(body: str) -> str:
     found = re.search(r"^title:\s*(.+)$", body, re.MULTILINE)
     return found.group(1).strip().strip("\"'") if found else ""
-
-
-SOURCE = "the uploaded rule set"
 
 
 def refusal(exc: RuleFileError, text: str, command: str = "upload_rule_set") -> ValidationError:
