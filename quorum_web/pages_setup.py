@@ -15,11 +15,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from engine.domain.actor import Actor
-from engine.domain.errors import PermissionDenied, QuorumError
+from engine.domain.errors import PermissionDenied, QuorumError, ValidationError
+from engine.read import rule_preview, views
+from engine.read import rulesets as rulesets_read
 from engine.read import setup as setup_read
-from engine.read import views
 from engine.store.models import OrgKind
 from quorum_web import actions, pages, pages_board
 from quorum_web.actions import ActionForm, Input
@@ -33,6 +35,7 @@ router = APIRouter(include_in_schema=False)
 SETUP_ROLES = frozenset({"officer", "director"})  # who sets a programme up
 SETUP = require(SETUP_ROLES)
 DIRECTORS = require(frozenset({"director"}))  # create_programme's own role
+STAFF_PAGES = require(STAFF)  # rule sets and previews: read by every member of staff
 YES_NO = [("no", "No"), ("yes", "Yes")]
 
 
@@ -399,6 +402,7 @@ def round_forms(request: Request, actor: Actor) -> dict:
     with request.app.state.engine.connect() as conn:
         progs = setup_read.programmes(conn)
         rounds = views.rounds(conn)
+        choices = rulesets_read.rule_set_choices(conn)
     pots = [(x["name"], f"{p['name']} — {x['name']}") for p in progs for x in p["pots"]]
     forms = [
         ActionForm(
@@ -414,9 +418,9 @@ def round_forms(request: Request, actor: Actor) -> dict:
                     "Rule set",
                     "select",
                     True,
-                    [(n, n) for n in pages.rule_set_names()],
-                    hint="how its bids are scored (compare others from a round's page: "
-                    "What if another rule set?)",
+                    [(c["value"], c["label"]) for c in choices],
+                    hint="how its bids are scored: a shipped file or an uploaded version "
+                    "(Rule sets: upload a new version; preview it against a round first)",
                 ),
                 Input("opens", "Opens", "date", hint="empty: today"),
                 Input("closes", "Closes", "date", True),
@@ -446,7 +450,7 @@ def round_forms(request: Request, actor: Actor) -> dict:
                     button=f"Close {r['ref']}",
                 )
             )
-    return {"setup_forms": forms, "no_pots": not pots}
+    return {"setup_forms": forms, "no_pots": not pots, "rule_set_links": True}
 
 
 def meeting_forms(request: Request, actor: Actor) -> dict:
@@ -502,6 +506,171 @@ def _list_renderer(route: Any) -> Any:
         return response
 
     return renderer
+
+
+# ------------------------------------------------------------------ rule sets
+
+MAX_RULES_UPLOAD = pages.MAX_RULES_UPLOAD
+PREVIEW_ROWS = 200  # bids listed on the preview page, in the new order (totals count all)
+_RULES_PREFIX = re.compile(r"^(?:[a-z_ ]+: )?(?:body|file|rules): ")
+
+
+def rules_error(form_id: str, field: str, exc: QuorumError, values: dict) -> dict:
+    """A refused rule set in the GOV.UK pattern, at the form's field. The message
+    keeps the file's own words (``criteria[1].outcomes[0].points``, ``grant_pence``):
+    they are what to write in the YAML, so no snake_case is turned into words."""
+    if exc.field not in ("body", "file", "rules"):  # not about the text: the usual words
+        return actions.form_error(form_id, exc, values)
+    return {
+        "form": form_id,
+        "message": _RULES_PREFIX.sub("", exc.message, count=1),
+        "field": field,
+        "anchor": f"f-{form_id}-{field}",
+        "fields": values,
+        "exc": exc,
+    }
+
+
+def _yaml_upload(upload: Any, what: str) -> str:
+    """The text of an uploaded YAML file (a ValidationError naming ``file`` if none,
+    too large, or not UTF-8)."""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise ValidationError(f"{what}: file: choose a rule set file (YAML)", field="file")
+    data = upload.file.read(MAX_RULES_UPLOAD + 1)  # a thread-pool thread: may block
+    if len(data) > MAX_RULES_UPLOAD:
+        raise ValidationError(
+            f"{what}: file: larger than {MAX_RULES_UPLOAD // 1024} KB", field="file"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{what}: file: {upload.filename} is not UTF-8 text ({exc.reason})", field="file"
+        ) from None
+
+
+def render_rule_sets(
+    request: Request, actor: Actor, *, form_error: dict | None = None, status: int = 200
+) -> HTMLResponse:
+    with request.app.state.engine.connect() as conn:
+        names = [
+            {"name": n, "versions": rulesets_read.versions(conn, n)}
+            for n in rulesets_read.rule_set_names(conn)
+        ]
+    return pages.render(
+        request,
+        "setup/rule_sets.html",
+        {
+            "rule_sets": names,
+            "may_upload": bool(actor.roles & SETUP_ROLES),
+            "form_error": form_error,
+        },
+        status,
+    )
+
+
+@router.get("/rule-sets", response_class=HTMLResponse)
+def rule_sets_page(request: Request, actor: Actor = Depends(STAFF_PAGES)) -> Response:
+    return render_rule_sets(request, actor)
+
+
+@router.get("/rule-sets/{name}", response_class=HTMLResponse)
+def rule_set_page(request: Request, name: str, actor: Actor = Depends(STAFF_PAGES)) -> Response:
+    with request.app.state.engine.connect() as conn:
+        found = rulesets_read.versions(conn, name)
+    return pages.render(request, "setup/rule_set.html", {"name": name, "versions": found})
+
+
+@router.post("/rule-sets/upload", response_class=HTMLResponse)
+def upload_rule_set(
+    request: Request, actor: Actor = Depends(SETUP), form: dict = Depends(check_form_csrf)
+) -> Response:
+    """Upload a new version (upload_rule_set): validated like a shipped file; a
+    refusal shows at the file field and stores nothing."""
+    try:
+        text = _yaml_upload(form.get("file"), "upload_rule_set")
+        result = pages.execute_form(request, "upload_rule_set", {"body": text}, actor, form)
+    except QuorumError as exc:
+        error = rules_error("upload-rule-set", "file", exc, {})
+        return render_rule_sets(request, actor, form_error=error, status=pages._status(exc))
+    request.session["flash"] = (
+        f"Stored version {result['version']} of {result['name']}: choose "
+        f"{result['rules']} when opening a round."
+    )
+    return RedirectResponse(f"/rule-sets/{result['name']}", status_code=303)
+
+
+def render_preview(
+    request: Request,
+    ref: str,
+    *,
+    chosen: str = "",
+    pasted: str = "",
+    form_error: dict | None = None,
+    result: rule_preview.RulePreview | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    with request.app.state.engine.connect() as conn:
+        rnd = views.round_ranking(conn, ref)  # NotFound for no such round
+        choices = rulesets_read.rule_set_choices(conn)
+    return pages.render(
+        request,
+        "setup/rule_preview.html",
+        {
+            "round": rnd,
+            "choices": choices,
+            "chosen": chosen,
+            "pasted": pasted,
+            "preview": result,
+            "shown": result["bids"][:PREVIEW_ROWS] if result else [],
+            "form_error": form_error,
+        },
+        status,
+    )
+
+
+@router.get("/rounds/{ref}/preview", response_class=HTMLResponse)
+def preview_page(
+    request: Request, ref: str, rules: str = "", actor: Actor = Depends(STAFF_PAGES)
+) -> Response:
+    """Preview a rule set against this round: a shipped file or a stored version
+    (through durable_rules, as score_round scores). Reads only."""
+    if not rules:
+        return render_preview(request, ref)
+    try:
+        with request.app.state.engine.connect() as conn:
+            candidate = rulesets_read.resolve_rule_set(conn, rules)
+            result = rule_preview.preview(conn, ref, candidate)
+    except QuorumError as exc:
+        error = rules_error("preview-stored", "rules", exc, {"rules": rules})
+        return render_preview(
+            request, ref, chosen=rules, form_error=error, status=pages._status(exc)
+        )
+    return render_preview(request, ref, chosen=rules, result=result)
+
+
+@router.post("/rounds/{ref}/preview", response_class=HTMLResponse)
+def preview_pasted(
+    request: Request,
+    ref: str,
+    actor: Actor = Depends(STAFF_PAGES),
+    form: dict = Depends(check_form_csrf),
+) -> Response:
+    """Preview pasted YAML: parsed by the files' loader as a transient rule set,
+    scored in plain Python and dropped (nothing stored, nothing registered)."""
+    text = str(form.get("body") or "")
+    try:
+        if not text.strip():
+            raise ValidationError("preview: body: paste a rule set's YAML", field="body")
+        candidate = rulesets_read.parse_candidate(text.strip() + "\n", "preview")
+        with request.app.state.engine.connect() as conn:
+            result = rule_preview.preview(conn, ref, candidate)
+    except QuorumError as exc:
+        error = rules_error("preview-pasted", "body", exc, {"body": text})
+        return render_preview(
+            request, ref, pasted=text, form_error=error, status=pages._status(exc)
+        )
+    return render_preview(request, ref, pasted=text, result=result)
 
 
 pages.CONTEXT_HOOKS["rounds.html"] = round_forms

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
+import yaml
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "cache_info",
     "check",
     "clear_cache",
+    "line_of",
     "load",
     "load_text",
     "parse",
@@ -83,6 +85,45 @@ def where(base: str, key: str | int) -> str:
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
         return f"{base}.{key}" if base else key
     return f"{base}[{key!r}]"
+
+
+_STEP = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\['([^']*)'\]")
+
+
+def line_of(text: str, at: str) -> int | None:
+    """The line (from 1) of the place ``at`` names in a rule file's text
+    (``criteria[1].outcomes[0].points``, as :func:`where` writes it): the deepest
+    key or item found on the way; None when the text is not YAML or ``at`` names
+    no place (``top level``). A message that names a place can then name its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    if node is None or not at or at == "top level":
+        return None
+    found: int | None = None
+    pos = 0
+    while pos < len(at):
+        step = _STEP.match(at, pos)
+        if step is None:
+            break
+        pos = step.end()
+        key, index, quoted = step.groups()
+        if index is not None and isinstance(node, yaml.SequenceNode):
+            if int(index) >= len(node.value):
+                break
+            node = node.value[int(index)]
+            found = node.start_mark.line + 1
+            continue
+        name = key if key is not None else quoted
+        if name is None or not isinstance(node, yaml.MappingNode):
+            break
+        match = next((kv for kv in node.value if getattr(kv[0], "value", None) == name), None)
+        if match is None:
+            break
+        found = match[0].start_mark.line + 1
+        node = match[1]
+    return found
 
 
 def shown(p: Path) -> str:

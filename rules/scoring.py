@@ -57,6 +57,7 @@ __all__ = [
     "ScoringError",
     "bid_facts",
     "load_rule_set",
+    "stored_rule_set",
 ]
 
 RULES_DIR = Path(__file__).resolve().parent / "scoring"
@@ -939,6 +940,15 @@ def load_rule_set(name_or_path: str | Path) -> RuleSet:
     Cached (rules.loader) by resolved path and the sha256 of the content: editing
     the file gives a new RuleSet on the next call."""
     return loader.load(FORMAT, _resolve(name_or_path))
+
+
+def stored_rule_set(text: str, source: str) -> RuleSet:
+    """A rule set version kept in the database (an upload, or a file as it was when
+    first used): validated and compiled like a file, cached by its content in the
+    one bounded cache and scored through durable_rules like a file. Stored versions
+    are few and each is registered once (rules/durable_adapter.py: rulesets are never
+    unregistered, so only text that is kept takes this path, never a what-if)."""
+    return loader.load_text(FORMAT, text, source)
 
 
 def rule_set_from_text(text: str, source: str) -> RuleSet:

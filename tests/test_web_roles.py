@@ -81,6 +81,13 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/rounds"): STAFF,
     ("GET", "/rounds/{ref}"): STAFF,
     ("POST", "/rounds/{ref}/whatif"): STAFF,
+    # scoring rule sets (issue 14): versions read by staff, uploaded by officers and
+    # directors; a what-if preview against a round (reads only) by staff
+    ("GET", "/rule-sets"): STAFF,
+    ("GET", "/rule-sets/{name}"): STAFF,
+    ("POST", "/rule-sets/upload"): frozenset({"officer", "director"}),
+    ("GET", "/rounds/{ref}/preview"): STAFF,
+    ("POST", "/rounds/{ref}/preview"): STAFF,
     ("GET", "/bids/new"): BIDDERS,
     ("POST", "/bids/preview"): BIDDERS,
     ("POST", "/grants/{ref}/milestones/{seq}/evidence"): BIDDERS,
@@ -262,6 +269,8 @@ def concrete(key: tuple[str, str], refs: dict) -> str:
         return path.replace("{ref}", refs["meeting"])
     if "/rounds/" in path:
         return path.replace("{ref}", refs["round"])
+    if path.startswith("/rule-sets/"):
+        return path.replace("{name}", "efficiency-bids-2011")
     if "/delegated-decisions/" in path:
         return path.replace("{ref}", refs["dd"])
     if path == "/api/v1/commands/{name}":
@@ -284,6 +293,8 @@ def call(client: TestClient, key: tuple[str, str], refs: dict, headers: dict | N
     files = None
     if path.endswith("/whatif"):
         files = {"file": ("v2.yaml", V2_RULES.read_bytes(), "application/x-yaml")}
+    if path.endswith("/preview"):
+        data["body"] = V2_RULES.read_text(encoding="utf-8")
     return client.post(path, data=data, files=files, follow_redirects=False)
 
 
@@ -309,6 +320,7 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/returns/{ref}/send": 303,  # sent in again (no figures: a progress report)
         "/programmes/new": 400,  # then: the command wants a name
         "/programmes/pots": 400,  # then: the command wants a pot
+        "/rule-sets/upload": 400,  # then: no file chosen
     }
     for role in sorted(PEOPLE):
         if api:

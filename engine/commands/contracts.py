@@ -655,6 +655,18 @@ class ScoreRound(Contract):
     rules: Annotated[str, Text(300, required=False)]
 
 
+class UploadRuleSet(Contract):
+    command = "upload_rule_set"
+    body: Annotated[
+        str,
+        Text(
+            256 * 1024,
+            lines=True,
+            description="the rule set's YAML (docs/rules.md); stored as a new version",
+        ),
+    ]
+
+
 class OverrideScore(Contract):
     command = "override_score"
     ref: Annotated[str, Text()]

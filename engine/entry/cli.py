@@ -336,6 +336,19 @@ def round_show(obj: Ctx, ref: str, as_json: bool) -> None:
         _round_table(rank)
 
 
+@round_group.command("upload-rules")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@friendly
+def round_upload_rules(obj: Ctx, path: Path) -> None:
+    """Store a scoring rule set file as a new version (upload_rule_set): checked as a
+    shipped file is; a round may then be opened or scored with NAME@VERSION."""
+    body = path.read_text(encoding="utf-8")
+    r = obj.service().execute("upload_rule_set", {"body": body}, obj.actor())
+    click.echo(f"stored {r['rules']} (sha256 {r['sha256'][:12]}, {r['criteria']} criteria, "
+               f"at most {r['max_points']} points)")
+
+
 @round_group.command("whatif")
 @click.argument("ref")
 @click.option("--rules", required=True, help="The other rule set (name or YAML file)")

@@ -40,9 +40,10 @@ from sqlmodel import Session
 
 from engine.domain.errors import NotFound
 from engine.read import shapes, views
+from engine.read.rulesets import resolve_rule_set
 from engine.store.ledger import ledger
 from engine.store.models import AuditEvent, AuditHead, MoneyMovement
-from rules.scoring import RuleSet, load_rule_set
+from rules.scoring import RuleSet
 
 PAGE_SIZE = 100  # ranked bids a page
 REBUILD_AFTER = 500  # events since the kept tip beyond which ranking afresh is simpler
@@ -225,7 +226,7 @@ def ranking_page(session: Session | Connection, round_ref: str, page: object = N
     rnd = session.execute(select(views.ROUND_T).where(views.ROUND_T.c.ref == round_ref)).first()
     if rnd is None:
         raise NotFound(f"no round {round_ref!r}", field="round", item=round_ref)
-    rs = load_rule_set(rnd.rule_set)
+    rs = resolve_rule_set(session, rnd.rule_set)
     with _LOCK:
         kept = _kept(session, rnd, rs)
         total = len(kept.order)

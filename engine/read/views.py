@@ -22,6 +22,7 @@ from engine.read import money as views_money
 from engine.read import shapes
 from engine.read.actions import register as actions_register
 from engine.read.agenda import meeting_agenda
+from engine.read.rulesets import resolve_rule_set
 from engine.store import audit
 from engine.store.ledger import ledger
 from engine.store.models import (
@@ -47,7 +48,6 @@ from rules.scoring import (
     CriterionResult,
     RuleSet,
     bid_facts,
-    load_rule_set,
     whatif_rule_set,
 )
 
@@ -439,7 +439,7 @@ def round_ranking(session: Session | Connection, round_ref: str) -> shapes.Round
     rnd = session.execute(select(ROUND_T).where(ROUND_T.c.ref == round_ref)).first()
     if rnd is None:
         raise NotFound(f"no round {round_ref!r}", field="round", item=round_ref)
-    rs = load_rule_set(rnd.rule_set)
+    rs = resolve_rule_set(session, rnd.rule_set)
     rows = bids(session, round_id=rnd.id)
     facts, scored = [], []
     for r in rows:

@@ -307,6 +307,8 @@ class RuleSetVersion(TableModel, table=True):
     sha256: str
     body: str = Field(sa_column=Column(Text, nullable=False))
     loaded_at: dt.datetime
+    # who uploaded it (upload_rule_set); None: stored when a shipped file was first used
+    uploaded_by_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class Score(TableModel, table=True):

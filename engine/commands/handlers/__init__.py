@@ -20,4 +20,5 @@ from engine.commands.handlers import (  # noqa: F401
     risks,
     roles,
     rounds,
+    rulesets,
 )

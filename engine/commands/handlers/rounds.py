@@ -20,10 +20,11 @@ from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import NotFound, ValidationError
 from engine.domain.money import format_pence
+from engine.read.rulesets import resolve_rule_set
 from engine.store.models import Bid, BidPartner, CriterionScore, Round, RuleSetVersion, Score
 from engine.store.rawsql import RawStatement
 from engine.store.refs import ref_for
-from rules.scoring import bid_facts, load_rule_set
+from rules.scoring import bid_facts
 from workflows.bid import BID
 from workflows.round import ROUND
 
@@ -69,13 +70,18 @@ def load_round(uow: UnitOfWork, ref: str, field: str = "round") -> Any:
     return row
 
 
-def rule_set(name: str) -> Any:
-    """The named rule set (rules/scoring/<name>.yaml or a path), validated."""
-    return load_rule_set(name)
+def rule_set(uow: UnitOfWork, name: str) -> Any:
+    """The named rule set, validated: a shipped file (rules/scoring/<name>.yaml or a
+    path) or a stored version (``name@version``), through the one resolver."""
+    return resolve_rule_set(uow.conn, name)
 
 
-def rule_set_version_id(uow: UnitOfWork, rs: Any) -> int:
-    """The stored copy of this rule set version (added the first time it is used)."""
+def rule_set_version_id(
+    uow: UnitOfWork, rs: Any, uploaded_by: int | None = None, field: str = "rules"
+) -> int:
+    """The stored copy of this rule set version (added the first time it is used, or
+    when uploaded: ``uploaded_by``); refused when the same name and version is
+    already stored with different content."""
     t = RuleSetVersion.__table__
     row = uow.conn.execute(
         select(t.c.id, t.c.sha256).where(t.c.name == rs.name, t.c.version == rs.version)
@@ -83,15 +89,20 @@ def rule_set_version_id(uow: UnitOfWork, rs: Any) -> int:
     if row is not None:
         if row.sha256 != rs.sha256:
             raise ValidationError(
-                f"{uow.command}: rules: {rs.source} says version {rs.version} but its content "
+                f"{uow.command}: {field}: {rs.source} says version {rs.version} but its content "
                 f"differs from the {rs.name} {rs.version} already used; give it a new version",
-                field="rules",
+                field=field,
             )
         return int(row.id)
     return inserted_id(
         uow.conn.execute(
             insert(RuleSetVersion).values(
-                name=rs.name, version=rs.version, sha256=rs.sha256, body=rs.text, loaded_at=uow.now
+                name=rs.name,
+                version=rs.version,
+                sha256=rs.sha256,
+                body=rs.text,
+                loaded_at=uow.now,
+                uploaded_by_id=uploaded_by,
             )
         )
     )
@@ -116,7 +127,7 @@ def open_round(uow: UnitOfWork, args: Args) -> Result:
             f"open_round: closes: {closes_on} is before the round opens ({opens_on})",
             field="closes",
         )
-    rs = rule_set(rules_name)
+    rs = rule_set(uow, rules_name)
     ref = ref_for(uow.conn, Round, "round", ref, "open_round")
     created = uow.fire(ROUND, "open", "new", ref)
     state = created.dest
@@ -273,7 +284,7 @@ def score_round(uow: UnitOfWork, args: Args) -> Result:
     rules_name = args.text("rules", required=False, max_len=300) or rnd.rule_set
     args.done()
     uow.step(ROUND, "score", rnd.state, rnd.ref)
-    rs = rule_set(rules_name)
+    rs = rule_set(uow, rules_name)
     version_id = rule_set_version_id(uow, rs)
     conn = uow.conn
     bids = scorable_bids(conn, rnd.id)
@@ -417,7 +428,7 @@ def override_score(uow: UnitOfWork, args: Args) -> Result:
         if score.round_id
         else None
     )
-    rs = rule_set(rnd_rules or rules_name)
+    rs = rule_set(uow, rnd_rules or rules_name)
     facts = bid_facts(bid_fact_rows(uow.conn, BID_T.c.id == bid.id)[0])
     by_criterion = {
         c.criterion: points
