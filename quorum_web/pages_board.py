@@ -28,6 +28,7 @@ from engine.read.agenda import report_items
 from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
+from engine.read.minutes import decision_notes
 from engine.read.papers import paper_context
 from engine.read.partnership_money import allocation_page, allocations_of, partnership_figures
 from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_link_token, use_link
@@ -61,6 +62,8 @@ from workflows.meeting import MEETING
 router = APIRouter(include_in_schema=False)
 STAFF_ONLY = require(STAFF)
 DECISIONS = ("approve", "refer_back", "defer", "reject")  # the bid steps `decide` takes
+# the page's outcome for `decide` outcome=approve with conditions (one per line)
+WITH_CONDITIONS = "approve_with_conditions"
 ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
@@ -171,6 +174,7 @@ def meeting_context(request: Request, ref: str) -> dict:
         "meeting": meeting, "roll": roll, "observers": observers, "chair": chair,
         "sitting": sitting, "agenda": agenda, "pots": pots, "later": later,
         "casting": orders.voting.casting_vote == "chair", "voting": orders.voting.words,
+        "orders_voting": orders.voting,
         "titles": {r: b["title"] for r, b in bids.items()}, "history": history,
     }
 
@@ -217,6 +221,7 @@ def meeting_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY))
 
 OUTCOME_LABELS = {
     "approve": "Approve",
+    WITH_CONDITIONS: "Approve with conditions",
     "refer_back": "Refer back to the sponsor",
     "defer": "Defer to a later meeting",
     "reject": "Reject",
@@ -228,7 +233,9 @@ VOTE_INPUTS = [
 ]
 # the fields the decide form sends on to the confirmation and then to `decide`
 DECIDE_FIELDS = ("meeting", "item", "outcome", "amount", "reasons", "missing", "to_meeting",
-                 "votes.for", "votes.against", "votes.abstain", "casting")
+                 "votes.for", "votes.against", "votes.abstain", "casting", "conditions")
+VOTE_SIDES = (("for", "For"), ("against", "Against"), ("abstain", "Abstain"))
+COUNTS = ("votes.for", "votes.against", "votes.abstain")
 
 
 def _item(ctx: dict, n: int) -> dict:
@@ -270,7 +277,9 @@ def item_forms(ctx: dict, item: dict, actor: Actor, today: dt.date) -> dict:
             "decide", "decide", f"Decide {item['ref']}", {"meeting": ref, "item": item["ref"]},
             [
                 Input("outcome", "The Board's decision", "radio", True,
-                      [(o, OUTCOME_LABELS[o]) for o in DECISIONS if allowed.get(o, "") is None]),
+                      [(choice, OUTCOME_LABELS[choice])
+                       for o in DECISIONS if allowed.get(o, "") is None
+                       for choice in ((o, WITH_CONDITIONS) if o == "approve" else (o,))]),
                 Input("amount", "Amount approved (£)", "money",
                       hint="approve only; empty: the amount asked"
                       + (f" ({pounds(asked)})" if asked is not None else "")),
@@ -329,8 +338,10 @@ def render_item(
     item = _item(ctx, int(n) if n.isdigit() else 0)
     today = request.app.state.clock.today()
     interests = [i for i in ctx["meeting"]["interests"] if i["item"] == item["ref"]]
-    interested = {i["member"] for i in interests}
     decisions = [d for d in ctx["meeting"]["decisions"] if d["item"] == item["ref"]]
+    with _engine(request).connect() as conn:
+        row = conn.execute(select(Meeting).where(Meeting.ref == meeting_ref)).one()
+        notes = decision_notes(conn, row, ctx["chair"]) if decisions else {}
     return pages.render(
         request,
         "meeting_item.html",
@@ -339,13 +350,48 @@ def render_item(
             "item": item,
             "forms": item_forms(ctx, item, actor, today),
             "interests": interests,
-            "may_vote": [p for p in ctx["sitting"] if p["name"] not in interested],
+            "may_vote": may_vote(ctx, item),
+            "vote_sides": VOTE_SIDES,
             "item_decisions": decisions,
+            "decision_notes": notes,
             "pot": ctx["pots"].get(item.get("pot") or ""),
             "form_error": form_error,
         },
         status,
     )
+
+
+def may_vote(ctx: dict, item: dict) -> list[dict]:
+    """Who may vote on the item: those sitting (members present, substitutes),
+    less those who declared an interest in it."""
+    interested = {i["member"] for i in ctx["meeting"]["interests"] if i["item"] == item["ref"]}
+    return [p for p in ctx["sitting"] if p["name"] not in interested]
+
+
+def named_votes(form: Any, voters: list[dict]) -> dict[str, list[dict]]:
+    """The votes by name the item's page sends (``vote.<email>``: for, against or
+    abstain; a member left blank did not vote), by side."""
+    out: dict[str, list[dict]] = {side: [] for side, _ in VOTE_SIDES}
+    for p in voters:
+        side = str(form.get(f"vote.{p['email']}") or "").strip()
+        if side in out:
+            out[side].append(p)
+        elif side:
+            raise ValidationError(
+                f"votes: {p['name']}'s vote {side!r} is not for, against or abstain",
+                field="votes.for")
+    return out
+
+
+def tally(counts: dict[str, int], voting: Any, voters: int, casting: str) -> str:
+    """The vote in the minutes' words: "carried by 5 to 2, 1 abstention"."""
+    f, a, n = counts["for"], counts["against"], counts["abstain"]
+    abstained = f", {n} abstention{'' if n == 1 else 's'}" if n else ""
+    if voting.carried(f, a, voters):
+        return f"carried by {f} to {a}{abstained}"
+    if casting == "for" and voting.casting_decides(f, a, voters):
+        return f"{f} to {a}{abstained}, carried on the Chair's casting vote"
+    return f"not carried: {f} to {a}{abstained} (under {voting.words})"
 
 
 @router.get("/meetings/{ref}/items/{n}", response_class=HTMLResponse)
@@ -358,6 +404,10 @@ def meeting_item_page(
 def _confirmation(ctx: dict, item: dict, values: dict) -> str:
     """What the Board is about to decide, with the money it commits."""
     outcome = values["outcome"]
+    if outcome == "approve" and values.get("conditions"):
+        n = len(values["conditions"].splitlines())
+        plain = _confirmation(ctx, item, {**values, "conditions": ""})
+        return f"{plain[:-1]}, on {n} condition{'' if n == 1 else 's'}?"
     if outcome == "approve":
         amount = (parse_pounds(values["amount"], "amount") if values.get("amount")
                   else item["amount_pence"] or 0)
@@ -409,6 +459,32 @@ def confirm_decision(
             raise ValidationError(
                 "say what the Board asks the sponsor to supply before the bid comes back",
                 field="missing")
+        conditions = [" ".join(line.split()) for line in values["conditions"].splitlines()]
+        values["conditions"] = "\n".join(c for c in conditions if c)
+        if values["outcome"] == WITH_CONDITIONS:
+            if not values["conditions"]:
+                raise ValidationError(
+                    "write the Board's conditions, one per line (or choose Approve)",
+                    field="conditions")
+            values["outcome"] = "approve"
+        else:
+            values["conditions"] = ""  # shown without JavaScript; only this outcome sends them
+        voters = may_vote(ctx, item)
+        by_name = named_votes(form, voters)
+        counts = {side: len(people) for side, people in by_name.items()}
+        if any(counts.values()):
+            if any(values[k] for k in COUNTS):
+                raise ValidationError(
+                    "give the votes by name or the totals, not both", field="votes.for")
+            for side, people in by_name.items():
+                values[f"votes.{side}"] = "; ".join(p["email"] for p in people)
+        elif any(values[k] for k in COUNTS):
+            for side, _ in VOTE_SIDES:
+                text = values[f"votes.{side}"] or "0"
+                if not text.isdigit():
+                    raise ValidationError(f"votes {side}: give a whole number (or leave it "
+                                          "empty)", field=f"votes.{side}")
+                counts[side] = int(text)
         statement = _confirmation(ctx, item, values)
     except QuorumError as exc:
         error = pages._form_error("decide", exc, {k: v for k, v in values.items() if v})
@@ -421,6 +497,12 @@ def confirm_decision(
             "item": item,
             "statement": statement,
             "values": {k: v for k, v in values.items() if v},
+            "conditions": values["conditions"].splitlines(),
+            "named": {side: [p["name"] for p in people] for side, people in by_name.items()
+                      if people},
+            "counts": counts if any(counts.values()) else None,
+            "tally": (tally(counts, ctx["orders_voting"], len(voters), values["casting"])
+                      if any(counts.values()) else ""),
             "back": f"/meetings/{page}",
         },
     )

@@ -12,7 +12,6 @@ from moneykit import (
     OFFICER,
     OFFICER2,
     SPONSOR,
-    accept_offer,
     dump,
     grant_ref,
     money_board,
@@ -136,4 +135,3 @@ def test_conditions_only_on_an_approval_and_read_in_plain_words(db_url: str) -> 
         assert [r["text"] for r in approval_conditions(c, gid)] == [
             "Sign the partnership agreement", "Appoint a lead"]
     assert before != dump(engine)
-    _ = accept_offer

@@ -36,9 +36,9 @@ def commit_grant(
     milestones, book the COMMIT movement (its note names ``source_ref``, the
     decision or delegated decision) and issue the offer letter
     (engine/commands/letters.py), which prints the approval's ``conditions``
-    (copied to the grant first: engine/commands/conditions.py). The grant's ``award`` step guards the pot
-    (rules/guards.py ``pot_can_cover``). Returns (grant ref, grant id, the pot
-    cover judged, for the bid's own guarded step)."""
+    (copied to the grant first: engine/commands/conditions.py). The grant's
+    ``award`` step guards the pot (rules/guards.py ``pot_can_cover``). Returns
+    (grant ref, grant id, the pot cover judged, for the bid's own guarded step)."""
     cmd = uow.command
     if amount > bid.grant_requested_pence:
         raise ValidationError(

@@ -23,6 +23,9 @@ WHEN = {"before_first_payment": True, BEFORE_PAYMENT: True,
         "during_delivery": False, DURING_DELIVERY: False}
 
 
+DURING_SUFFIX = f"({DURING_DELIVERY})"
+
+
 class Condition(NamedTuple):
     text: str
     before_payment: bool
@@ -34,7 +37,8 @@ class Condition(NamedTuple):
 def read_conditions(command: str, raw: Any) -> list[Condition]:
     """``conditions`` as given: text (one condition per line), or a list whose
     items are text or {text: ..., when: before_first_payment | during_delivery}.
-    Each is met before the first payment unless it says otherwise."""
+    Each is met before the first payment unless it says otherwise (``when``, or
+    text ending "(during delivery)")."""
     if raw in (None, ""):
         return []
     if isinstance(raw, str):
@@ -66,6 +70,9 @@ def read_conditions(command: str, raw: Any) -> list[Condition]:
             raise ValidationError(
                 f"{command}: {where}: at most {MAX_TEXT} characters ({len(text)} given)",
                 field="conditions")
+        if text.lower().endswith(DURING_SUFFIX):  # as a page's line (and the minutes) write it
+            text = text[: -len(DURING_SUFFIX)].rstrip()
+            when = "during_delivery"
         key = str(when).strip().lower().replace("-", "_")
         if key not in WHEN:
             raise ValidationError(

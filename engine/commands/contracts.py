@@ -288,6 +288,7 @@ _COUNT_OR_NAMES = {
         {"type": "integer", "minimum": 0},
         {"type": "string", "pattern": r"^\s*[+]?[0-9]+\s*$"},
         {"type": "array", "items": _NAME},
+        {"type": "string", "description": "names separated by ';'"},
     ]
 }
 _VOTES = {

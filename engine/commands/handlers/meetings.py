@@ -290,7 +290,8 @@ def declare_interest(uow: UnitOfWork, args: Args) -> Result:
 def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
                 conflicted: dict[int, PersonRow],
                 by_name: dict[str, list[str]] | None = None) -> dict[str, int] | None:
-    """Votes as counts ({for: 5, against: 2}) or names ({for: [..], against: [..]});
+    """Votes as counts ({for: 5, against: 2}) or names ({for: [..], against: [..]}, or
+    as text separated by ';' as a form sends them);
     the names of each side given by name are put in ``by_name`` (for the minutes)."""
     if raw in (None, ""):
         return None
@@ -305,6 +306,8 @@ def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
     voters: set[int] = set()
     for side in ("for", "against", "abstain"):
         value = raw.get(side, 0)
+        if isinstance(value, str) and any(ch.isalpha() for ch in value):
+            value = [v.strip() for v in value.split(";") if v.strip()]  # names as text (a form)
         if isinstance(value, list):
             for name in value:
                 p = person(uow, name, f"votes.{side}")

@@ -1,0 +1,136 @@
+"""The item page decides as boards do (DOMAIN.md "Meetings"): "Approve with
+conditions" (the conditions one per line, shown in the confirmation, on the
+grant page where an officer records each as met, and on the agenda item), and
+votes by name with the tally in the confirmation ("carried by 2 to 1, 1
+abstention"); the totals-only form stays."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from meetingkit import confirm, confirm_page
+from moneykit import MEMBERS, OFFICER, OFFICER2, SPONSOR, accept_offer
+from sqlalchemy import select
+from test_web_meeting_pages import scored_bid_at_a_meeting
+from test_web_pages2 import MEMBER_EMAILS, post, world  # noqa: F401 (the fixture)
+
+from engine.domain.errors import TransitionRefused
+from engine.store.models import Decision, Grant
+
+MATCH = "Confirm match funding from Hull CC"
+BOARD = "Report to the Board in six months"
+
+
+def _text(page: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def _decided(world) -> list:  # noqa: F811
+    with world["engine"].connect() as c:
+        return c.execute(select(Decision.outcome, Decision.conditions, Decision.votes_for,
+                                Decision.votes_against, Decision.votes_abstain,
+                                Decision.named_votes).order_by(Decision.id.desc())).first()
+
+
+def test_approve_with_conditions_from_the_item_page_to_payment(world) -> None:  # noqa: F811
+    ask = scored_bid_at_a_meeting(world)
+    q, officer = world["q"], world["people"][OFFICER]
+    q.execute("record_attendance", {"meeting": "BOARD-MAY", "present": MEMBERS[:4]}, OFFICER)
+    item = officer.get("/meetings/BOARD-MAY/items/1")
+    assert 'value="approve_with_conditions"' in item.text
+    assert 'aria-controls="conditional-conditions"' in item.text
+    assert 'id="conditional-conditions"' in item.text and 'name="conditions"' in item.text
+    # chosen without conditions: told at the conditions, nothing decided
+    empty = confirm_page(officer, "BOARD-MAY", 1, outcome="approve_with_conditions",
+                         conditions="  \n ")
+    assert empty.status_code == 400 and 'id="f-decide-conditions-err"' in empty.text
+    assert "write the Board" in _text(empty.text)
+    # conditions typed but another outcome chosen (no JavaScript: the box is always shown):
+    # not sent
+    deferred = confirm_page(officer, "BOARD-MAY", 1, outcome="defer", conditions=MATCH)
+    assert deferred.status_code == 200 and 'name="conditions"' not in deferred.text
+    shown = confirm_page(officer, "BOARD-MAY", 1, outcome="approve_with_conditions",
+                         conditions=f"{MATCH}\r\n\r\n{BOARD} (during delivery)\r\n")
+    assert shown.status_code == 200, shown.text[:2000]
+    statement = _text(re.search(r'id="confirm-statement">(.*?)</p>', shown.text, re.S).group(1))
+    assert statement.strip().endswith(f"for {ask} Shared payroll, on 2 conditions?")
+    listed = re.search(r'id="confirm-conditions">(.*?)</ol>', shown.text, re.S).group(1)
+    assert re.findall(r"<li>([^<]*)</li>", listed) == [MATCH, f"{BOARD} (during delivery)"]
+    done = confirm(officer, shown)
+    assert done.status_code == 303
+    outcome, conditions, *_ = _decided(world)
+    assert outcome == "approve" and conditions == [
+        {"text": MATCH, "before_payment": True}, {"text": BOARD, "before_payment": False}]
+    # the agenda item shows the conditions with the decision
+    item = officer.get("/meetings/BOARD-MAY/items/1")
+    decided = item.text.split('id="decisions"', 1)[1].split("</table>", 1)[0]
+    assert "On conditions:" in decided and f"<li>{MATCH}</li>" in decided
+    # the grant page lists them, each open, with the form to record it met
+    with world["engine"].connect() as c:
+        g = c.execute(select(Grant.ref).order_by(Grant.id.desc())).scalars().first()
+    page = officer.get(f"/grants/{g}")
+    table = page.text.split('id="approval-conditions"', 1)[1].split("</table>", 1)[0]
+    assert MATCH in table and "before first payment" in table and "open" in table
+    assert 'id="form-discharge-1"' in page.text and 'id="form-discharge-2"' in page.text
+    # a sponsor sees them but may not discharge them
+    sponsor = world["people"][SPONSOR]
+    seen = sponsor.get(f"/grants/{g}")
+    assert MATCH in seen.text and "Not available to you now" in seen.text.split(
+        'id="form-discharge-1"', 1)[1][:600]
+    # paying is refused by name until condition 1 is met
+    q.execute("add_milestone", {"grant": g, "outcome": "Payroll live", "due": "2011-09-30",
+                                "amount": "20,000", "approved_by": "the Board"}, OFFICER)
+    accept_offer(q, g, SPONSOR)
+    q.execute("submit_evidence", {"grant": g, "milestone": 1, "summary": "done"}, SPONSOR)
+    q.execute("verify_milestone", {"grant": g, "milestone": 1}, OFFICER)
+    refused = post(world["people"][OFFICER], "discharge_condition", f"/grants/{g}",
+                   "discharge-1", grant=g, n="1", evidence="")
+    assert refused.status_code == 400
+    with pytest.raises(TransitionRefused, match=f"{g} condition 1 '{MATCH}' is not yet met"):
+        q.execute("release_payment", {"grant": g, "milestone": 1}, OFFICER2)
+    met = post(officer, "discharge_condition", f"/grants/{g}", "discharge-1", grant=g, n="1",
+               evidence="Hull CC letter, 2 May 2011")
+    assert met.status_code == 303
+    page = officer.get(f"/grants/{g}")
+    table = page.text.split('id="approval-conditions"', 1)[1].split("</table>", 1)[0]
+    assert "Olive" in table and "Hull CC letter, 2 May 2011" in table
+    assert 'id="form-discharge-1"' not in page.text and 'id="form-discharge-2"' in page.text
+    paid = q.execute("release_payment", {"grant": g, "milestone": 1}, OFFICER2)
+    assert paid["state"] in ("paid", "part_paid")
+
+
+def test_votes_by_name_on_the_item_page_with_the_tally(world) -> None:  # noqa: F811
+    ask = scored_bid_at_a_meeting(world)
+    q, officer = world["q"], world["people"][OFFICER]
+    q.execute("record_attendance", {"meeting": "BOARD-MAY", "present": MEMBERS}, OFFICER)
+    q.execute("declare_interest", {"meeting": "BOARD-MAY", "item": ask, "nature": "employer",
+                                   "member": MEMBERS[4]}, OFFICER)
+    item = officer.get("/meetings/BOARD-MAY/items/1")
+    block = item.text.split('id="votes-by-name"', 1)[1].split("Or the totals only", 1)[0]
+    # the four who may vote, each For / Against / Abstain; the member with an interest not
+    legends = re.findall(r"<legend[^>]*>([^<]*)</legend>", block)
+    assert sorted(legends) == sorted(MEMBERS[:4])
+    assert MEMBERS[4] not in block
+    assert 'name="votes.for"' in item.text  # the totals-only form stays
+    emails = dict(zip(MEMBERS, MEMBER_EMAILS, strict=True))
+    votes = {f"vote.{emails[MEMBERS[0]]}": "for", f"vote.{emails[MEMBERS[1]]}": "for",
+             f"vote.{emails[MEMBERS[2]]}": "against", f"vote.{emails[MEMBERS[3]]}": "abstain"}
+    both = confirm_page(officer, "BOARD-MAY", 1, outcome="approve",
+                        **{**votes, "votes.for": "2"})
+    assert both.status_code == 400 and "by name or the totals, not both" in _text(both.text)
+    shown = confirm_page(officer, "BOARD-MAY", 1, outcome="approve", **votes)
+    assert shown.status_code == 200, shown.text[:3000]
+    assert re.search(r'id="confirm-tally">([^<]*)<', shown.text).group(1) == (
+        "carried by 2 to 1, 1 abstention")
+    named = _text(shown.text.split('id="confirm-named-votes"', 1)[1].split("</ul>", 1)[0])
+    assert f"For: {MEMBERS[0]}, {MEMBERS[1]}" in named and f"Against: {MEMBERS[2]}" in named
+    assert confirm(officer, shown).status_code == 303
+    outcome, _, f, a, n, by_name = _decided(world)
+    assert (outcome, f, a, n) == ("approve", 2, 1, 1)
+    assert by_name == {"for": MEMBERS[:2], "against": [MEMBERS[2]], "abstain": [MEMBERS[3]]}
+    item = officer.get("/meetings/BOARD-MAY/items/1")
+    decided = _text(item.text.split('id="decisions"', 1)[1].split("</table>", 1)[0])
+    assert "carried by 2 to 1, 1 abstaining" in decided
+    assert f"against {MEMBERS[2]}" in decided
