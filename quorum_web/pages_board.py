@@ -19,7 +19,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from engine.domain.actor import Actor
-from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.domain.errors import (
+    ConflictError,
+    KeyReused,
+    NotFound,
+    QuorumError,
+    ValidationError,
+)
 from engine.domain.money import parse_pounds
 from engine.domain.words import SIGNATURE_WORDS
 from engine.read import accounts, views
@@ -508,6 +514,178 @@ def confirm_decision(
     )
 
 
+# ------------------------------------------------------------------ several items at once
+# DOMAIN.md "Meetings": the Board approves a programme except some projects, which it
+# asks to be re-submitted to a named later meeting with what it wants to see. One
+# confirmation, then every decision in ONE transaction (Quorum.execute_batch).
+
+SEVERAL = "several"
+
+
+def several_rows(ctx: dict, actor: Actor, today: dt.date) -> list[dict]:
+    """The agenda's bids not yet decided, each with whether it may be approved or
+    referred back now (the bid's workflow, as its own page offers it)."""
+    rows = []
+    for item in ctx["agenda"]:
+        if item["kind"] != "bid" or item["decided"]:
+            continue
+        decide = item_forms(ctx, item, actor, today)["decide"]
+        choices = [v for v, _ in decide.inputs[0].options] if decide else []
+        why = decide.unavailable if decide else "not a bid"
+        rows.append({**item, "why": why, "may_approve": not why and "approve" in choices,
+                     "may_refer": not why and "refer_back" in choices})
+    return rows
+
+
+def render_several(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    ctx = meeting_context(request, ref)
+    today = request.app.state.clock.today()
+    return pages.render(
+        request,
+        "meeting_several.html",
+        {**ctx, "rows": several_rows(ctx, actor, today),
+         "decide_why": decide_why(ctx["meeting"], actor, today), "form_error": form_error},
+        status,
+    )
+
+
+@router.get("/meetings/{ref}/decide-several", response_class=HTMLResponse)
+def several_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> Response:
+    return render_several(request, actor, ref)
+
+
+def several_plan(ctx: dict, rows: list[dict], form: Any) -> dict:
+    """What the Board is about to decide: the approvals (each at the amount asked)
+    with the total and each pot's balance after, the referrals with the meeting
+    they come back to and what the Board wants to see; or a refusal naming the field."""
+    chosen = [str(v).strip() for v in form.getlist("items") if str(v).strip()]
+    refer = {str(v).strip() for v in form.getlist("except") if str(v).strip()}
+    by_ref = {r["ref"]: r for r in rows}
+    wanted = list(dict.fromkeys(chosen + [r for r in (row["ref"] for row in rows) if r in refer]))
+    if not wanted:
+        raise ValidationError("choose the agenda items the Board decides", field="items")
+    for item_ref in wanted:
+        if item_ref not in by_ref:
+            raise ValidationError(f"{item_ref} is not an undecided bid on this agenda",
+                                  field="items")
+    approvals = [by_ref[r] for r in wanted if r not in refer]
+    referrals = [by_ref[r] for r in wanted if r in refer]
+    for r in approvals:
+        if not r["may_approve"]:
+            raise ValidationError(f"{r['ref']} cannot be approved now: "
+                                  f"{r['why'] or 'its state does not allow it'}", field="items")
+    for r in referrals:
+        if not r["may_refer"]:
+            raise ValidationError(f"{r['ref']} cannot be referred back now: "
+                                  f"{r['why'] or 'its state does not allow it'}", field="except")
+    missing = str(form.get("missing") or "").strip()
+    to_ref = str(form.get("to_meeting") or "").strip()
+    reasons = str(form.get("reasons") or "").strip()
+    target = None
+    if referrals:
+        if not ctx["later"]:
+            raise ValidationError("no later meeting of this programme is scheduled for the "
+                                  "referred items to come back to: schedule it first",
+                                  field="to_meeting")
+        target = next((m for m in ctx["later"] if m["ref"] == to_ref), None)
+        if target is None:
+            raise ValidationError("choose the later meeting the referred items come back to",
+                                  field="to_meeting")
+        if not missing:
+            raise ValidationError("say what the Board wants to see when the referred items "
+                                  "come back", field="missing")
+    by_pot: dict[str, int] = {}
+    for r in approvals:
+        by_pot[r.get("pot") or ""] = by_pot.get(r.get("pot") or "", 0) + (r["amount_pence"] or 0)
+    pots = []
+    for name, total in by_pot.items():
+        pot = ctx["pots"].get(name)
+        if pot is None:
+            raise ValidationError(f"{', '.join(r['ref'] for r in approvals if not r.get('pot'))}"
+                                  " is for no pot; amend it to name one first", field="items")
+        after = pot["available_pence"] - total
+        if after < 0:
+            raise ValidationError(
+                f"the {name} pot has {pounds(pot['available_pence'])} available; these "
+                f"approvals need {pounds(total)} from it", field="items")
+        pots.append({"name": name, "before_pence": pot["available_pence"],
+                     "total_pence": total, "after_pence": after})
+    return {"approvals": approvals, "referrals": referrals, "target": target,
+            "missing": missing, "reasons": reasons, "pots": pots,
+            "total_pence": sum(by_pot.values())}
+
+
+def several_calls(meeting: str, plan: dict) -> list[tuple[str, dict[str, Any]]]:
+    """The decisions as commands, approvals first, for Quorum.execute_batch."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for r in plan["approvals"]:
+        calls.append(("decide", {"meeting": meeting, "item": r["ref"], "outcome": "approve",
+                                 **({"reasons": plan["reasons"]} if plan["reasons"] else {})}))
+    for r in plan["referrals"]:
+        calls.append(("decide", {"meeting": meeting, "item": r["ref"], "outcome": "refer_back",
+                                 "missing": plan["missing"], "to_meeting": plan["target"]["ref"],
+                                 **({"reasons": plan["reasons"]} if plan["reasons"] else {})}))
+    return calls
+
+
+def _several_error(request: Request, actor: Actor, ref: str, exc: QuorumError,
+                   form: Any) -> HTMLResponse:
+    values = {"items": form.getlist("items"), "except": form.getlist("except"),
+              **{k: str(form.get(k) or "") for k in ("to_meeting", "missing", "reasons")}}
+    error = pages._form_error(SEVERAL, exc, values)
+    return render_several(request, actor, ref, form_error=error, status=pages._status(exc))
+
+
+@router.post("/meetings/{ref}/decide-several/confirm", response_class=HTMLResponse)
+def several_confirm(
+    request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY),
+    form: Any = Depends(check_form_csrf),
+) -> Response:
+    """The decisions as the Board is about to record them, with the money: nothing
+    is recorded until it is confirmed."""
+    ctx = meeting_context(request, ref)
+    today = request.app.state.clock.today()
+    try:
+        why = decide_why(ctx["meeting"], actor, today)
+        if why:
+            raise ValidationError(f"decisions cannot be recorded now: {why}", field="items")
+        plan = several_plan(ctx, several_rows(ctx, actor, today), form)
+    except QuorumError as exc:
+        return _several_error(request, actor, ref, exc, form)
+    return pages.render(request, "meeting_several_confirm.html",
+                        {**ctx, "plan": plan, "back": f"/meetings/{ref}/decide-several"})
+
+
+@router.post("/meetings/{ref}/decide-several", response_class=HTMLResponse)
+def several_decide(
+    request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY),
+    form: Any = Depends(check_form_csrf),
+) -> Response:
+    """Record the confirmed decisions: all of them in one transaction, or none."""
+    ctx = meeting_context(request, ref)
+    today = request.app.state.clock.today()
+    key = str(form.get("_key") or "").strip() or None
+    try:
+        plan = several_plan(ctx, several_rows(ctx, actor, today), form)
+        try:
+            request.app.state.quorum.execute_batch(several_calls(ref, plan), actor, key=key)
+        except KeyReused:
+            raise ConflictError("these decisions were already sent, with other values: reload "
+                                "the page to send them again", field="_key") from None
+    except QuorumError as exc:
+        return _several_error(request, actor, ref, exc, form)
+    words = f"{len(plan['approvals'])} approved ({pounds(plan['total_pence'])})"
+    if plan["referrals"]:
+        words += (f", {len(plan['referrals'])} referred back to {plan['target']['title']} "
+                  f"({plan['target']['date']})")
+    request.session["flash"] = f"Decided {len(plan['approvals']) + len(plan['referrals'])} " \
+                               f"items: {words}."
+    return RedirectResponse(f"/meetings/{ref}", status_code=303)
+
+
 def render_attendance(
     request: Request, actor: Actor, ref: str, *, form_error: dict | None = None,
     status: int = 200,
@@ -976,6 +1154,7 @@ pages.PAGES.extend(
     [
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+)$"), render_meeting),
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+/items/\d+)$"), render_item),
+        (re.compile(r"^/meetings/(?P<ref>[^/?#]+)/decide-several$"), render_several),
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+/attendance)$"), render_attendance),
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+/actions)$"), render_actions),
         (re.compile(r"^/delegated/(?P<ref>[^/?#]+)$"), render_delegated),

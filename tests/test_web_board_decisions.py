@@ -6,6 +6,7 @@ abstention"); the totals-only form stays."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 
@@ -13,11 +14,14 @@ import pytest
 from meetingkit import confirm, confirm_page
 from moneykit import MEMBERS, OFFICER, OFFICER2, SPONSOR, accept_offer
 from sqlalchemy import select
-from test_web_meeting_pages import scored_bid_at_a_meeting
-from test_web_pages2 import MEMBER_EMAILS, post, world  # noqa: F401 (the fixture)
+from sqlmodel import Session
+from test_web_meeting_pages import available, scored_bid_at_a_meeting
+from test_web_pages2 import MEMBER_EMAILS, days_later, post, world  # noqa: F401 (the fixture)
+from webkit import csrf_of
 
 from engine.domain.errors import TransitionRefused
-from engine.store.models import Decision, Grant
+from engine.read import views
+from engine.store.models import Decision, Grant, Meeting
 
 MATCH = "Confirm match funding from Hull CC"
 BOARD = "Report to the Board in six months"
@@ -134,3 +138,114 @@ def test_votes_by_name_on_the_item_page_with_the_tally(world) -> None:  # noqa: 
     decided = _text(item.text.split('id="decisions"', 1)[1].split("</table>", 1)[0])
     assert "carried by 2 to 1, 1 abstaining" in decided
     assert f"against {MEMBERS[2]}" in decided
+
+
+# ------------------------------------------------------------------ several items at once
+
+PROGRAMME = [("Payroll", "20,000"), ("Fleet", "30,000"), ("Estates", "25,000"),
+             ("Legal", "15,000")]
+
+
+def programme_at_a_meeting(world) -> list[str]:  # noqa: F811
+    """Round R2's four bids scored, on BOARD-MAY (11 May 2011, all members present);
+    BOARD-JUN (15 June) scheduled. Returns the bids' refs."""
+    q = world["q"]
+    q.execute("open_round", {"ref": "R2", "name": "May", "pot": "Projects",
+                             "closes": "2011-05-10", "rules": "efficiency-bids-2011"}, OFFICER)
+    refs = [q.execute("submit_bid", {
+        "title": title, "sponsor": "Rutland CC", "grant": grant, "savings": "50,000 per annum",
+        "partnership": "yes", "round": "R2"}, OFFICER)["ref"] for title, grant in PROGRAMME]
+    days_later(world, dt.date(2011, 5, 11))
+    q.execute("close_round", {"round": "R2"}, OFFICER)
+    q.execute("score_round", {"round": "R2"}, OFFICER)
+    for ref, date in (("BOARD-MAY", "2011-05-11"), ("BOARD-JUN", "2011-06-15")):
+        q.execute("schedule_meeting", {"ref": ref, "title": f"Board {date[5:7]}", "date": date,
+                                       "quorum": 3, "members": MEMBERS}, OFFICER)
+    q.execute("record_attendance", {"meeting": "BOARD-MAY", "present": MEMBERS}, OFFICER)
+    return refs
+
+
+def several_confirm(client, data: list[tuple[str, str]]):
+    page = "/meetings/BOARD-MAY/decide-several"
+    payload = [("csrf_token", csrf_of(client, page)), ("_form", "several"), *data]
+    return client.post(f"{page}/confirm", data=_multi(payload), follow_redirects=False)
+
+
+def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def _press_confirm(client, shown):
+    form = shown.text.split('data-form="confirm-several"', 1)[1].split("</form>", 1)[0]
+    pairs = [(k, html.unescape(v)) for k, v in
+             re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)]
+    return client.post("/meetings/BOARD-MAY/decide-several", data=_multi(pairs),
+                       follow_redirects=False)
+
+
+def _outcomes(world) -> dict[str, tuple]:  # noqa: F811
+    with world["engine"].connect() as c:
+        return {r.item_ref: (r.outcome, r.missing) for r in c.execute(
+            select(Decision.item_ref, Decision.outcome, Decision.missing)
+            .join(Meeting, Meeting.id == Decision.meeting_id).where(Meeting.ref == "BOARD-MAY"))}
+
+
+def test_approve_a_programme_except_two_referred_to_the_next_meeting(world) -> None:  # noqa: F811
+    refs = programme_at_a_meeting(world)
+    q, officer = world["q"], world["people"][OFFICER]
+    meeting = officer.get("/meetings/BOARD-MAY")
+    assert 'href="/meetings/BOARD-MAY/decide-several"' in meeting.text
+    page = officer.get("/meetings/BOARD-MAY/decide-several")
+    assert page.status_code == 200
+    for ref in refs:  # nothing is chosen for the Board
+        assert f'value="{ref}" id="items-{ref}">' in page.text
+    before = available(world, "Projects")
+    wants = "a costed savings plan per council"
+    chosen = [("items", r) for r in refs] + [("except", refs[1]), ("except", refs[3])]
+    # referred without saying what the Board wants to see: refused at the page, nothing done
+    bare = several_confirm(officer, [*chosen, ("to_meeting", "BOARD-JUN")])
+    assert bare.status_code == 400 and "wants to see" in _text(bare.text)
+    assert f'value="{refs[1]}" id="except-{refs[1]}" checked' in bare.text  # kept
+    shown = several_confirm(officer, [*chosen, ("to_meeting", "BOARD-JUN"),
+                                      ("missing", wants)])
+    assert shown.status_code == 200, _text(shown.text)[:2000]
+    statement = _text(re.search(r'id="several-statement">(.*?)</p>', shown.text, re.S).group(1))
+    assert " ".join(statement.split()) == (
+        "Approve 2 items, £45,000 in total, except 2 referred back to Board 06 "
+        "(2011-06-15)?")
+    pots = _text(shown.text.split('id="several-pots"', 1)[1].split("</table>", 1)[0])
+    after = before - 4_500_000
+    assert f"£{after // 100:,}" in pots and "Projects" in pots
+    assert _outcomes(world) == {}  # nothing until confirmed
+    done = _press_confirm(officer, shown)
+    assert done.status_code == 303 and done.headers["location"] == "/meetings/BOARD-MAY"
+    flash = _text(officer.get("/meetings/BOARD-MAY").text)
+    assert "Decided 4 items: 2 approved (£45,000.00), 2 referred back to Board 06" in flash
+    assert _outcomes(world) == {refs[0]: ("approve", ""), refs[2]: ("approve", ""),
+                                refs[1]: ("refer_back", wants), refs[3]: ("refer_back", wants)}
+    assert available(world, "Projects") == after
+    # the referred bids come back to BOARD-JUN once re-submitted
+    q.execute("close_meeting", {"meeting": "BOARD-MAY"}, OFFICER)
+    for ref in (refs[1], refs[3]):
+        q.execute("amend_bid", {"ref": ref, "savings": "60,000 per annum"}, SPONSOR)
+        q.execute("resubmit_bid", {"ref": ref}, SPONSOR)
+    with Session(world["engine"]) as s:
+        june = next(m for m in views.meetings(s) if m["ref"] == "BOARD-JUN")
+    assert june["agenda"] == [refs[1], refs[3]]
+
+
+def test_decide_several_is_one_transaction(world) -> None:  # noqa: F811
+    refs = programme_at_a_meeting(world)
+    officer = world["people"][OFFICER]
+    before = available(world, "Projects")
+    # the referral (the batch's last command) is refused: what it asks is too long
+    shown = several_confirm(officer, [*(("items", r) for r in refs), ("except", refs[3]),
+                                      ("to_meeting", "BOARD-JUN"), ("missing", "x" * 4001)])
+    assert shown.status_code == 200
+    refused = _press_confirm(officer, shown)
+    assert refused.status_code == 400 and "4000" in _text(refused.text)
+    assert _outcomes(world) == {}  # the three approvals before it were not kept
+    assert available(world, "Projects") == before
