@@ -659,7 +659,7 @@ def several_confirm(
                         {**ctx, "plan": plan, "back": f"/meetings/{ref}/decide-several"})
 
 
-@router.post("/meetings/{ref}/decide-several", response_class=HTMLResponse)
+@router.post("/meetings/{ref}/decide-several/record", response_class=HTMLResponse)
 def several_decide(
     request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY),
     form: Any = Depends(check_form_csrf),

@@ -6,6 +6,7 @@ meeting. Each refusal says what is wrong and changes nothing."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from moneykit import (
@@ -20,8 +21,11 @@ from moneykit import (
 from sqlalchemy import select
 
 from engine.domain.errors import PermissionDenied, TransitionRefused, ValidationError
+from engine.entry import replay
 from engine.read.conditions import approval_conditions
+from engine.read.papers import paper_context
 from engine.store.models import AuditEvent, Decision, Grant, OfferLetter
+from notifications import papers as paper_render
 
 MATCH = "Confirm match funding from Hull CC"
 BOARD_REPORT = "Report progress to the Board in six months"
@@ -135,3 +139,39 @@ def test_conditions_only_on_an_approval_and_read_in_plain_words(db_url: str) -> 
         assert [r["text"] for r in approval_conditions(c, gid)] == [
             "Sign the partnership agreement", "Appoint a lead"]
     assert before != dump(engine)
+
+
+SCENARIO = Path(__file__).parent / "scenarios" / "conditions-2012.yaml"
+
+
+def test_the_conditions_scenario_replays() -> None:
+    """tests/scenarios/conditions-2012.yaml: an approval by a vote by name carried
+    5 to 2 on two conditions; the first payment waits for the before-payment
+    condition; discharged, the milestone is paid. The minutes paper shows the vote
+    by name and the conditions; the offer letter prints them."""
+    seen: dict[str, object] = {}
+
+    def capture(record, engine) -> None:  # noqa: ANN001
+        seen["engine"] = engine
+        if record.do == "release_payment" and record.ok and not record.expected_error:
+            seen["minutes"] = paper_render.render(
+                "minutes", paper_context(engine, "minutes", "HB-2012-05"), "md")
+            with engine.connect() as c:
+                seen["letter"] = c.execute(select(OfferLetter.html)).scalars().first()
+                seen["conditions"] = approval_conditions(c, 1)
+
+    result = replay.run(SCENARIO, after_step=capture)
+    assert result.ok, result.failed
+    refused = [s.message for s in result.steps if s.expected_error]
+    assert len(refused) == 3
+    assert "G-0001 condition 1 'Confirm match funding from Hull CC' is not yet met" in refused[1]
+    minutes = str(seen["minutes"])
+    assert "APPROVE — £120,000 (carried by 5 to 2, 1 abstaining)" in minutes
+    assert ("Votes: for Cllr Ada Ames, Cllr Bo Birt, Cllr Cy Cole, Cllr Di Dale, Cllr Ed Eyre; "
+            "against Cllr Flo Fenn, Cllr Gus Gale; abstaining Cllr Hal Hart") in minutes
+    assert ("On conditions: (1) Confirm match funding from Hull CC; (2) Report progress to the "
+            "Board in six months (during delivery)") in minutes
+    assert "Confirm match funding from Hull CC" in str(seen["letter"])
+    conditions = seen["conditions"]
+    assert [(c["state"], c["discharged_by"]) for c in conditions] == [  # type: ignore[union-attr]
+        ("met", "Omar Osman"), ("open", "")]

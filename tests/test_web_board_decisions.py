@@ -182,7 +182,7 @@ def _press_confirm(client, shown):
     form = shown.text.split('data-form="confirm-several"', 1)[1].split("</form>", 1)[0]
     pairs = [(k, html.unescape(v)) for k, v in
              re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)]
-    return client.post("/meetings/BOARD-MAY/decide-several", data=_multi(pairs),
+    return client.post("/meetings/BOARD-MAY/decide-several/record", data=_multi(pairs),
                        follow_redirects=False)
 
 
