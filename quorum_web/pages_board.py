@@ -451,6 +451,7 @@ def confirm_decision(
     values.update(meeting=ref, item=item["ref"])
     forms = item_forms(ctx, item, actor, request.app.state.clock.today())
     decide = forms["decide"]
+    chosen = values["outcome"]  # as the page offered it (approve with conditions: its own)
     try:
         if decide is None or decide.unavailable:
             raise ValidationError(
@@ -493,7 +494,9 @@ def confirm_decision(
                 counts[side] = int(text)
         statement = _confirmation(ctx, item, values)
     except QuorumError as exc:
-        error = pages._form_error("decide", exc, {k: v for k, v in values.items() if v})
+        kept = {k: v for k, v in {**values, "outcome": chosen,
+                                  "conditions": str(form.get("conditions") or "")}.items() if v}
+        error = pages._form_error("decide", exc, kept)
         return render_item(request, actor, page, form_error=error, status=pages._status(exc))
     return pages.render(
         request,
@@ -564,7 +567,8 @@ def several_plan(ctx: dict, rows: list[dict], form: Any) -> dict:
     chosen = [str(v).strip() for v in form.getlist("items") if str(v).strip()]
     refer = {str(v).strip() for v in form.getlist("except") if str(v).strip()}
     by_ref = {r["ref"]: r for r in rows}
-    wanted = list(dict.fromkeys(chosen + [r for r in (row["ref"] for row in rows) if r in refer]))
+    order = {row["ref"]: i for i, row in enumerate(rows)}
+    wanted = list(dict.fromkeys(chosen + sorted(refer, key=lambda r: (order.get(r, 0), r))))
     if not wanted:
         raise ValidationError("choose the agenda items the Board decides", field="items")
     for item_ref in wanted:

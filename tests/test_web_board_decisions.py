@@ -124,6 +124,11 @@ def test_votes_by_name_on_the_item_page_with_the_tally(world) -> None:  # noqa: 
     both = confirm_page(officer, "BOARD-MAY", 1, outcome="approve",
                         **{**votes, "votes.for": "2"})
     assert both.status_code == 400 and "by name or the totals, not both" in _text(both.text)
+    kept = confirm_page(officer, "BOARD-MAY", 1, outcome="approve_with_conditions",
+                        conditions=MATCH, **{**votes, "votes.for": "2"})
+    assert kept.status_code == 400  # what was chosen and typed comes back
+    assert re.search(r'value="approve_with_conditions"[^>]*checked', kept.text)
+    assert f">{MATCH}</textarea>" in kept.text
     shown = confirm_page(officer, "BOARD-MAY", 1, outcome="approve", **votes)
     assert shown.status_code == 200, shown.text[:3000]
     assert re.search(r'id="confirm-tally">([^<]*)<', shown.text).group(1) == (
