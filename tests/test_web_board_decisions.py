@@ -11,17 +11,26 @@ import html
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 from meetingkit import confirm, confirm_page
 from moneykit import MEMBERS, OFFICER, OFFICER2, SPONSOR, accept_offer
 from sqlalchemy import select
 from sqlmodel import Session
+from test_accountable_bodies import APPROVED_BIDS, PETRA, QUENTIN
+from test_accountable_bodies import SCENARIO as PARTNERSHIPS
 from test_web_meeting_pages import available, scored_bid_at_a_meeting
 from test_web_pages2 import MEMBER_EMAILS, days_later, post, world  # noqa: F401 (the fixture)
-from webkit import csrf_of
+from webkit import csrf_of, set_passwords, sign_in
 
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
 from engine.domain.errors import TransitionRefused
+from engine.domain.yamlio import load_yaml
+from engine.entry import replay
 from engine.read import views
+from engine.store.db import make_engine
 from engine.store.models import Decision, Grant, Meeting
+from quorum_web.app import create_app
 
 MATCH = "Confirm match funding from Hull CC"
 BOARD = "Report to the Board in six months"
@@ -254,3 +263,40 @@ def test_decide_several_is_one_transaction(world) -> None:  # noqa: F811
     assert refused.status_code == 400 and "4000" in _text(refused.text)
     assert _outcomes(world) == {}  # the three approvals before it were not kept
     assert available(world, "Projects") == before
+
+
+# ------------------------------------------------------------------ partnerships
+
+
+def test_the_accountable_bodys_sponsor_opens_the_partnerships_grant(sqlite_url) -> None:
+    """A sponsor of a partnership's accountable body opens the partnership's grant
+    page (it answers the offer and receives the payments); before the body is
+    named, and for any other council's sponsor, the grant does not exist (404)."""
+    data = load_yaml(PARTNERSHIPS.read_text(encoding="utf-8"))
+    data["steps"] = data["steps"][:APPROVED_BIDS]
+    assert replay.run(PARTNERSHIPS, url=sqlite_url, data=data).ok
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(dt.date(2012, 5, 17))
+    q = Quorum(engine, clock)
+    body, other = "bea@ashbury.example", "otto@otterford.example"
+    for name, email, org in (("Bea Ash", body, "Ashbury BC"),
+                             ("Otto Otter", other, "Otterford DC")):
+        q.execute("register_person", {"name": name, "email": email, "roles": ["sponsor"],
+                                      "organisation": org}, PETRA)
+    set_passwords(q, body, other)
+    try:
+        with TestClient(create_app(sqlite_url, scheduler=False, clock=clock)) as web:
+            assert sign_in(web, body).status_code == 303
+            assert web.get("/grants/G-0001").status_code == 404  # not yet its body
+            q.execute("propose_accountable_body", {"partnership": "Vale SRP",
+                                                   "body": "Ashbury BC"}, PETRA)
+            q.execute("approve_accountable_body", {"item": "ABC-0001"}, QUENTIN)
+            page = web.get("/grants/G-0001")
+            assert page.status_code == 200 and "Vale partnership programme" in page.text
+            assert web.get("/grants/G-0002").status_code == 404  # Fenmoor's: not its body
+            assert web.get("/api/v1/grants/G-0001").status_code == 200
+        with TestClient(create_app(sqlite_url, scheduler=False, clock=clock)) as web:
+            assert sign_in(web, other).status_code == 303
+            assert web.get("/grants/G-0001").status_code == 404
+    finally:
+        engine.dispose()
