@@ -24,8 +24,9 @@ from engine.domain.errors import PermissionDenied, TransitionRefused, Validation
 from engine.entry import replay
 from engine.read.conditions import approval_conditions
 from engine.read.papers import paper_context
-from engine.store.models import AuditEvent, Decision, Grant, OfferLetter
+from engine.store.models import AuditEvent, Decision, Grant, OfferLetter, Outbox
 from notifications import papers as paper_render
+from notifications.render import body
 
 MATCH = "Confirm match funding from Hull CC"
 BOARD_REPORT = "Report progress to the Board in six months"
@@ -75,6 +76,14 @@ def test_an_approval_with_conditions_is_recorded_copied_to_the_grant_and_in_the_
         plain = c.execute(select(OfferLetter.html).where(
             OfferLetter.grant_id == _grant_id(engine, other))).scalar_one()
     assert "Conditions of the approval" not in plain
+    # the decision letter to the sponsor lists them; a plain approval's says nothing of them
+    with engine.connect() as c:
+        mail = {r.context["title"]: r for r in c.execute(
+            select(Outbox.template, Outbox.context).where(Outbox.template == "decision_letter"))}
+    txt, html = body("decision_letter", mail["Shared ICT"].context)
+    assert f"1. {MATCH}" in txt and f"<li>{MATCH}</li>" in (html or "")
+    plain_txt, _ = body("decision_letter", mail["Invest to save"].context)
+    assert "conditions" not in plain_txt
 
 
 def test_payment_waits_for_a_before_payment_condition_then_is_made_once_discharged(

@@ -445,7 +445,7 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
                "meeting": m.title, "date": m.held_on.isoformat(), "amount_pence": amount,
                "requested_pence": bid.grant_requested_pence, "reasons": reasons,
                "missing": missing, "grant": grant_ref,
-               "conditions": [c.text for c in conditions],
+               **({"conditions": [c.text for c in conditions]} if conditions else {}),
                **({"to_meeting": to_meeting.title,
                    "to_meeting_date": to_meeting.held_on.isoformat()}
                   if to_meeting is not None else {})}
