@@ -114,9 +114,16 @@ def find_bid(session: Session, ref: str, actor: Actor) -> shapes.BidRecord:
 
 
 def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> shapes.Grant:
-    body = conn.execute(select(GrantRow.accountable_body_id).where(GrantRow.ref == ref)).scalar()
+    """One grant, or NotFound (also for another authority's). A partnership's grant
+    is also its accountable body's: the body receives its payments and answers its
+    offer letters (docs/grants.md "Accountable bodies")."""
+    row = conn.execute(
+        select(GrantRow.accountable_body_id, Organisation.accountable_body_id)
+        .join(Organisation, Organisation.id == GrantRow.accountable_body_id)
+        .where(GrantRow.ref == ref)
+    ).first()
     scope = scope_of(actor)
-    if body is None or (scope is not None and body != scope):
+    if row is None or (scope is not None and scope not in (row[0], row[1])):
         raise NotFound(f"no grant {ref!r}", field="ref", item=ref)
     return views_money.grants(conn, today, refs=[ref])[0]
 

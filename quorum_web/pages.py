@@ -36,6 +36,7 @@ from engine.read import lists, rankings, views
 from engine.read import offers as views_offers
 from engine.read.accounts import second_factor, tokens, web_sessions
 from engine.read.agenda import meeting_agenda
+from engine.read.conditions import approval_conditions
 from engine.read.evidence import evidence_of
 from engine.read.returns import grant_conditions
 from engine.read.savings import grant_page_savings
@@ -58,6 +59,7 @@ from quorum_web.auth import (
     require,
     start_session,
 )
+from quorum_web.conditions_ui import condition_forms
 from rules.scoring import available, rule_set_from_text
 from workflows.bid import BID
 from workflows.grant import GRANT, MILESTONE
@@ -559,6 +561,7 @@ def render_grant(
         savings = grant_page_savings(conn, grant_id, request.app.state.clock.today())
         conditions = grant_conditions(conn, ref)  # set on accepting its returns (issue 13)
         offers = views_offers.letters(conn, ref)  # issue 16
+        approval = approval_conditions(conn, grant_id)  # set with the Board's approval
     with Session(_engine(request)) as s:
         history = _history(s, [ref])
     milestones = [
@@ -586,6 +589,8 @@ def render_grant(
             "return_conditions": conditions,
             "offers": offers,
             "offer_forms": actions.offer_actions(offers, actor),
+            "approval_conditions": approval,
+            "condition_forms": condition_forms(ref, grant["state"], approval, actor),
         },
         status,
     )

@@ -19,7 +19,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from engine.domain.actor import Actor
-from engine.domain.errors import NotFound, QuorumError, ValidationError
+from engine.domain.errors import (
+    ConflictError,
+    KeyReused,
+    NotFound,
+    QuorumError,
+    ValidationError,
+)
 from engine.domain.money import parse_pounds
 from engine.domain.words import SIGNATURE_WORDS
 from engine.read import accounts, views
@@ -28,6 +34,7 @@ from engine.read.agenda import report_items
 from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
+from engine.read.minutes import decision_notes
 from engine.read.papers import paper_context
 from engine.read.partnership_money import allocation_page, allocations_of, partnership_figures
 from engine.store.links import SIGN_LINK_DAYS, SIGN_PURPOSE, link_used, read_link_token, use_link
@@ -61,6 +68,8 @@ from workflows.meeting import MEETING
 router = APIRouter(include_in_schema=False)
 STAFF_ONLY = require(STAFF)
 DECISIONS = ("approve", "refer_back", "defer", "reject")  # the bid steps `decide` takes
+# the page's outcome for `decide` outcome=approve with conditions (one per line)
+WITH_CONDITIONS = "approve_with_conditions"
 ANYONE = require(ALL_ROLES)
 SIGNERS = require(STAFF)  # the scheme decides who counts; the command checks it
 PAPER_FORMATS = ("html", "pdf")
@@ -173,6 +182,7 @@ def meeting_context(request: Request, ref: str) -> dict:
         "meeting": meeting, "roll": roll, "observers": observers, "chair": chair,
         "sitting": sitting, "agenda": agenda, "pots": pots, "later": later,
         "casting": orders.voting.casting_vote == "chair", "voting": orders.voting.words,
+        "orders_voting": orders.voting,
         "titles": {r: b["title"] for r, b in bids.items()}, "history": history,
     }
 
@@ -219,6 +229,7 @@ def meeting_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY))
 
 OUTCOME_LABELS = {
     "approve": "Approve",
+    WITH_CONDITIONS: "Approve with conditions",
     "refer_back": "Refer back to the sponsor",
     "defer": "Defer to a later meeting",
     "reject": "Reject",
@@ -230,7 +241,9 @@ VOTE_INPUTS = [
 ]
 # the fields the decide form sends on to the confirmation and then to `decide`
 DECIDE_FIELDS = ("meeting", "item", "outcome", "amount", "reasons", "missing", "to_meeting",
-                 "votes.for", "votes.against", "votes.abstain", "casting")
+                 "votes.for", "votes.against", "votes.abstain", "casting", "conditions")
+VOTE_SIDES = (("for", "For"), ("against", "Against"), ("abstain", "Abstain"))
+COUNTS = ("votes.for", "votes.against", "votes.abstain")
 
 
 def _item(ctx: dict, n: int) -> dict:
@@ -272,7 +285,9 @@ def item_forms(ctx: dict, item: dict, actor: Actor, today: dt.date) -> dict:
             "decide", "decide", f"Decide {item['ref']}", {"meeting": ref, "item": item["ref"]},
             [
                 Input("outcome", "The Board's decision", "radio", True,
-                      [(o, OUTCOME_LABELS[o]) for o in DECISIONS if allowed.get(o, "") is None]),
+                      [(choice, OUTCOME_LABELS[choice])
+                       for o in DECISIONS if allowed.get(o, "") is None
+                       for choice in ((o, WITH_CONDITIONS) if o == "approve" else (o,))]),
                 Input("amount", "Amount approved (£)", "money",
                       hint="approve only; empty: the amount asked"
                       + (f" ({pounds(asked)})" if asked is not None else "")),
@@ -331,8 +346,10 @@ def render_item(
     item = _item(ctx, int(n) if n.isdigit() else 0)
     today = request.app.state.clock.today()
     interests = [i for i in ctx["meeting"]["interests"] if i["item"] == item["ref"]]
-    interested = {i["member"] for i in interests}
     decisions = [d for d in ctx["meeting"]["decisions"] if d["item"] == item["ref"]]
+    with _engine(request).connect() as conn:
+        row = conn.execute(select(Meeting).where(Meeting.ref == meeting_ref)).one()
+        notes = decision_notes(conn, row, ctx["chair"]) if decisions else {}
     return pages.render(
         request,
         "meeting_item.html",
@@ -341,13 +358,48 @@ def render_item(
             "item": item,
             "forms": item_forms(ctx, item, actor, today),
             "interests": interests,
-            "may_vote": [p for p in ctx["sitting"] if p["name"] not in interested],
+            "may_vote": may_vote(ctx, item),
+            "vote_sides": VOTE_SIDES,
             "item_decisions": decisions,
+            "decision_notes": notes,
             "pot": ctx["pots"].get(item.get("pot") or ""),
             "form_error": form_error,
         },
         status,
     )
+
+
+def may_vote(ctx: dict, item: dict) -> list[dict]:
+    """Who may vote on the item: those sitting (members present, substitutes),
+    less those who declared an interest in it."""
+    interested = {i["member"] for i in ctx["meeting"]["interests"] if i["item"] == item["ref"]}
+    return [p for p in ctx["sitting"] if p["name"] not in interested]
+
+
+def named_votes(form: Any, voters: list[dict]) -> dict[str, list[dict]]:
+    """The votes by name the item's page sends (``vote.<email>``: for, against or
+    abstain; a member left blank did not vote), by side."""
+    out: dict[str, list[dict]] = {side: [] for side, _ in VOTE_SIDES}
+    for p in voters:
+        side = str(form.get(f"vote.{p['email']}") or "").strip()
+        if side in out:
+            out[side].append(p)
+        elif side:
+            raise ValidationError(
+                f"votes: {p['name']}'s vote {side!r} is not for, against or abstain",
+                field="votes.for")
+    return out
+
+
+def tally(counts: dict[str, int], voting: Any, voters: int, casting: str) -> str:
+    """The vote in the minutes' words: "carried by 5 to 2, 1 abstention"."""
+    f, a, n = counts["for"], counts["against"], counts["abstain"]
+    abstained = f", {n} abstention{'' if n == 1 else 's'}" if n else ""
+    if voting.carried(f, a, voters):
+        return f"carried by {f} to {a}{abstained}"
+    if casting == "for" and voting.casting_decides(f, a, voters):
+        return f"{f} to {a}{abstained}, carried on the Chair's casting vote"
+    return f"not carried: {f} to {a}{abstained} (under {voting.words})"
 
 
 @router.get("/meetings/{ref}/items/{n}", response_class=HTMLResponse)
@@ -360,6 +412,10 @@ def meeting_item_page(
 def _confirmation(ctx: dict, item: dict, values: dict) -> str:
     """What the Board is about to decide, with the money it commits."""
     outcome = values["outcome"]
+    if outcome == "approve" and values.get("conditions"):
+        n = len(values["conditions"].splitlines())
+        plain = _confirmation(ctx, item, {**values, "conditions": ""})
+        return f"{plain[:-1]}, on {n} condition{'' if n == 1 else 's'}?"
     if outcome == "approve":
         amount = (parse_pounds(values["amount"], "amount") if values.get("amount")
                   else item["amount_pence"] or 0)
@@ -397,6 +453,7 @@ def confirm_decision(
     values.update(meeting=ref, item=item["ref"])
     forms = item_forms(ctx, item, actor, request.app.state.clock.today())
     decide = forms["decide"]
+    chosen = values["outcome"]  # as the page offered it (approve with conditions: its own)
     try:
         if decide is None or decide.unavailable:
             raise ValidationError(
@@ -411,9 +468,37 @@ def confirm_decision(
             raise ValidationError(
                 "say what the Board asks the sponsor to supply before the bid comes back",
                 field="missing")
+        conditions = [" ".join(line.split()) for line in values["conditions"].splitlines()]
+        values["conditions"] = "\n".join(c for c in conditions if c)
+        if values["outcome"] == WITH_CONDITIONS:
+            if not values["conditions"]:
+                raise ValidationError(
+                    "write the Board's conditions, one per line (or choose Approve)",
+                    field="conditions")
+            values["outcome"] = "approve"
+        else:
+            values["conditions"] = ""  # shown without JavaScript; only this outcome sends them
+        voters = may_vote(ctx, item)
+        by_name = named_votes(form, voters)
+        counts = {side: len(people) for side, people in by_name.items()}
+        if any(counts.values()):
+            if any(values[k] for k in COUNTS):
+                raise ValidationError(
+                    "give the votes by name or the totals, not both", field="votes.for")
+            for side, people in by_name.items():
+                values[f"votes.{side}"] = "; ".join(p["email"] for p in people)
+        elif any(values[k] for k in COUNTS):
+            for side, _ in VOTE_SIDES:
+                text = values[f"votes.{side}"] or "0"
+                if not text.isdigit():
+                    raise ValidationError(f"votes {side}: give a whole number (or leave it "
+                                          "empty)", field=f"votes.{side}")
+                counts[side] = int(text)
         statement = _confirmation(ctx, item, values)
     except QuorumError as exc:
-        error = pages._form_error("decide", exc, {k: v for k, v in values.items() if v})
+        kept = {k: v for k, v in {**values, "outcome": chosen,
+                                  "conditions": str(form.get("conditions") or "")}.items() if v}
+        error = pages._form_error("decide", exc, kept)
         return render_item(request, actor, page, form_error=error, status=pages._status(exc))
     return pages.render(
         request,
@@ -423,9 +508,188 @@ def confirm_decision(
             "item": item,
             "statement": statement,
             "values": {k: v for k, v in values.items() if v},
+            "conditions": values["conditions"].splitlines(),
+            "named": {side: [p["name"] for p in people] for side, people in by_name.items()
+                      if people},
+            "counts": counts if any(counts.values()) else None,
+            "tally": (tally(counts, ctx["orders_voting"], len(voters), values["casting"])
+                      if any(counts.values()) else ""),
             "back": f"/meetings/{page}",
         },
     )
+
+
+# ------------------------------------------------------------------ several items at once
+# DOMAIN.md "Meetings": the Board approves a programme except some projects, which it
+# asks to be re-submitted to a named later meeting with what it wants to see. One
+# confirmation, then every decision in ONE transaction (Quorum.execute_batch).
+
+SEVERAL = "several"
+
+
+def several_rows(ctx: dict, actor: Actor, today: dt.date) -> list[dict]:
+    """The agenda's bids not yet decided, each with whether it may be approved or
+    referred back now (the bid's workflow, as its own page offers it)."""
+    rows = []
+    for item in ctx["agenda"]:
+        if item["kind"] != "bid" or item["decided"]:
+            continue
+        decide = item_forms(ctx, item, actor, today)["decide"]
+        choices = [v for v, _ in decide.inputs[0].options] if decide else []
+        why = decide.unavailable if decide else "not a bid"
+        rows.append({**item, "why": why, "may_approve": not why and "approve" in choices,
+                     "may_refer": not why and "refer_back" in choices})
+    return rows
+
+
+def render_several(
+    request: Request, actor: Actor, ref: str, *, form_error: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    ctx = meeting_context(request, ref)
+    today = request.app.state.clock.today()
+    return pages.render(
+        request,
+        "meeting_several.html",
+        {**ctx, "rows": several_rows(ctx, actor, today),
+         "decide_why": decide_why(ctx["meeting"], actor, today), "form_error": form_error},
+        status,
+    )
+
+
+@router.get("/meetings/{ref}/decide-several", response_class=HTMLResponse)
+def several_page(request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY)) -> Response:
+    return render_several(request, actor, ref)
+
+
+def several_plan(ctx: dict, rows: list[dict], form: Any) -> dict:
+    """What the Board is about to decide: the approvals (each at the amount asked)
+    with the total and each pot's balance after, the referrals with the meeting
+    they come back to and what the Board wants to see; or a refusal naming the field."""
+    chosen = [str(v).strip() for v in form.getlist("items") if str(v).strip()]
+    refer = {str(v).strip() for v in form.getlist("except") if str(v).strip()}
+    by_ref = {r["ref"]: r for r in rows}
+    order = {row["ref"]: i for i, row in enumerate(rows)}
+    wanted = list(dict.fromkeys(chosen + sorted(refer, key=lambda r: (order.get(r, 0), r))))
+    if not wanted:
+        raise ValidationError("choose the agenda items the Board decides", field="items")
+    for item_ref in wanted:
+        if item_ref not in by_ref:
+            raise ValidationError(f"{item_ref} is not an undecided bid on this agenda",
+                                  field="items")
+    approvals = [by_ref[r] for r in wanted if r not in refer]
+    referrals = [by_ref[r] for r in wanted if r in refer]
+    for r in approvals:
+        if not r["may_approve"]:
+            raise ValidationError(f"{r['ref']} cannot be approved now: "
+                                  f"{r['why'] or 'its state does not allow it'}", field="items")
+    for r in referrals:
+        if not r["may_refer"]:
+            raise ValidationError(f"{r['ref']} cannot be referred back now: "
+                                  f"{r['why'] or 'its state does not allow it'}", field="except")
+    missing = str(form.get("missing") or "").strip()
+    to_ref = str(form.get("to_meeting") or "").strip()
+    reasons = str(form.get("reasons") or "").strip()
+    target = None
+    if referrals:
+        if not ctx["later"]:
+            raise ValidationError("no later meeting of this programme is scheduled for the "
+                                  "referred items to come back to: schedule it first",
+                                  field="to_meeting")
+        target = next((m for m in ctx["later"] if m["ref"] == to_ref), None)
+        if target is None:
+            raise ValidationError("choose the later meeting the referred items come back to",
+                                  field="to_meeting")
+        if not missing:
+            raise ValidationError("say what the Board wants to see when the referred items "
+                                  "come back", field="missing")
+    by_pot: dict[str, int] = {}
+    for r in approvals:
+        by_pot[r.get("pot") or ""] = by_pot.get(r.get("pot") or "", 0) + (r["amount_pence"] or 0)
+    pots = []
+    for name, total in by_pot.items():
+        pot = ctx["pots"].get(name)
+        if pot is None:
+            raise ValidationError(f"{', '.join(r['ref'] for r in approvals if not r.get('pot'))}"
+                                  " is for no pot; amend it to name one first", field="items")
+        after = pot["available_pence"] - total
+        if after < 0:
+            raise ValidationError(
+                f"the {name} pot has {pounds(pot['available_pence'])} available; these "
+                f"approvals need {pounds(total)} from it", field="items")
+        pots.append({"name": name, "before_pence": pot["available_pence"],
+                     "total_pence": total, "after_pence": after})
+    return {"approvals": approvals, "referrals": referrals, "target": target,
+            "missing": missing, "reasons": reasons, "pots": pots,
+            "total_pence": sum(by_pot.values())}
+
+
+def several_calls(meeting: str, plan: dict) -> list[tuple[str, dict[str, Any]]]:
+    """The decisions as commands, approvals first, for Quorum.execute_batch."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for r in plan["approvals"]:
+        calls.append(("decide", {"meeting": meeting, "item": r["ref"], "outcome": "approve",
+                                 **({"reasons": plan["reasons"]} if plan["reasons"] else {})}))
+    for r in plan["referrals"]:
+        calls.append(("decide", {"meeting": meeting, "item": r["ref"], "outcome": "refer_back",
+                                 "missing": plan["missing"], "to_meeting": plan["target"]["ref"],
+                                 **({"reasons": plan["reasons"]} if plan["reasons"] else {})}))
+    return calls
+
+
+def _several_error(request: Request, actor: Actor, ref: str, exc: QuorumError,
+                   form: Any) -> HTMLResponse:
+    values = {"items": form.getlist("items"), "except": form.getlist("except"),
+              **{k: str(form.get(k) or "") for k in ("to_meeting", "missing", "reasons")}}
+    error = pages._form_error(SEVERAL, exc, values)
+    return render_several(request, actor, ref, form_error=error, status=pages._status(exc))
+
+
+@router.post("/meetings/{ref}/decide-several/confirm", response_class=HTMLResponse)
+def several_confirm(
+    request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY),
+    form: Any = Depends(check_form_csrf),
+) -> Response:
+    """The decisions as the Board is about to record them, with the money: nothing
+    is recorded until it is confirmed."""
+    ctx = meeting_context(request, ref)
+    today = request.app.state.clock.today()
+    try:
+        why = decide_why(ctx["meeting"], actor, today)
+        if why:
+            raise ValidationError(f"decisions cannot be recorded now: {why}", field="items")
+        plan = several_plan(ctx, several_rows(ctx, actor, today), form)
+    except QuorumError as exc:
+        return _several_error(request, actor, ref, exc, form)
+    return pages.render(request, "meeting_several_confirm.html",
+                        {**ctx, "plan": plan, "back": f"/meetings/{ref}/decide-several"})
+
+
+@router.post("/meetings/{ref}/decide-several/record", response_class=HTMLResponse)
+def several_decide(
+    request: Request, ref: str, actor: Actor = Depends(STAFF_ONLY),
+    form: Any = Depends(check_form_csrf),
+) -> Response:
+    """Record the confirmed decisions: all of them in one transaction, or none."""
+    ctx = meeting_context(request, ref)
+    today = request.app.state.clock.today()
+    key = str(form.get("_key") or "").strip() or None
+    try:
+        plan = several_plan(ctx, several_rows(ctx, actor, today), form)
+        try:
+            request.app.state.quorum.execute_batch(several_calls(ref, plan), actor, key=key)
+        except KeyReused:
+            raise ConflictError("these decisions were already sent, with other values: reload "
+                                "the page to send them again", field="_key") from None
+    except QuorumError as exc:
+        return _several_error(request, actor, ref, exc, form)
+    words = f"{len(plan['approvals'])} approved ({pounds(plan['total_pence'])})"
+    if plan["referrals"]:
+        words += (f", {len(plan['referrals'])} referred back to {plan['target']['title']} "
+                  f"({plan['target']['date']})")
+    request.session["flash"] = f"Decided {len(plan['approvals']) + len(plan['referrals'])} " \
+                               f"items: {words}."
+    return RedirectResponse(f"/meetings/{ref}", status_code=303)
 
 
 def render_attendance(
@@ -898,6 +1162,7 @@ pages.PAGES.extend(
     [
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+)$"), render_meeting),
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+/items/\d+)$"), render_item),
+        (re.compile(r"^/meetings/(?P<ref>[^/?#]+)/decide-several$"), render_several),
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+/attendance)$"), render_attendance),
         (re.compile(r"^/meetings/(?P<ref>[^/?#]+/actions)$"), render_actions),
         (re.compile(r"^/delegated/(?P<ref>[^/?#]+)$"), render_delegated),

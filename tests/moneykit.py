@@ -37,7 +37,10 @@ SPONSOR2 = "mel@melton.example"  # Melton BC
 MEMBERS = [f"Cllr {n}" for n in ("Ash", "Birch", "Cedar", "Damson", "Elm")]
 
 
-def money_board(db_url: str, accept_offers: bool = True) -> tuple[Quorum, object, FixedClock]:
+def money_board(
+    db_url: str, accept_offers: bool = True, conditions: dict[str, list] | None = None
+) -> tuple[Quorum, object, FixedClock]:
+    """``conditions``: bid title -> the conditions the Board approves it on."""
     clock = FixedClock(dt.date(2011, 3, 1))
     engine = make_engine(db_url)
     create_schema(engine)
@@ -147,8 +150,11 @@ def money_board(db_url: str, accept_offers: bool = True) -> tuple[Quorum, object
     )
     clock.set(dt.date(2011, 4, 20))
     q.execute("record_attendance", {"meeting": "BOARD-APR", "present": MEMBERS}, OFFICER)
-    for ref in bid_refs(engine, "Shared ICT", "Invest to save"):
-        q.execute("decide", {"meeting": "BOARD-APR", "item": ref, "outcome": "approve"}, OFFICER)
+    for title, ref in zip(("Shared ICT", "Invest to save"),
+                          bid_refs(engine, "Shared ICT", "Invest to save"), strict=True):
+        extra = {"conditions": conditions[title]} if title in (conditions or {}) else {}
+        q.execute("decide", {"meeting": "BOARD-APR", "item": ref, "outcome": "approve", **extra},
+                  OFFICER)
     if accept_offers:  # each recipient accepts its offer letter (issue 16: no payment before)
         accept_offer(q, grant_ref(engine, "Shared ICT"), SPONSOR)
         accept_offer(q, grant_ref(engine, "Invest to save"), SPONSOR2)

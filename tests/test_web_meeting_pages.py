@@ -82,7 +82,8 @@ def test_no_default_outcome_and_the_confirmation_states_the_money(world) -> None
     assert 'name="outcome"' not in meeting.text and "/do/decide" not in meeting.text
     item = officer.get("/meetings/BOARD-MAY/items/1")
     radios = re.findall(r'<input type="radio" name="outcome"[^>]*>', item.text)
-    assert len(radios) == 4 and not any("checked" in r for r in radios)
+    # approve, approve with conditions, refer back, defer, reject
+    assert len(radios) == 5 and not any("checked" in r for r in radios)
     # sent without choosing: a field error at the outcome, nothing decided
     none = confirm_page(officer, "BOARD-MAY", 1, reasons="good value", **{"votes.for": "4"})
     assert none.status_code == 400

@@ -111,6 +111,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/meetings/{ref}/papers/{name}.{fmt}"): STAFF,
     ("GET", "/meetings/{ref}/items/{n}"): STAFF,  # issue 14: one agenda item
     ("POST", "/meetings/{ref}/items/{n}/confirm"): STAFF,  # the decision to confirm
+    ("GET", "/meetings/{ref}/decide-several"): STAFF,  # approve a programme except some
+    ("POST", "/meetings/{ref}/decide-several/confirm"): STAFF,
+    ("POST", "/meetings/{ref}/decide-several/record"): STAFF,
     ("GET", "/meetings/{ref}/attendance"): STAFF,
     ("GET", "/meetings/{ref}/actions"): STAFF,
     ("GET", "/delegated"): STAFF,
@@ -311,6 +314,8 @@ def test_role_matrix(world, key: tuple[str, str]) -> None:
         "/do/{command}": 404,
         "/delegated/{ref}/sign": 400,  # passes the gate, then: no token from an email
         "/meetings/{ref}/items/{n}/confirm": 400,  # then: the meeting is closed, no decision
+        "/meetings/{ref}/decide-several/confirm": 400,  # then: nothing chosen
+        "/meetings/{ref}/decide-several/record": 400,  # then: nothing chosen
         "/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary
         "/grants/{ref}/evidence/{file_id:path}": 404,  # then: no such file
         "/api/v1/grants/{ref}/milestones/{seq}/evidence": 400,  # then: no summary

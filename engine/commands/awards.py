@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
+from engine.commands.conditions import Condition, set_conditions
 from engine.commands.letters import issue_letter
 from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import ValidationError
@@ -27,15 +28,17 @@ def commit_grant(
     source_ref: str,
     delegated_decision_id: int | None = None,
     pot_id: int | None = None,
+    conditions: list[Condition] | None = None,
 ) -> tuple[str, int, PotCover]:
     """Make ``bid`` a grant of ``amount`` from ``pot_id`` (default the bid's pot):
     refuse if it is more than requested or the pot cannot cover it; insert the
     grant (with the delegated decision behind it, if any), link the bid's
     milestones, book the COMMIT movement (its note names ``source_ref``, the
     decision or delegated decision) and issue the offer letter
-    (engine/commands/letters.py). The grant's ``award`` step guards the pot
-    (rules/guards.py ``pot_can_cover``). Returns (grant ref, grant id, the pot
-    cover judged, for the bid's own guarded step)."""
+    (engine/commands/letters.py), which prints the approval's ``conditions``
+    (copied to the grant first: engine/commands/conditions.py). The grant's
+    ``award`` step guards the pot (rules/guards.py ``pot_can_cover``). Returns
+    (grant ref, grant id, the pot cover judged, for the bid's own guarded step)."""
     cmd = uow.command
     if amount > bid.grant_requested_pence:
         raise ValidationError(
@@ -59,5 +62,6 @@ def commit_grant(
     conn.execute(update(Milestone).where(Milestone.bid_id == bid.id).values(grant_id=grant_id))
     uow.book(pot_id, MovementKind.COMMIT, amount, uow.today, bid.ref, grant_id,
              f"{source_ref}: approved {bid.ref}")
+    set_conditions(uow, grant_id, grant_ref, conditions or [], source_ref)
     issue_letter(uow, grant_id, grant_ref, [], [])  # the offer letter (issue 16)
     return grant_ref, grant_id, cover

@@ -288,6 +288,7 @@ _COUNT_OR_NAMES = {
         {"type": "integer", "minimum": 0},
         {"type": "string", "pattern": r"^\s*[+]?[0-9]+\s*$"},
         {"type": "array", "items": _NAME},
+        {"type": "string", "description": "names separated by ';'"},
     ]
 }
 _VOTES = {
@@ -305,6 +306,30 @@ _VOTES = {
         {"const": ""},
     ],
     "description": "counts {for: 5, against: 2} or names {for: [...], against: [...]}",
+}
+_CONDITION = {
+    "anyOf": [
+        {"type": "string", "maxLength": 1000},
+        {
+            "type": "object",
+            "properties": {
+                "text": {"type": "string", "maxLength": 1000},
+                "when": {"type": "string", "enum": ["before_first_payment", "during_delivery"]},
+            },
+            "required": ["text"],
+            "additionalProperties": False,
+        },
+    ]
+}
+_CONDITIONS = {
+    "anyOf": [
+        {"type": "array", "items": _CONDITION},
+        {"type": "string"},
+        {"type": "null"},
+    ],
+    "description": "approve only: the conditions of the approval, a list (each text, or "
+    "{text, when: before_first_payment (the default) | during_delivery}) or text with one "
+    "condition per line",
 }
 _FILES = {"type": "string", "minLength": 1, "maxLength": 300}
 _NAMES = {"anyOf": [{"type": "array", "items": _NAME}, {"type": "string"}]}
@@ -725,6 +750,16 @@ class Decide(Contract):
         "the Chair's casting vote on an equality of votes, where the standing orders grant one"))]
     to_meeting: Annotated[str, Text(40, required=False, description=(
         "refer_back: the later meeting the bid comes back to (default: the next one)"))]
+    conditions: Annotated[Any, Raw(_CONDITIONS)]
+
+
+class DischargeCondition(Contract):
+    command = "discharge_condition"
+    grant: Annotated[str, Text(40)]
+    n: Annotated[int, Integer(minimum=1, description="the condition's number on the grant")]
+    evidence: Annotated[str, Text(4000, lines=True, description=(
+        "what shows the condition is met (a document, a letter, a confirmation)"))]
+    note: Annotated[str, Text(2000, required=False, lines=True)]
 
 
 class ReverseDecision(Contract):

@@ -42,6 +42,7 @@ STATEFUL: dict[str, str] = {
     "accountable_body_change": "accountable body change",
     "advance_payment": "advance",
     "offer_letter": "offer letter",
+    "grant_condition": "condition",
 }
 
 

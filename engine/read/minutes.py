@@ -89,7 +89,8 @@ def vote_words(d: Any, chair: str = "") -> str:
 
 def decision_notes(conn: Session | Connection, m: Any, chair: str = "") -> dict[str, Any]:
     """Per decision ref at ``m``: the vote in words, the votes by name, the standing
-    order applied and the meeting a referral back comes to (its title and date)."""
+    order applied, the meeting a referral back comes to (its title and date) and
+    an approval's conditions."""
     meetings = {r.id: r for r in conn.execute(
         select(MEETING_T.c.id, MEETING_T.c.ref, MEETING_T.c.title, MEETING_T.c.held_on))}
     out: dict[str, Any] = {}
@@ -102,6 +103,9 @@ def decision_notes(conn: Session | Connection, m: Any, chair: str = "") -> dict[
                       if (d.named_votes or {}).get(side)},
             "standing_order": d.standing_order,
             "to_meeting": (f"{to.title} ({to.held_on.isoformat()})" if to is not None else ""),
+            "conditions": [c["text"] + ("" if c.get("before_payment", True)
+                                        else " (during delivery)")
+                           for c in d.conditions or []],
         }
     return out
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from engine.read.conditions import approval_conditions
 from engine.read.repayments import repayment_schedule
 from engine.store.models import (
     Bid,
@@ -140,6 +141,8 @@ def terms(conn: Connection, grant_id: int, today: dt.date) -> dict[str, Any]:
         "body": body,
         "partnership": body != recipient_name,
         "milestones": milestones,
+        "conditions": [{"seq": c["seq"], "text": c["text"], "when": c["when"]}
+                       for c in approval_conditions(conn, grant_id)],
         "profile_pence": sum(m["payment_pence"] for m in milestones),
         "returns": [line.describe() for line in schedule.lines],
         "invest_to_save": bool(g.invest_to_save),

@@ -419,6 +419,30 @@ class Decision(TableModel, table=True):
     named_votes: dict[str, list[str]] | None = Field(default=None, sa_column=Column(JSON))
     casting: str = Field(default="", sa_column_kwargs={"server_default": ""})
     standing_order: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # an approval with conditions: the conditions as the Board set them
+    # ([{"text": ..., "before_payment": true}]); copied to the grant (GrantCondition)
+    conditions: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class GrantCondition(VersionedMixin, TableModel, table=True):
+    """A condition the Board attached to its approval, numbered per grant
+    (workflows/condition.py): open until an officer discharges it with the
+    evidence or a note. ``before_payment``: no payment is released while it is
+    open (the default; engine/commands/conditions.py)."""
+
+    __tablename__ = "grant_condition"
+    __table_args__ = (UniqueConstraint("grant_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    grant_id: int = Field(foreign_key="grant_award.id", index=True)
+    seq: int
+    text: str
+    before_payment: bool = True
+    source_ref: str = ""  # the decision (or delegated decision) that set it
+    state: str = "open"
+    discharged_by_id: int | None = Field(default=None, foreign_key="person.id")
+    discharged_on: dt.date | None = None
+    evidence: str = ""
+    version: int = 1
 
 
 class Action(VersionedMixin, TableModel, table=True):

@@ -4,6 +4,7 @@ from engine.commands.handlers import (  # noqa: F401
     accounts,
     actions,
     allocations,
+    conditions,
     delegation,
     directory,
     grants,

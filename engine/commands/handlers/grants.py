@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlmodel import col
 
 from engine.commands.args import Args
+from engine.commands.conditions import condition_refusal
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.returns import refuse_payment_while_returns_late
 from engine.commands.letters import issue_letter, payment_refusal
@@ -446,6 +447,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
         )
     # no payment before the offer (and any variation of this milestone) is accepted (issue 16)
     payment_refusal(uow, grant, seq, "grant")
+    condition_refusal(uow, grant, "grant")  # the approval's conditions before first payment
     check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
     paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
     left = m.payment_pence - paid

@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.awards import commit_grant
+from engine.commands.conditions import read_conditions
 from engine.commands.contracts import OUTCOMES
 from engine.commands.handlers.allocations import unscored_decision
 from engine.commands.handlers.delegation import note_declined, revoke
@@ -289,7 +290,8 @@ def declare_interest(uow: UnitOfWork, args: Args) -> Result:
 def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
                 conflicted: dict[int, PersonRow],
                 by_name: dict[str, list[str]] | None = None) -> dict[str, int] | None:
-    """Votes as counts ({for: 5, against: 2}) or names ({for: [..], against: [..]});
+    """Votes as counts ({for: 5, against: 2}) or names ({for: [..], against: [..]}, or
+    as text separated by ';' as a form sends them);
     the names of each side given by name are put in ``by_name`` (for the minutes)."""
     if raw in (None, ""):
         return None
@@ -304,6 +306,8 @@ def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
     voters: set[int] = set()
     for side in ("for", "against", "abstain"):
         value = raw.get(side, 0)
+        if isinstance(value, str) and any(ch.isalpha() for ch in value):
+            value = [v.strip() for v in value.split(";") if v.strip()]  # names as text (a form)
         if isinstance(value, list):
             for name in value:
                 p = person(uow, name, f"votes.{side}")
@@ -346,6 +350,7 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
     raw_votes = args.raw("votes")
     casting = args.choice("casting", ("for", "against"), default="")
     to_meeting_ref = args.text("to_meeting", required=False, max_len=40)
+    conditions = read_conditions("decide", args.raw("conditions"))
     args.done()
     uow.step(MEETING, "decide", m.state, m.ref)
     if uow.today < m.held_on:
@@ -389,6 +394,9 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
     to_meeting = _to_meeting(uow, m, to_meeting_ref, outcome)
     if outcome != "approve" and amount is not None:
         raise ValidationError("decide: amount: only an approval has an amount", field="amount")
+    if outcome != "approve" and conditions:
+        raise ValidationError("decide: conditions: only an approval has conditions",
+                              field="conditions")
     if outcome == "refer_back":
         # the Board's own words, not the scoring rules' unmet criteria (those stay in
         # the bids paper): what it asks for is required; its reasons default to a line
@@ -405,8 +413,12 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
     cover = None
     if outcome == "approve":
         amount = amount or bid.grant_requested_pence
-        grant_ref, _, cover = commit_grant(uow, bid, amount, decision_ref)
+        grant_ref, _, cover = commit_grant(uow, bid, amount, decision_ref,
+                                           conditions=conditions)
         after.update(amount_pence=amount, grant=grant_ref)
+        if conditions:
+            after["conditions"] = [c.text + ("" if c.before_payment else " (during delivery)")
+                                   for c in conditions]
     decided = unscored or uow.fire(BID, outcome, bid.state, bid.ref, cover)
     conn.execute(insert(Decision).values(
         ref=decision_ref, item_ref=ref, meeting_id=m.id, outcome=outcome, amount_pence=amount,
@@ -415,6 +427,7 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
         votes_abstain=votes and votes["abstain"], decided_on=uow.today,
         to_meeting_id=to_meeting.id if to_meeting is not None else None,
         named_votes=named or None, casting=casting, standing_order=standing_order,
+        conditions=[c.as_json() for c in conditions] or None,
     ))
     uow.update_versioned(Bid, bid.id, bid.version, {}, ref, decided)
     if votes:
@@ -432,6 +445,7 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
                "meeting": m.title, "date": m.held_on.isoformat(), "amount_pence": amount,
                "requested_pence": bid.grant_requested_pence, "reasons": reasons,
                "missing": missing, "grant": grant_ref,
+               **({"conditions": [c.text for c in conditions]} if conditions else {}),
                **({"to_meeting": to_meeting.title,
                    "to_meeting_date": to_meeting.held_on.isoformat()}
                   if to_meeting is not None else {})}
@@ -440,7 +454,8 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
         uow.notify(key=f"{template}:{decision_ref}:{email}", to=email, template=template,
                    subject=_subject(outcome, ref, bid.title), context={**context, "name": name})
     return {"decision": decision_ref, "item": ref, "outcome": outcome, "state": new_state,
-            "amount_pence": amount, "grant": grant_ref, "votes": votes}
+            "amount_pence": amount, "grant": grant_ref, "votes": votes,
+            **({"conditions": len(conditions)} if conditions else {})}
 
 
 def _carried(uow: UnitOfWork, m: Any, votes: dict[str, int], casting: str, may_vote: int,
