@@ -11,7 +11,7 @@ import sqlmodel
 
 
 revision = '0028'
-down_revision = '0020'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
