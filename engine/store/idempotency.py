@@ -108,10 +108,19 @@ def scope(conn: Connection, person_id: int | None, label: str) -> str:
     """The caller a key belongs to: ``person:<id>``, else ``actor:<label>`` (the
     system and the scheduler). An email is looked up (case-insensitive)."""
     if person_id is None:
-        person_id = conn.execute(
-            select(col(Person.id)).where(func.lower(Person.email) == label.strip().lower())
-        ).scalar()
+        person_id = conn.execute(_PERSON_BY_EMAIL, {"k_email": label.strip().lower()}).scalar()
+    return scope_of(person_id, label)
+
+
+def scope_of(person_id: int | None, label: str) -> str:
+    """:func:`scope` when the caller's person id is known (the command's cached
+    directory: no query)."""
     return f"person:{person_id}" if person_id is not None else f"actor:{label.strip().lower()}"
+
+
+_PERSON_BY_EMAIL = select(col(Person.id)).where(
+    func.lower(Person.email) == bindparam("k_email")
+)
 
 
 _PK = and_(
@@ -128,6 +137,27 @@ _READ = select(
     col(CommandLog.lease_until),
     col(CommandLog.expires_at),
 ).where(_PK)
+# Built once (a statement made per call costs more in SQLAlchemy than SQLite takes to
+# run it: bench/profile_commands.py); the values are bound at execute.
+_LOG = CommandLog.__table__
+_CLAIM_VALUES = ("request_hash", "field_hashes", "status", "token", "lease_until", "result",
+                 "at", "expires_at")  # fmt: skip
+_INSERT = insert(_LOG).values(
+    {"actor": bindparam("k_actor"), "command": bindparam("k_command"), "key": bindparam("k_key"),
+     **{c: bindparam(f"v_{c}") for c in _CLAIM_VALUES}}
+)  # fmt: skip
+_TAKE_OVER = (
+    update(_LOG)
+    .where(_PK, _LOG.c.token == bindparam("seen"))
+    .values({c: bindparam(f"v_{c}") for c in _CLAIM_VALUES})
+)
+_COMPLETE = (
+    update(_LOG)
+    .where(_PK, _LOG.c.token == bindparam("k_token"))
+    .values(status=DONE, result=bindparam("v_result"), at=bindparam("v_at"),
+            expires_at=bindparam("v_expires_at"))
+)  # fmt: skip
+_RELEASE = delete(_LOG).where(_PK, _LOG.c.token == bindparam("k_token"))
 
 
 def claim(
@@ -139,29 +169,22 @@ def claim(
     row = conn.execute(_READ, pk).first()
     token = uuid.uuid4().hex
     values = {
-        "request_hash": fp.digest,
-        "field_hashes": fp.fields,
-        "status": RUNNING,
-        "token": token,
-        "lease_until": now + LEASE,
-        "result": {},
-        "at": now,
-        "expires_at": now + ttl,
+        "v_request_hash": fp.digest,
+        "v_field_hashes": fp.fields,
+        "v_status": RUNNING,
+        "v_token": token,
+        "v_lease_until": now + LEASE,
+        "v_result": {},
+        "v_at": now,
+        "v_expires_at": now + ttl,
     }
     if row is None:
-        conn.execute(
-            insert(CommandLog).values(actor=key.actor, command=key.command, key=key.key, **values)
-        )
+        conn.execute(_INSERT, {**pk, **values})
         return Claimed(token)
     lapsed = _utc(row.lease_until) <= now if row.status == RUNNING else False
     if _utc(row.expires_at) <= now or lapsed:
         # an expired key may be used again; a lapsed claim (its process died) is taken over
-        taken = conn.execute(
-            update(CommandLog)
-            .where(_PK, col(CommandLog.token) == bindparam("seen"))
-            .values(**values),
-            {**pk, "seen": row.token},
-        )
+        taken = conn.execute(_TAKE_OVER, {**pk, **values, "seen": row.token})
         return Claimed(token) if taken.rowcount == 1 else Busy()
     if row.request_hash and row.request_hash != fp.digest:  # "": logged before 0005
         differ = fp.differing(row.field_hashes or {})
@@ -181,20 +204,16 @@ def complete(
 ) -> bool:
     """Step 2 (in the command's transaction): False if the claim was taken over."""
     done = conn.execute(
-        update(CommandLog)
-        .where(_PK, col(CommandLog.token) == bindparam("k_token"))
-        .values(status=DONE, result=result, at=now, expires_at=now + ttl),
-        {**key.params(), "k_token": token},
-    )
+        _COMPLETE,
+        {**key.params(), "k_token": token, "v_result": result, "v_at": now,
+         "v_expires_at": now + ttl},
+    )  # fmt: skip
     return done.rowcount == 1
 
 
 def release(conn: Connection, key: Key, token: str) -> None:
     """Step 3 (its own transaction): forget a claim whose command did nothing."""
-    conn.execute(
-        delete(CommandLog).where(_PK, col(CommandLog.token) == bindparam("k_token")),
-        {**key.params(), "k_token": token},
-    )
+    conn.execute(_RELEASE, {**key.params(), "k_token": token})
 
 
 def prune(conn: Connection, now: dt.datetime) -> int:
