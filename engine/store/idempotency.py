@@ -92,6 +92,7 @@ class Key:
 @dataclass(frozen=True)
 class Claimed:
     token: str
+    replaced: str | None = None  # the token of an expired or lapsed claim taken over
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def claim(
     if _utc(row.expires_at) <= now or lapsed:
         # an expired key may be used again; a lapsed claim (its process died) is taken over
         taken = conn.execute(_TAKE_OVER, {**pk, **values, "seen": row.token})
-        return Claimed(token) if taken.rowcount == 1 else Busy()
+        return Claimed(token, row.token) if taken.rowcount == 1 else Busy()
     if row.request_hash and row.request_hash != fp.digest:  # "": logged before 0005
         differ = fp.differing(row.field_hashes or {})
         raise KeyReused(
