@@ -37,7 +37,7 @@ from engine.commands.lookups import payee
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.second_factor import check_second_factor, pot_programme
-from engine.commands.uow import UnitOfWork, inserted_id
+from engine.commands.uow import UnitOfWork, insert_into, inserted_id
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -481,7 +481,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     state = moved.dest
     pay_ref = next_ref(conn, Payment, "payment")
     conn.execute(
-        insert(Payment).values(
+        insert_into(Payment), dict(
             ref=pay_ref,
             grant_id=grant.id,
             milestone_id=m.id,
