@@ -169,6 +169,7 @@ class Quorum:
         # either way; a refused or killed run leaves no claim behind), elsewhere in a
         # short transaction of its own first (a retry polls it: wait, then 409)
         in_run: idempotency.Fingerprint | None = None
+        ttl = _key_ttl() if key is not None else dt.timedelta(0)  # (settings read once)
         replaced: str | None = None
         if key is not None:
             fingerprint = self._check_key(calls, key)
@@ -186,7 +187,8 @@ class Quorum:
                 head = audit.lock_head(conn)
                 run = RunState(self._current_directory(conn, head.directory_seq))
                 if in_run is not None and key is not None:
-                    got = self._claim_in_run(conn, run.directory, actor, label, key, in_run)
+                    got = self._claim_in_run(conn, run.directory, actor, label, key, in_run,
+                                             ttl)  # fmt: skip
                     if isinstance(got, list):
                         return list[Result | QuorumError](got), False  # the first result
                     claim, replaced = got[:2], got[2]
@@ -219,7 +221,7 @@ class Quorum:
                 # unless this transaction changed it)
                 notices.queue(conn, messages, now, None if run.changed else run.directory)
                 if claim is not None and not idempotency.complete(
-                    conn, claim[0], claim[1], {"results": outcomes}, now, _key_ttl()
+                    conn, claim[0], claim[1], {"results": outcomes}, now, ttl
                 ):
                     raise KeyInProgress(
                         f"{label}: this request outlasted its hold on idempotency key "
@@ -274,6 +276,7 @@ class Quorum:
         label: str,
         key: str,
         fingerprint: idempotency.Fingerprint,
+        ttl: dt.timedelta,
     ) -> list[Result] | tuple[idempotency.Key, str, str | None]:
         """:meth:`_claim` inside the command's own transaction (SQLite: it holds the
         write lock), the caller's person from the cached directory. Another run's
@@ -285,7 +288,7 @@ class Quorum:
             found = d.person(actor)
             person_id, who = (found.id if found is not None else None), actor
         scoped = idempotency.Key(idempotency.scope_of(person_id, who), label, key)
-        got = idempotency.claim(conn, scoped, fingerprint, self.clock.now(), _key_ttl())
+        got = idempotency.claim(conn, scoped, fingerprint, self.clock.now(), ttl)
         if isinstance(got, idempotency.Claimed):
             return scoped, got.token, got.replaced
         if isinstance(got, idempotency.Done):

@@ -43,11 +43,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from engine.domain.errors import KeyReused
 from engine.store.models import CommandLog, Person
+from engine.store.rawsql import RawStatement
 
 RUNNING = "running"
 DONE = "done"
@@ -143,44 +145,48 @@ _READ = select(
 _LOG = CommandLog.__table__
 _CLAIM_VALUES = ("request_hash", "field_hashes", "status", "token", "lease_until", "result",
                  "at", "expires_at")  # fmt: skip
-_INSERT = insert(_LOG).values(
-    {"actor": bindparam("k_actor"), "command": bindparam("k_command"), "key": bindparam("k_key"),
-     **{c: bindparam(f"v_{c}") for c in _CLAIM_VALUES}}
-)  # fmt: skip
+# the two every keyed command runs write only (text, JSON, datetimes): straight to the
+# driver, with SQLAlchemy's own conversions (engine/store/rawsql.py)
+_CLAIM_ROW = {
+    "actor": bindparam("k_actor"), "command": bindparam("k_command"), "key": bindparam("k_key"),
+    **{c: bindparam(f"v_{c}", type_=_LOG.c[c].type) for c in _CLAIM_VALUES},
+}  # fmt: skip
+_INSERT = RawStatement(insert(_LOG).values(_CLAIM_ROW))
+_INSERT_OR_IGNORE = RawStatement(sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing())
 _TAKE_OVER = (
     update(_LOG)
     .where(_PK, _LOG.c.token == bindparam("seen"))
     .values({c: bindparam(f"v_{c}") for c in _CLAIM_VALUES})
 )
-_COMPLETE = (
+_COMPLETE = RawStatement(
     update(_LOG)
     .where(_PK, _LOG.c.token == bindparam("k_token"))
-    .values(status=DONE, result=bindparam("v_result"), at=bindparam("v_at"),
-            expires_at=bindparam("v_expires_at"))
+    .values({c: bindparam(f"v_{c}", type_=_LOG.c[c].type)
+             for c in ("status", "result", "at", "expires_at")})
 )  # fmt: skip
 _RELEASE = delete(_LOG).where(_PK, _LOG.c.token == bindparam("k_token"))
 
 
 def claim(
-    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta
-) -> Claimed | Done | Busy:
+    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta,
+    *, insert_first: bool = False,
+) -> Claimed | Done | Busy:  # fmt: skip
     """Step 1 (its own transaction). Raises KeyReused; an IntegrityError means
-    another claim won the insert: ask again."""
+    another claim won the insert: ask again.
+
+    ``insert_first`` (SQLite, inside the command's transaction, which holds the
+    write lock): try the insert first, skipped if the key is there
+    (``INSERT OR IGNORE``), and read the row only then: one statement for a new key."""
     pk = key.params()
-    row = conn.execute(_READ, pk).first()
     token = uuid.uuid4().hex
-    values = {
-        "v_request_hash": fp.digest,
-        "v_field_hashes": fp.fields,
-        "v_status": RUNNING,
-        "v_token": token,
-        "v_lease_until": now + LEASE,
-        "v_result": {},
-        "v_at": now,
-        "v_expires_at": now + ttl,
-    }
+    if insert_first:
+        fresh = {**pk, **_values(fp, token, now, ttl)}
+        if _INSERT_OR_IGNORE.execute(conn, fresh).rowcount == 1:
+            return Claimed(token)
+    row = conn.execute(_READ, pk).first()
+    values = _values(fp, token, now, ttl)
     if row is None:
-        conn.execute(_INSERT, {**pk, **values})
+        _INSERT.execute(conn, {**pk, **values})
         return Claimed(token)
     lapsed = _utc(row.lease_until) <= now if row.status == RUNNING else False
     if _utc(row.expires_at) <= now or lapsed:
@@ -199,17 +205,31 @@ def claim(
     return Busy()
 
 
+def _values(fp: Fingerprint, token: str, now: dt.datetime, ttl: dt.timedelta) -> dict[str, Any]:
+    """A claim's columns, as the statements above bind them."""
+    return {
+        "v_request_hash": fp.digest,
+        "v_field_hashes": fp.fields,
+        "v_status": RUNNING,
+        "v_token": token,
+        "v_lease_until": now + LEASE,
+        "v_result": {},
+        "v_at": now,
+        "v_expires_at": now + ttl,
+    }
+
+
 def complete(
     conn: Connection, key: Key, token: str, result: dict[str, Any], now: dt.datetime,
     ttl: dt.timedelta,
 ) -> bool:
     """Step 2 (in the command's transaction): False if the claim was taken over."""
-    done = conn.execute(
-        _COMPLETE,
-        {**key.params(), "k_token": token, "v_result": result, "v_at": now,
+    done = _COMPLETE.execute(
+        conn,
+        {**key.params(), "k_token": token, "v_status": DONE, "v_result": result, "v_at": now,
          "v_expires_at": now + ttl},
     )  # fmt: skip
-    return done.rowcount == 1
+    return bool(done.rowcount == 1)
 
 
 def release(conn: Connection, key: Key, token: str) -> None:
