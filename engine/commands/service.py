@@ -288,7 +288,8 @@ class Quorum:
             found = d.person(actor)
             person_id, who = (found.id if found is not None else None), actor
         scoped = idempotency.Key(idempotency.scope_of(person_id, who), label, key)
-        got = idempotency.claim(conn, scoped, fingerprint, self.clock.now(), ttl)
+        got = idempotency.claim(conn, scoped, fingerprint, self.clock.now(), ttl,
+                                insert_first=True)  # fmt: skip
         if isinstance(got, idempotency.Claimed):
             return scoped, got.token, got.replaced
         if isinstance(got, idempotency.Done):
