@@ -169,10 +169,11 @@ class Quorum:
         # either way; a refused or killed run leaves no claim behind), elsewhere in a
         # short transaction of its own first (a retry polls it: wait, then 409)
         in_run: idempotency.Fingerprint | None = None
+        typed: list[dict[str, Any] | None] = []  # each call's arguments as its contract read them
         ttl = _key_ttl() if key is not None else dt.timedelta(0)  # (settings read once)
         replaced: str | None = None
         if key is not None:
-            fingerprint = self._check_key(calls, key)
+            fingerprint = self._check_key(calls, key, typed)
             if key_in_run and self.engine.dialect.name == "sqlite":
                 in_run = fingerprint
             else:
@@ -199,14 +200,15 @@ class Quorum:
                 events: list[audit.PendingEvent] = []
                 messages: list[dict[str, Any]] = []
                 failed = False
-                for name, data in calls:
+                for n, (name, data) in enumerate(calls):
                     uow = UnitOfWork(conn, who, self.clock, name, run)
+                    read = typed[n] if typed else None
                     if not per_row:
-                        outcomes.append(self._handle(uow, name, data))
+                        outcomes.append(self._handle(uow, name, data, read))
                     else:
                         try:
                             with conn.begin_nested():
-                                outcomes.append(self._handle(uow, name, data))
+                                outcomes.append(self._handle(uow, name, data, read))
                         except QuorumError as exc:
                             outcomes.append(exc)
                             failed = True
@@ -257,16 +259,20 @@ class Quorum:
     # --- idempotency keys (engine/store/idempotency.py) ------------------
     @staticmethod
     def _check_key(
-        calls: Sequence[tuple[str, dict[str, Any] | None]], key: str
+        calls: Sequence[tuple[str, dict[str, Any] | None]],
+        key: str,
+        typed: list[dict[str, Any] | None] | None = None,
     ) -> idempotency.Fingerprint:
-        """Refuse a malformed key; the fingerprint of the arguments it is sent with."""
+        """Refuse a malformed key; the fingerprint of the arguments it is sent with.
+        ``typed`` gets each call's arguments as its contract read them (None: refused),
+        so the handler does not read them again."""
         if not 0 < len(key) <= KEY_MAX or not key.isprintable():
             raise ValidationError(
                 f"idempotency key: 1 to {KEY_MAX} printable characters (e.g. a UUID); "
                 f"this one has {len(key)}" + ("" if key.isprintable() else ", some not printable"),
                 field="key",
             )
-        return idempotency.Fingerprint.of(_canonical(calls))
+        return idempotency.Fingerprint.of(_canonical(calls, typed))
 
     def _claim_in_run(
         self,
@@ -346,13 +352,17 @@ class Quorum:
                         exc_info=True)
 
     @staticmethod
-    def _handle(uow: UnitOfWork, name: str, data: dict[str, Any] | None) -> Result:
+    def _handle(
+        uow: UnitOfWork, name: str, data: dict[str, Any] | None,
+        typed: dict[str, Any] | None = None,
+    ) -> Result:  # fmt: skip
         spec = REGISTRY[name]
         if spec.roles is not None:
             uow.require_role(*spec.roles)
         try:
             # read through the contract on the handler's first read, after its role check
-            result = spec.handler(uow, Args(name, data, spec.contract))
+            # (or already read, without a refusal, for the idempotency key's fingerprint)
+            result = spec.handler(uow, Args(name, data, spec.contract, typed))
         except BaseException:
             uow.finish(ok=False)
             raise
@@ -375,15 +385,23 @@ def _key_ttl() -> dt.timedelta:
     return dt.timedelta(hours=get_settings().idempotency_key_hours)
 
 
-def _canonical(calls: Sequence[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+def _canonical(
+    calls: Sequence[tuple[str, dict[str, Any] | None]],
+    typed: list[dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
     """Each argument as the command's contract reads it ("10,000" and "£10k" are one
     amount), by field name (``<n>.<command>.<field>`` in a batch); the arguments as
-    sent when the contract refuses them (the command will be refused too)."""
+    sent when the contract refuses them (the command will be refused too).
+    ``typed``: each call's contract reading is added to it (None when refused)."""
     out: dict[str, Any] = {}
     for n, (name, data) in enumerate(calls, 1):
         try:
             values = REGISTRY[name].contract.read(data or {})
+            if typed is not None:
+                typed.append(values)
         except QuorumError:
+            if typed is not None:
+                typed.append(None)
             values = {str(k): v for k, v in (data or {}).items()}
         prefix = f"{n}.{name}." if len(calls) > 1 else ""
         out.update({prefix + k: _plain(v) for k, v in values.items()})
