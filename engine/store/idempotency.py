@@ -145,13 +145,14 @@ _READ = select(
 _LOG = CommandLog.__table__
 _CLAIM_VALUES = ("request_hash", "field_hashes", "status", "token", "lease_until", "result",
                  "at", "expires_at")  # fmt: skip
-# the two every keyed command runs write only (text, JSON, datetimes): straight to the
-# driver, with SQLAlchemy's own conversions (engine/store/rawsql.py)
+# on SQLite every keyed command runs the insert-or-ignore and the completion; they
+# write only (text, JSON, datetimes): straight to the driver, with SQLAlchemy's own
+# conversions (engine/store/rawsql.py). Neither can raise a lost race.
 _CLAIM_ROW = {
     "actor": bindparam("k_actor"), "command": bindparam("k_command"), "key": bindparam("k_key"),
     **{c: bindparam(f"v_{c}", type_=_LOG.c[c].type) for c in _CLAIM_VALUES},
 }  # fmt: skip
-_INSERT = RawStatement(insert(_LOG).values(_CLAIM_ROW))
+_INSERT = insert(_LOG).values(_CLAIM_ROW)
 _INSERT_OR_IGNORE = RawStatement(sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing())
 _TAKE_OVER = (
     update(_LOG)
@@ -186,7 +187,9 @@ def claim(
     row = conn.execute(_READ, pk).first()
     values = _values(fp, token, now, ttl)
     if row is None:
-        _INSERT.execute(conn, {**pk, **values})
+        # through SQLAlchemy: a lost race must surface as its IntegrityError (the bus
+        # asks again); the driver's own error would escape it
+        conn.execute(_INSERT, {**pk, **values})
         return Claimed(token)
     lapsed = _utc(row.lease_until) <= now if row.status == RUNNING else False
     if _utc(row.expires_at) <= now or lapsed:
