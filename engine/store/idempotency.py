@@ -59,6 +59,11 @@ DONE = "done"
 LEASE = dt.timedelta(minutes=2)
 
 
+# json.dumps(..., sort_keys=True, default=str) made once (json.dumps builds an encoder
+# per call when given options): the same text, so stored fingerprints still match
+_FIELD_JSON = json.JSONEncoder(sort_keys=True, default=str)
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """SHA-256 of each argument (by field name) and of them all."""
@@ -69,8 +74,7 @@ class Fingerprint:
     @classmethod
     def of(cls, canonical: dict[str, Any]) -> Fingerprint:
         fields = {
-            name: _sha256(json.dumps([name, value], sort_keys=True, default=str))
-            for name, value in canonical.items()
+            name: _sha256(_FIELD_JSON.encode([name, value])) for name, value in canonical.items()
         }
         return cls(_sha256(json.dumps(sorted(fields.items()))), fields)
 
