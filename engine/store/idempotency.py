@@ -4,7 +4,12 @@ A key is scoped to (actor, command, key): the same text sent by another
 caller, or on another command, is another key. The command bus
 (engine/commands/service.py) uses these steps:
 
-1. :func:`claim`, in a short transaction of its own, before the command:
+1. :func:`claim`, in a short transaction of its own, before the command
+   (on SQLite, inside the command's own transaction instead, right after
+   BEGIN IMMEDIATE: the write lock already queues a retry behind the first
+   request, so the separate transaction bought nothing there and cost one
+   commit per command; ``insert_first`` makes a new key one statement, and a
+   refused or killed run leaves no claim to release):
    no live row -> insert one ``running`` with a fresh token and a lease
    (``lease_until``) -> :class:`Claimed`; a live row with another
    fingerprint -> :class:`KeyReused` naming the fields that differ (never a
