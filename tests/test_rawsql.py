@@ -19,9 +19,11 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
+    text,
 )
 
 from engine.store.db import make_engine
+from engine.store.models import CommandLog
 from engine.store.rawsql import RawStatement
 
 META = MetaData()
@@ -103,3 +105,25 @@ def test_parameters_that_do_not_fit_are_refused(engine):
         with pytest.raises(ValueError, match="do not fit"):
             INSERT.executemany_values(conn, ("name", "n"), [("x", 1)], {"n": 2})
     assert stored(engine) == []
+
+
+STAMP = Table(
+    "stamp", META,
+    Column("id", Integer, primary_key=True),
+    Column("at", CommandLog.__table__.c.at.type),  # the models' datetime (UTC, aware)
+)
+
+
+def test_a_datetime_is_stored_as_sqlalchemy_stores_it(engine):
+    at = dt.datetime(2011, 4, 20, 9, 30, 5, 123, tzinfo=dt.UTC)
+    raw = RawStatement(insert(STAMP).values(id=bindparam("id"), at=bindparam("at")))
+    with engine.begin() as conn:
+        conn.execute(insert(STAMP), {"id": 1, "at": at})
+        raw.execute(conn, {"id": 2, "at": at})
+    with engine.connect() as conn:
+        as_text = conn.execute(
+            text("SELECT CAST(at AS TEXT) FROM stamp ORDER BY id")
+        ).scalars().all()
+        read = conn.execute(select(STAMP.c.at).order_by(STAMP.c.id)).scalars().all()
+    assert as_text[0] == as_text[1]  # the same text (SQLite compares these as text)
+    assert read[0] == read[1] == at

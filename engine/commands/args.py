@@ -32,8 +32,14 @@ __all__ = ["NO", "YES", "Args", "parse_date"]
 
 class Args:
     def __init__(
-        self, command: str, data: dict[str, Any] | None, contract: type[Contract] | None = None
+        self,
+        command: str,
+        data: dict[str, Any] | None,
+        contract: type[Contract] | None = None,
+        typed: dict[str, Any] | None = None,
     ) -> None:
+        """``typed``: ``contract.read(data)`` when the caller already has it (the bus
+        reads a keyed command's arguments for the key's fingerprint)."""
         self.command = command
         if data is not None and not isinstance(data, dict):  # a scenario's "programme: x"
             raise ValidationError(
@@ -42,7 +48,7 @@ class Args:
             )
         self.data = dict(data or {})
         self._contract = contract
-        self._typed: dict[str, Any] | None = None
+        self._typed: dict[str, Any] | None = typed if contract is not None else None
         self._seen: set[str] = set()
 
     def _values(self) -> dict[str, Any] | None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from engine.commands.conditions import Condition, set_conditions
 from engine.commands.letters import issue_letter
-from engine.commands.uow import UnitOfWork, inserted_id
+from engine.commands.uow import UnitOfWork, insert_into, inserted_id
 from engine.domain.errors import ValidationError
 from engine.domain.money import format_pence
 from engine.store.ledger import pot_line
@@ -54,7 +54,7 @@ def commit_grant(
     conn = uow.conn
     grant_ref = next_ref(conn, Grant, "grant")
     award = uow.fire(GRANT, "award", "new", grant_ref, cover)
-    grant_id = inserted_id(conn.execute(insert(Grant).values(
+    grant_id = inserted_id(conn.execute(insert_into(Grant), dict(
         ref=grant_ref, bid_id=bid.id, accountable_body_id=bid.sponsor_id, pot_id=pot_id,
         awarded_pence=amount, invest_to_save=bid.invest_to_save, state=award.dest,
         approved_on=uow.today, delegated_decision_id=delegated_decision_id, version=1,

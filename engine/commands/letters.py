@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 
-from engine.commands.uow import UnitOfWork, inserted_id
+from engine.commands.uow import UnitOfWork, insert_into, inserted_id
 from engine.domain.errors import TransitionRefused
 from engine.read import offers as read_offers
 from engine.store.models import OfferLetter, Pot, Programme
@@ -76,7 +76,7 @@ def issue_letter(
     html = letters.render(template, context)
     sha = letters.fingerprint(html)
     step = uow.fire(OFFER, "issue", "new", ref)
-    inserted_id(uow.conn.execute(insert(OfferLetter).values(
+    inserted_id(uow.conn.execute(insert_into(OfferLetter), dict(
         ref=ref, grant_id=grant_id, kind=kind, version_no=version_no,
         recipient_id=context["recipient_id"], milestones=sorted(changed) if earlier else [],
         template=template, issued_on=uow.today, html=html, sha256=sha, state=step.dest,

@@ -261,8 +261,10 @@ def tell_officers(
     may arrive again, e.g. evidence sent again after a rejection)."""
     page = page_of(kind, ref, seq)
     event = secrets.token_hex(6)
-    for p in uow.directory.people_by_email.values():
-        if not (p.active and p.email and "officer" in p.roles) or p.id == uow.actor.person_id:
+    url = base_url().rstrip("/") + page
+    # the directory's active officers (kept with it: no walk over every person per event)
+    for p in uow.directory.officers:
+        if not p.email or p.id == uow.actor.person_id:
             continue
         uow.notify(
             key=f"officer:{kind}:{ref}:{event}:{p.email.lower()}",
@@ -270,7 +272,7 @@ def tell_officers(
             template=OFFICER_NOTICE,
             subject=what,
             context={"name": p.name, "what": what, "ref": ref, "title": title,
-                     "url": base_url().rstrip("/") + page},  # fmt: skip
+                     "url": url},  # fmt: skip
             item=ref,
             link=page,
         )

@@ -154,6 +154,7 @@ class Quorum:
         per_row: bool,
         partial: bool,
         before: Callable[[Connection], None] | None = None,
+        key_in_run: bool = True,
     ) -> tuple[list[Result | QuorumError], bool]:
         for name, _ in calls:
             if name not in REGISTRY:
@@ -163,17 +164,35 @@ class Quorum:
                 )
         label = "+".join(sorted({c[0] for c in calls}))
         claim: tuple[idempotency.Key, str] | None = None
+        # the key's claim: on SQLite inside the command's own transaction (BEGIN
+        # IMMEDIATE already queues every writer, so a retry waits on the write lock
+        # either way; a refused or killed run leaves no claim behind), elsewhere in a
+        # short transaction of its own first (a retry polls it: wait, then 409)
+        in_run: idempotency.Fingerprint | None = None
+        typed: list[dict[str, Any] | None] = []  # each call's arguments as its contract read them
+        ttl = _key_ttl() if key is not None else dt.timedelta(0)  # (settings read once)
+        replaced: str | None = None
         if key is not None:
-            claimed = self._claim(calls, actor, label, key)
-            if isinstance(claimed, list):
-                return list[Result | QuorumError](claimed), False  # the first result, to its caller
-            claim = claimed
+            fingerprint = self._check_key(calls, key, typed)
+            if key_in_run and self.engine.dialect.name == "sqlite":
+                in_run = fingerprint
+            else:
+                claimed = self._claim(calls, actor, label, key, fingerprint)
+                if isinstance(claimed, list):
+                    return list[Result | QuorumError](claimed), False  # the first result
+                claim = claimed
         run: RunState | None = None
         committed = False
         try:
             with write_connection(self.engine) as conn, conn.begin():
                 head = audit.lock_head(conn)
                 run = RunState(self._current_directory(conn, head.directory_seq))
+                if in_run is not None and key is not None:
+                    got = self._claim_in_run(conn, run.directory, actor, label, key, in_run,
+                                             ttl)  # fmt: skip
+                    if isinstance(got, list):
+                        return list[Result | QuorumError](got), False  # the first result
+                    claim, replaced = got[:2], got[2]
                 who = self._actor_from(actor, run.directory)
                 if before is not None:
                     before(conn)
@@ -181,14 +200,15 @@ class Quorum:
                 events: list[audit.PendingEvent] = []
                 messages: list[dict[str, Any]] = []
                 failed = False
-                for name, data in calls:
+                for n, (name, data) in enumerate(calls):
                     uow = UnitOfWork(conn, who, self.clock, name, run)
+                    read = typed[n] if typed else None
                     if not per_row:
-                        outcomes.append(self._handle(uow, name, data))
+                        outcomes.append(self._handle(uow, name, data, read))
                     else:
                         try:
                             with conn.begin_nested():
-                                outcomes.append(self._handle(uow, name, data))
+                                outcomes.append(self._handle(uow, name, data, read))
                         except QuorumError as exc:
                             outcomes.append(exc)
                             failed = True
@@ -203,7 +223,7 @@ class Quorum:
                 # unless this transaction changed it)
                 notices.queue(conn, messages, now, None if run.changed else run.directory)
                 if claim is not None and not idempotency.complete(
-                    conn, claim[0], claim[1], {"results": outcomes}, now, _key_ttl()
+                    conn, claim[0], claim[1], {"results": outcomes}, now, ttl
                 ):
                     raise KeyInProgress(
                         f"{label}: this request outlasted its hold on idempotency key "
@@ -215,6 +235,9 @@ class Quorum:
             return outcomes, bool(events)
         except _Abandon as abandoned:  # rolled back by leaving the transaction
             return abandoned.outcomes, False
+        except _KeyBusy:  # a claim from another run: wait for it as a retry does
+            return self._run(calls, actor, key=key, per_row=per_row, partial=partial,
+                             before=before, key_in_run=False)  # fmt: skip
         except StaleDataError:
             raise ConflictError(
                 "someone else changed this item at the same time; nothing was saved — "
@@ -224,27 +247,73 @@ class Quorum:
             raise QuorumError(f"{label}: refused by the database: {_short(exc)}") from None
         finally:
             if claim is not None and not committed:
-                self._release(*claim)  # nothing was written: a retry runs afresh
+                # nothing was written: a retry runs afresh. A claim taken in the run
+                # itself was rolled back with it; an expired one it took over is let go
+                if in_run is None:
+                    self._release(*claim)
+                elif replaced is not None:
+                    self._release(claim[0], replaced)
             if run is not None and run.changed:
                 self._directory = None  # reload on next use (committed or not)
 
     # --- idempotency keys (engine/store/idempotency.py) ------------------
-    def _claim(
-        self,
+    @staticmethod
+    def _check_key(
         calls: Sequence[tuple[str, dict[str, Any] | None]],
-        actor: str | Actor,
-        label: str,
         key: str,
-    ) -> list[Result] | tuple[idempotency.Key, str]:
-        """The stored results of this caller's first request with ``key``, or the
-        claim (key, token) to run it now. Waits (bounded) while the first runs."""
+        typed: list[dict[str, Any] | None] | None = None,
+    ) -> idempotency.Fingerprint:
+        """Refuse a malformed key; the fingerprint of the arguments it is sent with.
+        ``typed`` gets each call's arguments as its contract read them (None: refused),
+        so the handler does not read them again."""
         if not 0 < len(key) <= KEY_MAX or not key.isprintable():
             raise ValidationError(
                 f"idempotency key: 1 to {KEY_MAX} printable characters (e.g. a UUID); "
                 f"this one has {len(key)}" + ("" if key.isprintable() else ", some not printable"),
                 field="key",
             )
-        fingerprint = idempotency.Fingerprint.of(_canonical(calls))
+        return idempotency.Fingerprint.of(_canonical(calls, typed))
+
+    def _claim_in_run(
+        self,
+        conn: Connection,
+        d: Directory,
+        actor: str | Actor,
+        label: str,
+        key: str,
+        fingerprint: idempotency.Fingerprint,
+        ttl: dt.timedelta,
+    ) -> list[Result] | tuple[idempotency.Key, str, str | None]:
+        """:meth:`_claim` inside the command's own transaction (SQLite: it holds the
+        write lock), the caller's person from the cached directory. Another run's
+        live claim (``_KeyBusy``) sends the request the polling way. Returns the
+        claim (key, token, and the token of an expired claim it took over)."""
+        if isinstance(actor, Actor):
+            person_id, who = actor.person_id, actor.label
+        else:
+            found = d.person(actor)
+            person_id, who = (found.id if found is not None else None), actor
+        scoped = idempotency.Key(idempotency.scope_of(person_id, who), label, key)
+        got = idempotency.claim(conn, scoped, fingerprint, self.clock.now(), ttl,
+                                insert_first=True)  # fmt: skip
+        if isinstance(got, idempotency.Claimed):
+            return scoped, got.token, got.replaced
+        if isinstance(got, idempotency.Done):
+            return list(got.result["results"])
+        raise _KeyBusy
+
+    def _claim(
+        self,
+        calls: Sequence[tuple[str, dict[str, Any] | None]],
+        actor: str | Actor,
+        label: str,
+        key: str,
+        fingerprint: idempotency.Fingerprint | None = None,
+    ) -> list[Result] | tuple[idempotency.Key, str]:
+        """The stored results of this caller's first request with ``key``, or the
+        claim (key, token) to run it now. Waits (bounded) while the first runs."""
+        if fingerprint is None:
+            fingerprint = self._check_key(calls, key)
         person_id, who = (
             (actor.person_id, actor.label) if isinstance(actor, Actor) else (None, actor)
         )
@@ -283,13 +352,17 @@ class Quorum:
                         exc_info=True)
 
     @staticmethod
-    def _handle(uow: UnitOfWork, name: str, data: dict[str, Any] | None) -> Result:
+    def _handle(
+        uow: UnitOfWork, name: str, data: dict[str, Any] | None,
+        typed: dict[str, Any] | None = None,
+    ) -> Result:  # fmt: skip
         spec = REGISTRY[name]
         if spec.roles is not None:
             uow.require_role(*spec.roles)
         try:
             # read through the contract on the handler's first read, after its role check
-            result = spec.handler(uow, Args(name, data, spec.contract))
+            # (or already read, without a refusal, for the idempotency key's fingerprint)
+            result = spec.handler(uow, Args(name, data, spec.contract, typed))
         except BaseException:
             uow.finish(ok=False)
             raise
@@ -297,6 +370,10 @@ class Quorum:
         return result
 
 
+
+
+class _KeyBusy(Exception):
+    """The key is claimed by another run still within its lease."""
 
 
 class _Abandon(Exception):
@@ -308,15 +385,23 @@ def _key_ttl() -> dt.timedelta:
     return dt.timedelta(hours=get_settings().idempotency_key_hours)
 
 
-def _canonical(calls: Sequence[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+def _canonical(
+    calls: Sequence[tuple[str, dict[str, Any] | None]],
+    typed: list[dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
     """Each argument as the command's contract reads it ("10,000" and "£10k" are one
     amount), by field name (``<n>.<command>.<field>`` in a batch); the arguments as
-    sent when the contract refuses them (the command will be refused too)."""
+    sent when the contract refuses them (the command will be refused too).
+    ``typed``: each call's contract reading is added to it (None when refused)."""
     out: dict[str, Any] = {}
     for n, (name, data) in enumerate(calls, 1):
         try:
             values = REGISTRY[name].contract.read(data or {})
+            if typed is not None:
+                typed.append(values)
         except QuorumError:
+            if typed is not None:
+                typed.append(None)
             values = {str(k): v for k, v in (data or {}).items()}
         prefix = f"{n}.{name}." if len(calls) > 1 else ""
         out.update({prefix + k: _plain(v) for k, v in values.items()})

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Insert, Table, bindparam, insert
 from sqlalchemy.engine import Connection, CursorResult
 from sqlmodel import Session
 
@@ -320,3 +320,12 @@ def _versioned_update(table: Table, columns: tuple[str, ...], from_state: bool =
         .where(*where)
         .values({**{c: bindparam(c) for c in columns}, "version": table.c.version + 1})
     )
+
+
+@cache
+def insert_into(model: type[TableModel]) -> Insert:
+    """INSERT INTO the model's table, built once: give the row as ``execute``'s
+    parameters (``conn.execute(insert_into(Payment), {...})``). An ORM
+    ``insert(Model).values(...)`` made per call costs its coercions, cache key
+    and bulk-persistence pass each time (more than SQLite takes to run it)."""
+    return insert(model.__table__)

@@ -59,6 +59,7 @@ class Directory:
     orgs_by_id: dict[int, OrgRow] = field(default_factory=dict)
     people_by_email: dict[str, PersonRow] = field(default_factory=dict)
     contacts_by_org: dict[int, list[PersonRow]] = field(default_factory=dict)  # sponsor role
+    officers: list[PersonRow] = field(default_factory=list)  # active, by email
     pots: list[PotRow] = field(default_factory=list)
     programmes: dict[int, str] = field(default_factory=dict)
 
@@ -116,6 +117,8 @@ def load(conn: Connection, seq: int) -> Directory:
         d.people_by_email[person.email.lower()] = person
         if person.active and "sponsor" in person.roles and person.organisation_id is not None:
             d.contacts_by_org.setdefault(person.organisation_id, []).append(person)
+        if person.active and "officer" in person.roles:
+            d.officers.append(person)
     d.programmes = {
         pid: name
         for pid, name in cast(

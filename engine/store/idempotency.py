@@ -4,7 +4,12 @@ A key is scoped to (actor, command, key): the same text sent by another
 caller, or on another command, is another key. The command bus
 (engine/commands/service.py) uses these steps:
 
-1. :func:`claim`, in a short transaction of its own, before the command:
+1. :func:`claim`, in a short transaction of its own, before the command
+   (on SQLite, inside the command's own transaction instead, right after
+   BEGIN IMMEDIATE: the write lock already queues a retry behind the first
+   request, so the separate transaction bought nothing there and cost one
+   commit per command; ``insert_first`` makes a new key one statement, and a
+   refused or killed run leaves no claim to release):
    no live row -> insert one ``running`` with a fresh token and a lease
    (``lease_until``) -> :class:`Claimed`; a live row with another
    fingerprint -> :class:`KeyReused` naming the fields that differ (never a
@@ -43,11 +48,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from engine.domain.errors import KeyReused
 from engine.store.models import CommandLog, Person
+from engine.store.rawsql import RawStatement
 
 RUNNING = "running"
 DONE = "done"
@@ -55,6 +62,11 @@ DONE = "done"
 # command (a sweep of a large board takes seconds); a killed process's key is free
 # again after it.
 LEASE = dt.timedelta(minutes=2)
+
+
+# json.dumps(..., sort_keys=True, default=str) made once (json.dumps builds an encoder
+# per call when given options): the same text, so stored fingerprints still match
+_FIELD_JSON = json.JSONEncoder(sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,7 @@ class Fingerprint:
     @classmethod
     def of(cls, canonical: dict[str, Any]) -> Fingerprint:
         fields = {
-            name: _sha256(json.dumps([name, value], sort_keys=True, default=str))
-            for name, value in canonical.items()
+            name: _sha256(_FIELD_JSON.encode([name, value])) for name, value in canonical.items()
         }
         return cls(_sha256(json.dumps(sorted(fields.items()))), fields)
 
@@ -92,6 +103,7 @@ class Key:
 @dataclass(frozen=True)
 class Claimed:
     token: str
+    replaced: str | None = None  # the token of an expired or lapsed claim taken over
 
 
 @dataclass(frozen=True)
@@ -108,10 +120,19 @@ def scope(conn: Connection, person_id: int | None, label: str) -> str:
     """The caller a key belongs to: ``person:<id>``, else ``actor:<label>`` (the
     system and the scheduler). An email is looked up (case-insensitive)."""
     if person_id is None:
-        person_id = conn.execute(
-            select(col(Person.id)).where(func.lower(Person.email) == label.strip().lower())
-        ).scalar()
+        person_id = conn.execute(_PERSON_BY_EMAIL, {"k_email": label.strip().lower()}).scalar()
+    return scope_of(person_id, label)
+
+
+def scope_of(person_id: int | None, label: str) -> str:
+    """:func:`scope` when the caller's person id is known (the command's cached
+    directory: no query)."""
     return f"person:{person_id}" if person_id is not None else f"actor:{label.strip().lower()}"
+
+
+_PERSON_BY_EMAIL = select(col(Person.id)).where(
+    func.lower(Person.email) == bindparam("k_email")
+)
 
 
 _PK = and_(
@@ -128,41 +149,62 @@ _READ = select(
     col(CommandLog.lease_until),
     col(CommandLog.expires_at),
 ).where(_PK)
+# Built once (a statement made per call costs more in SQLAlchemy than SQLite takes to
+# run it: bench/profile_commands.py); the values are bound at execute.
+_LOG = CommandLog.__table__
+_CLAIM_VALUES = ("request_hash", "field_hashes", "status", "token", "lease_until", "result",
+                 "at", "expires_at")  # fmt: skip
+# on SQLite every keyed command runs the insert-or-ignore and the completion; they
+# write only (text, JSON, datetimes): straight to the driver, with SQLAlchemy's own
+# conversions (engine/store/rawsql.py). Neither can raise a lost race.
+_CLAIM_ROW = {
+    "actor": bindparam("k_actor"), "command": bindparam("k_command"), "key": bindparam("k_key"),
+    **{c: bindparam(f"v_{c}", type_=_LOG.c[c].type) for c in _CLAIM_VALUES},
+}  # fmt: skip
+_INSERT = insert(_LOG).values(_CLAIM_ROW)
+_INSERT_OR_IGNORE = RawStatement(sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing())
+_TAKE_OVER = (
+    update(_LOG)
+    .where(_PK, _LOG.c.token == bindparam("seen"))
+    .values({c: bindparam(f"v_{c}") for c in _CLAIM_VALUES})
+)
+_COMPLETE = RawStatement(
+    update(_LOG)
+    .where(_PK, _LOG.c.token == bindparam("k_token"))
+    .values({c: bindparam(f"v_{c}", type_=_LOG.c[c].type)
+             for c in ("status", "result", "at", "expires_at")})
+)  # fmt: skip
+_RELEASE = delete(_LOG).where(_PK, _LOG.c.token == bindparam("k_token"))
 
 
 def claim(
-    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta
-) -> Claimed | Done | Busy:
+    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta,
+    *, insert_first: bool = False,
+) -> Claimed | Done | Busy:  # fmt: skip
     """Step 1 (its own transaction). Raises KeyReused; an IntegrityError means
-    another claim won the insert: ask again."""
+    another claim won the insert: ask again.
+
+    ``insert_first`` (SQLite, inside the command's transaction, which holds the
+    write lock): try the insert first, skipped if the key is there
+    (``INSERT OR IGNORE``), and read the row only then: one statement for a new key."""
     pk = key.params()
-    row = conn.execute(_READ, pk).first()
     token = uuid.uuid4().hex
-    values = {
-        "request_hash": fp.digest,
-        "field_hashes": fp.fields,
-        "status": RUNNING,
-        "token": token,
-        "lease_until": now + LEASE,
-        "result": {},
-        "at": now,
-        "expires_at": now + ttl,
-    }
+    if insert_first:
+        fresh = {**pk, **_values(fp, token, now, ttl)}
+        if _INSERT_OR_IGNORE.execute(conn, fresh).rowcount == 1:
+            return Claimed(token)
+    row = conn.execute(_READ, pk).first()
+    values = _values(fp, token, now, ttl)
     if row is None:
-        conn.execute(
-            insert(CommandLog).values(actor=key.actor, command=key.command, key=key.key, **values)
-        )
+        # through SQLAlchemy: a lost race must surface as its IntegrityError (the bus
+        # asks again); the driver's own error would escape it
+        conn.execute(_INSERT, {**pk, **values})
         return Claimed(token)
     lapsed = _utc(row.lease_until) <= now if row.status == RUNNING else False
     if _utc(row.expires_at) <= now or lapsed:
         # an expired key may be used again; a lapsed claim (its process died) is taken over
-        taken = conn.execute(
-            update(CommandLog)
-            .where(_PK, col(CommandLog.token) == bindparam("seen"))
-            .values(**values),
-            {**pk, "seen": row.token},
-        )
-        return Claimed(token) if taken.rowcount == 1 else Busy()
+        taken = conn.execute(_TAKE_OVER, {**pk, **values, "seen": row.token})
+        return Claimed(token, row.token) if taken.rowcount == 1 else Busy()
     if row.request_hash and row.request_hash != fp.digest:  # "": logged before 0005
         differ = fp.differing(row.field_hashes or {})
         raise KeyReused(
@@ -175,26 +217,36 @@ def claim(
     return Busy()
 
 
+def _values(fp: Fingerprint, token: str, now: dt.datetime, ttl: dt.timedelta) -> dict[str, Any]:
+    """A claim's columns, as the statements above bind them."""
+    return {
+        "v_request_hash": fp.digest,
+        "v_field_hashes": fp.fields,
+        "v_status": RUNNING,
+        "v_token": token,
+        "v_lease_until": now + LEASE,
+        "v_result": {},
+        "v_at": now,
+        "v_expires_at": now + ttl,
+    }
+
+
 def complete(
     conn: Connection, key: Key, token: str, result: dict[str, Any], now: dt.datetime,
     ttl: dt.timedelta,
 ) -> bool:
     """Step 2 (in the command's transaction): False if the claim was taken over."""
-    done = conn.execute(
-        update(CommandLog)
-        .where(_PK, col(CommandLog.token) == bindparam("k_token"))
-        .values(status=DONE, result=result, at=now, expires_at=now + ttl),
-        {**key.params(), "k_token": token},
-    )
-    return done.rowcount == 1
+    done = _COMPLETE.execute(
+        conn,
+        {**key.params(), "k_token": token, "v_status": DONE, "v_result": result, "v_at": now,
+         "v_expires_at": now + ttl},
+    )  # fmt: skip
+    return bool(done.rowcount == 1)
 
 
 def release(conn: Connection, key: Key, token: str) -> None:
     """Step 3 (its own transaction): forget a claim whose command did nothing."""
-    conn.execute(
-        delete(CommandLog).where(_PK, col(CommandLog.token) == bindparam("k_token")),
-        {**key.params(), "k_token": token},
-    )
+    conn.execute(_RELEASE, {**key.params(), "k_token": token})
 
 
 def prune(conn: Connection, now: dt.datetime) -> int:

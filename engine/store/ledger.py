@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -27,6 +27,11 @@ from engine.store.models import MoneyMovement, MovementKind, Pot, Programme
 _POT = Pot.__table__
 _PROG = Programme.__table__
 _MOVE = MoneyMovement.__table__
+# built once: every money command books through it
+_BOOK = insert(_MOVE).values({
+    c: bindparam(c)
+    for c in ("pot_id", "kind", "amount_pence", "booked_on", "item_ref", "grant_id", "note")
+})  # fmt: skip
 
 
 @dataclass
@@ -72,12 +77,10 @@ def book(
     """Insert one money movement; return what the audit event records of it
     (its id and money fields), from which the ledgers are re-derived
     (engine/read/reconcile.py). Handlers book through ``UnitOfWork.book``."""
-    movement_id = cast(Any, conn.execute(
-        insert(MoneyMovement).values(
-            pot_id=pot_id, kind=kind.value, amount_pence=amount_pence, booked_on=booked_on,
-            item_ref=item_ref, grant_id=grant_id, note=note,
-        )
-    )).inserted_primary_key[0]  # fmt: skip
+    movement_id = cast(Any, conn.execute(_BOOK, {
+        "pot_id": pot_id, "kind": kind.value, "amount_pence": amount_pence,
+        "booked_on": booked_on, "item_ref": item_ref, "grant_id": grant_id, "note": note,
+    })).inserted_primary_key[0]  # fmt: skip
     return {
         "id": movement_id, "pot_id": pot_id, "kind": kind.value, "amount_pence": amount_pence,
         "booked_on": booked_on.isoformat(), "item_ref": item_ref, "grant_id": grant_id,
@@ -182,20 +185,36 @@ def grant_lines(
         q = q.where(_MOVE.c.grant_id.in_(grant_ids))
     out: dict[int, GrantLedger] = {gid: GrantLedger(gid) for gid in grant_ids or []}
     for grant_id, kind, total in cast(Iterable[tuple[int, str, int | None]], conn.execute(q)):
-        line = out.setdefault(grant_id, GrantLedger(grant_id))
-        amount = int(total or 0)
-        if kind == MovementKind.COMMIT:
-            line.awarded_pence = amount
-        elif kind == MovementKind.PAY:
-            line.paid_out_pence = amount
-        elif kind == MovementKind.RELEASE:
-            line.released_pence = amount
-        elif kind == MovementKind.RECOVER:
-            line.recovered_pence = amount
-        elif kind == MovementKind.REPAY:
-            line.repaid_pence = amount
+        _add(out.setdefault(grant_id, GrantLedger(grant_id)), kind, int(total or 0))
     return out
 
 
+def _add(line: GrantLedger, kind: str, amount: int) -> None:
+    """A grant's sum of movements of one kind, into its line."""
+    if kind == MovementKind.COMMIT:
+        line.awarded_pence = amount
+    elif kind == MovementKind.PAY:
+        line.paid_out_pence = amount
+    elif kind == MovementKind.RELEASE:
+        line.released_pence = amount
+    elif kind == MovementKind.RECOVER:
+        line.recovered_pence = amount
+    elif kind == MovementKind.REPAY:
+        line.repaid_pence = amount
+
+
 def grant_line(conn: Session | Connection, grant_id: int) -> GrantLedger:
-    return grant_lines(conn, [grant_id])[grant_id]
+    """:func:`grant_lines` of one grant (a statement built once: commands ask per grant)."""
+    line = GrantLedger(grant_id)
+    for kind, total in cast(
+        Iterable[tuple[str, int | None]], conn.execute(_GRANT_LINE, {"grant_id": grant_id})
+    ):
+        _add(line, kind, int(total or 0))
+    return line
+
+
+_GRANT_LINE = (
+    select(_MOVE.c.kind, func.sum(_MOVE.c.amount_pence))
+    .where(_MOVE.c.grant_id == bindparam("grant_id"))
+    .group_by(_MOVE.c.kind)
+)

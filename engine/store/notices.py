@@ -36,8 +36,9 @@ QUEUED = "queued"
 HELD = "held"  # a catch-up sweep's message, until an officer confirms (engine/commands/sweep.py)
 DIGESTED = "digested"  # recorded, and sent inside a digest message instead of alone
 _EXTRAS = ("item", "link")
-_INSERT_OUTBOX = insert(Outbox)
-_INSERT_NOTE = insert(Notification)
+# on the tables, not the models: an ORM insert costs its bulk-persistence pass per call
+_INSERT_OUTBOX = insert(OUT)
+_INSERT_NOTE = insert(NOTE)
 
 
 def queue(

@@ -158,7 +158,10 @@ def _processor(type_: Any, conn: Connection) -> Any:
     dialect (psycopg would send a list as an array); others as SQLAlchemy does."""
     if isinstance(type_, JSON):
         return _json_text
-    return type_.bind_processor(conn.dialect)
+    # the dialect's own type (SQLite's DATETIME writes "2011-04-20 09:00:00.000000"): the
+    # generic type's processor is not the one SQLAlchemy uses (for a datetime it had none,
+    # and the driver wrote its own text, "2011-04-20 09:00:00+00:00")
+    return type_.dialect_impl(conn.dialect).bind_processor(conn.dialect)
 
 
 def _json_text(value: Any) -> str:

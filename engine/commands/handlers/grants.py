@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -38,7 +39,7 @@ from engine.commands.lookups import payee
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.second_factor import check_second_factor, pot_programme
-from engine.commands.uow import UnitOfWork, inserted_id
+from engine.commands.uow import UnitOfWork, insert_into, inserted_id
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -188,10 +189,18 @@ def _contacts(uow: UnitOfWork, grant: Any) -> tuple[str, list[tuple[str, str]]]:
     return org.name, sponsor_contacts(uow, org)
 
 
-def _figures(uow: UnitOfWork, grant: Any, m: Any, body: str) -> dict[str, Any]:
-    """What every grant message carries: the grant, the milestone and the money."""
-    line = grant_line(uow.conn, grant.id)
-    paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
+def _figures(
+    uow: UnitOfWork, grant: Any, m: Any, body: str,
+    now: tuple[GrantLedger, int] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What every grant message carries: the grant, the milestone and the money.
+    ``now``: the grant's line and the milestone's paid pence as they stand, when
+    the command already knows them (else read)."""
+    if now is not None:
+        line, paid = now
+    else:
+        line = grant_line(uow.conn, grant.id)
+        paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
     return {
         "grant": grant.ref,
         "title": grant.title,
@@ -483,7 +492,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     state = moved.dest
     pay_ref = next_ref(conn, Payment, "payment")
     conn.execute(
-        insert(Payment).values(
+        insert_into(Payment), dict(
             ref=pay_ref,
             grant_id=grant.id,
             milestone_id=m.id,
@@ -518,7 +527,9 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     if who.partnership and who.body_id is not None:  # the accountable body receipts it
         contacts += sponsor_contacts(uow, uow.directory.orgs_by_id[who.body_id])
     context = {
-        **_figures(uow, grant, m, body),
+        # the money as it stands now: this payment is one more pay movement
+        **_figures(uow, grant, m, body,
+                   (replace(line, paid_out_pence=line.paid_out_pence + amount), paid + amount)),
         "payment": pay_ref,
         "amount_pence": amount,
         "released_on": uow.today.isoformat(),

@@ -22,7 +22,7 @@ from engine.commands.handlers.intake import load_bid, sponsor_contacts
 from engine.commands.handlers.programme import find_programme
 from engine.commands.lookups import load_meeting
 from engine.commands.registry import Result, command
-from engine.commands.uow import UnitOfWork, inserted_id
+from engine.commands.uow import UnitOfWork, insert_into, inserted_id
 from engine.domain.errors import MoneyRuleBroken, NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.read.agenda import meeting_agenda
@@ -131,7 +131,7 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> Result:
     ref = ref_for(uow.conn, Meeting, "meeting", ref, "schedule_meeting")
     created = uow.fire(MEETING, "schedule", "new", ref)
     meeting_id = inserted_id(uow.conn.execute(
-        insert(Meeting).values(ref=ref, programme_id=prog_id, title=title, held_on=held_on,
+        insert_into(Meeting), dict(ref=ref, programme_id=prog_id, title=title, held_on=held_on,
                                quorum=quorum, state=created.dest, agenda=[], version=1,
                                standing_orders=orders_name or "")
     ))
@@ -420,7 +420,7 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
             after["conditions"] = [c.text + ("" if c.before_payment else " (during delivery)")
                                    for c in conditions]
     decided = unscored or uow.fire(BID, outcome, bid.state, bid.ref, cover)
-    conn.execute(insert(Decision).values(
+    conn.execute(insert_into(Decision), dict(
         ref=decision_ref, item_ref=ref, meeting_id=m.id, outcome=outcome, amount_pence=amount,
         reasons=reasons, missing=missing, state_before=bid.state,
         votes_for=votes and votes["for"], votes_against=votes and votes["against"],
@@ -574,7 +574,7 @@ def reverse_decision(uow: UnitOfWork, args: Args) -> Result:
             after["delegated_decision"] = revoke(
                 uow, d.delegated_decision_id, ref, reversal_ref, reason
             )
-    conn.execute(insert(Decision).values(
+    conn.execute(insert_into(Decision), dict(
         ref=reversal_ref, item_ref=d.item_ref, meeting_id=d.meeting_id, outcome="reversed",
         reasons=reason, state_before=bid.state, decided_on=uow.today, reverses_id=d.id,
     ))

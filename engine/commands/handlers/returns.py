@@ -32,7 +32,7 @@ from engine.commands.contracts import KINDS
 from engine.commands.handlers.programme import find_programme
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
-from engine.commands.uow import UnitOfWork
+from engine.commands.uow import UnitOfWork, insert_into
 from engine.domain.errors import NotFound, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
 from engine.domain.monitoring import RAGS, overall_rag
@@ -298,7 +298,7 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
         state = created.dest
         due_on = due or _default_due(period_end)
         conn.execute(
-            insert(Return).values(
+            insert_into(Return), dict(
                 ref=ref,
                 grant_id=grant.id,
                 kind=kind,
