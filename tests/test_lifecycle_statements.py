@@ -22,15 +22,15 @@ BUDGET = {
     "score_round": 19,
     "schedule_meeting": 12,
     "record_attendance": 18,
-    "decide": 32,
+    "decide": 33,  # +1: the grant's conditions (board-decisions, merged after)
     "submit_evidence": 13,
     "verify_milestone": 16,
-    "release_payment": 20,
+    "release_payment": 21,  # +1: no condition before first payment still open
     "submit_return": 13,
     "accept_return": 9,
     "close_grant": 14,
 }
-TOTAL = 504  # per lifecycle (was 656 before issue 15's work on it)
+TOTAL = 509  # per lifecycle (656 before issue 15's work; 504, then +5: grant conditions)
 # what every keyed command runs whatever it does: BEGIN IMMEDIATE, read the audit
 # head, claim the key, append the audit event, move the head, mark the key done, COMMIT
 GUARANTEES = 7
