@@ -87,7 +87,7 @@ def test_pages_in_the_govuk_look_pass_axe_and_work_by_keyboard(site, browser_con
         page.locator("table a[href^='/grants/']").first.click()
         page.wait_for_load_state()
         assert page.locator(".govuk-summary-list").count() >= 1
-        assert page.locator("#grant-state .govuk-tag").count() == 1
+        assert page.locator("#grant-state.govuk-tag").count() == 1
         shot("grant")
         page.goto(site + "/bids")
         page.locator("table a[href^='/bids/']").first.click()
