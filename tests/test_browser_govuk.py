@@ -3,7 +3,8 @@
 keyboard from the skip link on; each page restyled on GOV.UK Frontend passes axe-core
 (no serious or critical violation: colour contrast, names, structure), shows the
 service navigation, the footer's accessibility link and the system font (never GDS
-Transport); a refused form shows the GOV.UK error summary and the error at its field.
+Transport); a refused form shows the GOV.UK error summary and the error at its field,
+and the bid is then corrected and sent by keyboard alone.
 Screenshots go to the artefacts folder's govuk/ (tests/browser.py)."""
 
 from __future__ import annotations
@@ -106,6 +107,24 @@ def test_pages_in_the_govuk_look_pass_axe_and_work_by_keyboard(site, browser_con
         assert summary.count() == 1 and "There is a problem" in summary.inner_text()
         assert page.locator(".govuk-form-group--error .govuk-error-message").count() >= 1
         shot("refused-form")
+        # corrected and sent by keyboard alone: typed, Tab to move on, Enter on the button
+        page.get_by_label("Title").focus()
+        page.keyboard.type("Shared legal service")
+        page.keyboard.press("Tab")  # the sponsoring authority: the first is kept
+        page.keyboard.press("Tab")
+        page.keyboard.type("45,000")
+        page.keyboard.press("Tab")
+        page.keyboard.type("60,000 per annum")
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "submit":
+                break
+        assert page.evaluate("document.activeElement.textContent") == "Submit the bid"
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/bids")
+        assert "submit bid: done" in page.locator(".flash").inner_text()
+        assert "Shared legal service" in page.locator("main").inner_text()
+        shot("bid-sent-by-keyboard")
         # the public register, signed out
         browser_context.clear_cookies()
         assert page.goto(site + "/register").ok
