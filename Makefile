@@ -7,7 +7,7 @@ DB     ?= sqlite:///quorum.db
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench demo clean
+.PHONY: run test lint bench demo clean assets
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Quorum needs Python 3.11)"; exit 1; }
@@ -51,6 +51,23 @@ bench: $(STAMP)
 bench-compare: $(STAMP)
 	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=/path/to/other/checkout [COMPARE_ARGS=...]"; exit 1; }
 	$(BIN)/python bench/compare.py --base $(BASE) --new . $(COMPARE_ARGS)
+
+## assets: regenerate quorum_web/static/govuk/ from the npm registry (GOV.UK Frontend, pinned;
+## needs node and npm; the committed files are what runs, so CI and `make test` need neither)
+GOVUK_FRONTEND ?= 6.3.0
+SASS           ?= 1.108.2
+GOVUK_DIR      := quorum_web/static/govuk
+assets:
+	@command -v npm >/dev/null || { echo "error: npm not found (make assets needs node and npm)"; exit 1; }
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cd "$$tmp" && npm init -y >/dev/null && \
+	npm install --no-audit --no-fund --ignore-scripts --save-exact govuk-frontend@$(GOVUK_FRONTEND) sass@$(SASS) >/dev/null; \
+	cd - >/dev/null; \
+	"$$tmp/node_modules/.bin/sass" --no-source-map --style=compressed --quiet-deps --load-path="$$tmp/node_modules" \
+	  $(GOVUK_DIR)/quorum-govuk.scss $(GOVUK_DIR)/govuk-frontend.min.css; \
+	cp "$$tmp/node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js" $(GOVUK_DIR)/govuk-frontend.min.js; \
+	sed -i 's|//# sourceMappingURL=.*||' $(GOVUK_DIR)/govuk-frontend.min.js; \
+	echo "govuk-frontend $(GOVUK_FRONTEND), sass $(SASS): $(GOVUK_DIR)/govuk-frontend.min.css and .min.js"
 
 clean:
 	rm -rf $(VENV) quorum.db quorum.db-wal quorum.db-shm var

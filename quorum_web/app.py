@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
@@ -217,6 +217,16 @@ def create_app(
     app.include_router(pages_setup.router)  # programmes, authorities; set-up forms of lists
     app.include_router(pages_public.router)  # the public register: no sign-in
     app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
+
+    # the accessibility statement (GOV.UK model) and the licences of what the pages are
+    # built on: public, linked from every page's footer
+    @app.get("/accessibility", response_class=HTMLResponse, include_in_schema=False)
+    def accessibility(request: Request) -> HTMLResponse:
+        return pages.render(request, "accessibility.html")
+
+    @app.get("/licences", response_class=HTMLResponse, include_in_schema=False)
+    def licences(request: Request) -> HTMLResponse:
+        return pages.render(request, "licences.html")
 
     @app.get("/healthz", response_model=schemas.Health, include_in_schema=False)
     def healthz() -> dict:

@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 from sqlalchemy import exists, or_, select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
@@ -69,6 +70,12 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 MERMAID = STATIC / "vendor" / "mermaid.min.js"
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+# GOV.UK Frontend's macros (govuk-frontend-jinja, written for the govuk-frontend version
+# vendored in static/govuk/): {% from "govuk_frontend_jinja/components/tag/macro.html" ... %}
+TEMPLATES.env.loader = ChoiceLoader([
+    TEMPLATES.env.loader,
+    PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+])
 words.install(TEMPLATES.env, gbp=lambda p: "" if p is None else format_pence(p))
 TEMPLATES.env.globals["CSRF_FIELD"] = CSRF_FIELD
 # every rendered form carries a fresh idempotency key (hidden "_key"): sent twice (a

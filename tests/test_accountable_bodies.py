@@ -109,10 +109,11 @@ def test_the_worked_example_replays(sqlite_url) -> None:
         with TestClient(create_app(sqlite_url, scheduler=False, clock=clock)) as web:
             assert sign_in(web, PETRA).status_code == 303
             page = web.get("/grants/G-0001").text
-        assert '<dd id="partnership">Vale SRP</dd>' in page
-        assert '<dd id="receiving-body">Otterford DC' in page
+        assert '<dd class="govuk-summary-list__value" id="partnership">Vale SRP</dd>' in page
+        assert '<dd class="govuk-summary-list__value" id="receiving-body">Otterford DC' in page
         assert "of which £25,000 in advance, not against a milestone" in page
-        assert "<td>ADV-0001</td>" in page and "Initial sum for partnership" in page
+        assert '<td class="govuk-table__cell">ADV-0001</td>' in page
+        assert "Initial sum for partnership" in page
     finally:
         engine.dispose()
 

@@ -100,8 +100,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         sponsor.close()
 
 
+ROW = '<tr class="govuk-table__row"><td class="govuk-table__cell">'  # a list's row, first cell
+EVENT_ROW = '<tr class="govuk-table__row event">'  # the audit trail's
+
+
 def refs_on(html: str, prefix: str) -> list[str]:
-    return re.findall(rf'<tr><td><a href="/{prefix}/([^"]+)">', html)
+    return re.findall(rf'{ROW}<a href="/{prefix}/([^"]+)">', html)
 
 
 # ------------------------------------------------------------------ the query
@@ -223,7 +227,7 @@ def test_returns_filters(world) -> None:
     every = officer.get("/returns?per_page=200")
     assert "Returns (" in every.text
     savings = officer.get("/returns?kind=savings&programme=P&per_page=200")
-    assert all("savings" in row for row in re.findall(r"<tr><td>.*?</tr>", savings.text))
+    assert all("savings" in row for row in re.findall(rf"{ROW}.*?</tr>", savings.text))
 
 
 def test_bad_parameters_are_a_400_naming_them_and_change_nothing(world) -> None:
@@ -284,7 +288,7 @@ def test_a_page_costs_the_same_statements_at_10_rows_as_at_60(world, path: str) 
             got = officer.get(f"{path}?per_page={size}", headers=headers)
         assert got.status_code == 200
         rows = (len(got.json()) if path.startswith("/api")
-                else len(re.findall(r'<tr><td><a href="/|<tr class="event">', got.text)))
+                else len(re.findall(rf'{ROW}<a href="/|{EVENT_ROW}', got.text)))
         assert rows == size, (path, size, rows)
         counts[size] = len(statements)
     small, large = counts.values()
@@ -420,7 +424,8 @@ def test_actions_and_the_audit_trail(world) -> None:
     assert {a["owner"] for a in fay} == {"Fay"} and len(fay) == 4
     trail = officer.get("/audit?per_page=10")
     assert trail.status_code == 200 and 'aria-sort="descending"' in trail.text
-    seqs = [int(n) for n in re.findall(r'<tr class="event"><td class="num">(\d+)<', trail.text)]
+    event = f'{EVENT_ROW}<td class="govuk-table__cell govuk-table__cell--numeric num">'
+    seqs = [int(n) for n in re.findall(rf"{event}(\d+)<", trail.text)]
     assert len(seqs) == 10 and seqs == sorted(seqs, reverse=True)
     with world["engine"].connect() as c:
         assert seqs[0] == c.execute(select(func.max(AuditEvent.seq))).scalar()

@@ -268,7 +268,8 @@ def test_my_work_headline_equals_its_sections_and_every_section_links_to_all(
                 assert sign_in(c, who).status_code == 303
                 page = c.get("/").text
                 total = int(re.search(r'id="work-total">(\d+) waiting', page).group(1))
-                counts = re.findall(r'<h2>[^<]*<span class="badge count">(\d+)</span>', page)
+                heading = r'<h2 class="govuk-heading-m">[^<]*<span class="badge count">(\d+)</span>'
+                counts = re.findall(heading, page)
                 assert total == sum(map(int, counts)), who
                 assert "… and" not in page  # no dead "and 2 more"
                 with engine.connect() as conn:

@@ -336,7 +336,7 @@ def test_pages_show_each_partnership_its_own(replayed) -> None:
         assert f'<a href="/partnership-allocations/{tamar}">Tamar allocation</a>' in board
         page = tess.get(f"/partnership-allocations/{tamar}")
         assert page.status_code == 200
-        assert '<dd id="balance">£50,000.01</dd>' in page.text
+        assert '<dd class="govuk-summary-list__value" id="balance">£50,000.01</dd>' in page.text
         assert "contributed £100,000 to the ring-fenced Transformation fund" in page.text
         assert "Northmarch Board 23 January 2013, minute 9" in page.text
         own = tess.get("/partnership-allocations").text

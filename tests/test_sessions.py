@@ -284,4 +284,4 @@ def test_the_account_page_lists_ones_live_sessions(board, app) -> None:
     page = browser.get("/account").text
     start = page.index('id="web-sessions"')
     table = page[start : page.index("</table>", start)]
-    assert table.count("<tr>") == 3  # the header and two sessions
+    assert table.count('<tr class="govuk-table__row">') == 3  # the header and two sessions

@@ -28,6 +28,8 @@ from webkit import csrf_of
 from engine.read import views
 from engine.store.models import Decision, DelegatedDecision, Meeting, Pot, Signature
 
+ACTION_ROW = r'<tr class="govuk-table__row" id="action-1">.*?</tr>'
+
 
 def scored_bid_at_a_meeting(world, date: str = "2011-05-11") -> str:  # noqa: F811
     """Round R2's one bid ("Shared payroll", £20,000, Projects pot) scored; meeting
@@ -81,7 +83,8 @@ def test_no_default_outcome_and_the_confirmation_states_the_money(world) -> None
     assert f'<a href="/meetings/BOARD-MAY/items/1">{ask} Shared payroll</a>' in meeting.text
     assert 'name="outcome"' not in meeting.text and "/do/decide" not in meeting.text
     item = officer.get("/meetings/BOARD-MAY/items/1")
-    radios = re.findall(r'<input type="radio" name="outcome"[^>]*>', item.text)
+    radios = re.findall(r'<input class="govuk-radios__input" type="radio" name="outcome"[^>]*>',
+                        item.text)
     # approve, approve with conditions, refer back, defer, reject
     assert len(radios) == 5 and not any("checked" in r for r in radios)
     # sent without choosing: a field error at the outcome, nothing decided
@@ -214,7 +217,7 @@ def test_actions_are_recorded_and_closed_from_their_page(world) -> None:  # noqa
                 owner_kind="person", due="2011-05-20")
     assert done.status_code == 303
     page = officer.get("/meetings/BOARD-MAY/actions")
-    row = re.search(r'<tr id="action-1">.*?</tr>', page.text, re.S).group(0)
+    row = re.search(ACTION_ROW, page.text, re.S).group(0)
     assert "Write to the sponsor" in row and "Olive" in row and "2011-05-20" in row
     assert "open" in row
     bad = post(officer, "record_action", "/meetings/BOARD-MAY/actions", "record_action",
@@ -223,7 +226,7 @@ def test_actions_are_recorded_and_closed_from_their_page(world) -> None:  # noqa
     done = post(officer, "close_action", "/meetings/BOARD-MAY/actions", "close-1",
                 action="BOARD-MAY/A1", outcome="done", reason="letter sent")
     assert done.status_code == 303
-    row = re.search(r'<tr id="action-1">.*?</tr>', officer.get("/meetings/BOARD-MAY/actions").text,
+    row = re.search(ACTION_ROW, officer.get("/meetings/BOARD-MAY/actions").text,
                     re.S).group(0)
     assert "done" in row and "letter sent" in row and "Olive" in row
     assert 'id="form-close-1"' not in officer.get("/meetings/BOARD-MAY/actions").text

@@ -68,6 +68,9 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/register/decisions/{ref}"): PUBLIC,
     ("GET", "/register/meetings/{ref}/{name}.{fmt}"): PUBLIC,
     ("GET", "/register/feed.atom"): PUBLIC,
+    # the accessibility statement and the licences (footer links on every page)
+    ("GET", "/accessibility"): PUBLIC,
+    ("GET", "/licences"): PUBLIC,
     # pages
     ("GET", "/"): ALL,
     ("GET", "/bids"): ALL,

@@ -199,7 +199,9 @@ def test_a_refused_programme_form_shows_the_problem_once_and_changes_nothing(wor
     )
     assert_problem_once(
         r,
-        r.text.split('class="error" id="f-create-programme-amount-err">')[1].split("<")[0],
+        r.text.split('id="f-create-programme-amount-err">'
+                     '<span class="govuk-visually-hidden">Error: </span>')[1]
+        .split("<")[0],
         "f-create-programme-amount",
     )
     # what was typed is kept
@@ -361,7 +363,7 @@ def test_a_person_is_registered_from_the_people_page_and_a_refusal_stays_on_it(w
     )
     message = "a sponsor contact must belong to an authority"
     assert_problem_once(r, message, "f-register_person-organisation")
-    assert "<h1>People and roles</h1>" in r.text and 'value="Sue"' in r.text
+    assert '<h1 class="govuk-heading-l">People and roles</h1>' in r.text and 'value="Sue"' in r.text
     assert count(engine, Person) == before
     # the authority is chosen from those registered
     assert '<option value="Rutland CC">' in r.text
@@ -403,7 +405,8 @@ def test_a_round_is_opened_and_closed_from_the_rounds_page(world) -> None:
     )
     message = "2011-04-30 is before the round opens (2011-05-01)"
     assert_problem_once(r, message, "f-open-round-closes")
-    assert "<h1>Bidding rounds</h1>" in r.text and 'value="Backwards"' in r.text
+    assert '<h1 class="govuk-heading-l">Bidding rounds</h1>' in r.text
+    assert 'value="Backwards"' in r.text
     assert count(engine, Round) == before
     clock.set(dt.date(2011, 5, 1))
     assert sign_in(officer, OFFICER).status_code == 303  # a new day, a new session

@@ -144,7 +144,8 @@ def test_a_form_sent_twice_makes_one_bid(world) -> None:
 
 def test_an_officer_picks_the_sponsor(world) -> None:
     page = world["people"][OFFICER].get("/bids/new")
-    assert page.status_code == 200 and '<select id="f-submit_bid-sponsor"' in page.text
+    assert page.status_code == 200
+    assert '<select class="govuk-select" id="f-submit_bid-sponsor"' in page.text
     assert "Melton BC" in page.text
 
 
