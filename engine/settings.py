@@ -21,6 +21,7 @@ password).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -211,6 +212,9 @@ class Settings(BaseSettings):
     sweep_at: str = DEFAULT_SWEEP_AT
     timezone: str = DEFAULT_TIMEZONE
     dispatch_seconds: int = DEFAULT_DISPATCH_SECONDS
+    # a rehearsal or training server's clock (``quorum serve`` and its scheduler):
+    # the date-time (UTC) it starts at, running on from there; unset: the system clock
+    clock_start: dt.datetime | None = None
     # commands: how long an idempotency key is remembered (docs/security.md)
     idempotency_key_hours: int = DEFAULT_IDEMPOTENCY_KEY_HOURS
     # the sweep (docs/notifications.md): more messages than this to one person in one

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from engine.commands.service import Quorum
-from engine.domain.clock import Clock, SystemClock
+from engine.domain.clock import Clock, StartedClock, SystemClock
 from engine.domain.errors import QuorumError
 from engine.entry import scheduler as sch
 from engine.read import views
@@ -76,13 +76,14 @@ def create_app(
 ) -> FastAPI:
     settings = get_settings()  # a bad QUORUM_* value stops the app here, naming it
     engine = make_engine(url)
-    clock = clock or SystemClock()
+    if clock is None:  # QUORUM_CLOCK_START: a rehearsal server's clock
+        clock = StartedClock(settings.clock_start) if settings.clock_start else SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         sched = None
         if scheduler:
-            sched = sch.start(engine)
+            sched = sch.start(engine, clock=clock)
         yield
         if sched is not None:
             sched.shutdown(wait=False)

@@ -110,15 +110,20 @@ def quorum(db_url: str, *args: str, env: dict | None = None, actor: str | None =
 
 @contextmanager
 def serve(
-    db_url: str, port: int | None = None, env: dict | None = None, log: Path | None = None
+    db_url: str,
+    port: int | None = None,
+    env: dict | None = None,
+    log: Path | None = None,
+    scheduler: bool = False,
 ) -> Iterator[str]:
-    """``quorum serve --no-scheduler`` on ``port`` (default: a free one); yields its base URL."""
+    """``quorum serve --no-scheduler`` on ``port`` (default: a free one); yields its base URL.
+    ``scheduler=True``: with the scheduler (its sweep at start, the outbox dispatcher)."""
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.entry.cli", "--db", db_url, "serve", "--port", str(port)]
-        + ["--no-scheduler"],
+        + ([] if scheduler else ["--no-scheduler"]),
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "QUORUM_BASE_URL": base, **(env or {})},
         stdout=out,

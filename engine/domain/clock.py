@@ -68,6 +68,21 @@ class FixedClock:
         self._now = self._now + dt.timedelta(**delta)
 
 
+class StartedClock:
+    """Wall-clock time that started at ``start`` when this clock was made: a
+    rehearsal or training server (``QUORUM_CLOCK_START``) runs on from an agreed
+    date; restarted with a later start, time has passed for every date rule."""
+
+    def __init__(self, start: dt.date | dt.datetime) -> None:
+        self._offset = _as_datetime(start) - dt.datetime.now(dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return (dt.datetime.now(dt.UTC) + self._offset).replace(microsecond=0)
+
+    def today(self) -> dt.date:
+        return local_date(self.now())
+
+
 def _as_datetime(when: dt.date | dt.datetime) -> dt.datetime:
     if isinstance(when, dt.datetime):
         return when if when.tzinfo else when.replace(tzinfo=dt.UTC)

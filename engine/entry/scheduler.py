@@ -427,11 +427,15 @@ class QuorumScheduler:
         self.lock.release()
 
 
-def start(engine: Engine, interval_seconds: int | None = None) -> QuorumScheduler | None:
+def start(
+    engine: Engine, interval_seconds: int | None = None, clock: Clock | None = None
+) -> QuorumScheduler | None:
     """The scheduler inside another process (``quorum serve``): started if this
     process can take the lock; otherwise None (another scheduler runs the jobs,
     and this process only serves)."""
-    sched = QuorumScheduler(engine, config=settings(dispatch_seconds=interval_seconds))
+    sched = QuorumScheduler(
+        engine, clock=clock, config=settings(dispatch_seconds=interval_seconds)
+    )
     try:
         sched.start(wait=False)
     except LockHeld as exc:
