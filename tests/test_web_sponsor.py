@@ -466,8 +466,11 @@ def test_an_officer_records_money_received_on_the_recovery_page(world) -> None:
         OFFICER,
     )["recovery"]
     officer, sam = world["people"][OFFICER], world["people"][SPONSOR]
-    # a sponsor sees the step and why it is not theirs to take
-    assert "needs role finance or officer" in sam.get(f"/recoveries/{ref}").text
+    # a sponsor sees the demand but no staff step to take (issue 14); staff see it
+    seen = sam.get(f"/recoveries/{ref}")
+    assert seen.status_code == 200 and ref in seen.text and "needs role" not in seen.text
+    assert 'action="/do/record_recovery"' not in seen.text
+    assert 'action="/do/record_recovery"' in officer.get(f"/recoveries/{ref}").text
 
     def post(**fields):
         data = {
@@ -488,3 +491,19 @@ def test_an_officer_records_money_received_on_the_recovery_page(world) -> None:
     page = officer.get(f"/recoveries/{ref}")
     assert "part recovered" in page.text
     assert "£400" in page.text and "£600" in page.text  # recovered, outstanding
+
+
+def test_a_sponsor_is_offered_no_staff_action_an_officer_sees_why_not(world) -> None:
+    """Issue 14 ("a sponsor's pages full of staff actions they cannot take"): a
+    form a sponsor could never take (it needs a staff role) is not on their pages
+    at all; staff still see every action, and why one is not theirs now."""
+    sam, olivia, grant = world["people"][SPONSOR], world["people"][OFFICER], world["grant"]
+    mine = sam.get(f"/grants/{grant}").text
+    staff = olivia.get(f"/grants/{grant}").text
+    assert "needs role" not in mine
+    # the sponsor's own actions are still there (sending evidence)
+    assert 'id="form-evidence-1"' in mine
+    # the staff forms that were hidden from the sponsor are on the officer's page
+    forms = r'id="(form-[\w-]+)"'
+    hidden = set(re.findall(forms, staff)) - set(re.findall(forms, mine))
+    assert hidden, "the officer's page has staff forms the sponsor's has not"
