@@ -919,6 +919,13 @@ class Sweep(Contract):
     reminder_rules: Annotated[str, Text(1000, required=False)]
 
 
+class SweepChunk(Contract):
+    command = "sweep_chunk"
+    as_of: Annotated[dt.date | None, UKDate(required=False, description="a date (default today)")]
+    returns_rules: Annotated[str, Text(1000, required=False)]
+    reminder_rules: Annotated[str, Text(1000, required=False)]
+
+
 # ---------------------------------------------------------------- repayments and recovery
 
 

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from engine.commands.args import Args
@@ -47,7 +47,7 @@ from engine.settings import get_settings
 from engine.store import notices
 from engine.store.links import base_url
 from engine.store.models import AuditEvent, Outbox
-from engine.store.notices import DIGESTED, HELD, QUEUED
+from engine.store.notices import DIGESTED, HELD, QUEUED, SWEEPING
 
 __all__ = ["Gate", "catchup_waiting", "gate", "group", "mark_notifications_read",
            "tell_officers"]
@@ -100,25 +100,34 @@ class _Msg:
     pending: dict[str, Any] | None  # a message of this command not written yet, else None
 
 
-def _swept(uow: UnitOfWork, mark: int) -> list[_Msg]:
-    """The messages this sweep queued: its rows in the outbox (return rungs, written
-    by the database) and those still to be written at commit (action rungs)."""
+def _pending(uow: UnitOfWork) -> list[_Msg]:
+    """The sweep's messages still to be written at commit (action rungs)."""
     out = []
-    rows = uow.conn.execute(
-        select(OUT.c.key, OUT.c.to_addr, OUT.c.subject, OUT.c.context)
-        .where(OUT.c.id > mark, OUT.c.status == QUEUED, or_(*(OUT.c.key.like(k) for k in SWEPT)))
-        .order_by(OUT.c.id)
-    )
-    for r in rows:
-        ctx = r.context or {}
-        out.append(_Msg(r.key, r.to_addr, str(ctx.get("name") or r.to_addr),
-                        shown_subject(r.subject, ctx), _ref(ctx), None))  # fmt: skip
     for m in uow.messages:
         if m["key"].startswith(tuple(k[:-1] for k in SWEPT)) and m.get("status", QUEUED) == QUEUED:
             ctx = m["context"]
             out.append(_Msg(m["key"], m["to_addr"], str(ctx.get("name") or m["to_addr"]),
                             m["subject"], _ref(ctx), m))  # fmt: skip
     return out
+
+
+def _stored(uow: UnitOfWork, addresses: list[str]) -> list[_Msg]:
+    """The sweep's written messages (``sweeping``: its chunks', return rungs, written
+    by the database) to these addresses, in the order written."""
+    out = []
+    for i in range(0, len(addresses), 500):
+        rows = uow.conn.execute(
+            select(OUT.c.id, OUT.c.key, OUT.c.to_addr, OUT.c.subject, OUT.c.context).where(
+                OUT.c.status == SWEEPING, OUT.c.to_addr.in_(addresses[i : i + 500])
+            )
+        )
+        out += list(rows)
+    out.sort(key=lambda r: r.id)
+    return [
+        _Msg(r.key, r.to_addr, str((r.context or {}).get("name") or r.to_addr),
+             shown_subject(r.subject, r.context or {}), _ref(r.context or {}), None)
+        for r in out
+    ]  # fmt: skip
 
 
 def _ref(ctx: dict[str, Any]) -> str:
@@ -164,19 +173,42 @@ def _digest(uow: UnitOfWork, key: str, msgs: list[_Msg], as_of: dt.date, catchup
 def group(uow: UnitOfWork, g: Gate, as_of: dt.date, threshold: int | None = None) -> dict[str, int]:
     """Call where the sweep has queued its messages (see the module): hold them
     all (a catch-up of more than the threshold), or put each person's into one
-    digest when they are more than the threshold. The counts, for the summary."""
+    digest when they are more than the threshold; then release the rest to be
+    sent (``sweeping`` -> ``queued``). The counts, for the summary.
+
+    The sweep's messages are its ``sweeping`` rows (every chunk's, and any left
+    by a sweep stopped part-way) and its action rungs still to be written. They
+    are counted per address in SQL; only the rows of people getting a digest
+    are read."""
     limit = threshold if threshold is not None else get_settings().digest_threshold
-    msgs = _swept(uow, g.mark)
-    if g.hold and len(msgs) > limit:
-        _set_status(uow, msgs, HELD)
-        return {"held": len(msgs), "held_people": len(_by_person(msgs))}
+    pending = _pending(uow)
+    per_address: dict[str, int] = dict(
+        uow.conn.execute(  # type: ignore[arg-type]
+            select(OUT.c.to_addr, func.count()).where(OUT.c.status == SWEEPING)
+            .group_by(OUT.c.to_addr)
+        ).all()
+    )
+    people: dict[str, list[str]] = defaultdict(list)  # each person's addresses as written
+    mine: Counter[str] = Counter()
+    for to, n in per_address.items():
+        people[to.lower()].append(to)
+        mine[to.lower()] += n
+    for m in pending:
+        mine[m.to.lower()] += 1
+    total = sum(mine.values())
+    if g.hold and total > limit:
+        uow.conn.execute(update(OUT).where(OUT.c.status == SWEEPING).values(status=HELD))
+        _set_status(uow, pending, HELD)
+        return {"held": total, "held_people": len(mine)}
     digests = digested = 0
-    for to, mine in _by_person(msgs).items():
-        if len(mine) > limit:
-            _set_status(uow, mine, DIGESTED)
-            _digest(uow, f"digest:{as_of.isoformat()}:{g.mark}:{to}", mine, as_of, False)
+    for to, n in mine.items():
+        if n > limit:
+            msgs = _stored(uow, people[to]) + [m for m in pending if m.to.lower() == to]
+            _set_status(uow, msgs, DIGESTED)
+            _digest(uow, f"digest:{as_of.isoformat()}:{g.mark}:{to}", msgs, as_of, False)
             digests += 1
-            digested += len(mine)
+            digested += len(msgs)
+    uow.conn.execute(update(OUT).where(OUT.c.status == SWEEPING).values(status=QUEUED))
     return {"digests": digests, "digested": digested} if digests else {}
 
 
