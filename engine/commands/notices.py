@@ -49,8 +49,8 @@ from engine.store.links import base_url
 from engine.store.models import AuditEvent, Outbox
 from engine.store.notices import DIGESTED, HELD, QUEUED, SWEEPING
 
-__all__ = ["Gate", "catchup_waiting", "gate", "group", "mark_notifications_read",
-           "tell_officers"]
+__all__ = ["Gate", "Release", "catchup_waiting", "gate", "group", "mark_notifications_read",
+           "release", "tell_officers"]
 
 OUT = Outbox.__table__
 AUDIT = AuditEvent.__table__
@@ -170,11 +170,38 @@ def _digest(uow: UnitOfWork, key: str, msgs: list[_Msg], as_of: dt.date, catchup
     )
 
 
-def group(uow: UnitOfWork, g: Gate, as_of: dt.date, threshold: int | None = None) -> dict[str, int]:
+@dataclass(frozen=True)
+class Release:
+    """What :func:`group` decided for the sweep's written (``sweeping``) rows:
+    hold them all, or mark those to the ``digested`` addresses (as written)
+    digested; the rest are queued to send. Applied by :func:`release`."""
+
+    hold: bool
+    digested: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"hold": self.hold, "digested": list(self.digested)}
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Release:
+        return cls(bool(data.get("hold")), tuple(data.get("digested") or ()))
+
+
+def group(
+    uow: UnitOfWork,
+    g: Gate,
+    as_of: dt.date,
+    threshold: int | None = None,
+    *,
+    release_now: bool = True,
+) -> tuple[dict[str, int], Release]:
     """Call where the sweep has queued its messages (see the module): hold them
     all (a catch-up of more than the threshold), or put each person's into one
-    digest when they are more than the threshold; then release the rest to be
-    sent (``sweeping`` -> ``queued``). The counts, for the summary.
+    digest when they are more than the threshold; the rest are released to be
+    sent (``sweeping`` -> ``queued``). The counts, for the summary, and the
+    decision for the written rows: applied here (``release_now``), or left to
+    :func:`release` in chunks (each a short transaction of its own; a digest may
+    go before the rows it lists are marked, never one of those rows alone).
 
     The sweep's messages are its ``sweeping`` rows (every chunk's, and any left
     by a sweep stopped part-way) and its action rungs still to be written. They
@@ -197,19 +224,48 @@ def group(uow: UnitOfWork, g: Gate, as_of: dt.date, threshold: int | None = None
         mine[m.to.lower()] += 1
     total = sum(mine.values())
     if g.hold and total > limit:
-        uow.conn.execute(update(OUT).where(OUT.c.status == SWEEPING).values(status=HELD))
         _set_status(uow, pending, HELD)
-        return {"held": total, "held_people": len(mine)}
+        decision = Release(True)
+        if release_now:
+            release(uow.conn, decision)
+        return {"held": total, "held_people": len(mine)}, decision
     digests = digested = 0
+    addresses: list[str] = []
     for to, n in mine.items():
         if n > limit:
             msgs = _stored(uow, people[to]) + [m for m in pending if m.to.lower() == to]
-            _set_status(uow, msgs, DIGESTED)
+            _set_status(uow, [m for m in msgs if m.pending is not None], DIGESTED)
+            addresses += people[to]
             _digest(uow, f"digest:{as_of.isoformat()}:{g.mark}:{to}", msgs, as_of, False)
             digests += 1
             digested += len(msgs)
-    uow.conn.execute(update(OUT).where(OUT.c.status == SWEEPING).values(status=QUEUED))
-    return {"digests": digests, "digested": digested} if digests else {}
+    decision = Release(False, tuple(sorted(addresses)))
+    if release_now:
+        release(uow.conn, decision)
+    return ({"digests": digests, "digested": digested} if digests else {}), decision
+
+
+def release(conn: Connection, decision: Release, limit: int | None = None) -> bool:
+    """Apply :func:`group`'s decision to the next ``limit`` written rows of the
+    sweep by id (None: all of them): held, digested or queued. Whether any
+    remain."""
+    where = [OUT.c.status == SWEEPING]
+    if limit is not None:
+        last = conn.execute(
+            select(OUT.c.id).where(*where).order_by(OUT.c.id).offset(limit - 1).limit(1)
+        ).scalar()
+        if last is not None:
+            where.append(OUT.c.id <= last)
+    if decision.hold:
+        conn.execute(update(OUT).where(*where).values(status=HELD))
+    else:
+        names = list(decision.digested)
+        for i in range(0, len(names), 500):
+            conn.execute(update(OUT).where(*where, OUT.c.to_addr.in_(names[i : i + 500]))
+                         .values(status=DIGESTED))  # fmt: skip
+        conn.execute(update(OUT).where(*where).values(status=QUEUED))
+    return conn.execute(select(OUT.c.id).where(OUT.c.status == SWEEPING).limit(1)).first() \
+        is not None
 
 
 def catchup_waiting(conn: Connection) -> tuple[int, int]:

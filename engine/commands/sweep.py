@@ -89,7 +89,7 @@ from engine.commands.args import Args
 from engine.commands.chasing import chase_actions
 from engine.commands.handlers.delegation import expire_lapsed
 from engine.commands.handlers.roles import expire_lapsed as expire_role_changes
-from engine.commands.notices import Gate, gate, group
+from engine.commands.notices import Gate, Release, gate, group, release
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
@@ -1177,7 +1177,7 @@ def run_sweep(
 #   that finds it finished by the other sweeps again and finds nothing new.
 
 RUN = SweepRun.__table__
-RUNNING, DONE, ABANDONED = "running", "done", "abandoned"
+RUNNING, RELEASING, DONE, ABANDONED = "running", "releasing", "done", "abandoned"
 _COUNTED = ("returns_created", "messages_queued", "no_recipient")
 
 
@@ -1195,7 +1195,11 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
 
 
 def _current_run(uow: UnitOfWork, as_of: dt.date) -> dict[str, Any]:
-    """The day's sweep in progress, or a new one (the catch-up gate decided now)."""
+    """The day's sweep in progress, or a new one (the catch-up gate decided now).
+    A sweep stopped while its messages were being released is released first."""
+    for row in uow.conn.execute(select(RUN).where(RUN.c.state == RELEASING)).mappings().all():
+        release(uow.conn, Release.of(row["counts"].get("release") or {}))
+        uow.conn.execute(update(RUN).where(RUN.c.id == row["id"]).values(state=DONE))
     carried: dict[str, Any] = {}
     for row in uow.conn.execute(
         select(RUN).where(RUN.c.state == RUNNING).order_by(RUN.c.id)
@@ -1242,10 +1246,13 @@ def _sweep_next(
     return uow.conn.execute(ids.where(G.c.id > upto).limit(1)).first() is not None
 
 
-def _sweep_args(uow: UnitOfWork, args: Args) -> tuple[dt.date, ReturnRules, LadderRules]:
+def _sweep_args(
+    uow: UnitOfWork, args: Args, release_arg: bool = False
+) -> tuple[dt.date, ReturnRules, LadderRules, bool]:
     as_of = args.date("as_of", required=False) or uow.today
     returns_file = args.text("returns_rules", required=False, max_len=1000) or None
     ladder_file = args.text("reminder_rules", required=False, max_len=1000) or None
+    now = not release_arg or args.choice("release", ("now", "in_chunks"), default="now") == "now"
     args.done()
     if as_of > uow.today:
         raise ValidationError(
@@ -1254,7 +1261,7 @@ def _sweep_args(uow: UnitOfWork, args: Args) -> tuple[dt.date, ReturnRules, Ladd
             field="as_of",
         )
     uow.fire(RETURN, "fall_due", "new", f"SWEEP-{as_of.isoformat()}")  # may this actor?
-    return as_of, load_return_rules(returns_file), load_ladder_rules(ladder_file)
+    return as_of, load_return_rules(returns_file), load_ladder_rules(ladder_file), now
 
 
 @command(
@@ -1263,7 +1270,7 @@ def _sweep_args(uow: UnitOfWork, args: Args) -> tuple[dt.date, ReturnRules, Ladd
     summary="One chunk of the deadline sweep: returns due and reminders for the next grants",
 )
 def sweep_chunk_command(uow: UnitOfWork, args: Args) -> Result:
-    as_of, returns_rules, ladder_rules = _sweep_args(uow, args)
+    as_of, returns_rules, ladder_rules, _ = _sweep_args(uow, args)
     run = _current_run(uow, as_of)
     more = _sweep_next(uow, run, returns_rules, ladder_rules, get_settings().sweep_chunk)
     return {"run": run["id"], "as_of": as_of.isoformat(), "swept_to": run["after"], "more": more}
@@ -1275,7 +1282,7 @@ def sweep_chunk_command(uow: UnitOfWork, args: Args) -> Result:
     summary="The deadline sweep: create returns due, queue reminders, chases and escalations",
 )
 def sweep_command(uow: UnitOfWork, args: Args) -> Result:
-    as_of, returns_rules, ladder_rules = _sweep_args(uow, args)
+    as_of, returns_rules, ladder_rules, release_now = _sweep_args(uow, args, release_arg=True)
     run = _current_run(uow, as_of)  # begun by sweep_chunk, or now
     _sweep_next(uow, run, returns_rules, ladder_rules, None)  # whatever grants remain
     counts = run["counts"]
@@ -1299,16 +1306,18 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     if chased.no_recipient:
         summary["actions_no_recipient"] = chased.no_recipient
     # every message of the sweep, its chunks' too: held (a catch-up), digests of
-    # many to one, the rest queued to send
-    summary.update(group(uow, Gate(int(run["mark"]), str(run["hold"])), as_of))
+    # many to one, the rest queued to send — now, or by sweep_release in chunks
+    grouped, decision = group(uow, Gate(int(run["mark"]), str(run["hold"])), as_of,
+                              release_now=release_now)  # fmt: skip
+    summary.update(grouped)
     # requests for a delegated decision past their expiry date expire (workflow step, audited)
     expired = expire_lapsed(uow, as_of)
     idempotency.prune(uow.conn, uow.now)  # idempotency keys past QUORUM_IDEMPOTENCY_KEY_HOURS
     # role changes nobody decided in time expire too (workflows/role_change.py)
     expire_role_changes(uow)
-    uow.conn.execute(
-        update(RUN).where(RUN.c.id == run["id"]).values(state=DONE, finished_at=uow.now)
-    )
+    uow.conn.execute(update(RUN).where(RUN.c.id == run["id"]).values(
+        state=DONE if release_now else RELEASING, finished_at=uow.now,
+        counts={**run["counts"], "release": decision.as_json()}))  # fmt: skip
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
     for_actions = sum(summary["actions_queued"].values())
@@ -1328,4 +1337,26 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
         "messages_queued_total": queued,
         "actions_queued_total": for_actions,
         "delegated_expired": expired,
+        **({} if release_now else {"releasing": run["id"]}),
     }
+
+
+@command(
+    "sweep_release",
+    roles=("officer", "director"),
+    summary="Release the next messages of a finished sweep (held, digested or queued)",
+)
+def sweep_release_command(uow: UnitOfWork, args: Args) -> Result:
+    """The last step's decision applied to the next 10 x QUORUM_SWEEP_CHUNK of the
+    sweep's messages, in this short transaction; the sweep is done when none remain."""
+    args.done()
+    row = uow.conn.execute(
+        select(RUN.c.id, RUN.c.counts).where(RUN.c.state == RELEASING).order_by(RUN.c.id)
+    ).first()
+    if row is None:
+        return {"run": None, "more": False}
+    more = release(uow.conn, Release.of(row.counts.get("release") or {}),
+                   10 * get_settings().sweep_chunk)  # fmt: skip
+    if not more:
+        uow.conn.execute(update(RUN).where(RUN.c.id == row.id).values(state=DONE))
+    return {"run": row.id, "more": more}

@@ -112,9 +112,12 @@ def sweep_in_chunks(
 ) -> dict:
     """The sweep as ``sweep_chunk`` commands, QUORUM_SWEEP_CHUNK grants each in a
     short transaction of its own, then the ``sweep`` command for its last step
-    (engine/commands/sweep.py "in chunks"); between chunks, the database is left
-    to other commands for a moment (:func:`yield_after`). Stopped part-way, the
-    next sweep of the same day goes on from the last chunk committed."""
+    (engine/commands/sweep.py "in chunks": the catch-up hold and the digests
+    decided over all the sweep's messages, the audit event), then
+    ``sweep_release`` commands releasing its messages as decided, 10 x
+    QUORUM_SWEEP_CHUNK at a time; between chunks, the database is left to other
+    commands for a moment (:func:`yield_after`). Stopped part-way, the next sweep
+    goes on from the last chunk committed."""
     args = dict(args)
     sqlite = q.engine.dialect.name == "sqlite"
     while True:
@@ -125,7 +128,16 @@ def sweep_in_chunks(
             break
         if pause and sqlite:
             time.sleep(yield_after(time.perf_counter() - started))
-    return q.execute("sweep", args, actor)
+    # the last step: decide (hold? digests?), record; its messages released in chunks
+    out = q.execute("sweep", {**args, "release": "in_chunks"}, actor)
+    while out.pop("releasing", None):
+        started = time.perf_counter()
+        if not q.execute("sweep_release", {}, actor)["more"]:
+            break
+        if pause and sqlite:
+            time.sleep(yield_after(time.perf_counter() - started))
+        out["releasing"] = True
+    return out
 
 
 def checkpoint_after_sweep(engine: Engine, clock: Clock | None = None) -> Checkpoint | None:
