@@ -10,7 +10,8 @@ split into chunks:
   It also notes where the outbox stood, so the messages this sweep queues are
   known afterwards.
 - :func:`group`, at the point messages are QUEUED (after the sweep's return
-  rungs and action rungs): a catch-up that would send more than
+  rungs and action rungs; the sweep writes them ``sweeping``, chunk by chunk,
+  and group decides over all of them at its last step): a catch-up that would send more than
   ``QUORUM_DIGEST_THRESHOLD`` messages HOLDS them all (status ``held``) and
   officers see "Confirm the catch-up sweep: N reminders to M people" in My
   work; otherwise anyone who would get more than the threshold gets ONE

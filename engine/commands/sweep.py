@@ -1,7 +1,9 @@
 """The deadline sweep: returns owed, reminders, chases and escalations, from data.
 
 Due dates live in the database; nothing is scheduled per deadline. One sweep,
-as of a day, in ONE transaction (the ``sweep`` command on the command bus):
+as of a day: the ``sweep`` command on the command bus in one transaction, or —
+the scheduler and ``quorum sweep`` — steps 1-3 in chunks of QUORUM_SWEEP_CHUNK
+grants, each its own short transaction, then the rest (see "in chunks" below):
 
 1. **Materialise returns.** For every grant that owes returns (active, or
    closed for the periods before it closed) and each period of its schedule
@@ -42,10 +44,12 @@ as of a day, in ONE transaction (the ``sweep`` command on the command bus):
    ``QUORUM_IDEMPOTENCY_KEY_HOURS``: engine/store/idempotency.py ``prune``).
 
 Nothing here loads returns into Python: only the distinct facts of step 2 and
-the few grants reaching completion in step 1. A sweep killed part-way leaves
-nothing (one transaction); run again, it queues everything due exactly once.
-Two sweeps at once are serialised by the audit chain's head lock, and the
-unique outbox key makes a second run queue nothing even without it.
+the few grants reaching completion in step 1. A sweep killed part-way keeps
+the chunks it committed (their messages ``sweeping``, never sent) and the next
+one goes on from there; every message is queued exactly once, whatever its
+chunk. Each chunk is serialised with every other command by the audit chain's
+head lock, and the unique outbox key makes a second run queue nothing even
+without it.
 """
 
 from __future__ import annotations
