@@ -210,12 +210,13 @@ def group(
     are read."""
     limit = threshold if threshold is not None else get_settings().digest_threshold
     pending = _pending(uow)
-    per_address: dict[str, int] = dict(
-        uow.conn.execute(  # type: ignore[arg-type]
+    per_address: dict[str, int] = {
+        str(row[0]): int(row[1])
+        for row in uow.conn.execute(
             select(OUT.c.to_addr, func.count()).where(OUT.c.status == SWEEPING)
             .group_by(OUT.c.to_addr)
-        ).all()
-    )
+        )
+    }
     people: dict[str, list[str]] = defaultdict(list)  # each person's addresses as written
     mine: Counter[str] = Counter()
     for to, n in per_address.items():

@@ -1218,7 +1218,7 @@ def _current_run(uow: UnitOfWork, as_of: dt.date) -> dict[str, Any]:
     g = gate(uow.conn, uow.now)  # a first sweep after a gap or a restore holds its messages
     values = {"as_of": as_of, "state": RUNNING, "mark": g.mark, "hold": g.hold, "after": 0,
               "counts": carried, "started_at": uow.now}  # fmt: skip
-    run_id = uow.conn.execute(insert(RUN).values(values).returning(RUN.c.id)).scalar_one()
+    run_id: int = uow.conn.execute(insert(RUN).values(values).returning(RUN.c.id)).scalar_one()
     return {"id": run_id, **values}
 
 
@@ -1234,7 +1234,7 @@ def _sweep_next(
     after = int(run["after"])
     ids = select(G.c.id).where(G.c.id > after)
     if limit is not None:
-        got = uow.conn.execute(ids.order_by(G.c.id).limit(limit)).scalars().all()
+        got: list[int] = list(uow.conn.execute(ids.order_by(G.c.id).limit(limit)).scalars())
         upto = got[-1] if got else None
     else:
         upto = uow.conn.execute(select(func.max(G.c.id)).where(G.c.id > after)).scalar()
