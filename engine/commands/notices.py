@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -174,18 +174,23 @@ def _digest(uow: UnitOfWork, key: str, msgs: list[_Msg], as_of: dt.date, catchup
 @dataclass(frozen=True)
 class Release:
     """What :func:`group` decided for the sweep's written (``sweeping``) rows:
-    hold them all, or mark those to the ``digested`` addresses (as written)
-    digested; the rest are queued to send. Applied by :func:`release`."""
+    hold them all; or put each of ``digests`` (a person's addresses as written)
+    into one digest (key ``digest:<as_of>:<mark>:<address>``) and mark their
+    rows digested; the rest are queued to send. Applied by :func:`release`."""
 
     hold: bool
-    digested: tuple[str, ...] = ()
+    digests: tuple[tuple[str, ...], ...] = ()
+    as_of: str = ""
+    mark: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {"hold": self.hold, "digested": list(self.digested)}
+        return {"hold": self.hold, "digests": [list(p) for p in self.digests],
+                "as_of": self.as_of, "mark": self.mark}  # fmt: skip
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Release:
-        return cls(bool(data.get("hold")), tuple(data.get("digested") or ()))
+        return cls(bool(data.get("hold")), tuple(tuple(p) for p in data.get("digests") or ()),
+                   str(data.get("as_of") or ""), int(data.get("mark") or 0))  # fmt: skip
 
 
 def group(
@@ -200,14 +205,14 @@ def group(
     all (a catch-up of more than the threshold), or put each person's into one
     digest when they are more than the threshold; the rest are released to be
     sent (``sweeping`` -> ``queued``). The counts, for the summary, and the
-    decision for the written rows: applied here (``release_now``), or left to
-    :func:`release` in chunks (each a short transaction of its own; a digest may
-    go before the rows it lists are marked, never one of those rows alone).
+    decision: applied here (``release_now``), or left to :func:`release`, one
+    digest or a slice of rows per short transaction (the sweep's action rungs
+    of those people are then written ``sweeping`` too, to go with the rest).
 
     The sweep's messages are its ``sweeping`` rows (every chunk's, and any left
     by a sweep stopped part-way) and its action rungs still to be written. They
     are counted per address in SQL; only the rows of people getting a digest
-    are read."""
+    are read, when their digest is written."""
     limit = threshold if threshold is not None else get_settings().digest_threshold
     pending = _pending(uow)
     per_address: dict[str, int] = {
@@ -227,47 +232,55 @@ def group(
     total = sum(mine.values())
     if g.hold and total > limit:
         _set_status(uow, pending, HELD)
-        decision = Release(True)
+        decision = Release(True, (), as_of.isoformat(), g.mark)
         if release_now:
-            release(uow.conn, decision)
+            release(uow, decision)
         return {"held": total, "held_people": len(mine)}, decision
     digests = digested = 0
-    addresses: list[str] = []
+    over: list[tuple[str, ...]] = []
     for to, n in mine.items():
         if n > limit:
-            msgs = _stored(uow, people[to]) + [m for m in pending if m.to.lower() == to]
-            _set_status(uow, [m for m in msgs if m.pending is not None], DIGESTED)
-            addresses += people[to]
-            _digest(uow, f"digest:{as_of.isoformat()}:{g.mark}:{to}", msgs, as_of, False)
             digests += 1
-            digested += len(msgs)
-    decision = Release(False, tuple(sorted(addresses)))
+            digested += n
+            theirs = [m for m in pending if m.to.lower() == to]
+            if release_now:
+                msgs = _stored(uow, people[to]) + theirs
+                _set_status(uow, msgs, DIGESTED)
+                _digest(uow, f"digest:{as_of.isoformat()}:{g.mark}:{to}", msgs, as_of, False)
+            else:  # written with the rest, digested with them by release()
+                _set_status(uow, theirs, SWEEPING)
+                over.append(tuple(sorted({*people[to], *(m.to for m in theirs)})))
+    decision = Release(False, tuple(over), as_of.isoformat(), g.mark)
     if release_now:
-        release(uow.conn, decision)
+        release(uow, decision)
     return ({"digests": digests, "digested": digested} if digests else {}), decision
 
 
-def release(conn: Connection, decision: Release, limit: int | None = None) -> bool:
-    """Apply :func:`group`'s decision to the next ``limit`` written rows of the
-    sweep by id (None: all of them): held, digested or queued. Whether any
-    remain."""
+def release(uow: UnitOfWork, decision: Release, limit: int | None = None) -> Release | None:
+    """Apply :func:`group`'s decision: the next person's digest (their rows read,
+    marked digested, the digest queued), or else the next ``limit`` written rows
+    of the sweep by id (None: all of them) held or queued. What is left to do
+    (None: nothing)."""
+    if decision.digests:
+        addresses = list(decision.digests[0])
+        msgs = _stored(uow, addresses)
+        if msgs:
+            _set_status(uow, msgs, DIGESTED)
+            to = msgs[0].to.lower()
+            _digest(uow, f"digest:{decision.as_of}:{decision.mark}:{to}", msgs,
+                    dt.date.fromisoformat(decision.as_of), False)  # fmt: skip
+        left = replace(decision, digests=decision.digests[1:])
+        return left if limit is not None else release(uow, left, limit)
     where = [OUT.c.status == SWEEPING]
     if limit is not None:
-        last = conn.execute(
+        last = uow.conn.execute(
             select(OUT.c.id).where(*where).order_by(OUT.c.id).offset(limit - 1).limit(1)
         ).scalar()
         if last is not None:
             where.append(OUT.c.id <= last)
-    if decision.hold:
-        conn.execute(update(OUT).where(*where).values(status=HELD))
-    else:
-        names = list(decision.digested)
-        for i in range(0, len(names), 500):
-            conn.execute(update(OUT).where(*where, OUT.c.to_addr.in_(names[i : i + 500]))
-                         .values(status=DIGESTED))  # fmt: skip
-        conn.execute(update(OUT).where(*where).values(status=QUEUED))
-    return conn.execute(select(OUT.c.id).where(OUT.c.status == SWEEPING).limit(1)).first() \
-        is not None
+    uow.conn.execute(update(OUT).where(*where).values(status=HELD if decision.hold else QUEUED))
+    more = uow.conn.execute(select(OUT.c.id).where(OUT.c.status == SWEEPING).limit(1)).first()
+    return decision if more is not None else None
 
 
 def catchup_waiting(conn: Connection) -> tuple[int, int]:

@@ -1202,7 +1202,7 @@ def _current_run(uow: UnitOfWork, as_of: dt.date) -> dict[str, Any]:
     """The day's sweep in progress, or a new one (the catch-up gate decided now).
     A sweep stopped while its messages were being released is released first."""
     for row in uow.conn.execute(select(RUN).where(RUN.c.state == RELEASING)).mappings().all():
-        release(uow.conn, Release.of(row["counts"].get("release") or {}))
+        release(uow, Release.of(row["counts"].get("release") or {}))
         uow.conn.execute(update(RUN).where(RUN.c.id == row["id"]).values(state=DONE))
     carried: dict[str, Any] = {}
     for row in uow.conn.execute(
@@ -1351,16 +1351,18 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     summary="Release the next messages of a finished sweep (held, digested or queued)",
 )
 def sweep_release_command(uow: UnitOfWork, args: Args) -> Result:
-    """The last step's decision applied to the next 10 x QUORUM_SWEEP_CHUNK of the
-    sweep's messages, in this short transaction; the sweep is done when none remain."""
+    """The last step's decision applied in this short transaction: the next
+    person's digest, or else the next 10 x QUORUM_SWEEP_CHUNK of the sweep's
+    messages; the sweep is done when none remain."""
     args.done()
     row = uow.conn.execute(
         select(RUN.c.id, RUN.c.counts).where(RUN.c.state == RELEASING).order_by(RUN.c.id)
     ).first()
     if row is None:
         return {"run": None, "more": False}
-    more = release(uow.conn, Release.of(row.counts.get("release") or {}),
+    left = release(uow, Release.of(row.counts.get("release") or {}),
                    10 * get_settings().sweep_chunk)  # fmt: skip
-    if not more:
-        uow.conn.execute(update(RUN).where(RUN.c.id == row.id).values(state=DONE))
-    return {"run": row.id, "more": more}
+    counts = {**row.counts, "release": left.as_json() if left else None}
+    uow.conn.execute(update(RUN).where(RUN.c.id == row.id).values(
+        counts=counts, **({} if left else {"state": DONE})))  # fmt: skip
+    return {"run": row.id, "more": left is not None}
