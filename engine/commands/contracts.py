@@ -964,6 +964,19 @@ class Sweep(Contract):
     as_of: Annotated[dt.date | None, UKDate(required=False, description="a date (default today)")]
     returns_rules: Annotated[str, Text(1000, required=False)]
     reminder_rules: Annotated[str, Text(1000, required=False)]
+    release: Annotated[str, Choice(("now", "in_chunks"), default="now", description=(
+        "release the sweep's messages now, or leave them to sweep_release chunks"))]
+
+
+class SweepChunk(Contract):
+    command = "sweep_chunk"
+    as_of: Annotated[dt.date | None, UKDate(required=False, description="a date (default today)")]
+    returns_rules: Annotated[str, Text(1000, required=False)]
+    reminder_rules: Annotated[str, Text(1000, required=False)]
+
+
+class SweepRelease(Contract):
+    command = "sweep_release"
 
 
 # ---------------------------------------------------------------- repayments and recovery

@@ -18,10 +18,17 @@ ORG_T = Organisation.__table__
 PROG_T = Programme.__table__
 POT_T = Pot.__table__
 _MEETING_BY_REF = select(Meeting.__table__).where(Meeting.__table__.c.ref == bindparam("ref"))
+# the meeting without its agenda lists (a frozen agenda, an officer's order: as long
+# as the agenda), for a command that needs neither (decide): its cost stays flat
+_MEETING_HEAD_BY_REF = select(
+    *(c for c in Meeting.__table__.c if c.name not in ("agenda", "agenda_order"))
+).where(Meeting.__table__.c.ref == bindparam("ref"))
 
 
-def load_meeting(uow: UnitOfWork, ref: str) -> Any:
-    row = uow.conn.execute(_MEETING_BY_REF, {"ref": ref}).first()
+def load_meeting(uow: UnitOfWork, ref: str, *, agenda: bool = True) -> Any:
+    """The meeting row by its ref (``agenda`` False: without the agenda lists)."""
+    row = uow.conn.execute(_MEETING_BY_REF if agenda else _MEETING_HEAD_BY_REF,
+                           {"ref": ref}).first()
     if row is None:
         raise NotFound(f"{uow.command}: meeting: no meeting {ref!r}", field="meeting", item=ref)
     return row

@@ -10,7 +10,8 @@ split into chunks:
   It also notes where the outbox stood, so the messages this sweep queues are
   known afterwards.
 - :func:`group`, at the point messages are QUEUED (after the sweep's return
-  rungs and action rungs): a catch-up that would send more than
+  rungs and action rungs; the sweep writes them ``sweeping``, chunk by chunk,
+  and group decides over all of them at its last step): a catch-up that would send more than
   ``QUORUM_DIGEST_THRESHOLD`` messages HOLDS them all (status ``held``) and
   officers see "Confirm the catch-up sweep: N reminders to M people" in My
   work; otherwise anyone who would get more than the threshold gets ONE
@@ -30,11 +31,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from engine.commands.args import Args
@@ -47,10 +48,10 @@ from engine.settings import get_settings
 from engine.store import notices
 from engine.store.links import base_url
 from engine.store.models import AuditEvent, Outbox
-from engine.store.notices import DIGESTED, HELD, QUEUED
+from engine.store.notices import DIGESTED, HELD, QUEUED, SWEEPING
 
-__all__ = ["Gate", "catchup_waiting", "gate", "group", "mark_notifications_read",
-           "tell_officers"]
+__all__ = ["Gate", "Release", "catchup_waiting", "gate", "group", "mark_notifications_read",
+           "release", "tell_officers"]
 
 OUT = Outbox.__table__
 AUDIT = AuditEvent.__table__
@@ -100,25 +101,34 @@ class _Msg:
     pending: dict[str, Any] | None  # a message of this command not written yet, else None
 
 
-def _swept(uow: UnitOfWork, mark: int) -> list[_Msg]:
-    """The messages this sweep queued: its rows in the outbox (return rungs, written
-    by the database) and those still to be written at commit (action rungs)."""
+def _pending(uow: UnitOfWork) -> list[_Msg]:
+    """The sweep's messages still to be written at commit (action rungs)."""
     out = []
-    rows = uow.conn.execute(
-        select(OUT.c.key, OUT.c.to_addr, OUT.c.subject, OUT.c.context)
-        .where(OUT.c.id > mark, OUT.c.status == QUEUED, or_(*(OUT.c.key.like(k) for k in SWEPT)))
-        .order_by(OUT.c.id)
-    )
-    for r in rows:
-        ctx = r.context or {}
-        out.append(_Msg(r.key, r.to_addr, str(ctx.get("name") or r.to_addr),
-                        shown_subject(r.subject, ctx), _ref(ctx), None))  # fmt: skip
     for m in uow.messages:
         if m["key"].startswith(tuple(k[:-1] for k in SWEPT)) and m.get("status", QUEUED) == QUEUED:
             ctx = m["context"]
             out.append(_Msg(m["key"], m["to_addr"], str(ctx.get("name") or m["to_addr"]),
                             m["subject"], _ref(ctx), m))  # fmt: skip
     return out
+
+
+def _stored(uow: UnitOfWork, addresses: list[str]) -> list[_Msg]:
+    """The sweep's written messages (``sweeping``: its chunks', return rungs, written
+    by the database) to these addresses, in the order written."""
+    out = []
+    for i in range(0, len(addresses), 500):
+        rows = uow.conn.execute(
+            select(OUT.c.id, OUT.c.key, OUT.c.to_addr, OUT.c.subject, OUT.c.context).where(
+                OUT.c.status == SWEEPING, OUT.c.to_addr.in_(addresses[i : i + 500])
+            )
+        )
+        out += list(rows)
+    out.sort(key=lambda r: r.id)
+    return [
+        _Msg(r.key, r.to_addr, str((r.context or {}).get("name") or r.to_addr),
+             shown_subject(r.subject, r.context or {}), _ref(r.context or {}), None)
+        for r in out
+    ]  # fmt: skip
 
 
 def _ref(ctx: dict[str, Any]) -> str:
@@ -161,23 +171,116 @@ def _digest(uow: UnitOfWork, key: str, msgs: list[_Msg], as_of: dt.date, catchup
     )
 
 
-def group(uow: UnitOfWork, g: Gate, as_of: dt.date, threshold: int | None = None) -> dict[str, int]:
+@dataclass(frozen=True)
+class Release:
+    """What :func:`group` decided for the sweep's written (``sweeping``) rows:
+    hold them all; or put each of ``digests`` (a person's addresses as written)
+    into one digest (key ``digest:<as_of>:<mark>:<address>``) and mark their
+    rows digested; the rest are queued to send. Applied by :func:`release`."""
+
+    hold: bool
+    digests: tuple[tuple[str, ...], ...] = ()
+    as_of: str = ""
+    mark: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"hold": self.hold, "digests": [list(p) for p in self.digests],
+                "as_of": self.as_of, "mark": self.mark}  # fmt: skip
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Release:
+        return cls(bool(data.get("hold")), tuple(tuple(p) for p in data.get("digests") or ()),
+                   str(data.get("as_of") or ""), int(data.get("mark") or 0))  # fmt: skip
+
+
+def group(
+    uow: UnitOfWork,
+    g: Gate,
+    as_of: dt.date,
+    threshold: int | None = None,
+    *,
+    release_now: bool = True,
+) -> tuple[dict[str, int], Release]:
     """Call where the sweep has queued its messages (see the module): hold them
     all (a catch-up of more than the threshold), or put each person's into one
-    digest when they are more than the threshold. The counts, for the summary."""
+    digest when they are more than the threshold; the rest are released to be
+    sent (``sweeping`` -> ``queued``). The counts, for the summary, and the
+    decision: applied here (``release_now``), or left to :func:`release`, one
+    digest or a slice of rows per short transaction (the sweep's action rungs
+    of those people are then written ``sweeping`` too, to go with the rest).
+
+    The sweep's messages are its ``sweeping`` rows (every chunk's, and any left
+    by a sweep stopped part-way) and its action rungs still to be written. They
+    are counted per address in SQL; only the rows of people getting a digest
+    are read, when their digest is written."""
     limit = threshold if threshold is not None else get_settings().digest_threshold
-    msgs = _swept(uow, g.mark)
-    if g.hold and len(msgs) > limit:
-        _set_status(uow, msgs, HELD)
-        return {"held": len(msgs), "held_people": len(_by_person(msgs))}
+    pending = _pending(uow)
+    per_address: dict[str, int] = {
+        str(row[0]): int(row[1])
+        for row in uow.conn.execute(
+            select(OUT.c.to_addr, func.count()).where(OUT.c.status == SWEEPING)
+            .group_by(OUT.c.to_addr)
+        )
+    }
+    people: dict[str, list[str]] = defaultdict(list)  # each person's addresses as written
+    mine: Counter[str] = Counter()
+    for to, n in per_address.items():
+        people[to.lower()].append(to)
+        mine[to.lower()] += n
+    for m in pending:
+        mine[m.to.lower()] += 1
+    total = sum(mine.values())
+    if g.hold and total > limit:
+        _set_status(uow, pending, HELD)
+        decision = Release(True, (), as_of.isoformat(), g.mark)
+        if release_now:
+            release(uow, decision)
+        return {"held": total, "held_people": len(mine)}, decision
     digests = digested = 0
-    for to, mine in _by_person(msgs).items():
-        if len(mine) > limit:
-            _set_status(uow, mine, DIGESTED)
-            _digest(uow, f"digest:{as_of.isoformat()}:{g.mark}:{to}", mine, as_of, False)
+    over: list[tuple[str, ...]] = []
+    for to, n in mine.items():
+        if n > limit:
             digests += 1
-            digested += len(mine)
-    return {"digests": digests, "digested": digested} if digests else {}
+            digested += n
+            theirs = [m for m in pending if m.to.lower() == to]
+            if release_now:
+                msgs = _stored(uow, people[to]) + theirs
+                _set_status(uow, msgs, DIGESTED)
+                _digest(uow, f"digest:{as_of.isoformat()}:{g.mark}:{to}", msgs, as_of, False)
+            else:  # written with the rest, digested with them by release()
+                _set_status(uow, theirs, SWEEPING)
+                over.append(tuple(sorted({*people[to], *(m.to for m in theirs)})))
+    decision = Release(False, tuple(over), as_of.isoformat(), g.mark)
+    if release_now:
+        release(uow, decision)
+    return ({"digests": digests, "digested": digested} if digests else {}), decision
+
+
+def release(uow: UnitOfWork, decision: Release, limit: int | None = None) -> Release | None:
+    """Apply :func:`group`'s decision: the next person's digest (their rows read,
+    marked digested, the digest queued), or else the next ``limit`` written rows
+    of the sweep by id (None: all of them) held or queued. What is left to do
+    (None: nothing)."""
+    if decision.digests:
+        addresses = list(decision.digests[0])
+        msgs = _stored(uow, addresses)
+        if msgs:
+            _set_status(uow, msgs, DIGESTED)
+            to = msgs[0].to.lower()
+            _digest(uow, f"digest:{decision.as_of}:{decision.mark}:{to}", msgs,
+                    dt.date.fromisoformat(decision.as_of), False)  # fmt: skip
+        left = replace(decision, digests=decision.digests[1:])
+        return left if limit is not None else release(uow, left, limit)
+    where = [OUT.c.status == SWEEPING]
+    if limit is not None:
+        last = uow.conn.execute(
+            select(OUT.c.id).where(*where).order_by(OUT.c.id).offset(limit - 1).limit(1)
+        ).scalar()
+        if last is not None:
+            where.append(OUT.c.id <= last)
+    uow.conn.execute(update(OUT).where(*where).values(status=HELD if decision.hold else QUEUED))
+    more = uow.conn.execute(select(OUT.c.id).where(OUT.c.status == SWEEPING).limit(1)).first()
+    return decision if more is not None else None
 
 
 def catchup_waiting(conn: Connection) -> tuple[int, int]:

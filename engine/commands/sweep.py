@@ -1,7 +1,9 @@
 """The deadline sweep: returns owed, reminders, chases and escalations, from data.
 
 Due dates live in the database; nothing is scheduled per deadline. One sweep,
-as of a day, in ONE transaction (the ``sweep`` command on the command bus):
+as of a day: the ``sweep`` command on the command bus in one transaction, or —
+the scheduler and ``quorum sweep`` — steps 1-3 in chunks of QUORUM_SWEEP_CHUNK
+grants, each its own short transaction, then the rest (see "in chunks" below):
 
 1. **Materialise returns.** For every grant that owes returns (active, or
    closed for the periods before it closed) and each period of its schedule
@@ -42,10 +44,12 @@ as of a day, in ONE transaction (the ``sweep`` command on the command bus):
    ``QUORUM_IDEMPOTENCY_KEY_HOURS``: engine/store/idempotency.py ``prune``).
 
 Nothing here loads returns into Python: only the distinct facts of step 2 and
-the few grants reaching completion in step 1. A sweep killed part-way leaves
-nothing (one transaction); run again, it queues everything due exactly once.
-Two sweeps at once are serialised by the audit chain's head lock, and the
-unique outbox key makes a second run queue nothing even without it.
+the few grants reaching completion in step 1. A sweep killed part-way keeps
+the chunks it committed (their messages ``sweeping``, never sent) and the next
+one goes on from there; every message is queued exactly once, whatever its
+chunk. Each chunk is serialised with every other command by the audit chain's
+head lock, and the unique outbox key makes a second run queue nothing even
+without it.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ import json
 import typing
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -69,11 +73,13 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    insert,
     literal_column,
     or_,
     select,
     true,
     union_all,
+    update,
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -87,12 +93,13 @@ from engine.commands.args import Args
 from engine.commands.chasing import chase_actions
 from engine.commands.handlers.delegation import expire_lapsed
 from engine.commands.handlers.roles import expire_lapsed as expire_role_changes
-from engine.commands.notices import gate, group
+from engine.commands.notices import Gate, Release, gate, group, release
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import ValidationError
 from engine.domain.words import short_date
 from engine.read.repayments import late_instalments
+from engine.settings import get_settings
 from engine.store import idempotency
 from engine.store.models import (
     Bid,
@@ -105,13 +112,15 @@ from engine.store.models import (
     Pot,
     Programme,
     Return,
+    SweepRun,
 )
+from engine.store.notices import SWEEPING
 from engine.store.rawsql import RawStatement
 from rules.reminders import OUTSTANDING, Ladder, LadderRules, Rung, load_ladder_rules
 from rules.returns import ReturnRules, Schedule, load_return_rules, periods
 from workflows.returns import RETURN
 
-__all__ = ["OWING", "return_ref", "run_sweep"]
+__all__ = ["OWING", "RUNNING", "return_ref", "run_sweep"]
 
 R = Return.__table__
 G = Grant.__table__
@@ -274,9 +283,13 @@ class Scope:
     n_programmes: int = 0
     grant: str = "any"  # any / eq / not_in
     n_grants: int = 0
+    chunk: bool = False  # only the grants with :after < id <= :upto (a chunk of the sweep)
 
     def sql(self) -> list[ColumnElement[Any]]:
         out: list[ColumnElement[Any]] = []
+        if self.chunk:
+            out += [G.c.id > bindparam("after", type_=Integer),
+                    G.c.id <= bindparam("upto", type_=Integer)]  # fmt: skip
         if self.programme == "eq":
             out.append(POT.c.programme_id == bindparam("pid", type_=Integer))
         elif self.programme == "not_in":
@@ -293,9 +306,28 @@ class Scope:
             )
         return out
 
+    def returns_sql(self) -> list[ColumnElement[Any]]:
+        """The chunk's bounds on a return's grant (none when not a chunk)."""
+        if not self.chunk:
+            return []
+        return [R.c.grant_id > bindparam("after", type_=Integer),
+                R.c.grant_id <= bindparam("upto", type_=Integer)]  # fmt: skip
+
     @property
     def needs_pot(self) -> bool:
         return self.programme != "any"
+
+
+Span = tuple[int, int]  # a chunk of the sweep: the grants with after < id <= upto
+
+
+def _chunked(
+    scope: Scope, params: dict[str, Any], span: Span | None
+) -> tuple[Scope, dict[str, Any]]:
+    """The scope and its parameters narrowed to a chunk's grants (unchanged without one)."""
+    if span is None:
+        return scope, params
+    return replace(scope, chunk=True), {**params, "after": span[0], "upto": span[1]}
 
 
 def _scope(
@@ -441,12 +473,15 @@ def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -
     return RawStatement(mod.insert(R).from_select(cols, sel).on_conflict_do_nothing())
 
 
-def _materialise(conn: Connection, as_of: dt.date, rules: ReturnRules) -> Counter[str]:
+def _materialise(
+    conn: Connection, as_of: dt.date, rules: ReturnRules, span: Span | None = None
+) -> Counter[str]:
     """Step 1. The periods some grant still lacks a return for are found first, so
     that due dates (and the bank-holiday tables they need) are worked out only for
     those: on most days there are none."""
     created: Counter[str] = Counter()
-    for schedule, scope, params in _scopes(conn, rules):
+    for schedule, whole, every in _scopes(conn, rules):
+        scope, params = _chunked(whole, every, span)
         grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
         first = conn.execute(
             select(func.min(G.c.approved_on))
@@ -581,7 +616,9 @@ class Plan:
     terms: dict[str, list[Term]]
 
 
-def _decide(conn: Connection, as_of: dt.date, ladders: LadderRules) -> tuple[list[Plan], int]:
+def _decide(
+    conn: Connection, as_of: dt.date, ladders: LadderRules, span: Span | None = None
+) -> tuple[list[Plan], int]:
     """For each ladder: per rung, the (kind, state, due-date range) terms selecting
     the outstanding returns it applies to, decided by durable_rules over the distinct
     (kind, state, due date) values present. Also the number of those facts."""
@@ -594,6 +631,8 @@ def _decide(conn: Connection, as_of: dt.date, ladders: LadderRules) -> tuple[lis
     bounded = [end for end in ends if end is not None]
     if len(bounded) == len(ends):  # every ladder ends: nothing older applies
         where.append(R.c.due_on >= as_of - dt.timedelta(days=max(bounded)))
+    if span is not None:  # a chunk: its grants' returns (the index on the grant leads)
+        where += [R.c.grant_id > span[0], R.c.grant_id <= span[1]]
     if named:  # the programme decides the ladder
         facts_q = (
             select(R.c.kind, R.c.state, R.c.due_on, POT.c.programme_id)
@@ -613,7 +652,7 @@ def _decide(conn: Connection, as_of: dt.date, ladders: LadderRules) -> tuple[lis
         n_facts += 1
     plans: list[Plan] = []
     for key, ladder in [(None, ladders.default), *named.items()]:
-        scope, params = _scope(key if key is not None else (sorted(named) or None))
+        scope, params = _chunked(*_scope(key if key is not None else (sorted(named) or None)), span)
         present = grouped.get(key)
         terms: dict[str, list[Term]] = {}
         if present:
@@ -672,7 +711,8 @@ def _grant_filters(scope: Scope) -> list[ColumnElement[Any]]:
     cancelled and (``scope``) belongs to the ladder's programmes. The returns stay
     the only table in FROM, so the index on (state, due_on) drives."""
     grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
-    out = [~exists(select(G.c.id).where(G.c.id == R.c.grant_id, _in(G.c.state, NOT_CHASED)))]
+    out = [*scope.returns_sql(),
+           ~exists(select(G.c.id).where(G.c.id == R.c.grant_id, _in(G.c.state, NOT_CHASED)))]
     if scope.needs_pot:
         out.append(exists(select(G.c.id).select_from(grants).where(G.c.id == R.c.grant_id,
                                                                      *scope.sql())))  # fmt: skip
@@ -818,7 +858,7 @@ def _queue_statement(
             _text(rung.subject),  # filled in when rendered: words.message_subject
             context,
             bindparam("now", type_=OUT.c.created_at.type),
-            _text("queued"),
+            _text(SWEEPING),  # released by the sweep's last step (notices.group)
             _int(0),
         )
         .select_from(
@@ -1077,15 +1117,19 @@ def run_sweep(
     now: dt.datetime,
     returns_rules: ReturnRules,
     ladder_rules: LadderRules,
+    span: Span | None = None,
 ) -> dict[str, Any]:
-    """Steps 1-3 on ``conn`` (inside the caller's transaction); the summary."""
+    """Steps 1-3 for the grants of ``span`` (every grant without one), on ``conn``
+    inside the caller's transaction: the counts (returns created, messages queued
+    per rung, those with no recipient, the facts asserted). The messages are
+    written ``sweeping``: the sweep's last step holds, digests or queues them."""
     if conn.dialect.name == "postgresql":
         # A few statements, each over many rows: compiling them (JIT) costs more
         # than it saves, and the sorts and hashes fit in memory. This transaction only.
         conn.exec_driver_sql("SET LOCAL jit = off")
         conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    created = _materialise(conn, as_of, returns_rules)
-    plans, n_facts = _decide(conn, as_of, ladder_rules)
+    created = _materialise(conn, as_of, returns_rules, span)
+    plans, n_facts = _decide(conn, as_of, ladder_rules, span)
     queued: Counter[str] = Counter()
     no_recipient: dict[str, int] = {}
     fallback = bool(_bodies_without_contacts(conn, with_email=True))
@@ -1101,32 +1145,118 @@ def run_sweep(
                 if missing:
                     label = f"{rung.name} to {who}"
                     no_recipient[label] = no_recipient.get(label, 0) + missing
-    summary: dict[str, Any] = {
-        "as_of": as_of.isoformat(),
-        "returns_rules": f"{returns_rules.label} ({returns_rules.sha256[:12]})",
-        "reminder_rules": f"{ladder_rules.label} ({ladder_rules.sha256[:12]})",
-        "returns_created": dict(sorted(created.items())),
-        "messages_queued": dict(sorted(queued.items())),
+    return {
+        "returns_created": dict(created),
+        "messages_queued": dict(queued),
+        "no_recipient": no_recipient,
         "facts": n_facts,
     }
-    if no_recipient:
-        summary["no_recipient"] = no_recipient
-    late = late_instalments(conn, as_of)
-    if late is not None:
-        summary["late_instalments"] = len(late)
-        summary["late_instalments_pence"] = sum(i["outstanding_pence"] for i in late)
-    return summary
 
 
-@command(
-    "sweep",
-    roles=("officer", "director"),
-    summary="The deadline sweep: create returns due, queue reminders, chases and escalations",
-)
-def sweep_command(uow: UnitOfWork, args: Args) -> Result:
+# ------------------------------------------------------------------ in chunks
+#
+# The ``sweep`` command does the whole sweep in one transaction: fine for a small
+# database, a batch or a replay, but at 100,000 grants it would hold the write
+# lock for seconds. The scheduler and ``quorum sweep`` run it in chunks instead
+# (engine/entry/scheduler.py ``sweep_in_chunks``): ``sweep_chunk`` commands, each
+# steps 1-3 for the next QUORUM_SWEEP_CHUNK grants (by id) in a short transaction
+# of its own, then ``sweep`` for the rest (none) and the last step. A ``sweep_run``
+# row says where the sweep stands:
+#
+# - the first chunk starts it: the catch-up gate is decided THEN (notices.gate:
+#   the outbox mark and why it holds, kept in the row), as in one transaction;
+# - each chunk moves ``after`` (the highest grant id swept) and adds its counts,
+#   in the chunk's own transaction: a sweep stopped after chunk k is taken up at
+#   chunk k+1 by the next ``sweep_chunk`` or ``sweep`` of the same day (one of
+#   another day abandons it and carries its counts; its messages are released by
+#   the new sweep's last step);
+# - every message a chunk writes is ``sweeping``: never sent (the dispatcher takes
+#   ``queued`` rows), so nothing goes before the last step decides, over all the
+#   sweep's messages at once, whether to hold them (a catch-up) or put a person's
+#   many into one digest (notices.group), and releases the rest as ``queued``;
+# - exactly once: each message's key (``return:<ref>:<rung>:<email>``) is unique
+#   whatever its status, so a chunk run twice queues nothing twice;
+# - two drivers at once share the run (every command takes the audit chain's
+#   head lock first, so each chunk reads where the last one stopped); the one
+#   that finds it finished by the other sweeps again and finds nothing new.
+
+RUN = SweepRun.__table__
+RUNNING, RELEASING, DONE, ABANDONED = "running", "releasing", "done", "abandoned"
+_COUNTED = ("returns_created", "messages_queued", "no_recipient")
+
+
+def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """Counts so far plus a chunk's (facts: the most asserted at once)."""
+    out: dict[str, Any] = {}
+    for key in _COUNTED:
+        bucket = dict(total.get(key) or {})
+        for name, n in (part.get(key) or {}).items():
+            bucket[name] = bucket.get(name, 0) + n
+        out[key] = bucket
+    out["facts"] = max(int(total.get("facts") or 0), int(part.get("facts") or 0))
+    out["chunks"] = int(total.get("chunks") or 0) + int(part.get("chunks", 1))
+    return out
+
+
+def _current_run(uow: UnitOfWork, as_of: dt.date) -> dict[str, Any]:
+    """The day's sweep in progress, or a new one (the catch-up gate decided now).
+    A sweep stopped while its messages were being released is released first."""
+    for row in uow.conn.execute(select(RUN).where(RUN.c.state == RELEASING)).mappings().all():
+        release(uow, Release.of(row["counts"].get("release") or {}))
+        uow.conn.execute(update(RUN).where(RUN.c.id == row["id"]).values(state=DONE))
+    carried: dict[str, Any] = {}
+    for row in uow.conn.execute(
+        select(RUN).where(RUN.c.state == RUNNING).order_by(RUN.c.id)
+    ).mappings():
+        if _as_date(row["as_of"]) == as_of:
+            return dict(row)
+        # a sweep of another day stopped part-way: this one takes up its messages
+        uow.conn.execute(
+            update(RUN).where(RUN.c.id == row["id"]).values(state=ABANDONED, finished_at=uow.now)
+        )
+        carried = _add(carried, {**row["counts"], "chunks": row["counts"].get("chunks", 0)})
+    g = gate(uow.conn, uow.now)  # a first sweep after a gap or a restore holds its messages
+    values = {"as_of": as_of, "state": RUNNING, "mark": g.mark, "hold": g.hold, "after": 0,
+              "counts": carried, "started_at": uow.now}  # fmt: skip
+    run_id: int = uow.conn.execute(insert(RUN).values(values).returning(RUN.c.id)).scalar_one()
+    return {"id": run_id, **values}
+
+
+def _sweep_next(
+    uow: UnitOfWork,
+    run: dict[str, Any],
+    returns_rules: ReturnRules,
+    ladder_rules: LadderRules,
+    limit: int | None,
+) -> bool:
+    """Steps 1-3 for the next ``limit`` grants of the run (None: all the rest);
+    whether grants remain after them."""
+    after = int(run["after"])
+    ids = select(G.c.id).where(G.c.id > after)
+    if limit is not None:
+        got: list[int] = list(uow.conn.execute(ids.order_by(G.c.id).limit(limit)).scalars())
+        upto = got[-1] if got else None
+    else:
+        upto = uow.conn.execute(select(func.max(G.c.id)).where(G.c.id > after)).scalar()
+    if upto is None:
+        return False
+    span = None if after == 0 and limit is None else (after, int(upto))  # all: no bounds
+    part = run_sweep(uow.conn, run["as_of"], uow.now, returns_rules, ladder_rules, span)
+    counts = _add(run["counts"], part)
+    uow.conn.execute(update(RUN).where(RUN.c.id == run["id"]).values(after=upto, counts=counts))
+    run.update(after=int(upto), counts=counts)
+    if limit is None:
+        return False
+    return uow.conn.execute(ids.where(G.c.id > upto).limit(1)).first() is not None
+
+
+def _sweep_args(
+    uow: UnitOfWork, args: Args, release_arg: bool = False
+) -> tuple[dt.date, ReturnRules, LadderRules, bool]:
     as_of = args.date("as_of", required=False) or uow.today
     returns_file = args.text("returns_rules", required=False, max_len=1000) or None
     ladder_file = args.text("reminder_rules", required=False, max_len=1000) or None
+    now = not release_arg or args.choice("release", ("now", "in_chunks"), default="now") == "now"
     args.done()
     if as_of > uow.today:
         raise ValidationError(
@@ -1135,20 +1265,63 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
             field="as_of",
         )
     uow.fire(RETURN, "fall_due", "new", f"SWEEP-{as_of.isoformat()}")  # may this actor?
-    catchup = gate(uow.conn, uow.now)  # a first sweep after a gap or a restore holds its messages
-    ladder_rules = load_ladder_rules(ladder_file)
-    summary = run_sweep(uow.conn, as_of, uow.now, load_return_rules(returns_file), ladder_rules)
+    return as_of, load_return_rules(returns_file), load_ladder_rules(ladder_file), now
+
+
+@command(
+    "sweep_chunk",
+    roles=("officer", "director"),
+    summary="One chunk of the deadline sweep: returns due and reminders for the next grants",
+)
+def sweep_chunk_command(uow: UnitOfWork, args: Args) -> Result:
+    as_of, returns_rules, ladder_rules, _ = _sweep_args(uow, args)
+    run = _current_run(uow, as_of)
+    more = _sweep_next(uow, run, returns_rules, ladder_rules, get_settings().sweep_chunk)
+    return {"run": run["id"], "as_of": as_of.isoformat(), "swept_to": run["after"], "more": more}
+
+
+@command(
+    "sweep",
+    roles=("officer", "director"),
+    summary="The deadline sweep: create returns due, queue reminders, chases and escalations",
+)
+def sweep_command(uow: UnitOfWork, args: Args) -> Result:
+    as_of, returns_rules, ladder_rules, release_now = _sweep_args(uow, args, release_arg=True)
+    run = _current_run(uow, as_of)  # begun by sweep_chunk, or now
+    _sweep_next(uow, run, returns_rules, ladder_rules, None)  # whatever grants remain
+    counts = run["counts"]
+    summary: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "returns_rules": f"{returns_rules.label} ({returns_rules.sha256[:12]})",
+        "reminder_rules": f"{ladder_rules.label} ({ladder_rules.sha256[:12]})",
+        "returns_created": dict(sorted((counts.get("returns_created") or {}).items())),
+        "messages_queued": dict(sorted((counts.get("messages_queued") or {}).items())),
+        "facts": int(counts.get("facts") or 0),
+    }
+    if counts.get("no_recipient"):
+        summary["no_recipient"] = dict(counts["no_recipient"])
+    late = late_instalments(uow.conn, as_of)
+    if late is not None:
+        summary["late_instalments"] = len(late)
+        summary["late_instalments_pence"] = sum(i["outstanding_pence"] for i in late)
     # a meeting's open actions, through the ladders for actions (engine/commands/chasing.py)
     chased = chase_actions(uow, as_of, ladder_rules)
     summary["actions_queued"] = dict(sorted(chased.queued.items()))
     if chased.no_recipient:
         summary["actions_no_recipient"] = chased.no_recipient
-    summary.update(group(uow, catchup, as_of))  # held (a catch-up), or digests of many to one
+    # every message of the sweep, its chunks' too: held (a catch-up), digests of
+    # many to one, the rest queued to send — now, or by sweep_release in chunks
+    grouped, decision = group(uow, Gate(int(run["mark"]), str(run["hold"])), as_of,
+                              release_now=release_now)  # fmt: skip
+    summary.update(grouped)
     # requests for a delegated decision past their expiry date expire (workflow step, audited)
     expired = expire_lapsed(uow, as_of)
     idempotency.prune(uow.conn, uow.now)  # idempotency keys past QUORUM_IDEMPOTENCY_KEY_HOURS
     # role changes nobody decided in time expire too (workflows/role_change.py)
     expire_role_changes(uow)
+    uow.conn.execute(update(RUN).where(RUN.c.id == run["id"]).values(
+        state=DONE if release_now else RELEASING, finished_at=uow.now,
+        counts={**run["counts"], "release": decision.as_json()}))  # fmt: skip
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
     for_actions = sum(summary["actions_queued"].values())
@@ -1168,4 +1341,28 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
         "messages_queued_total": queued,
         "actions_queued_total": for_actions,
         "delegated_expired": expired,
+        **({} if release_now else {"releasing": run["id"]}),
     }
+
+
+@command(
+    "sweep_release",
+    roles=("officer", "director"),
+    summary="Release the next messages of a finished sweep (held, digested or queued)",
+)
+def sweep_release_command(uow: UnitOfWork, args: Args) -> Result:
+    """The last step's decision applied in this short transaction: the next
+    person's digest, or else the next 10 x QUORUM_SWEEP_CHUNK of the sweep's
+    messages; the sweep is done when none remain."""
+    args.done()
+    row = uow.conn.execute(
+        select(RUN.c.id, RUN.c.counts).where(RUN.c.state == RELEASING).order_by(RUN.c.id)
+    ).first()
+    if row is None:
+        return {"run": None, "more": False}
+    left = release(uow, Release.of(row.counts.get("release") or {}),
+                   10 * get_settings().sweep_chunk)  # fmt: skip
+    counts = {**row.counts, "release": left.as_json() if left else None}
+    uow.conn.execute(update(RUN).where(RUN.c.id == row.id).values(
+        counts=counts, **({} if left else {"state": DONE})))  # fmt: skip
+    return {"run": row.id, "more": left is not None}

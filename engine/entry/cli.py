@@ -861,7 +861,7 @@ def sweep_cmd(
     if reminder_rules:
         args["reminder_rules"] = reminder_rules
     actor = obj.actor_email or Actor.system("sweep")
-    r = obj.service().execute("sweep", args, actor)
+    r = scheduler.sweep_in_chunks(obj.service(), args, actor)  # short transactions
     scheduler.checkpoint_after_sweep(obj.engine)
     if as_json:
         click.echo(json.dumps(r, indent=2, default=str))

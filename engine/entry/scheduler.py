@@ -79,7 +79,8 @@ def sweep(
     reminder_rules: str | None = None,
     actor: str = "scheduler",
 ) -> dict:
-    """Run one sweep through the command bus (one transaction) as the system."""
+    """Run one sweep through the command bus, in chunks (:func:`sweep_in_chunks`),
+    as the system; then the audit checkpoint."""
     args: dict[str, Any] = {}
     if as_of is not None:
         args["as_of"] = as_of
@@ -87,8 +88,55 @@ def sweep(
         args["returns_rules"] = returns_rules
     if reminder_rules:
         args["reminder_rules"] = reminder_rules
-    out = Quorum(engine, clock).execute("sweep", args, Actor.system(actor))
+    out = sweep_in_chunks(Quorum(engine, clock), args, Actor.system(actor))
     checkpoint_after_sweep(engine, clock)
+    return out
+
+
+def yield_after(held: float) -> float:
+    """How long the sweep leaves the database to others after a chunk that held it
+    ``held`` seconds (SQLite). A command that found it locked waits in SQLite's
+    busy handler, which tries again after 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50
+    and then every 100 ms: the pause is the longest gap between two tries of a
+    command that has waited as long as the chunk took, so it gets its next try
+    before the next chunk starts. PostgreSQL queues lock waiters: no pause."""
+    if held < 0.078:
+        return 0.025
+    if held < 0.178:
+        return 0.05
+    return 0.1
+
+
+def sweep_in_chunks(
+    q: Quorum, args: dict[str, Any], actor: str | Actor, *, pause: bool = True
+) -> dict:
+    """The sweep as ``sweep_chunk`` commands, QUORUM_SWEEP_CHUNK grants each in a
+    short transaction of its own, then the ``sweep`` command for its last step
+    (engine/commands/sweep.py "in chunks": the catch-up hold and the digests
+    decided over all the sweep's messages, the audit event), then
+    ``sweep_release`` commands releasing its messages as decided, 10 x
+    QUORUM_SWEEP_CHUNK at a time; between chunks, the database is left to other
+    commands for a moment (:func:`yield_after`). Stopped part-way, the next sweep
+    goes on from the last chunk committed."""
+    args = dict(args)
+    sqlite = q.engine.dialect.name == "sqlite"
+    while True:
+        started = time.perf_counter()
+        step = q.execute("sweep_chunk", args, actor)
+        args.setdefault("as_of", dt.date.fromisoformat(step["as_of"]))  # one day throughout
+        if not step["more"]:
+            break
+        if pause and sqlite:
+            time.sleep(yield_after(time.perf_counter() - started))
+    # the last step: decide (hold? digests?), record; its messages released in chunks
+    out = q.execute("sweep", {**args, "release": "in_chunks"}, actor)
+    while out.pop("releasing", None):
+        started = time.perf_counter()
+        if not q.execute("sweep_release", {}, actor)["more"]:
+            break
+        if pause and sqlite:
+            time.sleep(yield_after(time.perf_counter() - started))
+        out["releasing"] = True
     return out
 
 

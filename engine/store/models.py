@@ -771,6 +771,23 @@ class Outbox(TableModel, table=True):
     last_error: str | None = None
 
 
+class SweepRun(TableModel, table=True):
+    """A deadline sweep worked in chunks (engine/commands/sweep.py): where it stands,
+    so a sweep stopped part-way is taken up where it stopped, and what its start
+    decided (the catch-up gate), so its end decides the same whoever finishes it."""
+
+    __tablename__ = "sweep_run"
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: dt.date
+    state: str = Field(index=True)  # running / done / abandoned
+    mark: int  # the outbox's highest id when it started (a digest's key names it)
+    hold: str = ""  # why it is a catch-up ("" when it is not): engine/commands/notices.py gate
+    after: int = 0  # the grants with a higher id are still to sweep
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+
 class Notification(TableModel, table=True):
     """An in-app notice to one person (the /notifications page): written with the
     outbox row of the same message, in the same transaction (engine/store/notices.py)."""

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from engine.store.directory import Directory
 from engine.store.models import Notification, Outbox, Person
 
-__all__ = ["QUEUED", "HELD", "DIGESTED", "queue", "mark_read"]
+__all__ = ["QUEUED", "HELD", "DIGESTED", "SWEEPING", "queue", "mark_read"]
 
 OUT = Outbox.__table__
 NOTE = Notification.__table__
@@ -35,6 +35,7 @@ PERSON = Person.__table__
 QUEUED = "queued"
 HELD = "held"  # a catch-up sweep's message, until an officer confirms (engine/commands/sweep.py)
 DIGESTED = "digested"  # recorded, and sent inside a digest message instead of alone
+SWEEPING = "sweeping"  # written by a chunk of the sweep; its last step holds, digests or queues it
 _EXTRAS = ("item", "link")
 # on the tables, not the models: an ORM insert costs its bulk-persistence pass per call
 _INSERT_OUTBOX = insert(OUT)

@@ -341,7 +341,7 @@ def _read_votes(uow: UnitOfWork, raw: Any, eligible: dict[int, PersonRow],
 @command("decide", summary="Record the Board's decision on a bid at a meeting")
 def decide(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "decide")
-    m = load_meeting(uow, args.text("meeting"))
+    m = load_meeting(uow, args.text("meeting"), agenda=False)  # its agenda is not needed
     ref = args.text("item", max_len=40)
     outcome = args.choice("outcome", OUTCOMES)
     amount = args.pence("amount", required=False)
@@ -503,7 +503,7 @@ def _to_meeting(uow: UnitOfWork, m: Any, ref: str, outcome: str) -> Any:
         raise ValidationError(
             "decide: to_meeting: only a referral back names the meeting it comes back to",
             field="to_meeting")
-    target = load_meeting(uow, ref)
+    target = load_meeting(uow, ref, agenda=False)
     if target.programme_id != m.programme_id:
         raise ValidationError(
             f"decide: to_meeting: {target.ref} is a meeting of another programme",

@@ -1,0 +1,178 @@
+"""The sweep in chunks (issue 15 item 4, engine/commands/sweep.py "in chunks").
+
+- Stopped after some chunks (the driver abandoned mid-sweep: no last step), the
+  chunks' messages are written ``sweeping`` — none can be sent — and the next
+  sweep goes on from the last chunk committed: every message exactly once, its
+  counts whole, the audit chain verifying; a third sweep queues nothing.
+- A command issued while a sweep runs in another thread gets in between chunks
+  and succeeds, and the sweep's work is complete afterwards (real SQLite file,
+  and PostgreSQL).
+- The last step still decides over ALL the sweep's messages: a catch-up holds the
+  chunks' messages too, and a person's many messages go as one digest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from bench.bench_sweep import setup as seed_returns
+from engine.commands.service import Quorum
+from engine.domain.actor import Actor
+from engine.domain.clock import FixedClock
+from engine.entry.scheduler import sweep, sweep_in_chunks
+from engine.settings import Settings, override_settings
+from engine.store import audit
+from engine.store.db import make_engine
+from engine.store.models import AuditEvent, Outbox, SweepRun
+
+AS_OF = dt.date(2012, 1, 16)
+PER_GRANT = 10  # messages per grant at AS_OF (tests/test_sweep_crash.py)
+N = 60
+CHUNK = 7  # grants per chunk: 9 chunks for 60 grants
+
+
+def statuses(engine) -> dict[str, int]:  # noqa: ANN001
+    with engine.connect() as c:
+        return dict(c.execute(select(Outbox.status, func.count()).where(
+            Outbox.key.like("return:%")).group_by(Outbox.status)).all())  # fmt: skip
+
+
+def distinct_keys(engine) -> tuple[int, int]:  # noqa: ANN001
+    with engine.connect() as c:
+        return tuple(c.execute(select(func.count(), func.count(Outbox.key.distinct())).where(
+            Outbox.key.like("return:%"))).one())  # fmt: skip
+
+
+def sweeps_recorded(engine) -> int:  # noqa: ANN001
+    with engine.connect() as c:
+        return int(c.execute(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.command == "sweep")).scalar() or 0)  # fmt: skip
+
+
+def chain_ok(engine) -> bool:  # noqa: ANN001
+    with Session(engine) as s:
+        return audit.verify(s).ok
+
+
+@pytest.fixture
+def chunked():
+    with override_settings(Settings(sweep_chunk=CHUNK, digest_threshold=10_000)):
+        yield
+
+
+def test_a_sweep_abandoned_after_some_chunks_goes_on_from_there_exactly_once(
+    db_url: str, chunked: None
+) -> None:
+    seed_returns(db_url, N)
+    engine = make_engine(db_url)
+    clock = FixedClock(AS_OF)
+    q = Quorum(engine, clock)
+    system = Actor.system("scheduler")
+    steps = [q.execute("sweep_chunk", {"as_of": AS_OF}, system) for _ in range(3)]
+    assert [s["more"] for s in steps] == [True, True, True]
+    assert [s["swept_to"] for s in steps] == [CHUNK, 2 * CHUNK, 3 * CHUNK]
+    # abandoned here (the process died): what the three chunks wrote is kept, and
+    # none of it can be sent (the dispatcher takes only queued rows)
+    assert statuses(engine) == {"sweeping": 3 * CHUNK * PER_GRANT}
+    assert sweeps_recorded(engine) == 0
+    out = sweep(engine, AS_OF, clock)  # the next sweep of the day: from chunk 4 on
+    assert out["messages_queued_total"] == PER_GRANT * N  # the first chunks' counted too
+    assert out["messages_queued"] == {
+        "escalate-chair": 4 * N, "escalate-director": 4 * N, "reminder-14": 2 * N}  # fmt: skip
+    assert statuses(engine) == {"queued": PER_GRANT * N}
+    assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
+    with engine.connect() as c:
+        runs = c.execute(select(SweepRun.state, SweepRun.after, SweepRun.counts)).all()
+    assert [(r.state, r.after) for r in runs] == [("done", N)]
+    assert runs[0].counts["chunks"] == -(-N // CHUNK)  # each grant swept once: 9 chunks
+    assert sweeps_recorded(engine) == 1 and chain_ok(engine)
+    again = sweep(engine, AS_OF, clock)
+    assert again["messages_queued_total"] == 0
+    assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
+    assert sweeps_recorded(engine) == 2 and chain_ok(engine)
+    engine.dispose()
+
+
+def test_a_sweep_of_another_day_takes_up_an_abandoned_one(sqlite_url: str, chunked: None) -> None:
+    seed_returns(sqlite_url, N)
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(AS_OF + dt.timedelta(days=1))
+    q = Quorum(engine, clock)
+    q.execute("sweep_chunk", {"as_of": AS_OF}, Actor.system("scheduler"))
+    assert statuses(engine) == {"sweeping": CHUNK * PER_GRANT}
+    out = sweep(engine, AS_OF + dt.timedelta(days=1), clock)
+    # the day before's chunk is carried: nothing of it lost, nothing doubled
+    assert out["messages_queued_total"] == PER_GRANT * N
+    assert statuses(engine) == {"queued": PER_GRANT * N}
+    with engine.connect() as c:
+        assert sorted(c.execute(select(SweepRun.state)).scalars()) == ["abandoned", "done"]
+    assert chain_ok(engine)
+    engine.dispose()
+
+
+def test_a_command_between_chunks_succeeds_and_the_sweep_completes(
+    db_url: str, chunked: None
+) -> None:
+    """A second thread issues commands in a loop while the sweep runs: each one
+    succeeds (none refused ``database is locked``), some while the sweep is
+    part-way, and the sweep's work is whole afterwards."""
+    seed_returns(db_url, N)
+    engine = make_engine(db_url)
+    clock = FixedClock(AS_OF)
+    q = Quorum(engine, clock)
+    done = threading.Event()
+    results: list[object] = []
+    during: list[int] = []  # commands that committed while the sweep was part-way
+
+    def running() -> bool:
+        with engine.connect() as c:
+            return c.execute(select(SweepRun.id).where(SweepRun.state == "running")).first() \
+                is not None
+
+    def person() -> None:
+        i = 0
+        while not done.is_set():
+            before = running()
+            try:
+                results.append(q.execute("register_organisation",
+                                         {"name": f"Interleaved {i}", "kind": "other"}, "system"))
+            except Exception as exc:  # noqa: BLE001  reported below
+                results.append(exc)
+            if before and running():
+                during.append(i)
+            i += 1
+
+    other = threading.Thread(target=person)
+    steps: list[int] = []
+    original = q.execute
+
+    def slow_driver(name: str, args, actor):  # noqa: ANN001
+        out = original(name, args, actor)
+        if name == "sweep_chunk":
+            steps.append(out["swept_to"])
+            if len(steps) == 1:
+                other.start()  # the person starts once the sweep is under way
+            while out["more"] and len(during) < len(steps) and other.is_alive():
+                threading.Event().wait(0.005)  # a command gets in before the next chunk
+        return out
+
+    q.execute = slow_driver  # type: ignore[method-assign]
+    try:
+        out = sweep_in_chunks(q, {"as_of": AS_OF}, Actor.system("scheduler"))
+    finally:
+        done.set()
+        if other.is_alive() or other.ident is not None:
+            other.join(timeout=60)
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert not failures, failures
+    assert len(steps) == -(-N // CHUNK) and during  # commands got in while it was part-way
+    assert out["messages_queued_total"] == PER_GRANT * N
+    assert statuses(engine) == {"queued": PER_GRANT * N}
+    assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
+    assert chain_ok(engine)
+    engine.dispose()
