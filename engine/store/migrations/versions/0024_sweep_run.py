@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision = '0024'
-down_revision = '0020'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
