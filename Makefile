@@ -23,12 +23,14 @@ run: $(STAMP)
 	$(BIN)/quorum --db $(DB) serve --host $(HOST) --port $(PORT)
 
 ## test: set up, lint, check the layers' import contracts and the types, and run the whole
-## suite (SQLite and a throwaway PostgreSQL)
+## suite (SQLite and a throwaway PostgreSQL) in TEST_WORKERS processes (pytest-xdist; a
+## file's tests stay in one process, so its module fixtures are shared; 0: one process)
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
