@@ -183,7 +183,7 @@ def test_a_officer_scores_the_2011_round_and_refers_a_bid_back(site, walk) -> No
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Rounds").click()
     page.wait_for_load_state()
     walk.shot("a-rounds")
-    page.get_by_role("link", name=ROUND).click()
+    page.get_by_role("link", name=ROUND, exact=True).click()
     page.wait_for_load_state()
     assert page.url.endswith(f"/rounds/{ROUND}")
     walk.shot("a-round")

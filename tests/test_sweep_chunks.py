@@ -87,8 +87,8 @@ def test_a_sweep_abandoned_after_some_chunks_goes_on_from_there_exactly_once(
     assert statuses(engine) == {"queued": PER_GRANT * N}
     assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
     with engine.connect() as c:
-        runs = c.execute(select(SweepRun.state, SweepRun.after, SweepRun.counts)).all()
-    assert [(r.state, r.after) for r in runs] == [("done", N)]
+        runs = c.execute(select(SweepRun.phase, SweepRun.after, SweepRun.counts)).all()
+    assert [(r.phase, r.after) for r in runs] == [("done", N)]
     assert runs[0].counts["chunks"] == -(-N // CHUNK)  # each grant swept once: 9 chunks
     assert sweeps_recorded(engine) == 1 and chain_ok(engine)
     again = sweep(engine, AS_OF, clock)
@@ -110,7 +110,7 @@ def test_a_sweep_of_another_day_takes_up_an_abandoned_one(sqlite_url: str, chunk
     assert out["messages_queued_total"] == PER_GRANT * N
     assert statuses(engine) == {"queued": PER_GRANT * N}
     with engine.connect() as c:
-        assert sorted(c.execute(select(SweepRun.state)).scalars()) == ["abandoned", "done"]
+        assert sorted(c.execute(select(SweepRun.phase)).scalars()) == ["abandoned", "done"]
     assert chain_ok(engine)
     engine.dispose()
 
@@ -131,7 +131,7 @@ def test_a_command_between_chunks_succeeds_and_the_sweep_completes(
 
     def running() -> bool:
         with engine.connect() as c:
-            return c.execute(select(SweepRun.id).where(SweepRun.state == "running")).first() \
+            return c.execute(select(SweepRun.id).where(SweepRun.phase == "running")).first() \
                 is not None
 
     def person() -> None:

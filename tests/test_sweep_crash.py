@@ -90,7 +90,7 @@ def swept_to(path: Path) -> int:
     chunk committed), read beside it."""
     conn = sqlite3.connect(path, timeout=5)
     try:
-        row = conn.execute("SELECT max(after) FROM sweep_run WHERE state = 'running'").fetchone()
+        row = conn.execute("SELECT max(after) FROM sweep_run WHERE phase = 'running'").fetchone()
         return int(row[0] or 0)
     except sqlite3.OperationalError:  # not created yet
         return 0

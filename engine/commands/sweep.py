@@ -1201,22 +1201,22 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
 def _current_run(uow: UnitOfWork, as_of: dt.date) -> dict[str, Any]:
     """The day's sweep in progress, or a new one (the catch-up gate decided now).
     A sweep stopped while its messages were being released is released first."""
-    for row in uow.conn.execute(select(RUN).where(RUN.c.state == RELEASING)).mappings().all():
+    for row in uow.conn.execute(select(RUN).where(RUN.c.phase == RELEASING)).mappings().all():
         release(uow, Release.of(row["counts"].get("release") or {}))
-        uow.conn.execute(update(RUN).where(RUN.c.id == row["id"]).values(state=DONE))
+        uow.conn.execute(update(RUN).where(RUN.c.id == row["id"]).values(phase=DONE))
     carried: dict[str, Any] = {}
     for row in uow.conn.execute(
-        select(RUN).where(RUN.c.state == RUNNING).order_by(RUN.c.id)
+        select(RUN).where(RUN.c.phase == RUNNING).order_by(RUN.c.id)
     ).mappings():
         if _as_date(row["as_of"]) == as_of:
             return dict(row)
         # a sweep of another day stopped part-way: this one takes up its messages
         uow.conn.execute(
-            update(RUN).where(RUN.c.id == row["id"]).values(state=ABANDONED, finished_at=uow.now)
+            update(RUN).where(RUN.c.id == row["id"]).values(phase=ABANDONED, finished_at=uow.now)
         )
         carried = _add(carried, {**row["counts"], "chunks": row["counts"].get("chunks", 0)})
     g = gate(uow.conn, uow.now)  # a first sweep after a gap or a restore holds its messages
-    values = {"as_of": as_of, "state": RUNNING, "mark": g.mark, "hold": g.hold, "after": 0,
+    values = {"as_of": as_of, "phase": RUNNING, "mark": g.mark, "hold": g.hold, "after": 0,
               "counts": carried, "started_at": uow.now}  # fmt: skip
     run_id: int = uow.conn.execute(insert(RUN).values(values).returning(RUN.c.id)).scalar_one()
     return {"id": run_id, **values}
@@ -1320,7 +1320,7 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     # role changes nobody decided in time expire too (workflows/role_change.py)
     expire_role_changes(uow)
     uow.conn.execute(update(RUN).where(RUN.c.id == run["id"]).values(
-        state=DONE if release_now else RELEASING, finished_at=uow.now,
+        phase=DONE if release_now else RELEASING, finished_at=uow.now,
         counts={**run["counts"], "release": decision.as_json()}))  # fmt: skip
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
@@ -1356,7 +1356,7 @@ def sweep_release_command(uow: UnitOfWork, args: Args) -> Result:
     messages; the sweep is done when none remain."""
     args.done()
     row = uow.conn.execute(
-        select(RUN.c.id, RUN.c.counts).where(RUN.c.state == RELEASING).order_by(RUN.c.id)
+        select(RUN.c.id, RUN.c.counts).where(RUN.c.phase == RELEASING).order_by(RUN.c.id)
     ).first()
     if row is None:
         return {"run": None, "more": False}
@@ -1364,5 +1364,5 @@ def sweep_release_command(uow: UnitOfWork, args: Args) -> Result:
                    10 * get_settings().sweep_chunk)  # fmt: skip
     counts = {**row.counts, "release": left.as_json() if left else None}
     uow.conn.execute(update(RUN).where(RUN.c.id == row.id).values(
-        counts=counts, **({} if left else {"state": DONE})))  # fmt: skip
+        counts=counts, **({} if left else {"phase": DONE})))  # fmt: skip
     return {"run": row.id, "more": left is not None}

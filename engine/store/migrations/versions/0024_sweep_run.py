@@ -25,7 +25,7 @@ def upgrade() -> None:
         'sweep_run',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('as_of', sa.Date(), nullable=False),
-        sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column('phase', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column('mark', sa.Integer(), nullable=False),
         sa.Column('hold', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column('after', sa.Integer(), nullable=False),
@@ -35,10 +35,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     with op.batch_alter_table('sweep_run', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sweep_run_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sweep_run_phase'), ['phase'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('sweep_run', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sweep_run_state'))
+        batch_op.drop_index(batch_op.f('ix_sweep_run_phase'))
     op.drop_table('sweep_run')
