@@ -175,6 +175,9 @@ def meeting_context(request: Request, ref: str) -> dict:
     decided = {d["item"] for d in meeting["decisions"]}
     for a in agenda:
         a["decided"] = a["ref"] in decided
+        # what THIS meeting left the bid as; ``now`` when it has moved on since
+        a["now"] = a["state"]
+        a["state"] = meeting["left_here"].get(a["ref"], a["state"])
     sitting = [r for r in roll if r["present"]] + [
         {"name": r["substitute"], "email": r["substitute_email"], "for": r["name"]}
         for r in roll if r["substitute"]]

@@ -367,6 +367,46 @@ BENEFITS = ("Identify the benefits the project will deliver and how they support
             "partnership's targets")
 
 
+def test_a_past_meetings_papers_say_what_it_decided_not_todays_state(board, db_url) -> None:
+    """A bid referred back in April and approved in June reads "referred back" on
+    April's agenda and meeting page (with where it is now), "approved" on June's;
+    a decision reversed at the same meeting leaves the bid as it was before it."""
+    q, engine, clock = board
+    schedule(q, "BOARD-APR", "2011-04-20")
+    schedule(q, "BOARD-JUN", "2011-06-15")
+    clock.set(dt.date(2011, 4, 20))
+    attend(q, present=MEMBERS[:5])
+    decide(q, "B-0001", "refer_back", missing="the benefits", to_meeting="BOARD-JUN")
+    wrong = decide(q, "B-0002", "approve")
+    q.execute("reverse_decision", {"decision": wrong["decision"],
+                                   "reason": "approved in error"}, OFFICER)
+    q.execute("close_meeting", {"meeting": "BOARD-APR"}, OFFICER)
+    clock.set(dt.date(2011, 5, 2))
+    q.execute("resubmit_bid", {"ref": "B-0001"}, "sam@alder.example")
+    clock.set(dt.date(2011, 6, 15))
+    attend(q, "BOARD-JUN", present=MEMBERS[:5])
+    decide(q, "B-0001", "approve", meeting="BOARD-JUN")
+
+    def row(meeting_ref: str, ref: str) -> str:
+        md = paper_render.render("agenda", paper_context(engine, "agenda", meeting_ref), "md")
+        return next(line for line in md.splitlines() if f"| {ref} |" in line)
+
+    assert "| referred back | decide |" in row("BOARD-APR", "B-0001")
+    assert "| scored | decide |" in row("BOARD-APR", "B-0002")  # reversed there: as before
+    assert "| approved |" in row("BOARD-JUN", "B-0001")
+    assert meeting(engine, "BOARD-APR")["left_here"] == {"B-0001": "referred_back",
+                                                         "B-0002": "scored"}
+    if not db_url.startswith("sqlite"):
+        return  # the page is the same on both backends
+    set_passwords(q, OFFICER)
+    with TestClient(create_app(db_url, scheduler=False, clock=clock)) as client:
+        assert sign_in(client, OFFICER).status_code == 303
+        page = client.get("/meetings/BOARD-APR").text
+    item = page[page.index('id="agenda-B-0001"'):]
+    item = item[:item.index("</li>")]
+    assert "referred back <strong>(decided here)</strong>; now approved" in item
+
+
 def test_the_meeting_scenario_replays() -> None:
     """tests/scenarios/meeting-2012.yaml (docs/scenarios.md "Meetings"): the April
     Board refers three projects back with its own reasons and approves one by a

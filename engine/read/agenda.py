@@ -24,6 +24,7 @@ refs first, the rest after in this natural order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -42,7 +43,7 @@ from engine.store.models import (
     ReportItem,
     Round,
 )
-from workflows.bid import AWAITING_DECISION, UNSCORED_FROM
+from workflows.bid import AWAITING_DECISION, BID, UNSCORED_FROM
 from workflows.delegated import DECIDED
 
 BID_T = Bid.__table__
@@ -52,6 +53,8 @@ DECISION_T = Decision.__table__
 MEETING_T = Meeting.__table__
 REPORT_T = ReportItem.__table__
 REFERRED = ("referred_back", "resubmitted")
+# the state a Board decision's outcome leaves a bid in (workflows/bid.py's steps)
+OUTCOME_STATE = {o: BID.step(o).dest for o in ("approve", "reject", "defer", "refer_back")}
 
 
 def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
@@ -208,6 +211,24 @@ def report_items(conn: Session | Connection, refs: list[str]) -> dict[str, dict[
     return out
 
 
+def left_here(decisions: Iterable[Any]) -> dict[str, str]:
+    """The state each bid was left in by a meeting's ``decisions`` (rows with
+    ``item_ref``, ``outcome`` and ``state_before``, in the order taken; the last on
+    an item counts), so a past meeting's papers and page say what happened THERE:
+    a bid referred back in April and approved in July reads "referred back" on
+    April's agenda, not today's "approved". A decision reversed at the same meeting
+    leaves the bid as it was before that decision."""
+    left: dict[str, str] = {}
+    before: dict[str, str] = {}
+    for d in decisions:
+        if d.outcome in OUTCOME_STATE:
+            before[d.item_ref] = d.state_before
+            left[d.item_ref] = OUTCOME_STATE[d.outcome]
+        elif d.item_ref in before:  # "reversed" here, after its decision here
+            left[d.item_ref] = before[d.item_ref]
+    return left
+
+
 def agenda_paper(conn: Session | Connection, meeting_ref: str) -> dict[str, Any]:
     """The agenda paper's context: the meeting and its items in agenda order, each
     with its kind, title, who it is for, amount, state and what the Board is asked."""
@@ -216,6 +237,9 @@ def agenda_paper(conn: Session | Connection, meeting_ref: str) -> dict[str, Any]
     if m is None:
         raise NotFound(f"paper agenda: no meeting {meeting_ref!r}", field="meeting")
     refs = meeting_agenda(conn, m)
+    left = left_here(conn.execute(
+        select(DECISION_T.c.item_ref, DECISION_T.c.outcome, DECISION_T.c.state_before)
+        .where(DECISION_T.c.meeting_id == m.id).order_by(DECISION_T.c.id)))
     org = Organisation.__table__
     found: dict[str, dict[str, Any]] = {}
     for b in conn.execute(
@@ -226,7 +250,8 @@ def agenda_paper(conn: Session | Connection, meeting_ref: str) -> dict[str, Any]
     ):
         asked = "decide (resubmitted)" if b.state == "resubmitted" else "decide"
         found[b.ref] = {"ref": b.ref, "kind": b.kind, "title": b.title, "for": b.sponsor,
-                        "amount_pence": b.grant_requested_pence, "state": b.state,
+                        "amount_pence": b.grant_requested_pence,
+                        "state": left.get(b.ref, b.state),
                         "asked": asked}
     for d in conn.execute(
         select(DD_T.c.ref, DD_T.c.title, DD_T.c.state, DD_T.c.amount_pence)

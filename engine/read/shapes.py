@@ -334,6 +334,7 @@ class Meeting(TypedDict):
     agenda: list[str]
     interests: list[MeetingInterest]
     decisions: list[MeetingDecision]
+    left_here: dict[str, str]  # bid ref -> the state this meeting's decisions left it in
     actions: list[MeetingAction]
 
 

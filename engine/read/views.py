@@ -21,7 +21,7 @@ from engine.domain.words import shown_subject
 from engine.read import money as views_money
 from engine.read import shapes
 from engine.read.actions import register as actions_register
-from engine.read.agenda import meeting_agenda
+from engine.read.agenda import left_here, meeting_agenda
 from engine.read.rulesets import resolve_rule_set
 from engine.store import audit
 from engine.store.ledger import ledger
@@ -505,6 +505,11 @@ def meetings(
         ).all()
         present = sorted(people[r.person_id] for r in roll if r.present)
         substitutes = sum(1 for r in roll if r.substitute_id is not None)  # count for quorum
+        decided_rows = session.execute(
+            select(decision_t)
+            .where(decision_t.c.meeting_id == m.id)
+            .order_by(decision_t.c.id)
+        ).all()
         decisions: list[shapes.MeetingDecision] = [
             {
                 "ref": d.ref, "item": d.item_ref, "outcome": d.outcome,
@@ -513,11 +518,7 @@ def meetings(
                     "for": d.votes_for, "against": d.votes_against, "abstain": d.votes_abstain},
                 "decided_on": d.decided_on.isoformat(),
             }
-            for d in session.execute(
-                select(decision_t)
-                .where(decision_t.c.meeting_id == m.id)
-                .order_by(decision_t.c.id)
-            )
+            for d in decided_rows
         ]
         interests: list[shapes.MeetingInterest] = [
             {"member": people[i.person_id], "item": i.item_ref, "nature": i.nature}
@@ -532,6 +533,7 @@ def meetings(
             "quorum": m.quorum, "members": sorted(people[r.person_id] for r in roll),
             "present": present, "quorate": len(present) + substitutes >= m.quorum,
             "agenda": meeting_agenda(session, m), "interests": interests, "decisions": decisions,
+            "left_here": left_here(decided_rows),
             "actions": [a for a in every_action if a["meeting"] == m.ref],
         })
     return out
