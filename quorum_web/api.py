@@ -113,17 +113,30 @@ def find_bid(session: Session, ref: str, actor: Actor) -> shapes.BidRecord:
     return views.bids(session, refs=[ref])[0]
 
 
+def _grant_holders(conn: Any, grant_ref_of: Any) -> tuple[int, int | None] | None:
+    """The authority holding the grant (``grant_ref_of``: a clause choosing it) and, for
+    a partnership, its accountable body; None if there is no such grant."""
+    row = conn.execute(
+        select(GrantRow.accountable_body_id, Organisation.accountable_body_id)
+        .join(Organisation, Organisation.id == GrantRow.accountable_body_id)
+        .where(grant_ref_of)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _answers_for(actor: Actor, holders: tuple[int, int | None] | None) -> bool:
+    """Whether the actor may see a grant held by ``holders`` (and its returns): staff,
+    the holder's sponsors, and a partnership's accountable body's (the same rule as
+    the lists, engine/read/lists.py held_for)."""
+    scope = scope_of(actor)
+    return holders is not None and (scope is None or scope in holders)
+
+
 def find_grant(conn: Any, ref: str, actor: Actor, today: Any) -> shapes.Grant:
     """One grant, or NotFound (also for another authority's). A partnership's grant
     is also its accountable body's: the body receives its payments and answers its
     offer letters (docs/grants.md "Accountable bodies")."""
-    row = conn.execute(
-        select(GrantRow.accountable_body_id, Organisation.accountable_body_id)
-        .join(Organisation, Organisation.id == GrantRow.accountable_body_id)
-        .where(GrantRow.ref == ref)
-    ).first()
-    scope = scope_of(actor)
-    if row is None or (scope is not None and scope not in (row[0], row[1])):
+    if not _answers_for(actor, _grant_holders(conn, GrantRow.ref == ref)):
         raise NotFound(f"no grant {ref!r}", field="ref", item=ref)
     return views_money.grants(conn, today, refs=[ref])[0]
 
@@ -135,14 +148,12 @@ def org_name(conn: Any, org_id: int | None) -> str | None:
 
 
 def scoped_return(conn: Any, actor: Actor, today: Any, ref: str) -> shapes.ReturnRow:
-    """One return the actor may see (a sponsor: their authority's), read by its ref
-    alone; the same refusal for "missing" and "not yours"."""
+    """One return the actor may see (a sponsor: their authority's grants' and those of
+    the partnerships it is accountable for), read by its ref alone; the same refusal
+    for "missing" and "not yours"."""
+    of_return = GrantRow.id == select(Return.grant_id).where(Return.ref == ref).scalar_subquery()
     rows = views_returns.returns(conn, today, refs=[ref])
-    scope = scope_of(actor)
-    if scope is not None:
-        name = org_name(conn, scope)
-        rows = [r for r in rows if r["organisation"] == name]
-    if not rows:
+    if not rows or not _answers_for(actor, _grant_holders(conn, of_return)):
         raise NotFound(f"no return {ref!r}", field="ref", item=ref)
     return rows[0]
 

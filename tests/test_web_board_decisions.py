@@ -289,6 +289,7 @@ def test_the_accountable_bodys_sponsor_opens_the_partnerships_grant(sqlite_url) 
         with TestClient(create_app(sqlite_url, scheduler=False, clock=clock)) as web:
             assert sign_in(web, body).status_code == 303
             assert web.get("/grants/G-0001").status_code == 404  # not yet its body
+            assert "G-0001" not in web.get("/grants").text
             q.execute("propose_accountable_body", {"partnership": "Vale SRP",
                                                    "body": "Ashbury BC"}, PETRA)
             q.execute("approve_accountable_body", {"item": "ABC-0001"}, QUENTIN)
@@ -296,6 +297,10 @@ def test_the_accountable_bodys_sponsor_opens_the_partnerships_grant(sqlite_url) 
             assert page.status_code == 200 and "Vale partnership programme" in page.text
             assert web.get("/grants/G-0002").status_code == 404  # Fenmoor's: not its body
             assert web.get("/api/v1/grants/G-0001").status_code == 200
+            # and it is in the body's lists (page and API), Fenmoor's is not
+            listed = web.get("/grants").text
+            assert 'href="/grants/G-0001"' in listed and "G-0002" not in listed
+            assert [g["ref"] for g in web.get("/api/v1/grants").json()] == ["G-0001"]
         with TestClient(create_app(sqlite_url, scheduler=False, clock=clock)) as web:
             assert sign_in(web, other).status_code == 303
             assert web.get("/grants/G-0001").status_code == 404

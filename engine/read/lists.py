@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -154,13 +154,21 @@ GRANTS = ListSpec(
 )
 
 
+def held_for(scope: int) -> ColumnElement[bool]:
+    """The grants a sponsor's authority ``scope`` answers for: its own, and those of
+    the partnerships it is the accountable body of (docs/grants.md "Accountable
+    bodies"; the grant page admits the same, quorum_web/api.py find_grant). Needs
+    ORG_T joined as the grant's holder."""
+    return or_(GRANT_T.c.accountable_body_id == scope, ORG_T.c.accountable_body_id == scope)
+
+
 def _grants_base(scope: int | None) -> Select[Any]:
     q = select(GRANT_T.c.ref).select_from(
         GRANT_T.join(BID_T, BID_T.c.id == GRANT_T.c.bid_id)
         .join(ORG_T, ORG_T.c.id == GRANT_T.c.accountable_body_id)
         .join(POT_T, POT_T.c.id == GRANT_T.c.pot_id)
     )
-    return q if scope is None else q.where(GRANT_T.c.accountable_body_id == scope)
+    return q if scope is None else q.where(held_for(scope))
 
 
 def grants_page(
@@ -222,7 +230,7 @@ def _returns_base(scope: int | None) -> Select[Any]:
         .join(POT_T, POT_T.c.id == GRANT_T.c.pot_id)
         .join(PROG_T, PROG_T.c.id == POT_T.c.programme_id)
     )
-    return q if scope is None else q.where(GRANT_T.c.accountable_body_id == scope)
+    return q if scope is None else q.where(held_for(scope))
 
 
 def returns_page(
