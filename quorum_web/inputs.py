@@ -8,6 +8,9 @@ parameter (a ref that cannot exist is the same 404 as a missing one) and
 every query parameter (refused naming it), for every route of the app
 (``create_app`` adds :func:`clean_url` to all of them). Sign-in and upload
 file names use :func:`engine.domain.fields.text_problem` where they read them.
+
+A date is typed in GOV.UK's date input (day, month and year boxes): the boxes'
+names and how a value is shown in them are here (pages.form_args joins them).
 """
 
 from __future__ import annotations
@@ -28,3 +31,20 @@ def clean_url(request: Request) -> None:
         problem = text_problem(name, "a query parameter's name") or text_problem(value, name)
         if problem is not None:
             raise ValidationError(problem, field=shown(name))
+
+
+DATE_PARTS = ("day", "month", "year")  # a GOV.UK date input's boxes: <name>-day, ...
+
+
+def date_parts(value: str | None) -> tuple[str, str, str]:
+    """A date field's value as its day, month and year boxes show it: from ISO text
+    (a default, ``2011-04-20``) or from what was typed (``20//2011``, re-shown
+    with its refusal)."""
+    text = (value or "").strip()
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        y, m, d = text.split("-")
+        return d.lstrip("0"), m.lstrip("0"), y
+    if text.count("/") == 2:
+        d, m, y = (p.strip() for p in text.split("/"))
+        return d, m, y
+    return "", "", ""

@@ -61,6 +61,7 @@ from quorum_web.auth import (
     start_session,
 )
 from quorum_web.conditions_ui import condition_forms
+from quorum_web.inputs import DATE_PARTS, date_parts
 from rules.scoring import available, rule_set_from_text
 from workflows.bid import BID
 from workflows.grant import GRANT, MILESTONE
@@ -77,6 +78,7 @@ TEMPLATES.env.loader = ChoiceLoader([
     PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
 ])
 words.install(TEMPLATES.env, gbp=lambda p: "" if p is None else format_pence(p))
+TEMPLATES.env.filters["date_parts"] = date_parts
 TEMPLATES.env.globals["CSRF_FIELD"] = CSRF_FIELD
 # every rendered form carries a fresh idempotency key (hidden "_key"): sent twice (a
 # double click, Back then Submit) it takes effect once (docs/security.md "Idempotency")
@@ -742,12 +744,19 @@ SKIP_FIELDS = {CSRF_FIELD, "_next", "_form", "_done", "_key"}
 
 def form_args(form: Any) -> dict:
     """Form fields -> command arguments: empty fields left out (the command's
-    defaults apply), ``a.b`` fields gathered into a mapping ``a``."""
+    defaults apply), ``a.b`` fields gathered into a mapping ``a``, a date's
+    ``x-day``, ``x-month`` and ``x-year`` joined as ``x`` = "day/month/year"
+    (left out if all three are empty; the command names a missing part)."""
     args: dict[str, Any] = {}
+    dates: dict[str, dict[str, str]] = {}
     for name, value in form.multi_items():
         if name in SKIP_FIELDS or isinstance(value, UploadFile):
             continue
         value = str(value).strip()
+        base, _, part = name.rpartition("-")
+        if base and part in DATE_PARTS:
+            dates.setdefault(base, {})[part] = value
+            continue
         if value == "":
             continue
         if "." in name:
@@ -759,6 +768,9 @@ def form_args(form: Any) -> dict:
             args[name] = f"{args[name]}; {value}"  # repeated (checkboxes): a list
         else:
             args[name] = value
+    for base, got in dates.items():
+        if any(got.values()):
+            args[base] = "/".join(got.get(p, "") for p in DATE_PARTS)
     return args
 
 

@@ -15,7 +15,9 @@ The ``browser_context`` fixture skips the test when Playwright or Chromium is mi
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -159,6 +161,21 @@ def serve(
 # keyboard user would trip on; "serious" and "critical" are the impacts we refuse.
 REFUSED_IMPACTS = ("serious", "critical")
 _AXE = Axe()
+
+
+def fill_date(where, fid: str, day: dt.date) -> None:  # noqa: ANN001
+    """Type ``day`` into the GOV.UK date input whose day box is ``fid`` (its month and
+    year boxes are ``fid``-month and ``fid``-year), as a person does: three numbers."""
+    for suffix, value in (("", day.day), ("-month", day.month), ("-year", day.year)):
+        where.fill(fid + suffix, str(value))
+
+
+def fill_date_group(form, legend: re.Pattern[str], day: dt.date) -> None:  # noqa: ANN001
+    """The same, finding the date input by its question (the fieldset's legend) and
+    its boxes by their labels Day, Month and Year."""
+    group = form.get_by_role("group", name=legend)
+    for label, value in (("Day", day.day), ("Month", day.month), ("Year", day.year)):
+        group.get_by_label(label, exact=True).fill(str(value))
 
 
 def accessibility_problems(page) -> list[str]:  # noqa: ANN001

@@ -11,7 +11,13 @@ import datetime as dt
 import itertools
 
 import pytest
-from browser import accessibility_problems, artifacts_dir, browser_context, serve  # noqa: F401
+from browser import (  # noqa: F401
+    accessibility_problems,
+    artifacts_dir,
+    browser_context,
+    fill_date,
+    serve,
+)
 from webkit import password_for, set_passwords
 
 from engine.commands.service import Quorum
@@ -132,7 +138,7 @@ def test_a_programme_is_set_up_by_clicking_only(site, browser_context) -> None: 
         today = dt.date.today()
         page.fill(f + "name", "Spring")
         page.select_option(f + "pot", "Projects")
-        page.fill(f + "closes", (today + dt.timedelta(days=60)).isoformat())
+        fill_date(page, f + "closes", today + dt.timedelta(days=60))
         page.select_option(f + "scoring", "optional")
         send("open-round", "Open a round")
         assert "Spring" in page.locator("#rounds").inner_text()
@@ -143,7 +149,7 @@ def test_a_programme_is_set_up_by_clicking_only(site, browser_context) -> None: 
         shot("meetings-empty")
         f = "#f-schedule-meeting-"
         page.fill(f + "title", "Board meeting")
-        page.fill(f + "date", (today + dt.timedelta(days=30)).isoformat())
+        fill_date(page, f + "date", today + dt.timedelta(days=30))
         page.fill(f + "quorum", "2")
         page.locator(f + "members").get_by_label("Chris (board member, chair)").check()
         page.locator(f + "members").get_by_label("Ash (board member)").check()

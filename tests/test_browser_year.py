@@ -60,6 +60,7 @@ from browser import (  # noqa: F401
     accessibility_problems,
     artifacts_dir,
     browser_context,
+    fill_date_group,
     free_port,
     quorum,
     serve,
@@ -70,6 +71,7 @@ from sqlalchemy import select
 from engine.store.db import make_engine
 from engine.store.models import Bid
 
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # what fill() types into a date input's boxes
 DOMAIN = "southshire.example"
 DIRECTOR = f"dana.director@{DOMAIN}"
 OFFICER = f"owen.officer@{DOMAIN}"
@@ -229,7 +231,11 @@ class Walk:
     def fill(self, form_id: str, fields: dict[str, str]) -> None:
         form = self.form(form_id)
         for label, value in fields.items():
-            box = form.get_by_label(re.compile("^" + re.escape(label) + r"( \*)?$"))
+            named = re.compile("^" + re.escape(label) + r"( \*)?$")
+            box = form.get_by_label(named)
+            if box.count() == 0 and DATE.match(value):  # a GOV.UK date input: 3 boxes
+                fill_date_group(form, named, dt.date.fromisoformat(value))
+                continue
             if box.evaluate("e => e.tagName") == "SELECT":
                 box.select_option(value)  # by its value or its words
             else:

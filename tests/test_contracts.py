@@ -115,6 +115,13 @@ REFUSALS = [
         "open_round: closes: 'soon' is not a date (write e.g. 2011-04-20 or 20/04/2011)",
         "closes",
     ),
+    (  # a day and month left out are named, never read as 1 January
+        "open_round",
+        {"name": "R", "pot": "P", "closes": "//2011", "rules": "r"},
+        "open_round: closes: '//2011' has no day or month (write the day, month and year, "
+        "e.g. 20/04/2011 or 2011-04-20)",
+        "closes",
+    ),
     (
         "revoke_api_token",
         {"token": "2.5"},

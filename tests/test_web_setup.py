@@ -421,6 +421,37 @@ def test_a_round_is_opened_and_closed_from_the_rounds_page(world) -> None:
     assert "Open a round" not in page and "Spring 2011" in page
 
 
+def test_dates_are_typed_as_day_month_and_year(world) -> None:
+    """The GOV.UK date input: three boxes (day, month, year) under the question;
+    a part left out is refused naming it, the boxes show what was typed and nothing
+    is stored; typed whole, the round opens on that date."""
+    engine, officer = world["engine"], world["c"][OFFICER]
+    programme(world)
+    page = officer.get("/rounds").text
+    group = page[page.index('<legend class="govuk-fieldset__legend govuk-fieldset__legend--s">'
+                            'Closes'):]
+    group = group[:group.index("</fieldset>")]
+    assert [m for m in re.findall(r'name="(closes-[a-z]+)"', group)] == [
+        "closes-day", "closes-month", "closes-year"]
+    assert 'for="f-open-round-closes">Day</label>' in group  # the summary's link lands here
+    before = count(engine, Round)
+    r = submit(officer, "/rounds", "/do/open_round", "open-round", name="Spring 2011",
+               pot="Projects", rules="efficiency-bids-2011", scoring="optional",
+               **{"closes-day": "30", "closes-month": "", "closes-year": "2011"})
+    assert_problem_once(r, "&#39;30//2011&#39; has no month", "f-open-round-closes")
+    assert count(engine, Round) == before
+    shown = r.text[r.text.index('id="f-open-round-closes"'):]
+    assert 'value="30"' in shown[:400] and 'name="closes-month" type="text" ' \
+        'inputmode="numeric" value=""' in shown and 'value="2011"' in shown
+    r = submit(officer, "/rounds", "/do/open_round", "open-round", name="Spring 2011",
+               pot="Projects", rules="efficiency-bids-2011", scoring="optional",
+               **{"closes-day": "30", "closes-month": "4", "closes-year": "2011"})
+    assert r.status_code == 303, r.text[-1500:]
+    with engine.connect() as conn:
+        (rnd,) = views.rounds(conn)
+    assert rnd["closes_on"] == "2011-04-30"
+
+
 def test_a_meeting_is_scheduled_from_the_meetings_page(world) -> None:
     engine, officer = world["engine"], world["c"][OFFICER]
     programme(world)

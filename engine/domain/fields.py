@@ -307,6 +307,11 @@ def mapping(value: Any, name: str, *, required: bool = True) -> dict[str, Any]:
     return value
 
 
+# a day-first date in three parts, any of them possibly left out ('20//2011'): the
+# web's GOV.UK date input sends its day, month and year boxes this way (pages.form_args)
+_DMY = re.compile(r"^(\d*)\s*/\s*(\d*)\s*/\s*(\d*)$")
+
+
 def parse_date(value: Any, where: str, field: str | None = None) -> dt.date:
     """A date from a date, ISO text or a day-first British date ('20/04/2011')."""
     if isinstance(value, dt.datetime):
@@ -314,6 +319,15 @@ def parse_date(value: Any, where: str, field: str | None = None) -> dt.date:
     if isinstance(value, dt.date):
         return value
     text = str(value).strip()
+    parts = _DMY.match(text)
+    if parts is not None and not all(parts.groups()):  # '20//2011': never a guessed month
+        named = zip(("day", "month", "year"), parts.groups(), strict=True)
+        lacking = [w for w, p in named if not p]
+        raise ValidationError(
+            f"{where}: {text!r} has no {' or '.join(lacking)} (write the day, month and year, "
+            "e.g. 20/04/2011 or 2011-04-20)",
+            field=field,
+        )
     try:
         if len(text) == 10 and text[4] == "-":
             return dt.date.fromisoformat(text)
