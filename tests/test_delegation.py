@@ -36,16 +36,19 @@ from engine.domain.errors import (
     TransitionRefused,
     ValidationError,
 )
+from engine.read.conditions import approval_conditions
 from engine.read.delegation import delegated_items, delegated_report
 from engine.store import audit
 from engine.store.ledger import ledger
 from engine.store.models import (
     Bid,
+    Decision,
     DelegatedDecision,
     Grant,
     Interest,
     Meeting,
     MoneyMovement,
+    OfferLetter,
     Outbox,
     RuleSetVersion,
     Signature,
@@ -229,6 +232,53 @@ def test_chair_and_a_vice_chair_approve_it_commits_money_and_makes_a_grant(db_ur
         assert "APPROVED" in letter and second["grant"] in letter
         assert_money_adds_up(engine)
         assert chain_ok(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_delegated_approval_carries_the_conditions_asked_for(db_url: str) -> None:
+    """An officer asks the Chair and Vice Chairs to approve on conditions: each
+    signatory's request lists them, the approval copies them to the grant (open,
+    numbered; one before the first payment, one during delivery), its offer letter
+    and the sponsor's decision letter; a bad condition is refused by name and
+    nothing is requested."""
+    q, engine, clock = money_board(db_url)
+    try:
+        (bid,) = bid_refs(engine, "Delegated ask")
+        clock.set(dt.date(2011, 5, 2))
+        before = dump(engine)
+        with pytest.raises(ValidationError, match="conditions: every condition given is empty"):
+            request(q, bid, conditions=["  "])
+        assert dump(engine) == before
+        match, report = "Confirm the match funding in writing", "Report progress in June"
+        ref = request(q, bid, conditions=[match, {"text": report, "when": "during_delivery"}])[
+            "ref"]
+        sign(q, ref, CHAIR)
+        grant = sign(q, ref, VICE1)["grant"]
+        with Session(engine) as s:
+            gid = s.execute(select(Grant.id).where(Grant.ref == grant)).scalar_one()
+            rows = approval_conditions(s.connection(), gid)
+            decision = s.execute(select(Decision).where(Decision.item_ref == bid)).scalar_one()
+            outbox = s.execute(select(Outbox)).scalars().all()
+            letter = s.execute(select(OfferLetter.html).where(
+                OfferLetter.grant_id == gid)).scalar_one()
+        assert [(r["seq"], r["text"], r["when"], r["state"], r["source"]) for r in rows] == [
+            (1, match, "before first payment", "open", ref),
+            (2, report, "during delivery", "open", ref)]
+        assert decision.conditions == [{"text": match, "before_payment": True},
+                                       {"text": report, "before_payment": False}]
+        asked = [m for m in outbox if m.template == "delegated_signature_request"]
+        assert len(asked) == 3
+        txt, html = body(asked[0].template, asked[0].context)
+        assert f"1. {match}" in txt and f"2. {report} (during delivery)" in txt
+        assert f"<li>{match}</li>" in (html or "")
+        (told,) = [m for m in outbox if m.template == "decision_letter"
+                   and m.context["ref"] == bid]  # the money board's own approvals: not these
+        assert f"1. {match}" in body(told.template, told.context)[0]
+        assert "Conditions of the approval" in letter and match in letter
+        with engine.connect() as c:
+            (item,) = delegated_items(c, DelegatedDecision.__table__.c.ref == ref)
+        assert item["conditions"] == [match, f"{report} (during delivery)"]
     finally:
         engine.dispose()
 

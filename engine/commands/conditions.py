@@ -13,7 +13,12 @@ from sqlalchemy import insert
 
 from engine.commands.uow import UnitOfWork
 from engine.domain.errors import TransitionRefused, ValidationError
-from engine.read.conditions import BEFORE_PAYMENT, DURING_DELIVERY, approval_conditions
+from engine.read.conditions import (
+    BEFORE_PAYMENT,
+    DURING_DELIVERY,
+    approval_conditions,
+    condition_words,
+)
 from engine.store.models import GrantCondition
 from workflows.condition import CONDITION, OPEN
 
@@ -32,6 +37,15 @@ class Condition(NamedTuple):
 
     def as_json(self) -> dict[str, Any]:
         return {"text": self.text, "before_payment": self.before_payment}
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> Condition:
+        """A condition as :meth:`as_json` stored it (a delegated request's)."""
+        return cls(str(stored["text"]), bool(stored["before_payment"]))
+
+    def words(self) -> str:
+        """As a letter or an audit record shows it."""
+        return condition_words(self.text, self.before_payment)
 
 
 def read_conditions(command: str, raw: Any) -> list[Condition]:

@@ -821,6 +821,7 @@ class RequestDelegatedDecision(Contract):
         str, Text(40, required=False, description="a route of the scheme (default: its default)")
     ]
     ref: Annotated[str, Text(40, required=False)]
+    conditions: Annotated[Any, Raw(_CONDITIONS)]
 
 
 class Sign(Contract):

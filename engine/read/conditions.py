@@ -23,6 +23,17 @@ BEFORE_PAYMENT = "before first payment"
 DURING_DELIVERY = "during delivery"
 
 
+def condition_words(text: str, before_payment: bool) -> str:
+    """A condition as a letter, a request or an audit record shows it: its text, and
+    "(during delivery)" when it need not be met before the first payment."""
+    return text if before_payment else f"{text} ({DURING_DELIVERY})"
+
+
+def stored_condition_words(stored: list[dict] | None) -> list[str]:
+    """Conditions as an approval or a delegated request stored them (JSON), in words."""
+    return [condition_words(str(c["text"]), bool(c["before_payment"])) for c in stored or []]
+
+
 class ConditionRow(TypedDict):
     seq: int
     text: str

@@ -19,6 +19,7 @@ from engine.domain.clock import local_date
 from engine.domain.errors import NotFound
 from engine.domain.words import date_words
 from engine.read import shapes
+from engine.read.conditions import stored_condition_words
 from engine.store.models import (
     Bid,
     DelegatedDecision,
@@ -190,6 +191,7 @@ def delegated_items(conn: Connection, where: Any = None) -> list[shapes.Delegate
                 "endorsed_on": _iso(r.endorsed_on),
                 "signatures": sigs.get(r.id, []),
                 "interests": interests.get(r.ref, []) + interests.get(r.bid_ref or "", []),
+                "conditions": stored_condition_words(r.conditions),
             }
         )
     return out

@@ -386,6 +386,7 @@ class DelegatedDecision(TypedDict):
     endorsed_on: str | None
     signatures: list[SignatureLine]  # decision: approve, decline, concur, stand_aside, absent
     interests: list[InterestLine]
+    conditions: list[str]  # of the approval asked for, in words (copied to the grant)
 
 
 # ------------------------------------------------------------------ returns, pots

@@ -492,6 +492,8 @@ class DelegatedDecision(VersionedMixin, TableModel, table=True):
     expires_on: dt.date | None = None
     reported_meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
     endorsed_on: dt.date | None = None
+    # an approval with conditions: as the officer asked, copied to the grant on approval
+    conditions: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     version: int = 1
 
 

@@ -35,6 +35,7 @@ from sqlmodel import col
 
 from engine.commands.args import Args
 from engine.commands.awards import commit_grant
+from engine.commands.conditions import Condition, read_conditions
 from engine.commands.handlers.allocations import unscored_decision
 from engine.commands.handlers.intake import sponsor_contacts
 from engine.commands.handlers.programme import find_pot, find_programme
@@ -269,7 +270,13 @@ def _context(uow: UnitOfWork, dd: Any, bid: Any, scheme: Scheme) -> dict[str, An
         "expires_on": dd.expires_on.isoformat() if dd.expires_on else "",
         "scheme": str(scheme),
         "requires": scheme.describe(),
+        "conditions": [c.words() for c in _conditions_of(dd)],
     }
+
+
+def _conditions_of(dd: Any) -> list[Condition]:
+    """The conditions a delegated request asks the approval to carry (none: [])."""
+    return [Condition.from_json(c) for c in dd.conditions or []]
 
 
 DECISION_WORDS = SIGNATURE_WORDS
@@ -332,6 +339,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
     scheme_arg = args.text("scheme", required=False, max_len=1000)
     route_arg = args.text("route", required=False, max_len=40)
     ref = args.text("ref", required=False, max_len=40)
+    conditions = read_conditions(uow.command, args.raw("conditions"))
     args.done()
     cmd = uow.command
     if uow.actor.person_id is None:
@@ -421,6 +429,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
                 requested_by_id=uow.actor.person_id,
                 requested_on=uow.today,
                 expires_on=expires_on,
+                conditions=[c.as_json() for c in conditions] or None,
                 version=1,
             )
         )
@@ -447,6 +456,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
             "scheme": str(scheme),
             "route": scheme.route,
             "expires_on": expires_on,
+            **({"conditions": [c.words() for c in conditions]} if conditions else {}),
         },
         reasons,
     )
@@ -487,6 +497,7 @@ def request_delegated_decision(uow: UnitOfWork, args: Args) -> Result:
         "route": scheme.route,
         "requires": scheme.describe(),
         "signatories": sorted(p.name for p in signatories),
+        **({"conditions": len(conditions)} if conditions else {}),
     }
 
 
@@ -862,7 +873,9 @@ def _approve(
         f"{dd.ref} cannot be approved now: ",
     )
     decision_ref = next_ref(conn, Decision, "decision")
-    grant_ref, _, _ = commit_grant(uow, bid, dd.amount_pence, dd.ref, dd.id, pot_id=dd.pot_id)
+    conditions = _conditions_of(dd)
+    grant_ref, _, _ = commit_grant(uow, bid, dd.amount_pence, dd.ref, dd.id, pot_id=dd.pot_id,
+                                   conditions=conditions)
     conn.execute(
         insert(Decision).values(
             ref=decision_ref,
@@ -874,6 +887,7 @@ def _approve(
             reasons=dd.reasons,
             state_before=bid.state,
             decided_on=uow.today,
+            conditions=dd.conditions,
         )
     )
     uow.update_versioned(Bid, bid.id, bid.version, {}, bid.ref, bid_approved)
@@ -890,6 +904,7 @@ def _approve(
             "amount_pence": dd.amount_pence,
             "pot": pot.name,
             "grant": grant_ref,
+            **({"conditions": [c.words() for c in conditions]} if conditions else {}),
         },
         dd.reasons,
     )
@@ -915,6 +930,7 @@ def _approve(
         "reasons": dd.reasons,
         "missing": "",
         "grant": grant_ref,
+        **({"conditions": [c.text for c in conditions]} if conditions else {}),
     }
     for name, email in sponsor_contacts(uow, sponsor):
         uow.notify(

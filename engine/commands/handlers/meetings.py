@@ -417,8 +417,7 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
                                            conditions=conditions)
         after.update(amount_pence=amount, grant=grant_ref)
         if conditions:
-            after["conditions"] = [c.text + ("" if c.before_payment else " (during delivery)")
-                                   for c in conditions]
+            after["conditions"] = [c.words() for c in conditions]
     decided = unscored or uow.fire(BID, outcome, bid.state, bid.ref, cover)
     conn.execute(insert_into(Decision), dict(
         ref=decision_ref, item_ref=ref, meeting_id=m.id, outcome=outcome, amount_pence=amount,
