@@ -173,6 +173,36 @@ def setup(url: str, n_grants: int) -> int:
     return len(returns)
 
 
+CACHE = ROOT / "bench" / ".cache"  # git-ignored: set-up databases kept for the next run
+
+
+def cache_file(n_grants: int) -> Path:
+    """Where the set-up SQLite database of ``n_grants`` is kept: by size and migration head
+    (a schema change makes a new one)."""
+    from engine.store.db import head_revision
+
+    return CACHE / f"sweep-{n_grants}-{head_revision()}.db"
+
+
+def cached_setup(path: Path, n_grants: int) -> int:
+    """The set-up database at ``path`` (SQLite), copied from the cache when there, else
+    built and kept there. Returns the number of open returns."""
+    import shutil
+    import sqlite3
+
+    kept = cache_file(n_grants)
+    if not kept.exists():
+        built = setup(f"sqlite:///{path}", n_grants)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept.with_suffix(".tmp"))
+        kept.with_suffix(".tmp").rename(kept)
+        return built
+    shutil.copyfile(kept, path)
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM grant_return WHERE state IN "
+                              "('due', 'queried')").fetchone()[0])
+
+
 # ---------------------------------------------------------------- the child: one sweep
 
 
@@ -379,12 +409,14 @@ def run_child(url: str, as_of: dt.date) -> dict:
 def run_db(kind: str, n_grants: int, tmp: Path, pg) -> dict:  # noqa: ANN001
     import uuid
 
+    t0 = time.perf_counter()
     if kind == "sqlite":
-        url = f"sqlite:///{tmp / f'sweep-{n_grants}.db'}"
+        path = tmp / f"sweep-{n_grants}.db"
+        url = f"sqlite:///{path}"
+        n = cached_setup(path, n_grants)
     else:
         url = pg.create_database(f"bench_sweep_{uuid.uuid4().hex[:8]}")
-    t0 = time.perf_counter()
-    n = setup(url, n_grants)
+        n = setup(url, n_grants)
     print(f"{kind}: {n} open returns set up in {time.perf_counter() - t0:.1f} s", flush=True)
     rows = {}
     for name, day in SWEEPS:
