@@ -191,6 +191,8 @@ def cached_setup(path: Path, n_grants: int) -> int:
     import sqlite3
 
     kept = cache_file(n_grants)
+    for old in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        old.unlink(missing_ok=True)
     if not kept.exists():
         built = setup(f"sqlite:///{path}", n_grants)
         CACHE.mkdir(parents=True, exist_ok=True)

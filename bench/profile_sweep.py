@@ -123,6 +123,8 @@ def main() -> int:
         profile(db, dt.date(2012, 1, 16), opts.top, opts.plan)
         shutil.copyfile(db, after)
     if opts.only != "catch_up":
+        for old in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            old.unlink(missing_ok=True)
         shutil.copyfile(after, db)
         profile(db, dt.date(2012, 1, 17), opts.top, opts.plan)
     return 0

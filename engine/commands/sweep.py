@@ -729,7 +729,7 @@ def _decide(
                 lambda: defaultdict(set)
             )
             reached = {r.name: r.from_day for r in ladder.rungs}
-            for (kind, state, due), rungs in zip(index, ladder.applicable(facts), strict=True):
+            for (kind, state, due), rungs in zip(index, _applicable(ladder, facts), strict=True):
                 for rung in rungs:
                     if since is not None and (since - due).days >= reached[rung]:
                         continue  # the rung applied on ``since``: queued then
@@ -742,6 +742,23 @@ def _decide(
                 ]
         plans.append(Plan(ladder, scope, params, terms))
     return plans, n_facts
+
+
+_DECIDED: dict[tuple[Ladder, str, str, int], frozenset[str]] = {}
+
+
+def _applicable(ladder: Ladder, facts: list[dict[str, Any]]) -> list[frozenset[str]]:
+    """``ladder.applicable`` (durable_rules) for the facts not decided before in this
+    process: which rungs apply depends only on the ladder and the fact's kind, state
+    and days from due, and a sweep's chunks assert the same few facts again and again."""
+    keys = [(ladder, f["kind"], f["state"], int(f["days_from_due"])) for f in facts]
+    new = [f for f, k in zip(facts, keys, strict=True) if k not in _DECIDED]
+    if new:
+        if len(_DECIDED) > 10_000:
+            _DECIDED.clear()
+        for f, rungs in zip(new, ladder.applicable(new), strict=True):
+            _DECIDED[(ladder, f["kind"], f["state"], int(f["days_from_due"]))] = frozenset(rungs)
+    return [_DECIDED[k] for k in keys]
 
 
 def _terms_sql(n: int) -> ColumnElement[Any]:
@@ -1200,7 +1217,8 @@ def run_sweep(
     plans, n_facts = _decide(conn, as_of, ladder_rules, part)
     queued: Counter[str] = Counter()
     no_recipient: dict[str, int] = {}
-    fallback = bool(_bodies_without_contacts(conn, with_email=True))
+    fallback = plans_terms(plans) and bool(_bodies_without_contacts(conn, with_email=True))
+    first_new = int(conn.execute(select(func.coalesce(func.max(OUT.c.id), 0))).scalar() or 0)
     for plan in plans:
         for rung in plan.ladder.rungs:
             if rung.name not in plan.terms:
@@ -1213,12 +1231,28 @@ def run_sweep(
                 if missing:
                     label = f"{rung.name} to {who}"
                     no_recipient[label] = no_recipient.get(label, 0) + missing
+    per_address: dict[str, int] = {}
+    if queued:  # this chunk's messages per address (its rows: ids after first_new)
+        per_address = {
+            str(to): int(n)
+            for to, n in conn.execute(
+                select(OUT.c.to_addr, func.count())
+                .where(OUT.c.id > first_new, OUT.c.status == SWEEPING)
+                .group_by(OUT.c.to_addr)
+            )
+        }
     return {
         "returns_created": dict(created),
         "messages_queued": dict(queued),
         "no_recipient": no_recipient,
         "facts": n_facts,
+        "per_address": per_address,
     }
+
+
+def plans_terms(plans: list[Plan]) -> bool:
+    """Whether any rung applies to anything."""
+    return any(plan.terms for plan in plans)
 
 
 # ------------------------------------------------------------------ in chunks
@@ -1290,7 +1324,7 @@ def _basis(
     if anyone is not None or not _triggers_in_place(conn):
         return None, 0
     return _as_date(last.as_of), int(last.seen)
-_COUNTED = ("returns_created", "messages_queued", "no_recipient")
+_COUNTED = ("returns_created", "messages_queued", "no_recipient", "per_address")
 
 
 def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
@@ -1302,6 +1336,7 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
             bucket[name] = bucket.get(name, 0) + n
         out[key] = bucket
     out["facts"] = max(int(total.get("facts") or 0), int(part.get("facts") or 0))
+    out["addressed"] = bool(total.get("addressed"))  # per_address counts every chunk's
     out["chunks"] = int(total.get("chunks") or 0) + int(part.get("chunks", 1))
     return out
 
@@ -1313,6 +1348,7 @@ def _current_run(uow: UnitOfWork, as_of: dt.date, rules: str = "") -> dict[str, 
         release(uow, Release.of(row["counts"].get("release") or {}))
         uow.conn.execute(update(RUN).where(RUN.c.id == row["id"]).values(phase=DONE))
     carried: dict[str, Any] = {}
+    unaddressed = False
     for row in uow.conn.execute(
         select(RUN).where(RUN.c.phase == RUNNING).order_by(RUN.c.id)
     ).mappings():
@@ -1322,10 +1358,13 @@ def _current_run(uow: UnitOfWork, as_of: dt.date, rules: str = "") -> dict[str, 
         uow.conn.execute(
             update(RUN).where(RUN.c.id == row["id"]).values(phase=ABANDONED, finished_at=uow.now)
         )
+        if not row["counts"].get("addressed"):
+            unaddressed = True  # a run from before per_address: counted in SQL at the end
         carried = _add(carried, {**row["counts"], "chunks": row["counts"].get("chunks", 0)})
     g = gate(uow.conn, uow.now)  # a first sweep after a gap or a restore holds its messages
     seen = _last_change(uow.conn)
     since, changes_after = _basis(uow.conn, as_of, rules, seen)
+    carried["addressed"] = not unaddressed
     values = {"as_of": as_of, "phase": RUNNING, "mark": g.mark, "hold": g.hold, "after": 0,
               "counts": carried, "started_at": uow.now, "seen": seen, "rules": rules,
               "since": since, "changes_after": changes_after}  # fmt: skip
@@ -1516,7 +1555,9 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     # every message of the sweep, its chunks' too: held (a catch-up), digests of
     # many to one, the rest queued to send — now, or by sweep_release in chunks
     grouped, decision = group(uow, Gate(int(run["mark"]), str(run["hold"])), as_of,
-                              release_now=release_now)  # fmt: skip
+                              release_now=release_now,
+                              per_address=counts.get("per_address") if counts.get("addressed")
+                              else None)  # fmt: skip
     summary.update(grouped)
     # requests for a delegated decision past their expiry date expire (workflow step, audited)
     expired = expire_lapsed(uow, as_of)

@@ -820,25 +820,27 @@ class SweepChange(TableModel, table=True):
 
 
 # (trigger, table, event, columns of an UPDATE OF, the grant marked: a column of NEW, or
-# NULL for "anything may have changed")
-_MARKS: tuple[tuple[str, str, str, tuple[str, ...], str], ...] = (
-    ("sweep_mark_return_new", "grant_return", "INSERT", (), "grant_id"),
+# "" for NULL: "anything may have changed", and when: a row left in a state the sweep
+# writes nothing about — a return no longer outstanding (rules/reminders.py OUTSTANDING),
+# a grant owing no returns (engine/commands/sweep.py OWING) — marks nothing)
+_MARKS: tuple[tuple[str, str, str, tuple[str, ...], str, str], ...] = (
+    ("sweep_mark_return_new", "grant_return", "INSERT", (), "grant_id", ""),
     ("sweep_mark_return", "grant_return", "UPDATE",
-     ("state", "revisions", "due_on", "kind", "grant_id", "period_end"), "grant_id"),
-    ("sweep_mark_grant_new", "grant_award", "INSERT", (), "id"),
+     ("state", "revisions", "due_on", "kind", "grant_id", "period_end"), "grant_id",
+     "NEW.state IN ('due', 'queried')"),
+    ("sweep_mark_grant_new", "grant_award", "INSERT", (), "id", ""),
     ("sweep_mark_grant", "grant_award", "UPDATE",
-     ("state", "accountable_body_id", "pot_id", "approved_on", "ends_on", "closed_on"), "id"),
-    ("sweep_mark_role_new", "person_role", "INSERT", (), ""),
-    ("sweep_mark_role", "person_role", "UPDATE", ("person_id", "role"), ""),
-    ("sweep_mark_role_gone", "person_role", "DELETE", (), ""),
-    ("sweep_mark_person", "person", "UPDATE", ("email", "active", "organisation_id"), ""),
-    ("sweep_mark_person_gone", "person", "DELETE", (), ""),
-    ("sweep_mark_body", "organisation", "UPDATE", ("email",), ""),
-    ("sweep_mark_programme", "programme", "UPDATE", ("name",), ""),
-    ("sweep_mark_pot", "pot", "UPDATE", ("programme_id",), ""),
+     ("state", "accountable_body_id", "pot_id", "approved_on", "ends_on", "closed_on"), "id",
+     "NEW.state IN ('active', 'closed')"),
+    ("sweep_mark_role_new", "person_role", "INSERT", (), "", ""),
+    ("sweep_mark_role", "person_role", "UPDATE", ("person_id", "role"), "", ""),
+    ("sweep_mark_role_gone", "person_role", "DELETE", (), "", ""),
+    ("sweep_mark_person", "person", "UPDATE", ("email", "active", "organisation_id"), "", ""),
+    ("sweep_mark_person_gone", "person", "DELETE", (), "", ""),
+    ("sweep_mark_body", "organisation", "UPDATE", ("email",), "", ""),
+    ("sweep_mark_programme", "programme", "UPDATE", ("name",), "", ""),
+    ("sweep_mark_pot", "pot", "UPDATE", ("programme_id",), "", ""),
 )  # fmt: skip
-
-
 SWEEP_TRIGGERS = tuple(m[0] for m in _MARKS)
 
 
@@ -846,7 +848,7 @@ def sweep_trigger_ddl(dialect: str) -> list[str]:
     """The statements creating the triggers that fill ``sweep_change`` (SQLite or
     PostgreSQL): the same from create_schema and from migration 0030."""
     out: list[str] = []
-    for name, table, event, columns, grant in _MARKS:
+    for name, table, event, columns, grant, when in _MARKS:
         on = f"{event} OF {', '.join(columns)}" if columns else event
         value = f"NEW.{grant}" if grant else "NULL"
         if dialect == "postgresql":
@@ -855,9 +857,10 @@ def sweep_trigger_ddl(dialect: str) -> list[str]:
                 f"INSERT INTO sweep_change (grant_id) VALUES ({value}); RETURN NULL; END $$"
             )
             out.append(f"CREATE TRIGGER {name} AFTER {on} ON {table} FOR EACH ROW "
-                       f"EXECUTE FUNCTION {name}()")  # fmt: skip
+                       f"{f'WHEN ({when}) ' if when else ''}EXECUTE FUNCTION {name}()")  # fmt: skip
         else:
-            out.append(f"CREATE TRIGGER {name} AFTER {on} ON {table} FOR EACH ROW BEGIN "
+            out.append(f"CREATE TRIGGER {name} AFTER {on} ON {table} FOR EACH ROW "
+                       f"{f'WHEN {when} ' if when else ''}BEGIN "
                        f"INSERT INTO sweep_change (grant_id) VALUES ({value}); END")  # fmt: skip
     return out
 
