@@ -1517,10 +1517,13 @@ def _rules_sha(returns_rules: ReturnRules, ladder_rules: LadderRules) -> str:
     summary="One chunk of the deadline sweep: returns due and reminders for the next grants",
 )
 def sweep_chunk_command(uow: UnitOfWork, args: Args) -> Result:
+    most = get_settings().sweep_chunk
+    limit = min(args.integer("grants", required=False, minimum=1) or most, most)
     as_of, returns_rules, ladder_rules, _ = _sweep_args(uow, args)
     run = _current_run(uow, as_of, _rules_sha(returns_rules, ladder_rules))
-    more = _sweep_next(uow, run, returns_rules, ladder_rules, get_settings().sweep_chunk)
-    return {"run": run["id"], "as_of": as_of.isoformat(), "swept_to": run["after"], "more": more}
+    more = _sweep_next(uow, run, returns_rules, ladder_rules, limit)
+    return {"run": run["id"], "as_of": as_of.isoformat(), "swept_to": run["after"], "more": more,
+            "grants": limit}  # fmt: skip
 
 
 @command(

@@ -107,11 +107,23 @@ def yield_after(held: float) -> float:
     return 0.1
 
 
+def next_chunk(grants: int, held: float) -> int | None:
+    """How many grants the next chunk takes: as many as fit in QUORUM_SWEEP_CHUNK_MS at
+    the pace of the last chunk (``grants`` in ``held`` seconds), at most
+    QUORUM_SWEEP_CHUNK (None: that), at least 10; and no more than twice the last,
+    so one quick chunk does not make the next a long one."""
+    budget = get_settings().sweep_chunk_ms / 1000
+    if not budget or grants <= 0 or held <= 0:
+        return None
+    return max(10, min(get_settings().sweep_chunk, 2 * grants, int(grants * budget / held)))
+
+
 def sweep_in_chunks(
     q: Quorum, args: dict[str, Any], actor: str | Actor, *, pause: bool = True
 ) -> dict:
-    """The sweep as ``sweep_chunk`` commands, QUORUM_SWEEP_CHUNK grants each in a
-    short transaction of its own, then the ``sweep`` command for its last step
+    """The sweep as ``sweep_chunk`` commands, QUORUM_SWEEP_CHUNK grants each at most
+    and as many as take QUORUM_SWEEP_CHUNK_MS (:func:`next_chunk`), in a short
+    transaction of its own, then the ``sweep`` command for its last step
     (engine/commands/sweep.py "in chunks": the catch-up hold and the digests
     decided over all the sweep's messages, the audit event), then
     ``sweep_release`` commands releasing its messages as decided, 10 x
@@ -120,14 +132,17 @@ def sweep_in_chunks(
     goes on from the last chunk committed."""
     args = dict(args)
     sqlite = q.engine.dialect.name == "sqlite"
+    size: int | None = None  # QUORUM_SWEEP_CHUNK, then as the last chunk's time says
     while True:
         started = time.perf_counter()
-        step = q.execute("sweep_chunk", args, actor)
+        step = q.execute("sweep_chunk", {**args, **({"grants": size} if size else {})}, actor)
+        held = time.perf_counter() - started
         args.setdefault("as_of", dt.date.fromisoformat(step["as_of"]))  # one day throughout
         if not step["more"]:
             break
+        size = next_chunk(int(step.get("grants") or 0), held)
         if pause and sqlite:
-            time.sleep(yield_after(time.perf_counter() - started))
+            time.sleep(yield_after(held))
     # the last step: decide (hold? digests?), record; its messages released in chunks
     out = q.execute("sweep", {**args, "release": "in_chunks"}, actor)
     while out.pop("releasing", None):
