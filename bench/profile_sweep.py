@@ -67,6 +67,7 @@ def profile(path: Path, day: dt.date, top: int, plan: bool) -> dict:
             s[2] = max(s[2], time.perf_counter() - t)
 
     commands: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    took_each: list[tuple[float, str, int]] = []
 
     def timed_bus(self, name, *args, **kw):  # noqa: ANN001, ANN202
         t = time.perf_counter()
@@ -77,6 +78,7 @@ def profile(path: Path, day: dt.date, top: int, plan: bool) -> dict:
             c[0] += 1
             c[1] += time.perf_counter() - t
             c[2] = max(c[2], time.perf_counter() - t)
+            took_each.append((round(time.perf_counter() - t, 3), name, len(took_each)))
 
     RawStatement.execute, Quorum.execute = timed_raw, timed_bus
     t0 = time.perf_counter()
@@ -92,6 +94,7 @@ def profile(path: Path, day: dt.date, top: int, plan: bool) -> dict:
           f"{out['returns_created_total']}")
     for name, (count, total, worst) in commands.items():
         print(f"  command {name}: x{int(count)}, {total:.3f} s, longest {worst:.3f} s")
+    print("  longest commands (s, name, position):", sorted(took_each, reverse=True)[:6])
     ranked = sorted(stats.items(), key=lambda kv: -kv[1][1])[:top]
     for stmt, (count, total, worst) in ranked:
         one = " ".join(stmt.split())

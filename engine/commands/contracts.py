@@ -979,6 +979,8 @@ class SweepChunk(Contract):
 
 class SweepRelease(Contract):
     command = "sweep_release"
+    rows: Annotated[int | None, Integer(required=False, minimum=1, description=(
+        "at most this many messages (default and most: 10 x QUORUM_SWEEP_CHUNK)"))]
 
 
 # ---------------------------------------------------------------- repayments and recovery

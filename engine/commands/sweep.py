@@ -1205,6 +1205,10 @@ def run_sweep(
         # than it saves, and the sorts and hashes fit in memory. This transaction only.
         conn.exec_driver_sql("SET LOCAL jit = off")
         conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    else:
+        # the outbox key's index is written at random places: kept in memory (64 MB, this
+        # connection, the sweep's) it is not read again page by page for each chunk
+        conn.exec_driver_sql("PRAGMA cache_size = -65536")
     part = span if isinstance(span, Part) else Part(span=span)
     before = _last_change(conn)
     created = _materialise(conn, as_of, returns_rules, part)
@@ -1236,8 +1240,8 @@ def run_sweep(
         per_address = {
             str(to): int(n)
             for to, n in conn.execute(
-                select(OUT.c.to_addr, func.count())
-                .where(OUT.c.id > first_new, OUT.c.status == SWEEPING)
+                select(OUT.c.to_addr, func.count())  # all written by this transaction
+                .where(OUT.c.id > first_new)
                 .group_by(OUT.c.to_addr)
             )
         }
@@ -1363,7 +1367,9 @@ def _current_run(uow: UnitOfWork, as_of: dt.date, rules: str = "") -> dict[str, 
         carried = _add(carried, {**row["counts"], "chunks": row["counts"].get("chunks", 0)})
     g = gate(uow.conn, uow.now)  # a first sweep after a gap or a restore holds its messages
     seen = _last_change(uow.conn)
-    since, changes_after = _basis(uow.conn, as_of, rules, seen)
+    # after a sweep abandoned part-way (it may have forgotten changes it had swept), a
+    # whole sweep
+    since, changes_after = _basis(uow.conn, as_of, rules, seen) if not carried else (None, 0)
     carried["addressed"] = not unaddressed
     values = {"as_of": as_of, "phase": RUNNING, "mark": g.mark, "hold": g.hold, "after": 0,
               "counts": carried, "started_at": uow.now, "seen": seen, "rules": rules,
@@ -1403,8 +1409,18 @@ def _sweep_next(
     return uow.conn.execute(ids.where(G.c.id > upto).limit(1)).first() is not None
 
 
+FORGET = 20_000  # changes forgotten per chunk at most
+
+
 def _moved(uow: UnitOfWork, run: dict[str, Any], part: dict[str, Any], **where: Any) -> None:
-    """A chunk's counts added and the run moved on, in the chunk's transaction."""
+    """A chunk's counts added and the run moved on, in the chunk's transaction; and
+    some of the changes it has swept forgotten (a whole sweep: all those before it;
+    else those of the grants swept so far). Should the run be abandoned, the next
+    is a whole sweep: nothing forgotten is missed."""
+    upto = int(run["seen"]) if run.get("since") is None else int(
+        where.get("changes_after", run["changes_after"]))
+    oldest = select(CHANGE.c.id).where(CHANGE.c.id <= upto).order_by(CHANGE.c.id).limit(FORGET)
+    uow.conn.execute(CHANGE.delete().where(CHANGE.c.id.in_(oldest)))
     counts = _add(run["counts"], part)
     uow.conn.execute(update(RUN).where(RUN.c.id == run["id"]).values(counts=counts, **where))
     run.update(counts=counts, **where)
@@ -1602,17 +1618,18 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
 )
 def sweep_release_command(uow: UnitOfWork, args: Args) -> Result:
     """The last step's decision applied in this short transaction: the next
-    person's digest, or else the next 10 x QUORUM_SWEEP_CHUNK of the sweep's
-    messages; the sweep is done when none remain."""
+    person's digest, or else the next ``rows`` (at most and by default 10 x
+    QUORUM_SWEEP_CHUNK) of the sweep's messages; the sweep is done when none remain."""
+    most = 10 * get_settings().sweep_chunk
+    limit = min(args.integer("rows", required=False, minimum=1) or most, most)
     args.done()
     row = uow.conn.execute(
         select(RUN.c.id, RUN.c.counts).where(RUN.c.phase == RELEASING).order_by(RUN.c.id)
     ).first()
     if row is None:
-        return {"run": None, "more": False}
-    left = release(uow, Release.of(row.counts.get("release") or {}),
-                   10 * get_settings().sweep_chunk)  # fmt: skip
+        return {"run": None, "more": False, "rows": limit}
+    left = release(uow, Release.of(row.counts.get("release") or {}), limit)
     counts = {**row.counts, "release": left.as_json() if left else None}
     uow.conn.execute(update(RUN).where(RUN.c.id == row.id).values(
         counts=counts, **({} if left else {"phase": DONE})))  # fmt: skip
-    return {"run": row.id, "more": left is not None}
+    return {"run": row.id, "more": left is not None, "rows": limit}

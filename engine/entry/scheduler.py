@@ -107,15 +107,17 @@ def yield_after(held: float) -> float:
     return 0.1
 
 
-def next_chunk(grants: int, held: float) -> int | None:
-    """How many grants the next chunk takes: as many as fit in QUORUM_SWEEP_CHUNK_MS at
-    the pace of the last chunk (``grants`` in ``held`` seconds), at most
-    QUORUM_SWEEP_CHUNK (None: that), at least 10; and no more than twice the last,
-    so one quick chunk does not make the next a long one."""
+def next_chunk(done: int, held: float, most: int | None = None) -> int | None:
+    """How many grants (or messages) the next chunk takes: as many as fit in
+    QUORUM_SWEEP_CHUNK_MS at the pace of the last chunk (``done`` in ``held``
+    seconds), at most ``most`` (default QUORUM_SWEEP_CHUNK; None: that), at least
+    10; and no more than twice the last, so one quick chunk does not make the next
+    a long one."""
     budget = get_settings().sweep_chunk_ms / 1000
-    if not budget or grants <= 0 or held <= 0:
+    if not budget or done <= 0 or held <= 0:
         return None
-    return max(10, min(get_settings().sweep_chunk, 2 * grants, int(grants * budget / held)))
+    cap = most if most is not None else get_settings().sweep_chunk
+    return max(10, min(cap, 2 * done, int(done * budget / held)))
 
 
 def sweep_in_chunks(
@@ -145,12 +147,16 @@ def sweep_in_chunks(
             time.sleep(yield_after(held))
     # the last step: decide (hold? digests?), record; its messages released in chunks
     out = q.execute("sweep", {**args, "release": "in_chunks"}, actor)
+    rows: int | None = None
     while out.pop("releasing", None):
         started = time.perf_counter()
-        if not q.execute("sweep_release", {}, actor)["more"]:
+        step = q.execute("sweep_release", {"rows": rows} if rows else {}, actor)
+        held = time.perf_counter() - started
+        if not step["more"]:
             break
+        rows = next_chunk(int(step.get("rows") or 0), held, 10 * get_settings().sweep_chunk)
         if pause and sqlite:
-            time.sleep(yield_after(time.perf_counter() - started))
+            time.sleep(yield_after(held))
         out["releasing"] = True
     return out
 
