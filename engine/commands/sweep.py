@@ -1409,7 +1409,7 @@ def _sweep_next(
     return uow.conn.execute(ids.where(G.c.id > upto).limit(1)).first() is not None
 
 
-FORGET = 20_000  # changes forgotten per chunk at most
+FORGET = 10_000  # changes forgotten per chunk at most (the rest by the next chunks, sweeps)
 
 
 def _moved(uow: UnitOfWork, run: dict[str, Any], part: dict[str, Any], **where: Any) -> None:
@@ -1587,7 +1587,9 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
         phase=DONE if release_now else RELEASING, finished_at=uow.now,
         counts={**run["counts"], "release": decision.as_json()}))  # fmt: skip
     # the changes before it started are swept: the next sweep goes on from its start
-    uow.conn.execute(CHANGE.delete().where(CHANGE.c.id <= int(run["seen"])))
+    # (and forgets those left, a chunk at a time)
+    oldest = select(CHANGE.c.id).where(CHANGE.c.id <= int(run["seen"])).order_by(CHANGE.c.id)
+    uow.conn.execute(CHANGE.delete().where(CHANGE.c.id.in_(oldest.limit(FORGET))))
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
     for_actions = sum(summary["actions_queued"].values())

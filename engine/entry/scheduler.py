@@ -107,6 +107,9 @@ def yield_after(held: float) -> float:
     return 0.1
 
 
+FIRST_CHUNK = 20  # grants
+
+
 def next_chunk(done: int, held: float, most: int | None = None) -> int | None:
     """How many grants (or messages) the next chunk takes: as many as fit in
     QUORUM_SWEEP_CHUNK_MS at the pace of the last chunk (``done`` in ``held``
@@ -134,7 +137,9 @@ def sweep_in_chunks(
     goes on from the last chunk committed."""
     args = dict(args)
     sqlite = q.engine.dialect.name == "sqlite"
-    size: int | None = None  # QUORUM_SWEEP_CHUNK, then as the last chunk's time says
+    # QUORUM_SWEEP_CHUNK; with a time budget, a few grants first (the process's first
+    # chunk also prepares the sweep's statements), then as the last chunk's pace says
+    size: int | None = FIRST_CHUNK if get_settings().sweep_chunk_ms else None
     while True:
         started = time.perf_counter()
         step = q.execute("sweep_chunk", {**args, **({"grants": size} if size else {})}, actor)
