@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
+import pytest
 from sqlalchemy import func, select, update
 
 from bench.bench_sweep import setup as seed_returns
@@ -69,14 +71,23 @@ def outbox(engine) -> list[tuple[str, str]]:  # noqa: ANN001
         return sorted((k, s) for k, s in c.execute(select(Outbox.key, Outbox.status)))
 
 
-def test_going_on_from_the_last_sweep_writes_what_whole_sweeps_write(tmp_path) -> None:
-    urls = [f"sqlite:///{tmp_path / 'on.db'}", f"sqlite:///{tmp_path / 'whole.db'}"]
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_going_on_from_the_last_sweep_writes_what_whole_sweeps_write(
+    tmp_path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        urls = [f"sqlite:///{tmp_path / 'on.db'}", f"sqlite:///{tmp_path / 'whole.db'}"]
+    else:
+        server = request.getfixturevalue("pg_server")
+        names = [f"t_sweep_{which}_{uuid.uuid4().hex[:12]}" for which in ("on", "whole")]
+        urls = [server.create_database(name) for name in names]
+        request.addfinalizer(lambda: [server.drop_database(name) for name in names])
     engines = []
     for url in urls:
         seed_returns(url, 30)
         engines.append(make_engine(url))
     with engines[1].begin() as c:  # no changes recorded: every sweep is a whole one
-        for ddl in drop_sweep_triggers_ddl("sqlite"):
+        for ddl in drop_sweep_triggers_ddl(kind):
             c.exec_driver_sql(ddl)
 
     def change(day: dt.date) -> None:

@@ -1328,6 +1328,8 @@ def _basis(
     if anyone is not None or not _triggers_in_place(conn):
         return None, 0
     return _as_date(last.as_of), int(last.seen)
+
+
 _COUNTED = ("returns_created", "messages_queued", "no_recipient", "per_address")
 
 
