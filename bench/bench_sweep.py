@@ -9,6 +9,11 @@ approved in the first quarter of 2011/12 and, for each, the eight returns the sh
 (rules/returns.yaml) gives it for 2011/12 — progress and savings for four
 quarters — all outstanding: 100,000 open returns for G = 12,500.
 
+The SQLite set-up is built once per size and migration head and kept in
+bench/.cache/ (git-ignored; delete it to build afresh); each run sweeps a copy.
+``python -m bench.profile_sweep`` shows where a catch-up's and a quiet day's time
+goes, statement by statement, on the same cached database.
+
 Measured: each sweep runs in a fresh child process (``--child``), which
 reports the sweep's wall time (``time.perf_counter`` around
 ``engine.commands.sweep.sweep``: the whole command — transaction, materialisation

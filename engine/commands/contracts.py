@@ -980,7 +980,7 @@ class SweepChunk(Contract):
 class SweepRelease(Contract):
     command = "sweep_release"
     rows: Annotated[int | None, Integer(required=False, minimum=1, description=(
-        "at most this many messages (default and most: 10 x QUORUM_SWEEP_CHUNK)"))]
+        "at most this many messages (default 10 x QUORUM_SWEEP_CHUNK)"))]
 
 
 # ---------------------------------------------------------------- repayments and recovery

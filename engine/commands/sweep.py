@@ -1622,10 +1622,12 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
 )
 def sweep_release_command(uow: UnitOfWork, args: Args) -> Result:
     """The last step's decision applied in this short transaction: the next
-    person's digest, or else the next ``rows`` (at most and by default 10 x
-    QUORUM_SWEEP_CHUNK) of the sweep's messages; the sweep is done when none remain."""
-    most = 10 * get_settings().sweep_chunk
-    limit = min(args.integer("rows", required=False, minimum=1) or most, most)
+    person's digest, or else the next ``rows`` (by default 10 x QUORUM_SWEEP_CHUNK;
+    at most that, or 100 x with QUORUM_SWEEP_CHUNK_MS) of the sweep's messages; the
+    sweep is done when none remain."""
+    conf = get_settings()  # bounded by time too (the scheduler's): up to 100 x the chunk
+    most = (100 if conf.sweep_chunk_ms else 10) * conf.sweep_chunk
+    limit = min(args.integer("rows", required=False, minimum=1) or 10 * conf.sweep_chunk, most)
     args.done()
     row = uow.conn.execute(
         select(RUN.c.id, RUN.c.counts).where(RUN.c.phase == RELEASING).order_by(RUN.c.id)

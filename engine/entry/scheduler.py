@@ -159,7 +159,7 @@ def sweep_in_chunks(
         held = time.perf_counter() - started
         if not step["more"]:
             break
-        rows = next_chunk(int(step.get("rows") or 0), held, 10 * get_settings().sweep_chunk)
+        rows = next_chunk(int(step.get("rows") or 0), held, 100 * get_settings().sweep_chunk)
         if pause and sqlite:
             time.sleep(yield_after(held))
         out["releasing"] = True
