@@ -43,6 +43,10 @@ grants, each its own short transaction, then the rest (see "in chunks" below):
 7. **Forget expired idempotency keys** (``command_log`` rows older than
    ``QUORUM_IDEMPOTENCY_KEY_HOURS``: engine/store/idempotency.py ``prune``).
 
+A sweep goes on from the last one: only the grants changed since (recorded by
+the database's triggers in ``sweep_change``) and what came into reach since its
+day — see "From the last sweep" below; a quiet day is a few dozen statements.
+
 Nothing here loads returns into Python: only the distinct facts of step 2 and
 the few grants reaching completion in step 1. A sweep killed part-way keeps
 the chunks it committed (their messages ``sweeping``, never sent) and the next
@@ -1237,14 +1241,12 @@ def run_sweep(
                     no_recipient[label] = no_recipient.get(label, 0) + missing
     per_address: dict[str, int] = {}
     if queued:  # this chunk's messages per address (its rows: ids after first_new)
-        per_address = {
-            str(to): int(n)
-            for to, n in conn.execute(
-                select(OUT.c.to_addr, func.count())  # all written by this transaction
-                .where(OUT.c.id > first_new)
-                .group_by(OUT.c.to_addr)
-            )
-        }
+        rows = conn.execute(
+            select(OUT.c.to_addr, func.count())  # all written by this transaction
+            .where(OUT.c.id > first_new)
+            .group_by(OUT.c.to_addr)
+        ).all()
+        per_address = {str(row[0]): int(row[1]) for row in rows}
     return {
         "returns_created": dict(created),
         "messages_queued": dict(queued),
@@ -1285,6 +1287,36 @@ def plans_terms(plans: list[Plan]) -> bool:
 # - two drivers at once share the run (every command takes the audit chain's
 #   head lock first, so each chunk reads where the last one stopped); the one
 #   that finds it finished by the other sweeps again and finds nothing new.
+#
+# From the last sweep (issue 15 item 4: a quiet day costs what falls due that day,
+# not the number of grants). The database's own triggers write a ``sweep_change``
+# row for each grant changed in a way that may make the sweep write something new
+# (added; a return added, or back to outstanding, or sent back for revision; a
+# date, state, body or pot changed), and one with no grant when who is written to
+# or which rules apply may have changed (people, roles, a body's address,
+# programmes): engine/store/models.py ``sweep_trigger_ddl``. A new run starts
+# ``since`` the last completed sweep (its day; ``seen``: the last change when that
+# one started) when it swept by the same rules files, on this day or before, no
+# change without a grant came since, no sweep was abandoned since, and every
+# trigger is in place; else it is a whole sweep, as above. Going on from it:
+#
+# - first the grants changed since (the changes after its ``seen``, up to the new
+#   run's), ``limit`` changes a chunk, each swept whole (every period, every due
+#   date): ``changes_after`` says how far it has got;
+# - then, for all grants, only what came into reach after ``since``: periods begun
+#   after that day, grants ended after it, and the due dates some rung reached
+#   after it (a rung applies from ``from`` days after the due date: a due date d
+#   with since - d < from <= as_of - d), through the index on (state, due_on) —
+#   nothing at all on most days (:func:`_window_work`), else in chunks of grants;
+# - a chunk that created returns decides over all their due dates at once (and
+#   forgets the changes its own INSERT marked);
+# - every chunk forgets the changes it has swept (a whole sweep: all those before
+#   it started): a run abandoned part-way is followed by a whole sweep.
+#
+# Exactly once as before (the outbox keys); the same messages as a whole sweep of
+# the same days (tests/test_sweep_incremental.py). What differs: the counts of a
+# sweep going on from the last (``facts``, ``no_recipient``) are of what it looked
+# at, not of every outstanding return.
 
 RUN = SweepRun.__table__
 RUNNING, RELEASING, DONE, ABANDONED = "running", "releasing", "done", "abandoned"
@@ -1439,19 +1471,19 @@ def _sweep_on(
     limit: int | None,
     since: dt.date,
 ) -> bool:
-    """A chunk of a sweep going on from the sweep of ``since`` (see "from the last
-    sweep" below); whether more remain."""
+    """A chunk of a sweep going on from the sweep of ``since`` (see "From the last
+    sweep" above); whether more remain."""
     as_of = _as_date(run["as_of"])
     seen, done = int(run["seen"]), int(run["changes_after"])
     if done < seen:  # the grants changed since the last sweep, by change
         q = select(CHANGE.c.id).where(CHANGE.c.id > done, CHANGE.c.id <= seen).order_by(CHANGE.c.id)
-        upto = seen
+        hi = seen
         if limit is not None:
             last = uow.conn.execute(q.offset(limit - 1).limit(1)).scalar()
-            upto = int(last) if last is not None else seen
+            hi = int(last) if last is not None else seen
         part = run_sweep(uow.conn, as_of, uow.now, returns_rules, ladder_rules,
-                         Part(marked=(done, upto)))  # fmt: skip
-        _moved(uow, run, part, changes_after=upto)
+                         Part(marked=(done, hi)))  # fmt: skip
+        _moved(uow, run, part, changes_after=hi)
         if limit is None:
             return _sweep_on(uow, run, returns_rules, ladder_rules, None, since)
         return True
