@@ -117,6 +117,8 @@ def main() -> int:
     ap.add_argument("--plan", action="store_true")
     ap.add_argument("--work", type=Path, default=Path("/tmp/quorum-profile-sweep"))
     ap.add_argument("--only", choices=["catch_up", "quiet_day", "both"], default="both")
+    ap.add_argument("--day", type=dt.date.fromisoformat, default=dt.date(2012, 1, 17),
+                    help="the day after the catch-up to profile (2012-01-27: a cohort's reminders)")
     opts = ap.parse_args()
     opts.work.mkdir(parents=True, exist_ok=True)
     db = opts.work / "sweep.db"
@@ -129,7 +131,7 @@ def main() -> int:
         for old in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             old.unlink(missing_ok=True)
         shutil.copyfile(after, db)
-        profile(db, dt.date(2012, 1, 17), opts.top, opts.plan)
+        profile(db, opts.day, opts.top, opts.plan)
     return 0
 
 
