@@ -9,6 +9,11 @@ approved in the first quarter of 2011/12 and, for each, the eight returns the sh
 (rules/returns.yaml) gives it for 2011/12 — progress and savings for four
 quarters — all outstanding: 100,000 open returns for G = 12,500.
 
+The SQLite set-up is built once per size and migration head and kept in
+bench/.cache/ (git-ignored; delete it to build afresh); each run sweeps a copy.
+``python -m bench.profile_sweep`` shows where a catch-up's and a quiet day's time
+goes, statement by statement, on the same cached database.
+
 Measured: each sweep runs in a fresh child process (``--child``), which
 reports the sweep's wall time (``time.perf_counter`` around
 ``engine.commands.sweep.sweep``: the whole command — transaction, materialisation
@@ -171,6 +176,38 @@ def setup(url: str, n_grants: int) -> int:
         conn.commit()
     engine.dispose()
     return len(returns)
+
+
+CACHE = ROOT / "bench" / ".cache"  # git-ignored: set-up databases kept for the next run
+
+
+def cache_file(n_grants: int) -> Path:
+    """Where the set-up SQLite database of ``n_grants`` is kept: by size and migration head
+    (a schema change makes a new one)."""
+    from engine.store.db import head_revision
+
+    return CACHE / f"sweep-{n_grants}-{head_revision()}.db"
+
+
+def cached_setup(path: Path, n_grants: int) -> int:
+    """The set-up database at ``path`` (SQLite), copied from the cache when there, else
+    built and kept there. Returns the number of open returns."""
+    import shutil
+    import sqlite3
+
+    kept = cache_file(n_grants)
+    for old in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        old.unlink(missing_ok=True)
+    if not kept.exists():
+        built = setup(f"sqlite:///{path}", n_grants)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept.with_suffix(".tmp"))
+        kept.with_suffix(".tmp").rename(kept)
+        return built
+    shutil.copyfile(kept, path)
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM grant_return WHERE state IN "
+                              "('due', 'queried')").fetchone()[0])
 
 
 # ---------------------------------------------------------------- the child: one sweep
@@ -379,12 +416,14 @@ def run_child(url: str, as_of: dt.date) -> dict:
 def run_db(kind: str, n_grants: int, tmp: Path, pg) -> dict:  # noqa: ANN001
     import uuid
 
+    t0 = time.perf_counter()
     if kind == "sqlite":
-        url = f"sqlite:///{tmp / f'sweep-{n_grants}.db'}"
+        path = tmp / f"sweep-{n_grants}.db"
+        url = f"sqlite:///{path}"
+        n = cached_setup(path, n_grants)
     else:
         url = pg.create_database(f"bench_sweep_{uuid.uuid4().hex[:8]}")
-    t0 = time.perf_counter()
-    n = setup(url, n_grants)
+        n = setup(url, n_grants)
     print(f"{kind}: {n} open returns set up in {time.perf_counter() - t0:.1f} s", flush=True)
     rows = {}
     for name, day in SWEEPS:

@@ -143,7 +143,11 @@ def counting(engine: Engine) -> list[int]:
     Counted at the driver, not with SQLAlchemy's cursor events, which miss what
     Quorum sends straight to the driver (engine/store/rawsql.py) and the BEGIN
     and COMMIT of every transaction. SQLite: every statement it starts
-    (``set_trace_callback``: BEGIN, COMMIT, each row of an executemany).
+    (``set_trace_callback``: BEGIN, COMMIT, each row of an executemany) but not
+    the programs of triggers (engine/store/models.py sweep_change), part of the
+    statement that fired them, as on PostgreSQL: SQLite traces each as the
+    statement that fired it again, values and all, which no statement sent does
+    twice in a row here.
     PostgreSQL: every statement through psycopg's cursors (each row of an
     executemany), plus each transaction's BEGIN and COMMIT or ROLLBACK.
     The pool is emptied so every connection used afterwards is counted."""
@@ -154,9 +158,18 @@ def counting(engine: Engine) -> list[int]:
 
     if engine.dialect.name == "sqlite":
 
+        last = [""]
+
+        def sent(sql: str) -> None:
+            # a trigger's program is traced as the statement that fired it, again (its
+            # text with its values): part of that statement, as on PostgreSQL
+            if sql != last[0]:
+                count[0] += 1
+            last[0] = sql
+
         @event.listens_for(engine, "connect")
         def _trace(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.set_trace_callback(one)
+            dbapi_conn.set_trace_callback(sent)
 
     else:
         class Counted(psycopg.Cursor):

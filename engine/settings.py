@@ -48,6 +48,7 @@ DEFAULT_IDEMPOTENCY_KEY_HOURS = 24
 DEFAULT_DIGEST_THRESHOLD = 10  # messages to one person in one sweep before they go as a digest
 DEFAULT_CATCHUP_GAP_DAYS = 3  # days without a sweep after which the next one waits for an officer
 DEFAULT_SWEEP_CHUNK = 1000  # grants per chunk of the sweep: one short write transaction each
+DEFAULT_SWEEP_CHUNK_MS = 75  # and no chunk longer than this, as near as the last one tells
 DEFAULT_SESSION_IDLE_MINUTES = 120  # a web session unused this long ends
 DEFAULT_SESSION_MAX_HOURS = 12  # and every web session ends this long after sign-in
 MAX_SESSION_HOURS = 24 * 30
@@ -226,6 +227,7 @@ class Settings(BaseSettings):
     # grants per chunk of a scheduled or `quorum sweep` sweep: each chunk is one short
     # write transaction, so commands get the database between chunks
     sweep_chunk: int = DEFAULT_SWEEP_CHUNK
+    sweep_chunk_ms: int = DEFAULT_SWEEP_CHUNK_MS  # 0: chunks by QUORUM_SWEEP_CHUNK alone
     # audit trail (engine/store/auditkeys.py, engine/store/checkpoints.py): the HMAC
     # keyring file ("KEY_ID SECRET" per line, the last line the current key) and/or
     # one key "KEY_ID:SECRET" (then the current key); neither: the development key
@@ -435,6 +437,12 @@ class Settings(BaseSettings):
     def _sweep_chunk(cls, v: object) -> int:
         return _whole("QUORUM_SWEEP_CHUNK", v, 1, None, "a whole number of grants",
                       then=f" (default {DEFAULT_SWEEP_CHUNK})")
+
+    @field_validator("sweep_chunk_ms", mode="before")
+    @classmethod
+    def _sweep_chunk_ms(cls, v: object) -> int:
+        return _whole("QUORUM_SWEEP_CHUNK_MS", v, 0, None, "a whole number of milliseconds",
+                      then=f" (default {DEFAULT_SWEEP_CHUNK_MS}; 0: by grants alone)")
 
     @field_validator("idempotency_key_hours", mode="before")
     @classmethod

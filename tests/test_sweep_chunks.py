@@ -61,7 +61,8 @@ def chain_ok(engine) -> bool:  # noqa: ANN001
 
 @pytest.fixture
 def chunked():
-    with override_settings(Settings(sweep_chunk=CHUNK, digest_threshold=10_000)):
+    # chunks by grants alone (QUORUM_SWEEP_CHUNK_MS=0): the number of chunks is known
+    with override_settings(Settings(sweep_chunk=CHUNK, sweep_chunk_ms=0, digest_threshold=10_000)):
         yield
 
 

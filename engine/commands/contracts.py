@@ -974,10 +974,14 @@ class SweepChunk(Contract):
     as_of: Annotated[dt.date | None, UKDate(required=False, description="a date (default today)")]
     returns_rules: Annotated[str, Text(1000, required=False)]
     reminder_rules: Annotated[str, Text(1000, required=False)]
+    grants: Annotated[int | None, Integer(required=False, minimum=1, description=(
+        "at most this many grants (default and most: QUORUM_SWEEP_CHUNK)"))]
 
 
 class SweepRelease(Contract):
     command = "sweep_release"
+    rows: Annotated[int | None, Integer(required=False, minimum=1, description=(
+        "at most this many messages (default 10 x QUORUM_SWEEP_CHUNK)"))]
 
 
 # ---------------------------------------------------------------- repayments and recovery

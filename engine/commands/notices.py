@@ -200,6 +200,7 @@ def group(
     threshold: int | None = None,
     *,
     release_now: bool = True,
+    per_address: dict[str, int] | None = None,
 ) -> tuple[dict[str, int], Release]:
     """Call where the sweep has queued its messages (see the module): hold them
     all (a catch-up of more than the threshold), or put each person's into one
@@ -211,17 +212,19 @@ def group(
 
     The sweep's messages are its ``sweeping`` rows (every chunk's, and any left
     by a sweep stopped part-way) and its action rungs still to be written. They
-    are counted per address in SQL; only the rows of people getting a digest
-    are read, when their digest is written."""
+    are counted per address in SQL (or given: ``per_address``, counted by the
+    chunks that wrote them); only the rows of people getting a digest are read,
+    when their digest is written."""
     limit = threshold if threshold is not None else get_settings().digest_threshold
     pending = _pending(uow)
-    per_address: dict[str, int] = {
-        str(row[0]): int(row[1])
-        for row in uow.conn.execute(
-            select(OUT.c.to_addr, func.count()).where(OUT.c.status == SWEEPING)
-            .group_by(OUT.c.to_addr)
-        )
-    }
+    if per_address is None:
+        per_address = {
+            str(row[0]): int(row[1])
+            for row in uow.conn.execute(
+                select(OUT.c.to_addr, func.count()).where(OUT.c.status == SWEEPING)
+                .group_by(OUT.c.to_addr)
+            )
+        }
     people: dict[str, list[str]] = defaultdict(list)  # each person's addresses as written
     mine: Counter[str] = Counter()
     for to, n in per_address.items():

@@ -43,6 +43,10 @@ grants, each its own short transaction, then the rest (see "in chunks" below):
 7. **Forget expired idempotency keys** (``command_log`` rows older than
    ``QUORUM_IDEMPOTENCY_KEY_HOURS``: engine/store/idempotency.py ``prune``).
 
+A sweep goes on from the last one: only the grants changed since (recorded by
+the database's triggers in ``sweep_change``) and what came into reach since its
+day — see "From the last sweep" below; a quiet day is a few dozen statements.
+
 Nothing here loads returns into Python: only the distinct facts of step 2 and
 the few grants reaching completion in step 1. A sweep killed part-way keeps
 the chunks it committed (their messages ``sweeping``, never sent) and the next
@@ -102,6 +106,7 @@ from engine.read.repayments import late_instalments
 from engine.settings import get_settings
 from engine.store import idempotency
 from engine.store.models import (
+    SWEEP_TRIGGERS,
     Bid,
     Grant,
     Organisation,
@@ -112,6 +117,7 @@ from engine.store.models import (
     Pot,
     Programme,
     Return,
+    SweepChange,
     SweepRun,
 )
 from engine.store.notices import SWEEPING
@@ -132,6 +138,7 @@ PERSON = Person.__table__
 ROLE = PersonRole.__table__
 OUT = Outbox.__table__
 PAY = Payment.__table__
+CHANGE = SweepChange.__table__
 DUE = RETURN.step("fall_due").dest  # the state a return is created in (every row, set-based)
 
 OWING = ("active", "closed")  # grant states that owe returns (closed: periods before closing)
@@ -284,12 +291,15 @@ class Scope:
     grant: str = "any"  # any / eq / not_in
     n_grants: int = 0
     chunk: bool = False  # only the grants with :after < id <= :upto (a chunk of the sweep)
+    marked: bool = False  # only the grants changed (sweep_change :mlo < id <= :mhi)
 
     def sql(self) -> list[ColumnElement[Any]]:
         out: list[ColumnElement[Any]] = []
         if self.chunk:
             out += [G.c.id > bindparam("after", type_=Integer),
                     G.c.id <= bindparam("upto", type_=Integer)]  # fmt: skip
+        if self.marked:
+            out.append(G.c.id.in_(_marked_grants()))
         if self.programme == "eq":
             out.append(POT.c.programme_id == bindparam("pid", type_=Integer))
         elif self.programme == "not_in":
@@ -308,10 +318,13 @@ class Scope:
 
     def returns_sql(self) -> list[ColumnElement[Any]]:
         """The chunk's bounds on a return's grant (none when not a chunk)."""
-        if not self.chunk:
-            return []
-        return [R.c.grant_id > bindparam("after", type_=Integer),
-                R.c.grant_id <= bindparam("upto", type_=Integer)]  # fmt: skip
+        out: list[ColumnElement[Any]] = []
+        if self.chunk:
+            out += [R.c.grant_id > bindparam("after", type_=Integer),
+                    R.c.grant_id <= bindparam("upto", type_=Integer)]  # fmt: skip
+        if self.marked:
+            out.append(R.c.grant_id.in_(_marked_grants()))
+        return out
 
     @property
     def needs_pot(self) -> bool:
@@ -321,13 +334,39 @@ class Scope:
 Span = tuple[int, int]  # a chunk of the sweep: the grants with after < id <= upto
 
 
+def _marked_grants() -> Any:
+    """The grants changed (sweep_change rows :mlo < id <= :mhi)."""
+    return select(CHANGE.c.grant_id).where(CHANGE.c.id > bindparam("mlo", type_=Integer),
+                                           CHANGE.c.id <= bindparam("mhi", type_=Integer))
+
+
+@dataclass(frozen=True)
+class Part:
+    """Which part of the sweep a chunk does: the grants of ``span`` (None: all), or
+    those changed in the sweep_change rows of ``marked``; ``since``: going on from
+    the sweep of that day (only what came into reach after it: new periods, due
+    dates newly reached by a rung)."""
+
+    span: Span | None = None
+    marked: Span | None = None
+    since: dt.date | None = None
+
+
 def _chunked(
-    scope: Scope, params: dict[str, Any], span: Span | None
+    scope: Scope, params: dict[str, Any], part: Part | Span | None
 ) -> tuple[Scope, dict[str, Any]]:
     """The scope and its parameters narrowed to a chunk's grants (unchanged without one)."""
-    if span is None:
+    if part is None:
         return scope, params
-    return replace(scope, chunk=True), {**params, "after": span[0], "upto": span[1]}
+    if not isinstance(part, Part):
+        part = Part(span=part)
+    if part.span is not None:
+        scope = replace(scope, chunk=True)
+        params = {**params, "after": part.span[0], "upto": part.span[1]}
+    if part.marked is not None:
+        scope = replace(scope, marked=True)
+        params = {**params, "mlo": part.marked[0], "mhi": part.marked[1]}
+    return scope, params
 
 
 def _scope(
@@ -474,12 +513,15 @@ def _materialise_statement(dialect: str, scope: Scope, kind: str, n_rows: int) -
 
 
 def _materialise(
-    conn: Connection, as_of: dt.date, rules: ReturnRules, span: Span | None = None
+    conn: Connection, as_of: dt.date, rules: ReturnRules, span: Part | Span | None = None
 ) -> Counter[str]:
     """Step 1. The periods some grant still lacks a return for are found first, so
     that due dates (and the bank-holiday tables they need) are worked out only for
-    those: on most days there are none."""
+    those: on most days there are none. Going on from the sweep of ``since``: only
+    the periods begun after that day (the grants changed since are a part of their
+    own, every period)."""
     created: Counter[str] = Counter()
+    since = span.since if isinstance(span, Part) else None
     for schedule, whole, every in _scopes(conn, rules):
         scope, params = _chunked(whole, every, span)
         grants = G.join(POT, POT.c.id == G.c.pot_id) if scope.needs_pot else G
@@ -493,12 +535,14 @@ def _materialise(
             continue
         for line in schedule.lines:
             if line.every == "completion":
-                n = _materialise_completion(conn, as_of, rules, schedule, line, scope, params)
+                n = _materialise_completion(conn, as_of, rules, schedule, line, scope, params,
+                                            since)  # fmt: skip
             else:
                 spans = [
                     (ps, pe)
                     for ps, pe in periods(line.every, first, as_of)
                     if ps <= as_of
+                    and (since is None or ps > since)
                     and (schedule.first_period_end is None or pe >= schedule.first_period_end)
                 ]
                 if not spans:
@@ -537,10 +581,11 @@ def _materialise_completion(
     line: Any,
     scope: Scope,
     params: dict[str, Any],
+    since: dt.date | None = None,
 ) -> int:
     """A once-per-grant return (benefits report) for grants that have completed:
-    the earlier of their end date and the day they closed. Only the few grants
-    completed and still without one are read."""
+    the earlier of their end date and the day they closed (``since``: after that
+    day). Only the few grants completed and still without one are read."""
     done = case(
         (
             and_(
@@ -559,6 +604,7 @@ def _materialise_completion(
             *scope.sql(),
             done.is_not(None),
             done <= as_of,
+            *([done > since] if since is not None else []),
             ~exists(select(R.c.id).where(R.c.grant_id == G.c.id, R.c.kind == line.kind)),
         ),
         params,
@@ -617,11 +663,16 @@ class Plan:
 
 
 def _decide(
-    conn: Connection, as_of: dt.date, ladders: LadderRules, span: Span | None = None
+    conn: Connection, as_of: dt.date, ladders: LadderRules, part: Part | Span | None = None
 ) -> tuple[list[Plan], int]:
     """For each ladder: per rung, the (kind, state, due-date range) terms selecting
     the outstanding returns it applies to, decided by durable_rules over the distinct
-    (kind, state, due date) values present. Also the number of those facts."""
+    (kind, state, due date) values present. Also the number of those facts. Going
+    on from the sweep of ``since``: only the due dates a rung has reached since that
+    day (a rung applies to a due date from a day on: before, that sweep queued it)."""
+    if not isinstance(part, Part):
+        part = Part(span=part)
+    span, since = part.span, part.since
     prog_ids = _programme_ids(conn)
     named = {prog_ids[n]: lad for n, lad in ladders.programmes.items() if n in prog_ids}
     all_ladders = [ladders.default, *named.values()]
@@ -633,6 +684,15 @@ def _decide(
         where.append(R.c.due_on >= as_of - dt.timedelta(days=max(bounded)))
     if span is not None:  # a chunk: its grants' returns (the index on the grant leads)
         where += [R.c.grant_id > span[0], R.c.grant_id <= span[1]]
+    if part.marked is not None:
+        where.append(R.c.grant_id.in_(
+            select(CHANGE.c.grant_id).where(CHANGE.c.id > part.marked[0],
+                                            CHANGE.c.id <= part.marked[1])))  # fmt: skip
+    if since is not None:  # the due dates some rung reached after ``since``, up to as_of
+        froms = sorted({r.from_day for lad in all_ladders for r in lad.rungs})
+        where.append(or_(*(
+            and_(R.c.due_on > since - dt.timedelta(days=f),
+                 R.c.due_on <= as_of - dt.timedelta(days=f)) for f in froms)))  # fmt: skip
     if named:  # the programme decides the ladder
         facts_q = (
             select(R.c.kind, R.c.state, R.c.due_on, POT.c.programme_id)
@@ -652,7 +712,7 @@ def _decide(
         n_facts += 1
     plans: list[Plan] = []
     for key, ladder in [(None, ladders.default), *named.items()]:
-        scope, params = _chunked(*_scope(key if key is not None else (sorted(named) or None)), span)
+        scope, params = _chunked(*_scope(key if key is not None else (sorted(named) or None)), part)
         present = grouped.get(key)
         terms: dict[str, list[Term]] = {}
         if present:
@@ -672,8 +732,11 @@ def _decide(
             chosen: dict[str, dict[tuple[str, str], set[dt.date]]] = defaultdict(
                 lambda: defaultdict(set)
             )
-            for (kind, state, due), rungs in zip(index, ladder.applicable(facts), strict=True):
+            reached = {r.name: r.from_day for r in ladder.rungs}
+            for (kind, state, due), rungs in zip(index, _applicable(ladder, facts), strict=True):
                 for rung in rungs:
+                    if since is not None and (since - due).days >= reached[rung]:
+                        continue  # the rung applied on ``since``: queued then
                     chosen[rung][(kind, state)].add(due)
             for rung, by_pair in chosen.items():
                 terms[rung] = [
@@ -683,6 +746,23 @@ def _decide(
                 ]
         plans.append(Plan(ladder, scope, params, terms))
     return plans, n_facts
+
+
+_DECIDED: dict[tuple[Ladder, str, str, int], frozenset[str]] = {}
+
+
+def _applicable(ladder: Ladder, facts: list[dict[str, Any]]) -> list[frozenset[str]]:
+    """``ladder.applicable`` (durable_rules) for the facts not decided before in this
+    process: which rungs apply depends only on the ladder and the fact's kind, state
+    and days from due, and a sweep's chunks assert the same few facts again and again."""
+    keys = [(ladder, f["kind"], f["state"], int(f["days_from_due"])) for f in facts]
+    new = [f for f, k in zip(facts, keys, strict=True) if k not in _DECIDED]
+    if new:
+        if len(_DECIDED) > 10_000:
+            _DECIDED.clear()
+        for f, rungs in zip(new, ladder.applicable(new), strict=True):
+            _DECIDED[(ladder, f["kind"], f["state"], int(f["days_from_due"]))] = frozenset(rungs)
+    return [_DECIDED[k] for k in keys]
 
 
 def _terms_sql(n: int) -> ColumnElement[Any]:
@@ -1117,9 +1197,10 @@ def run_sweep(
     now: dt.datetime,
     returns_rules: ReturnRules,
     ladder_rules: LadderRules,
-    span: Span | None = None,
+    span: Part | Span | None = None,
 ) -> dict[str, Any]:
-    """Steps 1-3 for the grants of ``span`` (every grant without one), on ``conn``
+    """Steps 1-3 for the grants of ``span`` (every grant without one; a :class:`Part`:
+    those or the grants changed, going on from an earlier sweep), on ``conn``
     inside the caller's transaction: the counts (returns created, messages queued
     per rung, those with no recipient, the facts asserted). The messages are
     written ``sweeping``: the sweep's last step holds, digests or queues them."""
@@ -1128,11 +1209,24 @@ def run_sweep(
         # than it saves, and the sorts and hashes fit in memory. This transaction only.
         conn.exec_driver_sql("SET LOCAL jit = off")
         conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    created = _materialise(conn, as_of, returns_rules, span)
-    plans, n_facts = _decide(conn, as_of, ladder_rules, span)
+    else:
+        # the outbox key's index is written at random places: kept in memory (64 MB, this
+        # connection, the sweep's) it is not read again page by page for each chunk
+        conn.exec_driver_sql("PRAGMA cache_size = -65536")
+    part = span if isinstance(span, Part) else Part(span=span)
+    before = _last_change(conn)
+    created = _materialise(conn, as_of, returns_rules, part)
+    if created:
+        # the returns this sweep wrote marked their grants changed (the triggers): this
+        # chunk decides on them now, over all their due dates, so no later sweep need
+        # look at them again for that
+        conn.execute(CHANGE.delete().where(CHANGE.c.id > before))
+        part = replace(part, since=None)
+    plans, n_facts = _decide(conn, as_of, ladder_rules, part)
     queued: Counter[str] = Counter()
     no_recipient: dict[str, int] = {}
-    fallback = bool(_bodies_without_contacts(conn, with_email=True))
+    fallback = plans_terms(plans) and bool(_bodies_without_contacts(conn, with_email=True))
+    first_new = int(conn.execute(select(func.coalesce(func.max(OUT.c.id), 0))).scalar() or 0)
     for plan in plans:
         for rung in plan.ladder.rungs:
             if rung.name not in plan.terms:
@@ -1145,12 +1239,26 @@ def run_sweep(
                 if missing:
                     label = f"{rung.name} to {who}"
                     no_recipient[label] = no_recipient.get(label, 0) + missing
+    per_address: dict[str, int] = {}
+    if queued:  # this chunk's messages per address (its rows: ids after first_new)
+        rows = conn.execute(
+            select(OUT.c.to_addr, func.count())  # all written by this transaction
+            .where(OUT.c.id > first_new)
+            .group_by(OUT.c.to_addr)
+        ).all()
+        per_address = {str(row[0]): int(row[1]) for row in rows}
     return {
         "returns_created": dict(created),
         "messages_queued": dict(queued),
         "no_recipient": no_recipient,
         "facts": n_facts,
+        "per_address": per_address,
     }
+
+
+def plans_terms(plans: list[Plan]) -> bool:
+    """Whether any rung applies to anything."""
+    return any(plan.terms for plan in plans)
 
 
 # ------------------------------------------------------------------ in chunks
@@ -1179,10 +1287,82 @@ def run_sweep(
 # - two drivers at once share the run (every command takes the audit chain's
 #   head lock first, so each chunk reads where the last one stopped); the one
 #   that finds it finished by the other sweeps again and finds nothing new.
+#
+# From the last sweep (issue 15 item 4: a quiet day costs what falls due that day,
+# not the number of grants). The database's own triggers write a ``sweep_change``
+# row for each grant changed in a way that may make the sweep write something new
+# (added; a return added, or back to outstanding, or sent back for revision; a
+# date, state, body or pot changed), and one with no grant when who is written to
+# or which rules apply may have changed (people, roles, a body's address,
+# programmes): engine/store/models.py ``sweep_trigger_ddl``. A new run starts
+# ``since`` the last completed sweep (its day; ``seen``: the last change when that
+# one started) when it swept by the same rules files, on this day or before, no
+# change without a grant came since, no sweep was abandoned since, and every
+# trigger is in place; else it is a whole sweep, as above. Going on from it:
+#
+# - first the grants changed since (the changes after its ``seen``, up to the new
+#   run's), ``limit`` changes a chunk, each swept whole (every period, every due
+#   date): ``changes_after`` says how far it has got;
+# - then, for all grants, only what came into reach after ``since``: periods begun
+#   after that day, grants ended after it, and the due dates some rung reached
+#   after it (a rung applies from ``from`` days after the due date: a due date d
+#   with since - d < from <= as_of - d), through the index on (state, due_on) —
+#   nothing at all on most days (:func:`_window_work`), else in chunks of grants;
+# - a chunk that created returns decides over all their due dates at once (and
+#   forgets the changes its own INSERT marked);
+# - every chunk forgets the changes it has swept (a whole sweep: all those before
+#   it started): a run abandoned part-way is followed by a whole sweep.
+#
+# Exactly once as before (the outbox keys); the same messages as a whole sweep of
+# the same days (tests/test_sweep_incremental.py). What differs: the counts of a
+# sweep going on from the last (``facts``, ``no_recipient``) are of what it looked
+# at, not of every outstanding return.
 
 RUN = SweepRun.__table__
 RUNNING, RELEASING, DONE, ABANDONED = "running", "releasing", "done", "abandoned"
-_COUNTED = ("returns_created", "messages_queued", "no_recipient")
+
+
+def _last_change(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(CHANGE.c.id), 0))).scalar() or 0)
+
+
+def _triggers_in_place(conn: Connection) -> bool:
+    """Whether the database has every trigger filling sweep_change (a migration that
+    rebuilt a table on SQLite would have dropped its triggers)."""
+    names = ", ".join(f"'{n}'" for n in SWEEP_TRIGGERS)
+    if conn.dialect.name == "postgresql":
+        sql = f"SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname IN ({names})"
+    else:
+        sql = f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})"
+    return int(conn.exec_driver_sql(sql).scalar() or 0) == len(SWEEP_TRIGGERS)
+
+
+def _basis(
+    conn: Connection, as_of: dt.date, rules: str, seen: int
+) -> tuple[dt.date | None, int]:
+    """Where a new sweep goes on from: the day of the last completed sweep and the
+    last change it had seen when it started — when it swept by the same rules, on
+    this day or before, and nothing changed since that may change who is written
+    to (``grant_id`` NULL); else (None, 0): a whole sweep."""
+    last = conn.execute(
+        select(RUN.c.as_of, RUN.c.seen, RUN.c.rules)
+        .where(RUN.c.phase.in_((DONE, RELEASING)))
+        .order_by(RUN.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.rules != rules or _as_date(last.as_of) > as_of:
+        return None, 0
+    anyone = conn.execute(
+        select(CHANGE.c.id)
+        .where(CHANGE.c.id > last.seen, CHANGE.c.id <= seen, CHANGE.c.grant_id.is_(None))
+        .limit(1)
+    ).first()
+    if anyone is not None or not _triggers_in_place(conn):
+        return None, 0
+    return _as_date(last.as_of), int(last.seen)
+
+
+_COUNTED = ("returns_created", "messages_queued", "no_recipient", "per_address")
 
 
 def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
@@ -1194,17 +1374,19 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
             bucket[name] = bucket.get(name, 0) + n
         out[key] = bucket
     out["facts"] = max(int(total.get("facts") or 0), int(part.get("facts") or 0))
+    out["addressed"] = bool(total.get("addressed"))  # per_address counts every chunk's
     out["chunks"] = int(total.get("chunks") or 0) + int(part.get("chunks", 1))
     return out
 
 
-def _current_run(uow: UnitOfWork, as_of: dt.date) -> dict[str, Any]:
+def _current_run(uow: UnitOfWork, as_of: dt.date, rules: str = "") -> dict[str, Any]:
     """The day's sweep in progress, or a new one (the catch-up gate decided now).
     A sweep stopped while its messages were being released is released first."""
     for row in uow.conn.execute(select(RUN).where(RUN.c.phase == RELEASING)).mappings().all():
         release(uow, Release.of(row["counts"].get("release") or {}))
         uow.conn.execute(update(RUN).where(RUN.c.id == row["id"]).values(phase=DONE))
     carried: dict[str, Any] = {}
+    unaddressed = False
     for row in uow.conn.execute(
         select(RUN).where(RUN.c.phase == RUNNING).order_by(RUN.c.id)
     ).mappings():
@@ -1214,10 +1396,18 @@ def _current_run(uow: UnitOfWork, as_of: dt.date) -> dict[str, Any]:
         uow.conn.execute(
             update(RUN).where(RUN.c.id == row["id"]).values(phase=ABANDONED, finished_at=uow.now)
         )
+        if not row["counts"].get("addressed"):
+            unaddressed = True  # a run from before per_address: counted in SQL at the end
         carried = _add(carried, {**row["counts"], "chunks": row["counts"].get("chunks", 0)})
     g = gate(uow.conn, uow.now)  # a first sweep after a gap or a restore holds its messages
+    seen = _last_change(uow.conn)
+    # after a sweep abandoned part-way (it may have forgotten changes it had swept), a
+    # whole sweep
+    since, changes_after = _basis(uow.conn, as_of, rules, seen) if not carried else (None, 0)
+    carried["addressed"] = not unaddressed
     values = {"as_of": as_of, "phase": RUNNING, "mark": g.mark, "hold": g.hold, "after": 0,
-              "counts": carried, "started_at": uow.now}  # fmt: skip
+              "counts": carried, "started_at": uow.now, "seen": seen, "rules": rules,
+              "since": since, "changes_after": changes_after}  # fmt: skip
     run_id: int = uow.conn.execute(insert(RUN).values(values).returning(RUN.c.id)).scalar_one()
     return {"id": run_id, **values}
 
@@ -1230,7 +1420,12 @@ def _sweep_next(
     limit: int | None,
 ) -> bool:
     """Steps 1-3 for the next ``limit`` grants of the run (None: all the rest);
-    whether grants remain after them."""
+    whether grants remain after them. A sweep going on from the last one
+    (``since``): first the grants changed since it, ``limit`` changes at a time,
+    then what came into reach since its day for all the others, if anything did."""
+    since = run.get("since")
+    if since is not None:
+        return _sweep_on(uow, run, returns_rules, ladder_rules, limit, _as_date(since))
     after = int(run["after"])
     ids = select(G.c.id).where(G.c.id > after)
     if limit is not None:
@@ -1242,12 +1437,106 @@ def _sweep_next(
         return False
     span = None if after == 0 and limit is None else (after, int(upto))  # all: no bounds
     part = run_sweep(uow.conn, run["as_of"], uow.now, returns_rules, ladder_rules, span)
-    counts = _add(run["counts"], part)
-    uow.conn.execute(update(RUN).where(RUN.c.id == run["id"]).values(after=upto, counts=counts))
-    run.update(after=int(upto), counts=counts)
+    _moved(uow, run, part, after=int(upto))
     if limit is None:
         return False
     return uow.conn.execute(ids.where(G.c.id > upto).limit(1)).first() is not None
+
+
+FORGET = 10_000  # changes forgotten per chunk at most (the rest by the next chunks, sweeps)
+
+
+def _moved(uow: UnitOfWork, run: dict[str, Any], part: dict[str, Any], **where: Any) -> None:
+    """A chunk's counts added and the run moved on, in the chunk's transaction; and
+    some of the changes it has swept forgotten (a whole sweep: all those before it;
+    else those of the grants swept so far). Should the run be abandoned, the next
+    is a whole sweep: nothing forgotten is missed."""
+    upto = int(run["seen"]) if run.get("since") is None else int(
+        where.get("changes_after", run["changes_after"]))
+    oldest = select(CHANGE.c.id).where(CHANGE.c.id <= upto).order_by(CHANGE.c.id).limit(FORGET)
+    uow.conn.execute(CHANGE.delete().where(CHANGE.c.id.in_(oldest)))
+    counts = _add(run["counts"], part)
+    uow.conn.execute(update(RUN).where(RUN.c.id == run["id"]).values(counts=counts, **where))
+    run.update(counts=counts, **where)
+
+
+WINDOW_DONE = -1  # ``after`` of a sweep going on from the last: nothing came into reach
+
+
+def _sweep_on(
+    uow: UnitOfWork,
+    run: dict[str, Any],
+    returns_rules: ReturnRules,
+    ladder_rules: LadderRules,
+    limit: int | None,
+    since: dt.date,
+) -> bool:
+    """A chunk of a sweep going on from the sweep of ``since`` (see "From the last
+    sweep" above); whether more remain."""
+    as_of = _as_date(run["as_of"])
+    seen, done = int(run["seen"]), int(run["changes_after"])
+    if done < seen:  # the grants changed since the last sweep, by change
+        q = select(CHANGE.c.id).where(CHANGE.c.id > done, CHANGE.c.id <= seen).order_by(CHANGE.c.id)
+        hi = seen
+        if limit is not None:
+            last = uow.conn.execute(q.offset(limit - 1).limit(1)).scalar()
+            hi = int(last) if last is not None else seen
+        part = run_sweep(uow.conn, as_of, uow.now, returns_rules, ladder_rules,
+                         Part(marked=(done, hi)))  # fmt: skip
+        _moved(uow, run, part, changes_after=hi)
+        if limit is None:
+            return _sweep_on(uow, run, returns_rules, ladder_rules, None, since)
+        return True
+    after = int(run["after"])
+    if after == WINDOW_DONE:
+        return False
+    if after == 0 and not _window_work(uow.conn, as_of, since, returns_rules, ladder_rules):
+        _moved(uow, run, {}, after=WINDOW_DONE)
+        return False
+    ids = select(G.c.id).where(G.c.id > after)
+    if limit is not None:
+        got: list[int] = list(uow.conn.execute(ids.order_by(G.c.id).limit(limit)).scalars())
+        upto = got[-1] if got else None
+    else:
+        upto = uow.conn.execute(select(func.max(G.c.id)).where(G.c.id > after)).scalar()
+    if upto is None:
+        _moved(uow, run, {}, after=WINDOW_DONE)
+        return False
+    part = run_sweep(uow.conn, as_of, uow.now, returns_rules, ladder_rules,
+                     Part(span=(after, int(upto)), since=since))  # fmt: skip
+    more = limit is not None and uow.conn.execute(ids.where(G.c.id > upto).limit(1)).first()
+    _moved(uow, run, part, after=int(upto) if more else WINDOW_DONE)
+    return bool(more)
+
+
+def _window_work(
+    conn: Connection, as_of: dt.date, since: dt.date, returns: ReturnRules, ladders: LadderRules
+) -> bool:
+    """Whether anything came into reach between ``since`` and ``as_of``: a period of
+    some schedule begun, a grant completed (its end date passed), or an outstanding
+    return's due date reached by a rung of a ladder. Three small queries at most."""
+    if as_of <= since:
+        return False
+    lines = [line for sch in returns.schedules() for line in sch.lines]
+    for line in lines:
+        if line.every != "completion" and any(
+            since < ps <= as_of for ps, _ in periods(line.every, since, as_of)
+        ):
+            return True
+    if any(line.every == "completion" for line in lines) and conn.execute(
+        select(G.c.id).where(_in(G.c.state, OWING), G.c.ends_on > since, G.c.ends_on <= as_of)
+        .limit(1)
+    ).first():
+        return True
+    froms = sorted({r.from_day for lad in [ladders.default, *ladders.programmes.values()]
+                    for r in lad.rungs})  # fmt: skip
+    return conn.execute(
+        select(R.c.id).where(
+            R.c.state.in_(OUTSTANDING),
+            or_(*(and_(R.c.due_on > since - dt.timedelta(days=f),
+                       R.c.due_on <= as_of - dt.timedelta(days=f)) for f in froms)),
+        ).limit(1)
+    ).first() is not None  # fmt: skip
 
 
 def _sweep_args(
@@ -1268,16 +1557,23 @@ def _sweep_args(
     return as_of, load_return_rules(returns_file), load_ladder_rules(ladder_file), now
 
 
+def _rules_sha(returns_rules: ReturnRules, ladder_rules: LadderRules) -> str:
+    return f"{returns_rules.sha256}:{ladder_rules.sha256}"
+
+
 @command(
     "sweep_chunk",
     roles=("officer", "director"),
     summary="One chunk of the deadline sweep: returns due and reminders for the next grants",
 )
 def sweep_chunk_command(uow: UnitOfWork, args: Args) -> Result:
+    most = get_settings().sweep_chunk
+    limit = min(args.integer("grants", required=False, minimum=1) or most, most)
     as_of, returns_rules, ladder_rules, _ = _sweep_args(uow, args)
-    run = _current_run(uow, as_of)
-    more = _sweep_next(uow, run, returns_rules, ladder_rules, get_settings().sweep_chunk)
-    return {"run": run["id"], "as_of": as_of.isoformat(), "swept_to": run["after"], "more": more}
+    run = _current_run(uow, as_of, _rules_sha(returns_rules, ladder_rules))
+    more = _sweep_next(uow, run, returns_rules, ladder_rules, limit)
+    return {"run": run["id"], "as_of": as_of.isoformat(), "swept_to": run["after"], "more": more,
+            "grants": limit}  # fmt: skip
 
 
 @command(
@@ -1287,7 +1583,7 @@ def sweep_chunk_command(uow: UnitOfWork, args: Args) -> Result:
 )
 def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     as_of, returns_rules, ladder_rules, release_now = _sweep_args(uow, args, release_arg=True)
-    run = _current_run(uow, as_of)  # begun by sweep_chunk, or now
+    run = _current_run(uow, as_of, _rules_sha(returns_rules, ladder_rules))  # or sweep_chunk's
     _sweep_next(uow, run, returns_rules, ladder_rules, None)  # whatever grants remain
     counts = run["counts"]
     summary: dict[str, Any] = {
@@ -1312,7 +1608,9 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     # every message of the sweep, its chunks' too: held (a catch-up), digests of
     # many to one, the rest queued to send — now, or by sweep_release in chunks
     grouped, decision = group(uow, Gate(int(run["mark"]), str(run["hold"])), as_of,
-                              release_now=release_now)  # fmt: skip
+                              release_now=release_now,
+                              per_address=counts.get("per_address") if counts.get("addressed")
+                              else None)  # fmt: skip
     summary.update(grouped)
     # requests for a delegated decision past their expiry date expire (workflow step, audited)
     expired = expire_lapsed(uow, as_of)
@@ -1322,6 +1620,10 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
     uow.conn.execute(update(RUN).where(RUN.c.id == run["id"]).values(
         phase=DONE if release_now else RELEASING, finished_at=uow.now,
         counts={**run["counts"], "release": decision.as_json()}))  # fmt: skip
+    # the changes before it started are swept: the next sweep goes on from its start
+    # (and forgets those left, a chunk at a time)
+    oldest = select(CHANGE.c.id).where(CHANGE.c.id <= int(run["seen"])).order_by(CHANGE.c.id)
+    uow.conn.execute(CHANGE.delete().where(CHANGE.c.id.in_(oldest.limit(FORGET))))
     created = sum(summary["returns_created"].values())
     queued = sum(summary["messages_queued"].values())
     for_actions = sum(summary["actions_queued"].values())
@@ -1352,17 +1654,20 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
 )
 def sweep_release_command(uow: UnitOfWork, args: Args) -> Result:
     """The last step's decision applied in this short transaction: the next
-    person's digest, or else the next 10 x QUORUM_SWEEP_CHUNK of the sweep's
-    messages; the sweep is done when none remain."""
+    person's digest, or else the next ``rows`` (by default 10 x QUORUM_SWEEP_CHUNK;
+    at most that, or 100 x with QUORUM_SWEEP_CHUNK_MS) of the sweep's messages; the
+    sweep is done when none remain."""
+    conf = get_settings()  # bounded by time too (the scheduler's): up to 100 x the chunk
+    most = (100 if conf.sweep_chunk_ms else 10) * conf.sweep_chunk
+    limit = min(args.integer("rows", required=False, minimum=1) or 10 * conf.sweep_chunk, most)
     args.done()
     row = uow.conn.execute(
         select(RUN.c.id, RUN.c.counts).where(RUN.c.phase == RELEASING).order_by(RUN.c.id)
     ).first()
     if row is None:
-        return {"run": None, "more": False}
-    left = release(uow, Release.of(row.counts.get("release") or {}),
-                   10 * get_settings().sweep_chunk)  # fmt: skip
+        return {"run": None, "more": False, "rows": limit}
+    left = release(uow, Release.of(row.counts.get("release") or {}), limit)
     counts = {**row.counts, "release": left.as_json() if left else None}
     uow.conn.execute(update(RUN).where(RUN.c.id == row.id).values(
         counts=counts, **({} if left else {"phase": DONE})))  # fmt: skip
-    return {"run": row.id, "more": left is not None}
+    return {"run": row.id, "more": left is not None, "rows": limit}

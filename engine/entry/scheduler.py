@@ -107,11 +107,28 @@ def yield_after(held: float) -> float:
     return 0.1
 
 
+FIRST_CHUNK = 20  # grants
+
+
+def next_chunk(done: int, held: float, most: int | None = None) -> int | None:
+    """How many grants (or messages) the next chunk takes: as many as fit in
+    QUORUM_SWEEP_CHUNK_MS at the pace of the last chunk (``done`` in ``held``
+    seconds), at most ``most`` (default QUORUM_SWEEP_CHUNK; None: that), at least
+    10; and no more than twice the last, so one quick chunk does not make the next
+    a long one."""
+    budget = get_settings().sweep_chunk_ms / 1000
+    if not budget or done <= 0 or held <= 0:
+        return None
+    cap = most if most is not None else get_settings().sweep_chunk
+    return max(10, min(cap, 2 * done, int(done * budget / held)))
+
+
 def sweep_in_chunks(
     q: Quorum, args: dict[str, Any], actor: str | Actor, *, pause: bool = True
 ) -> dict:
-    """The sweep as ``sweep_chunk`` commands, QUORUM_SWEEP_CHUNK grants each in a
-    short transaction of its own, then the ``sweep`` command for its last step
+    """The sweep as ``sweep_chunk`` commands, QUORUM_SWEEP_CHUNK grants each at most
+    and as many as take QUORUM_SWEEP_CHUNK_MS (:func:`next_chunk`), in a short
+    transaction of its own, then the ``sweep`` command for its last step
     (engine/commands/sweep.py "in chunks": the catch-up hold and the digests
     decided over all the sweep's messages, the audit event), then
     ``sweep_release`` commands releasing its messages as decided, 10 x
@@ -120,22 +137,31 @@ def sweep_in_chunks(
     goes on from the last chunk committed."""
     args = dict(args)
     sqlite = q.engine.dialect.name == "sqlite"
+    # QUORUM_SWEEP_CHUNK; with a time budget, a few grants first (the process's first
+    # chunk also prepares the sweep's statements), then as the last chunk's pace says
+    size: int | None = FIRST_CHUNK if get_settings().sweep_chunk_ms else None
     while True:
         started = time.perf_counter()
-        step = q.execute("sweep_chunk", args, actor)
+        step = q.execute("sweep_chunk", {**args, **({"grants": size} if size else {})}, actor)
+        held = time.perf_counter() - started
         args.setdefault("as_of", dt.date.fromisoformat(step["as_of"]))  # one day throughout
         if not step["more"]:
             break
+        size = next_chunk(int(step.get("grants") or 0), held)
         if pause and sqlite:
-            time.sleep(yield_after(time.perf_counter() - started))
+            time.sleep(yield_after(held))
     # the last step: decide (hold? digests?), record; its messages released in chunks
     out = q.execute("sweep", {**args, "release": "in_chunks"}, actor)
+    rows: int | None = None
     while out.pop("releasing", None):
         started = time.perf_counter()
-        if not q.execute("sweep_release", {}, actor)["more"]:
+        step = q.execute("sweep_release", {"rows": rows} if rows else {}, actor)
+        held = time.perf_counter() - started
+        if not step["more"]:
             break
+        rows = next_chunk(int(step.get("rows") or 0), held, 100 * get_settings().sweep_chunk)
         if pause and sqlite:
-            time.sleep(yield_after(time.perf_counter() - started))
+            time.sleep(yield_after(held))
         out["releasing"] = True
     return out
 

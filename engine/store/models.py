@@ -790,6 +790,100 @@ class SweepRun(TableModel, table=True):
     counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
+    # what a sweep after this one needs to go on from here (issue 15 item 4, migration
+    # 0030): the last sweep_change id when it started, the rules it swept by (sha256 of
+    # the returns and reminder rules), and, for a sweep that went on from the last one
+    # (``since``: that sweep's day; NULL: a whole sweep), how far through the changes
+    # since it it has got
+    seen: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    rules: str = Field(default="", sa_column=Column(AutoString, nullable=False, server_default=""))
+    since: dt.date | None = None
+    changes_after: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+
+
+class SweepChange(TableModel, table=True):
+    """What changed since a sweep, written by the database's own triggers
+    (:data:`SWEEP_TRIGGERS`), whoever changes it: a grant or one of its returns
+    (``grant_id``) — added, or a state, date, body, revision that decides which
+    messages the sweep queues —, or (``grant_id`` NULL) anything that may change
+    who they go to or which rules apply (people, roles, a body's address,
+    programmes). A sweep goes on from the last one over these grants and the days
+    since (engine/commands/sweep.py "from the last sweep"); rows up to the last
+    completed sweep's start are deleted by the next."""
+
+    __tablename__ = "sweep_change"
+    # ids only ever grow (SQLite: AUTOINCREMENT; else a table emptied would hand out
+    # an id a sweep has seen already)
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: int | None = Field(default=None, primary_key=True)
+    grant_id: int | None = None
+
+
+# (trigger, table, event, columns of an UPDATE OF, the grant marked: a column of NEW, or
+# "" for NULL: "anything may have changed", and when: a row left in a state the sweep
+# writes nothing about — a return no longer outstanding (rules/reminders.py OUTSTANDING),
+# a grant owing no returns (engine/commands/sweep.py OWING) — marks nothing)
+_MARKS: tuple[tuple[str, str, str, tuple[str, ...], str, str], ...] = (
+    ("sweep_mark_return_new", "grant_return", "INSERT", (), "grant_id", ""),
+    ("sweep_mark_return", "grant_return", "UPDATE",
+     ("state", "revisions", "due_on", "kind", "grant_id", "period_end"), "grant_id",
+     "NEW.state IN ('due', 'queried')"),
+    ("sweep_mark_grant_new", "grant_award", "INSERT", (), "id", ""),
+    ("sweep_mark_grant", "grant_award", "UPDATE",
+     ("state", "accountable_body_id", "pot_id", "approved_on", "ends_on", "closed_on"), "id",
+     "NEW.state IN ('active', 'closed')"),
+    ("sweep_mark_role_new", "person_role", "INSERT", (), "", ""),
+    ("sweep_mark_role", "person_role", "UPDATE", ("person_id", "role"), "", ""),
+    ("sweep_mark_role_gone", "person_role", "DELETE", (), "", ""),
+    ("sweep_mark_person", "person", "UPDATE", ("email", "active", "organisation_id"), "", ""),
+    ("sweep_mark_person_gone", "person", "DELETE", (), "", ""),
+    ("sweep_mark_body", "organisation", "UPDATE", ("email",), "", ""),
+    ("sweep_mark_programme", "programme", "UPDATE", ("name",), "", ""),
+    ("sweep_mark_pot", "pot", "UPDATE", ("programme_id",), "", ""),
+)  # fmt: skip
+SWEEP_TRIGGERS = tuple(m[0] for m in _MARKS)
+
+
+def sweep_trigger_ddl(dialect: str) -> list[str]:
+    """The statements creating the triggers that fill ``sweep_change`` (SQLite or
+    PostgreSQL): the same from create_schema and from migration 0030."""
+    out: list[str] = []
+    for name, table, event, columns, grant, when in _MARKS:
+        on = f"{event} OF {', '.join(columns)}" if columns else event
+        value = f"NEW.{grant}" if grant else "NULL"
+        if dialect == "postgresql":
+            out.append(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"INSERT INTO sweep_change (grant_id) VALUES ({value}); RETURN NULL; END $$"
+            )
+            out.append(f"CREATE TRIGGER {name} AFTER {on} ON {table} FOR EACH ROW "
+                       f"{f'WHEN ({when}) ' if when else ''}EXECUTE FUNCTION {name}()")  # fmt: skip
+        else:
+            out.append(f"CREATE TRIGGER {name} AFTER {on} ON {table} FOR EACH ROW "
+                       f"{f'WHEN {when} ' if when else ''}BEGIN "
+                       f"INSERT INTO sweep_change (grant_id) VALUES ({value}); END")  # fmt: skip
+    return out
+
+
+def drop_sweep_triggers_ddl(dialect: str) -> list[str]:
+    out: list[str] = []
+    for name, table, *_ in _MARKS:
+        if dialect == "postgresql":
+            out += [f"DROP TRIGGER IF EXISTS {name} ON {table}",
+                    f"DROP FUNCTION IF EXISTS {name}()"]  # fmt: skip
+        else:
+            out.append(f"DROP TRIGGER IF EXISTS {name}")
+    return out
+
+
+@sa.event.listens_for(SQLModel.metadata, "after_create")
+def _create_sweep_triggers(target: Any, connection: Any, **kw: Any) -> None:
+    if "sweep_change" not in {t.name for t in kw.get("tables") or target.sorted_tables}:
+        return
+    for ddl in sweep_trigger_ddl(connection.dialect.name):
+        connection.exec_driver_sql(ddl)
 
 
 class Notification(TableModel, table=True):
