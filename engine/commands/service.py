@@ -164,17 +164,18 @@ class Quorum:
                 )
         label = "+".join(sorted({c[0] for c in calls}))
         claim: tuple[idempotency.Key, str] | None = None
-        # the key's claim: on SQLite inside the command's own transaction (BEGIN
-        # IMMEDIATE already queues every writer, so a retry waits on the write lock
-        # either way; a refused or killed run leaves no claim behind), elsewhere in a
-        # short transaction of its own first (a retry polls it: wait, then 409)
+        # the key's claim: inside the command's own transaction (SQLite's BEGIN
+        # IMMEDIATE and PostgreSQL's lock on the chain head already queue every
+        # writer, so a retry waits behind the first either way; a refused or killed
+        # run leaves no claim behind); a key another run's committed claim holds is
+        # asked for again in a short transaction of its own (polled: wait, then 409)
         in_run: idempotency.Fingerprint | None = None
         typed: list[dict[str, Any] | None] = []  # each call's arguments as its contract read them
         ttl = _key_ttl() if key is not None else dt.timedelta(0)  # (settings read once)
         replaced: str | None = None
         if key is not None:
             fingerprint = self._check_key(calls, key, typed)
-            if key_in_run and self.engine.dialect.name == "sqlite":
+            if key_in_run and self.engine.dialect.name in idempotency.IN_RUN_DIALECTS:
                 in_run = fingerprint
             else:
                 claimed = self._claim(calls, actor, label, key, fingerprint)
@@ -284,8 +285,8 @@ class Quorum:
         fingerprint: idempotency.Fingerprint,
         ttl: dt.timedelta,
     ) -> list[Result] | tuple[idempotency.Key, str, str | None]:
-        """:meth:`_claim` inside the command's own transaction (SQLite: it holds the
-        write lock), the caller's person from the cached directory. Another run's
+        """:meth:`_claim` inside the command's own transaction (after the chain head's
+        lock, which queues writers), the caller's person from the cached directory. Another run's
         live claim (``_KeyBusy``) sends the request the polling way. Returns the
         claim (key, token, and the token of an expired claim it took over)."""
         if isinstance(actor, Actor):

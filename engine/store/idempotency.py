@@ -4,12 +4,16 @@ A key is scoped to (actor, command, key): the same text sent by another
 caller, or on another command, is another key. The command bus
 (engine/commands/service.py) uses these steps:
 
-1. :func:`claim`, in a short transaction of its own, before the command
-   (on SQLite, inside the command's own transaction instead, right after
-   BEGIN IMMEDIATE: the write lock already queues a retry behind the first
-   request, so the separate transaction bought nothing there and cost one
-   commit per command; ``insert_first`` makes a new key one statement, and a
-   refused or killed run leaves no claim to release):
+1. :func:`claim`, inside the command's own transaction, right after the
+   chain head's lock (SQLite's BEGIN IMMEDIATE, PostgreSQL's row lock on
+   ``audit_head``): that lock already queues a retry behind the first
+   request, so a transaction of its own bought nothing and cost a commit
+   per command (on PostgreSQL a round trip and an fsync: 725 statements a
+   lifecycle instead of 509); ``insert_first`` makes a new key one
+   statement, and a refused or killed run leaves no claim to release. The
+   short transaction of its own is kept for a key another run's committed
+   claim holds (``Busy``: a process that died mid-command before this
+   change, or a claim lapsing) — the bus polls it:
    no live row -> insert one ``running`` with a fresh token and a lease
    (``lease_until``) -> :class:`Claimed`; a live row with another
    fingerprint -> :class:`KeyReused` naming the fields that differ (never a
@@ -48,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import col
@@ -162,12 +167,17 @@ _CLAIM_ROW = {
     **{c: bindparam(f"v_{c}", type_=_LOG.c[c].type) for c in _CLAIM_VALUES},
 }  # fmt: skip
 _INSERT = insert(_LOG).values(_CLAIM_ROW)
-_INSERT_OR_IGNORE = RawStatement(sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing())
+# INSERT ... ON CONFLICT DO NOTHING, in each dialect's own words (built once each)
+_INSERT_OR_IGNORE = {
+    "sqlite": RawStatement(sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing()),
+    "postgresql": RawStatement(pg_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing()),
+}
 _TAKE_OVER = (
     update(_LOG)
     .where(_PK, _LOG.c.token == bindparam("seen"))
     .values({c: bindparam(f"v_{c}") for c in _CLAIM_VALUES})
 )
+IN_RUN_DIALECTS = frozenset(_INSERT_OR_IGNORE)  # where the bus claims keys in the command's run
 _COMPLETE = RawStatement(
     update(_LOG)
     .where(_PK, _LOG.c.token == bindparam("k_token"))
@@ -184,17 +194,24 @@ def claim(
     """Step 1 (its own transaction). Raises KeyReused; an IntegrityError means
     another claim won the insert: ask again.
 
-    ``insert_first`` (SQLite, inside the command's transaction, which holds the
-    write lock): try the insert first, skipped if the key is there
-    (``INSERT OR IGNORE``), and read the row only then: one statement for a new key."""
+    ``insert_first`` (inside the command's transaction, after the chain head's
+    lock): try the insert first, skipped if the key is there (``ON CONFLICT DO
+    NOTHING``), and read the row only then: one statement for a new key. On
+    PostgreSQL a concurrent first request's uncommitted row makes the insert wait
+    on the unique index until that request ends: committed, the insert is skipped
+    and the read (a new snapshot under READ COMMITTED) finds its row; rolled back,
+    the insert goes ahead. A row gone again before the read (released meanwhile)
+    is :class:`Busy`: the bus asks again the polling way."""
     pk = key.params()
     token = uuid.uuid4().hex
     if insert_first:
         fresh = {**pk, **_values(fp, token, now, ttl)}
-        if _INSERT_OR_IGNORE.execute(conn, fresh).rowcount == 1:
+        if _INSERT_OR_IGNORE[conn.dialect.name].execute(conn, fresh).rowcount == 1:
             return Claimed(token)
     row = conn.execute(_READ, pk).first()
     values = _values(fp, token, now, ttl)
+    if row is None and insert_first:
+        return Busy()
     if row is None:
         # through SQLAlchemy: a lost race must surface as its IntegrityError (the bus
         # asks again); the driver's own error would escape it
