@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, RootTransaction
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.commands import handlers, sweep  # noqa: F401  (importing them registers the commands)
@@ -185,8 +185,8 @@ class Quorum:
         run: RunState | None = None
         committed = False
         try:
-            with write_connection(self.engine) as conn, conn.begin():
-                head = audit.lock_head(conn)
+            conn, transaction, head = self._begin()
+            with conn, transaction:
                 run = RunState(self._current_directory(conn, head.directory_seq))
                 if in_run is not None and key is not None:
                     got = self._claim_in_run(conn, run.directory, actor, label, key, in_run,
@@ -256,6 +256,24 @@ class Quorum:
                     self._release(claim[0], replaced)
             if run is not None and run.changed:
                 self._directory = None  # reload on next use (committed or not)
+
+    def _begin(self) -> tuple[Connection, RootTransaction, audit.Head]:
+        """A write connection, its transaction begun and the chain head locked (which
+        queues writers). The pool does not ping a connection at checkout
+        (engine/store/db.py): one the server dropped while idle fails on this first
+        statement, before anything ran on it, and the transaction is begun once more on
+        a fresh connection (the pool renewed them all). A second failure is raised."""
+        for attempt in (1, 2):
+            conn = write_connection(self.engine)
+            try:
+                transaction = conn.begin()
+                return conn, transaction, audit.lock_head(conn)
+            except DBAPIError as exc:
+                conn.close()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.warning("a pooled connection was dropped by the database; reconnecting")
+        raise AssertionError("unreachable")
 
     # --- idempotency keys (engine/store/idempotency.py) ------------------
     @staticmethod

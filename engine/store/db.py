@@ -56,7 +56,15 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
     else:
-        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        # No pool_pre_ping: it cost a round trip (SELECT 1) at every checkout, 36 a
+        # lifecycle (bench/lifecycle.py). A connection the server dropped while idle
+        # (a restart, a failover) fails at its first statement instead, as a DBAPIError
+        # with ``connection_invalidated``; SQLAlchemy then renews every connection the
+        # pool held. The command bus runs its transaction again on a fresh connection
+        # when that first statement (the chain head's lock) fails so — nothing had run
+        # (engine/commands/service.py ``_begin``); elsewhere the web answers 503 "try
+        # again" (quorum_web/app.py) and the scheduler's next tick runs again.
+        engine = create_engine(url, **kwargs)
     return engine
 
 
