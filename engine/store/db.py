@@ -13,6 +13,13 @@ SQLite settings for a system of record (see docs/operations.md):
   sends anything, so no message is ever sent for a change a power cut undid.
 - ``foreign_keys=ON``, ``busy_timeout=10000``, and every write transaction
   starts with ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking.
+- ``wal_autocheckpoint=10000`` pages (SQLite's default is 1000): the WAL is
+  copied back into the database (with its fsyncs) a tenth as often. Commit time
+  in a lifecycle (bench/lifecycle.py) fell from 5.0 to 3.2 ms (median of 5×30).
+  The WAL file grows to about 40 MB before it is reused; with ``NORMAL`` the
+  commits since the last checkpoint are those a power cut can lose (more of
+  them now), and the dispatcher's checkpoint before sending still keeps any
+  message from leaving for one of them.
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ def database_url(explicit: str | None = None) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+# pages of WAL between automatic checkpoints (the module docstring says why 10000)
+WAL_AUTOCHECKPOINT_PAGES = 10000
 
 
 def sqlite_synchronous() -> str:
@@ -80,6 +91,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
