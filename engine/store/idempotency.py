@@ -2,18 +2,24 @@
 
 A key is scoped to (actor, command, key): the same text sent by another
 caller, or on another command, is another key. The command bus
-(engine/commands/service.py) uses these steps:
+(engine/commands/service.py) takes a key one of two ways.
 
-1. :func:`claim`, inside the command's own transaction, right after the
-   chain head's lock (SQLite's BEGIN IMMEDIATE, PostgreSQL's row lock on
-   ``audit_head``): that lock already queues a retry behind the first
-   request, so a transaction of its own bought nothing and cost a commit
-   per command (on PostgreSQL a round trip and an fsync: 725 statements a
-   lifecycle instead of 509); ``insert_first`` makes a new key one
-   statement, and a refused or killed run leaves no claim to release. The
-   short transaction of its own is kept for a key another run's committed
-   claim holds (``Busy``: a process that died mid-command before this
-   change, or a claim lapsing) — the bus polls it:
+The usual way (SQLite and PostgreSQL): :func:`record`, at the end of the
+command's own transaction, writes the key's row ``done`` with the result
+(``INSERT ... ON CONFLICT DO NOTHING``): one statement a keyed command. The
+writers' lock the transaction holds (SQLite's BEGIN IMMEDIATE, PostgreSQL's
+row lock on ``audit_head``, taken first) means no other request sees or
+writes the key while the command runs, so nothing is claimed before it; a
+refused or killed run leaves nothing behind. (Until issue 15 the key was
+claimed first and completed at the end, on PostgreSQL in a transaction of
+its own: 725 statements a lifecycle; 473 now.) When the key already has a
+row, or the command is refused while it has one, the bus rolls back and
+takes the key the polling way below, which decides: the first result, a
+refusal naming the fields that differ, a wait, or a take-over.
+
+The polling way (a key that already has a row):
+
+1. :func:`claim`, in a short transaction of its own:
    no live row -> insert one ``running`` with a fresh token and a lease
    (``lease_until``) -> :class:`Claimed`; a live row with another
    fingerprint -> :class:`KeyReused` naming the fields that differ (never a
@@ -28,7 +34,10 @@ caller, or on another command, is another key. The command bus
 
 The traps, and the line that handles each:
 
-- Two first requests at once: the primary key lets one insert win; the
+- Two first requests at once, the usual way: the writers' lock runs them one
+  after the other; the second's :func:`record` finds the first's row, so its
+  run is rolled back and it gets the first's result the polling way.
+- Two claims at once, the polling way: the primary key lets one insert win; the
   other's IntegrityError sends it round again (``claim`` is retried by the
   bus) and it finds the winner's row.
 - A process killed while its command runs: its transaction rolls back, its
@@ -188,30 +197,14 @@ _RELEASE = delete(_LOG).where(_PK, _LOG.c.token == bindparam("k_token"))
 
 
 def claim(
-    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta,
-    *, insert_first: bool = False,
-) -> Claimed | Done | Busy:  # fmt: skip
+    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta
+) -> Claimed | Done | Busy:
     """Step 1 (its own transaction). Raises KeyReused; an IntegrityError means
-    another claim won the insert: ask again.
-
-    ``insert_first`` (inside the command's transaction, after the chain head's
-    lock): try the insert first, skipped if the key is there (``ON CONFLICT DO
-    NOTHING``), and read the row only then: one statement for a new key. On
-    PostgreSQL a concurrent first request's uncommitted row makes the insert wait
-    on the unique index until that request ends: committed, the insert is skipped
-    and the read (a new snapshot under READ COMMITTED) finds its row; rolled back,
-    the insert goes ahead. A row gone again before the read (released meanwhile)
-    is :class:`Busy`: the bus asks again the polling way."""
+    another claim won the insert: ask again."""
     pk = key.params()
     token = uuid.uuid4().hex
-    if insert_first:
-        fresh = {**pk, **_values(fp, token, now, ttl)}
-        if _INSERT_OR_IGNORE[conn.dialect.name].execute(conn, fresh).rowcount == 1:
-            return Claimed(token)
     row = conn.execute(_READ, pk).first()
     values = _values(fp, token, now, ttl)
-    if row is None and insert_first:
-        return Busy()
     if row is None:
         # through SQLAlchemy: a lost race must surface as its IntegrityError (the bus
         # asks again); the driver's own error would escape it
@@ -232,6 +225,24 @@ def claim(
     if row.status == DONE:
         return Done(row.result)
     return Busy()
+
+
+def record(
+    conn: Connection, key: Key, fp: Fingerprint, result: dict[str, Any], now: dt.datetime,
+    ttl: dt.timedelta,
+) -> bool:  # fmt: skip
+    """Steps 1 and 2 at once, at the end of the command's own transaction (which holds
+    the writers' lock): the key's row written ``done`` with the result, unless the key
+    already has a row (``ON CONFLICT DO NOTHING``): False, and the bus rolls back and
+    asks that row (:func:`claim`). One statement for a new key."""
+    values = {**key.params(), **_values(fp, uuid.uuid4().hex, now, ttl),
+              "v_status": DONE, "v_result": result, "v_lease_until": now}  # fmt: skip
+    return bool(_INSERT_OR_IGNORE[conn.dialect.name].execute(conn, values).rowcount == 1)
+
+
+def stored(conn: Connection, key: Key) -> bool:
+    """Whether the key has a row (whatever its state)."""
+    return conn.execute(_READ, key.params()).first() is not None
 
 
 def _values(fp: Fingerprint, token: str, now: dt.datetime, ttl: dt.timedelta) -> dict[str, Any]:
