@@ -1,9 +1,10 @@
 """One path for every action: the command bus and its unit of work.
 
     entry point -> Quorum.execute(command, args, actor, key)
-        -> [claim the caller's key: engine/store/idempotency.py] -> authorise -> handler(uow, args)
+        -> lock the chain head -> authorise -> handler(uow, args)
            (load item, ask its workflow, apply money effects, record audit
            events, queue notifications) -> append audit chain -> outbox
+           -> [the caller's key written done: engine/store/idempotency.py]
         -> commit   (one database transaction; nothing is sent before it)
 
 Handlers live in ``engine/commands/handlers/`` and register themselves with
