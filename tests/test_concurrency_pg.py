@@ -140,3 +140,24 @@ def test_concurrent_submissions_all_succeed_with_distinct_refs(pg):
         assert result.events == 2 + n  # organisation, person, then one per bid
         seqs = s.execute(select(AuditEvent.seq).order_by(AuditEvent.seq)).scalars().all()
         assert seqs == list(range(1, n + 3))
+
+
+def test_a_command_on_a_connection_the_server_dropped_runs_on_a_fresh_one(pg):
+    # The pool does not ping at checkout (engine/store/db.py): a pooled connection the
+    # server cut while idle (a restart, a failover) fails at the command's first
+    # statement, before anything ran, and the bus begins again on a fresh connection.
+    engine, q = pg
+    assert submit(q, "Before the cut")["ref"] == "B-0001"
+    other = make_engine(str(engine.url.render_as_string(hide_password=False)))
+    with other.connect() as c:  # the pool holds an idle connection: cut it (not this one)
+        cut = c.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalar_one()
+    other.dispose()
+    assert cut >= 1
+    assert submit(q, "After the cut")["ref"] == "B-0002"  # no error reaches the caller
+    assert submit(q, "And again")["ref"] == "B-0003"
+    with Session(engine) as s:
+        assert s.execute(select(func.count()).select_from(Bid)).scalar_one() == 3
+        assert audit.verify(s).ok

@@ -18,7 +18,7 @@ rolls it back with everything else.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import col
 
 from engine.commands.uow import UnitOfWork
@@ -36,10 +36,13 @@ def pot_programme(uow: UnitOfWork, pot_id: int) -> int:
     return next(p.programme_id for p in uow.directory.pots if p.id == pot_id)
 
 
+_SECOND_FACTOR = select(col(Programme.second_factor)).where(
+    col(Programme.id) == bindparam("programme_id")
+)  # built once: every payment and signature asks
+
+
 def required_roles(uow: UnitOfWork, programme_id: int, action: str) -> frozenset[str]:
-    config = uow.conn.execute(
-        select(col(Programme.second_factor)).where(col(Programme.id) == programme_id)
-    ).scalar()
+    config = uow.conn.execute(_SECOND_FACTOR, {"programme_id": programme_id}).scalar()
     return frozenset((config or {}).get(action, ()))
 
 

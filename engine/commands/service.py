@@ -1,9 +1,10 @@
 """One path for every action: the command bus and its unit of work.
 
     entry point -> Quorum.execute(command, args, actor, key)
-        -> [claim the caller's key: engine/store/idempotency.py] -> authorise -> handler(uow, args)
+        -> lock the chain head -> authorise -> handler(uow, args)
            (load item, ask its workflow, apply money effects, record audit
            events, queue notifications) -> append audit chain -> outbox
+           -> [the caller's key written done: engine/store/idempotency.py]
         -> commit   (one database transaction; nothing is sent before it)
 
 Handlers live in ``engine/commands/handlers/`` and register themselves with
@@ -22,8 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, RootTransaction
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.commands import handlers, sweep  # noqa: F401  (importing them registers the commands)
@@ -162,21 +163,51 @@ class Quorum:
                     f"unknown command {name!r}; known: {', '.join(sorted(REGISTRY))}",
                     field="do",
                 )
+        # The key: written ``done`` with the result at the end of the command's own
+        # transaction (one INSERT ... ON CONFLICT DO NOTHING). SQLite's BEGIN IMMEDIATE
+        # and PostgreSQL's lock on the chain head queue every writer, so no other
+        # request can see or write the key while this one runs: nothing is claimed
+        # first. When the key is there already (a retry, another argument set, an
+        # expired key, a claim left by the polling path) or the command is refused
+        # while it is there, this transaction is rolled back and the key's row decides,
+        # in a short transaction of its own (``key_in_run=False``): the first result,
+        # a refusal naming the fields that differ, a wait (then 409), or a take-over.
+        if key is not None:
+            _refuse_malformed(key)  # (before anything asks the database about it)
+        in_run = key is not None and key_in_run and (
+            self.engine.dialect.name in idempotency.IN_RUN_DIALECTS
+        )
+        try:
+            return self._run_once(calls, actor, key=key, per_row=per_row, partial=partial,
+                                  before=before, in_run=in_run)  # fmt: skip
+        except _KeyTaken:
+            pass
+        except QuorumError:
+            # refused: the answer, unless this is a retry (the key has a row)
+            if not in_run or key is None or not self._key_stored(actor, calls, key):
+                raise
+        return self._run_once(calls, actor, key=key, per_row=per_row, partial=partial,
+                              before=before, in_run=False)  # fmt: skip
+
+    def _run_once(
+        self,
+        calls: Sequence[tuple[str, dict[str, Any] | None]],
+        actor: str | Actor,
+        *,
+        key: str | None,
+        per_row: bool,
+        partial: bool,
+        before: Callable[[Connection], None] | None,
+        in_run: bool,
+    ) -> tuple[list[Result | QuorumError], bool]:
         label = "+".join(sorted({c[0] for c in calls}))
-        claim: tuple[idempotency.Key, str] | None = None
-        # the key's claim: on SQLite inside the command's own transaction (BEGIN
-        # IMMEDIATE already queues every writer, so a retry waits on the write lock
-        # either way; a refused or killed run leaves no claim behind), elsewhere in a
-        # short transaction of its own first (a retry polls it: wait, then 409)
-        in_run: idempotency.Fingerprint | None = None
+        claim: tuple[idempotency.Key, str] | None = None  # the polling path's claim
+        fingerprint: idempotency.Fingerprint | None = None
         typed: list[dict[str, Any] | None] = []  # each call's arguments as its contract read them
         ttl = _key_ttl() if key is not None else dt.timedelta(0)  # (settings read once)
-        replaced: str | None = None
         if key is not None:
             fingerprint = self._check_key(calls, key, typed)
-            if key_in_run and self.engine.dialect.name == "sqlite":
-                in_run = fingerprint
-            else:
+            if not in_run:
                 claimed = self._claim(calls, actor, label, key, fingerprint)
                 if isinstance(claimed, list):
                     return list[Result | QuorumError](claimed), False  # the first result
@@ -184,15 +215,9 @@ class Quorum:
         run: RunState | None = None
         committed = False
         try:
-            with write_connection(self.engine) as conn, conn.begin():
-                head = audit.lock_head(conn)
+            conn, transaction, head = self._begin()
+            with conn, transaction:
                 run = RunState(self._current_directory(conn, head.directory_seq))
-                if in_run is not None and key is not None:
-                    got = self._claim_in_run(conn, run.directory, actor, label, key, in_run,
-                                             ttl)  # fmt: skip
-                    if isinstance(got, list):
-                        return list[Result | QuorumError](got), False  # the first result
-                    claim, replaced = got[:2], got[2]
                 who = self._actor_from(actor, run.directory)
                 if before is not None:
                     before(conn)
@@ -222,8 +247,13 @@ class Quorum:
                 # the outbox and the in-app notices (people from the cached directory
                 # unless this transaction changed it)
                 notices.queue(conn, messages, now, None if run.changed else run.directory)
-                if claim is not None and not idempotency.complete(
-                    conn, claim[0], claim[1], {"results": outcomes}, now, ttl
+                result = {"results": outcomes}
+                if in_run and key is not None and fingerprint is not None:
+                    scoped = self._scoped(run.directory, actor, label, key)
+                    if not idempotency.record(conn, scoped, fingerprint, result, now, ttl):
+                        raise _KeyTaken  # rolled back: the key's row decides (_run)
+                elif claim is not None and not idempotency.complete(
+                    conn, claim[0], claim[1], result, now, ttl
                 ):
                     raise KeyInProgress(
                         f"{label}: this request outlasted its hold on idempotency key "
@@ -235,9 +265,6 @@ class Quorum:
             return outcomes, bool(events)
         except _Abandon as abandoned:  # rolled back by leaving the transaction
             return abandoned.outcomes, False
-        except _KeyBusy:  # a claim from another run: wait for it as a retry does
-            return self._run(calls, actor, key=key, per_row=per_row, partial=partial,
-                             before=before, key_in_run=False)  # fmt: skip
         except StaleDataError:
             raise ConflictError(
                 "someone else changed this item at the same time; nothing was saved — "
@@ -247,14 +274,27 @@ class Quorum:
             raise QuorumError(f"{label}: refused by the database: {_short(exc)}") from None
         finally:
             if claim is not None and not committed:
-                # nothing was written: a retry runs afresh. A claim taken in the run
-                # itself was rolled back with it; an expired one it took over is let go
-                if in_run is None:
-                    self._release(*claim)
-                elif replaced is not None:
-                    self._release(claim[0], replaced)
+                self._release(*claim)  # nothing was written: a retry runs afresh
             if run is not None and run.changed:
                 self._directory = None  # reload on next use (committed or not)
+
+    def _begin(self) -> tuple[Connection, RootTransaction, audit.Head]:
+        """A write connection, its transaction begun and the chain head locked (which
+        queues writers). The pool does not ping a connection at checkout
+        (engine/store/db.py): one the server dropped while idle fails on this first
+        statement, before anything ran on it, and the transaction is begun once more on
+        a fresh connection (the pool renewed them all). A second failure is raised."""
+        for attempt in (1, 2):
+            conn = write_connection(self.engine)
+            try:
+                transaction = conn.begin()
+                return conn, transaction, audit.lock_head(conn)
+            except DBAPIError as exc:
+                conn.close()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.warning("a pooled connection was dropped by the database; reconnecting")
+        raise AssertionError("unreachable")
 
     # --- idempotency keys (engine/store/idempotency.py) ------------------
     @staticmethod
@@ -266,41 +306,30 @@ class Quorum:
         """Refuse a malformed key; the fingerprint of the arguments it is sent with.
         ``typed`` gets each call's arguments as its contract read them (None: refused),
         so the handler does not read them again."""
-        if not 0 < len(key) <= KEY_MAX or not key.isprintable():
-            raise ValidationError(
-                f"idempotency key: 1 to {KEY_MAX} printable characters (e.g. a UUID); "
-                f"this one has {len(key)}" + ("" if key.isprintable() else ", some not printable"),
-                field="key",
-            )
+        _refuse_malformed(key)
         return idempotency.Fingerprint.of(_canonical(calls, typed))
 
-    def _claim_in_run(
-        self,
-        conn: Connection,
-        d: Directory,
-        actor: str | Actor,
-        label: str,
-        key: str,
-        fingerprint: idempotency.Fingerprint,
-        ttl: dt.timedelta,
-    ) -> list[Result] | tuple[idempotency.Key, str, str | None]:
-        """:meth:`_claim` inside the command's own transaction (SQLite: it holds the
-        write lock), the caller's person from the cached directory. Another run's
-        live claim (``_KeyBusy``) sends the request the polling way. Returns the
-        claim (key, token, and the token of an expired claim it took over)."""
+    @staticmethod
+    def _scoped(d: Directory, actor: str | Actor, label: str, key: str) -> idempotency.Key:
+        """The caller's key, the caller's person from the cached directory (no query)."""
         if isinstance(actor, Actor):
             person_id, who = actor.person_id, actor.label
         else:
             found = d.person(actor)
             person_id, who = (found.id if found is not None else None), actor
-        scoped = idempotency.Key(idempotency.scope_of(person_id, who), label, key)
-        got = idempotency.claim(conn, scoped, fingerprint, self.clock.now(), ttl,
-                                insert_first=True)  # fmt: skip
-        if isinstance(got, idempotency.Claimed):
-            return scoped, got.token, got.replaced
-        if isinstance(got, idempotency.Done):
-            return list(got.result["results"])
-        raise _KeyBusy
+        return idempotency.Key(idempotency.scope_of(person_id, who), label, key)
+
+    def _key_stored(
+        self, actor: str | Actor, calls: Sequence[tuple[str, dict[str, Any] | None]], key: str
+    ) -> bool:
+        """Whether the caller's key has a row (a refused run asks: is this a retry?)."""
+        label = "+".join(sorted({c[0] for c in calls}))
+        person_id, who = (
+            (actor.person_id, actor.label) if isinstance(actor, Actor) else (None, actor)
+        )
+        with self.engine.connect() as conn:
+            scoped = idempotency.Key(idempotency.scope(conn, person_id, who), label, key)
+            return idempotency.stored(conn, scoped)
 
     def _claim(
         self,
@@ -372,8 +401,8 @@ class Quorum:
 
 
 
-class _KeyBusy(Exception):
-    """The key is claimed by another run still within its lease."""
+class _KeyTaken(Exception):
+    """The key already has a row: this run is rolled back and the row decides."""
 
 
 class _Abandon(Exception):
@@ -427,3 +456,13 @@ def _plain(value: Any) -> Any:
 
 def _short(exc: IntegrityError) -> str:
     return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+
+
+def _refuse_malformed(key: str) -> None:
+    """Refuse a malformed idempotency key (before anything asks the database about it)."""
+    if not 0 < len(key) <= KEY_MAX or not key.isprintable():
+        raise ValidationError(
+            f"idempotency key: 1 to {KEY_MAX} printable characters (e.g. a UUID); "
+            f"this one has {len(key)}" + ("" if key.isprintable() else ", some not printable"),
+            field="key",
+        )

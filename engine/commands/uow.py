@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Insert, Table, bindparam, insert
 from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from engine.commands.args import Args
@@ -23,6 +24,7 @@ from engine.domain.errors import ConflictError, PermissionDenied, QuorumError
 from engine.store import audit, directory, ledger
 from engine.store.directory import Directory
 from engine.store.models import MovementKind, TableModel
+from engine.store.rawsql import RawStatement
 from workflows.base import Transition, Workflow
 
 # tables whose ``state`` column a workflow owns: table -> Workflow.name
@@ -218,8 +220,11 @@ class UnitOfWork:
                 params["_from"] = source = transition.sources[0]
         columns = tuple(sorted(k for k in params if not k.startswith("_")))
         stmt = _versioned_update(table, columns, source is not None)
-        result = self.conn.execute(stmt, params)
-        if result.rowcount != 1:
+        try:
+            rowcount = stmt.execute(self.conn, params).rowcount
+        except self.conn.dialect.loaded_dbapi.IntegrityError as exc:  # as through SQLAlchemy
+            raise IntegrityError(str(stmt.stmt), params, exc) from None
+        if rowcount != 1:
             raise ConflictError(
                 f"{ref} was changed by someone else at the same time; nothing was saved — "
                 "reload and try again",
@@ -308,18 +313,22 @@ class UnitOfWork:
 
 
 @cache
-def _versioned_update(table: Table, columns: tuple[str, ...], from_state: bool = False) -> Any:
+def _versioned_update(
+    table: Table, columns: tuple[str, ...], from_state: bool = False
+) -> RawStatement:
     """UPDATE table SET <columns>, version = version + 1 WHERE id = :_id AND version = :_seen
     (and, for a transition, the row is still in the state it was fired from), built once
-    per (table, columns)."""
+    per (table, columns); sent straight to the driver (engine/store/rawsql.py: every
+    transition runs one; each value converted as its column's type says)."""
     where = [table.c.id == bindparam("_id"), table.c.version == bindparam("_seen")]
     if from_state:
         where.append(table.c.state == bindparam("_from"))
-    return (
+    return RawStatement(
         table.update()
         .where(*where)
-        .values({**{c: bindparam(c) for c in columns}, "version": table.c.version + 1})
-    )
+        .values({**{c: bindparam(c, type_=table.c[c].type) for c in columns},
+                 "version": table.c.version + 1})
+    )  # fmt: skip
 
 
 @cache

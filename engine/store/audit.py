@@ -126,7 +126,11 @@ _HEAD = select(
     col(AuditHead.last_seq), col(AuditHead.last_hash), col(AuditHead.directory_seq)
 ).where(col(AuditHead.id) == 1)
 _READ_HEAD = RawStatement(_HEAD)
-_READ_HEAD_LOCKED = RawStatement(_HEAD.with_for_update())
+# PostgreSQL: through SQLAlchemy, not straight to the driver. It is the first statement
+# of every write transaction and the pool does not ping at checkout (engine/store/db.py):
+# a connection the server dropped while idle fails here as a DBAPIError marked
+# ``connection_invalidated`` (the pool renews its connections), before anything ran.
+_HEAD_LOCKED = _HEAD.with_for_update()
 _COLUMNS = (
     "seq",
     "at",
@@ -160,8 +164,10 @@ def lock_head(conn: Connection) -> Head:
     Every write transaction starts here, so writers are serialised: SQLite's
     BEGIN IMMEDIATE already holds the database's write lock; PostgreSQL waits
     on this row."""
-    stmt = _READ_HEAD_LOCKED if conn.dialect.name == "postgresql" else _READ_HEAD
-    row = stmt.execute(conn).fetchone()
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_HEAD_LOCKED).first()
+    else:
+        row = _READ_HEAD.execute(conn).fetchone()
     if row is None:
         raise RuntimeError("audit_head row missing: run 'quorum db upgrade'")
     return Head(row[0], row[1], row[2])

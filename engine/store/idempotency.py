@@ -2,14 +2,24 @@
 
 A key is scoped to (actor, command, key): the same text sent by another
 caller, or on another command, is another key. The command bus
-(engine/commands/service.py) uses these steps:
+(engine/commands/service.py) takes a key one of two ways.
 
-1. :func:`claim`, in a short transaction of its own, before the command
-   (on SQLite, inside the command's own transaction instead, right after
-   BEGIN IMMEDIATE: the write lock already queues a retry behind the first
-   request, so the separate transaction bought nothing there and cost one
-   commit per command; ``insert_first`` makes a new key one statement, and a
-   refused or killed run leaves no claim to release):
+The usual way (SQLite and PostgreSQL): :func:`record`, at the end of the
+command's own transaction, writes the key's row ``done`` with the result
+(``INSERT ... ON CONFLICT DO NOTHING``): one statement a keyed command. The
+writers' lock the transaction holds (SQLite's BEGIN IMMEDIATE, PostgreSQL's
+row lock on ``audit_head``, taken first) means no other request sees or
+writes the key while the command runs, so nothing is claimed before it; a
+refused or killed run leaves nothing behind. (Until issue 15 the key was
+claimed first and completed at the end, on PostgreSQL in a transaction of
+its own: 725 statements a lifecycle; 473 now.) When the key already has a
+row, or the command is refused while it has one, the bus rolls back and
+takes the key the polling way below, which decides: the first result, a
+refusal naming the fields that differ, a wait, or a take-over.
+
+The polling way (a key that already has a row):
+
+1. :func:`claim`, in a short transaction of its own:
    no live row -> insert one ``running`` with a fresh token and a lease
    (``lease_until``) -> :class:`Claimed`; a live row with another
    fingerprint -> :class:`KeyReused` naming the fields that differ (never a
@@ -24,7 +34,10 @@ caller, or on another command, is another key. The command bus
 
 The traps, and the line that handles each:
 
-- Two first requests at once: the primary key lets one insert win; the
+- Two first requests at once, the usual way: the writers' lock runs them one
+  after the other; the second's :func:`record` finds the first's row, so its
+  run is rolled back and it gets the first's result the polling way.
+- Two claims at once, the polling way: the primary key lets one insert win; the
   other's IntegrityError sends it round again (``claim`` is retried by the
   bus) and it finds the winner's row.
 - A process killed while its command runs: its transaction rolls back, its
@@ -48,6 +61,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import col
@@ -162,12 +176,17 @@ _CLAIM_ROW = {
     **{c: bindparam(f"v_{c}", type_=_LOG.c[c].type) for c in _CLAIM_VALUES},
 }  # fmt: skip
 _INSERT = insert(_LOG).values(_CLAIM_ROW)
-_INSERT_OR_IGNORE = RawStatement(sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing())
+# INSERT ... ON CONFLICT DO NOTHING, in each dialect's own words (built once each)
+_INSERT_OR_IGNORE = {
+    "sqlite": RawStatement(sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing()),
+    "postgresql": RawStatement(pg_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing()),
+}
 _TAKE_OVER = (
     update(_LOG)
     .where(_PK, _LOG.c.token == bindparam("seen"))
     .values({c: bindparam(f"v_{c}") for c in _CLAIM_VALUES})
 )
+IN_RUN_DIALECTS = frozenset(_INSERT_OR_IGNORE)  # where the bus claims keys in the command's run
 _COMPLETE = RawStatement(
     update(_LOG)
     .where(_PK, _LOG.c.token == bindparam("k_token"))
@@ -178,21 +197,12 @@ _RELEASE = delete(_LOG).where(_PK, _LOG.c.token == bindparam("k_token"))
 
 
 def claim(
-    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta,
-    *, insert_first: bool = False,
-) -> Claimed | Done | Busy:  # fmt: skip
+    conn: Connection, key: Key, fp: Fingerprint, now: dt.datetime, ttl: dt.timedelta
+) -> Claimed | Done | Busy:
     """Step 1 (its own transaction). Raises KeyReused; an IntegrityError means
-    another claim won the insert: ask again.
-
-    ``insert_first`` (SQLite, inside the command's transaction, which holds the
-    write lock): try the insert first, skipped if the key is there
-    (``INSERT OR IGNORE``), and read the row only then: one statement for a new key."""
+    another claim won the insert: ask again."""
     pk = key.params()
     token = uuid.uuid4().hex
-    if insert_first:
-        fresh = {**pk, **_values(fp, token, now, ttl)}
-        if _INSERT_OR_IGNORE.execute(conn, fresh).rowcount == 1:
-            return Claimed(token)
     row = conn.execute(_READ, pk).first()
     values = _values(fp, token, now, ttl)
     if row is None:
@@ -215,6 +225,24 @@ def claim(
     if row.status == DONE:
         return Done(row.result)
     return Busy()
+
+
+def record(
+    conn: Connection, key: Key, fp: Fingerprint, result: dict[str, Any], now: dt.datetime,
+    ttl: dt.timedelta,
+) -> bool:  # fmt: skip
+    """Steps 1 and 2 at once, at the end of the command's own transaction (which holds
+    the writers' lock): the key's row written ``done`` with the result, unless the key
+    already has a row (``ON CONFLICT DO NOTHING``): False, and the bus rolls back and
+    asks that row (:func:`claim`). One statement for a new key."""
+    values = {**key.params(), **_values(fp, uuid.uuid4().hex, now, ttl),
+              "v_status": DONE, "v_result": result, "v_lease_until": now}  # fmt: skip
+    return bool(_INSERT_OR_IGNORE[conn.dialect.name].execute(conn, values).rowcount == 1)
+
+
+def stored(conn: Connection, key: Key) -> bool:
+    """Whether the key has a row (whatever its state)."""
+    return conn.execute(_READ, key.params()).first() is not None
 
 
 def _values(fp: Fingerprint, token: str, now: dt.datetime, ttl: dt.timedelta) -> dict[str, Any]:

@@ -341,6 +341,13 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     return {"grant": grant.ref, "milestone": seq, "state": state, "evidence": evidence_id}
 
 
+_REVIEW_EVIDENCE = (
+    EV_T.update()
+    .where(EV_T.c.id == bindparam("ev_id"))
+    .values({c: bindparam(c) for c in ("state", "reviewed_by_id", "reviewed_on", "review_note")})
+)  # built once
+
+
 def _review(
     uow: UnitOfWork, args: Args, trigger: str, note_field: str, required: bool
 ) -> dict[str, Any]:
@@ -362,15 +369,10 @@ def _review(
         )
     verdict = "verified" if trigger == "verify" else "rejected"
     uow.conn.execute(
-        EV_T.update()
-        .where(EV_T.c.id == evidence.id)
-        .values(
-            state=verdict,
-            reviewed_by_id=uow.actor.person_id,
-            reviewed_on=uow.today,
-            review_note=note,
-        )
-    )
+        _REVIEW_EVIDENCE,
+        {"ev_id": evidence.id, "state": verdict, "reviewed_by_id": uow.actor.person_id,
+         "reviewed_on": uow.today, "review_note": note},
+    )  # fmt: skip
     values: dict[str, Any] = {}
     if verdict == "verified":
         values.update(verified_by_id=uow.actor.person_id, verified_on=uow.today)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel import col
 
 from engine.commands.args import Args
@@ -98,13 +98,16 @@ def standing_orders(uow: UnitOfWork, m: Any) -> tuple[StandingOrders, Orders]:
     return found, found.for_programme(str(programme))
 
 
+# built once (a statement made per call costs its construction and cache key each time)
+_INTERESTED = select(col(Interest.person_id)).where(
+    col(Interest.meeting_id) == bindparam("meeting_id"),
+    col(Interest.item_ref) == bindparam("item_ref"),
+)
+
+
 def interested(uow: UnitOfWork, meeting_id: int, item_ref: str) -> set[int]:
     return set(
-        uow.conn.execute(
-            select(col(Interest.person_id)).where(
-                col(Interest.meeting_id) == meeting_id, col(Interest.item_ref) == item_ref
-            )
-        ).scalars()
+        uow.conn.execute(_INTERESTED, {"meeting_id": meeting_id, "item_ref": item_ref}).scalars()
     )
 
 

@@ -76,16 +76,19 @@ def rule_set(uow: UnitOfWork, name: str) -> Any:
     return resolve_rule_set(uow.conn, name)
 
 
+_RSV = RuleSetVersion.__table__
+_RULE_SET_ROW = select(_RSV.c.id, _RSV.c.sha256).where(
+    _RSV.c.name == bindparam("name"), _RSV.c.version == bindparam("version")
+)  # built once
+
+
 def rule_set_version_id(
     uow: UnitOfWork, rs: Any, uploaded_by: int | None = None, field: str = "rules"
 ) -> int:
     """The stored copy of this rule set version (added the first time it is used, or
     when uploaded: ``uploaded_by``); refused when the same name and version is
     already stored with different content."""
-    t = RuleSetVersion.__table__
-    row = uow.conn.execute(
-        select(t.c.id, t.c.sha256).where(t.c.name == rs.name, t.c.version == rs.version)
-    ).first()
+    row = uow.conn.execute(_RULE_SET_ROW, {"name": rs.name, "version": rs.version}).first()
     if row is not None:
         if row.sha256 != rs.sha256:
             raise ValidationError(
