@@ -105,7 +105,7 @@ def setup(url: str, n_bids: int, n_grants: int, seed: int) -> dict:
         for i, e in enumerate(SPONSORS)
     ]
     q.execute_batch(
-        [("create_programme", {"name": "Load", "pots": {"Projects": "1,000,000,000"}})]
+        [("create_programme", {"name": "Load", "pots": {"Projects": "100,000,000,000"}})]
         + [("register_organisation", {"name": f"Council {i:02d}"}) for i in range(N_ORGS)]
         + people,
         "system",

@@ -869,11 +869,13 @@ def render_delegated_list(
     """One page of the delegated decisions (paged, sorted, searched in SQL), with the
     form that requests one (bid, pot and its balance, amount, reasons, alternatives)."""
     with Session(_engine(request)) as s:
-        # only the bids a delegated decision could approve (not every bid ever made)
-        waiting = views.bids(s, states=BID.step("approve_delegated").source)
+        # is any bid waiting (one indexed row at most; the bid is typed, not chosen
+        # from a list of every bid a delegated decision could approve)
+        waiting = views.any_bid_in(s, BID.step("approve_delegated").source)
         form = delegated_request_form(waiting, views.pots(s), actor)
     return pages.list_page(request, actor, "delegated", "delegated_list.html", None, None,
-                           extra={"request_form": form, "form_error": form_error},
+                           extra={"request_form": form, "form_error": form_error,
+                                  "list_path": "/delegated"},  # also when re-shown by /do/
                            status=status)
 
 

@@ -296,6 +296,37 @@ def test_a_page_costs_the_same_statements_at_10_rows_as_at_60(world, path: str) 
     assert large <= 25, (path, counts)
 
 
+def test_the_delegated_page_is_flat_in_the_number_of_bids_waiting(tmp_path) -> None:
+    """/delegated reads no bid to offer its request form (the bid is typed): the
+    same statements and the same page at 1 bid waiting for a decision as at 41."""
+    url = f"sqlite:///{tmp_path / 'quorum.db'}"
+    q, engine, clock = money_board(url)  # one bid waiting ("Delegated ask")
+    set_passwords(q, OFFICER)
+    app = create_app(url, scheduler=False, clock=clock)
+    with TestClient(app) as officer:
+        assert sign_in(officer, OFFICER).status_code == 303
+        seen = []
+        for more in (0, 40):
+            q.execute_batch([
+                ("submit_bid", {"title": f"Waiting {i:02d}", "sponsor": ORGS[i % 3],
+                                "grant": "2,000", "savings": "10,000 per annum",
+                                "partnership": "no", "pot": "Projects"})
+                for i in range(more)
+            ], OFFICER)
+            officer.get("/delegated")  # warm (caches, directory)
+            with counting(engine) as statements:
+                page = officer.get("/delegated")
+            assert page.status_code == 200 and 'id="form-request_delegated"' in page.text
+            assert "Waiting" not in page.text  # no bid listed
+            seen.append((len(statements), len(page.text)))
+        with engine.connect() as c:
+            assert c.execute(select(func.count()).select_from(Bid)
+                             .where(Bid.state == "submitted")).scalar() == 41
+    (few, few_bytes), (many, many_bytes) = seen
+    assert few == many, seen
+    assert abs(few_bytes - many_bytes) < 200, seen  # the form's key and token differ
+
+
 # ------------------------------------------------------------------ API
 
 

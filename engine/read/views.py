@@ -64,6 +64,13 @@ MEETING_T = Meeting.__table__
 PERSON_T = Person.__table__
 
 
+def any_bid_in(session: Session | Connection, states: Collection[str]) -> bool:
+    """Is any bid in one of ``states`` (one row read at most, by the state index)."""
+    return session.execute(
+        select(BID_T.c.id).where(BID_T.c.state.in_(list(states))).limit(1)
+    ).first() is not None
+
+
 def bids(
     session: Session | Connection,
     state: str | None = None,
