@@ -228,17 +228,17 @@ def logout(request: Request) -> Response:
 # ------------------------------------------------------------------ My work
 
 
-def work_for(conn: Any, actor: Actor, today: dt.date) -> dict:
-    return my_work(conn, actor, today)
-
-
 WORK_SHOWN = 25  # items listed per section of My work
+
+
+def work_for(conn: Any, actor: Actor, today: dt.date, shown: int | None = None) -> dict:
+    return my_work(conn, actor, today, shown=shown)
 
 
 @router.get("/", response_class=HTMLResponse)
 def my_work_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
     with _engine(request).connect() as conn:
-        work = work_for(conn, actor, request.app.state.clock.today())
+        work = work_for(conn, actor, request.app.state.clock.today(), WORK_SHOWN + 1)
     # the oldest of each kind are listed (the counts stay whole): a long list
     # reads no better and renders slower (bench/bench_web.py)
     return render(request, "my_work.html", {"work": work, "work_shown": WORK_SHOWN})
