@@ -94,7 +94,7 @@ def _dd_items(conn: Any, ref: str | None = None) -> list[dict]:
 @router.get("/meetings", response_class=HTMLResponse)
 def meetings_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
     with Session(_engine(request)) as s:
-        rows = views.meetings(s)
+        rows = views.meetings_summary(s)  # counts, not every agenda item and decision
     return pages.render(request, "meetings.html", {"meetings": rows})
 
 

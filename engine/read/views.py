@@ -21,7 +21,7 @@ from engine.domain.words import shown_subject
 from engine.read import money as views_money
 from engine.read import shapes
 from engine.read.actions import register as actions_register
-from engine.read.agenda import meeting_agenda
+from engine.read.agenda import agenda_size, meeting_agenda
 from engine.read.rulesets import resolve_rule_set
 from engine.store import audit
 from engine.store.ledger import ledger
@@ -540,6 +540,38 @@ def meetings(
             "present": present, "quorate": len(present) + substitutes >= m.quorum,
             "agenda": meeting_agenda(session, m), "interests": interests, "decisions": decisions,
             "actions": [a for a in every_action if a["meeting"] == m.ref],
+        })
+    return out
+
+
+def meetings_summary(session: Session | Connection) -> list[shapes.MeetingSummary]:
+    """Every meeting with its roll and the sizes of its agenda and decisions,
+    counted in SQL (a Board that decided 20,000 bids lists as fast as one that
+    decided 2): the meetings list."""
+    people: dict[int, str] = {
+        p.id: p.name for p in session.execute(select(PERSON_T.c.id, PERSON_T.c.name))
+    }
+    decision_t, member_t = Decision.__table__, MeetingMember.__table__
+    decided: dict[int, int] = {
+        r.meeting_id: r.n for r in session.execute(
+            select(decision_t.c.meeting_id, func.count().label("n"))
+            .group_by(decision_t.c.meeting_id))
+    }
+    roll: dict[int, list[Any]] = defaultdict(list)
+    for r in session.execute(
+        select(member_t.c.meeting_id, member_t.c.person_id, member_t.c.present,
+               member_t.c.substitute_id)
+    ):
+        roll[r.meeting_id].append(r)
+    out: list[shapes.MeetingSummary] = []
+    for m in session.execute(select(MEETING_T).order_by(MEETING_T.c.held_on, MEETING_T.c.id)):
+        present = sorted(people[r.person_id] for r in roll[m.id] if r.present)
+        substitutes = sum(1 for r in roll[m.id] if r.substitute_id is not None)
+        out.append({
+            "ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
+            "quorum": m.quorum, "present": present,
+            "quorate": len(present) + substitutes >= m.quorum,
+            "agenda_size": agenda_size(session, m), "decisions_count": decided.get(m.id, 0),
         })
     return out
 
