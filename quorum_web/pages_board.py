@@ -31,7 +31,7 @@ from engine.domain.words import SIGNATURE_WORDS
 from engine.read import accounts, views
 from engine.read import risks as views_risks
 from engine.read.agenda import report_items
-from engine.read.dashboard import programme_dashboard
+from engine.read.dashboard import kept_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
 from engine.read.minutes import decision_notes
@@ -1094,8 +1094,8 @@ def sign_by_link(
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
     with _engine(request).connect() as conn:
-        board = programme_dashboard(conn, request.app.state.clock.today())
-        allocations = partnership_figures(conn, request.app.state.clock.today())
+        # kept between requests until something other than a score changes
+        board, allocations = kept_dashboard(conn, request.app.state.clock.today())
     return pages.render(
         request,
         "dashboard.html",
