@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
@@ -283,7 +283,12 @@ def render_round(
             raise NotFound(f"no round {ref!r}", field="round", item=ref)
         kept = rankings.ranking_page(s, ref, request.query_params.get("page"), RANK_PAGE)
         ranking = kept.ranking
-        unscored = s.execute(
+        # every bid of the round ranked (one count along ix_bid_round_id): none to
+        # look for, and looking reads the whole round (a score checked per bid)
+        in_round = s.execute(
+            select(func.count()).select_from(BidRow).where(BidRow.round_id == rnd.id)
+        ).scalar()
+        unscored = [] if in_round == kept.total else s.execute(
             select(BidRow.ref, BidRow.title, BidRow.state)
             .where(BidRow.round_id == rnd.id)
             .where(_unranked(BidRow))

@@ -118,17 +118,27 @@ def _money_tip(session: Session | Connection, pot_id: int) -> int:
                                .where(_MOVE_T.c.pot_id == pot_id)).scalar() or 0)
 
 
+REBUILD_CHUNK = 2000  # bids read at a time when ranking afresh (memory, not speed)
+
+
 def _entries(session: Session | Connection, rs: RuleSet, round_id: int,
              bid_ids: list[int] | None = None) -> list[_Entry]:
-    """The ranked entries of a round's bids (of ``bid_ids`` only, if given)."""
-    rows = views.bids(session, round_id=round_id, bid_ids=bid_ids)
+    """The ranked entries of a round's bids (of ``bid_ids`` only, if given), their
+    full records read ``REBUILD_CHUNK`` at a time: only the compact entries are
+    kept, so a round of 100,000 bids never has 100,000 full records in memory at
+    once (the worker's resident memory stays what the entries need)."""
+    if bid_ids is None:
+        bid_ids = list(session.execute(
+            select(views.BID_T.c.id).where(views.BID_T.c.round_id == round_id)
+            .order_by(views.BID_T.c.id)).scalars())
     out = []
-    for r in rows:
-        entry = views.ranked_entry(r)
-        if entry is not None:
-            score, facts = entry
-            out.append(_Entry((*rs.sort_key(score, facts), r["id"]), r["ref"], r["state"],
-                              r["grant_requested_pence"]))
+    for at in range(0, len(bid_ids), REBUILD_CHUNK):
+        for r in views.bids(session, round_id=round_id, bid_ids=bid_ids[at:at + REBUILD_CHUNK]):
+            entry = views.ranked_entry(r)
+            if entry is not None:
+                score, facts = entry
+                out.append(_Entry((*rs.sort_key(score, facts), r["id"]), r["ref"], r["state"],
+                                  r["grant_requested_pence"]))
     return out
 
 
