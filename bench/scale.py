@@ -111,7 +111,7 @@ class Writer(threading.Thread):
             ref = self.rnd.choice(self.refs)
             try:
                 self.q.execute("override_score", {
-                    "ref": ref, "criterion": "partnership", "points": self.rnd.choice([0, 5]),
+                    "ref": ref, "criterion": "partnership", "points": self.rnd.choice([0, 1]),
                     "reason": "scale benchmark"}, OFFICERS[1])
                 self.writes += 1
                 self.last = time.perf_counter()
