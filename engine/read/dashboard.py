@@ -16,20 +16,18 @@ money recovered or repaid, counts every grant, as the pots do).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from engine.read.kept import kept
 from engine.read.partnership_money import partnership_figures
 from engine.read.savings import to_date_by_grant
 from engine.store.ledger import grant_lines, ledger
-from engine.store.models import AuditEvent, AuditHead, Grant, Organisation, Pot, Return
+from engine.store.models import Grant, Organisation, Pot, Return
 
 Reader = Session | Connection
 
@@ -134,63 +132,14 @@ def programme_dashboard(conn: Reader, today: dt.date, programme_id: int | None =
 # ------------------------------------------------------------------ kept between requests
 
 # Commands whose events cannot move any figure of the dashboard (they write scores
-# only): the figures kept stand. Any other event since they were drawn draws them
-# afresh, so a command added later is safe by default.
+# only): the figures kept stand through them (engine/read/kept.py).
 SCORES_ONLY = frozenset({"override_score", "score_round"})
-RECHECK_AFTER = 500  # events since the kept tip beyond which drawing afresh is simpler
-KEEP = 4  # (database, day) pairs kept per process
-
-_AUDIT_T = AuditEvent.__table__
-_HEAD_T = AuditHead.__table__
-_KEPT: OrderedDict[tuple[str, dt.date], tuple[tuple[int, str], dict, Any]] = OrderedDict()
-_LOCK = threading.Lock()
-DRAWN = [0]  # times the figures were drawn afresh in this process (tests, benchmarks)
-
-
-def _tip(conn: Reader) -> tuple[int, str]:
-    """The chain's last seq and hash: the hash tells two databases apart that
-    reached the same seq (tests' in-memory databases share a URL)."""
-    row = conn.execute(
-        select(_HEAD_T.c.last_seq, _HEAD_T.c.last_hash).where(_HEAD_T.c.id == 1)).first()
-    return (0, "") if row is None else (int(row.last_seq or 0), str(row.last_hash or ""))
 
 
 def kept_dashboard(conn: Reader, today: dt.date) -> tuple[dict, Any]:
     """``(programme_dashboard(conn, today), partnership_figures(conn, today))``, drawn
-    once and kept until an event other than a score's is appended to the audit chain
-    (every change is a command and every command appends events: the chain's tip
-    says what changed). With 20,000 grants drawing takes a third of a second; a
-    score overridden once a second (the round page's traffic) leaves them standing.
-    Each caller gets its own copy."""
-    bind = conn.get_bind() if isinstance(conn, Session) else conn
-    key = (str(bind.engine.url), today)
-    tip = _tip(conn)
-    with _LOCK:
-        kept = _KEPT.get(key)
-    if kept is not None and kept[0] != tip:
-        seq, chain = kept[0]
-        on_chain = conn.execute(  # the kept tip is on this database's chain
-            select(_AUDIT_T.c.hash).where(_AUDIT_T.c.seq == seq)).scalar() == chain
-        events: list[str] = list(conn.execute(
-            select(_AUDIT_T.c.command).where(_AUDIT_T.c.seq > seq)
-            .limit(RECHECK_AFTER + 1)
-        ).scalars())
-        if on_chain and len(events) <= RECHECK_AFTER and set(events) <= SCORES_ONLY:
-            kept = (tip, kept[1], kept[2])
-        else:
-            kept = None
-    if kept is None:
-        DRAWN[0] += 1
-        kept = (tip, programme_dashboard(conn, today), partnership_figures(conn, today))
-    with _LOCK:
-        _KEPT[key] = kept
-        _KEPT.move_to_end(key)
-        while len(_KEPT) > KEEP:
-            _KEPT.popitem(last=False)
-    return copy.deepcopy(kept[1]), copy.deepcopy(kept[2])
-
-
-def forget() -> None:
-    """Drop the kept figures (tests; a restored database)."""
-    with _LOCK:
-        _KEPT.clear()
+    once and kept until an event other than a score's is appended to the audit
+    chain. With 20,000 grants drawing takes a third of a second; a score
+    overridden once a second (the round page's traffic) leaves them standing."""
+    return kept(conn, "dashboard", today, SCORES_ONLY,
+                lambda: (programme_dashboard(conn, today), partnership_figures(conn, today)))
