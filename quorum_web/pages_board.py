@@ -31,9 +31,11 @@ from engine.domain.words import SIGNATURE_WORDS
 from engine.read import accounts, views
 from engine.read import risks as views_risks
 from engine.read.agenda import report_items
-from engine.read.dashboard import kept_dashboard
+from engine.read.dashboard import SCORES_ONLY as DASHBOARD_STANDS
+from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
+from engine.read.kept import kept
 from engine.read.minutes import decision_notes
 from engine.read.papers import paper_context
 from engine.read.partnership_money import allocation_page, allocations_of, partnership_figures
@@ -1091,24 +1093,28 @@ def sign_by_link(
 # ------------------------------------------------------------------ dashboard, calendar
 
 
+def _dashboard_view(conn: Any, today: dt.date) -> dict:
+    board = programme_dashboard(conn, today)
+    return {
+        "board": board,
+        "allocations": partnership_figures(conn, today),
+        "charts": {
+            "pots": charts.pots_chart(board["pots"]),
+            "savings": charts.savings_chart(board["partnerships"]),
+            "late": charts.late_returns_chart(board["partnerships"]),
+        },
+    }
+
+
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
+    today = request.app.state.clock.today()
     with _engine(request).connect() as conn:
-        # kept between requests until something other than a score changes
-        board, allocations = kept_dashboard(conn, request.app.state.clock.today())
-    return pages.render(
-        request,
-        "dashboard.html",
-        {
-            "board": board,
-            "allocations": allocations,
-            "charts": {
-                "pots": charts.pots_chart(board["pots"]),
-                "savings": charts.savings_chart(board["partnerships"]),
-                "late": charts.late_returns_chart(board["partnerships"]),
-            },
-        },
-    )
+        # figures and charts kept between requests until something other than a
+        # score changes (engine/read/kept.py; 0.35 s to draw at 20,000 grants)
+        view = kept(conn, "dashboard page", today, DASHBOARD_STANDS,
+                    lambda: _dashboard_view(conn, today))
+    return pages.render(request, "dashboard.html", view)
 
 
 # ------------------------------------------------------------------ partnership allocations
