@@ -177,14 +177,16 @@ def _refresh(session: Session | Connection, kept: _Kept, rs: RuleSet, refs: set[
     return changed
 
 
-def _draw_line(session: Session | Connection, kept: _Kept, pot_id: int) -> None:
+def _draw_line(session: Session | Connection, kept: _Kept, pot_id: int,
+               money_moved: bool = True) -> None:
     """The funding line over the kept order (as views.round_ranking draws it): the
     first bid that could be funded and does not fit. Every such bid above it fits
     (views.funding_of), so the pass stops at the line and no per-bid list is kept:
     :func:`_funding` reads a bid's place from its state and which side it is on."""
-    line = ledger(session, pot_ids=[pot_id])[0]
+    if money_moved:  # else the pot's balance kept stands (only the order changed)
+        line = ledger(session, pot_ids=[pot_id])[0]
+        kept.pot, kept.available = line.name, line.available_pence
     WORK.lines_drawn += 1
-    kept.pot, kept.available = line.name, line.available_pence
     entries, available, eligible = kept.entries, kept.available, LINE_STATES
     running = 0
     kept.line_at = None
@@ -232,7 +234,7 @@ def _kept(session: Session | Connection, rnd: Any, rs: RuleSet) -> _Kept:
             kept.tip = max([kept.tip, *(e.seq for e in events)])
     money = _money_tip(session, rnd.pot_id)
     if moved or money != kept.money_tip:
-        _draw_line(session, kept, rnd.pot_id)
+        _draw_line(session, kept, rnd.pot_id, money != kept.money_tip)
         kept.money_tip = money
     _KEPT[key] = kept
     _KEPT.move_to_end(key)
