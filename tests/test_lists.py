@@ -24,7 +24,7 @@ from sqlmodel import Session
 from webkit import api_token, bearer, set_passwords, sign_in
 
 from engine.domain.errors import ValidationError
-from engine.read import lists
+from engine.read import kept, lists
 from engine.read.listing import like_pattern, read_query
 from engine.store.models import AuditEvent, Bid, Return
 from quorum_web.app import create_app
@@ -325,6 +325,40 @@ def test_the_delegated_page_is_flat_in_the_number_of_bids_waiting(tmp_path) -> N
     (few, few_bytes), (many, many_bytes) = seen
     assert few == many, seen
     assert abs(few_bytes - many_bytes) < 200, seen  # the form's key and token differ
+
+
+def test_a_lists_totals_are_kept_through_score_overrides_only(tmp_path) -> None:
+    """A list's count and sums (every matching row read) are kept between requests:
+    a score override leaves them standing; a new bid counts at once."""
+    url = f"sqlite:///{tmp_path / 'quorum.db'}"
+    q, engine, clock = money_board(url)
+    set_passwords(q, OFFICER)
+    q.execute("open_round", {"ref": "R9", "name": "Late", "pot": "Projects",
+                             "closes": "2011-10-20", "rules": "efficiency-bids-2011"}, OFFICER)
+    ask = q.execute("submit_bid", {"title": "Scored", "sponsor": ORGS[0], "grant": "1,000",
+                                   "savings": "5,000 per annum", "partnership": "no",
+                                   "round": "R9"}, OFFICER)["ref"]
+    clock.set(dt.date(2011, 10, 21))
+    q.execute("close_round", {"round": "R9"}, OFFICER)
+    q.execute("score_round", {"round": "R9"}, OFFICER)
+    app = create_app(url, scheduler=False, clock=clock)
+
+    def heading() -> str:
+        return re.search(r"<h1[^>]*>(Bids \(.*?\))</h1>", officer.get("/bids").text).group(1)
+
+    with TestClient(app) as officer:
+        assert sign_in(officer, OFFICER).status_code == 303
+        assert heading() == "Bids (4, £191,000 requested)"
+        drawn = kept.DRAWN["list totals"]
+        q.execute("override_score", {"ref": ask, "criterion": "partnership",
+                                     "points": 0, "reason": "recheck"}, OFFICER)
+        assert heading() == "Bids (4, £191,000 requested)"
+        assert kept.DRAWN["list totals"] == drawn  # stood
+        q.execute("submit_bid", {"title": "One more", "sponsor": ORGS[0], "grant": "2,000",
+                                 "savings": "10,000 per annum", "partnership": "no",
+                                 "pot": "Projects"}, OFFICER)
+        assert heading() == "Bids (5, £193,000 requested)"
+        assert kept.DRAWN["list totals"] == drawn + 1
 
 
 # ------------------------------------------------------------------ API

@@ -28,7 +28,7 @@ from engine.store.models import AuditEvent, AuditHead
 
 T = TypeVar("T")
 RECHECK_AFTER = 500  # events since the kept tip beyond which drawing afresh is simpler
-KEEP = 16  # figures kept per process
+KEEP = 64  # figures kept per process (a list's totals are kept per filter and search)
 
 _AUDIT_T = AuditEvent.__table__
 _HEAD_T = AuditHead.__table__

@@ -72,6 +72,7 @@ from engine.domain.actor import Actor
 from engine.domain.words import long_date
 from engine.read import offers as offer_views
 from engine.read.delegation import stored_scheme
+from engine.read.kept import kept
 from engine.read.register import papers_deadline
 from engine.read.returns import red_returns
 from engine.read.risks import above_threshold
@@ -850,8 +851,13 @@ def offers_awaiting_oldest(
     """How many letters await acceptance, and the ``shown`` oldest (a count and a
     LIMIT: 20,000 letters cost what 25 do)."""
     bind = conn.connection() if isinstance(conn, Session) else conn
-    return (offer_views.awaiting_count(bind),
-            [_offer_item(r, today) for r in offer_views.awaiting(bind, limit=shown)])
+    # kept through score overrides (engine/read/kept.py): the count reads every letter
+    return kept(bind, "offers awaiting", (today, shown), SCORES_ONLY, lambda: (
+        offer_views.awaiting_count(bind),
+        [_offer_item(r, today) for r in offer_views.awaiting(bind, limit=shown)]))
+
+
+SCORES_ONLY = frozenset({"override_score", "score_round"})  # no letter moves with a score
 
 
 # sections that can count in SQL and read only the oldest few (My work's page lists
