@@ -312,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     out: dict = {"benchmark": "scale", "code": code_version(), "machine": machine(),
                  "load_average_before": os.getloadavg(), "sizes": []}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory(prefix="quorum-scale-") as tmp:
         for n in sizes:
             print(f"{n} bids: setting up ...", flush=True)
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{r['cold'][page]['ms']} ms; {args.users} users p95 "
                           f"{crowd.get('p95_ms', '-')} ms)", flush=True)
     out["load_average_after"] = os.getloadavg()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"written to {args.out}")
