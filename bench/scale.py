@@ -5,7 +5,11 @@ cold and warm, with writes going on, and the web worker's memory.
 For each size, in the same run:
 
 - set-up (not measured): bench.bench_web.setup on a fresh SQLite file (the
-  bids in ONE round, scored; grants decided at a Board; evidence waiting);
+  bids in ONE round, scored; grants decided at a Board; evidence waiting).
+  The built file is kept in ``bench/.cache/`` (git-ignored), keyed by the
+  size, the seed, the migration head and a hash of the set-up code, and
+  copied on the next run instead of built again (the 100,000 set-up takes
+  many minutes); ``--no-cache`` builds afresh, ``--cache-dir`` moves it;
 - the app served by uvicorn (one worker, bench.bench_web.start_app);
 - **cold**: the first request of each page after the worker starts;
 - **warm**: ``--requests`` requests of each page in turn, one user;
@@ -31,9 +35,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import hashlib
+import inspect
 import json
 import os
 import random
+import shutil
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -43,6 +51,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_scoring import synthetic_bids  # noqa: E402
 from bench.bench_web import (  # noqa: E402
     OFFICERS,
     ROUND,
@@ -56,7 +65,10 @@ from bench.bench_web import (  # noqa: E402
     summary,
     wait_up,
 )
-from bench.common import code_version  # noqa: E402
+from bench.common import ROOT, code_version  # noqa: E402
+from engine.store.db import MIGRATIONS  # noqa: E402
+
+CACHE = ROOT / "bench" / ".cache"
 
 TARGET_RSS_MB = 300.0
 PAGES = ["/healthz", "/", "/bids", "/grants", "/returns", "/delegated", "/meetings",
@@ -99,7 +111,7 @@ class Writer(threading.Thread):
             ref = self.rnd.choice(self.refs)
             try:
                 self.q.execute("override_score", {
-                    "ref": ref, "criterion": "partnership", "points": self.rnd.choice([0, 5]),
+                    "ref": ref, "criterion": "partnership", "points": self.rnd.choice([0, 1]),
                     "reason": "scale benchmark"}, OFFICERS[1])
                 self.writes += 1
                 self.last = time.perf_counter()
@@ -188,12 +200,53 @@ async def cold(base: str) -> dict:
     return out
 
 
+def migration_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return "+".join(sorted(ScriptDirectory(str(MIGRATIONS)).get_heads()))
+
+
+def cache_key(n: int, seed: int) -> str:
+    """What the built database depends on: size, seed, schema, set-up code."""
+    code = inspect.getsource(setup) + inspect.getsource(synthetic_bids)
+    digest = hashlib.sha256(code.encode()).hexdigest()[:12]
+    return f"scale-{n}-seed{seed}-head{migration_head()}-{digest}"
+
+
+def built_db(n: int, seed: int, work: Path, cache: Path | None) -> tuple[Path, dict, bool]:
+    """The set-up's database for ``n`` bids at ``work``: a copy of the cached
+    file when there is one for this key, else built (and cached). Returns the
+    path, what was built, and whether it came from the cache."""
+    db = work / f"scale-{n}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    if cache is not None:
+        key = cache_key(n, seed)
+        kept, meta = cache / f"{key}.db", cache / f"{key}.json"
+        if kept.exists() and meta.exists():
+            shutil.copyfile(kept, db)
+            return db, json.loads(meta.read_text()), True
+    built = setup(f"sqlite:///{db}", n, max(1, n // 5), seed)
+    with sqlite3.connect(db) as conn:  # everything in the main file before copying it
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob(f"scale-{n}-seed{seed}-*"):  # an older key of this size
+            old.unlink()
+        tmp = cache / f"{key}.db.part"
+        shutil.copyfile(db, tmp)
+        tmp.replace(kept)
+        meta.write_text(json.dumps(built, indent=2) + "\n")
+    return db, built, False
+
+
 def one_size(
-    n: int, requests: int, seed: int, work: Path, users: int = 20, rounds: int = 3
+    n: int, requests: int, seed: int, work: Path, users: int = 20, rounds: int = 3,
+    cache: Path | None = CACHE,
 ) -> dict:
-    url = f"sqlite:///{work / f'scale-{n}.db'}"
     t0 = time.perf_counter()
-    built = setup(url, n, max(1, n // 5), seed)
+    db, built, reused = built_db(n, seed, work, cache)
+    url = f"sqlite:///{db}"
     setup_s = round(time.perf_counter() - t0, 1)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -201,6 +254,7 @@ def one_size(
     try:
         asyncio.run(wait_up(base, proc))
         result: dict = {"bids": n, "grants": built["grants"], "setup_s": setup_s,
+                        "setup_from_cache": reused,
                         "rss_mb_started": rss_mb(proc.pid)}
         result["cold"] = asyncio.run(cold(base))
         result["warm"] = asyncio.run(measure(base, proc.pid, requests, None))
@@ -239,7 +293,8 @@ def one_size(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000,100000", help="bids per run, comma separated")
     ap.add_argument("--requests", type=int, default=20, help="requests per page per phase")
     ap.add_argument("--users", type=int, default=20,
@@ -247,18 +302,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--user-rounds", type=int, default=3,
                     help="times each user goes through every page in the users phase")
     ap.add_argument("--seed", type=int, default=2011)
+    ap.add_argument("--cache-dir", type=Path, default=CACHE,
+                    help="where built databases are kept and reused, keyed by size, seed, "
+                    "migration head and the set-up code's hash (default bench/.cache/)")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="build every size afresh (and keep nothing)")
     ap.add_argument("--out", type=Path, default=Path("bench/results/scale.json"))
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     out: dict = {"benchmark": "scale", "code": code_version(), "machine": machine(),
                  "load_average_before": os.getloadavg(), "sizes": []}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory(prefix="quorum-scale-") as tmp:
         for n in sizes:
             print(f"{n} bids: setting up ...", flush=True)
-            r = one_size(n, args.requests, args.seed, Path(tmp), args.users, args.user_rounds)
+            r = one_size(n, args.requests, args.seed, Path(tmp), args.users, args.user_rounds,
+                         None if args.no_cache else args.cache_dir)
             out["sizes"].append(r)
             t = r["targets"]
-            print(f"  set-up {r['setup_s']} s; judged on {t['judged_on']}: worst p95 "
+            print(f"  set-up {r['setup_s']} s"
+                  f"{' (copied from the cache)' if r['setup_from_cache'] else ''}; "
+                  f"judged on {t['judged_on']}: worst p95 "
                   f"{t['worst_page_p95_ms']['p95_ms']} ms "
                   f"({t['worst_page_p95_ms']['page']}); worker RSS "
                   f"{t['worker_rss_mb']['value']} MB", flush=True)
@@ -270,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{r['cold'][page]['ms']} ms; {args.users} users p95 "
                           f"{crowd.get('p95_ms', '-')} ms)", flush=True)
     out["load_average_after"] = os.getloadavg()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"written to {args.out}")

@@ -155,25 +155,29 @@ def pot_input(pots: list[dict], hint: str = "") -> Input:
     )
 
 
-def delegated_request_form(bids: list[dict], pots: list[dict], actor: Actor) -> ActionForm:
-    """Ask the Chair and Vice Chairs to decide a bid between meetings: the bid,
-    the pot (with its balance), the amount, the reasons and the alternatives."""
+def delegated_request_form(any_waiting: bool, pots: list[dict], actor: Actor) -> ActionForm:
+    """Ask the Chair and Vice Chairs to decide a bid between meetings: the bid (its
+    reference, typed: the command refuses a bid in the wrong state by name, and the
+    refusal comes back at the field), the pot (with its balance), the amount, the
+    reasons and the alternatives. ``any_waiting``: is any bid in a state a delegated
+    decision could approve (the page reads no bid itself: it stays as fast at
+    100,000 bids as at 10)."""
     request_roles = DELEGATED.step("request").roles
-    roles = set(actor.roles)
-    waiting = [b for b in bids if "approve_delegated" in BID.available(b["state"], roles)]
     why = None if request_roles & set(actor.roles) else (
         f"needs role {' or '.join(sorted(request_roles))}")
-    if why is None and not waiting:
+    if why is None and not any_waiting:
         why = "no bid is awaiting a decision"
+    *most, last = [s.replace("_", " ") for s in BID.step("approve_delegated").source]
+    states = f"{', '.join(most)} or {last}" if most else last
     return ActionForm(
         "request_delegated",
         "request_delegated_decision",
         "Ask the Chair and Vice Chairs to decide a bid between meetings",
         {},
         [
-            Input("bid", "Bid", "select", True,
-                  [(b["ref"], f"{b['ref']} {b['title']} ({pounds(b['grant_requested_pence'])}"
-                    f"{', ' + b['pot'] if b.get('pot') else ', no pot'})") for b in waiting]),
+            Input("bid", "Bid", "text", True,
+                  hint=f"The bid's reference, as on its page; a bid {states}. "
+                  "A bid's own page offers this request too."),
             pot_input(pots, "empty: the bid's own pot"),
             Input("amount", "Amount (£)", "money", hint="empty: the amount asked"),
             Input("reasons", "Why it cannot wait for the next Board meeting", "textarea", True),

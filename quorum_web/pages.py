@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
@@ -230,17 +230,17 @@ def logout(request: Request) -> Response:
 # ------------------------------------------------------------------ My work
 
 
-def work_for(conn: Any, actor: Actor, today: dt.date) -> dict:
-    return my_work(conn, actor, today)
-
-
 WORK_SHOWN = 25  # items listed per section of My work
+
+
+def work_for(conn: Any, actor: Actor, today: dt.date, shown: int | None = None) -> dict:
+    return my_work(conn, actor, today, shown=shown)
 
 
 @router.get("/", response_class=HTMLResponse)
 def my_work_page(request: Request, actor: Actor = Depends(ANYONE)) -> Response:
     with _engine(request).connect() as conn:
-        work = work_for(conn, actor, request.app.state.clock.today())
+        work = work_for(conn, actor, request.app.state.clock.today(), WORK_SHOWN + 1)
     # the oldest of each kind are listed (the counts stay whole): a long list
     # reads no better and renders slower (bench/bench_web.py)
     return render(request, "my_work.html", {"work": work, "work_shown": WORK_SHOWN})
@@ -285,7 +285,12 @@ def render_round(
             raise NotFound(f"no round {ref!r}", field="round", item=ref)
         kept = rankings.ranking_page(s, ref, request.query_params.get("page"), RANK_PAGE)
         ranking = kept.ranking
-        unscored = s.execute(
+        # every bid of the round ranked (one count along ix_bid_round_id): none to
+        # look for, and looking reads the whole round (a score checked per bid)
+        in_round = s.execute(
+            select(func.count()).select_from(BidRow).where(BidRow.round_id == rnd.id)
+        ).scalar()
+        unscored = [] if in_round == kept.total else s.execute(
             select(BidRow.ref, BidRow.title, BidRow.state)
             .where(BidRow.round_id == rnd.id)
             .where(_unranked(BidRow))

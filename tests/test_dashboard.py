@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 from moneykit import OFFICER, OFFICER2, SPONSOR, SPONSOR2, grant_ref, money_board
 from sqlalchemy import event, insert, select
 
+from engine.read import dashboard, kept
 from engine.read.dashboard import programme_dashboard
+from engine.read.partnership_money import partnership_figures
 from engine.store.models import Grant, Return
 from quorum_web.charts import late_returns_chart, pots_chart, savings_chart
 
@@ -148,3 +150,45 @@ def test_charts_escape_names_and_say_when_empty() -> None:
     assert 'R&D <"pot">' in _text(_svg(pots_chart(odd)))
     assert "No savings returns accepted yet" in _text(_svg(savings_chart([])))
     assert "No late returns" in _text(_svg(late_returns_chart([{"partnership": "A", "late": 0}])))
+
+
+def test_the_kept_dashboard_stands_through_scores_and_is_redrawn_by_anything_else(
+    sqlite_url,
+) -> None:
+    """The dashboard page's figures are kept between requests: a score overridden
+    (a round's traffic) leaves them standing; any other command draws them afresh,
+    and what is kept is always what drawing afresh gives."""
+    q, engine, clock = board_with_returns(sqlite_url)
+    day = dt.date(2011, 10, 10)
+    q.execute("open_round", {"ref": "R9", "name": "Late", "pot": "Projects",
+                             "closes": "2011-10-20", "rules": "efficiency-bids-2011"}, OFFICER)
+    ask = q.execute("submit_bid", {"title": "Scored", "sponsor": "Rutland CC", "grant": "1,000",
+                                   "savings": "5,000 per annum", "partnership": "no",
+                                   "round": "R9"}, OFFICER)["ref"]
+    clock.set(dt.date(2011, 10, 21))
+    q.execute("close_round", {"round": "R9"}, OFFICER)
+    q.execute("score_round", {"round": "R9"}, OFFICER)
+
+    def fresh():
+        with engine.connect() as conn:
+            return programme_dashboard(conn, day), partnership_figures(conn, day)
+
+    def kept_now():
+        with engine.connect() as conn:
+            return dashboard.kept_dashboard(conn, day)
+
+    kept.forget()
+    drawn = kept.DRAWN.get("dashboard", 0)
+    assert kept_now() == fresh() and kept.DRAWN["dashboard"] == drawn + 1
+    q.execute("override_score", {"ref": ask, "criterion": "partnership", "points": 0,
+                                 "reason": "no partner"}, OFFICER)
+    assert kept_now() == fresh() and kept.DRAWN["dashboard"] == drawn + 1  # stood
+    its = grant_ref(engine, "Invest to save")
+    before = fresh()
+    q.execute("submit_evidence", {"grant": its, "milestone": 1, "summary": "done"}, SPONSOR2)
+    q.execute("verify_milestone", {"grant": its, "milestone": 1}, OFFICER)
+    q.execute("release_payment", {"grant": its, "milestone": 1}, OFFICER2)
+    after = kept_now()
+    assert after == fresh() != before and kept.DRAWN["dashboard"] == drawn + 2  # redrawn
+    after[0]["pots"].clear()  # a caller's copy: what is kept is untouched
+    assert kept_now() == fresh()

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from webkit import api_token, bearer, set_passwords, sign_in
 
 from engine.domain.errors import ValidationError
-from engine.read import lists
+from engine.read import kept, lists
 from engine.read.listing import like_pattern, read_query
 from engine.store.models import AuditEvent, Bid, Return
 from quorum_web.app import create_app
@@ -294,6 +294,71 @@ def test_a_page_costs_the_same_statements_at_10_rows_as_at_60(world, path: str) 
     small, large = counts.values()
     assert small == large, (path, counts)
     assert large <= 25, (path, counts)
+
+
+def test_the_delegated_page_is_flat_in_the_number_of_bids_waiting(tmp_path) -> None:
+    """/delegated reads no bid to offer its request form (the bid is typed): the
+    same statements and the same page at 1 bid waiting for a decision as at 41."""
+    url = f"sqlite:///{tmp_path / 'quorum.db'}"
+    q, engine, clock = money_board(url)  # one bid waiting ("Delegated ask")
+    set_passwords(q, OFFICER)
+    app = create_app(url, scheduler=False, clock=clock)
+    with TestClient(app) as officer:
+        assert sign_in(officer, OFFICER).status_code == 303
+        seen = []
+        for more in (0, 40):
+            q.execute_batch([
+                ("submit_bid", {"title": f"Waiting {i:02d}", "sponsor": ORGS[i % 3],
+                                "grant": "2,000", "savings": "10,000 per annum",
+                                "partnership": "no", "pot": "Projects"})
+                for i in range(more)
+            ], OFFICER)
+            officer.get("/delegated")  # warm (caches, directory)
+            with counting(engine) as statements:
+                page = officer.get("/delegated")
+            assert page.status_code == 200 and 'id="form-request_delegated"' in page.text
+            assert "Waiting" not in page.text  # no bid listed
+            seen.append((len(statements), len(page.text)))
+        with engine.connect() as c:
+            assert c.execute(select(func.count()).select_from(Bid)
+                             .where(Bid.state == "submitted")).scalar() == 41
+    (few, few_bytes), (many, many_bytes) = seen
+    assert few == many, seen
+    assert abs(few_bytes - many_bytes) < 200, seen  # the form's key and token differ
+
+
+def test_a_lists_totals_are_kept_through_score_overrides_only(tmp_path) -> None:
+    """A list's count and sums (every matching row read) are kept between requests:
+    a score override leaves them standing; a new bid counts at once."""
+    url = f"sqlite:///{tmp_path / 'quorum.db'}"
+    q, engine, clock = money_board(url)
+    set_passwords(q, OFFICER)
+    q.execute("open_round", {"ref": "R9", "name": "Late", "pot": "Projects",
+                             "closes": "2011-10-20", "rules": "efficiency-bids-2011"}, OFFICER)
+    ask = q.execute("submit_bid", {"title": "Scored", "sponsor": ORGS[0], "grant": "1,000",
+                                   "savings": "5,000 per annum", "partnership": "no",
+                                   "round": "R9"}, OFFICER)["ref"]
+    clock.set(dt.date(2011, 10, 21))
+    q.execute("close_round", {"round": "R9"}, OFFICER)
+    q.execute("score_round", {"round": "R9"}, OFFICER)
+    app = create_app(url, scheduler=False, clock=clock)
+
+    def heading() -> str:
+        return re.search(r"<h1[^>]*>(Bids \(.*?\))</h1>", officer.get("/bids").text).group(1)
+
+    with TestClient(app) as officer:
+        assert sign_in(officer, OFFICER).status_code == 303
+        assert heading() == "Bids (4, £191,000 requested)"
+        drawn = kept.DRAWN["list totals"]
+        q.execute("override_score", {"ref": ask, "criterion": "partnership",
+                                     "points": 0, "reason": "recheck"}, OFFICER)
+        assert heading() == "Bids (4, £191,000 requested)"
+        assert kept.DRAWN["list totals"] == drawn  # stood
+        q.execute("submit_bid", {"title": "One more", "sponsor": ORGS[0], "grant": "2,000",
+                                 "savings": "10,000 per annum", "partnership": "no",
+                                 "pot": "Projects"}, OFFICER)
+        assert heading() == "Bids (5, £193,000 requested)"
+        assert kept.DRAWN["list totals"] == drawn + 1
 
 
 # ------------------------------------------------------------------ API

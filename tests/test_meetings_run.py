@@ -100,8 +100,15 @@ def decide(q: Quorum, item: str, outcome: str = "approve", meeting: str = "BOARD
 
 
 def meeting(engine, ref: str) -> dict:
+    """The meeting as views.meetings gives it; the meetings list's counts
+    (views.meetings_summary, counted in SQL) agree with it every time."""
     with Session(engine) as s:
-        return next(m for m in views.meetings(s) if m["ref"] == ref)
+        found = next(m for m in views.meetings(s) if m["ref"] == ref)
+        summary = next(m for m in views.meetings_summary(s) if m["ref"] == ref)
+    assert summary["agenda_size"] == len(found["agenda"]), (ref, found["agenda"])
+    assert summary["decisions_count"] == len(found["decisions"])
+    assert (summary["present"], summary["quorate"]) == (found["present"], found["quorate"])
+    return found
 
 
 def minutes(engine, ref: str = "BOARD-APR", fmt: str = "md") -> str:

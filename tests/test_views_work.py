@@ -358,3 +358,19 @@ def test_a_fixed_number_of_queries(sqlite_url, who) -> None:
             assert total >= 4
     finally:
         engine.dispose()
+
+
+def test_the_page_reads_only_the_oldest_of_a_large_section(sqlite_url) -> None:
+    """My work's page (``shown``) counts offers awaiting acceptance in SQL and reads
+    only the oldest so many: the same counts and the same first items as reading
+    every one."""
+    q, engine, clock = money_board(sqlite_url, accept_offers=False)  # two letters wait
+    today = dt.date(2011, 6, 1)
+    full = work(q, engine, OFFICER, today)
+    with engine.connect() as conn:
+        one = my_work(conn, q.actor(OFFICER), today, shown=1)
+    assert full["sections"]["offers_awaiting"]["count"] == 2
+    assert one["total"] == full["total"]
+    for key, section in full["sections"].items():
+        assert one["sections"][key]["count"] == section["count"], key
+    assert refs(one, "offers_awaiting") == refs(full, "offers_awaiting")[:1]

@@ -251,6 +251,35 @@ def test_a_delegated_request_names_its_pot(world) -> None:  # noqa: F811
     assert 'name="pot"' in officer.get(f"/bids/{ask}").text
 
 
+def test_the_delegated_request_takes_a_typed_bid_and_refuses_one_in_the_wrong_state(
+    world,  # noqa: F811
+) -> None:
+    """The bid is typed (a list of every bid waiting would grow without bound); a
+    bid a delegated decision cannot approve, or none at all, is refused by the
+    command, by name, at the field, in GOV.UK's error message, and nothing is
+    written."""
+    officer = world["people"][OFFICER]
+    page = officer.get("/delegated").text
+    form = re.search(r'id="form-request_delegated".*?</form>', page, re.S).group(0)
+    assert '<input class="govuk-input' in form and 'name="bid"' in form
+    assert 'id="f-request_delegated-bid"' in form
+    assert '<select class="govuk-select" id="f-request_delegated-bid"' not in form  # not a list
+    assert "The bid&#39;s reference" in form or "The bid's reference" in form
+    approved = bid_refs(world["engine"], "Shared ICT")[0]  # approved at BOARD-APR
+    for bid, says in ((approved, "approved"), ("B-9999", "B-9999")):
+        refused = post(officer, "request_delegated_decision", "/delegated",
+                       "request_delegated", bid=bid, reasons="urgent", alternatives="wait")
+        assert refused.status_code in (400, 404, 409), refused.status_code
+        form = re.search(r'id="form-request_delegated".*?</form>', refused.text, re.S).group(0)
+        err = re.search(r'<p class="govuk-error-message[^>]*>(.*?)</p>', form, re.S)
+        assert err and says in err.group(1), (bid, err and err.group(1))
+        assert f'value="{bid}"' in form  # what was typed, kept
+        # the page's own links stay on /delegated (not on the command's address)
+        assert 'action="/delegated" class="filters"' in refused.text
+    with world["engine"].connect() as c:
+        assert c.execute(select(DelegatedDecision.id)).first() is None
+
+
 def test_a_signatory_stands_aside_from_the_emailed_link(world) -> None:  # noqa: F811
     ref = request_dd(world)
     chair = world["people"][CHAIR]

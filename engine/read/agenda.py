@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -57,11 +57,9 @@ REFERRED = ("referred_back", "resubmitted")
 OUTCOME_STATE = {o: BID.step(o).dest for o in ("approve", "reject", "defer", "refer_back")}
 
 
-def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
-    """The agenda of ``meeting`` (a meeting row: id, programme_id, state, agenda)."""
-    stored = list(meeting.agenda or [])
-    if meeting.state != "scheduled":
-        return stored
+def _bids_query(meeting: Any) -> Any:
+    """``select(bid.ref)``: the bids of a scheduled meeting's agenda before referrals
+    to other meetings are taken out (see :func:`meeting_agenda`)."""
     decided_here = select(DECISION_T.c.item_ref).where(DECISION_T.c.meeting_id == meeting.id)
     # an unscored item awaiting a decision: an allocation, or a bid of a round that
     # does not require scoring (rules/guards.py may_decide_unscored). A bid of no round
@@ -72,16 +70,18 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
         BID_T.c.round_id.in_(
             select(rounds_t.c.id).where(rounds_t.c.scoring_required.is_(False))),
     )
-    bids: list[str] = list(conn.execute(
+    return (
         select(BID_T.c.ref)
         .join(POT_T, POT_T.c.id == BID_T.c.pot_id)
         .where(
             POT_T.c.programme_id == meeting.programme_id,
             or_(BID_T.c.state.in_(AWAITING_DECISION), unscored, BID_T.c.ref.in_(decided_here)),
         )
-        .order_by(BID_T.c.id)
-    ).scalars())
-    delegated: list[str] = list(conn.execute(
+    )
+
+
+def _delegated(conn: Session | Connection, meeting: Any) -> list[str]:
+    return list(conn.execute(
         select(DD_T.c.ref)
         .join(POT_T, POT_T.c.id == DD_T.c.pot_id)
         .where(
@@ -93,6 +93,15 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
         )
         .order_by(DD_T.c.decided_on, DD_T.c.id)
     ).scalars())
+
+
+def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
+    """The agenda of ``meeting`` (a meeting row: id, programme_id, state, agenda)."""
+    stored = list(meeting.agenda or [])
+    if meeting.state != "scheduled":
+        return stored
+    bids: list[str] = list(conn.execute(_bids_query(meeting).order_by(BID_T.c.id)).scalars())
+    delegated = _delegated(conn, meeting)
     away = referred_elsewhere(conn, meeting, bids)  # once: not once per bid
     bids = [r for r in bids if r not in away]
     seen = set(stored)
@@ -102,6 +111,23 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
             seen.add(ref)
             out.append(ref)
     return ordered(out, list(getattr(meeting, "agenda_order", None) or []))
+
+
+def agenda_size(conn: Session | Connection, meeting: Any) -> int:
+    """``len(meeting_agenda(conn, meeting))`` without reading the agenda's bids out:
+    a count in SQL, less those referred to another meeting, plus the few stored,
+    delegated and report items that are not among them (the meetings list)."""
+    stored = list(meeting.agenda or [])
+    if meeting.state != "scheduled":
+        return len(stored)
+    bids = _bids_query(meeting)
+    n_bids = int(conn.execute(
+        select(func.count()).select_from(bids.subquery())).scalar() or 0)
+    away = referred_elsewhere(conn, meeting, bids)
+    small = set(stored) | set(_delegated(conn, meeting)) | set(report_refs(conn, meeting))
+    among: set[str] = set(conn.execute(bids.where(BID_T.c.ref.in_(sorted(small)))).scalars())
+    among -= away
+    return n_bids - len(away) + len(small - among)
 
 
 def ordered(refs: list[str], order: list[str]) -> list[str]:
@@ -143,9 +169,10 @@ def referral_target(conn: Session | Connection, programme_id: int, referred_at: 
     return None if found is None else int(found.id)
 
 
-def referred_elsewhere(conn: Session | Connection, meeting: Any, refs: list[str]) -> set[str]:
-    """Of ``refs``, the bids referred back (resubmitted or not) that come to another
-    meeting than ``meeting``, and were not decided at it."""
+def referred_elsewhere(conn: Session | Connection, meeting: Any, refs: Any) -> set[str]:
+    """Of ``refs`` (a list, or a ``select`` of refs), the bids referred back
+    (resubmitted or not) that come to another meeting than ``meeting``, and were
+    not decided at it."""
     latest: dict[str, Any] = {}
     for d in conn.execute(
         select(DECISION_T.c.item_ref, DECISION_T.c.outcome, DECISION_T.c.meeting_id,

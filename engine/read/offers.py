@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from engine.read.conditions import approval_conditions
@@ -206,21 +206,33 @@ def letter_html(conn: Connection, grant_ref: str, ref: str) -> str | None:
     ).scalar()
 
 
-def awaiting(conn: Any) -> list[Any]:
-    """Letters issued and not yet answered on active grants whose programme pays
-    only after acceptance, oldest first (one query): for officers' My work."""
-    return list(conn.execute(
-        select(OFFER_T.c.ref, OFFER_T.c.kind, OFFER_T.c.issued_on, GRANT_T.c.ref.label("grant"),
-               BID_T.c.title, ORG_T.c.name.label("recipient"))
-        .join(GRANT_T, GRANT_T.c.id == OFFER_T.c.grant_id)
-        .join(BID_T, BID_T.c.id == GRANT_T.c.bid_id)
-        .join(ORG_T, ORG_T.c.id == OFFER_T.c.recipient_id)
+def _awaiting_where(q: Any) -> Any:
+    return (
+        q.join(GRANT_T, GRANT_T.c.id == OFFER_T.c.grant_id)
         .join(POT_T, POT_T.c.id == GRANT_T.c.pot_id)
         .join(PROG_T, PROG_T.c.id == POT_T.c.programme_id)
         .where(OFFER_T.c.state == OPEN, GRANT_T.c.state == "active",
                PROG_T.c.offer_acceptance_required.is_(True))
-        .order_by(OFFER_T.c.issued_on, OFFER_T.c.id)
-    ))
+    )
+
+
+def awaiting(conn: Any, limit: int | None = None) -> list[Any]:
+    """Letters issued and not yet answered on active grants whose programme pays
+    only after acceptance, oldest first (one query; ``limit``: the oldest so many,
+    read along the (state, issued_on) index): for officers' My work."""
+    q = _awaiting_where(
+        select(OFFER_T.c.ref, OFFER_T.c.kind, OFFER_T.c.issued_on, GRANT_T.c.ref.label("grant"),
+               BID_T.c.title, ORG_T.c.name.label("recipient"))
+        .select_from(OFFER_T)
+        .join(ORG_T, ORG_T.c.id == OFFER_T.c.recipient_id)
+    ).join(BID_T, BID_T.c.id == GRANT_T.c.bid_id).order_by(OFFER_T.c.issued_on, OFFER_T.c.id)
+    return list(conn.execute(q if limit is None else q.limit(limit)))
+
+
+def awaiting_count(conn: Any) -> int:
+    """How many letters :func:`awaiting` lists (one count, no rows read out)."""
+    return int(conn.execute(
+        _awaiting_where(select(func.count()).select_from(OFFER_T))).scalar() or 0)
 
 
 def open_letter(conn: Connection, grant_ref: str) -> tuple[str, str] | None:

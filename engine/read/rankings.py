@@ -15,8 +15,8 @@ what to do:
   re-read those bids alone and move them to their places (a bisect each);
 - anything else (returns, payments of other pots…): the order stands.
 
-The funding line is redrawn (one pass over the compact entries) when the order
-changed or the pot's money moved (its newest movement). The page then reads
+The funding line is redrawn (one pass over the compact entries, stopping at the
+line) when the order changed or the pot's money moved (its newest movement). The page then reads
 the full rows of the bids it shows only, so a page costs the same statements
 at 100 bids or 100,000.
 
@@ -41,6 +41,7 @@ from sqlmodel import Session
 from engine.domain.errors import NotFound
 from engine.read import shapes, views
 from engine.read.rulesets import resolve_rule_set
+from engine.read.views import LINE_STATES
 from engine.store.ledger import ledger
 from engine.store.models import AuditEvent, AuditHead, MoneyMovement
 from rules.scoring import RuleSet
@@ -73,9 +74,8 @@ class _Kept:
     money_tip: int = -1  # the pot's newest movement when the line was drawn
     pot: str = ""
     available: int = 0
-    funding: list[shapes.Funding] = field(default_factory=list)  # parallel to order
     funded: int = 0
-    requested: int = 0
+    requested: int = 0  # every ranked bid's ask (kept by _rebuild and _refresh)
     line_at: int | None = None  # index in order of the first bid below the line
 
 
@@ -118,17 +118,27 @@ def _money_tip(session: Session | Connection, pot_id: int) -> int:
                                .where(_MOVE_T.c.pot_id == pot_id)).scalar() or 0)
 
 
+REBUILD_CHUNK = 2000  # bids read at a time when ranking afresh (memory, not speed)
+
+
 def _entries(session: Session | Connection, rs: RuleSet, round_id: int,
              bid_ids: list[int] | None = None) -> list[_Entry]:
-    """The ranked entries of a round's bids (of ``bid_ids`` only, if given)."""
-    rows = views.bids(session, round_id=round_id, bid_ids=bid_ids)
+    """The ranked entries of a round's bids (of ``bid_ids`` only, if given), their
+    full records read ``REBUILD_CHUNK`` at a time: only the compact entries are
+    kept, so a round of 100,000 bids never has 100,000 full records in memory at
+    once (the worker's resident memory stays what the entries need)."""
+    if bid_ids is None:
+        bid_ids = list(session.execute(
+            select(views.BID_T.c.id).where(views.BID_T.c.round_id == round_id)
+            .order_by(views.BID_T.c.id)).scalars())
     out = []
-    for r in rows:
-        entry = views.ranked_entry(r)
-        if entry is not None:
-            score, facts = entry
-            out.append(_Entry((*rs.sort_key(score, facts), r["id"]), r["ref"], r["state"],
-                              r["grant_requested_pence"]))
+    for at in range(0, len(bid_ids), REBUILD_CHUNK):
+        for r in views.bids(session, round_id=round_id, bid_ids=bid_ids[at:at + REBUILD_CHUNK]):
+            entry = views.ranked_entry(r)
+            if entry is not None:
+                score, facts = entry
+                out.append(_Entry((*rs.sort_key(score, facts), r["id"]), r["ref"], r["state"],
+                                  r["grant_requested_pence"]))
     return out
 
 
@@ -138,6 +148,7 @@ def _rebuild(session: Session | Connection, rnd: Any, rs: RuleSet, tip: int) -> 
     entries = _entries(session, rs, rnd.id)
     kept.entries = {e.ref: e for e in entries}
     kept.order = sorted((e.key, e.ref) for e in entries)
+    kept.requested = sum(e.ask for e in entries)  # then kept up to date by _refresh
     return kept
 
 
@@ -156,33 +167,46 @@ def _refresh(session: Session | Connection, kept: _Kept, rs: RuleSet, refs: set[
         old = kept.entries.pop(ref)
         at = bisect.bisect_left(kept.order, (old.key, ref))
         del kept.order[at]
+        kept.requested -= old.ask
         changed = True
     for e in fresh:
         kept.entries[e.ref] = e
         bisect.insort(kept.order, (e.key, e.ref))
+        kept.requested += e.ask
         changed = True
     return changed
 
 
-def _draw_line(session: Session | Connection, kept: _Kept, pot_id: int) -> None:
-    """The funding line over the kept order (as views.round_ranking draws it)."""
-    line = ledger(session, pot_ids=[pot_id])[0]
+def _draw_line(session: Session | Connection, kept: _Kept, pot_id: int,
+               money_moved: bool = True) -> None:
+    """The funding line over the kept order (as views.round_ranking draws it): the
+    first bid that could be funded and does not fit. Every such bid above it fits
+    (views.funding_of), so the pass stops at the line and no per-bid list is kept:
+    :func:`_funding` reads a bid's place from its state and which side it is on."""
+    if money_moved:  # else the pot's balance kept stands (only the order changed)
+        line = ledger(session, pot_ids=[pot_id])[0]
+        kept.pot, kept.available = line.name, line.available_pence
     WORK.lines_drawn += 1
-    kept.pot, kept.available = line.name, line.available_pence
-    running, drawn, requested = 0, False, 0
-    funding: list[shapes.Funding] = []
+    entries, available, eligible = kept.entries, kept.available, LINE_STATES
+    running = 0
     kept.line_at = None
     for i, (_, ref) in enumerate(kept.order):
-        e = kept.entries[ref]
-        f = views.funding_of(e.state, e.ask, running, kept.available, drawn)
-        if f == "above_line":
+        e = entries[ref]
+        if e.state in eligible:
+            if running + e.ask > available:
+                kept.line_at = i
+                break
             running += e.ask
-        if f == "below_line" and not drawn:
-            kept.line_at = i
-        drawn = drawn or f == "below_line"
-        requested += e.ask
-        funding.append(f)
-    kept.funding, kept.funded, kept.requested = funding, running, requested
+    kept.funded = running
+
+
+def _funding(kept: _Kept, at: int, e: _Entry) -> shapes.Funding:
+    """The funding of the bid at index ``at`` of the kept order, as views.funding_of
+    gives it: approved or not eligible by its state alone; otherwise above the line
+    (every such bid there fits) or below it."""
+    if e.state not in LINE_STATES:
+        return views.funding_of(e.state, e.ask, 0, 0, True)
+    return "below_line" if kept.line_at is not None and at >= kept.line_at else "above_line"
 
 
 def _kept(session: Session | Connection, rnd: Any, rs: RuleSet) -> _Kept:
@@ -210,7 +234,7 @@ def _kept(session: Session | Connection, rnd: Any, rs: RuleSet) -> _Kept:
             kept.tip = max([kept.tip, *(e.seq for e in events)])
     money = _money_tip(session, rnd.pot_id)
     if moved or money != kept.money_tip:
-        _draw_line(session, kept, rnd.pot_id)
+        _draw_line(session, kept, rnd.pot_id, money != kept.money_tip)
         kept.money_tip = money
     _KEPT[key] = kept
     _KEPT.move_to_end(key)
@@ -237,7 +261,8 @@ def ranking_page(session: Session | Connection, round_ref: str, page: object = N
         except ValueError:
             n = line_page if page == "line" else 1
         window = kept.order[(n - 1) * size : n * size]
-        funding = kept.funding[(n - 1) * size : n * size]
+        funding = [_funding(kept, (n - 1) * size + i, kept.entries[ref])
+                   for i, (_, ref) in enumerate(window)]
         ids = [kept.entries[ref].key[-1] for _, ref in window]
         line_ref = None if kept.line_at is None else kept.order[kept.line_at][1]
         heading = (kept.pot, kept.available, kept.requested, kept.funded)

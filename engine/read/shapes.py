@@ -338,6 +338,20 @@ class Meeting(TypedDict):
     actions: list[MeetingAction]
 
 
+class MeetingSummary(TypedDict):
+    """A meeting as the meetings list shows it: counts, not its items."""
+
+    ref: str
+    title: str
+    date: str
+    state: str
+    quorum: int
+    present: list[str]
+    quorate: bool
+    agenda_size: int
+    decisions_count: int
+
+
 # ------------------------------------------------------------------ delegated decisions
 
 

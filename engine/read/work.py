@@ -72,6 +72,7 @@ from engine.domain.actor import Actor
 from engine.domain.words import long_date
 from engine.read import offers as offer_views
 from engine.read.delegation import stored_scheme
+from engine.read.kept import kept
 from engine.read.register import papers_deadline
 from engine.read.returns import red_returns
 from engine.read.risks import above_threshold
@@ -304,7 +305,9 @@ def payments_to_release(conn: Reader, actor: Actor, today: dt.date) -> list[dict
     paid_so_far = func.coalesce(paid.c.paid, 0)
     where = [
         MS.c.state.in_(PAYABLE),
-        GRANT.c.state == "active",
+        # not by the grants' state index (every active grant's milestones read):
+        # the few payable milestones (ix_milestone_state) lead, their grants checked
+        func.coalesce(GRANT.c.state, "") == "active",
         MS.c.payment_pence > paid_so_far,
     ]
     if actor.person_id is not None:  # four eyes: not the verifier
@@ -828,17 +831,39 @@ def papers_to_publish(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
     return out
 
 
+def _offer_item(r: Any, today: dt.date) -> dict:
+    return _item("grant", r.grant, f"{r.title} — {r.ref} ({r.kind})",
+                 f"awaiting acceptance by {r.recipient} since {long_date(r.issued_on)}",
+                 r.issued_on, None, link("grant", r.grant) + "#offers", offer=r.ref,
+                 days=(today - r.issued_on).days)
+
+
 def offers_awaiting(conn: Reader, actor: Actor, today: dt.date) -> list[dict]:
     """Offer letters awaiting the recipient's acceptance where payment waits on it
     (issue 16): an officer chases the recipient."""
     bind = conn.connection() if isinstance(conn, Session) else conn
-    return [
-        _item("grant", r.grant, f"{r.title} — {r.ref} ({r.kind})",
-              f"awaiting acceptance by {r.recipient} since {long_date(r.issued_on)}",
-              r.issued_on, None, link("grant", r.grant) + "#offers", offer=r.ref,
-              days=(today - r.issued_on).days)
-        for r in offer_views.awaiting(bind)
-    ]
+    return [_offer_item(r, today) for r in offer_views.awaiting(bind)]
+
+
+def offers_awaiting_oldest(
+    conn: Reader, actor: Actor, today: dt.date, shown: int
+) -> tuple[int, list[dict]]:
+    """How many letters await acceptance, and the ``shown`` oldest (a count and a
+    LIMIT: 20,000 letters cost what 25 do)."""
+    bind = conn.connection() if isinstance(conn, Session) else conn
+    # kept through score overrides (engine/read/kept.py): the count reads every letter
+    return kept(bind, "offers awaiting", (today, shown), SCORES_ONLY, lambda: (
+        offer_views.awaiting_count(bind),
+        [_offer_item(r, today) for r in offer_views.awaiting(bind, limit=shown)]))
+
+
+SCORES_ONLY = frozenset({"override_score", "score_round"})  # no letter moves with a score
+
+
+# sections that can count in SQL and read only the oldest few (My work's page lists
+# the oldest of each kind); the others are small by nature
+Oldest = Callable[[Reader, Actor, dt.date, int], tuple[int, list[dict]]]
+OLDEST: dict[str, Oldest] = {"offers_awaiting": offers_awaiting_oldest}
 
 
 SECTIONS: list[tuple[str, str, frozenset[str], Section]] = [
@@ -912,23 +937,32 @@ def waiting_total(sections: dict[str, dict]) -> int:
     return sum(int(s["count"]) for s in sections.values())
 
 
-def my_work(conn: Reader, actor: Actor, today: dt.date, *, horizon_days: int = 30) -> dict:
-    """What is waiting for ``actor`` on ``today``: see the module docstring."""
+def my_work(
+    conn: Reader, actor: Actor, today: dt.date, *, horizon_days: int = 30,
+    shown: int | None = None,
+) -> dict:
+    """What is waiting for ``actor`` on ``today``: see the module docstring.
+    ``shown``: a section may list only its oldest so many items (the counts stay
+    whole; the page shows no more), so a large one is not read out whole."""
     held = set(actor.roles)
     sections: dict[str, dict] = {}
     for key, title, who, fn in SECTIONS:
         if not who & held:
             continue
-        if fn is returns_due:
+        if shown is not None and key in OLDEST:
+            count, items = OLDEST[key](conn, actor, today, shown)
+        elif fn is returns_due:
             items = returns_due(conn, actor, today, horizon_days)
+            count = len(items)
         else:
             items = fn(conn, actor, today)
+            count = len(items)
         items = _oldest_first(items)
         sections[key] = {
             "key": key,
             "title": title,
             "roles": sorted(who),
-            "count": len(items),
+            "count": count,
             "items": items,
         }
     if BOARD & held:

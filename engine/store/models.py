@@ -290,7 +290,7 @@ class Milestone(VersionedMixin, TableModel, table=True):
     outcome: str
     due_on: dt.date
     payment_pence: int = Field(sa_type=Money)
-    state: str = "planned"
+    state: str = Field(default="planned", index=True)  # My work reads by state (0029)
     verified_by_id: int | None = Field(default=None, foreign_key="person.id")
     verified_on: dt.date | None = None
     version: int = 1
@@ -1184,7 +1184,11 @@ class OfferLetter(VersionedMixin, TableModel, table=True):
     (with those of the unanswered letter it superseded). workflows/offer.py."""
 
     __tablename__ = "offer_letter"
-    __table_args__ = (UniqueConstraint("grant_id", "version_no"),)
+    __table_args__ = (
+        UniqueConstraint("grant_id", "version_no"),
+        # My work: the oldest letters awaiting acceptance (migration 0029)
+        Index("ix_offer_letter_state_issued_on", "state", "issued_on"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)  # OFF-G-0001-1
     grant_id: int = Field(foreign_key="grant_award.id", index=True)

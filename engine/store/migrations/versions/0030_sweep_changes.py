@@ -7,7 +7,7 @@ when it started, ``rules``: the rules it swept by, ``since``/``changes_after``:
 how far a sweep going on from the last one has got).
 
 Revision ID: 0030
-Revises: 0024
+Revises: 0029
 Create Date: 2026-12-05 18:30:00
 """
 from alembic import op
@@ -18,7 +18,7 @@ from engine.store.models import drop_sweep_triggers_ddl, sweep_trigger_ddl
 
 
 revision = '0030'
-down_revision = '0024'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 the approval to carry, copied to the grant when the Chair and Vice Chairs approve
 
 Revision ID: 0032
-Revises: 0024
+Revises: 0030
 Create Date: 2026-12-05 18:40:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0032'
-down_revision = '0024'
+down_revision = '0030'
 branch_labels = None
 depends_on = None
 
