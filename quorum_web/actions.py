@@ -155,6 +155,16 @@ def pot_input(pots: list[dict], hint: str = "") -> Input:
     )
 
 
+def delegated_conditions_input() -> Input:
+    """The conditions a delegated approval is asked to carry (as a Board's: one per
+    line; engine/commands/conditions.py reads them)."""
+    return Input(
+        "conditions", "Conditions of the approval (optional)", "textarea",
+        hint="One condition per line. Each must be met (an officer records the evidence) "
+        "before the first payment; end a line with \u201c(during delivery)\u201d for one that "
+        "does not hold the payments.")
+
+
 def delegated_request_form(any_waiting: bool, pots: list[dict], actor: Actor) -> ActionForm:
     """Ask the Chair and Vice Chairs to decide a bid between meetings: the bid (its
     reference, typed: the command refuses a bid in the wrong state by name, and the
@@ -182,6 +192,7 @@ def delegated_request_form(any_waiting: bool, pots: list[dict], actor: Actor) ->
             Input("amount", "Amount (£)", "money", hint="empty: the amount asked"),
             Input("reasons", "Why it cannot wait for the next Board meeting", "textarea", True),
             Input("alternatives", "Alternatives considered and rejected", "textarea", True),
+            delegated_conditions_input(),
         ],
         unavailable=why,
         button="Send the request",
@@ -250,6 +261,7 @@ def bid_actions(
                     Input("amount", "Amount (£)", "money", hint="empty: the amount asked"),
                     Input("reasons", "Reasons", "textarea", True),
                     Input("alternatives", "Alternatives considered and rejected", "textarea", True),
+                    delegated_conditions_input(),
                 ],
                 unavailable=None
                 if request_roles & roles

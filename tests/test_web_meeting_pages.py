@@ -247,8 +247,29 @@ def test_a_delegated_request_names_its_pot(world) -> None:  # noqa: F811
         pot = c.execute(select(Pot.name).join(DelegatedDecision,
                                               DelegatedDecision.pot_id == Pot.id)).scalar()
     assert pot == "Governance"
-    # the bid's own page offers the pot too
-    assert 'name="pot"' in officer.get(f"/bids/{ask}").text
+    # the bid's own page offers the pot too, and the conditions
+    bid_page = officer.get(f"/bids/{ask}").text
+    assert 'name="pot"' in bid_page and "Conditions of the approval (optional)" in bid_page
+
+
+def test_a_delegated_request_asks_for_conditions_one_a_line(world) -> None:  # noqa: F811
+    """The request's conditions box: one a line, "(during delivery)" marking one that
+    does not hold the payments; the request's page shows them as the signatories
+    will be asked."""
+    officer = world["people"][OFFICER]
+    ask = bid_refs(world["engine"], "Delegated ask")[0]
+    done = post(officer, "request_delegated_decision", "/delegated", "request_delegated",
+                bid=ask, reasons="urgent", alternatives="wait",
+                conditions="Confirm the match funding\nReport in June (during delivery)")
+    assert done.status_code == 303, re.findall(r'class="error"[^>]*>[^<]*', done.text)
+    with world["engine"].connect() as c:
+        ref, stored = c.execute(select(DelegatedDecision.ref, DelegatedDecision.conditions)).one()
+    assert stored == [{"text": "Confirm the match funding", "before_payment": True},
+                      {"text": "Report in June", "before_payment": False}]
+    shown = re.search(r'<ol[^>]*id="dd-conditions">(.*?)</ol>',
+                      officer.get(f"/delegated/{ref}").text, re.S).group(1)
+    assert re.findall(r"<li>(.*?)</li>", shown) == [
+        "Confirm the match funding", "Report in June (during delivery)"]
 
 
 def test_the_delegated_request_takes_a_typed_bid_and_refuses_one_in_the_wrong_state(
