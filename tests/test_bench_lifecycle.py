@@ -29,7 +29,9 @@ def test_each_variant_runs_whole_lifecycles(tmp_path) -> None:
         ).scalars().all()
     engine.dispose()
     assert states == {"B1": "approved", "G1": "closed", "G1/4": "paid", "G1/Q8": "accepted"}
-    # warm-up and timed: score, attendance, decision, 4 evidence, 4 payments; a return
-    # is one row with its figures, as Quorum writes it (no second row per return)
-    assert records == 2 * (1 + 1 + 1 + 4 + 4)
+    # warm-up and timed, as Quorum writes them: the score and 3 criterion scores, 3
+    # meeting members, the commitment, offer letter and decision, 4 evidence, 4
+    # payments and their 4 money movements; a return is one row with its figures, as
+    # Quorum writes it (no second row per return)
+    assert records == 2 * (1 + 3 + 3 + 3 + 4 + 4 + 4)
     assert figures == [1_000_000] * 16

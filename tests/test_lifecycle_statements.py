@@ -25,13 +25,15 @@ BUDGET = {
     "decide": 32,  # +1: the grant's conditions (board-decisions, merged after)
     "submit_evidence": 12,
     "verify_milestone": 15,
-    "release_payment": 20,  # +1: no condition before first payment still open
+    "release_payment": 18,  # +1: no condition before first payment still open; -2: the
+    # programme's payment rules read once (returns late, offer accepted, second factor)
     "submit_return": 12,
     "accept_return": 8,
     "close_grant": 13,
 }
-TOTAL = 473  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
-# the key written done at the end of its run, one statement instead of claim + complete)
+TOTAL = 465  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
+# the key written done at the end of its run, one statement instead of claim + complete;
+# -8: release_payment reads its programme once, not three times)
 # PostgreSQL runs the same statements since session 9 (725 before: the key was claimed
 # in a transaction of its own, and the pool pinged every connection it handed out)
 # what every keyed command runs whatever it does: BEGIN IMMEDIATE, read the audit

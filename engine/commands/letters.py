@@ -87,15 +87,9 @@ def issue_letter(
     return {"ref": ref, "kind": kind, "sha256": sha, "superseded": replaces}
 
 
-_ACCEPTANCE_REQUIRED = (
-    select(PROG_T.c.offer_acceptance_required)
-    .join(POT_T, POT_T.c.programme_id == PROG_T.c.id).where(POT_T.c.id == bindparam("pot_id"))
-)  # built once: every payment asks
-
-
 def acceptance_required(uow: UnitOfWork, pot_id: int) -> bool:
     """Whether the grant's programme pays only after the offer is accepted."""
-    return bool(uow.conn.execute(_ACCEPTANCE_REQUIRED, {"pot_id": pot_id}).scalar())
+    return uow.programme_policy(uow.pot_programme(pot_id)).offer_acceptance_required
 
 
 def _waits(uow: UnitOfWork, letter: Any) -> str:

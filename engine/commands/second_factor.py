@@ -18,14 +18,14 @@ rolls it back with everything else.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import update
 from sqlmodel import col
 
 from engine.commands.uow import UnitOfWork
 from engine.domain import totp
 from engine.domain.errors import PermissionDenied, ValidationError
 from engine.store.factors import factor_of
-from engine.store.models import Programme, SecondFactor
+from engine.store.models import SecondFactor
 
 ACTIONS = {"sign": "sign delegated decisions", "release_payment": "release payments"}
 FIELD = "otp"
@@ -33,17 +33,11 @@ FIELD = "otp"
 
 def pot_programme(uow: UnitOfWork, pot_id: int) -> int:
     """The programme a pot belongs to (from the cached directory)."""
-    return next(p.programme_id for p in uow.directory.pots if p.id == pot_id)
-
-
-_SECOND_FACTOR = select(col(Programme.second_factor)).where(
-    col(Programme.id) == bindparam("programme_id")
-)  # built once: every payment and signature asks
+    return uow.pot_programme(pot_id)
 
 
 def required_roles(uow: UnitOfWork, programme_id: int, action: str) -> frozenset[str]:
-    config = uow.conn.execute(_SECOND_FACTOR, {"programme_id": programme_id}).scalar()
-    return frozenset((config or {}).get(action, ()))
+    return frozenset(uow.programme_policy(programme_id).second_factor.get(action, ()))
 
 
 def check_second_factor(uow: UnitOfWork, programme_id: int, action: str, code: str | None) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, insert
+from sqlalchemy import Insert, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -23,7 +23,7 @@ from engine.domain.clock import Clock
 from engine.domain.errors import ConflictError, PermissionDenied, QuorumError
 from engine.store import audit, directory, ledger
 from engine.store.directory import Directory
-from engine.store.models import MovementKind, TableModel
+from engine.store.models import MovementKind, Programme, TableModel
 from engine.store.rawsql import RawStatement
 from workflows.base import Transition, Workflow
 
@@ -71,6 +71,26 @@ class RunState:
     stale: bool = False  # ...and the snapshot above predates it
 
 
+@dataclass(frozen=True)
+class ProgrammePolicy:
+    """What a programme says about paying its grants and signing for it: a payment
+    asks three times (returns late, offer accepted, second factor), so a command
+    reads it once (:meth:`UnitOfWork.programme_policy`)."""
+
+    id: int
+    name: str
+    no_payment_while_returns_late: bool
+    offer_acceptance_required: bool
+    second_factor: dict[str, list[str]]
+
+
+_PROG_T = Programme.__table__
+_POLICY = select(
+    _PROG_T.c.id, _PROG_T.c.name, _PROG_T.c.no_payment_while_returns_late,
+    _PROG_T.c.offer_acceptance_required, _PROG_T.c.second_factor,
+).where(_PROG_T.c.id == bindparam("programme_id"))  # built once: every payment asks
+
+
 @dataclass
 class UnitOfWork:
     """What a handler sees: the connection (one transaction), the actor, the
@@ -87,6 +107,7 @@ class UnitOfWork:
     messages: list[dict[str, Any]] = field(default_factory=list)
     movements: list[dict[str, Any]] = field(default_factory=list)  # booked, for the audit event
     _session: Session | None = None
+    _policies: dict[int, ProgrammePolicy] = field(default_factory=dict)
 
     @property
     def today(self) -> dt.date:
@@ -108,6 +129,22 @@ class UnitOfWork:
             self.run.directory = directory.load(self.conn, -1)
             self.run.stale = False
         return self.run.directory
+
+    def pot_programme(self, pot_id: int) -> int:
+        """The programme a pot belongs to (from the cached directory)."""
+        return next(p.programme_id for p in self.directory.pots if p.id == pot_id)
+
+    def programme_policy(self, programme_id: int) -> ProgrammePolicy:
+        """The programme's payment and signing rules, read once per command (a
+        command that changes them does not ask for them afterwards)."""
+        policy = self._policies.get(programme_id)
+        if policy is None:
+            row = self.conn.execute(_POLICY, {"programme_id": programme_id}).one()
+            policy = ProgrammePolicy(row.id, row.name, bool(row.no_payment_while_returns_late),
+                                     bool(row.offer_acceptance_required),
+                                     row.second_factor or {})
+            self._policies[programme_id] = policy
+        return policy
 
     def touch_directory(self) -> None:
         """Say this command changed people, roles, organisations, programmes or pots."""

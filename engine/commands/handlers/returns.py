@@ -508,11 +508,6 @@ def configure_return_payments(uow: UnitOfWork, args: Args) -> Result:
 
 
 # built once (every payment asks): a statement made per call costs its construction
-_PAYMENT_HOLD = (
-    select(PROG_T.c.no_payment_while_returns_late, PROG_T.c.name)
-    .join(POT_T, POT_T.c.programme_id == PROG_T.c.id)
-    .where(POT_T.c.id == bindparam("pot_id"))
-)
 _DUE_OR_QUERIED = (
     select(RET_T)
     .where(RET_T.c.grant_id == bindparam("grant_id"), RET_T.c.state.in_(("due", "queried")))
@@ -524,8 +519,9 @@ def refuse_payment_while_returns_late(uow: UnitOfWork, grant: Any, field: str = 
     """When the grant's programme holds payments while a return is late: refused, naming
     the first such return, if the grant has one overdue (due, past its due date) or
     needing revision (sent back to the sponsor)."""
-    held, programme = uow.conn.execute(_PAYMENT_HOLD, {"pot_id": grant.pot_id}).one()
-    if not held:
+    policy = uow.programme_policy(uow.pot_programme(grant.pot_id))
+    programme = policy.name
+    if not policy.no_payment_while_returns_late:
         return
     late = uow.conn.execute(_DUE_OR_QUERIED, {"grant_id": grant.id}).all()
     late = [r for r in late if r.state == "queried" or r.due_on < uow.today]
