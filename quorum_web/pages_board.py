@@ -31,11 +31,10 @@ from engine.domain.words import SIGNATURE_WORDS
 from engine.read import accounts, views
 from engine.read import risks as views_risks
 from engine.read.agenda import report_items
-from engine.read.dashboard import SCORES_ONLY as DASHBOARD_STANDS
 from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
-from engine.read.kept import kept
+from engine.read.kept import SCORES_ONLY, kept
 from engine.read.minutes import decision_notes
 from engine.read.papers import paper_context
 from engine.read.partnership_money import allocation_page, allocations_of, partnership_figures
@@ -1096,7 +1095,7 @@ def sign_by_link(
 # ------------------------------------------------------------------ dashboard, calendar
 
 
-def _dashboard_view(conn: Any, today: dt.date) -> dict:
+def _draw_dashboard(conn: Any, today: dt.date) -> dict:
     board = programme_dashboard(conn, today)
     return {
         "board": board,
@@ -1109,14 +1108,18 @@ def _dashboard_view(conn: Any, today: dt.date) -> dict:
     }
 
 
+def dashboard_view(conn: Any, today: dt.date) -> dict:
+    """The dashboard's figures and charts, kept between requests until a command
+    other than a score's runs (engine/read/kept.py; with 20,000 grants drawing takes
+    a third of a second; a score overridden once a second leaves them standing)."""
+    return kept(conn, "dashboard page", today, SCORES_ONLY, lambda: _draw_dashboard(conn, today))
+
+
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, actor: Actor = Depends(STAFF_ONLY)) -> Response:
     today = request.app.state.clock.today()
     with _engine(request).connect() as conn:
-        # figures and charts kept between requests until something other than a
-        # score changes (engine/read/kept.py; 0.35 s to draw at 20,000 grants)
-        view = kept(conn, "dashboard page", today, DASHBOARD_STANDS,
-                    lambda: _dashboard_view(conn, today))
+        view = dashboard_view(conn, today)
     return pages.render(request, "dashboard.html", view)
 
 

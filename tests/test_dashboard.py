@@ -8,11 +8,12 @@ import xml.etree.ElementTree as ET
 from moneykit import OFFICER, OFFICER2, SPONSOR, SPONSOR2, grant_ref, money_board
 from sqlalchemy import event, insert, select
 
-from engine.read import dashboard, kept
+from engine.read import kept
 from engine.read.dashboard import programme_dashboard
 from engine.read.partnership_money import partnership_figures
 from engine.store.models import Grant, Return
 from quorum_web.charts import late_returns_chart, pots_chart, savings_chart
+from quorum_web.pages_board import dashboard_view
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -175,20 +176,22 @@ def test_the_kept_dashboard_stands_through_scores_and_is_redrawn_by_anything_els
 
     def kept_now():
         with engine.connect() as conn:
-            return dashboard.kept_dashboard(conn, day)
+            view = dashboard_view(conn, day)  # the page's: figures and charts
+        assert set(view["charts"]) == {"pots", "savings", "late"}
+        return view["board"], view["allocations"]
 
     kept.forget()
-    drawn = kept.DRAWN.get("dashboard", 0)
-    assert kept_now() == fresh() and kept.DRAWN["dashboard"] == drawn + 1
+    drawn = kept.DRAWN.get("dashboard page", 0)
+    assert kept_now() == fresh() and kept.DRAWN["dashboard page"] == drawn + 1
     q.execute("override_score", {"ref": ask, "criterion": "partnership", "points": 0,
                                  "reason": "no partner"}, OFFICER)
-    assert kept_now() == fresh() and kept.DRAWN["dashboard"] == drawn + 1  # stood
+    assert kept_now() == fresh() and kept.DRAWN["dashboard page"] == drawn + 1  # stood
     its = grant_ref(engine, "Invest to save")
     before = fresh()
     q.execute("submit_evidence", {"grant": its, "milestone": 1, "summary": "done"}, SPONSOR2)
     q.execute("verify_milestone", {"grant": its, "milestone": 1}, OFFICER)
     q.execute("release_payment", {"grant": its, "milestone": 1}, OFFICER2)
     after = kept_now()
-    assert after == fresh() != before and kept.DRAWN["dashboard"] == drawn + 2  # redrawn
+    assert after == fresh() != before and kept.DRAWN["dashboard page"] == drawn + 2  # redrawn
     after[0]["pots"].clear()  # a caller's copy: what is kept is untouched
     assert kept_now() == fresh()

@@ -23,8 +23,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from engine.read.kept import kept
-from engine.read.partnership_money import partnership_figures
 from engine.read.savings import to_date_by_grant
 from engine.store.ledger import grant_lines, ledger
 from engine.store.models import Grant, Organisation, Pot, Return
@@ -127,19 +125,3 @@ def programme_dashboard(conn: Reader, today: dt.date, programme_id: int | None =
         "partnerships": partnerships,
         "partnership_totals": {k: sum(p[k] for p in partnerships) for k in PARTNERSHIP_KEYS},
     }
-
-
-# ------------------------------------------------------------------ kept between requests
-
-# Commands whose events cannot move any figure of the dashboard (they write scores
-# only): the figures kept stand through them (engine/read/kept.py).
-SCORES_ONLY = frozenset({"override_score", "score_round"})
-
-
-def kept_dashboard(conn: Reader, today: dt.date) -> tuple[dict, Any]:
-    """``(programme_dashboard(conn, today), partnership_figures(conn, today))``, drawn
-    once and kept until an event other than a score's is appended to the audit
-    chain. With 20,000 grants drawing takes a third of a second; a score
-    overridden once a second (the round page's traffic) leaves them standing."""
-    return kept(conn, "dashboard", today, SCORES_ONLY,
-                lambda: (programme_dashboard(conn, today), partnership_figures(conn, today)))

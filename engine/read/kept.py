@@ -36,6 +36,13 @@ _KEPT: OrderedDict[tuple[Any, ...], tuple[tuple[int, str], Any]] = OrderedDict()
 _LOCK = threading.Lock()
 DRAWN: dict[str, int] = {}  # name -> times drawn afresh in this process (tests, benchmarks)
 
+# commands that write criterion scores and nothing else a figure of money, letters or
+# returns reads: such figures stand through them (``unaffected``)
+SCORES_ONLY = frozenset({"override_score", "score_round"})
+# scoring a round moves its bids (submitted -> scored) onto agendas: only an override
+# leaves a meeting's counts standing
+OVERRIDES_ONLY = frozenset({"override_score"})
+
 
 def tip(conn: Session | Connection) -> tuple[int, str]:
     """The audit chain's last seq and hash."""

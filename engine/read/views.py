@@ -22,7 +22,7 @@ from engine.read import money as views_money
 from engine.read import shapes
 from engine.read.actions import register as actions_register
 from engine.read.agenda import agenda_size, left_here, meeting_agenda
-from engine.read.kept import kept
+from engine.read.kept import OVERRIDES_ONLY, kept
 from engine.read.rulesets import resolve_rule_set
 from engine.store import audit
 from engine.store.ledger import ledger
@@ -547,16 +547,12 @@ def meetings(
     return out
 
 
-# a score moves no bid onto or off an agenda (states do): the meetings list stands
-SCORES_ONLY = frozenset({"override_score"})
-
-
 def meetings_summary(session: Session | Connection) -> list[shapes.MeetingSummary]:
     """Every meeting with its roll and the sizes of its agenda and decisions,
     counted in SQL (a Board that decided 20,000 bids lists as fast as one that
     decided 2): the meetings list; kept until a command other than a score
     override runs (engine/read/kept.py)."""
-    return kept(session, "meetings", None, SCORES_ONLY, lambda: _meetings_summary(session))
+    return kept(session, "meetings", None, OVERRIDES_ONLY, lambda: _meetings_summary(session))
 
 
 def _meetings_summary(session: Session | Connection) -> list[shapes.MeetingSummary]:

@@ -72,7 +72,7 @@ from engine.domain.actor import Actor
 from engine.domain.words import long_date
 from engine.read import offers as offer_views
 from engine.read.delegation import stored_scheme
-from engine.read.kept import kept
+from engine.read.kept import SCORES_ONLY, kept
 from engine.read.register import papers_deadline
 from engine.read.returns import red_returns
 from engine.read.risks import above_threshold
@@ -857,7 +857,6 @@ def offers_awaiting_oldest(
         [_offer_item(r, today) for r in offer_views.awaiting(bind, limit=shown)]))
 
 
-SCORES_ONLY = frozenset({"override_score", "score_round"})  # no letter moves with a score
 
 
 # sections that can count in SQL and read only the oldest few (My work's page lists
