@@ -137,6 +137,26 @@ def test_an_environment_change_and_an_override_are_seen(clean_env, tmp_path) -> 
             pass
 
 
+def test_every_change_is_seen_by_the_quick_check(clean_env) -> None:
+    """get_settings checks only the number of variables and the values of the names
+    the settings read, spelt in upper case: a value changed, a variable added or
+    removed, and a name spelt otherwise (changed in place) are all seen."""
+    first = get_settings()
+    assert get_settings() is first
+    clean_env.setenv("QUORUM_SWEEP_CHUNK", "7")  # a value of a name read
+    assert get_settings().sweep_chunk == 7
+    clean_env.setenv("QUORUM_SWEEP_CHUNK", "8")  # changed in place: same number of variables
+    assert get_settings().sweep_chunk == 8
+    clean_env.delenv("QUORUM_SWEEP_CHUNK")
+    assert get_settings().sweep_chunk == first.sweep_chunk
+    clean_env.setenv("quorum_sweep_chunk", "9")  # spelt otherwise: the number changes
+    assert get_settings().sweep_chunk == 9
+    clean_env.setenv("quorum_sweep_chunk", "11")  # ...and changed in place
+    assert get_settings().sweep_chunk == 11
+    clean_env.delenv("quorum_sweep_chunk")
+    assert get_settings().sweep_chunk == first.sweep_chunk
+
+
 def _quorum(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.upper().startswith("QUORUM_")}
     full.update(PYTHONPATH=str(REPO), **env)
