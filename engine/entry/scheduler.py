@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -165,8 +166,12 @@ def wal_checkpointer(engine: Engine) -> Iterator[None]:
         return
     stop = threading.Event()
 
+    database = str(engine.url.database)
+
     def run() -> None:
-        raw = engine.raw_connection()
+        # a connection of its own, not the engine's pool: none of the sweep's
+        # statements, and nothing for the pool's other users to inherit
+        raw = sqlite3.connect(database, isolation_level=None)
         try:
             while not stop.wait(CHECKPOINT_EVERY):
                 # outside any transaction: a checkpoint cannot run inside one
