@@ -43,7 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_commands --n 2000 --sync FULL --out bench/results/commands-full.json
 	$(BIN)/python -m bench.bench_scoring --n 10000 --rounds 10 --out bench/results/scoring.json
 	$(BIN)/python -m bench.bench_score_round --n 10000 --rounds 10 --out bench/results/score_round.json
-	$(BIN)/python -m bench.bench_sweep --out bench/results/sweep.json
+	$(BIN)/python -m bench.bench_sweep --grants 100000 --db sqlite --out bench/results/sweep.json
 	$(BIN)/python -m bench.lifecycle --n 20 --rounds 5 --out bench/results/lifecycle.json
 	$(BIN)/python -m bench.scale --sizes 1000,10000,100000 --out bench/results/scale.json
 
