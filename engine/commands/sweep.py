@@ -1318,6 +1318,17 @@ def plans_terms(plans: list[Plan]) -> bool:
 # sweep going on from the last (``facts``, ``no_recipient``) are of what it looked
 # at, not of every outstanding return.
 
+def _chunk_end(conn: Connection, after: int, limit: int | None) -> int | None:
+    """The last grant id of the next chunk: the ``limit``-th grant after id ``after``
+    (by id, an indexed key range: never OFFSET), or the last grant when ``limit``
+    is None; None when no grant is left."""
+    if limit is None:
+        return conn.execute(select(func.max(G.c.id)).where(G.c.id > after)).scalar()
+    got: list[int] = list(conn.execute(
+        select(G.c.id).where(G.c.id > after).order_by(G.c.id).limit(limit)).scalars())
+    return got[-1] if got else None
+
+
 RUN = SweepRun.__table__
 RUNNING, RELEASING, DONE, ABANDONED = "running", "releasing", "done", "abandoned"
 
@@ -1427,12 +1438,7 @@ def _sweep_next(
     if since is not None:
         return _sweep_on(uow, run, returns_rules, ladder_rules, limit, _as_date(since))
     after = int(run["after"])
-    ids = select(G.c.id).where(G.c.id > after)
-    if limit is not None:
-        got: list[int] = list(uow.conn.execute(ids.order_by(G.c.id).limit(limit)).scalars())
-        upto = got[-1] if got else None
-    else:
-        upto = uow.conn.execute(select(func.max(G.c.id)).where(G.c.id > after)).scalar()
+    upto = _chunk_end(uow.conn, after, limit)
     if upto is None:
         return False
     span = None if after == 0 and limit is None else (after, int(upto))  # all: no bounds
@@ -1440,7 +1446,7 @@ def _sweep_next(
     _moved(uow, run, part, after=int(upto))
     if limit is None:
         return False
-    return uow.conn.execute(ids.where(G.c.id > upto).limit(1)).first() is not None
+    return _chunk_end(uow.conn, int(upto), 1) is not None
 
 
 FORGET = 10_000  # changes forgotten per chunk at most (the rest by the next chunks, sweeps)
@@ -1493,18 +1499,13 @@ def _sweep_on(
     if after == 0 and not _window_work(uow.conn, as_of, since, returns_rules, ladder_rules):
         _moved(uow, run, {}, after=WINDOW_DONE)
         return False
-    ids = select(G.c.id).where(G.c.id > after)
-    if limit is not None:
-        got: list[int] = list(uow.conn.execute(ids.order_by(G.c.id).limit(limit)).scalars())
-        upto = got[-1] if got else None
-    else:
-        upto = uow.conn.execute(select(func.max(G.c.id)).where(G.c.id > after)).scalar()
+    upto = _chunk_end(uow.conn, after, limit)
     if upto is None:
         _moved(uow, run, {}, after=WINDOW_DONE)
         return False
     part = run_sweep(uow.conn, as_of, uow.now, returns_rules, ladder_rules,
                      Part(span=(after, int(upto)), since=since))  # fmt: skip
-    more = limit is not None and uow.conn.execute(ids.where(G.c.id > upto).limit(1)).first()
+    more = limit is not None and _chunk_end(uow.conn, int(upto), 1) is not None
     _moved(uow, run, part, after=int(upto) if more else WINDOW_DONE)
     return bool(more)
 
