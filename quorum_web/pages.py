@@ -233,8 +233,9 @@ def logout(request: Request) -> Response:
 WORK_SHOWN = 25  # items listed per section of My work
 
 
-def work_for(conn: Any, actor: Actor, today: dt.date, shown: int | None = None) -> dict:
-    return my_work(conn, actor, today, shown=shown)
+def work_for(conn: Any, actor: Actor, today: dt.date, shown: int | None = None,
+             only: str | None = None) -> dict:
+    return my_work(conn, actor, today, shown=shown, only=only)
 
 
 @router.get("/", response_class=HTMLResponse)

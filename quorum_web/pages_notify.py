@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from engine.domain.actor import Actor
 from engine.read.activity import Activity, activity
+from engine.read.listing import page_number
 from engine.read.notices import notifications, unread_count
 from engine.read.work import sections_for
 from engine.store.models import Outbox
@@ -96,13 +97,24 @@ def catchup_page(request: Request, actor: Actor = Depends(OFFICERS)) -> Response
 
 @router.get("/my-work/{section}", response_class=HTMLResponse)
 def my_work_section(request: Request, section: str, actor: Actor = Depends(ANYONE)) -> Response:
-    """One section of My work with every item (the page itself lists the oldest)."""
+    """One section of My work, every item, oldest first, a page of SECTION_PAGE at a
+    time (``?page=N``); only that section is read (My work itself lists the oldest)."""
     if section not in sections_for(actor.roles):
         return pages.error_page(request, 404, "Not found",
                                 "There is no such section of My work for your roles.")  # fmt: skip
+    page = page_number(request.query_params.get("page"))
     with request.app.state.engine.connect() as conn:
-        work = pages.work_for(conn, actor, request.app.state.clock.today())
-    work["sections"] = {section: work["sections"][section]}
+        work = pages.work_for(conn, actor, request.app.state.clock.today(), only=section)
+    items = work["sections"][section]["items"]
+    start = (page - 1) * SECTION_PAGE
+    work["sections"][section]["items"] = items[start:start + SECTION_PAGE]
     shown = max(1, len(work["sections"][section]["items"]))
+    pager = {"page": page, "first": start + 1, "last": start + shown, "of": len(items),
+             "previous": page > 1, "next": start + SECTION_PAGE < len(items)}
     return pages.render(request, "my_work.html",
-                        {"work": work, "work_shown": shown, "one_section": True})  # fmt: skip
+                        {"work": work, "work_shown": shown, "one_section": True,
+                         "pager": pager if len(items) > SECTION_PAGE else None})  # fmt: skip
+
+
+SECTION_PAGE = 200  # items a section's own page lists at a time
+

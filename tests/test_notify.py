@@ -33,6 +33,7 @@ from engine.settings import SettingsError, get_settings, override_settings
 from engine.store.models import AuditEvent, Notification, Outbox
 from notifications.channels import channel_from_config
 from notifications.dispatch import dispatch
+from quorum_web import pages_notify
 from quorum_web.app import create_app
 
 D = dt.date
@@ -282,6 +283,42 @@ def test_my_work_headline_equals_its_sections_and_every_section_links_to_all(
                     for ref in bid_refs(engine, *(f"Idea {n}" for n in range(30))):
                         assert f"<strong>{ref}</strong>" in whole.text
                     assert c.get("/my-work/signatures_awaited").status_code == 404
+    finally:
+        engine.dispose()
+
+
+def test_a_section_of_my_work_reads_only_itself_and_pages_its_items(
+    sqlite_url, monkeypatch,
+) -> None:
+    """/my-work/{section}: only that section (its count is the page's total), its
+    items oldest first a page at a time with Previous and Next, every item on
+    exactly one page; a page that is not a number is refused by name."""
+    monkeypatch.setattr(pages_notify, "SECTION_PAGE", 12)  # a page of 12 instead of 200
+    q, engine, clock = money_board(sqlite_url)
+    try:
+        q.execute_batch(
+            [("submit_bid", {"title": f"Idea {n}", "sponsor": "Rutland CC", "grant": "1,000",
+                             "pot": "Projects", "savings": "5,000 1 year"}) for n in range(30)],
+            SPONSOR,
+        )  # fmt: skip
+        with engine.connect() as conn:
+            only = my_work(conn, q.actor(OFFICER), clock.today(), only="bids_received")
+        assert list(only["sections"]) == ["bids_received"]
+        assert only["total"] == only["sections"]["bids_received"]["count"] >= 30
+        set_passwords(q, OFFICER)
+        with TestClient(create_app(sqlite_url, scheduler=False, clock=clock)) as c:
+            assert sign_in(c, OFFICER).status_code == 303
+            seen: list[str] = []
+            pages_of = -(-only["total"] // 12)
+            for n in range(1, pages_of + 1):
+                page = c.get(f"/my-work/bids_received?page={n}").text
+                assert f'id="work-total">{only["total"]} waiting' in page
+                seen += re.findall(r"<li>\s*<a href=\"[^\"]+\"><strong>([^<]+)</strong>", page)
+                assert ('rel="prev"' in page) == (n > 1)
+                assert ('rel="next"' in page) == (n < pages_of)
+            assert seen == [i["ref"] for i in only["sections"]["bids_received"]["items"]]
+            bad = c.get("/my-work/bids_received?page=two")
+            assert bad.status_code == 400 and "page" in bad.text
     finally:
         engine.dispose()
 

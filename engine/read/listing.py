@@ -104,6 +104,11 @@ def _whole(name: str, text: str, low: int, high: int | None) -> int:
     return n
 
 
+def page_number(text: str | None) -> int:
+    """``?page=``: a page number from 1 (default 1), refused by name otherwise."""
+    return _whole("page", text, 1, MAX_PAGE) if text else 1
+
+
 def read_query(
     spec: ListSpec,
     params: Mapping[str, Any],
@@ -122,7 +127,7 @@ def read_query(
         value = params.get(name)
         return "" if value is None else str(value)
 
-    page = _whole("page", get("page"), 1, MAX_PAGE) if get("page") else 1
+    page = page_number(get("page"))
     size = _whole("per_page", get("per_page"), 1, max_size) if get("per_page") else default_size
     sort = get("sort") or spec.default_sort
     if sort not in spec.sorts:

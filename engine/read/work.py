@@ -938,15 +938,16 @@ def waiting_total(sections: dict[str, dict]) -> int:
 
 def my_work(
     conn: Reader, actor: Actor, today: dt.date, *, horizon_days: int = 30,
-    shown: int | None = None,
+    shown: int | None = None, only: str | None = None,
 ) -> dict:
     """What is waiting for ``actor`` on ``today``: see the module docstring.
     ``shown``: a section may list only its oldest so many items (the counts stay
-    whole; the page shows no more), so a large one is not read out whole."""
+    whole; the page shows no more), so a large one is not read out whole.
+    ``only``: that section alone is read (a section's own page; the total is its)."""
     held = set(actor.roles)
     sections: dict[str, dict] = {}
     for key, title, who, fn in SECTIONS:
-        if not who & held:
+        if not who & held or (only is not None and key != only):
             continue
         if shown is not None and key in OLDEST:
             count, items = OLDEST[key](conn, actor, today, shown)
@@ -964,7 +965,7 @@ def my_work(
             "count": count,
             "items": items,
         }
-    if BOARD & held:
+    if BOARD & held and only in (None, "next_meeting"):
         meeting, items = next_meeting(conn, actor, today)
         sections["next_meeting"] = {
             "key": "next_meeting",
