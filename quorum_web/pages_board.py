@@ -35,6 +35,7 @@ from engine.read.dashboard import programme_dashboard
 from engine.read.delegation import delegated_items
 from engine.read.exports import ICS_TYPE, deadlines_ics
 from engine.read.kept import SCORES_ONLY, kept
+from engine.read.listing import Window, page_number
 from engine.read.minutes import decision_notes
 from engine.read.papers import paper_context
 from engine.read.partnership_money import allocation_page, allocations_of, partnership_figures
@@ -114,11 +115,29 @@ def decide_why(meeting: dict, actor: Actor, today: dt.date) -> str | None:
     return None
 
 
-def meeting_context(request: Request, ref: str) -> dict:
+AGENDA_PAGE = 200  # agenda items a meeting's page and its attendance page list at a time
+
+
+def agenda_window(request: Request) -> tuple[int, slice]:
+    """``?page=`` of a meeting's agenda: the page number and the items' positions."""
+    page = page_number(request.query_params.get("page"))
+    return page, Window(page, AGENDA_PAGE, 0).positions
+
+
+def agenda_pager(ctx: dict, page: int) -> Window | None:
+    """Showing which items of how many, and Previous/Next (None: one page holds them)."""
+    pager = Window(page, AGENDA_PAGE, len(ctx["meeting"]["agenda"]))
+    return pager if pager.paged else None
+
+
+def meeting_context(request: Request, ref: str, window: slice | None = None) -> dict:
     """A meeting as its pages show it: the view, the roll (members present, apologies,
-    substitutes), observers, the chair, the agenda in order with each item's page."""
+    substitutes), observers, the chair, the agenda in order with each item's page.
+    ``window``: only the agenda items at those positions (from 0) are read and
+    shown, with their decisions and interests (``meeting["agenda"]`` stays whole);
+    None: every item (deciding several at once)."""
     with Session(_engine(request)) as s:
-        found = views.meetings(s, refs=[ref])
+        found = views.meetings(s, refs=[ref], window=window)
         meeting = found[0] if found else None
         if meeting is None:
             raise NotFound(f"no meeting {ref!r}", field="meeting", item=ref)
@@ -139,18 +158,20 @@ def meeting_context(request: Request, ref: str) -> dict:
         chair = people[row.chair_id].name if row.chair_id else ""
         programme = s.execute(
             select(Programme.name).where(Programme.id == row.programme_id)).scalar()
-        # only what this meeting's agenda names: not every bid or meeting there is
-        bids = {b["ref"]: b for b in views.bids(s, refs=meeting["agenda"])}
+        positions = range(len(meeting["agenda"]))[window or slice(None)]
+        shown = [meeting["agenda"][i] for i in positions]
+        # only what this page of the agenda names: not every bid or meeting there is
+        bids = {b["ref"]: b for b in views.bids(s, refs=shown)} if shown else {}
         pots = {p["name"]: p for p in views.pots(s)}
         later = views.later_meetings(s, dt.date.fromisoformat(meeting["date"]))
         history = pages._history(s, [ref])
     orders = load_standing_orders(row.standing_orders or None).for_programme(str(programme))
     with _engine(request).connect() as conn:
         dds = {d["ref"]: d for d in delegated_items(
-            conn, DelegatedDecision.__table__.c.ref.in_(meeting["agenda"]))}
-        reports = report_items(conn, meeting["agenda"])  # issue 12: report items
+            conn, DelegatedDecision.__table__.c.ref.in_(shown))} if shown else {}
+        reports = report_items(conn, shown)  # issue 12: report items
     agenda = []
-    for n, item in enumerate(meeting["agenda"], start=1):
+    for n, item in zip((i + 1 for i in positions), shown, strict=True):
         page = f"/meetings/{ref}/items/{n}"
         if item in reports:
             r = reports[item]
@@ -207,13 +228,15 @@ def _meeting_forms(ctx: dict, actor: Actor) -> dict[str, ActionForm]:
 def render_meeting(
     request: Request, actor: Actor, ref: str, *, form_error: dict | None = None, status: int = 200
 ) -> HTMLResponse:
-    ctx = meeting_context(request, ref)
+    page, window = agenda_window(request)
+    ctx = meeting_context(request, ref, window)
     meeting = ctx["meeting"]
     return pages.render(
         request,
         "meeting.html",
         {
             **ctx,
+            "pager": agenda_pager(ctx, page),
             "forms": _meeting_forms(ctx, actor),
             "decide_why": decide_why(meeting, actor, request.app.state.clock.today()),
             "papers": MEETING_PAPERS,
@@ -250,13 +273,16 @@ VOTE_SIDES = (("for", "For"), ("against", "Against"), ("abstain", "Abstain"))
 COUNTS = ("votes.for", "votes.against", "votes.abstain")
 
 
-def _item(ctx: dict, n: int) -> dict:
-    agenda = ctx["agenda"]
-    if not 1 <= n <= len(agenda):
+def item_context(request: Request, ref: str, n: int) -> tuple[dict, dict]:
+    """The meeting's context for its agenda item ``n`` (from 1) alone, and the item."""
+    ctx = meeting_context(request, ref, slice(n - 1, n) if n >= 1 else slice(0, 0))
+    found = [a for a in ctx["agenda"] if a["n"] == n]
+    if not found:
+        size = len(ctx["meeting"]["agenda"])
         raise NotFound(
-            f"{ctx['meeting']['ref']} has {len(agenda)} agenda items; there is no item {n}",
+            f"{ctx['meeting']['ref']} has {size} agenda items; there is no item {n}",
             field="item")
-    return dict(agenda[n - 1])
+    return ctx, dict(found[0])
 
 
 def _outcomes(item: dict, actor: Actor) -> dict[str, str | None]:
@@ -346,8 +372,7 @@ def render_item(
     """One agenda item's page; ``ref`` is "<meeting>/items/<n>" (the page's path
     after /meetings/, so a refused decision comes back here)."""
     meeting_ref, _, n = ref.partition("/items/")
-    ctx = meeting_context(request, meeting_ref)
-    item = _item(ctx, int(n) if n.isdigit() else 0)
+    ctx, item = item_context(request, meeting_ref, int(n) if n.isdigit() else 0)
     today = request.app.state.clock.today()
     interests = [i for i in ctx["meeting"]["interests"] if i["item"] == item["ref"]]
     decisions = [d for d in ctx["meeting"]["decisions"] if d["item"] == item["ref"]]
@@ -451,8 +476,7 @@ def confirm_decision(
     """The decision as the Board is about to record it, with the money it commits;
     nothing is recorded until it is confirmed (the confirm form posts to /do/decide)."""
     page = f"{ref}/items/{n}"
-    ctx = meeting_context(request, ref)
-    item = _item(ctx, n)
+    ctx, item = item_context(request, ref, n)
     values = {k: str(form.get(k) or "").strip() for k in DECIDE_FIELDS}
     values.update(meeting=ref, item=item["ref"])
     forms = item_forms(ctx, item, actor, request.app.state.clock.today())
@@ -550,12 +574,14 @@ def render_several(
     request: Request, actor: Actor, ref: str, *, form_error: dict | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    ctx = meeting_context(request, ref)
+    page, window = agenda_window(request)
+    ctx = meeting_context(request, ref, window)
     today = request.app.state.clock.today()
     return pages.render(
         request,
         "meeting_several.html",
-        {**ctx, "rows": several_rows(ctx, actor, today),
+        {**ctx, "rows": several_rows(ctx, actor, today), "pager": agenda_pager(ctx, page),
+         "page_query": f"?page={page}" if page > 1 else "",
          "decide_why": decide_why(ctx["meeting"], actor, today), "form_error": form_error},
         status,
     )
@@ -656,7 +682,8 @@ def several_confirm(
 ) -> Response:
     """The decisions as the Board is about to record them, with the money: nothing
     is recorded until it is confirmed."""
-    ctx = meeting_context(request, ref)
+    page, window = agenda_window(request)  # the page the items were chosen on
+    ctx = meeting_context(request, ref, window)
     today = request.app.state.clock.today()
     try:
         why = decide_why(ctx["meeting"], actor, today)
@@ -665,8 +692,10 @@ def several_confirm(
         plan = several_plan(ctx, several_rows(ctx, actor, today), form)
     except QuorumError as exc:
         return _several_error(request, actor, ref, exc, form)
+    page_query = f"?page={page}" if page > 1 else ""
     return pages.render(request, "meeting_several_confirm.html",
-                        {**ctx, "plan": plan, "back": f"/meetings/{ref}/decide-several"})
+                        {**ctx, "plan": plan, "page_query": page_query,
+                         "back": f"/meetings/{ref}/decide-several{page_query}"})
 
 
 @router.post("/meetings/{ref}/decide-several/record", response_class=HTMLResponse)
@@ -675,7 +704,7 @@ def several_decide(
     form: Any = Depends(check_form_csrf),
 ) -> Response:
     """Record the confirmed decisions: all of them in one transaction, or none."""
-    ctx = meeting_context(request, ref)
+    ctx = meeting_context(request, ref, agenda_window(request)[1])
     today = request.app.state.clock.today()
     key = str(form.get("_key") or "").strip() or None
     try:
@@ -701,7 +730,8 @@ def render_attendance(
     status: int = 200,
 ) -> HTMLResponse:
     meeting_ref = ref.removesuffix("/attendance")
-    ctx = meeting_context(request, meeting_ref)
+    page, window = agenda_window(request)
+    ctx = meeting_context(request, meeting_ref, window)
     meeting = ctx["meeting"]
     avail = MEETING.available(meeting["state"], actor.roles)
 
@@ -719,15 +749,11 @@ def render_attendance(
                 .where(PersonRole.role.in_(("board_member", "chair", "vice_chair")),
                        Person.active.is_(True))).scalars()
              if p.name not in members})
-    order = [a["ref"] for a in ctx["agenda"]]
-    moves: dict[str, list[tuple[str, str]]] = {}
-    for i, item in enumerate(order):
-        moves[item] = []
-        for label, j in (("up", i - 1), ("down", i + 1)):
-            if 0 <= j < len(order):
-                moved = list(order)
-                moved[i], moved[j] = moved[j], moved[i]
-                moves[item].append((label, "; ".join(moved)))
+    # each item's buttons name the item and the way (order_agenda move=, direction=):
+    # the command moves it in the agenda as it stands, so a page holds no whole order
+    last = len(ctx["meeting"]["agenda"])
+    moves = {a["ref"]: [way for way, ok in (("up", a["n"] > 1), ("down", a["n"] < last)) if ok]
+             for a in ctx["agenda"]}
     bid_items = [(a["ref"], f"{a['ref']} {a['title']}")
                  for a in ctx["agenda"] if a["kind"] == "bid"]
     interest_form = ActionForm(
@@ -763,8 +789,8 @@ def render_attendance(
             "attendance_why": why("record_attendance"),
             "order_why": why("order_agenda"),
             "candidates": candidates,
-            "order": order,
             "moves": moves,
+            "pager": agenda_pager(ctx, page),
             "forms": {"report": report_form, "require": require_form, "interest": interest_form},
             "form_error": form_error,
         },
@@ -782,7 +808,7 @@ def render_actions(
     status: int = 200,
 ) -> HTMLResponse:
     meeting_ref = ref.removesuffix("/actions")
-    ctx = meeting_context(request, meeting_ref)
+    ctx = meeting_context(request, meeting_ref, slice(0, 0))  # actions, not agenda items
     meeting = ctx["meeting"]
     return pages.render(
         request,

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from engine.domain.actor import Actor
 from engine.read.activity import Activity, activity
-from engine.read.listing import page_number
+from engine.read.listing import Window, page_number
 from engine.read.notices import notifications, unread_count
 from engine.read.work import sections_for
 from engine.store.models import Outbox
@@ -106,14 +106,12 @@ def my_work_section(request: Request, section: str, actor: Actor = Depends(ANYON
     with request.app.state.engine.connect() as conn:
         work = pages.work_for(conn, actor, request.app.state.clock.today(), only=section)
     items = work["sections"][section]["items"]
-    start = (page - 1) * SECTION_PAGE
-    work["sections"][section]["items"] = items[start:start + SECTION_PAGE]
+    pager = Window(page, SECTION_PAGE, len(items))
+    work["sections"][section]["items"] = items[pager.positions]
     shown = max(1, len(work["sections"][section]["items"]))
-    pager = {"page": page, "first": start + 1, "last": start + shown, "of": len(items),
-             "previous": page > 1, "next": start + SECTION_PAGE < len(items)}
     return pages.render(request, "my_work.html",
                         {"work": work, "work_shown": shown, "one_section": True,
-                         "pager": pager if len(items) > SECTION_PAGE else None})  # fmt: skip
+                         "pager": pager if pager.paged else None})  # fmt: skip
 
 
 SECTION_PAGE = 200  # items a section's own page lists at a time

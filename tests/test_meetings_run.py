@@ -279,7 +279,28 @@ def test_agenda_order_and_report_items(board) -> None:
     with pytest.raises(ValidationError, match=r"items\[2\]: B-0001 is listed twice"):
         q.execute("order_agenda", {"meeting": "BOARD-APR", "items": ["B-0001", "B-0001"]},
                   OFFICER)
+    # one item moved one place: the rest keep the order they had, a stored one included
+    with pytest.raises(ValidationError, match=r"move: B-0002 is already last on the agenda"):
+        q.execute("order_agenda", {"meeting": "BOARD-APR", "move": "B-0002",
+                                   "direction": "down"}, OFFICER)
+    with pytest.raises(ValidationError, match=r"direction: say which way B-0001 moves"):
+        q.execute("order_agenda", {"meeting": "BOARD-APR", "move": "B-0001"}, OFFICER)
+    with pytest.raises(ValidationError, match=r"move: B-0099 is not on the agenda of BOARD-APR"):
+        q.execute("order_agenda", {"meeting": "BOARD-APR", "move": "B-0099",
+                                   "direction": "up"}, OFFICER)
+    with pytest.raises(ValidationError, match=r"not both"):
+        q.execute("order_agenda", {"meeting": "BOARD-APR", "items": ["B-0001"],
+                                   "move": "B-0001", "direction": "up"}, OFFICER)
+    with pytest.raises(ValidationError, match=r"items: give the agenda's items"):
+        q.execute("order_agenda", {"meeting": "BOARD-APR"}, OFFICER)
     assert dump(engine) == before
+    out = q.execute("order_agenda", {"meeting": "BOARD-APR", "move": "B-0001",
+                                     "direction": "up"}, OFFICER)
+    assert out["agenda"] == ["BOARD-APR/R1", "B-0001", "B-0003", "B-0002"]
+    out = q.execute("order_agenda", {"meeting": "BOARD-APR", "move": "B-0001",
+                                     "direction": "down"}, OFFICER)
+    assert out["agenda"] == ["BOARD-APR/R1", "B-0003", "B-0001", "B-0002"]
+    before = dump(engine)
     md = paper_render.render("agenda", paper_context(engine, "agenda", "BOARD-APR"), "md")
     assert ("| 1 | BOARD-APR/R1 | report | Annual report | Olive |  | report | receive the "
             "report |") in md

@@ -30,6 +30,7 @@ from engine.entry import replay
 from engine.read import views
 from engine.store.db import make_engine
 from engine.store.models import Decision, Grant, Meeting
+from quorum_web import pages_board
 from quorum_web.app import create_app
 
 MATCH = "Confirm match funding from Hull CC"
@@ -306,3 +307,39 @@ def test_the_accountable_bodys_sponsor_opens_the_partnerships_grant(sqlite_url) 
             assert web.get("/grants/G-0001").status_code == 404
     finally:
         engine.dispose()
+
+
+def test_deciding_several_on_a_long_agenda_goes_a_page_at_a_time(
+    world, monkeypatch  # noqa: F811
+) -> None:
+    """A page of the agenda's items is decided at a time: page 2 lists its own
+    bids only, its confirmation and record keep to page 2, and a bid of page 1
+    sent from page 2 is refused by name with nothing done."""
+    monkeypatch.setattr(pages_board, "AGENDA_PAGE", 2)
+    refs = programme_at_a_meeting(world)
+    officer = world["people"][OFFICER]
+    first = officer.get("/meetings/BOARD-MAY/decide-several")
+    assert [r for r in refs if f'id="items-{r}"' in first.text] == refs[:2]
+    assert "Showing 1 to 2 of 4" in first.text
+    second = officer.get("/meetings/BOARD-MAY/decide-several?page=2")
+    assert [r for r in refs if f'id="items-{r}"' in second.text] == refs[2:]
+    assert 'action="/meetings/BOARD-MAY/decide-several/confirm?page=2"' in second.text
+    page = "/meetings/BOARD-MAY/decide-several?page=2"
+    token = csrf_of(officer, page)
+    stray = officer.post("/meetings/BOARD-MAY/decide-several/confirm?page=2", data=_multi(
+        [("csrf_token", token), ("_form", "several"), ("items", refs[0])]),
+        follow_redirects=False)
+    assert stray.status_code == 400
+    assert f"{refs[0]} is not an undecided bid on this agenda" in _text(stray.text)
+    shown = officer.post("/meetings/BOARD-MAY/decide-several/confirm?page=2", data=_multi(
+        [("csrf_token", token), ("_form", "several"), ("items", refs[2]),
+         ("items", refs[3])]), follow_redirects=False)
+    assert shown.status_code == 200, _text(shown.text)[:2000]
+    assert 'action="/meetings/BOARD-MAY/decide-several/record?page=2"' in shown.text
+    form = shown.text.split('data-form="confirm-several"', 1)[1].split("</form>", 1)[0]
+    pairs = [(k, html.unescape(v)) for k, v in
+             re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)]
+    done = officer.post("/meetings/BOARD-MAY/decide-several/record?page=2",
+                        data=_multi(pairs), follow_redirects=False)
+    assert done.status_code == 303
+    assert _outcomes(world) == {refs[2]: ("approve", ""), refs[3]: ("approve", "")}

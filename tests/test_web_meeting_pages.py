@@ -27,6 +27,7 @@ from webkit import csrf_of
 
 from engine.read import views
 from engine.store.models import Decision, DelegatedDecision, Meeting, Pot, Signature
+from quorum_web import pages_board
 
 ACTION_ROW = r'<tr class="govuk-table__row" id="action-1">.*?</tr>'
 
@@ -199,11 +200,18 @@ def test_agenda_order_and_a_report_item_from_the_attendance_page(world) -> None:
     order = re.findall(r'<li id="order-([^"]+)"', page.text)
     assert order == [ask, "BOARD-MAY/R1"]
     move = page.text.split('id="order-BOARD-MAY/R1"', 1)[1].split("</li>", 1)[0]
-    items = re.search(r'name="items" value="([^"]+)"', move).group(1)
-    assert items == f"BOARD-MAY/R1; {ask}"
+    # the last item's only button moves it up; each names the item and the way, not
+    # the whole order (a page of 200 items would otherwise carry 200 orders of 20,000)
+    assert re.findall(r'name="direction" value="([^"]+)"', move) == ["up"]
+    assert re.findall(r'name="move" value="([^"]+)"', move) == ["BOARD-MAY/R1"]
+    assert 'name="items"' not in page.text
     done = post(officer, "order_agenda", "/meetings/BOARD-MAY/attendance", "order",
-                meeting="BOARD-MAY", items=items)
+                meeting="BOARD-MAY", move="BOARD-MAY/R1", direction="up")
     assert done.status_code == 303
+    # now first: it cannot go further up, and the refusal says so at the form
+    bad = post(officer, "order_agenda", "/meetings/BOARD-MAY/attendance", "order",
+               meeting="BOARD-MAY", move="BOARD-MAY/R1", direction="up")
+    assert bad.status_code == 400 and "is already first on the agenda" in bad.text
     meeting = officer.get("/meetings/BOARD-MAY")
     assert re.findall(r'<li id="agenda-([^"]+)"', meeting.text) == ["BOARD-MAY/R1", ask]
     assert f'<a href="/meetings/BOARD-MAY/items/2">{ask}' in meeting.text
@@ -353,3 +361,48 @@ def test_a_bid_from_the_web_has_a_pot_and_can_be_scored(world) -> None:  # noqa:
         bid = next(b for b in views.bids(s) if b["ref"] == ref)
         agenda = next(m for m in views.meetings(s) if m["ref"] == "BOARD-MAY")["agenda"]
     assert bid["state"] == "scored" and ref in agenda
+
+
+def test_a_long_agenda_is_shown_a_page_at_a_time(world, monkeypatch) -> None:  # noqa: F811
+    """A Board that decided 20,000 bids shows its agenda 200 items a page, with the
+    decisions and interests on those items only; an item's page reads that item
+    alone. Here a page holds two, so four items make two pages."""
+    monkeypatch.setattr(pages_board, "AGENDA_PAGE", 2)
+    ask = scored_bid_at_a_meeting(world)
+    q = world["q"]
+    for title in ("Budget monitoring", "Fleet review", "Risk register"):
+        q.execute("add_report_item", {"meeting": "BOARD-MAY", "title": title,
+                                      "presenter": "Olive"}, OFFICER)
+    q.execute("record_attendance", {"meeting": "BOARD-MAY", "present": MEMBERS}, OFFICER)
+    q.execute("decide", {"meeting": "BOARD-MAY", "item": ask, "outcome": "approve"}, OFFICER)
+    officer = world["people"][OFFICER]
+
+    first = officer.get("/meetings/BOARD-MAY")
+    assert re.findall(r'<li id="agenda-([^"]+)"', first.text) == [ask, "BOARD-MAY/R1"]
+    assert "Showing 1 to 2 of 4" in first.text
+    assert 'href="/meetings/BOARD-MAY?page=2" rel="next"' in first.text
+    assert 'rel="prev"' not in first.text
+    assert 'id="decisions"' in first.text and f'<a href="/bids/{ask}">{ask}</a>' in first.text
+
+    second = officer.get("/meetings/BOARD-MAY?page=2")
+    assert re.findall(r'<li id="agenda-([^"]+)"', second.text) == ["BOARD-MAY/R2",
+                                                                   "BOARD-MAY/R3"]
+    assert '<ol id="agenda" class="govuk-list govuk-list--number agenda" start="3">' \
+        in second.text
+    assert "Showing 3 to 4 of 4" in second.text and 'rel="next"' not in second.text
+    # the decision on item 1 is on page 1's table, not this page's
+    assert 'id="decisions"' not in second.text and "No decisions yet." in second.text
+
+    last = officer.get("/meetings/BOARD-MAY/items/4")
+    assert last.status_code == 200 and "Risk register" in last.text
+    assert "Previous item" in last.text and "Next item" not in last.text
+    missing = officer.get("/meetings/BOARD-MAY/items/5")
+    assert missing.status_code == 404 and "BOARD-MAY has 4 agenda items" in missing.text
+
+    order = officer.get("/meetings/BOARD-MAY/attendance?page=2")
+    assert re.findall(r'<li id="order-([^"]+)"', order.text) == ["BOARD-MAY/R2",
+                                                                 "BOARD-MAY/R3"]
+    tail = order.text.split('id="order-BOARD-MAY/R3"', 1)[1].split("</li>", 1)[0]
+    assert re.findall(r'name="direction" value="([^"]+)"', tail) == ["up"]
+    bad = officer.get("/meetings/BOARD-MAY?page=two")
+    assert bad.status_code == 400 and "is not a number" in bad.text and "two" in bad.text

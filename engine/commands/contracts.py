@@ -1078,8 +1078,12 @@ class OrderAgenda(Contract):
     command = "order_agenda"
     meeting: Annotated[str, Text()]
     items: Annotated[list[Any], Items(
-        required=True,
-        description="agenda refs in the order taken; the rest follow in their natural order")]
+        description="agenda refs in the order taken; the rest follow in their natural order "
+        "(or move one item instead)")]
+    move: Annotated[str, Text(40, required=False, description=(
+        "instead of items: the agenda item to move one place, the rest keeping their order"))]
+    direction: Annotated[str, Choice(("up", "down"), default="", description=(
+        "with move: up (taken earlier) or down (taken later)"))]
 
 
 class AddReportItem(Contract):

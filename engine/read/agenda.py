@@ -100,9 +100,11 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
     stored = list(meeting.agenda or [])
     if meeting.state != "scheduled":
         return stored
-    bids: list[str] = list(conn.execute(_bids_query(meeting).order_by(BID_T.c.id)).scalars())
+    query = _bids_query(meeting)
+    bids: list[str] = list(conn.execute(query.order_by(BID_T.c.id)).scalars())
     delegated = _delegated(conn, meeting)
-    away = referred_elsewhere(conn, meeting, bids)  # once: not once per bid
+    # once, not once per bid; the query, not its 20,000 refs as parameters
+    away = referred_elsewhere(conn, meeting, query)
     bids = [r for r in bids if r not in away]
     seen = set(stored)
     out = list(stored)

@@ -109,6 +109,42 @@ def page_number(text: str | None) -> int:
     return _whole("page", text, 1, MAX_PAGE) if text else 1
 
 
+@dataclass(frozen=True)
+class Window:
+    """A page of a list already in order (a section of My work, a meeting's agenda):
+    page ``page`` of ``size`` items out of ``of``; what its Previous/Next and
+    "Showing 201 to 400 of 20,000" need."""
+
+    page: int
+    size: int
+    of: int
+
+    @property
+    def positions(self) -> slice:
+        return slice((self.page - 1) * self.size, self.page * self.size)
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * self.size + 1
+
+    @property
+    def last(self) -> int:
+        return max(self.first, min(self.page * self.size, self.of))
+
+    @property
+    def previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def next(self) -> bool:
+        return self.page * self.size < self.of
+
+    @property
+    def paged(self) -> bool:
+        """More than one page: the links are shown."""
+        return self.of > self.size
+
+
 def read_query(
     spec: ListSpec,
     params: Mapping[str, Any],

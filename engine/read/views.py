@@ -492,14 +492,20 @@ def later_meetings(session: Session | Connection, after: dt.date) -> list[shapes
 
 
 def meetings(
-    session: Session | Connection, refs: Sequence[str] | None = None
+    session: Session | Connection,
+    refs: Sequence[str] | None = None,
+    window: slice | None = None,
 ) -> list[shapes.Meeting]:
     """Every meeting (``refs``: only those), with roll, agenda, decisions,
-    interests and actions."""
+    interests and actions. ``window``: only the decisions and interests on the
+    agenda items at those positions (a page of a long agenda: a Board that
+    decided 20,000 bids shows 200 at a time); the agenda itself is always whole."""
     people: dict[int, str] = {
         p.id: p.name for p in session.execute(select(PERSON_T.c.id, PERSON_T.c.name))
     }
-    every_action = actions(session)  # once, not once per meeting
+    # once, not once per meeting; only the chosen meetings'
+    every_action = actions_register(
+        session, *([] if refs is None else [MEETING_T.c.ref.in_(list(refs))]))
     out: list[shapes.Meeting] = []
     decision_t, interest_t = Decision.__table__, Interest.__table__
     member_t = MeetingMember.__table__
@@ -513,11 +519,12 @@ def meetings(
         ).all()
         present = sorted(people[r.person_id] for r in roll if r.present)
         substitutes = sum(1 for r in roll if r.substitute_id is not None)  # count for quorum
-        decided_rows = session.execute(
-            select(decision_t)
-            .where(decision_t.c.meeting_id == m.id)
-            .order_by(decision_t.c.id)
-        ).all()
+        agenda = meeting_agenda(session, m)
+        items = None if window is None else agenda[window]
+        decided = select(decision_t).where(decision_t.c.meeting_id == m.id)
+        if items is not None:
+            decided = decided.where(decision_t.c.item_ref.in_(list(items)))
+        decided_rows = session.execute(decided.order_by(decision_t.c.id)).all()
         decisions: list[shapes.MeetingDecision] = [
             {
                 "ref": d.ref, "item": d.item_ref, "outcome": d.outcome,
@@ -532,7 +539,8 @@ def meetings(
             {"member": people[i.person_id], "item": i.item_ref, "nature": i.nature}
             for i in session.execute(
                 select(interest_t)
-                .where(interest_t.c.meeting_id == m.id)
+                .where(interest_t.c.meeting_id == m.id,
+                       *([] if items is None else [interest_t.c.item_ref.in_(list(items))]))
                 .order_by(interest_t.c.id)
             )
         ]
@@ -540,7 +548,7 @@ def meetings(
             "ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
             "quorum": m.quorum, "members": sorted(people[r.person_id] for r in roll),
             "present": present, "quorate": len(present) + substitutes >= m.quorum,
-            "agenda": meeting_agenda(session, m), "interests": interests, "decisions": decisions,
+            "agenda": agenda, "interests": interests, "decisions": decisions,
             "left_here": left_here(decided_rows),
             "actions": [a for a in every_action if a["meeting"] == m.ref],
         })

@@ -24,16 +24,30 @@ REPORT_T = ReportItem.__table__
 def order_agenda(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MEETING, "order_agenda")
     m = load_meeting(uow, args.text("meeting"))
-    refs = [str(r).strip() for r in args.items("items", required=True)]
+    refs = [str(r).strip() for r in args.items("items")]
+    move = args.text("move", required=False, max_len=40)
+    direction = args.choice("direction", ("up", "down"), default="")
     args.done()
     uow.step(MEETING, "order_agenda", m.state, m.ref)
     on_agenda = meeting_agenda(uow.conn, m)
+    if move or direction:
+        if refs:
+            raise ValidationError("order_agenda: move: give the items in order, or one item "
+                                  "to move (move, direction), not both", field="move")
+        refs = moved(m.ref, on_agenda, move, direction)
+    elif not refs:
+        raise ValidationError("order_agenda: items: give the agenda's items in the order "
+                              "taken, or one item to move one place (move, direction)",
+                              field="items")
     seen: set[str] = set()
+    known = set(on_agenda)
     for i, ref in enumerate(refs, start=1):
-        if ref not in on_agenda:
+        if ref not in known:
+            some = ", ".join(on_agenda[:10]) + (f" and {len(on_agenda) - 10} more"
+                                                 if len(on_agenda) > 10 else "")
             raise ValidationError(
                 f"order_agenda: items[{i}]: {ref} is not on the agenda of {m.ref} (its items: "
-                f"{', '.join(on_agenda) or 'none'})", field=f"items[{i}]")
+                f"{some or 'none'})", field=f"items[{i}]")
         if ref in seen:
             raise ValidationError(f"order_agenda: items[{i}]: {ref} is listed twice",
                                   field=f"items[{i}]")
@@ -42,6 +56,30 @@ def order_agenda(uow: UnitOfWork, args: Args) -> Result:
     agenda = meeting_agenda(uow.conn, load_meeting(uow, m.ref))  # as now ordered
     uow.record(m.ref, {"agenda_order": list(m.agenda_order or [])}, {"agenda_order": refs})
     return {"meeting": m.ref, "agenda": agenda}
+
+
+def moved(meeting: str, agenda: list[str], item: str, direction: str) -> list[str]:
+    """``agenda`` with ``item`` moved one place ``direction`` (up: taken earlier);
+    refused by field when the item is not on it, the way is missing, or there is
+    no place to go."""
+    if not item:
+        raise ValidationError("order_agenda: move: name the agenda item to move up or down",
+                              field="move")
+    if not direction:
+        raise ValidationError(f"order_agenda: direction: say which way {item} moves: up or "
+                              "down", field="direction")
+    if item not in agenda:
+        raise ValidationError(f"order_agenda: move: {item} is not on the agenda of {meeting}",
+                              field="move")
+    i = agenda.index(item)
+    j = i - 1 if direction == "up" else i + 1
+    if not 0 <= j < len(agenda):
+        raise ValidationError(f"order_agenda: move: {item} is already "
+                              f"{'first' if direction == 'up' else 'last'} on the agenda",
+                              field="move")
+    out = list(agenda)
+    out[i], out[j] = out[j], out[i]
+    return out
 
 
 def _add(uow: UnitOfWork, m: Any, for_meeting: Any, title: str, presenter: str, paper: str,
