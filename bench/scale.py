@@ -72,7 +72,9 @@ CACHE = ROOT / "bench" / ".cache"
 
 TARGET_RSS_MB = 300.0
 PAGES = ["/healthz", "/", "/bids", "/grants", "/returns", "/delegated", "/meetings",
-         f"/rounds/{ROUND}", "/dashboard"]
+         f"/rounds/{ROUND}", "/dashboard",
+         # the Board that decided every grant: its agenda holds every scored bid
+         "/meetings/LOAD-BOARD", "/meetings/LOAD-BOARD/items/1"]
 
 
 def rss_mb(pid: int) -> float:

@@ -101,7 +101,7 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
     if meeting.state != "scheduled":
         return stored
     query = _bids_query(meeting)
-    bids: list[str] = list(conn.execute(query.order_by(BID_T.c.id)).scalars())
+    bids: list[str] = list(conn.execute(query.order_by(BID_T.c.id)).scalars().all())
     delegated = _delegated(conn, meeting)
     # once, not once per bid; the query, not its 20,000 refs as parameters
     away = referred_elsewhere(conn, meeting, query)
