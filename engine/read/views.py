@@ -604,7 +604,7 @@ def round_whatif(
     Reads only: nothing is written, and a file or upload is not kept."""
     now = round_ranking(session, round_ref)
     other = whatif_rule_set(other_rules)
-    round_id = session.execute(
+    round_id: int = session.execute(
         select(ROUND_T.c.id).where(ROUND_T.c.ref == round_ref)).scalar_one()
     rows = {r["ref"]: r for r in bids(session, round_id=round_id)}  # the round's, not all
     refs = [b["ref"] for b in now["bids"]]
