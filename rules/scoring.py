@@ -592,7 +592,7 @@ class RuleSet:
         between bids equal on every key: add that order (e.g. the bid's id) last."""
         by_ref = {score.ref: facts}
         return tuple(
-            Descending(self._sort_key(key, by_ref)(score)) if direction == "desc"
+            descending(self._sort_key(key, by_ref)(score)) if direction == "desc"
             else self._sort_key(key, by_ref)(score)
             for key, direction in self.tie_break
         )
@@ -609,6 +609,15 @@ class RuleSet:
             i = ids.index(key)
             return lambda s: s.criteria[i].points
         return lambda s: by_ref[s.ref][key]
+
+
+def descending(value: Any) -> Any:
+    """``value`` as a key that sorts the other way round: a number negated (compared
+    in C: ranking 100,000 bids afresh spent 4 s in :class:`Descending`'s ``__eq__``
+    through tuple comparisons), anything else wrapped in :class:`Descending`."""
+    if isinstance(value, _NUMBER) and value == value:  # not NaN
+        return -value
+    return Descending(value)
 
 
 class Descending:
