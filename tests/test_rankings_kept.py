@@ -125,3 +125,31 @@ def test_the_ranking_is_kept_and_only_what_changed_is_reread(demo) -> None:
     q.execute("score_round", {"round": ROUND}, OFFICER)  # the round itself: ranked afresh
     assert page()[0] == 2
     assert pages_agree(engine) == 26
+
+
+def test_many_writes_on_few_bids_reread_those_bids_not_the_round(demo, monkeypatch) -> None:
+    """What decides a fresh ranking is how many ITEMS changed since, not how many
+    events: a score overridden again and again while nobody looks is one bid
+    re-read; more items than REBUILD_AFTER (here 2) rank the round afresh."""
+    q, engine = demo
+    monkeypatch.setattr(rankings, "REBUILD_AFTER", 2)
+    work = rankings.WORK
+
+    def page() -> tuple[int, int]:
+        with Session(engine) as s:
+            rankings.ranking_page(s, ROUND, 1, SIZE)
+        return work.rebuilds, work.bids_reread
+
+    assert page() == (1, 0)
+    with Session(engine) as s:
+        bids = [b["ref"] for b in views.round_ranking(s, ROUND)["bids"]]
+    for points in (5, 0, 5, 0, 5):  # five events on one bid
+        q.execute("override_score", {"ref": bids[-1], "criterion": "savings",
+                                     "points": points, "reason": "checked again"}, OFFICER)
+    assert page() == (1, 1)  # that bid alone re-read
+    assert pages_agree(engine) == 26
+    for ref in bids[:3]:  # three bids: more than REBUILD_AFTER items
+        q.execute("override_score", {"ref": ref, "criterion": "savings", "points": 0,
+                                     "reason": "not evidenced"}, OFFICER)
+    assert page()[0] == 2  # ranked afresh
+    assert pages_agree(engine) == 26

@@ -9,8 +9,9 @@ ranking is a command, and every command appends events naming its items, so on
 the next request the events appended since that tip (usually a handful) say
 what to do:
 
-- an event on the round itself (closed, scored, rules changed), or more than
-  ``REBUILD_AFTER`` events: rank afresh;
+- an event on the round itself (closed, scored, rules changed), or events on
+  more than ``REBUILD_AFTER`` items: rank afresh (many events on a few bids,
+  e.g. overrides all day while nobody looks, are a few bids re-read);
 - events on bids (a score, an override, a decision, a withdrawal, a new bid):
   re-read those bids alone and move them to their places (a bisect each);
 - anything else (returns, payments of other pots…): the order stands.
@@ -47,7 +48,7 @@ from engine.store.models import AuditEvent, AuditHead, MoneyMovement
 from rules.scoring import RuleSet
 
 PAGE_SIZE = 100  # ranked bids a page
-REBUILD_AFTER = 500  # events since the kept tip beyond which ranking afresh is simpler
+REBUILD_AFTER = 2000  # items changed since the kept tip beyond which ranking afresh is simpler
 KEEP_ROUNDS = 8  # rankings kept per process (least recently used goes first)
 
 _AUDIT_T = AuditEvent.__table__
@@ -220,18 +221,18 @@ def _kept(session: Session | Connection, rnd: Any, rs: RuleSet) -> _Kept:
             or kept.rules != (rs.name, rs.version)):
         kept, moved = _rebuild(session, rnd, rs, tip), True
     elif tip != kept.tip:
-        events = session.execute(
-            select(_AUDIT_T.c.seq, _AUDIT_T.c.item_ref)
-            .where(_AUDIT_T.c.seq > kept.tip)
-            .order_by(_AUDIT_T.c.seq)
+        # the items changed since, each once (DISTINCT … LIMIT stops at the limit):
+        # a score overridden every second for an hour is 3,600 events on a few bids
+        refs = set(session.execute(
+            select(_AUDIT_T.c.item_ref).distinct()
+            .where(_AUDIT_T.c.seq > kept.tip, _AUDIT_T.c.seq <= tip)
             .limit(REBUILD_AFTER + 1)
-        ).all()
-        refs = {e.item_ref for e in events}
-        if len(events) > REBUILD_AFTER or rnd.ref in refs:
+        ).scalars())
+        if len(refs) > REBUILD_AFTER or rnd.ref in refs:
             kept, moved = _rebuild(session, rnd, rs, tip), True
         else:
             moved = _refresh(session, kept, rs, refs)
-            kept.tip = max([kept.tip, *(e.seq for e in events)])
+            kept.tip = tip
     money = _money_tip(session, rnd.pot_id)
     if moved or money != kept.money_tip:
         _draw_line(session, kept, rnd.pot_id, money != kept.money_tip)
