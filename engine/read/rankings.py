@@ -223,7 +223,7 @@ def _kept(session: Session | Connection, rnd: Any, rs: RuleSet) -> _Kept:
     elif tip != kept.tip:
         # the items changed since, each once (DISTINCT … LIMIT stops at the limit):
         # a score overridden every second for an hour is 3,600 events on a few bids
-        refs = set(session.execute(
+        refs: set[str] = set(session.execute(
             select(_AUDIT_T.c.item_ref).distinct()
             .where(_AUDIT_T.c.seq > kept.tip, _AUDIT_T.c.seq <= tip)
             .limit(REBUILD_AFTER + 1)
