@@ -15,6 +15,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlmodel import Session
 
 from engine.commands.service import Quorum
@@ -22,6 +23,7 @@ from engine.domain.clock import FixedClock
 from engine.entry.replay import run
 from engine.read import rankings, views
 from engine.store.db import make_engine
+from engine.store.models import Bid, BidPartner, Organisation, Round
 
 DEMO = Path(__file__).resolve().parents[1] / "engine" / "data" / "demo.yaml"
 OFFICER = "officer@quorum.example"
@@ -153,3 +155,32 @@ def test_many_writes_on_few_bids_reread_those_bids_not_the_round(demo, monkeypat
                                      "reason": "not evidenced"}, OFFICER)
     assert page()[0] == 2  # ranked afresh
     assert pages_agree(engine) == 26
+
+
+def test_the_lean_read_gives_what_the_whole_records_give(demo) -> None:
+    """views.ranked_entries (what ranking afresh reads) agrees with ranked_entry over
+    whole records, bid by bid: score, criteria, facts (partners counted), state, ask;
+    withdrawn bids and unscored ones left out alike."""
+    q, engine = demo
+    with Session(engine) as s:
+        whole = views.round_ranking(s, ROUND)["bids"]
+    q.execute("withdraw_bid", {"ref": whole[0]["ref"], "reason": "merged"}, OFFICER)
+    q.execute("override_score", {"ref": whole[1]["ref"], "criterion": "savings",
+                                 "points": 0, "reason": "not evidenced"}, OFFICER)
+    with Session(engine) as s:  # two partners on a bid (set here: the read is tested)
+        bid_id = s.execute(select(Bid.id).where(Bid.ref == whole[2]["ref"])).scalar_one()
+        s.add_all([BidPartner(bid_id=bid_id, organisation_id=org)
+                   for org in s.execute(select(Organisation.id).limit(2)).scalars()])
+        s.commit()
+    with Session(engine) as s:
+        round_id = s.execute(select(Round.id).where(Round.ref == ROUND)).scalar_one()
+        records = views.bids(s, round_id=round_id)
+        lean = views.ranked_entries(s, round_id, [r["id"] for r in records])
+    want = []
+    for r in records:
+        entry = views.ranked_entry(r)
+        if entry is not None:
+            want.append((r["id"], r["ref"], r["state"], r["grant_requested_pence"], *entry))
+    assert [tuple(e) for e in lean] == want
+    assert len(want) == len(records) - 1
+    assert [e.facts["partner_count"] for e in lean if e.ref == whole[2]["ref"]] == [2]

@@ -134,12 +134,8 @@ def _entries(session: Session | Connection, rs: RuleSet, round_id: int,
             .order_by(views.BID_T.c.id)).scalars())
     out = []
     for at in range(0, len(bid_ids), REBUILD_CHUNK):
-        for r in views.bids(session, round_id=round_id, bid_ids=bid_ids[at:at + REBUILD_CHUNK]):
-            entry = views.ranked_entry(r)
-            if entry is not None:
-                score, facts = entry
-                out.append(_Entry((*rs.sort_key(score, facts), r["id"]), r["ref"], r["state"],
-                                  r["grant_requested_pence"]))
+        for e in views.ranked_entries(session, round_id, bid_ids[at:at + REBUILD_CHUNK]):
+            out.append(_Entry((*rs.sort_key(e.score, e.facts), e.id), e.ref, e.state, e.ask))
     return out
 
 
