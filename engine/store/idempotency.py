@@ -177,10 +177,11 @@ _CLAIM_ROW = {
 }  # fmt: skip
 _INSERT = insert(_LOG).values(_CLAIM_ROW)
 # INSERT ... ON CONFLICT DO NOTHING, in each dialect's own words (built once each)
-_INSERT_OR_IGNORE = {
-    "sqlite": RawStatement(sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing()),
-    "postgresql": RawStatement(pg_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing()),
+RECORD = {
+    "sqlite": sqlite_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing(),
+    "postgresql": pg_insert(_LOG).values(_CLAIM_ROW).on_conflict_do_nothing(),
 }
+_INSERT_OR_IGNORE = {dialect: RawStatement(stmt) for dialect, stmt in RECORD.items()}
 _TAKE_OVER = (
     update(_LOG)
     .where(_PK, _LOG.c.token == bindparam("seen"))
@@ -235,9 +236,21 @@ def record(
     the writers' lock): the key's row written ``done`` with the result, unless the key
     already has a row (``ON CONFLICT DO NOTHING``): False, and the bus rolls back and
     asks that row (:func:`claim`). One statement for a new key."""
-    values = {**key.params(), **_values(fp, uuid.uuid4().hex, now, ttl),
-              "v_status": DONE, "v_result": result, "v_lease_until": now}  # fmt: skip
+    return record_values(conn, done_values(key, fp, result, now, ttl))
+
+
+def record_values(conn: Connection, values: dict[str, Any]) -> bool:
+    """:func:`record` given its parameters (:func:`done_values`)."""
     return bool(_INSERT_OR_IGNORE[conn.dialect.name].execute(conn, values).rowcount == 1)
+
+
+def done_values(
+    key: Key, fp: Fingerprint, result: dict[str, Any], now: dt.datetime, ttl: dt.timedelta
+) -> dict[str, Any]:
+    """The parameters of :func:`record`'s statement (:data:`RECORD`;
+    engine/store/tail.py sends it with the command's other last writes)."""
+    return {**key.params(), **_values(fp, uuid.uuid4().hex, now, ttl),
+            "v_status": DONE, "v_result": result, "v_lease_until": now}  # fmt: skip
 
 
 def stored(conn: Connection, key: Key) -> bool:
