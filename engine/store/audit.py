@@ -174,16 +174,17 @@ def lock_head(conn: Connection) -> Head:
 
 
 def chained(
-    head: Head, events: Sequence[PendingEvent], actor: str, at: dt.datetime
-) -> Iterator[tuple[Any, ...]]:
+    head: Head, events: Sequence[PendingEvent], actor: str, at: dt.datetime,
+    keys: Keyring | None = None,
+) -> Iterator[tuple[Any, ...]]:  # fmt: skip
     """The rows of ``events`` (values in :data:`COLUMNS` order) after the (locked)
     head, each hashed after the one before; the head follows each row made.
 
     Events may share their ``before``/``after`` objects (a command recording many
     items alike): each object is encoded once. A generator: the driver may take the
-    rows one at a time."""
+    rows one at a time. ``keys``: the keyring (default: the settings' in force)."""
     at_s = at.astimezone(dt.UTC).isoformat()
-    keys = keyring()
+    keys = keys if keys is not None else keyring()
     key_id = keys.current
     encoded: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept alive; its JSON)
 
@@ -217,12 +218,13 @@ def append(
     actor: str,
     at: dt.datetime,
     directory_changed: bool = False,
+    keys: Keyring | None = None,
 ) -> None:
     """Append events after the (locked) head and move the head (:func:`chained`:
     the rows go to the driver as they are made)."""
     if not events:
         return
-    rows = chained(head, events, actor, at)
+    rows = chained(head, events, actor, at, keys)
     if len(events) == 1:
         _INSERT.execute(conn, dict(zip(COLUMNS, next(rows), strict=True)))
     else:

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from engine.store import audit, idempotency, notices
+from engine.store.auditkeys import Keyring
 from engine.store.directory import Directory
 from engine.store.models import AuditEvent, AuditHead
 from engine.store.rawsql import RawChain
@@ -56,10 +57,12 @@ def write(
     *,
     directory_changed: bool = False,
     key: dict[str, Any] | None = None,
+    keys: Keyring | None = None,
 ) -> bool:
     """Append ``events`` after the locked ``head`` (and move it), queue ``messages``
     (notices: people from ``directory``, else read) and, with ``key`` (the
-    parameters of :func:`idempotency.done_values`), write the key done. False: the
+    parameters of :func:`idempotency.done_values`), write the key done (``keys``:
+    the audit keyring, default the settings' in force). False: the
     key has a row already (nothing of it written; the caller rolls back)."""
     if conn.dialect.name == "postgresql" and len(events) <= MOST:
         outbox, notes = notices.rows(conn, messages, at, directory) if messages else ([], [])
@@ -70,8 +73,8 @@ def write(
             and (events or outbox or key is not None)
         ):
             return _one_statement(conn, head, events, actor, at, outbox, notes,
-                                  directory_changed, key)  # fmt: skip
-    audit.append(conn, head, events, actor, at, directory_changed=directory_changed)
+                                  directory_changed, key, keys)  # fmt: skip
+    audit.append(conn, head, events, actor, at, directory_changed=directory_changed, keys=keys)
     notices.queue(conn, messages, at, directory)
     if key is None:
         return True
@@ -81,10 +84,10 @@ def write(
 def _one_statement(
     conn: Connection, head: audit.Head, events: list[audit.PendingEvent], actor: str,
     at: dt.datetime, outbox: list[dict[str, Any]], notes: list[dict[str, Any]],
-    directory_changed: bool, key: dict[str, Any] | None,
+    directory_changed: bool, key: dict[str, Any] | None, keys: Keyring | None,
 ) -> bool:  # fmt: skip
     params: dict[str, Any] = dict(key) if key is not None else {}
-    for r, row in enumerate(audit.chained(head, events, actor, at)):
+    for r, row in enumerate(audit.chained(head, events, actor, at, keys)):
         params.update(zip(_EVENT_NAMES[r], row, strict=True))
     if events:
         params["h_seq"], params["h_hash"] = head.last_seq, head.last_hash
