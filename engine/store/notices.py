@@ -28,7 +28,7 @@ from engine.store.directory import Directory
 from engine.store.models import Notification, Outbox, Person
 from engine.store.rawsql import RawStatement
 
-__all__ = ["QUEUED", "HELD", "DIGESTED", "SWEEPING", "queue", "rows", "mark_read"]
+__all__ = ["QUEUED", "HELD", "DIGESTED", "SWEEPING", "queue", "rows", "write", "mark_read"]
 
 OUT = Outbox.__table__
 NOTE = Notification.__table__
@@ -66,9 +66,14 @@ def queue(
 ) -> None:
     """Write ``messages`` to the outbox, and a notice for each one still to be
     sent whose address is a registered, active person's (:func:`rows`)."""
-    if not messages:
+    if messages:
+        write(conn, *rows(conn, messages, now, directory))
+
+
+def write(conn: Connection, outbox: list[dict[str, Any]], notes: list[dict[str, Any]]) -> None:
+    """Write the rows :func:`rows` made."""
+    if not outbox:
         return
-    outbox, notes = rows(conn, messages, now, directory)
     if all(r.keys() == OUTBOX_COLUMNS for r in outbox):
         _insert_raw(conn, _RAW_OUTBOX, outbox)
     else:

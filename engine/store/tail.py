@@ -64,18 +64,19 @@ def write(
     parameters of :func:`idempotency.done_values`), write the key done (``keys``:
     the audit keyring, default the settings' in force). False: the
     key has a row already (nothing of it written; the caller rolls back)."""
-    if conn.dialect.name == "postgresql" and len(events) <= MOST:
-        outbox, notes = notices.rows(conn, messages, at, directory) if messages else ([], [])
-        if (
-            len(outbox) <= MOST
-            and len(notes) <= MOST
-            and all(r.keys() == notices.OUTBOX_COLUMNS for r in outbox)
-            and (events or outbox or key is not None)
-        ):
-            return _one_statement(conn, head, events, actor, at, outbox, notes,
-                                  directory_changed, key, keys)  # fmt: skip
+    outbox, notes = notices.rows(conn, messages, at, directory) if messages else ([], [])
+    if (
+        conn.dialect.name == "postgresql"
+        and len(events) <= MOST
+        and len(outbox) <= MOST
+        and len(notes) <= MOST
+        and all(r.keys() == notices.OUTBOX_COLUMNS for r in outbox)
+        and (events or outbox or key is not None)
+    ):
+        return _one_statement(conn, head, events, actor, at, outbox, notes,
+                              directory_changed, key, keys)  # fmt: skip
     audit.append(conn, head, events, actor, at, directory_changed=directory_changed, keys=keys)
-    notices.queue(conn, messages, at, directory)
+    notices.write(conn, outbox, notes)
     if key is None:
         return True
     return idempotency.record_values(conn, key)
