@@ -15,8 +15,9 @@ claimed first and completed at the end, on PostgreSQL in a transaction of
 its own: 725 statements a lifecycle; then 465 on both databases, and 345 on
 PostgreSQL once the key's insert carried the command's other last writes:
 engine/store/tail.py.) When the key already has a row, or the command is refused
-while it has one, the bus rolls back and takes the key the polling way below, which decides: the first result, a
-refusal naming the fields that differ, a wait, or a take-over.
+while it has one, the bus rolls back and takes the key the polling way below,
+which decides: the first result, a refusal naming the fields that differ, a
+wait, or a take-over.
 
 The polling way (a key that already has a row):
 
