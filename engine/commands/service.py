@@ -42,7 +42,7 @@ from engine.domain.errors import (
     ValidationError,
 )
 from engine.settings import Settings, get_settings
-from engine.store import audit, auditkeys, directory, idempotency, tail
+from engine.store import audit, directory, idempotency, tail
 from engine.store.db import write_connection
 from engine.store.directory import Directory
 
@@ -206,7 +206,6 @@ class Quorum:
         typed: list[dict[str, Any] | None] = []  # each call's arguments as its contract read them
         settings = get_settings()  # read once a command: the key's lifetime, the audit keyring
         ttl = _key_ttl(settings) if key is not None else dt.timedelta(0)
-        keys = auditkeys.keyring(settings)
         if key is not None:
             fingerprint = self._check_key(calls, key, typed)
             if not in_run:
@@ -256,7 +255,7 @@ class Quorum:
                 if not tail.write(conn, head, events, who.label, now, messages,
                                   None if run.changed else run.directory,
                                   directory_changed=run.changed, key=done,
-                                  keys=keys):  # fmt: skip
+                                  settings=settings):  # fmt: skip
                     raise _KeyTaken  # rolled back: the key's row decides (_run)
                 if claim is not None and not idempotency.complete(
                     conn, claim[0], claim[1], result, now, ttl

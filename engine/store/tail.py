@@ -37,7 +37,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from engine.store import audit, idempotency, notices
+from engine.settings import Settings
+from engine.store import audit, auditkeys, idempotency, notices
 from engine.store.auditkeys import Keyring
 from engine.store.directory import Directory
 from engine.store.models import AuditEvent, AuditHead
@@ -57,13 +58,14 @@ def write(
     *,
     directory_changed: bool = False,
     key: dict[str, Any] | None = None,
-    keys: Keyring | None = None,
+    settings: Settings | None = None,
 ) -> bool:
     """Append ``events`` after the locked ``head`` (and move it), queue ``messages``
     (notices: people from ``directory``, else read) and, with ``key`` (the
-    parameters of :func:`idempotency.done_values`), write the key done (``keys``:
-    the audit keyring, default the settings' in force). False: the
+    parameters of :func:`idempotency.done_values`), write the key done (the audit keyring
+    that ``settings`` name, default those in force, read only when there are events). False: the
     key has a row already (nothing of it written; the caller rolls back)."""
+    keys = auditkeys.keyring(settings) if events else None
     outbox, notes = notices.rows(conn, messages, at, directory) if messages else ([], [])
     if (
         conn.dialect.name == "postgresql"
