@@ -13,6 +13,7 @@ SQLite and PostgreSQL (``db_url``) unless said otherwise.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import threading
 import time
@@ -462,3 +463,24 @@ def test_keys_logged_before_0005_stay_their_callers(db_url) -> None:
     assert q.execute("withdraw_bid", {"ref": "B-0009", "reason": "r"}, "olive@b.example",
                      key="k") == {"ref": "B-0009"}
     engine.dispose()
+
+
+
+@given(
+    name=st.text(max_size=20),
+    value=st.one_of(st.text(max_size=30), st.integers(), st.booleans(), st.none(), st.floats(),
+                    st.lists(st.integers(), max_size=3), st.dates()),
+)  # fmt: skip
+@settings(max_examples=300, deadline=None)
+def test_a_fields_hash_is_taken_of_the_same_text_as_before(name, value) -> None:
+    """Fingerprints stored before the quick path (idempotency.field_json) still match:
+    the text is the encoder's, escapes and separators alike."""
+    assert idempotency.field_json(name, value) == idempotency._FIELD_JSON.encode([name, value])
+
+
+def test_a_fingerprint_hashes_each_field_as_json() -> None:
+    fp = idempotency.Fingerprint.of({"grant": "G-0001", "amount": 1000000, "note": None,
+                                     "ok": True, "title": 'a "b" £'})  # fmt: skip
+    assert fp.fields["grant"] == hashlib.sha256(b'["grant", "G-0001"]').hexdigest()
+    assert fp.fields["title"] == hashlib.sha256(b'["title", "a \\"b\\" \\u00a3"]').hexdigest()
+    assert fp.fields["ok"] == hashlib.sha256(b'["ok", true]').hexdigest()

@@ -36,9 +36,21 @@ TOTAL = 465  # per lifecycle (656 before issue 15's work; 504, +5: grant conditi
 # -8: release_payment reads its programme once, not three times)
 # PostgreSQL runs the same statements since session 9 (725 before: the key was claimed
 # in a transaction of its own, and the pool pinged every connection it handed out)
+# PostgreSQL: a command's last writes (audit events, head, outbox, notices, key) go as
+# one statement (engine/store/tail.py), a round trip each instead of up to five
+TOTAL_POSTGRESQL = 345
+BUDGET_POSTGRESQL = {
+    "open_round": 6, "submit_bid": 11, "close_round": 7, "score_round": 15,
+    "schedule_meeting": 9, "record_attendance": 15, "decide": 27, "submit_evidence": 8,
+    "verify_milestone": 11, "release_payment": 14, "submit_return": 8, "accept_return": 6,
+    "close_grant": 11,
+}  # fmt: skip
 # what every keyed command runs whatever it does: BEGIN IMMEDIATE, read the audit
 # head, append the audit event, move the head, write the key done, COMMIT
 GUARANTEES = 6
+# PostgreSQL: BEGIN, lock the audit head, the one statement ending the command (audit
+# events, head, outbox, notices, key: engine/store/tail.py), COMMIT
+GUARANTEES_POSTGRESQL = 4
 
 
 def test_each_command_of_a_lifecycle_stays_within_its_statements(tmp_path) -> None:
@@ -55,12 +67,13 @@ def test_each_command_of_a_lifecycle_stays_within_its_statements(tmp_path) -> No
     assert sum(n for _, n in counted) <= TOTAL
 
 
-def test_a_lifecycle_on_postgresql_takes_the_same_statements(pg_url) -> None:
+def test_a_lifecycle_on_postgresql_takes_no_more_statements(pg_url) -> None:
     counted = lifecycle.statements_per_command(pg_url)
     over = [
-        f"{name}: {n} statements (budget {BUDGET[name]})"
+        f"{name}: {n} statements (budget {BUDGET_POSTGRESQL[name]})"
         for name, n in counted
-        if n > BUDGET[name]
+        if n > BUDGET_POSTGRESQL[name]
     ]
     assert not over, "; ".join(over)
-    assert sum(n for _, n in counted) <= TOTAL
+    assert all(n >= GUARANTEES_POSTGRESQL for _, n in counted), counted
+    assert sum(n for _, n in counted) <= TOTAL_POSTGRESQL

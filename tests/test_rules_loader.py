@@ -6,8 +6,10 @@ written, no cache entry, no durable_rules ruleset registered (see the trap
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,35 @@ def test_the_models_errors_keep_the_formats_wording(parse, text, message) -> Non
     with pytest.raises(error) as caught:
         fn(text, "r.yaml")
     assert str(caught.value) == message
+
+
+def test_an_unchanged_file_is_not_read_again_and_any_edit_is_seen(tmp_path, monkeypatch) -> None:
+    text = RETURNS_FILE.read_text(encoding="utf-8")
+    old = re.search(r'version: "?[^"\n]+"?', text).group(0)
+    path = tmp_path / "returns.yaml"
+    path.write_text(text, encoding="utf-8")
+    settled = 1_000_000_000  # 2001: long settled
+    os.utime(path, (settled, settled))
+    monkeypatch.setattr(loader, "SETTLED_SECONDS", 0)  # (its change time is now)
+    reads = []
+    real = loader._read
+    monkeypatch.setattr(loader, "_read", lambda fmt, p: reads.append(p) or real(fmt, p))
+    first = load_return_rules(path)
+    assert load_return_rules(path) is first and load_return_rules(path) is first
+    assert len(reads) == 1  # the file's identity unchanged: neither read nor hashed again
+    # an edit of the same size with the modification time put back: its change time moved
+    same_size = text.replace(old, 'version: "' + "e" * (len(old) - len('version: ""')) + '"')
+    assert len(same_size) == len(text) and same_size != text
+    time.sleep(0.02)  # past the clock's tick, so its change time moves
+    path.write_text(same_size, encoding="utf-8")
+    os.utime(path, (settled, settled))
+    again = load_return_rules(path)
+    assert again is not first and again.version == "e" * (len(old) - len('version: ""'))
+    # a file changed within SETTLED_SECONDS is read each time (an edit within the
+    # clock's tick could keep its times)
+    monkeypatch.setattr(loader, "SETTLED_SECONDS", 60)
+    path.write_text(text, encoding="utf-8")
+    reads.clear()
+    assert load_return_rules(path).version == first.version
+    load_return_rules(path)
+    assert len(reads) == 2

@@ -41,8 +41,8 @@ from engine.domain.errors import (
     QuorumError,
     ValidationError,
 )
-from engine.settings import get_settings
-from engine.store import audit, directory, idempotency, notices
+from engine.settings import Settings, get_settings
+from engine.store import audit, directory, idempotency, tail
 from engine.store.db import write_connection
 from engine.store.directory import Directory
 
@@ -204,7 +204,8 @@ class Quorum:
         claim: tuple[idempotency.Key, str] | None = None  # the polling path's claim
         fingerprint: idempotency.Fingerprint | None = None
         typed: list[dict[str, Any] | None] = []  # each call's arguments as its contract read them
-        ttl = _key_ttl() if key is not None else dt.timedelta(0)  # (settings read once)
+        settings = get_settings()  # read once a command: the key's lifetime, the audit keyring
+        ttl = _key_ttl(settings) if key is not None else dt.timedelta(0)
         if key is not None:
             fingerprint = self._check_key(calls, key, typed)
             if not in_run:
@@ -243,16 +244,20 @@ class Quorum:
                 if failed and not partial:
                     raise _Abandon(outcomes)
                 now = self.clock.now()
-                audit.append(conn, head, events, who.label, now, directory_changed=run.changed)
-                # the outbox and the in-app notices (people from the cached directory
-                # unless this transaction changed it)
-                notices.queue(conn, messages, now, None if run.changed else run.directory)
                 result = {"results": outcomes}
+                done = None  # the key written done with the result, in the run
                 if in_run and key is not None and fingerprint is not None:
                     scoped = self._scoped(run.directory, actor, label, key)
-                    if not idempotency.record(conn, scoped, fingerprint, result, now, ttl):
-                        raise _KeyTaken  # rolled back: the key's row decides (_run)
-                elif claim is not None and not idempotency.complete(
+                    done = idempotency.done_values(scoped, fingerprint, result, now, ttl)
+                # the audit chain, the outbox and the in-app notices (people from the
+                # cached directory unless this transaction changed it), the key: on
+                # PostgreSQL in one statement (engine/store/tail.py)
+                if not tail.write(conn, head, events, who.label, now, messages,
+                                  None if run.changed else run.directory,
+                                  directory_changed=run.changed, key=done,
+                                  settings=settings):  # fmt: skip
+                    raise _KeyTaken  # rolled back: the key's row decides (_run)
+                if claim is not None and not idempotency.complete(
                     conn, claim[0], claim[1], result, now, ttl
                 ):
                     raise KeyInProgress(
@@ -410,8 +415,8 @@ class _Abandon(Exception):
         self.outcomes = outcomes
 
 
-def _key_ttl() -> dt.timedelta:
-    return dt.timedelta(hours=get_settings().idempotency_key_hours)
+def _key_ttl(settings: Settings | None = None) -> dt.timedelta:
+    return dt.timedelta(hours=(settings or get_settings()).idempotency_key_hours)
 
 
 def _canonical(

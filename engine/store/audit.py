@@ -131,7 +131,7 @@ _READ_HEAD = RawStatement(_HEAD)
 # a connection the server dropped while idle fails here as a DBAPIError marked
 # ``connection_invalidated`` (the pool renews its connections), before anything ran.
 _HEAD_LOCKED = _HEAD.with_for_update()
-_COLUMNS = (
+COLUMNS = (
     "seq",
     "at",
     "actor",
@@ -145,7 +145,7 @@ _COLUMNS = (
     "money",
     "key_id",
 )
-_INSERT = RawStatement(insert(AuditEvent).values({c: bindparam(c) for c in _COLUMNS}))
+_INSERT = RawStatement(insert(AuditEvent).values({c: bindparam(c) for c in COLUMNS}))
 _MOVE_HEAD = RawStatement(
     update(AuditHead)
     .where(col(AuditHead.id) == 1)
@@ -173,26 +173,20 @@ def lock_head(conn: Connection) -> Head:
     return Head(row[0], row[1], row[2])
 
 
-def append(
-    conn: Connection,
-    head: Head,
-    events: list[PendingEvent],
-    actor: str,
-    at: dt.datetime,
-    directory_changed: bool = False,
-) -> None:
-    """Append events after the (locked) head and move the head.
+def chained(
+    head: Head, events: Sequence[PendingEvent], actor: str, at: dt.datetime,
+    keys: Keyring | None = None,
+) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+    """The rows of ``events`` (values in :data:`COLUMNS` order) after the (locked)
+    head, each hashed after the one before; the head follows each row made.
 
-    Events may share their ``before``/``after`` objects (a command recording
-    many items alike): each object is encoded once. The rows go to the driver
-    as they are made (a generator), hashing each after the one before."""
-    if not events:
-        return
+    Events may share their ``before``/``after`` objects (a command recording many
+    items alike): each object is encoded once. A generator: the driver may take the
+    rows one at a time. ``keys``: the keyring (default: the settings' in force)."""
     at_s = at.astimezone(dt.UTC).isoformat()
-    keys = keyring()
+    keys = keys if keys is not None else keyring()
     key_id = keys.current
     encoded: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept alive; its JSON)
-    tip: list[Any] = [head.last_seq, head.last_hash or GENESIS]  # seq and hash of the last row
 
     def encode(value: Any) -> str:
         found = encoded.get(id(value))
@@ -200,33 +194,45 @@ def append(
             found = encoded[id(value)] = (value, canonical(value))
         return found[1]
 
-    def rows() -> Iterator[tuple[Any, ...]]:
-        seq, prev = tip
-        for ev in events:
-            seq += 1
-            before, after = encode(ev.before), encode(ev.after)
-            money = canonical(ev.money) if ev.money else ""
-            h = keyed_hash(
-                keys, key_id, seq, at_s, actor, ev.command, ev.item_ref, before, after,
-                ev.reason, prev, money,
-            )
-            tip[:] = seq, h
-            yield (
-                seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev, h,
-                money, key_id,
-            )
-            prev = h
+    seq, prev = head.last_seq, head.last_hash or GENESIS
+    for ev in events:
+        seq += 1
+        before, after = encode(ev.before), encode(ev.after)
+        money = canonical(ev.money) if ev.money else ""
+        h = keyed_hash(
+            keys, key_id, seq, at_s, actor, ev.command, ev.item_ref, before, after,
+            ev.reason, prev, money,
+        )
+        head.last_seq, head.last_hash = seq, h
+        yield (
+            seq, at_s, actor, ev.command, ev.item_ref, before, after, ev.reason, prev, h,
+            money, key_id,
+        )
+        prev = h
 
+
+def append(
+    conn: Connection,
+    head: Head,
+    events: list[PendingEvent],
+    actor: str,
+    at: dt.datetime,
+    directory_changed: bool = False,
+    keys: Keyring | None = None,
+) -> None:
+    """Append events after the (locked) head and move the head (:func:`chained`:
+    the rows go to the driver as they are made)."""
+    if not events:
+        return
+    rows = chained(head, events, actor, at, keys)
     if len(events) == 1:
-        _INSERT.execute(conn, dict(zip(_COLUMNS, next(rows()), strict=True)))
+        _INSERT.execute(conn, dict(zip(COLUMNS, next(rows), strict=True)))
     else:
-        _INSERT.executemany_values(conn, _COLUMNS, rows())
-    seq, prev = tip
+        _INSERT.executemany_values(conn, COLUMNS, rows)
     move = _MOVE_HEAD_AND_DIRECTORY if directory_changed else _MOVE_HEAD
-    move.execute(conn, {"seq": seq, "hash": prev})
-    head.last_seq, head.last_hash = seq, prev
+    move.execute(conn, {"seq": head.last_seq, "hash": head.last_hash})
     if directory_changed:
-        head.directory_seq = seq
+        head.directory_seq = head.last_seq
 
 
 MAX_PROBLEMS = 50

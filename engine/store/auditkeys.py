@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.domain.errors import QuorumError
-from engine.settings import get_settings, is_key_id
+from engine.settings import Settings, get_settings, is_key_id
 
 DEV_KEY_ID = "dev"
 _DEV_SECRET = b"quorum-development-audit-key: not a secret, do not use in production"
@@ -121,9 +121,10 @@ def _load(keyring_path: Path | None, inline: str | None) -> Keyring:
     return Keyring(keys, current, source)
 
 
-def keyring() -> Keyring:
-    """The keyring the settings in force name (read once per distinct setting)."""
-    s = get_settings()
+def keyring(settings: Settings | None = None) -> Keyring:
+    """The keyring ``settings`` (default: those in force) name (read once per
+    distinct setting). The command bus passes the settings it read for the command."""
+    s = settings if settings is not None else get_settings()
     return _load(s.audit_keyring, s.audit_key)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.engine import Connection, Engine
@@ -107,9 +108,18 @@ def _configure_sqlite(engine: Engine) -> None:
 WRITE_OPTION = "quorum_write"
 
 
+# engine -> the same engine with the write option set (SQLAlchemy's OptionEngine: the
+# same pool and events), made once: a connection's own execution_options() call copied
+# its options and ran its event hooks on every command
+_writers: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
 def write_connection(engine: Engine) -> Connection:
     """A connection whose transactions are write transactions (BEGIN IMMEDIATE on SQLite)."""
-    return engine.connect().execution_options(**{WRITE_OPTION: True})
+    writer = _writers.get(engine)
+    if writer is None:
+        writer = _writers[engine] = engine.execution_options(**{WRITE_OPTION: True})
+    return writer.connect()
 
 
 def is_sqlite(engine: Engine) -> bool:

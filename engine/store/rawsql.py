@@ -122,6 +122,50 @@ class RawStatement:
         cursor.executemany(sql, params)
 
 
+class RawChain(RawStatement):
+    """Several data-changing statements sent as one, on PostgreSQL: each of ``first``
+    a data-modifying ``WITH`` clause of ``last`` (one round trip instead of one
+    each). They run in the same snapshot and do not see each other's rows, so none
+    may depend on another's; every row is written (a ``WITH`` that changes data
+    runs whether or not it is read) and constraints are checked at the end of the
+    one statement. The result (``rowcount``) is ``last``'s. Bind names must differ
+    between the parts unless they are the same value."""
+
+    def __init__(self, first: Sequence[ClauseElement], last: ClauseElement) -> None:
+        super().__init__(last)
+        self.first = tuple(first)
+
+    def _for(self, conn: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        name = conn.dialect.name
+        found = self._compiled.get(name)
+        if found is None:
+            if name != "postgresql":
+                raise ValueError(f"RawChain: PostgreSQL only, not {name}")
+            texts: list[str] = []
+            constants: dict[str, Any] = {}
+            procs: dict[str, Any] = {}
+            names: set[str] = set()
+            for stmt in (*self.first, self.stmt):
+                compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect))
+                if compiled.positional:
+                    raise ValueError("RawChain: the driver's parameters must be named")
+                for bind, key in compiled.bind_names.items():
+                    if not bind.required:
+                        if key in constants and constants[key] != bind.effective_value:
+                            raise ValueError(f"RawChain: two constants named {key!r}")
+                        constants[key] = bind.effective_value
+                    if (proc := _processor(bind.type, conn)) is not None:
+                        procs[key] = proc
+                    names.add(key)
+                texts.append(str(compiled))
+            head = ", ".join(f"w{i} AS ({t})" for i, t in enumerate(texts[:-1]))
+            self._processors[name] = procs
+            self._names[name] = frozenset(names)
+            sql = f"WITH {head} {texts[-1]}" if head else texts[-1]
+            found = self._compiled[name] = (sql, None, constants)
+        return found
+
+
 def _picker(where: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     """A function giving a tuple's items at ``where``, as a tuple."""
     if len(where) == 1:
