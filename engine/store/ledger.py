@@ -17,16 +17,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, literal_column, null, select, union_all
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from engine.store.models import MoneyMovement, MovementKind, Pot, Programme
+from engine.store.models import MoneyMovement, MovementKind, Payment, Pot, Programme
+from engine.store.rawsql import RawStatement
 
 # Core tables: typed columns, and the ids read back are never None
 _POT = Pot.__table__
 _PROG = Programme.__table__
 _MOVE = MoneyMovement.__table__
+_PAY = Payment.__table__
 # built once: every money command books through it
 _BOOK = insert(_MOVE).values({
     c: bindparam(c)
@@ -218,3 +220,32 @@ _GRANT_LINE = (
     .where(_MOVE.c.grant_id == bindparam("grant_id"))
     .group_by(_MOVE.c.kind)
 )
+
+
+# a grant's money and what was paid on each of its milestones, in one statement: the
+# movements' sums by kind ("m", kind, total) then the payments' by milestone ("p",
+# milestone id, total); text and integers, so straight to the driver (store/rawsql.py)
+_GRANT_MONEY = RawStatement(
+    union_all(
+        select(literal_column("'m'"), _MOVE.c.kind, null(), func.sum(_MOVE.c.amount_pence))
+        .where(_MOVE.c.grant_id == bindparam("grant_id"))
+        .group_by(_MOVE.c.kind),
+        select(literal_column("'p'"), null(), _PAY.c.milestone_id, func.sum(_PAY.c.amount_pence))
+        .where(_PAY.c.grant_id == bindparam("grant_id"))
+        .group_by(_PAY.c.milestone_id),
+    )
+)
+
+
+def grant_money(conn: Connection, grant_id: int) -> tuple[GrantLedger, dict[int, int]]:
+    """:func:`grant_line` of one grant and the pence paid on each of its milestones
+    (milestone id -> pence), read together: a payment, a verification and a closure
+    need both."""
+    line = GrantLedger(grant_id)
+    paid: dict[int, int] = {}
+    for tag, kind, milestone_id, total in _GRANT_MONEY.execute(conn, {"grant_id": grant_id}):
+        if tag == "m":
+            _add(line, kind, int(total or 0))
+        elif milestone_id is not None:
+            paid[int(milestone_id)] = int(total or 0)
+    return line, paid

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections import namedtuple
 from dataclasses import replace
 from typing import Any
 
@@ -49,7 +50,7 @@ from engine.domain.errors import (
 )
 from engine.domain.money import format_pence
 from engine.store import files as evidence_files
-from engine.store.ledger import GrantLedger, grant_line, pot_line
+from engine.store.ledger import GrantLedger, grant_line, grant_money, pot_line
 from engine.store.models import (
     Bid,
     Evidence,
@@ -59,6 +60,7 @@ from engine.store.models import (
     MovementKind,
     Payment,
 )
+from engine.store.rawsql import RawRows
 from engine.store.refs import next_ref
 from workflows.base import Transition
 from workflows.grant import GRANT, MILESTONE, PAYABLE
@@ -77,12 +79,30 @@ _PAID_BY_MILESTONE = (
     .where(col(Payment.grant_id) == bindparam("grant_id"))
     .group_by(col(Payment.milestone_id))
 )
-_OPEN_EVIDENCE = (
+_OPEN_EVIDENCE = RawRows(
     select(EV_T)
     .where(EV_T.c.milestone_id == bindparam("milestone_id"), EV_T.c.state == "submitted")
     .order_by(EV_T.c.id.desc())
     .limit(1)
 )
+
+# the grant (with its bid's title) and its milestones in one statement, straight to the
+# driver with the columns typed (store/rawsql.py RawRows): the commands on a milestone
+# need both, and this read was two statements through SQLAlchemy's execute
+BID_T = Bid.__table__
+_GRANT_AND_MILESTONES = RawRows(
+    select(*GRANT_T.c, BID_T.c.title.label("title"), *(c.label(f"m_{c.name}") for c in MS_T.c))
+    .select_from(
+        GRANT_T.join(BID_T, BID_T.c.id == GRANT_T.c.bid_id).outerjoin(
+            MS_T, MS_T.c.grant_id == GRANT_T.c.id
+        )
+    )
+    .where(GRANT_T.c.ref == bindparam("ref"))
+    .order_by(MS_T.c.seq)
+)
+_N_GRANT = len(GRANT_T.c) + 1
+_GrantRow = namedtuple("_GrantRow", [*GRANT_T.c.keys(), "title"])  # type: ignore[misc]
+_MilestoneRow = namedtuple("_MilestoneRow", MS_T.c.keys())  # type: ignore[misc]
 
 # Why a milestone in the wrong state cannot take the step, per trigger.
 _ONLY_WHEN = {
@@ -107,6 +127,18 @@ def load_grant(uow: UnitOfWork, ref: str) -> Any:
     return row
 
 
+def load_grant_and_milestones(uow: UnitOfWork, ref: str) -> tuple[Any, list[Any]]:
+    """:func:`load_grant` and :func:`milestones_of` in one statement: the grant's row
+    (its columns and its bid's ``title``) and its milestones in ``seq`` order."""
+    rows = _GRANT_AND_MILESTONES.rows(uow.conn, {"ref": ref})
+    if not rows:
+        raise _no_grant(uow, ref)
+    grant = _GrantRow._make(rows[0][:_N_GRANT])
+    if rows[0].m_id is None:
+        return grant, []
+    return grant, [_MilestoneRow._make(r[_N_GRANT:]) for r in rows]
+
+
 def _no_grant(uow: UnitOfWork, ref: str) -> NotFound:
     """The refusal of a grant that does not exist, or that the actor may not see (the same)."""
     return NotFound(f"{uow.command}: grant: no grant {ref!r}", field="grant", item=ref)
@@ -124,8 +156,13 @@ def paid_by_milestone(uow: UnitOfWork, grant_id: int) -> dict[int, int]:
     }
 
 
-def load_milestone(uow: UnitOfWork, grant: Any, seq: int) -> Any:
-    rows = milestones_of(uow, grant.id)
+def load_milestone(
+    uow: UnitOfWork, grant: Any, seq: int, rows: list[Any] | None = None
+) -> Any:
+    """The grant's milestone ``seq`` (from ``rows``, its milestones when already read),
+    or a refusal naming the milestones it has."""
+    if rows is None:
+        rows = milestones_of(uow, grant.id)
     for m in rows:
         if m.seq == seq:
             return m
@@ -199,8 +236,8 @@ def _figures(
     if now is not None:
         line, paid = now
     else:
-        line = grant_line(uow.conn, grant.id)
-        paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
+        line, paid_on = grant_money(uow.conn, grant.id)
+        paid = paid_on.get(m.id, 0)
     return {
         "grant": grant.ref,
         "title": grant.title,
@@ -304,14 +341,14 @@ def add_months(day: dt.date, months: int) -> dt.date:
 @command("submit_evidence", summary="Submit evidence that a grant's milestone was achieved")
 def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "submit_evidence")
-    grant = load_grant(uow, args.text("grant", max_len=40))
+    grant, milestones = load_grant_and_milestones(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
     summary = args.text("summary", max_len=8000)
     _scope(uow, grant, "submit evidence")
     files = _files(args, grant.ref)
     args.done()
     _grant_step(uow, "submit_evidence", grant)
-    m = load_milestone(uow, grant, seq)
+    m = load_milestone(uow, grant, seq, milestones)
     uow.check_version(grant.ref, m.version, args)
     moved = _milestone_step(uow, "submit_evidence", grant, m)
     state = moved.dest
@@ -352,16 +389,17 @@ def _review(
     uow: UnitOfWork, args: Args, trigger: str, note_field: str, required: bool
 ) -> dict[str, Any]:
     uow.authorise(MILESTONE, trigger)
-    grant = load_grant(uow, args.text("grant", max_len=40))
+    grant, milestones = load_grant_and_milestones(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
     note = args.text(note_field, required=required, max_len=4000)
     args.done()
     _grant_step(uow, trigger, grant)
-    m = load_milestone(uow, grant, seq)
+    m = load_milestone(uow, grant, seq, milestones)
     uow.check_version(grant.ref, m.version, args)
     moved = _milestone_step(uow, trigger, grant, m)
     state = moved.dest
-    evidence = uow.conn.execute(_OPEN_EVIDENCE, {"milestone_id": m.id}).first()
+    open_evidence = _OPEN_EVIDENCE.rows(uow.conn, {"milestone_id": m.id})
+    evidence = open_evidence[0] if open_evidence else None
     if evidence is None:  # evidenced always has a submission; a guard, not a path
         raise ValidationError(
             f"{uow.command}: milestone: {_label(grant, m)} has no evidence awaiting review",
@@ -432,13 +470,13 @@ def reject_evidence(uow: UnitOfWork, args: Args) -> Result:
 )
 def release_payment(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "pay")
-    grant = load_grant(uow, args.text("grant", max_len=40))
+    grant, milestones = load_grant_and_milestones(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
     amount = args.pence("amount", required=False)
     otp = args.text("otp", required=False, max_len=20)
     args.done()
     _grant_step(uow, "pay", grant)
-    m = load_milestone(uow, grant, seq)
+    m = load_milestone(uow, grant, seq, milestones)
     uow.check_version(grant.ref, m.version, args)
     who = payee(uow, grant)  # a partnership's accountable body receives it (issue 13)
     # issue 13 item 6: a programme may hold payments while a return is overdue or sent back
@@ -460,7 +498,8 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     payment_refusal(uow, grant, seq, "grant")
     condition_refusal(uow, grant, "grant")  # the approval's conditions before first payment
     check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
-    paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
+    line, paid_on = grant_money(uow.conn, grant.id)
+    paid = paid_on.get(m.id, 0)
     left = m.payment_pence - paid
     if amount is None:
         amount = left
@@ -479,7 +518,6 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
             field="amount",
             item=grant.ref,
         )
-    line = grant_line(uow.conn, grant.id)
     if amount > line.unpaid_pence:
         raise MoneyRuleBroken(
             f"release_payment: amount: {format_pence(amount)} is more than remains of "
@@ -814,14 +852,13 @@ def extend_grant(uow: UnitOfWork, args: Args) -> Result:
 @command("close_grant", summary="Close a grant: release unspent money to its pot")
 def close_grant(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(GRANT, "close")
-    grant = load_grant(uow, args.text("grant", max_len=40))
+    grant, rows = load_grant_and_milestones(uow, args.text("grant", max_len=40))
     reason = args.text("reason", max_len=4000)
     args.done()
     closing = _grant_step(uow, "close", grant)
     state = closing.dest
     uow.check_version(grant.ref, grant.version, args)
-    rows = milestones_of(uow, grant.id)
-    paid = paid_by_milestone(uow, grant.id)
+    line, paid = grant_money(uow.conn, grant.id)  # closing moves no money until the release
     blockers = []
     for m in rows:
         left = m.payment_pence - paid.get(m.id, 0)
@@ -853,7 +890,6 @@ def close_grant(uow: UnitOfWork, args: Args) -> Result:
         else:
             continue
         uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, new)
-    line = grant_line(uow.conn, grant.id)
     release = line.unpaid_pence
     if release > 0:
         uow.book(grant.pot_id, MovementKind.RELEASE, release, uow.today, grant.ref, grant.id,
