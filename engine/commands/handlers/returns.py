@@ -40,6 +40,7 @@ from engine.domain.savings_views import READINGS, TO_DATE
 from engine.domain.words import RAG_WORDS, kind_words, period_label, rag_words
 from engine.domain.words import short_date as long_date  # 31 Mar 2012
 from engine.store.models import Grant, Pot, Programme, Return, ReturnProgress, ReturnRestatement
+from engine.store.rawsql import RawRows
 from engine.store.refs import next_ref
 from rules.returns import calendar, due_date, load_return_rules
 from workflows.base import Transition, Workflow
@@ -49,12 +50,17 @@ GRANT_T = Grant.__table__
 RET_T = Return.__table__
 PROG_T = Programme.__table__
 POT_T = Pot.__table__
-_GRANT_BY_REF = select(GRANT_T).where(GRANT_T.c.ref == bindparam("ref"))
 _RETURN_BY_REF = select(RET_T).where(RET_T.c.ref == bindparam("ref"))
-_RETURN_FOR_PERIOD = select(RET_T).where(
-    RET_T.c.grant_id == bindparam("grant_id"),
-    RET_T.c.kind == bindparam("kind"),
-    RET_T.c.period_end == bindparam("period_end"),
+# a grant or a return by its ref, the return of a period: straight to the driver, the
+# columns typed (store/rawsql.py RawRows): every return command reads one
+_GRANT_BY_REF = RawRows(select(GRANT_T).where(GRANT_T.c.ref == bindparam("ref")))
+_RAW_RETURN_BY_REF = RawRows(_RETURN_BY_REF)
+_RETURN_FOR_PERIOD = RawRows(
+    select(RET_T).where(
+        RET_T.c.grant_id == bindparam("grant_id"),
+        RET_T.c.kind == bindparam("kind"),
+        RET_T.c.period_end == bindparam("period_end"),
+    )
 )
 HALF_YEAR_ENDS = {(9, 30), (3, 31)}
 QUARTER_ENDS = ((3, 31), (6, 30), (9, 30), (12, 31))
@@ -76,9 +82,10 @@ def load_grant(
     cancelled grant (its approval reversed) is refused too. ``scope``: what a
     sponsor does with it (e.g. "send returns"): another authority's grant is then
     the refusal of a missing one, cancelled or not (the same 404 as a read)."""
-    row = uow.conn.execute(_GRANT_BY_REF, {"ref": ref}).first()
-    if row is None:
+    rows = _GRANT_BY_REF.rows(uow.conn, {"ref": ref})
+    if not rows:
         raise _no_grant(uow, ref, field)
+    row = rows[0]
     if scope is not None:
         uow.require_scope(row.accountable_body_id, scope, _no_grant(uow, ref, field))
     if row.state == "cancelled":
@@ -133,10 +140,10 @@ def quarter_start(period_end: dt.date) -> dt.date | None:
 
 
 def load_return(uow: UnitOfWork, ref: str) -> Any:
-    row = uow.conn.execute(_RETURN_BY_REF, {"ref": ref}).first()
-    if row is None:
+    rows = _RAW_RETURN_BY_REF.rows(uow.conn, {"ref": ref})
+    if not rows:
         raise NotFound(f"{uow.command}: return: no return {ref!r}", field="return", item=ref)
-    return row
+    return rows[0]
 
 
 def _figures(row: Any) -> dict[str, Any]:
@@ -219,9 +226,10 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
         _no_grant(uow, grant.ref),
     )
     conn = uow.conn
-    existing = conn.execute(
-        _RETURN_FOR_PERIOD, {"grant_id": grant.id, "kind": kind, "period_end": period_end}
-    ).first()
+    found = _RETURN_FOR_PERIOD.rows(
+        conn, {"grant_id": grant.id, "kind": kind, "period_end": period_end}
+    )
+    existing = found[0] if found else None
     # a scheduled return (engine/commands/sweep.py) covers the period its schedule set
     start = (
         existing.period_start
