@@ -56,6 +56,7 @@ from engine.store.models import (
     Evidence,
     Grant,
     GrantChange,
+    GrantCondition,
     Milestone,
     MovementKind,
     Payment,
@@ -63,6 +64,7 @@ from engine.store.models import (
 from engine.store.rawsql import RawRows
 from engine.store.refs import next_ref
 from workflows.base import Transition
+from workflows.condition import OPEN as CONDITION_OPEN
 from workflows.grant import GRANT, MILESTONE, PAYABLE
 
 GRANT_T = Grant.__table__
@@ -90,7 +92,8 @@ _OPEN_EVIDENCE = RawRows(
 # driver with the columns typed (store/rawsql.py RawRows): the commands on a milestone
 # need both, and this read was two statements through SQLAlchemy's execute
 BID_T = Bid.__table__
-_GRANT_AND_MILESTONES = RawRows(
+COND_T = GrantCondition.__table__
+_GRANT_AND_MILESTONES_SELECT = (
     select(*GRANT_T.c, BID_T.c.title.label("title"), *(c.label(f"m_{c.name}") for c in MS_T.c))
     .select_from(
         GRANT_T.join(BID_T, BID_T.c.id == GRANT_T.c.bid_id).outerjoin(
@@ -99,6 +102,21 @@ _GRANT_AND_MILESTONES = RawRows(
     )
     .where(GRANT_T.c.ref == bindparam("ref"))
     .order_by(MS_T.c.seq)
+)
+_GRANT_AND_MILESTONES = RawRows(_GRANT_AND_MILESTONES_SELECT)
+# ...and, for a payment, how many of its conditions to be met before the first payment
+# are still open (engine/commands/conditions.py condition_refusal reads them only if any)
+_GRANT_AND_MILESTONES_TO_PAY = RawRows(
+    _GRANT_AND_MILESTONES_SELECT.add_columns(
+        select(func.count())
+        .where(
+            COND_T.c.grant_id == GRANT_T.c.id,
+            COND_T.c.before_payment,
+            COND_T.c.state == CONDITION_OPEN,
+        )
+        .scalar_subquery()
+        .label("open_before_payment")
+    )
 )
 _N_GRANT = len(GRANT_T.c) + 1
 _GrantRow = namedtuple("_GrantRow", [*GRANT_T.c.keys(), "title"])  # type: ignore[misc]
@@ -131,12 +149,28 @@ def load_grant_and_milestones(uow: UnitOfWork, ref: str) -> tuple[Any, list[Any]
     """:func:`load_grant` and :func:`milestones_of` in one statement: the grant's row
     (its columns and its bid's ``title``) and its milestones in ``seq`` order."""
     rows = _GRANT_AND_MILESTONES.rows(uow.conn, {"ref": ref})
+    return _grant_and_milestones(uow, ref, rows, len(rows[0]) if rows else 0)
+
+
+def _grant_and_milestones(
+    uow: UnitOfWork, ref: str, rows: list[Any], end: int
+) -> tuple[Any, list[Any]]:
+    """The grant and its milestones from the rows of the read above (the milestone's
+    columns up to ``end``)."""
     if not rows:
         raise _no_grant(uow, ref)
     grant = _GrantRow._make(rows[0][:_N_GRANT])
     if rows[0].m_id is None:
         return grant, []
-    return grant, [_MilestoneRow._make(r[_N_GRANT:]) for r in rows]
+    return grant, [_MilestoneRow._make(r[_N_GRANT:end]) for r in rows]
+
+
+def load_grant_to_pay(uow: UnitOfWork, ref: str) -> tuple[Any, list[Any], int]:
+    """:func:`load_grant_and_milestones`, and how many conditions to be met before the
+    first payment are still open, in one statement."""
+    rows = _GRANT_AND_MILESTONES_TO_PAY.rows(uow.conn, {"ref": ref})
+    grant, milestones = _grant_and_milestones(uow, ref, rows, -1)
+    return grant, milestones, int(rows[0].open_before_payment)
 
 
 def _no_grant(uow: UnitOfWork, ref: str) -> NotFound:
@@ -470,7 +504,7 @@ def reject_evidence(uow: UnitOfWork, args: Args) -> Result:
 )
 def release_payment(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "pay")
-    grant, milestones = load_grant_and_milestones(uow, args.text("grant", max_len=40))
+    grant, milestones, open_conditions = load_grant_to_pay(uow, args.text("grant", max_len=40))
     seq = args.integer("milestone", minimum=1)
     amount = args.pence("amount", required=False)
     otp = args.text("otp", required=False, max_len=20)
@@ -496,7 +530,8 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
         )
     # no payment before the offer (and any variation of this milestone) is accepted (issue 16)
     payment_refusal(uow, grant, seq, "grant")
-    condition_refusal(uow, grant, "grant")  # the approval's conditions before first payment
+    # the approval's conditions before first payment (read only when one is open)
+    condition_refusal(uow, grant, "grant", any_open=open_conditions > 0)
     check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
     line, paid_on = grant_money(uow.conn, grant.id)
     paid = paid_on.get(m.id, 0)
