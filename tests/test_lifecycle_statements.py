@@ -30,13 +30,14 @@ BUDGET = {
     # -2: as verify_milestone; -1: the open conditions counted in the grant's read
     "submit_return": 12,
     "accept_return": 8,
-    "close_grant": 11,  # -2: as verify_milestone
+    "close_grant": 10,  # -2: as verify_milestone; -1: its pot named from the directory
 }
-TOTAL = 439  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
+TOTAL = 438  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
 # the key written done at the end of its run, one statement instead of claim + complete;
 # -8: release_payment reads its programme once, not three times; -22: a milestone
 # command reads its grant with its milestones, and its money with what was paid on each
-# milestone, in one statement each; -4: a payment counts open conditions in that read)
+# milestone, in one statement each; -4: a payment counts open conditions in that read;
+# -1: close_grant names the pot from the directory)
 # PostgreSQL runs the same statements since session 9 (725 before: the key was claimed
 # in a transaction of its own, and the pool pinged every connection it handed out)
 # what every keyed command runs whatever it does: BEGIN IMMEDIATE, read the audit

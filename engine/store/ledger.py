@@ -29,11 +29,12 @@ _POT = Pot.__table__
 _PROG = Programme.__table__
 _MOVE = MoneyMovement.__table__
 _PAY = Payment.__table__
-# built once: every money command books through it
-_BOOK = insert(_MOVE).values({
+# built once: every money command books through it; straight to the driver
+# (store/rawsql.py), the new row's id given back by RETURNING (SQLite >= 3.35, PostgreSQL)
+_BOOK = RawStatement(insert(_MOVE).values({
     c: bindparam(c)
     for c in ("pot_id", "kind", "amount_pence", "booked_on", "item_ref", "grant_id", "note")
-})  # fmt: skip
+}).returning(_MOVE.c.id))  # fmt: skip
 
 
 @dataclass
@@ -79,10 +80,10 @@ def book(
     """Insert one money movement; return what the audit event records of it
     (its id and money fields), from which the ledgers are re-derived
     (engine/read/reconcile.py). Handlers book through ``UnitOfWork.book``."""
-    movement_id = cast(Any, conn.execute(_BOOK, {
+    movement_id = int(_BOOK.execute(conn, {
         "pot_id": pot_id, "kind": kind.value, "amount_pence": amount_pence,
         "booked_on": booked_on, "item_ref": item_ref, "grant_id": grant_id, "note": note,
-    })).inserted_primary_key[0]  # fmt: skip
+    }).fetchone()[0])  # fmt: skip
     return {
         "id": movement_id, "pot_id": pot_id, "kind": kind.value, "amount_pence": amount_pence,
         "booked_on": booked_on.isoformat(), "item_ref": item_ref, "grant_id": grant_id,
@@ -134,6 +135,24 @@ def fill_pot_line(line: PotLedger, s: Mapping[str, int]) -> None:
 
 def pot_line(session: Session | Connection, pot_id: int) -> PotLedger:
     return ledger(session, pot_ids=[pot_id])[0]
+
+
+# one pot's sums by kind: text and integers, straight to the driver (store/rawsql.py)
+_POT_SUMS = RawStatement(
+    select(_MOVE.c.kind, func.sum(_MOVE.c.amount_pence))
+    .where(_MOVE.c.pot_id == bindparam("pot_id"))
+    .group_by(_MOVE.c.kind)
+)
+
+
+def pot_line_named(conn: Connection, pot_id: int, name: str, programme: str) -> PotLedger:
+    """:func:`pot_line` of a pot whose name and programme the caller has (the cached
+    directory): one statement, its movements' sums."""
+    line = PotLedger(pot_id, name, programme)
+    fill_pot_line(line, {
+        kind: int(total or 0) for kind, total in _POT_SUMS.execute(conn, {"pot_id": pot_id})
+    })  # fmt: skip
+    return line
 
 
 @dataclass

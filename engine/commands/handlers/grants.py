@@ -40,7 +40,7 @@ from engine.commands.lookups import payee
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.second_factor import check_second_factor, pot_programme
-from engine.commands.uow import UnitOfWork, insert_into, inserted_id
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -50,7 +50,7 @@ from engine.domain.errors import (
 )
 from engine.domain.money import format_pence
 from engine.store import files as evidence_files
-from engine.store.ledger import GrantLedger, grant_line, grant_money, pot_line
+from engine.store.ledger import GrantLedger, grant_line, grant_money, pot_line_named
 from engine.store.models import (
     Bid,
     Evidence,
@@ -61,7 +61,7 @@ from engine.store.models import (
     MovementKind,
     Payment,
 )
-from engine.store.rawsql import RawRows
+from engine.store.rawsql import RawRows, RawStatement
 from engine.store.refs import next_ref
 from workflows.base import Transition
 from workflows.condition import OPEN as CONDITION_OPEN
@@ -121,6 +121,20 @@ _GRANT_AND_MILESTONES_TO_PAY = RawRows(
 _N_GRANT = len(GRANT_T.c) + 1
 _GrantRow = namedtuple("_GrantRow", [*GRANT_T.c.keys(), "title"])  # type: ignore[misc]
 _MilestoneRow = namedtuple("_MilestoneRow", MS_T.c.keys())  # type: ignore[misc]
+
+# the rows a milestone's evidence and payment write, straight to the driver (built once;
+# the new evidence's id given back by RETURNING)
+_NEW_EVIDENCE = RawStatement(
+    insert(EV_T)
+    .values({c: bindparam(c) for c in ("milestone_id", "summary", "files", "submitted_by_id",
+                                       "submitted_on", "state", "review_note")})
+    .returning(EV_T.c.id)
+)  # fmt: skip
+PAY_T = Payment.__table__
+_NEW_PAYMENT = RawStatement(insert(PAY_T).values({
+    c: bindparam(c) for c in ("ref", "grant_id", "milestone_id", "amount_pence",
+                              "released_by_id", "released_on", "paid_to_id")
+}))  # fmt: skip
 
 # Why a milestone in the wrong state cannot take the step, per trigger.
 _ONLY_WHEN = {
@@ -386,16 +400,15 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     uow.check_version(grant.ref, m.version, args)
     moved = _milestone_step(uow, "submit_evidence", grant, m)
     state = moved.dest
-    evidence_id = inserted_id(uow.conn.execute(
-        insert(Evidence).values(
-            milestone_id=m.id,
-            summary=summary,
-            files=files,
-            submitted_by_id=uow.actor.person_id,
-            submitted_on=uow.today,
-            state="submitted",
-        )
-    ))
+    evidence_id = int(_NEW_EVIDENCE.execute(uow.conn, {
+        "milestone_id": m.id,
+        "summary": summary,
+        "files": files,
+        "submitted_by_id": uow.actor.person_id,
+        "submitted_on": uow.today,
+        "state": "submitted",
+        "review_note": "",
+    }).fetchone()[0])  # fmt: skip
     uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
     uow.record(
         grant.ref,
@@ -412,11 +425,11 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     return {"grant": grant.ref, "milestone": seq, "state": state, "evidence": evidence_id}
 
 
-_REVIEW_EVIDENCE = (
+_REVIEW_EVIDENCE = RawStatement(
     EV_T.update()
     .where(EV_T.c.id == bindparam("ev_id"))
     .values({c: bindparam(c) for c in ("state", "reviewed_by_id", "reviewed_on", "review_note")})
-)  # built once
+)  # built once; straight to the driver
 
 
 def _review(
@@ -440,8 +453,8 @@ def _review(
             field="milestone",
         )
     verdict = "verified" if trigger == "verify" else "rejected"
-    uow.conn.execute(
-        _REVIEW_EVIDENCE,
+    _REVIEW_EVIDENCE.execute(
+        uow.conn,
         {"ev_id": evidence.id, "state": verdict, "reviewed_by_id": uow.actor.person_id,
          "reviewed_on": uow.today, "review_note": note},
     )  # fmt: skip
@@ -566,17 +579,15 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     moved = uow.fire(MILESTONE, "pay" if full else "pay_part", m.state, grant.ref)
     state = moved.dest
     pay_ref = next_ref(conn, Payment, "payment")
-    conn.execute(
-        insert_into(Payment), dict(
-            ref=pay_ref,
-            grant_id=grant.id,
-            milestone_id=m.id,
-            amount_pence=amount,
-            released_by_id=uow.actor.person_id,
-            released_on=uow.today,
-            paid_to_id=who.body_id,
-        )
-    )
+    _NEW_PAYMENT.execute(conn, {
+        "ref": pay_ref,
+        "grant_id": grant.id,
+        "milestone_id": m.id,
+        "amount_pence": amount,
+        "released_by_id": uow.actor.person_id,
+        "released_on": uow.today,
+        "paid_to_id": who.body_id,
+    })  # fmt: skip
     uow.book(grant.pot_id, MovementKind.PAY, amount, uow.today, pay_ref, grant.id,
              f"{grant.ref} milestone {m.seq}: {m.outcome}"[:500])
     uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
@@ -944,7 +955,8 @@ def close_grant(uow: UnitOfWork, args: Args) -> Result:
         },
         reason,
     )
-    pot = pot_line(uow.conn, grant.pot_id)
+    named = next(p for p in uow.directory.pots if p.id == grant.pot_id)
+    pot = pot_line_named(uow.conn, grant.pot_id, named.name, named.programme)
     return {
         "grant": grant.ref,
         "state": state,
