@@ -62,7 +62,7 @@ from engine.store.models import (
     Payment,
 )
 from engine.store.rawsql import RawRows, RawStatement
-from engine.store.refs import next_ref
+from engine.store.refs import ref_after
 from workflows.base import Transition
 from workflows.condition import OPEN as CONDITION_OPEN
 from workflows.grant import GRANT, MILESTONE, PAYABLE
@@ -106,6 +106,8 @@ _GRANT_AND_MILESTONES_SELECT = (
 _GRANT_AND_MILESTONES = RawRows(_GRANT_AND_MILESTONES_SELECT)
 # ...and, for a payment, how many of its conditions to be met before the first payment
 # are still open (engine/commands/conditions.py condition_refusal reads them only if any)
+# and the highest payment id (the payment's ref: refs.ref_after)
+PAY_T = Payment.__table__
 _GRANT_AND_MILESTONES_TO_PAY = RawRows(
     _GRANT_AND_MILESTONES_SELECT.add_columns(
         select(func.count())
@@ -115,7 +117,8 @@ _GRANT_AND_MILESTONES_TO_PAY = RawRows(
             COND_T.c.state == CONDITION_OPEN,
         )
         .scalar_subquery()
-        .label("open_before_payment")
+        .label("open_before_payment"),
+        select(func.max(PAY_T.c.id)).scalar_subquery().label("max_payment_id"),
     )
 )
 _N_GRANT = len(GRANT_T.c) + 1
@@ -130,7 +133,6 @@ _NEW_EVIDENCE = RawStatement(
                                        "submitted_on", "state", "review_note")})
     .returning(EV_T.c.id)
 )  # fmt: skip
-PAY_T = Payment.__table__
 _NEW_PAYMENT = RawStatement(insert(PAY_T).values({
     c: bindparam(c) for c in ("ref", "grant_id", "milestone_id", "amount_pence",
                               "released_by_id", "released_on", "paid_to_id")
@@ -179,12 +181,12 @@ def _grant_and_milestones(
     return grant, [_MilestoneRow._make(r[_N_GRANT:end]) for r in rows]
 
 
-def load_grant_to_pay(uow: UnitOfWork, ref: str) -> tuple[Any, list[Any], int]:
-    """:func:`load_grant_and_milestones`, and how many conditions to be met before the
-    first payment are still open, in one statement."""
+def load_grant_to_pay(uow: UnitOfWork, ref: str) -> tuple[Any, list[Any], int, int | None]:
+    """:func:`load_grant_and_milestones`, how many conditions to be met before the
+    first payment are still open and the highest payment id, in one statement."""
     rows = _GRANT_AND_MILESTONES_TO_PAY.rows(uow.conn, {"ref": ref})
-    grant, milestones = _grant_and_milestones(uow, ref, rows, -1)
-    return grant, milestones, int(rows[0].open_before_payment)
+    grant, milestones = _grant_and_milestones(uow, ref, rows, -2)
+    return grant, milestones, int(rows[0].open_before_payment), rows[0].max_payment_id
 
 
 def _no_grant(uow: UnitOfWork, ref: str) -> NotFound:
@@ -517,7 +519,9 @@ def reject_evidence(uow: UnitOfWork, args: Args) -> Result:
 )
 def release_payment(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "pay")
-    grant, milestones, open_conditions = load_grant_to_pay(uow, args.text("grant", max_len=40))
+    grant, milestones, open_conditions, max_payment_id = load_grant_to_pay(
+        uow, args.text("grant", max_len=40)
+    )
     seq = args.integer("milestone", minimum=1)
     amount = args.pence("amount", required=False)
     otp = args.text("otp", required=False, max_len=20)
@@ -578,7 +582,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     full = paid + amount == m.payment_pence
     moved = uow.fire(MILESTONE, "pay" if full else "pay_part", m.state, grant.ref)
     state = moved.dest
-    pay_ref = next_ref(conn, Payment, "payment")
+    pay_ref = ref_after("payment", max_payment_id)  # the highest id, read with the grant
     _NEW_PAYMENT.execute(conn, {
         "ref": pay_ref,
         "grant_id": grant.id,
