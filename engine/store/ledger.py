@@ -256,6 +256,46 @@ _GRANT_MONEY = RawStatement(
 )
 
 
+# the kinds of movement a grant's line sums (_add)
+_GRANT_KINDS = (MovementKind.COMMIT, MovementKind.PAY, MovementKind.RELEASE,
+                MovementKind.RECOVER, MovementKind.REPAY)  # fmt: skip
+
+
+def grant_money_columns(grant_id: Any, milestone_id: Any) -> list[Any]:
+    """Columns for a read of a grant's row with its milestones' (``grant_id`` and
+    ``milestone_id``: those rows' columns): the grant's movements summed by kind
+    (``money_<kind>``) and what was paid on the row's milestone
+    (``money_milestone_paid``), each through its index. :func:`grant_money_from`
+    makes the grant's line and its paid-by-milestone of them, as :func:`grant_money`
+    reads them in a statement of their own."""
+    cols: list[Any] = [
+        select(func.sum(_MOVE.c.amount_pence))
+        .where(_MOVE.c.grant_id == grant_id, _MOVE.c.kind == kind.value)
+        .scalar_subquery()
+        .label(f"money_{kind.value}")
+        for kind in _GRANT_KINDS
+    ]
+    cols.append(
+        select(func.sum(_PAY.c.amount_pence))
+        .where(_PAY.c.grant_id == grant_id, _PAY.c.milestone_id == milestone_id)
+        .scalar_subquery()
+        .label("money_milestone_paid")
+    )
+    return cols
+
+
+def grant_money_from(
+    grant_id: int, sums: Any, paid: Iterable[tuple[int, int | None]]
+) -> tuple[GrantLedger, dict[int, int]]:
+    """:func:`grant_money` from the columns of :func:`grant_money_columns`: ``sums``
+    a row with the ``money_<kind>`` columns, ``paid`` (milestone id, its
+    ``money_milestone_paid``) pairs."""
+    line = GrantLedger(grant_id)
+    for kind in _GRANT_KINDS:
+        _add(line, kind, int(getattr(sums, f"money_{kind.value}") or 0))
+    return line, {mid: int(total) for mid, total in paid if total is not None}
+
+
 def grant_money(conn: Connection, grant_id: int) -> tuple[GrantLedger, dict[int, int]]:
     """:func:`grant_line` of one grant and the pence paid on each of its milestones
     (milestone id -> pence), read together: a payment, a verification and a closure

@@ -24,7 +24,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections import namedtuple
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -50,7 +50,14 @@ from engine.domain.errors import (
 )
 from engine.domain.money import format_pence
 from engine.store import files as evidence_files
-from engine.store.ledger import GrantLedger, grant_line, grant_money, pot_line_named
+from engine.store.ledger import (
+    GrantLedger,
+    grant_line,
+    grant_money,
+    grant_money_columns,
+    grant_money_from,
+    pot_line_named,
+)
 from engine.store.models import (
     Bid,
     Evidence,
@@ -81,49 +88,92 @@ _PAID_BY_MILESTONE = (
     .where(col(Payment.grant_id) == bindparam("grant_id"))
     .group_by(col(Payment.milestone_id))
 )
-_OPEN_EVIDENCE = RawRows(
-    select(EV_T)
-    .where(EV_T.c.milestone_id == bindparam("milestone_id"), EV_T.c.state == "submitted")
-    .order_by(EV_T.c.id.desc())
-    .limit(1)
-)
 
-# the grant (with its bid's title) and its milestones in one statement, straight to the
-# driver with the columns typed (store/rawsql.py RawRows): the commands on a milestone
-# need both, and this read was two statements through SQLAlchemy's execute
+# A command on a grant's milestones reads in one statement, straight to the driver with
+# the columns typed (store/rawsql.py RawRows), the grant (with its bid's title) and its
+# milestones, one row each (m_<column>), and as it needs: the money (the grant's sums by
+# kind and what was paid on each milestone: ledger.grant_money_columns), the evidence
+# awaiting review on each milestone (e_<column>), and for a payment how many conditions
+# to be met before the first payment are still open (conditions.condition_refusal reads
+# them only if any) and the highest payment id (the payment's ref: refs.ref_after).
 BID_T = Bid.__table__
 COND_T = GrantCondition.__table__
-_GRANT_AND_MILESTONES_SELECT = (
-    select(*GRANT_T.c, BID_T.c.title.label("title"), *(c.label(f"m_{c.name}") for c in MS_T.c))
-    .select_from(
-        GRANT_T.join(BID_T, BID_T.c.id == GRANT_T.c.bid_id).outerjoin(
-            MS_T, MS_T.c.grant_id == GRANT_T.c.id
-        )
-    )
-    .where(GRANT_T.c.ref == bindparam("ref"))
-    .order_by(MS_T.c.seq)
-)
-_GRANT_AND_MILESTONES = RawRows(_GRANT_AND_MILESTONES_SELECT)
-# ...and, for a payment, how many of its conditions to be met before the first payment
-# are still open (engine/commands/conditions.py condition_refusal reads them only if any)
-# and the highest payment id (the payment's ref: refs.ref_after)
 PAY_T = Payment.__table__
-_GRANT_AND_MILESTONES_TO_PAY = RawRows(
-    _GRANT_AND_MILESTONES_SELECT.add_columns(
-        select(func.count())
-        .where(
-            COND_T.c.grant_id == GRANT_T.c.id,
-            COND_T.c.before_payment,
-            COND_T.c.state == CONDITION_OPEN,
-        )
-        .scalar_subquery()
-        .label("open_before_payment"),
-        select(func.max(PAY_T.c.id)).scalar_subquery().label("max_payment_id"),
-    )
-)
+_EV_LATER = EV_T.alias("ev_later")
 _N_GRANT = len(GRANT_T.c) + 1
+_N_MS = len(MS_T.c)
 _GrantRow = namedtuple("_GrantRow", [*GRANT_T.c.keys(), "title"])  # type: ignore[misc]
 _MilestoneRow = namedtuple("_MilestoneRow", MS_T.c.keys())  # type: ignore[misc]
+_EvidenceRow = namedtuple("_EvidenceRow", EV_T.c.keys())  # type: ignore[misc]
+
+
+def _grant_read(money: bool = False, evidence: bool = False, to_pay: bool = False) -> RawRows:
+    cols: list[Any] = [
+        *GRANT_T.c, BID_T.c.title.label("title"), *(c.label(f"m_{c.name}") for c in MS_T.c)
+    ]  # fmt: skip
+    joined = GRANT_T.join(BID_T, BID_T.c.id == GRANT_T.c.bid_id).outerjoin(
+        MS_T, MS_T.c.grant_id == GRANT_T.c.id
+    )
+    if evidence:  # the latest submission awaiting review (one at most while evidenced)
+        cols += [c.label(f"e_{c.name}") for c in EV_T.c]
+        latest = (
+            select(func.max(_EV_LATER.c.id))
+            .where(_EV_LATER.c.milestone_id == MS_T.c.id, _EV_LATER.c.state == "submitted")
+            .scalar_subquery()
+        )
+        joined = joined.outerjoin(EV_T, EV_T.c.id == latest)
+    if money:
+        cols += grant_money_columns(GRANT_T.c.id, MS_T.c.id)
+    if to_pay:
+        cols.append(
+            select(func.count())
+            .where(
+                COND_T.c.grant_id == GRANT_T.c.id,
+                COND_T.c.before_payment,
+                COND_T.c.state == CONDITION_OPEN,
+            )
+            .scalar_subquery()
+            .label("open_before_payment")
+        )
+        cols.append(select(func.max(PAY_T.c.id)).scalar_subquery().label("max_payment_id"))
+    return RawRows(
+        select(*cols)
+        .select_from(joined)
+        .where(GRANT_T.c.ref == bindparam("ref"))
+        .order_by(MS_T.c.seq)
+    )
+
+
+_GRANT_AND_MILESTONES = _grant_read()
+_GRANT_TO_REVIEW = _grant_read(money=True, evidence=True)
+_GRANT_TO_PAY = _grant_read(money=True, to_pay=True)
+_GRANT_TO_CLOSE = _grant_read(money=True)
+
+
+@dataclass(frozen=True)
+class GrantRead:
+    """A grant, its milestones in ``seq`` order and the rows they were read from
+    (one a milestone, or one with no milestone: the other columns by name)."""
+
+    grant: Any
+    milestones: list[Any]
+    rows: list[Any]
+
+    def money(self) -> tuple[GrantLedger, dict[int, int]]:
+        """The grant's line and what was paid on each milestone (a read with money)."""
+        return grant_money_from(
+            self.grant.id,
+            self.rows[0],
+            ((r.m_id, r.money_milestone_paid) for r in self.rows if r.m_id is not None),
+        )
+
+    def open_evidence(self, m: Any) -> Any | None:
+        """The evidence awaiting review on milestone ``m`` (a read with evidence)."""
+        start = _N_GRANT + _N_MS
+        for r in self.rows:
+            if r.m_id == m.id and r.e_id is not None:
+                return _EvidenceRow._make(r[start : start + len(EV_T.c)])
+        return None
 
 # the rows a milestone's evidence and payment write, straight to the driver (built once;
 # the new evidence's id given back by RETURNING)
@@ -161,32 +211,17 @@ def load_grant(uow: UnitOfWork, ref: str) -> Any:
     return row
 
 
-def load_grant_and_milestones(uow: UnitOfWork, ref: str) -> tuple[Any, list[Any]]:
-    """:func:`load_grant` and :func:`milestones_of` in one statement: the grant's row
-    (its columns and its bid's ``title``) and its milestones in ``seq`` order."""
-    rows = _GRANT_AND_MILESTONES.rows(uow.conn, {"ref": ref})
-    return _grant_and_milestones(uow, ref, rows, len(rows[0]) if rows else 0)
-
-
-def _grant_and_milestones(
-    uow: UnitOfWork, ref: str, rows: list[Any], end: int
-) -> tuple[Any, list[Any]]:
-    """The grant and its milestones from the rows of the read above (the milestone's
-    columns up to ``end``)."""
+def read_grant(uow: UnitOfWork, ref: str, read: RawRows = _GRANT_AND_MILESTONES) -> GrantRead:
+    """:func:`load_grant` and :func:`milestones_of` in one statement (``read``: one of
+    the reads above, with what else the command needs), or a refusal naming the ref."""
+    rows = read.rows(uow.conn, {"ref": ref})
     if not rows:
         raise _no_grant(uow, ref)
     grant = _GrantRow._make(rows[0][:_N_GRANT])
     if rows[0].m_id is None:
-        return grant, []
-    return grant, [_MilestoneRow._make(r[_N_GRANT:end]) for r in rows]
-
-
-def load_grant_to_pay(uow: UnitOfWork, ref: str) -> tuple[Any, list[Any], int, int | None]:
-    """:func:`load_grant_and_milestones`, how many conditions to be met before the
-    first payment are still open and the highest payment id, in one statement."""
-    rows = _GRANT_AND_MILESTONES_TO_PAY.rows(uow.conn, {"ref": ref})
-    grant, milestones = _grant_and_milestones(uow, ref, rows, -2)
-    return grant, milestones, int(rows[0].open_before_payment), rows[0].max_payment_id
+        return GrantRead(grant, [], rows)
+    end = _N_GRANT + _N_MS
+    return GrantRead(grant, [_MilestoneRow._make(r[_N_GRANT:end]) for r in rows], rows)
 
 
 def _no_grant(uow: UnitOfWork, ref: str) -> NotFound:
@@ -222,6 +257,12 @@ def load_milestone(
         field="milestone",
         item=grant.ref,
     )
+
+
+def _on(read: GrantRead, m: Any) -> tuple[GrantLedger, int]:
+    """The grant's line and what was paid on milestone ``m``, from a read with money."""
+    line, paid = read.money()
+    return line, paid.get(m.id, 0)
 
 
 def _label(grant: Any, m: Any) -> str:
@@ -391,14 +432,15 @@ def add_months(day: dt.date, months: int) -> dt.date:
 @command("submit_evidence", summary="Submit evidence that a grant's milestone was achieved")
 def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "submit_evidence")
-    grant, milestones = load_grant_and_milestones(uow, args.text("grant", max_len=40))
+    read = read_grant(uow, args.text("grant", max_len=40))
+    grant = read.grant
     seq = args.integer("milestone", minimum=1)
     summary = args.text("summary", max_len=8000)
     _scope(uow, grant, "submit evidence")
     files = _files(args, grant.ref)
     args.done()
     _grant_step(uow, "submit_evidence", grant)
-    m = load_milestone(uow, grant, seq, milestones)
+    m = load_milestone(uow, grant, seq, read.milestones)
     uow.check_version(grant.ref, m.version, args)
     moved = _milestone_step(uow, "submit_evidence", grant, m)
     state = moved.dest
@@ -438,17 +480,17 @@ def _review(
     uow: UnitOfWork, args: Args, trigger: str, note_field: str, required: bool
 ) -> dict[str, Any]:
     uow.authorise(MILESTONE, trigger)
-    grant, milestones = load_grant_and_milestones(uow, args.text("grant", max_len=40))
+    read = read_grant(uow, args.text("grant", max_len=40), _GRANT_TO_REVIEW)
+    grant = read.grant
     seq = args.integer("milestone", minimum=1)
     note = args.text(note_field, required=required, max_len=4000)
     args.done()
     _grant_step(uow, trigger, grant)
-    m = load_milestone(uow, grant, seq, milestones)
+    m = load_milestone(uow, grant, seq, read.milestones)
     uow.check_version(grant.ref, m.version, args)
     moved = _milestone_step(uow, trigger, grant, m)
     state = moved.dest
-    open_evidence = _OPEN_EVIDENCE.rows(uow.conn, {"milestone_id": m.id})
-    evidence = open_evidence[0] if open_evidence else None
+    evidence = read.open_evidence(m)
     if evidence is None:  # evidenced always has a submission; a guard, not a path
         raise ValidationError(
             f"{uow.command}: milestone: {_label(grant, m)} has no evidence awaiting review",
@@ -477,7 +519,7 @@ def _review(
     )
     body, contacts = _contacts(uow, grant)
     context = {
-        **_figures(uow, grant, m, body),
+        **_figures(uow, grant, m, body, _on(read, m)),
         "reviewed_by": uow.actor.name,
         "reviewed_on": uow.today.isoformat(),
         "note": note,
@@ -519,15 +561,14 @@ def reject_evidence(uow: UnitOfWork, args: Args) -> Result:
 )
 def release_payment(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "pay")
-    grant, milestones, open_conditions, max_payment_id = load_grant_to_pay(
-        uow, args.text("grant", max_len=40)
-    )
+    read = read_grant(uow, args.text("grant", max_len=40), _GRANT_TO_PAY)
+    grant = read.grant
     seq = args.integer("milestone", minimum=1)
     amount = args.pence("amount", required=False)
     otp = args.text("otp", required=False, max_len=20)
     args.done()
     _grant_step(uow, "pay", grant)
-    m = load_milestone(uow, grant, seq, milestones)
+    m = load_milestone(uow, grant, seq, read.milestones)
     uow.check_version(grant.ref, m.version, args)
     who = payee(uow, grant)  # a partnership's accountable body receives it (issue 13)
     # issue 13 item 6: a programme may hold payments while a return is overdue or sent back
@@ -548,10 +589,9 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     # no payment before the offer (and any variation of this milestone) is accepted (issue 16)
     payment_refusal(uow, grant, seq, "grant")
     # the approval's conditions before first payment (read only when one is open)
-    condition_refusal(uow, grant, "grant", any_open=open_conditions > 0)
+    condition_refusal(uow, grant, "grant", any_open=read.rows[0].open_before_payment > 0)
     check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
-    line, paid_on = grant_money(uow.conn, grant.id)
-    paid = paid_on.get(m.id, 0)
+    line, paid = _on(read, m)
     left = m.payment_pence - paid
     if amount is None:
         amount = left
@@ -582,7 +622,7 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     full = paid + amount == m.payment_pence
     moved = uow.fire(MILESTONE, "pay" if full else "pay_part", m.state, grant.ref)
     state = moved.dest
-    pay_ref = ref_after("payment", max_payment_id)  # the highest id, read with the grant
+    pay_ref = ref_after("payment", read.rows[0].max_payment_id)  # read with the grant
     _NEW_PAYMENT.execute(conn, {
         "ref": pay_ref,
         "grant_id": grant.id,
@@ -902,13 +942,14 @@ def extend_grant(uow: UnitOfWork, args: Args) -> Result:
 @command("close_grant", summary="Close a grant: release unspent money to its pot")
 def close_grant(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(GRANT, "close")
-    grant, rows = load_grant_and_milestones(uow, args.text("grant", max_len=40))
+    read = read_grant(uow, args.text("grant", max_len=40), _GRANT_TO_CLOSE)
+    grant, rows = read.grant, read.milestones
     reason = args.text("reason", max_len=4000)
     args.done()
     closing = _grant_step(uow, "close", grant)
     state = closing.dest
     uow.check_version(grant.ref, grant.version, args)
-    line, paid = grant_money(uow.conn, grant.id)  # closing moves no money until the release
+    line, paid = read.money()  # closing moves no money until the release
     blockers = []
     for m in rows:
         left = m.payment_pence - paid.get(m.id, 0)
