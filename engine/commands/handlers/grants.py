@@ -179,8 +179,9 @@ class GrantRead:
 # the new evidence's id given back by RETURNING)
 _NEW_EVIDENCE = RawStatement(
     insert(EV_T)
-    .values({c: bindparam(c) for c in ("milestone_id", "summary", "files", "submitted_by_id",
-                                       "submitted_on", "state", "review_note")})
+    .values(state="submitted", **{c: bindparam(c) for c in (
+        "milestone_id", "summary", "files", "submitted_by_id", "submitted_on", "review_note",
+    )})
     .returning(EV_T.c.id)
 )  # fmt: skip
 _NEW_PAYMENT = RawStatement(insert(PAY_T).values({
@@ -450,7 +451,6 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
         "files": files,
         "submitted_by_id": uow.actor.person_id,
         "submitted_on": uow.today,
-        "state": "submitted",
         "review_note": "",
     }).fetchone()[0])  # fmt: skip
     uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
