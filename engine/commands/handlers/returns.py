@@ -52,8 +52,8 @@ RET_T = Return.__table__
 PROG_T = Programme.__table__
 POT_T = Pot.__table__
 _RETURN_BY_REF = select(RET_T).where(RET_T.c.ref == bindparam("ref"))
-# a grant or a return by its ref: straight to the driver, the
-# columns typed (store/rawsql.py RawRows): every return command reads one
+# a grant or a return by its ref: straight to the driver, the columns typed
+# (store/rawsql.py RawRows): every return command reads one
 _GRANT_BY_REF = RawRows(select(GRANT_T).where(GRANT_T.c.ref == bindparam("ref")))
 _RAW_RETURN_BY_REF = RawRows(_RETURN_BY_REF)
 # a return sent in without a schedule: straight to the driver, built once (the columns
