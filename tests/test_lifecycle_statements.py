@@ -23,17 +23,22 @@ BUDGET = {
     "schedule_meeting": 11,
     "record_attendance": 17,
     "decide": 32,  # +1: the grant's conditions (board-decisions, merged after)
-    "submit_evidence": 12,
-    "verify_milestone": 15,
-    "release_payment": 18,  # +1: no condition before first payment still open; -2: the
-    # programme's payment rules read once (returns late, offer accepted, second factor)
-    "submit_return": 12,
+    "submit_evidence": 11,  # -1: the grant and its milestones in one read
+    "verify_milestone": 11,  # -4: its grant, milestones, evidence and money in one read
+    "release_payment": 13,  # +1: no condition before first payment still open; -2: the
+    # programme's payment rules read once (returns late, offer accepted, second factor);
+    # -5: its grant, milestones, money, open conditions and last payment id in one read
+    "submit_return": 10,  # -2: its grant, its return of the period, the last return id: one read
     "accept_return": 8,
-    "close_grant": 13,
+    "close_grant": 9,  # -3: its grant, milestones and money in one read; -1: its pot
+    # named from the directory
 }
-TOTAL = 465  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
+TOTAL = 405  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
 # the key written done at the end of its run, one statement instead of claim + complete;
-# -8: release_payment reads its programme once, not three times)
+# -8: release_payment reads its programme once, not three times; -60: a command on a
+# milestone reads in one statement its grant, milestones and what else it needs (money,
+# evidence, open conditions, last payment id), submit_return its grant, the period's
+# return and the last return id; close_grant names its pot from the directory)
 # PostgreSQL runs the same statements since session 9 (725 before: the key was claimed
 # in a transaction of its own, and the pool pinged every connection it handed out)
 # PostgreSQL: a command's last writes (audit events, head, outbox, notices, key) go as

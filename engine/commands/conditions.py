@@ -113,9 +113,14 @@ def set_conditions(uow: UnitOfWork, grant_id: int, grant_ref: str,
     uow.conn.execute(insert(GrantCondition), rows)
 
 
-def condition_refusal(uow: UnitOfWork, grant: Any, field: str) -> None:
+def condition_refusal(
+    uow: UnitOfWork, grant: Any, field: str, *, any_open: bool = True
+) -> None:
     """Refuse a payment on ``grant`` while a condition to be met before the
-    first payment is open, naming it."""
+    first payment is open, naming it. ``any_open`` False: the caller counted
+    none open in this transaction (nothing to read)."""
+    if not any_open:
+        return
     for c in approval_conditions(uow.conn, grant.id):
         if c["before_payment"] and c["state"] == OPEN:
             raise TransitionRefused(

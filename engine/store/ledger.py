@@ -17,21 +17,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, literal_column, null, select, union_all
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from engine.store.models import MoneyMovement, MovementKind, Pot, Programme
+from engine.store.models import MoneyMovement, MovementKind, Payment, Pot, Programme
+from engine.store.rawsql import RawStatement
 
 # Core tables: typed columns, and the ids read back are never None
 _POT = Pot.__table__
 _PROG = Programme.__table__
 _MOVE = MoneyMovement.__table__
-# built once: every money command books through it
-_BOOK = insert(_MOVE).values({
+_PAY = Payment.__table__
+# built once: every money command books through it; straight to the driver
+# (store/rawsql.py), the new row's id given back by RETURNING (SQLite >= 3.35, PostgreSQL)
+_BOOK = RawStatement(insert(_MOVE).values({
     c: bindparam(c)
     for c in ("pot_id", "kind", "amount_pence", "booked_on", "item_ref", "grant_id", "note")
-})  # fmt: skip
+}).returning(_MOVE.c.id))  # fmt: skip
 
 
 @dataclass
@@ -77,10 +80,10 @@ def book(
     """Insert one money movement; return what the audit event records of it
     (its id and money fields), from which the ledgers are re-derived
     (engine/read/reconcile.py). Handlers book through ``UnitOfWork.book``."""
-    movement_id = cast(Any, conn.execute(_BOOK, {
+    movement_id = int(_BOOK.execute(conn, {
         "pot_id": pot_id, "kind": kind.value, "amount_pence": amount_pence,
         "booked_on": booked_on, "item_ref": item_ref, "grant_id": grant_id, "note": note,
-    })).inserted_primary_key[0]  # fmt: skip
+    }).fetchone()[0])  # fmt: skip
     return {
         "id": movement_id, "pot_id": pot_id, "kind": kind.value, "amount_pence": amount_pence,
         "booked_on": booked_on.isoformat(), "item_ref": item_ref, "grant_id": grant_id,
@@ -132,6 +135,24 @@ def fill_pot_line(line: PotLedger, s: Mapping[str, int]) -> None:
 
 def pot_line(session: Session | Connection, pot_id: int) -> PotLedger:
     return ledger(session, pot_ids=[pot_id])[0]
+
+
+# one pot's sums by kind: text and integers, straight to the driver (store/rawsql.py)
+_POT_SUMS = RawStatement(
+    select(_MOVE.c.kind, func.sum(_MOVE.c.amount_pence))
+    .where(_MOVE.c.pot_id == bindparam("pot_id"))
+    .group_by(_MOVE.c.kind)
+)
+
+
+def pot_line_named(conn: Connection, pot_id: int, name: str, programme: str) -> PotLedger:
+    """:func:`pot_line` of a pot whose name and programme the caller has (the cached
+    directory): one statement, its movements' sums."""
+    line = PotLedger(pot_id, name, programme)
+    fill_pot_line(line, {
+        kind: int(total or 0) for kind, total in _POT_SUMS.execute(conn, {"pot_id": pot_id})
+    })  # fmt: skip
+    return line
 
 
 @dataclass
@@ -218,3 +239,72 @@ _GRANT_LINE = (
     .where(_MOVE.c.grant_id == bindparam("grant_id"))
     .group_by(_MOVE.c.kind)
 )
+
+
+# a grant's money and what was paid on each of its milestones, in one statement: the
+# movements' sums by kind ("m", kind, total) then the payments' by milestone ("p",
+# milestone id, total); text and integers, so straight to the driver (store/rawsql.py)
+_GRANT_MONEY = RawStatement(
+    union_all(
+        select(literal_column("'m'"), _MOVE.c.kind, null(), func.sum(_MOVE.c.amount_pence))
+        .where(_MOVE.c.grant_id == bindparam("grant_id"))
+        .group_by(_MOVE.c.kind),
+        select(literal_column("'p'"), null(), _PAY.c.milestone_id, func.sum(_PAY.c.amount_pence))
+        .where(_PAY.c.grant_id == bindparam("grant_id"))
+        .group_by(_PAY.c.milestone_id),
+    )
+)
+
+
+# the kinds of movement a grant's line sums (_add)
+_GRANT_KINDS = (MovementKind.COMMIT, MovementKind.PAY, MovementKind.RELEASE,
+                MovementKind.RECOVER, MovementKind.REPAY)  # fmt: skip
+
+
+def grant_money_columns(grant_id: Any, milestone_id: Any) -> list[Any]:
+    """Columns for a read of a grant's row with its milestones' (``grant_id`` and
+    ``milestone_id``: those rows' columns): the grant's movements summed by kind
+    (``money_<kind>``) and what was paid on the row's milestone
+    (``money_milestone_paid``), each through its index. :func:`grant_money_from`
+    makes the grant's line and its paid-by-milestone of them, as :func:`grant_money`
+    reads them in a statement of their own."""
+    cols: list[Any] = [
+        select(func.sum(_MOVE.c.amount_pence))
+        .where(_MOVE.c.grant_id == grant_id, _MOVE.c.kind == kind.value)
+        .scalar_subquery()
+        .label(f"money_{kind.value}")
+        for kind in _GRANT_KINDS
+    ]
+    cols.append(
+        select(func.sum(_PAY.c.amount_pence))
+        .where(_PAY.c.grant_id == grant_id, _PAY.c.milestone_id == milestone_id)
+        .scalar_subquery()
+        .label("money_milestone_paid")
+    )
+    return cols
+
+
+def grant_money_from(
+    grant_id: int, sums: Any, paid: Iterable[tuple[int, int | None]]
+) -> tuple[GrantLedger, dict[int, int]]:
+    """:func:`grant_money` from the columns of :func:`grant_money_columns`: ``sums``
+    a row with the ``money_<kind>`` columns, ``paid`` (milestone id, its
+    ``money_milestone_paid``) pairs."""
+    line = GrantLedger(grant_id)
+    for kind in _GRANT_KINDS:
+        _add(line, kind, int(getattr(sums, f"money_{kind.value}") or 0))
+    return line, {mid: int(total) for mid, total in paid if total is not None}
+
+
+def grant_money(conn: Connection, grant_id: int) -> tuple[GrantLedger, dict[int, int]]:
+    """:func:`grant_line` of one grant and the pence paid on each of its milestones
+    (milestone id -> pence), read together: a payment, a verification and a closure
+    need both."""
+    line = GrantLedger(grant_id)
+    paid: dict[int, int] = {}
+    for tag, kind, milestone_id, total in _GRANT_MONEY.execute(conn, {"grant_id": grant_id}):
+        if tag == "m":
+            _add(line, kind, int(total or 0))
+        elif milestone_id is not None:
+            paid[int(milestone_id)] = int(total or 0)
+    return line, paid

@@ -10,11 +10,12 @@ driver gives them, so read only text and integers this way."""
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, Select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -210,3 +211,44 @@ def _processor(type_: Any, conn: Connection) -> Any:
 
 def _json_text(value: Any) -> str:
     return json.dumps(value)
+
+
+class RawRows(RawStatement):
+    """A SELECT sent straight to the driver whose rows come back typed as SQLAlchemy
+    would give them (each column's result processor for the dialect: dates from
+    SQLite's text, JSON, booleans), as named tuples of its columns' keys. For the
+    hot reads of a command (the grant and its milestones: dates among them), about
+    a third of what ``Connection.execute`` costs a statement."""
+
+    def __init__(self, stmt: Select[Any]) -> None:
+        super().__init__(stmt)
+        self._columns = [(c.key, c.type) for c in stmt.selected_columns]
+        self.row: Any = namedtuple("row", [k for k, _ in self._columns])  # type: ignore[misc]
+        self._results: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
+
+    def _converters(self, conn: Connection) -> list[tuple[int, Callable[[Any], Any]]]:
+        found = self._results.get(conn.dialect.name)
+        if found is None:
+            dialect = conn.dialect
+            found = self._results[dialect.name] = [
+                (j, proc)
+                for j, (_, type_) in enumerate(self._columns)
+                if (proc := type_.dialect_impl(dialect).result_processor(dialect, None))
+                is not None
+            ]
+        return found
+
+    def rows(self, conn: Connection, params: dict[str, Any] | None = None) -> list[Any]:
+        """Every row, typed."""
+        convert = self._converters(conn)
+        make = self.row._make
+        fetched = self.execute(conn, params).fetchall()
+        if not convert:
+            return [make(r) for r in fetched]
+        out = []
+        for r in fetched:
+            values = list(r)
+            for j, proc in convert:
+                values[j] = proc(values[j])
+            out.append(make(values))
+        return out

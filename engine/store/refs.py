@@ -39,8 +39,13 @@ def next_ref(conn: Connection, model: type[TableModel], kind: str) -> str:
     Unique without probing: writers are serialised (audit.lock_head), ids only
     grow, so max(id) + 1 exceeds every earlier automatic number; and explicit
     refs may not look automatic (see check_explicit_ref)."""
-    n = (_max_id(model.__table__).execute(conn).fetchone()[0] or 0) + 1
-    return f"{PREFIX[kind]}-{n:04d}"
+    return ref_after(kind, _max_id(model.__table__).execute(conn).fetchone()[0])
+
+
+def ref_after(kind: str, max_id: int | None) -> str:
+    """:func:`next_ref` from the table's highest id, read by the caller in this
+    transaction after the write lock (e.g. with the rows the command reads anyway)."""
+    return f"{PREFIX[kind]}-{(max_id or 0) + 1:04d}"
 
 
 def ref_for(

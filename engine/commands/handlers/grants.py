@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import replace
+from collections import namedtuple
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -39,7 +40,7 @@ from engine.commands.lookups import payee
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.second_factor import check_second_factor, pot_programme
-from engine.commands.uow import UnitOfWork, insert_into, inserted_id
+from engine.commands.uow import UnitOfWork, inserted_id
 from engine.domain.errors import (
     MoneyRuleBroken,
     NotFound,
@@ -49,18 +50,28 @@ from engine.domain.errors import (
 )
 from engine.domain.money import format_pence
 from engine.store import files as evidence_files
-from engine.store.ledger import GrantLedger, grant_line, pot_line
+from engine.store.ledger import (
+    GrantLedger,
+    grant_line,
+    grant_money,
+    grant_money_columns,
+    grant_money_from,
+    pot_line_named,
+)
 from engine.store.models import (
     Bid,
     Evidence,
     Grant,
     GrantChange,
+    GrantCondition,
     Milestone,
     MovementKind,
     Payment,
 )
-from engine.store.refs import next_ref
+from engine.store.rawsql import RawRows, RawStatement
+from engine.store.refs import ref_after
 from workflows.base import Transition
+from workflows.condition import OPEN as CONDITION_OPEN
 from workflows.grant import GRANT, MILESTONE, PAYABLE
 
 GRANT_T = Grant.__table__
@@ -77,12 +88,106 @@ _PAID_BY_MILESTONE = (
     .where(col(Payment.grant_id) == bindparam("grant_id"))
     .group_by(col(Payment.milestone_id))
 )
-_OPEN_EVIDENCE = (
-    select(EV_T)
-    .where(EV_T.c.milestone_id == bindparam("milestone_id"), EV_T.c.state == "submitted")
-    .order_by(EV_T.c.id.desc())
-    .limit(1)
-)
+
+# A command on a grant's milestones reads in one statement, straight to the driver with
+# the columns typed (store/rawsql.py RawRows), the grant (with its bid's title) and its
+# milestones, one row each (m_<column>), and as it needs: the money (the grant's sums by
+# kind and what was paid on each milestone: ledger.grant_money_columns), the evidence
+# awaiting review on each milestone (e_<column>), and for a payment how many conditions
+# to be met before the first payment are still open (conditions.condition_refusal reads
+# them only if any) and the highest payment id (the payment's ref: refs.ref_after).
+BID_T = Bid.__table__
+COND_T = GrantCondition.__table__
+PAY_T = Payment.__table__
+_EV_LATER = EV_T.alias("ev_later")
+_N_GRANT = len(GRANT_T.c) + 1
+_N_MS = len(MS_T.c)
+_GrantRow = namedtuple("_GrantRow", [*GRANT_T.c.keys(), "title"])  # type: ignore[misc]
+_MilestoneRow = namedtuple("_MilestoneRow", MS_T.c.keys())  # type: ignore[misc]
+_EvidenceRow = namedtuple("_EvidenceRow", EV_T.c.keys())  # type: ignore[misc]
+
+
+def _grant_read(money: bool = False, evidence: bool = False, to_pay: bool = False) -> RawRows:
+    cols: list[Any] = [
+        *GRANT_T.c, BID_T.c.title.label("title"), *(c.label(f"m_{c.name}") for c in MS_T.c)
+    ]  # fmt: skip
+    joined = GRANT_T.join(BID_T, BID_T.c.id == GRANT_T.c.bid_id).outerjoin(
+        MS_T, MS_T.c.grant_id == GRANT_T.c.id
+    )
+    if evidence:  # the latest submission awaiting review (one at most while evidenced)
+        cols += [c.label(f"e_{c.name}") for c in EV_T.c]
+        latest = (
+            select(func.max(_EV_LATER.c.id))
+            .where(_EV_LATER.c.milestone_id == MS_T.c.id, _EV_LATER.c.state == "submitted")
+            .scalar_subquery()
+        )
+        joined = joined.outerjoin(EV_T, EV_T.c.id == latest)
+    if money:
+        cols += grant_money_columns(GRANT_T.c.id, MS_T.c.id)
+    if to_pay:
+        cols.append(
+            select(func.count())
+            .where(
+                COND_T.c.grant_id == GRANT_T.c.id,
+                COND_T.c.before_payment,
+                COND_T.c.state == CONDITION_OPEN,
+            )
+            .scalar_subquery()
+            .label("open_before_payment")
+        )
+        cols.append(select(func.max(PAY_T.c.id)).scalar_subquery().label("max_payment_id"))
+    return RawRows(
+        select(*cols)
+        .select_from(joined)
+        .where(GRANT_T.c.ref == bindparam("ref"))
+        .order_by(MS_T.c.seq)
+    )
+
+
+_GRANT_AND_MILESTONES = _grant_read()
+_GRANT_TO_REVIEW = _grant_read(money=True, evidence=True)
+_GRANT_TO_PAY = _grant_read(money=True, to_pay=True)
+_GRANT_TO_CLOSE = _grant_read(money=True)
+
+
+@dataclass(frozen=True)
+class GrantRead:
+    """A grant, its milestones in ``seq`` order and the rows they were read from
+    (one a milestone, or one with no milestone: the other columns by name)."""
+
+    grant: Any
+    milestones: list[Any]
+    rows: list[Any]
+
+    def money(self) -> tuple[GrantLedger, dict[int, int]]:
+        """The grant's line and what was paid on each milestone (a read with money)."""
+        return grant_money_from(
+            self.grant.id,
+            self.rows[0],
+            ((r.m_id, r.money_milestone_paid) for r in self.rows if r.m_id is not None),
+        )
+
+    def open_evidence(self, m: Any) -> Any | None:
+        """The evidence awaiting review on milestone ``m`` (a read with evidence)."""
+        start = _N_GRANT + _N_MS
+        for r in self.rows:
+            if r.m_id == m.id and r.e_id is not None:
+                return _EvidenceRow._make(r[start : start + len(EV_T.c)])
+        return None
+
+# the rows a milestone's evidence and payment write, straight to the driver (built once;
+# the new evidence's id given back by RETURNING)
+_NEW_EVIDENCE = RawStatement(
+    insert(EV_T)
+    .values(state="submitted", **{c: bindparam(c) for c in (
+        "milestone_id", "summary", "files", "submitted_by_id", "submitted_on", "review_note",
+    )})
+    .returning(EV_T.c.id)
+)  # fmt: skip
+_NEW_PAYMENT = RawStatement(insert(PAY_T).values({
+    c: bindparam(c) for c in ("ref", "grant_id", "milestone_id", "amount_pence",
+                              "released_by_id", "released_on", "paid_to_id")
+}))  # fmt: skip
 
 # Why a milestone in the wrong state cannot take the step, per trigger.
 _ONLY_WHEN = {
@@ -107,6 +212,19 @@ def load_grant(uow: UnitOfWork, ref: str) -> Any:
     return row
 
 
+def read_grant(uow: UnitOfWork, ref: str, read: RawRows = _GRANT_AND_MILESTONES) -> GrantRead:
+    """:func:`load_grant` and :func:`milestones_of` in one statement (``read``: one of
+    the reads above, with what else the command needs), or a refusal naming the ref."""
+    rows = read.rows(uow.conn, {"ref": ref})
+    if not rows:
+        raise _no_grant(uow, ref)
+    grant = _GrantRow._make(rows[0][:_N_GRANT])
+    if rows[0].m_id is None:
+        return GrantRead(grant, [], rows)
+    end = _N_GRANT + _N_MS
+    return GrantRead(grant, [_MilestoneRow._make(r[_N_GRANT:end]) for r in rows], rows)
+
+
 def _no_grant(uow: UnitOfWork, ref: str) -> NotFound:
     """The refusal of a grant that does not exist, or that the actor may not see (the same)."""
     return NotFound(f"{uow.command}: grant: no grant {ref!r}", field="grant", item=ref)
@@ -124,8 +242,13 @@ def paid_by_milestone(uow: UnitOfWork, grant_id: int) -> dict[int, int]:
     }
 
 
-def load_milestone(uow: UnitOfWork, grant: Any, seq: int) -> Any:
-    rows = milestones_of(uow, grant.id)
+def load_milestone(
+    uow: UnitOfWork, grant: Any, seq: int, rows: list[Any] | None = None
+) -> Any:
+    """The grant's milestone ``seq`` (from ``rows``, its milestones when already read),
+    or a refusal naming the milestones it has."""
+    if rows is None:
+        rows = milestones_of(uow, grant.id)
     for m in rows:
         if m.seq == seq:
             return m
@@ -135,6 +258,12 @@ def load_milestone(uow: UnitOfWork, grant: Any, seq: int) -> Any:
         field="milestone",
         item=grant.ref,
     )
+
+
+def _on(read: GrantRead, m: Any) -> tuple[GrantLedger, int]:
+    """The grant's line and what was paid on milestone ``m``, from a read with money."""
+    line, paid = read.money()
+    return line, paid.get(m.id, 0)
 
 
 def _label(grant: Any, m: Any) -> str:
@@ -199,8 +328,8 @@ def _figures(
     if now is not None:
         line, paid = now
     else:
-        line = grant_line(uow.conn, grant.id)
-        paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
+        line, paid_on = grant_money(uow.conn, grant.id)
+        paid = paid_on.get(m.id, 0)
     return {
         "grant": grant.ref,
         "title": grant.title,
@@ -304,27 +433,26 @@ def add_months(day: dt.date, months: int) -> dt.date:
 @command("submit_evidence", summary="Submit evidence that a grant's milestone was achieved")
 def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "submit_evidence")
-    grant = load_grant(uow, args.text("grant", max_len=40))
+    read = read_grant(uow, args.text("grant", max_len=40))
+    grant = read.grant
     seq = args.integer("milestone", minimum=1)
     summary = args.text("summary", max_len=8000)
     _scope(uow, grant, "submit evidence")
     files = _files(args, grant.ref)
     args.done()
     _grant_step(uow, "submit_evidence", grant)
-    m = load_milestone(uow, grant, seq)
+    m = load_milestone(uow, grant, seq, read.milestones)
     uow.check_version(grant.ref, m.version, args)
     moved = _milestone_step(uow, "submit_evidence", grant, m)
     state = moved.dest
-    evidence_id = inserted_id(uow.conn.execute(
-        insert(Evidence).values(
-            milestone_id=m.id,
-            summary=summary,
-            files=files,
-            submitted_by_id=uow.actor.person_id,
-            submitted_on=uow.today,
-            state="submitted",
-        )
-    ))
+    evidence_id = int(_NEW_EVIDENCE.execute(uow.conn, {
+        "milestone_id": m.id,
+        "summary": summary,
+        "files": files,
+        "submitted_by_id": uow.actor.person_id,
+        "submitted_on": uow.today,
+        "review_note": "",
+    }).fetchone()[0])  # fmt: skip
     uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
     uow.record(
         grant.ref,
@@ -341,35 +469,36 @@ def submit_evidence(uow: UnitOfWork, args: Args) -> Result:
     return {"grant": grant.ref, "milestone": seq, "state": state, "evidence": evidence_id}
 
 
-_REVIEW_EVIDENCE = (
+_REVIEW_EVIDENCE = RawStatement(
     EV_T.update()
     .where(EV_T.c.id == bindparam("ev_id"))
     .values({c: bindparam(c) for c in ("state", "reviewed_by_id", "reviewed_on", "review_note")})
-)  # built once
+)  # built once; straight to the driver
 
 
 def _review(
     uow: UnitOfWork, args: Args, trigger: str, note_field: str, required: bool
 ) -> dict[str, Any]:
     uow.authorise(MILESTONE, trigger)
-    grant = load_grant(uow, args.text("grant", max_len=40))
+    read = read_grant(uow, args.text("grant", max_len=40), _GRANT_TO_REVIEW)
+    grant = read.grant
     seq = args.integer("milestone", minimum=1)
     note = args.text(note_field, required=required, max_len=4000)
     args.done()
     _grant_step(uow, trigger, grant)
-    m = load_milestone(uow, grant, seq)
+    m = load_milestone(uow, grant, seq, read.milestones)
     uow.check_version(grant.ref, m.version, args)
     moved = _milestone_step(uow, trigger, grant, m)
     state = moved.dest
-    evidence = uow.conn.execute(_OPEN_EVIDENCE, {"milestone_id": m.id}).first()
+    evidence = read.open_evidence(m)
     if evidence is None:  # evidenced always has a submission; a guard, not a path
         raise ValidationError(
             f"{uow.command}: milestone: {_label(grant, m)} has no evidence awaiting review",
             field="milestone",
         )
     verdict = "verified" if trigger == "verify" else "rejected"
-    uow.conn.execute(
-        _REVIEW_EVIDENCE,
+    _REVIEW_EVIDENCE.execute(
+        uow.conn,
         {"ev_id": evidence.id, "state": verdict, "reviewed_by_id": uow.actor.person_id,
          "reviewed_on": uow.today, "review_note": note},
     )  # fmt: skip
@@ -390,7 +519,7 @@ def _review(
     )
     body, contacts = _contacts(uow, grant)
     context = {
-        **_figures(uow, grant, m, body),
+        **_figures(uow, grant, m, body, _on(read, m)),
         "reviewed_by": uow.actor.name,
         "reviewed_on": uow.today.isoformat(),
         "note": note,
@@ -432,13 +561,14 @@ def reject_evidence(uow: UnitOfWork, args: Args) -> Result:
 )
 def release_payment(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(MILESTONE, "pay")
-    grant = load_grant(uow, args.text("grant", max_len=40))
+    read = read_grant(uow, args.text("grant", max_len=40), _GRANT_TO_PAY)
+    grant = read.grant
     seq = args.integer("milestone", minimum=1)
     amount = args.pence("amount", required=False)
     otp = args.text("otp", required=False, max_len=20)
     args.done()
     _grant_step(uow, "pay", grant)
-    m = load_milestone(uow, grant, seq)
+    m = load_milestone(uow, grant, seq, read.milestones)
     uow.check_version(grant.ref, m.version, args)
     who = payee(uow, grant)  # a partnership's accountable body receives it (issue 13)
     # issue 13 item 6: a programme may hold payments while a return is overdue or sent back
@@ -458,9 +588,10 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
         )
     # no payment before the offer (and any variation of this milestone) is accepted (issue 16)
     payment_refusal(uow, grant, seq, "grant")
-    condition_refusal(uow, grant, "grant")  # the approval's conditions before first payment
+    # the approval's conditions before first payment (read only when one is open)
+    condition_refusal(uow, grant, "grant", any_open=read.rows[0].open_before_payment > 0)
     check_second_factor(uow, pot_programme(uow, grant.pot_id), "release_payment", otp)
-    paid = paid_by_milestone(uow, grant.id).get(m.id, 0)
+    line, paid = _on(read, m)
     left = m.payment_pence - paid
     if amount is None:
         amount = left
@@ -479,7 +610,6 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
             field="amount",
             item=grant.ref,
         )
-    line = grant_line(uow.conn, grant.id)
     if amount > line.unpaid_pence:
         raise MoneyRuleBroken(
             f"release_payment: amount: {format_pence(amount)} is more than remains of "
@@ -492,18 +622,16 @@ def release_payment(uow: UnitOfWork, args: Args) -> Result:
     full = paid + amount == m.payment_pence
     moved = uow.fire(MILESTONE, "pay" if full else "pay_part", m.state, grant.ref)
     state = moved.dest
-    pay_ref = next_ref(conn, Payment, "payment")
-    conn.execute(
-        insert_into(Payment), dict(
-            ref=pay_ref,
-            grant_id=grant.id,
-            milestone_id=m.id,
-            amount_pence=amount,
-            released_by_id=uow.actor.person_id,
-            released_on=uow.today,
-            paid_to_id=who.body_id,
-        )
-    )
+    pay_ref = ref_after("payment", read.rows[0].max_payment_id)  # read with the grant
+    _NEW_PAYMENT.execute(conn, {
+        "ref": pay_ref,
+        "grant_id": grant.id,
+        "milestone_id": m.id,
+        "amount_pence": amount,
+        "released_by_id": uow.actor.person_id,
+        "released_on": uow.today,
+        "paid_to_id": who.body_id,
+    })  # fmt: skip
     uow.book(grant.pot_id, MovementKind.PAY, amount, uow.today, pay_ref, grant.id,
              f"{grant.ref} milestone {m.seq}: {m.outcome}"[:500])
     uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, moved)
@@ -814,14 +942,14 @@ def extend_grant(uow: UnitOfWork, args: Args) -> Result:
 @command("close_grant", summary="Close a grant: release unspent money to its pot")
 def close_grant(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(GRANT, "close")
-    grant = load_grant(uow, args.text("grant", max_len=40))
+    read = read_grant(uow, args.text("grant", max_len=40), _GRANT_TO_CLOSE)
+    grant, rows = read.grant, read.milestones
     reason = args.text("reason", max_len=4000)
     args.done()
     closing = _grant_step(uow, "close", grant)
     state = closing.dest
     uow.check_version(grant.ref, grant.version, args)
-    rows = milestones_of(uow, grant.id)
-    paid = paid_by_milestone(uow, grant.id)
+    line, paid = read.money()  # closing moves no money until the release
     blockers = []
     for m in rows:
         left = m.payment_pence - paid.get(m.id, 0)
@@ -853,7 +981,6 @@ def close_grant(uow: UnitOfWork, args: Args) -> Result:
         else:
             continue
         uow.update_versioned(Milestone, m.id, m.version, {}, grant.ref, new)
-    line = grant_line(uow.conn, grant.id)
     release = line.unpaid_pence
     if release > 0:
         uow.book(grant.pot_id, MovementKind.RELEASE, release, uow.today, grant.ref, grant.id,
@@ -873,7 +1000,8 @@ def close_grant(uow: UnitOfWork, args: Args) -> Result:
         },
         reason,
     )
-    pot = pot_line(uow.conn, grant.pot_id)
+    named = next(p for p in uow.directory.pots if p.id == grant.pot_id)
+    pot = pot_line_named(uow.conn, grant.pot_id, named.name, named.programme)
     return {
         "grant": grant.ref,
         "state": state,

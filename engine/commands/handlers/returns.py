@@ -23,24 +23,26 @@ financial quarters, and dates in words.
 from __future__ import annotations
 
 import datetime as dt
+from collections import namedtuple
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from engine.commands.args import Args
 from engine.commands.contracts import KINDS
 from engine.commands.handlers.programme import find_programme
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
-from engine.commands.uow import UnitOfWork, insert_into
-from engine.domain.errors import NotFound, TransitionRefused, ValidationError
+from engine.commands.uow import UnitOfWork
+from engine.domain.errors import NotFound, QuorumError, TransitionRefused, ValidationError
 from engine.domain.money import format_pence
 from engine.domain.monitoring import RAGS, overall_rag
 from engine.domain.savings_views import READINGS, TO_DATE
 from engine.domain.words import RAG_WORDS, kind_words, period_label, rag_words
 from engine.domain.words import short_date as long_date  # 31 Mar 2012
 from engine.store.models import Grant, Pot, Programme, Return, ReturnProgress, ReturnRestatement
-from engine.store.refs import next_ref
+from engine.store.rawsql import RawRows, RawStatement
+from engine.store.refs import ref_after
 from rules.returns import calendar, due_date, load_return_rules
 from workflows.base import Transition, Workflow
 from workflows.returns import RETURN
@@ -49,13 +51,41 @@ GRANT_T = Grant.__table__
 RET_T = Return.__table__
 PROG_T = Programme.__table__
 POT_T = Pot.__table__
-_GRANT_BY_REF = select(GRANT_T).where(GRANT_T.c.ref == bindparam("ref"))
 _RETURN_BY_REF = select(RET_T).where(RET_T.c.ref == bindparam("ref"))
-_RETURN_FOR_PERIOD = select(RET_T).where(
-    RET_T.c.grant_id == bindparam("grant_id"),
-    RET_T.c.kind == bindparam("kind"),
-    RET_T.c.period_end == bindparam("period_end"),
+# a grant or a return by its ref: straight to the driver, the columns typed
+# (store/rawsql.py RawRows): every return command reads one
+_GRANT_BY_REF = RawRows(select(GRANT_T).where(GRANT_T.c.ref == bindparam("ref")))
+_RAW_RETURN_BY_REF = RawRows(_RETURN_BY_REF)
+# a return sent in without a schedule: straight to the driver, built once (the columns
+# not given take their defaults, compiled in)
+_NEW_RETURN = RawStatement(insert(RET_T).values({c: bindparam(c) for c in (
+    "ref", "grant_id", "kind", "period_start", "period_end", "due_on", "state", "version",
+    "savings_delivered_pence", "savings_anticipated_pence", "submitted_on", "reading",
+    "spend_to_date_pence", "issues", "risks", "rag", "submissions",
+)}))  # fmt: skip
+# submit_return's one read: the grant, its return of the period if there is one (its
+# columns as r_<name>), and the highest return id (the new return's ref: refs.ref_after)
+_GRANT_AND_PERIOD = RawRows(
+    select(
+        *GRANT_T.c,
+        *(c.label(f"r_{c.name}") for c in RET_T.c),
+        select(func.max(RET_T.c.id)).scalar_subquery().label("max_return_id"),
+    )
+    .select_from(
+        GRANT_T.outerjoin(
+            RET_T,
+            and_(
+                RET_T.c.grant_id == GRANT_T.c.id,
+                RET_T.c.kind == bindparam("kind"),
+                RET_T.c.period_end == bindparam("period_end"),
+            ),
+        )
+    )
+    .where(GRANT_T.c.ref == bindparam("ref"))
 )
+_N_GRANT = len(GRANT_T.c)
+_GrantRow = namedtuple("_GrantRow", GRANT_T.c.keys())  # type: ignore[misc]
+_ReturnRow = namedtuple("_ReturnRow", RET_T.c.keys())  # type: ignore[misc]
 HALF_YEAR_ENDS = {(9, 30), (3, 31)}
 QUARTER_ENDS = ((3, 31), (6, 30), (9, 30), (12, 31))
 DAYS_TO_RETURN = 30  # default: a return is due 30 days after its quarter ends
@@ -76,9 +106,10 @@ def load_grant(
     cancelled grant (its approval reversed) is refused too. ``scope``: what a
     sponsor does with it (e.g. "send returns"): another authority's grant is then
     the refusal of a missing one, cancelled or not (the same 404 as a read)."""
-    row = uow.conn.execute(_GRANT_BY_REF, {"ref": ref}).first()
-    if row is None:
+    rows = _GRANT_BY_REF.rows(uow.conn, {"ref": ref})
+    if not rows:
         raise _no_grant(uow, ref, field)
+    row = rows[0]
     if scope is not None:
         uow.require_scope(row.accountable_body_id, scope, _no_grant(uow, ref, field))
     if row.state == "cancelled":
@@ -88,6 +119,28 @@ def load_grant(
             item=ref,
         )
     return row
+
+
+def _grant_and_period(
+    uow: UnitOfWork, ref: str, kind: str, period_end: dt.date, scope: str
+) -> tuple[Any, Any, int | None]:
+    """:func:`load_grant` (``scope``: what the sponsor does), the grant's return of
+    ``kind`` for the period ending ``period_end`` (None: none yet) and the highest
+    return id, in one statement; refused as :func:`load_grant` refuses."""
+    rows = _GRANT_AND_PERIOD.rows(uow.conn, {"ref": ref, "kind": kind, "period_end": period_end})
+    if not rows:
+        raise _no_grant(uow, ref)
+    r = rows[0]
+    grant: Any = _GrantRow._make(r[:_N_GRANT])
+    uow.require_scope(grant.accountable_body_id, scope, _no_grant(uow, ref))
+    if grant.state == "cancelled":
+        raise ValidationError(
+            f"{uow.command}: grant: {ref} was cancelled (its approval was reversed)",
+            field="grant",
+            item=ref,
+        )
+    existing = None if r.r_id is None else _ReturnRow._make(r[_N_GRANT:-1])
+    return grant, existing, r.max_return_id
 
 
 def step(
@@ -133,10 +186,10 @@ def quarter_start(period_end: dt.date) -> dt.date | None:
 
 
 def load_return(uow: UnitOfWork, ref: str) -> Any:
-    row = uow.conn.execute(_RETURN_BY_REF, {"ref": ref}).first()
-    if row is None:
+    rows = _RAW_RETURN_BY_REF.rows(uow.conn, {"ref": ref})
+    if not rows:
         raise NotFound(f"{uow.command}: return: no return {ref!r}", field="return", item=ref)
-    return row
+    return rows[0]
 
 
 def _figures(row: Any) -> dict[str, Any]:
@@ -201,9 +254,16 @@ def _default_due(period_end: dt.date) -> dt.date:
 @command("submit_return", summary="A sponsor (or officer) sends in a return for a period")
 def submit_return(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(RETURN, "submit")
-    grant = load_grant(uow, args.text("grant", max_len=40), scope="send returns")
-    kind = args.choice("kind", KINDS)
-    period_end = args.date("period_end")
+    grant_ref = args.text("grant", max_len=40)
+    try:
+        kind = args.choice("kind", KINDS)
+        period_end = args.date("period_end")
+    except QuorumError:  # the grant's refusal first, as ever (they are read together)
+        load_grant(uow, grant_ref, scope="send returns")
+        raise
+    grant, existing, max_return_id = _grant_and_period(
+        uow, grant_ref, kind, period_end, "send returns"
+    )
     delivered = args.pence("savings_delivered", required=kind == "savings", allow_zero=True)
     anticipated = args.pence("savings_anticipated", required=kind == "savings", allow_zero=True)
     due = args.date("due", required=False)
@@ -219,9 +279,6 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
         _no_grant(uow, grant.ref),
     )
     conn = uow.conn
-    existing = conn.execute(
-        _RETURN_FOR_PERIOD, {"grant_id": grant.id, "kind": kind, "period_end": period_end}
-    ).first()
     # a scheduled return (engine/commands/sweep.py) covers the period its schedule set
     start = (
         existing.period_start
@@ -293,23 +350,21 @@ def submit_return(uow: UnitOfWork, args: Args) -> Result:
         "submissions": submission,
     }
     if existing is None:
-        ref = next_ref(conn, Return, "return")
+        ref = ref_after("return", max_return_id)
         created = uow.fire(RETURN, "submit", RETURN.initial, ref)
         state = created.dest
         due_on = due or _default_due(period_end)
-        conn.execute(
-            insert_into(Return), dict(
-                ref=ref,
-                grant_id=grant.id,
-                kind=kind,
-                period_start=start,
-                period_end=period_end,
-                due_on=due_on,
-                state=created.dest,
-                version=1,
-                **figures,
-            )
-        )
+        _NEW_RETURN.execute(conn, dict(
+            ref=ref,
+            grant_id=grant.id,
+            kind=kind,
+            period_start=start,
+            period_end=period_end,
+            due_on=due_on,
+            state=created.dest,
+            version=1,
+            **figures,
+        ))  # fmt: skip
         before: dict[str, Any] = {}
     else:
         ref = existing.ref
