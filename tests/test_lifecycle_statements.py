@@ -43,12 +43,13 @@ TOTAL = 405  # per lifecycle (656 before issue 15's work; 504, +5: grant conditi
 # in a transaction of its own, and the pool pinged every connection it handed out)
 # PostgreSQL: a command's last writes (audit events, head, outbox, notices, key) go as
 # one statement (engine/store/tail.py), a round trip each instead of up to five
-TOTAL_POSTGRESQL = 345
+# (345), and the handlers' one read per command on a milestone or return (-60): 285
+TOTAL_POSTGRESQL = 285
 BUDGET_POSTGRESQL = {
     "open_round": 6, "submit_bid": 11, "close_round": 7, "score_round": 15,
-    "schedule_meeting": 9, "record_attendance": 15, "decide": 27, "submit_evidence": 8,
-    "verify_milestone": 11, "release_payment": 14, "submit_return": 8, "accept_return": 6,
-    "close_grant": 11,
+    "schedule_meeting": 9, "record_attendance": 15, "decide": 27, "submit_evidence": 7,
+    "verify_milestone": 7, "release_payment": 9, "submit_return": 6, "accept_return": 6,
+    "close_grant": 7,
 }  # fmt: skip
 # what every keyed command runs whatever it does: BEGIN IMMEDIATE, read the audit
 # head, append the audit event, move the head, write the key done, COMMIT
