@@ -180,6 +180,56 @@ def test_a_command_between_chunks_succeeds_and_the_sweep_completes(
     engine.dispose()
 
 
+def test_a_catch_up_sure_to_hold_writes_the_rest_held_and_still_holds_them_all(
+    sqlite_url: str,
+) -> None:
+    """A catch-up (the gate held at its start: nothing recorded for years) holds all
+    its messages once it has more than QUORUM_DIGEST_THRESHOLD: as soon as its
+    chunks have queued more, the later chunks write theirs ``held`` at once (none
+    rewritten at the end). Abandoned there, and finished under a higher threshold,
+    the last step still holds every message (the chunks decided it), exactly once."""
+    seed_returns(sqlite_url, N)
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(AS_OF)
+    q = Quorum(engine, clock)
+    system = Actor.system("scheduler")
+    with override_settings(Settings(sweep_chunk=CHUNK, sweep_chunk_ms=0, digest_threshold=100)):
+        steps = [q.execute("sweep_chunk", {"as_of": AS_OF}, system) for _ in range(3)]
+    assert [s["swept_to"] for s in steps] == [CHUNK, 2 * CHUNK, 3 * CHUNK]
+    # 70 messages after the first chunk (not > 100): the second's still sweeping;
+    # 140 after it: the third chunk's written held
+    assert statuses(engine) == {"sweeping": 2 * CHUNK * PER_GRANT, "held": CHUNK * PER_GRANT}
+    with override_settings(Settings(sweep_chunk=CHUNK, sweep_chunk_ms=0,
+                                    digest_threshold=10_000)):  # fmt: skip
+        out = sweep(engine, AS_OF, clock)
+    assert out["messages_queued_total"] == PER_GRANT * N
+    assert out["held"] == PER_GRANT * N  # more than the threshold now in force: decided
+    assert statuses(engine) == {"held": PER_GRANT * N}
+    assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
+    assert sweeps_recorded(engine) == 1 and chain_ok(engine)
+    engine.dispose()
+
+
+def test_a_sweep_that_is_no_catch_up_writes_sweeping_whatever_its_count(
+    sqlite_url: str, chunked: None
+) -> None:
+    """Not a catch-up (a sweep ran yesterday): every chunk writes ``sweeping``, for the
+    last step to digest or queue, however many messages there are."""
+    seed_returns(sqlite_url, N)
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(AS_OF)
+    q = Quorum(engine, clock)
+    system = Actor.system("scheduler")
+    # a sweep recorded today, as of a day before any return was in reach: no message
+    first = q.execute("sweep", {"as_of": dt.date(2011, 4, 1)}, system)
+    assert first["messages_queued_total"] == 0 and not first.get("held")
+    with override_settings(Settings(sweep_chunk=CHUNK, sweep_chunk_ms=0, digest_threshold=10)):
+        steps = [q.execute("sweep_chunk", {"as_of": AS_OF}, system) for _ in range(3)]
+    assert all(s["more"] for s in steps)
+    assert statuses(engine) == {"sweeping": 3 * CHUNK * PER_GRANT}
+    engine.dispose()
+
+
 def test_the_checkpointer_copies_the_wal_back_while_the_sweep_runs(tmp_path) -> None:
     """While a sweep runs on SQLite, a thread copies what is committed back into the
     database file (engine/entry/scheduler.py wal_checkpointer); without it, commits
