@@ -1139,17 +1139,40 @@ def _queue(
     return _run(conn, stmt, params)
 
 
-def _unaddressed(conn: Connection, plan: Plan, rung: Rung, who: str) -> int:
+class _Addressed:
+    """Who can be written to, read once per chunk (not once per rung and role): the
+    roles some active person holds, and the bodies with no sponsor contact and no
+    address of their own."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._roles: set[str] | None = None
+        self._bodies: list[int] | None = None
+
+    def staffed(self, who: str) -> bool:
+        if self._roles is None:
+            self._roles = set(self.conn.execute(
+                select(ROLE.c.role).distinct()
+                .select_from(PERSON.join(ROLE, ROLE.c.person_id == PERSON.c.id))
+                .where(PERSON.c.active.is_(True))).scalars())  # fmt: skip
+        return who in self._roles
+
+    def bodies(self) -> list[int]:
+        if self._bodies is None:
+            self._bodies = _bodies_without_contacts(self.conn, with_email=False)
+        return self._bodies
+
+
+def _unaddressed(
+    conn: Connection, plan: Plan, rung: Rung, who: str, known: _Addressed | None = None
+) -> int:
     """Returns the rung applies to that have nobody to send to: no one holds the
     role, or (sponsor) the accountable body has no sponsor contact and no email.
-    Checked on the people first, so the returns are counted only when it happens."""
-    people = (
-        select(PERSON.c.organisation_id)
-        .select_from(PERSON.join(ROLE, ROLE.c.person_id == PERSON.c.id))
-        .where(ROLE.c.role == who, PERSON.c.active.is_(True))
-    )
+    Checked on the people first (``known``: as read earlier in the chunk), so the
+    returns are counted only when it happens."""
+    known = known or _Addressed(conn)
     if who == "sponsor":
-        bodies = _bodies_without_contacts(conn, with_email=False)
+        bodies = known.bodies()
         if not bodies:
             return 0
         extra = [
@@ -1158,7 +1181,7 @@ def _unaddressed(conn: Connection, plan: Plan, rung: Rung, who: str) -> int:
             )
         ]
     else:
-        if conn.execute(select(func.count()).select_from(people.subquery())).scalar():
+        if known.staffed(who):
             return 0
         extra = []
     terms = plan.terms[rung.name]
@@ -1240,6 +1263,7 @@ def run_sweep(
     no_recipient: dict[str, int] = {}
     fallback = plans_terms(plans) and bool(_bodies_without_contacts(conn, with_email=True))
     probe = not (plans_terms(plans) and _none_queued(conn, part))
+    known = _Addressed(conn)
     first_new = int(conn.execute(select(func.coalesce(func.max(OUT.c.id), 0))).scalar() or 0)
     for plan in plans:
         for rung in plan.ladder.rungs:
@@ -1249,7 +1273,7 @@ def run_sweep(
                 n = _queue(conn, as_of, now, plan, rung, who, fallback, status, probe)
                 if n:
                     queued[rung.name] += n
-                missing = _unaddressed(conn, plan, rung, who)
+                missing = _unaddressed(conn, plan, rung, who, known)
                 if missing:
                     label = f"{rung.name} to {who}"
                     no_recipient[label] = no_recipient.get(label, 0) + missing
