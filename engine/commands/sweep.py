@@ -1342,6 +1342,9 @@ def plans_terms(plans: list[Plan]) -> bool:
 #   ``queued`` rows), so nothing goes before the last step decides, over all the
 #   sweep's messages at once, whether to hold them (a catch-up) or put a person's
 #   many into one digest (notices.group), and releases the rest as ``queued``;
+#   except that a catch-up already sure to be held (the gate held, more than
+#   QUORUM_DIGEST_THRESHOLD queued so far: the count only grows) writes the rest
+#   ``held`` at once (:func:`_written`), sparing the last step rewriting them;
 # - exactly once: each message's key (``return:<ref>:<rung>:<email>``) is unique
 #   whatever its status, so a chunk run twice queues nothing twice;
 # - two drivers at once share the run (every command takes the audit chain's
