@@ -25,7 +25,14 @@ from bench.bench_sweep import setup as seed_returns
 from engine.commands.service import Quorum
 from engine.domain.actor import Actor
 from engine.domain.clock import FixedClock
-from engine.entry.scheduler import sweep, sweep_in_chunks, wal_checkpointer
+from engine.entry.scheduler import (
+    YIELD_MAX_S,
+    YIELD_S,
+    Yield,
+    sweep,
+    sweep_in_chunks,
+    wal_checkpointer,
+)
 from engine.settings import Settings, override_settings
 from engine.store import audit
 from engine.store.db import make_engine
@@ -256,3 +263,18 @@ def test_the_checkpointer_copies_the_wal_back_while_the_sweep_runs(tmp_path) -> 
             time.sleep(0.02)
     assert path.stat().st_size >= 1_000_000  # both writes copied into the database
     engine.dispose()
+
+
+def test_the_pause_between_chunks_grows_with_how_late_the_sweep_wakes() -> None:
+    """Commands poll the write lock every millisecond, so the sweep pauses only a few
+    ms between chunks; on a busy machine longer (a waiting command wakes late
+    too): twice its own last lateness, which halves at each pause, within a bound."""
+    wait = Yield()
+    assert wait.seconds() == YIELD_S
+    wait.late = 0.01
+    assert wait.seconds() == pytest.approx(YIELD_S + 0.02)
+    wait.late = 1.0
+    assert wait.seconds() == YIELD_MAX_S
+    wait.late = 0.01
+    wait()  # woke on time (or late): what it remembers is at least half the last
+    assert wait.late >= 0.005

@@ -19,7 +19,7 @@ SQLite settings for a system of record (see docs/operations.md):
   the sweep's pause between chunks and waited for the next chunk too, unless
   the pause outlasted the back-off (100 ms a chunk, ~40% of a catch-up). With
   every writer polling, the sweep leaves the database to others for a few
-  milliseconds (engine/entry/scheduler.py ``yield_after``). Only the write
+  milliseconds (engine/entry/scheduler.py ``Yield``). Only the write
   lock's wait changes: other waits on the busy handler (a reader's transaction,
   the dispatcher's ``wal_checkpoint(FULL)``: :func:`wal_checkpoint_full`) keep
   SQLite's 10 s, and readers in WAL mode take no lock a writer holds. A
