@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from bench.bench_sweep import setup as seed_returns
 from engine.commands.service import Quorum
+from engine.commands.sweep import Part, _none_queued
 from engine.domain.actor import Actor
 from engine.domain.clock import FixedClock
 from engine.entry.scheduler import (
@@ -278,3 +279,34 @@ def test_the_pause_between_chunks_grows_with_how_late_the_sweep_wakes() -> None:
     wait.late = 0.01
     wait()  # woke on time (or late): what it remembers is at least half the last
     assert wait.late >= 0.005
+
+
+def test_a_chunk_with_no_message_yet_skips_the_outbox_look_up_and_still_queues_once(
+    sqlite_url: str, chunked: None
+) -> None:
+    """A chunk none of whose grants has a return message yet queues without looking
+    each message up in the outbox first (sweep.py ``_none_queued``, by the keys'
+    prefix ``return:RET-<grant ref>-``). Fooled — the grants renamed after their
+    messages were queued, so the prefix finds none — the unique key still queues
+    each message once, and the counts count only those written."""
+    seed_returns(sqlite_url, N)
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(AS_OF + dt.timedelta(days=1))
+    q = Quorum(engine, clock)
+    for _ in range(2):
+        q.execute("sweep_chunk", {"as_of": AS_OF}, Actor.system("scheduler"))
+    with engine.connect() as c:
+        assert not _none_queued(c, Part(span=(0, CHUNK)))
+        assert _none_queued(c, Part(span=(2 * CHUNK, 3 * CHUNK)))
+    with engine.begin() as c:  # the second chunk's grants renamed: their keys unseen
+        c.exec_driver_sql(f"UPDATE grant_award SET ref = 'ZZ-' || id WHERE id > {CHUNK} "
+                          f"AND id <= {2 * CHUNK}")  # fmt: skip
+    with engine.connect() as c:
+        assert _none_queued(c, Part(span=(CHUNK, 2 * CHUNK)))
+    # a sweep of the next day takes the stopped one up, sweeping every grant again
+    out = sweep(engine, AS_OF + dt.timedelta(days=1), clock)
+    assert out["messages_queued_total"] == PER_GRANT * N  # the renamed grants' not twice
+    assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
+    assert statuses(engine) == {"queued": PER_GRANT * N}
+    assert chain_ok(engine)
+    engine.dispose()
