@@ -110,8 +110,9 @@ def statuses(path: Path) -> dict[str, int]:
 def test_sweep_killed_mid_run_on_sqlite_then_every_message_exactly_once(tmp_path: Path) -> None:
     """The sweep works in chunks of QUORUM_SWEEP_CHUNK grants, each committed on its
     own: killed after some chunks, what they wrote stays, none of it sendable
-    (``sweeping``, or ``held`` once a catch-up is sure to hold), and the next sweep goes on from there — every message exactly
-    once, counted whole; a third sweep queues nothing."""
+    (``sweeping``, or ``held`` once a catch-up is sure to hold), and the next
+    sweep goes on from there — every message exactly once, counted whole; a
+    third sweep queues nothing."""
     n = 4000
     for attempt in range(3):
         path = tmp_path / f"big-{attempt}.db"
