@@ -22,10 +22,12 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from bench.bench_sweep import setup as seed_returns
+from engine.commands.notices import catchup_waiting
 from engine.commands.service import Quorum
 from engine.commands.sweep import Part, _none_queued
 from engine.domain.actor import Actor
 from engine.domain.clock import FixedClock
+from engine.domain.errors import ValidationError
 from engine.entry.scheduler import (
     YIELD_MAX_S,
     YIELD_S,
@@ -207,6 +209,11 @@ def test_a_catch_up_sure_to_hold_writes_the_rest_held_and_still_holds_them_all(
     # 70 messages after the first chunk (not > 100): the second's still sweeping;
     # 140 after it: the third chunk's written held
     assert statuses(engine) == {"sweeping": 2 * CHUNK * PER_GRANT, "held": CHUNK * PER_GRANT}
+    # held, but not yet to be confirmed: the sweep's last step decides over them all
+    with pytest.raises(ValidationError, match="still running"):
+        q.execute("confirm_catchup", {}, system)
+    with engine.connect() as c:
+        assert catchup_waiting(c) == (0, 0)
     with override_settings(Settings(sweep_chunk=CHUNK, sweep_chunk_ms=0,
                                     digest_threshold=10_000)):  # fmt: skip
         out = sweep(engine, AS_OF, clock)
@@ -215,6 +222,9 @@ def test_a_catch_up_sure_to_hold_writes_the_rest_held_and_still_holds_them_all(
     assert statuses(engine) == {"held": PER_GRANT * N}
     assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
     assert sweeps_recorded(engine) == 1 and chain_ok(engine)
+    with engine.connect() as c:  # finished: all of them to confirm, at once
+        assert catchup_waiting(c)[0] == PER_GRANT * N
+    assert q.execute("confirm_catchup", {}, system)["released"] == PER_GRANT * N
     engine.dispose()
 
 
