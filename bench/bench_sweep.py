@@ -21,7 +21,10 @@ check, facts through durable_rules, the outbox INSERT ... SELECTs, the audit
 event — and, in the first sweep of the process, registering the ladder with
 durable_rules and compiling the statements) and its own peak RSS (VmHWM:
 everything the sweeping process ever held, imports included; not ru_maxrss,
-which on Linux carries the parent's peak across fork and exec). The sweeps,
+which on Linux carries the parent's peak across fork and exec), and the CPU
+seconds the sweeping process used (``sweep_cpu_s``: its threads, user and
+system; on a shared machine the wall time stretches with the load average,
+reported before and after each sweep, the CPU time much less). The sweeps,
 in order, on one database:
 
 1. ``catch_up`` 2012-01-16: the first sweep ever — Q1 and Q2 returns are late
@@ -255,10 +258,12 @@ def child(url: str, as_of: str) -> dict:
     commands = os.environ.get("BENCH_SWEEP_COMMANDS", "1") == "1"  # 0: the sweep alone
     commander = Commander(url, as_of) if commands else None
     load = os.getloadavg()[0]
+    cpu0 = _cpu_s()
     t0 = time.perf_counter()
     wall0 = time.time()
     summary = sweep(engine, day, clock)
     sweep_s = time.perf_counter() - t0
+    cpu_s = _cpu_s() - cpu0
     during = commander.stop(wall0, time.time()) if commander is not None else None
     floor_s, floor_rows = (
         write_floor(engine, day) if summary["messages_queued_total"] else (None, None)
@@ -268,6 +273,7 @@ def child(url: str, as_of: str) -> dict:
         "as_of": as_of,
         "open_returns": open_returns,
         "sweep_s": round(sweep_s, 4),
+        "sweep_cpu_s": round(cpu_s, 4),
         "count_s": round(count_s, 4),
         "bare_insert_s": round(bare_s, 4),
         "bare_insert_rows": bare,
@@ -281,8 +287,17 @@ def child(url: str, as_of: str) -> dict:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "chunk_grants": get_settings().sweep_chunk,
         "loadavg": round(load, 2),
+        "loadavg_after": round(os.getloadavg()[0], 2),
         "commands_during": during,
     }
+
+
+def _cpu_s() -> float:
+    """CPU seconds this process has used (user + system, every thread: the sweep's
+    and its WAL checkpointer's): what the sweep costs whatever else the machine
+    runs, beside its wall time, which a busy machine stretches."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 class Commander:
@@ -435,7 +450,8 @@ def run_db(kind: str, n_grants: int, tmp: Path, pg) -> dict:  # noqa: ANN001
         )
         rows[name] = r
         print(
-            f"  {name:<10} {day}: sweep {r['sweep_s']:.3f} s, {r['messages_queued']} queued "
+            f"  {name:<10} {day}: sweep {r['sweep_s']:.3f} s ({r['sweep_cpu_s']:.2f} s CPU, load "
+            f"{r['loadavg']}), {r['messages_queued']} queued "
             f"({r['facts']} facts); count(*) {r['count_s']:.3f} s (x{r['vs_count']}), bare "
             f"INSERT..SELECT of {r['bare_insert_rows']} rows {r['bare_insert_s']:.3f} s "
             f"(x{r['vs_bare_insert']}); writing its messages alone "

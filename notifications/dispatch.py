@@ -51,7 +51,7 @@ from engine.domain import words
 from engine.domain.clock import Clock, SystemClock
 from engine.domain.errors import NotFound, QuorumError
 from engine.settings import Settings, SettingsError, get_settings
-from engine.store.db import write_connection
+from engine.store.db import wal_checkpoint_full, write_connection
 from engine.store.models import Outbox, Person, PersonRole, Role
 from notifications import render
 from notifications.channels import (
@@ -242,12 +242,9 @@ def _start(engine: Engine) -> int:
         high: int = conn.execute(select(func.coalesce(func.max(OUTBOX.c.id), 0))).scalar_one()
         conn.rollback()
     if engine.dialect.name == "sqlite":
-        # Outside any transaction: a checkpoint cannot run inside one.
-        raw = engine.raw_connection()
-        try:
-            raw.cursor().execute("PRAGMA wal_checkpoint(FULL)")
-        finally:
-            raw.close()
+        # Outside any transaction: a checkpoint cannot run inside one (waiting for
+        # the writer up to the busy timeout: engine/store/db.py).
+        wal_checkpoint_full(engine)
     return int(high)
 
 

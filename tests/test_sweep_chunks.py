@@ -22,10 +22,20 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from bench.bench_sweep import setup as seed_returns
+from engine.commands.notices import catchup_waiting
 from engine.commands.service import Quorum
+from engine.commands.sweep import Part, _none_queued
 from engine.domain.actor import Actor
 from engine.domain.clock import FixedClock
-from engine.entry.scheduler import sweep, sweep_in_chunks, wal_checkpointer
+from engine.domain.errors import ValidationError
+from engine.entry.scheduler import (
+    YIELD_MAX_S,
+    YIELD_S,
+    Yield,
+    sweep,
+    sweep_in_chunks,
+    wal_checkpointer,
+)
 from engine.settings import Settings, override_settings
 from engine.store import audit
 from engine.store.db import make_engine
@@ -180,6 +190,64 @@ def test_a_command_between_chunks_succeeds_and_the_sweep_completes(
     engine.dispose()
 
 
+def test_a_catch_up_sure_to_hold_writes_the_rest_held_and_still_holds_them_all(
+    sqlite_url: str,
+) -> None:
+    """A catch-up (the gate held at its start: nothing recorded for years) holds all
+    its messages once it has more than QUORUM_DIGEST_THRESHOLD: as soon as its
+    chunks have queued more, the later chunks write theirs ``held`` at once (none
+    rewritten at the end). Abandoned there, and finished under a higher threshold,
+    the last step still holds every message (the chunks decided it), exactly once."""
+    seed_returns(sqlite_url, N)
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(AS_OF)
+    q = Quorum(engine, clock)
+    system = Actor.system("scheduler")
+    with override_settings(Settings(sweep_chunk=CHUNK, sweep_chunk_ms=0, digest_threshold=100)):
+        steps = [q.execute("sweep_chunk", {"as_of": AS_OF}, system) for _ in range(3)]
+    assert [s["swept_to"] for s in steps] == [CHUNK, 2 * CHUNK, 3 * CHUNK]
+    # 70 messages after the first chunk (not > 100): the second's still sweeping;
+    # 140 after it: the third chunk's written held
+    assert statuses(engine) == {"sweeping": 2 * CHUNK * PER_GRANT, "held": CHUNK * PER_GRANT}
+    # held, but not yet to be confirmed: the sweep's last step decides over them all
+    with pytest.raises(ValidationError, match="still running"):
+        q.execute("confirm_catchup", {}, system)
+    with engine.connect() as c:
+        assert catchup_waiting(c) == (0, 0)
+    with override_settings(Settings(sweep_chunk=CHUNK, sweep_chunk_ms=0,
+                                    digest_threshold=10_000)):  # fmt: skip
+        out = sweep(engine, AS_OF, clock)
+    assert out["messages_queued_total"] == PER_GRANT * N
+    assert out["held"] == PER_GRANT * N  # more than the threshold now in force: decided
+    assert statuses(engine) == {"held": PER_GRANT * N}
+    assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
+    assert sweeps_recorded(engine) == 1 and chain_ok(engine)
+    with engine.connect() as c:  # finished: all of them to confirm, at once
+        assert catchup_waiting(c)[0] == PER_GRANT * N
+    assert q.execute("confirm_catchup", {}, system)["released"] == PER_GRANT * N
+    engine.dispose()
+
+
+def test_a_sweep_that_is_no_catch_up_writes_sweeping_whatever_its_count(
+    sqlite_url: str, chunked: None
+) -> None:
+    """Not a catch-up (a sweep ran yesterday): every chunk writes ``sweeping``, for the
+    last step to digest or queue, however many messages there are."""
+    seed_returns(sqlite_url, N)
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(AS_OF)
+    q = Quorum(engine, clock)
+    system = Actor.system("scheduler")
+    # a sweep recorded today, as of a day before any return was in reach: no message
+    first = q.execute("sweep", {"as_of": dt.date(2011, 4, 1)}, system)
+    assert first["messages_queued_total"] == 0 and not first.get("held")
+    with override_settings(Settings(sweep_chunk=CHUNK, sweep_chunk_ms=0, digest_threshold=10)):
+        steps = [q.execute("sweep_chunk", {"as_of": AS_OF}, system) for _ in range(3)]
+    assert all(s["more"] for s in steps)
+    assert statuses(engine) == {"sweeping": 3 * CHUNK * PER_GRANT}
+    engine.dispose()
+
+
 def test_the_checkpointer_copies_the_wal_back_while_the_sweep_runs(tmp_path) -> None:
     """While a sweep runs on SQLite, a thread copies what is committed back into the
     database file (engine/entry/scheduler.py wal_checkpointer); without it, commits
@@ -205,4 +273,50 @@ def test_the_checkpointer_copies_the_wal_back_while_the_sweep_runs(tmp_path) -> 
         while time.monotonic() < deadline and path.stat().st_size < 1_000_000:
             time.sleep(0.02)
     assert path.stat().st_size >= 1_000_000  # both writes copied into the database
+    engine.dispose()
+
+
+def test_the_pause_between_chunks_grows_with_how_late_the_sweep_wakes() -> None:
+    """Commands poll the write lock every millisecond, so the sweep pauses only a few
+    ms between chunks; on a busy machine longer (a waiting command wakes late
+    too): twice its own last lateness, which halves at each pause, within a bound."""
+    wait = Yield()
+    assert wait.seconds() == YIELD_S
+    wait.late = 0.01
+    assert wait.seconds() == pytest.approx(YIELD_S + 0.02)
+    wait.late = 1.0
+    assert wait.seconds() == YIELD_MAX_S
+    wait.late = 0.01
+    wait()  # woke on time (or late): what it remembers is at least half the last
+    assert wait.late >= 0.005
+
+
+def test_a_chunk_with_no_message_yet_skips_the_outbox_look_up_and_still_queues_once(
+    sqlite_url: str, chunked: None
+) -> None:
+    """A chunk none of whose grants has a return message yet queues without looking
+    each message up in the outbox first (sweep.py ``_none_queued``, by the keys'
+    prefix ``return:RET-<grant ref>-``). Fooled — the grants renamed after their
+    messages were queued, so the prefix finds none — the unique key still queues
+    each message once, and the counts count only those written."""
+    seed_returns(sqlite_url, N)
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(AS_OF + dt.timedelta(days=1))
+    q = Quorum(engine, clock)
+    for _ in range(2):
+        q.execute("sweep_chunk", {"as_of": AS_OF}, Actor.system("scheduler"))
+    with engine.connect() as c:
+        assert not _none_queued(c, Part(span=(0, CHUNK)))
+        assert _none_queued(c, Part(span=(2 * CHUNK, 3 * CHUNK)))
+    with engine.begin() as c:  # the second chunk's grants renamed: their keys unseen
+        c.exec_driver_sql(f"UPDATE grant_award SET ref = 'ZZ-' || id WHERE id > {CHUNK} "
+                          f"AND id <= {2 * CHUNK}")  # fmt: skip
+    with engine.connect() as c:
+        assert _none_queued(c, Part(span=(CHUNK, 2 * CHUNK)))
+    # a sweep of the next day takes the stopped one up, sweeping every grant again
+    out = sweep(engine, AS_OF + dt.timedelta(days=1), clock)
+    assert out["messages_queued_total"] == PER_GRANT * N  # the renamed grants' not twice
+    assert distinct_keys(engine) == (PER_GRANT * N, PER_GRANT * N)
+    assert statuses(engine) == {"queued": PER_GRANT * N}
+    assert chain_ok(engine)
     engine.dispose()

@@ -47,7 +47,7 @@ from engine.read.work import link as page_of
 from engine.settings import get_settings
 from engine.store import notices
 from engine.store.links import base_url
-from engine.store.models import AuditEvent, Outbox
+from engine.store.models import AuditEvent, Outbox, SweepRun
 from engine.store.notices import DIGESTED, HELD, QUEUED, SWEEPING
 
 __all__ = ["Gate", "Release", "catchup_waiting", "gate", "group", "mark_notifications_read",
@@ -286,11 +286,25 @@ def release(uow: UnitOfWork, decision: Release, limit: int | None = None) -> Rel
     return decision if more is not None else None
 
 
+def _confirmable(conn: Connection) -> list[Any]:
+    """Which held rows can be confirmed: every one, but those of a sweep still
+    running (a catch-up sure to be held writes its later chunks' messages ``held``
+    at once, engine/commands/sweep.py ``_written``: they wait for its last step,
+    and are confirmed with the rest of it). Its rows are those after its mark."""
+    running = conn.execute(
+        select(func.min(SweepRun.__table__.c.mark)).where(SweepRun.__table__.c.phase == "running")
+    ).scalar()
+    where = [OUT.c.status == HELD]
+    if running is not None:
+        where.append(OUT.c.id <= int(running))
+    return where
+
+
 def catchup_waiting(conn: Connection) -> tuple[int, int]:
     """(messages held, people they are for): what a catch-up sweep waits to send."""
     row = conn.execute(
         select(func.count(), func.count(func.distinct(func.lower(OUT.c.to_addr)))).where(
-            OUT.c.status == HELD
+            *_confirmable(conn)
         )
     ).one()
     return int(row[0]), int(row[1])
@@ -306,11 +320,15 @@ def confirm_catchup(uow: UnitOfWork, args: Args) -> Result:
     rows = list(
         uow.conn.execute(
             select(OUT.c.id, OUT.c.key, OUT.c.to_addr, OUT.c.subject, OUT.c.context)
-            .where(OUT.c.status == HELD)
+            .where(*_confirmable(uow.conn))
             .order_by(OUT.c.id)
         )
     )
     if not rows:
+        if uow.conn.execute(select(OUT.c.id).where(OUT.c.status == HELD).limit(1)).first():
+            raise ValidationError(
+                "confirm_catchup: the catch-up sweep is still running: confirm it when it "
+                "has finished", field="do")  # fmt: skip
         raise ValidationError(
             "confirm_catchup: no catch-up sweep is waiting: nothing is held back", field="do"
         )

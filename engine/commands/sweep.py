@@ -120,7 +120,7 @@ from engine.store.models import (
     SweepChange,
     SweepRun,
 )
-from engine.store.notices import SWEEPING
+from engine.store.notices import HELD, SWEEPING
 from engine.store.rawsql import RawStatement
 from rules.reminders import OUTSTANDING, Ladder, LadderRules, Rung, load_ladder_rules
 from rules.returns import ReturnRules, Schedule, load_return_rules, periods
@@ -811,8 +811,15 @@ def _queue_statement(
     n_terms: int,
     scope: Scope,
     fallback: bool,
+    status: str = SWEEPING,
+    probe: bool = True,
 ) -> RawStatement:
-    """One INSERT ... SELECT queueing ``rung`` for ``who`` on the returns n terms select.
+    """One INSERT ... SELECT queueing ``rung`` for ``who`` on the returns n terms select,
+    written ``status`` (``sweeping``; ``held`` once the sweep is sure to hold them).
+    Without ``probe``, the pairs already queued are not dropped first (for grants
+    none of whose returns has a message yet, :func:`_none_queued`: the probe would
+    find nothing, at a quarter of the statement's time); the unique key still
+    makes each message once.
 
     Built so that the work is proportional to the returns the rung applies to,
     whatever the planner does: the targeted returns first (``t``: the returns
@@ -897,7 +904,8 @@ def _queue_statement(
                 key.label("key"),
             )
             .select_from(from_)
-            .where(has_email, *extra, ~exists(select(OUT.c.id).where(OUT.c.key == key)))
+            .where(has_email, *extra,
+                   *([~exists(select(OUT.c.id).where(OUT.c.key == key))] if probe else []))
         )
 
     if who == "sponsor":  # the body's sponsor contacts; without any, its own address
@@ -938,7 +946,7 @@ def _queue_statement(
             _text(rung.subject),  # filled in when rendered: words.message_subject
             context,
             bindparam("now", type_=OUT.c.created_at.type),
-            _text(SWEEPING),  # released by the sweep's last step (notices.group)
+            _text(status),  # sweeping: released by the sweep's last step (notices.group)
             _int(0),
         )
         .select_from(
@@ -1104,6 +1112,8 @@ def _queue(
     rung: Rung,
     who: str,
     fallback: bool,
+    status: str = SWEEPING,
+    probe: bool = True,
 ) -> int:
     """Queue ``rung`` for ``who`` on every return the plan says it applies to;
     returns how many messages were queued (each key at most once, ever)."""
@@ -1116,6 +1126,8 @@ def _queue(
         len(terms),
         plan.scope,
         fallback and who == "sponsor",
+        status,
+        probe,
     )
     params = {
         **plan.params,
@@ -1127,17 +1139,40 @@ def _queue(
     return _run(conn, stmt, params)
 
 
-def _unaddressed(conn: Connection, plan: Plan, rung: Rung, who: str) -> int:
+class _Addressed:
+    """Who can be written to, read once per chunk (not once per rung and role): the
+    roles some active person holds, and the bodies with no sponsor contact and no
+    address of their own."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._roles: set[str] | None = None
+        self._bodies: list[int] | None = None
+
+    def staffed(self, who: str) -> bool:
+        if self._roles is None:
+            self._roles = set(self.conn.execute(
+                select(ROLE.c.role).distinct()
+                .select_from(PERSON.join(ROLE, ROLE.c.person_id == PERSON.c.id))
+                .where(PERSON.c.active.is_(True))).scalars())  # fmt: skip
+        return who in self._roles
+
+    def bodies(self) -> list[int]:
+        if self._bodies is None:
+            self._bodies = _bodies_without_contacts(self.conn, with_email=False)
+        return self._bodies
+
+
+def _unaddressed(
+    conn: Connection, plan: Plan, rung: Rung, who: str, known: _Addressed | None = None
+) -> int:
     """Returns the rung applies to that have nobody to send to: no one holds the
     role, or (sponsor) the accountable body has no sponsor contact and no email.
-    Checked on the people first, so the returns are counted only when it happens."""
-    people = (
-        select(PERSON.c.organisation_id)
-        .select_from(PERSON.join(ROLE, ROLE.c.person_id == PERSON.c.id))
-        .where(ROLE.c.role == who, PERSON.c.active.is_(True))
-    )
+    Checked on the people first (``known``: as read earlier in the chunk), so the
+    returns are counted only when it happens."""
+    known = known or _Addressed(conn)
     if who == "sponsor":
-        bodies = _bodies_without_contacts(conn, with_email=False)
+        bodies = known.bodies()
         if not bodies:
             return 0
         extra = [
@@ -1146,7 +1181,7 @@ def _unaddressed(conn: Connection, plan: Plan, rung: Rung, who: str) -> int:
             )
         ]
     else:
-        if conn.execute(select(func.count()).select_from(people.subquery())).scalar():
+        if known.staffed(who):
             return 0
         extra = []
     terms = plan.terms[rung.name]
@@ -1198,6 +1233,7 @@ def run_sweep(
     returns_rules: ReturnRules,
     ladder_rules: LadderRules,
     span: Part | Span | None = None,
+    status: str = SWEEPING,
 ) -> dict[str, Any]:
     """Steps 1-3 for the grants of ``span`` (every grant without one; a :class:`Part`:
     those or the grants changed, going on from an earlier sweep), on ``conn``
@@ -1226,16 +1262,18 @@ def run_sweep(
     queued: Counter[str] = Counter()
     no_recipient: dict[str, int] = {}
     fallback = plans_terms(plans) and bool(_bodies_without_contacts(conn, with_email=True))
+    probe = not (plans_terms(plans) and _none_queued(conn, part))
+    known = _Addressed(conn)
     first_new = int(conn.execute(select(func.coalesce(func.max(OUT.c.id), 0))).scalar() or 0)
     for plan in plans:
         for rung in plan.ladder.rungs:
             if rung.name not in plan.terms:
                 continue
             for who in rung.to:
-                n = _queue(conn, as_of, now, plan, rung, who, fallback)
+                n = _queue(conn, as_of, now, plan, rung, who, fallback, status, probe)
                 if n:
                     queued[rung.name] += n
-                missing = _unaddressed(conn, plan, rung, who)
+                missing = _unaddressed(conn, plan, rung, who, known)
                 if missing:
                     label = f"{rung.name} to {who}"
                     no_recipient[label] = no_recipient.get(label, 0) + missing
@@ -1253,7 +1291,29 @@ def run_sweep(
         "no_recipient": no_recipient,
         "facts": n_facts,
         "per_address": per_address,
+        "held": status == HELD and bool(queued),  # some written held (:func:`_written`)
     }
+
+
+def _none_queued(conn: Connection, part: Part) -> bool:
+    """Whether no grant of the chunk ``part.span`` has a message about one of its
+    returns yet (SQLite): then the queue statements need not look each new message
+    up in the outbox first (a catch-up, a first sweep). One look-up per grant, by
+    the key's prefix: a scheduled return's ref is ``RET-<grant ref>-...``
+    (:func:`return_ref`), so its keys lie between ``return:RET-<grant ref>-`` and
+    ``...<grant ref>.``. A return named otherwise is not seen: its messages are
+    then built again and dropped by the unique key, each still queued once.
+    PostgreSQL (whose collation may not order by bytes), and chunks of changed
+    grants, always look up."""
+    if conn.dialect.name != "sqlite" or part.span is None:
+        return False
+    prefix = _text("return:RET-") + G.c.ref
+    queued = select(OUT.c.id).where(OUT.c.key >= prefix + _text("-"),
+                                    OUT.c.key < prefix + _text("."))  # fmt: skip
+    return conn.execute(
+        select(G.c.id).where(G.c.id > part.span[0], G.c.id <= part.span[1], exists(queued))
+        .limit(1)
+    ).first() is None
 
 
 def plans_terms(plans: list[Plan]) -> bool:
@@ -1282,6 +1342,9 @@ def plans_terms(plans: list[Plan]) -> bool:
 #   ``queued`` rows), so nothing goes before the last step decides, over all the
 #   sweep's messages at once, whether to hold them (a catch-up) or put a person's
 #   many into one digest (notices.group), and releases the rest as ``queued``;
+#   except that a catch-up already sure to be held (the gate held, more than
+#   QUORUM_DIGEST_THRESHOLD queued so far: the count only grows) writes the rest
+#   ``held`` at once (:func:`_written`), sparing the last step rewriting them;
 # - exactly once: each message's key (``return:<ref>:<rung>:<email>``) is unique
 #   whatever its status, so a chunk run twice queues nothing twice;
 # - two drivers at once share the run (every command takes the audit chain's
@@ -1387,6 +1450,8 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
     out["facts"] = max(int(total.get("facts") or 0), int(part.get("facts") or 0))
     out["addressed"] = bool(total.get("addressed"))  # per_address counts every chunk's
     out["chunks"] = int(total.get("chunks") or 0) + int(part.get("chunks", 1))
+    if total.get("held") or part.get("held"):
+        out["held"] = True  # some chunk wrote its messages held: the last step holds
     return out
 
 
@@ -1442,11 +1507,34 @@ def _sweep_next(
     if upto is None:
         return False
     span = None if after == 0 and limit is None else (after, int(upto))  # all: no bounds
-    part = run_sweep(uow.conn, run["as_of"], uow.now, returns_rules, ladder_rules, span)
+    part = run_sweep(uow.conn, run["as_of"], uow.now, returns_rules, ladder_rules, span,
+                     _written(run))
     _moved(uow, run, part, after=int(upto))
     if limit is None:
         return False
     return _chunk_end(uow.conn, int(upto), 1) is not None
+
+
+def _written(run: dict[str, Any]) -> str:
+    """How the run's next chunk writes its messages: ``held`` when the last step is
+    already sure to hold them all, else ``sweeping`` (decided at the last step).
+
+    The last step (notices.group) holds every message of the sweep when the gate
+    held at its start (``hold``) and the sweep has more than
+    QUORUM_DIGEST_THRESHOLD messages. Both are known part-way: the gate is
+    decided by the first chunk, and the count only grows, so once the chunks so
+    far have queued more than the threshold the decision is made — and writing
+    the rest ``held`` at once spares the last step rewriting them (at 100,000
+    grants a catch-up queues 1,000,000 messages, about 1 GB of rows: rewriting
+    them took 3-6 s). A ``held`` row is never sent (the dispatcher takes
+    ``queued`` rows), as a ``sweeping`` one. Only for a run whose chunks all
+    counted their messages per address (``addressed``): else the last step counts
+    the ``sweeping`` rows in SQL and would miss these."""
+    counts = run.get("counts") or {}
+    queued = sum((counts.get("messages_queued") or {}).values())
+    if run.get("hold") and counts.get("addressed") and queued > get_settings().digest_threshold:
+        return HELD
+    return SWEEPING
 
 
 FORGET = 10_000  # changes forgotten per chunk at most (the rest by the next chunks, sweeps)
@@ -1488,7 +1576,7 @@ def _sweep_on(
             last = uow.conn.execute(q.offset(limit - 1).limit(1)).scalar()
             hi = int(last) if last is not None else seen
         part = run_sweep(uow.conn, as_of, uow.now, returns_rules, ladder_rules,
-                         Part(marked=(done, hi)))  # fmt: skip
+                         Part(marked=(done, hi)), _written(run))  # fmt: skip
         _moved(uow, run, part, changes_after=hi)
         if limit is None:
             return _sweep_on(uow, run, returns_rules, ladder_rules, None, since)
@@ -1504,7 +1592,7 @@ def _sweep_on(
         _moved(uow, run, {}, after=WINDOW_DONE)
         return False
     part = run_sweep(uow.conn, as_of, uow.now, returns_rules, ladder_rules,
-                     Part(span=(after, int(upto)), since=since))  # fmt: skip
+                     Part(span=(after, int(upto)), since=since), _written(run))  # fmt: skip
     more = limit is not None and _chunk_end(uow.conn, int(upto), 1) is not None
     _moved(uow, run, part, after=int(upto) if more else WINDOW_DONE)
     return bool(more)
@@ -1608,8 +1696,11 @@ def sweep_command(uow: UnitOfWork, args: Args) -> Result:
         summary["actions_no_recipient"] = chased.no_recipient
     # every message of the sweep, its chunks' too: held (a catch-up), digests of
     # many to one, the rest queued to send — now, or by sweep_release in chunks
+    # chunks that wrote their messages held (:func:`_written`) decided it already:
+    # the last step holds (whatever QUORUM_DIGEST_THRESHOLD says now)
+    decided = bool(run["hold"]) and bool(counts.get("held"))
     grouped, decision = group(uow, Gate(int(run["mark"]), str(run["hold"])), as_of,
-                              release_now=release_now,
+                              0 if decided else None, release_now=release_now,
                               per_address=counts.get("per_address") if counts.get("addressed")
                               else None)  # fmt: skip
     summary.update(grouped)

@@ -96,20 +96,32 @@ def sweep(
     return out
 
 
-def yield_after(held: float) -> float:
-    """How long the sweep leaves the database to others after a chunk that held it
-    ``held`` seconds (SQLite). A command that found it locked waits in SQLite's
-    busy handler, which tries again after 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50
-    and then every 100 ms: the pause is the longest gap between two tries of a
-    command that has waited as long as the chunk took, so it gets its next try
-    before the next chunk starts. (25 ms up to 128 ms of chunk, which the gaps
-    allow, was tried: no faster, and longer waits — 1.6 s at load 4–5.) PostgreSQL
-    queues lock waiters: no pause."""
-    if held < 0.078:
-        return 0.025
-    if held < 0.178:
-        return 0.05
-    return 0.1
+YIELD_S = 0.004  # the sweep's pause between chunks (SQLite), on a machine that is not busy
+YIELD_MAX_S = 0.05
+
+
+class Yield:
+    """The sweep's pause between chunks (SQLite). A command that found the write
+    lock taken tries again every millisecond (engine/store/db.py
+    ``_begin_immediate``), so it takes the lock as soon as the chunk commits:
+    the pause only has to outlast its next try — YIELD_S — and, on a busy
+    machine, the waiting process being woken late: twice as late as the sweep's
+    own last pause woke (the same run queue), YIELD_MAX_S at most. (It was up to
+    100 ms, to outlast SQLite's own busy handler, which backs off to a try every
+    100 ms: a third of a catch-up's time at 100,000 grants.) PostgreSQL queues
+    lock waiters: no pause."""
+
+    def __init__(self) -> None:
+        self.late = 0.0  # how late the last pauses woke (halved at each pause)
+
+    def seconds(self) -> float:
+        return min(YIELD_MAX_S, YIELD_S + 2 * self.late)
+
+    def __call__(self) -> None:
+        want = self.seconds()
+        started = time.perf_counter()
+        time.sleep(want)
+        self.late = max(time.perf_counter() - started - want, self.late / 2)
 
 
 FIRST_CHUNK = 20  # grants
@@ -138,7 +150,7 @@ def sweep_in_chunks(
     decided over all the sweep's messages, the audit event), then
     ``sweep_release`` commands releasing its messages as decided, 10 x
     QUORUM_SWEEP_CHUNK at a time; between chunks, the database is left to other
-    commands for a moment (:func:`yield_after`). Stopped part-way, the next sweep
+    commands for a moment (:class:`Yield`). Stopped part-way, the next sweep
     goes on from the last chunk committed."""
     with wal_checkpointer(q.engine) if pause else contextlib.nullcontext():
         return _sweep_in_chunks(q, dict(args), actor, pause=pause)
@@ -195,6 +207,8 @@ def _sweep_in_chunks(q: Quorum, args: dict[str, Any], actor: str | Actor, *, pau
     # QUORUM_SWEEP_CHUNK; with a time budget, a few grants first (the process's first
     # chunk also prepares the sweep's statements), then as the last chunk's pace says
     size: int | None = FIRST_CHUNK if get_settings().sweep_chunk_ms else None
+    pause = pause and sqlite
+    wait = Yield()
     while True:
         started = time.perf_counter()
         step = q.execute("sweep_chunk", {**args, **({"grants": size} if size else {})}, actor)
@@ -203,8 +217,8 @@ def _sweep_in_chunks(q: Quorum, args: dict[str, Any], actor: str | Actor, *, pau
         if not step["more"]:
             break
         size = next_chunk(int(step.get("grants") or 0), held)
-        if pause and sqlite:
-            time.sleep(yield_after(held))
+        if pause:
+            wait()
     # the last step: decide (hold? digests?), record; its messages released in chunks
     out = q.execute("sweep", {**args, "release": "in_chunks"}, actor)
     rows: int | None = None
@@ -215,8 +229,8 @@ def _sweep_in_chunks(q: Quorum, args: dict[str, Any], actor: str | Actor, *, pau
         if not step["more"]:
             break
         rows = next_chunk(int(step.get("rows") or 0), held, 100 * get_settings().sweep_chunk)
-        if pause and sqlite:
-            time.sleep(yield_after(held))
+        if pause:
+            wait()
         out["releasing"] = True
     return out
 

@@ -13,6 +13,17 @@ SQLite settings for a system of record (see docs/operations.md):
   sends anything, so no message is ever sent for a change a power cut undid.
 - ``foreign_keys=ON``, ``busy_timeout=10000``, and every write transaction
   starts with ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking.
+- Taking the write lock polls every millisecond (:func:`_begin_immediate`), up
+  to the same 10 s: SQLite's own busy handler backs off to a try every 100 ms,
+  so a command that found the lock taken by a chunk of the sweep slept through
+  the sweep's pause between chunks and waited for the next chunk too, unless
+  the pause outlasted the back-off (100 ms a chunk, ~40% of a catch-up). With
+  every writer polling, the sweep leaves the database to others for a few
+  milliseconds (engine/entry/scheduler.py ``Yield``). Only the write
+  lock's wait changes: other waits on the busy handler (a reader's transaction,
+  the dispatcher's ``wal_checkpoint(FULL)``: :func:`wal_checkpoint_full`) keep
+  SQLite's 10 s, and readers in WAL mode take no lock a writer holds. A
+  connection keeps the busy timeout last set, so a run of commands sets none.
 - ``wal_autocheckpoint=10000`` pages (SQLite's default is 1000): the WAL is
   copied back into the database (with its fsyncs) a tenth as often. Commit time
   in a lifecycle (bench/lifecycle.py) fell from 5.0 to 3.2 ms (median of 5×30).
@@ -24,6 +35,8 @@ SQLite settings for a system of record (see docs/operations.md):
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +62,10 @@ def database_url(explicit: str | None = None) -> str:
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
+
+BUSY_TIMEOUT_MS = 10_000  # how long a statement waits for a lock before "database is locked"
+LOCK_POLL_MS = 1  # taking the write lock: SQLite's handler sleeps this, tries again, gives up
+_SQLITE_BUSY = 5
 
 # pages of WAL between automatic checkpoints (the module docstring says why 10000)
 WAL_AUTOCHECKPOINT_PAGES = 10000
@@ -91,7 +108,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        # as a write transaction runs (_begin_immediate); anything else sets
+        # BUSY_TIMEOUT_MS first (_busy_timeout)
+        cur.execute(f"PRAGMA busy_timeout={LOCK_POLL_MS}")
+        _record.info[_BUSY] = LOCK_POLL_MS
         cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cur.close()
 
@@ -101,8 +121,68 @@ def _configure_sqlite(engine: Engine) -> None:
         # front so two writers queue instead of deadlocking; readers start a
         # deferred transaction and never block anyone in WAL mode.
         # Straight to the driver: this runs once per transaction on the hot path.
-        immediate = conn._execution_options.get(WRITE_OPTION)
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        proxied = conn.connection
+        driver = proxied.driver_connection
+        if conn._execution_options.get(WRITE_OPTION):
+            _busy_timeout(proxied, LOCK_POLL_MS)
+            _begin_immediate(driver)
+        else:
+            _busy_timeout(proxied, BUSY_TIMEOUT_MS)
+            driver.execute("BEGIN")
+
+
+_BUSY = "quorum_busy_timeout_ms"  # the connection's busy timeout now (its pool record's info)
+
+
+def _busy_timeout(proxied: Any, ms: int) -> None:
+    """Set the connection's busy timeout, unless it is that already: a write
+    transaction runs with LOCK_POLL_MS (its statements never wait for a lock: it
+    holds the write lock, and WAL readers take none), anything else with
+    BUSY_TIMEOUT_MS. A connection keeps the last one set, so a run of commands on
+    one connection sets nothing: no statement more a command (the lifecycle's
+    statement budgets, tests/test_lifecycle_statements.py)."""
+    if proxied.info.get(_BUSY) != ms:
+        proxied.driver_connection.execute(f"PRAGMA busy_timeout={ms}")
+        proxied.info[_BUSY] = ms
+
+
+def wal_checkpoint_full(engine: Engine) -> None:
+    """``PRAGMA wal_checkpoint(FULL)`` on a connection of ``engine``, outside any
+    transaction, waiting for the writer (up to BUSY_TIMEOUT_MS, SQLite's busy
+    handler) so every change committed before it is in the database file, synced
+    (the dispatcher's, before it sends: notifications/dispatch.py)."""
+    raw = engine.raw_connection()
+    try:
+        _busy_timeout(raw, BUSY_TIMEOUT_MS)
+        raw.cursor().execute("PRAGMA wal_checkpoint(FULL)")
+    finally:
+        raw.close()
+
+
+def _begin_immediate(driver: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, with the busy timeout at LOCK_POLL_MS: tried for the write
+    lock every millisecond until it is free, for BUSY_TIMEOUT_MS at most (then
+    "database is locked", as before).
+
+    Python's sqlite3 cannot install a busy handler of its own, and SQLite's
+    (``busy_timeout``) backs off: it tries after 1, 2, 5, 10, 15, 20, 25, 25, 25,
+    50, 50 and then every 100 ms, so a writer that has waited a while misses a
+    lock freed for less than 100 ms. With the timeout at LOCK_POLL_MS, SQLite
+    sleeps that long once and tries again (in C, the GIL released), then says
+    busy, and this loop asks again at once."""
+    deadline = 0.0
+    while True:
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", _SQLITE_BUSY) & 0xFF != _SQLITE_BUSY:
+                raise
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + BUSY_TIMEOUT_MS / 1000
+            elif now >= deadline:
+                raise
 
 
 WRITE_OPTION = "quorum_write"
