@@ -22,6 +22,7 @@ from engine.domain.money import format_pence
 from engine.domain.savings import parse_savings
 from engine.store.directory import OrgRow
 from engine.store.models import Bid, BidPartner, Milestone, Organisation
+from engine.store.rawsql import RawValues
 from engine.store.refs import ref_for
 from workflows.bid import BID
 from workflows.grant import MILESTONE
@@ -30,8 +31,10 @@ BID_T = Bid.__table__
 _BY_REF = select(BID_T).where(BID_T.c.ref == bindparam("ref"))
 _REF_TAKEN = select(BID_T.c.id).where(BID_T.c.ref == bindparam("ref"))
 _INSERT_BID = insert(Bid)
-_INSERT_MILESTONES = insert(Milestone)
-_INSERT_PARTNERS = insert(BidPartner)
+# a bid's milestones and partners: one statement each, not one per row
+_INSERT_MILESTONES = RawValues(
+    Milestone.__table__, ("seq", "outcome", "due_on", "payment_pence"))
+_INSERT_PARTNERS = RawValues(BidPartner.__table__, ("organisation_id",))
 
 
 def tristate(value: object, field: str, command_name: str) -> str:
@@ -151,20 +154,19 @@ def _partner_orgs(uow: UnitOfWork, names: list[Any], sponsor_id: int) -> list[Or
 
 def _write_partners(uow: UnitOfWork, bid_id: int, orgs: list[OrgRow]) -> None:
     if orgs:
-        uow.conn.execute(
-            _INSERT_PARTNERS, [{"bid_id": bid_id, "organisation_id": o.id} for o in orgs]
-        )
+        _INSERT_PARTNERS.insert(uow.conn, [(o.id,) for o in orgs], {"bid_id": bid_id})
 
 
 def _write_profile(uow: UnitOfWork, bid_id: int, profile: list[dict[str, Any]]) -> None:
     if profile:
         planned = uow.fire(MILESTONE, "plan", "new", f"bid #{bid_id}")
-        uow.conn.execute(
-            _INSERT_MILESTONES,
+        _INSERT_MILESTONES.insert(
+            uow.conn,
             [
-                {"bid_id": bid_id, "seq": i, "state": planned.dest, "version": 1, **m}
+                (i, m["outcome"], m["due_on"], m["payment_pence"])
                 for i, m in enumerate(profile, start=1)
             ],
+            {"bid_id": bid_id, "state": planned.dest, "version": 1},
         )
 
 
