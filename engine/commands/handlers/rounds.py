@@ -58,8 +58,20 @@ _INSERT_CRITERIA = RawValues(
 def load_round(uow: UnitOfWork, ref: str, field: str = "round") -> Any:
     row = uow.conn.execute(_ROUND_BY_REF, {"ref": ref}).first()
     if row is None:
-        raise NotFound(f"{uow.command}: {field}: no round {ref!r}", field=field, item=ref)
+        raise _no_round(uow, ref, field)
     return row
+
+
+def _no_round(uow: UnitOfWork, ref: str, field: str) -> NotFound:
+    return NotFound(f"{uow.command}: {field}: no round {ref!r}", field=field, item=ref)
+
+
+# the round and how many bids it has (close_round: the count is the same after closing,
+# writers being serialised)
+_ROUND_AND_BIDS = select(
+    ROUND_T,
+    select(func.count()).where(BID_T.c.round_id == ROUND_T.c.id).scalar_subquery().label("bids"),
+).where(ROUND_T.c.ref == bindparam("ref"))
 
 
 def rule_set(uow: UnitOfWork, name: str) -> Any:
@@ -158,12 +170,15 @@ def open_round(uow: UnitOfWork, args: Args) -> Result:
 @command("close_round", summary="Close a round: no new bids")
 def close_round(uow: UnitOfWork, args: Args) -> Result:
     uow.authorise(ROUND, "close")
-    rnd = load_round(uow, args.text("round"))
+    ref = args.text("round")
+    rnd = uow.conn.execute(_ROUND_AND_BIDS, {"ref": ref}).first()  # with its bids counted
+    if rnd is None:
+        raise _no_round(uow, ref, "round")
     args.done()
     moved = uow.fire(ROUND, "close", rnd.state, rnd.ref)
     state = moved.dest
     uow.update_versioned(Round, rnd.id, rnd.version, {}, rnd.ref, moved)
-    n = uow.conn.execute(select(func.count()).where(BID_T.c.round_id == rnd.id)).scalar()
+    n = rnd.bids
     uow.record(rnd.ref, {"state": rnd.state}, {"state": state, "bids": n})
     return {"ref": rnd.ref, "state": state, "bids": n}
 
