@@ -17,7 +17,8 @@ from bench import lifecycle
 # the most statements each command may take (all its calls in the lifecycle alike)
 BUDGET = {
     "open_round": 8,
-    "submit_bid": 14,  # -3: its milestones in one INSERT, not one each
+    "submit_bid": 13,  # -3: its milestones in one INSERT, not one each; -1: the last bid
+    # id (its ref) read with the round
     "close_round": 8,  # -1: its bids counted with the round's read
     "score_round": 14,  # -4: old scores made not current returning their points, new
     # scores returning their ids, criteria in one INSERT
@@ -37,23 +38,23 @@ BUDGET = {
     "close_grant": 9,  # -3: its grant, milestones and money in one read; -1: its pot
     # named from the directory
 }
-TOTAL = 386  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
+TOTAL = 385  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
 # the key written done at the end of its run, one statement instead of claim + complete;
 # -8: release_payment reads its programme once, not three times; -60: a command on a
 # milestone reads in one statement its grant, milestones and what else it needs (money,
 # evidence, open conditions, last payment id), submit_return its grant, the period's
 # return and the last return id; close_grant names its pot from the directory;
-# -19: the once-a-lifecycle commands' rows in one multi-row INSERT or UPDATE, their
+# -20: the once-a-lifecycle commands' rows in one multi-row INSERT or UPDATE, their
 # reads merged)
 # PostgreSQL runs the same statements since session 9 (725 before: the key was claimed
 # in a transaction of its own, and the pool pinged every connection it handed out)
 # PostgreSQL: a command's last writes (audit events, head, outbox, notices, key) go as
 # one statement (engine/store/tail.py), a round trip each instead of up to five
 # (345), and the handlers' one read per command on a milestone or return (-60): 285; the
-# once-a-lifecycle commands' rows in one statement and their reads merged (-19): 266
-TOTAL_POSTGRESQL = 266
+# once-a-lifecycle commands' rows in one statement and their reads merged (-20): 265
+TOTAL_POSTGRESQL = 265
 BUDGET_POSTGRESQL = {
-    "open_round": 6, "submit_bid": 8, "close_round": 6, "score_round": 11,
+    "open_round": 6, "submit_bid": 7, "close_round": 6, "score_round": 11,
     "schedule_meeting": 7, "record_attendance": 12, "decide": 21, "submit_evidence": 7,
     "verify_milestone": 7, "release_payment": 9, "submit_return": 6, "accept_return": 6,
     "close_grant": 7,

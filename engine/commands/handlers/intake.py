@@ -13,7 +13,7 @@ from sqlmodel import col
 from engine.commands.args import Args
 from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.programme import check_pot_for, find_pot, own_pot
-from engine.commands.handlers.rounds import check_round_accepts, load_round
+from engine.commands.handlers.rounds import check_round_accepts, load_round_with_last_bid
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
@@ -23,7 +23,7 @@ from engine.domain.savings import parse_savings
 from engine.store.directory import OrgRow
 from engine.store.models import Bid, BidPartner, Milestone, Organisation
 from engine.store.rawsql import RawValues
-from engine.store.refs import ref_for
+from engine.store.refs import ref_after, ref_for
 from workflows.bid import BID
 from workflows.grant import MILESTONE
 
@@ -224,7 +224,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> Result:
     pot = find_pot(uow, pot_name) if pot_name else None
     rnd = None
     if round_ref:
-        rnd = load_round(uow, round_ref)
+        rnd = load_round_with_last_bid(uow, round_ref)
         check_round_accepts(uow, rnd, grant)
         if pot is not None and pot.id != rnd.pot_id:
             raise ValidationError(
@@ -242,7 +242,10 @@ def submit_bid(uow: UnitOfWork, args: Args) -> Result:
     else:
         partnership = tristate(partnership_raw, "partnership", uow.command)
     conn = uow.conn
-    ref = ref_for(conn, Bid, "bid", ref, "submit_bid")
+    # the next automatic ref from the highest bid id read with the round (writers are
+    # serialised: no bid was added since)
+    ref = (ref_after("bid", rnd.max_bid_id) if rnd is not None and not ref
+           else ref_for(conn, Bid, "bid", ref, "submit_bid"))
     created = uow.fire(BID, "submit", "new", ref)
     state = created.dest
     saving, note = _savings_fields(savings)

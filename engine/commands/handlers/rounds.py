@@ -58,14 +58,26 @@ _INSERT_CRITERIA = RawValues(
 def load_round(uow: UnitOfWork, ref: str, field: str = "round") -> Any:
     row = uow.conn.execute(_ROUND_BY_REF, {"ref": ref}).first()
     if row is None:
-        raise _no_round(uow, ref, field)
+        raise no_round(uow, ref, field)
     return row
 
 
-def _no_round(uow: UnitOfWork, ref: str, field: str) -> NotFound:
+def load_round_with_last_bid(uow: UnitOfWork, ref: str) -> Any:
+    """:func:`load_round` with the highest bid id (``max_bid_id``: a new bid's automatic
+    ref, engine/store/refs.py ``ref_after``), in one statement."""
+    row = uow.conn.execute(_ROUND_AND_LAST_BID, {"ref": ref}).first()
+    if row is None:
+        raise no_round(uow, ref, "round")
+    return row
+
+
+def no_round(uow: UnitOfWork, ref: str, field: str) -> NotFound:
     return NotFound(f"{uow.command}: {field}: no round {ref!r}", field=field, item=ref)
 
 
+_ROUND_AND_LAST_BID = select(
+    ROUND_T, select(func.max(BID_T.c.id)).scalar_subquery().label("max_bid_id"),
+).where(ROUND_T.c.ref == bindparam("ref"))
 # the round and how many bids it has (close_round: the count is the same after closing,
 # writers being serialised)
 _ROUND_AND_BIDS = select(
@@ -173,7 +185,7 @@ def close_round(uow: UnitOfWork, args: Args) -> Result:
     ref = args.text("round")
     rnd = uow.conn.execute(_ROUND_AND_BIDS, {"ref": ref}).first()  # with its bids counted
     if rnd is None:
-        raise _no_round(uow, ref, "round")
+        raise no_round(uow, ref, "round")
     args.done()
     moved = uow.fire(ROUND, "close", rnd.state, rnd.ref)
     state = moved.dest
