@@ -17,7 +17,7 @@ from sqlmodel import col
 from engine.commands.args import Args
 from engine.commands.handlers.programme import find_pot
 from engine.commands.registry import Result, command
-from engine.commands.uow import UnitOfWork, inserted_id
+from engine.commands.uow import UnitOfWork, insert_into, inserted_id
 from engine.domain.errors import NotFound, ValidationError
 from engine.domain.money import format_pence
 from engine.read.rulesets import resolve_rule_set
@@ -150,8 +150,9 @@ def open_round(uow: UnitOfWork, args: Args) -> Result:
     ref = ref_for(uow.conn, Round, "round", ref, "open_round")
     created = uow.fire(ROUND, "open", "new", ref)
     state = created.dest
-    uow.conn.execute(
-        insert(Round).values(
+    uow.conn.execute(  # (a statement built once: uow.insert_into)
+        insert_into(Round),
+        dict(
             ref=ref,
             programme_id=pot.programme_id,
             pot_id=pot.id,
@@ -163,7 +164,7 @@ def open_round(uow: UnitOfWork, args: Args) -> Result:
             state=created.dest,
             version=1,
             scoring_required=scoring == "required",
-        )
+        ),
     )
     after = {
         "name": name,
