@@ -65,9 +65,9 @@ def issue_letter(
         uow.record(old.ref, {"state": old.state}, {"state": gone.dest, "superseded_by": ref})
         changed |= set(old.milestones)
         replaces.append(old.ref)
-    template = read_offers.template_of(uow.conn, grant_id)
+    template, terms = read_offers.template_and_terms(uow.conn, grant_id, uow.today)
     context = {
-        **read_offers.terms(uow.conn, grant_id, uow.today),
+        **terms,
         "ref": ref,
         "kind": kind,
         "issued_on": uow.today.isoformat(),

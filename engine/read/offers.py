@@ -81,7 +81,7 @@ _TERMS = (
     select(GRANT_T, BID_T.c.ref.label("bid_ref"), BID_T.c.title, BID_T.c.kind.label("bid_kind"),
            BID_T.c.reasons, BID_T.c.savings_text, BID_T.c.savings_amount_pence,
            POT_T.c.name.label("pot"), PROG_T.c.name.label("programme"),
-           DD_T.c.ref.label("dd_ref"), *_RECIPIENT_COLUMNS)
+           DD_T.c.ref.label("dd_ref"), PROG_T.c.offer_template, *_RECIPIENT_COLUMNS)
     .join(BID_T, BID_T.c.id == GRANT_T.c.bid_id)
     .join(POT_T, POT_T.c.id == GRANT_T.c.pot_id)
     .join(PROG_T, PROG_T.c.id == POT_T.c.programme_id)
@@ -128,6 +128,13 @@ def terms(conn: Connection, grant_id: int, today: dt.date) -> dict[str, Any]:
     """The offer as it stands: everything a letter states, in pence and ISO dates
     (the template writes the words). Deterministic: the same data gives the same
     letter, so its hash identifies it."""
+    return template_and_terms(conn, grant_id, today)[1]
+
+
+def template_and_terms(
+    conn: Connection, grant_id: int, today: dt.date
+) -> tuple[str, dict[str, Any]]:
+    """(:func:`template_of`, :func:`terms`): the grant read once for both."""
     g = conn.execute(_TERMS, {"grant_id": grant_id}).one()
     recipient_id, recipient_name, body = _recipient_of(g)
     milestones = [
@@ -146,7 +153,7 @@ def terms(conn: Connection, grant_id: int, today: dt.date) -> dict[str, Any]:
                          "target_pence": d.target_pence, "target_on": d.target_on.isoformat(),
                          "purpose": d.purpose, "shares": shares})
     purpose = g.reasons if g.bid_kind == "allocation" and g.reasons else g.title
-    return {
+    return g.offer_template or DEFAULT_TEMPLATE, {
         "grant": g.ref,
         "bid": g.bid_ref,
         "title": g.title,
