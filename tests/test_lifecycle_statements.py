@@ -24,10 +24,11 @@ BUDGET = {
     # scores returning their ids, criteria in one INSERT
     "schedule_meeting": 9,  # -2: its members in one INSERT
     "record_attendance": 14,  # -3: the roll in one UPDATE; no observers, no DELETE
-    "decide": 25,  # +1: the grant's conditions (board-decisions, merged after); -7: who
+    "decide": 23,  # +1: the grant's conditions (board-decisions, merged after); -9: who
     # sits and who has an interest in one read, the decision's and grant's refs in one,
     # programme and pot named from the directory, a grant just made has no letters to
-    # read, the offer's recipient and template read with its terms
+    # read, the offer's recipient and template read with its terms, and no deposits or
+    # repayment instalments read for it
     "submit_evidence": 11,  # -1: the grant and its milestones in one read
     "verify_milestone": 11,  # -4: its grant, milestones, evidence and money in one read
     "release_payment": 13,  # +1: no condition before first payment still open; -2: the
@@ -38,24 +39,24 @@ BUDGET = {
     "close_grant": 9,  # -3: its grant, milestones and money in one read; -1: its pot
     # named from the directory
 }
-TOTAL = 384  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
+TOTAL = 382  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
 # the key written done at the end of its run, one statement instead of claim + complete;
 # -8: release_payment reads its programme once, not three times; -60: a command on a
 # milestone reads in one statement its grant, milestones and what else it needs (money,
 # evidence, open conditions, last payment id), submit_return its grant, the period's
 # return and the last return id; close_grant names its pot from the directory;
-# -21: the once-a-lifecycle commands' rows in one multi-row INSERT or UPDATE, their
+# -23: the once-a-lifecycle commands' rows in one multi-row INSERT or UPDATE, their
 # reads merged)
 # PostgreSQL runs the same statements since session 9 (725 before: the key was claimed
 # in a transaction of its own, and the pool pinged every connection it handed out)
 # PostgreSQL: a command's last writes (audit events, head, outbox, notices, key) go as
 # one statement (engine/store/tail.py), a round trip each instead of up to five
 # (345), and the handlers' one read per command on a milestone or return (-60): 285; the
-# once-a-lifecycle commands' rows in one statement and their reads merged (-21): 264
-TOTAL_POSTGRESQL = 264
+# once-a-lifecycle commands' rows in one statement and their reads merged (-23): 262
+TOTAL_POSTGRESQL = 262
 BUDGET_POSTGRESQL = {
     "open_round": 6, "submit_bid": 7, "close_round": 6, "score_round": 11,
-    "schedule_meeting": 7, "record_attendance": 12, "decide": 20, "submit_evidence": 7,
+    "schedule_meeting": 7, "record_attendance": 12, "decide": 18, "submit_evidence": 7,
     "verify_milestone": 7, "release_payment": 9, "submit_return": 6, "accept_return": 6,
     "close_grant": 7,
 }  # fmt: skip

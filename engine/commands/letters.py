@@ -48,8 +48,9 @@ def issue_letter(
     """Issue the grant's next letter: the original if it has none, else a
     variation naming ``milestones`` changed and ``changes`` (in words). An
     unanswered letter is superseded by it (its changed milestones carried
-    forward). ``first``: the grant was made in this command, so it has no letter
-    yet (not read). Returns {ref, kind, sha256, superseded}."""
+    forward). ``first``: the grant was made in this command, so it has no letter,
+    deposit or repayment instalment yet (not read). Returns {ref, kind, sha256,
+    superseded}."""
     earlier = [] if first else letters_of(uow, grant_id)
     kind = VARIATION if earlier else ORIGINAL
     version_no = (earlier[-1].version_no if earlier else 0) + 1
@@ -65,7 +66,8 @@ def issue_letter(
         uow.record(old.ref, {"state": old.state}, {"state": gone.dest, "superseded_by": ref})
         changed |= set(old.milestones)
         replaces.append(old.ref)
-    template, terms = read_offers.template_and_terms(uow.conn, grant_id, uow.today)
+    template, terms = read_offers.template_and_terms(uow.conn, grant_id, uow.today,
+                                                     made_now=first)
     context = {
         **terms,
         "ref": ref,

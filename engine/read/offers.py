@@ -132,9 +132,11 @@ def terms(conn: Connection, grant_id: int, today: dt.date) -> dict[str, Any]:
 
 
 def template_and_terms(
-    conn: Connection, grant_id: int, today: dt.date
+    conn: Connection, grant_id: int, today: dt.date, made_now: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    """(:func:`template_of`, :func:`terms`): the grant read once for both."""
+    """(:func:`template_of`, :func:`terms`): the grant read once for both.
+    ``made_now``: the grant was made in this transaction, so it has no deposits
+    and no repayment instalments yet (not read)."""
     g = conn.execute(_TERMS, {"grant_id": grant_id}).one()
     recipient_id, recipient_name, body = _recipient_of(g)
     milestones = [
@@ -144,7 +146,7 @@ def template_and_terms(
     ]
     schedule = load_return_rules().schedule_for(g.programme, g.ref)
     deposits = []
-    for d in conn.execute(_DEPOSITS, {"grant_id": grant_id}):
+    for d in [] if made_now else conn.execute(_DEPOSITS, {"grant_id": grant_id}):
         shares = [
             {"partner": s.name, "amount_pence": s.amount_pence}
             for s in conn.execute(_SHARES, {"deposit_id": d.id})
@@ -177,7 +179,7 @@ def template_and_terms(
         "invest_to_save": bool(g.invest_to_save),
         "repayments": [
             {"seq": r["seq"], "due_on": r["due_on"], "amount_pence": r["amount_pence"]}
-            for r in repayment_schedule(conn, grant_id, today)
+            for r in ([] if made_now else repayment_schedule(conn, grant_id, today))
         ],
         "deposits": deposits,
         "clawback": CLAWBACK,
