@@ -9,20 +9,22 @@ parts, a clawback recovered, a repayment, commitments released."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from engine.entry.replay import run
 from engine.store.db import make_engine
 from engine.store.ledger import grant_lines, grant_money, grant_money_columns, grant_money_from
-from engine.store.models import Evidence, Grant, Milestone, MovementKind, Payment, Return
-from engine.store.rawsql import RawRows
-from engine.store.refs import next_ref, ref_after
+from engine.store.models import Bid, Evidence, Grant, Milestone, MovementKind, Payment, Return
+from engine.store.rawsql import RawRows, RawValues
+from engine.store.refs import next_ref, next_refs, ref_after
 
 SCENARIO = Path(__file__).parent / "scenarios" / "money-2011-12.yaml"
 G, M, P = Grant.__table__, Milestone.__table__, Payment.__table__
+B = Bid.__table__
 
 
 @pytest.fixture
@@ -79,4 +81,34 @@ def test_rows_straight_from_the_driver_are_typed_as_sqlalchemy_types_them(year_d
         top = conn.execute(select(func.max(P.c.id))).scalar()
         assert ref_after("payment", top) == next_ref(conn, Payment, "payment")
         assert ref_after("return", None) == "RET-0001"
+    engine.dispose()
+
+
+def test_rows_inserted_in_one_statement_are_the_rows_sqlalchemy_inserts(year_db: str) -> None:
+    """rawsql.RawValues (a bid's milestones, a meeting's members, a round's scores in
+    multi-row INSERTs): the same rows as SQLAlchemy's INSERT of each, dates and
+    defaults converted alike, taken ``chunk`` rows a statement, RETURNING every row."""
+    engine = make_engine(year_db)
+    profile = [(f"Outcome {k}", dt.date(2012, 1 + k, 28), 1000 * k) for k in range(7)]
+    with engine.connect() as conn:
+        bid_id = conn.execute(select(func.min(B.c.id))).scalar()
+        common = {"bid_id": bid_id, "state": "planned", "version": 1}
+        returned = RawValues(M, ("seq", "outcome", "due_on", "payment_pence"),
+                             returning=("seq", "id"), chunk=3).insert(
+            conn, [(100 + k, *row) for k, row in enumerate(profile)], common)
+        conn.execute(insert(M), [
+            {**common, "seq": 200 + k, "outcome": o, "due_on": d, "payment_pence": p}
+            for k, (o, d, p) in enumerate(profile)])
+        rows = {r.seq: r for r in conn.execute(select(M).where(M.c.seq >= 100))}
+        assert sorted(returned) == sorted((s, r.id) for s, r in rows.items() if s < 200)
+        for k in range(len(profile)):
+            ours, theirs = rows[100 + k]._asdict(), rows[200 + k]._asdict()
+            for row in (ours, theirs):
+                del row["id"], row["seq"]
+            assert ours == theirs
+        assert ours["due_on"] == profile[-1][1]
+        # refs read together are the refs read one at a time
+        assert next_refs(conn, (Payment, "payment"), (Grant, "grant")) == [
+            next_ref(conn, Payment, "payment"), next_ref(conn, Grant, "grant")]
+        conn.rollback()
     engine.dispose()

@@ -17,12 +17,18 @@ from bench import lifecycle
 # the most statements each command may take (all its calls in the lifecycle alike)
 BUDGET = {
     "open_round": 8,
-    "submit_bid": 17,
-    "close_round": 9,
-    "score_round": 18,
-    "schedule_meeting": 11,
-    "record_attendance": 17,
-    "decide": 32,  # +1: the grant's conditions (board-decisions, merged after)
+    "submit_bid": 13,  # -3: its milestones in one INSERT, not one each; -1: the last bid
+    # id (its ref) read with the round
+    "close_round": 8,  # -1: its bids counted with the round's read
+    "score_round": 14,  # -4: old scores made not current returning their points, new
+    # scores returning their ids, criteria in one INSERT
+    "schedule_meeting": 9,  # -2: its members in one INSERT
+    "record_attendance": 14,  # -3: the roll in one UPDATE; no observers, no DELETE
+    "decide": 23,  # +1: the grant's conditions (board-decisions, merged after); -9: who
+    # sits and who has an interest in one read, the decision's and grant's refs in one,
+    # programme and pot named from the directory, a grant just made has no letters to
+    # read, the offer's recipient and template read with its terms, and no deposits or
+    # repayment instalments read for it
     "submit_evidence": 11,  # -1: the grant and its milestones in one read
     "verify_milestone": 11,  # -4: its grant, milestones, evidence and money in one read
     "release_payment": 13,  # +1: no condition before first payment still open; -2: the
@@ -33,21 +39,24 @@ BUDGET = {
     "close_grant": 9,  # -3: its grant, milestones and money in one read; -1: its pot
     # named from the directory
 }
-TOTAL = 405  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
+TOTAL = 382  # per lifecycle (656 before issue 15's work; 504, +5: grant conditions; -36:
 # the key written done at the end of its run, one statement instead of claim + complete;
 # -8: release_payment reads its programme once, not three times; -60: a command on a
 # milestone reads in one statement its grant, milestones and what else it needs (money,
 # evidence, open conditions, last payment id), submit_return its grant, the period's
-# return and the last return id; close_grant names its pot from the directory)
+# return and the last return id; close_grant names its pot from the directory;
+# -23: the once-a-lifecycle commands' rows in one multi-row INSERT or UPDATE, their
+# reads merged)
 # PostgreSQL runs the same statements since session 9 (725 before: the key was claimed
 # in a transaction of its own, and the pool pinged every connection it handed out)
 # PostgreSQL: a command's last writes (audit events, head, outbox, notices, key) go as
 # one statement (engine/store/tail.py), a round trip each instead of up to five
-# (345), and the handlers' one read per command on a milestone or return (-60): 285
-TOTAL_POSTGRESQL = 285
+# (345), and the handlers' one read per command on a milestone or return (-60): 285; the
+# once-a-lifecycle commands' rows in one statement and their reads merged (-23): 262
+TOTAL_POSTGRESQL = 262
 BUDGET_POSTGRESQL = {
-    "open_round": 6, "submit_bid": 11, "close_round": 7, "score_round": 15,
-    "schedule_meeting": 9, "record_attendance": 15, "decide": 27, "submit_evidence": 7,
+    "open_round": 6, "submit_bid": 7, "close_round": 6, "score_round": 11,
+    "schedule_meeting": 7, "record_attendance": 12, "decide": 18, "submit_evidence": 7,
     "verify_milestone": 7, "release_payment": 9, "submit_return": 6, "accept_return": 6,
     "close_grant": 7,
 }  # fmt: skip

@@ -14,7 +14,7 @@ from engine.commands.letters import issue_letter
 from engine.commands.uow import UnitOfWork, insert_into, inserted_id
 from engine.domain.errors import ValidationError
 from engine.domain.money import format_pence
-from engine.store.ledger import pot_line
+from engine.store.ledger import pot_line, pot_line_named
 from engine.store.models import Grant, Milestone, MovementKind
 from engine.store.refs import next_ref
 from rules.guards import PotCover
@@ -29,6 +29,7 @@ def commit_grant(
     delegated_decision_id: int | None = None,
     pot_id: int | None = None,
     conditions: list[Condition] | None = None,
+    grant_ref: str | None = None,
 ) -> tuple[str, int, PotCover]:
     """Make ``bid`` a grant of ``amount`` from ``pot_id`` (default the bid's pot):
     refuse if it is more than requested or the pot cannot cover it; insert the
@@ -37,7 +38,9 @@ def commit_grant(
     decision or delegated decision) and issue the offer letter
     (engine/commands/letters.py), which prints the approval's ``conditions``
     (copied to the grant first: engine/commands/conditions.py). The grant's
-    ``award`` step guards the pot (rules/guards.py ``pot_can_cover``). Returns
+    ``award`` step guards the pot (rules/guards.py ``pot_can_cover``). ``grant_ref``:
+    the grant's next automatic ref when the caller read it (engine/store/refs.py
+    ``next_refs``: with its own, in one statement). Returns
     (grant ref, grant id, the pot cover judged, for the bid's own guarded step)."""
     cmd = uow.command
     if amount > bid.grant_requested_pence:
@@ -48,11 +51,13 @@ def commit_grant(
     if pot_id is None:
         raise ValidationError(
             f"{cmd}: item: {bid.ref} is not for any pot; amend it to name one", field="item")
-    line = pot_line(uow.conn, pot_id)
+    named = next((p for p in uow.directory.pots if p.id == pot_id), None)
+    line = (pot_line_named(uow.conn, pot_id, named.name, named.programme) if named is not None
+            else pot_line(uow.conn, pot_id))  # its name from the cached directory
     cover = PotCover(cmd, bid.ref, amount, line.name, line.available_pence,
                      line.allocated_pence, line.committed_pence)
     conn = uow.conn
-    grant_ref = next_ref(conn, Grant, "grant")
+    grant_ref = grant_ref or next_ref(conn, Grant, "grant")
     award = uow.fire(GRANT, "award", "new", grant_ref, cover)
     grant_id = inserted_id(conn.execute(insert_into(Grant), dict(
         ref=grant_ref, bid_id=bid.id, accountable_body_id=bid.sponsor_id, pot_id=pot_id,
@@ -63,5 +68,6 @@ def commit_grant(
     uow.book(pot_id, MovementKind.COMMIT, amount, uow.today, bid.ref, grant_id,
              f"{source_ref}: approved {bid.ref}")
     set_conditions(uow, grant_id, grant_ref, conditions or [], source_ref)
-    issue_letter(uow, grant_id, grant_ref, [], [])  # the offer letter (issue 16)
+    # the offer letter (issue 16): the grant's first (it was made just now)
+    issue_letter(uow, grant_id, grant_ref, [], [], first=True)
     return grant_ref, grant_id, cover

@@ -42,13 +42,16 @@ def letters_of(uow: UnitOfWork, grant_id: int) -> list[Any]:
 
 
 def issue_letter(
-    uow: UnitOfWork, grant_id: int, grant_ref: str, milestones: list[int], changes: list[str]
+    uow: UnitOfWork, grant_id: int, grant_ref: str, milestones: list[int], changes: list[str],
+    first: bool = False,
 ) -> dict[str, Any]:
     """Issue the grant's next letter: the original if it has none, else a
     variation naming ``milestones`` changed and ``changes`` (in words). An
     unanswered letter is superseded by it (its changed milestones carried
-    forward). Returns {ref, kind, sha256, superseded}."""
-    earlier = letters_of(uow, grant_id)
+    forward). ``first``: the grant was made in this command, so it has no letter,
+    deposit or repayment instalment yet (not read). Returns {ref, kind, sha256,
+    superseded}."""
+    earlier = [] if first else letters_of(uow, grant_id)
     kind = VARIATION if earlier else ORIGINAL
     version_no = (earlier[-1].version_no if earlier else 0) + 1
     ref = read_offers.letter_ref(grant_ref, version_no)
@@ -63,9 +66,10 @@ def issue_letter(
         uow.record(old.ref, {"state": old.state}, {"state": gone.dest, "superseded_by": ref})
         changed |= set(old.milestones)
         replaces.append(old.ref)
-    template = read_offers.template_of(uow.conn, grant_id)
+    template, terms = read_offers.template_and_terms(uow.conn, grant_id, uow.today,
+                                                     made_now=first)
     context = {
-        **read_offers.terms(uow.conn, grant_id, uow.today),
+        **terms,
         "ref": ref,
         "kind": kind,
         "issued_on": uow.today.isoformat(),

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -57,10 +57,14 @@ REFERRED = ("referred_back", "resubmitted")
 OUTCOME_STATE = {o: BID.step(o).dest for o in ("approve", "reject", "defer", "refer_back")}
 
 
-def _bids_query(meeting: Any) -> Any:
-    """``select(bid.ref)``: the bids of a scheduled meeting's agenda before referrals
-    to other meetings are taken out (see :func:`meeting_agenda`)."""
-    decided_here = select(DECISION_T.c.item_ref).where(DECISION_T.c.meeting_id == meeting.id)
+def _params(meeting: Any) -> dict[str, Any]:
+    """The parameters of the agenda's statements (built once, below) for ``meeting``."""
+    return {"agenda_programme": meeting.programme_id, "agenda_meeting": meeting.id}
+
+
+def _build_bids() -> Any:
+    decided_here = select(DECISION_T.c.item_ref).where(
+        DECISION_T.c.meeting_id == bindparam("agenda_meeting"))
     # an unscored item awaiting a decision: an allocation, or a bid of a round that
     # does not require scoring (rules/guards.py may_decide_unscored). A bid of no round
     # is decided unscored only when someone asks (a delegated request, `decide`).
@@ -74,25 +78,39 @@ def _bids_query(meeting: Any) -> Any:
         select(BID_T.c.ref)
         .join(POT_T, POT_T.c.id == BID_T.c.pot_id)
         .where(
-            POT_T.c.programme_id == meeting.programme_id,
+            POT_T.c.programme_id == bindparam("agenda_programme"),
             or_(BID_T.c.state.in_(AWAITING_DECISION), unscored, BID_T.c.ref.in_(decided_here)),
         )
     )
 
 
+# built once (a statement made per call costs its construction and cache key each
+# time: most of what reading a small agenda costs); run with _params(meeting)
+_BIDS = _build_bids()
+_BIDS_IN_ORDER = _BIDS.order_by(BID_T.c.id)
+_DELEGATED = (
+    select(DD_T.c.ref)
+    .join(POT_T, POT_T.c.id == DD_T.c.pot_id)
+    .where(
+        POT_T.c.programme_id == bindparam("agenda_programme"),
+        or_(
+            DD_T.c.state.in_(DECIDED) & DD_T.c.reported_meeting_id.is_(None),
+            DD_T.c.reported_meeting_id == bindparam("agenda_meeting"),
+        ),
+    )
+    .order_by(DD_T.c.decided_on, DD_T.c.id)
+)
+
+
+def _bids_query(meeting: Any) -> Any:
+    """``select(bid.ref)``: the bids of a scheduled meeting's agenda before referrals
+    to other meetings are taken out (see :func:`meeting_agenda`); run it with
+    ``_params(meeting)``."""
+    return _BIDS
+
+
 def _delegated(conn: Session | Connection, meeting: Any) -> list[str]:
-    return list(conn.execute(
-        select(DD_T.c.ref)
-        .join(POT_T, POT_T.c.id == DD_T.c.pot_id)
-        .where(
-            POT_T.c.programme_id == meeting.programme_id,
-            or_(
-                DD_T.c.state.in_(DECIDED) & DD_T.c.reported_meeting_id.is_(None),
-                DD_T.c.reported_meeting_id == meeting.id,
-            ),
-        )
-        .order_by(DD_T.c.decided_on, DD_T.c.id)
-    ).scalars())
+    return list(conn.execute(_DELEGATED, _params(meeting)).scalars())
 
 
 def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
@@ -101,7 +119,7 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
     if meeting.state != "scheduled":
         return stored
     query = _bids_query(meeting)
-    bids: list[str] = list(conn.execute(query.order_by(BID_T.c.id)).scalars().all())
+    bids: list[str] = list(conn.execute(_BIDS_IN_ORDER, _params(meeting)).scalars().all())
     delegated = _delegated(conn, meeting)
     # once, not once per bid; the query, not its 20,000 refs as parameters
     away = referred_elsewhere(conn, meeting, query)
@@ -124,10 +142,11 @@ def agenda_size(conn: Session | Connection, meeting: Any) -> int:
         return len(stored)
     bids = _bids_query(meeting)
     n_bids = int(conn.execute(
-        select(func.count()).select_from(bids.subquery())).scalar() or 0)
+        select(func.count()).select_from(bids.subquery()), _params(meeting)).scalar() or 0)
     away = referred_elsewhere(conn, meeting, bids)
     small = set(stored) | set(_delegated(conn, meeting)) | set(report_refs(conn, meeting))
-    among: set[str] = set(conn.execute(bids.where(BID_T.c.ref.in_(sorted(small)))).scalars())
+    among: set[str] = set(conn.execute(
+        bids.where(BID_T.c.ref.in_(sorted(small))), _params(meeting)).scalars())
     among -= away
     return n_bids - len(away) + len(small - among)
 
@@ -171,19 +190,29 @@ def referral_target(conn: Session | Connection, programme_id: int, referred_at: 
     return None if found is None else int(found.id)
 
 
-def referred_elsewhere(conn: Session | Connection, meeting: Any, refs: Any) -> set[str]:
-    """Of ``refs`` (a list, or a ``select`` of refs), the bids referred back
-    (resubmitted or not) that come to another meeting than ``meeting``, and were
-    not decided at it."""
-    latest: dict[str, Any] = {}
-    for d in conn.execute(
+def _referrals(refs: Any) -> Any:
+    """The decisions on ``refs`` (a list, or a ``select`` of refs) of bids referred
+    back (resubmitted or not), in the order taken, reversals left out."""
+    return (
         select(DECISION_T.c.item_ref, DECISION_T.c.outcome, DECISION_T.c.meeting_id,
                DECISION_T.c.to_meeting_id)
         .join(BID_T, BID_T.c.ref == DECISION_T.c.item_ref)
         .where(DECISION_T.c.item_ref.in_(refs), BID_T.c.state.in_(REFERRED),
                DECISION_T.c.outcome != "reversed")
         .order_by(DECISION_T.c.id)
-    ):
+    )
+
+
+_REFERRALS_ON_AGENDA = _referrals(_BIDS)
+
+
+def referred_elsewhere(conn: Session | Connection, meeting: Any, refs: Any) -> set[str]:
+    """Of ``refs`` (a list, or a ``select`` of refs), the bids referred back
+    (resubmitted or not) that come to another meeting than ``meeting``, and were
+    not decided at it."""
+    latest: dict[str, Any] = {}
+    query = _REFERRALS_ON_AGENDA if refs is _BIDS else _referrals(refs)
+    for d in conn.execute(query, _params(meeting)):
         latest[d.item_ref] = d
     away: set[str] = set()
     for ref, d in latest.items():
@@ -195,19 +224,22 @@ def referred_elsewhere(conn: Session | Connection, meeting: Any, refs: Any) -> s
     return away
 
 
+_REPORTS = (
+    select(REPORT_T.c.number, REPORT_T.c.meeting_id, REPORT_T.c.raised_at_id,
+           MEETING_T.c.ref, MEETING_T.c.held_on, MEETING_T.c.id, MEETING_T.c.programme_id)
+    .join(MEETING_T, MEETING_T.c.id == REPORT_T.c.raised_at_id)
+    .where(or_(REPORT_T.c.meeting_id == bindparam("agenda_meeting"),
+               REPORT_T.c.meeting_id.is_(None) & (MEETING_T.c.programme_id
+                                                  == bindparam("agenda_programme"))))
+    .order_by(MEETING_T.c.held_on, MEETING_T.c.id, REPORT_T.c.number)
+)
+
+
 def report_refs(conn: Session | Connection, meeting: Any) -> list[str]:
     """Report items on ``meeting``'s agenda: added to it, or required for it by an
     earlier meeting (naming none: for the next meeting after that one)."""
     out: list[str] = []
-    for r in conn.execute(
-        select(REPORT_T.c.number, REPORT_T.c.meeting_id, REPORT_T.c.raised_at_id,
-               MEETING_T.c.ref, MEETING_T.c.held_on, MEETING_T.c.id, MEETING_T.c.programme_id)
-        .join(MEETING_T, MEETING_T.c.id == REPORT_T.c.raised_at_id)
-        .where(or_(REPORT_T.c.meeting_id == meeting.id,
-                   REPORT_T.c.meeting_id.is_(None) & (MEETING_T.c.programme_id
-                                                      == meeting.programme_id)))
-        .order_by(MEETING_T.c.held_on, MEETING_T.c.id, REPORT_T.c.number)
-    ):
+    for r in conn.execute(_REPORTS, _params(meeting)):
         if r.meeting_id is None:
             found = next_meeting(conn, r.programme_id, r, scheduled_only=False)
             if found is None or found.id != meeting.id:

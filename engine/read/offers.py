@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from engine.read.conditions import approval_conditions
@@ -57,31 +57,70 @@ def letter_ref(grant_ref: str, version_no: int) -> str:
     return f"OFF-{grant_ref}-{version_no}"
 
 
+# built once (a statement made per call costs its construction and cache key each time)
+_BODY = ORG_T.alias("body")
+_RECIPIENT_COLUMNS = (
+    ORG_T.c.id.label("org_id"), ORG_T.c.name.label("org_name"), ORG_T.c.kind.label("org_kind"),
+    _BODY.c.id.label("body_id"), _BODY.c.name.label("body_name"),
+)
+_RECIPIENT = (
+    select(*_RECIPIENT_COLUMNS)
+    .select_from(GRANT_T)
+    .join(ORG_T, GRANT_T.c.accountable_body_id == ORG_T.c.id)
+    .outerjoin(_BODY, _BODY.c.id == ORG_T.c.accountable_body_id)
+    .where(GRANT_T.c.id == bindparam("grant_id"))
+)
+_TEMPLATE = (
+    select(PROG_T.c.offer_template)
+    .join(POT_T, POT_T.c.programme_id == PROG_T.c.id)
+    .join(GRANT_T, GRANT_T.c.pot_id == POT_T.c.id)
+    .where(GRANT_T.c.id == bindparam("grant_id"))
+)
+# the grant as a letter states it, with its recipient (one read)
+_TERMS = (
+    select(GRANT_T, BID_T.c.ref.label("bid_ref"), BID_T.c.title, BID_T.c.kind.label("bid_kind"),
+           BID_T.c.reasons, BID_T.c.savings_text, BID_T.c.savings_amount_pence,
+           POT_T.c.name.label("pot"), PROG_T.c.name.label("programme"),
+           DD_T.c.ref.label("dd_ref"), PROG_T.c.offer_template, *_RECIPIENT_COLUMNS)
+    .join(BID_T, BID_T.c.id == GRANT_T.c.bid_id)
+    .join(POT_T, POT_T.c.id == GRANT_T.c.pot_id)
+    .join(PROG_T, PROG_T.c.id == POT_T.c.programme_id)
+    .outerjoin(DD_T, DD_T.c.id == GRANT_T.c.delegated_decision_id)
+    .join(ORG_T, GRANT_T.c.accountable_body_id == ORG_T.c.id)
+    .outerjoin(_BODY, _BODY.c.id == ORG_T.c.accountable_body_id)
+    .where(GRANT_T.c.id == bindparam("grant_id"))
+)
+_MILESTONES = (
+    select(MS_T).where(MS_T.c.grant_id == bindparam("grant_id"), MS_T.c.state != "cancelled")
+    .order_by(MS_T.c.seq)
+)
+_DEPOSITS = (
+    select(DEPOSIT_T).where(DEPOSIT_T.c.grant_id == bindparam("grant_id"))
+    .order_by(DEPOSIT_T.c.id)
+)
+_SHARES = (
+    select(SHARE_T.c.amount_pence, ORG_T.c.name)
+    .join(ORG_T, ORG_T.c.id == SHARE_T.c.organisation_id)
+    .where(SHARE_T.c.deposit_id == bindparam("deposit_id")).order_by(SHARE_T.c.id)
+)
+
+
+def _recipient_of(row: Any) -> tuple[int, str, str]:
+    if row.org_kind == OrgKind.SUB_REGIONAL_PARTNERSHIP and row.body_id is not None:
+        return int(row.body_id), row.body_name, row.org_name
+    return int(row.org_id), row.org_name, row.org_name
+
+
 def recipient(conn: Connection, grant_id: int) -> tuple[int, str, str]:
     """Who receives the offer and answers it: the grant's body, or for a
     partnership its accountable body (a partnership is not a legal body).
     (organisation id, its name, the grant's body's name)."""
-    body = ORG_T.alias("body")
-    row = conn.execute(
-        select(ORG_T.c.id, ORG_T.c.name, ORG_T.c.kind, body.c.id.label("body_id"),
-               body.c.name.label("body_name"))
-        .join(GRANT_T, GRANT_T.c.accountable_body_id == ORG_T.c.id)
-        .outerjoin(body, body.c.id == ORG_T.c.accountable_body_id)
-        .where(GRANT_T.c.id == grant_id)
-    ).one()
-    if row.kind == OrgKind.SUB_REGIONAL_PARTNERSHIP and row.body_id is not None:
-        return int(row.body_id), row.body_name, row.name
-    return int(row.id), row.name, row.name
+    return _recipient_of(conn.execute(_RECIPIENT, {"grant_id": grant_id}).one())
 
 
 def template_of(conn: Connection, grant_id: int) -> str:
     """The programme's letter template name ('' on the programme: the default)."""
-    name = conn.execute(
-        select(PROG_T.c.offer_template)
-        .join(POT_T, POT_T.c.programme_id == PROG_T.c.id)
-        .join(GRANT_T, GRANT_T.c.pot_id == POT_T.c.id)
-        .where(GRANT_T.c.id == grant_id)
-    ).scalar()
+    name = conn.execute(_TEMPLATE, {"grant_id": grant_id}).scalar()
     return name or DEFAULT_TEMPLATE
 
 
@@ -89,42 +128,34 @@ def terms(conn: Connection, grant_id: int, today: dt.date) -> dict[str, Any]:
     """The offer as it stands: everything a letter states, in pence and ISO dates
     (the template writes the words). Deterministic: the same data gives the same
     letter, so its hash identifies it."""
-    g = conn.execute(
-        select(GRANT_T, BID_T.c.ref.label("bid_ref"), BID_T.c.title, BID_T.c.kind.label("bid_kind"),
-               BID_T.c.reasons, BID_T.c.savings_text, BID_T.c.savings_amount_pence,
-               POT_T.c.name.label("pot"), PROG_T.c.name.label("programme"),
-               DD_T.c.ref.label("dd_ref"))
-        .join(BID_T, BID_T.c.id == GRANT_T.c.bid_id)
-        .join(POT_T, POT_T.c.id == GRANT_T.c.pot_id)
-        .join(PROG_T, PROG_T.c.id == POT_T.c.programme_id)
-        .outerjoin(DD_T, DD_T.c.id == GRANT_T.c.delegated_decision_id)
-        .where(GRANT_T.c.id == grant_id)
-    ).one()
-    recipient_id, recipient_name, body = recipient(conn, grant_id)
+    return template_and_terms(conn, grant_id, today)[1]
+
+
+def template_and_terms(
+    conn: Connection, grant_id: int, today: dt.date, made_now: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """(:func:`template_of`, :func:`terms`): the grant read once for both.
+    ``made_now``: the grant was made in this transaction, so it has no deposits
+    and no repayment instalments yet (not read)."""
+    g = conn.execute(_TERMS, {"grant_id": grant_id}).one()
+    recipient_id, recipient_name, body = _recipient_of(g)
     milestones = [
         {"seq": m.seq, "outcome": m.outcome, "due_on": m.due_on.isoformat(),
          "payment_pence": m.payment_pence}
-        for m in conn.execute(
-            select(MS_T).where(MS_T.c.grant_id == grant_id, MS_T.c.state != "cancelled")
-            .order_by(MS_T.c.seq))
+        for m in conn.execute(_MILESTONES, {"grant_id": grant_id})
     ]
     schedule = load_return_rules().schedule_for(g.programme, g.ref)
     deposits = []
-    for d in conn.execute(
-        select(DEPOSIT_T).where(DEPOSIT_T.c.grant_id == grant_id).order_by(DEPOSIT_T.c.id)
-    ):
+    for d in [] if made_now else conn.execute(_DEPOSITS, {"grant_id": grant_id}):
         shares = [
             {"partner": s.name, "amount_pence": s.amount_pence}
-            for s in conn.execute(
-                select(SHARE_T.c.amount_pence, ORG_T.c.name)
-                .join(ORG_T, ORG_T.c.id == SHARE_T.c.organisation_id)
-                .where(SHARE_T.c.deposit_id == d.id).order_by(SHARE_T.c.id))
+            for s in conn.execute(_SHARES, {"deposit_id": d.id})
         ]
         deposits.append({"ref": d.ref, "total_pence": d.total_pence, "basis": d.basis,
                          "target_pence": d.target_pence, "target_on": d.target_on.isoformat(),
                          "purpose": d.purpose, "shares": shares})
     purpose = g.reasons if g.bid_kind == "allocation" and g.reasons else g.title
-    return {
+    return g.offer_template or DEFAULT_TEMPLATE, {
         "grant": g.ref,
         "bid": g.bid_ref,
         "title": g.title,
@@ -148,7 +179,7 @@ def terms(conn: Connection, grant_id: int, today: dt.date) -> dict[str, Any]:
         "invest_to_save": bool(g.invest_to_save),
         "repayments": [
             {"seq": r["seq"], "due_on": r["due_on"], "amount_pence": r["amount_pence"]}
-            for r in repayment_schedule(conn, grant_id, today)
+            for r in ([] if made_now else repayment_schedule(conn, grant_id, today))
         ],
         "deposits": deposits,
         "clawback": CLAWBACK,

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import JSON, Select
+from sqlalchemy import JSON, Select, Table, bindparam, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -252,3 +253,93 @@ class RawRows(RawStatement):
                 values[j] = proc(values[j])
             out.append(make(values))
         return out
+
+
+class RawValues:
+    """Many rows inserted as one ``INSERT ... VALUES (...), (...)`` statement (one
+    per ``chunk`` rows) sent straight to the driver, where an executemany runs a
+    statement per row (SQLite and psycopg alike): the members of a meeting, the
+    milestones of a bid, the criteria of its score. ``returning``: columns to give
+    back for every row (integers and text, as the driver gives them), in no
+    promised order: return a column that says which row each is (e.g. the bid's
+    id with the new score's). Rows are tuples, ``row[j]`` being column ``keys[j]``;
+    ``common``: values the same in every row. Compiled once per dialect and
+    number of rows (at most ``chunk`` forms)."""
+
+    def __init__(
+        self, table: Table, keys: Sequence[str], returning: Sequence[str] = (),
+        chunk: int = 200,
+    ) -> None:
+        self.table = table
+        self.keys = tuple(keys)
+        self.returning = tuple(returning)
+        self.chunk = chunk
+        self._compiled: dict[tuple[str, int, tuple[str, ...]], tuple[str, Any]] = {}
+
+    def _for(self, conn: Connection, n: int, common: tuple[str, ...]) -> tuple[str, Any]:
+        """(sql, (how to order a dict of parameters for the driver, converters,
+        defaults)) for ``n`` rows."""
+        found = self._compiled.get((conn.dialect.name, n, common))
+        if found is None:
+            cols = self.table.c
+            # the columns' own defaults (a meeting member's apologies: no), as SQLAlchemy
+            # fills them in: the same in every row (one computed per row is refused)
+            defaults: dict[str, Any] = {}
+            for c in cols:
+                if c.default is None or c.key in self.keys or c.key in common:
+                    continue
+                if not c.default.is_scalar:
+                    raise ValueError(
+                        f"RawValues: {self.table.name}.{c.key} has a default computed per "
+                        "row; give it in every row")
+                defaults[c.key] = c.default.arg  # type: ignore[attr-defined]
+            same = (*common, *defaults)
+            stmt: Any = insert(self.table).values([
+                {**{k: bindparam(f"{k}_{i}", type_=cols[k].type) for k in self.keys},
+                 **{k: bindparam(k, type_=cols[k].type) for k in same}}
+                for i in range(n)
+            ])
+            if self.returning:
+                stmt = stmt.returning(*(cols[c] for c in self.returning))
+            compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect))
+            order = _picker_of(tuple(compiled.positiontup or ())) if compiled.positional else None
+            procs = {
+                key: proc
+                for bind, key in compiled.bind_names.items()
+                if (proc := _processor(bind.type, conn)) is not None
+            }
+            found = self._compiled[conn.dialect.name, n, common] = (
+                str(compiled), (order, procs, defaults))
+        return found
+
+    def insert(
+        self, conn: Connection, rows: Iterable[Sequence[Any]],
+        common: Mapping[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Insert ``rows`` (any iterable: taken ``chunk`` at a time); returns the
+        ``returning`` columns of every row inserted (none without ``returning``)."""
+        common = dict(common or {})
+        names = tuple(common)
+        out: list[tuple[Any, ...]] = []
+        it = iter(rows)
+        while batch := list(islice(it, self.chunk)):
+            sql, (order, procs, constants) = self._for(conn, len(batch), names)
+            params = {**constants, **common}
+            for i, row in enumerate(batch):
+                for k, v in zip(self.keys, row, strict=True):
+                    params[f"{k}_{i}"] = v
+            if procs:
+                params = {
+                    k: (procs[k](v) if k in procs and v is not None else v)
+                    for k, v in params.items()
+                }
+            cursor = _driver(conn).cursor()
+            cursor.execute(sql, order(params) if order is not None else params)
+            if self.returning:
+                out.extend(tuple(r) for r in cursor.fetchall())
+        return out
+
+
+def _picker_of(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function giving a mapping's values for ``names``, in order, as a tuple."""
+    return lambda params: tuple(params[k] for k in names)

@@ -79,3 +79,16 @@ def looks_automatic(ref: str, kind: str) -> bool:
 def _max_id(table: Table) -> RawStatement:
     """Built once per table; an integer result, so straight to the driver (store/rawsql.py)."""
     return RawStatement(select(func.max(table.c.id)))
+
+
+def next_refs(conn: Connection, *items: tuple[type[TableModel], str]) -> list[str]:
+    """:func:`next_ref` for several tables (model, kind) in one statement (a decision
+    that makes a grant: the decision's ref and the grant's)."""
+    tables = tuple(model.__table__ for model, _ in items)
+    row = _max_ids(tables).execute(conn).fetchone()
+    return [ref_after(kind, max_id) for (_, kind), max_id in zip(items, row, strict=True)]
+
+
+@cache
+def _max_ids(tables: tuple[Table, ...]) -> RawStatement:
+    return RawStatement(select(*(select(func.max(t.c.id)).scalar_subquery() for t in tables)))

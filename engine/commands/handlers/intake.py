@@ -13,7 +13,7 @@ from sqlmodel import col
 from engine.commands.args import Args
 from engine.commands.handlers.directory import find_organisation
 from engine.commands.handlers.programme import check_pot_for, find_pot, own_pot
-from engine.commands.handlers.rounds import check_round_accepts, load_round
+from engine.commands.handlers.rounds import check_round_accepts, load_round_with_last_bid
 from engine.commands.notices import tell_officers
 from engine.commands.registry import Result, command
 from engine.commands.uow import UnitOfWork, inserted_id
@@ -22,7 +22,8 @@ from engine.domain.money import format_pence
 from engine.domain.savings import parse_savings
 from engine.store.directory import OrgRow
 from engine.store.models import Bid, BidPartner, Milestone, Organisation
-from engine.store.refs import ref_for
+from engine.store.rawsql import RawValues
+from engine.store.refs import ref_after, ref_for
 from workflows.bid import BID
 from workflows.grant import MILESTONE
 
@@ -30,8 +31,10 @@ BID_T = Bid.__table__
 _BY_REF = select(BID_T).where(BID_T.c.ref == bindparam("ref"))
 _REF_TAKEN = select(BID_T.c.id).where(BID_T.c.ref == bindparam("ref"))
 _INSERT_BID = insert(Bid)
-_INSERT_MILESTONES = insert(Milestone)
-_INSERT_PARTNERS = insert(BidPartner)
+# a bid's milestones and partners: one statement each, not one per row
+_INSERT_MILESTONES = RawValues(
+    Milestone.__table__, ("seq", "outcome", "due_on", "payment_pence"))
+_INSERT_PARTNERS = RawValues(BidPartner.__table__, ("organisation_id",))
 
 
 def tristate(value: object, field: str, command_name: str) -> str:
@@ -151,20 +154,19 @@ def _partner_orgs(uow: UnitOfWork, names: list[Any], sponsor_id: int) -> list[Or
 
 def _write_partners(uow: UnitOfWork, bid_id: int, orgs: list[OrgRow]) -> None:
     if orgs:
-        uow.conn.execute(
-            _INSERT_PARTNERS, [{"bid_id": bid_id, "organisation_id": o.id} for o in orgs]
-        )
+        _INSERT_PARTNERS.insert(uow.conn, [(o.id,) for o in orgs], {"bid_id": bid_id})
 
 
 def _write_profile(uow: UnitOfWork, bid_id: int, profile: list[dict[str, Any]]) -> None:
     if profile:
         planned = uow.fire(MILESTONE, "plan", "new", f"bid #{bid_id}")
-        uow.conn.execute(
-            _INSERT_MILESTONES,
+        _INSERT_MILESTONES.insert(
+            uow.conn,
             [
-                {"bid_id": bid_id, "seq": i, "state": planned.dest, "version": 1, **m}
+                (i, m["outcome"], m["due_on"], m["payment_pence"])
                 for i, m in enumerate(profile, start=1)
             ],
+            {"bid_id": bid_id, "state": planned.dest, "version": 1},
         )
 
 
@@ -222,7 +224,7 @@ def submit_bid(uow: UnitOfWork, args: Args) -> Result:
     pot = find_pot(uow, pot_name) if pot_name else None
     rnd = None
     if round_ref:
-        rnd = load_round(uow, round_ref)
+        rnd = load_round_with_last_bid(uow, round_ref)
         check_round_accepts(uow, rnd, grant)
         if pot is not None and pot.id != rnd.pot_id:
             raise ValidationError(
@@ -240,7 +242,10 @@ def submit_bid(uow: UnitOfWork, args: Args) -> Result:
     else:
         partnership = tristate(partnership_raw, "partnership", uow.command)
     conn = uow.conn
-    ref = ref_for(conn, Bid, "bid", ref, "submit_bid")
+    # the next automatic ref from the highest bid id read with the round (writers are
+    # serialised: no bid was added since)
+    ref = (ref_after("bid", rnd.max_bid_id) if rnd is not None and not ref
+           else ref_for(conn, Bid, "bid", ref, "submit_bid"))
     created = uow.fire(BID, "submit", "new", ref)
     state = created.dest
     saving, note = _savings_fields(savings)

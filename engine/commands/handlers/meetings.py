@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, exists, func, insert, null, select, update
 from sqlmodel import col
 
 from engine.commands.args import Args
@@ -41,7 +41,8 @@ from engine.store.models import (
     MovementKind,
     Programme,
 )
-from engine.store.refs import next_ref, ref_for
+from engine.store.rawsql import RawRows, RawValues
+from engine.store.refs import next_ref, next_refs, ref_for
 from rules.standing_orders import Orders, StandingOrders, load_standing_orders
 from workflows.action import ACTION
 from workflows.bid import BID, decision_step
@@ -93,8 +94,10 @@ def standing_orders(uow: UnitOfWork, m: Any) -> tuple[StandingOrders, Orders]:
     """The standing orders a meeting runs under: the file it named when scheduled
     (the shipped one by default), the section for its programme."""
     found = load_standing_orders(m.standing_orders or None)
-    programme = uow.conn.execute(
-        select(col(Programme.name)).where(col(Programme.id) == m.programme_id)).scalar()
+    programme = uow.directory.programmes.get(m.programme_id)  # (the cached directory)
+    if programme is None:
+        programme = uow.conn.execute(
+            select(col(Programme.name)).where(col(Programme.id) == m.programme_id)).scalar()
     return found, found.for_programme(str(programme))
 
 
@@ -105,10 +108,56 @@ _INTERESTED = select(col(Interest.person_id)).where(
 )
 
 
+# a meeting's roll (person id, present?) and whether it has observers recorded
+_MEMBER_T = MeetingMember.__table__
+_OBSERVER_T = MeetingObserver.__table__
+_ROLL = RawRows(
+    select(
+        _MEMBER_T.c.person_id,
+        _MEMBER_T.c.present,
+        exists().where(_OBSERVER_T.c.meeting_id == bindparam("meeting_id")).label("observed"),
+    ).where(_MEMBER_T.c.meeting_id == bindparam("meeting_id"))
+)
+# a meeting's members: one statement, not one per member
+_INSERT_MEMBERS = RawValues(MeetingMember.__table__, ("person_id",))
+
+
 def interested(uow: UnitOfWork, meeting_id: int, item_ref: str) -> set[int]:
     return set(
         uow.conn.execute(_INTERESTED, {"meeting_id": meeting_id, "item_ref": item_ref}).scalars()
     )
+
+
+# who sits at a meeting (sitting) and which of them declared an interest in an item
+_SEATS = RawRows(
+    select(
+        _MEMBER_T.c.person_id,
+        _MEMBER_T.c.present,
+        _MEMBER_T.c.substitute_id,
+        _MEMBER_T.c.person_id.in_(_INTERESTED.scalar_subquery()).label("member_interested"),
+        _MEMBER_T.c.substitute_id.in_(_INTERESTED.scalar_subquery()).label("sub_interested"),
+    ).where(_MEMBER_T.c.meeting_id == bindparam("meeting_id"))
+)
+
+
+def sitting_for(
+    uow: UnitOfWork, meeting_id: int, item_ref: str
+) -> tuple[dict[int, PersonRow], set[int]]:
+    """:func:`sitting` and, of those sitting, who declared an interest in ``item_ref``
+    (:func:`interested`): one statement."""
+    people = {p.id: p for p in uow.directory.people_by_email.values()}
+    out: dict[int, PersonRow] = {}
+    conflicted: set[int] = set()
+    for r in _SEATS.rows(uow.conn, {"meeting_id": meeting_id, "item_ref": item_ref}):
+        if r.present:
+            out[r.person_id] = people[r.person_id]
+            if r.member_interested:
+                conflicted.add(r.person_id)
+        elif r.substitute_id is not None:
+            out[r.substitute_id] = people[r.substitute_id]
+            if r.sub_interested:
+                conflicted.add(r.substitute_id)
+    return out, conflicted
 
 
 @command("schedule_meeting", summary="Schedule a Board meeting with its members and quorum")
@@ -138,10 +187,8 @@ def schedule_meeting(uow: UnitOfWork, args: Args) -> Result:
                                quorum=quorum, state=created.dest, agenda=[], version=1,
                                standing_orders=orders_name or "")
     ))
-    uow.conn.execute(
-        insert(MeetingMember),
-        [{"meeting_id": meeting_id, "person_id": p.id, "present": False} for p in people],
-    )
+    _INSERT_MEMBERS.insert(uow.conn, [(p.id,) for p in people],
+                           {"meeting_id": meeting_id, "present": False})
     uow.record(ref, {}, {"title": title, "date": held_on, "quorum": quorum,
                          "members": [p.name for p in people], "programme": prog_name,
                          "standing_orders": orders.label})
@@ -162,7 +209,9 @@ def record_attendance(uow: UnitOfWork, args: Args) -> Result:
     chair_name = args.text("chair", required=False)
     args.done()
     uow.step(MEETING, "record_attendance", m.state, m.ref)
-    roll = members(uow, m.id)
+    rows = _ROLL.rows(uow.conn, {"meeting_id": m.id})
+    roll = {r.person_id: bool(r.present) for r in rows}
+    observed = not rows or rows[0].observed  # (a meeting has members: from scheduling)
 
     def member(n: Any, field: str) -> PersonRow:
         p = person(uow, n, field)
@@ -221,16 +270,19 @@ def record_attendance(uow: UnitOfWork, args: Args) -> Result:
         raise ValidationError(
             f"record_attendance: chair: {chair.name} is not a member present or a substitute",
             field="chair")
-    for pid in roll:
-        sub_for = substitutes.get(pid)
-        uow.conn.execute(
-            update(MeetingMember)
-            .where(MeetingMember.meeting_id == m.id, col(MeetingMember.person_id) == pid)
-            .values(present=pid in ids, apologies=pid in apologies,
-                    substitute_id=sub_for.id if sub_for else None)
-        )
+    # the whole roll in one statement (not one per member)
+    member_t = MeetingMember.__table__
+    uow.conn.execute(
+        update(member_t)
+        .where(member_t.c.meeting_id == m.id)
+        .values(present=member_t.c.person_id.in_(ids),
+                apologies=member_t.c.person_id.in_(list(apologies)),
+                substitute_id=case({pid: s.id for pid, s in substitutes.items()},
+                                   value=member_t.c.person_id) if substitutes else null())
+    )
     observer_t = MeetingObserver.__table__
-    uow.conn.execute(observer_t.delete().where(observer_t.c.meeting_id == m.id))
+    if observed:  # the observers recorded before go (none: nothing to delete)
+        uow.conn.execute(observer_t.delete().where(observer_t.c.meeting_id == m.id))
     if observers:
         uow.conn.execute(insert(MeetingObserver), [
             {"meeting_id": m.id, "person_id": pid, "name": name} for pid, name in observers])
@@ -367,8 +419,8 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
     unscored = (uow.fire(BID, trigger, bid.state, bid.ref, unscored_decision(uow, bid))
                 if trigger != outcome else None)
     new_state = unscored.dest if unscored else uow.step(BID, trigger, bid.state, bid.ref)
-    conflicted_ids = interested(uow, m.id, ref)
-    present = sitting(uow, m.id)  # members present and substitutes in members' places
+    # members present and substitutes in members' places; those with an interest in it
+    present, conflicted_ids = sitting_for(uow, m.id, ref)
     eligible = {pid: p for pid, p in present.items() if pid not in conflicted_ids}
     conflicted = {pid: p for pid, p in present.items() if pid in conflicted_ids}
     orders_file, orders = standing_orders(uow, m)
@@ -410,14 +462,17 @@ def decide(uow: UnitOfWork, args: Args) -> Result:
                 field="missing")
         reasons = reasons or REFERRED_DEFAULT
     conn = uow.conn
-    decision_ref = next_ref(conn, Decision, "decision")
-    after: dict[str, Any] = {"state": new_state, "decision": decision_ref, "meeting": m.ref}
     grant_ref = None
+    if outcome == "approve":  # the decision's ref and the grant's, in one read
+        decision_ref, grant_ref = next_refs(conn, (Decision, "decision"), (Grant, "grant"))
+    else:
+        decision_ref = next_ref(conn, Decision, "decision")
+    after: dict[str, Any] = {"state": new_state, "decision": decision_ref, "meeting": m.ref}
     cover = None
     if outcome == "approve":
         amount = amount or bid.grant_requested_pence
         grant_ref, _, cover = commit_grant(uow, bid, amount, decision_ref,
-                                           conditions=conditions)
+                                           conditions=conditions, grant_ref=grant_ref)
         after.update(amount_pence=amount, grant=grant_ref)
         if conditions:
             after["conditions"] = [c.words() for c in conditions]
