@@ -7,27 +7,16 @@ database, and that database must match ``SQLModel.metadata`` exactly.
 
 from __future__ import annotations
 
-import datetime as dt
 import pprint
 import uuid
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from engine.commands.service import Quorum
-from engine.domain.clock import FixedClock
-from engine.store.db import (
-    alembic_config,
-    create_schema,
-    current_revision,
-    head_revision,
-    make_engine,
-    upgrade,
-)
+from engine.store.db import create_schema, current_revision, head_revision, make_engine, upgrade
 
 
 @pytest.fixture
@@ -153,47 +142,3 @@ def test_money_beyond_32_bits_after_upgrade(migrated):
     with Session(migrated) as s:
         (line,) = ledger(s)
     assert line.allocated_pence == 5_000_000_000
-
-
-def _command_log_sql(eng: sa.Engine) -> str:
-    with eng.connect() as conn:
-        return str(conn.execute(sa.text(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'command_log'"
-        )).scalar_one())  # fmt: skip
-
-
-def _keys(eng: sa.Engine) -> list[tuple[str, str, str]]:
-    with eng.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(
-            "SELECT command, key, status FROM command_log ORDER BY key"
-        ))]  # fmt: skip
-
-
-def test_command_log_is_without_rowid_on_sqlite_kept_through_the_upgrade(tmp_path) -> None:
-    """Migration 0036 rebuilds the idempotency keys' table WITHOUT ROWID (one b-tree
-    fewer written a command), as create_schema makes it: a key written before the
-    upgrade is still there and still answers its retry; the downgrade puts the rowid
-    table back with the rows."""
-    made = make_engine(f"sqlite:///{tmp_path / 'made.db'}")
-    create_schema(made)
-    assert "WITHOUT ROWID" in _command_log_sql(made)
-    made.dispose()
-
-    eng = make_engine(f"sqlite:///{tmp_path / 'moved.db'}")
-    upgrade(eng, "0032")
-    assert "WITHOUT ROWID" not in _command_log_sql(eng)
-    q = Quorum(eng, FixedClock(dt.date(2011, 4, 1)))
-    first = q.execute("create_programme", {"name": "Kept", "pots": {"Capital": "£1m"}},
-                      "system", key="before-0036")  # fmt: skip
-    upgrade(eng)
-    assert "WITHOUT ROWID" in _command_log_sql(eng)
-    assert _keys(eng) == [("create_programme", "before-0036", "done")]
-    again = Quorum(eng, FixedClock(dt.date(2011, 4, 1))).execute(
-        "create_programme", {"name": "Kept", "pots": {"Capital": "£1m"}}, "system",
-        key="before-0036",
-    )  # the retry gets the first result, nothing made twice
-    assert again == first
-    command.downgrade(alembic_config(eng), "0032")
-    assert "WITHOUT ROWID" not in _command_log_sql(eng)
-    assert _keys(eng) == [("create_programme", "before-0036", "done")]
-    eng.dispose()

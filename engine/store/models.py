@@ -1045,14 +1045,9 @@ class CommandLog(TableModel, table=True):
     written ``running`` in a short transaction of its own before the command runs
     (holding a lease until ``lease_until``), and becomes ``done`` with the result in
     the command's own transaction. ``request_hash`` and ``field_hashes`` are the
-    SHA-256 fingerprint of the validated arguments (no values are kept).
-
-    On SQLite a ``WITHOUT ROWID`` table: the rows live in the primary key's b-tree,
-    so a command writes one b-tree (and page) fewer than with a rowid table and its
-    key index (migration 0036; PostgreSQL has no rowid and ignores it)."""
+    SHA-256 fingerprint of the validated arguments (no values are kept)."""
 
     __tablename__ = "command_log"
-    __table_args__ = {"sqlite_with_rowid": False}
     actor: str = Field(primary_key=True)  # "person:<id>", or "actor:<label>" (system)
     command: str = Field(primary_key=True)
     key: str = Field(primary_key=True)
