@@ -5,12 +5,20 @@ engine event listener (each one makes SQLAlchemy dispatch every engine event).""
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import pq
 from sqlalchemy import event, text
+from sqlmodel import Session
 
+from engine.commands.service import Quorum
+from engine.domain.clock import FixedClock
+from engine.domain.errors import QuorumError
+from engine.store import audit
 from engine.store.db import create_schema, make_engine, write_connection
 
 
@@ -71,3 +79,55 @@ def test_a_writer_holds_the_write_lock_from_its_begin_a_reader_does_not(tmp_path
     finally:
         other.close()
         eng.dispose()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _pg_quorum(pg_url: str) -> tuple[Any, Any, list[str]]:
+    eng = make_engine(pg_url)
+    create_schema(eng)
+    sent: list[str] = []
+
+    class Seen(psycopg.Cursor):
+        def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+            sent.append(str(query))
+            return super().execute(query, params, **kw)
+
+    @event.listens_for(eng, "connect")
+    def _cursor(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.cursor_factory = Seen
+
+    eng.dispose()
+    return eng, Quorum(eng, FixedClock(dt.date(2011, 4, 1))), sent
+
+
+def test_postgresql_command_begins_with_its_head_lock_in_one_query(pg_url) -> None:
+    eng, q, sent = _pg_quorum(pg_url)
+    try:
+        q.execute("create_programme", {"name": "P", "pots": {"Capital": "£1m"}}, "system",
+                  key="k1")  # fmt: skip
+        assert sent[0].startswith("BEGIN; SELECT audit_head.last_seq"), sent[0]
+        assert sent[0].endswith("FOR UPDATE"), sent[0]
+        with eng.connect() as conn:  # the pooled connection is back in its usual mode
+            driver = conn.connection.driver_connection
+            assert driver is not None and driver.autocommit is False
+            assert conn.execute(text("SELECT count(*) FROM programme")).scalar() == 1
+        # a refused command: rolled back, and the connection too back in its mode
+        with pytest.raises(QuorumError):
+            q.execute("create_programme", {"name": "P", "pots": {"Capital": "£1m"}}, "system")
+        # a retry of the key gets the first result; nothing made twice
+        q.execute("create_programme", {"name": "P", "pots": {"Capital": "£1m"}}, "system",
+                  key="k1")  # fmt: skip
+        with eng.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None and driver.autocommit is False
+            with conn.begin():  # a reader's transaction is a transaction
+                conn.execute(text("SELECT 1"))
+                assert driver.info.transaction_status == pq.TransactionStatus.INTRANS
+            assert conn.execute(text("SELECT count(*) FROM programme")).scalar() == 1
+        with Session(eng) as s:
+            assert audit.verify(s).ok
+    finally:
+        eng.dispose()
+
