@@ -131,3 +131,28 @@ def test_postgresql_command_begins_with_its_head_lock_in_one_query(pg_url) -> No
     finally:
         eng.dispose()
 
+
+
+def test_postgresql_rows_each_in_a_savepoint_inside_the_one_transaction(pg_url) -> None:
+    """execute_rows (an import): each row in a savepoint of the transaction the head
+    lock began; a refused row undone alone with ``partial``, all of them without."""
+    eng, q, _ = _pg_quorum(pg_url)
+    calls = [("create_programme", {"name": "A", "pots": {"Capital": "£1m"}}),
+             ("create_programme", {"name": "A", "pots": {"Capital": "£1m"}}),  # refused
+             ("create_programme", {"name": "B", "pots": {"Capital": "£1m"}})]  # fmt: skip
+    try:
+        outcomes, committed = q.execute_rows(calls, "system")
+        assert not committed and isinstance(outcomes[1], QuorumError)
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM programme")).scalar() == 0
+        outcomes, committed = q.execute_rows(calls, "system", partial=True)
+        assert committed and isinstance(outcomes[1], QuorumError)
+        with eng.connect() as conn:
+            names = conn.execute(text("SELECT name FROM programme ORDER BY name")).scalars()
+            assert list(names) == ["A", "B"]
+            driver = conn.connection.driver_connection
+            assert driver is not None and driver.autocommit is False
+        with Session(eng) as s:
+            assert audit.verify(s).ok
+    finally:
+        eng.dispose()
