@@ -558,6 +558,7 @@ _override: Settings | None = None
 
 
 _PREFIX_BYTES = PREFIX.encode()
+_FIRST_BYTES = (_PREFIX_BYTES[:1], _PREFIX_BYTES[:1].lower())
 
 
 def _snapshot() -> tuple[tuple[str | bytes, str | bytes], ...]:
@@ -568,7 +569,11 @@ def _snapshot() -> tuple[tuple[str | bytes, str | bytes], ...]:
     raw = getattr(os.environ, "_data", None)
     if isinstance(raw, dict) and isinstance(next(iter(raw), b""), bytes):
         n = len(_PREFIX_BYTES)
-        return tuple(sorted((k, v) for k, v in raw.items() if k[:n].upper() == _PREFIX_BYTES))
+        # the first letter first: most variables are not ours (no slice, no upper())
+        return tuple(sorted(
+            (k, v) for k, v in raw.items()
+            if k[:1] in _FIRST_BYTES and k[:n].upper() == _PREFIX_BYTES
+        ))  # fmt: skip
     return tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(PREFIX)))
 
 

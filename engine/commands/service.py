@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import Any, cast
 
 from pydantic import BaseModel
@@ -217,7 +218,7 @@ class Quorum:
         committed = False
         try:
             conn, transaction, head = self._begin()
-            with conn, transaction:
+            with conn, audit.begun(conn), transaction:
                 run = RunState(self._current_directory(conn, head.directory_seq))
                 who = self._actor_from(actor, run.directory)
                 if before is not None:
@@ -293,8 +294,13 @@ class Quorum:
             conn = write_connection(self.engine)
             try:
                 transaction = conn.begin()
-                return conn, transaction, audit.lock_head(conn)
+                # PostgreSQL: BEGIN and the lock in one round trip (audit.begin_and_lock_head;
+                # the driver's mode is put back by audit.begun when the transaction ends)
+                return conn, transaction, audit.begin_and_lock_head(conn)
             except DBAPIError as exc:
+                with suppress(DBAPIError):
+                    conn.rollback()
+                audit.end_begun(conn)
                 conn.close()
                 if attempt == 2 or not exc.connection_invalidated:
                     raise

@@ -22,12 +22,14 @@ import enum
 import hmac
 import json
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
 from engine.store.auditkeys import DEV_KEY_ID, Keyring, keyring
@@ -171,6 +173,92 @@ def lock_head(conn: Connection) -> Head:
     if row is None:
         raise RuntimeError("audit_head row missing: run 'quorum db upgrade'")
     return Head(row[0], row[1], row[2])
+
+
+_BEGIN_LOCKED: dict[str, str] = {}  # dialect -> "BEGIN; SELECT ... FOR UPDATE"
+
+
+def begin_and_lock_head(conn: Connection) -> Head:
+    """Begin ``conn``'s transaction and lock the chain's head in one round trip
+    (PostgreSQL; elsewhere :func:`lock_head` in the transaction begun).
+
+    psycopg sends BEGIN as a round trip of its own before a transaction's first
+    statement; a command's first statement is always this lock, so the bus sends
+    both as one query (the simple protocol takes several statements). The traps,
+    and the line that handles each:
+
+    - psycopg would send its own BEGIN first: the driver connection is put in
+      autocommit mode for this checkout (``driver.autocommit = True``); the server
+      is in the transaction from our BEGIN until COMMIT or ROLLBACK, which psycopg
+      sends whatever its mode (``commit()``/``rollback()`` look at the server's
+      state). The bus puts the mode back when the transaction ends
+      (:func:`end_begun`), before the connection goes back to the pool.
+    - A query of several statements cannot be a prepared statement: ``prepare=False``.
+    - Its first result is BEGIN's: ``nextset()`` moves to the head's row.
+    - Straight to the driver, a dropped connection would not be SQLAlchemy's
+      DBAPIError marked ``connection_invalidated`` (the bus retries on it): the
+      dialect says whether it is a disconnect, the connection is invalidated and
+      the error raised as SQLAlchemy would (:func:`_raise_as_sqlalchemy`).
+    """
+    dialect = conn.dialect
+    if dialect.name != "postgresql":
+        return lock_head(conn)
+    sql = _BEGIN_LOCKED.get(dialect.name)
+    if sql is None:
+        sql = _BEGIN_LOCKED[dialect.name] = "BEGIN; " + str(
+            _HEAD_LOCKED.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        )
+    driver: Any = conn.connection.driver_connection  # (psycopg's Connection)
+    cursor = None
+    try:
+        driver.autocommit = True  # (the connection is idle: just checked out)
+        cursor = driver.cursor()
+        cursor.execute(sql, prepare=False)
+        cursor.nextset()
+        row = cursor.fetchone()
+    except dialect.loaded_dbapi.Error as exc:
+        _raise_as_sqlalchemy(conn, exc, sql, cursor)
+    finally:
+        if cursor is not None:
+            cursor.close()
+    if row is None:
+        raise RuntimeError("audit_head row missing: run 'quorum db upgrade'")
+    return Head(row[0], row[1], row[2])
+
+
+def end_begun(conn: Connection) -> None:
+    """After the transaction :func:`begin_and_lock_head` began has ended (committed or
+    rolled back): the driver connection back in its usual mode. One that cannot be
+    (broken, or still in a transaction) is invalidated: the pool never hands it out
+    again."""
+    if conn.dialect.name != "postgresql" or conn.invalidated or conn.closed:
+        return
+    driver: Any = conn.connection.driver_connection
+    if driver is None or not driver.autocommit:
+        return
+    try:
+        driver.autocommit = False
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn.invalidate(exc)
+
+
+@contextmanager
+def begun(conn: Connection) -> Iterator[None]:
+    """A block whose end runs :func:`end_begun` (put it outside the transaction's)."""
+    try:
+        yield
+    finally:
+        end_begun(conn)
+
+
+def _raise_as_sqlalchemy(conn: Connection, exc: Any, sql: str, cursor: Any) -> None:
+    disconnect = bool(conn.dialect.is_disconnect(exc, conn.connection, cursor))
+    if disconnect:
+        conn.invalidate(exc)
+    raise DBAPIError.instance(
+        sql, None, exc, conn.dialect.loaded_dbapi.Error,
+        connection_invalidated=disconnect, dialect=conn.dialect,
+    ) from exc  # fmt: skip
 
 
 def chained(

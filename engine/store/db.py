@@ -115,20 +115,24 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:  # the Connection; typed Any: its driver is used raw
+    # BEGIN is the dialect's (it does nothing on pysqlite), not a "begin" event: any
+    # listener on the engine makes SQLAlchemy dispatch every engine event (begin, commit,
+    # each statement's before/after) on every connection, ~10 µs a command for nothing
+    # (bench/lifecycle.py); a test's own listener still works as before.
+    def do_begin(proxied: Any) -> None:  # the pool's connection (SQLAlchemy's fairy)
         # Writers (the command path, see write_connection) take the write lock up
         # front so two writers queue instead of deadlocking; readers start a
         # deferred transaction and never block anyone in WAL mode.
         # Straight to the driver: this runs once per transaction on the hot path.
-        proxied = conn.connection
         driver = proxied.driver_connection
-        if conn._execution_options.get(WRITE_OPTION):
+        if proxied.info.get(WRITE_OPTION) is proxied:
             _busy_timeout(proxied, LOCK_POLL_MS)
             _begin_immediate(driver)
         else:
             _busy_timeout(proxied, BUSY_TIMEOUT_MS)
             driver.execute("BEGIN")
+
+    engine.dialect.do_begin = do_begin  # type: ignore[assignment]  # this engine's own
 
 
 _BUSY = "quorum_busy_timeout_ms"  # the connection's busy timeout now (its pool record's info)
@@ -195,11 +199,20 @@ _writers: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
 
 
 def write_connection(engine: Engine) -> Connection:
-    """A connection whose transactions are write transactions (BEGIN IMMEDIATE on SQLite)."""
+    """A connection whose transactions are write transactions (BEGIN IMMEDIATE on SQLite).
+
+    SQLite: the pool's connection handed out this time is marked in its ``info``
+    (kept with the driver's connection across checkouts) by itself, so only this
+    checkout begins IMMEDIATE: a later checkout of the same driver connection is
+    another object and begins a reader's deferred transaction."""
     writer = _writers.get(engine)
     if writer is None:
         writer = _writers[engine] = engine.execution_options(**{WRITE_OPTION: True})
-    return writer.connect()
+    conn = writer.connect()
+    if engine.dialect.name == "sqlite":
+        proxied = conn.connection
+        proxied.info[WRITE_OPTION] = proxied
+    return conn
 
 
 def is_sqlite(engine: Engine) -> bool:
