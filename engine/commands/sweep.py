@@ -1338,7 +1338,10 @@ def run_sweep(
     if queued:  # this chunk's messages per address (its rows: ids after first_new)
         rows = conn.execute(
             select(OUT.c.to_addr, func.count())  # all written by this transaction
-            .where(OUT.c.id > first_new)
+            # bounded on both sides, both parameters: PostgreSQL's generic plan (a
+            # statement prepared after 5 runs) takes "id > $1" alone for a third of
+            # the outbox and scanned all of it — 60 ms a chunk at 200,000 messages
+            .where(OUT.c.id > first_new, OUT.c.id <= ID_MAX)
             .group_by(OUT.c.to_addr)
         ).all()
         per_address = {str(row[0]): int(row[1]) for row in rows}
@@ -1350,6 +1353,9 @@ def run_sweep(
         "per_address": per_address,
         "held": status == HELD and bool(queued),  # some written held (:func:`_written`)
     }
+
+
+ID_MAX = 2**31 - 1  # the largest id (INTEGER)
 
 
 def _marks(conn: Connection, scope: Scope, params: dict[str, Any]) -> tuple[int, int, Any]:
