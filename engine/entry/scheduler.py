@@ -125,19 +125,31 @@ class Yield:
 
 
 FIRST_CHUNK = 20  # grants
+# The fewest grants a chunk takes (QUORUM_SWEEP_CHUNK permitting). A chunk has a
+# fixed cost — a dozen small statements, each a round trip: ~10 ms on a quiet
+# PostgreSQL, 20-40 ms on a busy one — beside ~0.25 ms a grant of real work (a
+# catch-up: 10 messages a grant). Sized by the last chunk's pace alone, chunks
+# on a busy machine shrank until the fixed cost filled the budget (~20 grants a
+# chunk at 100,000 grants), and the sweep crawled. 100 grants amortise it and
+# stay ~50 ms of work: at three times that on a loaded machine a command still
+# waits less than 250 ms behind a chunk.
+LEAST_CHUNK = 100  # grants
+LEAST_ROWS = 10  # messages released by a sweep_release
 
 
-def next_chunk(done: int, held: float, most: int | None = None) -> int | None:
+def next_chunk(
+    done: int, held: float, most: int | None = None, least: int = LEAST_ROWS
+) -> int | None:
     """How many grants (or messages) the next chunk takes: as many as fit in
     QUORUM_SWEEP_CHUNK_MS at the pace of the last chunk (``done`` in ``held``
     seconds), at most ``most`` (default QUORUM_SWEEP_CHUNK; None: that), at least
-    10; and no more than twice the last, so one quick chunk does not make the next
-    a long one."""
+    ``least``; and no more than twice the last, so one quick chunk does not make
+    the next a long one."""
     budget = get_settings().sweep_chunk_ms / 1000
     if not budget or done <= 0 or held <= 0:
         return None
     cap = most if most is not None else get_settings().sweep_chunk
-    return max(10, min(cap, 2 * done, int(done * budget / held)))
+    return min(cap, max(least, min(2 * done, int(done * budget / held))))
 
 
 def sweep_in_chunks(
@@ -216,7 +228,7 @@ def _sweep_in_chunks(q: Quorum, args: dict[str, Any], actor: str | Actor, *, pau
         args.setdefault("as_of", dt.date.fromisoformat(step["as_of"]))  # one day throughout
         if not step["more"]:
             break
-        size = next_chunk(int(step.get("grants") or 0), held)
+        size = next_chunk(int(step.get("grants") or 0), held, least=LEAST_CHUNK)
         if pause:
             wait()
     # the last step: decide (hold? digests?), record; its messages released in chunks
