@@ -72,9 +72,10 @@ CACHE = ROOT / "bench" / ".cache"
 
 TARGET_RSS_MB = 300.0
 PAGES = ["/healthz", "/", "/bids", "/grants", "/returns", "/delegated", "/meetings",
-         f"/rounds/{ROUND}", "/dashboard",
-         # the Board that decided every grant: its agenda holds every scored bid
-         "/meetings/LOAD-BOARD", "/meetings/LOAD-BOARD/items/1"]
+         f"/rounds/{ROUND}", "/dashboard"]
+# with --meeting-pages: the Board that decided every grant (its agenda holds every
+# scored bid, 100,000 items at the largest size) and its first item's page
+MEETING_PAGES = ["/meetings/LOAD-BOARD", "/meetings/LOAD-BOARD/items/1"]
 
 
 def rss_mb(pid: int) -> float:
@@ -309,9 +310,14 @@ def main(argv: list[str] | None = None) -> int:
                     "migration head and the set-up code's hash (default bench/.cache/)")
     ap.add_argument("--no-cache", action="store_true",
                     help="build every size afresh (and keep nothing)")
+    ap.add_argument("--meeting-pages", action="store_true",
+                    help="also the Board meeting that decided every grant and its first "
+                    "item (an agenda of every scored bid: 100,000 items at 100,000 bids)")
     ap.add_argument("--out", type=Path, default=Path("bench/results/scale.json"))
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.meeting_pages:
+        PAGES.extend(MEETING_PAGES)
     out: dict = {"benchmark": "scale", "code": code_version(), "machine": machine(),
                  "load_average_before": os.getloadavg(), "sizes": []}
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
