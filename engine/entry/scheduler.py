@@ -313,6 +313,9 @@ def settings(
 # ------------------------------------------------------------------ the lock
 
 
+HOLDER_LOOKS = 50  # times a refusal looks, 10 ms apart, for the lock holder's pid in its file
+
+
 class SchedulerLock:
     """One scheduler per database: a PostgreSQL session advisory lock, or an
     exclusive flock on a file next to the SQLite database."""
@@ -384,7 +387,14 @@ class SchedulerLock:
                     ).scalar()
                 return f"database backend pid {pid}" if pid else "another session"
             if self.path is not None and self.path.exists():
-                text = self.path.read_text().strip()
+                # the holder writes its pid just after taking the lock: a refusal read
+                # in between finds the file empty, so look again for a moment
+                text = ""
+                for _ in range(HOLDER_LOOKS):
+                    text = self.path.read_text().strip()
+                    if text:
+                        break
+                    time.sleep(0.01)
                 return f"process {text}" if text else "another process"
         except Exception:  # only for the message
             pass
