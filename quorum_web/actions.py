@@ -221,9 +221,9 @@ def board_items(bid: dict, actor: Actor, meetings: list[dict]) -> tuple[list[Boa
         return [], why
     items = [
         BoardItem(m["ref"], m["title"], m["date"],
-                  f"/meetings/{m['ref']}/items/{m['agenda'].index(bid['ref']) + 1}")
+                  f"/meetings/{m['ref']}/items/{m['item'] + 1}")
         for m in meetings
-        if m["state"] == "scheduled" and bid["ref"] in m["agenda"]
+        if m["state"] == "scheduled" and m["item"] is not None
     ]
     return items, "" if items else "it is not on the agenda of a scheduled Board meeting"
 

@@ -36,7 +36,7 @@ from engine.domain.money import format_pence
 from engine.read import lists, rankings, views
 from engine.read import offers as views_offers
 from engine.read.accounts import second_factor, tokens, web_sessions
-from engine.read.agenda import meeting_agenda
+from engine.read.agenda import agenda_position
 from engine.read.conditions import approval_conditions
 from engine.read.evidence import evidence_of
 from engine.read.returns import grant_conditions
@@ -510,9 +510,9 @@ def render_bid(
     with Session(_engine(request)) as s:
         bid = find_bid(s, ref, actor)
         grant = s.execute(select(GrantRow.ref).where(GrantRow.bid_id == bid["id"])).scalar()
-        meetings = [  # with their agendas: a bid is decided on its agenda item
+        meetings = [  # with the bid's place on each agenda: it is decided on its item
             {"ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
-             "agenda": meeting_agenda(s, m)}
+             "item": agenda_position(s, m, bid["ref"])}
             for m in s.execute(
                 select(Meeting).where(Meeting.state == "scheduled").order_by(Meeting.held_on)
             ).scalars()

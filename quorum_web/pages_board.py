@@ -126,7 +126,7 @@ def agenda_window(request: Request) -> tuple[int, slice]:
 
 def agenda_pager(ctx: dict, page: int) -> Window | None:
     """Showing which items of how many, and Previous/Next (None: one page holds them)."""
-    pager = Window(page, AGENDA_PAGE, len(ctx["meeting"]["agenda"]))
+    pager = Window(page, AGENDA_PAGE, ctx["agenda_size"])
     return pager if pager.paged else None
 
 
@@ -134,13 +134,13 @@ def meeting_context(request: Request, ref: str, window: slice | None = None) -> 
     """A meeting as its pages show it: the view, the roll (members present, apologies,
     substitutes), observers, the chair, the agenda in order with each item's page.
     ``window``: only the agenda items at those positions (from 0) are read and
-    shown, with their decisions and interests (``meeting["agenda"]`` stays whole);
-    None: every item (deciding several at once)."""
+    shown, with their decisions and interests (``meeting["agenda"]`` holds those
+    items; ``agenda_size`` says how many there are in all); None: every item."""
     with Session(_engine(request)) as s:
-        found = views.meetings(s, refs=[ref], window=window)
-        meeting = found[0] if found else None
-        if meeting is None:
+        found = views.meeting_window(s, ref, window or slice(None))
+        if found is None:
             raise NotFound(f"no meeting {ref!r}", field="meeting", item=ref)
+        meeting, agenda_page = found
         row = s.execute(select(Meeting).where(Meeting.ref == ref)).scalar_one()
         people = {p.id: p for p in s.execute(select(Person)).scalars()}
         roll = [
@@ -158,8 +158,8 @@ def meeting_context(request: Request, ref: str, window: slice | None = None) -> 
         chair = people[row.chair_id].name if row.chair_id else ""
         programme = s.execute(
             select(Programme.name).where(Programme.id == row.programme_id)).scalar()
-        positions = range(len(meeting["agenda"]))[window or slice(None)]
-        shown = [meeting["agenda"][i] for i in positions]
+        shown = agenda_page.refs
+        positions = range(agenda_page.start, agenda_page.start + len(shown))
         # only what this page of the agenda names: not every bid or meeting there is
         bids = {b["ref"]: b for b in views.bids(s, refs=shown)} if shown else {}
         pots = {p["name"]: p for p in views.pots(s)}
@@ -205,7 +205,8 @@ def meeting_context(request: Request, ref: str, window: slice | None = None) -> 
         for r in roll if r["substitute"]]
     return {
         "meeting": meeting, "roll": roll, "observers": observers, "chair": chair,
-        "sitting": sitting, "agenda": agenda, "pots": pots, "later": later,
+        "sitting": sitting, "agenda": agenda, "agenda_size": agenda_page.size, "pots": pots,
+        "later": later,
         "casting": orders.voting.casting_vote == "chair", "voting": orders.voting.words,
         "orders_voting": orders.voting,
         "titles": {r: b["title"] for r, b in bids.items()}, "history": history,
@@ -278,7 +279,7 @@ def item_context(request: Request, ref: str, n: int) -> tuple[dict, dict]:
     ctx = meeting_context(request, ref, slice(n - 1, n) if n >= 1 else slice(0, 0))
     found = [a for a in ctx["agenda"] if a["n"] == n]
     if not found:
-        size = len(ctx["meeting"]["agenda"])
+        size = ctx["agenda_size"]
         raise NotFound(
             f"{ctx['meeting']['ref']} has {size} agenda items; there is no item {n}",
             field="item")
@@ -751,7 +752,7 @@ def render_attendance(
              if p.name not in members})
     # each item's buttons name the item and the way (order_agenda move=, direction=):
     # the command moves it in the agenda as it stands, so a page holds no whole order
-    last = len(ctx["meeting"]["agenda"])
+    last = ctx["agenda_size"]
     moves = {a["ref"]: [way for way, ok in (("up", a["n"] > 1), ("down", a["n"] < last)) if ok]
              for a in ctx["agenda"]}
     bid_items = [(a["ref"], f"{a['ref']} {a['title']}")

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, text
 from sqlmodel import Session
+from meetingkit import assert_pages_agree
 from webkit import set_passwords, sign_in
 
 from engine.commands.service import Quorum
@@ -108,6 +109,8 @@ def meeting(engine, ref: str) -> dict:
     assert summary["agenda_size"] == len(found["agenda"]), (ref, found["agenda"])
     assert summary["decisions_count"] == len(found["decisions"])
     assert (summary["present"], summary["quorate"]) == (found["present"], found["quorate"])
+    with engine.connect() as c:
+        assert_pages_agree(c, ref, found["agenda"])
     return found
 
 

@@ -24,14 +24,18 @@ refs first, the rest after in this natural order.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.domain.errors import NotFound
+from engine.read.kept import OVERRIDES_ONLY, kept
 from engine.store.models import (
     Bid,
     BidKind,
@@ -102,13 +106,6 @@ _DELEGATED = (
 )
 
 
-def _bids_query(meeting: Any) -> Any:
-    """``select(bid.ref)``: the bids of a scheduled meeting's agenda before referrals
-    to other meetings are taken out (see :func:`meeting_agenda`); run it with
-    ``_params(meeting)``."""
-    return _BIDS
-
-
 def _delegated(conn: Session | Connection, meeting: Any) -> list[str]:
     return list(conn.execute(_DELEGATED, _params(meeting)).scalars())
 
@@ -118,11 +115,10 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
     stored = list(meeting.agenda or [])
     if meeting.state != "scheduled":
         return stored
-    query = _bids_query(meeting)
     bids: list[str] = list(conn.execute(_BIDS_IN_ORDER, _params(meeting)).scalars().all())
     delegated = _delegated(conn, meeting)
     # once, not once per bid; the query, not its 20,000 refs as parameters
-    away = referred_elsewhere(conn, meeting, query)
+    away = referred_elsewhere(conn, meeting, _BIDS)
     bids = [r for r in bids if r not in away]
     seen = set(stored)
     out = list(stored)
@@ -133,22 +129,115 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
     return ordered(out, list(getattr(meeting, "agenda_order", None) or []))
 
 
-def agenda_size(conn: Session | Connection, meeting: Any) -> int:
-    """``len(meeting_agenda(conn, meeting))`` without reading the agenda's bids out:
-    a count in SQL, less those referred to another meeting, plus the few stored,
-    delegated and report items that are not among them (the meetings list)."""
+# ------------------------------------------------------------------ a long agenda, by the page
+#
+# A scheduled meeting's agenda is ``meeting_agenda`` above: the officer's order
+# first, then the stored refs, the bids awaiting a decision (by id), the delegated
+# decisions and the report items. All but the bids are a handful; the bids can be
+# every scored bid of the programme (100,000 in bench/scale.py --meeting-pages: a
+# fifth of a second to read out and order). _Layout keeps the bids as their ids
+# (an array: 800 KB at 100,000, copied whole in microseconds), kept per process
+# until a command other than a score override runs (engine/read/kept.py), so a
+# page of the agenda reads its 200 refs, its size is a length and an item's place
+# a bisection. tests/test_agenda_pages.py holds them equal to meeting_agenda.
+
+_RUN = _BIDS_IN_ORDER.with_only_columns(BID_T.c.id, BID_T.c.ref)
+_REFS_OF = (select(BID_T.c.ref).where(BID_T.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(BID_T.c.id))
+_BID_ID = select(BID_T.c.id).where(BID_T.c.ref == bindparam("ref"))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A scheduled meeting's agenda as three parts: ``head`` (the officer's order,
+    then the stored refs), a run of bids (``run``: their ids, ascending) and
+    ``tail`` (delegated decisions and report items)."""
+
+    head: list[str]
+    run: array
+    tail: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.run) + len(self.tail)
+
+
+def _layout(conn: Session | Connection, meeting: Any) -> _Layout:
+    """The parts of a scheduled meeting's agenda (kept: see above)."""
+    return kept(conn, "agenda", meeting.id, OVERRIDES_ONLY, lambda: _draw(conn, meeting))
+
+
+def _draw(conn: Session | Connection, meeting: Any) -> _Layout:
     stored = list(meeting.agenda or [])
+    order = list(getattr(meeting, "agenda_order", None) or [])
+    run = [(r.id, r.ref) for r in conn.execute(_RUN, _params(meeting))]
+    away = referred_elsewhere(conn, meeting, _BIDS)
+    seen = set(stored)
+    bids = [(i, r) for i, r in run if r not in away and r not in seen]
+    seen.update(r for _, r in bids)
+    rest: list[str] = []  # the delegated decisions and reports, as meeting_agenda adds them
+    for ref in [*_delegated(conn, meeting), *report_refs(conn, meeting)]:
+        if ref not in seen:
+            seen.add(ref)
+            rest.append(ref)
+    first = [r for r in order if r in seen]  # as ordered() puts them
+    taken = set(first)
+    return _Layout(head=first + [r for r in stored if r not in taken],
+                   run=array("q", (i for i, r in bids if r not in taken)),
+                   tail=[r for r in rest if r not in taken])
+
+
+@dataclass(frozen=True)
+class AgendaPage:
+    """Some items of a meeting's agenda: ``refs`` at positions ``start``,
+    ``start + 1``… (from 0) of an agenda of ``size`` items."""
+
+    size: int
+    start: int
+    refs: list[str]
+
+
+def agenda_page(conn: Session | Connection, meeting: Any, window: slice) -> AgendaPage:
+    """``meeting_agenda(conn, meeting)[window]`` (a slice with no step), reading
+    only the refs of the bids at those positions."""
     if meeting.state != "scheduled":
-        return len(stored)
-    bids = _bids_query(meeting)
-    n_bids = int(conn.execute(
-        select(func.count()).select_from(bids.subquery()), _params(meeting)).scalar() or 0)
-    away = referred_elsewhere(conn, meeting, bids)
-    small = set(stored) | set(_delegated(conn, meeting)) | set(report_refs(conn, meeting))
-    among: set[str] = set(conn.execute(
-        bids.where(BID_T.c.ref.in_(sorted(small))), _params(meeting)).scalars())
-    among -= away
-    return n_bids - len(away) + len(small - among)
+        stored = list(meeting.agenda or [])
+        start, stop, _ = window.indices(len(stored))
+        return AgendaPage(len(stored), start, stored[start:stop])
+    layout = _layout(conn, meeting)
+    start, stop, _ = window.indices(layout.size)
+    refs = layout.head[start:stop]
+    n_head, n_run = len(layout.head), len(layout.run)
+    ids = layout.run[max(start - n_head, 0):max(min(stop - n_head, n_run), 0)]
+    if ids:
+        refs += conn.execute(_REFS_OF, {"ids": list(ids)}).scalars().all()
+    refs += layout.tail[max(start - n_head - n_run, 0):max(stop - n_head - n_run, 0)]
+    return AgendaPage(layout.size, start, refs)
+
+
+def agenda_position(conn: Session | Connection, meeting: Any, ref: str) -> int | None:
+    """Where ``ref`` is on ``meeting``'s agenda (from 0; None: not on it), without
+    reading the agenda's other bids."""
+    if meeting.state != "scheduled":
+        stored = list(meeting.agenda or [])
+        return stored.index(ref) if ref in stored else None
+    layout = _layout(conn, meeting)
+    if ref in layout.head:
+        return layout.head.index(ref)
+    if ref in layout.tail:
+        return len(layout.head) + len(layout.run) + layout.tail.index(ref)
+    bid_id = conn.execute(_BID_ID, {"ref": ref}).scalar()
+    i = -1 if bid_id is None else bisect_left(layout.run, bid_id)
+    return len(layout.head) + i if 0 <= i < len(layout.run) and layout.run[i] == bid_id \
+        else None
+
+
+def agenda_size(conn: Session | Connection, meeting: Any) -> int:
+    """``len(meeting_agenda(conn, meeting))`` without reading the agenda out (the
+    meetings list)."""
+    if meeting.state != "scheduled":
+        return len(list(meeting.agenda or []))
+    return _layout(conn, meeting).size
 
 
 def ordered(refs: list[str], order: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ from engine.domain.words import shown_subject
 from engine.read import money as views_money
 from engine.read import shapes
 from engine.read.actions import register as actions_register
-from engine.read.agenda import agenda_size, left_here, meeting_agenda
+from engine.read.agenda import AgendaPage, agenda_page, agenda_size, left_here, meeting_agenda
 from engine.read.kept import OVERRIDES_ONLY, kept
 from engine.read.rulesets import resolve_rule_set
 from engine.store import audit
@@ -548,67 +548,86 @@ def later_meetings(session: Session | Connection, after: dt.date) -> list[shapes
 
 
 def meetings(
-    session: Session | Connection,
-    refs: Sequence[str] | None = None,
-    window: slice | None = None,
+    session: Session | Connection, refs: Sequence[str] | None = None
 ) -> list[shapes.Meeting]:
     """Every meeting (``refs``: only those), with roll, agenda, decisions,
-    interests and actions. ``window``: only the decisions and interests on the
-    agenda items at those positions (a page of a long agenda: a Board that
-    decided 20,000 bids shows 200 at a time); the agenda itself is always whole."""
-    people: dict[int, str] = {
-        p.id: p.name for p in session.execute(select(PERSON_T.c.id, PERSON_T.c.name))
-    }
+    interests and actions."""
+    people = _people_names(session)
     # once, not once per meeting; only the chosen meetings'
     every_action = actions_register(
         session, *([] if refs is None else [MEETING_T.c.ref.in_(list(refs))]))
-    out: list[shapes.Meeting] = []
-    decision_t, interest_t = Decision.__table__, Interest.__table__
-    member_t = MeetingMember.__table__
     chosen = select(MEETING_T).order_by(MEETING_T.c.held_on, MEETING_T.c.id)
     if refs is not None:
         chosen = chosen.where(MEETING_T.c.ref.in_(list(refs)))
-    for m in session.execute(chosen):
-        roll = session.execute(
-            select(member_t.c.person_id, member_t.c.present, member_t.c.substitute_id)
-            .where(member_t.c.meeting_id == m.id)
-        ).all()
-        present = sorted(people[r.person_id] for r in roll if r.present)
-        substitutes = sum(1 for r in roll if r.substitute_id is not None)  # count for quorum
-        agenda = meeting_agenda(session, m)
-        items = None if window is None else agenda[window]
-        decided = select(decision_t).where(decision_t.c.meeting_id == m.id)
-        if items is not None:
-            decided = decided.where(decision_t.c.item_ref.in_(list(items)))
-        decided_rows = session.execute(decided.order_by(decision_t.c.id)).all()
-        decisions: list[shapes.MeetingDecision] = [
-            {
-                "ref": d.ref, "item": d.item_ref, "outcome": d.outcome,
-                "amount_pence": d.amount_pence, "reasons": d.reasons, "missing": d.missing,
-                "votes": None if d.votes_for is None else {
-                    "for": d.votes_for, "against": d.votes_against, "abstain": d.votes_abstain},
-                "decided_on": d.decided_on.isoformat(),
-            }
-            for d in decided_rows
-        ]
-        interests: list[shapes.MeetingInterest] = [
-            {"member": people[i.person_id], "item": i.item_ref, "nature": i.nature}
-            for i in session.execute(
-                select(interest_t)
-                .where(interest_t.c.meeting_id == m.id,
-                       *([] if items is None else [interest_t.c.item_ref.in_(list(items))]))
-                .order_by(interest_t.c.id)
-            )
-        ]
-        out.append({
-            "ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
-            "quorum": m.quorum, "members": sorted(people[r.person_id] for r in roll),
-            "present": present, "quorate": len(present) + substitutes >= m.quorum,
-            "agenda": agenda, "interests": interests, "decisions": decisions,
-            "left_here": left_here(decided_rows),
-            "actions": [a for a in every_action if a["meeting"] == m.ref],
-        })
-    return out
+    return [_meeting(session, m, people, every_action, meeting_agenda(session, m), whole=True)
+            for m in session.execute(chosen)]
+
+
+def meeting_window(
+    session: Session | Connection, ref: str, window: slice
+) -> tuple[shapes.Meeting, AgendaPage] | None:
+    """One meeting as :func:`meetings` gives it, but with only the agenda items at
+    ``window``'s positions (from 0), and the decisions and interests on them: a
+    Board that decided 20,000 bids shows 200 at a time. The page says where those
+    items are and how long the agenda is. None: no such meeting."""
+    m = session.execute(select(MEETING_T).where(MEETING_T.c.ref == ref)).first()
+    if m is None:
+        return None
+    page = agenda_page(session, m, window)
+    every_action = actions_register(session, MEETING_T.c.ref == ref)
+    return _meeting(session, m, _people_names(session), every_action, page.refs,
+                    whole=False), page
+
+
+def _people_names(session: Session | Connection) -> dict[int, str]:
+    return {p.id: p.name for p in session.execute(select(PERSON_T.c.id, PERSON_T.c.name))}
+
+
+def _meeting(
+    session: Session | Connection, m: Any, people: dict[int, str],
+    every_action: list[shapes.MeetingAction], agenda: list[str], *, whole: bool,
+) -> shapes.Meeting:
+    """A meeting row as the meetings view shows it; ``agenda``: its refs, whole
+    or (``whole`` False) the part whose decisions and interests are read."""
+    decision_t, interest_t = Decision.__table__, Interest.__table__
+    member_t = MeetingMember.__table__
+    roll = session.execute(
+        select(member_t.c.person_id, member_t.c.present, member_t.c.substitute_id)
+        .where(member_t.c.meeting_id == m.id)
+    ).all()
+    present = sorted(people[r.person_id] for r in roll if r.present)
+    substitutes = sum(1 for r in roll if r.substitute_id is not None)  # count for quorum
+    decided = select(decision_t).where(decision_t.c.meeting_id == m.id)
+    if not whole:
+        decided = decided.where(decision_t.c.item_ref.in_(agenda))
+    decided_rows = session.execute(decided.order_by(decision_t.c.id)).all()
+    decisions: list[shapes.MeetingDecision] = [
+        {
+            "ref": d.ref, "item": d.item_ref, "outcome": d.outcome,
+            "amount_pence": d.amount_pence, "reasons": d.reasons, "missing": d.missing,
+            "votes": None if d.votes_for is None else {
+                "for": d.votes_for, "against": d.votes_against, "abstain": d.votes_abstain},
+            "decided_on": d.decided_on.isoformat(),
+        }
+        for d in decided_rows
+    ]
+    interests: list[shapes.MeetingInterest] = [
+        {"member": people[i.person_id], "item": i.item_ref, "nature": i.nature}
+        for i in session.execute(
+            select(interest_t)
+            .where(interest_t.c.meeting_id == m.id,
+                   *([] if whole else [interest_t.c.item_ref.in_(agenda)]))
+            .order_by(interest_t.c.id)
+        )
+    ]
+    return {
+        "ref": m.ref, "title": m.title, "date": m.held_on.isoformat(), "state": m.state,
+        "quorum": m.quorum, "members": sorted(people[r.person_id] for r in roll),
+        "present": present, "quorate": len(present) + substitutes >= m.quorum,
+        "agenda": agenda, "interests": interests, "decisions": decisions,
+        "left_here": left_here(decided_rows),
+        "actions": [a for a in every_action if a["meeting"] == m.ref],
+    }
 
 
 def meetings_summary(session: Session | Connection) -> list[shapes.MeetingSummary]:

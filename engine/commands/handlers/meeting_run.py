@@ -30,17 +30,18 @@ def order_agenda(uow: UnitOfWork, args: Args) -> Result:
     args.done()
     uow.step(MEETING, "order_agenda", m.state, m.ref)
     on_agenda = meeting_agenda(uow.conn, m)
+    known = set(on_agenda)
     if move or direction:
         if refs:
             raise ValidationError("order_agenda: move: give the items in order, or one item "
                                   "to move (move, direction), not both", field="move")
-        refs = moved(m.ref, on_agenda, move, direction)
+        ordered_first = sum(1 for r in (m.agenda_order or []) if r in known)
+        refs = moved(m.ref, on_agenda, move, direction, ordered_first)
     elif not refs:
         raise ValidationError("order_agenda: items: give the agenda's items in the order "
                               "taken, or one item to move one place (move, direction)",
                               field="items")
     seen: set[str] = set()
-    known = set(on_agenda)
     for i, ref in enumerate(refs, start=1):
         if ref not in known:
             some = ", ".join(on_agenda[:10]) + (f" and {len(on_agenda) - 10} more"
@@ -58,9 +59,14 @@ def order_agenda(uow: UnitOfWork, args: Args) -> Result:
     return {"meeting": m.ref, "agenda": agenda}
 
 
-def moved(meeting: str, agenda: list[str], item: str, direction: str) -> list[str]:
-    """``agenda`` with ``item`` moved one place ``direction`` (up: taken earlier);
-    refused by field when the item is not on it, the way is missing, or there is
+def moved(meeting: str, agenda: list[str], item: str, direction: str,
+          ordered_first: int = 0) -> list[str]:
+    """The officer's order that puts ``agenda`` with ``item`` moved one place
+    ``direction`` (up: taken earlier): the agenda up to the later of the two
+    places and the ``ordered_first`` items an order already put first; the rest
+    keep their natural order after it (engine/read/agenda.py), so moving an item
+    near the top of a 100,000-item agenda stores a few refs, not 100,000.
+    Refused by field when the item is not on it, the way is missing, or there is
     no place to go."""
     if not item:
         raise ValidationError("order_agenda: move: name the agenda item to move up or down",
@@ -77,7 +83,7 @@ def moved(meeting: str, agenda: list[str], item: str, direction: str) -> list[st
         raise ValidationError(f"order_agenda: move: {item} is already "
                               f"{'first' if direction == 'up' else 'last'} on the agenda",
                               field="move")
-    out = list(agenda)
+    out = agenda[:max(i, j, ordered_first - 1) + 1]
     out[i], out[j] = out[j], out[i]
     return out
 
