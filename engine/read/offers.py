@@ -70,12 +70,6 @@ _RECIPIENT = (
     .outerjoin(_BODY, _BODY.c.id == ORG_T.c.accountable_body_id)
     .where(GRANT_T.c.id == bindparam("grant_id"))
 )
-_TEMPLATE = (
-    select(PROG_T.c.offer_template)
-    .join(POT_T, POT_T.c.programme_id == PROG_T.c.id)
-    .join(GRANT_T, GRANT_T.c.pot_id == POT_T.c.id)
-    .where(GRANT_T.c.id == bindparam("grant_id"))
-)
 # the grant as a letter states it, with its recipient (one read)
 _TERMS = (
     select(GRANT_T, BID_T.c.ref.label("bid_ref"), BID_T.c.title, BID_T.c.kind.label("bid_kind"),
@@ -118,12 +112,6 @@ def recipient(conn: Connection, grant_id: int) -> tuple[int, str, str]:
     return _recipient_of(conn.execute(_RECIPIENT, {"grant_id": grant_id}).one())
 
 
-def template_of(conn: Connection, grant_id: int) -> str:
-    """The programme's letter template name ('' on the programme: the default)."""
-    name = conn.execute(_TEMPLATE, {"grant_id": grant_id}).scalar()
-    return name or DEFAULT_TEMPLATE
-
-
 def terms(conn: Connection, grant_id: int, today: dt.date) -> dict[str, Any]:
     """The offer as it stands: everything a letter states, in pence and ISO dates
     (the template writes the words). Deterministic: the same data gives the same
@@ -134,7 +122,8 @@ def terms(conn: Connection, grant_id: int, today: dt.date) -> dict[str, Any]:
 def template_and_terms(
     conn: Connection, grant_id: int, today: dt.date, made_now: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    """(:func:`template_of`, :func:`terms`): the grant read once for both.
+    """The programme's letter template name (the default when the programme names
+    none) and :func:`terms`: the grant read once for both.
     ``made_now``: the grant was made in this transaction, so it has no deposits
     and no repayment instalments yet (not read)."""
     g = conn.execute(_TERMS, {"grant_id": grant_id}).one()
