@@ -170,7 +170,7 @@ def _layout(conn: Session | Connection, meeting: Any) -> _Layout:
 def _draw(conn: Session | Connection, meeting: Any) -> _Layout:
     stored = list(meeting.agenda or [])
     order = list(getattr(meeting, "agenda_order", None) or [])
-    run = [(r.id, r.ref) for r in conn.execute(_RUN, _params(meeting))]
+    run = conn.execute(_RUN, _params(meeting)).tuples().all()
     away = referred_elsewhere(conn, meeting, _BIDS)
     seen = set(stored)
     bids = [(i, r) for i, r in run if r not in away and r not in seen]
