@@ -47,6 +47,7 @@ if __package__ in (None, ""):
 from bench.common import ROOT, code_version, cpu_name  # noqa: E402
 
 ROUND = "LOAD-2011"
+PAST_ROUND = "LOAD-2010"  # setup(apart=True): the bids that became grants
 TARGET_P95_MS = 150.0
 PASSWORD = "bench-password-2011"
 OFFICERS = [f"officer{i}@bench.example" for i in range(1, 6)]
@@ -72,8 +73,10 @@ def staff() -> list[str]:
 # ------------------------------------------------------------------ set-up
 
 
-def setup(url: str, n_bids: int, n_grants: int, seed: int) -> dict:
-    """Bulk data, valid for the app (see the module's docstring)."""
+def setup(url: str, n_bids: int, n_grants: int, seed: int, apart: bool = False) -> dict:
+    """Bulk data, valid for the app (see the module's docstring). ``apart``: the
+    bids that become grants are in a round of their own (PAST_ROUND), so the
+    round ROUND ranks only the bids still awaiting a decision."""
     from sqlalchemy import insert, select
 
     from bench.bench_scoring import synthetic_bids
@@ -113,17 +116,11 @@ def setup(url: str, n_bids: int, n_grants: int, seed: int) -> dict:
     q.execute_batch(
         [("set_password", {"email": e, "password": PASSWORD}) for e in users()], "system"
     )
-    q.execute(
-        "open_round",
-        {
-            "ref": ROUND,
-            "name": "Load round",
-            "pot": "Projects",
-            "closes": "2011-03-31",
-            "rules": "efficiency-bids-2011",
-        },
-        OFFICERS[0],
-    )
+    rounds = [ROUND, PAST_ROUND] if apart else [ROUND]
+    for ref in rounds:
+        q.execute("open_round", {"ref": ref, "name": f"Load round {ref}", "pot": "Projects",
+                                 "closes": "2011-03-31", "rules": "efficiency-bids-2011"},
+                  OFFICERS[0])  # fmt: skip
     bids = synthetic_bids(n_bids, seed)
     # the grants must fit the pot (at most £1bn, the most Quorum accepts): asks are
     # ~£200,000 on average, so beyond ~4,000 grants each ask is scaled down
@@ -131,9 +128,12 @@ def setup(url: str, n_bids: int, n_grants: int, seed: int) -> dict:
     for b in bids:
         b["grant_requested_pence"] = max(100_00, b["grant_requested_pence"] // shrink // 100 * 100)
     rnd = random.Random(seed)
+    chosen = sorted(rnd.sample(range(n_bids), n_grants))
+    decided = set(chosen) if apart else set()
     with engine.begin() as conn:
         orgs = list(conn.execute(select(Organisation.id).order_by(Organisation.id)).scalars())
-        r = conn.execute(select(Round.id, Round.pot_id)).first()
+        round_of = {row.ref: row for row in conn.execute(select(Round.ref, Round.id, Round.pot_id))}
+        r, past = round_of[ROUND], round_of.get(PAST_ROUND)
         rows = []
         for i, b in enumerate(bids):
             fields = {k: v for k, v in b.items() if k != "partner_count"}
@@ -143,7 +143,7 @@ def setup(url: str, n_bids: int, n_grants: int, seed: int) -> dict:
                     "title": f"Bid {b['ref']}",
                     "sponsor_id": orgs[i % N_ORGS],
                     "pot_id": r.pot_id,
-                    "round_id": r.id,
+                    "round_id": past.id if i in decided and past else r.id,
                     "state": "submitted",
                     "submitted_on": dt.date(2011, 3, 1) + dt.timedelta(days=i % 28),
                     "version": 1,
@@ -184,8 +184,10 @@ def setup(url: str, n_bids: int, n_grants: int, seed: int) -> dict:
         )
     t_bids = time.perf_counter()
     clock.set(dt.date(2011, 4, 1))
-    q.execute("close_round", {"round": ROUND}, OFFICERS[0])
-    scored = q.execute("score_round", {"round": ROUND}, OFFICERS[0])
+    scored = {"scored": 0}
+    for ref in rounds:
+        q.execute("close_round", {"round": ref}, OFFICERS[0])
+        scored["scored"] += q.execute("score_round", {"round": ref}, OFFICERS[0])["scored"]
     t_scored = time.perf_counter()
     members = [n for n, _, r in BOARD if "board_member" in r]
     q.execute(
@@ -201,7 +203,6 @@ def setup(url: str, n_bids: int, n_grants: int, seed: int) -> dict:
     )
     clock.set(dt.date(2011, 4, 20))
     q.execute("record_attendance", {"meeting": "LOAD-BOARD", "present": members}, OFFICERS[0])
-    chosen = sorted(rnd.sample(range(n_bids), n_grants))
     refs = [bids[i]["ref"] for i in chosen]
     grants = []
     for k in range(0, len(refs), 250):

@@ -1,11 +1,14 @@
 """The scaling curve (issue 15 item 5): every list page and the round page at
-several sizes (default 1,000, 10,000 and 100,000 bids, a fifth of them grants),
-cold and warm, with writes going on, and the web worker's memory.
+several sizes (default 1,000, 10,000 and 100,000: at size n, a round of n bids
+scored and awaiting a decision, and n grants decided from the n bids of another
+round: the issue's "100k bids and 100k grants"), cold and warm, with writes
+going on, and the web worker's memory.
 
 For each size, in the same run:
 
-- set-up (not measured): bench.bench_web.setup on a fresh SQLite file (the
-  bids in ONE round, scored; grants decided at a Board; evidence waiting).
+- set-up (not measured): bench.bench_web.setup on a fresh SQLite file (two
+  rounds, scored; one round's bids decided at a Board, the grants; evidence
+  waiting).
   The built file is kept in ``bench/.cache/`` (git-ignored), keyed by the
   size, the seed, the migration head and a hash of the set-up code, and
   copied on the next run instead of built again (the 100,000 set-up takes
@@ -213,7 +216,7 @@ def cache_key(n: int, seed: int) -> str:
     """What the built database depends on: size, seed, schema, set-up code."""
     code = inspect.getsource(setup) + inspect.getsource(synthetic_bids)
     digest = hashlib.sha256(code.encode()).hexdigest()[:12]
-    return f"scale-{n}-seed{seed}-head{migration_head()}-{digest}"
+    return f"scale-{n}-seed{seed}-g{n}-head{migration_head()}-{digest}"
 
 
 def built_db(n: int, seed: int, work: Path, cache: Path | None) -> tuple[Path, dict, bool]:
@@ -229,7 +232,8 @@ def built_db(n: int, seed: int, work: Path, cache: Path | None) -> tuple[Path, d
         if kept.exists() and meta.exists():
             shutil.copyfile(kept, db)
             return db, json.loads(meta.read_text()), True
-    built = setup(f"sqlite:///{db}", n, max(1, n // 5), seed)
+    # n bids awaiting a decision (the round page ranks them) and n grants
+    built = setup(f"sqlite:///{db}", 2 * n, n, seed, apart=True)
     with sqlite3.connect(db) as conn:  # everything in the main file before copying it
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     if cache is not None:
@@ -256,7 +260,7 @@ def one_size(
     proc = start_app(url, port, work / f"app-{n}.log")
     try:
         asyncio.run(wait_up(base, proc))
-        result: dict = {"bids": n, "grants": built["grants"], "setup_s": setup_s,
+        result: dict = {"bids": built["bids"], "grants": built["grants"], "setup_s": setup_s,
                         "setup_from_cache": reused,
                         "rss_mb_started": rss_mb(proc.pid)}
         result["cold"] = asyncio.run(cold(base))

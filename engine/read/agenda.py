@@ -106,27 +106,46 @@ _DELEGATED = (
 )
 
 
+_RUN = _BIDS_IN_ORDER.with_only_columns(BID_T.c.id, BID_T.c.ref)
+
+
 def _delegated(conn: Session | Connection, meeting: Any) -> list[str]:
     return list(conn.execute(_DELEGATED, _params(meeting)).scalars())
 
 
 def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
     """The agenda of ``meeting`` (a meeting row: id, programme_id, state, agenda)."""
-    stored = list(meeting.agenda or [])
     if meeting.state != "scheduled":
-        return stored
-    bids: list[str] = list(conn.execute(_BIDS_IN_ORDER, _params(meeting)).scalars().all())
-    delegated = _delegated(conn, meeting)
+        return list(meeting.agenda or [])
+    head, run, tail = _parts(conn, meeting)
+    return head + [ref for _, ref in run] + tail
+
+
+def _parts(
+    conn: Session | Connection, meeting: Any
+) -> tuple[list[str], list[tuple[int, str]], list[str]]:
+    """A scheduled meeting's agenda in three parts, in order: the officer's order
+    then the stored refs; the bids awaiting a decision by id (id, ref), less those
+    referred to another meeting; the delegated decisions and report items.
+    A ref comes once, where it first comes; the order's refs come first."""
+    stored = list(meeting.agenda or [])
+    order = list(getattr(meeting, "agenda_order", None) or [])
+    run: list[Any] = list(conn.execute(_RUN, _params(meeting)).all())  # (id, ref) rows
     # once, not once per bid; the query, not its 20,000 refs as parameters
     away = referred_elsewhere(conn, meeting, _BIDS)
-    bids = [r for r in bids if r not in away]
     seen = set(stored)
-    out = list(stored)
-    for ref in [*bids, *delegated, *report_refs(conn, meeting)]:
+    bids = [(i, r) for i, r in run if r not in away and r not in seen]
+    seen.update(r for _, r in bids)
+    rest: list[str] = []  # the delegated decisions and reports not already on it
+    for ref in [*_delegated(conn, meeting), *report_refs(conn, meeting)]:
         if ref not in seen:
             seen.add(ref)
-            out.append(ref)
-    return ordered(out, list(getattr(meeting, "agenda_order", None) or []))
+            rest.append(ref)
+    first = [r for r in order if r in seen]  # the officer's order, what of it is on it
+    taken = set(first)
+    return (first + [r for r in stored if r not in taken],
+            [(i, r) for i, r in bids if r not in taken],
+            [r for r in rest if r not in taken])
 
 
 # ------------------------------------------------------------------ a long agenda, by the page
@@ -141,7 +160,6 @@ def meeting_agenda(conn: Session | Connection, meeting: Any) -> list[str]:
 # page of the agenda reads its 200 refs, its size is a length and an item's place
 # a bisection. tests/test_agenda_pages.py holds them equal to meeting_agenda.
 
-_RUN = _BIDS_IN_ORDER.with_only_columns(BID_T.c.id, BID_T.c.ref)
 _REFS_OF = (select(BID_T.c.ref).where(BID_T.c.id.in_(bindparam("ids", expanding=True)))
             .order_by(BID_T.c.id))
 _BID_ID = select(BID_T.c.id).where(BID_T.c.ref == bindparam("ref"))
@@ -168,23 +186,8 @@ def _layout(conn: Session | Connection, meeting: Any) -> _Layout:
 
 
 def _draw(conn: Session | Connection, meeting: Any) -> _Layout:
-    stored = list(meeting.agenda or [])
-    order = list(getattr(meeting, "agenda_order", None) or [])
-    run = conn.execute(_RUN, _params(meeting)).tuples().all()
-    away = referred_elsewhere(conn, meeting, _BIDS)
-    seen = set(stored)
-    bids = [(i, r) for i, r in run if r not in away and r not in seen]
-    seen.update(r for _, r in bids)
-    rest: list[str] = []  # the delegated decisions and reports, as meeting_agenda adds them
-    for ref in [*_delegated(conn, meeting), *report_refs(conn, meeting)]:
-        if ref not in seen:
-            seen.add(ref)
-            rest.append(ref)
-    first = [r for r in order if r in seen]  # as ordered() puts them
-    taken = set(first)
-    return _Layout(head=first + [r for r in stored if r not in taken],
-                   run=array("q", (i for i, r in bids if r not in taken)),
-                   tail=[r for r in rest if r not in taken])
+    head, run, tail = _parts(conn, meeting)
+    return _Layout(head=head, run=array("q", (i for i, _ in run)), tail=tail)
 
 
 @dataclass(frozen=True)
@@ -238,14 +241,6 @@ def agenda_size(conn: Session | Connection, meeting: Any) -> int:
     if meeting.state != "scheduled":
         return len(list(meeting.agenda or []))
     return _layout(conn, meeting).size
-
-
-def ordered(refs: list[str], order: list[str]) -> list[str]:
-    """``refs`` with those in ``order`` first, in that order; the rest after, as they were."""
-    present = set(refs)
-    first = [r for r in order if r in present]
-    taken = set(first)
-    return first + [r for r in refs if r not in taken]
 
 
 def _meeting_key(row: Any) -> tuple[Any, int]:
