@@ -1421,12 +1421,13 @@ def run_sweep(
     fallback = plans_terms(plans) and bool(known.addressed_bodies())
     probe = not (plans_terms(plans) and _none_queued(conn, part))
     together: dict[tuple[str, str], str] = {}  # a merged send's (template, subject): its rung
-    written = 0
+    written = merged = 0
     for plan, sends, by_sql in _merged(plans):
         n = _queue(conn, as_of, now, plan, sends, fallback, status, probe)
         written += n
         if by_sql:  # counted in the chunk's rows (:func:`_counted`)
             together.update(((r.template, r.subject), r.name) for r, _ in sends)
+            merged += n
         elif n:
             queued[sends[0][0].name] += n
         for rung, who in sends:
@@ -1436,7 +1437,7 @@ def run_sweep(
                 no_recipient[label] = no_recipient.get(label, 0) + missing
     per_address: dict[str, int] = {}
     if written:  # this chunk's messages per address (its rows: ids after first_new)
-        per_address = _counted(conn, first_new, together, queued)
+        per_address = _counted(conn, first_new, together, merged, queued)
     return {
         "returns_created": dict(created),
         "messages_queued": dict(queued),
@@ -1451,38 +1452,37 @@ ID_MAX = 2**31 - 1  # the largest id (INTEGER)
 
 
 def _counted(
-    conn: Connection, first_new: int, together: dict[tuple[str, str], str], queued: Counter[str]
+    conn: Connection,
+    first_new: int,
+    together: dict[tuple[str, str], str],
+    merged: int,
+    queued: Counter[str],
 ) -> dict[str, int]:
     """A chunk's messages (the outbox rows after ``first_new``: all written by this
-    transaction) per address; and those of merged sends (``together``: each one's
-    template and subject, naming its rung alone) added to ``queued`` by rung."""
+    transaction) per address; and the ``merged`` messages of merged sends
+    (``together``: each one's template and subject, naming its rung alone) added
+    to ``queued`` by rung."""
     # bounded on both sides, both parameters: PostgreSQL's generic plan (a statement
     # prepared after 5 runs) takes "id > $1" alone for a third of the outbox and
     # scanned all of it — 60 ms a chunk at 200,000 messages
     chunk = [OUT.c.id > first_new, OUT.c.id <= ID_MAX]
-    # per address (a short key to group by), and per merged rung a sum of the rows
-    # naming it (grouping by the long subject too took twice as long)
+    # per address (a short key to group by), and per merged rung but the last a sum of
+    # the rows naming it; the last rung's are the rest (grouping by the long subject
+    # too took twice as long)
     pairs = sorted(together.items())
     named = [func.sum(case((and_(OUT.c.template == _text(t), OUT.c.subject == _text(s)),
-                                _int(1)), else_=_int(0))) for (t, s), _ in pairs]  # fmt: skip
+                                _int(1)), else_=_int(0))) for (t, s), _ in pairs[:-1]]  # fmt: skip
     per_address: Counter[str] = Counter()
+    counted: Counter[str] = Counter()
     for row in conn.execute(
         select(OUT.c.to_addr, func.count(), *named).where(*chunk).group_by(OUT.c.to_addr)
     ):
         per_address[str(row[0])] += int(row[1])
-        for j, (_, rung) in enumerate(pairs):
-            if row[2 + j]:
-                queued[rung] += int(row[2 + j])
-    return dict(per_address)
-    for row in conn.execute(
-        select(OUT.c.to_addr, OUT.c.template, OUT.c.subject, func.count())
-        .where(*chunk)
-        .group_by(OUT.c.to_addr, OUT.c.template, OUT.c.subject)
-    ):
-        per_address[str(row[0])] += int(row[3])
-        rung = together.get((str(row[1]), str(row[2])))
-        if rung is not None:
-            queued[rung] += int(row[3])
+        for j, (_, rung) in enumerate(pairs[:-1]):
+            counted[rung] += int(row[2 + j] or 0)
+    if pairs:
+        counted[pairs[-1][1]] += merged - sum(counted.values())
+    queued.update(+counted)  # the rungs that queued something
     return dict(per_address)
 
 
