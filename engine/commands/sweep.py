@@ -1033,11 +1033,12 @@ def _due_dates(x: Any, escalations: tuple[tuple[str, int] | None, ...]) -> Any:
         found = select(x.kind, x.ps, x.pe, x.due).distinct().subquery("k0")
     elif "n" in x:
         found = select(x.kind, x.ps, x.pe, x.due, x.n).distinct().subquery("k0")
-    else:  # the targeted returns (t), for each send
+    else:  # the targeted returns' (t), then once for each send
         sent = union_all(*(select(_int(i).label("n")) for i in range(len(escalations))))
         each = sent.subquery("sn")
-        found = (select(x.kind, x.ps, x.pe, x.due, each.c.n).distinct()
-                 .select_from(x.kind.table.join(each, true())).subquery("k0"))  # fmt: skip
+        dates = select(x.kind, x.ps, x.pe, x.due).distinct().subquery("k1")
+        found = (select(*dates.c, each.c.n)
+                 .select_from(dates.join(each, true())).subquery("k0"))  # fmt: skip
     keys = select(
         *found.c, days_between(bindparam("as_of", type_=Date), found.c.due).label("days")
     ).subquery("k")
