@@ -22,7 +22,9 @@ grants, each its own short transaction, then the rest (see "in chunks" below):
    says which rungs apply to which "days from due".
 3. **Queue the messages.** For each rung and recipient, one
    ``INSERT INTO outbox ... SELECT ... WHERE NOT EXISTS ... ON CONFLICT DO
-   NOTHING`` over all returns the rung applies to, under the key
+   NOTHING`` over all returns the rung applies to (rungs picking the same
+   returns for roles other than the sponsor — the Director's and the Chair's
+   escalations — share one, :func:`_merged`), under the key
    ``return:<ref>:<rung>:<email>``: each rung is queued once per return and
    recipient, ever, whoever runs the sweep and however often. The message's
    context is JSON text put together by the database from pieces quoted once:
