@@ -17,7 +17,8 @@ from engine.store.ledger import _POT_SUMS
 def test_a_pots_sums_are_read_from_the_covering_index(db_url: str) -> None:
     engine = make_engine(db_url)
     create_schema(engine)
-    Quorum(engine, FixedClock(dt.date(2011, 3, 1))).execute("create_programme", {"name": "P", "pots": {"Projects": "100,000"}}, "system")
+    Quorum(engine, FixedClock(dt.date(2011, 3, 1))).execute(
+        "create_programme", {"name": "P", "pots": {"Projects": "100,000"}}, "system")
     with engine.connect() as c:
         sql, _, _ = _POT_SUMS._for(c)
         if engine.dialect.name == "sqlite":
