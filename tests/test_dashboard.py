@@ -11,7 +11,7 @@ from sqlalchemy import event, insert, select
 from engine.read import kept
 from engine.read.dashboard import programme_dashboard
 from engine.read.partnership_money import partnership_figures
-from engine.store.models import Grant, Return
+from engine.store.models import Bid, Decision, Grant, Programme, Return
 from quorum_web.charts import late_returns_chart, pots_chart, savings_chart
 from quorum_web.pages_board import dashboard_view
 
@@ -195,3 +195,36 @@ def test_the_kept_dashboard_stands_through_scores_and_is_redrawn_by_anything_els
     assert after == fresh() != before and kept.DRAWN["dashboard page"] == drawn + 2  # redrawn
     after[0]["pots"].clear()  # a caller's copy: what is kept is untouched
     assert kept_now() == fresh()
+
+
+def test_a_reversed_grant_counts_only_what_was_paid_and_a_programme_only_its_own(db_url) -> None:
+    """Sums by partnership in SQL (not grant by grant): a grant whose approval was
+    reversed (cancelled) is left out of grants and awarded but not of paid, and a
+    programme's dashboard holds only its own partnerships."""
+    q, engine, clock = board_with_returns(db_url)
+    try:
+        with engine.connect() as conn:
+            decision = conn.execute(
+                select(Decision.ref).join(Bid, Bid.ref == Decision.item_ref)
+                .where(Bid.title == "Invest to save")).scalar_one()
+        q.execute("reverse_decision", {"decision": decision, "reason": "approved in error"},
+                  OFFICER)
+        q.execute("create_programme", {"name": "Q", "pots": {"Other": "1,000"}}, "system")
+        with engine.connect() as conn:
+            d = programme_dashboard(conn, dt.date(2011, 10, 10))
+            assert conn.execute(select(Grant.state).where(
+                Grant.ref == grant_ref(engine, "Invest to save"))).scalar_one() == "cancelled"
+            other = conn.execute(select(Programme.id).where(Programme.name == "Q")).scalar_one()
+            mine = conn.execute(select(Programme.id).where(Programme.name == "P")).scalar_one()
+            empty = programme_dashboard(conn, dt.date(2011, 10, 10), programme_id=other)
+            own = programme_dashboard(conn, dt.date(2011, 10, 10), programme_id=mine)
+    finally:
+        engine.dispose()
+    melton = next(p for p in d["partnerships"] if p["partnership"] == "Melton BC")
+    assert melton == {"partnership": "Melton BC", "grants": 0, "awarded_pence": 0,
+                      "paid_pence": 0, "savings_delivered_pence": 0,
+                      "savings_anticipated_pence": 0, "late_returns": 0}  # R-9001 left out
+    assert d["partnership_totals"]["awarded_pence"] == 10_000_000
+    assert d["partnership_totals"]["paid_pence"] == 4_000_000
+    assert empty["partnerships"] == [] and [p["name"] for p in empty["pots"]] == ["Other"]
+    assert own["partnerships"] == d["partnerships"]

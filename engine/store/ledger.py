@@ -206,12 +206,12 @@ def grant_lines(
         q = q.where(_MOVE.c.grant_id.in_(grant_ids))
     out: dict[int, GrantLedger] = {gid: GrantLedger(gid) for gid in grant_ids or []}
     for grant_id, kind, total in cast(Iterable[tuple[int, str, int | None]], conn.execute(q)):
-        _add(out.setdefault(grant_id, GrantLedger(grant_id)), kind, int(total or 0))
+        add_movements(out.setdefault(grant_id, GrantLedger(grant_id)), kind, int(total or 0))
     return out
 
 
-def _add(line: GrantLedger, kind: str, amount: int) -> None:
-    """A grant's sum of movements of one kind, into its line."""
+def add_movements(line: GrantLedger, kind: str, amount: int) -> None:
+    """A grant's (or grants') sum of movements of one kind, into its line."""
     if kind == MovementKind.COMMIT:
         line.awarded_pence = amount
     elif kind == MovementKind.PAY:
@@ -230,7 +230,7 @@ def grant_line(conn: Session | Connection, grant_id: int) -> GrantLedger:
     for kind, total in cast(
         Iterable[tuple[str, int | None]], conn.execute(_GRANT_LINE, {"grant_id": grant_id})
     ):
-        _add(line, kind, int(total or 0))
+        add_movements(line, kind, int(total or 0))
     return line
 
 
@@ -292,7 +292,7 @@ def grant_money_from(
     ``money_milestone_paid``) pairs."""
     line = GrantLedger(grant_id)
     for kind in _GRANT_KINDS:
-        _add(line, kind, int(getattr(sums, f"money_{kind.value}") or 0))
+        add_movements(line, kind, int(getattr(sums, f"money_{kind.value}") or 0))
     return line, {mid: int(total) for mid, total in paid if total is not None}
 
 
@@ -304,7 +304,7 @@ def grant_money(conn: Connection, grant_id: int) -> tuple[GrantLedger, dict[int,
     paid: dict[int, int] = {}
     for tag, kind, milestone_id, total in _GRANT_MONEY.execute(conn, {"grant_id": grant_id}):
         if tag == "m":
-            _add(line, kind, int(total or 0))
+            add_movements(line, kind, int(total or 0))
         elif milestone_id is not None:
             paid[int(milestone_id)] = int(total or 0)
     return line, paid
