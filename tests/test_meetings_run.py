@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from meetingkit import assert_pages_agree
 from sqlalchemy import MetaData, text
 from sqlmodel import Session
-from meetingkit import assert_pages_agree
 from webkit import set_passwords, sign_in
 
 from engine.commands.service import Quorum
