@@ -1211,12 +1211,17 @@ class OfferLetter(VersionedMixin, TableModel, table=True):
     version: int = 1
 
 
+def _searched_in(target: sa.MetaData, kw: dict[str, Any]) -> dict[str, Any]:
+    made = {t.name for t in kw.get("tables") or target.sorted_tables}
+    return {t: v for t, v in search.SEARCHED.items() if t in made}
+
+
 def _install_search(target: sa.MetaData, connection: sa.Connection, **kw: Any) -> None:
-    search.install(connection)
+    search.install(connection, _searched_in(target, kw))
 
 
 def _uninstall_search(target: sa.MetaData, connection: sa.Connection, **kw: Any) -> None:
-    search.uninstall(connection)
+    search.uninstall(connection, _searched_in(target, kw))
 
 
 # the search indexes (engine/store/search.py: FTS5 tables and triggers, pg_trgm
