@@ -81,8 +81,8 @@ def _query(draw_from: list[str]) -> st.SearchStrategy[str]:
 
 
 @pytest.mark.parametrize("board", ["sqlite", "postgresql"], indirect=True)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data(), titles=st.lists(texts, min_size=N, max_size=N),
        names=st.lists(texts, min_size=3, max_size=3),
        reasons=st.lists(texts, min_size=3, max_size=3))
