@@ -40,6 +40,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union,
 )
 from sqlalchemy import table as sa_table
 from sqlalchemy.engine import Connection
@@ -248,9 +249,15 @@ def _searched(spec: ListSpec) -> tuple[dict[Table, list[str]], list[ColumnElemen
     return by_table, others
 
 
-def search_condition(spec: ListSpec, q: str, dialect: str) -> ColumnElement[bool]:
+def search_condition(
+    spec: ListSpec, q: str, dialect: str, base: Select[Any] | None = None
+) -> ColumnElement[bool]:
     """Rows where some search column contains ``q``, any case (``lower(column)
-    LIKE '%q%'``): from the search indexes where there are ones (module doc)."""
+    LIKE '%q%'``): from the search indexes where there are ones (module doc).
+    ``base`` (the list's ``select(key)``): more than one table searched is then
+    ``key IN (base where table 1 matches UNION base where table 2 matches ...)``,
+    each part led by its index, where an OR of the tables' look-ups would be
+    tried on every row of the join (at 100,000 bids 2 ms against 14)."""
     pattern = like_pattern(q)
 
     def like(c: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -277,14 +284,19 @@ def search_condition(spec: ListSpec, q: str, dialect: str) -> ColumnElement[bool
             inner = table.alias()
             found = select(inner.c[key_name]).where(or_(*(like(inner.c[n]) for n in names)))
         terms.append(key.in_(found))
+    if base is not None and len(terms) > 1:
+        keys = union(*(base.where(t).correlate(None) for t in terms))
+        return base.selected_columns[0].in_(keys)
     return or_(*terms)
 
 
-def conditions(spec: ListSpec, lq: ListQuery, dialect: str = "") -> list[ColumnElement[bool]]:
+def conditions(
+    spec: ListSpec, lq: ListQuery, dialect: str = "", base: Select[Any] | None = None
+) -> list[ColumnElement[bool]]:
     """The WHERE conditions of a query: each filter given, and the search."""
     where = [spec.filters[name].where(value) for name, value in lq.filters.items()]
     if lq.q and spec.search:
-        where.append(search_condition(spec, lq.q, dialect))
+        where.append(search_condition(spec, lq.q, dialect, base))
     return where
 
 
@@ -414,7 +426,7 @@ def run(
     empty instead, as the REST API answers). ``everything``: every matching
     key in order (exports), not one page."""
     bind = db.get_bind() if isinstance(db, Session) else db
-    where = conditions(spec, lq, bind.dialect.name)
+    where = conditions(spec, lq, bind.dialect.name, base)
     sums = sums or {}
     counted = base.with_only_columns(
         func.count(),
