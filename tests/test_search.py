@@ -7,6 +7,7 @@ database has the same search indexes as a new one."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 
 import pytest
@@ -19,7 +20,7 @@ from sqlalchemy import select, text
 from engine.read import lists
 from engine.read.listing import ListSpec, read_query, search_condition
 from engine.store import search
-from engine.store.db import create_schema, make_engine, upgrade
+from engine.store.db import create_schema, current_revision, head_revision, make_engine, upgrade
 
 ORGS = ["Rutland CC", "Melton BC", "Harborough DC"]
 N = 8  # bids
@@ -201,3 +202,40 @@ def test_a_migrated_database_has_the_search_indexes_of_a_new_one(db_url, tmp_pat
     created.dispose()
     if not db_url.startswith("sqlite"):
         request.getfixturevalue("pg_server").drop_database(name)
+
+
+def test_without_pg_trgm_the_migration_succeeds_and_searches_scan(pg_server, caplog):
+    """A role that may not create the extension (PostgreSQL: CREATE on the database):
+    the migration still reaches the head, says why in a warning, makes no trigram
+    index, and searches find the same rows by the scan."""
+    suffix = uuid.uuid4().hex[:12]
+    name, role = f"t_search_no_trgm_{suffix}", f"quorum_plain_{suffix}"
+    url = pg_server.create_database(name)
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}"'))
+    plain = make_engine(
+        sa.make_url(url).set(username=role, password=None).render_as_string(hide_password=False))
+    try:
+        with caplog.at_level(logging.WARNING, logger="engine.store.search"):
+            upgrade(plain)
+        assert current_revision(plain) == head_revision()
+        assert "pg_trgm could not be created" in caplog.text
+        assert _search_objects(plain) == []
+        with plain.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO audit_event (seq, at, actor, command, item_ref, before, after, "
+                "reason, prev_hash, hash, money, key_id) VALUES (1, 'x', 'a@x', 'submit_bid', "
+                "'S-000120', '', '', '', '', '', '', ''), (2, 'x', 'a@x', 'decide', 'S-000200', "
+                "'', '', '', '', '', '', '')"))
+            assert _both(conn, lists.AUDIT_LIST, select(lists.AUDIT_T.c.seq), "s-0001") == (
+                [1], [1])
+    finally:
+        plain.dispose()
+        admin.dispose()
+        pg_server.drop_database(name)
+        maintenance = make_engine(pg_server.url)
+        with maintenance.begin() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        maintenance.dispose()
