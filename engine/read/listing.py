@@ -14,7 +14,8 @@ rows of (a fixed handful of queries per page, however long the list).
 Nothing here builds words in SQL: a search is ``lower(column) LIKE :pattern``
 with ``%``, ``_`` and the escape character escaped in the pattern, answered
 from the search indexes (engine/store/search.py) where it can be: per table
-searched, ``table.key IN (the keys the index finds)``, OR-ed. SQLite: the
+searched, ``table.key IN (the keys the index finds)``, and with more than one
+table the list's keys of each, in a UNION (:func:`search_condition`). SQLite: the
 table's FTS5 trigram index (a phrase query of the lowered text, the same rows
 as the LIKE); PostgreSQL: the same LIKE on that table alone, which its
 pg_trgm indexes answer. A search shorter than 3 characters cannot use a
