@@ -8,8 +8,9 @@ Without an index every search reads every row of the tables it looks in.
   ``trigram`` tokenizer. It is *contentless* (``content=''``) and
   ``case_sensitive 1``, and holds SQLite's own ``lower(column)`` of each
   column, put there by triggers on insert, update (of a searched column) and
-  delete (``columnsize=0``: no column sizes, which only ranking would read, so
-  a fifth less to write). So a trigram phrase query of ``q.lower()`` matches exactly the rows
+  delete (not ``columnsize=0``: a contentless table lists its rows from the
+  column sizes, and without them cannot be read whole, as tests' dumps of
+  every table do). So a trigram phrase query of ``q.lower()`` matches exactly the rows
   ``lower(column) LIKE '%q%'`` matches: the same ``lower()`` (ASCII-only in
   SQLite), no other folding. (An external-content table would have to fold
   case with FTS5's own Unicode folding, which is not SQLite's ``lower()``: a
@@ -135,7 +136,7 @@ def install(conn: Connection, searched: Searched = SEARCHED) -> None:
             cols = ", ".join(_q(c) for c in columns)
             conn.execute(text(
                 f"CREATE VIRTUAL TABLE {_q(fts)} USING fts5({cols}, content='', "
-                "columnsize=0, tokenize='trigram case_sensitive 1')"
+                "tokenize='trigram case_sensitive 1')"
             ))
             lowered = ", ".join(f"lower({_q(c)})" for c in columns)
             conn.execute(text(
