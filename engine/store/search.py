@@ -35,6 +35,7 @@ what it created (0033).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import text
@@ -166,3 +167,14 @@ def uninstall(conn: Connection, searched: Searched = SEARCHED) -> None:
             for c in columns:
                 conn.execute(text(f"DROP INDEX IF EXISTS {_q(trgm_index(table, c))}"))
 
+
+
+_FTS5_OWN = re.compile(r"'main'\.'\w+_search_(?:data|idx|docsize|config|content)'")
+
+
+def fts5_own_statement(sql: str) -> bool:
+    """A statement SQLite's FTS5 module runs for itself, inside the statement (or
+    trigger) that wrote to a search index: reading its configuration, writing its
+    shadow tables. A count of the statements sent (tests, bench/lifecycle.py) leaves
+    these out, as it leaves out the programs of triggers."""
+    return sql.removeprefix("-- ") == "PRAGMA 'main'.data_version" or bool(_FTS5_OWN.search(sql))
