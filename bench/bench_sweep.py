@@ -82,6 +82,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cache import upgraded_from_older  # noqa: E402
 from bench.common import ROOT, code_version, cpu_name  # noqa: E402
 from engine.settings import get_settings  # noqa: E402
 
@@ -184,12 +185,12 @@ def setup(url: str, n_grants: int) -> int:
 CACHE = ROOT / "bench" / ".cache"  # git-ignored: set-up databases kept for the next run
 
 
-def cache_file(n_grants: int) -> Path:
+def cache_file(n_grants: int, head: str | None = None) -> Path:
     """Where the set-up SQLite database of ``n_grants`` is kept: by size and migration head
-    (a schema change makes a new one)."""
+    (a schema change makes a new one: from one of an older head, upgraded, bench/cache.py)."""
     from engine.store.db import head_revision
 
-    return CACHE / f"sweep-{n_grants}-{head_revision()}.db"
+    return CACHE / f"sweep-{n_grants}-{head or head_revision()}.db"
 
 
 def cached_setup(path: Path, n_grants: int) -> int:
@@ -201,6 +202,9 @@ def cached_setup(path: Path, n_grants: int) -> int:
     kept = cache_file(n_grants)
     for old in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         old.unlink(missing_ok=True)
+    if not kept.exists() and upgraded_from_older(lambda h: cache_file(n_grants, h), path):
+        shutil.copyfile(path, kept.with_suffix(".tmp"))
+        kept.with_suffix(".tmp").rename(kept)
     if not kept.exists():
         built = setup(f"sqlite:///{path}", n_grants)
         CACHE.mkdir(parents=True, exist_ok=True)

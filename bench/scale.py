@@ -44,7 +44,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -68,6 +67,7 @@ from bench.bench_web import (  # noqa: E402
     summary,
     wait_up,
 )
+from bench.cache import checkpoint, upgraded_from_older  # noqa: E402
 from bench.common import ROOT, code_version  # noqa: E402
 from engine.store.db import MIGRATIONS  # noqa: E402
 
@@ -79,6 +79,15 @@ PAGES = ["/healthz", "/", "/bids", "/grants", "/returns", "/delegated", "/meetin
 # with --meeting-pages: the Board that decided every grant (its agenda holds every
 # scored bid, 100,000 items at the largest size) and its first item's page
 MEETING_PAGES = ["/meetings/LOAD-BOARD", "/meetings/LOAD-BOARD/items/1"]
+
+
+def search_pages(n: int) -> list[str]:
+    """A list's search box at ``n`` bids (engine/store/search.py): a bid-reference
+    prefix that about 1% of the bids (refs ``S-000001``...) and their audit lines
+    have, and a sponsor's name (one council of 40: ~2.5% of the grants)."""
+    free = len(str(max(1, n // 100))) - 1  # the digits the 1% leaves free
+    prefix = "S-" + f"{12 * 10**free:06d}"[: 6 - free]
+    return [f"/bids?q={prefix}", "/grants?q=Council+07", f"/audit?q={prefix}"]
 
 
 def rss_mb(pid: int) -> float:
@@ -125,11 +134,13 @@ class Writer(threading.Thread):
                 self.errors += 1
 
 
-async def measure(base: str, pid: int, requests: int, writer: Writer | None) -> dict:
+async def measure(
+    base: str, pid: int, requests: int, writer: Writer | None, pages: list[str]
+) -> dict:
     client = await signed_in(base, OFFICERS[0])
     out: dict[str, dict] = {}
     try:
-        for path in PAGES:
+        for path in pages:
             ms, errors = [], 0
             for _ in range(requests):
                 if writer is not None and path.startswith("/rounds/"):
@@ -153,7 +164,9 @@ async def measure(base: str, pid: int, requests: int, writer: Writer | None) -> 
 THINK_S = (0.5, 1.5)  # how long a person reads a page before the next (uniform)
 
 
-async def users_load(base: str, pid: int, users: int, rounds: int, seed: int = 2011) -> dict:
+async def users_load(
+    base: str, pid: int, users: int, rounds: int, pages: list[str], seed: int = 2011
+) -> dict:
     """``users`` people at once, each through every page ``rounds`` times in an
     order of their own, reading each page for a random THINK_S before the next
     (arriving spread over one reading time); per page p50/p95/p99."""
@@ -176,7 +189,7 @@ async def users_load(base: str, pid: int, users: int, rounds: int, seed: int = 2
         plans = []
         for i in range(users):
             clients.append(await signed_in(base, OFFICERS[i % len(OFFICERS)]))
-            paths = [p for _ in range(rounds) for p in order.sample(PAGES, len(PAGES))]
+            paths = [p for _ in range(rounds) for p in order.sample(pages, len(pages))]
             wait = [order.uniform(0, THINK_S[1])] + [order.uniform(*THINK_S) for _ in paths]
             plans.append((paths, wait))
         t0 = time.perf_counter()
@@ -192,11 +205,11 @@ async def users_load(base: str, pid: int, users: int, rounds: int, seed: int = 2
     return out
 
 
-async def cold(base: str) -> dict:
+async def cold(base: str, pages: list[str]) -> dict:
     client = await signed_in(base, OFFICERS[0])
     out = {}
     try:
-        for path in PAGES:
+        for path in pages:
             t0 = time.perf_counter()
             r = await client.get(path)
             out[path] = {"ms": round((time.perf_counter() - t0) * 1000, 1),
@@ -212,39 +225,52 @@ def migration_head() -> str:
     return "+".join(sorted(ScriptDirectory(str(MIGRATIONS)).get_heads()))
 
 
-def cache_key(n: int, seed: int) -> str:
-    """What the built database depends on: size, seed, schema, set-up code."""
+def cache_key(n: int, seed: int, head: str | None = None) -> str:
+    """What the built database depends on: size, seed, schema (``head``: the
+    current migration head unless given), set-up code."""
     code = inspect.getsource(setup) + inspect.getsource(synthetic_bids)
     digest = hashlib.sha256(code.encode()).hexdigest()[:12]
-    return f"scale-{n}-seed{seed}-g{n}-head{migration_head()}-{digest}"
+    return f"scale-{n}-seed{seed}-g{n}-head{head or migration_head()}-{digest}"
 
 
-def built_db(n: int, seed: int, work: Path, cache: Path | None) -> tuple[Path, dict, bool]:
+def built_db(n: int, seed: int, work: Path, cache: Path | None) -> tuple[Path, dict, str]:
     """The set-up's database for ``n`` bids at ``work``: a copy of the cached
-    file when there is one for this key, else built (and cached). Returns the
-    path, what was built, and whether it came from the cache."""
+    file when there is one for this key; else a copy of one cached at an older
+    migration head, upgraded (bench/cache.py) and cached under this key; else
+    built (and cached). Returns the path, what was built, and where it came
+    from ("cache", "upgraded from <head>" or "built")."""
     db = work / f"scale-{n}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    if cache is not None:
-        key = cache_key(n, seed)
-        kept, meta = cache / f"{key}.db", cache / f"{key}.json"
-        if kept.exists() and meta.exists():
-            shutil.copyfile(kept, db)
-            return db, json.loads(meta.read_text()), True
-    # n bids awaiting a decision (the round page ranks them) and n grants
-    built = setup(f"sqlite:///{db}", 2 * n, n, seed, apart=True)
-    with sqlite3.connect(db) as conn:  # everything in the main file before copying it
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        for old in cache.glob(f"scale-{n}-seed{seed}-*"):  # an older key of this size
-            old.unlink()
-        tmp = cache / f"{key}.db.part"
-        shutil.copyfile(db, tmp)
-        tmp.replace(kept)
-        meta.write_text(json.dumps(built, indent=2) + "\n")
-    return db, built, False
+    if cache is None:
+        return db, setup(f"sqlite:///{db}", 2 * n, n, seed, apart=True), "built"
+    key = cache_key(n, seed)
+    kept, meta = cache / f"{key}.db", cache / f"{key}.json"
+    if kept.exists() and meta.exists():
+        shutil.copyfile(kept, db)
+        return db, json.loads(meta.read_text()), "cache"
+
+    def older(head: str) -> Path:
+        at = cache / f"{cache_key(n, seed, head)}.db"
+        return at if at.with_suffix(".json").exists() else cache / "-"
+
+    came = upgraded_from_older(older, db)
+    if came is not None:
+        built = json.loads((cache / f"{cache_key(n, seed, came)}.json").read_text())
+        how = f"upgraded from {came}"
+    else:
+        # n bids awaiting a decision (the round page ranks them) and n grants
+        built = setup(f"sqlite:///{db}", 2 * n, n, seed, apart=True)
+        checkpoint(db)  # everything in the main file before copying it
+        how = "built"
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob(f"scale-{n}-seed{seed}-*"):  # an older key of this size
+        old.unlink()
+    tmp = cache / f"{key}.db.part"
+    shutil.copyfile(db, tmp)
+    tmp.replace(kept)
+    meta.write_text(json.dumps(built, indent=2) + "\n")
+    return db, built, how
 
 
 def one_size(
@@ -252,7 +278,8 @@ def one_size(
     cache: Path | None = CACHE,
 ) -> dict:
     t0 = time.perf_counter()
-    db, built, reused = built_db(n, seed, work, cache)
+    db, built, came = built_db(n, seed, work, cache)
+    pages = PAGES + search_pages(n)
     url = f"sqlite:///{db}"
     setup_s = round(time.perf_counter() - t0, 1)
     port = free_port()
@@ -261,17 +288,18 @@ def one_size(
     try:
         asyncio.run(wait_up(base, proc))
         result: dict = {"bids": built["bids"], "grants": built["grants"], "setup_s": setup_s,
-                        "setup_from_cache": reused,
+                        "setup_from": came, "search_pages": search_pages(n),
                         "rss_mb_started": rss_mb(proc.pid)}
-        result["cold"] = asyncio.run(cold(base))
-        result["warm"] = asyncio.run(measure(base, proc.pid, requests, None))
+        result["cold"] = asyncio.run(cold(base, pages))
+        result["warm"] = asyncio.run(measure(base, proc.pid, requests, None, pages))
         writer = Writer(url, seed)
         writer.start()
         try:
-            result["with_writes"] = asyncio.run(measure(base, proc.pid, requests, writer))
+            result["with_writes"] = asyncio.run(measure(base, proc.pid, requests, writer, pages))
             before = writer.writes
             if users:
-                result["users"] = asyncio.run(users_load(base, proc.pid, users, rounds, seed))
+                result["users"] = asyncio.run(
+                    users_load(base, proc.pid, users, rounds, pages, seed))
                 result["users"]["writes"] = {"done": writer.writes - before}
         finally:
             writer.stop.set()
@@ -333,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             out["sizes"].append(r)
             t = r["targets"]
             print(f"  set-up {r['setup_s']} s"
-                  f"{' (copied from the cache)' if r['setup_from_cache'] else ''}; "
+                  f" ({r['setup_from']}); "
                   f"judged on {t['judged_on']}: worst p95 "
                   f"{t['worst_page_p95_ms']['p95_ms']} ms "
                   f"({t['worst_page_p95_ms']['page']}); worker RSS "
@@ -341,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             for page, v in r["with_writes"].items():
                 if page.startswith("/"):
                     crowd = r.get("users", {}).get(page.replace(ROUND, "{ref}"), {})
-                    print(f"    {page:<22} p50 {v['p50_ms']:>8} ms  p95 {v['p95_ms']:>8} ms  "
+                    print(f"    {page:<26} p50 {v['p50_ms']:>8} ms  p95 {v['p95_ms']:>8} ms  "
                           f"(warm p95 {r['warm'][page]['p95_ms']} ms, cold "
                           f"{r['cold'][page]['ms']} ms; {args.users} users p95 "
                           f"{crowd.get('p95_ms', '-')} ms)", flush=True)

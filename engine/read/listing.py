@@ -12,7 +12,14 @@ returns only the page's keys, in order, for the list's own view to build the
 rows of (a fixed handful of queries per page, however long the list).
 
 Nothing here builds words in SQL: a search is ``lower(column) LIKE :pattern``
-with ``%``, ``_`` and the escape character escaped in the pattern.
+with ``%``, ``_`` and the escape character escaped in the pattern, answered
+from the search indexes (engine/store/search.py) where it can be: per table
+searched, ``table.key IN (the keys the index finds)``, and with more than one
+table the list's keys of each, in a UNION (:func:`search_condition`). SQLite: the
+table's FTS5 trigram index (a phrase query of the lowered text, the same rows
+as the LIKE); PostgreSQL: the same LIKE on that table alone, which its
+pg_trgm indexes answer. A search shorter than 3 characters cannot use a
+trigram index and keeps the scan (still one page at a time).
 """
 
 from __future__ import annotations
@@ -24,12 +31,25 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Select, func, or_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy import table as sa_table
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from engine.domain.errors import ValidationError
 from engine.read.kept import kept
+from engine.store import search as search_index
 
 TOTALS_STAND = frozenset({"override_score"})  # a score changes no list's rows or sums
 
@@ -208,12 +228,76 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def conditions(spec: ListSpec, lq: ListQuery) -> list[ColumnElement[bool]]:
+def _fts_query(columns: Sequence[str], text: str) -> str:
+    """An FTS5 query for ``text`` (already lowered) as one phrase in ``columns``:
+    ``{a b} : "text"``, the phrase's double quotes doubled (FTS5's quoting)."""
+    phrase = text.replace('"', '""')
+    return "{" + " ".join(columns) + '} : "' + phrase + '"'
+
+
+def _searched(spec: ListSpec) -> tuple[dict[Table, list[str]], list[ColumnElement[Any]]]:
+    """The list's search columns: those with a search index, by table, and the rest."""
+    by_table: dict[Table, list[str]] = {}
+    others: list[ColumnElement[Any]] = []
+    for c in spec.search:
+        table = getattr(c, "table", None)
+        name = getattr(c, "name", None)
+        entry = search_index.SEARCHED.get(table.name) if isinstance(table, Table) else None
+        if entry is not None and name in entry[1]:
+            by_table.setdefault(table, []).append(name)  # type: ignore[arg-type]
+        else:
+            others.append(c)
+    return by_table, others
+
+
+def search_condition(
+    spec: ListSpec, q: str, dialect: str, base: Select[Any] | None = None
+) -> ColumnElement[bool]:
+    """Rows where some search column contains ``q``, any case (``lower(column)
+    LIKE '%q%'``): from the search indexes where there are ones (module doc).
+    ``base`` (the list's ``select(key)``): more than one table searched is then
+    ``key IN (base where table 1 matches UNION base where table 2 matches ...)``,
+    each part led by its index, where an OR of the tables' look-ups would be
+    tried on every row of the join (at 100,000 bids 2 ms against 14)."""
+    pattern = like_pattern(q)
+
+    def like(c: ColumnElement[Any]) -> ColumnElement[bool]:
+        return func.lower(c).like(pattern, escape=ESCAPE)
+
+    lowered = q.lower()
+    if len(lowered) < search_index.MIN_INDEXED or dialect not in ("sqlite", "postgresql"):
+        # a trigram index cannot answer 1 or 2 characters: the scan, bounded by paging
+        return or_(*(like(c) for c in spec.search))
+    by_table, others = _searched(spec)
+    terms: list[ColumnElement[bool]] = [like(c) for c in others]
+    for table, names in by_table.items():
+        key_name = search_index.SEARCHED[table.name][0]
+        key = table.c[key_name]
+        if dialect == "sqlite":
+            fts = search_index.fts_table(table.name)
+            index = sa_table(fts, column("rowid"))
+            found = select(index.c.rowid).where(
+                literal_column(f'"{fts}"').op("MATCH")(
+                    bindparam(None, _fts_query(names, lowered), unique=True)
+                )
+            )
+        else:
+            inner = table.alias()
+            found = select(inner.c[key_name]).where(or_(*(like(inner.c[n]) for n in names)))
+        terms.append(key.in_(found))
+    if base is not None and len(terms) > 1:
+        keys = union(*(base.where(t).correlate(None) for t in terms))
+        return base.selected_columns[0].in_(keys)
+    return or_(*terms)
+
+
+def conditions(
+    spec: ListSpec, lq: ListQuery, dialect: str = "", base: Select[Any] | None = None
+) -> list[ColumnElement[bool]]:
     """The WHERE conditions of a query: each filter given, and the search."""
     where = [spec.filters[name].where(value) for name, value in lq.filters.items()]
     if lq.q and spec.search:
-        pattern = like_pattern(lq.q)
-        where.append(or_(*(func.lower(c).like(pattern, escape=ESCAPE) for c in spec.search)))
+        where.append(search_condition(spec, lq.q, dialect, base))
     return where
 
 
@@ -342,7 +426,8 @@ def run(
     and the page's keys. A page past the last is refused (``past_end``: is
     empty instead, as the REST API answers). ``everything``: every matching
     key in order (exports), not one page."""
-    where = conditions(spec, lq)
+    bind = db.get_bind() if isinstance(db, Session) else db
+    where = conditions(spec, lq, bind.dialect.name, base)
     sums = sums or {}
     counted = base.with_only_columns(
         func.count(),

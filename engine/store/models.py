@@ -23,6 +23,8 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueCon
 from sqlalchemy.orm import declared_attr
 from sqlmodel import AutoString, Field, SQLModel
 
+from engine.store import search
+
 # Money columns are 64-bit: PostgreSQL's INTEGER stops at £21,474,836.47.
 Money = BigInteger
 
@@ -1212,3 +1214,22 @@ class OfferLetter(VersionedMixin, TableModel, table=True):
     declined_reason: str = ""
     superseded_by: str = ""
     version: int = 1
+
+
+def _searched_in(target: sa.MetaData, kw: dict[str, Any]) -> dict[str, Any]:
+    made = {t.name for t in kw.get("tables") or target.sorted_tables}
+    return {t: v for t, v in search.SEARCHED.items() if t in made}
+
+
+def _install_search(target: sa.MetaData, connection: sa.Connection, **kw: Any) -> None:
+    search.install(connection, _searched_in(target, kw))
+
+
+def _uninstall_search(target: sa.MetaData, connection: sa.Connection, **kw: Any) -> None:
+    search.uninstall(connection, _searched_in(target, kw))
+
+
+# the search indexes (engine/store/search.py: FTS5 tables and triggers, pg_trgm
+# indexes) are no tables of the models: made with them, as migration 0033 makes them
+sa.event.listen(SQLModel.metadata, "after_create", _install_search)
+sa.event.listen(SQLModel.metadata, "before_drop", _uninstall_search)

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 from engine.store import models  # noqa: F401
 from engine.store.db import make_engine
+from engine.store.search import is_search_object
 
 target_metadata = SQLModel.metadata
 config = context.config
@@ -20,6 +21,8 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            # the search indexes are made by engine/store/search.py, not the models
+            include_name=lambda name, type_, parent: not is_search_object(name),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -4,14 +4,14 @@ max(id), is one step there). Every command that checks a pot's money sums its
 movements by kind; at 100,000 grants in one pot, 20 -> 7 ms
 
 Revision ID: 0034
-Revises: 0032
+Revises: 0033
 Create Date: 2026-12-06 00:10:00
 """
 from alembic import op
 
 
 revision = '0034'
-down_revision = '0032'
+down_revision = '0033'
 branch_labels = None
 depends_on = None
 
