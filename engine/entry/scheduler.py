@@ -55,6 +55,7 @@ from engine.settings import (
     parse_timezone,
 )
 from engine.settings import Settings as AppSettings
+from engine.store import search
 from engine.store.checkpoints import Checkpoint, write_checkpoint
 from notifications.channels import channel_from_config
 from notifications.dispatch import dispatch
@@ -64,6 +65,8 @@ log = logging.getLogger("quorum.scheduler")
 # PostgreSQL advisory lock key: the first 8 bytes of sha256("quorum:scheduler"), signed
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"quorum:scheduler").digest()[:8], "big", signed=True)
 LOCK_WATCH_SECONDS = 30
+SEARCH_CATCH_UP_SECONDS = 120  # the audit lines appended since, indexed for search
+SEARCH_CATCH_UP_ROWS = 5000  # a transaction at a time
 
 
 class LockHeld(QuorumError):
@@ -516,6 +519,20 @@ class QuorumScheduler:
             line = summary.line() if hasattr(summary, "line") else str(summary)
             log.info("outbox: %s", line)
 
+    def run_search_catch_up(self) -> None:
+        """Index the audit lines appended since the last run (engine/store/search.py
+        APPENDED), SEARCH_CATCH_UP_ROWS a transaction, so a command waits at most
+        for one."""
+        try:
+            while True:
+                with self.engine.begin() as conn:
+                    added = search.catch_up(conn, limit=SEARCH_CATCH_UP_ROWS)
+                if added < SEARCH_CATCH_UP_ROWS:
+                    break
+        except Exception:
+            log.exception("search catch-up failed; it runs again in %d s",
+                          SEARCH_CATCH_UP_SECONDS)
+
     def watch_lock(self) -> None:
         if self.lock.alive():
             return
@@ -561,6 +578,16 @@ class QuorumScheduler:
                 max_instances=1,
                 coalesce=True,
                 next_run_time=now + dt.timedelta(seconds=1),  # after the catch-up sweep
+            )
+        if self.engine.dialect.name == "sqlite":
+            scheduler.add_job(
+                self.run_search_catch_up,
+                "interval",
+                seconds=SEARCH_CATCH_UP_SECONDS,
+                id="search_catch_up",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now + dt.timedelta(seconds=2),
             )
         if self.lock.kind == "postgresql":
             scheduler.add_job(

@@ -273,6 +273,12 @@ def search_condition(
     for table, names in by_table.items():
         key_name = search_index.SEARCHED[table.name][0]
         key = table.c[key_name]
+        if table.name in search_index.APPENDED and dialect != "sqlite":
+            terms += [like(table.c[n]) for n in names]  # no index: scanned (search.py)
+            continue
+        if table.name in search_index.APPENDED:  # the rows newer than the index: scanned
+            terms.append((key > search_index.indexed_upto(table.name))
+                         & or_(*(like(table.c[n]) for n in names)))
         if dialect == "sqlite":
             fts = search_index.fts_table(table.name)
             index = sa_table(fts, column("rowid"))
