@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_score_round --n 10000 --rounds 10 --out bench/results/score_round.json
 	$(BIN)/python -m bench.bench_sweep --grants 100000 --db sqlite --out bench/results/sweep.json
 	$(BIN)/python -m bench.lifecycle --n 20 --rounds 5 --out bench/results/lifecycle.json
-	$(BIN)/python -m bench.scale --sizes 1000,10000,100000 --out bench/results/scale.json
+	$(BIN)/python -m bench.scale --sizes 1000,10000,100000 --meeting-pages --out bench/results/scale.json
 
 ## bench-compare BASE=/path/to/other/checkout: every benchmark on BASE and on this checkout,
 ## interleaved, each with its own venv; before/after table (bench/compare.py; COMPARE_ARGS=...)
