@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from moneykit import OFFICER, money_board
 from sqlalchemy import select, text
 
+from engine.entry import scheduler as scheduler_module
 from engine.read import lists
 from engine.read.listing import ListSpec, read_query, search_condition
 from engine.store import search
@@ -287,5 +288,24 @@ def test_the_audit_trail_is_indexed_by_catch_up_not_by_each_command(sqlite_url) 
         with engine.connect() as conn:
             appended = found(conn, "zedshire")
             assert appended and min(appended) > lines  # found above the index, by scan
+    finally:
+        engine.dispose()
+
+
+def test_the_scheduler_indexes_the_audit_trail_a_few_lines_a_transaction(
+    sqlite_url, monkeypatch
+) -> None:
+    """The scheduler's catch-up job (engine/entry/scheduler.py) indexes every line
+    appended since, SEARCH_CATCH_UP_ROWS a transaction until none is left."""
+    _q, engine, clock = money_board(sqlite_url)
+    monkeypatch.setattr(scheduler_module, "SEARCH_CATCH_UP_ROWS", 7)
+    try:
+        with engine.connect() as conn:
+            lines = conn.execute(text("SELECT count(*) FROM audit_event")).scalar_one()
+            assert lines > 14 and _indexed(conn) == 0
+        scheduler_module.QuorumScheduler(engine, clock=clock).run_search_catch_up()
+        with engine.connect() as conn:
+            assert _indexed(conn) == lines
+            assert search.catch_up(conn) == 0
     finally:
         engine.dispose()
