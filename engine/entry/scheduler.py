@@ -57,6 +57,7 @@ from engine.settings import (
 from engine.settings import Settings as AppSettings
 from engine.store import search
 from engine.store.checkpoints import Checkpoint, write_checkpoint
+from engine.store.db import write_connection
 from notifications.channels import channel_from_config
 from notifications.dispatch import dispatch
 
@@ -525,7 +526,9 @@ class QuorumScheduler:
         for one."""
         try:
             while True:
-                with self.engine.begin() as conn:
+                # a write transaction (BEGIN IMMEDIATE on SQLite): queued behind a
+                # command's, never refused for having read first
+                with write_connection(self.engine) as conn, conn.begin():
                     added = search.catch_up(conn, limit=SEARCH_CATCH_UP_ROWS)
                 if added < SEARCH_CATCH_UP_ROWS:
                     break
